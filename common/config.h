@@ -1,0 +1,63 @@
+/* Configuration as one table: every option has a long flag, an environment
+ * twin, a type, a default, bounds and help text. The same table parses the
+ * command line, reads the environment and generates --help, so they cannot
+ * drift. Precedence: flag > environment > default.
+ *
+ * Values land in a caller-owned struct through offsetof(): CONFIG_STR
+ * fields are `char *` (heap copies, freed by config_free), CONFIG_INT and
+ * CONFIG_DURATION are `long long` (durations in milliseconds, written
+ * "250ms", "5s", "2m", "1h"; a bare number means seconds), CONFIG_BOOL is
+ * `bool` (flag alone = true; "--x=false"; env "1/0/true/false/yes/no"),
+ * CONFIG_LIST is `char *` holding the comma-separated text (split it with
+ * config_list_next()). */
+#ifndef QM_CONFIG_H
+#define QM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_DURATION, CONFIG_LIST };
+
+struct config_opt {
+	const char *name;      /* long flag without "--", e.g. "coordinator" */
+	const char *env;       /* environment twin, e.g. "QUOBYTE_PROBER_COORDINATOR"; NULL for none */
+	enum config_type type;
+	size_t offset;         /* offsetof(struct yours, field) */
+	const char *defval;    /* textual default, parsed like input; NULL = unset */
+	long long min, max;    /* bounds for INT and DURATION (ms); min > max = unbounded */
+	const char *metavar;   /* "URL", "DIR[,DIR...]" */
+	const char *help;      /* one line */
+	/* optional extra check; returns NULL when fine, else a static message */
+	const char *(*validate)(const char *value);
+};
+
+/* Parse argv (argv[0] is the program) into `out` from the table. Accepts
+ * "--name value" and "--name=value"; "--help"/"-h" sets *help_requested and
+ * returns 0 without checking further. On error returns QM_EINVAL and writes
+ * a message naming the flag or variable into err, e.g.
+ *   "unknown flag --bogus" / "--rescan-interval: 'x' is not a duration"
+ *   "QUOBYTE_PROBER_LOG_LEVEL: ..." (environment errors name the variable).
+ * Positional arguments are errors. Not thread-safe (reads environ). */
+int config_parse(const struct config_opt *table, size_t n, void *out,
+		 int argc, char **argv, bool *help_requested,
+		 char *err, size_t errlen);
+
+/* Print generated usage: summary line, then one block per option with flag,
+ * metavar, env twin, default and help. */
+void config_usage(FILE *f, const char *prog, const char *summary,
+		  const struct config_opt *table, size_t n);
+
+/* Free CONFIG_STR/CONFIG_LIST strings held in `out`. */
+void config_free(const struct config_opt *table, size_t n, void *out);
+
+/* Iterate a comma-separated list: *cursor starts at the list text; each call
+ * copies the next non-empty trimmed item into item (cap bytes) and returns
+ * true, or returns false at the end. Items longer than cap are truncated. */
+bool config_list_next(const char **cursor, char *item, size_t cap);
+
+/* Parse a duration text ("250ms", "5s", "2m", "1h", bare = seconds) into
+ * milliseconds; 0 or QM_EINVAL. */
+int config_parse_duration(const char *s, long long *ms);
+
+#endif

@@ -1,0 +1,72 @@
+#include "qm_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *qm_strerror(int err)
+{
+	switch (err) {
+	case QM_OK: return "success";
+	case QM_EINVAL: return "invalid input";
+	case QM_ETOOBIG: return "input too large";
+	case QM_EIO: return "I/O error";
+	case QM_EPROTO: return "protocol error";
+	case QM_EAUTH: return "authentication failed";
+	case QM_EVERSION: return "unsupported protocol version";
+	case QM_ENOENT: return "not found";
+	case QM_EBINARY: return "binary content";
+	case QM_EAGAIN: return "try again";
+	case QM_ECLOSED: return "closed";
+	case QM_ECORRUPT: return "corrupt or truncated data";
+	case QM_ECONFLICT: return "conflicting concurrent change";
+	default: return "unknown error";
+	}
+}
+
+_Noreturn void qm_oom(void)
+{
+	static const char msg[] = "level=fatal event=out_of_memory\n";
+	fwrite(msg, 1, sizeof msg - 1, stderr);
+	abort();
+}
+
+void *qm_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		qm_oom();
+	return p;
+}
+
+void *qm_calloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+	if (!p)
+		qm_oom();
+	return p;
+}
+
+void *qm_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		qm_oom();
+	return q;
+}
+
+char *qm_strdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		qm_oom();
+	return p;
+}
+
+char *qm_strndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		qm_oom();
+	return p;
+}

@@ -1,0 +1,6 @@
+#include "version.h"
+
+const char *prober_version(void)
+{
+	return QM_VERSION_STRING;
+}

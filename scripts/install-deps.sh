@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12's archive only, what building and testing
+# quobyte-mesos needs. Idempotent: packages already present are skipped, and
+# apt is not even asked when nothing is missing.
+#   scripts/install-deps.sh            build + test + local cluster
+#   scripts/install-deps.sh --zk       also the ZooKeeper server and client
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  libnng-dev libcurl4-openssl-dev libcjson-dev
+  libprotobuf-c-dev protobuf-c-compiler
+  libudev-dev libblkid-dev libcriterion-dev
+  udev util-linux mount kmod e2fsprogs xfsprogs
+  python3 procps iproute2 curl
+)
+[ "${1:-}" = --zk ] && pkgs+=(libzookeeper-mt-dev zookeeper)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
