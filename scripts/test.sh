@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole test suite, as a newcomer (and CI) runs it:
+#   1. installs what it needs from Debian's packages (idempotent),
+#   2. builds everything with -Wall -Wextra -Werror under AddressSanitizer +
+#      UndefinedBehaviorSanitizer (build-asan/),
+#   3. runs the Criterion unit tests, the prober integration tests on real
+#      loop devices, the Mesos master emulator's own tests, and a short smoke
+#      run of every benchmark, then prints one closing line
+#      "tests: N passed, N failed".
+# Needs root (loop devices, mkfs, mount). Extra arguments are passed to the
+# integration runner (names of tests to run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+scripts/install-deps.sh || exit 1
+
+build=${QM_BUILD_DIR:-$top/build-asan}
+cmake -S "$top" -B "$build" -DQM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || exit 1
+cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1 || {
+  tail -50 "$build/build.log"; echo "tests: build failed"; exit 1; }
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export QM_BUILD_DIR=$build
+
+passed=0; failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# Unit tests: every Criterion binary; its "Synthesis" line gives the counts,
+# a crash of the binary itself counts as one failure.
+echo "== unit tests (Criterion, ASan+UBSan)"
+for t in "$build"/test_*; do
+  [ -x "$t" ] || continue
+  out=$("$t" --jobs 2 2>&1); rc=$?
+  syn=$(printf '%s\n' "$out" | grep 'Synthesis:' | tail -1)
+  if [ -z "$syn" ]; then
+    printf '%s\n' "$out" | tail -30
+    echo "  $(basename "$t"): no synthesis (rc=$rc)"; add 0 1; continue
+  fi
+  p=$(printf '%s' "$syn" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+  f=$(printf '%s' "$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+  c=$(printf '%s' "$syn" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+  if [ "$rc" -ne 0 ] || [ "${f:-0}" -ne 0 ] || [ "${c:-0}" -ne 0 ]; then
+    printf '%s\n' "$out" | grep -v '^\[----\]' | tail -40
+  fi
+  echo "  $(basename "$t"): ${p:-0} passed, $(( ${f:-0} + ${c:-0} )) failed"
+  add "${p:-0}" $(( ${f:-0} + ${c:-0} ))
+  [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ] && [ "${c:-0}" -eq 0 ] && add 0 1
+done
+
+# A runner prints "<name>: N passed, N failed[, N skipped]" as its last line.
+run_suite() {
+  local name=$1; shift
+  echo "== $name"
+  local log; log=$(mktemp)
+  "$@" 2>&1 | tee "$log"; local rc=${PIPESTATUS[0]}
+  local last; last=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  rm -f "$log"
+  if [ -z "$last" ]; then echo "  $name: no summary (rc=$rc)"; add 0 1; return; fi
+  local p f
+  p=$(printf '%s' "$last" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+  f=$(printf '%s' "$last" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+  add "$p" "$f"
+  [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && add 0 1
+}
+
+[ -f tests/integration/run.py ] && run_suite integration python3 tests/integration/run.py "$@"
+[ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
+[ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
