@@ -1,0 +1,100 @@
+#include "recordio.h"
+
+#include "qm_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void recordio_init(struct recordio *r, size_t cap)
+{
+	memset(r, 0, sizeof *r);
+	r->cap = cap ? cap : RECORDIO_DEFAULT_CAP;
+}
+
+void recordio_fini(struct recordio *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+void recordio_reset(struct recordio *r)
+{
+	size_t cap = r->cap;
+	recordio_fini(r);
+	recordio_init(r, cap);
+}
+
+static int fail(struct recordio *r, int err, const char *msg)
+{
+	r->error = err;
+	snprintf(r->errmsg, sizeof r->errmsg, "%s", msg);
+	return err;
+}
+
+const char *recordio_error(const struct recordio *r)
+{
+	return r->error ? r->errmsg : "";
+}
+
+/* The body buffer grows with the records actually seen (never beyond cap),
+ * so a stream of small events keeps a small buffer. */
+static void reserve(struct recordio *r, size_t need)
+{
+	free(r->buf);
+	r->buf = qm_malloc(need + 1);
+}
+
+int recordio_feed(struct recordio *r, const char *data, size_t len,
+		  recordio_cb cb, void *arg)
+{
+	if (r->error)
+		return r->error;
+	size_t i = 0;
+	while (i < len) {
+		if (r->want == 0) {
+			char c = data[i++];
+			if (c == '\n') {
+				if (r->hdrlen == 0)
+					return fail(r, QM_EPROTO, "empty record length");
+				r->hdr[r->hdrlen] = '\0';
+				unsigned long long n = strtoull(r->hdr, NULL, 10);
+				if (n == 0)
+					return fail(r, QM_EPROTO, "zero record length");
+				if (n > r->cap)
+					return fail(r, QM_ETOOBIG, "record larger than the cap");
+				r->want = n;
+				r->hdrlen = 0;
+				r->len = 0;
+				reserve(r, (size_t)n);
+				continue;
+			}
+			if (c < '0' || c > '9')
+				return fail(r, QM_EPROTO, "record length is not decimal");
+			if (r->hdrlen >= 20)
+				return fail(r, QM_EPROTO, "record length has too many digits");
+			r->hdr[r->hdrlen++] = c;
+			continue;
+		}
+		size_t take = len - i;
+		if (take > r->want - r->len)
+			take = (size_t)(r->want - r->len);
+		memcpy(r->buf + r->len, data + i, take);
+		r->len += take;
+		i += take;
+		if (r->len == r->want) {
+			r->buf[r->len] = '\0';
+			r->want = 0;
+			int rv = cb(arg, r->buf, r->len);
+			if (rv)
+				return rv;
+		}
+	}
+	return 0;
+}
+
+size_t recordio_header(uint64_t len, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%llu\n", (unsigned long long)len);
+	return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,114 @@
+#include "recordio.h"
+#include "qm_error.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sink {
+	char recs[16][64];
+	size_t n;
+	int stop_after;
+};
+
+static int collect(void *arg, const char *rec, size_t len)
+{
+	struct sink *s = arg;
+	cr_assert_lt(s->n, 16);
+	cr_assert_lt(len, 64);
+	memcpy(s->recs[s->n], rec, len);
+	s->recs[s->n][len] = '\0';
+	s->n++;
+	return (s->stop_after && (int)s->n == s->stop_after) ? 7 : 0;
+}
+
+static const char stream[] =
+	"20\n{\"type\":\"HEARTBEAT\"}"
+	"24\n{\"type\":\"RESCIND\",\"x\":1}"
+	"2\n{}";
+
+Test(recordio, whole_stream_at_once)
+{
+	struct recordio r;
+	struct sink s = {0};
+	recordio_init(&r, 1024);
+	cr_assert_eq(recordio_feed(&r, stream, strlen(stream), collect, &s), 0);
+	cr_assert_eq(s.n, 3);
+	cr_assert_str_eq(s.recs[0], "{\"type\":\"HEARTBEAT\"}");
+	cr_assert_str_eq(s.recs[1], "{\"type\":\"RESCIND\",\"x\":1}");
+	cr_assert_str_eq(s.recs[2], "{}");
+	recordio_fini(&r);
+}
+
+/* Chunk boundaries fall anywhere: inside the prefix, right after '\n',
+ * inside a body. Every split of the stream into 1..3 pieces must give the
+ * same records. */
+Test(recordio, every_split_point)
+{
+	size_t n = strlen(stream);
+	for (size_t a = 0; a <= n; a++) {
+		for (size_t b = a; b <= n; b += 7) {
+			struct recordio r;
+			struct sink s = {0};
+			recordio_init(&r, 1024);
+			cr_assert_eq(recordio_feed(&r, stream, a, collect, &s), 0);
+			cr_assert_eq(recordio_feed(&r, stream + a, b - a, collect, &s), 0);
+			cr_assert_eq(recordio_feed(&r, stream + b, n - b, collect, &s), 0);
+			cr_assert_eq(s.n, 3, "split %zu/%zu gave %zu records", a, b, s.n);
+			cr_assert_str_eq(s.recs[1], "{\"type\":\"RESCIND\",\"x\":1}");
+			recordio_fini(&r);
+		}
+	}
+}
+
+Test(recordio, oversized_record_is_refused_before_buffering)
+{
+	struct recordio r;
+	struct sink s = {0};
+	recordio_init(&r, 100);
+	const char *big = "101\n";
+	cr_assert_eq(recordio_feed(&r, big, strlen(big), collect, &s), QM_ETOOBIG);
+	cr_assert_str_eq(recordio_error(&r), "record larger than the cap");
+	/* sticky: later bytes are refused too */
+	cr_assert_eq(recordio_feed(&r, "2\n{}", 4, collect, &s), QM_ETOOBIG);
+	cr_assert_eq(s.n, 0);
+	recordio_fini(&r);
+}
+
+Test(recordio, garbage_prefixes)
+{
+	const char *bad[] = {"\n", "0\n", "x\n", "12a\n", "-5\n", "123456789012345678901\n",
+			     " 5\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct recordio r;
+		struct sink s = {0};
+		recordio_init(&r, 1024);
+		int rv = recordio_feed(&r, bad[i], strlen(bad[i]), collect, &s);
+		cr_assert(rv == QM_EPROTO || rv == QM_ETOOBIG, "prefix %zu accepted", i);
+		cr_assert_neq(recordio_error(&r)[0], '\0');
+		recordio_fini(&r);
+	}
+}
+
+Test(recordio, callback_stop_value_is_returned_and_reset_recovers)
+{
+	struct recordio r;
+	struct sink s = {.stop_after = 1};
+	recordio_init(&r, 1024);
+	cr_assert_eq(recordio_feed(&r, stream, strlen(stream), collect, &s), 7);
+	cr_assert_eq(s.n, 1);
+	recordio_reset(&r);
+	s.stop_after = 0;
+	cr_assert_eq(recordio_feed(&r, "2\n{}", 4, collect, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.recs[1], "{}");
+	recordio_fini(&r);
+}
+
+Test(recordio, header_encoding_round_trips)
+{
+	char hdr[32];
+	size_t n = recordio_header(1234, hdr, sizeof hdr);
+	cr_assert_eq(n, 5);
+	cr_assert_str_eq(hdr, "1234\n");
+}
