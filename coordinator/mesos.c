@@ -1,0 +1,790 @@
+#include "mesos.h"
+
+#include "log.h"
+#include "qm_error.h"
+#include "recordio.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define MESOS_PATH "/api/v1/scheduler"
+#define MAX_ERRBODY 1024
+#define MAX_HEADER 512
+
+/* One HTTP transfer: the SUBSCRIBE stream or an ordinary call. */
+struct xfer {
+	struct mesos_client *mc;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;           /* request body, owned */
+	bool is_stream;
+	long status;          /* from the status line */
+	char location[MAX_HEADER];
+	char stream_id[MAX_HEADER];
+	char errbody[MAX_ERRBODY]; /* first bytes of a non-2xx answer */
+	size_t errlen;
+	char call_type[32];
+	struct xfer *next;    /* list of ordinary calls in flight */
+};
+
+struct mesos_client {
+	struct ev_loop *loop;
+	struct mesos_handlers h;
+	void *arg;
+	/* config, copied */
+	char *user, *name, *role, *principal, *secret, *hostname, *webui_url;
+	double failover_timeout_s;
+	bool start_suppressed;
+	uint64_t backoff_min_ms, backoff_max_ms, backoff_ms;
+	unsigned heartbeat_misses;
+	long call_timeout_ms;
+
+	char *endpoint;       /* http://host:port/api/v1/scheduler */
+	char *framework_id;   /* known id, or NULL */
+	char *stream_id;      /* while subscribed */
+	bool running;         /* mesos_start() called, not stopped */
+	bool subscribed;
+	unsigned redirects;   /* consecutive 307s, bounded */
+
+	CURLM *multi;
+	uint64_t curl_timer;
+	struct xfer *stream;
+	struct xfer *calls;   /* in flight, freed on completion or mesos_free */
+	struct recordio rio;
+	uint64_t watchdog;    /* timer id */
+	uint64_t retry;       /* timer id */
+	double heartbeat_s;
+	bool in_dispatch;     /* stream dropped during dispatch: defer cleanup */
+	bool drop_pending;
+	char drop_why[160];
+};
+
+static void drop_stream(struct mesos_client *mc, const char *why);
+static void subscribe_now(struct mesos_client *mc);
+static void on_retry(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	subscribe_now(arg);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? qm_strdup(s) : NULL;
+}
+
+/* "host:5050", "http://host:5050", "http://host:5050/" -> endpoint URL. */
+static char *endpoint_from_master(const char *master)
+{
+	const char *m = master;
+	if (strncmp(m, "http://", 7) == 0)
+		m += 7;
+	size_t n = strcspn(m, "/");
+	size_t cap = n + 7 + sizeof MESOS_PATH + 1;
+	char *e = qm_malloc(cap);
+	snprintf(e, cap, "http://%.*s%s", (int)n, m, MESOS_PATH);
+	return e;
+}
+
+/* --- libcurl <-> evloop glue -------------------------------------------- */
+
+static void check_done(struct mesos_client *mc);
+
+static void on_curl_fd(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	int flags = 0;
+	if (events & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (events & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	if (events & EV_ERR)
+		flags |= CURL_CSELECT_ERR;
+	int running;
+	curl_multi_socket_action(mc->multi, fd, flags, &running);
+	check_done(mc);
+}
+
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
+{
+	(void)e;
+	(void)sockp;
+	struct mesos_client *mc = userp;
+	if (what == CURL_POLL_REMOVE) {
+		ev_fd_del(mc->loop, s);
+		return 0;
+	}
+	unsigned ev = 0;
+	if (what & CURL_POLL_IN)
+		ev |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		ev |= EV_WRITE;
+	if (ev_fd_mod(mc->loop, s, ev) != 0)
+		ev_fd_add(mc->loop, s, ev, on_curl_fd, mc);
+	return 0;
+}
+
+static void on_curl_timer(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->curl_timer = 0;
+	int running;
+	curl_multi_socket_action(mc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(mc);
+}
+
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	(void)multi;
+	struct mesos_client *mc = userp;
+	if (mc->curl_timer) {
+		ev_timer_cancel(mc->loop, mc->curl_timer);
+		mc->curl_timer = 0;
+	}
+	if (timeout_ms >= 0)
+		mc->curl_timer = ev_timer_add(mc->loop, (uint64_t)timeout_ms, on_curl_timer, mc);
+	return 0;
+}
+
+/* --- transfers ---------------------------------------------------------- */
+
+static void xfer_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	for (struct xfer **pp = &x->mc->calls; *pp; pp = &(*pp)->next) {
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	}
+	if (x->easy) {
+		curl_multi_remove_handle(x->mc->multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	curl_slist_free_all(x->headers);
+	free(x->body);
+	free(x);
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		/* a new status line: a fresh response (redirects are by hand,
+		 * so this is the only one unless curl sees 100-continue) */
+		const char *sp = memchr(buf, ' ', len);
+		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		x->location[0] = x->stream_id[0] = '\0';
+		return len;
+	}
+	const char *colon = memchr(buf, ':', len);
+	if (!colon)
+		return len;
+	size_t klen = (size_t)(colon - buf);
+	const char *v = colon + 1;
+	size_t vlen = len - klen - 1;
+	while (vlen && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+	char *dst = NULL;
+	if (klen == 8 && strncasecmp(buf, "Location", 8) == 0)
+		dst = x->location;
+	else if (klen == 15 && strncasecmp(buf, "Mesos-Stream-Id", 15) == 0)
+		dst = x->stream_id;
+	if (dst) {
+		if (vlen >= MAX_HEADER)
+			vlen = MAX_HEADER - 1;
+		memcpy(dst, v, vlen);
+		dst[vlen] = '\0';
+	}
+	return len;
+}
+
+static void keep_errbody(struct xfer *x, const char *buf, size_t len)
+{
+	size_t room = MAX_ERRBODY - 1 - x->errlen;
+	if (len > room)
+		len = room;
+	memcpy(x->errbody + x->errlen, buf, len);
+	x->errlen += len;
+	x->errbody[x->errlen] = '\0';
+}
+
+static int on_record(void *arg, const char *rec, size_t len);
+
+static size_t stream_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	struct mesos_client *mc = x->mc;
+	size_t len = size * n;
+	if (x->status != 200) {
+		keep_errbody(x, buf, len);
+		return len;
+	}
+	if (!mc->stream || mc->stream != x)
+		return 0; /* abort: stream superseded */
+	mc->in_dispatch = true;
+	int rv = recordio_feed(&mc->rio, buf, len, on_record, mc);
+	mc->in_dispatch = false;
+	if (rv != 0 && !mc->drop_pending) {
+		mc->drop_pending = true;
+		snprintf(mc->drop_why, sizeof mc->drop_why, "bad record on the event stream: %s",
+			 recordio_error(&mc->rio));
+	}
+	/* Returning less than len makes curl abort the transfer; the
+	 * completion handler then performs the pending drop. */
+	return mc->drop_pending ? 0 : len;
+}
+
+static size_t call_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	keep_errbody(x, buf, size * n);
+	return size * n;
+}
+
+static struct xfer *xfer_new(struct mesos_client *mc, cJSON *body, bool is_stream)
+{
+	struct xfer *x = qm_calloc(1, sizeof *x);
+	x->mc = mc;
+	x->is_stream = is_stream;
+	x->body = cJSON_PrintUnformatted(body);
+	if (!x->body)
+		qm_oom();
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
+	snprintf(x->call_type, sizeof x->call_type, "%s",
+		 cJSON_IsString(t) ? t->valuestring : "?");
+	x->easy = curl_easy_init();
+	if (!x->easy)
+		qm_oom();
+	x->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	x->headers = curl_slist_append(x->headers, "Accept: application/json");
+	x->headers = curl_slist_append(x->headers, "Expect:");
+	if (!is_stream && mc->stream_id) {
+		char h[MAX_HEADER + 20];
+		snprintf(h, sizeof h, "Mesos-Stream-Id: %s", mc->stream_id);
+		x->headers = curl_slist_append(x->headers, h);
+	}
+	CURL *e = x->easy;
+	curl_easy_setopt(e, CURLOPT_URL, mc->endpoint);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(x->body));
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, is_stream ? stream_write_cb : call_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (!is_stream)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, mc->call_timeout_ms);
+	if (mc->principal && mc->secret) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, mc->principal);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, mc->secret);
+	}
+	return x;
+}
+
+/* --- the subscription --------------------------------------------------- */
+
+static cJSON *framework_info(const struct mesos_client *mc)
+{
+	cJSON *fi = cJSON_CreateObject();
+	cJSON_AddStringToObject(fi, "user", mc->user);
+	cJSON_AddStringToObject(fi, "name", mc->name);
+	if (mc->framework_id)
+		cJSON_AddItemToObject(fi, "id", mesos_id(mc->framework_id));
+	cJSON_AddNumberToObject(fi, "failover_timeout", mc->failover_timeout_s);
+	cJSON_AddBoolToObject(fi, "checkpoint", 1);
+	cJSON *roles = cJSON_AddArrayToObject(fi, "roles");
+	cJSON_AddItemToArray(roles, cJSON_CreateString(mc->role));
+	if (mc->principal)
+		cJSON_AddStringToObject(fi, "principal", mc->principal);
+	if (mc->hostname)
+		cJSON_AddStringToObject(fi, "hostname", mc->hostname);
+	if (mc->webui_url)
+		cJSON_AddStringToObject(fi, "webui_url", mc->webui_url);
+	cJSON *caps = cJSON_AddArrayToObject(fi, "capabilities");
+	static const char *const cap_names[] = {"MULTI_ROLE", "PARTITION_AWARE",
+						"TASK_KILLING_STATE",
+						"RESERVATION_REFINEMENT"};
+	for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "type", cap_names[i]);
+		cJSON_AddItemToArray(caps, c);
+	}
+	return fi;
+}
+
+static void schedule_resubscribe(struct mesos_client *mc)
+{
+	if (!mc->running || mc->retry)
+		return;
+	/* full jitter on top of half the delay: spreads coordinators that lost
+	 * the same master, never waits less than half the step */
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint32_t)ev_now_ms();
+	uint64_t d = mc->backoff_ms / 2 + r % (mc->backoff_ms / 2 + 1);
+	mc->backoff_ms = mc->backoff_ms * 2 > mc->backoff_max_ms ? mc->backoff_max_ms
+								   : mc->backoff_ms * 2;
+	log_info("mesos_resubscribe_scheduled", "in_ms=%llu", (unsigned long long)d);
+	mc->retry = ev_timer_add(mc->loop, d, on_retry, mc);
+}
+
+static void on_watchdog(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->watchdog = 0;
+	drop_stream(mc, "no event from the master for too long (missed heartbeats)");
+}
+
+static void arm_watchdog(struct mesos_client *mc)
+{
+	if (mc->watchdog)
+		ev_timer_cancel(mc->loop, mc->watchdog);
+	double iv = mc->heartbeat_s > 0 ? mc->heartbeat_s : 15.0;
+	mc->watchdog = ev_timer_add(mc->loop, (uint64_t)(iv * 1000.0 * mc->heartbeat_misses),
+				    on_watchdog, mc);
+}
+
+static void subscribe_now(struct mesos_client *mc)
+{
+	mc->retry = 0;
+	if (!mc->running || mc->stream)
+		return;
+	cJSON *call = cJSON_CreateObject();
+	if (mc->framework_id)
+		cJSON_AddItemToObject(call, "framework_id", mesos_id(mc->framework_id));
+	cJSON_AddStringToObject(call, "type", "SUBSCRIBE");
+	cJSON *sub = cJSON_AddObjectToObject(call, "subscribe");
+	cJSON_AddItemToObject(sub, "framework_info", framework_info(mc));
+	if (mc->start_suppressed) {
+		cJSON *sr = cJSON_AddArrayToObject(sub, "suppressed_roles");
+		cJSON_AddItemToArray(sr, cJSON_CreateString(mc->role));
+	}
+	recordio_reset(&mc->rio);
+	mc->drop_pending = false;
+	mc->stream = xfer_new(mc, call, true);
+	cJSON_Delete(call);
+	log_info("mesos_subscribing", "endpoint=%s framework_id=%s", log_qs(mc->endpoint),
+		 log_qs(mc->framework_id ? mc->framework_id : "(new)"));
+	curl_multi_add_handle(mc->multi, mc->stream->easy);
+	/* a connect that hangs is caught by the watchdog too */
+	arm_watchdog(mc);
+}
+
+static void drop_stream(struct mesos_client *mc, const char *why)
+{
+	if (mc->in_dispatch) {
+		/* inside curl's write callback: abort from there */
+		if (!mc->drop_pending) {
+			mc->drop_pending = true;
+			snprintf(mc->drop_why, sizeof mc->drop_why, "%s", why);
+		}
+		return;
+	}
+	bool was = mc->subscribed;
+	if (mc->watchdog) {
+		ev_timer_cancel(mc->loop, mc->watchdog);
+		mc->watchdog = 0;
+	}
+	if (mc->stream) {
+		xfer_free(mc->stream);
+		mc->stream = NULL;
+	}
+	free(mc->stream_id);
+	mc->stream_id = NULL;
+	mc->subscribed = false;
+	log_warn("mesos_disconnected", "reason=%s", log_qs(why));
+	if (was && mc->h.disconnected)
+		mc->h.disconnected(mc->arg, why);
+	schedule_resubscribe(mc);
+}
+
+/* Location: //host:port/master/api/v1/scheduler (protocol-relative, §1.5),
+ * or an absolute http:// URL. Returns false when unusable. */
+static bool follow_redirect(struct mesos_client *mc, const char *loc)
+{
+	if (!*loc || ++mc->redirects > 5)
+		return false;
+	const char *hostpart;
+	if (strncmp(loc, "//", 2) == 0)
+		hostpart = loc + 2;
+	else if (strncmp(loc, "http://", 7) == 0)
+		hostpart = loc + 7;
+	else
+		return false;
+	size_t n = strcspn(hostpart, "/");
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = hostpart[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+			return false;
+	}
+	const char *path = hostpart + n;
+	if (!*path)
+		path = MESOS_PATH;
+	size_t cap = 7 + n + strlen(path) + 1;
+	char *e = qm_malloc(cap);
+	snprintf(e, cap, "http://%.*s%s", (int)n, hostpart, path);
+	log_info("mesos_redirected", "from=%s to=%s", log_qs(mc->endpoint), log_qs(e));
+	free(mc->endpoint);
+	mc->endpoint = e;
+	return true;
+}
+
+static void stream_done(struct mesos_client *mc, struct xfer *x, CURLcode res)
+{
+	char why[200];
+	if (x->status == 307) {
+		char loc[MAX_HEADER];
+		snprintf(loc, sizeof loc, "%s", x->location);
+		xfer_free(x);
+		mc->stream = NULL;
+		if (follow_redirect(mc, loc)) {
+			subscribe_now(mc);
+			return;
+		}
+		snprintf(why, sizeof why, "307 without a usable Location (%.100s)", loc);
+		mc->stream = NULL;
+		schedule_resubscribe(mc);
+		log_warn("mesos_subscribe_failed", "reason=%s", log_qs(why));
+		return;
+	}
+	if (mc->drop_pending)
+		snprintf(why, sizeof why, "%s", mc->drop_why);
+	else if (x->status && x->status != 200)
+		snprintf(why, sizeof why, "SUBSCRIBE answered %ld: %.120s", x->status, x->errbody);
+	else if (res != CURLE_OK)
+		snprintf(why, sizeof why, "event stream: %s", curl_easy_strerror(res));
+	else
+		snprintf(why, sizeof why, "event stream closed by the master");
+	mc->drop_pending = false;
+	drop_stream(mc, why);
+}
+
+static void call_done(struct mesos_client *mc, struct xfer *x, CURLcode res)
+{
+	if (res != CURLE_OK) {
+		log_warn("mesos_call_failed", "call=%s reason=%s", x->call_type,
+			 log_qs(curl_easy_strerror(res)));
+	} else if (x->status != 202 && x->status != 200) {
+		log_warn("mesos_call_rejected", "call=%s status=%ld reason=%s", x->call_type,
+			 x->status, log_qs(x->errbody));
+		if (x->status == 307 || x->status == 403) {
+			/* not (or no longer) the leader that knows our stream */
+			char loc[MAX_HEADER];
+			snprintf(loc, sizeof loc, "%s", x->location);
+			long status = x->status;
+			xfer_free(x);
+			if (status == 307)
+				follow_redirect(mc, loc);
+			drop_stream(mc, "a call was answered by a master that does not hold our "
+					"stream");
+			return;
+		}
+	} else {
+		log_debug("mesos_call_ok", "call=%s", x->call_type);
+	}
+	xfer_free(x);
+}
+
+static void check_done(struct mesos_client *mc)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(mc->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct xfer *x = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		CURLcode res = m->data.result;
+		if (x == mc->stream)
+			stream_done(mc, x, res);
+		else if (x)
+			call_done(mc, x, res);
+	}
+}
+
+/* --- events -------------------------------------------------------------- */
+
+static int on_record(void *arg, const char *rec, size_t len)
+{
+	struct mesos_client *mc = arg;
+	cJSON *ev = cJSON_ParseWithLength(rec, len);
+	const cJSON *type = ev ? cJSON_GetObjectItemCaseSensitive(ev, "type") : NULL;
+	if (!cJSON_IsString(type)) {
+		/* framing is intact, so the stream can go on: log and skip */
+		char head[81];
+		snprintf(head, sizeof head, "%.*s", (int)(len < 80 ? len : 80), rec);
+		log_error("mesos_bad_event", "reason=%s bytes=%zu head=%s",
+			  ev ? "no type" : "not JSON", len, log_qs(head));
+		cJSON_Delete(ev);
+		return 0;
+	}
+	arm_watchdog(mc);
+	const char *t = type->valuestring;
+	if (strcmp(t, "SUBSCRIBED") == 0) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "subscribed");
+		const cJSON *fid = cJSON_GetObjectItemCaseSensitive(s, "framework_id");
+		const cJSON *val = cJSON_GetObjectItemCaseSensitive(fid, "value");
+		const cJSON *hb = cJSON_GetObjectItemCaseSensitive(s, "heartbeat_interval_seconds");
+		if (!cJSON_IsString(val) || !*val->valuestring) {
+			log_error("mesos_bad_event", "reason=%s", "SUBSCRIBED without framework_id");
+			cJSON_Delete(ev);
+			mc->drop_pending = true;
+			snprintf(mc->drop_why, sizeof mc->drop_why, "SUBSCRIBED without framework_id");
+			return 1;
+		}
+		free(mc->framework_id);
+		mc->framework_id = qm_strdup(val->valuestring);
+		mc->heartbeat_s = cJSON_IsNumber(hb) && hb->valuedouble > 0 ? hb->valuedouble : 15.0;
+		free(mc->stream_id);
+		mc->stream_id = qm_strdup(mc->stream->stream_id);
+		mc->subscribed = true;
+		mc->backoff_ms = mc->backoff_min_ms;
+		mc->redirects = 0;
+		arm_watchdog(mc);
+		log_info("mesos_subscribed", "framework_id=%s heartbeat_s=%.1f endpoint=%s",
+			 log_qs(mc->framework_id), mc->heartbeat_s, log_qs(mc->endpoint));
+		if (mc->h.subscribed)
+			mc->h.subscribed(mc->arg, mc->framework_id, mc->heartbeat_s, ev);
+	} else if (strcmp(t, "ERROR") == 0) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+		const char *text = cJSON_IsString(msg) ? msg->valuestring : "(no message)";
+		log_error("mesos_error_event", "message=%s", log_qs(text));
+		if (mc->h.error)
+			mc->h.error(mc->arg, text);
+		mc->drop_pending = true;
+		snprintf(mc->drop_why, sizeof mc->drop_why, "master sent ERROR: %.120s", text);
+		cJSON_Delete(ev);
+		return 1; /* the master closes the stream after ERROR */
+	} else if (!mc->subscribed) {
+		log_error("mesos_bad_event", "reason=%s type=%s", "event before SUBSCRIBED",
+			  log_qs(t));
+	} else if (mc->h.event) {
+		mc->h.event(mc->arg, t, ev);
+	}
+	cJSON_Delete(ev);
+	return 0;
+}
+
+/* --- public -------------------------------------------------------------- */
+
+struct mesos_client *mesos_new(struct ev_loop *loop, const struct mesos_config *cfg,
+			       const struct mesos_handlers *h, void *arg)
+{
+	static bool curl_ready;
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+			return NULL;
+		curl_ready = true;
+	}
+	struct mesos_client *mc = qm_calloc(1, sizeof *mc);
+	mc->loop = loop;
+	mc->h = *h;
+	mc->arg = arg;
+	mc->user = qm_strdup(cfg->user ? cfg->user : "root");
+	mc->name = qm_strdup(cfg->name ? cfg->name : "quobyte");
+	mc->role = qm_strdup(cfg->role ? cfg->role : "quobyte");
+	mc->principal = dup_or_null(cfg->principal);
+	mc->secret = dup_or_null(cfg->secret);
+	mc->hostname = dup_or_null(cfg->hostname);
+	mc->webui_url = dup_or_null(cfg->webui_url);
+	mc->failover_timeout_s = cfg->failover_timeout_s;
+	mc->start_suppressed = cfg->start_suppressed;
+	mc->backoff_min_ms = cfg->backoff_min_ms ? cfg->backoff_min_ms : 500;
+	mc->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 15000;
+	if (mc->backoff_max_ms < mc->backoff_min_ms)
+		mc->backoff_max_ms = mc->backoff_min_ms;
+	mc->backoff_ms = mc->backoff_min_ms;
+	mc->heartbeat_misses = cfg->heartbeat_misses ? cfg->heartbeat_misses : 5;
+	mc->call_timeout_ms = cfg->call_timeout_ms ? cfg->call_timeout_ms : 75000;
+	mc->endpoint = endpoint_from_master(cfg->master ? cfg->master : "127.0.0.1:5050");
+	recordio_init(&mc->rio, cfg->max_record ? cfg->max_record : RECORDIO_DEFAULT_CAP);
+	mc->multi = curl_multi_init();
+	if (!mc->multi) {
+		mesos_free(mc);
+		return NULL;
+	}
+	curl_multi_setopt(mc->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+	curl_multi_setopt(mc->multi, CURLMOPT_SOCKETDATA, mc);
+	curl_multi_setopt(mc->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(mc->multi, CURLMOPT_TIMERDATA, mc);
+	return mc;
+}
+
+void mesos_free(struct mesos_client *mc)
+{
+	if (!mc)
+		return;
+	mc->running = false;
+	if (mc->retry)
+		ev_timer_cancel(mc->loop, mc->retry);
+	if (mc->watchdog)
+		ev_timer_cancel(mc->loop, mc->watchdog);
+	if (mc->curl_timer)
+		ev_timer_cancel(mc->loop, mc->curl_timer);
+	if (mc->multi) {
+		while (mc->calls)
+			xfer_free(mc->calls);
+		xfer_free(mc->stream);
+		mc->stream = NULL;
+		curl_multi_cleanup(mc->multi);
+	}
+	recordio_fini(&mc->rio);
+	free(mc->user);
+	free(mc->name);
+	free(mc->role);
+	free(mc->principal);
+	free(mc->secret);
+	free(mc->hostname);
+	free(mc->webui_url);
+	free(mc->endpoint);
+	free(mc->framework_id);
+	free(mc->stream_id);
+	free(mc);
+}
+
+void mesos_start(struct mesos_client *mc, const char *framework_id)
+{
+	if (framework_id && *framework_id) {
+		free(mc->framework_id);
+		mc->framework_id = qm_strdup(framework_id);
+	}
+	mc->running = true;
+	mc->backoff_ms = mc->backoff_min_ms;
+	if (!mc->stream && !mc->retry)
+		mc->retry = ev_timer_add(mc->loop, 0, on_retry, mc);
+}
+
+void mesos_stop(struct mesos_client *mc)
+{
+	mc->running = false;
+	if (mc->retry) {
+		ev_timer_cancel(mc->loop, mc->retry);
+		mc->retry = 0;
+	}
+	if (mc->stream)
+		drop_stream(mc, "stopped by the coordinator");
+}
+
+bool mesos_subscribed(const struct mesos_client *mc) { return mc->subscribed; }
+const char *mesos_framework_id(const struct mesos_client *mc) { return mc->framework_id; }
+const char *mesos_endpoint(const struct mesos_client *mc) { return mc->endpoint; }
+
+int mesos_send(struct mesos_client *mc, cJSON *body)
+{
+	if (!mc->subscribed || !mc->framework_id) {
+		cJSON_Delete(body);
+		return QM_EAGAIN;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "framework_id");
+	cJSON_AddItemToObject(body, "framework_id", mesos_id(mc->framework_id));
+	struct xfer *x = xfer_new(mc, body, false);
+	cJSON_Delete(body);
+	x->next = mc->calls;
+	mc->calls = x;
+	curl_multi_add_handle(mc->multi, x->easy);
+	return 0;
+}
+
+/* --- call builders --------------------------------------------------------- */
+
+cJSON *mesos_id(const char *s)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "value", s);
+	return o;
+}
+
+static cJSON *call_new(const char *type)
+{
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "type", type);
+	return c;
+}
+
+static cJSON *filters(double refuse_seconds)
+{
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "refuse_seconds", refuse_seconds);
+	return f;
+}
+
+cJSON *mesos_call_accept(cJSON *offer_ids, cJSON *operations, double refuse_seconds)
+{
+	cJSON *c = call_new("ACCEPT");
+	cJSON *a = cJSON_AddObjectToObject(c, "accept");
+	cJSON_AddItemToObject(a, "offer_ids", offer_ids);
+	cJSON_AddItemToObject(a, "operations", operations);
+	cJSON_AddItemToObject(a, "filters", filters(refuse_seconds));
+	return c;
+}
+
+cJSON *mesos_call_decline(cJSON *offer_ids, double refuse_seconds)
+{
+	cJSON *c = call_new("DECLINE");
+	cJSON *d = cJSON_AddObjectToObject(c, "decline");
+	cJSON_AddItemToObject(d, "offer_ids", offer_ids);
+	cJSON_AddItemToObject(d, "filters", filters(refuse_seconds));
+	return c;
+}
+
+cJSON *mesos_call_kill(const char *task_id, const char *agent_id)
+{
+	cJSON *c = call_new("KILL");
+	cJSON *k = cJSON_AddObjectToObject(c, "kill");
+	cJSON_AddItemToObject(k, "task_id", mesos_id(task_id));
+	if (agent_id && *agent_id)
+		cJSON_AddItemToObject(k, "agent_id", mesos_id(agent_id));
+	return c;
+}
+
+cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id, const char *uuid_b64)
+{
+	cJSON *c = call_new("ACKNOWLEDGE");
+	cJSON *a = cJSON_AddObjectToObject(c, "acknowledge");
+	cJSON_AddItemToObject(a, "agent_id", mesos_id(agent_id));
+	cJSON_AddItemToObject(a, "task_id", mesos_id(task_id));
+	cJSON_AddStringToObject(a, "uuid", uuid_b64);
+	return c;
+}
+
+cJSON *mesos_call_reconcile(cJSON *tasks)
+{
+	cJSON *c = call_new("RECONCILE");
+	cJSON *r = cJSON_AddObjectToObject(c, "reconcile");
+	cJSON_AddItemToObject(r, "tasks", tasks);
+	return c;
+}
+
+static cJSON *roles_call(const char *type, const char *key, const char *role)
+{
+	cJSON *c = call_new(type);
+	cJSON *b = cJSON_AddObjectToObject(c, key);
+	cJSON *roles = cJSON_AddArrayToObject(b, "roles");
+	cJSON_AddItemToArray(roles, cJSON_CreateString(role));
+	return c;
+}
+
+cJSON *mesos_call_revive(const char *role) { return roles_call("REVIVE", "revive", role); }
+cJSON *mesos_call_suppress(const char *role) { return roles_call("SUPPRESS", "suppress", role); }
+cJSON *mesos_call_teardown(void) { return call_new("TEARDOWN"); }
