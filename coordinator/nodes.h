@@ -1,0 +1,66 @@
+/* The coordinator's view of every node's device inventory, rebuilt from the
+ * probers' bus messages (never stored: probers resend snapshots after a
+ * coordinator restart, DESIGN.md "State").
+ *
+ * Level-triggered bookkeeping per node: a snapshot replaces the inventory; a
+ * delta applies only when its session and base generation match what is
+ * held, otherwise the Ack asks for a snapshot; a heartbeat whose session or
+ * generation differs from what is held also asks for one (a lost delta is
+ * noticed within one heartbeat). Pure: no I/O, time is an argument.
+ * Single-threaded (the coordinator's loop). */
+#ifndef QM_NODES_H
+#define QM_NODES_H
+
+#include "quobyte_bus.pb-c.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nodes_device {
+	Quobyte__Bus__Device *d; /* deep copy, owned */
+};
+
+struct nodes_node {
+	char *agent_id;
+	char *hostname;
+	char *boot_id;
+	uint64_t session;
+	uint64_t generation;
+	bool has_snapshot;        /* inventory known */
+	uint64_t first_seen_ms;
+	uint64_t last_report_ms;  /* last authenticated message of any kind */
+	struct nodes_device *devices;
+	size_t ndevices;
+	char *client_mount_point;
+	bool client_mount_point_exists;
+	uint32_t protocol_version;
+};
+
+struct nodes {
+	struct nodes_node *v;
+	size_t n, cap;
+};
+
+void nodes_init(struct nodes *ns);
+void nodes_fini(struct nodes *ns);
+
+/* Apply one authenticated envelope from the prober of agent_id (already
+ * checked by bus_decode: node.agent_id equals the frame's). Fills *ack
+ * (initialised by the caller with quobyte__bus__ack__init) with the
+ * generation held afterwards and send_snapshot when the base is missing.
+ * *changed is set when the node's inventory changed. Returns 0, or
+ * QM_EINVAL for a message the coordinator does not take (an Ack, no body),
+ * with ack->error pointing to a static reason. */
+int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t now_ms,
+		Quobyte__Bus__Ack *ack, bool *changed);
+
+/* Lookup; NULL when unknown. Pointers are valid until the next apply. */
+const struct nodes_node *nodes_find(const struct nodes *ns, const char *agent_id);
+
+/* Per-type counts of the node's usable devices (state OK): index by
+ * Quobyte__Bus__DeviceType (REGISTRY=1, METADATA=2, DATA=3). bootstrap is
+ * set when an OK registry device carries device.bootstrap=true. */
+void nodes_type_counts(const struct nodes_node *n, unsigned counts[4], bool *bootstrap);
+
+#endif
