@@ -1,0 +1,220 @@
+#include "nodes.h"
+#include "qm_error.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+/* Builders for envelopes as a prober sends them. Everything lives on the
+ * test's stack: nodes_apply copies what it keeps. */
+struct env_buf {
+	Quobyte__Bus__Envelope env;
+	Quobyte__Bus__NodeIdentity node;
+	Quobyte__Bus__Snapshot snap;
+	Quobyte__Bus__Inventory inv;
+	Quobyte__Bus__Delta delta;
+	Quobyte__Bus__Heartbeat hb;
+	Quobyte__Bus__Device dev[4];
+	Quobyte__Bus__Device *devp[4];
+	Quobyte__Bus__DeviceType types[4][3];
+	char *removed[4];
+};
+
+static void base(struct env_buf *b, const char *agent, uint64_t session, uint64_t gen)
+{
+	memset(b, 0, sizeof *b);
+	quobyte__bus__envelope__init(&b->env);
+	quobyte__bus__node_identity__init(&b->node);
+	b->node.agent_id = (char *)agent;
+	b->node.hostname = (char *)"host-a";
+	b->env.node = &b->node;
+	b->env.has_protocol_version = 1;
+	b->env.protocol_version = 1;
+	b->env.has_session = 1;
+	b->env.session = session;
+	b->env.has_generation = 1;
+	b->env.generation = gen;
+}
+
+static Quobyte__Bus__Device *dev(struct env_buf *b, int i, const char *key,
+				 Quobyte__Bus__DeviceType t, bool bootstrap)
+{
+	Quobyte__Bus__Device *d = &b->dev[i];
+	quobyte__bus__device__init(d);
+	d->key = (char *)key;
+	d->root = (char *)key;
+	d->has_state = 1;
+	d->state = QUOBYTE__BUS__DEVICE_STATE__OK;
+	b->types[i][0] = t;
+	d->types = b->types[i];
+	d->n_types = 1;
+	d->has_bootstrap = bootstrap;
+	d->bootstrap = bootstrap;
+	b->devp[i] = d;
+	return d;
+}
+
+static void snapshot(struct env_buf *b, size_t ndev)
+{
+	quobyte__bus__snapshot__init(&b->snap);
+	quobyte__bus__inventory__init(&b->inv);
+	b->inv.devices = b->devp;
+	b->inv.n_devices = ndev;
+	b->snap.inventory = &b->inv;
+	b->env.body_case = QUOBYTE__BUS__ENVELOPE__BODY_SNAPSHOT;
+	b->env.snapshot = &b->snap;
+}
+
+static void delta(struct env_buf *b, uint64_t base_gen, size_t nup, size_t nrm)
+{
+	quobyte__bus__delta__init(&b->delta);
+	b->delta.has_base_generation = 1;
+	b->delta.base_generation = base_gen;
+	b->delta.upserted = b->devp;
+	b->delta.n_upserted = nup;
+	b->delta.removed = b->removed;
+	b->delta.n_removed = nrm;
+	b->env.body_case = QUOBYTE__BUS__ENVELOPE__BODY_DELTA;
+	b->env.delta = &b->delta;
+}
+
+static int apply(struct nodes *ns, struct env_buf *b, Quobyte__Bus__Ack *ack, bool *changed)
+{
+	quobyte__bus__ack__init(ack);
+	return nodes_apply(ns, &b->env, 1000, ack, changed);
+}
+
+Test(nodes, snapshot_then_matching_delta_then_stale_delta)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+
+	base(&b, "S1", 42, 1);
+	dev(&b, 0, "uuid:a", QUOBYTE__BUS__DEVICE_TYPE__DATA, false);
+	dev(&b, 1, "uuid:b", QUOBYTE__BUS__DEVICE_TYPE__REGISTRY, true);
+	snapshot(&b, 2);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert(changed);
+	cr_assert_eq(ack.generation, 1);
+	cr_assert_not(ack.send_snapshot);
+
+	const struct nodes_node *n = nodes_find(&ns, "S1");
+	cr_assert_not_null(n);
+	cr_assert_eq(n->ndevices, 2);
+	unsigned counts[4];
+	bool boot;
+	nodes_type_counts(n, counts, &boot);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 1);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__REGISTRY], 1);
+	cr_assert(boot);
+
+	/* delta 1 -> 2: data device removed, metadata added */
+	base(&b, "S1", 42, 2);
+	dev(&b, 0, "uuid:c", QUOBYTE__BUS__DEVICE_TYPE__METADATA, false);
+	b.removed[0] = (char *)"uuid:a";
+	delta(&b, 1, 1, 1);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert(changed);
+	cr_assert_eq(ack.generation, 2);
+	n = nodes_find(&ns, "S1");
+	nodes_type_counts(n, counts, &boot);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 0);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA], 1);
+
+	/* a delta against a generation we do not hold: ask for a snapshot,
+	 * change nothing */
+	base(&b, "S1", 42, 5);
+	dev(&b, 0, "uuid:d", QUOBYTE__BUS__DEVICE_TYPE__DATA, false);
+	delta(&b, 4, 1, 0);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert_not(changed);
+	cr_assert(ack.has_send_snapshot && ack.send_snapshot);
+	cr_assert_eq(ack.generation, 2);
+	cr_assert_eq(nodes_find(&ns, "S1")->ndevices, 2);
+	nodes_fini(&ns);
+}
+
+Test(nodes, restarted_prober_new_session_needs_snapshot)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 1, 3);
+	snapshot(&b, 0);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	/* same generation numbers, different session: a delta is refused */
+	base(&b, "S1", 2, 4);
+	delta(&b, 3, 0, 0);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert(ack.send_snapshot);
+	/* and so is a heartbeat */
+	base(&b, "S1", 2, 3);
+	b.env.body_case = QUOBYTE__BUS__ENVELOPE__BODY_HEARTBEAT;
+	quobyte__bus__heartbeat__init(&b.hb);
+	b.env.heartbeat = &b.hb;
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert(ack.send_snapshot);
+	nodes_fini(&ns);
+}
+
+Test(nodes, heartbeat_with_missing_generation_asks_for_snapshot)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 9, 1);
+	snapshot(&b, 0);
+	apply(&ns, &b, &ack, &changed);
+	base(&b, "S1", 9, 1);
+	b.env.body_case = QUOBYTE__BUS__ENVELOPE__BODY_HEARTBEAT;
+	quobyte__bus__heartbeat__init(&b.hb);
+	b.env.heartbeat = &b.hb;
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert_not(ack.send_snapshot, "in-sync heartbeat must not ask for a snapshot");
+	b.env.generation = 2; /* a delta to 2 was lost */
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert(ack.send_snapshot);
+	nodes_fini(&ns);
+}
+
+Test(nodes, error_and_no_type_devices_do_not_count)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 1, 1);
+	dev(&b, 0, "uuid:a", QUOBYTE__BUS__DEVICE_TYPE__DATA, false)->state =
+		QUOBYTE__BUS__DEVICE_STATE__ERROR;
+	dev(&b, 1, "uuid:b", QUOBYTE__BUS__DEVICE_TYPE__DATA, false);
+	b.dev[1].n_types = 0;
+	b.dev[1].state = QUOBYTE__BUS__DEVICE_STATE__NO_TYPE;
+	snapshot(&b, 2);
+	apply(&ns, &b, &ack, &changed);
+	unsigned counts[4];
+	bool boot;
+	nodes_type_counts(nodes_find(&ns, "S1"), counts, &boot);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 0);
+	nodes_fini(&ns);
+}
+
+Test(nodes, ack_or_empty_body_is_refused_with_reason)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 1, 1);
+	b.env.body_case = QUOBYTE__BUS__ENVELOPE__BODY__NOT_SET;
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), QM_EINVAL);
+	cr_assert_not_null(ack.error);
+	nodes_fini(&ns);
+}
