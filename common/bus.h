@@ -52,27 +52,34 @@ void bus_credential_derive(const uint8_t *secret, size_t secretlen,
 			   const char *agent_id, uint8_t cred[BUS_CRED_LEN]);
 
 /* Load a cluster secret file: its bytes with trailing whitespace removed;
- * BUS_SECRET_MIN..BUS_SECRET_MAX bytes. Caller frees *secret. 0, QM_EIO
- * (cannot read), QM_EINVAL (too short/long). */
+ * BUS_SECRET_MIN..BUS_SECRET_MAX bytes. Reads at most BUS_SECRET_MAX + 64
+ * bytes (room for a line end after a maximal secret), so an endless file is
+ * refused, not read. Blocks on the file (a pipe is allowed). Caller frees
+ * *secret. 0, QM_EIO (cannot read), QM_EINVAL (too short/long). */
 int bus_secret_load(const char *path, uint8_t **secret, size_t *len);
 
 /* Pack env into a new frame signed with cred for agent_id. Checks that
+ * agent_id is 1..BUS_AGENT_ID_MAX bytes of [A-Za-z0-9._:-], that
  * env->node->agent_id equals agent_id (for prober messages) unless
- * env->node is NULL (acks may omit it), and that the packed size fits.
- * *frame is malloc'd; free() it. 0, QM_EINVAL, QM_ETOOBIG. */
+ * env->node is NULL (acks may omit it), that the device counts are within
+ * BUS_MAX_DEVICES and that the packed size fits (so a sender learns of
+ * these limits itself). Version and body are not checked.
+ * *frame is malloc'd; free() it (NULL on error). 0, QM_EINVAL, QM_ETOOBIG. */
 int bus_encode(const bus_envelope *env, const char *agent_id,
 	       const uint8_t cred[BUS_CRED_LEN], uint8_t **frame,
 	       size_t *framelen);
 
 /* Read the agent id of a frame after checking the header (magic, format,
  * flags, lengths, exact total). 0, QM_EPROTO (bad header), QM_EINVAL
- * (agent id has bytes outside [A-Za-z0-9._:-]). Nothing is authenticated
- * yet: use it only to pick the credential. */
+ * (agent id has bytes outside [A-Za-z0-9._:-], or does not fit cap with
+ * its NUL; agent_id is then ""). Nothing is authenticated yet: use it only
+ * to pick the credential. */
 int bus_frame_agent_id(const uint8_t *frame, size_t len, char *agent_id,
 		       size_t cap);
 
 /* Verify and unpack a frame with the node credential. Checks, in order:
- * header (QM_EPROTO), MAC (QM_EAUTH), protobuf (QM_EPROTO),
+ * header (QM_EPROTO; QM_EINVAL for a bad agent id as bus_frame_agent_id),
+ * MAC (QM_EAUTH, constant-time compare), protobuf (QM_EPROTO),
  * protocol_version in [BUS_PROTOCOL_MIN, BUS_PROTOCOL_VERSION] (QM_EVERSION),
  * a body is set (QM_EPROTO), node.agent_id, when present, equals the
  * frame's (QM_EAUTH), device counts <= BUS_MAX_DEVICES (QM_ETOOBIG).
@@ -82,7 +89,8 @@ int bus_decode(const uint8_t *frame, size_t len,
 
 /* bus_frame_agent_id + bus_credential_derive + bus_decode: the receiver's
  * path. agent_id (cap >= BUS_AGENT_ID_MAX + 1) receives the frame's id even
- * when decoding fails later, for the log line. */
+ * when decoding fails later, for the log line ("" when the header itself is
+ * bad). Pure computation: safe on any thread. */
 int bus_decode_with_secret(const uint8_t *frame, size_t len,
 			   const uint8_t *secret, size_t secretlen,
 			   char *agent_id, size_t cap, bus_envelope **out);
