@@ -1,0 +1,662 @@
+#include "probe.h"
+
+#include "log.h"
+#include "marker.h"
+#include "qm_error.h"
+
+#include <blkid/blkid.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libudev.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* What is remembered about one block device between rescans. */
+struct cache_ent {
+	dev_t devnum;
+	char *uuid, *label;
+	char *udev_serial, *udev_wwn, *udev_model;
+	bool has_size;
+	uint64_t size;
+	int rotational;
+	int partition;
+};
+
+#define MAX_WARNED 64
+
+struct probe_ctx {
+	char *host_root;  /* NULL = local */
+	int host_fd;      /* dirfd of the host root, -1 = local */
+	bool no_openat2;  /* kernel lacks it: concatenate paths */
+	struct udev *udev;
+	char **blkid_types; /* NULL-terminated for blkid */
+	struct cache_ent *cache;
+	size_t n_cache, cap_cache;
+	unsigned long blkid_runs;
+	/* paths whose root could not be opened: warned once while failing */
+	char *warned[MAX_WARNED];
+	size_t n_warned;
+};
+
+static void cache_ent_fini(struct cache_ent *c)
+{
+	free(c->uuid);
+	free(c->label);
+	free(c->udev_serial);
+	free(c->udev_wwn);
+	free(c->udev_model);
+}
+
+int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out)
+{
+	*out = NULL;
+	struct probe_ctx *c = qm_calloc(1, sizeof *c);
+	c->host_fd = -1;
+	if (cfg->host_root && cfg->host_root[0] &&
+	    strcmp(cfg->host_root, "/") != 0) {
+		c->host_root = qm_strdup(cfg->host_root);
+		c->host_fd = open(cfg->host_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (c->host_fd < 0) {
+			int e = errno;
+			free(c->host_root);
+			free(c);
+			errno = e;
+			return QM_EIO;
+		}
+	}
+	c->udev = udev_new(); /* NULL tolerated: blkid and sysfs still work */
+	/* an ext4 mount may carry an ext2/ext3 superblock as blkid names it */
+	size_t n = cfg->n_fs_types;
+	c->blkid_types = qm_calloc(n * 3 + 1, sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		c->blkid_types[k++] = qm_strdup(cfg->fs_types[i]);
+		if (strcmp(cfg->fs_types[i], "ext4") == 0) {
+			c->blkid_types[k++] = qm_strdup("ext3");
+			c->blkid_types[k++] = qm_strdup("ext2");
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void probe_ctx_free(struct probe_ctx *c)
+{
+	if (!c)
+		return;
+	probe_cache_flush(c);
+	free(c->cache);
+	for (size_t i = 0; c->blkid_types[i]; i++)
+		free(c->blkid_types[i]);
+	free(c->blkid_types);
+	for (size_t i = 0; i < c->n_warned; i++)
+		free(c->warned[i]);
+	if (c->udev)
+		udev_unref(c->udev);
+	if (c->host_fd >= 0)
+		close(c->host_fd);
+	free(c->host_root);
+	free(c);
+}
+
+/* ---- host paths ------------------------------------------------------------- */
+
+static int open_host(struct probe_ctx *c, const char *path, int flags)
+{
+	if (c->host_fd < 0)
+		return open(path, flags);
+	if (!c->no_openat2) {
+		struct open_how how;
+		memset(&how, 0, sizeof how);
+		how.flags = (uint64_t)flags;
+		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+		long fd = syscall(SYS_openat2, c->host_fd, path, &how, sizeof how);
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return (int)fd;
+		c->no_openat2 = true;
+	}
+	char *full = inv_strf("%s%s", c->host_root, path);
+	int fd = open(full, flags);
+	int e = errno;
+	free(full);
+	errno = e;
+	return fd;
+}
+
+int probe_open_dir(struct probe_ctx *c, const char *path)
+{
+	return open_host(c, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int probe_open_path(struct probe_ctx *c, const char *path)
+{
+	return open_host(c, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+bool probe_is_dir(struct probe_ctx *c, const char *path)
+{
+	int fd = probe_open_path(c, path);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static bool warned_has(struct probe_ctx *c, const char *path, bool remove)
+{
+	for (size_t i = 0; i < c->n_warned; i++)
+		if (strcmp(c->warned[i], path) == 0) {
+			if (remove) {
+				free(c->warned[i]);
+				c->warned[i] = c->warned[--c->n_warned];
+			}
+			return true;
+		}
+	return false;
+}
+
+static void warn_unreachable(struct probe_ctx *c, const char *path, int err)
+{
+	if (warned_has(c, path, false))
+		return;
+	log_warn("root_unreachable", "root=%s reason=%s", log_qs(path),
+		 log_qs(strerror(err)));
+	if (c->n_warned < MAX_WARNED)
+		c->warned[c->n_warned++] = qm_strdup(path);
+}
+
+/* ---- sysfs, udev, blkid ------------------------------------------------------ */
+
+/* Read a small sysfs attribute into buf (trailing newline removed). */
+static bool read_attr(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t r = read(fd, buf, cap - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
+		buf[--r] = '\0';
+	return true;
+}
+
+static bool read_attr_u64(const char *path, uint64_t *v)
+{
+	char buf[64];
+	if (!read_attr(path, buf, sizeof buf))
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(buf, &end, 10);
+	if (errno || end == buf || *end)
+		return false;
+	*v = x;
+	return true;
+}
+
+static void sysfs_fill(struct cache_ent *ce)
+{
+	char path[128];
+	unsigned ma = major(ce->devnum), mi = minor(ce->devnum);
+	uint64_t v;
+	snprintf(path, sizeof path, "/sys/dev/block/%u:%u/size", ma, mi);
+	if (read_attr_u64(path, &v) && v <= UINT64_MAX / 512) {
+		ce->has_size = true;
+		ce->size = v * 512;
+	}
+	snprintf(path, sizeof path, "/sys/dev/block/%u:%u/partition", ma, mi);
+	if (read_attr_u64(path, &v) && v < 1u << 20) {
+		ce->partition = (int)v;
+		/* a partition has no queue/ of its own: ask the disk */
+		snprintf(path, sizeof path,
+			 "/sys/dev/block/%u:%u/../queue/rotational", ma, mi);
+	} else {
+		snprintf(path, sizeof path,
+			 "/sys/dev/block/%u:%u/queue/rotational", ma, mi);
+	}
+	if (read_attr_u64(path, &v))
+		ce->rotational = v ? 1 : 0;
+}
+
+/* A udev property, copied when present, non-empty and within the cap. */
+static char *udev_prop(struct udev_device *ud, const char *name)
+{
+	const char *v = udev_device_get_property_value(ud, name);
+	if (!v || !v[0])
+		return NULL;
+	if (strlen(v) > PROBE_MAX_PROP) {
+		log_debug("udev_property_ignored", "property=%s reason=too_long",
+			  name);
+		return NULL;
+	}
+	return qm_strdup(v);
+}
+
+static int open_blockdev(struct probe_ctx *c, const char *path, dev_t devnum,
+			 bool via_host)
+{
+	/* read-only, always: a write-open alone makes udev emit "change" */
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = via_host ? open_host(c, path, flags) : open(path, flags);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISBLK(st.st_mode) || st.st_rdev != devnum) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static char *blkid_value(blkid_probe pr, const char *name)
+{
+	const char *data = NULL;
+	size_t len = 0;
+	if (blkid_probe_lookup_value(pr, name, &data, &len) != 0 || !data)
+		return NULL;
+	/* len counts the terminating NUL */
+	size_t l = strnlen(data, len);
+	if (l == 0 || l > PROBE_MAX_PROP)
+		return NULL;
+	return qm_strndup(data, l);
+}
+
+static void blkid_fill(struct probe_ctx *c, struct cache_ent *ce,
+		       const char *devnode, const char *source)
+{
+	const char *tries[4];
+	bool host[4];
+	size_t nt = 0;
+	if (devnode) {
+		if (c->host_fd >= 0) {
+			tries[nt] = devnode;
+			host[nt++] = true;
+		}
+		tries[nt] = devnode;
+		host[nt++] = false;
+	}
+	if (source && strncmp(source, "/dev/", 5) == 0) {
+		if (c->host_fd >= 0) {
+			tries[nt] = source;
+			host[nt++] = true;
+		}
+		tries[nt] = source;
+		host[nt++] = false;
+	}
+	int fd = -1;
+	for (size_t i = 0; i < nt && fd < 0; i++)
+		fd = open_blockdev(c, tries[i], ce->devnum, host[i]);
+	if (fd < 0) {
+		log_debug("blkid_skipped", "device=%u:%u reason=no_device_node",
+			  major(ce->devnum), minor(ce->devnum));
+		return;
+	}
+	if (!ce->has_size) {
+		uint64_t sz;
+		if (ioctl(fd, BLKGETSIZE64, &sz) == 0) {
+			ce->has_size = true;
+			ce->size = sz;
+		}
+	}
+	/* udev's ID_FS_UUID means udev ran blkid already: a missing label
+	 * is then simply no label */
+	if (!ce->uuid) {
+		blkid_probe pr = blkid_new_probe();
+		if (pr && blkid_probe_set_device(pr, fd, 0, 0) == 0) {
+			blkid_probe_enable_partitions(pr, 0);
+			blkid_probe_enable_superblocks(pr, 1);
+			blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_UUID |
+							       BLKID_SUBLKS_LABEL |
+							       BLKID_SUBLKS_TYPE);
+			blkid_probe_filter_superblocks_type(pr, BLKID_FLTR_ONLYIN,
+							    c->blkid_types);
+			c->blkid_runs++;
+			if (blkid_do_safeprobe(pr) == 0) {
+				if (!ce->uuid)
+					ce->uuid = blkid_value(pr, "UUID");
+				if (!ce->label)
+					ce->label = blkid_value(pr, "LABEL");
+			}
+		}
+		if (pr)
+			blkid_free_probe(pr);
+	}
+	close(fd);
+}
+
+/* ext4 mounts ext2/ext3 filesystems; blkid and udev name them by their
+ * superblock. */
+static bool same_fs_family(const char *a, const char *b)
+{
+	if (!a || !b)
+		return false;
+	if (strcmp(a, b) == 0)
+		return true;
+	return strncmp(a, "ext", 3) == 0 && strncmp(b, "ext", 3) == 0;
+}
+
+static struct cache_ent *cache_find(struct probe_ctx *c, dev_t devnum)
+{
+	for (size_t i = 0; i < c->n_cache; i++)
+		if (c->cache[i].devnum == devnum)
+			return &c->cache[i];
+	return NULL;
+}
+
+/* Look up or build the cached facts of a block device. Returns a pointer
+ * into the cache (valid until the next cache change) or, when udev is still
+ * processing the device, a filled temporary in *tmp that is not cached so
+ * the next rescan asks again. */
+static const struct cache_ent *device_facts(struct probe_ctx *c, dev_t devnum,
+					    const char *source, const char *fstype,
+					    struct cache_ent *tmp, bool *is_tmp)
+{
+	*is_tmp = false;
+	struct cache_ent *ce = cache_find(c, devnum);
+	if (ce)
+		return ce;
+	struct cache_ent e;
+	memset(&e, 0, sizeof e);
+	e.devnum = devnum;
+	e.rotational = -1;
+	sysfs_fill(&e);
+	char *devnode = NULL;
+	bool settled = true;
+	/* the udev database outlives udevd (/run/udev/data stays behind
+	 * when it stops): believe it only while udevd runs */
+	bool udevd = access("/run/udev/control", F_OK) == 0;
+	struct udev_device *ud =
+		c->udev ? udev_device_new_from_devnum(c->udev, 'b', devnum) : NULL;
+	if (ud) {
+		const char *dn = udev_device_get_devnode(ud);
+		if (dn)
+			devnode = qm_strdup(dn);
+		if (udevd && udev_device_get_is_initialized(ud) > 0) {
+			e.udev_serial = udev_prop(ud, "ID_SERIAL");
+			e.udev_wwn = udev_prop(ud, "ID_WWN");
+			e.udev_model = udev_prop(ud, "ID_MODEL");
+			const char *t = udev_device_get_property_value(ud, "ID_FS_TYPE");
+			if (!t || same_fs_family(t, fstype)) {
+				e.uuid = udev_prop(ud, "ID_FS_UUID");
+				e.label = udev_prop(ud, "ID_FS_LABEL");
+			} else {
+				/* udev has not seen the new filesystem yet */
+				settled = false;
+			}
+		} else if (udevd) {
+			/* udevd runs but has not finished with this device
+			 * (a hot-add racing us): use blkid now, ask again on
+			 * the next rescan or udev event */
+			settled = false;
+		}
+		udev_device_unref(ud);
+	}
+	if (!e.uuid || !e.has_size)
+		blkid_fill(c, &e, devnode, source);
+	free(devnode);
+	if (!settled) {
+		*tmp = e;
+		*is_tmp = true;
+		return tmp;
+	}
+	if (c->n_cache == c->cap_cache) {
+		c->cap_cache = c->cap_cache ? c->cap_cache * 2 : 16;
+		c->cache = qm_realloc(c->cache, c->cap_cache * sizeof *c->cache);
+	}
+	c->cache[c->n_cache] = e;
+	return &c->cache[c->n_cache++];
+}
+
+void probe_cache_drop(struct probe_ctx *c, dev_t devnum)
+{
+	for (size_t i = 0; i < c->n_cache; i++)
+		if (c->cache[i].devnum == devnum) {
+			cache_ent_fini(&c->cache[i]);
+			c->cache[i] = c->cache[--c->n_cache];
+			return;
+		}
+}
+
+void probe_cache_flush(struct probe_ctx *c)
+{
+	for (size_t i = 0; i < c->n_cache; i++)
+		cache_ent_fini(&c->cache[i]);
+	c->n_cache = 0;
+}
+
+void probe_cache_retain(struct probe_ctx *c, const struct inv_mount *m, size_t n)
+{
+	for (size_t i = 0; i < c->n_cache;) {
+		bool live = false;
+		for (size_t k = 0; k < n && !live; k++)
+			live = makedev(m[k].major, m[k].minor) == c->cache[i].devnum;
+		if (live) {
+			i++;
+			continue;
+		}
+		cache_ent_fini(&c->cache[i]);
+		c->cache[i] = c->cache[--c->n_cache];
+	}
+}
+
+size_t probe_cache_size(const struct probe_ctx *c)
+{
+	return c->n_cache;
+}
+
+unsigned long probe_blkid_runs(const struct probe_ctx *c)
+{
+	return c->blkid_runs;
+}
+
+/* ---- markers ------------------------------------------------------------------ */
+
+static char *nonempty(const char *s)
+{
+	return s && s[0] ? qm_strdup(s) : NULL;
+}
+
+/* Read the markers at dirfd into d. Returns false when the directory is
+ * not a device (no marker file and no legacy marker directories). */
+static bool fill_marker(int dirfd, struct inv_device *d)
+{
+	struct marker m;
+	int r = marker_read(dirfd, &m);
+	unsigned legacy = marker_legacy_types(dirfd);
+	if (r == QM_ENOENT && legacy == 0)
+		return false;
+	d->legacy_marker = legacy != 0;
+	d->types = legacy;
+	if (r == 0) {
+		d->types |= m.types;
+		d->serial = nonempty(m.serial);
+		d->model = nonempty(m.model);
+		d->bootstrap = m.bootstrap;
+		d->state = d->types ? INV_STATE_OK : INV_STATE_NO_TYPE;
+	} else if (r == QM_ENOENT) {
+		d->state = INV_STATE_OK;
+	} else {
+		/* nothing may be started for a broken marker, whatever the
+		 * legacy directories say */
+		d->types = 0;
+		d->state = INV_STATE_ERROR;
+		d->error = qm_strdup(m.error[0] ? m.error : qm_strerror(r));
+	}
+	char id[MARKER_VALUE_MAX];
+	int ri = marker_read_id(dirfd, id, sizeof id);
+	if (ri == 0) {
+		d->device_id = nonempty(id);
+	} else if (ri != QM_ENOENT && d->state != INV_STATE_ERROR) {
+		d->types = 0;
+		d->state = INV_STATE_ERROR;
+		d->error = inv_strf("%s: %s", MARKER_ID_FILE,
+				    ri == QM_EINVAL ? "no valid device.id"
+						    : qm_strerror(ri));
+	}
+	return true;
+}
+
+static void fill_space(int dirfd, struct inv_device *d, bool want_size)
+{
+	struct statvfs sv;
+	if (fstatvfs(dirfd, &sv) != 0)
+		return;
+	d->has_free = true;
+	d->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (want_size) {
+		d->has_size = true;
+		d->size_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+	}
+}
+
+int probe_mount(struct probe_ctx *c, const struct inv_mount *m, struct inv *inv)
+{
+	int fd = probe_open_dir(c, m->mount_point);
+	if (fd < 0) {
+		/* gone between reading the mount table and now: a race the
+		 * next mount table event resolves, not worth a warning */
+		if (errno != ENOENT && errno != ENOTDIR)
+			warn_unreachable(c, m->mount_point, errno);
+		return 0;
+	}
+	warned_has(c, m->mount_point, true);
+	dev_t devnum = makedev(m->major, m->minor);
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_dev != devnum) {
+		log_debug("root_mismatch", "root=%s expected=%u:%u",
+			  log_qs(m->mount_point), m->major, m->minor);
+		close(fd);
+		return 0;
+	}
+	struct inv_device tmpdev;
+	memset(&tmpdev, 0, sizeof tmpdev);
+	tmpdev.rotational = -1;
+	if (!fill_marker(fd, &tmpdev)) {
+		inv_device_fini(&tmpdev);
+		close(fd);
+		return 0;
+	}
+	fill_space(fd, &tmpdev, false);
+	close(fd);
+
+	struct cache_ent tmp;
+	bool is_tmp;
+	const struct cache_ent *ce = device_facts(c, devnum, m->source, m->fstype,
+						   &tmp, &is_tmp);
+	tmpdev.root = qm_strdup(m->mount_point);
+	if (m->n_aliases) {
+		tmpdev.aliases = qm_calloc(m->n_aliases, sizeof(char *));
+		for (size_t i = 0; i < m->n_aliases; i++)
+			tmpdev.aliases[i] = qm_strdup(m->aliases[i]);
+		tmpdev.n_aliases = m->n_aliases;
+	}
+	tmpdev.block_device = nonempty(m->source);
+	tmpdev.fs_type = nonempty(m->fstype);
+	tmpdev.fs_root = qm_strdup(m->fs_root);
+	tmpdev.fs_uuid = nonempty(ce->uuid);
+	tmpdev.fs_label = nonempty(ce->label);
+	tmpdev.udev_serial = nonempty(ce->udev_serial);
+	tmpdev.udev_wwn = nonempty(ce->udev_wwn);
+	tmpdev.udev_model = nonempty(ce->udev_model);
+	tmpdev.partition = ce->partition;
+	tmpdev.rotational = ce->rotational;
+	if (ce->has_size) {
+		tmpdev.has_size = true;
+		tmpdev.size_bytes = ce->size;
+	}
+	if (is_tmp)
+		cache_ent_fini(&tmp);
+	*inv_add(inv) = tmpdev;
+	return 1;
+}
+
+int probe_dir(struct probe_ctx *c, const char *path, struct inv *inv)
+{
+	int fd = probe_open_dir(c, path);
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			warn_unreachable(c, path, errno);
+		return 0;
+	}
+	warned_has(c, path, true);
+	struct inv_device d;
+	memset(&d, 0, sizeof d);
+	d.rotational = -1;
+	if (!fill_marker(fd, &d)) {
+		inv_device_fini(&d);
+		close(fd);
+		return 0;
+	}
+	fill_space(fd, &d, true);
+	close(fd);
+	d.root = qm_strdup(path);
+	d.is_directory = true;
+	*inv_add(inv) = d;
+	return 1;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int probe_list_subdirs(struct probe_ctx *c, const char *path, char ***names,
+		       size_t *n, size_t *dropped)
+{
+	*names = NULL;
+	*n = 0;
+	*dropped = 0;
+	int fd = probe_open_dir(c, path);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	size_t cap = 0;
+	char **v = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		bool isdir = de->d_type == DT_DIR;
+		if (de->d_type == DT_UNKNOWN) {
+			struct stat st;
+			isdir = fstatat(dirfd(d), de->d_name, &st,
+					AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISDIR(st.st_mode);
+		}
+		if (!isdir)
+			continue;
+		if (*n == PROBE_MAX_SUBDIRS) {
+			(*dropped)++;
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = qm_realloc(v, cap * sizeof *v);
+		}
+		v[(*n)++] = qm_strdup(de->d_name);
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof *v, cmp_name);
+	*names = v;
+	return 0;
+}

@@ -1,0 +1,90 @@
+/* Probing: turns one candidate mount or directory into a device record.
+ *
+ * What is read, and how (strictly read-only towards devices):
+ *  - the marker files at the device root (common/marker.h), QUOBYTE_DEV_ID
+ *    and the legacy marker directories, every time (they are what changes);
+ *  - free space by fstatvfs() on the opened root, every time;
+ *  - per block device (cached by dev_t, because it does not change while
+ *    mounted and blkid is the expensive part): filesystem UUID and label
+ *    from the udev database when udev has processed the device, else from
+ *    libblkid restricted to the configured filesystem types (a few small
+ *    reads, O_RDONLY on the device node, never a write: opening for write
+ *    makes udev emit a synthetic "change"); size from sysfs (or
+ *    BLKGETSIZE64); rotational from sysfs (the parent disk's queue for a
+ *    partition); udev identity ID_SERIAL / ID_WWN / ID_MODEL; the
+ *    partition number.
+ *
+ * Host paths (from the host's mount table) are reached through --host-root:
+ * with openat2(RESOLVE_IN_ROOT) on the host root directory, so an absolute
+ * symlink on the host resolves inside the host, not in the container;
+ * plain prefix concatenation where openat2 is missing.
+ *
+ * Blocking: every call does synchronous file system I/O (small reads). The
+ * probe of a hung device can block; limiting blkid to the wanted types and
+ * caching keep that exposure to a few reads per new device.
+ * Not thread-safe: one context per thread (the prober uses one). */
+#ifndef QM_PROBE_H
+#define QM_PROBE_H
+
+#include "inventory.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Subdirectories considered per --device-dirs directory. */
+#define PROBE_MAX_SUBDIRS 4096u
+/* udev property values longer than this are ignored (logged), not cut. */
+#define PROBE_MAX_PROP 256u
+
+struct probe_config {
+	const char *host_root; /* NULL or "" = paths are local */
+	char **fs_types;       /* blkid filter; ext4 implies ext2/ext3 */
+	size_t n_fs_types;
+};
+
+struct probe_ctx;
+
+/* Open the host root (if any) and a libudev context. 0, QM_EIO (host root
+ * cannot be opened; errno kept). */
+int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out);
+void probe_ctx_free(struct probe_ctx *ctx);
+
+/* Open a host path as a directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC, through
+ * the host root. Returns the fd, or -1 with errno set. */
+int probe_open_dir(struct probe_ctx *ctx, const char *path);
+
+/* Same with O_PATH (no read access, no side effect on the directory):
+ * for inotify watches through /proc/self/fd. */
+int probe_open_path(struct probe_ctx *ctx, const char *path);
+
+/* Does the host path exist as a directory? */
+bool probe_is_dir(struct probe_ctx *ctx, const char *path);
+
+/* Probe a candidate mount: appends a device to inv and returns 1 when its
+ * root holds a marker or legacy marker directories (state OK / NO_TYPE /
+ * ERROR with the reason); returns 0 when it is not a device or its root
+ * cannot be reached (logged once per path while the failure lasts). */
+int probe_mount(struct probe_ctx *ctx, const struct inv_mount *m, struct inv *inv);
+
+/* Same for a directory device (is_directory = true). */
+int probe_dir(struct probe_ctx *ctx, const char *path, struct inv *inv);
+
+/* Names of the immediate subdirectories of a host directory, sorted, at
+ * most PROBE_MAX_SUBDIRS (*dropped counts the rest). *names is owned by
+ * the caller (free each, then the array). 0, or -1 with errno when the
+ * directory cannot be read. */
+int probe_list_subdirs(struct probe_ctx *ctx, const char *path, char ***names,
+		       size_t *n, size_t *dropped);
+
+/* Cache control. drop: a udev add/change/remove for this device.
+ * flush: a full resync. retain: forget devices no longer mounted, so a
+ * re-used dev_t (loop device re-attached to another image) is re-probed. */
+void probe_cache_drop(struct probe_ctx *ctx, dev_t devnum);
+void probe_cache_flush(struct probe_ctx *ctx);
+void probe_cache_retain(struct probe_ctx *ctx, const struct inv_mount *m, size_t n);
+/* Number of cached devices and blkid runs so far (for tests and logs). */
+size_t probe_cache_size(const struct probe_ctx *ctx);
+unsigned long probe_blkid_runs(const struct probe_ctx *ctx);
+
+#endif
