@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Hot-add latency: a marker written and closed on an already-mounted
+filesystem -> the delta carrying the device received by the coordinator's
+end (bus_receiver). Trials alternate: create the marker (with a new serial
+each time), then delete it; both directions are reported.
+
+Latency = receiver's CLOCK_MONOTONIC at receipt (recv_mono_ns) minus
+time.monotonic_ns() read right after close()/unlink() returned; the same
+clock on one machine.
+
+  python3 tests/bench/hot_add.py [--trials 200] [--debounce DUR]
+                                 [--udev-source kernel|udev]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import benchlib
+from benchlib import qmtest
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trials", type=int, default=200,
+                    help="marker creations measured (each followed by a "
+                         "measured deletion)")
+    ap.add_argument("--debounce", help="pass --debounce to the prober "
+                    "(default: the prober's own default)")
+    ap.add_argument("--udev-source", default="kernel")
+    ap.add_argument("--fs", default="ext4", choices=("ext4", "xfs"))
+    a = ap.parse_args()
+
+    env = qmtest.Env("bench-hot-add", a.udev_source)
+    udevd = None
+    try:
+        if a.udev_source == "udev":
+            udevd = qmtest.Udevd()
+        lo, mp, uuid = env.filesystem(a.fs, "hot")
+        rx = env.start_receiver()
+        extra = ["--debounce", a.debounce] if a.debounce else []
+        p = env.start_prober(extra, log_level="info")
+        rx.next(lambda m: m.get("kind") == "snapshot", qmtest.START_TIMEOUT,
+                what="first snapshot")
+        marker = os.path.join(mp, qmtest.MARKER_FILE)
+        create, delete = [], []
+        key = "uuid:" + uuid
+        for i in range(a.trials):
+            serial = "BENCH-%d-%d" % (os.getpid(), i)
+            text = qmtest.marker_text(serial=serial).encode()
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, text)
+            os.close(fd)
+            t0 = time.monotonic_ns()
+            m = rx.next(lambda m: m.get("kind") == "delta" and any(
+                d.get("serial") == serial for d in m.get("upserted", [])),
+                qmtest.EVENT_TIMEOUT, what="delta of trial %d" % i,
+                interval=0.002)
+            create.append(int(m["recv_mono_ns"]) - t0)
+
+            os.unlink(marker)
+            t0 = time.monotonic_ns()
+            m = rx.next(lambda m: m.get("kind") == "delta" and
+                        key in m.get("removed", []), qmtest.EVENT_TIMEOUT,
+                        what="removal delta of trial %d" % i, interval=0.002)
+            delete.append(int(m["recv_mono_ns"]) - t0)
+            if (i + 1) % 50 == 0:
+                sys.stderr.write("hot_add: %d/%d\n" % (i + 1, a.trials))
+        resyncs = sum(1 for m in rx.accepted() if m.get("reply_send_snapshot"))
+        rc, _ = p.stop()
+        rx.stop()
+    finally:
+        env.close()
+        if udevd:
+            udevd.stop()
+
+    print("hot_add: marker close -> delta at receiver (%s, %s source, "
+          "debounce %s)" % (a.fs, a.udev_source, a.debounce or "default"))
+    print(benchlib.build_info())
+    print(benchlib.latency_header())
+    print(benchlib.latency_row("marker created", create))
+    print(benchlib.latency_row("marker deleted", delete))
+    print(benchlib.latency_row("both", create + delete))
+    print("resyncs requested: %d, prober exit status: %s" % (resyncs, rc))
+    return 0 if rc == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

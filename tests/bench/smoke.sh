@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# A short run of every benchmark, to prove they still work (numbers from a
+# smoke run mean nothing). Uses QM_BUILD_DIR like the benchmarks (the test
+# script points it at the sanitizer build). Needs root.
+# Last line: "bench-smoke: N passed, N failed".
+set -u
+cd "$(dirname "$0")"
+passed=0; failed=0
+run() {
+	echo "-- $*"
+	if python3 "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+run hot_add.py --trials 5
+run new_mount.py --trials 3
+run footprint.py --devices 3 --idle 3
+echo "bench-smoke: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
