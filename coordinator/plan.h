@@ -1,0 +1,342 @@
+/* The coordinator's planner: a pure function from observations to actions.
+ *
+ * The shell (event loop) gathers what it knows -- the agents seen in offers,
+ * each prober's device report, the tasks it launched and their last Mesos
+ * state, per-slot failure history, the operator's target version and the
+ * configuration -- into a struct plan_input, calls plan_compute(), and turns
+ * the resulting actions into Mesos calls (LAUNCH into a matching offer on the
+ * named agent, KILL, REVIVE/SUPPRESS from want_offers). Every placement,
+ * upgrade and recovery decision lives here so it can be tested
+ * table-driven; the planner does no I/O, reads no clock (now_ms is an input)
+ * and keeps no state between calls. Whatever must persist between calls
+ * (unwanted_since_ms) is returned in the output for the shell to store and
+ * hand back next time.
+ *
+ * Determinism: the output depends only on the input's content, not on the
+ * order of the agents/tasks/history arrays. Actions are sorted by phase
+ * (probers, registry, metadata, data, api+webconsole, client), then agent
+ * id, then service, then KILL before LAUNCH, then task id.
+ *
+ * The rules, in the order the planner applies them:
+ *
+ *  1. Probers: one per active agent that passes the prober restriction
+ *     (hostname allow-list and/or attribute). A second live prober on an
+ *     agent is killed at once; a prober on an agent that no longer passes the
+ *     restriction is killed after the removal grace. A prober whose agent's
+ *     report is older than prober_stale_ms (or that never reported although
+ *     it has been RUNNING that long) is flagged stale; staleness is reported,
+ *     it does not change the agent's inventory (the last report stays the
+ *     best knowledge).
+ *  2. Registry / metadata / data: one service of a type on a node iff the
+ *     node reports >= 1 OK device of that type. An active agent without a
+ *     report yet has an unknown inventory: its live pinned tasks are kept,
+ *     nothing new is launched there (a restarted coordinator must not kill
+ *     services before the probers resend their snapshots).
+ *  3. API / webconsole: api_count / webconsole_count instances on distinct
+ *     active agents matching the restriction. Existing instances stay where
+ *     they are (ranked: not marked unwanted, then running+healthy, then agent
+ *     id); new ones go to agents not in relaunch backoff for that service,
+ *     then with the fewest Quobyte services wanted by this plan, then by
+ *     agent id. API is placed before webconsole, so they spread.
+ *  4. Client: on nodes whose report says the client mount point exists, only
+ *     when client_enabled.
+ *  5. Phases registry -> metadata -> data -> api+webconsole -> client: a
+ *     phase's launches are issued only when every wanted task of the earlier
+ *     phases is ready and each earlier disk phase has at least one wanted
+ *     task. "Ready" = RUNNING, no kill requested, and healthy: for services
+ *     in config.health_checked an unknown health is NOT ready (the check has
+ *     not passed yet); for others RUNNING suffices unless health is
+ *     explicitly failing. In the registry phase, the node whose registry
+ *     device has device.bootstrap=true launches first; other registries wait
+ *     until it is ready.
+ *  6. A wanted slot with a live task needs nothing. Without one it is
+ *     launched, unless its (service, agent) slot is in backoff:
+ *     delay = min(base * 2^(failures-1), max) after last_failure_ms.
+ *     The SHELL maintains struct plan_history: it increments
+ *     consecutive_failures and sets last_failure_ms when a task of the slot
+ *     ends in a terminal state it did not ask for (a KILL the planner issued
+ *     is not a failure), and resets consecutive_failures to 0 once a task of
+ *     the slot has been ready (running and healthy).
+ *  7. A live task that is no longer wanted gets unwanted_since_ms = now (if
+ *     0) and is killed once now - unwanted_since_ms >= removal_grace_ms; if
+ *     it is wanted again before that, unwanted_since_ms goes back to 0 and
+ *     the task stays. An empty target version kills every live Quobyte
+ *     service task at once (probers stay). A task with kill_requested is
+ *     never killed again (the shell may retry KILLs on its own timer).
+ *  8. Rolling upgrade: live wanted tasks whose version differs from the
+ *     target are replaced one at a time in action order, and only while
+ *     every other wanted task is ready: the planner KILLs one; rule 6
+ *     launches its replacement (with the target version) once it is terminal.
+ *     New launches always use the target version.
+ *  9. Unreachable: a task in TASK_UNREACHABLE, in TASK_UNKNOWN on an
+ *     inactive/unknown agent, or any live task on an inactive agent, is
+ *     "unreachable": it is never killed (a KILL cannot reach it) and never
+ *     counted as ready. Pinned services (registry/metadata/data, client,
+ *     prober) wait for their node and are reported. An unreachable API /
+ *     webconsole instance keeps its place for removal_grace_ms (tracked in
+ *     unwanted_since_ms), then a replacement is placed elsewhere; if it comes
+ *     back, the surplus instance is removed by rule 7. TASK_UNKNOWN on an
+ *     ACTIVE agent is treated as terminal: the master knows every task of a
+ *     registered agent, so "unknown" there means "not running".
+ * 10. Minimum: with a target version set, if no node offers a registry,
+ *     metadata or data service, problems[] says exactly which is missing.
+ *
+ * Threads: plan_compute is reentrant and touches only its arguments. */
+#ifndef QM_PLAN_H
+#define QM_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum plan_service {
+	PLAN_REGISTRY = 0,
+	PLAN_METADATA,
+	PLAN_DATA,
+	PLAN_API,
+	PLAN_WEBCONSOLE,
+	PLAN_CLIENT,
+	PLAN_PROBER,
+	PLAN_SERVICE_COUNT
+};
+
+/* Phases in launch order; also the index of plan_output.progress[]. */
+enum plan_phase {
+	PLAN_PHASE_PROBERS = 0,
+	PLAN_PHASE_REGISTRY,
+	PLAN_PHASE_METADATA,
+	PLAN_PHASE_DATA,
+	PLAN_PHASE_MANAGEMENT, /* api + webconsole */
+	PLAN_PHASE_CLIENT,
+	PLAN_PHASE_COUNT
+};
+
+/* Mesos task states (scheduler API §7) plus LAUNCHING: the shell sent the
+ * ACCEPT with the LAUNCH and has had no update yet. */
+enum plan_task_state {
+	PLAN_TASK_LAUNCHING = 0,
+	PLAN_TASK_STAGING,
+	PLAN_TASK_STARTING,
+	PLAN_TASK_RUNNING,
+	PLAN_TASK_KILLING,
+	PLAN_TASK_FINISHED,
+	PLAN_TASK_FAILED,
+	PLAN_TASK_KILLED,
+	PLAN_TASK_ERROR,
+	PLAN_TASK_LOST,
+	PLAN_TASK_DROPPED,
+	PLAN_TASK_UNREACHABLE,
+	PLAN_TASK_GONE,
+	PLAN_TASK_GONE_BY_OPERATOR,
+	PLAN_TASK_UNKNOWN,
+	PLAN_TASK_STATE_COUNT
+};
+
+enum plan_health {
+	PLAN_HEALTH_UNKNOWN = 0, /* no health report yet (or no check) */
+	PLAN_HEALTH_OK,
+	PLAN_HEALTH_FAILING
+};
+
+/* A text attribute: Mesos agent attributes as name/value text (the shell
+ * renders scalars/ranges/sets as text); also used for restrictions, where a
+ * NULL or empty name means "no restriction". Matching is exact and
+ * case-sensitive. */
+struct plan_attr {
+	const char *name;
+	const char *value;
+};
+
+struct plan_config {
+	unsigned api_count;            /* default 1 */
+	unsigned webconsole_count;     /* default 1 */
+	struct plan_attr api_restriction;
+	struct plan_attr webconsole_restriction;
+	bool client_enabled;           /* default false (opt-in) */
+	long long removal_grace_ms;    /* default 5 min */
+	long long backoff_base_ms;     /* default 10 s; 0 disables backoff */
+	long long backoff_max_ms;      /* default 10 min */
+	/* Prober restriction: when n_prober_hosts > 0 the agent's hostname must
+	 * be in the list; when prober_restriction.name is set the agent must
+	 * carry that attribute. Both apply when both are set. */
+	const char *const *prober_hosts;
+	size_t n_prober_hosts;
+	struct plan_attr prober_restriction;
+	long long prober_stale_ms;     /* default 90 s; 0 = never stale */
+	/* Set of (1u << enum plan_service) whose task specs carry a health
+	 * check; default registry, metadata, data, client. */
+	unsigned health_checked;
+};
+
+/* What the agent's prober last reported (all zero before its first report).
+ * Device counts are OK devices only (typed, mounted, marker valid). */
+struct plan_report {
+	bool has_report;
+	long long last_report_ms;
+	unsigned registry_devices;     /* DIR_DEVICE */
+	unsigned metadata_devices;
+	unsigned data_devices;
+	bool registry_bootstrap;       /* a registry device has device.bootstrap=true */
+	bool client_mount;             /* the client mount point exists */
+};
+
+struct plan_agent {
+	const char *agent_id;          /* required, unique */
+	const char *hostname;          /* may be NULL; used in problem lines */
+	const struct plan_attr *attrs;
+	size_t n_attrs;
+	bool active;                   /* false after agent loss / partition */
+	struct plan_report report;
+};
+
+struct plan_task {
+	const char *task_id;           /* required, unique */
+	enum plan_service service;
+	const char *agent_id;          /* required; may name an agent not in agents[] */
+	const char *version;           /* image version; ignored for probers; NULL = unknown */
+	enum plan_task_state state;
+	enum plan_health health;
+	long long launched_ms;
+	bool kill_requested;           /* the shell sent a KILL for it */
+	long long unwanted_since_ms;   /* as returned by the previous plan; 0 = not marked */
+};
+
+/* Failure history of one (service, agent) slot; maintained by the shell (see
+ * rule 6). Slots without an entry have no failures. */
+struct plan_history {
+	enum plan_service service;
+	const char *agent_id;
+	unsigned consecutive_failures;
+	long long last_failure_ms;
+};
+
+/* Borrowed views: plan_compute never keeps or frees any of these pointers. */
+struct plan_input {
+	long long now_ms;              /* must be > 0 (0 is the "unset" marker) */
+	const char *target_version;    /* NULL or "" = no Quobyte services wanted */
+	struct plan_config config;
+	const struct plan_agent *agents;
+	size_t n_agents;
+	const struct plan_task *tasks;
+	size_t n_tasks;
+	const struct plan_history *history;
+	size_t n_history;
+};
+
+enum plan_action_type {
+	PLAN_LAUNCH = 0,       /* service, agent_id, version */
+	PLAN_KILL,             /* task_id (+ service, agent_id), kill_reason, reason */
+	PLAN_LAUNCH_PROBER     /* agent_id */
+};
+
+enum plan_kill_reason {
+	PLAN_KILL_NONE = 0,    /* not a KILL */
+	PLAN_KILL_SHUTDOWN,    /* target version is empty */
+	PLAN_KILL_NO_DEVICE,   /* the node lost its last device of the type */
+	PLAN_KILL_NO_MOUNT,    /* the client mount point is gone */
+	PLAN_KILL_DISABLED,    /* client no longer enabled */
+	PLAN_KILL_RESTRICTED,  /* the agent no longer passes the restriction */
+	PLAN_KILL_EXCESS,      /* more api/webconsole instances than configured */
+	PLAN_KILL_DUPLICATE,   /* a second live task in one (service, agent) slot */
+	PLAN_KILL_UPGRADE,     /* rolling upgrade: replaced by the target version */
+	PLAN_KILL_REASON_COUNT
+};
+
+/* Strings are owned by the plan_output (freed by plan_output_free). */
+struct plan_action {
+	enum plan_action_type type;
+	enum plan_service service;     /* PLAN_PROBER for LAUNCH_PROBER */
+	char *agent_id;                /* always set */
+	char *version;                 /* LAUNCH: the target version; else NULL */
+	char *task_id;                 /* KILL: the task; else NULL */
+	enum plan_kill_reason kill_reason;
+	char *reason;                  /* KILL: one line for logs; else NULL */
+};
+
+/* Per phase: wanted tasks (for api+webconsole: the configured counts, even
+ * when fewer agents qualify), how many of them are ready, and how many are
+ * ready at the target version (probers: ready and reporting fresh). */
+struct plan_progress {
+	unsigned wanted;
+	unsigned ready;
+	unsigned at_target;
+};
+
+/* At most this many problem lines; beyond it the last line says how many
+ * were left out. */
+#define PLAN_MAX_PROBLEMS 256
+/* Longer problem lines end in "...". */
+#define PLAN_PROBLEM_MAX 512
+
+struct plan_output {
+	struct plan_action *actions;
+	size_t n_actions;
+	bool want_offers;              /* a LAUNCH is pending: REVIVE, else SUPPRESS */
+	/* n_tasks entries parallel to input.tasks: the value to store and pass
+	 * back as plan_task.unwanted_since_ms next time. */
+	long long *unwanted_since_ms;
+	size_t n_tasks;
+	/* n_agents entries parallel to input.agents: the agent's prober is stale. */
+	bool *prober_stale;
+	size_t n_agents;
+	struct plan_progress progress[PLAN_PHASE_COUNT];
+	/* Human-readable lines for operators (no control characters), most
+	 * important first: minimum, shutdown / upgrade status, agents, then per
+	 * phase in phase order. */
+	char **problems;
+	size_t n_problems;
+	/* Earliest time > now at which the plan changes with no new input
+	 * (a backoff or grace ends, a prober turns stale); 0 = none. The shell
+	 * arms a timer for it. */
+	long long wake_ms;
+	/* On error: why, e.g. "tasks[3]: duplicate task id 't1'". */
+	char error[160];
+};
+
+/* Fill *cfg with the defaults documented in struct plan_config. */
+void plan_config_init(struct plan_config *cfg);
+
+/* Compute the plan. Zeroes *out first, then allocates its arrays and strings
+ * (qm_malloc: abort on OOM); the caller releases them with
+ * plan_output_free(), also after an error. Temporary memory is freed before
+ * returning. Returns 0, or QM_EINVAL with out->error set and no actions when
+ * the input is malformed: NULL pointers, now_ms <= 0, an enum out of range,
+ * a negative duration in the config, an empty or duplicate agent id / task
+ * id, two history entries for one slot. Durations are added saturating, so
+ * huge values cannot overflow.
+ * Pure: no I/O, no clock, no globals; reentrant. Never blocks. */
+int plan_compute(const struct plan_input *in, struct plan_output *out);
+
+/* Release what plan_compute allocated and zero *out. NULL-safe; idempotent. */
+void plan_output_free(struct plan_output *out);
+
+/* Relaunch delay after `failures` consecutive failures:
+ * 0 when failures == 0 or base_ms <= 0, else min(base * 2^(failures-1), max)
+ * computed without overflow. */
+long long plan_backoff_ms(long long base_ms, long long max_ms,
+			  unsigned failures);
+
+/* Names for logs, REST and problem lines; static strings, never NULL ("?"
+ * when out of range). Services: "registry", "metadata", "data", "api",
+ * "webconsole", "client", "prober". Phases: "probers", "registry",
+ * "metadata", "data", "api+webconsole", "client". States: the Mesos names
+ * ("TASK_RUNNING"), "LAUNCHING" for PLAN_TASK_LAUNCHING. Kill reasons:
+ * "shutdown", "no-device", "no-mount", "disabled", "restricted", "excess",
+ * "duplicate", "upgrade". */
+const char *plan_service_name(enum plan_service s);
+const char *plan_phase_name(enum plan_phase p);
+const char *plan_task_state_name(enum plan_task_state s);
+const char *plan_kill_reason_name(enum plan_kill_reason r);
+
+/* The phase a service belongs to (PLAN_PHASE_COUNT when out of range). */
+enum plan_phase plan_phase_of(enum plan_service s);
+
+/* Parse a Mesos state name ("TASK_RUNNING"; "LAUNCHING" too) into *out.
+ * 0 or QM_EINVAL. */
+int plan_task_state_parse(const char *name, enum plan_task_state *out);
+
+/* Terminal per the Mesos master's own check (§7): FINISHED, FAILED, KILLED,
+ * ERROR, LOST, DROPPED, GONE, GONE_BY_OPERATOR. Note the planner
+ * additionally treats UNKNOWN on an active agent as terminal (rule 9). */
+bool plan_task_state_terminal(enum plan_task_state s);
+
+#endif
