@@ -1,0 +1,201 @@
+/* A small, hardened HTTP/1.1 server that runs on the coordinator's evloop,
+ * so REST handlers run on the one thread that owns all state and need no
+ * locks. It serves a route table (method, path, handler, needs-auth) and
+ * nothing else: no TLS, no chunked request bodies, no virtual hosts.
+ *
+ * Connections: HTTP/1.1 keep-alive (pipelined requests are answered in
+ * order, one at a time); "Connection: close", HTTP/1.0 and every error
+ * response close the connection after the response. A closing connection
+ * first shuts down its sending side and drains what the client still sends
+ * for a moment, so an early error (413, 401 ...) reaches a client that is
+ * still uploading instead of being destroyed by a TCP reset.
+ *
+ * Bounds (struct http_limits): request line + headers, request body,
+ * in-memory response body, concurrent connections (one over the cap gets a
+ * canned 503 and is closed), and time:
+ *  - a connection with no request in progress is closed silently after
+ *    `timeout_ms` of idleness;
+ *  - a request must arrive completely (head and body) within `timeout_ms`
+ *    of its first byte, else 408 and close. The deadline does not move when
+ *    bytes trickle in, so a slowloris client cannot hold a slot forever;
+ *  - a response must make progress at least every `timeout_ms`, else the
+ *    connection is dropped (a client that does not read).
+ * Writes are non-blocking; a file response is streamed in 64 KiB chunks as
+ * the socket drains, never loaded whole.
+ *
+ * Input rules (anything else is a clean 4xx and close, with one rate-limited
+ * warning line): CRLF or bare LF line ends; the request line is
+ * "METHOD SP origin-form SP HTTP/1.x"; the request head holds printable
+ * ASCII only (no NUL, no control bytes but HTAB, no bytes >= 0x80), so every
+ * string a handler sees is printable ASCII; no obs-folding; at most
+ * HTTP_MAX_HEADERS headers; Content-Length is plain decimal and appears at
+ * most once; any Transfer-Encoding is refused (411 for chunked, 501
+ * otherwise). "Expect: 100-continue" is answered. A Host header is not
+ * required (no virtual hosting here). Paths are not percent-decoded.
+ *
+ * Routing (http_route): a route path is exact ("/v1/state"), or a prefix
+ * when it ends in '*' (the rest is the prefix: "/api*" matches "/api",
+ * "/api/x" and "/apiary") or in '/' other than the root ("/files/" matches
+ * "/files/" and below). "/" alone is exact; a catch-all is '/' followed by
+ * '*'. The most specific route whose method matches
+ * wins (exact over prefix, longer prefix over shorter). HEAD runs the GET
+ * handler and sends no body. No path match: 404 {"error":"not found"}; a
+ * path match with no method match: 405 with "Allow:". Auth is checked after
+ * routing: a needs_auth route requires "Authorization: Bearer <token>" when
+ * a token is configured (compared in constant time), else 401 with
+ * "WWW-Authenticate: Bearer". Routing and auth run before the body is read,
+ * so a rejected client cannot make the server buffer a body.
+ *
+ * Logging: one debug line per request (http_request: method, path, status,
+ * bytes sent, ms), warnings for rejected requests (at most 20 a second, the
+ * rest counted in the next line that gets through).
+ *
+ * Threads: every function here must be called on the loop's thread; handlers
+ * run synchronously on it. Writing to a closed peer never raises SIGPIPE. */
+#ifndef QM_HTTP_H
+#define QM_HTTP_H
+
+#include "evloop.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_DEFAULT_MAX_HEAD (16u << 10)      /* request line + headers */
+#define HTTP_DEFAULT_MAX_BODY (1u << 20)       /* request body */
+#define HTTP_DEFAULT_MAX_RESPONSE (32u << 20)  /* in-memory response body */
+#define HTTP_DEFAULT_MAX_CONNS 256u
+#define HTTP_DEFAULT_TIMEOUT_MS 10000u
+#define HTTP_MAX_HEADERS 64
+
+struct http_server;
+struct http_response;
+struct http_hdr;
+
+/* What a handler sees. All strings are NUL-terminated printable ASCII and,
+ * like the struct itself, valid only during the handler call. */
+struct http_request {
+	const char *method;  /* "GET", "POST" ... (HEAD shows as "HEAD") */
+	const char *path;    /* "/v1/state": before '?', not percent-decoded */
+	const char *query;   /* after '?', "" when none; see http_query_param() */
+	const char *body;    /* body_len bytes, any content; body[body_len] is
+			      * a NUL for convenience; "" when none */
+	size_t body_len;
+	const char *remote;  /* peer "ip:port" ("[v6]:port"), for logs */
+	int http_minor;      /* 0 or 1 (HTTP/1.0 or HTTP/1.1) */
+	/* private */
+	const struct http_hdr *hdrs_;
+	size_t nhdrs_;
+};
+
+/* A route handler. It must answer through exactly one http_respond*() call
+ * (later calls fail with QM_EINVAL); a handler that answers nothing yields
+ * 500. It must not block; `resp` is invalid once it returns. */
+typedef void (*http_handler_fn)(const struct http_request *req,
+				struct http_response *resp, void *ctx);
+
+struct http_route {
+	const char *method;      /* a token: "GET", "POST", "PUT", "DELETE" ... */
+	const char *path;        /* exact, or prefix (see the top of this file) */
+	http_handler_fn handler;
+	bool needs_auth;         /* require the bearer token when one is set */
+};
+
+/* Zero fields mean "the default" (HTTP_DEFAULT_*). */
+struct http_limits {
+	size_t max_head;         /* 256 .. 1 MiB */
+	size_t max_body;         /* .. 1 GiB */
+	size_t max_response;     /* .. 1 GiB */
+	unsigned max_conns;      /* .. 65536 */
+	unsigned timeout_ms;     /* 10 .. 3600000 */
+};
+
+/* Listen on addr "HOST:PORT": an IPv4 literal ("127.0.0.1:8080"), an IPv6
+ * literal in brackets ("[::1]:8080", "[::]:8080"), or "*:PORT" / ":PORT"
+ * for all IPv4 interfaces. Port 0 picks a free port (http_server_port()).
+ * The socket is non-blocking, SO_REUSEADDR, close-on-exec, and watched on
+ * `loop` at once: requests are served as soon as the loop runs.
+ * `routes` (nroutes entries) is borrowed and must outlive the server
+ * (normally a static const table); `ctx` is passed to every handler.
+ * Returns the server, or NULL with *err = QM_EINVAL (bad address or route
+ * table) or QM_EIO (socket/bind/listen failed; logged). Does not block. */
+struct http_server *http_server_new(struct ev_loop *loop, const char *addr,
+				    const struct http_route *routes,
+				    size_t nroutes, void *ctx, int *err);
+
+/* Close the listener and every connection (responses in flight are cut),
+ * cancel every timer: no callback or handler runs afterwards. NULL is a
+ * no-op. Called from inside a handler, it takes effect when the handler
+ * returns (that handler's response is not sent). */
+void http_server_free(struct http_server *srv);
+
+/* The bound TCP port (useful after port 0). */
+uint16_t http_server_port(const struct http_server *srv);
+
+/* Set the bearer token that needs_auth routes require (copied). NULL or ""
+ * turns authentication off (the default). 0, or QM_EINVAL when the token
+ * holds bytes outside printable ASCII or spaces (token unchanged). */
+int http_server_set_token(struct http_server *srv, const char *token);
+
+/* Replace the limits (zero fields = defaults). Applies to the next check on
+ * every connection; meant to be called once after http_server_new().
+ * 0 or QM_EINVAL (a field outside its bounds; nothing changed). */
+int http_server_set_limits(struct http_server *srv, const struct http_limits *lim);
+
+/* Value of request header `name` (case-insensitive), first occurrence, with
+ * surrounding whitespace removed; NULL when absent. */
+const char *http_header(const struct http_request *req, const char *name);
+
+/* Query parameter `name` from req->query ("a=1&b=x%20y"), percent- and
+ * '+'-decoded into out (cap bytes incl. NUL). A parameter without '=' has
+ * the value "". 0, QM_ENOENT (absent), QM_ETOOBIG (does not fit; out is
+ * ""), QM_EINVAL (bad %-escape or a decoded NUL; out is ""). */
+int http_query_param(const struct http_request *req, const char *name,
+		     char *out, size_t cap);
+
+/* --- answering (only from inside a handler, on its `resp`) -------------
+ * Every in-memory response carries Content-Length and
+ * "Cache-Control: no-store" (these are live state, never cacheable).
+ * status is 200..599; 204 and 304 carry no body. content_type NULL sends no
+ * Content-Type. Each returns 0, or QM_EINVAL (already answered, bad status
+ * or content type), QM_ETOOBIG (body over max_response); on failure (other
+ * than "already answered") the client gets 500. */
+
+/* Copy len bytes of body. */
+int http_respond(struct http_response *resp, int status,
+		 const char *content_type, const void *body, size_t len);
+
+/* Send json, printed compactly, as application/json. Takes ownership of
+ * json: it is freed whatever the result (NULL yields 500). */
+int http_respond_json(struct http_response *resp, int status, cJSON *json);
+
+/* {"error":"<msg>"} with the given status (msg JSON-escaped). */
+int http_respond_error(struct http_response *resp, int status, const char *msg);
+
+/* Stream a regular file: its size at this moment is the Content-Length and
+ * it is sent in chunks as the socket drains (a file that shrinks meanwhile
+ * cuts the connection). Takes ownership of fd: it is closed whatever the
+ * result. No Cache-Control header is added. QM_EINVAL if fd is not a
+ * regular file. */
+int http_respond_file(struct http_response *resp, int status,
+		      const char *content_type, int fd);
+
+/* Open path read-only and stream it like http_respond_file(). On QM_ENOENT
+ * (no such file) or QM_EIO (cannot open, or not a regular file) nothing is
+ * answered yet, so the handler can choose its own error response. */
+int http_respond_path(struct http_response *resp, int status,
+		      const char *content_type, const char *path);
+
+/* Add a response header (before or after the http_respond*() call, inside
+ * the handler). name must be a token, value printable ASCII; the server's
+ * own framing headers (Content-Length, Content-Type, Transfer-Encoding,
+ * Connection, Date) are refused. At most 4 KiB of extra headers per
+ * response. 0, QM_EINVAL or QM_ETOOBIG. */
+int http_response_header(struct http_response *resp, const char *name,
+			 const char *value);
+
+/* Reason phrase for a status code ("Not Found"); "Unknown" if not listed. */
+const char *http_reason(int status);
+
+#endif
