@@ -28,6 +28,8 @@ struct xfer {
 	size_t errlen;
 	char call_type[32];
 	struct xfer *next;    /* list of ordinary calls in flight */
+	struct xfer *qnext;   /* queue of calls not yet handed to curl */
+	bool queued;
 };
 
 struct mesos_client {
@@ -53,6 +55,11 @@ struct mesos_client {
 	uint64_t curl_timer;
 	struct xfer *stream;
 	struct xfer *calls;   /* in flight, freed on completion or mesos_free */
+	/* Calls made while curl is inside a callback cannot be added there
+	 * (CURLM_RECURSIVE_API_CALL), so every call is queued and handed to
+	 * curl from a zero-delay timer, in the order it was made. */
+	struct xfer *qhead, *qtail;
+	uint64_t flush_timer;
 	struct recordio rio;
 	uint64_t watchdog;    /* timer id */
 	uint64_t retry;       /* timer id */
@@ -156,6 +163,24 @@ static void xfer_free(struct xfer *x)
 {
 	if (!x)
 		return;
+	if (x->queued) {
+		struct mesos_client *m = x->mc;
+		struct xfer *prev = NULL;
+		for (struct xfer *q = m->qhead; q; prev = q, q = q->qnext) {
+			if (q != x)
+				continue;
+			if (prev)
+				prev->qnext = q->qnext;
+			else
+				m->qhead = q->qnext;
+			if (m->qtail == q)
+				m->qtail = prev;
+			break;
+		}
+		x->queued = false;
+		curl_easy_cleanup(x->easy);
+		x->easy = NULL;
+	}
 	for (struct xfer **pp = &x->mc->calls; *pp; pp = &(*pp)->next) {
 		if (*pp == x) {
 			*pp = x->next;
@@ -406,6 +431,9 @@ static void drop_stream(struct mesos_client *mc, const char *why)
 		xfer_free(mc->stream);
 		mc->stream = NULL;
 	}
+	/* calls not sent yet carry the old stream id: pointless now */
+	while (mc->qhead)
+		xfer_free(mc->qhead);
 	free(mc->stream_id);
 	mc->stream_id = NULL;
 	mc->subscribed = false;
@@ -642,6 +670,8 @@ void mesos_free(struct mesos_client *mc)
 		ev_timer_cancel(mc->loop, mc->watchdog);
 	if (mc->curl_timer)
 		ev_timer_cancel(mc->loop, mc->curl_timer);
+	if (mc->flush_timer)
+		ev_timer_cancel(mc->loop, mc->flush_timer);
 	if (mc->multi) {
 		while (mc->calls)
 			xfer_free(mc->calls);
@@ -690,6 +720,27 @@ bool mesos_subscribed(const struct mesos_client *mc) { return mc->subscribed; }
 const char *mesos_framework_id(const struct mesos_client *mc) { return mc->framework_id; }
 const char *mesos_endpoint(const struct mesos_client *mc) { return mc->endpoint; }
 
+static void flush_calls(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->flush_timer = 0;
+	while (mc->qhead) {
+		struct xfer *x = mc->qhead;
+		mc->qhead = x->qnext;
+		if (!mc->qhead)
+			mc->qtail = NULL;
+		x->qnext = NULL;
+		x->queued = false;
+		CURLMcode rc = curl_multi_add_handle(mc->multi, x->easy);
+		if (rc != CURLM_OK) {
+			log_error("mesos_call_failed", "type=%s error=%s", x->call_type,
+				  log_qs(curl_multi_strerror(rc)));
+			xfer_free(x);
+		}
+	}
+}
+
 int mesos_send(struct mesos_client *mc, cJSON *body)
 {
 	if (!mc->subscribed || !mc->framework_id) {
@@ -702,7 +753,14 @@ int mesos_send(struct mesos_client *mc, cJSON *body)
 	cJSON_Delete(body);
 	x->next = mc->calls;
 	mc->calls = x;
-	curl_multi_add_handle(mc->multi, x->easy);
+	x->queued = true;
+	if (mc->qtail)
+		mc->qtail->qnext = x;
+	else
+		mc->qhead = x;
+	mc->qtail = x;
+	if (!mc->flush_timer)
+		mc->flush_timer = ev_timer_add(mc->loop, 0, flush_calls, mc);
 	return 0;
 }
 

@@ -1,0 +1,1771 @@
+/* The coordinator's imperative shell. One loop thread owns everything here:
+ * Mesos events, prober messages (busd posts them to the loop), REST requests
+ * and timers all run as callbacks on it, so nothing needs a lock.
+ *
+ * The cycle: an observation (offer, update, inventory change, operator
+ * request, timer) -> coord_plan() builds a plan_input from what is known,
+ * plan_compute() decides, and the shell carries the actions out: KILLs at
+ * once, LAUNCHes into the offers at hand (recorded in the store before the
+ * ACCEPT), REVIVE when launches wait for offers, SUPPRESS when nothing does.
+ * Offers are never kept: each OFFERS event is answered (ACCEPT or DECLINE)
+ * before the handler returns. */
+#include "coord.h"
+
+#include "bus.h"
+#include "bus_json.h"
+#include "busd.h"
+#include "config.h"
+#include "crypto.h"
+#include "evloop.h"
+#include "http.h"
+#include "log.h"
+#include "mesos.h"
+#include "nodes.h"
+#include "plan.h"
+#include "qm_error.h"
+#include "store.h"
+#include "taskspec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef QM_VERSION_STRING
+#define QM_VERSION_STRING "0.1.0"
+#endif
+
+/* Agent attribute naming the device roots its prober watches (the local
+ * one-machine cluster gives every emulated agent its own directory). */
+#define ATTR_DEVICE_ROOTS "quobyte_device_roots"
+#define SHORT_REFUSE_S 5.0       /* an offer that did not fit a pending launch */
+#define KILL_RETRY_MS 30000      /* resend KILL for tasks that do not die */
+#define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
+
+struct agent {
+	char *id;
+	char *hostname;
+	struct plan_attr *attrs; /* owned strings */
+	size_t nattrs;
+	bool active;
+	bool offered;            /* seen in an offer (else only from a prober) */
+	int64_t last_offer_ms;
+};
+
+struct health {
+	char *task_id;
+	enum plan_health h;
+};
+
+struct counters {
+	uint64_t offers, accepted, declined, launches, kills, updates, acks;
+	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
+	uint64_t bus_changes, store_saves, store_errors;
+};
+
+struct coord {
+	const struct coord_config *cfg;
+	struct ev_loop *loop;
+	struct mesos_client *mc;
+	struct busd *busd;
+	struct http_server *http;
+	struct store *store;
+	struct store_state st;
+	uint64_t st_version;
+	struct nodes nodes;
+	struct agent *agents;
+	size_t nagents, agents_cap;
+	struct health *health;
+	size_t nhealth, health_cap;
+
+	struct taskspec_config ts;
+	struct plan_config pc;
+	char **prober_hosts;
+	size_t nprober_hosts;
+	char *restr_buf[4]; /* owned name/value strings of restrictions */
+
+	uint8_t *secret;
+	size_t secretlen;
+	char *bus_url;       /* handed to probers */
+	char *hostname;
+	char *webui;
+
+	bool suppressed;
+	bool replan_posted;
+	uint64_t pending_sig, revived_sig;
+	int64_t last_revive_ms;
+	uint64_t wake_timer;
+	int64_t wake_at;
+	uint64_t revive_timer, reconcile_timer, kill_timer;
+	struct plan_output last;      /* last plan, for REST */
+	int64_t last_plan_ms;
+	int64_t started_ms, subscribed_ms;
+	struct counters n;
+	int sigfd;
+	int exit_code;
+	bool stopping;
+};
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t random64(void)
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+	return r;
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* {"key":{"value":"..."}} -> "..." */
+static const char *json_id(const cJSON *o, const char *key)
+{
+	return json_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
+}
+
+static void coord_fatal(struct coord *c, const char *why)
+{
+	log_error("coordinator_stop", "reason=%s", log_qs(why));
+	c->exit_code = 1;
+	c->stopping = true;
+	ev_stop(c->loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* agents and health                                                   */
+
+static struct agent *agent_find(struct coord *c, const char *id)
+{
+	for (size_t i = 0; i < c->nagents; i++)
+		if (strcmp(c->agents[i].id, id) == 0)
+			return &c->agents[i];
+	return NULL;
+}
+
+static void agent_clear_attrs(struct agent *a)
+{
+	for (size_t i = 0; i < a->nattrs; i++) {
+		free((char *)a->attrs[i].name);
+		free((char *)a->attrs[i].value);
+	}
+	free(a->attrs);
+	a->attrs = NULL;
+	a->nattrs = 0;
+}
+
+static struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
+{
+	struct agent *a = agent_find(c, id);
+	if (!a) {
+		if (c->nagents == c->agents_cap) {
+			c->agents_cap = c->agents_cap ? c->agents_cap * 2 : 16;
+			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);
+		}
+		a = &c->agents[c->nagents++];
+		memset(a, 0, sizeof *a);
+		a->id = qm_strdup(id);
+		a->active = true;
+		log_info("agent_seen", "agent_id=%s hostname=%s", log_qs(id),
+			 log_qs(hostname ? hostname : ""));
+	}
+	if (hostname && (!a->hostname || strcmp(a->hostname, hostname) != 0)) {
+		free(a->hostname);
+		a->hostname = qm_strdup(hostname);
+	}
+	return a;
+}
+
+static const char *agent_attr(const struct agent *a, const char *name)
+{
+	for (size_t i = 0; a && i < a->nattrs; i++)
+		if (strcmp(a->attrs[i].name, name) == 0)
+			return a->attrs[i].value;
+	return NULL;
+}
+
+static struct health *health_find(struct coord *c, const char *task_id)
+{
+	for (size_t i = 0; i < c->nhealth; i++)
+		if (strcmp(c->health[i].task_id, task_id) == 0)
+			return &c->health[i];
+	return NULL;
+}
+
+static enum plan_health health_of(struct coord *c, const char *task_id)
+{
+	struct health *h = health_find(c, task_id);
+	return h ? h->h : PLAN_HEALTH_UNKNOWN;
+}
+
+static void health_set(struct coord *c, const char *task_id, enum plan_health v)
+{
+	struct health *h = health_find(c, task_id);
+	if (!h) {
+		if (c->nhealth == c->health_cap) {
+			c->health_cap = c->health_cap ? c->health_cap * 2 : 16;
+			c->health = qm_realloc(c->health, c->health_cap * sizeof *c->health);
+		}
+		h = &c->health[c->nhealth++];
+		h->task_id = qm_strdup(task_id);
+	}
+	h->h = v;
+}
+
+static void health_drop(struct coord *c, const char *task_id)
+{
+	struct health *h = health_find(c, task_id);
+	if (!h)
+		return;
+	free(h->task_id);
+	*h = c->health[--c->nhealth];
+}
+
+/* ------------------------------------------------------------------ */
+/* store                                                               */
+
+static int coord_save(struct coord *c)
+{
+	char err[256] = "";
+	uint64_t nv = 0;
+	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
+	if (rv != 0) {
+		c->n.store_errors++;
+		log_error("store_save_failed", "backend=%s location=%s error=%s detail=%s",
+			  store_backend(c->store), log_qs(store_location(c->store)),
+			  qm_strerror(rv), log_qs(err));
+		if (rv == QM_ECONFLICT)
+			coord_fatal(c, "the stored state was changed by someone else; "
+				       "another coordinator may be running");
+		return rv;
+	}
+	c->st_version = nv;
+	c->n.store_saves++;
+	return 0;
+}
+
+static enum plan_task_state task_state(const struct store_task *t)
+{
+	enum plan_task_state s = PLAN_TASK_LAUNCHING;
+	if (t->state[0])
+		(void)plan_task_state_parse(t->state, &s);
+	return s;
+}
+
+static enum plan_service task_service(const struct store_task *t)
+{
+	enum taskspec_service s;
+	if (taskspec_service_parse(t->service, &s) != 0)
+		return PLAN_PROBER;
+	return (enum plan_service)s;
+}
+
+/* ------------------------------------------------------------------ */
+/* planning                                                            */
+
+static void replan_cb(struct ev_loop *loop, void *arg);
+static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers,
+		       const cJSON *offer_json);
+
+static void replan_soon(struct coord *c)
+{
+	if (c->replan_posted || c->stopping)
+		return;
+	c->replan_posted = true;
+	ev_post(c->loop, replan_cb, c);
+}
+
+static void replan_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->replan_posted = false;
+	if (!c->stopping)
+		coord_plan(c, NULL, 0, NULL);
+}
+
+static void wake_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->wake_timer = 0;
+	c->wake_at = 0;
+	replan_soon(c);
+}
+
+static void fill_report(struct coord *c, const char *agent_id, struct plan_report *r)
+{
+	memset(r, 0, sizeof *r);
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	if (!n || !n->has_snapshot)
+		return;
+	unsigned counts[4] = { 0 };
+	bool bootstrap = false;
+	nodes_type_counts(n, counts, &bootstrap);
+	r->has_report = true;
+	r->last_report_ms = (long long)n->last_report_ms;
+	r->registry_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__REGISTRY];
+	r->metadata_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA];
+	r->data_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__DATA];
+	r->registry_bootstrap = bootstrap;
+	r->client_mount = n->client_mount_point_exists;
+}
+
+/* Make sure every node a prober reported from is an agent (it ran a task
+ * there, so the agent exists even before its next offer). */
+static void agents_from_nodes(struct coord *c)
+{
+	for (size_t i = 0; i < c->nodes.n; i++) {
+		const struct nodes_node *n = &c->nodes.v[i];
+		if (!agent_find(c, n->agent_id))
+			(void)agent_get(c, n->agent_id, n->hostname);
+	}
+}
+
+/* The ports a task of service s uses as its rpc port (registry list). */
+static void registry_list(struct coord *c, const char *extra_host, uint32_t extra_port,
+			  char *out, size_t cap)
+{
+	if (c->cfg->registry_endpoints && c->cfg->registry_endpoints[0]) {
+		snprintf(out, cap, "%s", c->cfg->registry_endpoints);
+		return;
+	}
+	out[0] = '\0';
+	size_t len = 0;
+	bool have_extra = false;
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		const struct store_task *t = &c->st.tasks[i];
+		if (strcmp(t->service, "registry") != 0 || t->kill_requested)
+			continue;
+		enum plan_task_state s = task_state(t);
+		if (plan_task_state_terminal(s))
+			continue;
+		uint32_t port = t->nports ? t->ports[0] : c->ts.svc[TASKSPEC_REGISTRY].port;
+		if (extra_host && strcmp(t->hostname, extra_host) == 0 && port == extra_port)
+			have_extra = true;
+		int w = snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", t->hostname,
+				 port);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+	if (extra_host && !have_extra)
+		snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", extra_host, extra_port);
+}
+
+/* Device roots of agent's OK devices of one type, as borrowed strings. */
+static size_t device_dirs(struct coord *c, const char *agent_id, enum taskspec_service s,
+			  const char **dirs, size_t cap)
+{
+	Quobyte__Bus__DeviceType want;
+	switch (s) {
+	case TASKSPEC_REGISTRY: want = QUOBYTE__BUS__DEVICE_TYPE__REGISTRY; break;
+	case TASKSPEC_METADATA: want = QUOBYTE__BUS__DEVICE_TYPE__METADATA; break;
+	case TASKSPEC_DATA: want = QUOBYTE__BUS__DEVICE_TYPE__DATA; break;
+	default: return 0;
+	}
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	size_t k = 0;
+	for (size_t i = 0; n && i < n->ndevices && k < cap; i++) {
+		const Quobyte__Bus__Device *d = n->devices[i].d;
+		if (d->state != QUOBYTE__BUS__DEVICE_STATE__OK || !d->root)
+			continue;
+		for (size_t j = 0; j < d->n_types; j++)
+			if (d->types[j] == want && taskspec_path_valid(d->root)) {
+				dirs[k++] = d->root;
+				break;
+			}
+	}
+	return k;
+}
+
+/* Build one launch into offer o. Returns the TaskInfo (and records the task
+ * in c->st) or NULL with the reason logged. */
+static cJSON *build_launch(struct coord *c, const struct plan_action *a,
+			   struct taskspec_offer *o, bool *no_fit)
+{
+	enum taskspec_service s = (enum taskspec_service)a->service;
+	struct taskspec_request req;
+	taskspec_request_for(&c->ts, s, &req);
+	struct taskspec_fit fit;
+	if (!taskspec_offer_take(o, &req, &fit)) {
+		*no_fit = true;
+		log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
+			 taskspec_service_name(s), log_qs(o->agent_id), log_qs(o->hostname),
+			 log_qs(fit.reason));
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	struct store_task t;
+	memset(&t, 0, sizeof t);
+	if (taskspec_task_id(taskspec_service_name(s), o->hostname, random64(), t.task_id,
+			     sizeof t.task_id) != 0) {
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	char err[256] = "";
+	cJSON *ti = NULL;
+	int rv;
+	if (s == TASKSPEC_PROBER) {
+		uint8_t cred[BUS_CRED_LEN];
+		char hex[2 * BUS_CRED_LEN + 1];
+		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
+		crypto_hex_encode(cred, sizeof cred, hex);
+		struct agent *ag = agent_find(c, o->agent_id);
+		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
+		struct taskspec_prober_params p = {
+			.task_id = t.task_id,
+			.agent_id = o->agent_id,
+			.hostname = o->hostname,
+			.coordinator_url = c->bus_url,
+			.credential_hex = hex,
+			.device_roots = roots ? roots : c->cfg->prober_device_roots,
+			.device_dirs = c->cfg->prober_device_dirs,
+			.client_mount_point = c->cfg->client_mount_point,
+			.fit = &fit,
+		};
+		rv = taskspec_prober_task(&c->ts, &p, &ti, err, sizeof err);
+		memset(cred, 0, sizeof cred);
+		memset(hex, 0, sizeof hex);
+	} else {
+		char registry[2048];
+		uint32_t port = fit.nports ? fit.ports[0] : 0;
+		registry_list(c, s == TASKSPEC_REGISTRY ? o->hostname : NULL, port, registry,
+			      sizeof registry);
+		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
+		size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
+		struct taskspec_service_params p = {
+			.service = s,
+			.task_id = t.task_id,
+			.agent_id = o->agent_id,
+			.hostname = o->hostname,
+			.version = a->version,
+			.registry = registry,
+			.device_dirs = dirs,
+			.ndevice_dirs = nd,
+			.fit = &fit,
+		};
+		rv = taskspec_service_task(&c->ts, &p, &ti, err, sizeof err);
+	}
+	if (rv != 0) {
+		log_error("task_build_failed", "service=%s agent_id=%s error=%s",
+			  taskspec_service_name(s), log_qs(o->agent_id), log_qs(err));
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	snprintf(t.service, sizeof t.service, "%s", taskspec_service_name(s));
+	snprintf(t.agent_id, sizeof t.agent_id, "%s", o->agent_id);
+	snprintf(t.hostname, sizeof t.hostname, "%s", o->hostname);
+	if (a->version && s != TASKSPEC_PROBER)
+		snprintf(t.version, sizeof t.version, "%s", a->version);
+	t.launched_ms = wall_ms();
+	for (unsigned i = 0; i < fit.nports && i < STORE_TASK_PORTS; i++)
+		t.ports[t.nports++] = fit.ports[i];
+	taskspec_fit_fini(&fit);
+	if (!store_state_put_task(&c->st, &t)) {
+		cJSON_Delete(ti);
+		return NULL;
+	}
+	health_set(c, t.task_id, PLAN_HEALTH_UNKNOWN);
+	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s",
+		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
+		 log_qs(t.version));
+	return ti;
+}
+
+static void send_kill(struct coord *c, struct store_task *t)
+{
+	if (!mesos_subscribed(c->mc))
+		return;
+	(void)mesos_send(c->mc, mesos_call_kill(t->task_id, t->agent_id));
+	c->n.kills++;
+}
+
+static void set_offers_wanted(struct coord *c, bool want, uint64_t sig)
+{
+	if (!mesos_subscribed(c->mc))
+		return;
+	const char *role = c->cfg->role;
+	if (want) {
+		int64_t now = (int64_t)ev_now_ms();
+		if (c->suppressed || (sig != c->revived_sig &&
+				      now - c->last_revive_ms >= REVIVE_MIN_GAP_MS)) {
+			if (mesos_send(c->mc, mesos_call_revive(role)) == 0) {
+				c->n.revives++;
+				c->suppressed = false;
+				c->revived_sig = sig;
+				c->last_revive_ms = now;
+				log_info("offers_revive", "reason=%s",
+					 "launches are waiting for offers");
+			}
+		} else if (sig != c->revived_sig) {
+			/* too soon after the last REVIVE: try again shortly */
+			if (!c->wake_timer || c->wake_at > wall_ms() + REVIVE_MIN_GAP_MS) {
+				if (c->wake_timer)
+					ev_timer_cancel(c->loop, c->wake_timer);
+				c->wake_at = wall_ms() + REVIVE_MIN_GAP_MS;
+				c->wake_timer = ev_timer_add(c->loop, REVIVE_MIN_GAP_MS,
+							     wake_cb, c);
+			}
+		}
+	} else if (!c->suppressed) {
+		if (mesos_send(c->mc, mesos_call_suppress(role)) == 0) {
+			c->n.suppresses++;
+			c->suppressed = true;
+			c->revived_sig = 0;
+			log_info("offers_suppress", "reason=%s", "nothing to launch");
+		}
+	}
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull;
+}
+
+struct offer_ops {
+	cJSON *launch;  /* array of TaskInfo */
+	bool no_fit;    /* a pending launch did not fit: ask again soon */
+};
+
+static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers,
+		       const cJSON *offer_json)
+{
+	(void)offer_json;
+	if (c->stopping)
+		return;
+	int64_t now = wall_ms();
+	agents_from_nodes(c);
+
+	struct plan_input in;
+	memset(&in, 0, sizeof in);
+	in.now_ms = now;
+	in.target_version = c->st.target_version;
+	in.config = c->pc;
+
+	struct plan_agent *pa = qm_calloc(c->nagents ? c->nagents : 1, sizeof *pa);
+	for (size_t i = 0; i < c->nagents; i++) {
+		struct agent *a = &c->agents[i];
+		pa[i].agent_id = a->id;
+		pa[i].hostname = a->hostname;
+		pa[i].attrs = a->attrs;
+		pa[i].n_attrs = a->nattrs;
+		pa[i].active = a->active;
+		fill_report(c, a->id, &pa[i].report);
+	}
+	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		struct store_task *t = &c->st.tasks[i];
+		pt[i].task_id = t->task_id;
+		pt[i].service = task_service(t);
+		pt[i].agent_id = t->agent_id;
+		pt[i].version = t->version[0] ? t->version : NULL;
+		pt[i].state = task_state(t);
+		pt[i].health = health_of(c, t->task_id);
+		pt[i].launched_ms = t->launched_ms;
+		pt[i].kill_requested = t->kill_requested;
+		pt[i].unwanted_since_ms = t->unwanted_since_ms;
+	}
+	struct plan_history *ph = qm_calloc(c->st.nfailures ? c->st.nfailures : 1, sizeof *ph);
+	size_t nh = 0;
+	for (size_t i = 0; i < c->st.nfailures; i++) {
+		struct store_failure *f = &c->st.failures[i];
+		enum taskspec_service s;
+		if (taskspec_service_parse(f->service, &s) != 0)
+			continue;
+		ph[nh].service = (enum plan_service)s;
+		ph[nh].agent_id = f->agent_id;
+		ph[nh].consecutive_failures = f->consecutive;
+		ph[nh].last_failure_ms = f->last_failure_ms;
+		nh++;
+	}
+	in.agents = pa;
+	in.n_agents = c->nagents;
+	in.tasks = pt;
+	in.n_tasks = c->st.ntasks;
+	in.history = ph;
+	in.n_history = nh;
+
+	struct plan_output out;
+	int rv = plan_compute(&in, &out);
+	c->n.plans++;
+	if (rv != 0) {
+		log_error("plan_failed", "error=%s", log_qs(out.error));
+		plan_output_free(&out);
+		free(pa);
+		free(pt);
+		free(ph);
+		/* answer the offers anyway: never hoard */
+		for (size_t i = 0; i < noffers; i++) {
+			cJSON *ids = cJSON_CreateArray();
+			cJSON_AddItemToArray(ids, mesos_id(offers[i].id));
+			(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+			c->n.declined++;
+		}
+		return;
+	}
+	free(pa);
+	free(ph);
+
+	bool dirty = false;
+	/* tasks[] order is still c->st.tasks' order: no inserts happened yet */
+	for (size_t i = 0; i < out.n_tasks && i < c->st.ntasks; i++) {
+		if (c->st.tasks[i].unwanted_since_ms != out.unwanted_since_ms[i]) {
+			c->st.tasks[i].unwanted_since_ms = out.unwanted_since_ms[i];
+			dirty = true;
+		}
+	}
+	free(pt);
+
+	struct offer_ops *ops = qm_calloc(noffers ? noffers : 1, sizeof *ops);
+	uint64_t sig = 1469598103934665603ull;
+	size_t launched = 0, pending = 0;
+	for (size_t i = 0; i < out.n_actions; i++) {
+		const struct plan_action *a = &out.actions[i];
+		if (a->type == PLAN_KILL) {
+			struct store_task *t = store_state_find_task(&c->st, a->task_id);
+			if (!t || t->kill_requested || !mesos_subscribed(c->mc))
+				continue;
+			log_info("task_kill", "task_id=%s service=%s agent_id=%s reason=%s detail=%s",
+				 log_qs(t->task_id), t->service, log_qs(t->agent_id),
+				 plan_kill_reason_name(a->kill_reason),
+				 log_qs(a->reason ? a->reason : ""));
+			t->kill_requested = true;
+			dirty = true;
+			continue;
+		}
+		/* LAUNCH or LAUNCH_PROBER */
+		pending++;
+		sig = fnv(sig, plan_service_name(a->service));
+		sig = fnv(sig, a->agent_id);
+		size_t k = 0;
+		while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
+			k++;
+		if (k == noffers)
+			continue;
+		cJSON *ti = build_launch(c, a, &offers[k], &ops[k].no_fit);
+		if (!ti)
+			continue;
+		if (!ops[k].launch)
+			ops[k].launch = cJSON_CreateArray();
+		cJSON_AddItemToArray(ops[k].launch, ti);
+		launched++;
+		dirty = true;
+	}
+
+	/* Persist before acting: launched tasks and kill marks. */
+	bool saved = true;
+	if (dirty)
+		saved = coord_save(c) == 0;
+
+	if (saved) {
+		for (size_t i = 0; i < out.n_actions; i++) {
+			const struct plan_action *a = &out.actions[i];
+			if (a->type != PLAN_KILL)
+				continue;
+			struct store_task *t = store_state_find_task(&c->st, a->task_id);
+			if (t && t->kill_requested)
+				send_kill(c, t);
+		}
+	}
+	for (size_t k = 0; k < noffers; k++) {
+		cJSON *ids = cJSON_CreateArray();
+		cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
+		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
+					      : (double)c->cfg->decline_seconds / 1000.0;
+		if (ops[k].launch && saved) {
+			int nl = cJSON_GetArraySize(ops[k].launch);
+			cJSON *opv = cJSON_CreateArray();
+			cJSON *op = cJSON_CreateObject();
+			cJSON_AddStringToObject(op, "type", "LAUNCH");
+			cJSON *l = cJSON_AddObjectToObject(op, "launch");
+			cJSON_AddItemToObject(l, "task_infos", ops[k].launch);
+			cJSON_AddItemToArray(opv, op);
+			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
+			c->n.accepted++;
+			c->n.launches += (uint64_t)nl;
+		} else {
+			cJSON_Delete(ops[k].launch);
+			(void)mesos_send(c->mc, mesos_call_decline(ids, refuse));
+			c->n.declined++;
+		}
+	}
+	free(ops);
+	if (!saved && launched) {
+		/* nothing was launched: forget the tasks recorded for it */
+		struct store_state fresh;
+		char err[256];
+		uint64_t v;
+		if (store_load(c->store, &fresh, &v, err, sizeof err) == 0) {
+			store_state_fini(&c->st);
+			c->st = fresh;
+			c->st_version = v;
+		} else {
+			store_state_fini(&fresh);
+			coord_fatal(c, "cannot save or reload the state");
+		}
+	}
+
+	bool want = out.want_offers && pending > launched;
+	c->pending_sig = want ? sig : 0;
+	set_offers_wanted(c, want, sig);
+
+	if (out.wake_ms > 0) {
+		int64_t at = out.wake_ms;
+		if (!c->wake_timer || at < c->wake_at) {
+			if (c->wake_timer)
+				ev_timer_cancel(c->loop, c->wake_timer);
+			int64_t d = at - now;
+			c->wake_at = at;
+			c->wake_timer = ev_timer_add(c->loop, d > 0 ? (uint64_t)d : 0, wake_cb, c);
+		}
+	}
+	plan_output_free(&c->last);
+	c->last = out;
+	c->last_plan_ms = now;
+}
+
+/* ------------------------------------------------------------------ */
+/* Mesos events                                                        */
+
+static void reconcile(struct coord *c, bool explicit_too)
+{
+	if (!mesos_subscribed(c->mc))
+		return;
+	if (explicit_too && c->st.ntasks) {
+		cJSON *tasks = cJSON_CreateArray();
+		for (size_t i = 0; i < c->st.ntasks; i++) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddItemToObject(o, "task_id", mesos_id(c->st.tasks[i].task_id));
+			cJSON_AddItemToObject(o, "agent_id", mesos_id(c->st.tasks[i].agent_id));
+			cJSON_AddItemToArray(tasks, o);
+		}
+		(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
+	}
+	(void)mesos_send(c->mc, mesos_call_reconcile(cJSON_CreateArray()));
+	log_info("reconcile", "explicit_tasks=%zu implicit=true",
+		 explicit_too ? c->st.ntasks : (size_t)0);
+}
+
+static void on_subscribed(void *arg, const char *framework_id, double hb, const cJSON *ev)
+{
+	(void)ev;
+	struct coord *c = arg;
+	c->n.subscriptions++;
+	c->subscribed_ms = wall_ms();
+	c->suppressed = false;
+	c->revived_sig = 0;
+	if (strcmp(c->st.framework_id, framework_id) != 0) {
+		if (c->st.framework_id[0])
+			log_warn("framework_id_changed", "old=%s new=%s",
+				 log_qs(c->st.framework_id), log_qs(framework_id));
+		snprintf(c->st.framework_id, sizeof c->st.framework_id, "%s", framework_id);
+		if (coord_save(c) != 0) {
+			coord_fatal(c, "cannot persist the framework id");
+			return;
+		}
+	}
+	log_info("subscribed", "framework_id=%s heartbeat_s=%.1f master=%s tasks=%zu",
+		 log_qs(framework_id), hb, log_qs(mesos_endpoint(c->mc)), c->st.ntasks);
+	/* KILLs sent before a failover may have been lost */
+	for (size_t i = 0; i < c->st.ntasks; i++)
+		if (c->st.tasks[i].kill_requested)
+			send_kill(c, &c->st.tasks[i]);
+	reconcile(c, true);
+	replan_soon(c);
+}
+
+static void handle_offers(struct coord *c, const cJSON *ev)
+{
+	const cJSON *list =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "offers"),
+						 "offers");
+	int n = cJSON_GetArraySize(list);
+	if (n <= 0)
+		return;
+	struct taskspec_offer *offers = qm_calloc((size_t)n, sizeof *offers);
+	size_t k = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, list)
+	{
+		char err[192] = "";
+		c->n.offers++;
+		if (taskspec_offer_parse(o, &offers[k], err, sizeof err) != 0) {
+			const char *id = json_id(o, "id");
+			log_warn("offer_malformed", "offer_id=%s error=%s", log_qs(id ? id : ""),
+				 log_qs(err));
+			taskspec_offer_free(&offers[k]);
+			if (id) {
+				cJSON *ids = cJSON_CreateArray();
+				cJSON_AddItemToArray(ids, mesos_id(id));
+				(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+				c->n.declined++;
+			}
+			continue;
+		}
+		if (offers[k].skipped)
+			log_warn("offer_resources_skipped", "offer_id=%s count=%u first=%s",
+				 log_qs(offers[k].id), offers[k].skipped,
+				 log_qs(offers[k].skip_reason));
+		struct agent *a = agent_get(c, offers[k].agent_id, offers[k].hostname);
+		if (!a->active)
+			log_info("agent_active", "agent_id=%s", log_qs(a->id));
+		a->active = true;
+		a->offered = true;
+		a->last_offer_ms = wall_ms();
+		agent_clear_attrs(a);
+		if (offers[k].nattrs) {
+			a->attrs = qm_calloc(offers[k].nattrs, sizeof *a->attrs);
+			for (size_t j = 0; j < offers[k].nattrs; j++) {
+				a->attrs[j].name = qm_strdup(offers[k].attrs[j].name);
+				a->attrs[j].value = qm_strdup(offers[k].attrs[j].value);
+			}
+			a->nattrs = offers[k].nattrs;
+		}
+		k++;
+	}
+	coord_plan(c, offers, k, list);
+	for (size_t i = 0; i < k; i++)
+		taskspec_offer_free(&offers[i]);
+	free(offers);
+}
+
+static bool state_ready(struct coord *c, const struct store_task *t, enum plan_task_state s,
+			enum plan_health h)
+{
+	if (s != PLAN_TASK_RUNNING || t->kill_requested)
+		return false;
+	unsigned bit = 1u << task_service(t);
+	if (c->pc.health_checked & bit)
+		return h == PLAN_HEALTH_OK;
+	return h != PLAN_HEALTH_FAILING;
+}
+
+static void handle_update(struct coord *c, const cJSON *ev)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(ev, "update"), "status");
+	const char *task_id = json_id(st, "task_id");
+	const char *state = json_str(st, "state");
+	const char *agent_id = json_id(st, "agent_id");
+	const char *uuid = json_str(st, "uuid");
+	const char *reason = json_str(st, "reason");
+	const char *message = json_str(st, "message");
+	const cJSON *healthy = cJSON_GetObjectItemCaseSensitive(st, "healthy");
+	c->n.updates++;
+	enum plan_task_state s;
+	if (!task_id || !state || plan_task_state_parse(state, &s) != 0) {
+		log_warn("update_malformed", "task_id=%s state=%s", log_qs(task_id ? task_id : ""),
+			 log_qs(state ? state : ""));
+		return; /* no ack: we could not take it in */
+	}
+	struct store_task *t = store_state_find_task(&c->st, task_id);
+	bool ok = true;
+	if (!t) {
+		/* Not in our state. One of ours by its id (launched by an earlier
+		 * life whose record was lost, or a task the master still runs after
+		 * we forgot it): kill it, nobody will manage it. */
+		char svc[32];
+		if (!plan_task_state_terminal(s) && s != PLAN_TASK_UNREACHABLE &&
+		    taskspec_task_id_parse(task_id, svc, sizeof svc, NULL, 0) == 0) {
+			log_warn("task_orphan_kill", "task_id=%s state=%s agent_id=%s",
+				 log_qs(task_id), state, log_qs(agent_id ? agent_id : ""));
+			(void)mesos_send(c->mc, mesos_call_kill(task_id, agent_id));
+			c->n.orphans_killed++;
+		}
+	} else {
+		enum plan_task_state old = task_state(t);
+		enum plan_health h = health_of(c, task_id);
+		if (s != old)
+			h = PLAN_HEALTH_UNKNOWN;
+		if (cJSON_IsBool(healthy))
+			h = cJSON_IsTrue(healthy) ? PLAN_HEALTH_OK : PLAN_HEALTH_FAILING;
+		bool reconciled = reason && strcmp(reason, "REASON_RECONCILIATION") == 0;
+		if (s != old || !reconciled)
+			log_info("task_update",
+				 "task_id=%s service=%s state=%s healthy=%s reason=%s message=%s",
+				 log_qs(task_id), t->service, state,
+				 h == PLAN_HEALTH_OK ? "true"
+				 : h == PLAN_HEALTH_FAILING ? "false" : "unknown",
+				 log_qs(reason ? reason : ""), log_qs(message ? message : ""));
+		bool changed = s != old;
+		if (plan_task_state_terminal(s)) {
+			if (!t->kill_requested && !reconciled) {
+				struct store_failure *f =
+					store_state_failure(&c->st, t->service, t->agent_id, true);
+				if (f) {
+					f->consecutive++;
+					f->last_failure_ms = wall_ms();
+				}
+			}
+			health_drop(c, task_id);
+			store_state_remove_task(&c->st, task_id);
+			t = NULL;
+			changed = true;
+		} else {
+			snprintf(t->state, sizeof t->state, "%s", state);
+			health_set(c, task_id, h);
+			if (state_ready(c, t, s, h) &&
+			    store_state_failure(&c->st, t->service, t->agent_id, false)) {
+				store_state_clear_failure(&c->st, t->service, t->agent_id);
+				changed = true;
+			}
+		}
+		if (changed)
+			ok = coord_save(c) == 0;
+		replan_soon(c);
+	}
+	if (uuid && ok && agent_id) {
+		if (mesos_send(c->mc, mesos_call_acknowledge(agent_id, task_id, uuid)) == 0)
+			c->n.acks++;
+	}
+}
+
+static void handle_failure(struct coord *c, const cJSON *ev)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(ev, "failure");
+	const char *agent_id = json_id(f, "agent_id");
+	if (!agent_id || cJSON_GetObjectItemCaseSensitive(f, "executor_id"))
+		return;
+	struct agent *a = agent_find(c, agent_id);
+	if (a && a->active) {
+		a->active = false;
+		log_warn("agent_lost", "agent_id=%s hostname=%s", log_qs(agent_id),
+			 log_qs(a->hostname ? a->hostname : ""));
+		replan_soon(c);
+	}
+}
+
+static void on_event(void *arg, const char *type, const cJSON *ev)
+{
+	struct coord *c = arg;
+	if (c->stopping)
+		return;
+	if (strcmp(type, "OFFERS") == 0)
+		handle_offers(c, ev);
+	else if (strcmp(type, "UPDATE") == 0)
+		handle_update(c, ev);
+	else if (strcmp(type, "FAILURE") == 0)
+		handle_failure(c, ev);
+	else if (strcmp(type, "RESCIND") == 0 || strcmp(type, "HEARTBEAT") == 0 ||
+		 strcmp(type, "RESCIND_INVERSE_OFFER") == 0 ||
+		 strcmp(type, "INVERSE_OFFERS") == 0 || strcmp(type, "MESSAGE") == 0 ||
+		 strcmp(type, "UPDATE_OPERATION_STATUS") == 0)
+		; /* nothing held: offers are answered at once */
+	else
+		log_warn("event_unknown", "type=%s", log_qs(type));
+}
+
+static void on_disconnected(void *arg, const char *why)
+{
+	struct coord *c = arg;
+	log_warn("mesos_disconnected", "reason=%s", log_qs(why));
+	c->suppressed = false;
+}
+
+static void on_error(void *arg, const char *message)
+{
+	(void)arg;
+	log_error("mesos_error", "message=%s", log_qs(message));
+}
+
+/* ------------------------------------------------------------------ */
+/* bus                                                                 */
+
+static void on_bus(void *arg, const char *agent_id, const bus_envelope *env,
+		   Quobyte__Bus__Ack *ack)
+{
+	struct coord *c = arg;
+	bool changed = false;
+	bool was_known = false;
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	if (n && n->has_snapshot)
+		was_known = true;
+	int rv = nodes_apply(&c->nodes, env, (uint64_t)wall_ms(), ack, &changed);
+	if (rv != 0) {
+		log_warn("bus_message_refused", "agent_id=%s kind=%s error=%s", log_qs(agent_id),
+			 bus_body_name(env), log_qs(ack->error ? ack->error : ""));
+		return;
+	}
+	if (changed) {
+		c->n.bus_changes++;
+		n = nodes_find(&c->nodes, agent_id);
+		log_info("inventory", "agent_id=%s hostname=%s kind=%s generation=%llu devices=%zu%s",
+			 log_qs(agent_id), log_qs(n && n->hostname ? n->hostname : ""),
+			 bus_body_name(env), (unsigned long long)(n ? n->generation : 0),
+			 n ? n->ndevices : 0, was_known ? "" : " first=true");
+		replan_soon(c);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* periodic work                                                       */
+
+static void revive_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	/* Agent discovery: a new agent is only seen in an offer; a suppressed
+	 * framework gets none, so ask again now and then. */
+	if (mesos_subscribed(c->mc) && c->suppressed) {
+		if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
+			c->n.revives++;
+			c->suppressed = false;
+			log_debug("offers_revive", "reason=%s", "periodic agent discovery");
+		}
+	}
+	c->revive_timer = ev_timer_add(loop, (uint64_t)c->cfg->revive_interval, revive_tick, c);
+}
+
+static void reconcile_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	reconcile(c, true);
+	c->reconcile_timer =
+		ev_timer_add(loop, (uint64_t)c->cfg->reconcile_interval, reconcile_tick, c);
+}
+
+static void kill_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	int64_t now = wall_ms();
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		struct store_task *t = &c->st.tasks[i];
+		if (t->kill_requested && now - t->launched_ms > KILL_RETRY_MS)
+			send_kill(c, t);
+	}
+	/* also: a plan now and then, so staleness and time-based rules apply
+	 * even when nothing else happens */
+	replan_soon(c);
+	c->kill_timer = ev_timer_add(loop, KILL_RETRY_MS, kill_tick, c);
+}
+
+/* ------------------------------------------------------------------ */
+/* REST                                                                */
+
+static bool leading(struct coord *c) { return mesos_subscribed(c->mc); }
+
+static void rest_health(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	cJSON *o = cJSON_CreateObject();
+	bool ok = leading(c);
+	cJSON_AddStringToObject(o, "status", ok ? "ok" : "connecting");
+	cJSON_AddBoolToObject(o, "subscribed", ok);
+	cJSON_AddBoolToObject(o, "leader", true);
+	cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
+	http_respond_json(resp, ok ? 200 : 503, o);
+}
+
+static const char *health_name(enum plan_health h)
+{
+	return h == PLAN_HEALTH_OK ? "healthy" : h == PLAN_HEALTH_FAILING ? "unhealthy" : "unknown";
+}
+
+static cJSON *task_json(struct coord *c, const struct store_task *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "task_id", t->task_id);
+	cJSON_AddStringToObject(o, "service", t->service);
+	cJSON_AddStringToObject(o, "state", t->state[0] ? t->state : "LAUNCHING");
+	cJSON_AddStringToObject(o, "health", health_name(health_of(c, t->task_id)));
+	if (t->version[0])
+		cJSON_AddStringToObject(o, "version", t->version);
+	cJSON *ports = cJSON_AddArrayToObject(o, "ports");
+	for (unsigned i = 0; i < t->nports; i++)
+		cJSON_AddItemToArray(ports, cJSON_CreateNumber(t->ports[i]));
+	cJSON_AddNumberToObject(o, "launched_unix_ms", (double)t->launched_ms);
+	if (t->kill_requested)
+		cJSON_AddBoolToObject(o, "kill_requested", true);
+	if (t->unwanted_since_ms)
+		cJSON_AddNumberToObject(o, "unwanted_since_unix_ms", (double)t->unwanted_since_ms);
+	return o;
+}
+
+static cJSON *state_json(struct coord *c)
+{
+	int64_t now = wall_ms();
+	agents_from_nodes(c);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
+	cJSON_AddStringToObject(o, "master", mesos_endpoint(c->mc) ? mesos_endpoint(c->mc)
+								    : c->cfg->master);
+	cJSON_AddBoolToObject(o, "subscribed", mesos_subscribed(c->mc));
+	cJSON_AddBoolToObject(o, "leader", true);
+	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
+	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
+	cJSON *store = cJSON_AddObjectToObject(o, "store");
+	cJSON_AddStringToObject(store, "backend", store_backend(c->store));
+	cJSON_AddStringToObject(store, "location", store_location(c->store));
+	cJSON_AddNumberToObject(store, "version", (double)c->st_version);
+	cJSON_AddBoolToObject(o, "offers_suppressed", c->suppressed);
+
+	cJSON *phases = cJSON_AddArrayToObject(o, "phases");
+	for (int p = 0; p < PLAN_PHASE_COUNT; p++) {
+		cJSON *ph = cJSON_CreateObject();
+		cJSON_AddStringToObject(ph, "phase", plan_phase_name((enum plan_phase)p));
+		cJSON_AddNumberToObject(ph, "wanted", c->last.progress[p].wanted);
+		cJSON_AddNumberToObject(ph, "ready", c->last.progress[p].ready);
+		cJSON_AddNumberToObject(ph, "at_target", c->last.progress[p].at_target);
+		cJSON_AddItemToArray(phases, ph);
+	}
+	cJSON *probs = cJSON_AddArrayToObject(o, "problems");
+	for (size_t i = 0; i < c->last.n_problems; i++)
+		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
+
+	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
+	for (size_t i = 0; i < c->nagents; i++) {
+		struct agent *a = &c->agents[i];
+		cJSON *n = cJSON_CreateObject();
+		cJSON_AddStringToObject(n, "agent_id", a->id);
+		cJSON_AddStringToObject(n, "hostname", a->hostname ? a->hostname : "");
+		cJSON_AddBoolToObject(n, "active", a->active);
+		cJSON *attrs = cJSON_AddObjectToObject(n, "attributes");
+		for (size_t j = 0; j < a->nattrs; j++)
+			cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
+		const struct nodes_node *nn = nodes_find(&c->nodes, a->id);
+		cJSON *pr = cJSON_AddObjectToObject(n, "prober");
+		bool stale = false;
+		for (size_t j = 0; j < c->last.n_agents && j < c->nagents; j++)
+			if (j == i)
+				stale = c->last.prober_stale[j];
+		cJSON_AddBoolToObject(pr, "reporting", nn && nn->has_snapshot);
+		cJSON_AddBoolToObject(pr, "stale", stale);
+		if (nn) {
+			cJSON_AddNumberToObject(pr, "generation", (double)nn->generation);
+			cJSON_AddNumberToObject(pr, "last_report_age_s",
+						(double)(now - (int64_t)nn->last_report_ms) / 1000.0);
+			cJSON_AddNumberToObject(pr, "protocol_version", nn->protocol_version);
+			if (nn->client_mount_point)
+				cJSON_AddBoolToObject(n, "client_mount_point_exists",
+						      nn->client_mount_point_exists);
+		}
+		cJSON *devs = cJSON_AddArrayToObject(n, "devices");
+		for (size_t j = 0; nn && j < nn->ndevices; j++)
+			cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
+		cJSON *svcs = cJSON_AddArrayToObject(n, "services");
+		for (size_t j = 0; j < c->st.ntasks; j++) {
+			const struct store_task *t = &c->st.tasks[j];
+			if (strcmp(t->agent_id, a->id) != 0)
+				continue;
+			cJSON *tj = task_json(c, t);
+			if (strcmp(t->service, "prober") == 0)
+				cJSON_AddItemToObject(pr, "task", tj);
+			else
+				cJSON_AddItemToArray(svcs, tj);
+		}
+		cJSON_AddItemToArray(nodes, n);
+	}
+	/* tasks on agents we have not seen (yet) */
+	cJSON *other = cJSON_AddArrayToObject(o, "tasks_on_unknown_agents");
+	for (size_t j = 0; j < c->st.ntasks; j++)
+		if (!agent_find(c, c->st.tasks[j].agent_id)) {
+			cJSON *tj = task_json(c, &c->st.tasks[j]);
+			cJSON_AddStringToObject(tj, "agent_id", c->st.tasks[j].agent_id);
+			cJSON_AddItemToArray(other, tj);
+		}
+	return o;
+}
+
+static void rest_state(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	http_respond_json(resp, 200, state_json(ctx));
+}
+
+static void rest_version_get(const struct http_request *req, struct http_response *resp,
+			     void *ctx)
+{
+	struct coord *c = ctx;
+	const char *accept = http_header(req, "Accept");
+	if (accept && strstr(accept, "application/json")) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+		http_respond_json(resp, 200, o);
+		return;
+	}
+	char buf[STORE_VERSION_MAX + 2];
+	int n = snprintf(buf, sizeof buf, "%s\n", c->st.target_version);
+	http_respond(resp, 200, "text/plain; charset=utf-8", buf, (size_t)n);
+}
+
+static void rest_version_post(const struct http_request *req, struct http_response *resp,
+			      void *ctx)
+{
+	struct coord *c = ctx;
+	size_t len = req->body_len;
+	const char *b = req->body;
+	/* blanks and a line end around the version are tolerated (curl -d, echo) */
+	while (len && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n')) {
+		b++;
+		len--;
+	}
+	while (len && (b[len - 1] == ' ' || b[len - 1] == '\t' || b[len - 1] == '\r' ||
+		       b[len - 1] == '\n'))
+		len--;
+	char v[STORE_VERSION_MAX + 1];
+	if (len > STORE_VERSION_MAX || memchr(b, '\0', len)) {
+		http_respond_error(resp, 400,
+				   "version too long: a Docker tag has at most 128 characters");
+		return;
+	}
+	memcpy(v, b, len);
+	v[len] = '\0';
+	if (len && !taskspec_version_valid(v)) {
+		http_respond_error(resp, 400,
+				   "not a valid version: a Docker tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+		return;
+	}
+	char old[STORE_VERSION_MAX + 1];
+	snprintf(old, sizeof old, "%s", c->st.target_version);
+	snprintf(c->st.target_version, sizeof c->st.target_version, "%s", v);
+	if (coord_save(c) != 0) {
+		snprintf(c->st.target_version, sizeof c->st.target_version, "%s", old);
+		http_respond_error(resp, 500, "could not save the new target version; see the log");
+		return;
+	}
+	log_info("target_version", "old=%s new=%s%s", log_qs(old), log_qs(v),
+		 len ? "" : " action=shutdown");
+	replan_soon(c);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "target_version", v);
+	cJSON_AddStringToObject(o, "previous_version", old);
+	http_respond_json(resp, 200, o);
+}
+
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return;
+		}
+		*cap *= 2;
+		*buf = qm_realloc(*buf, *cap);
+	}
+}
+
+static void rest_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	size_t cap = 4096, len = 0;
+	char *b = qm_malloc(cap);
+	b[0] = '\0';
+	metric(&b, &len, &cap, "quobyte_mesos_subscribed %d\n", mesos_subscribed(c->mc) ? 1 : 0);
+	struct {
+		const char *name;
+		uint64_t v;
+	} counters[] = {
+		{ "offers_received", c->n.offers },   { "offers_accepted", c->n.accepted },
+		{ "offers_declined", c->n.declined }, { "tasks_launched", c->n.launches },
+		{ "tasks_killed", c->n.kills },       { "status_updates", c->n.updates },
+		{ "status_acks", c->n.acks },         { "revives", c->n.revives },
+		{ "suppresses", c->n.suppresses },    { "plans", c->n.plans },
+		{ "orphans_killed", c->n.orphans_killed },
+		{ "subscriptions", c->n.subscriptions },
+		{ "inventory_changes", c->n.bus_changes },
+		{ "store_saves", c->n.store_saves },  { "store_errors", c->n.store_errors },
+	};
+	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+		metric(&b, &len, &cap, "# TYPE quobyte_mesos_%s_total counter\n"
+				       "quobyte_mesos_%s_total %llu\n",
+		       counters[i].name, counters[i].name, (unsigned long long)counters[i].v);
+	size_t reporting = 0;
+	for (size_t i = 0; i < c->nodes.n; i++)
+		reporting += c->nodes.v[i].has_snapshot;
+	metric(&b, &len, &cap, "quobyte_mesos_agents %zu\nquobyte_mesos_nodes_reporting %zu\n",
+	       c->nagents, reporting);
+	metric(&b, &len, &cap, "quobyte_mesos_tasks %zu\nquobyte_mesos_problems %zu\n",
+	       c->st.ntasks, c->last.n_problems);
+	for (int p = 0; p < PLAN_PHASE_COUNT; p++)
+		metric(&b, &len, &cap,
+		       "quobyte_mesos_phase_wanted{phase=\"%s\"} %u\n"
+		       "quobyte_mesos_phase_ready{phase=\"%s\"} %u\n",
+		       plan_phase_name((enum plan_phase)p), c->last.progress[p].wanted,
+		       plan_phase_name((enum plan_phase)p), c->last.progress[p].ready);
+	if (c->busd) {
+		struct busd_stats bs;
+		busd_stats(c->busd, &bs);
+		metric(&b, &len, &cap,
+		       "quobyte_mesos_bus_received_total %llu\n"
+		       "quobyte_mesos_bus_accepted_total %llu\n"
+		       "quobyte_mesos_bus_rejected_total %llu\n",
+		       (unsigned long long)bs.received, (unsigned long long)bs.accepted,
+		       (unsigned long long)bs.rejected);
+	}
+	http_respond(resp, 200, "text/plain; version=0.0.4", b, len);
+	free(b);
+}
+
+/* The status page: static HTML; its script renders /v1/state with
+ * textContent only, so nothing from the state is ever parsed as markup. */
+static const char status_page[] =
+	"<!doctype html><html><head><meta charset=utf-8><title>quobyte-mesos</title>"
+	"<style>body{font:14px sans-serif;margin:1.5em}table{border-collapse:collapse}"
+	"td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
+	".bad{color:#b00}.ok{color:#070}</style></head><body>"
+	"<h1>quobyte-mesos</h1><p id=sum>loading...</p><h2>Problems</h2><ul id=prob></ul>"
+	"<h2>Phases</h2><table id=ph></table><h2>Nodes</h2><table id=nodes></table>"
+	"<script>\n"
+	"function td(r,t,c){var e=document.createElement('td');e.textContent=t;"
+	"if(c)e.className=c;r.appendChild(e);}\n"
+	"function load(){fetch('/v1/state').then(function(r){return r.json()})"
+	".then(function(s){\n"
+	"document.getElementById('sum').textContent='framework '+(s.framework_id||'-')+"
+	"', master '+s.master+(s.subscribed?' (subscribed)':' (NOT subscribed)')+"
+	"', target version '+(s.target_version||'none');\n"
+	"var p=document.getElementById('prob');p.textContent='';"
+	"(s.problems.length?s.problems:['none']).forEach(function(x){"
+	"var li=document.createElement('li');li.textContent=x;p.appendChild(li);});\n"
+	"var ph=document.getElementById('ph');ph.textContent='';"
+	"var h=ph.insertRow();['phase','wanted','ready','at target'].forEach(function(x){td(h,x)});"
+	"s.phases.forEach(function(x){var r=ph.insertRow();td(r,x.phase);td(r,x.wanted);"
+	"td(r,x.ready,x.ready<x.wanted?'bad':'ok');td(r,x.at_target);});\n"
+	"var t=document.getElementById('nodes');t.textContent='';"
+	"var hh=t.insertRow();['host','agent','prober','devices','services'].forEach("
+	"function(x){td(hh,x)});\n"
+	"s.nodes.forEach(function(n){var r=t.insertRow();td(r,n.hostname);td(r,n.agent_id,"
+	"n.active?'':'bad');\n"
+	"td(r,n.prober.reporting?(n.prober.stale?'stale':'reporting'):'not reporting',"
+	"n.prober.reporting&&!n.prober.stale?'ok':'bad');\n"
+	"td(r,n.devices.map(function(d){return d.root+' ['+d.types.join(',')+'] '+d.state})"
+	".join('; '));\n"
+	"td(r,n.services.map(function(x){return x.service+' '+x.state.replace('TASK_','')+"
+	"' '+x.health}).join('; '));});\n"
+	"}).catch(function(e){document.getElementById('sum').textContent='error: '+e});}\n"
+	"load();setInterval(load,2000);\n"
+	"</script></body></html>\n";
+
+static void rest_page(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	http_respond(resp, 200, "text/html; charset=utf-8", status_page, sizeof status_page - 1);
+}
+
+static void rest_prober_binary(const struct http_request *req, struct http_response *resp,
+			       void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	if (!c->cfg->prober_binary || !c->cfg->prober_binary[0]) {
+		http_respond_error(resp, 404, "no prober binary is served (--prober-binary)");
+		return;
+	}
+	if (http_respond_path(resp, 200, "application/octet-stream", c->cfg->prober_binary) != 0)
+		http_respond_error(resp, 404, "the prober binary cannot be read");
+}
+
+static const struct http_route routes[] = {
+	{ "GET", "/v1/health", rest_health, false },
+	{ "GET", "/v1/state", rest_state, false },
+	{ "GET", "/v1/version", rest_version_get, false },
+	{ "POST", "/v1/version", rest_version_post, true },
+	{ "GET", "/metrics", rest_metrics, false },
+	{ "GET", "/files/quobyte-prober", rest_prober_binary, false },
+	{ "GET", "/", rest_page, false },
+};
+
+/* ------------------------------------------------------------------ */
+/* set-up                                                              */
+
+static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	(void)events;
+	struct coord *c = arg;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		log_info("signal", "signo=%u action=stop", si.ssi_signo);
+		c->stopping = true;
+		ev_stop(loop);
+	}
+}
+
+/* "name=value" -> plan_attr; false when malformed. */
+static bool split_attr(struct coord *c, const char *text, struct plan_attr *out, int slot)
+{
+	if (!text || !text[0])
+		return true;
+	const char *eq = strchr(text, '=');
+	if (!eq || eq == text)
+		return false;
+	c->restr_buf[slot] = qm_strdup(text);
+	c->restr_buf[slot][eq - text] = '\0';
+	out->name = c->restr_buf[slot];
+	out->value = c->restr_buf[slot] + (eq - text) + 1;
+	return true;
+}
+
+static int load_secret(struct coord *c, char *err, size_t errlen)
+{
+	const struct coord_config *cfg = c->cfg;
+	char path[4096];
+	if (cfg->secret_file && cfg->secret_file[0]) {
+		snprintf(path, sizeof path, "%s", cfg->secret_file);
+	} else {
+		if (!cfg->state_dir || !cfg->state_dir[0]) {
+			snprintf(err, errlen, "--secret-file is needed when there is no --state-dir");
+			return QM_EINVAL;
+		}
+		snprintf(path, sizeof path, "%s/bus.secret", cfg->state_dir);
+		if (access(path, F_OK) != 0) {
+			/* first start: make a cluster secret */
+			uint8_t raw[32];
+			char hex[65];
+			if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+				snprintf(err, errlen, "getrandom: %s", strerror(errno));
+				return QM_EIO;
+			}
+			crypto_hex_encode(raw, sizeof raw, hex);
+			char tmp[4200];
+			snprintf(tmp, sizeof tmp, "%s.tmp", path);
+			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
+			    fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+				snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+				if (fd >= 0)
+					close(fd);
+				return QM_EIO;
+			}
+			memset(raw, 0, sizeof raw);
+			memset(hex, 0, sizeof hex);
+			log_info("bus_secret_created", "path=%s", log_qs(path));
+		}
+	}
+	int rv = bus_secret_load(path, &c->secret, &c->secretlen);
+	if (rv != 0) {
+		snprintf(err, errlen, "bus secret %s: %s", path,
+			 rv == QM_EINVAL ? "must hold 16 to 4096 bytes" : strerror(errno));
+		return rv;
+	}
+	return 0;
+}
+
+/* tcp://0.0.0.0:7001 -> tcp://<hostname>:7001 */
+static char *advertise_url(const char *listen, const char *host)
+{
+	const char *p = strstr(listen, "://");
+	if (!p)
+		return qm_strdup(listen);
+	const char *hs = p + 3;
+	const char *colon = strrchr(hs, ':');
+	if (!colon)
+		return qm_strdup(listen);
+	size_t hl = (size_t)(colon - hs);
+	bool wildcard = hl == 0 || (hl == 7 && strncmp(hs, "0.0.0.0", 7) == 0) ||
+			(hl == 1 && hs[0] == '*') || (hl == 4 && strncmp(hs, "[::]", 4) == 0);
+	if (!wildcard)
+		return qm_strdup(listen);
+	size_t n = (size_t)(hs - listen) + strlen(host) + strlen(colon) + 1;
+	char *u = qm_malloc(n);
+	snprintf(u, n, "%.*s%s%s", (int)(hs - listen), listen, host, colon);
+	return u;
+}
+
+static int setup_taskspec(struct coord *c, char *err, size_t errlen)
+{
+	const struct coord_config *cfg = c->cfg;
+	taskspec_config_defaults(&c->ts);
+	if (cfg->image && cfg->image[0])
+		c->ts.image = cfg->image;
+	if (cfg->client_mount_point && cfg->client_mount_point[0])
+		c->ts.client_mount_point = cfg->client_mount_point;
+	if (cfg->prober_command && cfg->prober_command[0]) {
+		c->ts.prober_mode = TASKSPEC_PROBER_COMMAND;
+		c->ts.prober_command = cfg->prober_command;
+	} else if (cfg->prober_uri && cfg->prober_uri[0]) {
+		c->ts.prober_mode = TASKSPEC_PROBER_FETCH;
+		c->ts.prober_uri = cfg->prober_uri;
+	} else {
+		c->ts.prober_mode = TASKSPEC_PROBER_DOCKER;
+		c->ts.prober_image = cfg->prober_image;
+	}
+	return taskspec_config_validate(&c->ts, err, errlen);
+}
+
+static int setup_plan(struct coord *c, char *err, size_t errlen)
+{
+	const struct coord_config *cfg = c->cfg;
+	plan_config_init(&c->pc);
+	c->pc.api_count = (unsigned)cfg->api_count;
+	c->pc.webconsole_count = (unsigned)cfg->webconsole_count;
+	c->pc.client_enabled = cfg->client_enabled;
+	c->pc.removal_grace_ms = cfg->removal_grace;
+	c->pc.backoff_base_ms = cfg->backoff_base;
+	c->pc.backoff_max_ms = cfg->backoff_max;
+	c->pc.prober_stale_ms = cfg->prober_stale;
+	if (!split_attr(c, cfg->api_attribute, &c->pc.api_restriction, 0) ||
+	    !split_attr(c, cfg->api_attribute, &c->pc.webconsole_restriction, 1)) {
+		snprintf(err, errlen, "--api-attribute must be name=value");
+		return QM_EINVAL;
+	}
+	if (!split_attr(c, cfg->prober_attribute, &c->pc.prober_restriction, 2)) {
+		snprintf(err, errlen, "--prober-attribute must be name=value");
+		return QM_EINVAL;
+	}
+	const char *cur = cfg->prober_hostnames;
+	char item[TASKSPEC_HOSTNAME_MAX + 2];
+	while (config_list_next(&cur, item, sizeof item)) {
+		c->prober_hosts = qm_realloc(c->prober_hosts,
+					     (c->nprober_hosts + 1) * sizeof *c->prober_hosts);
+		c->prober_hosts[c->nprober_hosts++] = qm_strdup(item);
+	}
+	c->pc.prober_hosts = (const char *const *)c->prober_hosts;
+	c->pc.n_prober_hosts = c->nprober_hosts;
+	return 0;
+}
+
+static void coord_free(struct coord *c)
+{
+	if (c->http)
+		http_server_free(c->http);
+	if (c->mc)
+		mesos_free(c->mc);
+	if (c->busd)
+		busd_free(c->busd);
+	if (c->loop) {
+		/* let busd's final posted release run */
+		ev_stop(c->loop);
+		(void)ev_run(c->loop);
+	}
+	if (c->sigfd >= 0) {
+		if (c->loop)
+			ev_fd_del(c->loop, c->sigfd);
+		close(c->sigfd);
+	}
+	if (c->loop)
+		ev_loop_free(c->loop);
+	store_close(c->store);
+	store_state_fini(&c->st);
+	nodes_fini(&c->nodes);
+	for (size_t i = 0; i < c->nagents; i++) {
+		agent_clear_attrs(&c->agents[i]);
+		free(c->agents[i].id);
+		free(c->agents[i].hostname);
+	}
+	free(c->agents);
+	for (size_t i = 0; i < c->nhealth; i++)
+		free(c->health[i].task_id);
+	free(c->health);
+	for (size_t i = 0; i < c->nprober_hosts; i++)
+		free(c->prober_hosts[i]);
+	free(c->prober_hosts);
+	for (size_t i = 0; i < 4; i++)
+		free(c->restr_buf[i]);
+	plan_output_free(&c->last);
+	if (c->secret) {
+		memset(c->secret, 0, c->secretlen);
+		free(c->secret);
+	}
+	free(c->bus_url);
+	free(c->hostname);
+	free(c->webui);
+}
+
+int coord_run(const struct coord_config *cfg)
+{
+	struct coord cs;
+	struct coord *c = &cs;
+	memset(c, 0, sizeof *c);
+	c->cfg = cfg;
+	c->sigfd = -1;
+	c->started_ms = wall_ms();
+	store_state_init(&c->st);
+	nodes_init(&c->nodes);
+	char err[512] = "";
+	int rc = 1;
+
+	char host[256] = "localhost";
+	if (gethostname(host, sizeof host - 1) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	c->hostname = qm_strdup(host);
+
+	if (setup_taskspec(c, err, sizeof err) != 0 || setup_plan(c, err, sizeof err) != 0) {
+		log_error("config_invalid", "error=%s", log_qs(err));
+		coord_free(c);
+		return 2;
+	}
+
+	const char *store_url = cfg->zk && cfg->zk[0] ? cfg->zk : cfg->state_dir;
+	c->store = store_open(store_url, err, sizeof err);
+	if (!c->store) {
+		log_error("store_open_failed", "location=%s error=%s", log_qs(store_url),
+			  log_qs(err));
+		goto out;
+	}
+	store_state_fini(&c->st);
+	if (store_load(c->store, &c->st, &c->st_version, err, sizeof err) != 0) {
+		log_error("store_load_failed", "backend=%s location=%s error=%s",
+			  store_backend(c->store), log_qs(store_location(c->store)), log_qs(err));
+		goto out;
+	}
+	log_info("state_loaded",
+		 "backend=%s location=%s version=%llu framework_id=%s target_version=%s tasks=%zu",
+		 store_backend(c->store), log_qs(store_location(c->store)),
+		 (unsigned long long)c->st_version, log_qs(c->st.framework_id),
+		 log_qs(c->st.target_version), c->st.ntasks);
+	for (size_t i = 0; i < c->st.ntasks; i++)
+		health_set(c, c->st.tasks[i].task_id, PLAN_HEALTH_UNKNOWN);
+
+	if (load_secret(c, err, sizeof err) != 0) {
+		log_error("bus_secret_failed", "error=%s", log_qs(err));
+		goto out;
+	}
+	c->bus_url = cfg->bus_advertise && cfg->bus_advertise[0]
+			     ? qm_strdup(cfg->bus_advertise)
+			     : advertise_url(cfg->bus_listen, c->hostname);
+
+	c->loop = ev_loop_new();
+	if (!c->loop) {
+		log_error("loop_failed", "error=%s", log_qs(strerror(errno)));
+		goto out;
+	}
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (c->sigfd < 0 || ev_fd_add(c->loop, c->sigfd, EV_READ, on_signal, c) != 0) {
+		log_error("signalfd_failed", "error=%s", log_qs(strerror(errno)));
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	c->busd = busd_new(c->loop, cfg->bus_listen, c->secret, c->secretlen, on_bus, c, err,
+			   sizeof err);
+	if (!c->busd) {
+		log_error("bus_listen_failed", "url=%s error=%s", log_qs(cfg->bus_listen),
+			  log_qs(err));
+		goto out;
+	}
+	int herr = 0;
+	c->http = http_server_new(c->loop, cfg->http_listen, routes,
+				  sizeof routes / sizeof routes[0], c, &herr);
+	if (!c->http) {
+		log_error("http_listen_failed", "address=%s error=%s", log_qs(cfg->http_listen),
+			  qm_strerror(herr));
+		goto out;
+	}
+	if (cfg->api_token && cfg->api_token[0] &&
+	    http_server_set_token(c->http, cfg->api_token) != 0) {
+		log_error("config_invalid", "error=%s", "--api-token holds invalid characters");
+		rc = 2;
+		goto out;
+	}
+	{
+		size_t n = strlen(c->hostname) + 32;
+		c->webui = qm_malloc(n);
+		snprintf(c->webui, n, "http://%s:%u/", c->hostname,
+			 (unsigned)http_server_port(c->http));
+	}
+
+	char *mesos_secret = NULL;
+	if (cfg->principal && cfg->principal[0] && cfg->mesos_secret_file &&
+	    cfg->mesos_secret_file[0]) {
+		uint8_t *s = NULL;
+		size_t sl = 0;
+		if (bus_secret_load(cfg->mesos_secret_file, &s, &sl) != 0 &&
+		    (!s || sl == 0)) {
+			/* shorter than a bus secret is fine for Mesos: read it plainly */
+			FILE *f = fopen(cfg->mesos_secret_file, "re");
+			char line[1024] = "";
+			if (!f || !fgets(line, sizeof line, f)) {
+				log_error("mesos_secret_failed", "path=%s error=%s",
+					  log_qs(cfg->mesos_secret_file), log_qs(strerror(errno)));
+				if (f)
+					fclose(f);
+				goto out;
+			}
+			fclose(f);
+			line[strcspn(line, "\r\n")] = '\0';
+			mesos_secret = qm_strdup(line);
+			memset(line, 0, sizeof line);
+		} else {
+			mesos_secret = qm_strndup((const char *)s, sl);
+			memset(s, 0, sl);
+			free(s);
+		}
+	}
+	struct mesos_config mcfg = {
+		.master = cfg->master,
+		.user = cfg->user,
+		.name = cfg->framework_name,
+		.role = cfg->role,
+		.principal = cfg->principal && cfg->principal[0] ? cfg->principal : NULL,
+		.secret = mesos_secret,
+		.hostname = c->hostname,
+		.webui_url = c->webui,
+		.failover_timeout_s = (double)cfg->failover_timeout / 1000.0,
+		.heartbeat_misses = (unsigned)cfg->heartbeat_misses,
+	};
+	struct mesos_handlers mh = {
+		.subscribed = on_subscribed,
+		.event = on_event,
+		.disconnected = on_disconnected,
+		.error = on_error,
+	};
+	c->mc = mesos_new(c->loop, &mcfg, &mh, c);
+	if (mesos_secret) {
+		memset(mesos_secret, 0, strlen(mesos_secret));
+		free(mesos_secret);
+	}
+	if (!c->mc) {
+		log_error("mesos_client_failed", "error=%s", "curl initialisation failed");
+		goto out;
+	}
+	log_info("coordinator_start",
+		 "version=%s master=%s rest=%s:%u bus_listen=%s bus_url=%s prober=%s",
+		 QM_VERSION_STRING, log_qs(cfg->master), log_qs(c->hostname),
+		 (unsigned)http_server_port(c->http), log_qs(cfg->bus_listen),
+		 log_qs(c->bus_url),
+		 c->ts.prober_mode == TASKSPEC_PROBER_COMMAND ? "command"
+		 : c->ts.prober_mode == TASKSPEC_PROBER_FETCH ? "fetch" : "docker");
+	mesos_start(c->mc, c->st.framework_id);
+	c->revive_timer = ev_timer_add(c->loop, (uint64_t)cfg->revive_interval, revive_tick, c);
+	c->reconcile_timer =
+		ev_timer_add(c->loop, (uint64_t)cfg->reconcile_interval, reconcile_tick, c);
+	c->kill_timer = ev_timer_add(c->loop, KILL_RETRY_MS, kill_tick, c);
+
+	if (ev_run(c->loop) != 0)
+		log_error("loop_failed", "error=%s", "epoll_wait failed");
+	rc = c->exit_code;
+	log_info("coordinator_stopped", "exit=%d", rc);
+out:
+	coord_free(c);
+	return rc;
+}

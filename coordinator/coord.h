@@ -1,0 +1,59 @@
+/* The coordinator's imperative shell: owns all state on one loop thread and
+ * turns observations (Mesos events, prober inventories, operator requests)
+ * into planner input, and planner actions into Mesos calls, store writes and
+ * bus replies. See DESIGN.md "The coordinator is a functional core in an
+ * imperative shell". */
+#ifndef QM_COORD_H
+#define QM_COORD_H
+
+#include <stdbool.h>
+
+/* Everything configurable, filled by main.c from the config table. Strings
+ * are owned by the config module (config_free). Durations in ms. */
+struct coord_config {
+	char *master;
+	char *http_listen;
+	char *bus_listen;
+	char *bus_advertise;     /* URL handed to probers; derived when unset */
+	char *state_dir;
+	char *zk;
+	char *secret_file;       /* cluster secret for the bus; generated in state dir if unset */
+	char *mesos_secret_file; /* principal's secret for HTTP basic auth */
+	char *principal;
+	char *role;
+	char *user;
+	char *framework_name;
+	char *image;
+	char *prober_command;    /* path on the agents; else the prober is fetched */
+	char *prober_uri;        /* URL the Mesos fetcher downloads the prober from */
+	char *prober_image;      /* Docker image for the prober */
+	char *prober_binary;     /* local file served at /files/quobyte-prober */
+	char *prober_hostnames;  /* list: restrict probers to these agents */
+	char *prober_attribute;  /* name=value: restrict probers */
+	char *prober_device_roots;
+	char *prober_device_dirs;
+	char *client_mount_point;
+	char *api_attribute;     /* name=value: where api/webconsole may run */
+	char *registry_endpoints;/* QUOBYTE_REGISTRY override */
+	char *api_token;         /* bearer token for mutating REST calls */
+	char *log_level;
+	long long api_count;
+	long long webconsole_count;
+	bool client_enabled;
+	long long removal_grace;
+	long long backoff_base;
+	long long backoff_max;
+	long long prober_stale;
+	long long failover_timeout;
+	long long decline_seconds;
+	long long revive_interval;
+	long long reconcile_interval;
+	long long heartbeat_misses;
+	bool check_config;
+};
+
+/* Run the coordinator until SIGTERM/SIGINT. Returns the process exit code:
+ * 0 after a clean shutdown, 1 when start-up failed (the reason logged). */
+int coord_run(const struct coord_config *cfg);
+
+#endif

@@ -1,0 +1,301 @@
+/* quobyte-coordinator: configuration and start. Every option lives in the
+ * one table below; it parses flags and environment twins (QUOBYTE_MESOS_*)
+ * and generates --help. Exit status: 0 clean stop, 1 run-time failure,
+ * 2 configuration error. */
+#include "config.h"
+#include "coord.h"
+#include "log.h"
+#include "qm_error.h"
+#include "taskspec.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef QM_VERSION_STRING
+#define QM_VERSION_STRING "0.1.0"
+#endif
+
+struct opts {
+	struct coord_config c;
+	bool version;
+};
+
+static const char *v_log_level(const char *v)
+{
+	enum log_level l;
+	return log_level_parse(v, &l) == 0 ? NULL : "must be debug, info, warn or error";
+}
+
+static bool printable(const char *v)
+{
+	for (const char *p = v; *p; p++)
+		if (!isgraph((unsigned char)*p))
+			return false;
+	return true;
+}
+
+static const char *v_master(const char *v)
+{
+	if (!v[0] || !printable(v))
+		return "must be a master URL like http://host:5050";
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
+	    strstr(v, "://"))
+		return "only http:// and https:// masters are supported";
+	return NULL;
+}
+
+static const char *v_zk(const char *v)
+{
+	if (strncmp(v, "zk://", 5) != 0 || !strchr(v + 5, '/') || !printable(v))
+		return "must be zk://host:port[,host:port...]/path";
+	return NULL;
+}
+
+static const char *v_listen(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	if (!colon || !colon[1] || !printable(v))
+		return "must be HOST:PORT (e.g. 0.0.0.0:7000, [::]:7000, :7000)";
+	for (const char *p = colon + 1; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return "the port must be a number";
+	return NULL;
+}
+
+static const char *v_nng_url(const char *v)
+{
+	if ((strncmp(v, "tcp://", 6) != 0 && strncmp(v, "tls+tcp://", 10) != 0 &&
+	     strncmp(v, "ipc://", 6) != 0) || !printable(v))
+		return "must be an NNG URL (tcp://host:port, tls+tcp://host:port, ipc://path)";
+	return NULL;
+}
+
+static const char *v_path(const char *v)
+{
+	return taskspec_path_valid(v) ? NULL
+				      : "must be an absolute path without '.', '..', ',' or ':'";
+}
+
+static const char *v_abs(const char *v)
+{
+	return v[0] == '/' && printable(v) ? NULL : "must be an absolute path";
+}
+
+static const char *v_image(const char *v)
+{
+	return taskspec_image_valid(v) ? NULL
+				       : "must be a Docker image name without tag "
+					 "(e.g. quay.io/quobyte/quobyte-server)";
+}
+
+static const char *v_image_ref(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	const char *slash = strrchr(v, '/');
+	if (!colon || (slash && colon < slash))
+		return "must be a Docker image with tag (name:tag)";
+	char name[TASKSPEC_IMAGE_MAX + 1];
+	size_t n = (size_t)(colon - v);
+	if (n >= sizeof name)
+		return "image name too long";
+	memcpy(name, v, n);
+	name[n] = '\0';
+	if (!taskspec_image_valid(name) || !taskspec_version_valid(colon + 1))
+		return "must be a Docker image with tag (name:tag)";
+	return NULL;
+}
+
+static const char *v_role(const char *v)
+{
+	return taskspec_role_valid(v) ? NULL : "not a valid Mesos role name";
+}
+
+static const char *v_attr(const char *v)
+{
+	const char *eq = strchr(v, '=');
+	if (!eq || eq == v || !printable(v))
+		return "must be name=value";
+	return NULL;
+}
+
+static const char *v_url(const char *v)
+{
+	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || !printable(v))
+		return "must be an http:// or https:// URL";
+	return NULL;
+}
+
+static const char *v_text(const char *v)
+{
+	return printable(v) ? NULL : "must be printable text without blanks";
+}
+
+static const char *v_hosts(const char *v)
+{
+	const char *cur = v;
+	char item[TASKSPEC_HOSTNAME_MAX + 2];
+	while (config_list_next(&cur, item, sizeof item))
+		if (strlen(item) > TASKSPEC_HOSTNAME_MAX || !taskspec_hostname_valid(item))
+			return "must be a comma-separated list of host names";
+	return NULL;
+}
+
+static const char *v_paths(const char *v)
+{
+	const char *cur = v;
+	char item[TASKSPEC_PATH_MAX + 2];
+	while (config_list_next(&cur, item, sizeof item))
+		if (strlen(item) > TASKSPEC_PATH_MAX || !taskspec_path_valid(item))
+			return "must be a comma-separated list of absolute paths";
+	return NULL;
+}
+
+#define E(flag) "QUOBYTE_MESOS_" flag
+#define OFF(f) offsetof(struct opts, c.f)
+#define UNB 1, 0 /* min > max: unbounded */
+#define DAY (24LL * 3600 * 1000)
+
+static const struct config_opt table[] = {
+	{"master", E("MASTER"), CONFIG_STR, OFF(master), NULL, UNB, "URL",
+	 "Mesos master, e.g. http://mesos-master:5050 (required)", v_master},
+	{"zk", E("ZK"), CONFIG_STR, OFF(zk), NULL, UNB, "zk://HOST:PORT[,...]/PATH",
+	 "keep the state in ZooKeeper instead of --state-dir", v_zk},
+	{"state-dir", E("STATE_DIR"), CONFIG_STR, OFF(state_dir), "/var/lib/quobyte-mesos", UNB,
+	 "DIR", "directory of the file state store (and the generated bus secret)", v_abs},
+	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
+	 "HOST:PORT", "REST API and status page", v_listen},
+	{"api-token", E("API_TOKEN"), CONFIG_STR, OFF(api_token), NULL, UNB, "TOKEN",
+	 "bearer token required by mutating REST calls (POST /v1/version)", v_text},
+	{"bus-listen", E("BUS_LISTEN"), CONFIG_STR, OFF(bus_listen), "tcp://0.0.0.0:7001", UNB,
+	 "URL", "where probers connect (NNG URL)", v_nng_url},
+	{"bus-advertise", E("BUS_ADVERTISE"), CONFIG_STR, OFF(bus_advertise), NULL, UNB, "URL",
+	 "bus URL handed to probers; default: --bus-listen with this host's name", v_nng_url},
+	{"secret-file", E("SECRET_FILE"), CONFIG_STR, OFF(secret_file), NULL, UNB, "FILE",
+	 "cluster secret for prober credentials; default: generated in --state-dir", v_abs},
+	{"principal", E("PRINCIPAL"), CONFIG_STR, OFF(principal), NULL, UNB, "NAME",
+	 "Mesos principal (with --mesos-secret-file: HTTP basic authentication)", v_text},
+	{"mesos-secret-file", E("MESOS_SECRET_FILE"), CONFIG_STR, OFF(mesos_secret_file), NULL,
+	 UNB, "FILE", "file holding the principal's secret", v_abs},
+	{"role", E("ROLE"), CONFIG_STR, OFF(role), "quobyte", UNB, "ROLE",
+	 "Mesos role of the framework", v_role},
+	{"user", E("USER"), CONFIG_STR, OFF(user), "root", UNB, "USER",
+	 "user tasks run as (FrameworkInfo.user)", v_text},
+	{"framework-name", E("FRAMEWORK_NAME"), CONFIG_STR, OFF(framework_name), "quobyte", UNB,
+	 "NAME", "FrameworkInfo.name", v_text},
+	{"failover-timeout", E("FAILOVER_TIMEOUT"), CONFIG_DURATION, OFF(failover_timeout), "168h",
+	 1000, 365 * DAY, "DURATION",
+	 "how long Mesos keeps the tasks running while no coordinator is connected", NULL},
+	{"image", E("IMAGE"), CONFIG_STR, OFF(image), "quay.io/quobyte/quobyte-server", UNB,
+	 "NAME", "quobyte-server Docker image, without tag (the tag is the target version)",
+	 v_image},
+	{"prober-command", E("PROBER_COMMAND"), CONFIG_STR, OFF(prober_command), NULL, UNB,
+	 "PATH", "run probers as command tasks from this binary path on the agents", v_path},
+	{"prober-uri", E("PROBER_URI"), CONFIG_STR, OFF(prober_uri), NULL, UNB, "URL",
+	 "run probers as command tasks fetched from this URL by the Mesos fetcher", v_url},
+	{"prober-binary", E("PROBER_BINARY"), CONFIG_STR, OFF(prober_binary), NULL, UNB, "PATH",
+	 "serve this file at /files/quobyte-prober (for --prober-uri)", v_abs},
+	{"prober-image", E("PROBER_IMAGE"), CONFIG_STR, OFF(prober_image),
+	 "quobyte/quobyte-mesos:" QM_VERSION_STRING, UNB, "IMAGE:TAG",
+	 "Docker image the prober runs from when neither --prober-command nor --prober-uri "
+	 "is set", v_image_ref},
+	{"prober-hostnames", E("PROBER_HOSTNAMES"), CONFIG_LIST, OFF(prober_hostnames), NULL, UNB,
+	 "HOST[,HOST...]", "run probers only on these agents (default: every agent)", v_hosts},
+	{"prober-attribute", E("PROBER_ATTRIBUTE"), CONFIG_STR, OFF(prober_attribute), NULL, UNB,
+	 "NAME=VALUE", "run probers only on agents with this attribute", v_attr},
+	{"prober-device-roots", E("PROBER_DEVICE_ROOTS"), CONFIG_LIST, OFF(prober_device_roots),
+	 NULL, UNB, "DIR[,DIR...]",
+	 "probers consider only devices at or below these roots (agent attribute "
+	 "quobyte_device_roots overrides per agent)", v_paths},
+	{"prober-device-dirs", E("PROBER_DEVICE_DIRS"), CONFIG_LIST, OFF(prober_device_dirs),
+	 NULL, UNB, "DIR[,DIR...]", "directory devices the probers watch", v_paths},
+	{"client-mount-point", E("CLIENT_MOUNT_POINT"), CONFIG_STR, OFF(client_mount_point), NULL,
+	 UNB, "PATH", "host directory where the Quobyte client mounts (default /quobyte)",
+	 v_path},
+	{"client", E("CLIENT"), CONFIG_BOOL, OFF(client_enabled), "false", UNB, NULL,
+	 "run the Quobyte client on nodes where the client mount point exists", NULL},
+	{"api-count", E("API_COUNT"), CONFIG_INT, OFF(api_count), "1", 0, 100, "N",
+	 "number of API services", NULL},
+	{"webconsole-count", E("WEBCONSOLE_COUNT"), CONFIG_INT, OFF(webconsole_count), "1", 0,
+	 100, "N", "number of webconsole services", NULL},
+	{"api-attribute", E("API_ATTRIBUTE"), CONFIG_STR, OFF(api_attribute), NULL, UNB,
+	 "NAME=VALUE", "place API and webconsole only on agents with this attribute", v_attr},
+	{"registry-endpoints", E("REGISTRY_ENDPOINTS"), CONFIG_STR, OFF(registry_endpoints), NULL,
+	 UNB, "HOST:PORT[,...]",
+	 "QUOBYTE_REGISTRY for services; default: computed from where registries run", v_text},
+	{"removal-grace", E("REMOVAL_GRACE"), CONFIG_DURATION, OFF(removal_grace), "5m", 0,
+	 DAY, "DURATION", "wait this long before killing a service whose device is gone", NULL},
+	{"backoff-base", E("BACKOFF_BASE"), CONFIG_DURATION, OFF(backoff_base), "10s", 0, DAY,
+	 "DURATION", "first relaunch delay after a task failed (doubles per failure)", NULL},
+	{"backoff-max", E("BACKOFF_MAX"), CONFIG_DURATION, OFF(backoff_max), "10m", 0, DAY,
+	 "DURATION", "longest relaunch delay", NULL},
+	{"prober-stale", E("PROBER_STALE"), CONFIG_DURATION, OFF(prober_stale), "90s", 0, DAY,
+	 "DURATION", "a prober silent this long is shown as stale (0 = never)", NULL},
+	{"decline-seconds", E("DECLINE_SECONDS"), CONFIG_DURATION, OFF(decline_seconds), "1h",
+	 1000, 30 * DAY, "DURATION", "refuse_seconds of declined offers", NULL},
+	{"revive-interval", E("REVIVE_INTERVAL"), CONFIG_DURATION, OFF(revive_interval), "5m",
+	 100, DAY, "DURATION",
+	 "while suppressed, revive this often to discover new agents", NULL},
+	{"reconcile-interval", E("RECONCILE_INTERVAL"), CONFIG_DURATION,
+	 OFF(reconcile_interval), "15m", 1000, DAY, "DURATION",
+	 "explicit reconciliation this often (and after every subscription)", NULL},
+	{"heartbeat-misses", E("HEARTBEAT_MISSES"), CONFIG_INT, OFF(heartbeat_misses), "5", 1,
+	 100, "N", "missed master heartbeats before the stream is considered dead", NULL},
+	{"log-level", E("LOG_LEVEL"), CONFIG_STR, OFF(log_level), "info", UNB,
+	 "debug|info|warn|error", "least severe log lines printed", v_log_level},
+	{"check-config", E("CHECK_CONFIG"), CONFIG_BOOL, OFF(check_config), "false", UNB, NULL,
+	 "validate the configuration and exit", NULL},
+	{"version", E("VERSION"), CONFIG_BOOL, offsetof(struct opts, version), "false", UNB, NULL,
+	 "print the version and exit", NULL},
+};
+#define NOPTS (sizeof table / sizeof table[0])
+
+static const char summary[] =
+	"Mesos framework that runs Quobyte: launches a prober on every agent and "
+	"the Quobyte services its devices call for.";
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	memset(&o, 0, sizeof o);
+	bool help = false;
+	char err[512];
+	if (config_parse(table, NOPTS, &o, argc, argv, &help, err, sizeof err) != 0) {
+		fprintf(stderr, "quobyte-coordinator: %s (see --help)\n", err);
+		config_free(table, NOPTS, &o);
+		return 2;
+	}
+	if (help) {
+		config_usage(stdout, "quobyte-coordinator", summary, table, NOPTS);
+		config_free(table, NOPTS, &o);
+		return 0;
+	}
+	if (o.version) {
+		printf("quobyte-coordinator %s\n", QM_VERSION_STRING);
+		config_free(table, NOPTS, &o);
+		return 0;
+	}
+	int rc = 0;
+	const char *problem = NULL;
+	if (!o.c.master)
+		problem = "--master is required (or QUOBYTE_MESOS_MASTER)";
+	else if (o.c.prober_command && o.c.prober_uri)
+		problem = "--prober-command and --prober-uri exclude each other";
+	if (problem) {
+		fprintf(stderr, "quobyte-coordinator: %s (see --help)\n", problem);
+		config_free(table, NOPTS, &o);
+		return 2;
+	}
+	enum log_level lvl = LOG_INFO;
+	(void)log_level_parse(o.c.log_level, &lvl);
+	log_set_level(lvl);
+	if (o.c.check_config) {
+		printf("quobyte-coordinator: configuration ok\n");
+	} else {
+		rc = coord_run(&o.c);
+	}
+	config_free(table, NOPTS, &o);
+	return rc;
+}
