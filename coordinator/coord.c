@@ -66,6 +66,14 @@ struct health {
 	enum plan_health h;
 };
 
+/* A launch the planner wants that did not fit the agent's last offer. */
+struct wait {
+	char *agent_id;
+	enum taskspec_service service;
+	char reason[192];
+	bool seen; /* still pending in the latest plan */
+};
+
 struct counters {
 	uint64_t offers, accepted, declined, launches, kills, updates, acks;
 	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
@@ -86,6 +94,8 @@ struct coord {
 	size_t nagents, agents_cap;
 	struct health *health;
 	size_t nhealth, health_cap;
+	struct wait *waits;
+	size_t nwaits;
 
 	struct taskspec_config ts;
 	struct plan_config pc;
@@ -240,6 +250,46 @@ static void health_drop(struct coord *c, const char *task_id)
 		return;
 	free(h->task_id);
 	*h = c->health[--c->nhealth];
+}
+
+static struct wait *wait_find(struct coord *c, const char *agent_id, enum taskspec_service s)
+{
+	for (size_t i = 0; i < c->nwaits; i++)
+		if (c->waits[i].service == s && strcmp(c->waits[i].agent_id, agent_id) == 0)
+			return &c->waits[i];
+	return NULL;
+}
+
+/* Remember why a launch waits; log only when the reason changes. */
+static void wait_set(struct coord *c, const char *agent_id, const char *hostname,
+		     enum taskspec_service s, const char *reason)
+{
+	struct wait *w = wait_find(c, agent_id, s);
+	if (w && strcmp(w->reason, reason) == 0)
+		return;
+	if (!w) {
+		c->waits = qm_realloc(c->waits, (c->nwaits + 1) * sizeof *c->waits);
+		w = &c->waits[c->nwaits++];
+		memset(w, 0, sizeof *w);
+		w->agent_id = qm_strdup(agent_id);
+		w->service = s;
+	}
+	snprintf(w->reason, sizeof w->reason, "%s", reason);
+	log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
+		 taskspec_service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(reason));
+}
+
+static void wait_remove_at(struct coord *c, size_t i)
+{
+	free(c->waits[i].agent_id);
+	c->waits[i] = c->waits[--c->nwaits];
+}
+
+static void wait_clear(struct coord *c, const char *agent_id, enum taskspec_service s)
+{
+	struct wait *w = wait_find(c, agent_id, s);
+	if (w)
+		wait_remove_at(c, (size_t)(w - c->waits));
 }
 
 /* ------------------------------------------------------------------ */
@@ -411,9 +461,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	struct taskspec_fit fit;
 	if (!taskspec_offer_take(o, &req, &fit)) {
 		*no_fit = true;
-		log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
-			 taskspec_service_name(s), log_qs(o->agent_id), log_qs(o->hostname),
-			 log_qs(fit.reason));
+		wait_set(c, o->agent_id, o->hostname, s, fit.reason);
 		taskspec_fit_fini(&fit);
 		return NULL;
 	}
@@ -488,6 +536,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		return NULL;
 	}
 	health_set(c, t.task_id, PLAN_HEALTH_UNKNOWN);
+	wait_clear(c, o->agent_id, s);
 	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s",
 		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
 		 log_qs(t.version));
@@ -640,6 +689,8 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 	}
 	free(pt);
 
+	for (size_t i = 0; i < c->nwaits; i++)
+		c->waits[i].seen = false;
 	struct offer_ops *ops = qm_calloc(noffers ? noffers : 1, sizeof *ops);
 	uint64_t sig = 1469598103934665603ull;
 	size_t launched = 0, pending = 0;
@@ -659,6 +710,9 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		}
 		/* LAUNCH or LAUNCH_PROBER */
 		pending++;
+		struct wait *w = wait_find(c, a->agent_id, (enum taskspec_service)a->service);
+		if (w)
+			w->seen = true;
 		sig = fnv(sig, plan_service_name(a->service));
 		sig = fnv(sig, a->agent_id);
 		size_t k = 0;
@@ -728,6 +782,10 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 			coord_fatal(c, "cannot save or reload the state");
 		}
 	}
+
+	for (size_t i = c->nwaits; i-- > 0;)
+		if (!c->waits[i].seen)
+			wait_remove_at(c, i);
 
 	bool want = out.want_offers && pending > launched;
 	c->pending_sig = want ? sig : 0;
@@ -1136,6 +1194,15 @@ static cJSON *state_json(struct coord *c)
 	cJSON *probs = cJSON_AddArrayToObject(o, "problems");
 	for (size_t i = 0; i < c->last.n_problems; i++)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
+	for (size_t i = 0; i < c->nwaits; i++) {
+		const struct wait *w = &c->waits[i];
+		struct agent *a = agent_find(c, w->agent_id);
+		char line[512];
+		snprintf(line, sizeof line, "%s on %s waits for resources: %s",
+			 taskspec_service_name(w->service),
+			 a && a->hostname ? a->hostname : w->agent_id, w->reason);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
 
 	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
 	for (size_t i = 0; i < c->nagents; i++) {
@@ -1513,6 +1580,9 @@ static int setup_taskspec(struct coord *c, char *err, size_t errlen)
 		c->ts.prober_mode = TASKSPEC_PROBER_DOCKER;
 		c->ts.prober_image = cfg->prober_image;
 	}
+	int rv = taskspec_parse_resources(cfg->service_resources, &c->ts, err, errlen);
+	if (rv != 0)
+		return rv;
 	return taskspec_config_validate(&c->ts, err, errlen);
 }
 
@@ -1580,6 +1650,9 @@ static void coord_free(struct coord *c)
 	for (size_t i = 0; i < c->nhealth; i++)
 		free(c->health[i].task_id);
 	free(c->health);
+	while (c->nwaits)
+		wait_remove_at(c, c->nwaits - 1);
+	free(c->waits);
 	for (size_t i = 0; i < c->nprober_hosts; i++)
 		free(c->prober_hosts[i]);
 	free(c->prober_hosts);

@@ -36,6 +36,7 @@ struct coord_config {
 	char *api_attribute;     /* name=value: where api/webconsole may run */
 	char *registry_endpoints;/* QUOBYTE_REGISTRY override */
 	char *api_token;         /* bearer token for mutating REST calls */
+	char *service_resources; /* "SERVICE:CPUS:MEM_MB,..." overrides */
 	char *log_level;
 	long long api_count;
 	long long webconsole_count;

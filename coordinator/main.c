@@ -153,6 +153,17 @@ static const char *v_paths(const char *v)
 	return NULL;
 }
 
+static const char *v_resources(const char *v)
+{
+	struct taskspec_config c;
+	char err[160];
+	taskspec_config_defaults(&c);
+	return taskspec_parse_resources(v, &c, err, sizeof err) == 0
+		       ? NULL
+		       : "must be SERVICE:CPUS:MEM_MB[,...], e.g. data:2:8192 "
+			 "(services: registry metadata data api webconsole client prober)";
+}
+
 #define E(flag) "QUOBYTE_MESOS_" flag
 #define OFF(f) offsetof(struct opts, c.f)
 #define UNB 1, 0 /* min > max: unbounded */
@@ -225,6 +236,11 @@ static const struct config_opt table[] = {
 	{"registry-endpoints", E("REGISTRY_ENDPOINTS"), CONFIG_STR, OFF(registry_endpoints), NULL,
 	 UNB, "HOST:PORT[,...]",
 	 "QUOBYTE_REGISTRY for services; default: computed from where registries run", v_text},
+	{"service-resources", E("SERVICE_RESOURCES"), CONFIG_LIST, OFF(service_resources), NULL,
+	 UNB, "SERVICE:CPUS:MEM_MB[,...]",
+	 "resources of a service's tasks, e.g. data:2:8192 (defaults: registry 1:2048, "
+	 "metadata and data 1:4096, api and webconsole 0.5:1024, client 1:2048, "
+	 "prober 0.1:64)", v_resources},
 	{"removal-grace", E("REMOVAL_GRACE"), CONFIG_DURATION, OFF(removal_grace), "5m", 0,
 	 DAY, "DURATION", "wait this long before killing a service whose device is gone", NULL},
 	{"backoff-base", E("BACKOFF_BASE"), CONFIG_DURATION, OFF(backoff_base), "10s", 0, DAY,

@@ -1905,3 +1905,79 @@ int taskspec_prober_task(const struct taskspec_config *c,
 	*out = t;
 	return 0;
 }
+
+/* ---- operator resource list ------------------------------------------ */
+
+/* "1", "0.5", "2.125" -> milli-units; false when malformed. */
+static bool parse_milli(const char *s, size_t n, int64_t *out)
+{
+	int64_t v = 0, frac = 0;
+	size_t i = 0, digits = 0, fdigits = 0;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+		if (v > 100000000)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (i < n && s[i] == '.') {
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, fdigits++) {
+			if (fdigits == 3)
+				return false;
+			frac = frac * 10 + (s[i] - '0');
+		}
+		if (fdigits == 0)
+			return false;
+	}
+	if (i != n || digits == 0)
+		return false;
+	for (; fdigits < 3; fdigits++)
+		frac *= 10;
+	*out = v * 1000 + frac;
+	return true;
+}
+
+int taskspec_parse_resources(const char *text, struct taskspec_config *c,
+			     char *err, size_t errlen)
+{
+	if (!text || !*text)
+		return 0;
+	struct taskspec_service_conf svc[TASKSPEC_SERVICE_COUNT];
+	memcpy(svc, c->svc, sizeof svc);
+	const char *p = text;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *c1 = memchr(p, ':', n);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - p)) : NULL;
+		char name[32];
+		enum taskspec_service s;
+		int64_t cpus = 0, mem = 0;
+		size_t nl = c1 ? (size_t)(c1 - p) : 0;
+		if (!c1 || !c2 || nl == 0 || nl >= sizeof name) {
+			snprintf(err, errlen, "'%.*s' is not SERVICE:CPUS:MEM_MB", (int)(n > 64 ? 64 : n), p);
+			return QM_EINVAL;
+		}
+		memcpy(name, p, nl);
+		name[nl] = '\0';
+		if (taskspec_service_parse(name, &s) != 0) {
+			snprintf(err, errlen, "unknown service '%s'", name);
+			return QM_EINVAL;
+		}
+		if (!parse_milli(c1 + 1, (size_t)(c2 - c1 - 1), &cpus) || cpus <= 0 ||
+		    cpus > 1024000) {
+			snprintf(err, errlen, "%s: cpus must be a number in (0, 1024]", name);
+			return QM_EINVAL;
+		}
+		if (!parse_milli(c2 + 1, (size_t)(p + n - c2 - 1), &mem) || mem % 1000 != 0 ||
+		    mem < 32000 || mem > 4194304000LL) {
+			snprintf(err, errlen, "%s: memory must be whole MB in [32, 4194304]", name);
+			return QM_EINVAL;
+		}
+		svc[s].cpus_milli = cpus;
+		svc[s].mem_mb = mem / 1000;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	memcpy(c->svc, svc, sizeof svc);
+	return 0;
+}

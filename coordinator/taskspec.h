@@ -175,6 +175,14 @@ void taskspec_config_defaults(struct taskspec_config *c);
 int taskspec_config_validate(const struct taskspec_config *c, char *err,
 			     size_t errlen);
 
+/* Apply an operator's resource list "SERVICE:CPUS:MEM_MB[,...]" (e.g.
+ * "data:2:8192,metadata:1:4096"; CPUS may have up to three decimals) to
+ * c->svc[]. Services are the names of taskspec_service_name(); cpus must be
+ * > 0 and <= 1024, mem 32..4194304 MB. NULL or "" changes nothing. 0, or
+ * QM_EINVAL with the offending item named in err (c unchanged then). */
+int taskspec_parse_resources(const char *text, struct taskspec_config *c,
+			     char *err, size_t errlen);
+
 /* ---- offers --------------------------------------------------------- */
 
 enum taskspec_rtype { TASKSPEC_SCALAR = 0, TASKSPEC_RANGES, TASKSPEC_SET };

@@ -44,6 +44,12 @@ for t in "$build"/test_*; do
   if [ "$rc" -ne 0 ] || [ "${f:-0}" -ne 0 ] || [ "${c:-0}" -ne 0 ]; then
     printf '%s\n' "$out" | grep -v '^\[----\]' | tail -40
   fi
+  # Criterion does not fail a test for a sanitizer report: count it here.
+  san=$(printf '%s\n' "$out" | grep -cE 'ERROR: (Leak|Address)Sanitizer|runtime error:')
+  if [ "$san" -ne 0 ]; then
+    printf '%s\n' "$out" | grep -E -A12 'ERROR: (Leak|Address)Sanitizer|runtime error:' | head -60
+    echo "  $(basename "$t"): $san sanitizer report(s)"; add 0 1
+  fi
   echo "  $(basename "$t"): ${p:-0} passed, $(( ${f:-0} + ${c:-0} )) failed"
   add "${p:-0}" $(( ${f:-0} + ${c:-0} ))
   [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ] && [ "${c:-0}" -eq 0 ] && add 0 1

@@ -1262,3 +1262,28 @@ Test(taskspec, prober_fetch_and_docker_tasks)
 	cr_assert_null(t);
 	built_free(&b);
 }
+
+Test(resources, operator_list_applies_and_rejects_with_the_item_named)
+{
+	struct taskspec_config c;
+	char err[160] = "";
+	taskspec_config_defaults(&c);
+	cr_assert_eq(taskspec_parse_resources("data:2:8192,metadata:0.5:1024", &c, err,
+					      sizeof err), 0, "%s", err);
+	cr_assert_eq(c.svc[TASKSPEC_DATA].cpus_milli, 2000);
+	cr_assert_eq(c.svc[TASKSPEC_DATA].mem_mb, 8192);
+	cr_assert_eq(c.svc[TASKSPEC_METADATA].cpus_milli, 500);
+	cr_assert_eq(c.svc[TASKSPEC_METADATA].mem_mb, 1024);
+
+	struct taskspec_config before = c;
+	const char *bad[] = { "data", "data:1", "disk:1:100", "data:0:100", "data:1:10",
+			      "data:1:1.5", "data:x:100", "data:1.2345:100", "data:1:100,api" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		cr_assert_eq(taskspec_parse_resources(bad[i], &c, err, sizeof err), QM_EINVAL,
+			     "%s accepted", bad[i]);
+		cr_assert(err[0], "no message for %s", bad[i]);
+		cr_assert(memcmp(&before.svc, &c.svc, sizeof c.svc) == 0, "%s changed c", bad[i]);
+	}
+	cr_assert_eq(taskspec_parse_resources(NULL, &c, err, sizeof err), 0);
+}
