@@ -24,6 +24,7 @@
 #include "plan.h"
 #include "qm_error.h"
 #include "store.h"
+#include "strmap.h"
 #include "taskspec.h"
 
 #include <errno.h>
@@ -92,8 +93,10 @@ struct coord {
 	struct nodes nodes;
 	struct agent *agents;
 	size_t nagents, agents_cap;
+	struct strmap agent_idx;  /* agent id -> index in agents */
 	struct health *health;
 	size_t nhealth, health_cap;
+	struct strmap health_idx; /* task id -> index in health */
 	struct wait *waits;
 	size_t nwaits;
 
@@ -168,10 +171,8 @@ static void coord_fatal(struct coord *c, const char *why)
 
 static struct agent *agent_find(struct coord *c, const char *id)
 {
-	for (size_t i = 0; i < c->nagents; i++)
-		if (strcmp(c->agents[i].id, id) == 0)
-			return &c->agents[i];
-	return NULL;
+	size_t i;
+	return strmap_get(&c->agent_idx, id, &i) ? &c->agents[i] : NULL;
 }
 
 static void agent_clear_attrs(struct agent *a)
@@ -193,6 +194,7 @@ static struct agent *agent_get(struct coord *c, const char *id, const char *host
 			c->agents_cap = c->agents_cap ? c->agents_cap * 2 : 16;
 			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);
 		}
+		strmap_put(&c->agent_idx, id, c->nagents);
 		a = &c->agents[c->nagents++];
 		memset(a, 0, sizeof *a);
 		a->id = qm_strdup(id);
@@ -217,10 +219,8 @@ static const char *agent_attr(const struct agent *a, const char *name)
 
 static struct health *health_find(struct coord *c, const char *task_id)
 {
-	for (size_t i = 0; i < c->nhealth; i++)
-		if (strcmp(c->health[i].task_id, task_id) == 0)
-			return &c->health[i];
-	return NULL;
+	size_t i;
+	return strmap_get(&c->health_idx, task_id, &i) ? &c->health[i] : NULL;
 }
 
 static enum plan_health health_of(struct coord *c, const char *task_id)
@@ -237,6 +237,7 @@ static void health_set(struct coord *c, const char *task_id, enum plan_health v)
 			c->health_cap = c->health_cap ? c->health_cap * 2 : 16;
 			c->health = qm_realloc(c->health, c->health_cap * sizeof *c->health);
 		}
+		strmap_put(&c->health_idx, task_id, c->nhealth);
 		h = &c->health[c->nhealth++];
 		h->task_id = qm_strdup(task_id);
 	}
@@ -248,8 +249,12 @@ static void health_drop(struct coord *c, const char *task_id)
 	struct health *h = health_find(c, task_id);
 	if (!h)
 		return;
+	size_t i = (size_t)(h - c->health);
+	strmap_del(&c->health_idx, task_id);
 	free(h->task_id);
 	*h = c->health[--c->nhealth];
+	if (i < c->nhealth)
+		strmap_put(&c->health_idx, h->task_id, i);
 }
 
 static struct wait *wait_find(struct coord *c, const char *agent_id, enum taskspec_service s)
@@ -265,6 +270,8 @@ static void wait_set(struct coord *c, const char *agent_id, const char *hostname
 		     enum taskspec_service s, const char *reason)
 {
 	struct wait *w = wait_find(c, agent_id, s);
+	if (w)
+		w->seen = true;
 	if (w && strcmp(w->reason, reason) == 0)
 		return;
 	if (!w) {
@@ -273,6 +280,7 @@ static void wait_set(struct coord *c, const char *agent_id, const char *hostname
 		memset(w, 0, sizeof *w);
 		w->agent_id = qm_strdup(agent_id);
 		w->service = s;
+		w->seen = true;
 	}
 	snprintf(w->reason, sizeof w->reason, "%s", reason);
 	log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
@@ -1647,6 +1655,8 @@ static void coord_free(struct coord *c)
 		free(c->agents[i].hostname);
 	}
 	free(c->agents);
+	strmap_fini(&c->agent_idx);
+	strmap_fini(&c->health_idx);
 	for (size_t i = 0; i < c->nhealth; i++)
 		free(c->health[i].task_id);
 	free(c->health);
@@ -1678,6 +1688,8 @@ int coord_run(const struct coord_config *cfg)
 	c->started_ms = wall_ms();
 	store_state_init(&c->st);
 	nodes_init(&c->nodes);
+	strmap_init(&c->agent_idx);
+	strmap_init(&c->health_idx);
 	char err[512] = "";
 	int rc = 1;
 

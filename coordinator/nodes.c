@@ -8,6 +8,7 @@
 void nodes_init(struct nodes *ns)
 {
 	memset(ns, 0, sizeof *ns);
+	strmap_init(&ns->idx);
 }
 
 static void clear_devices(struct nodes_node *n)
@@ -30,6 +31,7 @@ void nodes_fini(struct nodes *ns)
 		free(n->client_mount_point);
 	}
 	free(ns->v);
+	strmap_fini(&ns->idx);
 	memset(ns, 0, sizeof *ns);
 }
 
@@ -49,10 +51,8 @@ static Quobyte__Bus__Device *device_copy(const Quobyte__Bus__Device *d)
 
 static struct nodes_node *find(struct nodes *ns, const char *agent_id)
 {
-	for (size_t i = 0; i < ns->n; i++)
-		if (strcmp(ns->v[i].agent_id, agent_id) == 0)
-			return &ns->v[i];
-	return NULL;
+	size_t i;
+	return strmap_get(&ns->idx, agent_id, &i) ? &ns->v[i] : NULL;
 }
 
 const struct nodes_node *nodes_find(const struct nodes *ns, const char *agent_id)
@@ -69,6 +69,7 @@ static struct nodes_node *get(struct nodes *ns, const char *agent_id, uint64_t n
 		ns->cap = ns->cap ? ns->cap * 2 : 16;
 		ns->v = qm_realloc(ns->v, ns->cap * sizeof *ns->v);
 	}
+	strmap_put(&ns->idx, agent_id, ns->n);
 	n = &ns->v[ns->n++];
 	memset(n, 0, sizeof *n);
 	n->agent_id = qm_strdup(agent_id);

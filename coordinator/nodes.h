@@ -12,6 +12,7 @@
 #define QM_NODES_H
 
 #include "quobyte_bus.pb-c.h"
+#include "strmap.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@ struct nodes_node {
 struct nodes {
 	struct nodes_node *v;
 	size_t n, cap;
+	struct strmap idx; /* agent id -> index in v */
 };
 
 void nodes_init(struct nodes *ns);
