@@ -111,6 +111,7 @@ struct coord {
 	char *bus_url;       /* handed to probers */
 	char *hostname;
 	char *webui;
+	char *prober_uri;    /* derived from --prober-binary: our own URL */
 
 	bool suppressed;
 	bool replan_posted;
@@ -1676,6 +1677,7 @@ static void coord_free(struct coord *c)
 	free(c->bus_url);
 	free(c->hostname);
 	free(c->webui);
+	free(c->prober_uri);
 }
 
 int coord_run(const struct coord_config *cfg)
@@ -1777,6 +1779,20 @@ int coord_run(const struct coord_config *cfg)
 		c->webui = qm_malloc(n);
 		snprintf(c->webui, n, "http://%s:%u/", c->hostname,
 			 (unsigned)http_server_port(c->http));
+	}
+	if (c->ts.prober_mode == TASKSPEC_PROBER_DOCKER && cfg->prober_binary &&
+	    cfg->prober_binary[0]) {
+		/* serve the binary ourselves and let the Mesos fetcher get it */
+		size_t n = strlen(c->webui) + 32;
+		c->prober_uri = qm_malloc(n);
+		snprintf(c->prober_uri, n, "%sfiles/quobyte-prober", c->webui);
+		c->ts.prober_mode = TASKSPEC_PROBER_FETCH;
+		c->ts.prober_uri = c->prober_uri;
+		if (taskspec_config_validate(&c->ts, err, sizeof err) != 0) {
+			log_error("config_invalid", "error=%s", log_qs(err));
+			rc = 2;
+			goto out;
+		}
 	}
 
 	char *mesos_secret = NULL;

@@ -207,7 +207,8 @@ static const struct config_opt table[] = {
 	{"prober-uri", E("PROBER_URI"), CONFIG_STR, OFF(prober_uri), NULL, UNB, "URL",
 	 "run probers as command tasks fetched from this URL by the Mesos fetcher", v_url},
 	{"prober-binary", E("PROBER_BINARY"), CONFIG_STR, OFF(prober_binary), NULL, UNB, "PATH",
-	 "serve this file at /files/quobyte-prober (for --prober-uri)", v_abs},
+	 "serve this file at /files/quobyte-prober; without --prober-command and "
+	 "--prober-uri, probers are fetched from there by the Mesos fetcher", v_abs},
 	{"prober-image", E("PROBER_IMAGE"), CONFIG_STR, OFF(prober_image),
 	 "quobyte/quobyte-mesos:" QM_VERSION_STRING, UNB, "IMAGE:TAG",
 	 "Docker image the prober runs from when neither --prober-command nor --prober-uri "
