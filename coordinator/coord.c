@@ -114,6 +114,7 @@ struct coord {
 	char *prober_uri;    /* derived from --prober-binary: our own URL */
 
 	bool suppressed;
+	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
 	bool replan_posted;
 	uint64_t pending_sig, revived_sig;
 	int64_t last_revive_ms;
@@ -575,7 +576,7 @@ static void set_offers_wanted(struct coord *c, bool want, uint64_t sig)
 				c->revived_sig = sig;
 				c->last_revive_ms = now;
 				log_info("offers_revive", "reason=%s",
-					 "launches are waiting for offers");
+					 log_qs("launches are waiting for offers"));
 			}
 		} else if (sig != c->revived_sig) {
 			/* too soon after the last REVIVE: try again shortly */
@@ -592,7 +593,7 @@ static void set_offers_wanted(struct coord *c, bool want, uint64_t sig)
 			c->n.suppresses++;
 			c->suppressed = true;
 			c->revived_sig = 0;
-			log_info("offers_suppress", "reason=%s", "nothing to launch");
+			log_info("offers_suppress", "reason=%s", log_qs("nothing to launch"));
 		}
 	}
 }
@@ -798,7 +799,12 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 
 	bool want = out.want_offers && pending > launched;
 	c->pending_sig = want ? sig : 0;
-	set_offers_wanted(c, want, sig);
+	/* Until the first OFFERS after a subscription (which leaves offers on)
+	 * the agents are not known -- a fresh coordinator knows none --, so
+	 * suppressing then would hide every agent that needs a prober until
+	 * the next periodic revive. */
+	if (!c->discovering)
+		set_offers_wanted(c, want, sig);
 
 	if (out.wake_ms > 0) {
 		int64_t at = out.wake_ms;
@@ -844,6 +850,7 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	c->n.subscriptions++;
 	c->subscribed_ms = wall_ms();
 	c->suppressed = false;
+	c->discovering = true;
 	c->revived_sig = 0;
 	if (strcmp(c->st.framework_id, framework_id) != 0) {
 		if (c->st.framework_id[0])
@@ -873,6 +880,7 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 	int n = cJSON_GetArraySize(list);
 	if (n <= 0)
 		return;
+	c->discovering = false;
 	struct taskspec_offer *offers = qm_calloc((size_t)n, sizeof *offers);
 	size_t k = 0;
 	const cJSON *o;
@@ -1049,7 +1057,7 @@ static void on_event(void *arg, const char *type, const cJSON *ev)
 static void on_disconnected(void *arg, const char *why)
 {
 	struct coord *c = arg;
-	log_warn("mesos_disconnected", "reason=%s", log_qs(why));
+	(void)why; /* logged by the Mesos client */
 	c->suppressed = false;
 }
 
@@ -1100,7 +1108,7 @@ static void revive_tick(struct ev_loop *loop, void *arg)
 		if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
 			c->n.revives++;
 			c->suppressed = false;
-			log_debug("offers_revive", "reason=%s", "periodic agent discovery");
+			log_debug("offers_revive", "reason=%s", log_qs("periodic agent discovery"));
 		}
 	}
 	c->revive_timer = ev_timer_add(loop, (uint64_t)c->cfg->revive_interval, revive_tick, c);
@@ -1304,14 +1312,18 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 		       b[len - 1] == '\n'))
 		len--;
 	char v[STORE_VERSION_MAX + 1];
-	if (len > STORE_VERSION_MAX || memchr(b, '\0', len)) {
+	if (len > STORE_VERSION_MAX) {
+		log_warn("rest_version_rejected", "remote=%s reason=%s", log_qs(req->remote),
+			 log_qs("longer than 128 bytes"));
 		http_respond_error(resp, 400,
 				   "version too long: a Docker tag has at most 128 characters");
 		return;
 	}
 	memcpy(v, b, len);
 	v[len] = '\0';
-	if (len && !taskspec_version_valid(v)) {
+	if (len && (memchr(b, '\0', len) || !taskspec_version_valid(v))) {
+		log_warn("rest_version_rejected", "remote=%s version=%s", log_qs(req->remote),
+			 log_qs(v));
 		http_respond_error(resp, 400,
 				   "not a valid version: a Docker tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
 		return;

@@ -30,6 +30,8 @@ struct xfer {
 	struct xfer *next;    /* list of ordinary calls in flight */
 	struct xfer *qnext;   /* queue of calls not yet handed to curl */
 	bool queued;
+	bool handed;          /* an ordinary call handed to curl, not done */
+	bool barrier;         /* REVIVE/SUPPRESS: see flush_calls() */
 };
 
 struct mesos_client {
@@ -60,6 +62,8 @@ struct mesos_client {
 	 * curl from a zero-delay timer, in the order it was made. */
 	struct xfer *qhead, *qtail;
 	uint64_t flush_timer;
+	unsigned inflight;    /* ordinary calls handed to curl, not done */
+	bool barrier_inflight;
 	struct recordio rio;
 	uint64_t watchdog;    /* timer id */
 	uint64_t retry;       /* timer id */
@@ -98,6 +102,7 @@ static char *endpoint_from_master(const char *master)
 /* --- libcurl <-> evloop glue -------------------------------------------- */
 
 static void check_done(struct mesos_client *mc);
+static void flush_calls(struct ev_loop *loop, void *arg);
 
 static void on_curl_fd(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
@@ -180,6 +185,12 @@ static void xfer_free(struct xfer *x)
 		x->queued = false;
 		curl_easy_cleanup(x->easy);
 		x->easy = NULL;
+	}
+	if (x->handed) {
+		x->handed = false;
+		x->mc->inflight--;
+		if (x->barrier)
+			x->mc->barrier_inflight = false;
 	}
 	for (struct xfer **pp = &x->mc->calls; *pp; pp = &(*pp)->next) {
 		if (*pp == x) {
@@ -288,6 +299,8 @@ static struct xfer *xfer_new(struct mesos_client *mc, cJSON *body, bool is_strea
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
 	snprintf(x->call_type, sizeof x->call_type, "%s",
 		 cJSON_IsString(t) ? t->valuestring : "?");
+	x->barrier = strcmp(x->call_type, "REVIVE") == 0 ||
+		     strcmp(x->call_type, "SUPPRESS") == 0;
 	x->easy = curl_easy_init();
 	if (!x->easy)
 		qm_oom();
@@ -499,6 +512,9 @@ static void stream_done(struct mesos_client *mc, struct xfer *x, CURLcode res)
 		snprintf(why, sizeof why, "%s", mc->drop_why);
 	else if (x->status && x->status != 200)
 		snprintf(why, sizeof why, "SUBSCRIBE answered %ld: %.120s", x->status, x->errbody);
+	else if (res == CURLE_PARTIAL_FILE)
+		snprintf(why, sizeof why, "the master cut the event stream mid-chunk "
+			 "(connection closed: master restarted, failed over or network)");
 	else if (res != CURLE_OK)
 		snprintf(why, sizeof why, "event stream: %s", curl_easy_strerror(res));
 	else
@@ -531,6 +547,8 @@ static void call_done(struct mesos_client *mc, struct xfer *x, CURLcode res)
 		log_debug("mesos_call_ok", "call=%s", x->call_type);
 	}
 	xfer_free(x);
+	if (mc->qhead && !mc->flush_timer)
+		mc->flush_timer = ev_timer_add(mc->loop, 0, flush_calls, mc);
 }
 
 static void check_done(struct mesos_client *mc)
@@ -562,7 +580,7 @@ static int on_record(void *arg, const char *rec, size_t len)
 		char head[81];
 		snprintf(head, sizeof head, "%.*s", (int)(len < 80 ? len : 80), rec);
 		log_error("mesos_bad_event", "reason=%s bytes=%zu head=%s",
-			  ev ? "no type" : "not JSON", len, log_qs(head));
+			  log_qs(ev ? "no type" : "not JSON"), len, log_qs(head));
 		cJSON_Delete(ev);
 		return 0;
 	}
@@ -574,7 +592,7 @@ static int on_record(void *arg, const char *rec, size_t len)
 		const cJSON *val = cJSON_GetObjectItemCaseSensitive(fid, "value");
 		const cJSON *hb = cJSON_GetObjectItemCaseSensitive(s, "heartbeat_interval_seconds");
 		if (!cJSON_IsString(val) || !*val->valuestring) {
-			log_error("mesos_bad_event", "reason=%s", "SUBSCRIBED without framework_id");
+			log_error("mesos_bad_event", "reason=%s", log_qs("SUBSCRIBED without framework_id"));
 			cJSON_Delete(ev);
 			mc->drop_pending = true;
 			snprintf(mc->drop_why, sizeof mc->drop_why, "SUBSCRIBED without framework_id");
@@ -605,7 +623,7 @@ static int on_record(void *arg, const char *rec, size_t len)
 		cJSON_Delete(ev);
 		return 1; /* the master closes the stream after ERROR */
 	} else if (!mc->subscribed) {
-		log_error("mesos_bad_event", "reason=%s type=%s", "event before SUBSCRIBED",
+		log_error("mesos_bad_event", "reason=%s type=%s", log_qs("event before SUBSCRIBED"),
 			  log_qs(t));
 	} else if (mc->h.event) {
 		mc->h.event(mc->arg, t, ev);
@@ -720,6 +738,16 @@ bool mesos_subscribed(const struct mesos_client *mc) { return mc->subscribed; }
 const char *mesos_framework_id(const struct mesos_client *mc) { return mc->framework_id; }
 const char *mesos_endpoint(const struct mesos_client *mc) { return mc->endpoint; }
 
+/* Calls travel on parallel connections, so the master may see them in
+ * another order than they were made (the e2e journals showed ACCEPTs made
+ * before a SUPPRESS arriving after it). That is harmless for most calls but
+ * not for REVIVE and SUPPRESS: a SUPPRESS overtaking the REVIVE made after
+ * it leaves the framework suppressed while launches wait (and nothing
+ * revives again: the coordinator believes it did), a REVIVE overtaking an
+ * earlier DECLINE lets the decline's long filter hide that agent. So REVIVE
+ * and SUPPRESS are barriers: handed to curl only when no call is in flight,
+ * and nothing is handed while one is (the master answers a call after
+ * processing it). A call that hangs delays them by at most its timeout. */
 static void flush_calls(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
@@ -727,13 +755,20 @@ static void flush_calls(struct ev_loop *loop, void *arg)
 	mc->flush_timer = 0;
 	while (mc->qhead) {
 		struct xfer *x = mc->qhead;
+		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0))
+			break; /* call_done() flushes again */
 		mc->qhead = x->qnext;
 		if (!mc->qhead)
 			mc->qtail = NULL;
 		x->qnext = NULL;
 		x->queued = false;
 		CURLMcode rc = curl_multi_add_handle(mc->multi, x->easy);
-		if (rc != CURLM_OK) {
+		if (rc == CURLM_OK) {
+			x->handed = true;
+			mc->inflight++;
+			if (x->barrier)
+				mc->barrier_inflight = true;
+		} else {
 			log_error("mesos_call_failed", "type=%s error=%s", x->call_type,
 				  log_qs(curl_multi_strerror(rc)));
 			xfer_free(x);

@@ -61,7 +61,7 @@ run_suite() {
   echo "== $name"
   local log; log=$(mktemp)
   "$@" 2>&1 | tee "$log"; local rc=${PIPESTATUS[0]}
-  local last; last=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  local last; last=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   rm -f "$log"
   if [ -z "$last" ]; then echo "  $name: no summary (rc=$rc)"; add 0 1; return; fi
   local p f
@@ -73,6 +73,7 @@ run_suite() {
 
 [ -f tests/integration/run.py ] && run_suite integration python3 tests/integration/run.py "$@"
 [ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
+[ -f tests/e2e/run.py ] && run_suite e2e python3 tests/e2e/run.py
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
 
 echo "tests: $passed passed, $failed failed"

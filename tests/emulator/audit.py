@@ -18,9 +18,21 @@ Checks (names usable in `checks=`):
   unique_task_ids     no task ID is launched twice by one framework.
   suppress_when_idle  at the end of the journal every role of every
                       subscribed framework is suppressed again after its
-                      last launch, REVIVE or unsuppressed SUBSCRIBE.
+                      last REVIVE or unsuppressed SUBSCRIBE (or
+                      UPDATE_FRAMEWORK). An ACCEPT does not change the
+                      master's suppression, and offers already on their way
+                      when a SUPPRESS arrives may still be accepted, so a
+                      launch after the SUPPRESS is no violation.
   rejected_calls      (not in the default set) no call was answered with a
                       4xx/5xx status other than 307 and 503.
+  offers_answered     (not in the default set) no offer is held: each one
+                      is answered (ACCEPT or DECLINE naming it) within
+                      hold_seconds (default 5) of its OFFERS event, or
+                      voided sooner (its stream ended, a new subscription,
+                      a leader change, the framework removed); one
+                      rescinded (also by --offer-timeout) or still
+                      unanswered at the end of the journal after longer
+                      than that was held.
 
 Each violation is a dict: {"check", "line" (1-based journal line),
 "framework_id", "message"}.
@@ -32,7 +44,8 @@ import sys
 
 DEFAULT_CHECKS = ("ack_once", "offer_use", "unique_task_ids",
                   "suppress_when_idle")
-ALL_CHECKS = DEFAULT_CHECKS + ("rejected_calls",)
+ALL_CHECKS = DEFAULT_CHECKS + ("rejected_calls", "offers_answered")
+DEFAULT_HOLD_SECONDS = 5.0
 
 
 def load(path):
@@ -238,10 +251,6 @@ def _check_suppress(records, out):
                 else:
                     entry[0] = line
                     entry[2] = record
-        elif ctype == "ACCEPT" and _launched(body):
-            for entry in state.setdefault(fid, {}).values():
-                entry[0] = line
-                entry[2] = record
         elif ctype == "TEARDOWN":
             removed.add(fid)
     for fid, roles in state.items():
@@ -267,7 +276,84 @@ def _check_rejected(records, out):
                            record.get("reason")))
 
 
-def audit(journal, checks=DEFAULT_CHECKS, allow_unacked=False):
+def _check_offers_answered(records, out, hold_seconds):
+    outstanding = {}  # offer id -> (record, framework id, stream id, ts)
+    last_ts = None
+
+    def settle(oid, record, how, violation_if_late=True):
+        first, fid, _, since = outstanding.pop(oid)
+        when = record.get("ts")
+        if since is None or when is None:
+            return
+        held = float(when) - float(since)
+        if held > hold_seconds and violation_if_late:
+            _violation(out, "offers_answered", first, fid,
+                       "offer %s held %.1fs (limit %.1fs) before it was %s "
+                       "on journal line %s" % (oid, held, hold_seconds, how,
+                                               record.get("_line")))
+
+    for record in records:
+        if record.get("ts") is not None:
+            last_ts = record["ts"]
+        direction = record.get("direction")
+        fid = record.get("framework_id")
+        if direction == "event":
+            event = record.get("event") or {}
+            etype = event.get("type")
+            if etype == "OFFERS":
+                for offer in (event.get("offers") or {}).get("offers") or []:
+                    oid = (offer.get("id") or {}).get("value")
+                    outstanding[oid] = (record, fid, record.get("stream_id"),
+                                        record.get("ts"))
+            elif etype == "RESCIND":
+                oid = ((event.get("rescind") or {}).get("offer_id") or {}) \
+                    .get("value")
+                if oid in outstanding:
+                    settle(oid, record, "rescinded")
+            elif etype == "SUBSCRIBED":
+                for oid, entry in list(outstanding.items()):
+                    if entry[1] == fid and \
+                            entry[2] != record.get("stream_id"):
+                        settle(oid, record, "voided by a new subscription")
+        elif direction == "note":
+            what = record.get("what")
+            if what == "framework_disconnected":
+                for oid, entry in list(outstanding.items()):
+                    if entry[2] == record.get("stream_id"):
+                        settle(oid, record, "voided by the end of its stream")
+            elif what == "framework_removed":
+                for oid, entry in list(outstanding.items()):
+                    if entry[1] == fid:
+                        settle(oid, record, "voided by the framework's removal")
+            elif what in ("leader_changed", "stopped"):
+                for oid in list(outstanding):
+                    settle(oid, record, "voided by '%s'" % what)
+            elif what == "offer_timeout":
+                oid = record.get("offer_id")
+                if oid in outstanding:
+                    settle(oid, record, "rescinded by the master's offer "
+                           "timeout")
+        elif direction == "call" and \
+                record.get("call_type") in ("ACCEPT", "DECLINE"):
+            key = "accept" if record["call_type"] == "ACCEPT" else "decline"
+            for o in ((record.get("body") or {}).get(key) or {}) \
+                    .get("offer_ids") or []:
+                oid = o.get("value")
+                if oid in outstanding:
+                    settle(oid, record, "answered (%s)" % record["call_type"])
+    for oid, (first, fid, _, since) in outstanding.items():
+        if since is None or last_ts is None:
+            _violation(out, "offers_answered", first, fid,
+                       "offer %s was never answered" % oid)
+        elif float(last_ts) - float(since) > hold_seconds:
+            _violation(out, "offers_answered", first, fid,
+                       "offer %s never answered: held %.1fs by the end of "
+                       "the journal (limit %.1fs)"
+                       % (oid, float(last_ts) - float(since), hold_seconds))
+
+
+def audit(journal, checks=DEFAULT_CHECKS, allow_unacked=False,
+          hold_seconds=DEFAULT_HOLD_SECONDS):
     """Return the list of violations found in `journal` (a path or a list
     of already parsed records)."""
     if isinstance(journal, str):
@@ -286,6 +372,8 @@ def audit(journal, checks=DEFAULT_CHECKS, allow_unacked=False):
         _check_suppress(records, out)
     if "rejected_calls" in checks:
         _check_rejected(records, out)
+    if "offers_answered" in checks:
+        _check_offers_answered(records, out, hold_seconds)
     out.sort(key=lambda v: (v["line"] or 0, v["check"]))
     return out
 
@@ -299,9 +387,13 @@ def main(argv=None):
                         help="also run the non-default checks")
     parser.add_argument("--allow-unacked", action="store_true",
                         help="do not report updates never acknowledged")
+    parser.add_argument("--hold-seconds", type=float,
+                        default=DEFAULT_HOLD_SECONDS,
+                        help="offers_answered: longest an offer may be held")
     args = parser.parse_args(argv)
     checks = args.check or (ALL_CHECKS if args.all else DEFAULT_CHECKS)
-    violations = audit(args.journal, checks, args.allow_unacked)
+    violations = audit(args.journal, checks, args.allow_unacked,
+                       args.hold_seconds)
     for v in violations:
         print("%s:%s: %s: %s" % (args.journal, v["line"], v["check"],
                                  v["message"]))

@@ -81,6 +81,13 @@ class Stream:
             self.closing = True
             self.queue.put(("close", None))
 
+    def inject(self, data, what):
+        """Queue raw bytes to be written into the body as they are (the
+        test composes the RecordIO framing itself: bad records, oversized
+        length prefixes, garbage)."""
+        if not self.closing:
+            self.queue.put(("raw", (data, what)))
+
     def abort(self):
         """Drop the TCP connection at once (no final chunk)."""
         self.closing = True

@@ -549,6 +549,15 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 if kind == "event":
                     self._write_event(stream, event)
+                elif kind == "raw":
+                    data, what = event
+                    self.cluster.journal.note(
+                        "stream_injected", framework_id=stream.framework_id,
+                        stream_id=stream.id, listener=stream.master.address,
+                        kind=what, bytes=len(data),
+                        head=data[:120].decode("utf-8", "replace"))
+                    if data:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 elif kind == "close":
                     self.wfile.write(b"0\r\n\r\n")
                     why = "closed by the master"
@@ -679,6 +688,65 @@ def _find_agent(cluster, args):
     return agent, None
 
 
+def _inject(leader, args):
+    """stream/inject: write something the scheduler must survive into the
+    subscribed stream(s), after the events already queued. Exactly one of
+      "event":  a JSON object, sent as a well-framed record (e.g. an event
+                type the scheduler does not know; journaled as an event);
+      "record": a string, sent as the body of a well-framed record (its
+                RecordIO length prefix is correct: malformed JSON);
+      "raw":    a string sent verbatim, no framing added (e.g. a length
+                prefix beyond the scheduler's cap: "99999999999\\n{...");
+      "raw_b64": the same as base64 (binary garbage).
+    Optional: "framework_id" (default every subscribed framework),
+    "pad_to": pad "record" with blanks to this many bytes (an oversized
+    record that is really sent; at most 64 MiB)."""
+    if leader is None:
+        return 409, {"error": "no leader"}
+    given = [k for k in ("event", "record", "raw", "raw_b64") if k in args]
+    if len(given) != 1:
+        return 400, {"error": "give exactly one of event, record, raw, "
+                              "raw_b64"}
+    kind = given[0]
+    if kind == "event":
+        if not isinstance(args["event"], dict):
+            return 400, {"error": "event must be a JSON object"}
+        payload = json.dumps(args["event"], separators=(",", ":"))
+    elif kind in ("record", "raw"):
+        if not isinstance(args[kind], str):
+            return 400, {"error": "%s must be a string" % kind}
+        payload = args[kind]
+    else:
+        try:
+            data = base64.b64decode(args["raw_b64"], validate=True)
+        except (ValueError, TypeError) as err:
+            return 400, {"error": "raw_b64: %s" % err}
+    if kind != "raw_b64":
+        data = payload.encode("utf-8")
+    if kind == "record":
+        pad = args.get("pad_to")
+        if pad is not None:
+            if not isinstance(pad, int) or pad > (64 << 20):
+                return 400, {"error": "pad_to must be an integer <= 64 MiB"}
+            data = data + b" " * max(0, pad - len(data))
+    if kind in ("event", "record"):
+        data = str(len(data)).encode("ascii") + b"\n" + data
+    injected = []
+    for fw in leader.frameworks.values():
+        if fw.stream is None or not fw.stream.subscribed:
+            continue
+        if args.get("framework_id") not in (None, fw.id):
+            continue
+        if kind == "event":
+            fw.stream.send(args["event"])
+        else:
+            fw.stream.inject(data, kind)
+        injected.append(fw.id)
+    if not injected:
+        return 409, {"error": "no subscribed framework stream"}
+    return 200, {"injected": injected, "bytes": len(data)}
+
+
 def control_action(cluster, method, action, args):
     """Execute one control-API action; returns (HTTP status, JSON)."""
     getters = ("health", "state", "tasks", "offers", "journal", "agents")
@@ -771,6 +839,8 @@ def control_action(cluster, method, action, args):
                     fw.stream.abort()
                 dropped.append(fw.id)
             return 200, {"dropped": dropped}
+        if action == "stream/inject":
+            return _inject(leader, args)
         if action == "unavailable":
             count = args.get("count")
             message = args.get("message") or "Master has not finished recovery"

@@ -904,6 +904,35 @@ class TaskTest(EmulatorCase):
         self.assertEqual(self.emu.control("journal")[1]["path"],
                          self.emu.journal_path)
 
+    def test_stream_inject(self):
+        client = self.subscribe()
+        fid = client.framework_id
+        status, body = self.emu.control("stream/inject", {
+            "event": {"type": "FROBNICATE", "frobnicate": {"x": 1}}})
+        self.assertEqual((status, body["injected"]), (200, [fid]))
+        client.wait_for(lambda e: e["type"] == "FROBNICATE")
+        status, _ = self.emu.control("stream/inject", {
+            "record": '{"type":"HEARTBEAT","e":1}', "pad_to": 40})
+        self.assertEqual(status, 200)
+        beat = client.wait_for(lambda e: e.get("e") == 1)
+        self.assertEqual(beat["type"], "HEARTBEAT")
+        self.assertEqual(self.emu.control("stream/inject", {
+            "event": {"type": "X"}, "raw": "1\n"})[0], 400)
+        self.assertEqual(self.emu.control("stream/inject", {
+            "raw_b64": "not base64!"})[0], 400)
+        status, body = self.emu.control("stream/inject", {"raw": "9999\n{"})
+        self.assertEqual((status, body["bytes"]), (200, 6))
+        note = wait_until(lambda: [r for r in self.emu.journal()
+                                   if r.get("what") == "stream_injected" and
+                                   r.get("kind") == "raw"])
+        self.assertEqual((note[0]["framework_id"], note[0]["bytes"],
+                          note[0]["head"]), (fid, 6, "9999\n{"))
+        client.close()
+        wait_until(lambda: not self.emu.control("state")[1]["master"]
+                   ["frameworks"][0]["connected"], what="disconnected")
+        self.assertEqual(self.emu.control("stream/inject", {
+            "raw": "1\n{"})[0], 409)
+
     def test_teardown(self):
         client = self.subscribe()
         self.launch_one(client, lambda agent: command_task(
@@ -1281,6 +1310,44 @@ class AuditTest(unittest.TestCase):
         self.assertEqual(len(messages), 2)
         self.assertTrue(any("never delivered" in m for m in messages))
         self.assertTrue(any("never acknowledged" in m for m in messages))
+
+
+    def test_offers_answered(self):
+        records, _ = self.crafted()
+        for i, r in enumerate(records):
+            r["ts"] = 100.0 + i
+        self.assertEqual(audit.audit(records, checks=audit.ALL_CHECKS), [])
+        # answered 6 s after it was offered
+        late = [dict(r) for r in records]
+        late[3]["ts"] = 108.0
+        violations = audit.audit(late, checks=("offers_answered",))
+        self.assertEqual(len(violations), 1)
+        self.assertIn("held 6.0s", violations[0]["message"])
+        self.assertEqual(audit.audit(late, checks=("offers_answered",),
+                                     hold_seconds=7), [])
+        # never answered: fine while young, held once the journal goes on
+        unanswered = records[:3] + records[4:]
+        self.assertEqual(audit.audit(unanswered,
+                                     checks=("offers_answered",)), [])
+        unanswered.append({"direction": "note", "what": "x", "ts": 110.0})
+        self.assertEqual([v["check"] for v in audit.audit(
+            unanswered, checks=("offers_answered",))], ["offers_answered"])
+        # voided in time by the end of its stream
+        voided = records[:3] + [{"direction": "note",
+                                 "what": "framework_disconnected",
+                                 "framework_id": "F", "stream_id": "s1",
+                                 "ts": 104.0},
+                                {"direction": "note", "what": "x",
+                                 "ts": 200.0}]
+        self.assertEqual(audit.audit(voided, checks=("offers_answered",)),
+                         [])
+
+    def test_launch_after_suppress_is_not_idle(self):
+        """Offers on their way when SUPPRESS arrives may be accepted."""
+        records, _ = self.crafted()
+        suppress = records.pop()
+        records.insert(3, suppress)
+        self.assertEqual(audit.audit(records), [])
 
 
 class AuditLiveTest(EmulatorCase):
