@@ -1543,7 +1543,7 @@ static int load_secret(struct coord *c, char *err, size_t errlen)
 			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 			if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
 			    fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-				snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+				snprintf(err, errlen, "cannot write %.300s: %s", path, strerror(errno));
 				if (fd >= 0)
 					close(fd);
 				return QM_EIO;
@@ -1555,7 +1555,7 @@ static int load_secret(struct coord *c, char *err, size_t errlen)
 	}
 	int rv = bus_secret_load(path, &c->secret, &c->secretlen);
 	if (rv != 0) {
-		snprintf(err, errlen, "bus secret %s: %s", path,
+		snprintf(err, errlen, "bus secret %.300s: %s", path,
 			 rv == QM_EINVAL ? "must hold 16 to 4096 bytes" : strerror(errno));
 		return rv;
 	}

@@ -431,7 +431,7 @@ static void drop_stream(struct mesos_client *mc, const char *why)
 		/* inside curl's write callback: abort from there */
 		if (!mc->drop_pending) {
 			mc->drop_pending = true;
-			snprintf(mc->drop_why, sizeof mc->drop_why, "%s", why);
+			snprintf(mc->drop_why, sizeof mc->drop_why, "%.159s", why);
 		}
 		return;
 	}

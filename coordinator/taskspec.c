@@ -1891,6 +1891,9 @@ int taskspec_prober_task(const struct taskspec_config *c,
 		add_bool(dk, "force_pull_image", c->force_pull_image);
 		cJSON *params = add_arr(dk, "parameters");
 		param_add(params, "entrypoint", c->prober_image_path);
+		/* the image's default user is the coordinator's unprivileged one;
+		 * the prober reads block devices and every mount: root */
+		param_add(params, "user", "0");
 		/* the host's mount table and mount roots via /proc/1 */
 		param_add(params, "pid", "host");
 		cJSON *vols = add_arr(ct, "volumes");

@@ -75,6 +75,12 @@ run_suite() {
 [ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
 [ -f tests/e2e/run.py ] && run_suite e2e python3 tests/e2e/run.py
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
+[ -f tests/container/test_marathon.py ] && run_suite marathon python3 tests/container/test_marathon.py
+# The image build (podman, on a debootstrapped Debian base) takes ~3 min cold
+# and 20-45 s warm: .ci/run turns it on; locally QM_CONTAINER_TEST=1.
+if [ "${QM_CONTAINER_TEST:-0}" = 1 ] && [ -f tests/container/build_test.sh ]; then
+  run_suite container bash tests/container/build_test.sh
+fi
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

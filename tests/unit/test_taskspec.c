@@ -1244,6 +1244,7 @@ Test(taskspec, prober_fetch_and_docker_tasks)
 	cr_assert_str_eq(str_at(dk, "image"), "registry.local:5000/quobyte-mesos:1.2.0");
 	cr_assert_str_eq(param(dk, "entrypoint", 0), "/usr/local/bin/quobyte-prober");
 	cr_assert_str_eq(param(dk, "pid", 0), "host");
+	cr_assert_str_eq(param(dk, "user", 0), "0"); /* root, whatever the image says */
 	cr_assert_str_eq(str_at(volume(ct, "/run/udev"), "mode"), "RO");
 	cr_assert_str_eq(env(b.task, "QUOBYTE_PROBER_CREDENTIAL"), cred);
 	cJSON_Delete(b.task);

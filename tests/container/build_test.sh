@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Builds containers/Dockerfile for real and checks the image.
+#
+#   tests/container/build_test.sh
+#
+# No image registry is reachable from these machines, so the Debian 12 base
+# is made here: debootstrap (minbase) from the host's own Debian mirror, then
+# `podman import`. The base is cached twice: as an image in podman's store
+# (reused while younger than QM_BASE_MAX_AGE_DAYS, default 30) and as a
+# tarball under /var/cache/quobyte-mesos (so a wiped store costs an import,
+# not a debootstrap). Package versions stay current anyway: both stages of
+# the Dockerfile run apt-get update.
+#
+# The image is built with `podman build --pull=never` and BASE_IMAGE set to
+# that base, then checked: image configuration (entry point, non-root user,
+# exposed ports = the Marathon example's ports), the files (both binaries and
+# the copy served to the Mesos fetcher, identical), no build tools in the
+# runtime stage, and -- by running containers -- that every shared library
+# resolves, that the prober and the coordinator run, and as whom.
+#
+# Needs root. Installs podman and debootstrap (and runc where crun cannot
+# run containers, e.g. on hosts with cgroups in hybrid mode) from Debian if
+# missing. Works on a bare CI machine: cgroupfs cgroup manager, file events
+# backend, the vfs storage driver where overlay is unusable, host network
+# for the build (RUN steps reach the mirror through the host), and ulimits
+# at or below the caller's own (a runtime that may not raise them fails).
+#
+# Environment: QM_IMAGE (default localhost/quobyte-mesos:test),
+# QM_BASE_IMAGE (default localhost/quobyte-mesos/debian-base:bookworm-r2),
+# QM_CACHE_DIR (default /var/cache/quobyte-mesos), QM_BASE_MAX_AGE_DAYS,
+# QM_PODMAN_VFS=1 forces the vfs store (what happens where overlay fails),
+# QM_KEEP_IMAGE=1 keeps the built image (default: removed at the end; the
+# layer cache stays), QM_CONTAINER_LOG (build log, default a temp file).
+#
+# Prints one line per check and ends with "container: N passed, N failed".
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/tests/container
+image=${QM_IMAGE:-localhost/quobyte-mesos:test}
+# Bump recipe when the way the base is made changes: cached bases (tarball
+# and image) of another recipe are then not reused.
+recipe=2
+base=${QM_BASE_IMAGE:-localhost/quobyte-mesos/debian-base:bookworm-r$recipe}
+cache=${QM_CACHE_DIR:-/var/cache/quobyte-mesos}
+max_age_days=${QM_BASE_MAX_AGE_DAYS:-30}
+suite=bookworm
+log=${QM_CONTAINER_LOG:-$(mktemp /tmp/qm-container-build.XXXXXX.log)}
+
+passed=0; failed=0
+ok()   { passed=$((passed + 1)); echo "  ok   $1"; }
+bad()  { failed=$((failed + 1)); echo "  FAIL $1${2:+: $2}"; }
+check() { # check NAME CONDITION-COMMAND... (reason on failure: the output)
+	local name=$1; shift
+	local out
+	if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$(printf '%s' "$out" | tail -5)"; fi
+}
+finish() {
+	echo "container: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit $?
+}
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+t_start=$(now)
+
+if [ "$(id -u)" -ne 0 ]; then
+	bad prerequisites "needs root (podman build, debootstrap)"; finish
+fi
+
+# ------------------------------------------------------------ packages ---
+install_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "  installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null 2>&1
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+if ! install_pkgs podman debootstrap; then
+	bad prerequisites "apt-get install podman debootstrap failed"; finish
+fi
+
+# -------------------------------------------------------------- podman ---
+# cgroupfs + file events: no systemd or journald needed. The storage driver
+# is podman's own choice (overlay) when that works, else vfs in a store of
+# its own (one store cannot switch drivers).
+P=(podman --cgroup-manager=cgroupfs --events-backend=file)
+if [ "${QM_PODMAN_VFS:-0}" = 1 ] || ! "${P[@]}" info >/dev/null 2>&1; then
+	P+=(--storage-driver=vfs --root=/var/lib/quobyte-mesos/containers-vfs)
+	if ! "${P[@]}" info >"$log" 2>&1; then
+		bad prerequisites "podman does not work: $(tail -3 "$log")"; finish
+	fi
+fi
+driver=$("${P[@]}" info --format '{{.Store.GraphDriverName}}' 2>/dev/null)
+
+# Lowering a limit is always allowed; raising one needs CAP_SYS_RESOURCE,
+# which a sandboxed root may lack, and podman's defaults (1048576 files)
+# would then make every container fail to start.
+lim() { local h; h=$(ulimit -H "$1"); [ "$h" = unlimited ] && h=$2; [ "$h" -gt "$2" ] && h=$2; echo "$h"; }
+nofile=$(lim -n 4096); nproc=$(lim -u 4096)
+ULIM=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
+
+# ---------------------------------------------------------- base image ---
+t_base=$(now)
+age_ok() { # age_ok UNIX-SECONDS
+	[ -n "$1" ] && [ $(( $(date +%s) - ${1%.*} )) -lt $(( max_age_days * 86400 )) ]
+}
+tarball=$cache/debian-$suite-minbase-r$recipe.tar.gz
+base_how=
+if "${P[@]}" image exists "$base" &&
+	age_ok "$("${P[@]}" image inspect --format '{{.Created.Unix}}' "$base" 2>/dev/null)"; then
+	base_how="reused from podman's store"
+else
+	if ! { [ -f "$tarball" ] && age_ok "$(stat -c %Y "$tarball")"; }; then
+		mirror=$(python3 "$here/apt_mirror.py" mirror --suite "$suite") || {
+			bad base_image "no Debian $suite mirror in /etc/apt"; finish; }
+		mkdir -p "$cache"
+		root=$(mktemp -d "$cache/rootfs.XXXXXX")
+		echo "  debootstrap --variant=minbase $suite from $mirror"
+		if ! debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$log" 2>&1; then
+			bad base_image "debootstrap failed: $(tail -3 "$log")"; rm -rf "$root"; finish
+		fi
+		# the host's mirrors, updates and security included, keyed by
+		# Debian's own keyring (in the image already)
+		python3 "$here/apt_mirror.py" sources --suite "$suite" >"$root/etc/apt/sources.list"
+		rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+		# mktemp -d made it 0700: as the image's "/", that locks every
+		# non-root user out (overlay hides this, vfs does not)
+		chmod 0755 "$root"
+		tar --numeric-owner --xattrs -C "$root" -czf "$tarball.tmp" . &&
+			mv "$tarball.tmp" "$tarball"
+		rm -rf "$root"
+		base_how="debootstrapped"
+	else
+		base_how="imported from $tarball"
+	fi
+	"${P[@]}" rmi -f "$base" >/dev/null 2>&1
+	if ! "${P[@]}" import --change 'CMD ["/bin/bash"]' "$tarball" "$base" >"$log" 2>&1; then
+		bad base_image "podman import failed: $(tail -3 "$log")"; finish
+	fi
+fi
+ok "base_image ($base, $base_how, $(since "$t_base") s)"
+
+# ------------------------------------------------------------- runtime ---
+# crun refuses hosts whose cgroups are in hybrid mode; runc copes. Try the
+# default runtime first, then runc.
+R=()
+probe_run() { "${P[@]}" "${R[@]}" run --rm --network=none "${ULIM[@]}" "$base" /bin/true >"$log" 2>&1; }
+if ! probe_run; then
+	first=$(tail -1 "$log")
+	R=(--runtime=runc)
+	if ! install_pkgs runc || ! probe_run; then
+		bad container_runtime "cannot run a container: $first / runc: $(tail -1 "$log")"
+		R=()
+	fi
+fi
+runtime=$("${P[@]}" "${R[@]}" info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null)
+echo "  podman: storage $driver, runtime ${runtime:-?}, ulimits nofile=$nofile nproc=$nproc"
+
+# --------------------------------------------------------------- build ---
+t_build=$(now)
+if ! "${P[@]}" "${R[@]}" build --pull=never --network=host "${ULIM[@]}" \
+	--build-arg "BASE_IMAGE=$base" -f "$top/containers/Dockerfile" \
+	-t "$image" "$top" >"$log" 2>&1; then
+	tail -40 "$log"
+	bad image_build "podman build failed (log: $log)"; finish
+fi
+ok "image_build ($(since "$t_build") s)"
+
+# ------------------------------------------------------ image metadata ---
+inspect() { "${P[@]}" image inspect --format "$1" "$image"; }
+entry=$(inspect '{{json .Config.Entrypoint}}')
+check entrypoint_is_coordinator test "$entry" = '["/usr/local/bin/quobyte-coordinator"]'
+
+user=$(inspect '{{.Config.User}}')
+uid=${user%%:*}
+user_non_root() {
+	[ -n "$uid" ] && [ "$uid" != 0 ] && [ "$uid" != root ] ||
+		{ echo "image user '${user:-}' is root"; return 1; }
+}
+check config_user_non_root user_non_root
+
+exposed=$(inspect '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' | tr ' ' '\n' | sed -n 's,/tcp$,,p' | sort -n | xargs)
+declared=$(python3 -c '
+import json, sys
+app = json.load(open(sys.argv[1]))
+print(" ".join(str(p["port"]) for p in sorted(app["portDefinitions"], key=lambda p: p["port"])))
+' "$top/examples/marathon.json" 2>&1)
+check "exposed_ports_match_marathon ($exposed)" test -n "$exposed" -a "$exposed" = "$declared"
+
+# ------------------------------------------------------------ the files ---
+mnt=$("${P[@]}" image mount "$image" 2>"$log")
+if [ -z "$mnt" ] || [ ! -d "$mnt" ]; then
+	bad image_mount "$(tail -3 "$log")"
+else
+	files_ok() {
+		local f d
+		# the non-root coordinator must reach its binary and the copy
+		for d in / /usr /usr/local /usr/local/bin /usr/share/quobyte-mesos; do
+			[ $(( 0$(stat -c %a "$mnt$d") & 01 )) -eq 1 ] ||
+				{ echo "$d mode $(stat -c %a "$mnt$d")"; return 1; }
+		done
+		for f in /usr/local/bin/quobyte-coordinator /usr/local/bin/quobyte-prober \
+			/usr/share/quobyte-mesos/quobyte-prober; do
+			[ -f "$mnt$f" ] || { echo "$f missing"; return 1; }
+			# world-readable and executable: the coordinator (uid $uid)
+			# serves the copy, Mesos runs it
+			[ $(( 0$(stat -c %a "$mnt$f") & 05 )) -eq 5 ] ||
+				{ echo "$f mode $(stat -c %a "$mnt$f")"; return 1; }
+		done
+		cmp "$mnt/usr/local/bin/quobyte-prober" "$mnt/usr/share/quobyte-mesos/quobyte-prober"
+	}
+	check binaries_present files_ok
+	no_build_tools() {
+		local dev
+		[ ! -e "$mnt/usr/bin/gcc" ] && [ ! -e "$mnt/usr/bin/cmake" ] || { echo "compiler in runtime image"; return 1; }
+		dev=$(sed -n 's/^Package: \(.*-dev\)$/\1/p' "$mnt/var/lib/dpkg/status" | xargs)
+		[ -z "$dev" ] || { echo "-dev packages: $dev"; return 1; }
+		[ ! -e "$mnt/src" ] && [ ! -e "$mnt/build" ] || { echo "sources or build tree in runtime image"; return 1; }
+	}
+	check runtime_stage_has_no_build_tools no_build_tools
+	state_dir_owned() {
+		[ "$(stat -c %u "$mnt/var/lib/quobyte-mesos")" = "$uid" ] ||
+			{ echo "/var/lib/quobyte-mesos owned by uid $(stat -c %u "$mnt/var/lib/quobyte-mesos"), image user '${user:-}'"; return 1; }
+	}
+	check state_dir_owned_by_coordinator_user state_dir_owned
+	"${P[@]}" image unmount "$image" >/dev/null 2>&1
+fi
+
+# ------------------------------------------------------ running it ---
+RUN=("${P[@]}" "${R[@]}" run --rm --network=none "${ULIM[@]}")
+
+libs_resolve() {
+	local out
+	out=$("${RUN[@]}" --entrypoint /usr/bin/ldd "$image" \
+		/usr/local/bin/quobyte-coordinator /usr/local/bin/quobyte-prober 2>&1) ||
+		{ echo "$out"; return 1; }
+	! printf '%s\n' "$out" | grep -i 'not found'
+}
+check shared_libraries_resolve libs_resolve
+
+prober_version() {
+	local out
+	# as a Docker prober task runs it: entry point overridden, root
+	out=$("${RUN[@]}" --user 0 --entrypoint /usr/local/bin/quobyte-prober "$image" --version 2>&1) ||
+		{ echo "$out"; return 1; }
+	printf '%s\n' "$out" | grep -q '^quobyte-prober [0-9]' || { echo "unexpected: $out"; return 1; }
+}
+check prober_runs_version prober_version
+
+prober_once() {
+	local out
+	# a real scan inside the container: libudev, libblkid and mountinfo
+	# all work (the container has no marked device, so none is listed)
+	out=$("${RUN[@]}" --user 0 --entrypoint /usr/local/bin/quobyte-prober "$image" \
+		--once --json --udev-source none 2>&1) || { echo "$out"; return 1; }
+	printf '%s\n' "$out" | grep -q '"devices"' || { echo "no inventory: $out"; return 1; }
+}
+check prober_runs_scan prober_once
+
+coord_help() {
+	local out v
+	out=$("${RUN[@]}" "$image" --help 2>&1) || { echo "$out"; return 1; }
+	printf '%s\n' "$out" | grep -q '^usage: quobyte-coordinator' || { echo "unexpected: $out" | head -3; return 1; }
+	# every QUOBYTE_MESOS_ variable the image sets is one the binary knows
+	for v in $(inspect '{{range .Config.Env}}{{println .}}{{end}}' | sed -n 's/^\(QUOBYTE_MESOS_[A-Z_]*\)=.*/\1/p'); do
+		printf '%s\n' "$out" | grep -q "env: $v\b" || { echo "image sets $v, --help does not know it"; return 1; }
+	done
+}
+check coordinator_runs_help coord_help
+
+coord_check_config() {
+	local out
+	out=$("${RUN[@]}" -e QUOBYTE_MESOS_MASTER=http://127.0.0.1:5050 "$image" --check-config 2>&1) ||
+		{ echo "$out"; return 1; }
+	printf '%s\n' "$out" | grep -q 'configuration ok' || { echo "unexpected: $out"; return 1; }
+}
+check coordinator_check_config_defaults coord_check_config
+
+coord_user() {
+	local out
+	# the entry point's process identity, as Marathon starts it
+	out=$("${RUN[@]}" --entrypoint /usr/bin/id "$image" -u 2>&1) || { echo "$out"; return 1; }
+	[ "$out" != 0 ] || { echo "coordinator would run as root"; return 1; }
+	"${RUN[@]}" --entrypoint /usr/bin/test "$image" -w /var/lib/quobyte-mesos ||
+		{ echo "uid $out cannot write /var/lib/quobyte-mesos"; return 1; }
+}
+check coordinator_runs_non_root coord_user
+
+# ------------------------------------------------------------ cleanup ---
+# The tagged test image goes; the layer cache (apt layers of both stages)
+# stays for the next run. Dangling images older than three days (layers of
+# earlier source trees) are pruned so repeated runs do not fill the disk.
+[ "${QM_KEEP_IMAGE:-0}" = 1 ] || "${P[@]}" rmi "$image" >/dev/null 2>&1
+"${P[@]}" image prune -f --filter until=72h >/dev/null 2>&1
+
+echo "  total $(since "$t_start") s"
+[ -n "${QM_CONTAINER_LOG:-}" ] || rm -f "$log"
+finish
