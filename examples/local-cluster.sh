@@ -1,94 +1,439 @@
 #!/usr/bin/env bash
-# The main job on one machine (run as root on Debian 12):
-#   ./examples/local-cluster.sh [--for SECONDS] [--keep-state]
+# A Quobyte-on-Mesos cluster on this one machine (run as root on Debian 12):
 #
-# Today (before the coordinator lands) this is the prober demo: it creates
-# three loop-device disks (ext4, ext4, xfs), mounts them under a private
-# root, marks them registry / metadata / data, starts a bus receiver in the
-# coordinator's place and a quobyte-prober reporting to it, and prints the
-# node's inventory and every change live. Mark, unmark or unmount a disk in
-# another terminal and watch the change arrive (commands are printed).
-# Ctrl-C (or --for SECONDS) stops everything and leaves nothing mounted or
-# attached.
+#   ./examples/local-cluster.sh [--version V] [--for SECONDS] [--port PORT]
+#                               [--build-dir DIR] [--keep]
+#   ./examples/local-cluster.sh add-disk AGENT TYPE[,TYPE] [--fs ext4|xfs]
+#                               [--size SIZE] [--state DIR]
+#
+# Installs the build dependencies, builds (build-release/), then starts the
+# Mesos master emulator (tests/emulator) with three agents agent1..agent3,
+# creates loop-device disks (ext4/xfs), mounts them under each agent's device
+# root and marks them (registry+bootstrap on agent1, metadata and data on
+# agent2, data on agent3, an unmarked spare on agent3), starts
+# quobyte-coordinator (file store, probers as Mesos command tasks from the
+# built binary, REST API on 127.0.0.1:7000 or a free port) and sets the target
+# version. It then prints the REST URL, what runs where, and every change as
+# it happens, with commands to try (mark the spare disk, add a disk).
+# Ctrl-C or SIGTERM stops everything and leaves nothing mounted or attached.
+#
+#   --version V      target Quobyte version to deploy (default 3.0.1)
+#   --for SECONDS    stop by itself this long after the cluster was started
+#                    (exit status 0 only if everything came up running)
+#   --port PORT      REST API port (default: 7000, or a free one if 7000 is taken)
+#   --build-dir DIR  use the binaries in DIR instead of building build-release/
+#   --keep           keep the state directory (logs, journal, coordinator
+#                    state) after a clean exit; it is always kept on failure
+#
+# add-disk: creates, formats, mounts and marks one more disk on AGENT
+# (agent1..agent3) of the running instance; TYPE is registry, metadata or
+# data (several: metadata,data). --state names the instance's state
+# directory when more than one runs; the disk is removed with the instance.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
+self=$top/examples/local-cluster.sh
+
+failed=0
+die() { failed=1; echo "local-cluster: $*" >&2; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$self" | sed '$d; s/^# \{0,1\}//'; }
+
+# ---------------------------------------------------------------- disks
+# mk_disk IMG MNT FS SIZE TYPES SERIAL [bootstrap]
+# TYPES: comma list of registry/metadata/data, or "none" (mounted, unmarked).
+mk_disk() {
+  local img=$1 mnt=$2 fs=$3 size=$4 types=$5 serial=$6 boot=${7:-} dev t marker
+  truncate -s "$size" "$img"
+  dev=$(losetup -f --show "$img")
+  case $fs in
+    xfs) mkfs.xfs -q -f -L "${serial:0:12}" "$dev" ;;
+    ext4) mkfs.ext4 -q -F -L "${serial:0:16}" "$dev" ;;
+    *) echo "local-cluster: unknown filesystem '$fs' (ext4 or xfs)" >&2; return 1 ;;
+  esac
+  mkdir -p "$mnt"
+  mount "$dev" "$mnt"
+  [ "$types" = none ] && return 0
+  marker="# Quobyte device identifier file (examples/local-cluster.sh)
+device.serial=$serial
+device.model=local-loop
+"
+  for t in ${types//,/ }; do
+    case $t in
+      registry) marker+="device.type=DIR_DEVICE"$'\n' ;;
+      metadata) marker+="device.type=METADATA_DEVICE"$'\n' ;;
+      data) marker+="device.type=DATA_DEVICE"$'\n' ;;
+      *) echo "local-cluster: unknown device type '$t' (registry, metadata, data)" >&2; return 1 ;;
+    esac
+  done
+  [ -n "$boot" ] && marker+="device.bootstrap=true"$'\n'
+  # written beside and renamed, so the prober never sees half a marker
+  printf '%s' "$marker" > "$mnt/.QUOBYTE_DEV_SETUP.tmp"
+  mv "$mnt/.QUOBYTE_DEV_SETUP.tmp" "$mnt/QUOBYTE_DEV_SETUP"
+}
+
+# Kill what still runs in a task sandbox below $1/emulator (task processes
+# whose emulator died), unmount everything below $1 (deepest first), detach
+# every loop device backed by a file below it. Prints leftovers.
+release_all() {
+  local dir=${1%/}/ m l pid cwd left=0
+  for pid in /proc/[0-9]*; do
+    cwd=$(readlink "$pid/cwd" 2>/dev/null) || continue
+    case $cwd/ in "${dir}emulator/"*) kill -KILL "${pid#/proc/}" 2>/dev/null && echo "local-cluster: killed leftover process ${pid#/proc/} ($(tr '\0' ' ' < "$pid/cmdline" 2>/dev/null | cut -c1-60))" ;; esac
+  done
+  for m in $(awk -v d="$dir" 'index($5 "/", d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+    umount "$m" 2>/dev/null || { sleep 0.5; umount "$m" 2>/dev/null; } || { sleep 1; umount "$m"; } ||
+      { echo "local-cluster: $m busy, detaching it lazily" >&2; umount -l "$m"; }
+  done
+  for l in $(our_loops "$dir"); do
+    losetup -d "$l" 2>/dev/null || { sleep 0.5; losetup -d "$l"; } || true
+  done
+  # losetup -d on a loop device still in use only sets autoclear: the kernel
+  # detaches it when the last user goes. Users we did not start: copies of
+  # our mounts in mount namespaces created meanwhile (container builds...).
+  local i
+  for ((i = 0; i < 30; i++)); do [ -z "$(our_loops "$dir")" ] && break; sleep 0.5; done
+  [ "$i" -ge 2 ] && echo "local-cluster: waited $((i / 2)).$((i % 2 * 5)) s for the kernel to release the loop devices" >&2
+  if awk -v d="$dir" 'index($5 "/", d) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    echo "local-cluster: STILL MOUNTED:" >&2
+    awk -v d="$dir" 'index($5 "/", d) == 1 { print "  " $5 }' /proc/self/mountinfo >&2
+    left=1
+  fi
+  if [ -n "$(our_loops "$dir")" ]; then
+    echo "local-cluster: STILL ATTACHED (autoclear set: detached by the kernel once unused):" >&2
+    losetup -n -l -O NAME,BACK-FILE | awk -v d="$dir" 'index($2, d) == 1 { print "  " $0 }' >&2
+    local me p ns seen=" "
+    me=$(readlink /proc/self/ns/mnt)
+    for p in /proc/[0-9]*; do
+      ns=$(readlink "$p/ns/mnt" 2>/dev/null) || continue
+      [ "$ns" = "$me" ] && continue
+      case $seen in *" $ns "*) continue ;; esac
+      grep -q " $dir" "$p/mountinfo" 2>/dev/null || continue
+      seen+="$ns "
+      echo "  held by a copy of our mounts in another mount namespace ($ns, pid ${p#/proc/}" \
+        "$(cat "$p/comm" 2>/dev/null)), made by a program that started meanwhile (a container build?)" >&2
+    done
+    left=1
+  fi
+  return $left
+}
+our_loops() { # loop devices backed by a file below $1
+  losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$1" 'index($2, d) == 1 { print $1 }'
+}
+
+# ---------------------------------------------------------------- add-disk
+undo_add_disk() {
+  set +e
+  mountpoint -q "$add_mnt" && umount "$add_mnt"
+  for l in $(losetup -n -j "$add_img" -O NAME 2>/dev/null); do losetup -d "$l"; done
+  rm -f "$add_img"
+  rmdir "$add_mnt" 2>/dev/null
+  echo "local-cluster: add-disk failed; undone" >&2
+}
+add_disk() {
+  local agent=${1:-} types=${2:-} fs=ext4 size=64M state=""
+  [ -n "$agent" ] && [ -n "$types" ] || die "usage: add-disk AGENT TYPE[,TYPE] [--fs ext4|xfs] [--size SIZE] [--state DIR]"
+  shift 2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --fs) fs=${2:?--fs needs ext4 or xfs}; shift 2 ;;
+      --size) size=${2:?--size needs a size}; shift 2 ;;
+      --state) state=${2:?--state needs a directory}; shift 2 ;;
+      *) die "add-disk: unknown argument '$1'" ;;
+    esac
+  done
+  [[ $agent =~ ^[A-Za-z0-9_-]+$ ]] || die "add-disk: bad agent name '$agent'"
+  [[ $types =~ ^(registry|metadata|data)(,(registry|metadata|data))*$ ]] ||
+    die "add-disk: TYPE is registry, metadata or data, or several joined by commas"
+  [[ $size =~ ^[1-9][0-9]*[KMG]?$ ]] || die "add-disk: bad --size '$size' (e.g. 64M)"
+  [ "$(id -u)" -eq 0 ] || die "run as root (loop devices, mkfs, mount)"
+  if [ -z "$state" ]; then
+    local d live=()
+    for d in /var/tmp/quobyte-local.*; do
+      [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null && live+=("$d")
+    done
+    [ ${#live[@]} -gt 0 ] || die "add-disk: no running instance found (start $self first)"
+    [ ${#live[@]} -eq 1 ] || die "add-disk: ${#live[@]} running instances (${live[*]}); name one with --state DIR"
+    state=${live[0]}
+  fi
+  state=${state%/}
+  [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null || die "add-disk: no running instance in $state"
+  [ -d "$state/agents/$agent" ] || die "add-disk: no agent '$agent' (have: $(ls "$state/agents" | paste -sd' '))"
+  case $fs in ext4) ;; xfs) [ "$size" = 64M ] && size=320M ;; *) die "add-disk: --fs ext4 or xfs" ;; esac
+  exec 9>>"$state/lock"
+  flock -w 60 9 || die "add-disk: $state is busy"
+  [ -e "$state/stopping" ] && die "add-disk: the instance is stopping"
+  local n=1 serial
+  while [ -e "$state/agents/$agent/${types//,/+}-$n" ] || [ -e "$state/disks/$agent-${types//,/+}-$n.img" ]; do n=$((n + 1)); done
+  local name=${types//,/+}-$n
+  # globals: the EXIT trap below needs them
+  add_img=$state/disks/$agent-$name.img
+  add_mnt=$state/agents/$agent/$name
+  # undo our own half-made disk if anything fails or we are interrupted (the
+  # instance's clean-up would also find it: it lives in the state directory)
+  trap undo_add_disk EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  serial=LOCAL-$(tr a-z A-Z <<<"$agent")-$(tr a-z, A-Z- <<<"$types")-$n
+  mk_disk "$add_img" "$add_mnt" "$fs" "$size" "$types" "$serial"
+  trap - EXIT
+  local img=$add_img mnt=$add_mnt
+  echo "local-cluster: added $mnt ($(losetup -n -j "$img" -O NAME), $fs, $types, serial $serial)"
+  echo "  the viewer of the running instance shows the device and its service arriving"
+}
+
+if [ "${1:-}" = add-disk ]; then
+  shift
+  add_disk "$@"
+  exit 0
+fi
+
+# ---------------------------------------------------------------- options
+version=3.0.1
 run_for=0
+port=""
+build=""
+keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --version) version=${2:?--version needs a version}; shift 2 ;;
     --for) run_for=${2:?--for needs seconds}; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --port) port=${2:?--port needs a port}; shift 2 ;;
+    --build-dir) build=${2:?--build-dir needs a directory}; shift 2 ;;
+    --keep|--keep-state) keep=1; shift ;;
+    -h|--help) usage; exit 0 ;;
     *) echo "local-cluster: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "local-cluster: run as root (loop devices, mkfs, mount)" >&2; exit 1; }
+[[ $run_for =~ ^[0-9]+$ ]] || die "--for needs a number of seconds"
+[[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "--version '$version' is not a Docker tag"
+[ -z "$port" ] || [[ $port =~ ^[0-9]+$ ]] || die "--port needs a number"
+[ "$(id -u)" -eq 0 ] || die "run as root (loop devices, mkfs, mount)"
 
+us() { local t=${EPOCHREALTIME//[.,]/}; echo "${t#0}"; }
+t_start=$(us)
+since() { local d=$(( $(us) - ${1:-$t0} )); printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10)); }
+say() { echo "[+$(printf '%5s' "$(since)")s] $*"; }
+
+# ---------------------------------------------------------------- build
 scripts/install-deps.sh
-build=$top/build-release
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQM_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
+if [ -z "$build" ]; then
+  build=$top/build-release
+  echo "local-cluster: building $build (log: $build/build.log)"
+  mkdir -p "$build"
+  if ! { cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQM_TESTS=OFF &&
+         cmake --build "$build" -j"$(nproc)"; } >"$build/build.log" 2>&1; then
+    tail -25 "$build/build.log" >&2
+    die "the build failed (full log: $build/build.log)"
+  fi
+  echo "local-cluster: built in $(since "$t_start")s"
+fi
+build=$(cd "$build" && pwd)
+for b in quobyte-coordinator quobyte-prober; do
+  [ -x "$build/$b" ] || die "$build/$b is missing (build first, or give --build-dir)"
+done
 
-state=$(mktemp -d /var/tmp/quobyte-local.XXXXXX)
-root=$state/node1
-mkdir -p "$root"
-loops=()
-mounts=()
-pids=()
+# ---------------------------------------------------------------- state
+free_port() { # free_port PREFERRED -> PREFERRED if free on 127.0.0.1, else any free port
+  python3 - "$1" <<'EOF'
+import socket, sys
+for p in (int(sys.argv[1]), 0):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break
+EOF
+}
+
+emu_pid="" coord_pid="" view_pid=""
+
+alive() { # a child that exited stays a zombie until reaped: look at its state
+  local s
+  s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ "${s%% *}" != Z ]
+}
+
+stop_pid() { # stop_pid PID NAME GRACE: SIGTERM, SIGKILL after GRACE seconds, reap
+  local pid=$1 name=$2 i
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < $3 * 10; i++)); do alive "$pid" || break; sleep 0.1; done
+  [ "$i" -ge 30 ] && echo "local-cluster: $name took $((i / 10)).$((i % 10)) s to stop" >&2
+  if alive "$pid"; then
+    echo "local-cluster: $name did not stop in $3 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null
+  fi
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
 cleanup() {
+  local rc=$? left=0 t_stop
+  t_stop=$(us)
   set +e
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  for ((i=${#mounts[@]}-1; i>=0; i--)); do
-    umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" 2>/dev/null
-  done
-  for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null; done
-  rm -rf "$state"
-  echo "local-cluster: stopped; nothing left mounted or attached"
+  trap '' INT TERM HUP
+  echo
+  echo "local-cluster: stopping (viewer, coordinator, emulator and its tasks), then unmounting and detaching"
+  flock -w 30 9 2>/dev/null
+  : > "$state/stopping"
+  stop_pid "$view_pid" viewer 3
+  stop_pid "$coord_pid" coordinator 10
+  stop_pid "$emu_pid" emulator 15
+  release_all "$state" || left=1
+  rm -f "$state"/disks/*.img
+  [ "$left" -eq 0 ] && echo "local-cluster: stopped in $(since "$t_stop")s; nothing left mounted or attached"
+  # a failure: start-up or a component failed, or everything never ran
+  case $rc in 0|129|130|143) ;; *) failed=1 ;; esac
+  [ -s "$state/ready" ] || failed=1
+  if [ "$failed" -eq 0 ] && [ "$keep" -eq 0 ] && [ "$left" -eq 0 ]; then
+    rm -rf "$state"
+  else
+    echo "local-cluster: logs kept in $logs (state directory $state)"
+  fi
+  exit "$rc"
 }
+if [ -n "$port" ]; then
+  [ "$(free_port "$port")" = "$port" ] || die "--port $port: the port is taken"
+else
+  port=$(free_port 7000)
+fi
+[ -n "$port" ] || die "no free port for the REST API"
+bus_port=$(free_port $((port + 1)))
+[ "$bus_port" != "$port" ] || bus_port=$(free_port 0)
+state=$(mktemp -d /var/tmp/quobyte-local.XXXXXX)
+logs=$state/logs
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+chmod 755 "$state"
+t0=$(us)
+mkdir -p "$logs" "$state/disks" "$state/agents" "$state/coordinator" "$state/emulator"
+echo $$ > "$state/pid"
+exec 9>>"$state/lock"
 
-disk() { # name fstype size marker-type serial
-  local name=$1 fs=$2 size=$3 type=$4 serial=$5 img dev mnt
-  img=$state/$name.img; mnt=$root/$name
-  truncate -s "$size" "$img"
-  dev=$(losetup -f --show "$img"); loops+=("$dev")
-  if [ "$fs" = xfs ]; then mkfs.xfs -q -f "$dev"; else mkfs.ext4 -q -F "$dev"; fi
-  mkdir -p "$mnt"; mount "$dev" "$mnt"; mounts+=("$mnt")
-  printf '# Quobyte device identifier file\ndevice.serial=%s\ndevice.model=local-loop\ndevice.type=%s\n' \
-    "$serial" "$type" > "$mnt/QUOBYTE_DEV_SETUP"
-  echo "  $mnt  ($dev, $fs, $type)"
+echo "local-cluster: state directory $state (logs in $logs)"
+
+# ---------------------------------------------------------------- disks
+say "creating loop-device disks"
+for a in agent1 agent2 agent3; do mkdir -p "$state/agents/$a"; done
+disk() { # disk AGENT NAME FS SIZE TYPES SERIAL [bootstrap]
+  mk_disk "$state/disks/$1-$2.img" "$state/agents/$1/$2" "$3" "$4" "$5" "$6" "${7:-}"
+  printf '  %-6s  %-8s  %-4s  %-4s  %-11s  %-18s  %s\n' "$1" "$2" "$3" "$4" \
+    "$(losetup -n -j "$state/disks/$1-$2.img" -O NAME)" "$5${7:++bootstrap}" "$state/agents/$1/$2"
 }
-echo "local-cluster: creating disks under $root"
-disk registry ext4 64M DIR_DEVICE "LOCAL-REG-1"
-printf 'device.bootstrap=true\n' >> "$root/registry/QUOBYTE_DEV_SETUP"
-disk metadata ext4 64M METADATA_DEVICE "LOCAL-MD-1"
-disk data xfs 320M DATA_DEVICE "LOCAL-DATA-1"
-mkdir -p "$root/spare"
+disk agent1 registry ext4 64M registry LOCAL-REG-1 bootstrap
+disk agent2 metadata ext4 64M metadata LOCAL-MD-1
+disk agent2 data xfs 320M data LOCAL-DATA-1
+disk agent3 data ext4 128M data LOCAL-DATA-2
+disk agent3 spare ext4 64M none LOCAL-SPARE-1
 
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/secret"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-url=tcp://127.0.0.1:$port
-"$build/bus_receiver" --derive node1 --secret-file "$state/secret" > "$state/node1.cred"
+# ---------------------------------------------------------------- emulator
+agent_res="cpus:8;mem:32768;disk:102400;ports:[7800-8999,31000-32000]"
+{
+  echo '{"agents": ['
+  for i in 1 2 3; do
+    printf '  {"hostname": "agent%d", "attributes": "quobyte_device_roots:%s", "resources": "%s"}%s\n' \
+      "$i" "$state/agents/agent$i" "$agent_res" "$([ $i -lt 3 ] && echo ,)"
+  done
+  echo ']}'
+} > "$state/agents.json"
+say "starting the Mesos master emulator (3 agents)"
+# own sessions: a Ctrl-C on the terminal reaches only this script, which
+# then stops the pieces in order
+setsid python3 "$top/tests/emulator/mesos_emulator.py" --listen 127.0.0.1:0 \
+  --agent-spec "$state/agents.json" --heartbeat-interval 5 --health-time-scale 0.05 \
+  --journal "$state/emulator/journal.jsonl" --work-dir "$state/emulator" \
+  --ready-file "$state/emulator.ready" >"$logs/emulator.out" 2>"$logs/emulator.log" 9>&- &
+emu_pid=$!
+for _ in $(seq 100); do
+  [ -s "$state/emulator.ready" ] && break
+  alive "$emu_pid" || { tail -20 "$logs/emulator.log" >&2; die "the emulator exited (log: $logs/emulator.log)"; }
+  sleep 0.1
+done
+[ -s "$state/emulator.ready" ] || die "the emulator did not get ready in 10 s (log: $logs/emulator.log)"
+master=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listen"][0])' "$state/emulator.ready")
 
-"$build/bus_receiver" --listen "$url" --secret-file "$state/secret" \
-  > "$state/bus.jsonl" 2> "$state/receiver.log" &
-pids+=($!)
-QUOBYTE_PROBER_CREDENTIAL_FILE=$state/node1.cred \
-  "$build/quobyte-prober" --coordinator "$url" --agent-id node1 \
-  --hostname "$(hostname)" --device-roots "$root" 2> "$state/prober.log" &
-pids+=($!)
+# ---------------------------------------------------------------- coordinator
+rest=http://127.0.0.1:$port
+bus=tcp://127.0.0.1:$bus_port
+say "starting quobyte-coordinator (REST $rest, bus $bus)"
+setsid "$build/quobyte-coordinator" \
+  --master "http://$master" \
+  --state-dir "$state/coordinator" \
+  --http-listen "127.0.0.1:$port" \
+  --bus-listen "$bus" --bus-advertise "$bus" \
+  --prober-command "$build/quobyte-prober" \
+  --revive-interval 3s --backoff-base 2s --removal-grace 30s \
+  >"$logs/coordinator.out" 2>"$logs/coordinator.log" 9>&- &
+coord_pid=$!
+for _ in $(seq 150); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$rest/v1/health" 2>/dev/null)" = 200 ] && break
+  alive "$coord_pid" || { tail -20 "$logs/coordinator.log" >&2; die "the coordinator exited (log: $logs/coordinator.log)"; }
+  sleep 0.2
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$rest/v1/health")" = 200 ] ||
+  die "the coordinator did not subscribe in 30 s (log: $logs/coordinator.log)"
+say "coordinator subscribed to the emulator at http://$master"
 
-cat <<MSG
-local-cluster: prober (pid ${pids[1]}) reports node1 to $url
-  logs: $state/prober.log  bus messages: $state/bus.jsonl
-Try, in another terminal:
-  sed -i 's/DATA_DEVICE/METADATA_DEVICE/' $root/data/QUOBYTE_DEV_SETUP   # retype a disk
-  rm $root/metadata/QUOBYTE_DEV_SETUP                                    # unmark
-  printf 'device.type=DATA_DEVICE\n' > $root/spare/QUOBYTE_DEV_SETUP     # not a mount: ignored
-  umount $root/registry                                                  # disk goes away
-Ctrl-C stops and cleans up.
-MSG
-python3 "$top/examples/inventory_view.py" "$state/bus.jsonl" &
-pids+=($!)
-if [ "$run_for" -gt 0 ]; then sleep "$run_for"; else wait "${pids[1]}"; fi
+answer=$(curl -s -w ' HTTP %{http_code}' -XPOST --data-binary "$version" "$rest/v1/version") || true
+case $answer in *"HTTP 200") ;; *) die "POST /v1/version $version: $answer" ;; esac
+t_version=$(us)
+say "target version $version set (POST $rest/v1/version)"
+
+cat > "$state/hints" <<EOF
+
+Try, in another terminal (the lines above continue as things change):
+  mark the spare disk on agent3 as metadata -> a metadata service starts there:
+    printf 'device.serial=LOCAL-SPARE-1\ndevice.type=METADATA_DEVICE\n' > $state/agents/agent3/spare/QUOBYTE_DEV_SETUP
+  create, mount and mark one more disk (here: data on agent1) -> a data service starts there:
+    $self add-disk agent1 data --state $state
+  unmark a disk -> its service is killed after the removal grace (30 s):
+    rm $state/agents/agent3/data/QUOBYTE_DEV_SETUP
+  the whole state as JSON:   curl -s $rest/v1/state | python3 -m json.tool
+  stop Quobyte (probers keep running):   curl -XPOST -d '' $rest/v1/version
+Ctrl-C stops everything and detaches the disks.
+EOF
+
+cat <<EOF
+
+local-cluster: running
+  REST API      $rest/v1/state   (GET/POST $rest/v1/version, $rest/metrics)
+  status page   $rest/
+  Mesos master  http://$master   (emulator; control API http://$master/control/state)
+  logs          $logs/coordinator.log, $logs/emulator.log
+                prober output: $state/emulator/slaves/*/frameworks/*/executors/quobyte-prober.*/runs/*/stderr
+                emulator journal: $state/emulator/journal.jsonl
+EOF
+[ "$run_for" -gt 0 ] && echo "  stopping by itself ${run_for}s after start-up (--for)"
+echo
+say "following $rest/v1/state (one line per change):"
+setsid python3 -u "$top/examples/cluster_view.py" "$rest" --t0 "${t0:0:-6}.${t0: -6}" \
+  --ready-file "$state/ready" --hints-file "$state/hints" 2>"$logs/viewer.log" 9>&- &
+view_pid=$!
+
+# ---------------------------------------------------------------- run
+while :; do
+  sleep 1 &
+  wait $! || true
+  alive "$coord_pid" || die "the coordinator exited (log: $logs/coordinator.log)"
+  alive "$emu_pid" || die "the emulator exited (log: $logs/emulator.log)"
+  if [ "$run_for" -gt 0 ] && [ $(( $(us) - t0 )) -ge $(( run_for * 1000000 )) ]; then
+    break
+  fi
+done
+if [ -s "$state/ready" ]; then
+  ready_s=$(cat "$state/ready")
+  echo
+  say "--for $run_for elapsed; everything first ran at +${ready_s}s" \
+    "(target version set at +$(( (t_version - t0) / 1000000 )).$(( (t_version - t0) / 100000 % 10 ))s)"
+else
+  echo
+  say "--for $run_for elapsed and the cluster never had everything running; the problems:"
+  python3 "$top/examples/cluster_view.py" "$rest" --once | sed 's/^/  /' || true
+  exit 1
+fi
+exit 0

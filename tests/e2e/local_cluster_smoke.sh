@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the README's main command, examples/local-cluster.sh:
 #
-#   tests/e2e/local_cluster_smoke.sh        (root; QM_BUILD_DIR, default build-asan/)
+#   tests/e2e/local_cluster_smoke.sh   (root; QM_BUILD_DIR, default build-asan/;
+#                                       QM_LOCAL_CLUSTER_FOR, default 30 seconds)
 #
 # Runs `./examples/local-cluster.sh --for 30 --build-dir "$QM_BUILD_DIR"`
 # (reusing the test build instead of building build-release/), and while it
@@ -87,7 +88,7 @@ check "everything running again (8 services)" wait_for 20 'ALL RUNNING: 8 servic
 wait "$pid"; rc=$?
 trap - EXIT
 check "exit status 0 after --for $run_for (was $rc)" test "$rc" -eq 0
-check "stopped: nothing left mounted or attached (as printed)" grep -q '^local-cluster: stopped; nothing left mounted or attached$' "$log"
+check "stopped: nothing left mounted or attached (as printed)" grep -qE '^local-cluster: stopped in [0-9.]+s; nothing left mounted or attached$' "$log"
 if [ -n "$state" ]; then
   check "nothing mounted below $state" bash -c "! grep -q ' $state/' /proc/self/mountinfo"
   # a loop device whose mount was copied into a mount namespace created
@@ -99,7 +100,7 @@ if [ -n "$state" ]; then
 fi
 check "no quobyte-local mount at all" bash -c "! grep -q quobyte-local /proc/mounts"
 
-ready_line=$(grep -m1 -oE 'everything had been running since \+[0-9.]+s \(version set at \+[0-9.]+s\)' "$log")
+ready_line=$(grep -m1 -oE 'everything first ran at \+[0-9.]+s \(target version set at \+[0-9.]+s\)' "$log")
 echo "  figures: ${ready_line:-no start-up figure printed} (counted from creating the disks);" \
   "$(awk -v a="$t_start" -v b="$t_ready" 'BEGIN { printf "%.1f s", b - a }') from launching the script" \
   "to the first ALL RUNNING line"
