@@ -20,6 +20,7 @@ const char *qm_strerror(int err)
 	case QM_ECLOSED: return "closed";
 	case QM_ECORRUPT: return "corrupt or truncated data";
 	case QM_ECONFLICT: return "conflicting concurrent change";
+	case QM_ETIMEDOUT: return "timed out";
 	default: return "unknown error";
 	}
 }

@@ -21,7 +21,8 @@ enum qm_err {
 	QM_EAGAIN = -9,    /* try again later (would block) */
 	QM_ECLOSED = -10,  /* peer or object closed */
 	QM_ECORRUPT = -11, /* stored data corrupt or truncated */
-	QM_ECONFLICT = -12 /* concurrent modification (stale version) */
+	QM_ECONFLICT = -12, /* concurrent modification (stale version) */
+	QM_ETIMEDOUT = -13  /* no answer within a bounded wait */
 };
 
 /* Static string for an error code; never NULL. */

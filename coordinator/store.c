@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "qm_error.h"
+#include "store_zk.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -607,6 +608,11 @@ int store_save(struct store *st, const struct store_state *s,
 	return rv;
 }
 
+void *store_impl(struct store *st, const struct store_ops *ops)
+{
+	return st && st->ops == ops ? st->impl : NULL;
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
@@ -991,12 +997,8 @@ struct store *store_open(const char *url, char *err, size_t errlen)
 			}
 			return file_open(rest, err, errlen);
 		}
-		if (sl == 2 && strncmp(url, "zk", 2) == 0) {
-			fail(err, errlen, QM_EINVAL,
-			     "the ZooKeeper state store (zk://...) is not built "
-			     "yet; use file:///dir or a directory path");
-			return NULL;
-		}
+		if (sl == 2 && strncmp(url, "zk", 2) == 0)
+			return store_zk_open(url, NULL, err, errlen);
 		fail(err, errlen, QM_EINVAL,
 		     "state store URL '%.64s': unknown scheme (use file:///dir, "
 		     "a directory path, or zk://host:port/path)", url);

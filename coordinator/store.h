@@ -17,9 +17,10 @@
  * it is never treated as empty and never overwritten.
  *
  * Backends are selected by URL in store_open(): "file:///dir" or a plain
- * directory path (the file backend, below); "zk://host:port,.../path" is
- * reserved for the ZooKeeper backend (not built yet: store_open says so).
- * A backend supplies struct store_ops and wraps itself with store_new().
+ * directory path (the file backend, below); "zk://[user:password@]host:port
+ * [,host:port...]/path" is the ZooKeeper backend (store_zk.h; the URL,
+ * digest credentials and ACLs are described in zk.h). A backend supplies
+ * struct store_ops and wraps itself with store_new().
  *
  * File backend: <dir>/state.json, JSON text (store_state_to_json), written
  * atomically (temp file in the same directory, write, fsync, rename, fsync
@@ -146,12 +147,17 @@ struct store_ops {
 struct store *store_new(const struct store_ops *ops, void *impl,
 			const char *location);
 
+/* Backend-private data of st if st was made with ops (store_new), else
+ * NULL: how a backend's own functions find their data. */
+void *store_impl(struct store *st, const struct store_ops *ops);
+
 /* Open the store named by url: "file:///abs/dir", "file://localhost/dir" or
  * a plain directory path (created with mode 0700 when missing, its parent
- * must exist). Returns NULL with a message in err when the URL is not
- * understood ("zk://..." : "the ZooKeeper store is not built yet"), the
- * directory cannot be used, or another process holds it. Does not read the
- * state (store_load does). Blocking. */
+ * must exist), or "zk://..." (store_zk_open with default timeouts: connects
+ * in the background, never blocks here). Returns NULL with a message in err
+ * when the URL is not understood, the directory cannot be used, or another
+ * process holds it. Does not read the state (store_load does). Blocking for
+ * the file backend. */
 struct store *store_open(const char *url, char *err, size_t errlen);
 
 /* Read the current state into *out (initialised first; free with
@@ -159,7 +165,8 @@ struct store *store_open(const char *url, char *err, size_t errlen);
  * nothing was ever saved). Errors: QM_ECORRUPT (corrupt or truncated,
  * err says where and that the state is kept), QM_ETOOBIG (over
  * STORE_MAX_BYTES), QM_EVERSION (written by a newer coordinator), QM_EIO
- * (cannot read, err has the OS reason). */
+ * (cannot read, err has the OS reason); the ZooKeeper backend adds QM_EAUTH
+ * (refused by ACLs) and QM_ETIMEDOUT (ensemble unreachable: retry). */
 int store_load(struct store *st, struct store_state *out, uint64_t *version,
 	       char *err, size_t errlen);
 
@@ -167,7 +174,10 @@ int store_load(struct store *st, struct store_state *out, uint64_t *version,
  * NULL) gets expected_version + 1. Errors: QM_ECONFLICT (another version is
  * current, or the state was changed behind the store's back), QM_ECORRUPT
  * (the current state is corrupt: it is not overwritten), QM_ETOOBIG,
- * QM_EIO. On any error the stored state is unchanged. */
+ * QM_EIO (ZooKeeper: also QM_EAUTH, QM_ETIMEDOUT). On any error the stored
+ * state is unchanged, except that a ZooKeeper save whose connection broke
+ * may or may not have happened (QM_EIO "outcome unknown"; the next save
+ * re-reads and answers QM_ECONFLICT if it did). */
 int store_save(struct store *st, const struct store_state *s,
 	       uint64_t expected_version, uint64_t *new_version, char *err,
 	       size_t errlen);
@@ -175,7 +185,8 @@ int store_save(struct store *st, const struct store_state *s,
 /* Release the store (and the file backend's lock). NULL is fine. */
 void store_close(struct store *st);
 
-/* Backend name ("file") and location (the directory) for logs. */
+/* Backend name ("file", "zk") and location (the directory; the zk:// URL
+ * with the password masked) for logs. */
 const char *store_backend(const struct store *st);
 const char *store_location(const struct store *st);
 

@@ -2,8 +2,9 @@
 # Installs, from Debian 12's archive only, what building and testing
 # quobyte-mesos needs. Idempotent: packages already present are skipped, and
 # apt is not even asked when nothing is missing.
-#   scripts/install-deps.sh            build + test + local cluster
-#   scripts/install-deps.sh --zk       also the ZooKeeper server and client
+#   scripts/install-deps.sh            build + test + local cluster (with the
+#                                      ZooKeeper client and server the store
+#                                      and its tests need)
 set -euo pipefail
 
 pkgs=(
@@ -11,10 +12,10 @@ pkgs=(
   libnng-dev libcurl4-openssl-dev libcjson-dev
   libprotobuf-c-dev protobuf-c-compiler
   libudev-dev libblkid-dev libcriterion-dev
+  libzookeeper-mt-dev zookeeper zlib1g-dev
   udev util-linux mount kmod e2fsprogs xfsprogs
   python3 procps iproute2 curl
 )
-[ "${1:-}" = --zk ] && pkgs+=(libzookeeper-mt-dev zookeeper)
 
 missing=()
 for p in "${pkgs[@]}"; do

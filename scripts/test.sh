@@ -73,6 +73,7 @@ run_suite() {
 
 [ -f tests/integration/run.py ] && run_suite integration python3 tests/integration/run.py "$@"
 [ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
+[ -f tests/zk/run.sh ] && run_suite zookeeper bash tests/zk/run.sh
 [ -f tests/e2e/run.py ] && run_suite e2e python3 tests/e2e/run.py
 [ -f tests/e2e/local_cluster_smoke.sh ] && run_suite local-cluster bash tests/e2e/local_cluster_smoke.sh
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
