@@ -23,7 +23,9 @@
 #include "nodes.h"
 #include "plan.h"
 #include "qm_error.h"
+#include "leader.h"
 #include "store.h"
+#include "store_zk.h"
 #include "strmap.h"
 #include "taskspec.h"
 
@@ -113,6 +115,15 @@ struct coord {
 	char *webui;
 	char *prober_uri;    /* derived from --prober-binary: our own URL */
 
+	/* Leadership. With the file store there is one coordinator per state
+	 * directory (flock), so it leads from the start; with ZooKeeper it leads
+	 * only between leader elected() and lost(). Everything that acts --
+	 * subscribing, launching, killing, saving, taking prober reports -- is
+	 * done only while leading. */
+	struct leader *leader;
+	bool leading;
+	bool zk_waiting_logged;
+
 	bool suppressed;
 	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
 	bool replan_posted;
@@ -120,7 +131,7 @@ struct coord {
 	int64_t last_revive_ms;
 	uint64_t wake_timer;
 	int64_t wake_at;
-	uint64_t revive_timer, reconcile_timer, kill_timer;
+	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
 	int64_t last_plan_ms;
 	int64_t started_ms, subscribed_ms;
@@ -315,7 +326,10 @@ static int coord_save(struct coord *c)
 		log_error("store_save_failed", "backend=%s location=%s error=%s detail=%s",
 			  store_backend(c->store), log_qs(store_location(c->store)),
 			  qm_strerror(rv), log_qs(err));
-		if (rv == QM_ECONFLICT)
+		if (rv == QM_ECONFLICT && c->leader)
+			coord_fatal(c, "the stored state was changed by another coordinator, "
+				       "or this one no longer leads: stopping so that only one acts");
+		else if (rv == QM_ECONFLICT)
 			coord_fatal(c, "the stored state was changed by someone else; "
 				       "another coordinator may be running");
 		return rv;
@@ -614,7 +628,7 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		       const cJSON *offer_json)
 {
 	(void)offer_json;
-	if (c->stopping)
+	if (c->stopping || !c->leading)
 		return;
 	int64_t now = wall_ms();
 	agents_from_nodes(c);
@@ -1122,6 +1136,16 @@ static void reconcile_tick(struct ev_loop *loop, void *arg)
 		ev_timer_add(loop, (uint64_t)c->cfg->reconcile_interval, reconcile_tick, c);
 }
 
+static void zk_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	if (!c->leading && !leader_current(c->leader)) {
+		log_warn("zookeeper_waiting", "zk=%s action=%s", log_qs(store_location(c->store)),
+			 log_qs("not acting until ZooKeeper answers and this coordinator is elected"));
+	}
+	c->zk_timer = ev_timer_add(loop, 10000, zk_tick, c);
+}
+
 static void kill_tick(struct ev_loop *loop, void *arg)
 {
 	struct coord *c = arg;
@@ -1140,7 +1164,21 @@ static void kill_tick(struct ev_loop *loop, void *arg)
 /* ------------------------------------------------------------------ */
 /* REST                                                                */
 
-static bool leading(struct coord *c) { return mesos_subscribed(c->mc); }
+static bool leading(struct coord *c) { return c->leading && mesos_subscribed(c->mc); }
+
+/* Followers answer what they can and name the leader. */
+static void standby_fields(struct coord *c, cJSON *o)
+{
+	cJSON_AddBoolToObject(o, "leader", c->leading);
+	if (c->leader) {
+		const char *cur = leader_current(c->leader);
+		if (cur)
+			cJSON_AddStringToObject(o, "leader_id", cur);
+		else
+			cJSON_AddNullToObject(o, "leader_id");
+		cJSON_AddStringToObject(o, "self_id", c->webui ? c->webui : "");
+	}
+}
 
 static void rest_health(const struct http_request *req, struct http_response *resp, void *ctx)
 {
@@ -1148,11 +1186,21 @@ static void rest_health(const struct http_request *req, struct http_response *re
 	struct coord *c = ctx;
 	cJSON *o = cJSON_CreateObject();
 	bool ok = leading(c);
-	cJSON_AddStringToObject(o, "status", ok ? "ok" : "connecting");
+	int status = ok ? 200 : 503;
+	const char *word = ok ? "ok" : "connecting";
+	if (!c->leading && c->leader) {
+		/* a healthy follower: ready to take over (Marathon must not kill
+		 * it); without ZooKeeper it could not, so then it is not healthy */
+		bool zk_ok = leader_current(c->leader) != NULL;
+		word = zk_ok ? "standby" : "waiting for ZooKeeper";
+		status = zk_ok ? 200 : 503;
+	}
+	cJSON_AddStringToObject(o, "status", word);
 	cJSON_AddBoolToObject(o, "subscribed", ok);
-	cJSON_AddBoolToObject(o, "leader", true);
-	cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
-	http_respond_json(resp, ok ? 200 : 503, o);
+	standby_fields(c, o);
+	if (c->leading)
+		cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
+	http_respond_json(resp, status, o);
 }
 
 static const char *health_name(enum plan_health h)
@@ -1183,13 +1231,22 @@ static cJSON *task_json(struct coord *c, const struct store_task *t)
 static cJSON *state_json(struct coord *c)
 {
 	int64_t now = wall_ms();
-	agents_from_nodes(c);
 	cJSON *o = cJSON_CreateObject();
+	if (!c->leading) {
+		cJSON_AddStringToObject(o, "status", "standby");
+		standby_fields(c, o);
+		cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
+		cJSON *store = cJSON_AddObjectToObject(o, "store");
+		cJSON_AddStringToObject(store, "backend", store_backend(c->store));
+		cJSON_AddStringToObject(store, "location", store_location(c->store));
+		return o;
+	}
+	agents_from_nodes(c);
 	cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
 	cJSON_AddStringToObject(o, "master", mesos_endpoint(c->mc) ? mesos_endpoint(c->mc)
 								    : c->cfg->master);
 	cJSON_AddBoolToObject(o, "subscribed", mesos_subscribed(c->mc));
-	cJSON_AddBoolToObject(o, "leader", true);
+	standby_fields(c, o);
 	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
 	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
 	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
@@ -1285,6 +1342,10 @@ static void rest_version_get(const struct http_request *req, struct http_respons
 			     void *ctx)
 {
 	struct coord *c = ctx;
+	if (!c->leading) {
+		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
+		return;
+	}
 	const char *accept = http_header(req, "Accept");
 	if (accept && strstr(accept, "application/json")) {
 		cJSON *o = cJSON_CreateObject();
@@ -1301,6 +1362,14 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 			      void *ctx)
 {
 	struct coord *c = ctx;
+	if (!c->leading) {
+		const char *cur = c->leader ? leader_current(c->leader) : NULL;
+		char msg[LEADER_ID_MAX + 64];
+		snprintf(msg, sizeof msg, "this coordinator is a standby; the leader is %s",
+			 cur ? cur : "unknown");
+		http_respond_error(resp, 503, msg);
+		return;
+	}
 	size_t len = req->body_len;
 	const char *b = req->body;
 	/* blanks and a line end around the version are tolerated (curl -d, echo) */
@@ -1488,6 +1557,151 @@ static const struct http_route routes[] = {
 };
 
 /* ------------------------------------------------------------------ */
+/* leadership                                                          */
+
+#define PROGRESS_BUS_URL "bus_url="
+
+/* Probers were launched with the bus URL of the coordinator that launched
+ * them. If that is not ours (a new leader on another host, or a changed
+ * --bus-advertise), they would dial a coordinator that is gone: replace
+ * them. Services are not touched; the planner keeps them while their node's
+ * inventory is unknown. */
+static bool check_prober_url(struct coord *c)
+{
+	char want[STORE_PROGRESS_MAX + 1];
+	snprintf(want, sizeof want, "%s%s", PROGRESS_BUS_URL, c->bus_url);
+	if (strcmp(c->st.progress, want) == 0)
+		return false;
+	size_t n = 0;
+	if (c->st.progress[0]) {
+		for (size_t i = 0; i < c->st.ntasks; i++) {
+			struct store_task *t = &c->st.tasks[i];
+			if (strcmp(t->service, "prober") == 0 && !t->kill_requested) {
+				t->kill_requested = true;
+				n++;
+			}
+		}
+	}
+	if (n)
+		log_warn("probers_replaced", "count=%zu old=%s new=%s", n,
+			 log_qs(c->st.progress), log_qs(c->bus_url));
+	snprintf(c->st.progress, sizeof c->st.progress, "%s", want);
+	return true;
+}
+
+/* Load the state (and import a file state into an empty ZooKeeper one). */
+static int load_state(struct coord *c)
+{
+	char err[512] = "";
+	store_state_fini(&c->st);
+	if (store_load(c->store, &c->st, &c->st_version, err, sizeof err) != 0) {
+		log_error("store_load_failed", "backend=%s location=%s error=%s",
+			  store_backend(c->store), log_qs(store_location(c->store)), log_qs(err));
+		return QM_EIO;
+	}
+	const char *imp = c->cfg->import_state;
+	if (c->st_version == 0 && imp && imp[0] && c->leader) {
+		struct store *fs = store_open(imp, err, sizeof err);
+		struct store_state fst;
+		uint64_t fv = 0;
+		store_state_init(&fst);
+		if (!fs || store_load(fs, &fst, &fv, err, sizeof err) != 0) {
+			log_error("state_import_failed", "from=%s error=%s", log_qs(imp), log_qs(err));
+			store_state_fini(&fst);
+			store_close(fs);
+			return QM_EIO;
+		}
+		store_close(fs);
+		store_state_fini(&c->st);
+		c->st = fst;
+		log_info("state_imported", "from=%s version=%llu framework_id=%s tasks=%zu",
+			 log_qs(imp), (unsigned long long)fv, log_qs(c->st.framework_id),
+			 c->st.ntasks);
+		if (coord_save(c) != 0)
+			return QM_EIO;
+	}
+	log_info("state_loaded",
+		 "backend=%s location=%s version=%llu framework_id=%s target_version=%s tasks=%zu",
+		 store_backend(c->store), log_qs(store_location(c->store)),
+		 (unsigned long long)c->st_version, log_qs(c->st.framework_id),
+		 log_qs(c->st.target_version), c->st.ntasks);
+	for (size_t i = 0; i < c->st.ntasks; i++)
+		health_set(c, c->st.tasks[i].task_id, PLAN_HEALTH_UNKNOWN);
+	return 0;
+}
+
+static int start_acting(struct coord *c)
+{
+	char err[512] = "";
+	if (c->leader)
+		(void)store_zk_set_fence(c->store, leader_znode(c->leader));
+	if (load_state(c) != 0)
+		return QM_EIO;
+	if (check_prober_url(c) && coord_save(c) != 0)
+		return QM_EIO;
+	c->busd = busd_new(c->loop, c->cfg->bus_listen, c->secret, c->secretlen, on_bus, c,
+			   err, sizeof err);
+	if (!c->busd) {
+		log_error("bus_listen_failed", "url=%s error=%s", log_qs(c->cfg->bus_listen),
+			  log_qs(err));
+		return QM_EIO;
+	}
+	c->leading = true;
+	mesos_start(c->mc, c->st.framework_id);
+	return 0;
+}
+
+/* Stop acting at once: no Mesos calls, no saves, no prober reports. */
+static void stop_acting(struct coord *c, const char *why)
+{
+	if (!c->leading)
+		return;
+	c->leading = false;
+	mesos_stop(c->mc);
+	if (c->busd) {
+		busd_free(c->busd);
+		c->busd = NULL;
+	}
+	if (c->leader)
+		(void)store_zk_set_fence(c->store, NULL);
+	if (c->wake_timer) {
+		ev_timer_cancel(c->loop, c->wake_timer);
+		c->wake_timer = 0;
+	}
+	/* forget everything: the next term reloads the state and probers
+	 * resend their snapshots */
+	store_state_fini(&c->st);
+	c->st_version = 0;
+	nodes_fini(&c->nodes);
+	nodes_init(&c->nodes);
+	while (c->nhealth)
+		health_drop(c, c->health[c->nhealth - 1].task_id);
+	plan_output_free(&c->last);
+	log_warn("leadership_lost", "reason=%s action=%s", log_qs(why),
+		 log_qs("stopped acting; standing again"));
+}
+
+static void on_elected(void *arg)
+{
+	struct coord *c = arg;
+	log_info("leadership_won", "id=%s", log_qs(c->webui));
+	if (start_acting(c) != 0)
+		coord_fatal(c, "elected, but the state cannot be loaded or the bus not opened");
+}
+
+static void on_lost(void *arg, const char *reason)
+{
+	stop_acting(arg, reason);
+}
+
+static void on_leader_changed(void *arg, const char *id)
+{
+	struct coord *c = arg;
+	if (!c->leading)
+		log_info("leader", "id=%s", log_qs(id ? id : "(unknown)"));
+}
+
+/* ------------------------------------------------------------------ */
 /* set-up                                                              */
 
 static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
@@ -1641,6 +1855,8 @@ static int setup_plan(struct coord *c, char *err, size_t errlen)
 
 static void coord_free(struct coord *c)
 {
+	if (c->leader)
+		leader_free(c->leader);
 	if (c->http)
 		http_server_free(c->http);
 	if (c->mc)
@@ -1726,19 +1942,10 @@ int coord_run(const struct coord_config *cfg)
 			  log_qs(err));
 		goto out;
 	}
-	store_state_fini(&c->st);
-	if (store_load(c->store, &c->st, &c->st_version, err, sizeof err) != 0) {
-		log_error("store_load_failed", "backend=%s location=%s error=%s",
-			  store_backend(c->store), log_qs(store_location(c->store)), log_qs(err));
+	/* The file store is read now: a broken state must stop the start-up.
+	 * The ZooKeeper store is read when this coordinator is elected. */
+	if (!(cfg->zk && cfg->zk[0]) && load_state(c) != 0)
 		goto out;
-	}
-	log_info("state_loaded",
-		 "backend=%s location=%s version=%llu framework_id=%s target_version=%s tasks=%zu",
-		 store_backend(c->store), log_qs(store_location(c->store)),
-		 (unsigned long long)c->st_version, log_qs(c->st.framework_id),
-		 log_qs(c->st.target_version), c->st.ntasks);
-	for (size_t i = 0; i < c->st.ntasks; i++)
-		health_set(c, c->st.tasks[i].task_id, PLAN_HEALTH_UNKNOWN);
 
 	if (load_secret(c, err, sizeof err) != 0) {
 		log_error("bus_secret_failed", "error=%s", log_qs(err));
@@ -1765,13 +1972,6 @@ int coord_run(const struct coord_config *cfg)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	c->busd = busd_new(c->loop, cfg->bus_listen, c->secret, c->secretlen, on_bus, c, err,
-			   sizeof err);
-	if (!c->busd) {
-		log_error("bus_listen_failed", "url=%s error=%s", log_qs(cfg->bus_listen),
-			  log_qs(err));
-		goto out;
-	}
 	int herr = 0;
 	c->http = http_server_new(c->loop, cfg->http_listen, routes,
 				  sizeof routes / sizeof routes[0], c, &herr);
@@ -1868,7 +2068,23 @@ int coord_run(const struct coord_config *cfg)
 		 log_qs(c->bus_url),
 		 c->ts.prober_mode == TASKSPEC_PROBER_COMMAND ? "command"
 		 : c->ts.prober_mode == TASKSPEC_PROBER_FETCH ? "fetch" : "docker");
-	mesos_start(c->mc, c->st.framework_id);
+	if (cfg->zk && cfg->zk[0]) {
+		struct leader_cbs lc = {
+			.elected = on_elected,
+			.lost = on_lost,
+			.leader_changed = on_leader_changed,
+		};
+		if (leader_new(c->loop, store_zk_conn(c->store), c->webui, &lc, c, &c->leader, err,
+			       sizeof err) != 0) {
+			log_error("election_failed", "error=%s", log_qs(err));
+			goto out;
+		}
+		log_info("election_standing", "zk=%s id=%s", log_qs(store_location(c->store)),
+			 log_qs(c->webui));
+		c->zk_timer = ev_timer_add(c->loop, 5000, zk_tick, c);
+	} else if (start_acting(c) != 0) {
+		goto out;
+	}
 	c->revive_timer = ev_timer_add(c->loop, (uint64_t)cfg->revive_interval, revive_tick, c);
 	c->reconcile_timer =
 		ev_timer_add(c->loop, (uint64_t)cfg->reconcile_interval, reconcile_tick, c);

@@ -17,6 +17,7 @@ struct coord_config {
 	char *bus_advertise;     /* URL handed to probers; derived when unset */
 	char *state_dir;
 	char *zk;
+	char *import_state;      /* file store dir imported into an empty ZooKeeper state */
 	char *secret_file;       /* cluster secret for the bus; generated in state dir if unset */
 	char *mesos_secret_file; /* principal's secret for HTTP basic auth */
 	char *principal;

@@ -174,6 +174,9 @@ static const struct config_opt table[] = {
 	 "Mesos master, e.g. http://mesos-master:5050 (required)", v_master},
 	{"zk", E("ZK"), CONFIG_STR, OFF(zk), NULL, UNB, "zk://HOST:PORT[,...]/PATH",
 	 "keep the state in ZooKeeper instead of --state-dir", v_zk},
+	{"import-state", E("IMPORT_STATE"), CONFIG_STR, OFF(import_state), NULL, UNB, "DIR",
+	 "with --zk: when the ZooKeeper state is empty, start from this file store "
+	 "(moving an existing cluster to ZooKeeper)", v_abs},
 	{"state-dir", E("STATE_DIR"), CONFIG_STR, OFF(state_dir), "/var/lib/quobyte-mesos", UNB,
 	 "DIR", "directory of the file state store (and the generated bus secret)", v_abs},
 	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
@@ -298,6 +301,11 @@ int main(int argc, char **argv)
 	const char *problem = NULL;
 	if (!o.c.master)
 		problem = "--master is required (or QUOBYTE_MESOS_MASTER)";
+	else if (o.c.zk && !o.c.secret_file)
+		problem = "--zk needs --secret-file: every coordinator that may lead must "
+			  "derive the same prober credentials";
+	else if (o.c.import_state && !o.c.zk)
+		problem = "--import-state only makes sense with --zk";
 	else if (o.c.prober_command && o.c.prober_uri)
 		problem = "--prober-command and --prober-uri exclude each other";
 	if (problem) {
