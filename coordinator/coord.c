@@ -1936,7 +1936,12 @@ int coord_run(const struct coord_config *cfg)
 	}
 
 	const char *store_url = cfg->zk && cfg->zk[0] ? cfg->zk : cfg->state_dir;
-	c->store = store_open(store_url, err, sizeof err);
+	if (cfg->zk && cfg->zk[0]) {
+		struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
+		c->store = store_zk_open(store_url, &zo, err, sizeof err);
+	} else {
+		c->store = store_open(store_url, err, sizeof err);
+	}
 	if (!c->store) {
 		log_error("store_open_failed", "location=%s error=%s", log_qs(store_url),
 			  log_qs(err));

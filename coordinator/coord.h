@@ -51,6 +51,7 @@ struct coord_config {
 	long long revive_interval;
 	long long reconcile_interval;
 	long long heartbeat_misses;
+	long long zk_session_timeout;
 	bool check_config;
 };
 

@@ -177,6 +177,10 @@ static const struct config_opt table[] = {
 	{"import-state", E("IMPORT_STATE"), CONFIG_STR, OFF(import_state), NULL, UNB, "DIR",
 	 "with --zk: when the ZooKeeper state is empty, start from this file store "
 	 "(moving an existing cluster to ZooKeeper)", v_abs},
+	{"zk-session-timeout", E("ZK_SESSION_TIMEOUT"), CONFIG_DURATION, OFF(zk_session_timeout),
+	 "10s", 1000, 60000, "DURATION",
+	 "ZooKeeper session timeout: how long a dead leader blocks its successor "
+	 "(the server clamps it to 2..20 ticks)", NULL},
 	{"state-dir", E("STATE_DIR"), CONFIG_STR, OFF(state_dir), "/var/lib/quobyte-mesos", UNB,
 	 "DIR", "directory of the file state store (and the generated bus secret)", v_abs},
 	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
