@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,16 @@ static void add_u64(cJSON *obj, const char *key, protobuf_c_boolean has, uint64_
 {
 	if (has)
 		add(obj, key, must(cJSON_CreateNumber((double)v)));
+}
+
+/* The session is a random 64-bit value: as a double it would lose its low
+ * bits, so it goes out as a string of exactly 16 lower-case hex digits, the
+ * form the prober logs ("session=%016llx"). */
+static cJSON *session_string(uint64_t v)
+{
+	char hex[17];
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)v);
+	return must(cJSON_CreateString(hex));
 }
 
 static cJSON *string_array(char **v, size_t n)
@@ -236,7 +247,8 @@ cJSON *busjson_envelope(const Quobyte__Bus__Envelope *env)
 	if (env->node)
 		add(o, "node", busjson_node(env->node));
 	add_u64(o, "generation", env->has_generation, env->generation);
-	add_u64(o, "session", env->has_session, env->session);
+	if (env->has_session)
+		add(o, "session", session_string(env->session));
 	add_u64(o, "sent_unix_ms", env->has_sent_unix_ms, env->sent_unix_ms);
 	add(o, "kind", must(cJSON_CreateString(kind_name(env->body_case))));
 

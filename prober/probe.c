@@ -11,6 +11,7 @@
 #include <libudev.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What is remembered about one block device between rescans. */
@@ -34,6 +36,14 @@ struct cache_ent {
 
 #define MAX_WARNED 64
 
+/* What the markers at one device root said when last read while nobody was
+ * writing them: stands in for them while they are being written. */
+struct settled {
+	char *root;
+	unsigned long scan; /* the last scan that found a device there */
+	struct inv_device d; /* marker fields only (copy_marker_fields) */
+};
+
 struct probe_ctx {
 	char *host_root;  /* NULL = local */
 	int host_fd;      /* dirfd of the host root, -1 = local */
@@ -46,6 +56,10 @@ struct probe_ctx {
 	/* paths whose root could not be opened: warned once while failing */
 	char *warned[MAX_WARNED];
 	size_t n_warned;
+	struct settled *settled; /* devices of the last scans, by root */
+	size_t n_settled, cap_settled;
+	unsigned long scan_no;   /* probe_scan_begin count */
+	size_t pending;          /* markers deferred in this scan */
 };
 
 static void cache_ent_fini(struct cache_ent *c)
@@ -75,6 +89,10 @@ int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out)
 		}
 	}
 	c->udev = udev_new(); /* NULL tolerated: blkid and sysfs still work */
+	/* the lease of marker_being_written: a writer opening the marker
+	 * while it is held makes the kernel send SIGIO, whose default action
+	 * would end the process */
+	signal(SIGIO, SIG_IGN);
 	/* an ext4 mount may carry an ext2/ext3 superblock as blkid names it */
 	size_t n = cfg->n_fs_types;
 	c->blkid_types = qm_calloc(n * 3 + 1, sizeof(char *));
@@ -101,6 +119,11 @@ void probe_ctx_free(struct probe_ctx *c)
 	free(c->blkid_types);
 	for (size_t i = 0; i < c->n_warned; i++)
 		free(c->warned[i]);
+	for (size_t i = 0; i < c->n_settled; i++) {
+		free(c->settled[i].root);
+		inv_device_fini(&c->settled[i].d);
+	}
+	free(c->settled);
 	if (c->udev)
 		udev_unref(c->udev);
 	if (c->host_fd >= 0)
@@ -469,9 +492,137 @@ static char *nonempty(const char *s)
 	return s && s[0] ? qm_strdup(s) : NULL;
 }
 
+/* The fields fill_markers_now sets, from src to dst (dst's are replaced). */
+static void copy_marker_fields(struct inv_device *dst, const struct inv_device *src)
+{
+	free(dst->serial);
+	free(dst->model);
+	free(dst->error);
+	free(dst->device_id);
+	dst->legacy_marker = src->legacy_marker;
+	dst->types = src->types;
+	dst->state = src->state;
+	dst->serial = src->serial ? qm_strdup(src->serial) : NULL;
+	dst->model = src->model ? qm_strdup(src->model) : NULL;
+	dst->bootstrap = src->bootstrap;
+	dst->error = src->error ? qm_strdup(src->error) : NULL;
+	dst->device_id = src->device_id ? qm_strdup(src->device_id) : NULL;
+}
+
+/* The table is sorted by root (scans mostly come in that order, so an
+ * insertion is usually an append); binary search finds a root. */
+static size_t settled_pos(const struct probe_ctx *c, const char *root, bool *found)
+{
+	size_t lo = 0, hi = c->n_settled;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->settled[mid].root, root);
+		if (r == 0) {
+			*found = true;
+			return mid;
+		}
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static struct settled *settled_find(struct probe_ctx *c, const char *root)
+{
+	bool found;
+	size_t i = settled_pos(c, root, &found);
+	return found ? &c->settled[i] : NULL;
+}
+
+static void settled_store(struct probe_ctx *c, const char *root,
+			  const struct inv_device *d)
+{
+	bool found;
+	size_t i = settled_pos(c, root, &found);
+	if (!found) {
+		if (c->n_settled == c->cap_settled) {
+			c->cap_settled = c->cap_settled ? c->cap_settled * 2 : 16;
+			c->settled = qm_realloc(c->settled,
+						c->cap_settled * sizeof *c->settled);
+		}
+		memmove(&c->settled[i + 1], &c->settled[i],
+			(c->n_settled - i) * sizeof *c->settled);
+		c->n_settled++;
+		memset(&c->settled[i], 0, sizeof c->settled[i]);
+		c->settled[i].root = qm_strdup(root);
+	}
+	c->settled[i].scan = c->scan_no;
+	copy_marker_fields(&c->settled[i].d, d);
+}
+
+void probe_scan_begin(struct probe_ctx *c)
+{
+	c->scan_no++;
+	c->pending = 0;
+}
+
+size_t probe_scan_end(struct probe_ctx *c)
+{
+	/* a root that was not a device in this scan has nothing to stand
+	 * in for; this also bounds the table by the devices of one scan */
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_settled; i++) {
+		if (c->settled[i].scan == c->scan_no) {
+			c->settled[k++] = c->settled[i];
+			continue;
+		}
+		free(c->settled[i].root);
+		inv_device_fini(&c->settled[i].d);
+	}
+	c->n_settled = k;
+	return c->pending;
+}
+
+/* Is the marker at dirfd being written right now: open for writing by some
+ * process (a read lease is refused with EAGAIN exactly then), and modified
+ * within PROBE_MARKER_SETTLE_MS? The second condition bounds the wait for
+ * a process that keeps the marker open without writing it. When the lease
+ * cannot be taken for another reason (no CAP_LEASE and not the owner, a
+ * file system without leases) the answer is "no": the marker is read, as
+ * it would be without this check.
+ *
+ * The lease is held between two fcntl calls: a writer opening the file in
+ * that instant waits for its release (or gets EWOULDBLOCK if it opens
+ * non-blocking). Like marker_read, nothing but a regular file is opened. */
+static bool marker_being_written(int dirfd)
+{
+	struct stat st;
+	if (fstatat(dirfd, MARKER_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(st.st_mode))
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	long long age_ms = (long long)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+			   (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+	/* either way: a clock step must not defer a marker for long */
+	if (age_ms >= PROBE_MARKER_SETTLE_MS || age_ms <= -PROBE_MARKER_SETTLE_MS)
+		return false;
+	int fd = openat(dirfd, MARKER_FILE,
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return false;
+	bool busy = false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+		else
+			busy = errno == EAGAIN;
+	}
+	close(fd);
+	return busy;
+}
+
 /* Read the markers at dirfd into d. Returns false when the directory is
  * not a device (no marker file and no legacy marker directories). */
-static bool fill_marker(int dirfd, struct inv_device *d)
+static bool fill_markers_now(int dirfd, struct inv_device *d)
 {
 	struct marker m;
 	int r = marker_read(dirfd, &m);
@@ -506,6 +657,34 @@ static bool fill_marker(int dirfd, struct inv_device *d)
 				    ri == QM_EINVAL ? "no valid device.id"
 						    : qm_strerror(ri));
 	}
+	return true;
+}
+
+/* The markers of the device at root (dirfd) into d, as fill_markers_now,
+ * unless the marker file is being written: a scan then (any event may start
+ * one: another disk, a mount, a follow-up scan) would read it cut in the
+ * middle ("device.type=METADATA_DEV") and publish that. Instead what was
+ * read last time stands, or, for a new marker, the root is not a device
+ * yet; the writer's close (IN_CLOSE_WRITE) brings the next scan, and
+ * probe_scan_end's count makes the caller look again within
+ * PROBE_MARKER_SETTLE_MS in case no close comes. */
+static bool fill_marker(struct probe_ctx *c, const char *root, int dirfd,
+			struct inv_device *d)
+{
+	if (marker_being_written(dirfd)) {
+		c->pending++;
+		struct settled *s = settled_find(c, root);
+		log_debug("marker_being_written", "root=%s standing=%s", log_qs(root),
+			  s ? "last_read" : "none");
+		if (!s)
+			return false;
+		s->scan = c->scan_no;
+		copy_marker_fields(d, &s->d);
+		return true;
+	}
+	if (!fill_markers_now(dirfd, d))
+		return false;
+	settled_store(c, root, d);
 	return true;
 }
 
@@ -544,7 +723,7 @@ int probe_mount(struct probe_ctx *c, const struct inv_mount *m, struct inv *inv)
 	struct inv_device tmpdev;
 	memset(&tmpdev, 0, sizeof tmpdev);
 	tmpdev.rotational = -1;
-	if (!fill_marker(fd, &tmpdev)) {
+	if (!fill_marker(c, m->mount_point, fd, &tmpdev)) {
 		inv_device_fini(&tmpdev);
 		close(fd);
 		return 0;
@@ -595,7 +774,7 @@ int probe_dir(struct probe_ctx *c, const char *path, struct inv *inv)
 	struct inv_device d;
 	memset(&d, 0, sizeof d);
 	d.rotational = -1;
-	if (!fill_marker(fd, &d)) {
+	if (!fill_marker(c, path, fd, &d)) {
 		inv_device_fini(&d);
 		close(fd);
 		return 0;

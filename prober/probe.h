@@ -2,7 +2,11 @@
  *
  * What is read, and how (strictly read-only towards devices):
  *  - the marker files at the device root (common/marker.h), QUOBYTE_DEV_ID
- *    and the legacy marker directories, every time (they are what changes);
+ *    and the legacy marker directories, every time (they are what changes),
+ *    except while QUOBYTE_DEV_SETUP is being written (open for writing by
+ *    some process and modified within PROBE_MARKER_SETTLE_MS): then what
+ *    was read at that root last time stands in for it, or the root is not
+ *    a device yet;
  *  - free space by fstatvfs() on the opened root, every time;
  *  - per block device (cached by dev_t, because it does not change while
  *    mounted and blkid is the expensive part): filesystem UUID and label
@@ -36,6 +40,9 @@
 #define PROBE_MAX_SUBDIRS 4096u
 /* udev property values longer than this are ignored (logged), not cut. */
 #define PROBE_MAX_PROP 256u
+/* A marker open for writing counts as being written (its last read stands)
+ * while it was modified less than this long ago. */
+#define PROBE_MARKER_SETTLE_MS 5000
 
 struct probe_config {
 	const char *host_root; /* NULL or "" = paths are local */
@@ -46,7 +53,9 @@ struct probe_config {
 struct probe_ctx;
 
 /* Open the host root (if any) and a libudev context. 0, QM_EIO (host root
- * cannot be opened; errno kept). */
+ * cannot be opened; errno kept). Sets SIGIO to SIG_IGN for the process: the
+ * marker check takes a file lease for an instant, and a lease break
+ * signals SIGIO. */
 int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out);
 void probe_ctx_free(struct probe_ctx *ctx);
 
@@ -60,6 +69,15 @@ int probe_open_path(struct probe_ctx *ctx, const char *path);
 
 /* Does the host path exist as a directory? */
 bool probe_is_dir(struct probe_ctx *ctx, const char *path);
+
+/* Bracket every scan: begin before its first probe_mount/probe_dir, end
+ * after its last. end returns how many markers were being written (their
+ * roots kept what the previous scan read, or were left out): when non-zero
+ * the caller scans again within PROBE_MARKER_SETTLE_MS, as the writer may
+ * never close the file. It also forgets what was read at roots that were
+ * no device in this scan. */
+void probe_scan_begin(struct probe_ctx *ctx);
+size_t probe_scan_end(struct probe_ctx *ctx);
 
 /* Probe a candidate mount: appends a device to inv and returns 1 when its
  * root holds a marker or legacy marker directories (state OK / NO_TYPE /

@@ -38,6 +38,7 @@ struct prober {
 	const struct prober_opts *o;
 	int epfd, sigfd, debounce_fd, rescan_fd;
 	bool debounce_armed;
+	bool recheck_armed; /* debounce_fd holds the longer recheck delay */
 	unsigned followups;
 	struct probe_ctx *probe;
 	struct src *src;
@@ -180,10 +181,22 @@ static void drain(int fd)
 
 static void arm_debounce(struct prober *p)
 {
-	if (p->debounce_armed)
+	if (p->debounce_armed && !p->recheck_armed)
 		return;
 	set_timer(p->debounce_fd, p->o->debounce_ms, false);
 	p->debounce_armed = true;
+	p->recheck_armed = false;
+}
+
+/* Scan again later (a marker was being written, probe.h), unless a scan is
+ * already due: that one looks again and re-arms if need be. */
+static void arm_recheck(struct prober *p, long long ms)
+{
+	if (p->debounce_armed)
+		return;
+	set_timer(p->debounce_fd, ms, false);
+	p->debounce_armed = true;
+	p->recheck_armed = true;
 }
 
 static void types_text(unsigned types, char *buf, size_t cap)
@@ -324,6 +337,8 @@ static void rebuild(struct prober *p, const char *why)
 	} else if (added == 0) {
 		p->followups = 0;
 	}
+	if (r.markers_pending)
+		arm_recheck(p, PROBE_MARKER_SETTLE_MS);
 	apply(p, &r.inv);
 	scan_result_free(&r);
 	if (p->pub)
@@ -508,6 +523,7 @@ int prober_run(const struct prober_opts *o)
 			case TAG_DEBOUNCE:
 				drain(p.debounce_fd);
 				p.debounce_armed = false;
+				p.recheck_armed = false;
 				rebuild(&p, "events");
 				break;
 			case TAG_RESCAN:

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ static const char *const kind_names[] = {"snapshot", "delta", "heartbeat"};
 /* Backoff after a rejected or failed message: 1 s doubling to 60 s. */
 #define RETRY_MIN_MS 1000ull
 #define RETRY_MAX_MS 60000ull
+
+/* At shutdown, how long the Ack of a request in flight is waited for
+ * (at most the ack timeout); see settle(). */
+#define SETTLE_MAX_MS 1000ull
 
 struct pub {
 	nng_socket sock;
@@ -199,11 +204,16 @@ int pub_new(const struct pub_config *cfg, struct pub **out)
 	return 0;
 }
 
+static void settle(struct pub *p);
+
 void pub_free(struct pub *p)
 {
 	if (!p)
 		return;
-	/* stop all aios (waits for callbacks), then close, then free */
+	/* nothing on its way to us, then stop all aios (waits for their
+	 * callbacks), then close, then free */
+	if (p->sock_open && p->send_aio && p->recv_aio)
+		settle(p);
 	if (p->send_aio)
 		nng_aio_stop(p->send_aio);
 	if (p->recv_aio)
@@ -512,10 +522,10 @@ static void arm_timer(struct pub *p, uint64_t now)
 	timerfd_settime(p->timer_fd, 0, &its, NULL);
 }
 
-void pub_step(struct pub *p, const struct inv *cur, uint64_t gen)
+/* Take in what the NNG threads posted: connection changes, completions. */
+static void take_posted(struct pub *p)
 {
 	drain(p->wake_fd);
-	drain(p->timer_fd);
 
 	unsigned added = atomic_load(&p->pipes_added);
 	unsigned removed = atomic_load(&p->pipes_removed);
@@ -543,9 +553,59 @@ void pub_step(struct pub *p, const struct inv *cur, uint64_t gen)
 		on_send_done(p);
 	if (atomic_exchange(&p->recv_done, false))
 		on_recv_done(p);
+}
+
+void pub_step(struct pub *p, const struct inv *cur, uint64_t gen)
+{
+	drain(p->timer_fd);
+	take_posted(p);
 
 	uint64_t now = mono_ms();
 	if (p->st == ST_IDLE && p->connected && now >= p->retry_at_ms)
 		send_due(p, cur, gen, now);
 	arm_timer(p, now);
+}
+
+/* Shutdown, before anything is stopped or closed: let the request in flight
+ * finish (its Ack arrives, or it fails), sending nothing new.
+ *
+ * Why: with NNG 1.5 (Debian 12), nng_close() can hang for good when a
+ * message arrives on a TCP pipe while the pipe is being closed. The
+ * transport's receive callback, finding data rather than an error, starts
+ * the next read on its already closed aio, which then never completes; the
+ * REQ pipe's receive waits on it and the reaper, which nng_close() waits
+ * for, waits on that (upstream: nanomsg/nng#1636, fixed after 1.5.2). The
+ * stacks of the hung prober match: the loop thread in nng_close(), the
+ * reaper in a wait. Stopping our aios first does not help: cancelling the
+ * receive abandons the request inside REQ, but the coordinator's Ack is
+ * already on the wire and arrives during the close.
+ *
+ * Under REQ/REP nothing arrives but the reply to our one request, so once
+ * that reply is in (or the request is known lost) the connection is quiet
+ * and the close is safe. The wait is bounded (SETTLE_MAX_MS, at most the
+ * ack timeout): a coordinator that swallowed the request delays the exit
+ * by that much and leaves the (then unlikely) race open rather than keep
+ * the prober from ever exiting. Blocks; loop thread only. */
+static void settle(struct pub *p)
+{
+	uint64_t start = mono_ms();
+	uint64_t wait = p->ack_ms < SETTLE_MAX_MS ? p->ack_ms : SETTLE_MAX_MS;
+	for (;;) {
+		take_posted(p);
+		if (p->st == ST_IDLE)
+			return;
+		uint64_t now = mono_ms();
+		if (now >= start + wait) {
+			log_warn("bus_close_unsettled",
+				 "kind=%s generation=%llu waited_ms=%llu "
+				 "reason=\"no Ack; closing anyway\"",
+				 kind_names[p->fl_kind],
+				 (unsigned long long)p->fl_gen,
+				 (unsigned long long)(now - start));
+			return;
+		}
+		struct pollfd pfd = {.fd = p->wake_fd, .events = POLLIN};
+		if (poll(&pfd, 1, (int)(start + wait - now)) < 0 && errno != EINTR)
+			return;
+	}
 }

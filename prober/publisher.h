@@ -50,7 +50,11 @@ bool pub_url_valid(const char *url);
  * 0, QM_EINVAL (URL refused by NNG), QM_EIO. */
 int pub_new(const struct pub_config *cfg, struct pub **out);
 
-/* Stop every aio (waits for running callbacks), close the socket. */
+/* Let a request in flight finish first (its Ack arrives or it fails; sends
+ * nothing new): blocks for at most the ack timeout, capped at 1 s, because
+ * closing while an Ack arrives can hang NNG 1.5 (see settle() in
+ * publisher.c). Then stop every aio (waits for running callbacks), close the
+ * socket, free. Loop thread only. */
 void pub_free(struct pub *p);
 
 /* Readable when NNG posted a completion or pipe event. */

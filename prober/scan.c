@@ -108,6 +108,7 @@ int scan_run(struct probe_ctx *ctx, const struct scan_config *cfg,
 {
 	memset(r, 0, sizeof *r);
 	inv_init(&r->inv);
+	probe_scan_begin(ctx);
 	size_t wcap = 0;
 	struct mountinfo mi;
 	int rv = mountinfo_parse(text, len, &mi);
@@ -143,6 +144,7 @@ int scan_run(struct probe_ctx *ctx, const struct scan_config *cfg,
 			probe_is_dir(ctx, cfg->client_mount_point);
 		add_parent_watch(r, &wcap, cfg->client_mount_point);
 	}
+	r->markers_pending = probe_scan_end(ctx);
 	inv_finalize(&r->inv);
 	return rv;
 }

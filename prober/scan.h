@@ -45,6 +45,7 @@ struct scan_result {
 	bool mountinfo_truncated;
 	size_t subdirs_dropped;    /* beyond PROBE_MAX_SUBDIRS */
 	size_t aliases_dropped;    /* beyond INV_MAX_ALIASES */
+	size_t markers_pending;    /* being written: scan again (probe.h) */
 };
 
 /* Scan with the given mount table text. Also evicts probe cache entries

@@ -17,12 +17,23 @@
 #include <unistd.h>
 
 /* Events that can change what a watched directory contributes. IN_UNMOUNT
- * and IN_IGNORED are always delivered. A marker written in place shows
- * IN_CREATE then IN_CLOSE_WRITE: both count (a hard link or mknod only
- * shows the first); a half-written marker read in between is at worst
- * published briefly as no_type or error and corrected by the close. */
+ * and IN_IGNORED are always delivered. IN_CREATE is here for directories
+ * (subdirectories of device dirs, legacy marker directories, watched names)
+ * only: see event_matters for why it never counts for a marker file. */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | \
 		    IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+/* A marker file is complete when it is closed after writing
+ * (IN_CLOSE_WRITE) or renamed into place (IN_MOVED_TO), and gone on
+ * IN_DELETE / IN_MOVED_FROM. IN_CREATE is the open(O_CREAT) of a writer
+ * that may still be writing: a scan then would read and publish a marker
+ * cut in the middle of a line ("device.type=METADATA_DEV"), so it does not
+ * count. The price: a marker made by link() or mknod() (IN_CREATE alone)
+ * is found by the next scan, whatever triggers it, at the latest the
+ * safety rescan. */
+#define MARKER_FILE_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)
+/* A directory appears whole: mkdir of a legacy marker directory counts. */
+#define MARKER_DIR_EVENTS (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)
 
 /* Names at a device root that matter. The legacy names mirror the marker
  * module's legacy directories. */
@@ -285,7 +296,8 @@ static bool event_matters(const struct watch *w, const struct inotify_event *e)
 		return false;
 	const char *name = e->name;
 	bool isdir = e->mask & IN_ISDIR;
-	if ((w->kinds & (SCAN_WATCH_ROOT | SCAN_WATCH_DEVDIR)) && is_marker_name(name))
+	if ((w->kinds & (SCAN_WATCH_ROOT | SCAN_WATCH_DEVDIR)) && is_marker_name(name) &&
+	    (e->mask & (isdir ? MARKER_DIR_EVENTS : MARKER_FILE_EVENTS)))
 		return true;
 	if ((w->kinds & SCAN_WATCH_DEVDIR) && isdir &&
 	    (e->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)))

@@ -252,13 +252,21 @@ def sys_mount(source, target, fstype):
 
 
 def sys_umount(target):
+    """umount2(target, 0). EBUSY is retried for up to a second: the prober
+    looks at a new mount once more right after reporting it (its follow-up
+    scan once the root is watched) and may hold the root open for that
+    instant."""
     global _libc
     import ctypes
+    import errno
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.umount2(target.encode(), 0) != 0:
+    deadline = time.monotonic() + scaled(1.0)
+    while _libc.umount2(target.encode(), 0) != 0:
         e = ctypes.get_errno()
-        raise OSError(e, "umount %s: %s" % (target, os.strerror(e)))
+        if e != errno.EBUSY or time.monotonic() >= deadline:
+            raise OSError(e, "umount %s: %s" % (target, os.strerror(e)))
+        time.sleep(0.005)
 
 
 def marker_text(types=("DATA_DEVICE",), serial=None, model="Loop-Test",

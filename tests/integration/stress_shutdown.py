@@ -8,7 +8,12 @@ the receiver has printed the last delta. A prober that has not exited 5 s
 later is reported as hung, with a gdb backtrace of all threads when gdb is
 installed.
 
-  python3 tests/integration/stress_shutdown.py [ATTEMPTS] [CYCLES]
+  python3 tests/integration/stress_shutdown.py [ATTEMPTS] [CYCLES] [DELAY_US]
+
+DELAY_US (default 0): the receiver holds each Ack back for up to this many
+microseconds (bus_receiver --ack-delay-us), swept over eleven steps from 0
+across the attempts, so the SIGTERM lands at different points before and
+while the Ack arrives rather than always just before it.
 
 Default build: QM_BUILD_DIR or build-asan, like the integration tests.
 Last line: "stress-shutdown: N clean, N hung, N other failures".
@@ -24,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qmtest  # noqa: E402
 
 
-def attempt(n, cycles):
+def attempt(n, cycles, delay_us=0):
     env = qmtest.Env("stress-shutdown-%d" % n)
     mp = os.path.join(env.mnt, "m")
     try:
@@ -33,7 +38,8 @@ def attempt(n, cycles):
         m = qmtest.Mount(lo.path, mp)
         qmtest.write_marker(mp)
         m.umount()
-        rx = env.start_receiver()
+        rx = env.start_receiver(
+            ("--ack-delay-us", str(delay_us)) if delay_us else ())
         p = env.start_prober(log_level="info")
         rx.next(lambda m: m.get("kind") == "snapshot", qmtest.START_TIMEOUT)
         for _ in range(cycles):
@@ -78,9 +84,10 @@ def attempt(n, cycles):
 def main(argv):
     attempts = int(argv[1]) if len(argv) > 1 else 200
     cycles = int(argv[2]) if len(argv) > 2 else 3
+    max_delay_us = int(argv[3]) if len(argv) > 3 else 0
     counts = {"clean": 0, "hung": 0, "other": 0}
     for n in range(attempts):
-        counts[attempt(n, cycles)] += 1
+        counts[attempt(n, cycles, max_delay_us * (n % 11) // 10)] += 1
     print("stress-shutdown: %(clean)d clean, %(hung)d hung, "
           "%(other)d other failures" % counts)
     return 0 if counts["hung"] == 0 and counts["other"] == 0 else 1

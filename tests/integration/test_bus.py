@@ -18,12 +18,12 @@ class BusTests(ProberTestCase):
         d1 = self.env.directory_device("r")
         write_marker(d1, types=("DIR_DEVICE",))
         rx, p, snap1 = self.start()
-        self.assertIn("session=%s" % snap1["session_hex"], p.stderr_text(),
+        self.assertIn("session=%s" % snap1["session"], p.stderr_text(),
                       "the session on the bus is the one the prober logs")
         self.stop_prober(p)
         p2 = self.start_prober()
         snap2 = self.first_snapshot(rx, p2, "snapshot of the restarted prober")
-        self.assertNotEqual(snap2["session_hex"], snap1["session_hex"],
+        self.assertNotEqual(snap2["session"], snap1["session"],
                             "a restarted prober starts a new session")
         self.assertEqual(sorted(d["key"] for d in snap2["devices"]),
                          sorted(d["key"] for d in snap1["devices"]))
@@ -43,7 +43,7 @@ class BusTests(ProberTestCase):
         self.assertTrue(p.alive(), "the prober must survive a lost coordinator")
         rx2 = self.env.start_receiver()  # same URL
         snap2 = self.first_snapshot(rx2, p, "snapshot at the restarted receiver")
-        self.assertEqual(snap2["session_hex"], snap["session_hex"])
+        self.assertEqual(snap2["session"], snap["session"])
         self.assertEqual(len(snap2["devices"]), 2)
         self.assertEqual(self.device_in(snap2["devices"], mp2)["types"], ["metadata"])
         self.assertEqual(self.device_in(snap2["devices"], mp)["key"], "uuid:" + uuid)
@@ -68,7 +68,7 @@ class BusTests(ProberTestCase):
         rx, p, snap = self.start(extra=("--heartbeat-interval", "1s"))
         hb = rx.next(lambda m: m.get("kind") == "heartbeat", EVENT_TIMEOUT,
                      what="heartbeat")
-        self.assertEqual(hb["session_hex"], snap["session_hex"])
+        self.assertEqual(hb["session"], snap["session"])
         self.assertEqual(hb["generation"], snap["generation"])
         self.assertIn("uptime_seconds", hb)
         self.assertFalse(hb["reply_send_snapshot"])
@@ -93,7 +93,7 @@ class BusTests(ProberTestCase):
                         what="message after the snapshot request")
         self.assertEqual(again["kind"], "snapshot",
                          "the answer to send_snapshot must be a snapshot")
-        self.assertEqual(again["session_hex"], snap["session_hex"])
+        self.assertEqual(again["session"], snap["session"])
         self.assertEqual([d["key"] for d in again["devices"]],
                          [d["key"] for d in snap["devices"]])
 

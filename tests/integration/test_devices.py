@@ -9,9 +9,9 @@ import socket
 import time
 import unittest
 
-from qmtest import (MARKER_ID_FILE, RESOURCES, Mount, ProberTestCase, Udevd,
-                    by_root, marker_text, remove_marker, run, umount,
-                    wait_until, write_marker)
+from qmtest import (EVENT_TIMEOUT, MARKER_ID_FILE, RESOURCES, Mount,
+                    ProberTestCase, Udevd, by_root, marker_text, remove_marker,
+                    run, scaled, umount, wait_until, write_marker)
 
 NETLINK_KOBJECT_UEVENT = 15
 
@@ -245,25 +245,32 @@ class DeviceTests(ProberTestCase):
         self.assertEqual(delta["base_generation"], snap["generation"])
         self.assert_no_resync(rx)
 
-    # PROBER BUG (reported by itest): prober/sources.c watches IN_CREATE
-    # and counts it for marker names (event_matters), so creating
-    # QUOBYTE_DEV_SETUP arms the 5 ms debounce and the rebuild parses the
-    # file while its writer still has it open: a half-written marker is
-    # published (here state "error", "unknown device.type 'METADATA_DEV'";
-    # cut at a line end it would be a wrong but "ok" type set), then
-    # corrected on IN_CLOSE_WRITE. A file marker should count on
-    # IN_CLOSE_WRITE / IN_MOVED_TO, not on IN_CREATE.
-    @unittest.expectedFailure
+    def scan_meanwhile(self, p, name):
+        """Make the prober scan now, for a reason unrelated to any marker
+        (a new subdirectory of the device dirs), and wait until it has."""
+        before = p.stderr_text().count("event=rebuild ")
+        os.mkdir(os.path.join(self.env.dirs, name))
+        deadline = time.monotonic() + scaled(EVENT_TIMEOUT)
+        while p.stderr_text().count("event=rebuild ") == before:
+            self.assertLess(time.monotonic(), deadline,
+                            "the prober did not scan after mkdir in --device-dirs")
+            time.sleep(0.01)
+
+    # A marker is taken when its writer is done with it: not on IN_CREATE,
+    # and not by a scan that something else started while the writer still
+    # has it open (it would be cut in the middle: "METADATA_DEV").
     def test_marker_being_written_is_not_published_half_done(self):
         lo, mp, uuid = self.env.filesystem("ext4", "slow")
         rx, p, snap = self.start()
         # one open/write.../close, with a pause in the middle (a slow
-        # writer, an editor, a script with a few writes)
+        # writer, an editor, a script with a few writes), and a scan for
+        # another reason during the pause
         with open(os.path.join(mp, "QUOBYTE_DEV_SETUP"), "w") as f:
             f.write("# Quobyte device identifier file\ndevice.serial=SLOW-1\n"
                     "device.type=METADATA_DEV")
             f.flush()
-            time.sleep(1.0)
+            self.scan_meanwhile(p, "poke")
+            time.sleep(0.5)
             f.write("ICE\n")
         rx.wait_inventory(self.env.agent_id, lambda inv: any(
             d.get("serial") == "SLOW-1" and d.get("state") == "ok"
@@ -274,6 +281,47 @@ class DeviceTests(ProberTestCase):
                          [("ok", ["metadata"])],
                          "only the finished marker may be published: %s"
                          % json.dumps(published))
+
+    def test_marker_rewritten_in_place_keeps_its_last_state(self):
+        lo, mp, uuid = self.env.filesystem("ext4", "rewrite")
+        write_marker(mp, serial="RW-1", types=("DATA_DEVICE",))
+        rx, p, snap = self.start()
+        key = self.device_in(snap["devices"], mp)["key"]
+        # truncated and rewritten slowly; a scan in between must neither
+        # drop the device nor publish the half-written text
+        with open(os.path.join(mp, "QUOBYTE_DEV_SETUP"), "w") as f:
+            f.write("device.serial=RW-1\ndevice.type=METADATA_DEV")
+            f.flush()
+            self.scan_meanwhile(p, "poke")
+            time.sleep(0.5)
+            f.write("ICE\n")
+        delta = self.next_delta(rx, lambda m: True, "next delta")
+        self.assertEqual(delta.get("removed", []), [])
+        self.assertEqual([(d["key"], d["state"], d["types"])
+                          for d in delta.get("upserted", [])],
+                         [(key, "ok", ["metadata"])],
+                         "one change, to the finished marker: %s"
+                         % json.dumps(delta))
+        self.assertEqual(delta["base_generation"], snap["generation"])
+
+    def test_marker_held_open_is_taken_after_settling(self):
+        # a writer that keeps the file open without writing delays the
+        # marker by at most the prober's settle time (5 s), not forever
+        lo, mp, uuid = self.env.filesystem("ext4", "held")
+        rx, p, snap = self.start()
+        with open(os.path.join(mp, "QUOBYTE_DEV_SETUP"), "w") as f:
+            f.write(marker_text(serial="HELD-1", types=("DIR_DEVICE",)))
+            f.flush()
+            self.scan_meanwhile(p, "poke")
+            t0 = time.monotonic()
+            delta = self.next_delta(rx, lambda m: any(
+                d.get("root") == mp for d in m.get("upserted", [])),
+                "delta with the marker its writer still holds open")
+            took = time.monotonic() - t0
+        d = self.device_in(delta["upserted"], mp)
+        self.assertEqual((d["state"], d["types"], d.get("serial")),
+                         ("ok", ["registry"], "HELD-1"))
+        print("(%.1fs)" % took, end=" ", flush=True)
 
     def test_marker_renamed_in_arrives_as_delta(self):
         lo, mp, uuid = self.env.filesystem("ext4", "renamed")
@@ -592,6 +640,23 @@ class DeviceTests(ProberTestCase):
         self.assertTrue(d.get("legacy_marker"))
         self.assertEqual(d.get("types"), ["data"])
         self.assertEqual(d.get("state"), "ok")
+
+    def test_legacy_marker_directory_made_live_arrives_as_delta(self):
+        # a directory appears whole: its mkdir (IN_CREATE) counts, unlike
+        # the creation of a marker file
+        lo, mp, uuid = self.env.filesystem("ext4", "legacylive")
+        rx, p, snap = self.start()
+        self.assertEqual(snap["devices"], [])
+        os.mkdir(os.path.join(mp, "quobyte-metadata"))
+        delta = self.next_delta(rx, lambda m: any(
+            d.get("root") == mp for d in m.get("upserted", [])),
+            "delta with the device marked by a legacy directory")
+        d = self.device_in(delta["upserted"], mp)
+        self.assertTrue(d.get("legacy_marker"))
+        self.assertEqual(d.get("types"), ["metadata"])
+        os.rmdir(os.path.join(mp, "quobyte-metadata"))
+        self.next_delta(rx, lambda m: d["key"] in m.get("removed", []),
+                        "delta removing the device")
 
     def test_mounts_outside_device_roots_ignored(self):
         # a sibling whose path merely starts with the root's text

@@ -7,15 +7,15 @@
  *
  *   bus_receiver --listen URL --secret-file PATH
  *                [--request-snapshot-every N] [--drop-first-acks N]
+ *                [--ack-delay-us N]
  *   bus_receiver --derive AGENT_ID --secret-file PATH
  *
  * Output lines (one JSON object each, flushed at once):
  *   accepted frames: busjson_envelope() plus "recv_unix_ms" (CLOCK_REALTIME)
  *     and "recv_mono_ns" (CLOCK_MONOTONIC), so a benchmark on the same
- *     machine can subtract its own clock reads; "session_hex" (the session
- *     exactly, as the prober logs it: a 64-bit value does not survive as a
- *     JSON number); plus what was answered: "reply_generation",
- *     "reply_send_snapshot", "reply_dropped".
+ *     machine can subtract its own clock reads ("session" is busjson's
+ *     16-digit hex string, exactly as the prober logs it); plus what was
+ *     answered: "reply_generation", "reply_send_snapshot", "reply_dropped".
  *   rejected frames: {"kind":"rejected","error":..,"agent_id":..|null,
  *     "bytes":N, "recv_unix_ms":.., "recv_mono_ns":..}
  *
@@ -24,6 +24,9 @@
  *   coordinator restart.
  * --drop-first-acks N: the first N accepted frames get no reply at all (the
  *   state is not updated either), as if the message were lost.
+ * --ack-delay-us N: every Ack leaves N microseconds after its frame's line
+ *   was printed, so a test that reacts to the line (stress_shutdown.py:
+ *   SIGTERM to the prober) can place its action before the Ack arrives.
  *
  * One thread; blocking receive with a short timeout so that SIGTERM/SIGINT
  * (which only set a flag) end the loop with exit status 0. Garbage never
@@ -60,6 +63,7 @@ struct receiver {
 	size_t secretlen;
 	long snapshot_every;   /* 0 = never */
 	long drop_acks;        /* replies still to drop */
+	long ack_delay_us;     /* between printing a frame and its Ack */
 	unsigned long non_snapshots;
 	struct node_state nodes[MAX_NODES];
 	size_t nnodes;
@@ -256,14 +260,6 @@ static void handle_frame(struct receiver *r, nng_socket sock,
 	if (!o)
 		qm_oom();
 	add_recv_times(o, unix_ms, mono_ns);
-	if (env->has_session) {
-		/* JSON numbers are doubles: a random 64-bit session does not
-		 * survive as one. Hex, as the prober logs it. */
-		char hex[17];
-		snprintf(hex, sizeof hex, "%016llx",
-			 (unsigned long long)env->session);
-		cJSON_AddStringToObject(o, "session_hex", hex);
-	}
 	if (ack.has_generation)
 		cJSON_AddNumberToObject(o, "reply_generation",
 					(double)ack.generation);
@@ -274,9 +270,18 @@ static void handle_frame(struct receiver *r, nng_socket sock,
 	print_line(o);
 	cJSON_Delete(o);
 
-	if (!drop)
+	if (!drop) {
+		if (r->ack_delay_us > 0) {
+			struct timespec d = {
+				.tv_sec = r->ack_delay_us / 1000000,
+				.tv_nsec = (r->ack_delay_us % 1000000) * 1000,
+			};
+			while (nanosleep(&d, &d) != 0 && errno == EINTR)
+				;
+		}
 		send_ack(r, sock, agent_id, env->has_session ? env->session : 0,
 			 &ack);
+	}
 	bus_envelope_free(env);
 }
 
@@ -323,6 +328,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: bus_receiver --listen URL --secret-file PATH\n"
 	      "                    [--request-snapshot-every N] [--drop-first-acks N]\n"
+	      "                    [--ack-delay-us N]\n"
 	      "       bus_receiver --derive AGENT_ID --secret-file PATH\n",
 	      f);
 }
@@ -348,6 +354,7 @@ int main(int argc, char **argv)
 		{"derive", required_argument, NULL, 'd'},
 		{"request-snapshot-every", required_argument, NULL, 'n'},
 		{"drop-first-acks", required_argument, NULL, 'D'},
+		{"ack-delay-us", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -373,6 +380,10 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			if (parse_count("--drop-first-acks", optarg, &r.drop_acks))
+				return 2;
+			break;
+		case 'A':
+			if (parse_count("--ack-delay-us", optarg, &r.ack_delay_us))
 				return 2;
 			break;
 		case 'h':

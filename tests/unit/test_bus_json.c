@@ -209,7 +209,8 @@ static void header(Quobyte__Bus__Envelope *env, Quobyte__Bus__NodeIdentity *n)
 	env->has_generation = 1;
 	env->generation = 42;
 	env->has_session = 1;
-	env->session = 123456789012345ull; /* below 2^53: exact as a double */
+	/* above 2^53, odd: a double would round it */
+	env->session = 0xfeedbeefcafe1235ull;
 	env->has_sent_unix_ms = 1;
 	env->sent_unix_ms = 1700000000123ull;
 }
@@ -236,7 +237,7 @@ Test(bus_json, envelope_snapshot)
 	assert_num(j, "protocol_version", 1);
 	assert_str(field(j, "node"), "agent_id", "S0");
 	assert_num(j, "generation", 42);
-	assert_num(j, "session", 123456789012345.0);
+	assert_str(j, "session", "feedbeefcafe1235");
 	assert_num(j, "sent_unix_ms", 1700000000123.0);
 	assert_str(j, "kind", "snapshot");
 	cr_assert_eq(cJSON_GetArraySize(field(j, "devices")), 1);
@@ -249,6 +250,33 @@ Test(bus_json, envelope_snapshot)
 	s.inventory = NULL;
 	j = busjson_envelope(&env);
 	assert_empty_array(j, "devices");
+	cJSON_Delete(j);
+}
+
+/* The session is random over all 64 bits: it must come out exactly, with
+ * its leading zeros, whatever the reader's number type. */
+Test(bus_json, envelope_session_exact)
+{
+	static const struct {
+		uint64_t v;
+		const char *want;
+	} cases[] = {
+		{0, "0000000000000000"},
+		{1, "0000000000000001"},
+		{(1ull << 53) + 1, "0020000000000001"},
+		{UINT64_MAX, "ffffffffffffffff"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		Quobyte__Bus__Envelope env = QUOBYTE__BUS__ENVELOPE__INIT;
+		env.has_session = 1;
+		env.session = cases[i].v;
+		cJSON *j = busjson_envelope(&env);
+		assert_str(j, "session", cases[i].want);
+		cJSON_Delete(j);
+	}
+	Quobyte__Bus__Envelope none = QUOBYTE__BUS__ENVELOPE__INIT;
+	cJSON *j = busjson_envelope(&none);
+	assert_absent(j, "session");
 	cJSON_Delete(j);
 }
 
