@@ -210,6 +210,7 @@ def main(argv):
 
     prev, prev_probs = {}, set()
     was_ready, ever_ready, down = False, False, None
+    ready_counts = None
     while True:
         try:
             st = fetch(url)
@@ -237,7 +238,9 @@ def main(argv):
         prev, prev_probs = items, set(keys)
 
         ok, why = readiness(st)
-        if ok and not was_ready:
+        # a service that came up between two polls changes the count while
+        # everything stays running: say so too
+        if ok and not was_ready or (ok and why != ready_counts):
             probers, services, healthy, unchecked = why
             elapsed = time.time() - t0
             say("ALL RUNNING: %d services (%d healthy, %d without a health check) and %d probers" % (
@@ -260,6 +263,7 @@ def main(argv):
         elif not ok and was_ready:
             say("not everything running: %s" % why)
         was_ready = ok
+        ready_counts = why if ok else None
         time.sleep(interval)
 
 
