@@ -13,6 +13,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
+# In a plain chroot "/" is not a mount point, and what containers and
+# private mount namespaces need (unshare --propagation, podman's layer
+# extraction) fails on it. Re-run the suite in a mount namespace whose root
+# is a bind mount of the same tree; nothing changes on a normal machine.
+if [ -z "${QM_REROOTED:-}" ] && ! mountpoint -q /; then
+  echo "test.sh: / is not a mount point (a chroot?): re-running inside a mount namespace rooted on a bind mount of it"
+  export QM_REROOTED=1
+  exec unshare --mount --propagation unchanged -- sh -c '
+    mkdir -p /run/qm-root && mount --rbind / /run/qm-root &&
+    exec chroot /run/qm-root sh -c "cd \"\$0\" && exec ./scripts/test.sh \"\$@\"" "$0" "$@"' "$top" "$@"
+fi
+
 scripts/install-deps.sh || exit 1
 
 build=${QM_BUILD_DIR:-$top/build-asan}
