@@ -122,6 +122,7 @@ struct coord {
 	 * done only while leading. */
 	struct leader *leader;
 	bool leading;
+	bool step_down_posted; /* the store or the election says we no longer lead */
 	bool zk_waiting_logged;
 
 	bool suppressed;
@@ -316,6 +317,32 @@ static void wait_clear(struct coord *c, const char *agent_id, enum taskspec_serv
 /* ------------------------------------------------------------------ */
 /* store                                                               */
 
+static void stop_acting(struct coord *c, const char *why);
+
+static void step_down_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->step_down_posted = false;
+	stop_acting(c, "the store or the election says another coordinator leads");
+	if (c->leader && leader_is_leader(c->leader))
+		/* the election still names us, the store does not: nothing safe
+		 * is left to do but leave, so that a fresh process stands again */
+		coord_fatal(c, "the election names this coordinator but its state is fenced off");
+}
+
+/* Stop acting as soon as the current callback is over: the state in hand
+ * may still be in use by the caller, so it is dropped from the loop. Until
+ * then coord_plan() does nothing, and no update is acknowledged (saves
+ * fail). */
+static void step_down_soon(struct coord *c)
+{
+	if (c->step_down_posted || !c->leading)
+		return;
+	c->step_down_posted = true;
+	ev_post(c->loop, step_down_cb, c);
+}
+
 static int coord_save(struct coord *c)
 {
 	char err[256] = "";
@@ -327,8 +354,7 @@ static int coord_save(struct coord *c)
 			  store_backend(c->store), log_qs(store_location(c->store)),
 			  qm_strerror(rv), log_qs(err));
 		if (rv == QM_ECONFLICT && c->leader)
-			coord_fatal(c, "the stored state was changed by another coordinator, "
-				       "or this one no longer leads: stopping so that only one acts");
+			step_down_soon(c); /* fenced: someone else leads now */
 		else if (rv == QM_ECONFLICT)
 			coord_fatal(c, "the stored state was changed by someone else; "
 				       "another coordinator may be running");
@@ -628,8 +654,13 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		       const cJSON *offer_json)
 {
 	(void)offer_json;
-	if (c->stopping || !c->leading)
+	if (c->stopping || !c->leading || c->step_down_posted)
 		return;
+	if (c->leader && !leader_is_leader(c->leader)) {
+		/* the session is gone; the lost() callback may not have run yet */
+		step_down_soon(c);
+		return;
+	}
 	int64_t now = wall_ms();
 	agents_from_nodes(c);
 
@@ -1362,7 +1393,9 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 			      void *ctx)
 {
 	struct coord *c = ctx;
-	if (!c->leading) {
+	if (c->leading && c->leader && !leader_is_leader(c->leader))
+		step_down_soon(c); /* the session is gone: do not act on it */
+	if (!c->leading || c->step_down_posted) {
 		const char *cur = c->leader ? leader_current(c->leader) : NULL;
 		char msg[LEADER_ID_MAX + 64];
 		snprintf(msg, sizeof msg, "this coordinator is a standby; the leader is %s",
@@ -1923,6 +1956,15 @@ int coord_run(const struct coord_config *cfg)
 	char err[512] = "";
 	int rc = 1;
 
+	/* Block the stop signals before any library starts threads (the
+	 * ZooKeeper client does in store_open): a thread with them unblocked
+	 * would take SIGTERM and the process would die without resigning. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
 	char host[256] = "localhost";
 	if (gethostname(host, sizeof host - 1) != 0)
 		snprintf(host, sizeof host, "localhost");
@@ -1965,11 +2007,6 @@ int coord_run(const struct coord_config *cfg)
 		log_error("loop_failed", "error=%s", log_qs(strerror(errno)));
 		goto out;
 	}
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (c->sigfd < 0 || ev_fd_add(c->loop, c->sigfd, EV_READ, on_signal, c) != 0) {
 		log_error("signalfd_failed", "error=%s", log_qs(strerror(errno)));

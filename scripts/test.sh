@@ -87,6 +87,7 @@ run_suite() {
 [ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
 [ -f tests/zk/run.sh ] && run_suite zookeeper bash tests/zk/run.sh
 [ -f tests/e2e/run.py ] && run_suite e2e python3 tests/e2e/run.py
+[ -f tests/e2e/run_failover.py ] && run_suite failover python3 tests/e2e/run_failover.py
 [ -f tests/e2e/local_cluster_smoke.sh ] && run_suite local-cluster bash tests/e2e/local_cluster_smoke.sh
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
 [ -f tests/container/test_marathon.py ] && run_suite marathon python3 tests/container/test_marathon.py
