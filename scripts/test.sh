@@ -18,17 +18,11 @@ top=$(pwd)
 # extraction) fails on it; /sys may come without its cgroup mounts, which
 # container runtimes need. Re-run the suite in a mount namespace whose root
 # is a bind mount of the same tree, with the host's cgroup tree bound in
-# (through /proc/1/root); nothing changes on a normal machine.
+# (scripts/reroot.sh); nothing changes on a normal machine.
 if [ -z "${QM_REROOTED:-}" ] && ! mountpoint -q /; then
   echo "test.sh: / is not a mount point (a chroot?): re-running inside a mount namespace rooted on a bind mount of it"
   export QM_REROOTED=1
-  exec unshare --mount --propagation unchanged -- sh -c '
-    if [ -d /sys/fs/cgroup ] && ! mountpoint -q /sys/fs/cgroup &&
-       [ -d /proc/1/root/sys/fs/cgroup ]; then
-      mount --rbind /proc/1/root/sys/fs/cgroup /sys/fs/cgroup || true
-    fi
-    mkdir -p /run/qm-root && mount --rbind / /run/qm-root &&
-    exec chroot /run/qm-root sh -c "cd \"\$0\" && exec ./scripts/test.sh \"\$@\"" "$0" "$@"' "$top" "$@"
+  exec unshare --mount --propagation unchanged -- "$top/scripts/reroot.sh" "$top" "$@"
 fi
 
 scripts/install-deps.sh || exit 1
