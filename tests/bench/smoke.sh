@@ -13,5 +13,7 @@ run() {
 run hot_add.py --trials 5
 run new_mount.py --trials 3
 run footprint.py --devices 3 --idle 3
+run e2e_hot_add.py --trials 3
+run offer_cycle.py --agents 50 --cycles 2 --no-heap
 echo "bench-smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,592 @@
+#!/usr/bin/env python3
+"""Offer-cycle cost and memory of the coordinator with many agents.
+
+For each agent count N: a master with N agents (--master fast, the default:
+tests/bench/fastmaster.py, which answers at once; --master emulator: the
+strict Mesos master emulator, usable up to about 1,000 agents), the real
+coordinator with no target version (only probers are wanted) and its
+probers as Docker tasks (simulated by either master: N probers cost no
+processes); once every prober task runs, tests/tools/fake_probers publishes
+a snapshot with --devices synthetic devices for every agent over the real
+bus (NNG, signed with each node's credential derived from the coordinator's
+<state-dir>/bus.secret), so the coordinator holds N nodes x D devices, as
+with real probers. Then one heartbeat per agent.
+
+The offer cycle measured is the steady state: the coordinator is idle and
+suppressed; its periodic REVIVE (--revive-interval, agent discovery) makes
+the master offer every agent again in one OFFERS event; the coordinator
+parses it, plans, DECLINEs every offer (refuse 1 h) and SUPPRESSes. CPU per
+cycle = the coordinator's run time (all threads, /proc/PID/task/*/schedstat)
+from the REVIVE (journal) until the last DECLINE/SUPPRESS of the cycle was
+answered: receiving and parsing the event, planning, and sending the k
+answers. The coordinator is otherwise idle, so nothing else is counted
+(master HEARTBEAT events aside). The loop thread's share is shown too.
+
+  python3 tests/bench/offer_cycle.py [--agents 1000,10000] [--devices 24]
+        [--cycles 5] [--revive-interval auto] [--master fast|emulator]
+        [--probers docker|none] [--parallel 8] [--no-heap]
+        [--profile [--callgraph fp|dwarf] [--profile-dir DIR]] [--json F]
+
+--probers none: probers restricted to a host that does not exist
+(--prober-hostnames), so no prober task is launched and the coordinator
+holds no tasks. --profile: `perf record` on the coordinator while the
+snapshots load and during the measured cycles; prints the top symbols by
+self time and the coordinator's functions by inclusive time.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import benchlib
+import clusterlib
+from benchlib import qmtest
+
+RESOURCES = "cpus:8;mem:32768;disk:102400;ports:[7000-9000,31000-32000]"
+
+
+def journal_keep(rec):
+    d = rec.get("direction")
+    if d == "call":
+        ct = rec.get("call_type")
+        if ct not in ("ACCEPT", "DECLINE", "REVIVE", "SUPPRESS",
+                      "ACKNOWLEDGE", "SUBSCRIBE"):
+            return None
+        out = {"ts": rec["ts"], "kind": ct, "status": rec.get("status")}
+        if ct == "ACCEPT":
+            body = rec.get("body") or {}
+            out["launches"] = sum(
+                len((op.get("launch") or {}).get("task_infos", []))
+                for op in body.get("accept", {}).get("operations", []))
+        return out
+    if d == "event":
+        ev = rec.get("event") or {}
+        t = ev.get("type")
+        if t == "OFFERS":
+            if "n" in rec:      # fastmaster's compact record
+                return {"ts": rec["ts"], "kind": "OFFERS", "n": rec["n"],
+                        "bytes": rec.get("bytes")}
+            return {"ts": rec["ts"], "kind": "OFFERS",
+                    "n": len(ev["offers"]["offers"]),
+                    "bytes": len(json.dumps(ev, separators=(",", ":")))}
+        if t == "UPDATE":
+            st = ev["update"]["status"]
+            return {"ts": rec["ts"], "kind": "UPDATE",
+                    "task_id": st["task_id"]["value"], "state": st["state"]}
+        return None
+    return None
+
+
+def cycle_at(recs, i):
+    """The offer cycle started by the REVIVE at recs[i]: its first OFFERS
+    event, the k answers (DECLINE/ACCEPT) that follow it, the SUPPRESS.
+    None while incomplete."""
+    offs = next((j for j in range(i + 1, len(recs))
+                 if recs[j]["kind"] == "OFFERS"), None)
+    if offs is None:
+        return None
+    k = recs[offs]["n"]
+    answers, sup, accepts = [], None, 0
+    for r in recs[offs + 1:]:
+        if r["kind"] in ("DECLINE", "ACCEPT") and len(answers) < k:
+            answers.append(r["ts"])
+            accepts += r["kind"] == "ACCEPT"
+        elif r["kind"] == "SUPPRESS" and sup is None:
+            sup = r["ts"]
+        if sup is not None and len(answers) >= k:
+            break
+    if sup is None or len(answers) < k:
+        return None
+    return {"offers": k, "bytes": recs[offs].get("bytes"),
+            "t_revive": recs[i]["ts"],
+            "t_offers": recs[offs]["ts"], "t_suppress": sup,
+            "t_end": max(answers + [sup]), "accepts": accepts}
+
+
+class Sampler(threading.Thread):
+    """Samples the coordinator's CPU (all threads and the loop thread)."""
+
+    def __init__(self, pid, interval=0.005):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.samples = []   # (unix time, all threads ns, main thread ns)
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            try:
+                a = clusterlib.proc_cpu_ns(self.pid)
+                m = clusterlib.thread_cpu_ns(self.pid)
+            except OSError:
+                return
+            self.samples.append((time.time(), a, m))
+            time.sleep(self.interval)
+
+    def stop(self):
+        self._halt.set()
+        self.join(2)
+
+    def at(self, t, after=False):
+        """Sample just before t (or just after, with after=True)."""
+        best = None
+        for s in self.samples:
+            if s[0] <= t:
+                best = s
+            elif after:
+                return s
+            else:
+                break
+        return best
+
+
+def wait_idle(pid, quiet_s=1.0, timeout=600, threshold_ms=5.0):
+    """Until the process used < threshold_ms CPU over quiet_s seconds."""
+    deadline = time.monotonic() + timeout
+    last = clusterlib.proc_cpu_ns(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = clusterlib.proc_cpu_ns(pid)
+        if (now - last) / 1e6 < threshold_ms:
+            return
+        last = now
+    raise AssertionError("coordinator did not become idle")
+
+
+HEAP = {"enabled": True}
+
+
+def heap_in_use(coord, timeout=60):
+    """glibc heap bytes in use (all arenas and mmapped chunks), from
+    malloc_stats() called in the idle coordinator through gdb (it prints to
+    the coordinator's stderr, which is read anyway). None without gdb, with
+    --no-heap, or after a first failure (e.g. an AddressSanitizer build,
+    whose allocator prints nothing)."""
+    if not HEAP["enabled"] or not shutil.which("gdb"):
+        return None
+    mark = coord.mark()
+    try:
+        subprocess.run(["gdb", "-p", str(coord.pid), "-batch", "-nx",
+                        "-ex", "call (void)malloc_stats()"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=timeout)
+        i, _, _ = coord.wait_line(lambda t: t.startswith("Total (incl. mmap)"),
+                                  mark, timeout=3, what="malloc_stats")
+        _, _, text = coord.wait_line(lambda t: t.startswith("in use bytes"),
+                                     i, timeout=3, what="malloc_stats")
+        return int(text.split("=")[1])
+    except Exception as e:
+        log("  heap measurement failed (%s); not tried again" % e)
+        HEAP["enabled"] = False
+        return None
+
+
+def coord_counts(coord):
+    """(tasks launched, ACCEPT calls failed) from the coordinator's log."""
+    launched = failed = 0
+    for _, _, text in list(coord.lines):
+        if "event=task_launch " in text:
+            launched += 1
+        elif "event=mesos_call_failed" in text and "call=ACCEPT" in text:
+            failed += 1
+    return launched, failed
+
+
+def log(msg):
+    sys.stderr.write("offer_cycle: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def run_scale(n, a):
+    res = {"agents": n}
+    env = qmtest.Env("bench-offer-cycle-%d" % n)
+    try:
+        run_dir = os.path.join(env.root, "run")
+        os.makedirs(run_dir)
+        t = time.monotonic()
+        if a.master == "emulator":
+            emu = clusterlib.Emulator(run_dir, [
+                "--agents", str(n), "--resources", RESOURCES,
+                "--heartbeat-interval", "15", "--allocation-interval", "60",
+                "--update-retry", "120"], startup_timeout=600)
+            agents = [(x["agent_id"], x["hostname"])
+                      for x in emu.control("agents")["agents"]]
+        else:
+            emu = clusterlib.FastMaster(run_dir, n)
+            agents = emu.agents()
+        res["emulator_start_s"] = time.monotonic() - t
+        agents_file = os.path.join(run_dir, "agents.txt")
+        with open(agents_file, "w") as f:
+            for aid, host in agents:
+                f.write("%s %s\n" % (aid, host))
+        log("%d agents: %s ready in %.1f s" % (n, a.master,
+                                               res["emulator_start_s"]))
+        jt = clusterlib.JournalTail(emu.journal_path, journal_keep)
+
+        ri = a.revive_interval
+        if ri == "auto":
+            ri = "%ds" % max(3, n // 100)
+        # no periodic reconciliation (its N updates would land in a cycle);
+        # probers never go stale (fake probers send no heartbeats)
+        args = ["--revive-interval", ri, "--prober-stale", "0",
+                "--reconcile-interval", "24h",
+                "--heartbeat-misses", "100", "--log-level", "info"]
+        if a.probers == "none":
+            args += ["--prober-hostnames", "no-such-host.invalid"]
+        t_start = time.time()
+        coord = clusterlib.Coordinator(run_dir, emu.url, args)
+        res["revive_interval"] = ri
+
+        # --- setup: every prober task launched (and running, unless its
+        # ACCEPT failed), the coordinator suppressed
+        want = n if a.probers == "docker" else 0
+        running = set()
+        idx = 0
+        deadline = time.monotonic() + a.setup_timeout
+        last_report = time.monotonic()
+        while True:
+            jt.poll()
+            for r in jt.records[idx:]:
+                if r["kind"] == "UPDATE" and r["state"] == "TASK_RUNNING" \
+                        and r["task_id"].startswith("quobyte-prober."):
+                    running.add(r["task_id"])
+            idx = len(jt.records)
+            ctrl = [r for r in jt.records if r["kind"] in ("REVIVE",
+                                                           "SUPPRESS")]
+            offers = [r for r in jt.records if r["kind"] == "OFFERS"]
+            launched, failed = coord_counts(coord)
+            if launched >= want and len(running) + failed >= want and \
+                    offers and ctrl and ctrl[-1]["kind"] == "SUPPRESS":
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "setup: %d of %d probers running after %d s"
+                    % (len(running), want, a.setup_timeout))
+            if time.monotonic() - last_report > 30:
+                log("  setup: %d/%d probers launched, %d running, %d "
+                    "ACCEPTs failed" % (launched, want, len(running), failed))
+                last_report = time.monotonic()
+            time.sleep(0.2)
+        res["accepts_failed"] = failed
+        wait_idle(coord.pid)
+        res["setup_s"] = time.time() - t_start
+        res["prober_tasks"] = len(running)
+        res["mem_before"] = clusterlib.proc_mem_kb(coord.pid)
+        res["heap_before"] = heap_in_use(coord)
+        log("  setup done in %.1f s (%d prober tasks running, %d ACCEPTs "
+            "failed)" % (res["setup_s"], len(running), failed))
+
+        # --- fake probers: N snapshots x D devices
+        secret = os.path.join(coord.state_dir, "bus.secret")
+        seed = str(os.getpid())
+        fp_cmd = [qmtest.binary("fake_probers"), "--url", coord.bus_url,
+                  "--secret-file", secret, "--agents", agents_file,
+                  "--devices", str(a.devices), "--parallel", str(a.parallel),
+                  "--session-seed", seed]
+        perf = start_perf(a, coord.pid, "load-%d-agents" % n)
+        cpu0 = clusterlib.proc_cpu_ns(coord.pid)
+        lsampler = Sampler(coord.pid, interval=0.01)
+        lsampler.start()
+        fp = subprocess.run(fp_cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            timeout=a.setup_timeout)
+        if fp.returncode != 0:
+            raise AssertionError("fake_probers failed (%d): %s"
+                                 % (fp.returncode, fp.stderr[-2000:]))
+        snap = json.loads(fp.stdout.splitlines()[0])
+        res["load"] = snap
+        # the replans posted by the last snapshots end when the loop idles:
+        # the last 10 ms sample in which the coordinator ran >= 1 ms
+        wait_idle(coord.pid, quiet_s=1.0)
+        lsampler.stop()
+        busy = [b[0] for a_, b in zip(lsampler.samples, lsampler.samples[1:])
+                if b[1] - a_[1] >= 1e6]
+        t_done = busy[-1] if busy else snap["end_unix_ms"] / 1000.0
+        res["load_settle_s"] = max(0.0, t_done - snap["end_unix_ms"] / 1000.0)
+        res["load_cpu_ms"] = (clusterlib.proc_cpu_ns(coord.pid) - cpu0) / 1e6
+        res["mem_after"] = clusterlib.proc_mem_kb(coord.pid)
+        if perf:
+            res["profile_load"] = stop_perf(perf)
+        res["heap_after"] = heap_in_use(coord)
+        log("  %d snapshots x %d devices loaded in %.2f s (+%.1f s until "
+            "idle)" % (snap["messages"], a.devices, snap["seconds"],
+                       res["load_settle_s"]))
+
+        # --- one heartbeat per agent: CPU per heartbeat message
+        cpu0 = clusterlib.proc_cpu_ns(coord.pid)
+        fp2 = subprocess.run(fp_cmd + ["--heartbeats-only",
+                                       "--heartbeat-rounds", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=a.setup_timeout)
+        wait_idle(coord.pid, quiet_s=0.5)
+        if fp2.returncode == 0:
+            h = json.loads(fp2.stdout.splitlines()[0])
+            res["heartbeat_phase"] = h
+            res["heartbeat_us"] = ((clusterlib.proc_cpu_ns(coord.pid) - cpu0)
+                                   / 1e3 / h["messages"])
+        else:
+            log("  heartbeats failed: %s" % fp2.stderr[-500:])
+
+        # --- offer cycles
+        jt.poll()
+        mark = len(jt.records)
+        perf = start_perf(a, coord.pid, "cycles-%d-agents" % n)
+        sampler = Sampler(coord.pid, interval=0.005)
+        sampler.start()
+        cycles = []
+        deadline = time.monotonic() + a.setup_timeout
+        while len(cycles) < a.cycles:
+            if time.monotonic() > deadline:
+                raise AssertionError("only %d offer cycles within %d s"
+                                     % (len(cycles), a.setup_timeout))
+            time.sleep(0.2)
+            jt.poll()
+            recs = jt.records[mark:]
+            cycles = []
+            revs = [i for i, r in enumerate(recs) if r["kind"] == "REVIVE"]
+            for j, ri_ in enumerate(revs):
+                c = cycle_at(recs, ri_)
+                if c is None:
+                    break
+                nxt = recs[revs[j + 1]]["ts"] if j + 1 < len(revs) else None
+                c["overlap"] = nxt is not None and nxt < c["t_end"]
+                if time.time() < c["t_end"] + 0.3:
+                    break   # let the sampler see the coordinator idle again
+                cycles.append(c)
+            overlapped = sum(1 for c in cycles if c["overlap"])
+            cycles = [c for c in cycles if not c["overlap"]]
+        if perf:
+            res["profile"] = stop_perf(perf)
+        sampler.stop()
+        for c in cycles:
+            s0 = sampler.at(c["t_revive"])
+            s1 = sampler.at(c["t_end"] + 0.05, after=True)
+            c["cpu_ms"] = (s1[1] - s0[1]) / 1e6
+            c["loop_cpu_ms"] = (s1[2] - s0[2]) / 1e6
+            c["wall_ms"] = (c["t_end"] - c["t_offers"]) * 1000
+            c["master_delay_ms"] = (c["t_offers"] - c["t_revive"]) * 1000
+        res["cycles"] = cycles
+        res["cycles_overlapped"] = overlapped
+        res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
+        res["heap_end"] = heap_in_use(coord)
+        jt.close()
+        res["coordinator_exit"] = coord.stop(timeout=60)
+        res["emulator_exit"] = emu.stop(timeout=60)
+    finally:
+        env.close()
+    return res
+
+
+def start_perf(a, pid, name):
+    if not a.profile:
+        return None
+    path = os.path.join(a.profile_dir, "perf-%s.data" % name)
+    cg = (["-F", "499", "--call-graph", "dwarf,16384"]
+          if a.callgraph == "dwarf" else ["-F", "1999", "-g"])
+    p = subprocess.Popen(["perf", "record", "-e", "cpu-clock"] + cg +
+                         ["-p", str(pid), "-o", path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p.path = path
+    time.sleep(0.5)     # perf attaches
+    return p
+
+
+def stop_perf(p):
+    p.send_signal(2)
+    p.wait(120)
+    return perf_top(p.path)
+
+
+def perf_top(path, limit=20):
+    """Top symbols by self time (no children) from a perf.data file."""
+    p = subprocess.run(
+        ["perf", "report", "-i", path, "--stdio", "--no-children",
+         "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    rows = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        # "12.34%  dso  [.] symbol  -  -"
+        pct, _, rest = line.partition(" ")
+        dso, _, sym = rest.strip().partition(" ")
+        sym = sym.strip()
+        for tag in ("[.] ", "[k] "):
+            if sym.startswith(tag):
+                sym = sym[len(tag):]
+        sym = sym.split("  ")[0].strip()
+        if pct.endswith("%"):
+            rows.append((pct, "%s (%s)" % (sym, dso)))
+        if len(rows) >= limit:
+            break
+    # inclusive time (self + callees) of the coordinator's own functions:
+    # meaningful with frame pointers (see README)
+    inc = subprocess.run(
+        ["perf", "report", "-i", path, "--stdio", "--children",
+         "--sort", "dso,symbol", "-g", "none", "--percent-limit", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    incl = []
+    for line in inc.stdout.splitlines():
+        f = line.split()
+        # "children%  self%  dso  [.]  symbol ..."
+        if len(f) >= 5 and f[0].endswith("%") and f[1].endswith("%") and \
+                f[3] == "[.]" and not f[4].startswith("0x") and (
+                    f[2].startswith("quobyte-coordinator") or
+                    f[2].startswith("libcurl") or
+                    f[2].startswith("libcjson")):
+            incl.append((f[0], "%s (%s)" % (f[4], f[2])))
+    return {"top": rows, "inclusive": incl[:25]}
+
+
+def fmt_mem(m, heap=None):
+    return "VmRSS %7.1f MiB  VmHWM %7.1f MiB  heap in use %s" % (
+        m["VmRSS"] / 1024.0, m["VmHWM"] / 1024.0,
+        "%7.1f MiB" % (heap / 1048576.0) if heap is not None else "-")
+
+
+def print_results(results, a):
+    print("offer_cycle: coordinator CPU per OFFERS event and memory; master: "
+          "%s; probers: %s; %d devices per agent (fake_probers)"
+          % ("tests/bench/fastmaster.py" if a.master == "fast"
+             else "tests/emulator", "Docker tasks (no processes), one per "
+             "agent" if a.probers == "docker" else "none launched",
+             a.devices))
+    print(benchlib.build_info())
+    print("%-8s %6s %7s %8s %8s %8s %8s %9s %9s %10s %9s" % (
+        "agents", "cycles", "offers", "event", "cpu p50", "cpu mean",
+        "cpu max", "loop p50", "us/offer", "wall p50", "master"))
+    print("%-8s %6s %7s %8s %8s %8s %8s %9s %9s %10s %9s" % (
+        "", "", "/event", "MiB", "(ms)", "(ms)", "(ms)", "(ms)", "", "(ms)",
+        "delay ms"))
+    for r in results:
+        cy = r.get("cycles") or []
+        if not cy:
+            print("%-8d  (no cycle measured: %s)" % (r["agents"],
+                                                      r.get("error", "?")))
+            continue
+        cpu = sorted(c["cpu_ms"] for c in cy)
+        loop = sorted(c["loop_cpu_ms"] for c in cy)
+        wall = sorted(c["wall_ms"] for c in cy)
+        md = sorted(c["master_delay_ms"] for c in cy)
+        k = sorted(c["offers"] for c in cy)
+        p = benchlib.percentile
+        mib = max(c.get("bytes") or 0 for c in cy) / 1048576.0
+        print("%-8d %6d %7d %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %10.1f "
+              "%9.1f" % (
+            r["agents"], len(cy), p(k, 50), mib, p(cpu, 50),
+            sum(cpu) / len(cpu), cpu[-1], p(loop, 50),
+            1000.0 * p(cpu, 50) / max(1, p(k, 50)), p(wall, 50), p(md, 50)))
+    print()
+    print("%-8s %11s %9s %9s %9s %10s %12s %11s" % (
+        "agents", "devices", "load (s)", "snap/s", "rtt p99", "settle (s)",
+        "load cpu(ms)", "hb cpu(us)"))
+    for r in results:
+        ld = r.get("load")
+        if not ld:
+            continue
+        print("%-8d %11d %9.2f %9.0f %9.2f %10.2f %12.0f %11s" % (
+            r["agents"], r["agents"] * a.devices, ld["seconds"],
+            ld["rate_per_s"], ld["rtt_ms"]["p99"], r["load_settle_s"],
+            r["load_cpu_ms"],
+            "%.1f" % r["heartbeat_us"] if "heartbeat_us" in r else "-"))
+    print()
+    for r in results:
+        if "mem_after" not in r:
+            continue
+        print("%-6d agents: before devices %s" % (
+            r["agents"], fmt_mem(r["mem_before"], r.get("heap_before"))))
+        print("%-6s         after %5d x %-3d %s" % (
+            "", r["agents"], a.devices,
+            fmt_mem(r["mem_after"], r.get("heap_after"))))
+        print("%-6s         after cycles    %s" % (
+            "", fmt_mem(r["mem_end"], r.get("heap_end"))))
+        if r.get("heap_before") is not None and \
+                r.get("heap_after") is not None:
+            print("%-6s         heap per device: %.0f bytes" % (
+                "", (r["heap_after"] - r["heap_before"]) /
+                float(r["agents"] * a.devices)))
+        print("%-6s         setup (subscribe -> %d probers running, idle): "
+              "%.1f s; %d ACCEPTs failed; revive interval %s; %d cycles "
+              "overlapped the next REVIVE (not counted)" % (
+                  "", r["prober_tasks"], r["setup_s"], r["accepts_failed"],
+                  r["revive_interval"], r.get("cycles_overlapped", 0)))
+    for r in results:
+        for key, what in (("profile_load", "loading the snapshots"),
+                          ("profile", "the measured cycles")):
+            if key in r:
+                print()
+                print("perf, %d agents, self time while %s:"
+                      % (r["agents"], what))
+                for pct, sym in r[key]["top"]:
+                    print("  %7s  %s" % (pct, sym))
+                if r[key].get("inclusive"):
+                    print("  inclusive (self + callees), coordinator, "
+                          "libcurl and cJSON functions:")
+                    for pct, sym in r[key]["inclusive"]:
+                        print("  %7s  %s" % (pct, sym))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--agents", default="1000,10000",
+                    help="comma-separated agent counts")
+    ap.add_argument("--devices", type=int, default=24)
+    ap.add_argument("--cycles", type=int, default=5)
+    ap.add_argument("--revive-interval", default="auto",
+                    help="coordinator --revive-interval (the cycle period); "
+                    "auto: max(3 s, agents/250 s)")
+    ap.add_argument("--master", choices=("fast", "emulator"), default="fast",
+                    help="fast: tests/bench/fastmaster.py (default; the "
+                    "emulator cannot answer 10,000 agents' calls in time); "
+                    "emulator: tests/emulator")
+    ap.add_argument("--probers", choices=("docker", "none"),
+                    default="docker")
+    ap.add_argument("--parallel", type=int, default=8,
+                    help="fake_probers --parallel")
+    ap.add_argument("--setup-timeout", type=int, default=3600)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--callgraph", choices=("fp", "dwarf"), default="fp",
+                    help="perf call chains: frame pointers (build with "
+                    "-fno-omit-frame-pointer) or DWARF (any build, bigger "
+                    "data, 499 Hz)")
+    ap.add_argument("--profile-dir", default=None,
+                    help="where perf data is kept (default: a new "
+                    "directory under /tmp)")
+    ap.add_argument("--no-heap", action="store_true",
+                    help="skip the heap-in-use figures (gdb + malloc_stats)")
+    ap.add_argument("--json", help="also write the raw results here")
+    a = ap.parse_args()
+
+    HEAP["enabled"] = not a.no_heap
+    if a.profile and not a.profile_dir:
+        import tempfile
+        a.profile_dir = tempfile.mkdtemp(prefix="qm-offer-cycle-perf-")
+    results = []
+    failed = False
+    for n in [int(x) for x in a.agents.split(",") if x.strip()]:
+        try:
+            results.append(run_scale(n, a))
+        except Exception as e:  # report what worked, then fail
+            log("%d agents: %s" % (n, e))
+            results.append({"agents": n, "error": str(e)})
+            failed = True
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+    print_results(results, a)
+    for r in results:
+        for what in ("coordinator_exit", "emulator_exit"):
+            if r.get(what) not in (None, 0):
+                log("%d agents: %s status %s" % (r["agents"], what, r[what]))
+                failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
