@@ -123,19 +123,16 @@ struct coord {
 	struct leader *leader;
 	bool leading;
 	bool step_down_posted; /* the store or the election says we no longer lead */
-	bool zk_waiting_logged;
 
 	bool suppressed;
 	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
 	bool replan_posted;
-	uint64_t pending_sig, revived_sig;
+	uint64_t revived_sig;
 	int64_t last_revive_ms;
 	uint64_t wake_timer;
 	int64_t wake_at;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
-	int64_t last_plan_ms;
-	int64_t started_ms, subscribed_ms;
 	struct counters n;
 	int sigfd;
 	int exit_code;
@@ -385,8 +382,7 @@ static enum plan_service task_service(const struct store_task *t)
 /* planning                                                            */
 
 static void replan_cb(struct ev_loop *loop, void *arg);
-static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers,
-		       const cJSON *offer_json);
+static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers);
 
 static void replan_soon(struct coord *c)
 {
@@ -402,7 +398,7 @@ static void replan_cb(struct ev_loop *loop, void *arg)
 	struct coord *c = arg;
 	c->replan_posted = false;
 	if (!c->stopping)
-		coord_plan(c, NULL, 0, NULL);
+		coord_plan(c, NULL, 0);
 }
 
 static void wake_cb(struct ev_loop *loop, void *arg)
@@ -650,10 +646,8 @@ struct offer_ops {
 	bool no_fit;    /* a pending launch did not fit: ask again soon */
 };
 
-static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers,
-		       const cJSON *offer_json)
+static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 {
-	(void)offer_json;
 	if (c->stopping || !c->leading || c->step_down_posted)
 		return;
 	if (c->leader && !leader_is_leader(c->leader)) {
@@ -843,7 +837,6 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 			wait_remove_at(c, i);
 
 	bool want = out.want_offers && pending > launched;
-	c->pending_sig = want ? sig : 0;
 	/* Until the first OFFERS after a subscription (which leaves offers on)
 	 * the agents are not known -- a fresh coordinator knows none --, so
 	 * suppressing then would hide every agent that needs a prober until
@@ -863,7 +856,6 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 	}
 	plan_output_free(&c->last);
 	c->last = out;
-	c->last_plan_ms = now;
 }
 
 /* ------------------------------------------------------------------ */
@@ -893,7 +885,6 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	(void)ev;
 	struct coord *c = arg;
 	c->n.subscriptions++;
-	c->subscribed_ms = wall_ms();
 	c->suppressed = false;
 	c->discovering = true;
 	c->revived_sig = 0;
@@ -967,7 +958,7 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		}
 		k++;
 	}
-	coord_plan(c, offers, k, list);
+	coord_plan(c, offers, k);
 	for (size_t i = 0; i < k; i++)
 		taskspec_offer_free(&offers[i]);
 	free(offers);
@@ -1948,7 +1939,6 @@ int coord_run(const struct coord_config *cfg)
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;
 	c->sigfd = -1;
-	c->started_ms = wall_ms();
 	store_state_init(&c->st);
 	nodes_init(&c->nodes);
 	strmap_init(&c->agent_idx);
