@@ -4,6 +4,7 @@
  * 2 configuration error. */
 #include "config.h"
 #include "coord.h"
+#include "detector.h"
 #include "log.h"
 #include "qm_error.h"
 #include "taskspec.h"
@@ -37,14 +38,22 @@ static bool printable(const char *v)
 	return true;
 }
 
+/* The same parser the Mesos client uses (coordinator/detector.h), so what
+ * --check-config accepts is exactly what runs. The reason lives in a static
+ * buffer: validators run once, at start-up, on the main thread. */
 static const char *v_master(const char *v)
 {
-	if (!v[0] || !printable(v))
-		return "must be a master URL like http://host:5050";
-	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
-	    strstr(v, "://"))
-		return "only http:// and https:// masters are supported";
-	return NULL;
+	static char why[512];
+	struct det_spec *spec = qm_calloc(1, sizeof *spec);
+	int rv = det_spec_parse(v, NULL, spec, why, sizeof why);
+	free(spec);
+	return rv == 0 ? NULL : why;
+}
+
+static const char *v_scheme(const char *v)
+{
+	return strcmp(v, "http") == 0 || strcmp(v, "https") == 0 ? NULL
+								  : "must be http or https";
 }
 
 static const char *v_zk(const char *v)
@@ -171,7 +180,15 @@ static const char *v_resources(const char *v)
 
 static const struct config_opt table[] = {
 	{"master", E("MASTER"), CONFIG_STR, OFF(master), NULL, UNB, "URL",
-	 "Mesos master, e.g. http://mesos-master:5050 (required)", v_master},
+	 "Mesos master: http://host:5050, a comma-separated list of masters tried in turn, "
+	 "or zk://[USER:PASS@]HOST:PORT[,...]/mesos to follow the leading master as Mesos "
+	 "frameworks do (required)", v_master},
+	{"master-scheme", E("MASTER_SCHEME"), CONFIG_STR, OFF(master_scheme), "http", UNB,
+	 "http|https", "scheme for masters found through zk:// (MasterInfo has none)", v_scheme},
+	{"refused-retry", E("REFUSED_RETRY"), CONFIG_DURATION, OFF(refused_retry), "5m", 1000,
+	 DAY, "DURATION",
+	 "after a refusal that retrying cannot change (framework removed, role or user "
+	 "refused, authentication failed), ask the master again only this often", NULL},
 	{"zk", E("ZK"), CONFIG_STR, OFF(zk), NULL, UNB, "zk://HOST:PORT[,...]/PATH",
 	 "keep the state in ZooKeeper instead of --state-dir", v_zk},
 	{"import-state", E("IMPORT_STATE"), CONFIG_STR, OFF(import_state), NULL, UNB, "DIR",
@@ -186,7 +203,7 @@ static const struct config_opt table[] = {
 	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
 	 "HOST:PORT", "REST API and status page", v_listen},
 	{"api-token", E("API_TOKEN"), CONFIG_STR, OFF(api_token), NULL, UNB, "TOKEN",
-	 "bearer token required by mutating REST calls (POST /v1/version)", v_text},
+	 "bearer token required by mutating REST calls (POST /v1/version, POST /v1/framework/reset)", v_text},
 	{"bus-listen", E("BUS_LISTEN"), CONFIG_STR, OFF(bus_listen), "tcp://0.0.0.0:7001", UNB,
 	 "URL", "where probers connect (NNG URL)", v_nng_url},
 	{"bus-advertise", E("BUS_ADVERTISE"), CONFIG_STR, OFF(bus_advertise), NULL, UNB, "URL",

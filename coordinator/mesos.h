@@ -7,8 +7,20 @@
  *    known, both top-level and in framework_info, §1.8), reads the chunked
  *    RecordIO stream incrementally with a bounded record size (§1.2), keeps
  *    Mesos-Stream-Id for every other call (§1.3);
- *  - follows 307 redirects to the leading master by hand (§1.5, the
- *    protocol-relative Location);
+ *  - finds the leading master (coordinator/detector.h: one URL, a list
+ *    tried in turn, or zk:// detection as Mesos's own drivers do); a 307
+ *    is followed by hand for the current attempt only (§1.5, the
+ *    protocol-relative Location); a refused connection, a timeout, a 503 or
+ *    a dropped stream goes back to detection;
+ *  - learns the master's release (GET /version before subscribing to a
+ *    master whose release it does not know, MasterInfo from ZooKeeper or
+ *    SUBSCRIBED) and sends only the FrameworkInfo capabilities that release
+ *    knows (stout refuses unknown enum names before 1.5.0);
+ *  - tells refusals that retrying cannot change ("Framework has been
+ *    removed", a role or user the master refuses, authentication failed,
+ *    a call the master cannot parse) from transient ones: those are
+ *    reported as `refused`, retried only every few minutes, until the
+ *    owner starts over (mesos_reset_framework);
  *  - a missed-heartbeat watchdog: no event for `heartbeat_misses` heartbeat
  *    intervals drops the stream (§1.6);
  *  - on EOF, error, ERROR event, 503 or a bad record: drops the stream and
@@ -38,6 +50,8 @@ struct mesos_config {
 	const char *secret;          /* with principal: HTTP basic auth */
 	const char *hostname;        /* FrameworkInfo.hostname, optional */
 	const char *webui_url;       /* optional */
+	const char *master_scheme;   /* for zk://-detected masters: "http" (default) or "https" */
+	int zk_session_timeout_ms;   /* zk:// detection session (0 = default) */
 	double failover_timeout_s;   /* e.g. 604800 (one week) */
 	bool start_suppressed;       /* SUBSCRIBE with suppressed_roles=[role] */
 	uint64_t backoff_min_ms;     /* first re-subscribe delay (default 500) */
@@ -45,6 +59,7 @@ struct mesos_config {
 	unsigned heartbeat_misses;   /* default 5 */
 	size_t max_record;           /* RecordIO cap (default 16 MiB) */
 	long call_timeout_ms;        /* ordinary calls (default 75000) */
+	uint64_t refused_retry_ms;   /* retry after a terminal refusal (default 300000) */
 };
 
 struct mesos_handlers {
@@ -60,6 +75,36 @@ struct mesos_handlers {
 	/* The master sent ERROR (e.g. "Framework has been removed"). Called
 	 * before disconnected. */
 	void (*error)(void *arg, const char *message);
+	/* A call other than SUBSCRIBE was answered with a non-2xx status (the
+	 * master did not take it: offers of a refused ACCEPT are still held).
+	 * `call` is the call as sent, valid only during the handler; status 0
+	 * means no answer at all (connection failed or timed out: the master may
+	 * or may not have seen it). Runs on the loop, never inside mesos_send. */
+	void (*call_failed)(void *arg, const char *type, long status, const char *reason,
+			    const cJSON *call);
+};
+
+/* Where the client stands, for /v1/health and /v1/state. */
+enum mesos_phase {
+	MESOS_DETECTING,   /* no leading master known yet */
+	MESOS_CONNECTING,  /* subscribing (or backing off between attempts) */
+	MESOS_SUBSCRIBED,
+	MESOS_REFUSED,     /* a refusal retrying cannot change: see `refusal` */
+	MESOS_STOPPED
+};
+
+struct mesos_status {
+	enum mesos_phase phase;
+	char master[1100];        /* --master as configured (password masked) */
+	char leader[256];         /* current leader / candidate URL, "" if none */
+	char master_version[32];  /* "" if unknown */
+	char detection[320];      /* why no leader is known, "" otherwise */
+	char last_error[320];     /* last failed attempt, "" if none */
+	char refusal[320];        /* MESOS_REFUSED: what the master said */
+	char remedy[320];         /* MESOS_REFUSED: the operator's way out */
+	int64_t refused_since_ms; /* wall clock */
+	uint64_t leader_changes;
+	uint64_t attempts_failed;
 };
 
 struct mesos_client;
@@ -78,7 +123,13 @@ void mesos_start(struct mesos_client *mc, const char *framework_id);
  * coordinator loses leadership). */
 void mesos_stop(struct mesos_client *mc);
 
+/* Forget the framework id and subscribe as a new framework (the operator's
+ * way out of a removed framework; never done automatically). */
+void mesos_reset_framework(struct mesos_client *mc);
+
 bool mesos_subscribed(const struct mesos_client *mc);
+void mesos_status(const struct mesos_client *mc, struct mesos_status *out);
+const char *mesos_phase_name(enum mesos_phase p);
 const char *mesos_framework_id(const struct mesos_client *mc);
 /* URL of the scheduler endpoint currently used (after redirects). */
 const char *mesos_endpoint(const struct mesos_client *mc);
@@ -107,5 +158,17 @@ cJSON *mesos_call_suppress(const char *role);
 cJSON *mesos_call_teardown(void);
 /* {"value": s} */
 cJSON *mesos_id(const char *s);
+
+/* Capability names that a master of `version` ("1.4.0"; NULL or "" =
+ * unknown: the oldest supported release is assumed) knows, among those we
+ * want. Fills names (up to cap), returns the count. Pure. */
+size_t mesos_capabilities_for(const char *version, const char **names, size_t cap);
+/* Is an ERROR message / refusal one that no retry can change (Mesos's
+ * src/master/master.cpp wording)? If so, the operator's way out in remedy.
+ * Pure. */
+bool mesos_refusal_remedy(const char *message, char *remedy, size_t cap);
+/* Compare dotted releases ("1.10.0" > "1.9.2"); unparsable parts count 0. */
+int mesos_version_cmp(const char *a, const char *b);
+#define MESOS_OLDEST_SUPPORTED "1.4.0"
 
 #endif

@@ -1,0 +1,100 @@
+/* The pure parts of the Mesos client: which capabilities each release is
+ * sent, release comparison, and which refusals are terminal. The client's
+ * network behaviour is covered end to end (tests/e2e) against the emulator's
+ * release profiles. */
+#include "mesos.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static bool has(const char **names, size_t n, const char *want)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], want) == 0)
+			return true;
+	return false;
+}
+
+Test(mesos, version_cmp)
+{
+	cr_assert_eq(mesos_version_cmp("1.4.0", "1.4.0"), 0);
+	cr_assert_lt(mesos_version_cmp("1.4.0", "1.10.0"), 0, "numeric, not lexical");
+	cr_assert_gt(mesos_version_cmp("1.11.0", "1.9.2"), 0);
+	cr_assert_lt(mesos_version_cmp("1.3.2", MESOS_OLDEST_SUPPORTED), 0);
+	cr_assert_eq(mesos_version_cmp("1.4", "1.4.0"), 0, "a missing part counts 0");
+	cr_assert_gt(mesos_version_cmp("1.6.0-rc1", "1.5.9"), 0);
+	cr_assert_eq(mesos_version_cmp("x", "0.0.0"), 0, "unparsable counts 0");
+}
+
+/* include/mesos/v1/mesos.proto, FrameworkInfo.Capability at each tag:
+ * TASK_KILLING_STATE 1.0.0, PARTITION_AWARE 1.1.0, MULTI_ROLE 1.2.0,
+ * RESERVATION_REFINEMENT 1.4.0. */
+Test(mesos, capabilities_per_release)
+{
+	const char *names[8];
+	size_t n = mesos_capabilities_for("1.1.0", names, 8);
+	cr_assert_eq(n, 2);
+	cr_assert(has(names, n, "PARTITION_AWARE") && has(names, n, "TASK_KILLING_STATE"));
+	cr_assert_not(has(names, n, "MULTI_ROLE"));
+
+	n = mesos_capabilities_for("1.3.1", names, 8);
+	cr_assert_eq(n, 3);
+	cr_assert_not(has(names, n, "RESERVATION_REFINEMENT"));
+
+	for (const char *const *v = (const char *const[]){"1.4.0", "1.6.2", "1.11.0", NULL}; *v;
+	     v++) {
+		n = mesos_capabilities_for(*v, names, 8);
+		cr_assert_eq(n, 4, "%s", *v);
+		cr_assert(has(names, n, "RESERVATION_REFINEMENT"), "%s", *v);
+		cr_assert(has(names, n, "MULTI_ROLE"), "%s", *v);
+	}
+}
+
+Test(mesos, unknown_release_gets_the_oldest_supported_set)
+{
+	const char *a[8], *b[8];
+	size_t na = mesos_capabilities_for(NULL, a, 8);
+	size_t nb = mesos_capabilities_for(MESOS_OLDEST_SUPPORTED, b, 8);
+	cr_assert_eq(na, nb);
+	cr_assert_eq(mesos_capabilities_for("", a, 8), nb);
+	cr_assert_eq(mesos_capabilities_for("1.11.0", a, 2), 2, "capped");
+}
+
+/* Wording of src/master/master.cpp (1.4.0 and 1.11.0). */
+Test(mesos, terminal_refusals)
+{
+	static const char *const terminal[] = {
+		"Framework has been removed",
+		"Roles { quobyte } are not present in the master's --roles",
+		"Roles { quobyte } are not present in master's --roles",
+		"User 'root' is not allowed to run frameworks without --root_submissions set",
+		"Not authorized to register framework with principal 'p' and role 'quobyte'",
+		"Not authorized to use roles 'quobyte'",
+		"Suppressed role 'x' is not contained in the list of roles",
+		"The framework failover_timeout (-1) is invalid",
+		"SUBSCRIBE answered 400: Failed to convert JSON into Call protobuf: Not expecting "
+		"a JSON string for field 'nanoseconds'",
+	};
+	for (size_t i = 0; i < sizeof terminal / sizeof terminal[0]; i++) {
+		char remedy[320] = "";
+		cr_assert(mesos_refusal_remedy(terminal[i], remedy, sizeof remedy), "%s",
+			  terminal[i]);
+		cr_assert_gt(strlen(remedy), 20, "a way out is named for '%s'", terminal[i]);
+	}
+	char remedy[320];
+	cr_assert(mesos_refusal_remedy("Framework has been removed", remedy, sizeof remedy));
+	cr_assert_not_null(strstr(remedy, "/v1/framework/reset"));
+
+	static const char *const transient[] = {
+		"Framework failed over",
+		"Authorization failure: could not create ObjectApprovers for a framework: timeout",
+		"Re-authentication in progress",
+		"Framework disconnected",
+		"",
+	};
+	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
+		char r[320] = "";
+		cr_assert_not(mesos_refusal_remedy(transient[i], r, sizeof r), "%s",
+			      transient[i]);
+	}
+}
