@@ -905,6 +905,17 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 		if (c->st.tasks[i].kill_requested)
 			send_kill(c, &c->st.tasks[i]);
 	reconcile(c, true);
+	/* A re-SUBSCRIBE over a connection the master still thought alive
+	 * keeps our DECLINE filters (src/master/master.cpp: filters are only
+	 * cleared when a framework is disconnected or fails over), so without
+	 * a REVIVE nothing may be offered for up to an hour. One REVIVE per
+	 * subscription clears them; the planner suppresses again once nothing
+	 * is wanted. */
+	if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
+		c->n.revives++;
+		c->last_revive_ms = (int64_t)ev_now_ms();
+		log_info("offers_revive", "reason=%s", log_qs("subscribed"));
+	}
 	replan_soon(c);
 }
 
@@ -1103,6 +1114,60 @@ static void on_error(void *arg, const char *message)
 	log_error("mesos_error", "message=%s", log_qs(message));
 }
 
+/* A call the master did not take. For an ACCEPT that the master answered
+ * (4xx/5xx) the offers are still held by us (src/master/http.cpp answers
+ * before the master looks at the offers) and no task was launched: hand the
+ * offers back at once, forget the tasks, and count a failure for each
+ * (service, agent) so the planner retries with backoff. Without an answer
+ * (status 0) the master may have launched them: reconciliation tells. */
+static void on_call_failed(void *arg, const char *type, long status, const char *reason,
+			   const cJSON *call)
+{
+	struct coord *c = arg;
+	if (strcmp(type, "ACCEPT") != 0)
+		return;
+	if (status == 0) {
+		reconcile(c, true);
+		return;
+	}
+	const cJSON *acc = cJSON_GetObjectItemCaseSensitive(call, "accept");
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(acc, "offer_ids");
+	if (cJSON_GetArraySize(ids) > 0) {
+		(void)mesos_send(c->mc, mesos_call_decline(cJSON_Duplicate(ids, true),
+							   SHORT_REFUSE_S));
+		c->n.declined += (uint64_t)cJSON_GetArraySize(ids);
+	}
+	size_t dropped = 0;
+	const cJSON *op;
+	cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(acc, "operations"))
+	{
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(op, "launch");
+		const cJSON *ti;
+		cJSON_ArrayForEach(ti, cJSON_GetObjectItemCaseSensitive(l, "task_infos"))
+		{
+			const char *id = json_id(ti, "task_id");
+			struct store_task *t = id ? store_state_find_task(&c->st, id) : NULL;
+			if (!t)
+				continue;
+			log_warn("task_not_launched", "task_id=%s service=%s agent_id=%s status=%ld "
+				 "reason=%s", log_qs(id), t->service, log_qs(t->agent_id), status,
+				 log_qs(reason));
+			struct store_failure *f =
+				store_state_failure(&c->st, t->service, t->agent_id, true);
+			if (f) {
+				f->consecutive++;
+				f->last_failure_ms = wall_ms();
+			}
+			health_drop(c, id);
+			store_state_remove_task(&c->st, id);
+			dropped++;
+		}
+	}
+	if (dropped)
+		(void)coord_save(c);
+	replan_soon(c);
+}
+
 /* ------------------------------------------------------------------ */
 /* bus                                                                 */
 
@@ -1202,6 +1267,29 @@ static void standby_fields(struct coord *c, cJSON *o)
 	}
 }
 
+/* Where the Mesos client stands: for operators, one object with the cause
+ * and the way out when the master refuses us. */
+static cJSON *master_json(const struct mesos_status *ms)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "phase", mesos_phase_name(ms->phase));
+	cJSON_AddStringToObject(m, "master", ms->master);
+	cJSON_AddStringToObject(m, "leader", ms->leader);
+	cJSON_AddStringToObject(m, "version", ms->master_version);
+	if (ms->detection[0])
+		cJSON_AddStringToObject(m, "detection", ms->detection);
+	if (ms->last_error[0])
+		cJSON_AddStringToObject(m, "last_error", ms->last_error);
+	if (ms->phase == MESOS_REFUSED) {
+		cJSON_AddStringToObject(m, "refusal", ms->refusal);
+		cJSON_AddStringToObject(m, "remedy", ms->remedy);
+		cJSON_AddNumberToObject(m, "refused_since_ms", (double)ms->refused_since_ms);
+	}
+	cJSON_AddNumberToObject(m, "leader_changes", (double)ms->leader_changes);
+	cJSON_AddNumberToObject(m, "failed_attempts", (double)ms->attempts_failed);
+	return m;
+}
+
 static void rest_health(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	(void)req;
@@ -1217,8 +1305,16 @@ static void rest_health(const struct http_request *req, struct http_response *re
 		word = zk_ok ? "standby" : "waiting for ZooKeeper";
 		status = zk_ok ? 200 : 503;
 	}
+	struct mesos_status ms;
+	mesos_status(c->mc, &ms);
+	if (c->leading && ms.phase == MESOS_REFUSED)
+		word = "refused";
+	else if (c->leading && ms.phase == MESOS_DETECTING)
+		word = "no leading master";
 	cJSON_AddStringToObject(o, "status", word);
 	cJSON_AddBoolToObject(o, "subscribed", ok);
+	if (c->leading)
+		cJSON_AddItemToObject(o, "mesos", master_json(&ms));
 	standby_fields(c, o);
 	if (c->leading)
 		cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
@@ -1268,6 +1364,9 @@ static cJSON *state_json(struct coord *c)
 	cJSON_AddStringToObject(o, "master", mesos_endpoint(c->mc) ? mesos_endpoint(c->mc)
 								    : c->cfg->master);
 	cJSON_AddBoolToObject(o, "subscribed", mesos_subscribed(c->mc));
+	struct mesos_status ms;
+	mesos_status(c->mc, &ms);
+	cJSON_AddItemToObject(o, "mesos", master_json(&ms));
 	standby_fields(c, o);
 	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
 	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
@@ -1288,6 +1387,16 @@ static cJSON *state_json(struct coord *c)
 		cJSON_AddItemToArray(phases, ph);
 	}
 	cJSON *probs = cJSON_AddArrayToObject(o, "problems");
+	if (ms.phase == MESOS_REFUSED) {
+		char line[700];
+		snprintf(line, sizeof line, "the Mesos master refuses this framework: %s. Way out: %s",
+			 ms.refusal, ms.remedy);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	} else if (ms.phase == MESOS_DETECTING) {
+		char line[400];
+		snprintf(line, sizeof line, "no leading Mesos master: %s", ms.detection);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
 	for (size_t i = 0; i < c->last.n_problems; i++)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
 	for (size_t i = 0; i < c->nwaits; i++) {
@@ -1525,8 +1634,10 @@ static const char status_page[] =
 	"if(c)e.className=c;r.appendChild(e);}\n"
 	"function load(){fetch('/v1/state').then(function(r){return r.json()})"
 	".then(function(s){\n"
+	"var m=s.mesos||{};"
 	"document.getElementById('sum').textContent='framework '+(s.framework_id||'-')+"
-	"', master '+s.master+(s.subscribed?' (subscribed)':' (NOT subscribed)')+"
+	"', master '+(m.leader||s.master)+(m.version?' (Mesos '+m.version+')':'')+"
+	"(s.subscribed?' (subscribed)':' (NOT subscribed: '+(m.phase||'?')+')')+"
 	"', target version '+(s.target_version||'none');\n"
 	"var p=document.getElementById('prob');p.textContent='';"
 	"(s.problems.length?s.problems:['none']).forEach(function(x){"
@@ -1570,11 +1681,53 @@ static void rest_prober_binary(const struct http_request *req, struct http_respo
 		http_respond_error(resp, 404, "the prober binary cannot be read");
 }
 
+/* POST /v1/framework/reset: the operator's way out of a framework the
+ * master removed (failover timeout expired, torn down). Forgets the
+ * framework id and subscribes as a new framework; tasks of the old one are
+ * gone on the Mesos side, so they are forgotten too (reconciliation would
+ * only report them lost). Never done automatically. */
+static void rest_framework_reset(const struct http_request *req, struct http_response *resp,
+				 void *ctx)
+{
+	struct coord *c = ctx;
+	if (!c->cfg->api_token || !c->cfg->api_token[0]) {
+		/* starting over loses the old framework's tasks: never without
+		 * an authenticated caller */
+		http_respond_error(resp, 403, "resetting the framework needs an authenticated "
+					      "caller: start the coordinator with --api-token");
+		return;
+	}
+	if (!c->leading) {
+		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
+		return;
+	}
+	char old[sizeof c->st.framework_id];
+	snprintf(old, sizeof old, "%s", c->st.framework_id);
+	size_t forgotten = c->st.ntasks;
+	c->st.framework_id[0] = '\0';
+	while (c->st.ntasks) {
+		health_drop(c, c->st.tasks[0].task_id);
+		store_state_remove_task(&c->st, c->st.tasks[0].task_id);
+	}
+	if (coord_save(c) != 0) {
+		http_respond_error(resp, 500, "could not save the reset; see the log");
+		return;
+	}
+	log_warn("framework_reset", "remote=%s old_framework_id=%s tasks_forgotten=%zu",
+		 log_qs(req->remote), log_qs(old), forgotten);
+	mesos_reset_framework(c->mc);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "previous_framework_id", old);
+	cJSON_AddNumberToObject(o, "tasks_forgotten", (double)forgotten);
+	http_respond_json(resp, 200, o);
+}
+
 static const struct http_route routes[] = {
 	{ "GET", "/v1/health", rest_health, false },
 	{ "GET", "/v1/state", rest_state, false },
 	{ "GET", "/v1/version", rest_version_get, false },
 	{ "POST", "/v1/version", rest_version_post, true },
+	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
 	{ "GET", "/metrics", rest_metrics, false },
 	{ "GET", "/files/quobyte-prober", rest_prober_binary, false },
 	{ "GET", "/", rest_page, false },
@@ -2077,12 +2230,16 @@ int coord_run(const struct coord_config *cfg)
 		.webui_url = c->webui,
 		.failover_timeout_s = (double)cfg->failover_timeout / 1000.0,
 		.heartbeat_misses = (unsigned)cfg->heartbeat_misses,
+		.master_scheme = cfg->master_scheme,
+		.zk_session_timeout_ms = (int)cfg->zk_session_timeout,
+		.refused_retry_ms = (uint64_t)cfg->refused_retry,
 	};
 	struct mesos_handlers mh = {
 		.subscribed = on_subscribed,
 		.event = on_event,
 		.disconnected = on_disconnected,
 		.error = on_error,
+		.call_failed = on_call_failed,
 	};
 	c->mc = mesos_new(c->loop, &mcfg, &mh, c);
 	if (mesos_secret) {

@@ -1531,13 +1531,18 @@ static void volume_add(cJSON *vols, const char *host, const char *container,
 	arr_push(vols, v);
 }
 
-/* int64 travels as a string (§0: cJSON's doubles lose precision). */
+/* int64 travels as an exact JSON number token, never quoted: before 1.6.0
+ * stout refuses a JSON string for an integer field (1.4.0
+ * 3rdparty/stout/include/stout/protobuf.hpp, Parser::operator()(const
+ * JSON::String&): "Not expecting a JSON string for field 'nanoseconds'"),
+ * and a cJSON double would round values above 2^53. */
 static void kill_policy_add(cJSON *task, int64_t grace_ms)
 {
 	char ns[32];
 	snprintf(ns, sizeof ns, "%" PRId64, grace_ms * 1000000);
-	add_str(add_obj(add_obj(task, "kill_policy"), "grace_period"),
-		"nanoseconds", ns);
+	cJSON *gp = add_obj(add_obj(task, "kill_policy"), "grace_period");
+	if (!cJSON_AddItemToObject(gp, "nanoseconds", ck(cJSON_CreateRaw(ns))))
+		qm_oom();
 }
 
 /* QUOBYTE_REGISTRY: host:port[,host:port] or a DNS name. The image's entry

@@ -86,7 +86,9 @@ run_suite() {
 [ -f tests/integration/run.py ] && run_suite integration python3 tests/integration/run.py "$@"
 [ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
 [ -f tests/zk/run.sh ] && run_suite zookeeper bash tests/zk/run.sh
-[ -f tests/e2e/run.py ] && run_suite e2e python3 tests/e2e/run.py
+# the end-to-end suite under the oldest supported Mesos release and the newest
+[ -f tests/e2e/run.py ] && run_suite "e2e (Mesos 1.4.0)" env QM_MESOS_VERSION=1.4.0 python3 tests/e2e/run.py
+[ -f tests/e2e/run.py ] && run_suite "e2e (Mesos 1.11.0)" env QM_MESOS_VERSION=1.11.0 python3 tests/e2e/run.py
 [ -f tests/e2e/run_failover.py ] && run_suite failover python3 tests/e2e/run_failover.py
 [ -f tests/e2e/local_cluster_smoke.sh ] && run_suite local-cluster bash tests/e2e/local_cluster_smoke.sh
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh

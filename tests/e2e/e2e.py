@@ -155,6 +155,11 @@ def parse_prometheus(text):
 # The emulator process
 
 
+# scripts/test.sh runs the e2e suite under the oldest supported release and
+# under the newest.
+MESOS_VERSION = os.environ.get("QM_MESOS_VERSION", "1.11.0")
+
+
 class Emulator(qmtest.Process):
     """mesos_emulator.py with its journal and sandboxes under root."""
 
@@ -173,6 +178,9 @@ class Emulator(qmtest.Process):
                 "--allocation-interval", "0.5", "--reregister-delay", "0.5"]
         for _ in range(listeners):
             argv += ["--listen", "127.0.0.1:0"]
+        # the Mesos release the emulator plays (its JSON rules, enum sets
+        # and calls; tests/emulator/emu_profiles.py)
+        argv += ["--version", MESOS_VERSION]
         argv += list(extra)
         super().__init__("emulator", argv, logdir)
         RESOURCES.discard(self._token)

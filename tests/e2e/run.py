@@ -9,7 +9,8 @@ devices).
 
 Needs root. Environment: QM_BUILD_DIR (default /work/main/build-asan: the
 coordinator and prober binaries), QM_IT_TMPDIR, QM_IT_TIMEOUT (see
-tests/integration/qmtest.py), QM_E2E_LOGDIR (each test's logs, journal and
+tests/integration/qmtest.py), QM_MESOS_VERSION (the Mesos release the
+emulator plays, default 1.11.0), QM_E2E_LOGDIR (each test's logs, journal and
 probers' stderr are kept there; default a fresh /tmp/qm-e2e-logs-*).
 
 Prints one line per test and ends with exactly one line
@@ -144,7 +145,8 @@ def main(argv):
         except RuntimeError as e:
             return fail_early(str(e))
     t0 = time.monotonic()
-    print("e2e: build %s, logs in %s" % (qmtest.build_dir(), e2e.log_dir()))
+    print("e2e: build %s, logs in %s, emulated Mesos %s"
+          % (qmtest.build_dir(), e2e.log_dir(), e2e.MESOS_VERSION))
 
     loader = unittest.TestLoader()
     found = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)

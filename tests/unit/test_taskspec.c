@@ -30,6 +30,20 @@ static const char *str_at(const cJSON *o, const char *key)
 	return x->valuestring;
 }
 
+/* What the master will read for an int64 field: the exact number token as
+ * printed into the call (a Raw item), never a string. */
+static void assert_int64_token(const cJSON *o, const char *key, const char *want)
+{
+	cJSON *copy = cJSON_CreateObject();
+	cJSON_AddItemToObject(copy, key, cJSON_Duplicate(at(o, key), true));
+	char *text = cJSON_PrintUnformatted(copy);
+	char exp[96];
+	snprintf(exp, sizeof exp, "{\"%s\":%s}", key, want);
+	cr_assert_str_eq(text, exp);
+	free(text);
+	cJSON_Delete(copy);
+}
+
 static double num_at(const cJSON *o, const char *key)
 {
 	const cJSON *x = at(o, key);
@@ -1022,9 +1036,9 @@ Test(taskspec, data_service_task)
 	cr_assert_eq(num_at(hc, "consecutive_failures"), 3);
 	cr_assert_eq(num_at(hc, "grace_period_seconds"), 300);
 
-	/* int64 as a string (cJSON doubles) */
-	cr_assert_str_eq(str_at(at(at(t, "kill_policy"), "grace_period"), "nanoseconds"),
-			 "30000000000");
+	/* int64 as an exact, unquoted number (1.4/1.5 refuse quoted ones) */
+	assert_int64_token(at(at(t, "kill_policy"), "grace_period"), "nanoseconds",
+			   "30000000000");
 
 	cr_assert_str_eq(label(t, "service"), "data");
 	cr_assert_str_eq(label(t, "version"), "3.0.1");
@@ -1193,8 +1207,8 @@ Test(taskspec, prober_command_task)
 	cr_assert_null(env(t, "QUOBYTE_PROBER_DEVICE_ROOTS"));
 	cr_assert_null(env(t, "QUOBYTE_PROBER_CLIENT_MOUNT_POINT"));
 	cr_assert_str_eq(label(t, "service"), "prober");
-	cr_assert_str_eq(str_at(at(at(t, "kill_policy"), "grace_period"), "nanoseconds"),
-			 "10000000000");
+	assert_int64_token(at(at(t, "kill_policy"), "grace_period"), "nanoseconds",
+			   "10000000000");
 	built_free(&b);
 }
 
