@@ -12,7 +12,7 @@ pkgs=(
   libnng-dev libcurl4-openssl-dev libcjson-dev
   libprotobuf-c-dev protobuf-c-compiler
   libudev-dev libblkid-dev libcriterion-dev
-  libzookeeper-mt-dev zookeeper zlib1g-dev
+  libzookeeper-mt-dev zookeeper zlib1g-dev python3-kazoo
   udev util-linux mount kmod e2fsprogs xfsprogs
   python3 procps iproute2 curl
 )

@@ -24,7 +24,8 @@ Checks (names usable in `checks=`):
                       when a SUPPRESS arrives may still be accepted, so a
                       launch after the SUPPRESS is no violation.
   rejected_calls      (not in the default set) no call was answered with a
-                      4xx/5xx status other than 307 and 503.
+                      4xx/5xx status other than 307 and 503 (and those
+                      the test injected with control calls/refuse).
   offers_answered     (not in the default set) no offer is held: each one
                       is answered (ACCEPT or DECLINE naming it) within
                       hold_seconds (default 5) of its OFFERS event, or
@@ -268,6 +269,8 @@ def _check_rejected(records, out):
         if record.get("direction") != "call":
             continue
         status = int(record.get("status") or 0)
+        if str(record.get("reason") or "").startswith("injected: "):
+            continue  # a refusal the test asked for (control calls/refuse)
         if status >= 400 and status != 503:
             _violation(out, "rejected_calls", record,
                        record.get("framework_id"),

@@ -283,6 +283,9 @@ class Cluster:
         self.lock = threading.RLock()
         self.timers = Timers()
         self.masters = []
+        self.servers = {}        # address -> its HTTP server (kill/start)
+        self.zk = None           # emu_zk.Group with --zk
+        self.refusals = []       # injected answers to calls (calls/refuse)
         self.leader = None
         self.external_leader = None
         self.unavailable = None
@@ -749,7 +752,21 @@ class Cluster:
         self.external_leader = None if target is not None else address
         if target is not None:
             target.elect(initial=False)
+        if self.zk is not None:
+            if target is not None:
+                self.zk.make_leader(target, self.masters)
+            else:
+                for master in self.masters:
+                    self.zk.leave(master.address)
         self.journal.note("leader_changed", leader=address)
+
+    def take_refusal(self, call_type):
+        """An injected answer for the next call of this type, if any."""
+        for r in self.refusals:
+            if r["type"] == call_type and r["count"] > 0:
+                r["count"] -= 1
+                return r
+        return None
 
     def consume_unavailable(self):
         if self.unavailable is None:

@@ -8,14 +8,26 @@ docs/mesos-v1-scheduler-api.md.
 The real master ignores unknown JSON keys and silently drops unknown enum
 names in optional fields; this validator rejects both, naming the field path,
 so that a typo in the coordinator fails a test instead of a production launch.
-Scalar encodings the real master accepts are accepted too (numeric strings
-for integers and doubles, "true"/"false" for bools, null as "unset").
+Scalar encodings the real master accepts are accepted too (null as "unset";
+numeric strings for integers and doubles and "true"/"false" for bools only
+from Mesos 1.6.0, see emu_profiles.py).
 """
 
 import base64
 import binascii
 import math
 import re
+
+import emu_profiles
+
+# The release whose parsing rules apply (mesos_emulator.py --version).
+PROFILE = emu_profiles.Profile("1.11.0")
+
+
+def configure(version):
+    """Apply the JSON rules of Mesos `version` (emu_profiles.py)."""
+    global PROFILE
+    PROFILE = emu_profiles.Profile(version)
 
 # Field spec: (label, type). label: "opt", "req" or "rep".
 # type: "string", "bytes", "bool", "double", "int32", "int64", "uint32",
@@ -630,7 +642,19 @@ def _describe(value):
     return "a JSON object"
 
 
+def _no_string(value, ftype, path):
+    """Before 1.6.0 stout refuses a JSON string for a number or bool field
+    (3rdparty/stout/include/stout/protobuf.hpp at 1.4.0/1.5.0); the message
+    names the field, not its path."""
+    if isinstance(value, str) and ftype != "string" and \
+            not ftype.startswith("enum:") and ftype != "bytes" and \
+            not PROFILE.quoted_scalars:
+        raise SchemaError("Not expecting a JSON string for field '%s'"
+                          % re.sub(r"\[\d+\]$", "", path.split(".")[-1]))
+
+
 def _check_scalar(value, ftype, path):
+    _no_string(value, ftype, path)
     if ftype == "string":
         if not isinstance(value, str):
             raise SchemaError("Field '%s' must be a JSON string, got %s"
@@ -694,10 +718,15 @@ def _check_scalar(value, ftype, path):
             raise SchemaError("Field '%s' must be an enum name string (one of "
                               "%s), got %s" % (path, ", ".join(names),
                                                _describe(value)))
-        if value not in names:
+        if value not in names or not PROFILE.knows_enum(ftype[5:], value):
+            if not PROFILE.unknown_enum_dropped:
+                # stout at 1.4.0, whatever the field's label
+                raise SchemaError("Failed to find enum for '%s'" % value)
             raise SchemaError("Unknown enum value '%s' for field '%s' "
                               "(expected one of %s)"
-                              % (value, path, ", ".join(names)))
+                              % (value, path, ", ".join(
+                                  n for n in names
+                                  if PROFILE.knows_enum(ftype[5:], n))))
         return
     raise AssertionError("bad schema type " + ftype)
 

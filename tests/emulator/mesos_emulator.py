@@ -31,7 +31,9 @@ if HERE not in sys.path:
 
 import emu_master  # noqa: E402
 import emu_resources as R  # noqa: E402
+import emu_profiles  # noqa: E402
 import emu_schema  # noqa: E402
+import emu_zk  # noqa: E402
 from emu_util import Journal, log, validate_id  # noqa: E402
 
 SCHEDULER_PATHS = ("/api/v1/scheduler", "/master/api/v1/scheduler")
@@ -254,6 +256,13 @@ class Handler(BaseHTTPRequestHandler):
             self._scheduler(method, path, body)
         elif path in ("/master/redirect", "/redirect"):
             self._redirect(method)
+        elif path == "/version":
+            # src/version/version.cpp (VersionProcess, 1.4.0 ... 1.11.0)
+            self._send(method, 200, json.dumps({
+                "version": self.cluster.config.version,
+                "build_date": "2020-01-01 00:00:00", "build_time": 1577836800,
+                "build_user": "emulator", "git_tag": self.cluster.config.version}),
+                content_type="application/json")
         elif path in ("/master/state", "/state", "/master/state.json"):
             self._legacy_state(method)
         else:
@@ -365,6 +374,12 @@ class Handler(BaseHTTPRequestHandler):
         error = self._validate_call(call, principal)
         if error:
             reply(400, "Failed to validate scheduler::Call: %s" % error)
+            return
+        with cluster.lock:
+            injected = cluster.take_refusal(call.get("type"))
+        if injected is not None:
+            reply(injected["status"], injected["message"],
+                  reason="injected: " + injected["message"])
             return
 
         ctype = call["type"]
@@ -747,6 +762,65 @@ def _inject(leader, args):
     return 200, {"injected": injected, "bytes": len(data)}
 
 
+def kill_master(cluster, server):
+    """A master process dies: its listener refuses connections at once, its
+    streams are cut; its ZooKeeper session (and so its membership and, if it
+    led, its leadership) lasts until the session timeout, then the next
+    member leads (src/zookeeper/detector.cpp: the lowest sequence)."""
+    master = server.master
+    if getattr(server, "dead", False):
+        return {"killed": master.address, "already": True}
+    server.dead = True
+    server.shutdown()
+    server.server_close()
+    with cluster.lock:
+        master.dead = True
+        for fw in master.frameworks.values():
+            if fw.stream is not None:
+                fw.stream.abort()
+    cluster.journal.note("master_killed", master=master.address)
+
+    def expire():
+        with cluster.lock:
+            if not getattr(master, "dead", False):
+                return
+            if cluster.zk is not None:
+                cluster.zk.leave(master.address)
+            if cluster.leader is master:
+                live = [m for m in cluster.masters
+                        if not getattr(m, "dead", False)]
+                if cluster.zk is not None:
+                    order = [a for a, _ in cluster.zk.order()]
+                    live.sort(key=lambda m: order.index(m.address)
+                              if m.address in order else len(order))
+                cluster.move_leader(live[0].address if live else None)
+    cluster.timers.schedule(cluster.config.zk_session_timeout, expire,
+                            "master-session-expiry")
+    return {"killed": master.address}
+
+
+def start_master(cluster, address):
+    """The master process starts again on its address and contends anew
+    (a new znode at the end of the group)."""
+    old = cluster.servers[address]
+    if not getattr(old, "dead", False):
+        return {"started": address, "already": True}
+    master = old.master
+    server = EmulatorServer((master.host, master.port), cluster)
+    server.master = master
+    cluster.servers[address] = server
+    threading.Thread(target=server.serve_forever,
+                     kwargs={"poll_interval": 0.1}, daemon=True).start()
+    with cluster.lock:
+        master.dead = False
+        if cluster.zk is not None:
+            cluster.zk.join(master)
+        if cluster.leader is None and cluster.external_leader is None:
+            cluster.move_leader(address)
+    cluster.journal.note("master_started", master=address)
+    return {"started": address}
+
+
 def control_action(cluster, method, action, args):
     """Execute one control-API action; returns (HTTP status, JSON)."""
     getters = ("health", "state", "tasks", "offers", "journal", "agents")
@@ -857,6 +931,24 @@ def control_action(cluster, method, action, args):
         if action == "leader":
             cluster.move_leader(args.get("leader"))
             return 200, {"leader": cluster.leader_address()}
+        if action == "calls/refuse":
+            ctype = args.get("type")
+            status = int(args.get("status", 400))
+            if not isinstance(ctype, str) or not 400 <= status <= 599:
+                return 400, {"error": "need type and a 4xx/5xx status"}
+            cluster.refusals.append({
+                "type": ctype, "status": status,
+                "message": str(args.get("message") or "refused"),
+                "count": int(args.get("count", 1))})
+            return 200, {"refusals": cluster.refusals}
+        if action in ("master/kill", "master/start"):
+            address = args.get("address") or cluster.leader_address()
+            server = cluster.servers.get(address)
+            if server is None:
+                return 404, {"error": "no master listens on %r" % address}
+            if action == "master/kill":
+                return 200, kill_master(cluster, server)
+            return 200, start_master(cluster, address)
         if action == "leader/reregister-agents":
             if leader is None:
                 return 409, {"error": "no leader"}
@@ -986,7 +1078,16 @@ def build_parser():
     p.add_argument("--region", help="master fault domain region")
     p.add_argument("--zone", help="master fault domain zone")
     p.add_argument("--hostname", help="advertised master hostname")
-    p.add_argument("--version", default="1.11.0", dest="mesos_version")
+    p.add_argument("--version", default="1.11.0", dest="mesos_version",
+                   help="Mesos release to behave as (%s ... %s): its JSON "
+                   "rules, enum sets and calls (emu_profiles.py)"
+                   % (emu_profiles.SUPPORTED[0], emu_profiles.SUPPORTED[-1]))
+    p.add_argument("--zk", help="publish the masters in this ZooKeeper "
+                   "group as Mesos does (zk://host:port/mesos: json.info_ "
+                   "znodes, lowest sequence leads)")
+    p.add_argument("--zk-session-timeout", type=float, default=10.0,
+                   help="seconds a killed master's znode (and leadership) "
+                   "outlives it, as its ZooKeeper session would")
     p.add_argument("--no-switch-user", action="store_true",
                    help="run command tasks as the emulator's user")
     p.add_argument("--journal", help="journal file (default: "
@@ -1066,7 +1167,13 @@ def main(argv=None):
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
         format="%(asctime)s mesos-emulator %(levelname)s %(message)s")
+    problem = emu_profiles.check(args.mesos_version)
+    if problem:
+        print("mesos-emulator: --version: %s" % problem, file=sys.stderr)
+        return 2
+    emu_schema.configure(args.mesos_version)
     config = make_config(args)
+    config.zk_session_timeout = args.zk_session_timeout
     journal = Journal(args.journal or os.path.join(config.work_dir,
                                                    "journal.jsonl"))
     cluster = emu_master.Cluster(config, journal)
@@ -1078,11 +1185,16 @@ def main(argv=None):
         master = emu_master.Master(cluster, host, bound[1])
         server.master = master
         cluster.masters.append(master)
+        cluster.servers[master.address] = server
         servers.append(server)
     if args.control_listen:
         servers.append(EmulatorServer(args.control_listen, cluster,
                                       control_only=True))
     cluster.start(agent_specs(args, config))
+    if args.zk:
+        cluster.zk = emu_zk.Group(args.zk, args.zk_session_timeout)
+        for master in cluster.masters:  # the leader first: it leads
+            cluster.zk.join(master)
     threads = []
     for server in servers:
         thread = threading.Thread(target=server.serve_forever,
@@ -1114,11 +1226,14 @@ def main(argv=None):
     while not config.stop_event.wait(0.2):
         pass
     log.info("shutting down")
-    for server in servers:
-        server.shutdown()
+    for server in list(cluster.servers.values()) + servers[len(cluster.masters):]:
+        if not getattr(server, "dead", False):
+            server.shutdown()
     cluster.shutdown()
-    for server in servers:
+    for server in list(cluster.servers.values()) + servers[len(cluster.masters):]:
         server.server_close()
+    if cluster.zk is not None:
+        cluster.zk.close()
     journal.note("stopped")
     journal.close()
     return 0

@@ -1382,6 +1382,10 @@ def main():
     loader = unittest.defaultTestLoader
     names = sys.argv[1:]
     module = sys.modules[__name__]
+    import test_releases  # release profiles, ZooKeeper group, kill/start
+    for cls in (test_releases.ReleaseRulesTest,
+                test_releases.ZooKeeperGroupTest):
+        setattr(module, cls.__name__, cls)
     suite = (loader.loadTestsFromNames(names, module) if names
              else loader.loadTestsFromModule(module))
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(

@@ -1,0 +1,220 @@
+"""The real-world master: detection through ZooKeeper, a leader that
+changes or dies, a redirect to a dead master, a framework the master
+removed, an ACCEPT the master refuses. Run under every emulated release
+(scripts/test.sh: QM_MESOS_VERSION=1.4.0 and 1.11.0)."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import e2e
+from e2e import E2ETestCase, qmtest, task_service, wait_until
+from test_e2e import subscribe_fid, subscribes
+from zkcluster import ZooKeeperServer
+
+VERSION = "3.0.1"
+BASE = {"registry": ["agent1"], "metadata": ["agent2"], "data": ["agent2"],
+        "api": 1,
+        "webconsole": 1, "prober": ["agent1", "agent2"]}
+TOKEN = "e2e-masters-token"
+
+
+def mesos_of(cluster):
+    """The coordinator's view of the master (/v1/health works whatever the
+    phase; /v1/state only while it leads)."""
+    _, _, data = cluster.rest_call("GET", "/v1/health", timeout=3)
+    return json.loads(data).get("mesos") or {}
+
+
+def deploy(cluster, extra=()):
+    cluster.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+    cluster.disk("agent2", "md", ["METADATA_DEVICE"])
+    cluster.disk("agent2", "data", ["DATA_DEVICE"])
+    cluster.start_coordinator(extra)
+    cluster.wait_reporting()
+    cluster.set_version(VERSION, token=TOKEN if "--api-token" in extra
+                        else None)
+    cluster.wait_running(BASE)
+    cluster.quiesce()
+
+
+class ZooKeeperDetectionTest(E2ETestCase):
+    """--master zk://.../mesos against an emulator that publishes its
+    leader as Mesos does (json.info_ znodes, MasterInfo JSON)."""
+
+    NAGENTS = 2
+    LISTENERS = 2
+
+    def setUp(self):
+        d = tempfile.mkdtemp(prefix="qm-e2e-mzk-", dir=qmtest.TMP_PARENT)
+        self.addCleanup(shutil.rmtree, d, True)
+        self.zk = ZooKeeperServer(os.path.join(d, "zk"), d)
+        self.addCleanup(e2e.RESOURCES.release, self.zk._token)
+        self.EMULATOR_EXTRA = ("--zk", self.zk.url("/mesos"),
+                               "--zk-session-timeout", "2")
+        super().setUp()
+
+    def test_leader_change_through_zookeeper_and_a_dead_leader(self):
+        c = self.cluster
+        emu = c.emulator
+        old, new = emu.addresses
+        deploy(c, ["--master", self.zk.url("/mesos"),
+                   "--zk-session-timeout", "2s"])
+        fid = c.state()["framework_id"]
+        m = mesos_of(c)
+        self.assertEqual(m["phase"], "subscribed")
+        self.assertEqual(m["leader"], "http://" + old)
+        self.assertEqual(m["version"], e2e.MESOS_VERSION,
+                         "the release comes from MasterInfo in ZooKeeper")
+        self.assertNotIn("zk://", json.dumps(c.journal()[:1]))
+
+        # 1. leadership moves: the new leader's znode is found through
+        # the watch and subscribed to directly, with the same framework id
+        mark = len(c.journal())
+        t0 = time.monotonic()
+        emu.control("leader", {"leader": new})
+        wait_until(lambda: [r for r in subscribes(c.journal()[mark:])
+                            if r["listener"] == new], 20,
+                   what="SUBSCRIBE to the new leader")
+        c.wait_subscribed()
+        took = time.monotonic() - t0
+        r = [r for r in subscribes(c.journal()[mark:])
+             if r["listener"] == new][0]
+        self.assertEqual(subscribe_fid(r), (fid, fid))
+        self.assertEqual(mesos_of(c)["leader"], "http://" + new)
+        changes = c.coordinator.log_events("mesos_subscribed")
+        since = int(changes[-1]["since_leader_change_ms"])
+        self.assertGreaterEqual(since, 0)
+        self.note("ZooKeeper leader change -> SUBSCRIBED: %.0f ms "
+                  "(coordinator: %d ms from detection)" % (took * 1000, since))
+
+        # 2. the leader dies: its listener refuses connections and its
+        # znode goes when its ZooKeeper session expires (2 s); the other
+        # master is elected and the coordinator follows it
+        mark = len(c.journal())
+        t0 = time.monotonic()
+        emu.control("master/kill", {"address": new})
+        wait_until(lambda: [r for r in subscribes(c.journal()[mark:])
+                            if r["listener"] == old], 30,
+                   what="SUBSCRIBE to the surviving master")
+        c.wait_subscribed()
+        took = time.monotonic() - t0
+        self.assertEqual(mesos_of(c)["leader"], "http://" + old)
+        self.assertLess(took, 2 + 2 + 5,
+                        "under the ZooKeeper session timeout + 2 s, with "
+                        "slack for a loaded CI machine")
+        self.note("leader killed -> SUBSCRIBED to its successor: %.1f s "
+                  "(ZooKeeper session timeout 2 s)" % took)
+        self.assertEqual(c.state()["framework_id"], fid)
+        c.wait_running(BASE)
+        emu.control("master/start", {"address": new})
+        c.finish(self)
+
+
+class MasterRefusalTest(E2ETestCase):
+    NAGENTS = 2
+
+    def test_redirect_to_a_dead_master_goes_back_to_detection(self):
+        """The master says another one leads, but that one is dead: the
+        redirect is followed for one attempt only, then the configured
+        master is asked again (the old client kept the dead target for
+        good)."""
+        c = self.cluster
+        emu = c.emulator
+        deploy(c)
+        fid = c.state()["framework_id"]
+        dead = "127.0.0.1:%d" % qmtest.free_tcp_port()
+        mark = len(c.journal())
+        emu.control("leader", {"leader": dead})  # cuts the stream
+        wait_until(lambda: len(subscribes(c.journal()[mark:], 307)) >= 3,
+                   20, what="SUBSCRIBE asked again at the configured master")
+        m = mesos_of(c)
+        self.assertEqual(m["phase"], "connecting")
+        self.assertIn(dead, m.get("last_error", "") + json.dumps(
+            c.coordinator.log_events("mesos_redirected")))
+        self.assertEqual(c.health(), 503)
+        emu.control("leader", {"leader": emu.address})
+        c.wait_subscribed(timeout=30)
+        self.assertEqual(c.state()["framework_id"], fid)
+        c.wait_running(BASE)
+        c.finish(self)
+
+    def test_removed_framework_is_terminal_until_the_operator_resets(self):
+        c = self.cluster
+        emu = c.emulator
+        extra = ["--api-token", TOKEN, "--refused-retry", "60s"]
+        deploy(c, extra)
+        fid = c.state()["framework_id"]
+        c.kill_coordinator()
+        wait_until(lambda: emu.control("framework/expire",
+                                       {"framework_id": fid}, expect=None)
+                   .get("removed") == fid, 20,
+                   what="the master removing the framework")
+        mark = len(c.journal())
+        c.start_coordinator(extra, wait=False)
+
+        def refused():
+            try:
+                return mesos_of(c).get("phase") == "refused"
+            except (OSError, ValueError):
+                return False
+        wait_until(refused, 20, what="health naming the refusal")
+        status, _, data = c.rest_call("GET", "/v1/health")
+        self.assertEqual(status, 503)
+        h = json.loads(data)
+        self.assertEqual(h["status"], "refused")
+        self.assertIn("Framework has been removed", h["mesos"]["refusal"])
+        self.assertIn("/v1/framework/reset", h["mesos"]["remedy"])
+        time.sleep(3)
+        self.assertEqual(len([r for r in c.journal()[mark:]
+                              if r.get("call_type") == "SUBSCRIBE"]), 1,
+                         "no hammering: one SUBSCRIBE, the next in 60 s")
+
+        # the way out is explicit and authenticated
+        status, _, _ = c.rest_call("POST", "/v1/framework/reset", "")
+        self.assertEqual(status, 401)
+        status, _, data = c.rest_call("POST", "/v1/framework/reset", "",
+                                      {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["previous_framework_id"], fid)
+        c.wait_subscribed(timeout=30)
+        self.assertNotEqual(c.state()["framework_id"], fid)
+        c.wait_running(BASE)
+        c.finish(self)
+
+    def test_refused_accept_hands_offers_back_and_retries(self):
+        """A master that refuses an ACCEPT (400) keeps its offers
+        outstanding: they are declined at once, the tasks are not counted
+        as launched, and they are launched again after a backoff."""
+        c = self.cluster
+        emu = c.emulator
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        emu.control("calls/refuse", {
+            "type": "ACCEPT", "count": 1, "status": 400,
+            "message": "Failed to validate scheduler::Call: injected"})
+        mark = len(c.journal())
+        c.start_coordinator()
+        c.wait_running({"prober": c.hosts})
+        recs = c.journal()[mark:]
+        refused = [r for r in recs if r.get("call_type") == "ACCEPT" and
+                   r.get("status") == 400]
+        self.assertEqual(len(refused), 1)
+        ids = [o["value"] for o in refused[0]["body"]["accept"]["offer_ids"]]
+        refused_ids = {ti["task_id"]["value"]
+                       for op in refused[0]["body"]["accept"]["operations"]
+                       for ti in op.get("launch", {}).get("task_infos", [])}
+        self.assertTrue(refused_ids)
+        declines = [r for r in recs if r.get("call_type") == "DECLINE" and
+                    r["_line"] > refused[0]["_line"] and
+                    {o["value"] for o in r["body"]["decline"]["offer_ids"]}
+                    & set(ids)]
+        self.assertTrue(declines, "the refused ACCEPT's offers declined")
+        self.assertTrue(c.coordinator.log_events("task_not_launched"))
+        relaunched = [i for _, i in c.launches(c.journal()[mark:])
+                      if i["task_id"]["value"] not in refused_ids]
+        self.assertEqual(len(relaunched), len(c.hosts),
+                         "every prober launched again, once")
+        c.wait_reporting()
+        c.finish(self)
