@@ -286,7 +286,7 @@ static void answer(struct detector *d, const struct det_leader *l, const char *w
 		if (!force && !d->have && strcmp(d->why, why) == 0)
 			return;
 		d->have = false;
-		snprintf(d->why, sizeof d->why, "%s", why);
+		snprintf(d->why, sizeof d->why, "%.390s", why);
 	}
 	d->fn(d->arg, l, why);
 }

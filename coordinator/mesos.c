@@ -855,10 +855,10 @@ static void check_done(struct mesos_client *mc)
 	}
 }
 
-/* The detector's answer (on the loop). A new leader that the detector found
- * by itself (a ZooKeeper watch) is tried at once, with the backoff reset; an
- * answer to our own det_failed() only sets the candidate for the retry that
- * is already scheduled (a list must not be hammered through). */
+/* The detector's answer (on the loop). A new leader found in ZooKeeper is
+ * tried at once, with the backoff reset; the next entry of a list, handed
+ * over after our own det_failed(), only sets the candidate for the retry
+ * that is already scheduled (a list must not be hammered through). */
 static void on_leader(void *arg, const struct det_leader *l, const char *why)
 {
 	struct mesos_client *mc = arg;
@@ -893,7 +893,11 @@ static void on_leader(void *arg, const struct det_leader *l, const char *why)
 		if (mc->probe || strcmp(base, l->url) != 0)
 			drop_stream_ex(mc, "another master leads now", false);
 	}
-	if (!asked && !mc->refused) {
+	/* A new leader from ZooKeeper is news: subscribe at once. The next
+	 * entry of a list, handed over because we said the last one failed,
+	 * waits for the backoff already scheduled. */
+	bool news = mc->spec.kind == DET_ZK || !asked;
+	if (news && !mc->refused) {
 		mc->backoff_ms = mc->backoff_min_ms;
 		schedule_retry(mc, 0);
 	} else if (!mc->retry && !mc->stream) {

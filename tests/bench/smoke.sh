@@ -15,5 +15,6 @@ run new_mount.py --trials 3
 run footprint.py --devices 3 --idle 3
 run e2e_hot_add.py --trials 3
 run offer_cycle.py --agents 50 --cycles 2 --no-heap
+run leader_change.py --rounds 2
 echo "bench-smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -241,6 +241,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _dispatch(self, method):
+        if getattr(self.server, "dead", False):
+            # a killed master (control master/kill): a kept-alive
+            # connection gets no answer, as from a dead process
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         try:
             body = self._read_body()
         except BodyError as err:
