@@ -496,6 +496,85 @@ static size_t device_dirs(struct coord *c, const char *agent_id, enum taskspec_s
 	return k;
 }
 
+/* Is path at or below dir? */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The device root (agent attribute, else --prober-device-roots) that holds
+ * path, copied into out; false if none does. */
+static bool root_of(struct coord *c, const char *agent_id, const char *path, char *out,
+		    size_t cap)
+{
+	const char *roots = agent_attr(agent_find(c, agent_id), ATTR_DEVICE_ROOTS);
+	if (!roots)
+		roots = c->cfg->prober_device_roots;
+	const char *cur = roots;
+	char item[TASKSPEC_PATH_MAX + 1];
+	while (cur && config_list_next(&cur, item, sizeof item)) {
+		if (taskspec_path_valid(item) && path_under(path, item)) {
+			snprintf(out, cap, "%s", item);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* What a disk service's container gets bind-mounted: with shared
+ * propagation, the device root of each device (so a disk mounted under it
+ * later shows up in the running container), else each device directory.
+ * Deduplicated, in device order; the strings live in bufs. */
+static size_t service_mounts(struct coord *c, const char *agent_id, const char **dirs,
+			     size_t nd, char (*bufs)[TASKSPEC_PATH_MAX + 1], const char **out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nd; i++) {
+		char root[TASKSPEC_PATH_MAX + 1];
+		const char *m = dirs[i];
+		if (c->ts.shared_propagation && root_of(c, agent_id, dirs[i], root, sizeof root))
+			m = root;
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(out[j], m) == 0;
+		if (dup)
+			continue;
+		snprintf(bufs[k], TASKSPEC_PATH_MAX + 1, "%s", m);
+		out[k] = bufs[k];
+		k++;
+	}
+	return k;
+}
+
+/* Why a running disk service must be replaced: a device of its type that
+ * its container cannot see (outside every path mounted at launch, or, without
+ * shared propagation, mounted after it). NULL if it sees them all. */
+static const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
+				  size_t cap)
+{
+	enum taskspec_service s;
+	if (!t->mounts_known || taskspec_service_parse(t->service, &s) != 0)
+		return NULL;
+	const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
+	size_t nd = device_dirs(c, t->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
+	for (size_t i = 0; i < nd; i++) {
+		bool seen = false;
+		const char *cur = t->mounts;
+		char m[TASKSPEC_PATH_MAX + 1];
+		while (!seen && config_list_next(&cur, m, sizeof m))
+			seen = t->mounts_shared ? path_under(dirs[i], m) : strcmp(dirs[i], m) == 0;
+		if (!seen) {
+			snprintf(buf, cap, "device %s added: not visible in the running container",
+				 dirs[i]);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
 /* Build one launch into offer o. Returns the TaskInfo (and records the task
  * in c->st) or NULL with the reason logged. */
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
@@ -547,8 +626,19 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		uint32_t port = fit.nports ? fit.ports[0] : 0;
 		registry_list(c, s == TASKSPEC_REGISTRY ? o->hostname : NULL, port, registry,
 			      sizeof registry);
-		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
+		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS], *mounts[TASKSPEC_MAX_DEVICE_DIRS];
+		char(*bufs)[TASKSPEC_PATH_MAX + 1] = qm_calloc(TASKSPEC_MAX_DEVICE_DIRS, sizeof *bufs);
 		size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
+		nd = service_mounts(c, o->agent_id, dirs, nd, bufs, mounts);
+		if (s == TASKSPEC_REGISTRY || s == TASKSPEC_METADATA || s == TASKSPEC_DATA) {
+			t.mounts_known = true;
+			t.mounts_shared = c->ts.shared_propagation;
+			for (size_t i = 0; i < nd; i++) {
+				size_t used = strlen(t.mounts);
+				snprintf(t.mounts + used, sizeof t.mounts - used, "%s%s", i ? "," : "",
+					 mounts[i]);
+			}
+		}
 		struct taskspec_service_params p = {
 			.service = s,
 			.task_id = t.task_id,
@@ -556,11 +646,12 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			.hostname = o->hostname,
 			.version = a->version,
 			.registry = registry,
-			.device_dirs = dirs,
+			.device_dirs = mounts,
 			.ndevice_dirs = nd,
 			.fit = &fit,
 		};
 		rv = taskspec_service_task(&c->ts, &p, &ti, err, sizeof err);
+		free(bufs);
 	}
 	if (rv != 0) {
 		log_error("task_build_failed", "service=%s agent_id=%s error=%s",
@@ -675,6 +766,7 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		fill_report(c, a->id, &pa[i].report);
 	}
 	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
+	char(*reasons)[320] = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
 	for (size_t i = 0; i < c->st.ntasks; i++) {
 		struct store_task *t = &c->st.tasks[i];
 		pt[i].task_id = t->task_id;
@@ -686,6 +778,7 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		pt[i].launched_ms = t->launched_ms;
 		pt[i].kill_requested = t->kill_requested;
 		pt[i].unwanted_since_ms = t->unwanted_since_ms;
+		pt[i].replace_reason = replace_reason(c, t, reasons[i], sizeof reasons[i]);
 	}
 	struct plan_history *ph = qm_calloc(c->st.nfailures ? c->st.nfailures : 1, sizeof *ph);
 	size_t nh = 0;
@@ -715,6 +808,7 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		plan_output_free(&out);
 		free(pa);
 		free(pt);
+		free(reasons);
 		free(ph);
 		/* answer the offers anyway: never hoard */
 		for (size_t i = 0; i < noffers; i++) {
@@ -737,6 +831,7 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		}
 	}
 	free(pt);
+	free(reasons);
 
 	for (size_t i = 0; i < c->nwaits; i++)
 		c->waits[i].seen = false;
@@ -1343,6 +1438,12 @@ static cJSON *task_json(struct coord *c, const struct store_task *t)
 		cJSON_AddBoolToObject(o, "kill_requested", true);
 	if (t->unwanted_since_ms)
 		cJSON_AddNumberToObject(o, "unwanted_since_unix_ms", (double)t->unwanted_since_ms);
+	char why[320];
+	const char *r = replace_reason(c, t, why, sizeof why);
+	if (r)
+		cJSON_AddStringToObject(o, "replacing", r);
+	if (t->mounts_known)
+		cJSON_AddStringToObject(o, "mounts", t->mounts);
 	return o;
 }
 
@@ -2006,6 +2107,9 @@ static int setup_plan(struct coord *c, char *err, size_t errlen)
 	c->pc.webconsole_count = (unsigned)cfg->webconsole_count;
 	c->pc.client_enabled = cfg->client_enabled;
 	c->pc.removal_grace_ms = cfg->removal_grace;
+	/* every service the task builder gives a health check is gated on it
+	 * (API and webconsole: TCP on their main port) */
+	c->pc.health_checked |= 1u << PLAN_API | 1u << PLAN_WEBCONSOLE;
 	c->pc.backoff_base_ms = cfg->backoff_base;
 	c->pc.backoff_max_ms = cfg->backoff_max;
 	c->pc.prober_stale_ms = cfg->prober_stale;

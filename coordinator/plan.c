@@ -69,7 +69,7 @@ static const struct {
 
 static const char *const kill_names[PLAN_KILL_REASON_COUNT] = {
 	"none", "shutdown", "no-device", "no-mount", "disabled",
-	"restricted", "excess", "duplicate", "upgrade",
+	"restricted", "excess", "duplicate", "upgrade", "replace",
 };
 
 /* Problem sections, in the order operators read them. */
@@ -1019,6 +1019,12 @@ static void plan_launches(struct ctx *c)
 
 /* ---- rule 8: rolling upgrade ------------------------------------------- */
 
+/* Not at the target: another version, or to be replaced for a reason. */
+static bool stale(const struct ctx *c, size_t k)
+{
+	return !version_is_target(c, k) || c->in->tasks[k].replace_reason;
+}
+
 static void plan_upgrade(struct ctx *c)
 {
 	size_t n_wanted = 0, n_at = 0, n_old = 0, n_not_ready = 0;
@@ -1033,7 +1039,7 @@ static void plan_upgrade(struct ctx *c)
 					continue;
 				size_t k = c->keeper[sl];
 				bool ready = c->sflag[sl] & SF_READY;
-				bool old = k != NONE && !version_is_target(c, k);
+				bool old = k != NONE && stale(c, k);
 				n_wanted++;
 				if (ready && !old)
 					n_at++;
@@ -1054,7 +1060,7 @@ static void plan_upgrade(struct ctx *c)
 		/* The only task that is not ready is an old one: replacing it
 		 * can only help. */
 		size_t k = c->keeper[first_nr];
-		if (!version_is_target(c, k) && !c->in->tasks[k].kill_requested &&
+		if (stale(c, k) && !c->in->tasks[k].kill_requested &&
 		    !(c->tflag[k] & TF_UNREACH))
 			cand = first_nr;
 	}
@@ -1062,6 +1068,13 @@ static void plan_upgrade(struct ctx *c)
 		size_t k = c->keeper[cand];
 		const struct plan_task *t = &c->in->tasks[k];
 		const char *from = t->version ? t->version : "(unknown)";
+		if (version_is_target(c, k)) {
+			kill_task(c, k, PLAN_KILL_REPLACE, "replace %s on %s: %s",
+				  svc_name(t->service), task_node(c, k), t->replace_reason);
+			problem(c, SECT_UPGRADE, "replacing %s on %s: %s",
+				svc_name(t->service), task_node(c, k), t->replace_reason);
+			return;
+		}
 		kill_task(c, k, PLAN_KILL_UPGRADE, "upgrade %s on %s from %s to %s",
 			  svc_name(t->service), task_node(c, k), from, c->target);
 		problem(c, SECT_UPGRADE,
@@ -1073,8 +1086,7 @@ static void plan_upgrade(struct ctx *c)
 	size_t sl = first_nr;
 	enum plan_service s = (enum plan_service)(sl % NSVC);
 	size_t k = c->keeper[sl];
-	if (k != NONE && c->in->tasks[k].kill_requested &&
-	    !version_is_target(c, k))
+	if (k != NONE && c->in->tasks[k].kill_requested && stale(c, k))
 		problem(c, SECT_UPGRADE,
 			"upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s",
 			c->target, n_at, n_wanted, svc_name(s), node(c, sl / NSVC));

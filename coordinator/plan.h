@@ -64,10 +64,11 @@
  *     service task at once (probers stay). A task with kill_requested is
  *     never killed again (the shell may retry KILLs on its own timer).
  *  8. Rolling upgrade: live wanted tasks whose version differs from the
- *     target are replaced one at a time in action order, and only while
- *     every other wanted task is ready: the planner KILLs one; rule 6
- *     launches its replacement (with the target version) once it is terminal.
- *     New launches always use the target version.
+ *     target, or that carry a replace_reason (a device their container
+ *     cannot see), are replaced one at a time in action order, and only
+ *     while every other wanted task is ready: the planner KILLs one; rule 6
+ *     launches its replacement (with the target version) once it is
+ *     terminal. New launches always use the target version.
  *  9. Unreachable: a task in TASK_UNREACHABLE, in TASK_UNKNOWN on an
  *     inactive/unknown agent, or any live task on an inactive agent, is
  *     "unreachable": it is never killed (a KILL cannot reach it) and never
@@ -198,6 +199,11 @@ struct plan_task {
 	long long launched_ms;
 	bool kill_requested;           /* the shell sent a KILL for it */
 	long long unwanted_since_ms;   /* as returned by the previous plan; 0 = not marked */
+	/* Non-NULL: this task must be replaced although its version is the
+	 * target (e.g. "device /mnt/d2 added": its container cannot see a new
+	 * device). Replaced like an upgrade (rule 8): one at a time, only while
+	 * every other wanted task is ready. */
+	const char *replace_reason;
 };
 
 /* Failure history of one (service, agent) slot; maintained by the shell (see
@@ -238,6 +244,7 @@ enum plan_kill_reason {
 	PLAN_KILL_EXCESS,      /* more api/webconsole instances than configured */
 	PLAN_KILL_DUPLICATE,   /* a second live task in one (service, agent) slot */
 	PLAN_KILL_UPGRADE,     /* rolling upgrade: replaced by the target version */
+	PLAN_KILL_REPLACE,     /* replaced for its replace_reason (rule 8) */
 	PLAN_KILL_REASON_COUNT
 };
 

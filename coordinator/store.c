@@ -214,6 +214,10 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
 		for (unsigned p = 0; p < t->nports && p < STORE_TASK_PORTS; p++)
 			if (!cJSON_AddItemToArray(ports, ck(cJSON_CreateNumber(t->ports[p]))))
 				qm_oom();
+		if (t->mounts_known) {
+			put_str(o, "mounts", t->mounts);
+			ck(cJSON_AddBoolToObject(o, "mounts_shared", t->mounts_shared));
+		}
 	}
 	cJSON *fails = ck(cJSON_AddArrayToObject(root, "failures"));
 	for (size_t i = 0; i < s->nfailures; i++) {
@@ -360,6 +364,10 @@ static int rd_task(struct rd *r, const cJSON *o, struct store_task *t)
 		return rv;
 	t->unwanted_since_ms = v;
 	if ((rv = rd_bool(r, o, "kill_requested", &t->kill_requested)))
+		return rv;
+	t->mounts_known = cJSON_GetObjectItemCaseSensitive(o, "mounts") != NULL;
+	if ((rv = rd_str(r, o, "mounts", t->mounts, sizeof t->mounts, false)) ||
+	    (rv = rd_bool(r, o, "mounts_shared", &t->mounts_shared)))
 		return rv;
 	const cJSON *ports = cJSON_GetObjectItemCaseSensitive(o, "ports");
 	if (ports) {

@@ -50,6 +50,7 @@
 #define STORE_STATE_NAME_MAX 31
 #define STORE_PROGRESS_MAX 1023
 #define STORE_TASK_PORTS 4
+#define STORE_MOUNTS_MAX 2047
 
 struct store_task {
 	char task_id[STORE_ID_MAX + 1];
@@ -65,6 +66,13 @@ struct store_task {
 	int64_t unwanted_since_ms;             /* planner bookkeeping; 0 = not */
 	uint32_t ports[STORE_TASK_PORTS];      /* ports it was launched with */
 	unsigned nports;
+	/* Disk services: the host paths bind-mounted into its container at
+	 * launch, comma-separated ("" = none); a device outside all of them
+	 * needs a new container. mounts_known is false for tasks stored by an
+	 * older coordinator (nothing is replaced for them). */
+	char mounts[STORE_MOUNTS_MAX + 1];
+	bool mounts_known;
+	bool mounts_shared; /* with shared propagation: later mounts show */
 };
 
 /* Failure history of one (service, agent) slot. */

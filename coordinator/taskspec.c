@@ -1743,6 +1743,19 @@ int taskspec_service_task(const struct taskspec_config *c,
 		add_num(hc, "timeout_seconds", c->health_timeout_s);
 		add_num(hc, "consecutive_failures", c->health_failures);
 		add_num(hc, "grace_period_seconds", c->health_grace_s);
+	} else if (port && (p->service == TASKSPEC_API || p->service == TASKSPEC_WEBCONSOLE)) {
+		/* API (JSON-RPC, 7860) and webconsole (8080) have no status
+		 * port: a TCP check on the main port (HealthCheck.TCP, in
+		 * include/mesos/v1/mesos.proto since 1.2) tells when they serve,
+		 * so upgrades gate on them too. */
+		cJSON *hc = add_obj(t, "health_check");
+		add_str(hc, "type", "TCP");
+		add_num(add_obj(hc, "tcp"), "port", port);
+		add_num(hc, "delay_seconds", c->health_delay_s);
+		add_num(hc, "interval_seconds", c->health_interval_s);
+		add_num(hc, "timeout_seconds", c->health_timeout_s);
+		add_num(hc, "consecutive_failures", c->health_failures);
+		add_num(hc, "grace_period_seconds", c->health_grace_s);
 	}
 	kill_policy_add(t, c->kill_grace_ms);
 

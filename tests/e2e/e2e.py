@@ -346,7 +346,7 @@ class Cluster:
     all) exist when the emulator starts, add_agent() registers the others."""
 
     def __init__(self, test_id, nagents=3, listeners=1, emulator_extra=(),
-                 agent_resources=AGENT_RESOURCES, registered=None):
+                 agent_resources=AGENT_RESOURCES, registered=None, roots=True):
         self.test_id = test_id
         self._mark = RESOURCES.mark()
         self.root = os.path.realpath(tempfile.mkdtemp(
@@ -364,8 +364,10 @@ class Cluster:
             os.makedirs(self.device_root(h))
             self.agent_specs[h] = {
                 "hostname": h, "resources": agent_resources,
-                "port": 5051 + i,
-                "attributes": "quobyte_device_roots:%s" % self.device_root(h)}
+                "port": 5051 + i}
+            if roots:  # else the probers see every mount of this machine
+                self.agent_specs[h]["attributes"] = \
+                    "quobyte_device_roots:%s" % self.device_root(h)
         if registered is None:
             registered = nagents
         agents = [self.agent_specs[h] for h in self.hosts[:registered]]
@@ -715,12 +717,13 @@ class E2ETestCase(unittest.TestCase):
     REGISTERED = None
     LISTENERS = 1
     EMULATOR_EXTRA = ()
+    ROOTS = True
 
     def setUp(self):
         self.notes = []
         self.cluster = Cluster(self.id(), self.NAGENTS, self.LISTENERS,
                                self.EMULATOR_EXTRA,
-                               registered=self.REGISTERED)
+                               registered=self.REGISTERED, roots=self.ROOTS)
         self.addCleanup(self.cluster.close)
 
     def note(self, text):

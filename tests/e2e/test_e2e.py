@@ -127,20 +127,22 @@ class DeployTest(E2ETestCase):
                                      "%s: health check on the status port"
                                      % what)
                     want = roots.get(svc) or data_roots[host]
-                    # the device directories bound in (as Mesos volumes or
-                    # docker -v parameters with shared propagation)
+                    # the agent's device root, shared (docker -v with
+                    # rshared propagation): its devices, and disks mounted
+                    # under it later, show up in the running container
                     params = {(p["key"], p["value"])
                               for p in dk.get("parameters") or []}
+                    root = c.device_root(host)
+                    shared = ("volume", "%s:%s:rw,rshared" % (root, root))
+                    self.assertIn(shared, params, "%s: device root %s shared "
+                                  "in: %s %s" % (what, root, sorted(vols),
+                                                 sorted(params)))
                     for d in want:
-                        self.assertTrue(
-                            d in vols or ("volume", "%s:%s:rw,rshared"
-                                          % (d, d)) in params,
-                            "%s: device dir %s bound in: %s %s"
-                            % (what, d, sorted(vols), sorted(params)))
+                        self.assertTrue(d.startswith(root + "/"), what)
                     others = [v for v in vols if v.startswith(c.root)] + \
                         [p[1] for p in params if c.root in p[1]]
-                    self.assertEqual(len(others), len(want),
-                                     "%s: only its own device dirs: %s"
+                    self.assertEqual(others, [shared[1]],
+                                     "%s: only its node's device root: %s"
                                      % (what, others))
         # one prober per agent: a command task of the configured binary,
         # no shell, its node identity and credential in the environment

@@ -6,6 +6,7 @@ removed, an ACCEPT the master refuses. Run under every emulated release
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -110,6 +111,49 @@ class ZooKeeperDetectionTest(E2ETestCase):
         self.assertEqual(c.state()["framework_id"], fid)
         c.wait_running(BASE)
         emu.control("master/start", {"address": new})
+        c.finish(self)
+
+
+    def test_bad_groups_are_named_and_nothing_is_lost(self):
+        """A path no master uses, garbage MasterInfo, a protobuf-era
+        leader: each is one clear line on /v1/health while the coordinator
+        keeps running, and the real group is followed once it is right."""
+        c = self.cluster
+        sys.path.append("/usr/lib/python3/dist-packages")
+        from kazoo.client import KazooClient
+        kz = KazooClient(hosts=self.zk.address)
+        kz.start(timeout=15)
+        self.addCleanup(kz.stop)
+        c.start_coordinator(["--master", self.zk.url("/elsewhere"),
+                             "--zk-session-timeout", "2s"], wait=False)
+
+        def detection(text):
+            def ok():
+                try:
+                    m = mesos_of(c)
+                except (OSError, ValueError):
+                    return False
+                return m.get("phase") == "detecting" and \
+                    text in m.get("detection", "") and m
+            return ok
+        wait_until(detection("does not exist"), 20, what="missing znode named")
+        self.assertEqual(c.health(), 503)
+        kz.create("/elsewhere/json.info_0000000007", b"<html>not json",
+                  makepath=True)
+        wait_until(detection("is not MasterInfo JSON"), 20,
+                   what="garbage MasterInfo named")
+        kz.create("/elsewhere/info_0000000003", b"\x0a\x05proto")
+        wait_until(detection("not json.info_"), 20,
+                   what="a protobuf leader named")
+        kz.delete("/elsewhere/info_0000000003")
+        info = {"id": "m1", "pid": "master@" + c.emulator.address,
+                "address": {"ip": c.emulator.address.split(":")[0],
+                            "port": int(c.emulator.address.split(":")[1])},
+                "version": e2e.MESOS_VERSION}
+        kz.create("/elsewhere/json.info_0000000005",
+                  json.dumps(info).encode())
+        c.wait_subscribed(timeout=30)
+        self.assertTrue(c.coordinator_alive())
         c.finish(self)
 
 

@@ -491,12 +491,22 @@ def _unique(path):
     return "%s.%d%s" % (base, i, ext)
 
 
+_HANDED_OUT = set()
+
+
 def free_tcp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port free right now and never handed out before by this
+    process: two ports asked for in a row (REST and bus of one coordinator)
+    must differ, and the kernel may offer a just-closed port again."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no fresh free TCP port")
 
 
 def wait_until(pred, timeout, interval=0.02, what="condition"):

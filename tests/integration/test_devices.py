@@ -27,10 +27,12 @@ class BlockDeviceEvents:
 
     def assert_source_live(self, p, source):
         """The operator is told at start-up which block event source works."""
-        wait_until(lambda: "source_live" in p.stderr_text(), 10,
-                   what="source_live log lines")
-        lines = [l for l in p.stderr_text().splitlines()
-                 if "event=source_live" in l and "subsystem=block" in l]
+        def block_lines():
+            return [l for l in p.stderr_text().splitlines()
+                    if "event=source_live" in l and "subsystem=block" in l]
+        # the mountinfo source is logged first: wait for the block one
+        wait_until(block_lines, 10, what="the block source_live log line")
+        lines = block_lines()
         self.assertEqual(len(lines), 1, "\n".join(lines))
         self.assertIn("source=%s " % source, lines[0] + " ")
 

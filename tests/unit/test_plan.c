@@ -210,6 +210,8 @@ static void parse_tasks(struct world *w, const char *spec)
 				t->unwanted_since_ms = parse_time(tok + 3);
 			else if (strncmp(tok, "at=", 3) == 0)
 				t->launched_ms = parse_time(tok + 3);
+			else if (strncmp(tok, "replace=", 8) == 0)
+				t->replace_reason = tok + 8;
 			else
 				cr_assert_fail("unknown task token '%s'", tok);
 		}
@@ -1061,6 +1063,39 @@ static const struct pcase cases[] = {
 		.actions = "",
 		.problems = {"upgrade to 2.0: 4 of 6 task(s) at the target version; waits for data on a1 to be running and healthy"},
 		.absent = {"replacing"},
+	},
+	/* rule 8 for a device the container cannot see (hot-add outside the
+	 * mounted device roots) */
+	{
+		.name = "a task blind to a new device is replaced, health-gated",
+		.target = "2.0",
+		.agents = "a1 R1 M1 D1; a2 D2; a3",
+		.tasks = PR3 "r1 registry a1 2.0 RUNNING ok; m1 metadata a1 2.0 RUNNING ok; "
+			 "d1 data a1 2.0 RUNNING ok; d2 data a2 2.0 RUNNING ok replace=device-/d/2-added; "
+			 MGMT("2.0"),
+		.actions = "kill d2 replace",
+		.problems = {"replacing data on a2: device-/d/2-added"},
+		.absent = {"launch"},
+	},
+	{
+		.name = "replacement waits while another task is not ready",
+		.target = "2.0",
+		.agents = "a1 R1 M1 D1; a2 D2; a3",
+		.tasks = PR3 "r1 registry a1 2.0 RUNNING ok; m1 metadata a1 2.0 RUNNING bad; "
+			 "d1 data a1 2.0 RUNNING ok; d2 data a2 2.0 RUNNING ok replace=device-/d/2-added; "
+			 MGMT("2.0"),
+		.actions = "",
+		.absent = {"kill", "replacing"},
+	},
+	{
+		.name = "the replaced task's successor waits for the old one to end",
+		.target = "2.0",
+		.agents = "a1 R1 M1 D1; a2 D2; a3",
+		.tasks = PR3 "r1 registry a1 2.0 RUNNING ok; m1 metadata a1 2.0 RUNNING ok; "
+			 "d1 data a1 2.0 RUNNING ok; d2 data a2 2.0 KILLING ok kill replace=x; "
+			 MGMT("2.0"),
+		.actions = "",
+		.absent = {"launch"},
 	},
 	{
 		.name = "version changed mid-deployment: new launches use it, old tasks wait",

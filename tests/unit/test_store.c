@@ -107,6 +107,11 @@ static struct store_task mk_task(int i)
 	t.nports = 2;
 	t.ports[0] = 7863;
 	t.ports[1] = 31000 + (uint32_t)(i % 1000);
+	if (i % 4) { /* tasks of older coordinators have no mounts */
+		t.mounts_known = true;
+		t.mounts_shared = i % 2;
+		snprintf(t.mounts, sizeof t.mounts, "/mnt/quobyte,/var/lib/quobyte/dev-%d", i);
+	}
 	return t;
 }
 
@@ -147,6 +152,9 @@ static void assert_same(const struct store_state *a, const struct store_state *b
 		cr_assert_eq(x->nports, y->nports);
 		for (unsigned p = 0; p < x->nports; p++)
 			cr_assert_eq(x->ports[p], y->ports[p]);
+		cr_assert_eq(x->mounts_known, y->mounts_known);
+		cr_assert_eq(x->mounts_shared, y->mounts_shared);
+		cr_assert_str_eq(x->mounts, y->mounts);
 	}
 	cr_assert_eq(a->nfailures, b->nfailures);
 	for (size_t i = 0; i < a->nfailures; i++) {

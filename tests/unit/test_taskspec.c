@@ -148,6 +148,7 @@ static const struct {
 	{"HealthCheck", "grace_period_seconds", NULL},
 	{"HTTPCheckInfo", "scheme", NULL}, {"HTTPCheckInfo", "port", NULL},
 	{"HTTPCheckInfo", "path", NULL},
+	{"HealthCheck", "tcp", "TCPCheckInfo"}, {"TCPCheckInfo", "port", NULL},
 	{"KillPolicy", "grace_period", "DurationInfo"},
 	{"DurationInfo", "nanoseconds", NULL},
 	{"Labels", "labels", "[Label]"},
@@ -1078,8 +1079,11 @@ Test(taskspec, api_and_client_tasks)
 	};
 	cr_assert_eq(taskspec_service_task(&c, &p, &b.task, err, sizeof err), 0, "%s", err);
 	check_schema(b.task, "TaskInfo", "task");
-	cr_assert_null(cJSON_GetObjectItem(b.task, "health_check"),
-		       "api has no status port");
+	/* no status port: a TCP check on the port the API serves on */
+	const cJSON *hc = at(b.task, "health_check");
+	cr_assert_str_eq(str_at(hc, "type"), "TCP");
+	cr_assert_eq(num_at(at(hc, "tcp"), "port"), 31000);
+	cr_assert_null(cJSON_GetObjectItem(hc, "http"));
 	cr_assert_str_eq(env(b.task, "QUOBYTE_API_PORT"), "31000",
 			 "7860 is not offered: lowest free");
 	cr_assert_null(env(b.task, "QUOBYTE_RPC_PORT"));

@@ -1,0 +1,135 @@
+"""A second disk marked on a node that already runs the service reaches the
+running service (issue 9): under a device root the running container sees
+it through the root's shared mount (nothing is relaunched); outside every
+root the service is replaced once, health-gated. One of two devices going
+away keeps the service running."""
+
+from e2e import E2ETestCase, task_service, wait_until
+
+VERSION = "3.0.1"
+
+
+def volume_params(info):
+    return [p["value"] for p in
+            info.get("container", {}).get("docker", {}).get("parameters", [])
+            if p["key"] == "volume"]
+
+
+def service_tasks(cluster, service, host):
+    node = cluster.node(host)
+    return [t for t in node["services"] if t["service"] == service]
+
+
+class HotAddUnderRootTest(E2ETestCase):
+    NAGENTS = 2
+
+    def test_second_data_disk_reaches_the_running_service(self):
+        c = self.cluster
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        c.disk("agent1", "md", ["METADATA_DEVICE"])
+        c.disk("agent2", "data1", ["DATA_DEVICE"])
+        c.start_coordinator()
+        c.wait_reporting()
+        c.set_version(VERSION)
+        want = {"registry": ["agent1"], "metadata": ["agent1"],
+                "data": ["agent2"], "api": 1, "webconsole": 1,
+                "prober": c.hosts}
+        c.wait_running(want)
+        c.quiesce()
+        root = c.device_root("agent2")
+        launches = [i for _, i in c.launches() if task_service(i) == "data"]
+        self.assertEqual(len(launches), 1)
+        self.assertIn("%s:%s:rw,rshared" % (root, root),
+                      volume_params(launches[0]),
+                      "the device root is shared into the container")
+        tid = launches[0]["task_id"]["value"]
+        mark = len(c.journal())
+
+        mp = c.disk("agent2", "data2", ["DATA_DEVICE"])
+        wait_until(lambda: any(d["root"] == mp for d in
+                               c.node("agent2")["devices"]), 20,
+                   what="the second data device reported")
+        c.quiesce()
+        recs = c.journal()[mark:]
+        self.assertEqual([i for _, i in c.launches(recs)], [],
+                         "nothing relaunched: the container sees the disk")
+        self.assertEqual(c.calls("KILL", recs), [])
+        data = service_tasks(c, "data", "agent2")
+        self.assertEqual([t["task_id"] for t in data], [tid])
+        self.assertNotIn("replacing", data[0])
+        self.assertEqual(data[0]["mounts"], root)
+
+        # one of the two data devices goes: the service stays
+        c.unmark(mp)
+        wait_until(lambda: not any(d["root"] == mp for d in
+                                   c.node("agent2")["devices"]), 20,
+                   what="the unmarked device gone from the inventory")
+        c.quiesce()
+        self.assertEqual(c.calls("KILL", c.journal()[mark:]), [])
+        self.assertEqual([t["task_id"] for t in
+                          service_tasks(c, "data", "agent2")], [tid])
+        c.finish(self)
+
+
+class HotAddOutsideRootsTest(E2ETestCase):
+    """No device roots anywhere: each device directory is its own bind
+    mount, so a new one needs a new container."""
+
+    NAGENTS = 1
+    ROOTS = False
+
+    def test_second_data_disk_replaces_the_service_once(self):
+        c = self.cluster
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        c.disk("agent1", "md", ["METADATA_DEVICE"])
+        d1 = c.disk("agent1", "data1", ["DATA_DEVICE"])
+        c.start_coordinator()
+        c.wait_reporting()
+        c.set_version(VERSION)
+        want = {"registry": ["agent1"], "metadata": ["agent1"],
+                "data": ["agent1"], "api": 1, "webconsole": 1,
+                "prober": c.hosts}
+        c.wait_running(want)
+        c.quiesce()
+        first = [i for _, i in c.launches() if task_service(i) == "data"]
+        self.assertEqual(len(first), 1)
+        old = first[0]["task_id"]["value"]
+        mark = len(c.journal())
+
+        d2 = c.disk("agent1", "data2", ["DATA_DEVICE"])
+
+        def replaced():
+            ls = [i for _, i in c.launches(c.journal()[mark:])
+                  if task_service(i) == "data"]
+            return ls if ls else None
+        launches = wait_until(replaced, 30, what="the data service replaced")
+        c.wait_running(want)
+        c.quiesce()
+        recs = c.journal()[mark:]
+        kills = c.calls("KILL", recs)
+        self.assertEqual([k["body"]["kill"]["task_id"]["value"]
+                          for k in kills], [old], "exactly the old data task")
+        self.assertEqual(len(launches), 1, "replaced once")
+        vols = [v["host_path"] for v in
+                launches[0]["container"].get("volumes", [])] + \
+            [p.split(":")[0] for p in volume_params(launches[0])]
+        self.assertIn(d1, vols)
+        self.assertIn(d2, vols)
+        # never two data services on the node: the KILL came first and the
+        # new task launched only after the old one ended
+        kill_line = kills[0]["_line"]
+        launch_line = [r for r, i in c.launches(recs)
+                       if task_service(i) == "data"][0]["_line"]
+        self.assertLess(kill_line, launch_line)
+        ended = [r for r in recs if r.get("direction") == "event" and
+                 r["event"].get("type") == "UPDATE" and
+                 r["event"]["update"]["status"]["task_id"]["value"] == old
+                 and r["event"]["update"]["status"]["state"] in
+                 ("TASK_KILLED", "TASK_FINISHED", "TASK_FAILED")]
+        self.assertTrue(ended and ended[0]["_line"] < launch_line,
+                        "the old task ended before its successor launched")
+        why = [x for x in c.coordinator.log_events("task_kill")
+               if x.get("task_id") == old]
+        self.assertEqual(why[0]["reason"], "replace", why)
+        self.assertIn(d2, why[0]["detail"])
+        c.finish(self)
