@@ -172,7 +172,9 @@ static const struct config_opt table[] = {
 	 OFF(rescan_interval), "5m", 1000, 7LL * 24 * 3600 * 1000, "DURATION",
 	 "safety full rescan period", NULL},
 	{"debounce", E("DEBOUNCE"), CONFIG_DURATION, OFF(debounce), "5ms", 0,
-	 10000, "DURATION", "coalesce a burst of events into one rebuild", NULL},
+	 10000, "DURATION",
+	 "the first change after a quiet period is published at once; further changes "
+	 "within this window are coalesced into one rebuild at its end", NULL},
 	{"heartbeat-interval", E("HEARTBEAT_INTERVAL"), CONFIG_DURATION,
 	 OFF(heartbeat_interval), "10s", 100, 3600 * 1000, "DURATION",
 	 "heartbeat period when nothing changes", NULL},

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* epoll tags; the sources take SRC_NKINDS values from TAG_SRC on */
@@ -39,6 +40,8 @@ struct prober {
 	int epfd, sigfd, debounce_fd, rescan_fd;
 	bool debounce_armed;
 	bool recheck_armed; /* debounce_fd holds the longer recheck delay */
+	long long last_events_ms; /* monotonic ms of the last rebuild for events */
+	unsigned idle_leads;      /* leading rebuilds in a row that changed nothing */
 	unsigned followups;
 	struct probe_ctx *probe;
 	struct src *src;
@@ -179,14 +182,23 @@ static void drain(int fd)
 		;
 }
 
-static void arm_debounce(struct prober *p)
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A rebuild for events after `wait_ms` (the trailing edge of a burst). */
+static void arm_debounce_in(struct prober *p, long long wait_ms)
 {
 	if (p->debounce_armed && !p->recheck_armed)
 		return;
-	set_timer(p->debounce_fd, p->o->debounce_ms, false);
+	set_timer(p->debounce_fd, wait_ms > 0 ? wait_ms : 1, false);
 	p->debounce_armed = true;
 	p->recheck_armed = false;
 }
+
 
 /* Scan again later (a marker was being written, probe.h), unless a scan is
  * already due: that one looks again and re-arms if need be. */
@@ -333,7 +345,7 @@ static void rebuild(struct prober *p, const char *why)
 		/* what happened in a directory before its watch existed was
 		 * no event: look once more now that it is watched */
 		p->followups++;
-		arm_debounce(p);
+		arm_recheck(p, p->o->debounce_ms); /* a look again, no burst */
 	} else if (added == 0) {
 		p->followups = 0;
 	}
@@ -351,6 +363,19 @@ static void full_resync(struct prober *p, const char *why)
 	rebuild(p, why);
 }
 
+/* A rebuild for events; the debounce window opens only when it published
+ * a change (a rebuild that found nothing new is no burst to coalesce). */
+static bool events_rebuild(struct prober *p)
+{
+	uint64_t gen = p->gen;
+	long long now = mono_ms();
+	rebuild(p, "events");
+	if (p->gen == gen)
+		return false;
+	p->last_events_ms = now;
+	return true;
+}
+
 static void on_sources(struct prober *p, enum src_kind kind)
 {
 	struct src_events ev;
@@ -365,8 +390,27 @@ static void on_sources(struct prober *p, enum src_kind kind)
 		for (size_t i = 0; i < ev.n_drop; i++)
 			probe_cache_drop(p->probe, ev.drop[i]);
 	}
-	if (ev.changed)
-		arm_debounce(p);
+	if (!ev.changed)
+		return;
+	/* Leading edge: the first change after a quiet debounce window is
+	 * published at once; changes within the window are coalesced into one
+	 * rebuild at its end. A marker still being written is caught by the
+	 * settle recheck (PROBE_MARKER_SETTLE_MS), as before. */
+	long long now = mono_ms();
+	long long since = now - p->last_events_ms;
+	/* A leading rebuild that changed nothing (a marker's IN_CREATE before
+	 * its writer closed it) does not open the window: the event that
+	 * completes the change is published at once too. Bounded, so a flood
+	 * of events that change nothing still coalesces. */
+	bool quiet = since >= p->o->debounce_ms || (p->idle_leads > 0 && p->idle_leads < 3);
+	/* a pending settle recheck (a marker still open) is no burst */
+	if ((!p->debounce_armed || p->recheck_armed) && quiet) {
+		bool published = events_rebuild(p);
+		p->idle_leads = published ? 0 : p->idle_leads + 1;
+		return;
+	}
+	p->idle_leads = 0;
+	arm_debounce_in(p, p->o->debounce_ms - since);
 }
 
 /* Returns true when the loop should stop. */
@@ -524,7 +568,7 @@ int prober_run(const struct prober_opts *o)
 				drain(p.debounce_fd);
 				p.debounce_armed = false;
 				p.recheck_armed = false;
-				rebuild(&p, "events");
+				(void)events_rebuild(&p);
 				break;
 			case TAG_RESCAN:
 				/* the safety net re-reads markers, mounts and

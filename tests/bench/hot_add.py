@@ -6,10 +6,13 @@ each time), then delete it; both directions are reported.
 
 Latency = receiver's CLOCK_MONOTONIC at receipt (recv_mono_ns) minus
 time.monotonic_ns() read right after close()/unlink() returned; the same
-clock on one machine.
+clock on one machine. Each action comes --gap after the previous delta
+(default 50 ms: longer than the debounce window, as when an operator marks
+a disk; with --gap 0 every action falls into the window the previous one
+opened and measures the coalescing instead).
 
   python3 tests/bench/hot_add.py [--trials 200] [--debounce DUR]
-                                 [--udev-source kernel|udev]
+                                 [--udev-source kernel|udev] [--gap MS]
 """
 
 import argparse
@@ -29,6 +32,8 @@ def main():
     ap.add_argument("--debounce", help="pass --debounce to the prober "
                     "(default: the prober's own default)")
     ap.add_argument("--udev-source", default="kernel")
+    ap.add_argument("--gap", type=float, default=50.0,
+                    help="milliseconds between a delta and the next action")
     ap.add_argument("--fs", default="ext4", choices=("ext4", "xfs"))
     a = ap.parse_args()
 
@@ -49,6 +54,7 @@ def main():
         for i in range(a.trials):
             serial = "BENCH-%d-%d" % (os.getpid(), i)
             text = qmtest.marker_text(serial=serial).encode()
+            time.sleep(a.gap / 1000.0)
             fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.write(fd, text)
             os.close(fd)
@@ -59,6 +65,7 @@ def main():
                 interval=0.002)
             create.append(int(m["recv_mono_ns"]) - t0)
 
+            time.sleep(a.gap / 1000.0)
             os.unlink(marker)
             t0 = time.monotonic_ns()
             m = rx.next(lambda m: m.get("kind") == "delta" and
@@ -76,7 +83,8 @@ def main():
             udevd.stop()
 
     print("hot_add: marker close -> delta at receiver (%s, %s source, "
-          "debounce %s)" % (a.fs, a.udev_source, a.debounce or "default"))
+          "debounce %s, gap %g ms)" % (a.fs, a.udev_source,
+                                       a.debounce or "default", a.gap))
     print(benchlib.build_info())
     print(benchlib.latency_header())
     print(benchlib.latency_row("marker created", create))

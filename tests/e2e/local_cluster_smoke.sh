@@ -52,7 +52,7 @@ state=$(grep -m1 -oE '/var/tmp/quobyte-local\.[A-Za-z0-9]+' "$log" | head -1)
 check "state directory printed ($state)" test -n "$state"
 check "REST URL printed" wait_for 60 '^  REST API +http://127\.0\.0\.1:[0-9]+/v1/state'
 check "everything running (ALL RUNNING: 6 services, 3 probers)" \
-  wait_for 60 'ALL RUNNING: 6 services \(4 healthy, 2 without a health check\) and 3 probers'
+  wait_for 60 'ALL RUNNING: 6 services \(6 healthy, 0 without a health check\) and 3 probers'
 t_ready=$(date +%s.%N)
 
 # the summary printed at the first ALL RUNNING
@@ -66,8 +66,8 @@ check "summary: registry on agent1, running and healthy" has '^  agent1 +registr
 check "summary: metadata on agent2, running and healthy" has '^  agent2 +metadata +quobyte-metadata\.agent2\.[0-9a-f]+ +RUNNING healthy'
 check "summary: data on agent2, running and healthy" has '^  agent2 +data +quobyte-data\.agent2\.[0-9a-f]+ +RUNNING healthy'
 check "summary: data on agent3, running and healthy" has '^  agent3 +data +quobyte-data\.agent3\.[0-9a-f]+ +RUNNING healthy'
-check "summary: one api, running" test "$(count ' api +quobyte-api\.agent[123]\.[0-9a-f]+ +RUNNING')" -eq 1
-check "summary: one webconsole, running" test "$(count ' webconsole +quobyte-webconsole\.agent[123]\.[0-9a-f]+ +RUNNING')" -eq 1
+check "summary: one api, running and healthy" test "$(count ' api +quobyte-api\.agent[123]\.[0-9a-f]+ +RUNNING healthy')" -eq 1
+check "summary: one webconsole, running and healthy" test "$(count ' webconsole +quobyte-webconsole\.agent[123]\.[0-9a-f]+ +RUNNING healthy')" -eq 1
 check "summary: bootstrap registry device on agent1" has '^  agent1 +device +.*/agents/agent1/registry +ext4 registry\+bootstrap ok'
 check "summary: no problems" grep -qx '  problems: none' <<<"$summary"
 

@@ -20,22 +20,29 @@ def service_tasks(cluster, service, host):
     return [t for t in node["services"] if t["service"] == service]
 
 
+def deploy(c, data_host):
+    """registry and metadata on agent1, one data disk on data_host, every
+    service running; returns (the data disk's mount point, wanted tasks)."""
+    c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+    c.disk("agent1", "md", ["METADATA_DEVICE"])
+    mp = c.disk(data_host, "data1", ["DATA_DEVICE"])
+    c.start_coordinator()
+    c.wait_reporting()
+    c.set_version(VERSION)
+    want = {"registry": ["agent1"], "metadata": ["agent1"],
+            "data": [data_host], "api": 1, "webconsole": 1,
+            "prober": c.hosts}
+    c.wait_running(want)
+    c.quiesce()
+    return mp, want
+
+
 class HotAddUnderRootTest(E2ETestCase):
     NAGENTS = 2
 
     def test_second_data_disk_reaches_the_running_service(self):
         c = self.cluster
-        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
-        c.disk("agent1", "md", ["METADATA_DEVICE"])
-        c.disk("agent2", "data1", ["DATA_DEVICE"])
-        c.start_coordinator()
-        c.wait_reporting()
-        c.set_version(VERSION)
-        want = {"registry": ["agent1"], "metadata": ["agent1"],
-                "data": ["agent2"], "api": 1, "webconsole": 1,
-                "prober": c.hosts}
-        c.wait_running(want)
-        c.quiesce()
+        deploy(c, "agent2")
         root = c.device_root("agent2")
         launches = [i for _, i in c.launches() if task_service(i) == "data"]
         self.assertEqual(len(launches), 1)
@@ -80,17 +87,7 @@ class HotAddOutsideRootsTest(E2ETestCase):
 
     def test_second_data_disk_replaces_the_service_once(self):
         c = self.cluster
-        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
-        c.disk("agent1", "md", ["METADATA_DEVICE"])
-        d1 = c.disk("agent1", "data1", ["DATA_DEVICE"])
-        c.start_coordinator()
-        c.wait_reporting()
-        c.set_version(VERSION)
-        want = {"registry": ["agent1"], "metadata": ["agent1"],
-                "data": ["agent1"], "api": 1, "webconsole": 1,
-                "prober": c.hosts}
-        c.wait_running(want)
-        c.quiesce()
+        d1, want = deploy(c, "agent1")
         first = [i for _, i in c.launches() if task_service(i) == "data"]
         self.assertEqual(len(first), 1)
         old = first[0]["task_id"]["value"]
