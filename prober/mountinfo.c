@@ -124,6 +124,9 @@ static bool parse_line(const char *line, size_t len, struct mountinfo_entry *e)
 	    !parse_uint(colon + 1, fl[2] - majlen - 1, &e->minor))
 		return false;
 	e->read_only = has_ro_option(f[5], fl[5]);
+	for (size_t i = 6; i < sep; i++)
+		if (fl[i] > 7 && memcmp(f[i], "shared:", 7) == 0)
+			e->shared = true;
 	e->root = mountinfo_unescape(f[3], fl[3]);
 	e->mount_point = mountinfo_unescape(f[4], fl[4]);
 	e->fstype = mountinfo_unescape(f[sep + 1], fl[sep + 1]);
@@ -304,4 +307,21 @@ int mountinfo_read_fd(int fd, char **buf, size_t *len)
 	*buf = b;
 	*len = n;
 	return 0;
+}
+
+long mountinfo_find_path(const struct mountinfo *mi, const char *path)
+{
+	long best = -1;
+	size_t best_len = 0;
+	for (size_t i = 0; i < mi->n; i++) {
+		const char *m = mi->v[i].mount_point;
+		size_t n = strlen(m);
+		bool under = strcmp(m, "/") == 0 ||
+			     (strncmp(path, m, n) == 0 && (path[n] == '\0' || path[n] == '/'));
+		if (under && (best < 0 || n >= best_len)) {
+			best = (long)i;
+			best_len = strcmp(m, "/") == 0 ? 0 : n;
+		}
+	}
+	return best;
 }

@@ -34,6 +34,7 @@ struct mountinfo_entry {
 	char *fstype;      /* "ext4", "fuse.sshfs" */
 	char *source;      /* mount source as given to mount(2): "/dev/sdb1" */
 	bool read_only;    /* per-mount option "ro" */
+	bool shared;       /* optional field "shared:N": a propagation peer */
 };
 
 struct mountinfo {
@@ -54,6 +55,10 @@ struct mountinfo {
 int mountinfo_parse(const char *buf, size_t len, struct mountinfo *out);
 
 void mountinfo_free(struct mountinfo *mi);
+
+/* The entry whose mount point holds path (the longest matching mount point;
+ * the last one mounted there), or -1. Pure. */
+long mountinfo_find_path(const struct mountinfo *mi, const char *path);
 
 /* Index of the entry with this mount id, or -1. O(log n). */
 long mountinfo_find_id(const struct mountinfo *mi, unsigned mount_id);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,8 +123,11 @@ static struct probe_ctx *new_probe(const struct prober_opts *o)
 	return ctx;
 }
 
+static void check_roots(const struct prober_opts *o);
+
 int prober_once(const struct prober_opts *o, FILE *out)
 {
+	check_roots(o);
 	struct probe_ctx *ctx = new_probe(o);
 	if (!ctx)
 		return QM_EIO;
@@ -481,6 +485,41 @@ static void log_start(const struct prober_opts *o)
 		 o->debounce_ms);
 }
 
+/* Device roots that cannot work get one clear warning at start-up: one that
+ * does not exist (nothing under it is seen until it does), and one whose
+ * mount is not a propagation peer (Docker refuses an rshared bind of it, and
+ * disks mounted under it later would not reach running service containers:
+ * `mount --make-rshared` on that mount point fixes it). */
+static void check_roots(const struct prober_opts *o)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct mountinfo mi;
+	memset(&mi, 0, sizeof mi);
+	bool have_mi = read_mountinfo_path(o->mountinfo_path, &text, &len) == 0 &&
+		       mountinfo_parse(text, len, &mi) == 0;
+	for (size_t i = 0; i < o->scan.scope.n_roots; i++) {
+		const char *root = o->scan.scope.roots[i];
+		char path[4096];
+		snprintf(path, sizeof path, "%s%s",
+			 o->host_root && strcmp(o->host_root, "/") ? o->host_root : "", root);
+		struct stat st;
+		if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			log_warn("device_root_missing", "root=%s reason=%s", log_qs(root),
+				 log_qs(stat(path, &st) != 0 ? strerror(errno) : "not a directory"));
+			continue;
+		}
+		long k = have_mi ? mountinfo_find_path(&mi, root) : -1;
+		if (k >= 0 && !mi.v[k].shared)
+			log_warn("device_root_not_shared", "root=%s mount=%s reason=%s", log_qs(root),
+				 log_qs(mi.v[k].mount_point),
+				 log_qs("not a shared mount: service containers cannot get it "
+					"with rshared propagation; run mount --make-rshared on it"));
+	}
+	mountinfo_free(&mi);
+	free(text);
+}
+
 int prober_run(const struct prober_opts *o)
 {
 	struct prober p;
@@ -500,6 +539,7 @@ int prober_run(const struct prober_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 
 	log_start(o);
+	check_roots(o);
 	int rv = QM_EIO;
 	p.epfd = epoll_create1(EPOLL_CLOEXEC);
 	p.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -632,6 +632,21 @@ class DeviceTests(ProberTestCase):
         self.assertEqual(ups, [sorted(dirs[1:])],
                          "the window's changes in one delta: %s" % ups)
 
+    def test_missing_device_root_is_one_warning_not_a_failure(self):
+        lo, mp, uuid = self.env.filesystem("ext4", "present")
+        write_marker(mp, types=("DATA_DEVICE",))
+        missing = os.path.join(self.env.root + "-gone", "roots")
+        rx, p, snap = self.start(extra=(
+            "--device-roots", "%s,%s" % (self.env.root, missing)))
+        self.assertEqual([d["root"] for d in snap["devices"]], [mp],
+                         "the root that exists is scanned as before")
+        lines = [l for l in p.stderr_text().splitlines()
+                 if "event=device_root_missing" in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("root=" + missing, lines[0])
+        self.assertIn("No such file or directory", lines[0])
+        self.assertTrue(p.alive())
+
     def test_same_serial_on_two_devices_is_a_conflict(self):
         lo1, mp1, _ = self.env.filesystem("ext4", "twin1")
         write_marker(mp1, serial="CLONED-SERIAL", types=("DATA_DEVICE",))

@@ -93,6 +93,26 @@ Test(mountinfo, optional_fields_do_not_shift_the_rest)
 	mountinfo_free(&mi);
 }
 
+Test(mountinfo, shared_peers_and_the_mount_holding_a_path)
+{
+	static const char text[] =
+		"1 0 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n"
+		"2 1 8:2 / /srv rw master:3 - ext4 /dev/sda2 rw\n"
+		"3 2 8:3 / /srv/quobyte rw shared:7 master:3 - xfs /dev/sdb rw\n"
+		"4 1 8:4 / /srvx rw - ext4 /dev/sdc rw\n";
+	struct mountinfo mi;
+	cr_assert_eq(mountinfo_parse(text, sizeof text - 1, &mi), 0);
+	cr_assert(mi.v[0].shared);
+	cr_assert_not(mi.v[1].shared, "master: alone is a slave, not a peer");
+	cr_assert(mi.v[2].shared);
+	cr_assert_eq(mountinfo_find_path(&mi, "/srv/quobyte/disk1"), 2);
+	cr_assert_eq(mountinfo_find_path(&mi, "/srv/quobyte"), 2);
+	cr_assert_eq(mountinfo_find_path(&mi, "/srv/quobytex"), 1, "a path prefix is no mount");
+	cr_assert_eq(mountinfo_find_path(&mi, "/srvx/a"), 3);
+	cr_assert_eq(mountinfo_find_path(&mi, "/var/lib"), 0);
+	mountinfo_free(&mi);
+}
+
 Test(mountinfo, octal_escapes_are_decoded)
 {
 	struct mountinfo mi;
