@@ -8,7 +8,8 @@
 # (reusing the test build instead of building build-release/), and while it
 # runs pastes two of the commands it prints: the marker for the spare disk on
 # agent3 (a metadata service must start there) and `add-disk agent1 data`
-# (a data service must start on agent1). Then checks the printed summary
+# (a data service must start on agent1), then adds a second data disk on
+# agent2 (its running data service must keep going). Then checks the printed summary
 # (probers, registry/metadata/data/api/webconsole where they belong, running
 # and healthy), that the script stopped cleanly, and that nothing is left:
 # no mount, no loop device, no process, no state directory.
@@ -84,6 +85,17 @@ check "add-disk command printed" test -n "$add"
 check "add-disk agent1 data starts data on agent1 (running, healthy)" \
   wait_for 20 'agent1: data service quobyte-data\.agent1\.[0-9a-f]+ TASK_RUNNING healthy'
 check "everything running again (8 services)" wait_for 20 'ALL RUNNING: 8 services'
+# a second data disk on agent2, whose data service is running: the disk
+# reaches that service (its device root is shared into the container), so
+# the service is neither killed nor relaunched
+data2() { grep -oE 'agent2: data service quobyte-data\.agent2\.[0-9a-f]+' "$log" | sort -u; }
+before=$(data2)
+[ -n "$state" ] && "$top/examples/local-cluster.sh" add-disk agent2 data --state "$state" >>"$log.add" 2>&1
+check "add-disk agent2 data: the device reaches agent2" \
+  wait_for 20 'agent2: device /var/tmp/quobyte-local\.[A-Za-z0-9]+/agents/agent2/data-1 .*data: ok'
+sleep 2
+check "... and agent2's running data service keeps going (same task)" \
+  test "$(data2)" = "$before" -a -n "$before"
 
 wait "$pid"; rc=$?
 trap - EXIT
