@@ -332,6 +332,16 @@ static size_t call_write_cb(char *buf, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* HTTP basic authentication with the principal, when a secret is set. */
+static void set_auth(const struct mesos_client *mc, CURL *e)
+{
+	if (mc->principal && mc->secret) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, mc->principal);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, mc->secret);
+	}
+}
+
 static struct xfer *xfer_new(struct mesos_client *mc, cJSON *body, bool is_stream)
 {
 	struct xfer *x = qm_calloc(1, sizeof *x);
@@ -371,11 +381,7 @@ static struct xfer *xfer_new(struct mesos_client *mc, cJSON *body, bool is_strea
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (!is_stream)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, mc->call_timeout_ms);
-	if (mc->principal && mc->secret) {
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, mc->principal);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, mc->secret);
-	}
+	set_auth(mc, e);
 	return x;
 }
 
@@ -506,6 +512,7 @@ static void start_probe(struct mesos_client *mc)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_auth(mc, e); /* masters with --authenticate_http_readonly want it */
 	mc->probe = x;
 	curl_multi_add_handle(mc->multi, x->easy);
 }
