@@ -20,13 +20,13 @@ def service_tasks(cluster, service, host):
     return [t for t in node["services"] if t["service"] == service]
 
 
-def deploy(c, data_host):
+def deploy(c, data_host, extra=()):
     """registry and metadata on agent1, one data disk on data_host, every
     service running; returns (the data disk's mount point, wanted tasks)."""
     c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
     c.disk("agent1", "md", ["METADATA_DEVICE"])
     mp = c.disk(data_host, "data1", ["DATA_DEVICE"])
-    c.start_coordinator()
+    c.start_coordinator(extra)
     c.wait_reporting()
     c.set_version(VERSION)
     want = {"registry": ["agent1"], "metadata": ["agent1"],
@@ -42,7 +42,9 @@ class HotAddUnderRootTest(E2ETestCase):
 
     def test_second_data_disk_reaches_the_running_service(self):
         c = self.cluster
-        deploy(c, "agent2")
+        # a removal grace long enough for the come-back below on a slow
+        # machine
+        d1, _ = deploy(c, "agent2", ["--removal-grace", "20s"])
         root = c.device_root("agent2")
         launches = [i for _, i in c.launches() if task_service(i) == "data"]
         self.assertEqual(len(launches), 1)
@@ -71,6 +73,21 @@ class HotAddUnderRootTest(E2ETestCase):
         wait_until(lambda: not any(d["root"] == mp for d in
                                    c.node("agent2")["devices"]), 20,
                    what="the unmarked device gone from the inventory")
+        c.quiesce()
+        self.assertEqual(c.calls("KILL", c.journal()[mark:]), [])
+        self.assertEqual([t["task_id"] for t in
+                          service_tasks(c, "data", "agent2")], [tid])
+
+        # the last data device goes and comes back within the grace: the
+        # pending removal is cancelled, the service never stopped
+        c.unmark(d1)
+        wait_until(lambda: service_tasks(c, "data", "agent2")[0]
+                   .get("unwanted_since_unix_ms"), 20,
+                   what="the data service marked for removal")
+        c.mark(d1, ["DATA_DEVICE"])
+        wait_until(lambda: not service_tasks(c, "data", "agent2")[0]
+                   .get("unwanted_since_unix_ms"), 20,
+                   what="the removal cancelled")
         c.quiesce()
         self.assertEqual(c.calls("KILL", c.journal()[mark:]), [])
         self.assertEqual([t["task_id"] for t in
