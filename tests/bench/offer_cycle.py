@@ -374,6 +374,8 @@ def run_scale(n, a):
                 c["overlap"] = nxt is not None and nxt < c["t_end"]
                 if time.time() < c["t_end"] + 0.3:
                     break   # let the sampler see the coordinator idle again
+                if sampler.at(c["t_revive"]) is None:
+                    continue  # began before the sampler's first sample
                 cycles.append(c)
             overlapped = sum(1 for c in cycles if c["overlap"])
             cycles = [c for c in cycles if not c["overlap"]]
