@@ -621,8 +621,10 @@ class Cluster:
 
     def quiesce(self, timeout=30):
         """Wait until nothing is in flight: the coordinator suppressed offers
-        after its last REVIVE or launch (journal), and every status update
-        the emulator holds was acknowledged."""
+        after its last REVIVE or launch (journal), every status update the
+        emulator holds was acknowledged, and every running service has had
+        its first health check result (else its update may arrive while the
+        test stops the coordinator)."""
         def quiet():
             records = self.journal()
             if audit.audit(records, checks=("suppress_when_idle",)):
@@ -630,7 +632,13 @@ class Cluster:
             for t in self.emulator.tasks():
                 if t.get("pending_updates"):
                     return False
-            return self.state().get("offers_suppressed") is True
+            st = self.state()
+            for n in st.get("nodes", []):
+                for t in n.get("services", []):
+                    if t.get("state") == "TASK_RUNNING" and \
+                            t.get("health") == "unknown":
+                        return False
+            return st.get("offers_suppressed") is True
         try:
             wait_until(quiet, timeout, interval=0.1, what="a quiet cluster")
         except TimeoutError as e:
