@@ -81,9 +81,13 @@ class TwoCoordinatorsTest(FailoverTestCase):
         self.assertIs(new, b)
         self.note("SIGKILL -> follower acting: %.1fs (session timeout %gs)"
                   % (took, zkcluster.SESSION_TIMEOUT))
-        self.assertGreaterEqual(took, zkcluster.SESSION_TIMEOUT - 0.1,
+        # ZooKeeper counts the session timeout from the last packet the
+        # server got; the C client pings after a third of the timeout idle,
+        # so expiry can come as early as 2/3 of the timeout after the kill
+        # (CI saw 1.81 s of 2 s).  Sooner than that is not an expiry.
+        self.assertGreaterEqual(took, zkcluster.SESSION_TIMEOUT * 2 / 3 - 0.1,
                                 "took over before the dead leader's session "
-                                "expired")
+                                "could have expired")
         wait_converged(c, new)
         records = c.journal()
         later = records[mark:]
