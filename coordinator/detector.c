@@ -501,8 +501,6 @@ static void op_done(struct zk_op *op, void *arg)
 static void zk_open(struct ev_loop *loop, void *arg);
 static void read_group(struct detector *d);
 
-static void start_contact_timer(struct detector *d);
-
 static void on_retry(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
