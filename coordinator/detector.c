@@ -177,10 +177,37 @@ int det_spec_parse(const char *master, const char *scheme, struct det_spec *out,
 	return 0;
 }
 
-/* MasterInfo (include/mesos/v1/mesos.proto, as JSON in a json.info_ znode,
- * written by src/master/contender/zookeeper.cpp through
- * JSON::protobuf(MasterInfo)): address {hostname, ip, port} since 0.24, pid
- * "master@ip:port" always, hostname and port. */
+/* A JSON number that is a whole number in lo..hi, else -1. */
+static long long json_int(const cJSON *j, long long lo, long long hi)
+{
+	if (!cJSON_IsNumber(j))
+		return -1;
+	double v = j->valuedouble;
+	if (v < (double)lo || v > (double)hi || v != (double)(long long)v)
+		return -1;
+	return (long long)v;
+}
+
+/* "host:port" with an IPv6 address in brackets. */
+static void host_port(char *out, size_t cap, const char *host, long long port)
+{
+	bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+	snprintf(out, cap, "%s%.253s%s:%lld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+/* MasterInfo (include/mesos/mesos.proto at 1.4.0 and 1.11.0: required id,
+ * ip, port; optional pid, hostname, version, address, domain; 1.11 adds
+ * capabilities), as JSON in a json.info_ znode: the master's contender
+ * writes stringify(JSON::protobuf(info_)) (src/master/contender/
+ * zookeeper.cpp), and src/master/master.cpp fills info_ from its own UPID:
+ * ip = self().address.ip.in()->s_addr (network byte order, MESOS-1201),
+ * port, pid "master@ip:port", address {ip as text, port, hostname}. So
+ * address, pid and ip/port name the same endpoint; Mesos's scheduler
+ * library (src/scheduler/scheduler.cpp, detected()) connects to the pid's.
+ * We prefer address (the non-deprecated field), then pid, then ip/port,
+ * then hostname (older or hand-written data). Lenient where Mesos is
+ * strict: a missing id is no error here (::protobuf::parse would refuse
+ * it), since only the address matters to us. */
 int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struct det_leader *out,
 			 char *err, size_t errlen)
 {
@@ -189,35 +216,73 @@ int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struc
 		snprintf(err, errlen, "MasterInfo of %zu bytes (more than %u)", len, MASTERINFO_MAX);
 		return QM_EINVAL;
 	}
-	cJSON *j = cJSON_ParseWithLength(json, len);
+	if (!json || len == 0) {
+		snprintf(err, errlen, "empty (no MasterInfo JSON)");
+		return QM_EINVAL;
+	}
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+	if (!j) {
+		size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
+		snprintf(err, errlen, "not JSON (error at byte %zu of %zu)", at, len);
+		return QM_EINVAL;
+	}
+	/* stout's JSON::parse (3rdparty/stout/include/stout/json.hpp, 1.4.0 and
+	 * 1.11.0) refuses non-whitespace trailing characters too */
+	for (const char *p = end; p && p < json + len; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+			cJSON_Delete(j);
+			snprintf(err, errlen, "not JSON (trailing characters at byte %zu of %zu)",
+				 (size_t)(p - json), len);
+			return QM_EINVAL;
+		}
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
-		snprintf(err, errlen, "not a JSON object");
+		snprintf(err, errlen, "JSON but not an object");
 		return QM_EINVAL;
 	}
 	const char *sch = scheme && *scheme ? scheme : "http";
 	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(j, "address");
 	const cJSON *aip = cJSON_GetObjectItemCaseSensitive(addr, "ip");
 	const cJSON *ahost = cJSON_GetObjectItemCaseSensitive(addr, "hostname");
-	const cJSON *aport = cJSON_GetObjectItemCaseSensitive(addr, "port");
+	long long aport = json_int(cJSON_GetObjectItemCaseSensitive(addr, "port"), 1, 65535);
 	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(j, "hostname");
-	const cJSON *port = cJSON_GetObjectItemCaseSensitive(j, "port");
+	long long port = json_int(cJSON_GetObjectItemCaseSensitive(j, "port"), 1, 65535);
+	long long ip = json_int(cJSON_GetObjectItemCaseSensitive(j, "ip"), 1, 0xffffffffLL);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
 	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "version");
 	char hp[300] = "";
-	if (cJSON_IsString(aip) && cJSON_IsNumber(aport)) {
-		snprintf(hp, sizeof hp, "%.253s:%d", aip->valuestring, aport->valueint);
+	const char *from = NULL;
+	if (cJSON_IsString(aip) && aip->valuestring[0] && aport > 0) {
+		host_port(hp, sizeof hp, aip->valuestring, aport);
+		from = "address";
 	} else if (cJSON_IsString(pid) && strchr(pid->valuestring, '@')) {
 		snprintf(hp, sizeof hp, "%.280s", strchr(pid->valuestring, '@') + 1);
-	} else if (cJSON_IsString(host) && cJSON_IsNumber(port)) {
-		snprintf(hp, sizeof hp, "%.253s:%d", host->valuestring, port->valueint);
+		from = "pid";
+	} else if (ip > 0 && port > 0) {
+		/* s_addr read as a host integer: the first octet is the lowest
+		 * byte on the little-endian hosts Mesos runs on */
+		unsigned long long v = (unsigned long long)ip;
+		snprintf(hp, sizeof hp, "%llu.%llu.%llu.%llu:%lld", v & 0xff, (v >> 8) & 0xff,
+			 (v >> 16) & 0xff, (v >> 24) & 0xff, port);
+		from = "ip";
+	} else if (cJSON_IsString(ahost) && ahost->valuestring[0] && aport > 0) {
+		host_port(hp, sizeof hp, ahost->valuestring, aport);
+		from = "address.hostname";
+	} else if (cJSON_IsString(host) && host->valuestring[0] && port > 0) {
+		host_port(hp, sizeof hp, host->valuestring, port);
+		from = "hostname";
+	}
+	if (!from) {
+		snprintf(err, errlen, "no address: none of address.ip, pid, ip or hostname "
+			 "with a port 1..65535");
+		cJSON_Delete(j);
+		return QM_EINVAL;
 	}
 	char why[160];
-	int rv = hp[0] ? parse_url(hp, strlen(hp), out->url, sizeof out->url, why, sizeof why)
-		       : QM_EINVAL;
-	if (rv != 0) {
-		snprintf(err, errlen, "%s", hp[0] ? why : "no address, pid or hostname+port");
+	if (parse_url(hp, strlen(hp), out->url, sizeof out->url, why, sizeof why) != 0) {
+		snprintf(err, errlen, "%s '%.100s': %s", from, hp, why);
 		cJSON_Delete(j);
 		return QM_EINVAL;
 	}
@@ -242,7 +307,94 @@ int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struc
 	return 0;
 }
 
+/* stout's numify<int32_t> (3rdparty/stout/include/stout/numify.hpp, 1.4.0
+ * and 1.11.0): boost::lexical_cast (an optional sign, then decimal digits
+ * and nothing else, within int32), or hexadecimal after "0x" or "-0x". */
+static bool numify_i32(const char *s, size_t n, long *out)
+{
+	size_t i = 0;
+	bool neg = false, plus = false;
+	if (i < n && (s[i] == '-' || s[i] == '+')) {
+		neg = s[i] == '-';
+		plus = !neg;
+		i++;
+	}
+	int base = 10;
+	if (!plus && n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+		base = 16;
+		i += 2;
+	}
+	if (i == n)
+		return false;
+	long long v = 0;
+	for (; i < n; i++) {
+		int d;
+		if (s[i] >= '0' && s[i] <= '9')
+			d = s[i] - '0';
+		else if (base == 16 && s[i] >= 'a' && s[i] <= 'f')
+			d = s[i] - 'a' + 10;
+		else if (base == 16 && s[i] >= 'A' && s[i] <= 'F')
+			d = s[i] - 'A' + 10;
+		else
+			return false;
+		v = v * base + d;
+		if (v > 2147483648LL)
+			return false;
+	}
+	if (neg)
+		v = -v;
+	if (v > 2147483647LL || (base == 16 && v < -2147483647LL))
+		return false;
+	*out = (long)v;
+	return true;
+}
+
+long det_group_leader(const char *const *names, size_t n, char *label, size_t labelcap)
+{
+	long best = -1, bestseq = 0;
+	const char *blabel = NULL;
+	size_t blabel_len = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = names[i];
+		size_t len = strlen(s), ntok = 0, first_len = 0, last_len = 0;
+		const char *first = NULL, *last = NULL;
+		/* stout strings::tokenize(name, "_"): empty pieces dropped */
+		for (size_t a = 0; a < len;) {
+			if (s[a] == '_') {
+				a++;
+				continue;
+			}
+			size_t b = a;
+			while (b < len && s[b] != '_')
+				b++;
+			if (ntok++ == 0) {
+				first = s + a;
+				first_len = b - a;
+			}
+			last = s + a;
+			last_len = b - a;
+			a = b;
+		}
+		long seq;
+		if (ntok == 0 || !numify_i32(last, last_len, &seq))
+			continue; /* "log_replicas" and the like: no member */
+		/* group.cpp keeps one label per sequence in a hashmap, the child
+		 * listed later overwriting: so a tie goes to the later name */
+		if (best < 0 || seq <= bestseq) {
+			best = (long)i;
+			bestseq = seq;
+			blabel = ntok > 1 ? first : NULL;
+			blabel_len = ntok > 1 ? first_len : 0;
+		}
+	}
+	if (label && labelcap)
+		snprintf(label, labelcap, "%.*s", (int)blabel_len, blabel ? blabel : "");
+	return best;
+}
+
 /* --- the detector ------------------------------------------------------- */
+
+#define RETRY_MS 1000u
 
 struct detector {
 	struct ev_loop *loop;
@@ -250,8 +402,8 @@ struct detector {
 	det_fn fn;
 	void *arg;
 	int session_timeout_ms;
-	uint64_t timer;      /* DET_URLS: next answer; DET_ZK: reopen / no-contact */
-	size_t idx;          /* DET_URLS: current candidate */
+	uint64_t timer;         /* DET_URLS: next answer; DET_ZK: open / renew */
+	size_t idx;             /* DET_URLS: current candidate */
 
 	/* DET_ZK. Client threads (listener, op callbacks) only queue under mu
 	 * and wake the loop through efd; everything else is on the loop. */
@@ -262,22 +414,27 @@ struct detector {
 	size_t ndone, done_cap;
 	bool ev_session, ev_watch;
 	int ev_state;
-	bool reading;        /* a CHILDREN or GET in flight */
-	bool reread;         /* the group changed while reading */
-	bool force;          /* det_failed: answer even if unchanged */
+	uint64_t ev_gen;
+	struct zk_op *inflight; /* the one read in flight: CHILDREN, GET, EXISTS */
+	bool reread;            /* the group changed while reading */
+	bool force;             /* det_failed: answer even if unchanged */
 	bool connected;
-	bool have;           /* `cur` is the answer last given */
+	bool have;              /* `cur` is the answer last given */
 	struct det_leader cur;
-	char why[400];       /* the last "no leader" answer */
-	uint64_t contact_timer;
+	char why[400];          /* the last "no leader" answer */
+	uint64_t contact_timer; /* no contact for a session timeout */
+	uint64_t retry_timer;   /* a read failed while connected */
+	uint64_t repeat_timer;  /* det_failed while ZooKeeper is out of reach */
 };
 
+/* Hand over an answer unless it repeats the last one (d->force: always). */
 static void answer(struct detector *d, const struct det_leader *l, const char *why)
 {
 	bool force = d->force;
 	d->force = false;
 	if (l) {
-		if (!force && d->have && strcmp(d->cur.url, l->url) == 0)
+		if (!force && d->have && strcmp(d->cur.url, l->url) == 0 &&
+		    strcmp(d->cur.id, l->id) == 0)
 			return;
 		d->cur = *l;
 		d->have = true;
@@ -319,6 +476,7 @@ static void zk_listener(void *arg, const struct zk_event *ev)
 	if (ev->type == ZOO_SESSION_EVENT) {
 		d->ev_session = true;
 		d->ev_state = ev->state;
+		d->ev_gen = ev->generation;
 	} else {
 		d->ev_watch = true;
 	}
@@ -340,16 +498,24 @@ static void op_done(struct zk_op *op, void *arg)
 }
 
 /* DET_ZK: the loop */
-static void zk_open(struct detector *d);
+static void zk_open(struct ev_loop *loop, void *arg);
+static void read_group(struct detector *d);
 
-static void on_reopen(struct ev_loop *loop, void *arg)
+static void on_retry(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	struct detector *d = arg;
-	d->timer = 0;
-	zk_open(d);
+	d->retry_timer = 0;
+	read_group(d);
 }
 
+static void retry_later(struct detector *d)
+{
+	if (!d->retry_timer)
+		d->retry_timer = ev_timer_add(d->loop, RETRY_MS, on_retry, d);
+}
+
+/* Only reads: ZK_CHILDREN, ZK_GET, ZK_EXISTS. Nothing here writes. */
 static void start_op(struct detector *d, enum zk_op_type type, const char *path, bool watch)
 {
 	struct zk_op *op = zk_op_new(type, path);
@@ -358,17 +524,17 @@ static void start_op(struct detector *d, enum zk_op_type type, const char *path,
 	op->arg = d;
 	if (zk_start(d->zk, op) != 0) {
 		zk_op_free(op);
-		d->reading = false;
-		return; /* the session is gone: its renewal reads again */
+		retry_later(d); /* the session is gone: its renewal reads again */
+		return;
 	}
-	d->reading = true;
+	d->inflight = op;
 }
 
 static void read_group(struct detector *d)
 {
 	if (!d->zk || !d->connected)
 		return;
-	if (d->reading) {
+	if (d->inflight) {
 		d->reread = true;
 		return;
 	}
@@ -376,87 +542,110 @@ static void read_group(struct detector *d)
 	start_op(d, ZK_CHILDREN, zk_conn_path(d->zk), true);
 }
 
-/* src/zookeeper/group.cpp (1.4.0 ... 1.11.0): a member znode is
- * "<label>_<sequence>" (the part after the last '_' must be a number; other
- * children are ignored); src/zookeeper/detector.cpp: the leader is the
- * member with the lowest sequence, whatever its label;
- * src/master/detector/zookeeper.cpp: its data is parsed by label, and
- * "json.info" (MASTER_INFO_JSON_LABEL, src/master/constants.cpp) is JSON
- * MasterInfo. Masters since 0.24 write only json.info_ znodes; the protobuf
- * "info_" format of older ones is reported, not read. */
+/* A read failed: name it unless the connection is the problem (then the
+ * session's events decide: kept leader, "no contact", or expiry), and
+ * read again soon. */
+static void read_failed(struct detector *d, const char *path, int rc)
+{
+	char why[400];
+	snprintf(why, sizeof why, "reading %s in ZooKeeper %s: %s", path,
+		 zk_conn_ensemble(d->zk), zk_strerror(rc));
+	bool conn = rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
+		    rc == ZSESSIONMOVED || rc == ZCLOSING || rc == ZINVALIDSTATE;
+	if (conn) {
+		log_debug("detector_zk_read", "reason=%s", log_qs(why));
+	} else {
+		log_warn("detector_zk_failed", "reason=%s", log_qs(why));
+		answer(d, NULL, why);
+	}
+	retry_later(d);
+}
+
+/* The group's children -> its leader (det_group_leader: the rules of
+ * src/zookeeper/group.cpp and src/zookeeper/detector.cpp), whose data is
+ * read and parsed by label as src/master/detector/zookeeper.cpp
+ * ZooKeeperMasterDetectorProcess::fetched() does: "json.info"
+ * (MASTER_INFO_JSON_LABEL, src/master/constants.hpp) is MasterInfo JSON;
+ * "info" (MASTER_INFO_LABEL, protobuf, deprecated since 0.24, MESOS-2340)
+ * and no label (a bare UPID, older still) are what masters older than 0.24
+ * wrote: not supported here, and said so; any other label Mesos refuses
+ * too ("Failed to parse data of unknown label"). */
 static void on_children(struct detector *d, struct zk_op *op)
 {
 	const char *path = zk_conn_path(d->zk);
 	char why[400];
 	if (op->rc == ZNONODE) {
+		/* Mesos's group gives up on a non-retryable error; we keep
+		 * watching, so the path's creation is noticed */
 		snprintf(why, sizeof why, "znode %s does not exist in ZooKeeper %s (no Mesos master "
 			 "uses this path: check --master)", path, zk_conn_ensemble(d->zk));
 		answer(d, NULL, why);
-		/* notice when it appears */
 		start_op(d, ZK_EXISTS, path, true);
 		return;
 	}
 	if (op->rc != ZOK) {
-		snprintf(why, sizeof why, "reading %s: %s", path, zk_strerror(op->rc));
-		log_warn("detector_zk_failed", "reason=%s", log_qs(why));
-		return; /* a connection loss: read again on reconnection */
+		read_failed(d, path, op->rc);
+		return;
 	}
-	long best = -1;
-	const char *best_name = NULL;
-	for (size_t i = 0; i < op->nchildren; i++) {
-		const char *name = op->children[i];
-		const char *us = strrchr(name, '_');
-		if (!us || !us[1] || strlen(us + 1) > 10)
-			continue;
-		char *end;
-		errno = 0;
-		long seq = strtol(us + 1, &end, 10);
-		if (*end || errno || seq < 0 || seq > 2147483647L)
-			continue;
-		if (best < 0 || seq < best) {
-			best = seq;
-			best_name = name;
-		}
-	}
-	if (!best_name) {
-		snprintf(why, sizeof why, "no master in the group %s of ZooKeeper %s (no json.info_ "
-			 "znode: no master is elected yet)", path, zk_conn_ensemble(d->zk));
+	char label[64];
+	long i = det_group_leader((const char *const *)op->children, op->nchildren, label,
+				  sizeof label);
+	if (i < 0) {
+		snprintf(why, sizeof why, "no json.info_ znode under %s in ZooKeeper %s (no master "
+			 "elected yet, or --master names the wrong path)", path,
+			 zk_conn_ensemble(d->zk));
 		answer(d, NULL, why);
 		return;
 	}
-	size_t ll = (size_t)(strrchr(best_name, '_') - best_name);
-	if (ll != 9 || strncmp(best_name, "json.info", 9) != 0) {
-		snprintf(why, sizeof why, "the leading master's znode %s/%.100s is not json.info_ "
-			 "MasterInfo (Mesos before 0.24 is not supported)", path, best_name);
+	const char *name = op->children[i];
+	if (strcmp(label, "json.info") != 0) {
+		if (strcmp(label, "info") == 0 || !label[0])
+			snprintf(why, sizeof why, "the leading master's znode %s/%.100s is not "
+				 "json.info_ but the protobuf/UPID format of Mesos before 0.24 (not "
+				 "supported: masters 1.4 and later write json.info_)", path, name);
+		else
+			snprintf(why, sizeof why, "the leading member %s/%.100s is not json.info_ "
+				 "(unknown label '%.60s'; Mesos refuses it too)", path, name, label);
 		answer(d, NULL, why);
 		return;
 	}
-	char child[ZK_PATH_MAX + 128];
-	snprintf(child, sizeof child, "%s/%s", path, best_name);
+	/* Mesos reads "<label>_%010d" (group.cpp zkBasename); for the names
+	 * ZooKeeper gives sequential znodes that is the child's own name */
+	char child[ZK_PATH_MAX + 260];
+	snprintf(child, sizeof child, "%s/%.250s", path, name);
 	start_op(d, ZK_GET, child, false);
 }
 
 static void on_data(struct detector *d, struct zk_op *op)
 {
-	char why[400];
+	char why[440];
 	if (op->rc == ZNONODE) {
-		read_group(d); /* the leader went while we read it */
+		d->reread = true; /* the leader went while we read it */
 		return;
 	}
 	if (op->rc != ZOK) {
-		snprintf(why, sizeof why, "reading %s: %s", op->path, zk_strerror(op->rc));
-		log_warn("detector_zk_failed", "reason=%s", log_qs(why));
+		read_failed(d, op->path, op->rc);
 		return;
 	}
 	struct det_leader l;
 	char err[200];
-	if (det_masterinfo_parse(op->data ? op->data : "", op->data ? op->len : 0,
-				 d->spec.scheme, &l, err, sizeof err) != 0) {
-		snprintf(why, sizeof why, "znode %s is not MasterInfo JSON: %s", op->path, err);
+	if (det_masterinfo_parse(op->data, op->data ? op->len : 0, d->spec.scheme, &l, err,
+				 sizeof err) != 0) {
+		snprintf(why, sizeof why, "znode %.200s is not MasterInfo JSON: %.180s", op->path,
+			 err);
 		answer(d, NULL, why);
 		return;
 	}
 	answer(d, &l, NULL);
+}
+
+static void on_exists(struct detector *d, struct zk_op *op)
+{
+	if (op->rc == ZOK)
+		read_group(d); /* created meanwhile */
+	else if (op->rc != ZNONODE)
+		read_failed(d, op->path, op->rc);
+	/* ZNONODE: the exists watch tells us when it appears */
 }
 
 static void on_no_contact(struct ev_loop *loop, void *arg)
@@ -467,10 +656,63 @@ static void on_no_contact(struct ev_loop *loop, void *arg)
 	if (d->connected)
 		return;
 	char why[400];
-	snprintf(why, sizeof why, "no contact with ZooKeeper %s for %d ms",
-		 zk_conn_ensemble(d->zk), d->session_timeout_ms);
+	snprintf(why, sizeof why, "no contact with ZooKeeper %.300s for %d ms", d->spec.display,
+		 d->session_timeout_ms);
 	/* the session is as good as expired: the leader it showed may be gone */
 	answer(d, NULL, why);
+}
+
+static void start_contact_timer(struct detector *d)
+{
+	if (!d->contact_timer)
+		d->contact_timer =
+			ev_timer_add(d->loop, (uint64_t)d->session_timeout_ms, on_no_contact, d);
+}
+
+static void on_renew(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct detector *d = arg;
+	d->timer = 0;
+	if (zk_conn_renew(d->zk) != 0) {
+		d->timer = ev_timer_add(d->loop, REOPEN_MS, on_renew, d);
+		return;
+	}
+	start_contact_timer(d);
+}
+
+static void on_session(struct detector *d, int state)
+{
+	if (state == ZOO_CONNECTED_STATE) {
+		if (!d->connected)
+			log_info("detector_zk_connected", "zk=%s", log_qs(d->spec.display));
+		d->connected = true;
+		if (d->contact_timer) {
+			ev_timer_cancel(d->loop, d->contact_timer);
+			d->contact_timer = 0;
+		}
+		d->reread = true; /* watches may have been missed: read afresh */
+		return;
+	}
+	bool was = d->connected;
+	d->connected = false;
+	if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
+		char why[400];
+		snprintf(why, sizeof why, "ZooKeeper session %s (%.300s); renewing it",
+			 state == ZOO_AUTH_FAILED_STATE ? "refused our credentials" : "expired",
+			 d->spec.display);
+		answer(d, NULL, why);
+		/* expiry: a new session at once; refused credentials: not in a
+		 * tight loop */
+		if (!d->timer)
+			d->timer = ev_timer_add(d->loop,
+						state == ZOO_AUTH_FAILED_STATE ? REOPEN_MS : 0,
+						on_renew, d);
+	} else if (was) {
+		/* disconnected, session alive: keep the leader for now, as
+		 * Mesos's detector does until the session expires */
+		start_contact_timer(d);
+	}
 }
 
 static void on_wake(struct ev_loop *loop, int fd, unsigned events, void *arg)
@@ -484,6 +726,7 @@ static void on_wake(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	pthread_mutex_lock(&d->mu);
 	bool sess = d->ev_session, watch = d->ev_watch;
 	int state = d->ev_state;
+	uint64_t gen = d->ev_gen;
 	d->ev_session = d->ev_watch = false;
 	struct zk_op **ops = d->done;
 	size_t nops = d->ndone;
@@ -493,55 +736,31 @@ static void on_wake(struct ev_loop *loop, int fd, unsigned events, void *arg)
 
 	for (size_t i = 0; i < nops; i++) {
 		struct zk_op *op = ops[i];
-		d->reading = false;
-		if (op->type == ZK_CHILDREN)
-			on_children(d, op);
-		else if (op->type == ZK_GET)
-			on_data(d, op);
-		else if (op->type == ZK_EXISTS && op->rc == ZOK)
-			read_group(d);
+		if (op == d->inflight) {
+			d->inflight = NULL;
+			if (op->type == ZK_CHILDREN)
+				on_children(d, op);
+			else if (op->type == ZK_GET)
+				on_data(d, op);
+			else
+				on_exists(d, op);
+		}
 		zk_op_free(op);
 	}
 	free(ops);
 
-	if (sess) {
-		if (state == ZOO_CONNECTED_STATE) {
-			if (!d->connected)
-				log_info("detector_zk_connected", "zk=%s", log_qs(d->spec.display));
-			d->connected = true;
-			if (d->contact_timer) {
-				ev_timer_cancel(d->loop, d->contact_timer);
-				d->contact_timer = 0;
-			}
-			watch = true;
-		} else {
-			bool was = d->connected;
-			d->connected = false;
-			d->reading = false;
-			if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
-				char why[400];
-				snprintf(why, sizeof why, "ZooKeeper session %s (%.300s); reconnecting",
-					 state == ZOO_AUTH_FAILED_STATE ? "refused our credentials"
-									: "expired",
-					 d->spec.display);
-				answer(d, NULL, why);
-				if (zk_conn_renew(d->zk) != 0)
-					log_warn("detector_zk_failed", "reason=%s",
-						 log_qs("could not renew the session"));
-			} else if (was && !d->contact_timer) {
-				/* disconnected, session alive: keep the leader for now,
-				 * as Mesos's detector does until the session expires */
-				d->contact_timer = ev_timer_add(d->loop, (uint64_t)d->session_timeout_ms,
-								on_no_contact, d);
-			}
-		}
-	}
-	if (watch || (d->reread && !d->reading))
+	/* a state of an older session (before a renewal) says nothing */
+	if (sess && d->zk && gen == zk_conn_generation(d->zk))
+		on_session(d, state);
+	if (watch || d->reread)
 		read_group(d);
 }
 
-static void zk_open(struct detector *d)
+static void zk_open(struct ev_loop *loop, void *arg)
 {
+	(void)loop;
+	struct detector *d = arg;
+	d->timer = 0;
 	struct zk_opts o = {.session_timeout_ms = d->session_timeout_ms};
 	char err[400];
 	if (zk_conn_open(d->spec.zk, &o, &d->zk, err, sizeof err) != 0) {
@@ -549,11 +768,20 @@ static void zk_open(struct detector *d)
 		char why[460];
 		snprintf(why, sizeof why, "ZooKeeper %.200s: %.240s", d->spec.display, err);
 		answer(d, NULL, why);
-		d->timer = ev_timer_add(d->loop, REOPEN_MS, on_reopen, d);
+		d->timer = ev_timer_add(d->loop, REOPEN_MS, zk_open, d);
 		return;
 	}
 	zk_conn_listen(d->zk, zk_listener, d);
-	d->contact_timer = ev_timer_add(d->loop, (uint64_t)d->session_timeout_ms, on_no_contact, d);
+	/* connected before the listener was in place: that event was missed */
+	if (zk_conn_state(d->zk) == ZOO_CONNECTED_STATE) {
+		pthread_mutex_lock(&d->mu);
+		d->ev_session = true;
+		d->ev_state = ZOO_CONNECTED_STATE;
+		d->ev_gen = zk_conn_generation(d->zk);
+		pthread_mutex_unlock(&d->mu);
+		wake(d);
+	}
+	start_contact_timer(d);
 }
 
 struct detector *det_new(struct ev_loop *loop, const struct det_spec *spec,
@@ -575,8 +803,28 @@ struct detector *det_new(struct ev_loop *loop, const struct det_spec *spec,
 	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (d->efd < 0 || ev_fd_add(loop, d->efd, EV_READ, on_wake, d) != 0)
 		qm_oom(); /* no fd to spare: as fatal as no memory */
-	zk_open(d);
+	/* opened on the loop: a failure is answered, never inside det_new */
+	d->timer = ev_timer_add(loop, 0, zk_open, d);
 	return d;
+}
+
+/* det_failed while ZooKeeper is out of reach: repeat what we know. */
+static void on_repeat(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct detector *d = arg;
+	d->repeat_timer = 0;
+	if (!d->force)
+		return; /* answered meanwhile */
+	if (d->have) {
+		struct det_leader l = d->cur;
+		answer(d, &l, NULL);
+	} else {
+		char why[400];
+		snprintf(why, sizeof why, "%s",
+			 d->why[0] ? d->why : "not connected to ZooKeeper yet");
+		answer(d, NULL, why);
+	}
 }
 
 void det_failed(struct detector *d, const char *url, const char *why)
@@ -591,18 +839,24 @@ void det_failed(struct detector *d, const char *url, const char *why)
 	}
 	d->force = true;
 	if (d->zk && d->connected)
-		read_group(d);
-	/* not connected: the next answer comes with the connection */
+		read_group(d); /* answered when the read completes */
+	else if (!d->repeat_timer)
+		d->repeat_timer = ev_timer_add(d->loop, 0, on_repeat, d);
+}
+
+struct zk_conn *det_zk(struct detector *d)
+{
+	return d && d->spec.kind == DET_ZK ? d->zk : NULL;
 }
 
 void det_free(struct detector *d)
 {
 	if (!d)
 		return;
-	if (d->timer)
-		ev_timer_cancel(d->loop, d->timer);
-	if (d->contact_timer)
-		ev_timer_cancel(d->loop, d->contact_timer);
+	uint64_t *timers[] = {&d->timer, &d->contact_timer, &d->retry_timer, &d->repeat_timer};
+	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+		if (*timers[i])
+			ev_timer_cancel(d->loop, *timers[i]);
 	if (d->spec.kind == DET_ZK) {
 		if (d->zk) {
 			zk_conn_unlisten(d->zk, zk_listener, d);

@@ -6,13 +6,15 @@
  *   - a comma-separated list of such URLs, tried in turn (the next one
  *     after each failure, round robin);
  *   - "zk://[user:pass@]host:port[,host:port...]/path": the masters' own
- *     ZooKeeper group. As in Mesos's ZooKeeperMasterDetector (and
- *     src/zookeeper/group.cpp): the children of /path named
- *     "<label>_<sequence>" are the contenders, the one with the lowest
- *     sequence among those whose label is "json.info" leads, and its data is
- *     the leader's MasterInfo as JSON (the protobuf "info_" znodes older
- *     releases wrote are not read). The group is watched, so a new leader is
- *     known as soon as ZooKeeper tells us.
+ *     ZooKeeper group, read exactly as Mesos's ZooKeeperMasterDetector
+ *     reads it (see det_group_leader below): the member with the lowest
+ *     sequence leads, whatever its label, and a "json.info_" leader's data
+ *     is its MasterInfo as JSON. Masters since 0.24 write only json.info_
+ *     znodes; a leading "info_" (protobuf, Mesos 0.23 and older) or
+ *     unlabelled member is reported as unsupported, never skipped: skipping
+ *     it would hand over a master that is not the leader. The group is
+ *     watched, so a new leader is known as soon as ZooKeeper tells us.
+ *     Read-only: the detector never creates, changes or deletes a znode.
  *
  * The detector hands over a leader (a base URL "scheme://host:port" and
  * what MasterInfo said) through one callback, on the loop thread, never
@@ -21,8 +23,9 @@
  * outlives its process by up to a ZooKeeper session timeout; the caller
  * backs off between attempts).
  *
- * Threads: everything on the owner loop; ZooKeeper callbacks only ev_post.
- * Out of memory aborts (qm_oom). */
+ * Threads: everything on the owner loop; ZooKeeper callbacks only queue
+ * and wake the loop. fn must not call det_free() (free from a later loop
+ * callback). Out of memory aborts (qm_oom). */
 #ifndef QM_DETECTOR_H
 #define QM_DETECTOR_H
 
@@ -62,26 +65,51 @@ struct det_leader {
 
 /* MasterInfo JSON (as in a json.info_ znode) -> leader. The address is
  * MasterInfo.address {ip, port} when present, else MasterInfo.pid
- * ("master@ip:port"), else hostname + port. 0 or QM_EINVAL with err. Pure. */
+ * ("master@ip:port"), else the deprecated MasterInfo.ip (a uint32 holding
+ * the address in network byte order) + port, else hostname + port. At most
+ * 64 KiB of input. 0 or QM_EINVAL with err ("not JSON: ...", "no address:
+ * none of address.ip, pid, ip or hostname with a port"). Pure. */
 int det_masterinfo_parse(const char *json, size_t len, const char *scheme,
 			 struct det_leader *out, char *err, size_t errlen);
 
+/* The leading member of a masters' group, from the names of the group
+ * znode's children, chosen as Mesos chooses it (1.4.0 ... 1.11.0):
+ * src/zookeeper/group.cpp GroupProcess::cache() splits each name at '_'
+ * (stout strings::tokenize: empty pieces dropped), the first piece is the
+ * label when there are two or more, the last piece is the sequence
+ * (numify<int32_t>; a child whose last piece is not a number, such as
+ * "log_replicas", is no member); src/zookeeper/detector.cpp
+ * LeaderDetectorProcess::watched() elects the member with the smallest
+ * sequence, whatever its label. Returns the leader's index into names (its
+ * label in label, "" for none, cut to labelcap) or -1 when no child is a
+ * member. Pure. */
+long det_group_leader(const char *const *names, size_t n, char *label, size_t labelcap);
+
 /* leader == NULL: no leader known; `why` says why in one line ("no
- * json.info_ znode under /mesos", "ZooKeeper zk://... unreachable: ...",
- * "znode /mesos/json.info_0000000003 is not MasterInfo JSON: ..."). */
+ * json.info_ znode under /mesos in ZooKeeper z1:2181 (...)", "no contact
+ * with ZooKeeper z1:2181 for 10000 ms", "znode /mesos/json.info_0000000003
+ * is not MasterInfo JSON: ..."). */
 typedef void (*det_fn)(void *arg, const struct det_leader *leader, const char *why);
 
 struct detector;
+struct zk_conn;
 
-/* Start detecting. The first answer comes soon through fn (DET_URLS: the
- * first URL, at once; DET_ZK: once ZooKeeper answered).
+/* Start detecting. The first answer comes soon through fn, never from
+ * inside det_new: DET_URLS the first URL (a 0 ms timer); DET_ZK once
+ * ZooKeeper answered, or "no contact" after zk_session_timeout_ms.
  * zk_session_timeout_ms 0 = default. Never NULL. */
 struct detector *det_new(struct ev_loop *loop, const struct det_spec *spec,
 			 int zk_session_timeout_ms, det_fn fn, void *arg);
 /* The leader handed over last could not be used (url says which, why in
- * words): DET_URLS moves on to the next URL, DET_ZK re-reads the group;
- * either way fn runs again soon. */
+ * words): DET_URLS moves on to the next URL (round robin), DET_ZK re-reads
+ * the group (or, while ZooKeeper is out of reach, repeats what it knows);
+ * either way fn runs again soon, even with the same leader, and never from
+ * inside det_failed. */
 void det_failed(struct detector *d, const char *url, const char *why);
+/* DET_ZK: the ZooKeeper connection the detector reads through (its own
+ * session), NULL before it is open or for DET_URLS. For diagnostics and
+ * tests (e.g. to expire the session); the detector keeps owning it. */
+struct zk_conn *det_zk(struct detector *d);
 /* Stop; fn never runs afterwards. May block briefly (closing the ZooKeeper
  * session). NULL ok. */
 void det_free(struct detector *d);

@@ -2,8 +2,9 @@
 # The ZooKeeper tests, against a real server: starts a private standalone
 # ZooKeeper (tests/zk/zkserver.sh: temp dir, free loopback port), runs the
 # zk_test_* Criterion binaries with QM_TEST_ZK=zk://127.0.0.1:<port> and
-# QM_TEST_ZK_DIR=<server dir> (the leader tests stop and restart the server
-# through it), stops the server, and prints as its last line
+# QM_TEST_ZK_DIR=<server dir> (the leader and detector tests stop and
+# restart the server through it), stops the server, and prints as its last
+# line
 #   zookeeper: N passed, N failed
 #   tests/zk/run.sh           the tests
 #   tests/zk/run.sh --bench [SAVES]
@@ -42,7 +43,7 @@ fi
 echo "  listening on $addr (data in $dir)"
 export QM_TEST_ZK="zk://$addr" QM_TEST_ZK_DIR="$dir"
 
-for t in zk_test_store zk_test_leader; do
+for t in zk_test_store zk_test_leader zk_test_detector; do
   bin=$build/$t
   if [ ! -x "$bin" ]; then
     echo "  $t: not built in $build"; add 0 1; continue
@@ -55,6 +56,8 @@ for t in zk_test_store zk_test_leader; do
     printf '%s\n' "$out" | tail -30
     echo "  $t: no synthesis (rc=$rc)"; add 0 1; continue
   fi
+  # measurements the tests print ("detector: leader change -> ...")
+  printf '%s\n' "$out" | grep -E '^detector: ' | sed 's/^/  /'
   p=$(printf '%s' "$syn" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
   f=$(printf '%s' "$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
   c=$(printf '%s' "$syn" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
