@@ -288,6 +288,7 @@ class Cluster:
         self.refusals = []       # injected answers to calls (calls/refuse)
         self.leader = None
         self.external_leader = None
+        self.external_location = None   # its MasterInfo hostname:port
         self.unavailable = None
         self.agents = {}
         self.registry = {}
@@ -738,7 +739,29 @@ class Cluster:
             return self.leader.address
         return self.external_leader
 
-    def move_leader(self, address):
+    def leader_location(self):
+        """Where a redirect points: the leader's MasterInfo hostname and
+        port (src/master/http.cpp Master::Http::redirect())."""
+        if self.leader is not None:
+            return "%s:%d" % (self.config.hostname or self.leader.host,
+                              self.leader.port)
+        return self.external_location or self.external_leader
+
+    def move_leader(self, address, location=None, follow_zk=False):
+        """Make the master at `address` lead (one of ours, or another
+        process's: then we redirect to it), None = no leader. With --zk the
+        group decides (emu_zk.Group.elect calls this with follow_zk=True);
+        a control request re-orders the group so that it agrees."""
+        if self.zk is not None and not follow_zk:
+            self.zk.request_leader(self, address)
+            return
+        ours = any(m.address == address for m in self.masters)
+        if self.leader is None and not ours and \
+                self.external_leader == address:
+            # no change (a foreign leader, or none, as before)
+            if address is not None and location:
+                self.external_location = location
+            return
         old = self.leader
         target = None
         for master in self.masters:
@@ -750,14 +773,10 @@ class Cluster:
             return
         self.leader = target
         self.external_leader = None if target is not None else address
+        self.external_location = None if target is not None else \
+            (location or address)
         if target is not None:
             target.elect(initial=False)
-        if self.zk is not None:
-            if target is not None:
-                self.zk.make_leader(target, self.masters)
-            else:
-                for master in self.masters:
-                    self.zk.leave(master.address)
         self.journal.note("leader_changed", leader=address)
 
     def take_refusal(self, call_type):
@@ -869,6 +888,9 @@ class Master:
             "version": self.config.version,
             "address": {"hostname": hostname, "ip": ip, "port": self.port},
         }
+        caps = emu_schema.PROFILE.master_capabilities
+        if caps:
+            info["capabilities"] = [{"type": c} for c in caps]
         if self.config.region:
             info["domain"] = {"fault_domain": {
                 "region": {"name": self.config.region},
@@ -931,20 +953,20 @@ class Master:
             error = R.validate_role(role)
             if error:
                 return "Invalid role '%s': %s" % (role, error)
-            if self.config.roles is not None and role != "*" and \
-                    role not in self.config.roles:
-                return "Role '%s' is not present in the master's --roles" % role
-        if not info.get("user"):
+        # src/master/master.cpp Master::subscribe(HttpConnection, ...)
+        # (validateFrameworkSubscription() from 1.9.0): stringify(set)
+        invalid = sorted({r for r in roles if self.config.roles is not None
+                          and r != "*" and r not in self.config.roles})
+        if invalid:
+            return "Roles { %s } are not present in %smaster's --roles" % (
+                ", ".join(invalid),
+                "the " if emu_schema.PROFILE.roles_the else "")
+        if not info.get("user") and emu_schema.PROFILE.strict:
             return "'FrameworkInfo.user' must not be empty"
         if info.get("id") is not None:
             error = validate_id(info["id"].get("value"), "FrameworkID")
             if error:
                 return "Invalid 'FrameworkInfo.id': %s" % error
-        timeout = emu_schema.as_float(info.get("failover_timeout"), 0.0)
-        if not math.isfinite(timeout) or timeout < 0 or \
-                timeout * 1e9 > 2 ** 63 - 1:
-            return ("Invalid 'FrameworkInfo.failover_timeout' %r: must be a "
-                    "finite, non-negative duration" % timeout)
         for role in suppressed or []:
             if role not in roles:
                 return ("Suppressed role '%s' is not contained in the list of "
@@ -973,6 +995,20 @@ class Master:
                         return "Invalid offer constraint: " + error
         return None
 
+    @staticmethod
+    def failover_timeout_error(info):
+        """master.cpp isValidFailoverTimeout(): Duration::create() of it
+        (stout duration.hpp: in int64 nanoseconds' range; negative is
+        valid). --wire-rules strict also refuses negative ones."""
+        timeout = emu_schema.as_float(info.get("failover_timeout"), 0.0)
+        bad = not math.isfinite(timeout) or abs(timeout) * 1e9 > 2 ** 63 - 1
+        if emu_schema.PROFILE.strict and timeout < 0:
+            bad = True
+        if bad:
+            return ("The framework failover_timeout (%g) is invalid"
+                    % timeout)
+        return None
+
     # ------------------------------------------------------------ subscribe
     def subscribe(self, call, principal, client):
         sub = call["subscribe"]
@@ -984,14 +1020,22 @@ class Master:
         constraints = sub.get("offer_constraints")
         error = self.validate_framework_info(info, suppressed, constraints)
         fid = (info.get("id") or {}).get("value")
+        # master.cpp (1.4.0 ... 1.11.0): a removed framework's ID is
+        # refused after the role checks and before the failover_timeout one
         if error is None and fid in self.cluster.removed_frameworks:
             error = "Framework has been removed"
+        if error is None:
+            error = self.failover_timeout_error(info)
         existing = self.frameworks.get(fid) if fid else None
         if error is None and existing is not None and \
                 existing.principal != info.get("principal"):
-            error = ("Changing framework's principal is not allowed (from "
-                     "'%s' to '%s')" % (existing.principal,
-                                        info.get("principal")))
+            if emu_schema.PROFILE.principal_change_refused:
+                # src/master/validation.cpp validateUpdate() from 1.9.0
+                error = "Changing framework's principal is not allowed."
+            else:
+                # master.hpp Framework::update() before 1.9.0: a warning,
+                # the old principal stays
+                info["principal"] = existing.principal
         if error is not None:
             stream.send({"type": "ERROR", "error": {"message": error}})
             stream.close()
@@ -999,6 +1043,21 @@ class Master:
                               error=error, stream_id=stream.id)
             return stream, error
 
+        cleared = set()
+        if existing is not None:
+            # src/master/allocator/mesos/hierarchical.cpp updateFramework()
+            # on a re-SUBSCRIBE: decline filters stay, except those of roles
+            # no longer subscribed; 1.4.x also erases those of roles that
+            # became suppressed, 1.9.0+ those of roles no longer suppressed
+            # (reviveRoles()). A disconnected framework has none left
+            # (stream_ended: deactivateFramework() cleared them).
+            old_roles, new_roles = set(existing.roles()), set(roles_of(info))
+            old_supp, new_supp = existing.suppressed, set(suppressed)
+            cleared = old_roles - new_roles
+            if emu_schema.PROFILE.suppress_clears_filters:
+                cleared |= new_supp - old_supp
+            if emu_schema.PROFILE.unsuppress_clears_filters:
+                cleared |= (old_supp - new_supp) & new_roles
         if existing is None:
             if fid is None:
                 fid = "%s-%04d" % (self.id, self.framework_counter)
@@ -1028,7 +1087,7 @@ class Master:
             fw.info = info
             for offer in [o for o in self.offers.values() if o.fid == fid]:
                 self.remove_offer(offer)
-        fw.filters = []
+        fw.filters = [f for f in fw.filters if f[0] not in cleared]
         fw.suppressed = set(suppressed)
         fw.offer_constraints = constraints
         fw.stream = stream
@@ -1461,7 +1520,8 @@ class Master:
                                   "must equal 'framework_id'")
         suppressed = list(body.get("suppressed_roles") or [])
         constraints = body.get("offer_constraints")
-        error = self.validate_framework_info(info, suppressed, constraints)
+        error = self.validate_framework_info(info, suppressed, constraints) \
+            or self.failover_timeout_error(info)
         if error:
             return error_response(400, "Invalid UPDATE_FRAMEWORK: " + error)
         for field in ("principal", "user", "checkpoint"):
@@ -1477,8 +1537,11 @@ class Master:
         for offer in [o for o in self.offers.values() if o.fid == fw.id]:
             if offer.role not in new_roles:
                 self.remove_offer(offer, rescind=True)
-        unsuppressed = fw.suppressed - set(suppressed)
-        fw.filters = [f for f in fw.filters if f[0] not in unsuppressed]
+        # hierarchical.cpp updateFramework() (1.9.0+): filters of removed
+        # roles erased, unsuppressed roles revived (filters erased)
+        cleared = (set(fw.roles()) - set(new_roles)) | \
+            (fw.suppressed - set(suppressed))
+        fw.filters = [f for f in fw.filters if f[0] not in cleared]
         fw.info = info
         fw.suppressed = set(suppressed)
         fw.offer_constraints = constraints

@@ -5,12 +5,14 @@ include/mesos/v1/mesos.proto and include/mesos/v1/scheduler/scheduler.proto
 (Mesos 1.11: UpdateFramework and OfferConstraints included) as summarised in
 docs/mesos-v1-scheduler-api.md.
 
-The real master ignores unknown JSON keys and silently drops unknown enum
-names in optional fields; this validator rejects both, naming the field path,
-so that a typo in the coordinator fails a test instead of a production launch.
-Scalar encodings the real master accepts are accepted too (null as "unset";
-numeric strings for integers and doubles and "true"/"false" for bools only
-from Mesos 1.6.0, see emu_profiles.py).
+parse() reads a call as the release's JSON-to-protobuf parser does
+(3rdparty/stout/include/stout/protobuf.hpp at the tag, see emu_profiles.py):
+null is "unset"; quoted numbers/bools from 1.6.0; unknown enum names refused
+by 1.4.x, dropped from optional/repeated fields by 1.5.0+. The real master
+ignores unknown JSON keys; under --wire-rules strict (the default) they are
+refused with the field path, as are unknown enum names, so that a typo in
+the coordinator fails a test instead of a production launch. Under
+--wire-rules release the emulator ignores/drops them as the release does.
 """
 
 import base64
@@ -24,10 +26,11 @@ import emu_profiles
 PROFILE = emu_profiles.Profile("1.11.0")
 
 
-def configure(version):
-    """Apply the JSON rules of Mesos `version` (emu_profiles.py)."""
+def configure(version, wire_rules="strict"):
+    """Apply the JSON rules of Mesos `version` (emu_profiles.py);
+    wire_rules "strict" or "release" (see emu_profiles)."""
     global PROFILE
-    PROFILE = emu_profiles.Profile(version)
+    PROFILE = emu_profiles.Profile(version, wire_rules)
 
 # Field spec: (label, type). label: "opt", "req" or "rep".
 # type: "string", "bytes", "bool", "double", "int32", "int64", "uint32",
@@ -81,8 +84,7 @@ ENUMS = {
         "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
         "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE",
         "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN",
-        "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-        "CHECKPOINT_RESTORE",
+        "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
     ],
     "LinuxInfo.IpcMode": ["UNKNOWN", "PRIVATE", "SHARE_PARENT"],
     "RLimit.Type": [
@@ -214,8 +216,8 @@ MESSAGES = {
         "text_matches": ("opt", "msg:Predicate.Regex"),
         "text_not_matches": ("opt", "msg:Predicate.Regex"),
     },
-    "Predicate.Text": {"value": ("opt", "string")},
-    "Predicate.Regex": {"regex": ("opt", "string")},
+    "Predicate.Text": {"value": ("req", "string")},
+    "Predicate.Regex": {"regex": ("req", "string")},
     "Empty": {},
 
     # --- mesos.proto: IDs and small messages ----------------------------
@@ -621,11 +623,19 @@ _INT_RANGES = {
 
 _INT_STRING = re.compile(r"^-?[0-9]+$")
 _B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+# A JSON number as JSON::parse<JSON::Number> (picojson) reads one, for
+# quoted numbers from 1.6.0.
+_JSON_NUMBER = re.compile(r"^\s*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*$")
+_NUMERIC = ("double", "float") + tuple(_INT_RANGES)
 
 
 class SchemaError(Exception):
     """A JSON value does not match the message schema (type, unknown key,
-    unknown enum name). The text names the field path."""
+    unknown enum name). The text names the field path (strict) or the field
+    as stout does (release rules)."""
+
+
+_DROP = object()   # a value the parser leaves unset (null, unknown enum)
 
 
 def _describe(value):
@@ -642,151 +652,280 @@ def _describe(value):
     return "a JSON object"
 
 
-def _no_string(value, ftype, path):
-    """Before 1.6.0 stout refuses a JSON string for a number or bool field
-    (3rdparty/stout/include/stout/protobuf.hpp at 1.4.0/1.5.0); the message
-    names the field, not its path."""
-    if isinstance(value, str) and ftype != "string" and \
-            not ftype.startswith("enum:") and ftype != "bytes" and \
-            not PROFILE.quoted_scalars:
-        raise SchemaError("Not expecting a JSON string for field '%s'"
-                          % re.sub(r"\[\d+\]$", "", path.split(".")[-1]))
+def _kind(value):
+    """stout's name of a JSON value kind in "Not expecting a JSON %s"."""
+    return _describe(value)[len("a JSON "):]
 
 
-def _check_scalar(value, ftype, path):
-    _no_string(value, ftype, path)
+def _not_expecting(value, name):
+    # 3rdparty/stout/include/stout/protobuf.hpp, every Parser visitor
+    # (1.4.0 ... 1.11.0): the field's name, not its path.
+    return SchemaError("Not expecting a JSON %s for field '%s'"
+                       % (_kind(value), name))
+
+
+def _scalar(value, ftype, name, path, required):
+    """One scalar value, converted to what the protobuf would hold.
+    Raises SchemaError; returns _DROP for an unknown enum name that the
+    release drops."""
+    strict = PROFILE.strict
+    if isinstance(value, str) and ftype in _NUMERIC + ("bool",):
+        # protobuf.hpp Parser::operator()(const JSON::String&)
+        if not PROFILE.quoted_scalars:
+            raise SchemaError("Not expecting a JSON string for field '%s'"
+                              % name)
+        if ftype == "bool":
+            if value not in ("true", "false"):
+                raise SchemaError(
+                    "Failed to parse '%s' as a JSON boolean for field '%s'"
+                    % (value, name) if not strict else
+                    "Field '%s' must be a JSON boolean, got %s"
+                    % (path, _describe(value)))
+            return value == "true"
+        if ftype in ("double", "float") and PROFILE.infinity_strings and \
+                value in ("Infinity", "-Infinity"):
+            return float(value)
+        if not _JSON_NUMBER.match(value):
+            if strict:
+                raise SchemaError("Field '%s' must be a%s, got %s" % (
+                    path, " JSON number" if ftype in ("double", "float")
+                    else "n integer (%s)" % ftype, _describe(value)))
+            raise SchemaError("Failed to parse '%s' as a JSON number for "
+                              "field '%s'" % (value, name))
+        value = json_number(value)
     if ftype == "string":
         if not isinstance(value, str):
-            raise SchemaError("Field '%s' must be a JSON string, got %s"
-                              % (path, _describe(value)))
-        return
+            if strict:
+                raise SchemaError("Field '%s' must be a JSON string, got %s"
+                                  % (path, _describe(value)))
+            raise _not_expecting(value, name)
+        return value
     if ftype == "bytes":
         if not isinstance(value, str):
-            raise SchemaError("Field '%s' (bytes) must be a base64 JSON "
-                              "string, got %s" % (path, _describe(value)))
-        if len(value) % 4 != 0 or not _B64.match(value):
-            raise SchemaError("Field '%s' is not valid standard base64 "
-                              "(with '=' padding)" % path)
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise SchemaError("Field '%s' is not valid base64" % path)
-        return
-    if ftype == "bool":
-        if isinstance(value, bool) or value in ("true", "false"):
-            return
-        raise SchemaError("Field '%s' must be a JSON boolean, got %s"
-                          % (path, _describe(value)))
-    if ftype == "double":
-        if isinstance(value, bool):
-            raise SchemaError("Field '%s' must be a JSON number, got %s"
-                              % (path, _describe(value)))
-        if isinstance(value, (int, float)):
-            return
-        if isinstance(value, str):
+            if strict:
+                raise SchemaError("Field '%s' (bytes) must be a base64 JSON "
+                                  "string, got %s" % (path, _describe(value)))
+            raise _not_expecting(value, name)
+        bad = len(value) % 4 != 0 or not _B64.match(value)
+        if not bad:
             try:
-                float(value)
-                return
-            except ValueError:
-                pass
-        raise SchemaError("Field '%s' must be a JSON number, got %s"
-                          % (path, _describe(value)))
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                bad = True
+        if bad:
+            if strict:
+                raise SchemaError("Field '%s' is not valid standard base64 "
+                                  "(with '=' padding)" % path)
+            raise SchemaError("Failed to base64 decode bytes field '%s'"
+                              % name)
+        return value
+    if ftype == "bool":
+        if not isinstance(value, bool):
+            if strict:
+                raise SchemaError("Field '%s' must be a JSON boolean, got %s"
+                                  % (path, _describe(value)))
+            raise _not_expecting(value, name)
+        return value
+    if ftype in ("double", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if strict:
+                raise SchemaError("Field '%s' must be a JSON number, got %s"
+                                  % (path, _describe(value)))
+            raise _not_expecting(value, name)
+        return float(value)
     if ftype in _INT_RANGES:
-        lo, hi = _INT_RANGES[ftype]
-        if isinstance(value, bool):
-            raise SchemaError("Field '%s' must be an integer, got %s"
-                              % (path, _describe(value)))
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if strict:
+                raise SchemaError("Field '%s' must be an integer (%s), got %s"
+                                  % (path, ftype, _describe(value)))
+            raise _not_expecting(value, name)
         if isinstance(value, float):
             if not math.isfinite(value) or value != int(value):
-                raise SchemaError("Field '%s' must be an integer, got %r"
-                                  % (path, value))
-            number = int(value)
-        elif isinstance(value, int):
-            number = value
-        elif isinstance(value, str) and _INT_STRING.match(value):
-            number = int(value)
-        else:
-            raise SchemaError("Field '%s' must be an integer (%s), got %s"
-                              % (path, ftype, _describe(value)))
-        if number < lo or number > hi:
-            raise SchemaError("Field '%s' is out of range for %s: %d"
-                              % (path, ftype, number))
-        return
+                if strict:
+                    raise SchemaError("Field '%s' must be an integer, got %r"
+                                      % (path, value))
+                # JSON::Number::as<int64_t>(): a C cast, the fraction goes
+                return int(value) if math.isfinite(value) else 0
+            value = int(value)
+        lo, hi = _INT_RANGES[ftype]
+        if value < lo or value > hi:
+            if strict:
+                raise SchemaError("Field '%s' is out of range for %s: %d"
+                                  % (path, ftype, value))
+            value = value % (2 ** (64 if "64" in ftype else 32))
+            if not ftype.startswith("u") and value > hi:
+                value -= 2 ** (64 if "64" in ftype else 32)
+        return value
     if ftype.startswith("enum:"):
-        names = ENUMS[ftype[5:]]
+        enum = ftype[5:]
+        names = ENUMS[enum]
         if not isinstance(value, str):
-            raise SchemaError("Field '%s' must be an enum name string (one of "
-                              "%s), got %s" % (path, ", ".join(names),
-                                               _describe(value)))
-        if value not in names or not PROFILE.knows_enum(ftype[5:], value):
-            if not PROFILE.unknown_enum_dropped:
-                # stout at 1.4.0, whatever the field's label
-                raise SchemaError("Failed to find enum for '%s'" % value)
-            raise SchemaError("Unknown enum value '%s' for field '%s' "
-                              "(expected one of %s)"
-                              % (value, path, ", ".join(
-                                  n for n in names
-                                  if PROFILE.knows_enum(ftype[5:], n))))
-        return
+            if strict:
+                raise SchemaError("Field '%s' must be an enum name string "
+                                  "(one of %s), got %s"
+                                  % (path, ", ".join(names), _describe(value)))
+            raise _not_expecting(value, name)
+        if value in names and PROFILE.knows_enum(enum, value):
+            return value
+        # protobuf.hpp TYPE_ENUM: 1.4.x refuses every unknown name, 1.5.0+
+        # only in a required field and drops it elsewhere.
+        if not PROFILE.unknown_enum_dropped or required:
+            raise SchemaError("Failed to find enum for '%s'" % value)
+        if strict:
+            raise SchemaError(
+                "Unknown enum value '%s' for field '%s' (expected one of %s; "
+                "Mesos %s would drop it)" % (value, path, ", ".join(
+                    n for n in names if PROFILE.knows_enum(enum, n)),
+                    PROFILE.version))
+        return _DROP
     raise AssertionError("bad schema type " + ftype)
 
 
-def _check_value(value, ftype, path, missing):
+def json_number(text):
+    value = float(text)
+    if re.match(r"^\s*-?[0-9]+\s*$", text):
+        return int(text)
+    return value
+
+
+def _value(value, ftype, name, path, missing, required):
     if ftype.startswith("msg:"):
-        _check_message(value, ftype[4:], path, missing)
-    elif ftype.startswith("map:"):
         if not isinstance(value, dict):
+            if PROFILE.strict:
+                raise SchemaError("Field '%s' must be a JSON object, got %s"
+                                  % (path or "<root>", _describe(value)))
+            raise _not_expecting(value, name)
+        return _message(value, ftype[4:], path, missing)
+    return _scalar(value, ftype, name, path, required)
+
+
+def _map(value, ftype, name, path, missing):
+    """A protobuf map field (protobuf.hpp 1.6.0+: a JSON object, one entry
+    per key; a JSON array of such objects is visited element by element)."""
+    objects = [value] if isinstance(value, dict) else value
+    if not isinstance(value, (dict, list)) or \
+            (PROFILE.strict and not isinstance(value, dict)):
+        if PROFILE.strict:
             raise SchemaError("Field '%s' (a map) must be a JSON object, got "
                               "%s" % (path, _describe(value)))
-        for key, item in value.items():
+        raise _not_expecting(value, name)
+    out = {}
+    for obj in objects:
+        if obj is None:
+            continue
+        if not isinstance(obj, dict):
+            raise _not_expecting(obj, name)
+        for key, item in obj.items():
             sub = "%s[%s]" % (path, key)
             if item is None:
-                raise SchemaError("Map entry '%s' must not be null" % sub)
-            _check_value(item, ftype[4:], sub, missing)
-    else:
-        _check_scalar(value, ftype, path)
+                if PROFILE.strict:
+                    raise SchemaError("Map entry '%s' must not be null" % sub)
+                out.setdefault(key, {} if ftype.startswith("msg:") else "")
+                continue
+            parsed = _value(item, ftype, "value", sub, missing, False)
+            if parsed is not _DROP:
+                out[key] = parsed
+    return out
 
 
-def _check_message(obj, name, path, missing):
-    schema = MESSAGES[name]
-    if not isinstance(obj, dict):
-        raise SchemaError("Field '%s' must be a JSON object, got %s"
-                          % (path or "<root>", _describe(obj)))
-    for key in obj:
-        if key not in schema:
-            raise SchemaError("Unknown field '%s'"
-                              % (path + "." + key if path else key))
-    for field, (label, ftype) in schema.items():
-        sub = path + "." + field if path else field
-        value = obj.get(field)
-        if value is None:
-            if label == "req":
-                missing.append(sub)
+def _repeated(value, ftype, name, path, missing, out):
+    """Elements of a repeated field (protobuf.hpp Parser::operator()(const
+    JSON::Array&) visits each element with the same field: a nested array
+    is flattened, null adds nothing, a lone value adds one element)."""
+    if not isinstance(value, list):
+        if PROFILE.strict:
+            raise SchemaError("Field '%s' is repeated and must be a JSON "
+                              "array, got %s" % (path, _describe(value)))
+        value = [value]
+    for item in value:
+        item_path = "%s[%d]" % (path, len(out))
+        if item is None:
+            if PROFILE.strict:
+                raise SchemaError("Element '%s' must not be null" % item_path)
             continue
-        if label == "rep":
-            if not isinstance(value, list):
-                raise SchemaError("Field '%s' is repeated and must be a JSON "
-                                  "array, got %s" % (sub, _describe(value)))
-            for index, item in enumerate(value):
-                item_path = "%s[%d]" % (sub, index)
-                if item is None:
-                    raise SchemaError("Element '%s' must not be null"
-                                      % item_path)
-                _check_value(item, ftype, item_path, missing)
+        if isinstance(item, list):
+            if PROFILE.strict:
+                raise SchemaError("Element '%s' must not be an array"
+                                  % item_path)
+            _repeated(item, ftype, name, path, missing, out)
+            continue
+        parsed = _value(item, ftype, name, item_path, missing, False)
+        if parsed is not _DROP:
+            out.append(parsed)
+    return out
+
+
+def _unknown_key(name, key, path):
+    since = PROFILE.field_since(name, key)
+    full = path + "." + key if path else key
+    if since is not None and not PROFILE.knows_field(name, key):
+        return SchemaError("Unknown field '%s' (not in Mesos %s: added in "
+                           "%s; the master would ignore it)"
+                           % (full, PROFILE.version, since))
+    return SchemaError("Unknown field '%s'" % full)
+
+
+def _message(obj, name, path, missing):
+    schema = MESSAGES[name]
+    out = {}
+    nested = {}
+    for key, value in obj.items():
+        spec = schema.get(key)
+        if spec is None or not PROFILE.knows_field(name, key):
+            # stout protobuf.hpp parse(): FindFieldByName() == nullptr is
+            # skipped (all releases); strict: refused.
+            if PROFILE.strict:
+                raise _unknown_key(name, key, path)
+            continue
+        label, ftype = spec
+        sub = path + "." + key if path else key
+        if value is None:       # Parser::operator()(const JSON::Null&)
+            continue
+        found = nested.setdefault(key, [])
+        if ftype.startswith("map:"):
+            out[key] = _map(value, ftype[4:], key, sub, found)
+        elif label == "rep":
+            out[key] = _repeated(value, ftype, key, sub, found, [])
         else:
-            _check_value(value, ftype, sub, missing)
+            if isinstance(value, list):
+                if PROFILE.strict:
+                    raise SchemaError("Field '%s' is not repeated, got a "
+                                      "JSON array" % sub)
+                raise _not_expecting(value, key)
+            parsed = _value(value, ftype, key, sub, found, label == "req")
+            if parsed is _DROP:
+                out.pop(key, None)
+            else:
+                out[key] = parsed
+    # protobuf InitializationErrorString(): this message's missing required
+    # fields, then those of its sub-messages.
+    for field, (label, _) in schema.items():
+        if label == "req" and field not in out and \
+                PROFILE.knows_field(name, field):
+            missing.append(path + "." + field if path else field)
+    for field in schema:
+        missing.extend(nested.get(field, []))
+    return out
+
+
+def parse(obj, name="Call"):
+    """Parse a JSON value as message `name` under the release's rules
+    (emu_profiles.Profile): returns (message as the master would hold it:
+    unknown keys and dropped enum names gone, quoted scalars converted,
+    lone values of repeated fields wrapped; missing required field paths
+    in protobuf's InitializationErrorString form "a.b[0].c").
+    Raises SchemaError for what the release (or --wire-rules strict)
+    refuses."""
+    if not isinstance(obj, dict):
+        raise SchemaError("Expecting a JSON object")
+    missing = []
+    out = _message(obj, name, "", missing)
+    return out, missing
 
 
 def validate(obj, name="Call"):
-    """Check a parsed JSON value against message `name`.
-
-    Raises SchemaError for the first type error, unknown key or unknown enum
-    name. Returns the list of missing required field paths (empty if none),
-    in protobuf's InitializationErrorString form ("a.b[0].c").
-    """
-    missing = []
-    _check_message(obj, name, "", missing)
-    return missing
+    """parse() without the result: the missing required fields."""
+    return parse(obj, name)[1]
 
 
 def as_bool(value, default=False):

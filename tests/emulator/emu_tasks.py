@@ -430,9 +430,10 @@ def _max_completion(cluster, task):
 
 
 # ----------------------------------------------------------- health checks
-def _sleep(task, seconds):
+def _sleep(task, seconds, wakeable=True):
     """Wait; True if the task is done. A control-API health change wakes
-    the loop early so the next check happens at once."""
+    the loop early so the next check happens at once (not during the
+    initial delay: wakeable=False)."""
     deadline = time.monotonic() + seconds
     while True:
         if task.done.is_set():
@@ -442,7 +443,10 @@ def _sleep(task, seconds):
             return False
         if task.health_wake.wait(remaining):
             task.health_wake.clear()
-            return task.done.is_set()
+            if task.done.is_set():
+                return True
+            if wakeable:
+                return False
 
 
 def _health_loop(cluster, task):
@@ -455,7 +459,12 @@ def _health_loop(cluster, task):
     grace = emu_schema.as_float(check.get("grace_period_seconds"),
                                 10.0) * scale
     started = time.monotonic()
-    if _sleep(task, delay):
+    # src/checks/checker_process.cpp CheckerProcess::initialize():
+    # scheduleNext(checkDelay): the first check (so the first healthy
+    # result) no sooner than delay_seconds after the checker starts, when
+    # the task is running (src/checks/health_checker.cpp toCheckInfo(),
+    # 1.4.0 ... 1.11.0); a control-API override does not shorten it.
+    if _sleep(task, delay, wakeable=False):
         return
     while True:
         override = task.health_override

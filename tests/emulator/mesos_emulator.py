@@ -96,13 +96,17 @@ def _walk_ids(obj, path, prefix=""):
 
 
 def _strict_json(text):
+    """The body as JSON. NaN/Infinity literals are not JSON (picojson, used
+    by stout's JSON::parse, refuses them too). A duplicate key: the last one
+    wins in picojson (the master takes it); refused under --wire-rules
+    strict."""
     def no_constant(name):
         raise ValueError("invalid JSON literal %s" % name)
 
     def no_duplicates(pairs):
         out = {}
         for key, value in pairs:
-            if key in out:
+            if key in out and emu_schema.PROFILE.strict:
                 raise ValueError("duplicate key '%s'" % key)
             out[key] = value
         return out
@@ -265,17 +269,78 @@ class Handler(BaseHTTPRequestHandler):
             self._scheduler(method, path, body)
         elif path in ("/master/redirect", "/redirect"):
             self._redirect(method)
-        elif path == "/version":
-            # src/version/version.cpp (VersionProcess, 1.4.0 ... 1.11.0)
-            self._send(method, 200, json.dumps({
-                "version": self.cluster.config.version,
-                "build_date": "2020-01-01 00:00:00", "build_time": 1577836800,
-                "build_user": "emulator", "git_tag": self.cluster.config.version}),
-                content_type="application/json")
+        elif path in ("/version", "/version/"):
+            self._version(method)
+        elif path in ("/master/teardown", "/teardown"):
+            self._operator_teardown(method, body)
         elif path in ("/master/state", "/state", "/master/state.json"):
             self._legacy_state(method)
         else:
             self._send(method, 404, "Not found")
+
+    def _version(self, method):
+        """GET /version: src/version/version.cpp (VersionProcess, route "/"
+        of process "version", spawned by src/master/main.cpp) and
+        src/version/version.hpp version() in 1.4.0 ... 1.11.0: answered by
+        every master, leading or not, with the build's version, git
+        sha/tag, build date/time/user."""
+        version = self.cluster.config.version
+        doc = {"version": version, "git_tag": version,
+               "build_date": "2020-01-01 00:00:00",
+               "build_time": 1577836800.0, "build_user": "emulator"}
+        sha = emu_schema.PROFILE.git_sha()
+        if sha:
+            doc["git_sha"] = sha
+        self._send(method, 200, json.dumps(doc),
+                   content_type="application/json")
+
+    def _operator_teardown(self, method, body):
+        """POST /master/teardown, form body frameworkId=<id>
+        (src/master/http.cpp Master::Http::teardown(), 1.4.0 ... 1.11.0;
+        no authentication/authorization here)."""
+        with self.cluster.lock:
+            master = self.server.master
+            if self.cluster.leader is not master:
+                leader = self.cluster.leader_location()
+                if leader:
+                    self._send(method, 307, "", headers={
+                        "Location": self._location(leader)})
+                else:
+                    self._send(method, 503, "No leader elected")
+                return
+            if method != "POST":
+                self._send(method, 405, "Expecting one of { 'POST' }, but "
+                           "received '%s'" % method, headers={"Allow": "POST"})
+                return
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            fid = (form.get("frameworkId") or [None])[-1]
+            if fid is None:
+                self._send(method, 400, "Missing 'frameworkId' query "
+                           "parameter in the request body")
+                return
+            fw = master.frameworks.get(fid)
+            if fw is None:
+                self._send(method, 400, "No framework found with ID %s" % fid)
+                return
+            master.remove_framework(fw, "torn down by the operator")
+            self.cluster.journal.write({"direction": "control",
+                                        "method": method,
+                                        "path": "/master/teardown",
+                                        "body": {"frameworkId": fid},
+                                        "status": 200})
+        self._send(method, 200, "")
+
+    def _location(self, leader):
+        """src/master/http.cpp Master::Http::redirect() (1.4.0 ... 1.11.0):
+        protocol-relative "//<leader hostname>:<port>" + the request URL;
+        libprocess hands /api/v1/scheduler to the "master" delegate as
+        /master/api/v1/scheduler (3rdparty/libprocess/src/process.cpp), so
+        that is the path a redirect names."""
+        query = urllib.parse.urlsplit(self.path).query
+        path = urllib.parse.urlsplit(self.path).path
+        if not path.startswith("/master/"):
+            path = "/master" + path
+        return "//%s%s%s" % (leader, path, "?" + query if query else "")
 
     # ------------------------------------------------------ scheduler API
     def _journal_call(self, record, status, reason=None, **extra):
@@ -331,14 +396,15 @@ class Handler(BaseHTTPRequestHandler):
         with cluster.lock:
             message = cluster.consume_unavailable()
             leading = cluster.leader is master
-            leader = cluster.leader_address()
+            leader = cluster.leader_location()
         if message is not None:
             reply(503, message)
             return
         if not leading:
+            # src/master/http.cpp scheduler(): !elected() -> redirect()
             if leader:
-                reply(307, "", {"Location": "//%s/master/api/v1/scheduler"
-                                % leader}, reason="not the leader")
+                reply(307, "", {"Location": self._location(leader)},
+                      reason="not the leader")
             else:
                 reply(503, "No leader elected")
             return
@@ -371,8 +437,10 @@ class Handler(BaseHTTPRequestHandler):
             reply(400, "Failed to convert JSON into Call protobuf: Expecting "
                   "a JSON object")
             return
+        # src/master/http.cpp scheduler(): a call refused here (400) never
+        # reaches the master, so e.g. an ACCEPT's offers stay outstanding.
         try:
-            missing = emu_schema.validate(call, "Call")
+            call, missing = emu_schema.parse(call, "Call")
         except emu_schema.SchemaError as err:
             reply(400, "Failed to convert JSON into Call protobuf: %s" % err)
             return
@@ -380,6 +448,8 @@ class Handler(BaseHTTPRequestHandler):
             reply(400, "Failed to convert JSON into Call protobuf: Missing "
                   "required fields: %s" % ", ".join(missing))
             return
+        if call != parsed:
+            record["parsed"] = call     # what the release made of it
         error = self._validate_call(call, principal)
         if error:
             reply(400, "Failed to validate scheduler::Call: %s" % error)
@@ -397,11 +467,11 @@ class Handler(BaseHTTPRequestHandler):
         stream = None
         with cluster.lock:
             if cluster.leader is not master:
-                leader = cluster.leader_address()
+                leader = cluster.leader_location()
                 response = emu_master.Response(
                     307 if leader else 503,
                     "" if leader else "No leader elected",
-                    {"Location": "//%s/master/api/v1/scheduler" % leader}
+                    {"Location": self._location(leader)}
                     if leader else None, reason="not the leader")
             elif ctype == "SUBSCRIBE":
                 if not _accepts_json(headers.get("Accept")):
@@ -436,17 +506,20 @@ class Handler(BaseHTTPRequestHandler):
               response.reason, response.content_type)
 
     def _validate_call(self, call, principal):
+        """src/master/validation.cpp scheduler::call::validate() (1.4.0 ...
+        1.11.0), plus, under --wire-rules strict, checks Mesos lacks."""
+        strict = emu_schema.PROFILE.strict
         ctype = call.get("type")
         if ctype is None:
             return "Expecting 'type' to be present"
         key, required = CALL_BODIES[ctype]
         for other in BODY_KEYS:
-            if other != key and call.get(other) is not None:
+            if strict and other != key and call.get(other) is not None:
                 return ("Unexpected field '%s' in a %s call (the emulator "
                         "rejects bodies of other call types)" % (other, ctype))
         if required and call.get(key) is None:
             return "Expecting '%s' to be present" % key
-        for path in ID_PATHS:
+        for path in ID_PATHS if strict else ():
             for where, value in _walk_ids(call, path):
                 error = validate_id(value, "ID")
                 if error:
@@ -604,7 +677,7 @@ class Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------ other master
     def _redirect(self, method):
         with self.cluster.lock:
-            leader = self.cluster.leader_address()
+            leader = self.cluster.leader_location()
         if leader is None:
             self._send(method, 503, "No leader elected")
         else:
@@ -676,6 +749,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if not isinstance(args, dict):
                 args = {}
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        for key, values in query.items():
+            args.setdefault(key, values[-1])
         action = path[len("/control"):].strip("/") or "state"
         try:
             status, result = control_action(cluster, method, action, args)
@@ -784,9 +860,10 @@ def kill_master(cluster, server):
     server.server_close()
     with cluster.lock:
         master.dead = True
-        for fw in master.frameworks.values():
-            if fw.stream is not None:
-                fw.stream.abort()
+        # its streams are cut and everything it knew is gone with the
+        # process (no failover timer of a dead master fires); while its
+        # session lasts it still leads as far as the others know
+        master.resign()
     cluster.journal.note("master_killed", master=master.address)
 
     def expire():
@@ -794,14 +871,13 @@ def kill_master(cluster, server):
             if not getattr(master, "dead", False):
                 return
             if cluster.zk is not None:
+                # the session expired: its znode goes, the group elects
                 cluster.zk.leave(master.address)
+                cluster.zk.elect()
+                return
             if cluster.leader is master:
                 live = [m for m in cluster.masters
                         if not getattr(m, "dead", False)]
-                if cluster.zk is not None:
-                    order = [a for a, _ in cluster.zk.order()]
-                    live.sort(key=lambda m: order.index(m.address)
-                              if m.address in order else len(order))
                 cluster.move_leader(live[0].address if live else None)
     cluster.timers.schedule(cluster.config.zk_session_timeout, expire,
                             "master-session-expiry")
@@ -822,9 +898,14 @@ def start_master(cluster, address):
                      kwargs={"poll_interval": 0.1}, daemon=True).start()
     with cluster.lock:
         master.dead = False
+        if cluster.leader is master:
+            # a new process: it has to be elected again, and starts empty
+            cluster.leader = None
         if cluster.zk is not None:
+            # contends anew: a new sequence, at the end of the group
             cluster.zk.join(master)
-        if cluster.leader is None and cluster.external_leader is None:
+            cluster.zk.elect()
+        elif cluster.leader is None and cluster.external_leader is None:
             cluster.move_leader(address)
     cluster.journal.note("master_started", master=address)
     return {"started": address}
@@ -963,6 +1044,18 @@ def control_action(cluster, method, action, args):
                 return 409, {"error": "no leader"}
             leader.reregister_now()
             return 200, {"registered": sorted(leader.registered_agents)}
+        if action == "framework/teardown":
+            # as the operator's POST /master/teardown (src/master/http.cpp
+            # _teardown() -> master.cpp removeFramework(), 1.4.0 ...
+            # 1.11.0): the stream is closed without an ERROR event, tasks
+            # are killed, later SUBSCRIBEs with the ID get ERROR "Framework
+            # has been removed", other calls 400 "Framework cannot be found"
+            fid = args.get("framework_id") or args.get("id")
+            fw = leader.frameworks.get(fid) if leader else None
+            if fw is None:
+                return 404, {"error": "No framework found with ID %s" % fid}
+            leader.remove_framework(fw, "torn down by the operator")
+            return 200, {"removed": fid}
         if action == "framework/expire":
             if leader is None or not leader.expire_failover(
                     args.get("framework_id")):
@@ -1091,6 +1184,11 @@ def build_parser():
                    help="Mesos release to behave as (%s ... %s): its JSON "
                    "rules, enum sets and calls (emu_profiles.py)"
                    % (emu_profiles.SUPPORTED[0], emu_profiles.SUPPORTED[-1]))
+    p.add_argument("--wire-rules", choices=["strict", "release"],
+                   default="strict",
+                   help="strict: also refuse what the release would "
+                   "silently ignore (unknown keys, unknown enum names, ...); "
+                   "release: ignore/drop them as the release does")
     p.add_argument("--zk", help="publish the masters in this ZooKeeper "
                    "group as Mesos does (zk://host:port/mesos: json.info_ "
                    "znodes, lowest sequence leads)")
@@ -1180,7 +1278,7 @@ def main(argv=None):
     if problem:
         print("mesos-emulator: --version: %s" % problem, file=sys.stderr)
         return 2
-    emu_schema.configure(args.mesos_version)
+    emu_schema.configure(args.mesos_version, args.wire_rules)
     config = make_config(args)
     config.zk_session_timeout = args.zk_session_timeout
     journal = Journal(args.journal or os.path.join(config.work_dir,
@@ -1201,9 +1299,13 @@ def main(argv=None):
                                       control_only=True))
     cluster.start(agent_specs(args, config))
     if args.zk:
-        cluster.zk = emu_zk.Group(args.zk, args.zk_session_timeout)
-        for master in cluster.masters:  # the leader first: it leads
-            cluster.zk.join(master)
+        group = emu_zk.Group(args.zk, args.zk_session_timeout, cluster)
+        with cluster.lock:
+            for master in cluster.masters:  # in --listen order
+                group.join(master)
+            cluster.zk = group
+            group.elect()   # another process's master may be ahead
+        group.start_watching()
     threads = []
     for server in servers:
         thread = threading.Thread(target=server.serve_forever,
