@@ -160,6 +160,7 @@ const char *busjson_state_name(Quobyte__Bus__DeviceState s)
 	case QUOBYTE__BUS__DEVICE_STATE__OK: return "ok";
 	case QUOBYTE__BUS__DEVICE_STATE__NO_TYPE: return "no_type";
 	case QUOBYTE__BUS__DEVICE_STATE__ERROR: return "error";
+	case QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT: return "probe_timeout";
 	default: return "unknown";
 	}
 }

@@ -485,7 +485,7 @@ static size_t device_dirs(struct coord *c, const char *agent_id, enum taskspec_s
 	size_t k = 0;
 	for (size_t i = 0; n && i < n->ndevices && k < cap; i++) {
 		const Quobyte__Bus__Device *d = n->devices[i].d;
-		if (d->state != QUOBYTE__BUS__DEVICE_STATE__OK || !d->root)
+		if (!nodes_device_usable(d) || !d->root)
 			continue;
 		for (size_t j = 0; j < d->n_types; j++)
 			if (d->types[j] == want && taskspec_path_valid(d->root)) {

@@ -189,13 +189,19 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 	return 0;
 }
 
+bool nodes_device_usable(const Quobyte__Bus__Device *d)
+{
+	return d->has_state && (d->state == QUOBYTE__BUS__DEVICE_STATE__OK ||
+				d->state == QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT);
+}
+
 void nodes_type_counts(const struct nodes_node *n, unsigned counts[4], bool *bootstrap)
 {
 	memset(counts, 0, 4 * sizeof counts[0]);
 	*bootstrap = false;
 	for (size_t i = 0; i < n->ndevices; i++) {
 		const Quobyte__Bus__Device *d = n->devices[i].d;
-		if (!d->has_state || d->state != QUOBYTE__BUS__DEVICE_STATE__OK)
+		if (!nodes_device_usable(d))
 			continue;
 		bool seen[4] = {false};
 		for (size_t t = 0; t < d->n_types; t++) {

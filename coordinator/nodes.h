@@ -60,6 +60,11 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 /* Lookup; NULL when unknown. Pointers are valid until the next apply. */
 const struct nodes_node *nodes_find(const struct nodes *ns, const char *agent_id);
 
+/* Does the device count for services: OK, or PROBE_TIMEOUT (its reads
+ * hang right now; the types last read stand, so a slow or hung disk does
+ * not take its service away: Quobyte itself judges the device). */
+bool nodes_device_usable(const Quobyte__Bus__Device *d);
+
 /* Per-type counts of the node's usable devices (state OK): index by
  * Quobyte__Bus__DeviceType (REGISTRY=1, METADATA=2, DATA=3). bootstrap is
  * set when an OK registry device carries device.bootstrap=true. */

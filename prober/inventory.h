@@ -24,7 +24,12 @@
 #include <stdint.h>
 
 /* Values equal to the proto's DeviceState. */
-enum inv_state { INV_STATE_OK = 1, INV_STATE_NO_TYPE = 2, INV_STATE_ERROR = 3 };
+enum inv_state {
+	INV_STATE_OK = 1,
+	INV_STATE_NO_TYPE = 2,
+	INV_STATE_ERROR = 3,
+	INV_STATE_PROBE_TIMEOUT = 4, /* reads blocked: last known types kept */
+};
 
 /* Per device, at most this many further mount points are reported. */
 #define INV_MAX_ALIASES 16u

@@ -44,6 +44,7 @@ struct cfg {
 	long long ack_timeout;
 	long long reconnect_max;
 	long long debounce;
+	long long probe_timeout;
 	bool once;
 	bool json;
 	bool check_config;
@@ -175,6 +176,11 @@ static const struct config_opt table[] = {
 	 10000, "DURATION",
 	 "the first change after a quiet period is published at once; further changes "
 	 "within this window are coalesced into one rebuild at its end", NULL},
+	{"probe-timeout", E("PROBE_TIMEOUT"), CONFIG_DURATION, OFF(probe_timeout),
+	 "1s", 10, 60 * 1000, "DURATION",
+	 "longest a scan waits for one device's reads; a device that takes longer "
+	 "(hung disk, stalled mount) is reported as probe_timeout with its last "
+	 "known types, and looked at again when its reads return", NULL},
 	{"heartbeat-interval", E("HEARTBEAT_INTERVAL"), CONFIG_DURATION,
 	 OFF(heartbeat_interval), "10s", 100, 3600 * 1000, "DURATION",
 	 "heartbeat period when nothing changes", NULL},
@@ -440,6 +446,7 @@ int main(int argc, char **argv)
 	o.mountinfo_path = r.mountinfo;
 	o.udev_mode = um;
 	o.debounce_ms = c.debounce;
+	o.probe_timeout_ms = c.probe_timeout;
 	o.rescan_ms = c.rescan_interval;
 	o.json = c.json;
 

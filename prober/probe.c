@@ -1,6 +1,7 @@
 #include "probe.h"
 
 #include "log.h"
+#include "probe_pool.h"
 #include "marker.h"
 #include "qm_error.h"
 
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libudev.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -44,15 +46,24 @@ struct settled {
 	struct inv_device d; /* marker fields only (copy_marker_fields) */
 };
 
-struct probe_ctx {
-	char *host_root;  /* NULL = local */
-	int host_fd;      /* dirfd of the host root, -1 = local */
-	bool no_openat2;  /* kernel lacks it: concatenate paths */
-	struct udev *udev;
+/* What the worker threads read: fixed after probe_ctx_new, shared by the
+ * context and every job (a job blocked in the kernel may outlive the
+ * context), freed with the last reference. */
+struct probe_env {
+	int refs;           /* atomic */
+	char *host_root;    /* NULL = local */
+	int host_fd;        /* dirfd of the host root, -1 = local */
+	bool no_openat2;    /* atomic: the kernel lacks it, concatenate */
 	char **blkid_types; /* NULL-terminated for blkid */
+	unsigned long blkid_runs; /* atomic */
+};
+
+struct probe_ctx {
+	struct probe_env *env;
+	long long timeout_ms;
+	struct ppool *pool; /* started with the first batch */
 	struct cache_ent *cache;
 	size_t n_cache, cap_cache;
-	unsigned long blkid_runs;
 	/* paths whose root could not be opened: warned once while failing */
 	char *warned[MAX_WARNED];
 	size_t n_warned;
@@ -71,39 +82,60 @@ static void cache_ent_fini(struct cache_ent *c)
 	free(c->udev_model);
 }
 
+static void env_unref(struct probe_env *e)
+{
+	if (!e || __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (size_t i = 0; e->blkid_types[i]; i++)
+		free(e->blkid_types[i]);
+	free(e->blkid_types);
+	if (e->host_fd >= 0)
+		close(e->host_fd);
+	free(e->host_root);
+	free(e);
+}
+
+static struct probe_env *env_ref(struct probe_env *e)
+{
+	__atomic_add_fetch(&e->refs, 1, __ATOMIC_ACQ_REL);
+	return e;
+}
+
 int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out)
 {
 	*out = NULL;
-	struct probe_ctx *c = qm_calloc(1, sizeof *c);
-	c->host_fd = -1;
+	struct probe_env *e = qm_calloc(1, sizeof *e);
+	e->refs = 1;
+	e->host_fd = -1;
 	if (cfg->host_root && cfg->host_root[0] &&
 	    strcmp(cfg->host_root, "/") != 0) {
-		c->host_root = qm_strdup(cfg->host_root);
-		c->host_fd = open(cfg->host_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (c->host_fd < 0) {
-			int e = errno;
-			free(c->host_root);
-			free(c);
-			errno = e;
+		e->host_fd = open(cfg->host_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (e->host_fd < 0) {
+			int err = errno;
+			free(e);
+			errno = err;
 			return QM_EIO;
 		}
+		e->host_root = qm_strdup(cfg->host_root);
 	}
-	c->udev = udev_new(); /* NULL tolerated: blkid and sysfs still work */
+	/* an ext4 mount may carry an ext2/ext3 superblock as blkid names it */
+	size_t n = cfg->n_fs_types;
+	e->blkid_types = qm_calloc(n * 3 + 1, sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		e->blkid_types[k++] = qm_strdup(cfg->fs_types[i]);
+		if (strcmp(cfg->fs_types[i], "ext4") == 0) {
+			e->blkid_types[k++] = qm_strdup("ext3");
+			e->blkid_types[k++] = qm_strdup("ext2");
+		}
+	}
+	struct probe_ctx *c = qm_calloc(1, sizeof *c);
+	c->env = e;
+	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : PROBE_TIMEOUT_MS;
 	/* the lease of marker_being_written: a writer opening the marker
 	 * while it is held makes the kernel send SIGIO, whose default action
 	 * would end the process */
 	signal(SIGIO, SIG_IGN);
-	/* an ext4 mount may carry an ext2/ext3 superblock as blkid names it */
-	size_t n = cfg->n_fs_types;
-	c->blkid_types = qm_calloc(n * 3 + 1, sizeof(char *));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		c->blkid_types[k++] = qm_strdup(cfg->fs_types[i]);
-		if (strcmp(cfg->fs_types[i], "ext4") == 0) {
-			c->blkid_types[k++] = qm_strdup("ext3");
-			c->blkid_types[k++] = qm_strdup("ext2");
-		}
-	}
 	*out = c;
 	return 0;
 }
@@ -112,11 +144,9 @@ void probe_ctx_free(struct probe_ctx *c)
 {
 	if (!c)
 		return;
+	ppool_free(c->pool);
 	probe_cache_flush(c);
 	free(c->cache);
-	for (size_t i = 0; c->blkid_types[i]; i++)
-		free(c->blkid_types[i]);
-	free(c->blkid_types);
 	for (size_t i = 0; i < c->n_warned; i++)
 		free(c->warned[i]);
 	for (size_t i = 0; i < c->n_settled; i++) {
@@ -124,21 +154,17 @@ void probe_ctx_free(struct probe_ctx *c)
 		inv_device_fini(&c->settled[i].d);
 	}
 	free(c->settled);
-	if (c->udev)
-		udev_unref(c->udev);
-	if (c->host_fd >= 0)
-		close(c->host_fd);
-	free(c->host_root);
+	env_unref(c->env);
 	free(c);
 }
 
 /* ---- host paths ------------------------------------------------------------- */
 
-static int open_host(struct probe_ctx *c, const char *path, int flags)
+static int open_host(struct probe_env *c, const char *path, int flags)
 {
 	if (c->host_fd < 0)
 		return open(path, flags);
-	if (!c->no_openat2) {
+	if (!__atomic_load_n(&c->no_openat2, __ATOMIC_RELAXED)) {
 		struct open_how how;
 		memset(&how, 0, sizeof how);
 		how.flags = (uint64_t)flags;
@@ -146,7 +172,7 @@ static int open_host(struct probe_ctx *c, const char *path, int flags)
 		long fd = syscall(SYS_openat2, c->host_fd, path, &how, sizeof how);
 		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
 			return (int)fd;
-		c->no_openat2 = true;
+		__atomic_store_n(&c->no_openat2, true, __ATOMIC_RELAXED);
 	}
 	char *full = inv_strf("%s%s", c->host_root, path);
 	int fd = open(full, flags);
@@ -158,12 +184,12 @@ static int open_host(struct probe_ctx *c, const char *path, int flags)
 
 int probe_open_dir(struct probe_ctx *c, const char *path)
 {
-	return open_host(c, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return open_host(c->env, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 int probe_open_path(struct probe_ctx *c, const char *path)
 {
-	return open_host(c, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return open_host(c->env, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
 bool probe_is_dir(struct probe_ctx *c, const char *path)
@@ -268,7 +294,7 @@ static char *udev_prop(struct udev_device *ud, const char *name)
 	return qm_strdup(v);
 }
 
-static int open_blockdev(struct probe_ctx *c, const char *path, dev_t devnum,
+static int open_blockdev(struct probe_env *c, const char *path, dev_t devnum,
 			 bool via_host)
 {
 	/* read-only, always: a write-open alone makes udev emit "change" */
@@ -297,7 +323,7 @@ static char *blkid_value(blkid_probe pr, const char *name)
 	return qm_strndup(data, l);
 }
 
-static void blkid_fill(struct probe_ctx *c, struct cache_ent *ce,
+static void blkid_fill(struct probe_env *c, struct cache_ent *ce,
 		       const char *devnode, const char *source)
 {
 	const char *tries[4];
@@ -346,7 +372,7 @@ static void blkid_fill(struct probe_ctx *c, struct cache_ent *ce,
 							       BLKID_SUBLKS_TYPE);
 			blkid_probe_filter_superblocks_type(pr, BLKID_FLTR_ONLYIN,
 							    c->blkid_types);
-			c->blkid_runs++;
+			__atomic_add_fetch(&c->blkid_runs, 1, __ATOMIC_RELAXED);
 			if (blkid_do_safeprobe(pr) == 0) {
 				if (!ce->uuid)
 					ce->uuid = blkid_value(pr, "UUID");
@@ -379,42 +405,35 @@ static struct cache_ent *cache_find(struct probe_ctx *c, dev_t devnum)
 	return NULL;
 }
 
-/* Look up or build the cached facts of a block device. Returns a pointer
- * into the cache (valid until the next cache change) or, when udev is still
- * processing the device, a filled temporary in *tmp that is not cached so
- * the next rescan asks again. */
-static const struct cache_ent *device_facts(struct probe_ctx *c, dev_t devnum,
-					    const char *source, const char *fstype,
-					    struct cache_ent *tmp, bool *is_tmp)
+/* Gather the facts of a block device into *e (zeroed by the caller but
+ * for devnum). Returns false when udev is still processing the device:
+ * the facts are then not to be cached, so the next rescan asks again.
+ * Worker thread: udev is the thread's own context (or NULL). */
+static bool facts_compute(struct probe_env *c, struct udev *udev, const char *source,
+			  const char *fstype, struct cache_ent *e)
 {
-	*is_tmp = false;
-	struct cache_ent *ce = cache_find(c, devnum);
-	if (ce)
-		return ce;
-	struct cache_ent e;
-	memset(&e, 0, sizeof e);
-	e.devnum = devnum;
-	e.rotational = -1;
-	sysfs_fill(&e);
+	dev_t devnum = e->devnum;
+	e->rotational = -1;
+	sysfs_fill(e);
 	char *devnode = NULL;
 	bool settled = true;
 	/* the udev database outlives udevd (/run/udev/data stays behind
 	 * when it stops): believe it only while udevd runs */
 	bool udevd = access("/run/udev/control", F_OK) == 0;
 	struct udev_device *ud =
-		c->udev ? udev_device_new_from_devnum(c->udev, 'b', devnum) : NULL;
+		udev ? udev_device_new_from_devnum(udev, 'b', devnum) : NULL;
 	if (ud) {
 		const char *dn = udev_device_get_devnode(ud);
 		if (dn)
 			devnode = qm_strdup(dn);
 		if (udevd && udev_device_get_is_initialized(ud) > 0) {
-			e.udev_serial = udev_prop(ud, "ID_SERIAL");
-			e.udev_wwn = udev_prop(ud, "ID_WWN");
-			e.udev_model = udev_prop(ud, "ID_MODEL");
+			e->udev_serial = udev_prop(ud, "ID_SERIAL");
+			e->udev_wwn = udev_prop(ud, "ID_WWN");
+			e->udev_model = udev_prop(ud, "ID_MODEL");
 			const char *t = udev_device_get_property_value(ud, "ID_FS_TYPE");
 			if (!t || same_fs_family(t, fstype)) {
-				e.uuid = udev_prop(ud, "ID_FS_UUID");
-				e.label = udev_prop(ud, "ID_FS_LABEL");
+				e->uuid = udev_prop(ud, "ID_FS_UUID");
+				e->label = udev_prop(ud, "ID_FS_LABEL");
 			} else {
 				/* udev has not seen the new filesystem yet */
 				settled = false;
@@ -427,19 +446,20 @@ static const struct cache_ent *device_facts(struct probe_ctx *c, dev_t devnum,
 		}
 		udev_device_unref(ud);
 	}
-	if (!e.uuid || !e.has_size)
-		blkid_fill(c, &e, devnode, source);
+	if (!e->uuid || !e->has_size)
+		blkid_fill(c, e, devnode, source);
 	free(devnode);
-	if (!settled) {
-		*tmp = e;
-		*is_tmp = true;
-		return tmp;
-	}
+	return settled;
+}
+
+/* Keep facts in the cache; returns the cached copy. */
+static struct cache_ent *cache_put(struct probe_ctx *c, const struct cache_ent *e)
+{
 	if (c->n_cache == c->cap_cache) {
 		c->cap_cache = c->cap_cache ? c->cap_cache * 2 : 16;
 		c->cache = qm_realloc(c->cache, c->cap_cache * sizeof *c->cache);
 	}
-	c->cache[c->n_cache] = e;
+	c->cache[c->n_cache] = *e;
 	return &c->cache[c->n_cache++];
 }
 
@@ -482,7 +502,7 @@ size_t probe_cache_size(const struct probe_ctx *c)
 
 unsigned long probe_blkid_runs(const struct probe_ctx *c)
 {
-	return c->blkid_runs;
+	return __atomic_load_n(&c->env->blkid_runs, __ATOMIC_RELAXED);
 }
 
 /* ---- markers ------------------------------------------------------------------ */
@@ -660,34 +680,6 @@ static bool fill_markers_now(int dirfd, struct inv_device *d)
 	return true;
 }
 
-/* The markers of the device at root (dirfd) into d, as fill_markers_now,
- * unless the marker file is being written: a scan then (any event may start
- * one: another disk, a mount, a follow-up scan) would read it cut in the
- * middle ("device.type=METADATA_DEV") and publish that. Instead what was
- * read last time stands, or, for a new marker, the root is not a device
- * yet; the writer's close (IN_CLOSE_WRITE) brings the next scan, and
- * probe_scan_end's count makes the caller look again within
- * PROBE_MARKER_SETTLE_MS in case no close comes. */
-static bool fill_marker(struct probe_ctx *c, const char *root, int dirfd,
-			struct inv_device *d)
-{
-	if (marker_being_written(dirfd)) {
-		c->pending++;
-		struct settled *s = settled_find(c, root);
-		log_debug("marker_being_written", "root=%s standing=%s", log_qs(root),
-			  s ? "last_read" : "none");
-		if (!s)
-			return false;
-		s->scan = c->scan_no;
-		copy_marker_fields(d, &s->d);
-		return true;
-	}
-	if (!fill_markers_now(dirfd, d))
-		return false;
-	settled_store(c, root, d);
-	return true;
-}
-
 static void fill_space(int dirfd, struct inv_device *d, bool want_size)
 {
 	struct statvfs sv;
@@ -701,90 +693,311 @@ static void fill_space(int dirfd, struct inv_device *d, bool want_size)
 	}
 }
 
-int probe_mount(struct probe_ctx *c, const struct inv_mount *m, struct inv *inv)
-{
-	int fd = probe_open_dir(c, m->mount_point);
-	if (fd < 0) {
-		/* gone between reading the mount table and now: a race the
-		 * next mount table event resolves, not worth a warning */
-		if (errno != ENOENT && errno != ENOTDIR)
-			warn_unreachable(c, m->mount_point, errno);
-		return 0;
-	}
-	warned_has(c, m->mount_point, true);
-	dev_t devnum = makedev(m->major, m->minor);
-	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_dev != devnum) {
-		log_debug("root_mismatch", "root=%s expected=%u:%u",
-			  log_qs(m->mount_point), m->major, m->minor);
-		close(fd);
-		return 0;
-	}
-	struct inv_device tmpdev;
-	memset(&tmpdev, 0, sizeof tmpdev);
-	tmpdev.rotational = -1;
-	if (!fill_marker(c, m->mount_point, fd, &tmpdev)) {
-		inv_device_fini(&tmpdev);
-		close(fd);
-		return 0;
-	}
-	fill_space(fd, &tmpdev, false);
-	close(fd);
+/* ---- probing a scan's candidates on worker threads ---------------------------- */
 
-	struct cache_ent tmp;
-	bool is_tmp;
-	const struct cache_ent *ce = device_facts(c, devnum, m->source, m->fstype,
-						   &tmp, &is_tmp);
-	tmpdev.root = qm_strdup(m->mount_point);
-	if (m->n_aliases) {
-		tmpdev.aliases = qm_calloc(m->n_aliases, sizeof(char *));
-		for (size_t i = 0; i < m->n_aliases; i++)
-			tmpdev.aliases[i] = qm_strdup(m->aliases[i]);
-		tmpdev.n_aliases = m->n_aliases;
-	}
-	tmpdev.block_device = nonempty(m->source);
-	tmpdev.fs_type = nonempty(m->fstype);
-	tmpdev.fs_root = qm_strdup(m->fs_root);
-	tmpdev.fs_uuid = nonempty(ce->uuid);
-	tmpdev.fs_label = nonempty(ce->label);
-	tmpdev.udev_serial = nonempty(ce->udev_serial);
-	tmpdev.udev_wwn = nonempty(ce->udev_wwn);
-	tmpdev.udev_model = nonempty(ce->udev_model);
-	tmpdev.partition = ce->partition;
-	tmpdev.rotational = ce->rotational;
-	if (ce->has_size) {
-		tmpdev.has_size = true;
-		tmpdev.size_bytes = ce->size;
-	}
-	if (is_tmp)
-		cache_ent_fini(&tmp);
-	*inv_add(inv) = tmpdev;
-	return 1;
+/* One candidate: what the worker reads (every call that touches the
+ * device or its file system), then what the loop thread makes of it. */
+struct pjob {
+	struct ppool_job base; /* first: the pool hands this back */
+	struct probe_env *env; /* a reference */
+	/* input */
+	bool is_mount;
+	char *path; /* = base.key */
+	dev_t devnum;
+	char *source, *fstype;
+	bool need_facts;
+	/* output */
+	int open_err;      /* open of the root failed: its errno */
+	bool mismatch;     /* the root is not on devnum (remounted) */
+	bool busy;         /* the marker is being written */
+	bool is_dev;       /* markers read (d's marker fields) */
+	struct inv_device d;
+	bool have_facts, facts_settled;
+	struct cache_ent facts;
+};
+
+static void pjob_free(struct ppool_job *pj)
+{
+	struct pjob *j = (struct pjob *)pj;
+	inv_device_fini(&j->d);
+	cache_ent_fini(&j->facts);
+	free(j->path);
+	free(j->source);
+	free(j->fstype);
+	env_unref(j->env);
+	free(j);
 }
 
-int probe_dir(struct probe_ctx *c, const char *path, struct inv *inv)
+static void pjob_run(struct ppool_job *pj, void *thread_ctx)
 {
-	int fd = probe_open_dir(c, path);
+	struct pjob *j = (struct pjob *)pj;
+	int fd = open_host(j->env, j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			warn_unreachable(c, path, errno);
-		return 0;
+		j->open_err = errno ? errno : EIO;
+		return;
 	}
-	warned_has(c, path, true);
+	struct stat st;
+	if (j->is_mount && (fstat(fd, &st) != 0 || st.st_dev != j->devnum)) {
+		j->mismatch = true;
+		close(fd);
+		return;
+	}
+	j->busy = marker_being_written(fd);
+	if (!j->busy)
+		j->is_dev = fill_markers_now(fd, &j->d);
+	if (j->busy || j->is_dev)
+		fill_space(fd, &j->d, !j->is_mount);
+	close(fd);
+	if (j->is_mount && j->need_facts && (j->busy || j->is_dev)) {
+		j->facts.devnum = j->devnum;
+		j->facts_settled = facts_compute(j->env, thread_ctx, j->source,
+						 j->fstype, &j->facts);
+		j->have_facts = true;
+	}
+}
+
+static void *worker_udev_new(void)
+{
+	return udev_new(); /* NULL tolerated: blkid and sysfs still work */
+}
+
+static void worker_udev_free(void *u)
+{
+	udev_unref(u);
+}
+
+/* A batch: the candidates of one scan, in scan order. */
+struct probe_batch {
+	struct probe_ctx *c;
+	struct ppool_job **jobs; /* NULL: not submitted (stuck) or abandoned */
+	const struct inv_mount **m; /* the caller's, NULL for a directory */
+	char **path;
+	bool *is_mount, *stuck;
+	size_t n, cap;
+};
+
+/* The context's pool, started on first use. */
+static struct ppool *pool_of(struct probe_ctx *c)
+{
+	if (!c->pool) {
+		c->pool = ppool_new(worker_udev_new, worker_udev_free);
+		if (!c->pool)
+			qm_oom(); /* a mutex or eventfd that cannot be had */
+	}
+	return c->pool;
+}
+
+struct probe_batch *probe_batch_begin(struct probe_ctx *c)
+{
+	pool_of(c);
+	struct probe_batch *b = qm_calloc(1, sizeof *b);
+	b->c = c;
+	return b;
+}
+
+static void batch_add(struct probe_batch *b, const struct inv_mount *m,
+		      const char *path)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->jobs = qm_realloc(b->jobs, b->cap * sizeof *b->jobs);
+		b->m = qm_realloc(b->m, b->cap * sizeof *b->m);
+		b->path = qm_realloc(b->path, b->cap * sizeof *b->path);
+		b->is_mount = qm_realloc(b->is_mount, b->cap * sizeof *b->is_mount);
+		b->stuck = qm_realloc(b->stuck, b->cap * sizeof *b->stuck);
+	}
+	size_t i = b->n++;
+	struct probe_ctx *c = b->c;
+	b->path[i] = qm_strdup(path);
+	b->is_mount[i] = m != NULL;
+	b->m[i] = m;
+	b->jobs[i] = NULL;
+	/* still blocked since an earlier scan: report it as such, and do
+	 * not put another thread on the same hung file system */
+	b->stuck[i] = ppool_stuck(c->pool, path);
+	if (b->stuck[i])
+		return;
+	struct pjob *j = qm_calloc(1, sizeof *j);
+	j->base.run = pjob_run;
+	j->base.free = pjob_free;
+	j->env = env_ref(c->env);
+	j->path = qm_strdup(path);
+	j->base.key = j->path;
+	j->is_mount = m != NULL;
+	j->d.rotational = -1;
+	if (m) {
+		j->devnum = makedev(m->major, m->minor);
+		j->source = m->source ? qm_strdup(m->source) : NULL;
+		j->fstype = m->fstype ? qm_strdup(m->fstype) : NULL;
+		j->need_facts = cache_find(c, j->devnum) == NULL;
+	}
+	b->jobs[i] = &j->base;
+	ppool_submit(c->pool, &j->base);
+}
+
+void probe_batch_mount(struct probe_batch *b, const struct inv_mount *m)
+{
+	batch_add(b, m, m->mount_point);
+}
+
+void probe_batch_dir(struct probe_batch *b, const char *path)
+{
+	batch_add(b, NULL, path);
+}
+
+/* The mount's own facts and the cached device facts into d. */
+static void fill_mount_fields(struct inv_device *d, const struct inv_mount *m,
+			      const struct cache_ent *ce)
+{
+	if (m->n_aliases) {
+		d->aliases = qm_calloc(m->n_aliases, sizeof(char *));
+		for (size_t i = 0; i < m->n_aliases; i++)
+			d->aliases[i] = qm_strdup(m->aliases[i]);
+		d->n_aliases = m->n_aliases;
+	}
+	d->block_device = nonempty(m->source);
+	d->fs_type = nonempty(m->fstype);
+	d->fs_root = qm_strdup(m->fs_root);
+	if (!ce)
+		return;
+	d->fs_uuid = nonempty(ce->uuid);
+	d->fs_label = nonempty(ce->label);
+	d->udev_serial = nonempty(ce->udev_serial);
+	d->udev_wwn = nonempty(ce->udev_wwn);
+	d->udev_model = nonempty(ce->udev_model);
+	d->partition = ce->partition;
+	d->rotational = ce->rotational;
+	if (ce->has_size) {
+		d->has_size = true;
+		d->size_bytes = ce->size;
+	}
+}
+
+/* A candidate whose probe did not return in time: a device in state
+ * PROBE_TIMEOUT carrying what was read there last (its types: the
+ * services on it keep running), or nothing but the root if the first
+ * probe already hung. */
+static void finish_timeout(struct probe_batch *b, size_t i, struct inv *inv)
+{
+	struct probe_ctx *c = b->c;
 	struct inv_device d;
 	memset(&d, 0, sizeof d);
 	d.rotational = -1;
-	if (!fill_marker(c, path, fd, &d)) {
-		inv_device_fini(&d);
-		close(fd);
-		return 0;
+	struct settled *s = settled_find(c, b->path[i]);
+	if (s) {
+		s->scan = c->scan_no;
+		copy_marker_fields(&d, &s->d);
 	}
-	fill_space(fd, &d, true);
-	close(fd);
-	d.root = qm_strdup(path);
-	d.is_directory = true;
+	free(d.error);
+	d.state = INV_STATE_PROBE_TIMEOUT;
+	d.error = inv_strf("probing blocked for more than %lld ms (a hung disk "
+			   "or a stalled mount); last known types kept",
+			   c->timeout_ms);
+	d.root = qm_strdup(b->path[i]);
+	if (b->is_mount[i])
+		fill_mount_fields(&d, b->m[i],
+				  cache_find(c, makedev(b->m[i]->major, b->m[i]->minor)));
+	else
+		d.is_directory = true;
+	if (!b->stuck[i])
+		log_warn("probe_timeout", "root=%s timeout_ms=%lld known=%s",
+			 log_qs(b->path[i]), c->timeout_ms, s ? "true" : "false");
 	*inv_add(inv) = d;
-	return 1;
+}
+
+/* A probe that returned: as the synchronous probe always did. */
+static void finish_done(struct probe_batch *b, size_t i, struct pjob *j,
+			struct inv *inv)
+{
+	struct probe_ctx *c = b->c;
+	const char *root = b->path[i];
+	if (j->open_err) {
+		/* gone between reading the mount table and now: a race the
+		 * next mount table event resolves, not worth a warning */
+		if (j->open_err != ENOENT && j->open_err != ENOTDIR)
+			warn_unreachable(c, root, j->open_err);
+		return;
+	}
+	warned_has(c, root, true);
+	if (j->mismatch) {
+		log_debug("root_mismatch", "root=%s expected=%u:%u", log_qs(root),
+			  major(j->devnum), minor(j->devnum));
+		return;
+	}
+	/* A marker being written would be read cut in the middle
+	 * ("device.type=METADATA_DEV") by a scan that happens to run now (any
+	 * event starts one). What was read there last time stands instead,
+	 * or, for a new marker, the root is not a device yet; the writer's
+	 * close (IN_CLOSE_WRITE) brings the next scan, and probe_scan_end's
+	 * count makes the caller look again within PROBE_MARKER_SETTLE_MS in
+	 * case no close comes. */
+	if (j->busy) {
+		c->pending++;
+		struct settled *s = settled_find(c, root);
+		log_debug("marker_being_written", "root=%s standing=%s", log_qs(root),
+			  s ? "last_read" : "none");
+		if (!s)
+			return;
+		s->scan = c->scan_no;
+		copy_marker_fields(&j->d, &s->d);
+	} else if (!j->is_dev) {
+		return;
+	} else {
+		settled_store(c, root, &j->d);
+	}
+	struct inv_device d = j->d;
+	memset(&j->d, 0, sizeof j->d);
+	d.root = qm_strdup(root);
+	if (!j->is_mount) {
+		d.is_directory = true;
+		*inv_add(inv) = d;
+		return;
+	}
+	const struct cache_ent *ce = cache_find(c, j->devnum);
+	if (!ce && j->have_facts) {
+		if (j->facts_settled) {
+			ce = cache_put(c, &j->facts);
+			memset(&j->facts, 0, sizeof j->facts);
+		} else {
+			ce = &j->facts; /* not cached: asked again next scan */
+		}
+	}
+	fill_mount_fields(&d, b->m[i], ce);
+	*inv_add(inv) = d;
+}
+
+size_t probe_batch_end(struct probe_batch *b, struct inv *inv)
+{
+	struct probe_ctx *c = b->c;
+	size_t timed_out = ppool_wait(c->pool, b->jobs, b->n, c->timeout_ms);
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->jobs[i])
+			finish_done(b, i, (struct pjob *)b->jobs[i], inv);
+		else
+			finish_timeout(b, i, inv);
+		if (b->jobs[i])
+			pjob_free(b->jobs[i]);
+		free(b->path[i]);
+		if (b->stuck[i])
+			timed_out++;
+	}
+	free(b->jobs);
+	free(b->m);
+	free(b->path);
+	free(b->is_mount);
+	free(b->stuck);
+	free(b);
+	return timed_out;
+}
+
+int probe_wake_fd(struct probe_ctx *c)
+{
+	return ppool_wake_fd(pool_of(c));
+}
+
+size_t probe_blocked(struct probe_ctx *c)
+{
+	return c->pool ? ppool_n_stuck(c->pool) : 0;
 }
 
 static int cmp_name(const void *a, const void *b)

@@ -23,10 +23,15 @@
  * symlink on the host resolves inside the host, not in the container;
  * plain prefix concatenation where openat2 is missing.
  *
- * Blocking: every call does synchronous file system I/O (small reads). The
- * probe of a hung device can block; limiting blkid to the wanted types and
- * caching keep that exposure to a few reads per new device.
- * Not thread-safe: one context per thread (the prober uses one). */
+ * Blocking: a candidate's reads (root, markers, free space, udev, blkid)
+ * run on worker threads (probe_pool.h), so a hung disk or a stalled mount
+ * costs the scan at most the probe timeout once: that candidate is then
+ * reported in state PROBE_TIMEOUT with the types last read there, and,
+ * while its worker stays blocked, at once on every later scan; when the
+ * read returns, probe_wake_fd() becomes readable and a scan finds it
+ * again. What is left on the calling thread touches no device file
+ * system: the host-root directory fd, O_PATH opens, listing --device-dirs.
+ * The context itself is not thread-safe: one thread uses it. */
 #ifndef QM_PROBE_H
 #define QM_PROBE_H
 
@@ -43,11 +48,14 @@
 /* A marker open for writing counts as being written (its last read stands)
  * while it was modified less than this long ago. */
 #define PROBE_MARKER_SETTLE_MS 5000
+/* Default wait for one scan's probes (probe_config.timeout_ms). */
+#define PROBE_TIMEOUT_MS 1000
 
 struct probe_config {
 	const char *host_root; /* NULL or "" = paths are local */
 	char **fs_types;       /* blkid filter; ext4 implies ext2/ext3 */
 	size_t n_fs_types;
+	long long timeout_ms; /* per scan's probes; <= 0: PROBE_TIMEOUT_MS */
 };
 
 struct probe_ctx;
@@ -79,14 +87,25 @@ bool probe_is_dir(struct probe_ctx *ctx, const char *path);
 void probe_scan_begin(struct probe_ctx *ctx);
 size_t probe_scan_end(struct probe_ctx *ctx);
 
-/* Probe a candidate mount: appends a device to inv and returns 1 when its
- * root holds a marker or legacy marker directories (state OK / NO_TYPE /
- * ERROR with the reason); returns 0 when it is not a device or its root
- * cannot be reached (logged once per path while the failure lasts). */
-int probe_mount(struct probe_ctx *ctx, const struct inv_mount *m, struct inv *inv);
+/* One scan's probes. begin; then for each candidate, mount or directory
+ * device, probe_batch_mount / probe_batch_dir (each starts at once on a
+ * worker; m must stay valid until end); then end, which waits up to the
+ * probe timeout for them all and appends to inv, in submission order, a
+ * device for each candidate whose root holds a marker or legacy marker
+ * directories (state OK / NO_TYPE / ERROR with the reason) and for each
+ * that timed out (PROBE_TIMEOUT). Roots that cannot be reached are logged
+ * once per path while the failure lasts. Returns how many timed out. */
+struct probe_batch;
+struct probe_batch *probe_batch_begin(struct probe_ctx *ctx);
+void probe_batch_mount(struct probe_batch *b, const struct inv_mount *m);
+void probe_batch_dir(struct probe_batch *b, const char *path);
+size_t probe_batch_end(struct probe_batch *b, struct inv *inv);
 
-/* Same for a directory device (is_directory = true). */
-int probe_dir(struct probe_ctx *ctx, const char *path, struct inv *inv);
+/* Readable when a probe that had timed out returned at last (drain with
+ * read()): time for a scan. */
+int probe_wake_fd(struct probe_ctx *ctx);
+/* Probes still blocked past their timeout. */
+size_t probe_blocked(struct probe_ctx *ctx);
 
 /* Names of the immediate subdirectories of a host directory, sorted, at
  * most PROBE_MAX_SUBDIRS (*dropped counts the rest). *names is owned by

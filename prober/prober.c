@@ -28,6 +28,7 @@ enum {
 	TAG_RESCAN,
 	TAG_PUB_WAKE,
 	TAG_PUB_TIMER,
+	TAG_PROBE_WAKE,
 	TAG_SRC = 100,
 };
 
@@ -113,6 +114,7 @@ static struct probe_ctx *new_probe(const struct prober_opts *o)
 		.host_root = o->host_root,
 		.fs_types = o->scan.scope.fs_types,
 		.n_fs_types = o->scan.scope.n_fs_types,
+		.timeout_ms = o->probe_timeout_ms,
 	};
 	struct probe_ctx *ctx;
 	if (probe_ctx_new(&pc, &ctx) != 0) {
@@ -238,6 +240,7 @@ static const char *state_text(enum inv_state s)
 	case INV_STATE_OK: return "ok";
 	case INV_STATE_NO_TYPE: return "no_type";
 	case INV_STATE_ERROR: return "error";
+	case INV_STATE_PROBE_TIMEOUT: return "probe_timeout";
 	default: return "unknown";
 	}
 }
@@ -554,6 +557,10 @@ int prober_run(const struct prober_opts *o)
 	}
 	if (!(p.probe = new_probe(o)))
 		goto out;
+	if (ep_add(p.epfd, probe_wake_fd(p.probe), EPOLLIN, TAG_PROBE_WAKE) != 0) {
+		log_error("loop_setup", "reason=%s", log_qs(strerror(errno)));
+		goto out;
+	}
 	struct src_config sc = {.udev_mode = o->udev_mode,
 				.mountinfo_path = o->mountinfo_path};
 	if ((rv = src_new(&sc, p.epfd, TAG_SRC, &p.src)) != 0)
@@ -616,6 +623,14 @@ int prober_run(const struct prober_opts *o)
 				 * are dropped by udev events and on unmount) */
 				drain(p.rescan_fd);
 				rebuild(&p, "rescan");
+				break;
+			case TAG_PROBE_WAKE:
+				/* a probe that had timed out returned: its
+				 * device may answer again */
+				drain(probe_wake_fd(p.probe));
+				log_info("probe_unblocked", "still_blocked=%zu",
+					 probe_blocked(p.probe));
+				rebuild(&p, "probe_unblocked");
 				break;
 			case TAG_PUB_WAKE:
 			case TAG_PUB_TIMER:

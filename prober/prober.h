@@ -39,6 +39,7 @@ struct prober_opts {
 	enum src_udev_mode udev_mode;
 	long long debounce_ms;
 	long long rescan_ms;
+	long long probe_timeout_ms; /* one scan's wait for its probes */
 	/* live mode: also print the inventory as one JSON line per change */
 	bool json;
 };

@@ -73,8 +73,9 @@ static char *join(const char *dir, const char *name)
 	return inv_strf("%s/%s", dir, name);
 }
 
-static void scan_device_dir(struct probe_ctx *ctx, const struct scan_config *cfg,
-			    const char *dir, struct scan_result *r, size_t *wcap)
+static void scan_device_dir(struct probe_ctx *ctx, struct probe_batch *b,
+			    const struct scan_config *cfg, const char *dir,
+			    struct scan_result *r, size_t *wcap)
 {
 	if (!probe_is_dir(ctx, dir)) {
 		add_parent_watch(r, wcap, dir);
@@ -82,7 +83,7 @@ static void scan_device_dir(struct probe_ctx *ctx, const struct scan_config *cfg
 	}
 	add_watch(r, wcap, dir, SCAN_WATCH_DEVDIR, NULL);
 	if (inv_scope_has_path(&cfg->scope, dir))
-		probe_dir(ctx, dir, &r->inv);
+		probe_batch_dir(b, dir);
 	char **names;
 	size_t n, dropped;
 	if (probe_list_subdirs(ctx, dir, &names, &n, &dropped) != 0) {
@@ -95,7 +96,7 @@ static void scan_device_dir(struct probe_ctx *ctx, const struct scan_config *cfg
 		char *sub = join(dir, names[i]);
 		if (inv_scope_has_path(&cfg->scope, sub)) {
 			add_watch(r, wcap, sub, SCAN_WATCH_ROOT, NULL);
-			probe_dir(ctx, sub, &r->inv);
+			probe_batch_dir(b, sub);
 		}
 		free(sub);
 		free(names[i]);
@@ -126,17 +127,18 @@ int scan_run(struct probe_ctx *ctx, const struct scan_config *cfg,
 	 * every cached device look unmounted */
 	if (rv == 0)
 		probe_cache_retain(ctx, m, nm);
+	struct probe_batch *b = probe_batch_begin(ctx);
 	for (size_t i = 0; i < nm; i++) {
 		/* every candidate is watched, marked or not: the marker that
 		 * makes it a device arrives later */
 		add_watch(r, &wcap, m[i].mount_point, SCAN_WATCH_ROOT, NULL);
 		r->aliases_dropped += m[i].n_aliases_dropped;
-		probe_mount(ctx, &m[i], &r->inv);
+		probe_batch_mount(b, &m[i]);
 	}
-	inv_mounts_free(m, nm);
-
 	for (size_t i = 0; i < cfg->n_device_dirs; i++)
-		scan_device_dir(ctx, cfg, cfg->device_dirs[i], r, &wcap);
+		scan_device_dir(ctx, b, cfg, cfg->device_dirs[i], r, &wcap);
+	r->probe_timeouts = probe_batch_end(b, &r->inv);
+	inv_mounts_free(m, nm);
 
 	if (cfg->client_mount_point) {
 		r->inv.client_mount_point = qm_strdup(cfg->client_mount_point);

@@ -4,8 +4,8 @@
  * any of them is an event rather than something a rescan finds.
  *
  * Split from the loop so `--once` and the daemon build the inventory by the
- * same code path. Blocking (probes do small synchronous reads); loop thread
- * only. */
+ * same code path. The probes run on worker threads and are waited for at
+ * most the probe timeout (probe.h); loop thread only. */
 #ifndef QM_SCAN_H
 #define QM_SCAN_H
 
@@ -46,6 +46,7 @@ struct scan_result {
 	size_t subdirs_dropped;    /* beyond PROBE_MAX_SUBDIRS */
 	size_t aliases_dropped;    /* beyond INV_MAX_ALIASES */
 	size_t markers_pending;    /* being written: scan again (probe.h) */
+	size_t probe_timeouts;     /* candidates reported PROBE_TIMEOUT */
 };
 
 /* Scan with the given mount table text. Also evicts probe cache entries

@@ -4,7 +4,8 @@
 # apt is not even asked when nothing is missing.
 #   scripts/install-deps.sh            build + test + local cluster (with the
 #                                      ZooKeeper client and server the store
-#                                      and its tests need)
+#                                      and its tests need; bindfs: the FUSE
+#                                      mount the hung-disk test pauses)
 set -euo pipefail
 
 pkgs=(
@@ -15,6 +16,7 @@ pkgs=(
   libzookeeper-mt-dev zookeeper zlib1g-dev python3-kazoo
   udev util-linux mount kmod e2fsprogs xfsprogs
   python3 procps iproute2 curl
+  bindfs
 )
 
 missing=()

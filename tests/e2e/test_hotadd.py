@@ -4,6 +4,11 @@ it through the root's shared mount (nothing is relaunched); outside every
 root the service is replaced once, health-gated. One of two devices going
 away keeps the service running."""
 
+import os
+import time
+import unittest
+
+import qmtest
 from e2e import E2ETestCase, task_service, wait_until
 
 VERSION = "3.0.1"
@@ -146,4 +151,123 @@ class HotAddOutsideRootsTest(E2ETestCase):
                if x.get("task_id") == old]
         self.assertEqual(why[0]["reason"], "replace", why)
         self.assertIn(d2, why[0]["detail"])
+        c.finish(self)
+
+
+class MarkerTypeChangeTest(E2ETestCase):
+    """A disk re-marked from DATA to METADATA on a node that runs both
+    services moves to the metadata service: counted once, nothing
+    relaunched while another data disk remains; the data service goes only
+    with the last data disk."""
+
+    NAGENTS = 1
+
+    def test_data_disk_remarked_metadata_moves_once(self):
+        c = self.cluster
+        d1, want = deploy(c, "agent1", ["--removal-grace", "1s"])
+        d2 = c.disk("agent1", "data2", ["DATA_DEVICE"])
+        wait_until(lambda: any(d["root"] == d2 for d in
+                               c.node("agent1")["devices"]), 20,
+                   what="the second data device reported")
+        c.quiesce()
+        mark = len(c.journal())
+        tasks = {s: [t["task_id"] for t in service_tasks(c, s, "agent1")]
+                 for s in ("data", "metadata")}
+
+        c.mark(d2, ["METADATA_DEVICE"])
+
+        def moved():
+            devs = [d for d in c.node("agent1")["devices"] if d["root"] == d2]
+            return devs if devs and devs[0]["types"] == ["metadata"] else None
+        devs = wait_until(moved, 20, what="the device re-typed")
+        self.assertEqual(len(devs), 1, "one device, not one per type")
+        c.quiesce()
+        recs = c.journal()[mark:]
+        self.assertEqual([i for _, i in c.launches(recs)], [])
+        self.assertEqual(c.calls("KILL", recs), [])
+        for s in ("data", "metadata"):
+            self.assertEqual([t["task_id"] for t in
+                              service_tasks(c, s, "agent1")], tasks[s],
+                             "%s service untouched" % s)
+        roots = [d["root"] for d in c.node("agent1")["devices"]]
+        self.assertEqual(sorted(roots), sorted(set(roots)),
+                         "no device listed twice")
+
+        # the last data disk becomes metadata too: the data service goes
+        # (after the grace), the metadata service stays
+        c.mark(d1, ["METADATA_DEVICE"])
+        wait_until(lambda: not service_tasks(c, "data", "agent1"), 30,
+                   what="the data service removed with its last disk")
+        c.quiesce()
+        kills = c.calls("KILL", c.journal()[mark:])
+        self.assertEqual([k["body"]["kill"]["task_id"]["value"]
+                          for k in kills], tasks["data"])
+        self.assertEqual([t["task_id"] for t in
+                          service_tasks(c, "metadata", "agent1")],
+                         tasks["metadata"])
+        c.finish(self)
+
+
+@unittest.skipUnless(qmtest.BINDFS, "bindfs is not installed "
+                     "(scripts/install-deps.sh installs it)")
+class HungDataDiskTest(E2ETestCase):
+    """The only data disk of a node hangs (its loop device's image is on a
+    paused FUSE mount): the prober reports it as probe_timeout with its
+    last types, the coordinator keeps the data service, and the disk is
+    back to ok when its reads return."""
+
+    NAGENTS = 1
+
+    def test_hung_data_disk_keeps_its_service(self):
+        c = self.cluster
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        md = c.disk("agent1", "md", ["METADATA_DEVICE"])
+        fuse = qmtest.Bindfs(os.path.join(c.root, "fuse-src"),
+                             os.path.join(c.root, "fuse"))
+        lo = qmtest.LoopDevice(os.path.join(fuse.target, "hung.img"), 16 << 20)
+        lo.mkfs("ext4")
+        hung = os.path.join(c.device_root("agent1"), "hung")
+        qmtest.Mount(lo.path, hung)
+        c.mark(hung, ["DATA_DEVICE"])
+        c.start_coordinator(["--removal-grace", "1s"])
+        c.wait_reporting()
+        c.set_version(VERSION)
+        want = {"registry": ["agent1"], "metadata": ["agent1"],
+                "data": ["agent1"], "api": 1, "webconsole": 1,
+                "prober": c.hosts}
+        c.wait_running(want)
+        c.quiesce()
+        data = [t["task_id"] for t in service_tasks(c, "data", "agent1")]
+        mark = len(c.journal())
+
+        os.sync()
+        fuse.pause()
+        # the first cleanup: a prober with a blocked read cannot exit
+        self.addCleanup(fuse.resume)
+        qmtest.drop_caches()
+        c.mark(md, ["METADATA_DEVICE"])  # any event makes the prober look
+
+        def state_of(root):
+            ds = [d for d in c.node("agent1")["devices"] if d["root"] == root]
+            return ds[0] if ds else None
+        d = wait_until(lambda: (state_of(hung) or {}).get("state") ==
+                       "probe_timeout" and state_of(hung), 30,
+                       what="the hung disk reported as probe_timeout")
+        self.assertEqual(d["types"], ["data"])
+        self.assertIn("blocked", d.get("error", ""))
+        # longer than the removal grace: a disk gone would lose its service
+        time.sleep(2.5)
+        c.quiesce()
+        recs = c.journal()[mark:]
+        self.assertEqual(c.calls("KILL", recs), [], "the data service stays")
+        self.assertEqual([t["task_id"] for t in
+                          service_tasks(c, "data", "agent1")], data)
+        self.assertTrue(c.node("agent1")["prober"]["reporting"],
+                        "the prober still reports (heartbeats flow)")
+
+        fuse.resume()
+        wait_until(lambda: (state_of(hung) or {}).get("state") == "ok", 30,
+                   what="the disk back to ok once its reads return")
+        c.quiesce()
+        self.assertEqual(c.calls("KILL", c.journal()[mark:]), [])
         c.finish(self)

@@ -269,6 +269,50 @@ def sys_umount(target):
         time.sleep(0.005)
 
 
+# The hung-disk tests: a FUSE mount whose daemon can be paused (SIGSTOP),
+# so a loop device over an image file on it blocks every read.
+BINDFS = shutil.which("bindfs")
+
+
+class Bindfs:
+    """A FUSE mirror of a directory whose daemon can be paused."""
+
+    def __init__(self, source, target):
+        os.makedirs(source)
+        os.makedirs(target)
+        self.target = target
+        # -f: stays in the foreground, so its pid is the daemon's
+        self.proc = subprocess.Popen([BINDFS, "-f", source, target],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.paused = False
+        self._token = RESOURCES.push("bindfs %s" % target, self._stop)
+        wait_until(lambda: os.path.ismount(target), 10, what="bindfs mounted")
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        if self.paused:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.paused = False
+
+    def _stop(self):
+        self.resume()
+        run(["umount", "-l", self.target], check=False)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def drop_caches():
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
 def marker_text(types=("DATA_DEVICE",), serial=None, model="Loop-Test",
                 extra=()):
     lines = ["# Quobyte device identifier file",

@@ -143,6 +143,8 @@ Test(bus_json, enum_words)
 	cr_assert_str_eq(busjson_state_name(QUOBYTE__BUS__DEVICE_STATE__OK), "ok");
 	cr_assert_str_eq(busjson_state_name(QUOBYTE__BUS__DEVICE_STATE__NO_TYPE), "no_type");
 	cr_assert_str_eq(busjson_state_name(QUOBYTE__BUS__DEVICE_STATE__ERROR), "error");
+	cr_assert_str_eq(busjson_state_name(QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT),
+			 "probe_timeout");
 	cr_assert_str_eq(busjson_state_name(QUOBYTE__BUS__DEVICE_STATE__DEVICE_STATE_UNKNOWN),
 			 "unknown");
 	cr_assert_str_eq(busjson_state_name((Quobyte__Bus__DeviceState)-1), "unknown");

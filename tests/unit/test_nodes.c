@@ -205,6 +205,32 @@ Test(nodes, error_and_no_type_devices_do_not_count)
 	nodes_fini(&ns);
 }
 
+Test(nodes, probe_timeout_device_keeps_its_last_types)
+{
+	/* a hung disk: the prober reports the types it read there last, and
+	 * the service on it must not go away for a slow read */
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 1, 1);
+	dev(&b, 0, "uuid:a", QUOBYTE__BUS__DEVICE_TYPE__DATA, false)->state =
+		QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT;
+	dev(&b, 1, "uuid:b", QUOBYTE__BUS__DEVICE_TYPE__METADATA, false);
+	b.dev[1].n_types = 0; /* hung before its first read: no types */
+	b.dev[1].state = QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT;
+	snapshot(&b, 2);
+	apply(&ns, &b, &ack, &changed);
+	unsigned counts[4];
+	bool boot;
+	nodes_type_counts(nodes_find(&ns, "S1"), counts, &boot);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 1);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA], 0);
+	cr_assert(nodes_device_usable(&b.dev[0]));
+	nodes_fini(&ns);
+}
+
 Test(nodes, ack_or_empty_body_is_refused_with_reason)
 {
 	struct nodes ns;
