@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh            build + test + local cluster (with the
 #                                      ZooKeeper client and server the store
 #                                      and its tests need; bindfs: the FUSE
-#                                      mount the hung-disk test pauses)
+#                                      mount the hung-disk test pauses;
+#                                      clang: the libFuzzer targets)
 set -euo pipefail
 
 pkgs=(
@@ -16,7 +17,7 @@ pkgs=(
   libzookeeper-mt-dev zookeeper zlib1g-dev python3-kazoo
   udev util-linux mount kmod e2fsprogs xfsprogs
   python3 procps iproute2 curl
-  bindfs
+  bindfs clang
 )
 
 missing=()

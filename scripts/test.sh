@@ -5,7 +5,8 @@
 #      UndefinedBehaviorSanitizer (build-asan/),
 #   3. runs the Criterion unit tests, the prober integration tests on real
 #      loop devices, the Mesos master emulator's own tests, and a short smoke
-#      run of every benchmark, then prints one closing line
+#      run of every benchmark and of every fuzz target, then prints one
+#      closing line
 #      "tests: N passed, N failed".
 # Needs root (loop devices, mkfs, mount). Extra arguments are passed to the
 # integration runner (names of tests to run).
@@ -92,6 +93,9 @@ run_suite() {
 [ -f tests/e2e/run_failover.py ] && run_suite failover python3 tests/e2e/run_failover.py
 [ -f tests/e2e/local_cluster_smoke.sh ] && run_suite local-cluster bash tests/e2e/local_cluster_smoke.sh
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
+# every libFuzzer target for a few seconds on its seeds (clang build in
+# build-fuzz; a campaign: tests/fuzz/run.sh --campaign)
+[ -f tests/fuzz/run.sh ] && run_suite fuzz bash tests/fuzz/run.sh
 [ -f tests/container/test_marathon.py ] && run_suite marathon python3 tests/container/test_marathon.py
 # The image build (podman, on a debootstrapped Debian base) takes ~3 min cold
 # and 20-45 s warm: .ci/run turns it on; locally QM_CONTAINER_TEST=1.

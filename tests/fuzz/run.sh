@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# libFuzzer targets (tests/fuzz/fuzz_*.c), one per parser of untrusted
+# input, built with clang into build-fuzz (-DQM_FUZZ=ON: libFuzzer + ASan +
+# UBSan, every library instrumented).
+#
+#   tests/fuzz/run.sh                 every target for QM_FUZZ_SECONDS
+#                                     (default 8) on its seed corpus: the
+#                                     test suite's CI-sized run
+#   tests/fuzz/run.sh --campaign [N]  every target for N executions
+#                                     (default 10000000), corpus kept in
+#                                     build-fuzz/corpus/<target> between runs
+#   tests/fuzz/run.sh ... TARGET...   only these (marker, mountinfo, bus,
+#                                     recordio, store, detector, config)
+#
+# Seeds: tests/data/markers, tests/data/mountinfo, tests/data/masterinfo
+# and tests/fuzz/seeds/<target>. Prints one line per target (executions,
+# coverage, corpus, crashes) and as its last line
+#   fuzz: N passed, N failed
+# A crash, leak, sanitizer report or broken contract fails the target; the
+# input is kept under the log directory printed at the start.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+build=${QM_FUZZ_BUILD_DIR:-$top/build-fuzz}
+seconds=${QM_FUZZ_SECONDS:-8}
+runs=
+if [ "${1:-}" = --campaign ]; then
+  shift
+  runs=10000000
+  if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
+fi
+all=(marker mountinfo bus recordio store detector config)
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
+
+if ! command -v clang >/dev/null; then
+  echo "fuzz: clang is not installed (scripts/install-deps.sh installs it)"
+  echo "fuzz: 0 passed, 1 failed"
+  exit 1
+fi
+CC=clang cmake -S "$top" -B "$build" -DQM_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+  >/dev/null || { echo "fuzz: cmake failed"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
+if ! cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1; then
+  tail -30 "$build/build.log"
+  echo "fuzz: build failed (log: $build/build.log)"
+  echo "fuzz: 0 passed, 1 failed"
+  exit 1
+fi
+
+logs=$(mktemp -d /tmp/qm-fuzz-logs.XXXXXX)
+echo "fuzz: build $build, logs in $logs"
+passed=0; failed=0
+
+seed_dirs() {
+  case $1 in
+    marker) echo "$top/tests/data/markers" ;;
+    mountinfo) echo "$top/tests/data/mountinfo" ;;
+  esac
+  [ -d "$top/tests/fuzz/seeds/$1" ] && echo "$top/tests/fuzz/seeds/$1"
+}
+
+dict_of() {
+  case $1 in
+    marker) echo "$top/tests/fuzz/marker.dict" ;;
+    store|detector|recordio) echo "$top/tests/fuzz/json.dict" ;;
+  esac
+}
+
+# the detector's MasterInfo mode takes a leading mode byte (1)
+prepare_detector_seeds() {
+  local out=$1
+  for f in "$top"/tests/data/masterinfo/*; do
+    { printf '\001'; cat "$f"; } >"$out/masterinfo-$(basename "$f")"
+  done
+}
+
+printf '%-10s %12s %8s %8s %9s  %s\n' target executions cov features corpus result
+for t in "${targets[@]}"; do
+  bin="$build/fuzz_$t"
+  if [ ! -x "$bin" ]; then
+    printf '%-10s no such target (%s)\n' "$t" "${all[*]}"
+    failed=$((failed + 1)); continue
+  fi
+  if [ -n "$runs" ]; then
+    corpus="$build/corpus/$t"
+  else
+    corpus="$logs/corpus-$t"
+  fi
+  mkdir -p "$corpus"
+  [ "$t" = detector ] && prepare_detector_seeds "$corpus"
+  args=(-print_final_stats=1 -artifact_prefix="$logs/$t-" -timeout=10
+        -rss_limit_mb=1024)
+  d=$(dict_of "$t"); [ -n "$d" ] && args+=(-dict="$d")
+  if [ -n "$runs" ]; then args+=(-runs="$runs"); else args+=(-max_total_time="$seconds"); fi
+  # shellcheck disable=SC2046
+  "$bin" "${args[@]}" "$corpus" $(seed_dirs "$t") >"$logs/$t.log" 2>&1
+  rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1)
+  last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$logs/$t.log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
+  if [ $rc -eq 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|fuzz contract broken' "$logs/$t.log"; then
+    result=ok; passed=$((passed + 1))
+  else
+    result="FAILED (exit $rc; $logs/$t.log)"; failed=$((failed + 1))
+    grep -E 'ERROR|runtime error|contract|SUMMARY|artifact' "$logs/$t.log" | head -8 | sed 's/^/    /'
+  fi
+  printf '%-10s %12s %8s %8s %9s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
+done
+echo "fuzz: $passed passed, $failed failed"
+[ $failed -eq 0 ]
