@@ -10,7 +10,8 @@
 #                                     (default 10000000), corpus kept in
 #                                     build-fuzz/corpus/<target> between runs
 #   tests/fuzz/run.sh ... TARGET...   only these (marker, mountinfo, bus,
-#                                     recordio, store, detector, config)
+#                                     recordio, store, detector, config,
+#                                     http)
 #
 # Seeds: tests/data/markers, tests/data/mountinfo, tests/data/masterinfo
 # and tests/fuzz/seeds/<target>. Prints one line per target (executions,
@@ -29,7 +30,7 @@ if [ "${1:-}" = --campaign ]; then
   runs=10000000
   if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
 fi
-all=(marker mountinfo bus recordio store detector config)
+all=(marker mountinfo bus recordio store detector config http)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -63,6 +64,7 @@ dict_of() {
   case $1 in
     marker) echo "$top/tests/fuzz/marker.dict" ;;
     store|detector|recordio) echo "$top/tests/fuzz/json.dict" ;;
+    http) echo "$top/tests/fuzz/http.dict" ;;
   esac
 }
 
