@@ -1247,11 +1247,19 @@ static void on_call_failed(void *arg, const char *type, long status, const char 
 			log_warn("task_not_launched", "task_id=%s service=%s agent_id=%s status=%ld "
 				 "reason=%s", log_qs(id), t->service, log_qs(t->agent_id), status,
 				 log_qs(reason));
-			struct store_failure *f =
-				store_state_failure(&c->st, t->service, t->agent_id, true);
-			if (f) {
-				f->consecutive++;
-				f->last_failure_ms = wall_ms();
+			/* A 4xx refused this TaskInfo: launching it again as is
+			 * fails again, so the service backs off. A 5xx (master
+			 * recovering, failing over) says nothing about the task:
+			 * counted as a failure, three 503s in a row held the
+			 * service back by the backoff (~50 s in the fault
+			 * campaign); it is simply launched on the next offer. */
+			if (status >= 400 && status < 500) {
+				struct store_failure *f = store_state_failure(
+					&c->st, t->service, t->agent_id, true);
+				if (f) {
+					f->consecutive++;
+					f->last_failure_ms = wall_ms();
+				}
 			}
 			health_drop(c, id);
 			store_state_remove_task(&c->st, id);

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Run the failover tests (failover_tests.py): two coordinators standing for
+"""Run the failover tests (failover_tests.py) and the fault campaign
+(chaos_tests.py, QM_CHAOS_ROUNDS, QM_CHAOS_SEED): two coordinators standing for
 election on a real ZooKeeper server (tests/zk/zkserver.sh, one private
 server per test), the Mesos master emulator, real probers, loop devices.
 
@@ -109,8 +110,10 @@ def main(argv):
                                         e2e.log_dir()))
 
     loader = unittest.TestLoader()
+    import chaos_tests  # noqa: E402
     import failover_tests  # noqa: E402
-    found = loader.loadTestsFromModule(failover_tests)
+    found = unittest.TestSuite([loader.loadTestsFromModule(failover_tests),
+                                loader.loadTestsFromModule(chaos_tests)])
     tests = [t for t in run.iter_tests(found) if run.selected(t, names)]
     if names and not tests:
         return fail_early("no test matches %s" % " ".join(names))

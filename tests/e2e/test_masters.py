@@ -228,6 +228,43 @@ class MasterRefusalTest(E2ETestCase):
         c.wait_running(BASE)
         c.finish(self)
 
+    def test_unavailable_master_on_accept_is_no_task_failure(self):
+        """A 503 on ACCEPT (the master is recovering or failing over) says
+        nothing about the tasks: offers handed back, tasks launched again on
+        the next offers with no failure backoff (the fault campaign saw a
+        50 s stall after three 503s when they counted as failures)."""
+        c = self.cluster
+        emu = c.emulator
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        c.start_coordinator()
+        c.wait_running({"prober": c.hosts})
+        c.wait_reporting()
+        c.quiesce()
+        emu.control("calls/refuse", {
+            "type": "ACCEPT", "count": 1, "status": 503,
+            "message": "Master has not finished recovery"})
+        mark = len(c.journal())
+        c.set_version("3.0.1")  # the registry's launch is the refused one
+        backoffs = []
+
+        def relaunched():
+            backoffs.extend(p for p in c.state().get("problems", [])
+                            if "backs off" in p)
+            recs = c.journal()[mark:]
+            refused = [r for r in recs if r.get("call_type") == "ACCEPT" and
+                       r.get("status") == 503]
+            launched = [r for r in recs if r.get("call_type") == "ACCEPT" and
+                        r.get("status") in (200, 202) and refused and
+                        r["_line"] > refused[0]["_line"]]
+            return launched or None
+        wait_until(relaunched, 30, interval=0.05,
+                   what="an ACCEPT after the refused one")
+        c.wait_running({"prober": c.hosts, "registry": ["agent1"]})
+        self.assertEqual(backoffs, [], "a 503 is no task failure")
+        self.assertTrue(c.coordinator.log_events("task_not_launched"))
+        c.wait_reporting()
+        c.finish(self)
+
     def test_refused_accept_hands_offers_back_and_retries(self):
         """A master that refuses an ACCEPT (400) keeps its offers
         outstanding: they are declined at once, the tasks are not counted

@@ -1,0 +1,212 @@
+"""A fault campaign: rounds of random faults on a cluster of two
+coordinators (ZooKeeper election and store), the emulated master, three
+agents with real probers and loop disks, while every round runs a rolling
+upgrade and now and then a disk change. After every round the invariants
+are checked; at the end a summary table.
+
+  QM_CHAOS_ROUNDS  rounds (default 100; scripts/test.sh runs a CI-sized 6)
+  QM_CHAOS_SEED    random seed (default: a new one, printed)
+
+Faults (1 or 2 per round, each at a random moment of the round's upgrade):
+  coord_kill       SIGKILL of the leading coordinator, restarted at once
+  coord_stop       SIGSTOP of the leader past its ZooKeeper session, SIGCONT
+  stream_drop      the master cuts the event stream
+  master_503       the master answers 503 for a few calls
+  zk_restart       the ZooKeeper server stopped and started again
+  prober_kill      a prober task fails (the coordinator relaunches it)
+  disk_remount     a data disk unmounted and mounted again within the grace
+  marker_rewrite   a marker rewritten with the same content
+  agent_partition  an agent unreachable, then back
+
+Invariants (after every round, on the whole journal):
+  at most one live task per (service, node)          overlap_violations
+  no service task on a node without a device of its type
+  every marked disk of every node in the leader's state
+  no UNRESERVE or DESTROY operation, ever
+  convergence to the target (exact tasks, all at the round's version,
+  probers reporting to the leader) within CONVERGE_S
+  every status update acknowledged exactly once      finish(): ack_once
+"""
+
+import collections
+import json
+import os
+import random
+import signal
+import time
+
+import qmtest
+import zkcluster
+from e2e import task_service, wait_until
+from zkcluster import (FailoverTestCase, overlap_violations, wait_converged)
+
+ROUNDS = int(os.environ.get("QM_CHAOS_ROUNDS", "100"))
+CONVERGE_S = 90
+MAX_DELAY = 2.5
+DISK_SERVICE_TYPE = {"registry": "registry", "metadata": "metadata",
+                     "data": "data"}
+
+
+class ChaosTest(FailoverTestCase):
+
+    def test_fault_campaign(self):
+        seed = os.environ.get("QM_CHAOS_SEED") or str(random.randrange(1 << 32))
+        rnd = random.Random(int(seed))
+        self.note("seed %s (QM_CHAOS_SEED), %d rounds" % (seed, ROUNDS))
+        c = self.cluster
+        c.standard_disks()
+        a, b = self.member("a"), self.member("b")
+        # a removal grace no disk_remount outlasts
+        for m in (a, b):
+            m.start(extra=["--removal-grace", "20s"])
+        leader = self.wait_leader()
+        c.wait_reporting()
+        status, _, body = leader.post_version("3.2.0")
+        self.assertEqual(status, 200, body)
+        wait_converged(c, leader, version="3.2.0", timeout=CONVERGE_S)
+
+        faults = {
+            "coord_kill": self.coord_kill,
+            "coord_stop": self.coord_stop,
+            "stream_drop": lambda: c.emulator.control("stream/drop", {}),
+            "master_503": self.master_503,
+            "zk_restart": self.zk_restart,
+            "prober_kill": lambda: self.prober_kill(rnd),
+            "disk_remount": lambda: self.disk_remount(rnd),
+            "marker_rewrite": lambda: self.marker_rewrite(rnd),
+            "agent_partition": lambda: self.agent_partition(rnd),
+        }
+        counts = collections.Counter()
+        converge = []
+        violations = []
+        t_start = time.time()
+        for i in range(1, ROUNDS + 1):
+            version = "3.2.%d" % i
+            leader = self.wait_leader(timeout=zkcluster.SESSION_TIMEOUT + 30)
+            status, _, body = leader.post_version(version)
+            self.assertEqual(status, 200, "round %d: %s" % (i, body))
+            t0 = time.time()
+            kinds = rnd.sample(sorted(faults), rnd.choice((1, 2)))
+            for kind in kinds:
+                time.sleep(rnd.uniform(0, MAX_DELAY / len(kinds)))
+                faults[kind]()
+                counts[kind] += 1
+            leader = self.wait_leader(timeout=zkcluster.SESSION_TIMEOUT + 30)
+            try:
+                wait_converged(c, leader, version=version, timeout=CONVERGE_S)
+            except AssertionError as e:
+                raise AssertionError("round %d (faults %s, seed %s): %s"
+                                     % (i, kinds, seed, e))
+            converge.append((time.time() - t0, i, kinds))
+            problems = self.invariants(leader)
+            violations += ["round %d (%s): %s" % (i, ",".join(kinds), p)
+                           for p in problems]
+            self.assertEqual(problems, [], "round %d, faults %s, seed %s"
+                             % (i, kinds, seed))
+
+        slow = max(converge)
+        lines = ["%d rounds in %.0fs, seed %s" % (ROUNDS, time.time() - t_start,
+                                                   seed),
+                 "%-16s %6s" % ("fault", "count")]
+        lines += ["%-16s %6d" % (k, counts[k]) for k in sorted(faults)]
+        times = sorted(t for t, _, _ in converge)
+        lines.append("invariant violations: %d" % len(violations))
+        lines.append("convergence after the POST: median %.1fs, slowest "
+                     "%.1fs (round %d: %s)" % (times[len(times) // 2], slow[0],
+                                              slow[1], ",".join(slow[2])))
+        self.note("\n    ".join(lines))
+        self.finish(leader)
+
+    # -- faults -------------------------------------------------------------
+
+    def current_leader(self):
+        return self.wait_leader(timeout=zkcluster.SESSION_TIMEOUT + 30)
+
+    def coord_kill(self):
+        victim = self.current_leader()
+        victim.kill()
+        victim.start(extra=["--removal-grace", "20s"])
+
+    def coord_stop(self):
+        victim = self.current_leader()
+        os.kill(victim.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(zkcluster.SESSION_TIMEOUT + 1)
+        finally:
+            os.kill(victim.proc.pid, signal.SIGCONT)
+
+    def master_503(self):
+        self.cluster.emulator.control("unavailable", {"count": 3})
+
+    def zk_restart(self):
+        self.zk.stop()
+        time.sleep(0.5)
+        self.zk.start()
+
+    def prober_kill(self, rnd):
+        probers = [t for t in self.cluster.emulator.live_tasks()
+                   if task_service(t["task_id"]) == "prober" and
+                   t["state"] == "TASK_RUNNING"]
+        if probers:
+            t = rnd.choice(probers)
+            self.cluster.emulator.control(
+                "task/fail", {"task_id": t["task_id"], "message": "chaos"},
+                expect=None)
+
+    def data_disks(self):
+        return sorted(mp for mp in self.cluster.disks
+                      if os.path.basename(mp) == "data")
+
+    def disk_remount(self, rnd):
+        mp = rnd.choice(self.data_disks())
+        lo, m = self.cluster.disks[mp]
+        qmtest.run(["umount", mp])
+        time.sleep(rnd.uniform(0.1, 1.0))
+        qmtest.run(["mount", lo.path, mp])
+
+    def marker_rewrite(self, rnd):
+        mp = rnd.choice(self.data_disks())
+        self.cluster.mark(mp, ["DATA_DEVICE"])
+
+    def agent_partition(self, rnd):
+        host = rnd.choice(["agent2", "agent3"])
+        emu = self.cluster.emulator
+        emu.control("agent/unreachable", {"hostname": host})
+        time.sleep(rnd.uniform(0.5, 2.0))
+        emu.control("agent/reregister", {"hostname": host})
+
+    # -- invariants ----------------------------------------------------------
+
+    def invariants(self, leader):
+        c = self.cluster
+        problems = []
+        records = c.journal()
+        hosts = zkcluster.agent_hosts(c)
+        problems += ["overlap: %s" % v for v in overlap_violations(records, hosts)]
+        for r in records:
+            if r.get("direction") != "call":
+                continue
+            text = json.dumps(r.get("body", {}))
+            if '"UNRESERVE"' in text or '"DESTROY"' in text:
+                problems.append("line %d: %s" % (r["_line"], text[:200]))
+        state = leader.state()
+        nodes = {n["hostname"]: n for n in state["nodes"]}
+        for t in c.emulator.live_tasks():
+            svc = task_service(t["task_id"])
+            if svc not in DISK_SERVICE_TYPE:
+                continue
+            host = hosts.get(t["agent_id"])
+            node = nodes.get(host, {})
+            types = {ty for d in node.get("devices", [])
+                     if d.get("state") in ("ok", "probe_timeout")
+                     for ty in d.get("types", [])}
+            if DISK_SERVICE_TYPE[svc] not in types:
+                problems.append("%s runs on %s without a %s device"
+                                % (t["task_id"], host, svc))
+        for mp in c.disks:
+            host = os.path.basename(os.path.dirname(mp))
+            roots = {d["root"] for d in nodes.get(host, {}).get("devices", [])}
+            if mp not in roots:
+                problems.append("%s of %s missing from the leader's state"
+                                % (mp, host))
+        return problems
