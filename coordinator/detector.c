@@ -281,6 +281,13 @@ int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struc
 		return QM_EINVAL;
 	}
 	char why[160];
+	if (strstr(hp, "://")) {
+		/* host:port only: the scheme is --master-scheme's, never the
+		 * znode's (whoever can write to ZooKeeper must not pick it) */
+		snprintf(err, errlen, "%s '%.100s': not host:port", from, hp);
+		cJSON_Delete(j);
+		return QM_EINVAL;
+	}
 	if (parse_url(hp, strlen(hp), out->url, sizeof out->url, why, sizeof why) != 0) {
 		snprintf(err, errlen, "%s '%.100s': %s", from, hp, why);
 		cJSON_Delete(j);

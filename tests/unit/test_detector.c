@@ -247,6 +247,11 @@ Test(detector, masterinfo_garbage_is_named)
 		{"{\"address\":{\"ip\":\"10.0.0.1; rm -rf /\",\"port\":5050}}", "address '10.0.0.1; rm"},
 		{"{\"pid\":\"master@10.0.0.1:5050/x\"}", "pid"},
 		{"{\"pid\":\"master\",\"port\":5050}", "no address"},
+		/* found by fuzz_detector: the scheme is --master-scheme's, never
+		 * the znode's (and "https" + "https://..." made "httpss://") */
+		{"{\"pid\":\"r@https://051\"}", "not host:port"},
+		{"{\"pid\":\"m@http://10.0.0.1:5050\"}", "not host:port"},
+		{"{\"address\":{\"hostname\":\"https://h\",\"port\":5050}}", "not host:port"},
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		const char *j = strs[i][0];
