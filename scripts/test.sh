@@ -90,12 +90,17 @@ run_suite() {
 # the end-to-end suite under the oldest supported Mesos release and the newest
 [ -f tests/e2e/run.py ] && run_suite "e2e (Mesos 1.4.0)" env QM_MESOS_VERSION=1.4.0 python3 tests/e2e/run.py
 [ -f tests/e2e/run.py ] && run_suite "e2e (Mesos 1.11.0)" env QM_MESOS_VERSION=1.11.0 python3 tests/e2e/run.py
-[ -f tests/e2e/run_failover.py ] && run_suite failover python3 tests/e2e/run_failover.py
+# CI-sized: 10 kill-restart rounds and 5 fault-campaign rounds (the full
+# sizes are the runners' defaults, 20 and 100)
+[ -f tests/e2e/run_failover.py ] && run_suite failover env \
+  QM_FAILOVER_ROUNDS="${QM_FAILOVER_ROUNDS:-10}" \
+  QM_CHAOS_ROUNDS="${QM_CHAOS_ROUNDS:-5}" python3 tests/e2e/run_failover.py
 [ -f tests/e2e/local_cluster_smoke.sh ] && run_suite local-cluster bash tests/e2e/local_cluster_smoke.sh
 [ -f tests/bench/smoke.sh ] && run_suite bench-smoke bash tests/bench/smoke.sh
-# every libFuzzer target for a few seconds on its seeds (clang build in
+# every libFuzzer target for 5 seconds on its seeds (clang build in
 # build-fuzz; a campaign: tests/fuzz/run.sh --campaign)
-[ -f tests/fuzz/run.sh ] && run_suite fuzz bash tests/fuzz/run.sh
+[ -f tests/fuzz/run.sh ] && run_suite fuzz env \
+  QM_FUZZ_SECONDS="${QM_FUZZ_SECONDS:-5}" bash tests/fuzz/run.sh
 [ -f tests/container/test_marathon.py ] && run_suite marathon python3 tests/container/test_marathon.py
 # The image build (podman, on a debootstrapped Debian base) takes ~3 min cold
 # and 20-45 s warm: .ci/run turns it on; locally QM_CONTAINER_TEST=1.

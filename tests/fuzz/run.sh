@@ -4,7 +4,8 @@
 # UBSan, every library instrumented).
 #
 #   tests/fuzz/run.sh                 every target for QM_FUZZ_SECONDS
-#                                     (default 8) on its seed corpus: the
+#                                     (default 8; scripts/test.sh: 5) on its
+#                                     seed corpus: the
 #                                     test suite's CI-sized run
 #   tests/fuzz/run.sh --campaign [N]  every target for N executions
 #                                     (default 10000000), corpus kept in
