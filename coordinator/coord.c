@@ -53,6 +53,8 @@
 #define SHORT_REFUSE_S 5.0       /* an offer that did not fit a pending launch */
 #define KILL_RETRY_MS 30000      /* resend KILL for tasks that do not die */
 #define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
+#define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
+#define REDECLINE_MAX 4096       /* offer ids waiting for a DECLINE retry */
 
 struct agent {
 	char *id;
@@ -131,6 +133,8 @@ struct coord {
 	int64_t last_revive_ms;
 	uint64_t wake_timer;
 	int64_t wake_at;
+	cJSON *redecline;          /* offer ids whose DECLINE failed */
+	uint64_t redecline_timer;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
 	struct counters n;
@@ -408,6 +412,18 @@ static void wake_cb(struct ev_loop *loop, void *arg)
 	c->wake_timer = 0;
 	c->wake_at = 0;
 	replan_soon(c);
+}
+
+/* Replan within ms (an earlier wake stands). */
+static void wake_in(struct coord *c, int64_t ms)
+{
+	int64_t at = wall_ms() + ms;
+	if (c->wake_timer && c->wake_at <= at)
+		return;
+	if (c->wake_timer)
+		ev_timer_cancel(c->loop, c->wake_timer);
+	c->wake_at = at;
+	c->wake_timer = ev_timer_add(c->loop, ms > 0 ? (uint64_t)ms : 0, wake_cb, c);
 }
 
 static void fill_report(struct coord *c, const char *agent_id, struct plan_report *r)
@@ -707,13 +723,7 @@ static void set_offers_wanted(struct coord *c, bool want, uint64_t sig)
 			}
 		} else if (sig != c->revived_sig) {
 			/* too soon after the last REVIVE: try again shortly */
-			if (!c->wake_timer || c->wake_at > wall_ms() + REVIVE_MIN_GAP_MS) {
-				if (c->wake_timer)
-					ev_timer_cancel(c->loop, c->wake_timer);
-				c->wake_at = wall_ms() + REVIVE_MIN_GAP_MS;
-				c->wake_timer = ev_timer_add(c->loop, REVIVE_MIN_GAP_MS,
-							     wake_cb, c);
-			}
+			wake_in(c, REVIVE_MIN_GAP_MS);
 		}
 	} else if (!c->suppressed) {
 		if (mesos_send(c->mc, mesos_call_suppress(role)) == 0) {
@@ -939,16 +949,8 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 	if (!c->discovering)
 		set_offers_wanted(c, want, sig);
 
-	if (out.wake_ms > 0) {
-		int64_t at = out.wake_ms;
-		if (!c->wake_timer || at < c->wake_at) {
-			if (c->wake_timer)
-				ev_timer_cancel(c->loop, c->wake_timer);
-			int64_t d = at - now;
-			c->wake_at = at;
-			c->wake_timer = ev_timer_add(c->loop, d > 0 ? (uint64_t)d : 0, wake_cb, c);
-		}
-	}
+	if (out.wake_ms > 0)
+		wake_in(c, out.wake_ms - now);
 	plan_output_free(&c->last);
 	c->last = out;
 }
@@ -980,6 +982,8 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	(void)ev;
 	struct coord *c = arg;
 	c->n.subscriptions++;
+	cJSON_Delete(c->redecline); /* offers of an earlier subscription */
+	c->redecline = NULL;
 	c->suppressed = false;
 	c->discovering = true;
 	c->revived_sig = 0;
@@ -1215,10 +1219,65 @@ static void on_error(void *arg, const char *message)
  * offers back at once, forget the tasks, and count a failure for each
  * (service, agent) so the planner retries with backoff. Without an answer
  * (status 0) the master may have launched them: reconciliation tells. */
+static void redecline_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->redecline_timer = 0;
+	cJSON *ids = c->redecline;
+	c->redecline = NULL;
+	if (!ids)
+		return;
+	if (!mesos_subscribed(c->mc)) {
+		cJSON_Delete(ids); /* a new subscription: those offers are gone */
+		return;
+	}
+	log_info("offers_decline_retry", "offers=%d", cJSON_GetArraySize(ids));
+	(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+}
+
+/* A DECLINE that did not reach the master leaves its offers held by this
+ * framework: the master offers those resources to nobody (and to us never
+ * again) until they are rescinded, which Mesos does not do by default (no
+ * --offer_timeout). So it is sent again, until it lands or the
+ * subscription ends (then the offers are gone anyway). */
+static void redecline(struct coord *c, const cJSON *call)
+{
+	const cJSON *dec = cJSON_GetObjectItemCaseSensitive(call, "decline");
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(dec, "offer_ids");
+	const cJSON *id;
+	if (!c->redecline)
+		c->redecline = cJSON_CreateArray();
+	cJSON_ArrayForEach(id, ids)
+	{
+		if (cJSON_GetArraySize(c->redecline) >= REDECLINE_MAX)
+			break;
+		cJSON_AddItemToArray(c->redecline, cJSON_Duplicate(id, true));
+	}
+	if (!c->redecline_timer)
+		c->redecline_timer = ev_timer_add(c->loop, CALL_RETRY_MS, redecline_cb, c);
+}
+
 static void on_call_failed(void *arg, const char *type, long status, const char *reason,
 			   const cJSON *call)
 {
 	struct coord *c = arg;
+	if (strcmp(type, "DECLINE") == 0) {
+		redecline(c, call);
+		return;
+	}
+	if (strcmp(type, "REVIVE") == 0) {
+		/* offers may still be suppressed: REVIVE again when needed */
+		c->suppressed = true;
+		c->revived_sig = 0;
+		wake_in(c, CALL_RETRY_MS);
+		return;
+	}
+	if (strcmp(type, "SUPPRESS") == 0) {
+		c->suppressed = false;
+		wake_in(c, CALL_RETRY_MS);
+		return;
+	}
 	if (strcmp(type, "ACCEPT") != 0)
 		return;
 	if (status == 0) {
@@ -1954,6 +2013,12 @@ static void stop_acting(struct coord *c, const char *why)
 		ev_timer_cancel(c->loop, c->wake_timer);
 		c->wake_timer = 0;
 	}
+	if (c->redecline_timer) {
+		ev_timer_cancel(c->loop, c->redecline_timer);
+		c->redecline_timer = 0;
+	}
+	cJSON_Delete(c->redecline);
+	c->redecline = NULL;
 	/* forget everything: the next term reloads the state and probers
 	 * resend their snapshots */
 	store_state_fini(&c->st);
@@ -2166,6 +2231,7 @@ static void coord_free(struct coord *c)
 		ev_loop_free(c->loop);
 	store_close(c->store);
 	store_state_fini(&c->st);
+	cJSON_Delete(c->redecline);
 	nodes_fini(&c->nodes);
 	for (size_t i = 0; i < c->nagents; i++) {
 		agent_clear_attrs(&c->agents[i]);

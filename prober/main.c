@@ -45,6 +45,7 @@ struct cfg {
 	long long reconnect_max;
 	long long debounce;
 	long long probe_timeout;
+	long long udev_buffer;
 	bool once;
 	bool json;
 	bool check_config;
@@ -169,6 +170,10 @@ static const struct config_opt table[] = {
 	 "auto|udev|kernel|none",
 	 "block device events: udev when udevd runs, else kernel (auto)",
 	 v_udev_source},
+	{"udev-buffer", E("UDEV_BUFFER"), CONFIG_INT, OFF(udev_buffer), "16777216",
+	 4096, 256 << 20, "BYTES",
+	 "receive buffer of the block event socket; an overflow (ENOBUFS) costs a "
+	 "full resync", NULL},
 	{"rescan-interval", E("RESCAN_INTERVAL"), CONFIG_DURATION,
 	 OFF(rescan_interval), "5m", 1000, 7LL * 24 * 3600 * 1000, "DURATION",
 	 "safety full rescan period", NULL},
@@ -445,6 +450,7 @@ int main(int argc, char **argv)
 	o.host_root = r.host_root;
 	o.mountinfo_path = r.mountinfo;
 	o.udev_mode = um;
+	o.udev_buffer = (int)c.udev_buffer;
 	o.debounce_ms = c.debounce;
 	o.probe_timeout_ms = c.probe_timeout;
 	o.rescan_ms = c.rescan_interval;

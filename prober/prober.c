@@ -562,6 +562,7 @@ int prober_run(const struct prober_opts *o)
 		goto out;
 	}
 	struct src_config sc = {.udev_mode = o->udev_mode,
+				.udev_rcvbuf = o->udev_buffer,
 				.mountinfo_path = o->mountinfo_path};
 	if ((rv = src_new(&sc, p.epfd, TAG_SRC, &p.src)) != 0)
 		goto out;

@@ -37,6 +37,7 @@ struct prober_opts {
 	const char *host_root;      /* NULL = none */
 	const char *mountinfo_path;
 	enum src_udev_mode udev_mode;
+	int udev_buffer;            /* netlink receive buffer, bytes */
 	long long debounce_ms;
 	long long rescan_ms;
 	long long probe_timeout_ms; /* one scan's wait for its probes */

@@ -131,9 +131,10 @@ static void open_udev(struct src *s, const struct src_config *cfg, int epfd,
 	if (!why) {
 		/* the default buffer overflows on a burst of disks; on
 		 * failure libudev keeps the default, which ENOBUFS covers */
-		if (udev_monitor_set_receive_buffer_size(s->mon, SRC_UDEV_RCVBUF) < 0)
-			log_warn("udev_rcvbuf", "requested=%d reason=%s",
-				 SRC_UDEV_RCVBUF, log_qs(strerror(errno)));
+		int want = cfg->udev_rcvbuf > 0 ? cfg->udev_rcvbuf : SRC_UDEV_RCVBUF;
+		if (udev_monitor_set_receive_buffer_size(s->mon, want) < 0)
+			log_warn("udev_rcvbuf", "requested=%d reason=%s", want,
+				 log_qs(strerror(errno)));
 		s->udev_fd = udev_monitor_get_fd(s->mon);
 		if (s->udev_fd < 0 || ep_add(epfd, s->udev_fd, EPOLLIN, tag) != 0)
 			why = "cannot poll monitor";

@@ -41,6 +41,7 @@ int src_udev_mode_parse(const char *s, enum src_udev_mode *out);
 struct src_config {
 	enum src_udev_mode udev_mode;
 	const char *mountinfo_path;
+	int udev_rcvbuf; /* netlink receive buffer, bytes; 0 = SRC_UDEV_RCVBUF */
 };
 
 /* Which fd an epoll event belongs to: src_new stores tag_base + kind in

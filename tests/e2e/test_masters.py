@@ -265,6 +265,46 @@ class MasterRefusalTest(E2ETestCase):
         c.wait_reporting()
         c.finish(self)
 
+    def test_failed_decline_is_sent_again(self):
+        """A DECLINE the master does not take (503) leaves the offers held
+        by the framework, and Mesos does not rescind them by default: sent
+        again until it lands, so the agent's resources come back (the fault
+        campaign saw a data service never relaunched)."""
+        c = self.cluster
+        emu = c.emulator
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        c.start_coordinator()
+        c.wait_running({"prober": c.hosts})
+        c.wait_reporting()
+        c.quiesce()
+        # the registry's ACCEPT fails, and so does the DECLINE of its offers
+        emu.control("calls/refuse", {
+            "type": "ACCEPT", "count": 1, "status": 503,
+            "message": "Master has not finished recovery"})
+        emu.control("calls/refuse", {
+            "type": "DECLINE", "count": 1, "status": 503,
+            "message": "Master has not finished recovery"})
+        mark = len(c.journal())
+        c.set_version("3.0.1")
+        c.wait_running({"prober": c.hosts, "registry": ["agent1"]}, timeout=60)
+
+        def sent_again():
+            recs = c.journal()[mark:]
+            failed = [r for r in recs if r.get("call_type") == "DECLINE" and
+                      r.get("status") == 503]
+            if len(failed) != 1:
+                return None
+            ids = {o["value"]
+                   for o in failed[0]["body"]["decline"]["offer_ids"]}
+            return [r for r in recs if r.get("call_type") == "DECLINE" and
+                    r["_line"] > failed[0]["_line"] and
+                    r.get("status") != 503 and
+                    ids <= {o["value"] for o in
+                            r["body"]["decline"]["offer_ids"]}] or None
+        wait_until(sent_again, 20, what="the failed DECLINE sent again")
+        self.assertTrue(c.coordinator.log_events("offers_decline_retry"))
+        c.finish(self)
+
     def test_refused_accept_hands_offers_back_and_retries(self):
         """A master that refuses an ACCEPT (400) keeps its offers
         outstanding: they are declined at once, the tasks are not counted
