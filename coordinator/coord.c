@@ -1238,8 +1238,9 @@ static void redecline_cb(struct ev_loop *loop, void *arg)
 
 /* A DECLINE that did not reach the master leaves its offers held by this
  * framework: the master offers those resources to nobody (and to us never
- * again) until they are rescinded, which Mesos does not do by default (no
- * --offer_timeout). So it is sent again, until it lands or the
+ * again) until they are rescinded, which Mesos does not do by default
+ * (src/master/flags.cpp, 1.4.0 and 1.11.0: --offer_timeout "If not set,
+ * offers do not timeout"). So it is sent again, until it lands or the
  * subscription ends (then the offers are gone anyway). */
 static void redecline(struct coord *c, const cJSON *call)
 {
