@@ -37,7 +37,7 @@ import time
 
 import qmtest
 import zkcluster
-from e2e import task_service, wait_until
+from e2e import task_service
 from zkcluster import (FailoverTestCase, overlap_violations, wait_converged)
 
 ROUNDS = int(os.environ.get("QM_CHAOS_ROUNDS", "100"))

@@ -228,6 +228,16 @@ class MasterRefusalTest(E2ETestCase):
         c.wait_running(BASE)
         c.finish(self)
 
+    def probers_settled(self):
+        """A registry disk on agent1, the coordinator up, every prober
+        running and reporting, nothing in flight."""
+        c = self.cluster
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        c.start_coordinator()
+        c.wait_running({"prober": c.hosts})
+        c.wait_reporting()
+        c.quiesce()
+
     def test_unavailable_master_on_accept_is_no_task_failure(self):
         """A 503 on ACCEPT (the master is recovering or failing over) says
         nothing about the tasks: offers handed back, tasks launched again on
@@ -235,11 +245,7 @@ class MasterRefusalTest(E2ETestCase):
         50 s stall after three 503s when they counted as failures)."""
         c = self.cluster
         emu = c.emulator
-        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
-        c.start_coordinator()
-        c.wait_running({"prober": c.hosts})
-        c.wait_reporting()
-        c.quiesce()
+        self.probers_settled()
         emu.control("calls/refuse", {
             "type": "ACCEPT", "count": 1, "status": 503,
             "message": "Master has not finished recovery"})
@@ -272,11 +278,7 @@ class MasterRefusalTest(E2ETestCase):
         campaign saw a data service never relaunched)."""
         c = self.cluster
         emu = c.emulator
-        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
-        c.start_coordinator()
-        c.wait_running({"prober": c.hosts})
-        c.wait_reporting()
-        c.quiesce()
+        self.probers_settled()
         # the registry's ACCEPT fails, and so does the DECLINE of its offers
         emu.control("calls/refuse", {
             "type": "ACCEPT", "count": 1, "status": 503,

@@ -10,10 +10,8 @@ so that a burst a test can afford overflows them."""
 
 import os
 import signal
-import time
 
-from qmtest import (LoopDevice, ProberTestCase, by_root, settle, wait_until,
-                    write_marker)
+from qmtest import LoopDevice, ProberTestCase, by_root, wait_until, write_marker
 
 INOTIFY_MAX = "/proc/sys/fs/inotify/max_queued_events"
 
@@ -29,6 +27,19 @@ class OverflowTest(ProberTestCase):
         os.kill(p.pid, signal.SIGSTOP)
         self.addCleanup(os.kill, p.pid, signal.SIGCONT)
 
+    def resume_and_expect_resync(self, rx, p, mp, reason):
+        """SIGCONT; the prober must log a resync for `reason` and publish
+        the marker at mp re-typed to metadata while it was paused."""
+        os.kill(p.pid, signal.SIGCONT)
+        wait_until(lambda: resyncs(p, reason), 20,
+                   what="a resync (reason=%s)" % reason)
+        inv = rx.wait_inventory(self.env.agent_id, lambda inv:
+                                by_root(inv, mp) and
+                                by_root(inv, mp).get("types") == ["metadata"],
+                                what="the re-typed marker after the resync")
+        self.assertEqual(len(inv), 1)
+        self.assertTrue(p.alive())
+
     def test_uevent_burst_overflow_resyncs(self):
         _, mp, _ = self.env.filesystem("ext4", "d1")
         write_marker(mp, types=("DATA_DEVICE",))
@@ -43,15 +54,7 @@ class OverflowTest(ProberTestCase):
             lo.detach()
         # and a real change among them: the marker re-typed
         write_marker(mp, types=("METADATA_DEVICE",))
-        os.kill(p.pid, signal.SIGCONT)
-        wait_until(lambda: resyncs(p, "udev_enobufs"), 20,
-                   what="a resync after ENOBUFS")
-        inv = rx.wait_inventory(self.env.agent_id, lambda inv:
-                                by_root(inv, mp) and
-                                by_root(inv, mp).get("types") == ["metadata"],
-                                what="the re-typed marker after the resync")
-        self.assertEqual(len(inv), 1)
-        self.assertTrue(p.alive())
+        self.resume_and_expect_resync(rx, p, mp, "udev_enobufs")
 
     def test_inotify_queue_overflow_resyncs(self):
         _, mp, _ = self.env.filesystem("ext4", "d1")
@@ -70,12 +73,4 @@ class OverflowTest(ProberTestCase):
             with open(os.path.join(mp, "noise%d" % i), "w") as f:
                 f.write("x")
         write_marker(mp, types=("METADATA_DEVICE",))
-        os.kill(p.pid, signal.SIGCONT)
-        wait_until(lambda: resyncs(p, "inotify_overflow"), 20,
-                   what="a resync after IN_Q_OVERFLOW")
-        inv = rx.wait_inventory(self.env.agent_id, lambda inv:
-                                by_root(inv, mp) and
-                                by_root(inv, mp).get("types") == ["metadata"],
-                                what="the re-typed marker after the resync")
-        self.assertEqual(len(inv), 1)
-        self.assertTrue(p.alive())
+        self.resume_and_expect_resync(rx, p, mp, "inotify_overflow")
