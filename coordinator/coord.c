@@ -54,6 +54,7 @@
 #define KILL_RETRY_MS 30000      /* resend KILL for tasks that do not die */
 #define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
 #define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
+#define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
 #define REDECLINE_MAX 4096       /* offer ids waiting for a DECLINE retry */
 
 struct agent {
@@ -135,6 +136,7 @@ struct coord {
 	int64_t wake_at;
 	cJSON *redecline;          /* offer ids whose DECLINE failed */
 	uint64_t redecline_timer;
+	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
 	struct counters n;
@@ -1085,6 +1087,8 @@ static bool state_ready(struct coord *c, const struct store_task *t, enum plan_t
 	return h != PLAN_HEALTH_FAILING;
 }
 
+static void watch_unreachable(struct coord *c);
+
 static void handle_update(struct coord *c, const cJSON *ev)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
@@ -1119,6 +1123,18 @@ static void handle_update(struct coord *c, const cJSON *ev)
 		}
 	} else {
 		enum plan_task_state old = task_state(t);
+		if (s == PLAN_TASK_UNREACHABLE)
+			watch_unreachable(c);
+		/* a live task reported from a lost agent: it is back (1.5.0+
+		 * says so on reregistration, reconciliation on any release);
+		 * offers may be suppressed, so no offer would tell us */
+		struct agent *a = agent_find(c, t->agent_id);
+		if (a && !a->active && !plan_task_state_terminal(s) &&
+		    s != PLAN_TASK_UNREACHABLE && s != PLAN_TASK_UNKNOWN) {
+			a->active = true;
+			log_info("agent_active", "agent_id=%s reason=%s", log_qs(a->id),
+				 log_qs("a task on it is reported live"));
+		}
 		enum plan_health h = health_of(c, task_id);
 		if (s != old)
 			h = PLAN_HEALTH_UNKNOWN;
@@ -1376,6 +1392,45 @@ static void revive_tick(struct ev_loop *loop, void *arg)
 		}
 	}
 	c->revive_timer = ev_timer_add(loop, (uint64_t)c->cfg->revive_interval, revive_tick, c);
+}
+
+/* While a task is unreachable, ask about it every UNREACHABLE_RECONCILE_MS.
+ * Mesos 1.5.0+ sends an update when its agent reregisters
+ * (src/master/master.cpp Master::__reregisterSlave,
+ * REASON_SLAVE_REREGISTERED); 1.4.0 sends nothing, and the periodic full
+ * reconciliation (--reconcile-interval, 15m) would leave the node's
+ * services in limbo that long (found by the fault campaign). */
+static void unreach_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	c->unreach_timer = 0;
+	if (!c->leading || !mesos_subscribed(c->mc))
+		return;
+	cJSON *tasks = cJSON_CreateArray();
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		const struct store_task *t = &c->st.tasks[i];
+		if (task_state(t) != PLAN_TASK_UNREACHABLE)
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
+		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
+		cJSON_AddItemToArray(tasks, o);
+	}
+	int n = cJSON_GetArraySize(tasks);
+	if (n == 0) {
+		cJSON_Delete(tasks);
+		return;
+	}
+	log_info("reconcile_unreachable", "tasks=%d", n);
+	(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
+	c->unreach_timer = ev_timer_add(loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
+}
+
+static void watch_unreachable(struct coord *c)
+{
+	if (!c->unreach_timer)
+		c->unreach_timer =
+			ev_timer_add(c->loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
 }
 
 static void reconcile_tick(struct ev_loop *loop, void *arg)
@@ -2017,6 +2072,10 @@ static void stop_acting(struct coord *c, const char *why)
 	if (c->redecline_timer) {
 		ev_timer_cancel(c->loop, c->redecline_timer);
 		c->redecline_timer = 0;
+	}
+	if (c->unreach_timer) {
+		ev_timer_cancel(c->loop, c->unreach_timer);
+		c->unreach_timer = 0;
 	}
 	cJSON_Delete(c->redecline);
 	c->redecline = NULL;

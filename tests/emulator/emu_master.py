@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 
+import emu_profiles
 import emu_resources as R
 import emu_schema
 import emu_tasks
@@ -404,10 +405,11 @@ class Cluster:
     def agent_reregister(self, agent):
         if agent.gone:
             return False
+        was = agent.partitioned
         agent.partitioned = False
         self.registry[agent.id] = {"state": "admitted"}
         if self.leader is not None:
-            self.leader.register_agent(agent)
+            self.leader.register_agent(agent, was_unreachable=was)
         self.journal.note("agent_reregistered", agent_id=agent.id)
         return True
 
@@ -855,10 +857,36 @@ class Master:
             if not agent.gone and not agent.partitioned:
                 self.register_agent(agent)
 
-    def register_agent(self, agent):
+    def register_agent(self, agent, was_unreachable=False):
         self.registered_agents.add(agent.id)
+        if was_unreachable:
+            self.agent_back(agent)
         self.cluster.resume_updates(agent=agent)
         self.cluster.trigger_allocation()
+
+    def agent_back(self, agent):
+        """An unreachable agent reregistered. From 1.5.0 the master sends,
+        for each of its tasks, an update with the task's current state
+        (src/master/master.cpp Master::__reregisterSlave, commit 5e5a8102c
+        "Send status updates when an unreachable agent re-registers": source
+        SOURCE_MASTER, reason REASON_SLAVE_REREGISTERED, message
+        "Unreachable agent re-reregistered"); 1.4.0 sends nothing, so a
+        framework only learns it by reconciling."""
+        if not emu_profiles.at_least(self.config.version, "1.5.0"):
+            return
+        for task in list(self.cluster.tasks.values()):
+            if task.agent is not agent or task.state in TERMINAL:
+                continue
+            fw = self.frameworks.get(task.fid)
+            if fw is None:
+                continue
+            # protobuf::getTaskHealth(task): the last health it reported
+            extra = ({"healthy": task.healthy}
+                     if task.healthy is not None else None)
+            self.master_update(fw, task.tid, task.state,
+                               "REASON_SLAVE_REREGISTERED",
+                               "Unreachable agent re-reregistered",
+                               agent_id=agent.id, extra=extra)
 
     def resign(self):
         for fw in self.frameworks.values():
