@@ -16,5 +16,6 @@ run footprint.py --devices 3 --idle 3
 run e2e_hot_add.py --trials 3
 run offer_cycle.py --agents 50 --cycles 2 --no-heap
 run leader_change.py --rounds 2
+run churn.py --cycles 100 --sample 50
 echo "bench-smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
