@@ -137,7 +137,8 @@ void ppool_submit(struct ppool *p, struct ppool_job *j)
 	size_t queued = 0;
 	for (struct ppool_job *q = p->head; q; q = q->next)
 		queued++;
-	if (queued > p->n_idle && p->n_threads < PPOOL_MAX_THREADS) {
+	if (queued > p->n_idle && p->n_threads - p->n_stuck < PPOOL_PARALLEL &&
+	    p->n_threads < PPOOL_MAX_THREADS) {
 		struct worker *w = qm_calloc(1, sizeof *w);
 		w->pool = p;
 		/* counted idle before it runs, so a burst starts one thread

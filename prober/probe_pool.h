@@ -10,8 +10,9 @@
  * abandoned job runs, ppool_stuck() answers true for its key, so the
  * caller reports that path at once instead of piling threads onto it.
  *
- * Threads start on demand up to a cap; a thread blocked in an abandoned
- * job keeps its slot. A blocked read in the kernel cannot be cancelled
+ * Threads start on demand, PPOOL_PARALLEL working at once; a thread
+ * blocked in an abandoned job keeps its slot up to PPOOL_MAX_THREADS, and
+ * another starts in its place. A blocked read in the kernel cannot be cancelled
  * (uninterruptible sleep), which is why the thread is left, not killed.
  * Each thread owns a context made by thread_init (libudev contexts are
  * not thread-safe). Submit, wait, stuck and free: one thread only. */
@@ -21,7 +22,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Threads at most; jobs beyond wait in the queue (and time out there). */
+/* Threads working at once (blocked ones not counted), and threads at most
+ * (blocked ones counted); jobs beyond wait in the queue (and time out
+ * there when every thread is blocked). */
+#define PPOOL_PARALLEL 4u
 #define PPOOL_MAX_THREADS 16u
 
 struct ppool;

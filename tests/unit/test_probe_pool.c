@@ -97,7 +97,7 @@ Test(probe_pool, jobs_that_return_are_handed_back)
 			     "every job runs with its thread's context");
 		tjob_free(v[i]);
 	}
-	cr_assert_leq(ppool_n_threads(p), 5);
+	cr_assert_leq(ppool_n_threads(p), PPOOL_PARALLEL);
 	cr_assert_geq(ppool_n_threads(p), 1);
 	cr_assert_eq(ppool_n_stuck(p), 0);
 	cr_assert_not(readable(ppool_wake_fd(p), 0), "nothing was abandoned");
@@ -151,33 +151,39 @@ Test(probe_pool, blocked_job_is_abandoned_then_returns)
 
 Test(probe_pool, queued_job_past_the_deadline_never_runs)
 {
-	/* fill every thread with blocked jobs, then one more waits queued */
+	/* PPOOL_PARALLEL blocked jobs take every working thread; one more
+	 * waits queued and is dropped at the deadline */
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
 	int freed = 0;
 	struct ppool *p = ppool_new(NULL, NULL);
-	struct ppool_job *v[PPOOL_MAX_THREADS + 1];
-	for (unsigned i = 0; i <= PPOOL_MAX_THREADS; i++) {
+	struct ppool_job *v[PPOOL_PARALLEL + 1];
+	for (unsigned i = 0; i <= PPOOL_PARALLEL; i++) {
 		char key[16];
 		snprintf(key, sizeof key, "/h%u", i);
 		v[i] = &tjob_new(key, fds[0], &freed)->base;
 		ppool_submit(p, v[i]);
 	}
-	cr_assert_eq(ppool_n_threads(p), PPOOL_MAX_THREADS);
-	cr_assert_eq(ppool_wait(p, v, PPOOL_MAX_THREADS + 1, 100),
-		     PPOOL_MAX_THREADS + 1);
-	cr_assert_eq(ppool_n_stuck(p), PPOOL_MAX_THREADS,
+	cr_assert_eq(ppool_n_threads(p), PPOOL_PARALLEL);
+	cr_assert_eq(ppool_wait(p, v, PPOOL_PARALLEL + 1, 100), PPOOL_PARALLEL + 1);
+	cr_assert_eq(ppool_n_stuck(p), PPOOL_PARALLEL,
 		     "the queued one is freed at once, not counted stuck");
 	cr_assert_eq(__atomic_load_n(&freed, __ATOMIC_SEQ_CST), 1);
+	/* blocked threads do not hold up new work: another thread starts */
+	struct ppool_job *w[1] = {&tjob_new("/next", -1, &freed)->base};
+	ppool_submit(p, w[0]);
+	cr_assert_eq(ppool_wait(p, w, 1, 5000), 0);
+	cr_assert_eq(ppool_n_threads(p), PPOOL_PARALLEL + 1);
+	tjob_free(w[0]);
 	/* release them all */
-	char buf[PPOOL_MAX_THREADS];
+	char buf[PPOOL_PARALLEL];
 	memset(buf, 'x', sizeof buf);
 	cr_assert_eq(write(fds[1], buf, sizeof buf), (ssize_t)sizeof buf);
 	for (int i = 0; i < 500 && ppool_n_stuck(p); i++)
 		usleep(10000);
 	cr_assert_eq(ppool_n_stuck(p), 0);
 	ppool_free(p);
-	cr_assert_eq(freed, PPOOL_MAX_THREADS + 1);
+	cr_assert_eq(freed, PPOOL_PARALLEL + 2);
 	close(fds[0]);
 	close(fds[1]);
 }
