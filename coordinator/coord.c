@@ -56,6 +56,8 @@
 #define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
 #define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
 #define REDECLINE_MAX 4096       /* offer ids waiting for a DECLINE retry */
+#define RETRY_CALLS_MAX 1024     /* KILL/ACKNOWLEDGE calls waiting for a retry */
+#define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
 
 struct agent {
 	char *id;
@@ -137,6 +139,9 @@ struct coord {
 	cJSON *redecline;          /* offer ids whose DECLINE failed */
 	uint64_t redecline_timer;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
+	cJSON *retry_calls;        /* calls to send again */
+	uint64_t retry_timer;
+	int64_t retry_delay_ms, retry_last_ms;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
 	struct counters n;
@@ -986,6 +991,8 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	c->n.subscriptions++;
 	cJSON_Delete(c->redecline); /* offers of an earlier subscription */
 	c->redecline = NULL;
+	cJSON_Delete(c->retry_calls); /* reconciliation answers for them now */
+	c->retry_calls = NULL;
 	c->suppressed = false;
 	c->discovering = true;
 	c->revived_sig = 0;
@@ -1275,10 +1282,73 @@ static void redecline(struct coord *c, const cJSON *call)
 		c->redecline_timer = ev_timer_add(c->loop, CALL_RETRY_MS, redecline_cb, c);
 }
 
+static void retry_calls_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->retry_timer = 0;
+	cJSON *v = c->retry_calls;
+	c->retry_calls = NULL;
+	if (!v)
+		return;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, v)
+	{
+		const cJSON *call = e;
+		const char *type = json_str(call, "type");
+		if (type && strcmp(type, "KILL") == 0) {
+			/* only while we still want that task dead */
+			const char *id = json_id(cJSON_GetObjectItemCaseSensitive(call, "kill"),
+						 "task_id");
+			const struct store_task *t =
+				id ? store_state_find_task(&c->st, id) : NULL;
+			if (!t || !t->kill_requested ||
+			    plan_task_state_terminal(task_state(t)))
+				continue;
+		}
+		log_info("mesos_call_retry", "call=%s delay_ms=%lld", log_qs(type ? type : ""),
+			 (long long)c->retry_delay_ms);
+		(void)mesos_send(c->mc, cJSON_Duplicate(call, true));
+	}
+	cJSON_Delete(v);
+}
+
+/* A KILL or ACKNOWLEDGE the master did not take for a passing reason (no
+ * answer, 5xx) is sent again shortly: a lost KILL stalled a rolling
+ * upgrade until the 30 s kill retry (found by the fault campaign), a lost
+ * ACKNOWLEDGE holds the task's next updates until the agent's own retry
+ * (10 s and up). A 4xx is not retried (the call itself is wrong), nor
+ * anything once the subscription is gone (a new one reconciles). */
+static void retry_call(struct coord *c, long status, const cJSON *call)
+{
+	if (!call || (status != 0 && status < 500))
+		return;
+	if (!c->retry_calls)
+		c->retry_calls = cJSON_CreateArray();
+	if (cJSON_GetArraySize(c->retry_calls) >= RETRY_CALLS_MAX)
+		return;
+	cJSON_AddItemToArray(c->retry_calls, cJSON_Duplicate(call, true));
+	if (c->retry_timer)
+		return;
+	/* 1 s after a quiet minute, doubling while the master keeps failing */
+	int64_t now = wall_ms();
+	if (!c->retry_delay_ms || now - c->retry_last_ms > 60000)
+		c->retry_delay_ms = CALL_RETRY_MS;
+	else if (c->retry_delay_ms < RETRY_MAX_MS)
+		c->retry_delay_ms = c->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+									  : c->retry_delay_ms * 2;
+	c->retry_last_ms = now;
+	c->retry_timer = ev_timer_add(c->loop, (uint64_t)c->retry_delay_ms, retry_calls_cb, c);
+}
+
 static void on_call_failed(void *arg, const char *type, long status, const char *reason,
 			   const cJSON *call)
 {
 	struct coord *c = arg;
+	if (strcmp(type, "KILL") == 0 || strcmp(type, "ACKNOWLEDGE") == 0) {
+		retry_call(c, status, call);
+		return;
+	}
 	if (strcmp(type, "DECLINE") == 0) {
 		redecline(c, call);
 		return;
@@ -2077,6 +2147,12 @@ static void stop_acting(struct coord *c, const char *why)
 		ev_timer_cancel(c->loop, c->unreach_timer);
 		c->unreach_timer = 0;
 	}
+	if (c->retry_timer) {
+		ev_timer_cancel(c->loop, c->retry_timer);
+		c->retry_timer = 0;
+	}
+	cJSON_Delete(c->retry_calls);
+	c->retry_calls = NULL;
 	cJSON_Delete(c->redecline);
 	c->redecline = NULL;
 	/* forget everything: the next term reloads the state and probers
@@ -2292,6 +2368,7 @@ static void coord_free(struct coord *c)
 	store_close(c->store);
 	store_state_fini(&c->st);
 	cJSON_Delete(c->redecline);
+	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
 	for (size_t i = 0; i < c->nagents; i++) {
 		agent_clear_attrs(&c->agents[i]);

@@ -35,6 +35,7 @@ import random
 import signal
 import time
 
+import audit
 import qmtest
 import zkcluster
 from e2e import task_service
@@ -114,8 +115,26 @@ class ChaosTest(FailoverTestCase):
         lines.append("convergence after the POST: median %.1fs, slowest "
                      "%.1fs (round %d: %s)" % (times[len(times) // 2], slow[0],
                                               slow[1], ",".join(slow[2])))
+        # Calls the faults themselves cut: 403 "not subscribed" (the
+        # stream was dropped under calls in flight) and 5xx. Any other
+        # refusal is a malformed call: a bug.
+        rejected = collections.Counter()
+        bad = []
+        for r in c.journal():
+            status = int(r.get("status") or 0) if r.get("direction") == "call" else 0
+            if status < 400:
+                continue
+            why = str(r.get("reason") or "")
+            rejected["%s %d" % (r.get("call_type"), status)] += 1
+            if not (status >= 500 or (status == 403 and "not subscribed" in why)):
+                bad.append("line %d: %s %d %s" % (r["_line"], r.get("call_type"),
+                                                  status, why))
+        lines.append("calls the faults cut: %s" % (", ".join(
+            "%s x%d" % kv for kv in sorted(rejected.items())) or "none"))
         self.note("\n    ".join(lines))
-        self.finish(leader)
+        self.assertEqual(bad, [], "calls refused for another reason")
+        self.finish(leader, audit_checks=tuple(
+            ch for ch in audit.ALL_CHECKS if ch != "rejected_calls"))
 
     # -- faults -------------------------------------------------------------
 
