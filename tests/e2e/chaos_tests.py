@@ -116,8 +116,10 @@ class ChaosTest(FailoverTestCase):
                      "%.1fs (round %d: %s)" % (times[len(times) // 2], slow[0],
                                               slow[1], ",".join(slow[2])))
         # Calls the faults themselves cut: 403 "not subscribed" (the
-        # stream was dropped under calls in flight) and 5xx. Any other
-        # refusal is a malformed call: a bug.
+        # stream was dropped under calls in flight), 400 "stream ID ...
+        # didn't match" (a coordinator woken from SIGSTOP, or a call in
+        # flight over a re-SUBSCRIBE: the master's fence working) and 5xx.
+        # Any other refusal is a malformed call: a bug.
         rejected = collections.Counter()
         bad = []
         for r in c.journal():
@@ -126,7 +128,8 @@ class ChaosTest(FailoverTestCase):
                 continue
             why = str(r.get("reason") or "")
             rejected["%s %d" % (r.get("call_type"), status)] += 1
-            if not (status >= 500 or (status == 403 and "not subscribed" in why)):
+            if not (status >= 500 or (status == 403 and "not subscribed" in why)
+                    or (status == 400 and "stream ID" in why)):
                 bad.append("line %d: %s %d %s" % (r["_line"], r.get("call_type"),
                                                   status, why))
         lines.append("calls the faults cut: %s" % (", ".join(
