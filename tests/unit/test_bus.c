@@ -831,3 +831,28 @@ Test(bus, free_and_names_accept_null)
 	bus_envelope_free(NULL);
 	cr_assert_str_eq(bus_body_name(NULL), "none");
 }
+
+/* Found by fuzz_bus: protobuf-c keeps a field numbered 0 (tag written in
+ * three bytes, "80 80 00") as an unknown field, re-packs it as "00" and then
+ * refuses its own output. Field number 0 is not protobuf: refused. An
+ * unknown field with a real number (a newer prober's) is still taken. */
+Test(bus, field_number_zero_is_refused_unknown_fields_are_not)
+{
+	uint8_t cred[BUS_CRED_LEN];
+	cred_for("node-a", cred);
+	/* version 1, field 0 (varint 7), heartbeat body (field 12, empty) */
+	static const uint8_t zero[] = {0x08, 0x01, 0x80, 0x80, 0x00, 0x07, 0x62, 0x00};
+	/* version 1, field 99 (varint 7), heartbeat body */
+	static const uint8_t f99[] = {0x08, 0x01, 0x98, 0x06, 0x07, 0x62, 0x00};
+	size_t len;
+	bus_envelope *env = NULL;
+	uint8_t *f = raw_frame("node-a", 6, zero, sizeof zero, cred, &len);
+	cr_assert_eq(bus_decode(f, len, cred, &env), QM_EPROTO);
+	cr_assert_null(env);
+	free(f);
+	f = raw_frame("node-a", 6, f99, sizeof f99, cred, &len);
+	cr_assert_eq(bus_decode(f, len, cred, &env), 0);
+	cr_assert_eq(env->body_case, QUOBYTE__BUS__ENVELOPE__BODY_HEARTBEAT);
+	bus_envelope_free(env);
+	free(f);
+}
