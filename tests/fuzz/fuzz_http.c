@@ -91,23 +91,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 16384)
 		return 0;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	FUZZ_CHECK(fd >= 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	struct timeval tv = {.tv_sec = 5};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	/* closed with RST (linger 0): millions of connections must not leave
 	 * the ephemeral ports in TIME_WAIT (connect failed after 137 k runs) */
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	int cr = -1;
-	for (int tries = 0; tries < 50 && cr != 0; tries++) {
-		cr = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-		if (cr != 0)
+	int fd = -1;
+	for (int tries = 0; tries < 50 && fd < 0; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		FUZZ_CHECK(fd >= 0);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+			close(fd);
+			fd = -1;
 			usleep(10000); /* the listener's backlog, briefly full */
+		}
 	}
-	FUZZ_CHECK(cr == 0);
+	FUZZ_CHECK(fd >= 0);
 	size_t off = 0;
 	while (off < size) {
 		ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
