@@ -49,6 +49,7 @@ def main():
         rx.wait_inventory(env.agent_id, lambda inv: len(inv) == a.devices,
                           timeout=60, what="%d devices" % a.devices)
         pid = p.pid
+        busy = 0
         t0 = time.monotonic()
         for n in range(1, a.cycles + 1):
             lo, mp = disks[n % len(disks)]
@@ -64,7 +65,12 @@ def main():
                     os.makedirs(d)
                     qmtest.write_marker(d, types=("DATA_DEVICE",))
             elif kind == 2 and n % 20 == 2:  # unmount and mount again
-                qmtest.run(["umount", mp])
+                # a probe holds the root open for a moment: EBUSY then
+                for _ in range(50):
+                    if qmtest.run(["umount", mp], check=False).returncode == 0:
+                        break
+                    busy += 1
+                    time.sleep(0.01)
                 qmtest.run(["mount", lo.path, mp])
             elif kind == 3 and n % 40 == 3:  # a loop device's life
                 extra = qmtest.LoopDevice(
@@ -94,8 +100,9 @@ def main():
         print("%8d %8.1f %10d %10d %6d %8d" % s)
     base = samples[1] if len(samples) > 2 else samples[0]
     print("RSS growth from cycle %d to %d: %+d KiB; bus messages %d; "
-          "prober exit status %s" % (base[0], samples[-1][0],
-                                     samples[-1][2] - base[2], msgs, rc))
+          "umount EBUSY retries %d; prober exit status %s" % (
+              base[0], samples[-1][0], samples[-1][2] - base[2], msgs, busy,
+              rc))
     return 0 if rc == 0 else 1
 
 
