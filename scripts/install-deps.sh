@@ -6,7 +6,10 @@
 #                                      ZooKeeper client and server the store
 #                                      and its tests need; bindfs: the FUSE
 #                                      mount the hung-disk test pauses;
-#                                      clang: the libFuzzer targets)
+#                                      clang + libclang-rt-14-dev (its
+#                                      sanitizer and libFuzzer runtimes,
+#                                      only recommended by clang): the
+#                                      libFuzzer targets)
 set -euo pipefail
 
 pkgs=(
@@ -17,7 +20,7 @@ pkgs=(
   libzookeeper-mt-dev zookeeper zlib1g-dev python3-kazoo
   udev util-linux mount kmod e2fsprogs xfsprogs
   python3 procps iproute2 curl
-  bindfs clang
+  bindfs clang libclang-rt-14-dev
 )
 
 missing=()
