@@ -609,35 +609,51 @@ size_t probe_scan_end(struct probe_ctx *c)
  * file system without leases) the answer is "no": the marker is read, as
  * it would be without this check.
  *
- * The lease is held between two fcntl calls: a writer opening the file in
- * that instant waits for its release (or gets EWOULDBLOCK if it opens
- * non-blocking). Like marker_read, nothing but a regular file is opened. */
-static bool marker_being_written(int dirfd)
+ * When the answer is "no" because the lease was granted, the lease is kept
+ * in *held (an fd; else -1) until lease_release(), after the caller has
+ * read the markers: a writer opening the file in between waits for that
+ * release (or gets EWOULDBLOCK if it opens non-blocking), so the read can
+ * never see a truncated, half-written file. Checking and releasing at once
+ * left that window open (a test saw "METADATA_DEV" published under load).
+ * Like marker_read, nothing but a regular file is opened. */
+static bool marker_being_written(int dirfd, int *held)
 {
+	*held = -1;
 	struct stat st;
 	if (fstatat(dirfd, MARKER_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    !S_ISREG(st.st_mode))
-		return false;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	long long age_ms = (long long)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-			   (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-	/* either way: a clock step must not defer a marker for long */
-	if (age_ms >= PROBE_MARKER_SETTLE_MS || age_ms <= -PROBE_MARKER_SETTLE_MS)
 		return false;
 	int fd = openat(dirfd, MARKER_FILE,
 			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return false;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return false;
+	}
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		*held = fd;
+		return false;
+	}
 	bool busy = false;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
-			fcntl(fd, F_SETLEASE, F_UNLCK);
-		else
-			busy = errno == EAGAIN;
+	if (errno == EAGAIN) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		long long age_ms = (long long)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+				   (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+		/* either way: a clock step must not defer a marker for long */
+		busy = age_ms < PROBE_MARKER_SETTLE_MS && age_ms > -PROBE_MARKER_SETTLE_MS;
 	}
 	close(fd);
 	return busy;
+}
+
+static void lease_release(int fd)
+{
+	if (fd < 0)
+		return;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	close(fd);
 }
 
 /* Read the markers at dirfd into d. Returns false when the directory is
@@ -742,9 +758,11 @@ static void pjob_run(struct ppool_job *pj, void *thread_ctx)
 		close(fd);
 		return;
 	}
-	j->busy = marker_being_written(fd);
+	int held;
+	j->busy = marker_being_written(fd, &held);
 	if (!j->busy)
 		j->is_dev = fill_markers_now(fd, &j->d);
+	lease_release(held);
 	if (j->busy || j->is_dev)
 		fill_space(fd, &j->d, !j->is_mount);
 	close(fd);
