@@ -55,8 +55,7 @@
 #define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
 #define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
 #define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
-#define REDECLINE_MAX 4096       /* offer ids waiting for a DECLINE retry */
-#define RETRY_CALLS_MAX 1024     /* KILL/ACKNOWLEDGE calls waiting for a retry */
+#define RETRY_CALLS_MAX 1024     /* DECLINE/KILL/ACKNOWLEDGE calls waiting for a retry */
 #define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
 
 struct agent {
@@ -136,8 +135,6 @@ struct coord {
 	int64_t last_revive_ms;
 	uint64_t wake_timer;
 	int64_t wake_at;
-	cJSON *redecline;          /* offer ids whose DECLINE failed */
-	uint64_t redecline_timer;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
 	cJSON *retry_calls;        /* calls to send again */
 	uint64_t retry_timer;
@@ -989,9 +986,9 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	(void)ev;
 	struct coord *c = arg;
 	c->n.subscriptions++;
-	cJSON_Delete(c->redecline); /* offers of an earlier subscription */
-	c->redecline = NULL;
-	cJSON_Delete(c->retry_calls); /* reconciliation answers for them now */
+	/* offers of an earlier subscription are gone; reconciliation answers
+	 * for its kills and updates */
+	cJSON_Delete(c->retry_calls);
 	c->retry_calls = NULL;
 	c->suppressed = false;
 	c->discovering = true;
@@ -1236,52 +1233,6 @@ static void on_error(void *arg, const char *message)
 	log_error("mesos_error", "message=%s", log_qs(message));
 }
 
-/* A call the master did not take. For an ACCEPT that the master answered
- * (4xx/5xx) the offers are still held by us (src/master/http.cpp answers
- * before the master looks at the offers) and no task was launched: hand the
- * offers back at once, forget the tasks, and count a failure for each
- * (service, agent) so the planner retries with backoff. Without an answer
- * (status 0) the master may have launched them: reconciliation tells. */
-static void redecline_cb(struct ev_loop *loop, void *arg)
-{
-	(void)loop;
-	struct coord *c = arg;
-	c->redecline_timer = 0;
-	cJSON *ids = c->redecline;
-	c->redecline = NULL;
-	if (!ids)
-		return;
-	if (!mesos_subscribed(c->mc)) {
-		cJSON_Delete(ids); /* a new subscription: those offers are gone */
-		return;
-	}
-	log_info("offers_decline_retry", "offers=%d", cJSON_GetArraySize(ids));
-	(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
-}
-
-/* A DECLINE that did not reach the master leaves its offers held by this
- * framework: the master offers those resources to nobody (and to us never
- * again) until they are rescinded, which Mesos does not do by default
- * (src/master/flags.cpp, 1.4.0 and 1.11.0: --offer_timeout "If not set,
- * offers do not timeout"). So it is sent again, until it lands or the
- * subscription ends (then the offers are gone anyway). */
-static void redecline(struct coord *c, const cJSON *call)
-{
-	const cJSON *dec = cJSON_GetObjectItemCaseSensitive(call, "decline");
-	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(dec, "offer_ids");
-	const cJSON *id;
-	if (!c->redecline)
-		c->redecline = cJSON_CreateArray();
-	cJSON_ArrayForEach(id, ids)
-	{
-		if (cJSON_GetArraySize(c->redecline) >= REDECLINE_MAX)
-			break;
-		cJSON_AddItemToArray(c->redecline, cJSON_Duplicate(id, true));
-	}
-	if (!c->redecline_timer)
-		c->redecline_timer = ev_timer_add(c->loop, CALL_RETRY_MS, redecline_cb, c);
-}
-
 static void retry_calls_cb(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
@@ -1313,12 +1264,18 @@ static void retry_calls_cb(struct ev_loop *loop, void *arg)
 	cJSON_Delete(v);
 }
 
-/* A KILL or ACKNOWLEDGE the master did not take for a passing reason (no
- * answer, 5xx) is sent again shortly: a lost KILL stalled a rolling
- * upgrade until the 30 s kill retry (found by the fault campaign), a lost
- * ACKNOWLEDGE holds the task's next updates until the agent's own retry
- * (10 s and up). A 4xx is not retried (the call itself is wrong), nor
- * anything once the subscription is gone (a new one reconciles). */
+/* A DECLINE, KILL or ACKNOWLEDGE the master did not take for a passing
+ * reason (no answer, 5xx) is sent again shortly (found by the fault
+ * campaign):
+ *  - a lost DECLINE leaves its offers held by this framework, and Mesos
+ *    never rescinds them by default (src/master/flags.cpp, 1.4.0 and
+ *    1.11.0: --offer_timeout "If not set, offers do not timeout"), so that
+ *    agent was never offered again;
+ *  - a lost KILL stalled a rolling upgrade until the 30 s kill retry;
+ *  - a lost ACKNOWLEDGE holds the task's next updates until the agent's
+ *    own retry (10 s and up).
+ * A 4xx is not retried (the call itself is wrong), nor anything once the
+ * subscription is gone (a new one reconciles). */
 static void retry_call(struct coord *c, long status, const cJSON *call)
 {
 	if (!call || (status != 0 && status < 500))
@@ -1341,16 +1298,20 @@ static void retry_call(struct coord *c, long status, const cJSON *call)
 	c->retry_timer = ev_timer_add(c->loop, (uint64_t)c->retry_delay_ms, retry_calls_cb, c);
 }
 
+/* A call the master did not take. For an ACCEPT that the master answered
+ * (4xx/5xx) the offers are still held by us (src/master/http.cpp answers
+ * before the master looks at the offers) and no task was launched: hand the
+ * offers back at once and forget the tasks; a 4xx also counts a failure for
+ * each (service, agent) so the planner retries with backoff. Without an
+ * answer (status 0) the master may have launched them: reconciliation
+ * tells. */
 static void on_call_failed(void *arg, const char *type, long status, const char *reason,
 			   const cJSON *call)
 {
 	struct coord *c = arg;
-	if (strcmp(type, "KILL") == 0 || strcmp(type, "ACKNOWLEDGE") == 0) {
+	if (strcmp(type, "DECLINE") == 0 || strcmp(type, "KILL") == 0 ||
+	    strcmp(type, "ACKNOWLEDGE") == 0) {
 		retry_call(c, status, call);
-		return;
-	}
-	if (strcmp(type, "DECLINE") == 0) {
-		redecline(c, call);
 		return;
 	}
 	if (strcmp(type, "REVIVE") == 0) {
@@ -2139,10 +2100,6 @@ static void stop_acting(struct coord *c, const char *why)
 		ev_timer_cancel(c->loop, c->wake_timer);
 		c->wake_timer = 0;
 	}
-	if (c->redecline_timer) {
-		ev_timer_cancel(c->loop, c->redecline_timer);
-		c->redecline_timer = 0;
-	}
 	if (c->unreach_timer) {
 		ev_timer_cancel(c->loop, c->unreach_timer);
 		c->unreach_timer = 0;
@@ -2153,8 +2110,6 @@ static void stop_acting(struct coord *c, const char *why)
 	}
 	cJSON_Delete(c->retry_calls);
 	c->retry_calls = NULL;
-	cJSON_Delete(c->redecline);
-	c->redecline = NULL;
 	/* forget everything: the next term reloads the state and probers
 	 * resend their snapshots */
 	store_state_fini(&c->st);
@@ -2367,7 +2322,6 @@ static void coord_free(struct coord *c)
 		ev_loop_free(c->loop);
 	store_close(c->store);
 	store_state_fini(&c->st);
-	cJSON_Delete(c->redecline);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
 	for (size_t i = 0; i < c->nagents; i++) {

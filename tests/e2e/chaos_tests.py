@@ -44,8 +44,8 @@ from zkcluster import (FailoverTestCase, overlap_violations, wait_converged)
 ROUNDS = int(os.environ.get("QM_CHAOS_ROUNDS", "100"))
 CONVERGE_S = 90
 MAX_DELAY = 2.5
-DISK_SERVICE_TYPE = {"registry": "registry", "metadata": "metadata",
-                     "data": "data"}
+# services that need a device of their own name's type
+DISK_SERVICES = ("registry", "metadata", "data")
 
 
 class ChaosTest(FailoverTestCase):
@@ -215,14 +215,14 @@ class ChaosTest(FailoverTestCase):
         nodes = {n["hostname"]: n for n in state["nodes"]}
         for t in c.emulator.live_tasks():
             svc = task_service(t["task_id"])
-            if svc not in DISK_SERVICE_TYPE:
+            if svc not in DISK_SERVICES:
                 continue
             host = hosts.get(t["agent_id"])
             node = nodes.get(host, {})
             types = {ty for d in node.get("devices", [])
                      if d.get("state") in ("ok", "probe_timeout")
                      for ty in d.get("types", [])}
-            if DISK_SERVICE_TYPE[svc] not in types:
+            if svc not in types:
                 problems.append("%s runs on %s without a %s device"
                                 % (t["task_id"], host, svc))
         for mp in c.disks:

@@ -304,7 +304,8 @@ class MasterRefusalTest(E2ETestCase):
                     ids <= {o["value"] for o in
                             r["body"]["decline"]["offer_ids"]}] or None
         wait_until(sent_again, 20, what="the failed DECLINE sent again")
-        self.assertTrue(c.coordinator.log_events("offers_decline_retry"))
+        self.assertTrue([x for x in c.coordinator.log_events("mesos_call_retry")
+                         if x.get("call") == "DECLINE"])
         c.finish(self)
 
     def test_refused_accept_hands_offers_back_and_retries(self):
