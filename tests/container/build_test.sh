@@ -38,13 +38,6 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/container
 image=${QM_IMAGE:-localhost/quobyte-mesos:test}
-# Bump recipe when the way the base is made changes: cached bases (tarball
-# and image) of another recipe are then not reused.
-recipe=2
-base=${QM_BASE_IMAGE:-localhost/quobyte-mesos/debian-base:bookworm-r$recipe}
-cache=${QM_CACHE_DIR:-/var/cache/quobyte-mesos}
-max_age_days=${QM_BASE_MAX_AGE_DAYS:-30}
-suite=bookworm
 log=${QM_CONTAINER_LOG:-$(mktemp /tmp/qm-container-build.XXXXXX.log)}
 
 passed=0; failed=0
@@ -69,99 +62,17 @@ if [ "$(id -u)" -ne 0 ]; then
 	bad prerequisites "needs root (podman build, debootstrap)"; finish
 fi
 
-# ------------------------------------------------------------ packages ---
-install_pkgs() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "  installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null 2>&1
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-if ! install_pkgs podman debootstrap; then
-	bad prerequisites "apt-get install podman debootstrap failed"; finish
-fi
-
-# -------------------------------------------------------------- podman ---
-# cgroupfs + file events: no systemd or journald needed. The storage driver
-# is podman's own choice (overlay) when that works, else vfs in a store of
-# its own (one store cannot switch drivers).
-P=(podman --cgroup-manager=cgroupfs --events-backend=file)
-if [ "${QM_PODMAN_VFS:-0}" = 1 ] || ! "${P[@]}" info >/dev/null 2>&1; then
-	P+=(--storage-driver=vfs --root=/var/lib/quobyte-mesos/containers-vfs)
-	if ! "${P[@]}" info >"$log" 2>&1; then
-		bad prerequisites "podman does not work: $(tail -3 "$log")"; finish
-	fi
-fi
-driver=$("${P[@]}" info --format '{{.Store.GraphDriverName}}' 2>/dev/null)
-
-# Lowering a limit is always allowed; raising one needs CAP_SYS_RESOURCE,
-# which a sandboxed root may lack, and podman's defaults (1048576 files)
-# would then make every container fail to start.
-lim() { local h; h=$(ulimit -H "$1"); [ "$h" = unlimited ] && h=$2; [ "$h" -gt "$2" ] && h=$2; echo "$h"; }
-nofile=$(lim -n 4096); nproc=$(lim -u 4096)
-ULIM=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
-
-# ---------------------------------------------------------- base image ---
+# ------------------------------------------- podman and the base image ---
+# tests/container/podman_lib.sh: packages, store, runtime, ulimits, and the
+# debootstrapped Debian base (cached in the store and as a tarball)
+. "$here/podman_lib.sh"
 t_base=$(now)
-age_ok() { # age_ok UNIX-SECONDS
-	[ -n "$1" ] && [ $(( $(date +%s) - ${1%.*} )) -lt $(( max_age_days * 86400 )) ]
-}
-tarball=$cache/debian-$suite-minbase-r$recipe.tar.gz
-base_how=
-if "${P[@]}" image exists "$base" &&
-	age_ok "$("${P[@]}" image inspect --format '{{.Created.Unix}}' "$base" 2>/dev/null)"; then
-	base_how="reused from podman's store"
-else
-	if ! { [ -f "$tarball" ] && age_ok "$(stat -c %Y "$tarball")"; }; then
-		mirror=$(python3 "$here/apt_mirror.py" mirror --suite "$suite") || {
-			bad base_image "no Debian $suite mirror in /etc/apt"; finish; }
-		mkdir -p "$cache"
-		root=$(mktemp -d "$cache/rootfs.XXXXXX")
-		echo "  debootstrap --variant=minbase $suite from $mirror"
-		if ! debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$log" 2>&1; then
-			bad base_image "debootstrap failed: $(tail -3 "$log")"; rm -rf "$root"; finish
-		fi
-		# the host's mirrors, updates and security included, keyed by
-		# Debian's own keyring (in the image already)
-		python3 "$here/apt_mirror.py" sources --suite "$suite" >"$root/etc/apt/sources.list"
-		rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-		# mktemp -d made it 0700: as the image's "/", that locks every
-		# non-root user out (overlay hides this, vfs does not)
-		chmod 0755 "$root"
-		tar --numeric-owner --xattrs -C "$root" -czf "$tarball.tmp" . &&
-			mv "$tarball.tmp" "$tarball"
-		rm -rf "$root"
-		base_how="debootstrapped"
-	else
-		base_how="imported from $tarball"
-	fi
-	"${P[@]}" rmi -f "$base" >/dev/null 2>&1
-	if ! "${P[@]}" import --change 'CMD ["/bin/bash"]' "$tarball" "$base" >"$log" 2>&1; then
-		bad base_image "podman import failed: $(tail -3 "$log")"; finish
-	fi
+if ! qm_podman_setup; then
+	bad prerequisites "$QM_PODMAN_ERR"; finish
 fi
-ok "base_image ($base, $base_how, $(since "$t_base") s)"
-
-# ------------------------------------------------------------- runtime ---
-# crun refuses hosts whose cgroups are in hybrid mode; runc copes. Try the
-# default runtime first, then runc.
-R=()
-probe_run() { "${P[@]}" "${R[@]}" run --rm --network=none "${ULIM[@]}" "$base" /bin/true >"$log" 2>&1; }
-if ! probe_run; then
-	first=$(tail -1 "$log")
-	R=(--runtime=runc)
-	if ! install_pkgs runc || ! probe_run; then
-		bad container_runtime "cannot run a container: $first / runc: $(tail -1 "$log")"
-		R=()
-	fi
-fi
-runtime=$("${P[@]}" "${R[@]}" info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null)
-echo "  podman: storage $driver, runtime ${runtime:-?}, ulimits nofile=$nofile nproc=$nproc"
+P=("${QM_P[@]}"); R=(); ULIM=("${QM_ULIM[@]}"); base=$QM_BASE
+ok "base_image ($base, $QM_BASE_HOW, $(since "$t_base") s)"
+echo "  podman: storage $QM_PODMAN_DRIVER, runtime ${QM_PODMAN_RUNTIME:-?}, ${ULIM[*]}"
 
 # --------------------------------------------------------------- build ---
 t_build=$(now)
