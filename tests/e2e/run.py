@@ -129,30 +129,34 @@ def show_logs(test):
             print("    " + line[:300])
 
 
-def fail_early(msg):
-    print("e2e: %s" % msg)
-    print("e2e: 0 passed, 1 failed")
+def fail_early(msg, name="e2e"):
+    print("%s: %s" % (name, msg))
+    print("%s: 0 passed, 1 failed" % name)
     return 1
 
 
-def main(argv):
-    names = argv[1:]
+def preflight(name):
+    """None if the suite can run here, else the exit status of fail_early."""
     if os.geteuid() != 0:
-        return fail_early("needs root (loop devices, mkfs, mount)")
+        return fail_early("needs root (loop devices, mkfs, mount)", name)
     for tool in ("quobyte-coordinator", "quobyte-prober"):
         try:
             qmtest.binary(tool)
         except RuntimeError as e:
-            return fail_early(str(e))
-    t0 = time.monotonic()
-    print("e2e: build %s, logs in %s, emulated Mesos %s"
-          % (qmtest.build_dir(), e2e.log_dir(), e2e.MESOS_VERSION))
+            return fail_early(str(e), name)
+    return None
 
-    loader = unittest.TestLoader()
-    found = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+
+def run_tests(name, found, names, t0, logs=show_logs, leftovers=None):
+    """Run the tests of suite `found` selected by names, then check that no
+    mount, loop device, task process (nor anything leftovers(roots) lists)
+    was left behind. Prints one line per test and ends with exactly one
+    line "NAME: N passed, N failed[, N skipped]" (expected failures, each
+    naming a known coordinator bug, count as skipped); returns the exit
+    status."""
     tests = [t for t in iter_tests(found) if selected(t, names)]
     if names and not tests:
-        return fail_early("no test matches %s" % " ".join(names))
+        return fail_early("no test matches %s" % " ".join(names), name)
     before = set(qmtest.leftovers())
     result = LineResult()
     unittest.TestSuite(tests).run(result)
@@ -166,6 +170,8 @@ def main(argv):
     for root in qmtest.CREATED_ROOTS:
         for pid in e2e.processes_under(root):
             left.append("process %d" % pid)
+    if leftovers is not None:
+        left += leftovers(qmtest.CREATED_ROOTS)
     if left:
         print("cleanup check: FAIL, left behind: %s" % "; ".join(left))
         failed += 1
@@ -175,17 +181,30 @@ def main(argv):
                                 else test))
         print(text.rstrip())
         if isinstance(test, unittest.TestCase):
-            show_logs(test)
+            logs(test)
     for test, text in result.expectedFailures:
         print("\n==== expected failure (known bug): %s" % test.id())
         print(text.rstrip().splitlines()[-1])
 
-    print("e2e: took %.0fs" % (time.monotonic() - t0))
-    summary = "e2e: %d passed, %d failed" % (result.passed, failed)
+    print("%s: took %.0fs" % (name, time.monotonic() - t0))
+    summary = "%s: %d passed, %d failed" % (name, result.passed, failed)
     if skipped:
         summary += ", %d skipped" % skipped
     print(summary)
     return 0 if failed == 0 else 1
+
+
+def main(argv):
+    names = argv[1:]
+    bad = preflight("e2e")
+    if bad is not None:
+        return bad
+    t0 = time.monotonic()
+    print("e2e: build %s, logs in %s, emulated Mesos %s"
+          % (qmtest.build_dir(), e2e.log_dir(), e2e.MESOS_VERSION))
+    found = unittest.TestLoader().discover(HERE, pattern="test_*.py",
+                                           top_level_dir=HERE)
+    return run_tests("e2e", found, names, t0)
 
 
 if __name__ == "__main__":

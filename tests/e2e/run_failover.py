@@ -87,24 +87,14 @@ def zk_servers_left(roots):
     return left
 
 
-def fail_early(msg):
-    print("%s: %s" % (NAME, msg))
-    print("%s: 0 passed, 1 failed" % NAME)
-    return 1
-
-
 def main(argv):
     names = argv[1:]
-    if os.geteuid() != 0:
-        return fail_early("needs root (loop devices, mkfs, mount)")
-    for tool in ("quobyte-coordinator", "quobyte-prober"):
-        try:
-            qmtest.binary(tool)
-        except RuntimeError as e:
-            return fail_early(str(e))
+    bad = run.preflight(NAME)
+    if bad is not None:
+        return bad
     if not os.path.exists("/usr/share/java/zookeeper.jar"):
-        return fail_early("needs java and Debian's zookeeper package "
-                          "(scripts/install-deps.sh)")
+        return run.fail_early("needs java and Debian's zookeeper package "
+                              "(scripts/install-deps.sh)", NAME)
     t0 = time.monotonic()
     print("%s: build %s, logs in %s" % (NAME, qmtest.build_dir(),
                                         e2e.log_dir()))
@@ -114,44 +104,11 @@ def main(argv):
     import failover_tests  # noqa: E402
     found = unittest.TestSuite([loader.loadTestsFromModule(failover_tests),
                                 loader.loadTestsFromModule(chaos_tests)])
-    tests = [t for t in run.iter_tests(found) if run.selected(t, names)]
-    if names and not tests:
-        return fail_early("no test matches %s" % " ".join(names))
-    before = set(qmtest.leftovers())
-    result = run.LineResult()
-    unittest.TestSuite(tests).run(result)
 
-    failed = len(result.failures) + len(result.errors) + \
-        len(result.unexpectedSuccesses)
-    skipped = len(result.skipped) + len(result.expectedFailures)
-
-    qmtest.RESOURCES.release_all()
-    left = [x for x in qmtest.leftovers() if x not in before]
-    for root in qmtest.CREATED_ROOTS:
-        for pid in e2e.processes_under(root):
-            left.append("process %d" % pid)
-    for pid in zk_servers_left(qmtest.CREATED_ROOTS):
-        left.append("ZooKeeper server %d" % pid)
-    if left:
-        print("cleanup check: FAIL, left behind: %s" % "; ".join(left))
-        failed += 1
-
-    for test, kind, text in result.details:
-        print("\n==== %s: %s" % (kind, test.id() if hasattr(test, "id")
-                                else test))
-        print(text.rstrip())
-        if isinstance(test, unittest.TestCase):
-            show_logs(test)
-    for test, text in result.expectedFailures:
-        print("\n==== expected failure (known bug): %s" % test.id())
-        print(text.rstrip().splitlines()[-1])
-
-    print("%s: took %.0fs" % (NAME, time.monotonic() - t0))
-    summary = "%s: %d passed, %d failed" % (NAME, result.passed, failed)
-    if skipped:
-        summary += ", %d skipped" % skipped
-    print(summary)
-    return 0 if failed == 0 else 1
+    def zk_left(roots):
+        return ["ZooKeeper server %d" % pid for pid in zk_servers_left(roots)]
+    return run.run_tests(NAME, found, names, t0, logs=show_logs,
+                         leftovers=zk_left)
 
 
 if __name__ == "__main__":
