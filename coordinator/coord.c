@@ -2256,6 +2256,8 @@ static int setup_taskspec(struct coord *c, char *err, size_t errlen)
 	} else {
 		c->ts.prober_mode = TASKSPEC_PROBER_DOCKER;
 		c->ts.prober_image = cfg->prober_image;
+		if (cfg->prober_host_root && cfg->prober_host_root[0])
+			c->ts.prober_host_root = cfg->prober_host_root;
 	}
 	int rv = taskspec_parse_resources(cfg->service_resources, &c->ts, err, errlen);
 	if (rv != 0)

@@ -30,6 +30,7 @@ struct coord_config {
 	char *prober_command;    /* path on the agents; else the prober is fetched */
 	char *prober_uri;        /* URL the Mesos fetcher downloads the prober from */
 	char *prober_image;      /* Docker image for the prober */
+	char *prober_host_root;  /* the host's "/" inside a Docker prober */
 	char *prober_binary;     /* local file served at /files/quobyte-prober */
 	char *prober_hostnames;  /* list: restrict probers to these agents */
 	char *prober_attribute;  /* name=value: restrict probers */

@@ -237,6 +237,10 @@ static const struct config_opt table[] = {
 	 "quobyte/quobyte-mesos:" QM_VERSION_STRING, UNB, "IMAGE:TAG",
 	 "Docker image the prober runs from when neither --prober-command nor --prober-uri "
 	 "is set", v_image_ref},
+	{"prober-host-root", E("PROBER_HOST_ROOT"), CONFIG_STR, OFF(prober_host_root),
+	 "/proc/1/root", UNB, "PATH",
+	 "the host's / as a Docker prober (host PID namespace) sees it; another process's "
+	 "/proc/PID/root where the agent's mounts live in a namespace of their own", v_abs},
 	{"prober-hostnames", E("PROBER_HOSTNAMES"), CONFIG_LIST, OFF(prober_hostnames), NULL, UNB,
 	 "HOST[,HOST...]", "run probers only on these agents (default: every agent)", v_hosts},
 	{"prober-attribute", E("PROBER_ATTRIBUTE"), CONFIG_STR, OFF(prober_attribute), NULL, UNB,

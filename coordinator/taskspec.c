@@ -478,6 +478,7 @@ void taskspec_config_defaults(struct taskspec_config *c)
 	c->prober_mode = TASKSPEC_PROBER_COMMAND;
 	c->prober_command = "/usr/local/bin/quobyte-prober";
 	c->prober_image_path = "/usr/local/bin/quobyte-prober";
+	c->prober_host_root = "/proc/1/root";
 }
 
 static bool is_set(const char *s)
@@ -587,6 +588,9 @@ int taskspec_config_validate(const struct taskspec_config *c, char *err,
 		if (!taskspec_path_valid(c->prober_image_path))
 			return fail(err, errlen, QM_EINVAL,
 				    "prober image path must be an absolute path");
+		if (!taskspec_path_valid(c->prober_host_root))
+			return fail(err, errlen, QM_EINVAL,
+				    "prober host root must be an absolute path");
 		break;
 	default:
 		return fail(err, errlen, QM_EINVAL, "unknown prober mode");
@@ -1850,7 +1854,8 @@ int taskspec_prober_task(const struct taskspec_config *c,
 		break;
 	case TASKSPEC_PROBER_DOCKER:
 		if (!image_ref_ok(c->prober_image) ||
-		    !taskspec_path_valid(c->prober_image_path))
+		    !taskspec_path_valid(c->prober_image_path) ||
+		    !taskspec_path_valid(c->prober_host_root))
 			return fail(err, errlen, QM_EINVAL,
 				    "bad prober image or image path");
 		break;
@@ -1896,6 +1901,8 @@ int taskspec_prober_task(const struct taskspec_config *c,
 	if (is_set(p->client_mount_point))
 		env_add(vars, "QUOBYTE_PROBER_CLIENT_MOUNT_POINT",
 			p->client_mount_point);
+	if (docker)
+		env_add(vars, "QUOBYTE_PROBER_HOST_ROOT", c->prober_host_root);
 	if (!docker && is_set(c->prober_user))
 		add_str(cmd, "user", c->prober_user);
 

@@ -158,6 +158,8 @@ struct taskspec_config {
 	const char *prober_uri;        /* FETCH: http(s) URL of the binary */
 	const char *prober_image;      /* DOCKER: full reference with tag */
 	const char *prober_image_path; /* DOCKER: the binary inside the image */
+	const char *prober_host_root;  /* DOCKER: the host's "/" seen from the
+					* container (QUOBYTE_PROBER_HOST_ROOT) */
 	const char *prober_user;       /* CommandInfo.user; NULL = framework's */
 };
 
@@ -402,7 +404,10 @@ struct taskspec_prober_params {
  *  DOCKER:  Docker task from prober_image with parameters entrypoint =
  *           prober_image_path and pid=host, HOST network, privileged,
  *           /dev, /run/udev and /sys read-only; arguments = args (Docker
- *           appends them to the entry point).
+ *           appends them to the entry point); QUOBYTE_PROBER_HOST_ROOT =
+ *           prober_host_root, so the prober reads the host's mount table
+ *           and reaches its mounts (with the host's PID namespace,
+ *           /proc/1/root is the host's "/").
  * Environment: QUOBYTE_PROBER_COORDINATOR, QUOBYTE_PROBER_AGENT_ID,
  * QUOBYTE_PROBER_HOSTNAME, QUOBYTE_PROBER_CREDENTIAL, and when set
  * QUOBYTE_PROBER_DEVICE_ROOTS, QUOBYTE_PROBER_DEVICE_DIRS,

@@ -163,8 +163,8 @@ static const struct config_opt table[] = {
 	 "reach host paths through PREFIX (e.g. /proc/1/root) in a container",
 	 v_abs_path},
 	{"mountinfo", E("MOUNTINFO"), CONFIG_STR, OFF(mountinfo), NULL, UNB, "PATH",
-	 "mount table to watch; default /proc/self/mountinfo, "
-	 "/proc/1/mountinfo with --host-root",
+	 "mount table to watch; default /proc/self/mountinfo, with --host-root "
+	 "/proc/PID/root /proc/PID/mountinfo, with another --host-root /proc/1/mountinfo",
 	 v_abs_path},
 	{"udev-source", E("UDEV_SOURCE"), CONFIG_STR, OFF(udev_source), "auto", UNB,
 	 "auto|udev|kernel|none",
@@ -259,6 +259,26 @@ static int config_error(const char *fmt, ...)
 }
 
 /* Split a list option; paths are normalised (validated already). */
+/* The mount table that goes with a host root: /proc/PID/mountinfo for a
+ * host root /proc/PID/root (the mount namespace whose "/" that is), else
+ * PID 1's; /proc/self/mountinfo without a host root. Allocated. */
+static char *default_mountinfo(const char *host_root)
+{
+	if (!host_root)
+		return qm_strdup("/proc/self/mountinfo");
+	const char *p = host_root;
+	if (strncmp(p, "/proc/", 6) == 0) {
+		p += 6;
+		size_t digits = strspn(p, "0123456789");
+		if (digits > 0 && digits <= 10 && strcmp(p + digits, "/root") == 0) {
+			char buf[32];
+			snprintf(buf, sizeof buf, "/proc/%.*s/mountinfo", (int)digits, p);
+			return qm_strdup(buf);
+		}
+	}
+	return qm_strdup("/proc/1/mountinfo");
+}
+
 static void split_list(const char *text, bool paths, char ***out, size_t *n)
 {
 	*out = NULL;
@@ -416,8 +436,7 @@ int main(int argc, char **argv)
 	if (c.mountinfo)
 		r.mountinfo = scan_normalize_path(c.mountinfo);
 	else
-		r.mountinfo = qm_strdup(r.host_root ? "/proc/1/mountinfo"
-						    : "/proc/self/mountinfo");
+		r.mountinfo = default_mountinfo(r.host_root);
 	if (c.client_mount_point)
 		r.client = scan_normalize_path(c.client_mount_point);
 	enum src_udev_mode um = SRC_UDEV_AUTO;

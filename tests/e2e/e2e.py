@@ -343,7 +343,9 @@ def parse_log_line(line):
 class Cluster:
     """nagents agents agent1..N, each with its own device root (agent
     attribute quobyte_device_roots); the first `registered` of them (default
-    all) exist when the emulator starts, add_agent() registers the others."""
+    all) exist when the emulator starts, add_agent() registers the others.
+    agent_resources: one resource string for all, or a function of the
+    agent's index (0..N-1) giving each its own."""
 
     def __init__(self, test_id, nagents=3, listeners=1, emulator_extra=(),
                  agent_resources=AGENT_RESOURCES, registered=None, roots=True):
@@ -363,8 +365,9 @@ class Cluster:
         for i, h in enumerate(self.hosts):
             os.makedirs(self.device_root(h))
             self.agent_specs[h] = {
-                "hostname": h, "resources": agent_resources,
-                "port": 5051 + i}
+                "hostname": h, "port": 5051 + i,
+                "resources": agent_resources(i) if callable(agent_resources)
+                else agent_resources}
             if roots:  # else the probers see every mount of this machine
                 self.agent_specs[h]["attributes"] = \
                     "quobyte_device_roots:%s" % self.device_root(h)
@@ -726,13 +729,18 @@ class E2ETestCase(unittest.TestCase):
     LISTENERS = 1
     EMULATOR_EXTRA = ()
     ROOTS = True
+    AGENT_RESOURCES = AGENT_RESOURCES
 
     def setUp(self):
         self.notes = []
         self.cluster = Cluster(self.id(), self.NAGENTS, self.LISTENERS,
-                               self.EMULATOR_EXTRA,
+                               self.emulator_extra(),
+                               agent_resources=self.AGENT_RESOURCES,
                                registered=self.REGISTERED, roots=self.ROOTS)
         self.addCleanup(self.cluster.close)
+
+    def emulator_extra(self):
+        return self.EMULATOR_EXTRA
 
     def note(self, text):
         """A figure worth printing (the runner shows it under the test's

@@ -17,11 +17,15 @@ from qmtest import Process, ProberTestCase, binary, write_marker
 
 class ContainerModeTests(ProberTestCase):
 
-    def start_in_private_namespace(self, extra=()):
+    def start_in_private_namespace(self, extra=(), mountinfo=True):
+        """mountinfo=False: only --host-root /proc/<pid>/root, the mount
+        table derived from it (/proc/<pid>/mountinfo), as a Docker prober
+        task gets it (QUOBYTE_PROBER_HOST_ROOT)."""
         rx = self.env.receiver or self.start_receiver()
         host = Process("host-anchor", ["sleep", "3600"], self.env.logs)
-        host_args = ["--host-root", "/proc/%d/root" % host.pid,
-                     "--mountinfo", "/proc/%d/mountinfo" % host.pid]
+        host_args = ["--host-root", "/proc/%d/root" % host.pid]
+        if mountinfo:
+            host_args += ["--mountinfo", "/proc/%d/mountinfo" % host.pid]
         # unshare execs the prober: the pid is the prober's
         argv = ["unshare", "--mount", "--propagation", "private", "--",
                 binary("quobyte-prober")] + \
@@ -43,7 +47,7 @@ class ContainerModeTests(ProberTestCase):
                                  serial="CT-1")
 
     def test_host_mount_made_later_is_seen(self):
-        rx, p, snap = self.start_in_private_namespace()
+        rx, p, snap = self.start_in_private_namespace(mountinfo=False)
         self.assertEqual(snap["devices"], [])
         lo, mp, uuid = self.env.filesystem("ext4", "later")
         # the prober's own namespace does not have the new mount ...

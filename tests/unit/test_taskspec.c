@@ -1210,6 +1210,7 @@ Test(taskspec, prober_command_task)
 	cr_assert_str_eq(env(t, "QUOBYTE_PROBER_DEVICE_DIRS"), "/var/lib/quobyte/devices");
 	cr_assert_null(env(t, "QUOBYTE_PROBER_DEVICE_ROOTS"));
 	cr_assert_null(env(t, "QUOBYTE_PROBER_CLIENT_MOUNT_POINT"));
+	cr_assert_null(env(t, "QUOBYTE_PROBER_HOST_ROOT")); /* a host process */
 	cr_assert_str_eq(label(t, "service"), "prober");
 	assert_int64_token(at(at(t, "kill_policy"), "grace_period"), "nanoseconds",
 			   "10000000000");
@@ -1265,8 +1266,19 @@ Test(taskspec, prober_fetch_and_docker_tasks)
 	cr_assert_str_eq(param(dk, "user", 0), "0"); /* root, whatever the image says */
 	cr_assert_str_eq(str_at(volume(ct, "/run/udev"), "mode"), "RO");
 	cr_assert_str_eq(env(b.task, "QUOBYTE_PROBER_CREDENTIAL"), cred);
+	/* without it the prober would see only the container's own mounts */
+	cr_assert_str_eq(env(b.task, "QUOBYTE_PROBER_HOST_ROOT"), "/proc/1/root");
 	cJSON_Delete(b.task);
 	b.task = NULL;
+	c.prober_host_root = "/proc/4242/root";
+	cr_assert_eq(taskspec_prober_task(&c, &p, &b.task, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(env(b.task, "QUOBYTE_PROBER_HOST_ROOT"), "/proc/4242/root");
+	cJSON_Delete(b.task);
+	b.task = NULL;
+	c.prober_host_root = "proc/1/root";
+	cr_assert_eq(taskspec_prober_task(&c, &p, &b.task, err, sizeof err), QM_EINVAL);
+	cr_assert_null(b.task);
+	c.prober_host_root = "/proc/1/root";
 
 	/* bad inputs */
 	cJSON *t;
