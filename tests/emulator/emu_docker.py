@@ -34,6 +34,7 @@ import urllib.request
 import uuid
 
 import emu_profiles
+import emu_resources
 import emu_schema
 from emu_util import log
 
@@ -115,17 +116,19 @@ def run_options(task, sandbox, env):
     container = task.info["container"]
     docker = container.get("docker") or {}
     command = task.info.get("command") or {}
+    # Mesos JSON form (task.resources are canonical milli-units).
+    resources = [emu_resources.render(r, True) for r in task.resources]
     args = []
     if emu_schema.as_bool(docker.get("privileged")):
         args.append("--privileged")
     # cpu shares = max(1024 * cpus, 2); memory = max(mem, 32 MB). CFS
     # quota only with the agent's --cgroups_enable_cfs (default false);
     # TaskInfo.limits (1.11.0 --cpu-quota/--memory-reservation) not used.
-    cpus = _scalar(task.resources, "cpus")
+    cpus = _scalar(resources, "cpus")
     if cpus is not None:
         args += ["--cpu-shares",
                  str(max(int(CPU_SHARES_PER_CPU * cpus), MIN_CPU_SHARES))]
-    mem = _scalar(task.resources, "mem")
+    mem = _scalar(resources, "mem")
     if mem is not None:
         args += ["--memory",
                  str(max(int(mem) * 1024 * 1024, MIN_MEMORY))]
@@ -197,7 +200,7 @@ def run_options(task, sandbox, env):
             raise RunOptionsError("Port mappings are only supported for "
                                   "bridge and user-defined networks")
         ranges = []
-        for resource in task.resources:
+        for resource in resources:
             if resource.get("name") == "ports":
                 ranges += (resource.get("ranges") or {}).get("range") or []
         if not ranges:
