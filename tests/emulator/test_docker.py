@@ -13,6 +13,7 @@ import base64
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -123,12 +124,18 @@ class DockerCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        log = cls.emu.log()
         pid = cls.emu.ready["pid"]
-        code = cls.emu.stop()
-        if code != 0:
-            print("--- emulator log:\n" + log, file=sys.stderr)
+        code = cls.emu.stop(cleanup=False)
+        with open(cls.emu.log_path, encoding="utf-8",
+                  errors="replace") as handle:
+            log = handle.read()
+        if code != 0 or "Traceback" in log:
+            print("--- emulator log (%s):\n%s" % (cls.emu.tmp, log[-6000:]),
+                  file=sys.stderr)
+        else:
+            shutil.rmtree(cls.emu.tmp, ignore_errors=True)
         assert code == 0, "emulator must exit cleanly"
+        assert "Traceback" not in log, "exception in the emulator"
         left = labelled(pid)
         assert not left, "containers left after the emulator exited: %s" % left
 
@@ -336,26 +343,42 @@ class HealthTest(DockerCase):
             server.server_close()
 
     def test_tcp_check_runs_in_container_netns(self):
-        # The host listens; a container with network NONE must not see it:
-        # the check runs in the container's namespace (nsenter --net).
+        # The host listens on the port; a container with network NONE does
+        # not see that listener (unhealthy), only one the test opens inside
+        # the container's network namespace (healthy): the check runs
+        # there (nsenter --net).
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
+        port = listener.getsockname()[1]
+        inner = None
         try:
-            check = {"type": "TCP", "tcp": {
-                "port": listener.getsockname()[1]},
-                "delay_seconds": 0, "interval_seconds": 0.3,
-                "grace_period_seconds": 0, "consecutive_failures": 1,
-                "timeout_seconds": 2}
+            check = {"type": "TCP", "tcp": {"port": port},
+                     "delay_seconds": 0, "interval_seconds": 0.3,
+                     "grace_period_seconds": 0, "consecutive_failures": 100,
+                     "timeout_seconds": 2}
             self.launch(lambda a: docker_task("isol", a, "sleep 300",
                                               network="NONE",
                                               health_check=check))
+            running = self.running("isol")
+            pid = json.loads(base64.b64decode(
+                running["data"]))[0]["State"]["Pid"]
             unhealthy = self.update("isol", "TASK_RUNNING",
                                     predicate=lambda s: "healthy" in s)
             self.assertFalse(unhealthy["healthy"])
-            killed = self.update("isol", "TASK_KILLED")
-            self.assertFalse(killed["healthy"])
+            mark = self.client.mark()
+            inner = subprocess.Popen(
+                ["nsenter", "--net=/proc/%d/ns/net" % pid, sys.executable,
+                 "-c", "import socket, time; s = socket.socket(); "
+                 "s.bind(('127.0.0.1', %d)); s.listen(8); time.sleep(60)"
+                 % port], stdin=subprocess.DEVNULL)
+            healthy = self.update("isol", "TASK_RUNNING", start=mark,
+                                  predicate=lambda s: s.get("healthy"))
+            self.assertTrue(healthy["healthy"])
         finally:
+            if inner is not None:
+                inner.kill()
+                inner.wait()
             listener.close()
 
 
