@@ -375,10 +375,9 @@ class Runtime:
                 _status_text(code), err.strip())
         pull = ["pull", image]
         if self.pull_timeout <= 0:
-            return ("Failed to run '%s': %s; stderr='Error: %s: image not "
-                    "known (not present locally; pulling is disabled: "
-                    "--pull=never)'" % (self.command_line(pull),
-                                        _status_text(125), image))
+            return ("Failed to run '%s': not run: the image is not present "
+                    "locally and pulling is disabled (--pull=never; see "
+                    "--docker-pull-timeout)" % self.command_line(pull))
         code, _, err = self.call(pull, timeout=self.pull_timeout)
         if code != 0:
             return "Failed to run '%s': %s; stderr='%s'" % (

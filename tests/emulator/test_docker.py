@@ -396,6 +396,30 @@ class CleanupTest(unittest.TestCase):
         self.assertEqual(len(labelled(pid)), 1)
         return emu, client, pid
 
+    def test_release_1_4_0_no_starting_no_role(self):
+        # src/docker/executor.cpp: TASK_STARTING only from 1.5.0;
+        # src/docker/docker.cpp: MESOS_ALLOCATION_ROLE only from 1.9.0.
+        emu = Emulator(emulator_args() + ["--version", "1.4.0"])
+        client = SchedulerClient(emu.address, auto_ack=True)
+        try:
+            client.subscribe(framework_info())
+            offer = client.wait_offers(timeout=TIMEOUT)[0]
+            agent = offer["agent_id"]["value"]
+            client.accept([offer["id"]["value"]], [launch(docker_task(
+                "old", agent, 'echo "${MESOS_ALLOCATION_ROLE-unset}" '
+                '> /mnt/mesos/sandbox/role'))])
+            client.wait_update("old", "TASK_FINISHED", timeout=TIMEOUT)
+            states = [e["update"]["status"]["state"] for e in client.events
+                      if e["type"] == "UPDATE"]
+            self.assertEqual(states, ["TASK_RUNNING", "TASK_FINISHED"])
+            sandbox = [t for t in emu.tasks()
+                       if t["task_id"] == "old"][0]["sandbox"]
+            with open(os.path.join(sandbox, "role")) as handle:
+                self.assertEqual(handle.read(), "unset\n")
+        finally:
+            client.close()
+            self.assertEqual(emu.stop(), 0)
+
     def test_sigterm_removes_containers(self):
         emu, client, pid = self._start_one()
         client.close()
