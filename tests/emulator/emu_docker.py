@@ -303,7 +303,8 @@ class Runtime:
         code, _, err = self.call(["version", "--format", "{{.Client.Version}}"],
                                  timeout=30)
         if code != 0:
-            return "podman does not work: %s" % (err.strip() or code)
+            return "podman does not work: %s" % (
+                " / ".join(err.strip().splitlines()[:2]) or code)
         self.remove_leftovers()
         self._reaper = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--reap",

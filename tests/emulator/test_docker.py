@@ -243,6 +243,31 @@ class RunTest(DockerCase):
         wait_until(lambda: os.path.exists(path) and
                    open(path).read() == "p1\n", what="PARAM_ENV in sandbox")
 
+    def test_bridge_network_port_mapping(self):
+        ports = {"name": "ports", "type": "RANGES",
+                 "ranges": {"range": [{"begin": 31005, "end": 31005}]}}
+
+        def make(agent):
+            task = docker_task("bridged", agent, "sleep 300",
+                               network="BRIDGE")
+            task["container"]["docker"]["port_mappings"] = [
+                {"host_port": 31005, "container_port": 8080,
+                 "protocol": "tcp"}]
+            task["resources"].append(ports)
+            return task
+        self.launch(make)
+        running = self.running("bridged")
+        inspect = json.loads(base64.b64decode(running["data"]))[0]
+        ip = inspect["NetworkSettings"]["IPAddress"]
+        self.assertTrue(ip)
+        self.assertEqual(running["container_status"]["network_infos"][0]
+                         ["ip_addresses"][0]["ip_address"], ip)
+        self.assertEqual(inspect["HostConfig"]["PortBindings"]["8080/tcp"]
+                         [0]["HostPort"], "31005")
+        argv = self.task("bridged")["argv"]
+        self.assertEqual(argv[argv.index("-p") + 1], "31005:8080/tcp")
+        self.assertEqual(argv[argv.index("--net") + 1], "bridge")
+
     def test_missing_image_fails_launch(self):
         self.launch(lambda a: docker_task(
             "noimg", a, "true", image="localhost/quobyte-mesos/no-such:1"))
