@@ -316,6 +316,32 @@ class KillTest(DockerCase):
         self.assertLess(time.monotonic() - start, 4)
         self.assertEqual(killed["message"], "Container exited with status 0")
 
+    def test_second_kill_with_shorter_grace_escalates(self):
+        policy = {"grace_period": {"nanoseconds": 30 * 10 ** 9}}
+        self.launch(lambda a: docker_task(
+            "escalate", a, "trap '' TERM; while :; do sleep 0.1; done",
+            kill_policy=policy))
+        self.running("escalate")
+        agent = self.task("escalate")["agent_id"]
+        self.kill("escalate")
+        self.update("escalate", "TASK_KILLING")
+        time.sleep(0.5)
+        start = time.monotonic()
+        status, _, text = self.client.call("KILL", {
+            "task_id": {"value": "escalate"}, "agent_id": {"value": agent},
+            "kill_policy": {"grace_period": {"nanoseconds": 0}}})
+        self.assertEqual(status, 202, text)
+        self.update("escalate", "TASK_KILLED")
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_kill_while_starting(self):
+        self.launch(lambda a: docker_task(
+            "early", a, "trap 'exit 0' TERM; while :; do sleep 0.1; done"))
+        self.update("early", "TASK_STARTING")
+        self.kill("early")
+        killed = self.update("early", "TASK_KILLED")
+        self.assertTrue(killed["message"].startswith("Container exited"))
+
     def test_external_podman_kill_fails_task(self):
         self.launch(lambda a: docker_task("victim", a, "sleep 300"))
         self.running("victim")
