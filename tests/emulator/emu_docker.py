@@ -60,8 +60,8 @@ class RunOptionsError(Exception):
 
 
 def _status_text(returncode):
-    # WSTRINGIFY of a wait status (stout/os/posix/shell... 'exited with
-    # status N' / 'terminated with signal NAME').
+    # WSTRINGIFY of a wait status (src/common/status_utils.hpp, 1.11.0):
+    # 'exited with status N' / 'terminated with signal <strsignal>'.
     if returncode is None:
         return "exited"
     if returncode >= 0:

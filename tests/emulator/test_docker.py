@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from harness import (Emulator, SchedulerClient,  # noqa: E402
-                     command_task, framework_info, launch, scalar)
+                     command_task, framework_info, launch)
 
 PODMAN = {}       # QM_* of podman_lib.sh env
 TIMEOUT = 15
