@@ -452,6 +452,7 @@ class ContainerRun:
         self.name = container_name(task)
         self.err_offset = err_offset
         self.inspected = threading.Event()
+        self.start_timed_out = False
         self.container_pid = None
         self.network = ((task.info["container"].get("docker") or {})
                         .get("network", "HOST"))
@@ -484,8 +485,23 @@ class ContainerRun:
                              data=base64.b64encode(raw).decode("ascii"))
                 emu_tasks._after_running(cluster, task)
         self.inspected.set()
+        if info is None and self.proc.poll() is None and not task.removed:
+            # No hang: `podman run` that has not started the container
+            # within INSPECT_TIMEOUT is killed (the executor discards its
+            # inspect after DOCKER_INSPECT_TIMEOUT, executor.cpp 1.11.0).
+            log.warning("container %s did not start within %gs; killing "
+                        "podman run", self.name, INSPECT_TIMEOUT)
+            self.start_timed_out = True
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.runtime.call(["rm", "-f", "-t", "0", self.name])
         returncode = self.proc.wait()
         stderr = self._stderr_tail()
+        if self.start_timed_out:
+            stderr = "the container did not start within %gs" % \
+                INSPECT_TIMEOUT
         with cluster.lock:
             self._reaped(returncode, started=info is not None,
                          stderr=stderr)
