@@ -165,6 +165,7 @@ class Task:
         self.argv = None
         self.proc = None
         self.pid = None
+        self.docker = None             # emu_docker.ContainerRun (podman)
         self.state = "TASK_STAGING"
         self.statuses = []
         self.queue = collections.deque()
@@ -286,6 +287,7 @@ class Cluster:
         self.masters = []
         self.servers = {}        # address -> its HTTP server (kill/start)
         self.zk = None           # emu_zk.Group with --zk
+        self.docker = None       # emu_docker.Runtime (--docker-runtime podman)
         self.refusals = []       # injected answers to calls (calls/refuse)
         self.leader = None
         self.external_leader = None
@@ -339,6 +341,8 @@ class Cluster:
             except Exception:
                 pass
             emu_tasks.signal_group(task.pid, signal.SIGKILL)
+        if self.docker is not None:
+            self.docker.shutdown()     # podman rm -f of all our containers
         self.timers.stop()
         self._alloc_event.set()
 
@@ -603,6 +607,8 @@ class Cluster:
             task.state = final_state
         if task.pid is not None:
             emu_tasks.signal_group(task.pid, signal.SIGKILL)
+        if task.docker is not None:
+            task.docker.remove()
         if task.executor_id is not None:
             task.agent.executors.pop((task.fid, task.executor_id), None)
         self.tasks.pop(task.key(), None)
@@ -629,12 +635,20 @@ class Cluster:
         if task.killing:
             deadline = time.monotonic() + grace
             if task.kill_deadline is None or deadline < task.kill_deadline:
-                self._arm_kill(task, grace)
+                if task.docker is not None:
+                    task.kill_deadline = deadline
+                    task.docker.stop(grace)
+                else:
+                    self._arm_kill(task, grace)
             return
         task.killing = True
         if task.killing_capable:
             self.emit(task, "TASK_KILLING", "SOURCE_EXECUTOR")
-        if task.pid is not None:
+        if task.docker is not None:
+            # emu_docker: `podman stop -t <grace>` (docker executor)
+            task.kill_deadline = time.monotonic() + grace
+            task.docker.stop(grace)
+        elif task.pid is not None:
             emu_tasks.signal_group(task.pid, signal.SIGTERM)
             self._arm_kill(task, grace)
         else:
@@ -704,6 +718,9 @@ class Cluster:
         if task.pid is not None and task.proc is not None:
             task.forced = (state, message, reason)
             emu_tasks.signal_group(task.pid, signal.SIGKILL)
+        elif task.docker is not None:
+            task.forced = (state, message, reason)
+            task.docker.kill()
         else:
             self.emit(task, state, "SOURCE_EXECUTOR", reason=reason,
                       message=message)

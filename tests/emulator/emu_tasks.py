@@ -1,5 +1,7 @@
 """Agent side of the emulator: sandboxes, the URI fetcher, command tasks as
 real local processes, simulated Docker/image/executor tasks, health checks.
+Docker tasks run as real containers with --docker-runtime podman
+(emu_docker.py; reached through cluster.docker and task.docker).
 
 Command tasks run the way the Mesos command executor runs them (docs §6.1,
 §9): in a per-task sandbox, in their own session and process group, with
@@ -268,6 +270,11 @@ def _run(cluster, task):
             fetch(uri, sandbox, config.fetch_timeout)
         if popen_user.get("user") is not None:
             _chown_tree(sandbox, popen_user["user"], popen_user["group"])
+        runtime = cluster.docker if task.kind == "docker" else None
+        if runtime is not None:
+            problem = runtime.ensure_image(task)
+            if problem:
+                raise LaunchError(problem)
         if task.kind == "docker":
             task.env = _docker_environment(task)
         else:
@@ -284,7 +291,7 @@ def _run(cluster, task):
                          reason="REASON_CONTAINER_LAUNCH_FAILED",
                          message="Failed to launch container: %s" % err)
         return
-    proc = None
+    proc = run = None
     with cluster.lock:
         if task.removed or task.state != "TASK_STAGING":
             return
@@ -293,8 +300,13 @@ def _run(cluster, task):
             return
         if task.kind == "command":
             proc = _start_command(cluster, task, popen_user)
+        elif runtime is not None:
+            run = runtime.launch(cluster, task)   # emu_docker: real container
         else:
             _start_simulated(cluster, task)
+    if run is not None:
+        run.monitor()
+        return
     if proc is None:
         return
     returncode = proc.wait()
@@ -472,6 +484,8 @@ def _health_loop(cluster, task):
             result = override
         elif task.kind == "command":
             result = run_health_check(check, task, timeout)
+        elif task.docker is not None:
+            result = task.docker.health_check(check, timeout)
         else:
             result = True
         with cluster.lock:

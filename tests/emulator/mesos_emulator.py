@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import emu_docker  # noqa: E402
 import emu_master  # noqa: E402
 import emu_resources as R  # noqa: E402
 import emu_profiles  # noqa: E402
@@ -1173,6 +1174,19 @@ def build_parser():
                    help="multiplies health check delay/interval/grace")
     p.add_argument("--docker-start-delay", type=float, default=0.05)
     p.add_argument("--docker-stop-delay", type=float, default=0.05)
+    p.add_argument("--docker-runtime", choices=["simulate", "podman"],
+                   default="simulate",
+                   help="DOCKER tasks: simulated (default) or real "
+                   "containers run by podman (emu_docker.py)")
+    p.add_argument("--podman-args", default="",
+                   help="podman global options, split on spaces "
+                   "(QM_PODMAN_ARGS of tests/container/podman_lib.sh env)")
+    p.add_argument("--docker-ulimits", default="",
+                   help="extra `podman run` options for ulimits, split on "
+                   "spaces (QM_PODMAN_ULIMITS)")
+    p.add_argument("--docker-pull-timeout", type=float, default=0.0,
+                   help="pull a missing image with this timeout; 0 = never "
+                   "pull (the launch fails)")
     p.add_argument("--default-kill-grace", type=float, default=3.0)
     p.add_argument("--fetch-timeout", type=float, default=60.0)
     p.add_argument("--credentials", help="file of 'principal secret' lines")
@@ -1224,6 +1238,10 @@ def make_config(args):
     config.docker_start_delay = args.docker_start_delay
     config.docker_stop_delay = args.docker_stop_delay
     config.default_kill_grace = args.default_kill_grace
+    config.docker_runtime = args.docker_runtime
+    config.podman_args = args.podman_args.split()
+    config.docker_ulimits = args.docker_ulimits.split()
+    config.docker_pull_timeout = args.docker_pull_timeout
     config.fetch_timeout = args.fetch_timeout
     config.credentials = (load_credentials(args.credentials)
                           if args.credentials else None)
@@ -1284,6 +1302,14 @@ def main(argv=None):
     journal = Journal(args.journal or os.path.join(config.work_dir,
                                                    "journal.jsonl"))
     cluster = emu_master.Cluster(config, journal)
+    if config.docker_runtime == "podman":
+        runtime = emu_docker.Runtime(config)
+        problem = runtime.start()
+        if problem:
+            print("mesos-emulator: --docker-runtime podman: %s" % problem,
+                  file=sys.stderr)
+            return 2
+        cluster.docker = runtime
     listens = args.listen or [("127.0.0.1", 5050)]
     servers = []
     for host, port in listens:
