@@ -570,6 +570,7 @@ static void client_unmount(void)
 struct conn {
 	int fd;
 	int port; /* local port it came in on (for logs) */
+	unsigned long long seq; /* accept order: the lowest is the oldest */
 	long long deadline_ms;
 	char in[REQ_MAX + 1];
 	size_t inlen;
@@ -748,12 +749,16 @@ static void accept_all(int li)
 				      lports[li], strerror(errno));
 			return;
 		}
-		/* a free slot, else the oldest connection makes room */
+		/* a free slot, else the oldest connection makes room. Age is
+		 * the accept order, not the deadline: a burst accepted within
+		 * one millisecond has equal deadlines, and a tie would evict
+		 * the connection just accepted into the first slot. */
+		static unsigned long long next_seq;
 		struct conn *c = NULL, *oldest = &conns[0];
 		for (int i = 0; i < MAX_CONNS && !c; i++) {
 			if (conns[i].fd < 0)
 				c = &conns[i];
-			else if (conns[i].deadline_ms < oldest->deadline_ms)
+			else if (conns[i].seq < oldest->seq)
 				oldest = &conns[i];
 		}
 		if (!c) {
@@ -764,6 +769,7 @@ static void accept_all(int li)
 			c = oldest;
 		}
 		c->fd = fd;
+		c->seq = ++next_seq;
 		c->port = lports[li];
 		c->deadline_ms = now_ms() + CONN_TIMEOUT_MS;
 	}
