@@ -17,9 +17,10 @@ Two parts, both for real (needs root: mount, losetup, podman):
    tmpfs at /quobyte shows up on the host; stop, kill grace, exit status.
 
 Propagation (found here, podman 4.3 + runc): `-v ROOT:ROOT:rw,rshared` only
-propagates when ROOT is itself a shared mount on the host (here made by
-`mount --bind ROOT ROOT; mount --make-shared ROOT`, since this host's / is
-private). Otherwise podman and runc accept the option without any error or
+propagates when the host mount holding ROOT is shared (ROOT itself or a
+mount above it; here made by `mount --bind ROOT ROOT; mount --make-shared
+ROOT`, since this host's / is private, as it is in most sandboxes; systemd
+hosts make / shared at boot). Otherwise podman and runc accept the option without any error or
 warning, the container even shows its copy as `shared:N`, but nothing
 crosses in either direction (unlike dockerd, which refuses such a volume).
 The test "rshared without a shared host mount" pins that down.
@@ -563,6 +564,23 @@ def container_tests():
     check("container: rshared WITHOUT a shared host mount: accepted "
           "silently, but a later host mount never reaches the container",
           ctr_no_shared)
+
+    def ctr_subdir_of_shared():
+        shared = R.shared_root("ctr-sub")
+        root = os.path.join(shared, "devices")  # not a mount point itself
+        os.makedirs(root)
+        imgs = R.tmpdir("ctr-img3")
+        env, ports = service_env("registry")
+        prun(img, env, [f"{root}:{root}:rw,rshared"])
+        port = ports["QUOBYTE_HTTP_PORT"]
+        wait_port(port, timeout=20)
+        R.loop_fs(imgs, "s1", os.path.join(root, "disk1"), "DIR_DEVICE")
+        paths = [d["path"] for d in report(port)["devices"]]
+        expect(paths == [os.path.join(root, "disk1")], f"devices {paths}")
+    check("container: ROOT a plain directory below a shared mount: a later "
+          "host mount reaches the container too (the mount holding ROOT "
+          "must be shared, ROOT need not be a mount point)",
+          ctr_subdir_of_shared)
 
     def ctr_unhealthy():
         env, ports = service_env("metadata")
