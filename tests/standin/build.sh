@@ -35,7 +35,7 @@ for v in "${versions[@]}"; do
 	[[ $v =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,117}$ ]] || die "'$v' is not a usable image tag"
 done
 
-# shellcheck source=../container/podman_lib.sh
+# shellcheck source=tests/container/podman_lib.sh
 . "$top/tests/container/podman_lib.sh"
 qm_podman_setup || die "podman: $QM_PODMAN_ERR"
 
@@ -61,7 +61,7 @@ for v in "${versions[@]}"; do
 		fi
 		if [ -z "$ctx" ]; then
 			ctx=$(mktemp -d /tmp/qm-standin-ctx.XXXXXX)
-			"$here/compile.sh" "$ctx" >/dev/null || die "compiling the stand-in failed (above)"
+			err=$("$here/compile.sh" "$ctx" 2>&1 >/dev/null) || die "${err#compile.sh: }"
 			cp "$here/Containerfile" "$ctx/Containerfile"
 		fi
 		log=$ctx/build-$tag.log

@@ -8,12 +8,17 @@
 # bare Debian base and holds nothing else the binary could need.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -eq 1 ] && [ -d "$1" ] || { echo "usage: $0 OUTDIR (an existing directory)" >&2; exit 2; }
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+	echo "usage: $0 OUTDIR (an existing directory)" >&2; exit 2
+fi
 out=$(cd "$1" && pwd)/quobyte-server-standin
 log=$(mktemp /tmp/qm-standin-cc.XXXXXX.log)
-if ! ${CC:-gcc} -O2 -static -Wall -Wextra -Werror -o "$out" \
-	"$here/quobyte_server_standin.c" >"$log" 2>&1; then
-	echo "compile.sh: ${CC:-gcc} failed: $(grep -m1 -E 'error|undefined' "$log" || tail -1 "$log")" >&2
+rc=0
+${CC:-gcc} -O2 -static -Wall -Wextra -Werror -o "$out" \
+	"$here/quobyte_server_standin.c" >"$log" 2>&1 || rc=$?
+if [ $rc -ne 0 ]; then
+	why=$(grep -m1 -E 'error|undefined' "$log" || tail -1 "$log")
+	echo "compile.sh: ${CC:-gcc} failed (exit $rc)${why:+: $why}" >&2
 	rm -f "$log"; exit 1
 fi
 rm -f "$log"
