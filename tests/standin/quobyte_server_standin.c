@@ -165,12 +165,21 @@ static void buf_json_str(struct buf *b, const char *s)
 			size_t i = 1;
 			while (n && i < n && (p[i] & 0xc0) == 0x80)
 				i++;
-			if (n && i == n) {
+			/* no overlong forms, surrogates or code points past
+			 * U+10FFFF (RFC 3629 §4) */
+			unsigned char c1 = p[1];
+			bool bad2 = (c == 0xe0 && c1 < 0xa0) ||
+				    (c == 0xed && c1 > 0x9f) ||
+				    (c == 0xf0 && c1 < 0x90) ||
+				    (c == 0xf4 && c1 > 0x8f);
+			if (n && i == n && !bad2) {
 				buf_add(b, (const char *)p, n);
 				p += n;
 			} else {
+				/* like Python's errors="replace": a bad lead
+				 * byte is one U+FFFD, its tail is judged anew */
 				buf_puts(b, "\\ufffd");
-				p += i;
+				p += bad2 ? 1 : i;
 			}
 		}
 	}

@@ -2,6 +2,7 @@
 """Tests the quobyte-server STAND-IN (tests only, not Quobyte).
 
     python3 tests/standin/test_standin.py [--host-only]
+    QM_STANDIN_BIN=/path/to/binary ... (host part against another build)
 
 Two parts, both for real (needs root: mount, losetup, podman):
 
@@ -215,6 +216,9 @@ def base_env(service, **ports):
            "QUOBYTE_REGISTRY": "reg1:7861,reg2:7861", "HOST": "node-7",
            "HOST_IP": "10.0.0.7", "QUOBYTE_STANDIN_VERSION": "9.9-test"}
     env.update({k: str(v) for k, v in ports.items()})
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):  # for QM_STANDIN_BIN builds
+        if k in os.environ:
+            env[k] = os.environ[k]
     return env
 
 
@@ -415,6 +419,8 @@ def host_tests(binary):
         nasty = b'q"uote\\back\nnl\ttab\x01ctl \xc3\xa9 \xff'
         env, ports = service_env("api")
         env[b"QUOBYTE_EXTRA_SERVICE_CONFIG"] = nasty
+        # a UTF-16 surrogate in UTF-8 form (invalid): one U+FFFD per byte
+        env[b"QUOBYTE_X_SURROGATE"] = b"a\xed\xa0\x80b"
         p = R.start(binary, env)
         port = ports["QUOBYTE_API_PORT"]
         wait_port(port, p)
@@ -422,6 +428,8 @@ def host_tests(binary):
         got = rep["env"]["QUOBYTE_EXTRA_SERVICE_CONFIG"]
         want = nasty[:-1].decode() + "\ufffd"
         expect(got == want, f"{got!r} != {want!r}")
+        got = rep["env"]["QUOBYTE_X_SURROGATE"]
+        expect(got == "a\ufffd\ufffd\ufffdb", f"surrogate: {got!r}")
         p.kill()
     check("host: /report escapes quotes, backslashes, control characters "
           "(valid JSON)", json_escaping)
@@ -668,8 +676,10 @@ def main():
     t0 = time.monotonic()
     bindir = tempfile.mkdtemp(prefix="qm-standin-bin.")
     try:
-        binary = run([os.path.join(HERE, "compile.sh"), bindir]
-                     ).stdout.strip()
+        # QM_STANDIN_BIN: run the host part against another build (e.g.
+        # one with sanitizers); the image always holds compile.sh's
+        binary = os.environ.get("QM_STANDIN_BIN") or run(
+            [os.path.join(HERE, "compile.sh"), bindir]).stdout.strip()
         host_tests(binary)
         if "--host-only" not in sys.argv[1:]:
             container_tests()
