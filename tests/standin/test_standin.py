@@ -277,7 +277,7 @@ def host_tests(binary):
                     expect(rep["env"].get(k) == env[k], f"env {k}: {rep}")
                 expect("PATH" not in rep["env"], "PATH reported")
                 expect(("client" in rep) == (svc == "client"), "client key")
-                rc, dt = stop(p)
+                rc, _ = stop(p)
                 expect(rc == 0, f"{svc}: SIGTERM exit {rc}")
             finally:
                 if p.poll() is None:
@@ -529,7 +529,7 @@ def container_tests():
         del env["QUOBYTE_STANDIN_VERSION"]  # the image's own
         cid = prun(img, env, [f"{root}:{root}:rw,rshared"])
         port = ports["QUOBYTE_HTTP_PORT"]
-        st, body = wait_port(port, timeout=20)
+        st, _ = wait_port(port, timeout=20)
         expect(st == 200, f"health {st}")
         st, _ = http_get(ports["QUOBYTE_RPC_PORT"])
         expect(st == 200, f"rpc port {st}")
