@@ -46,6 +46,7 @@ CALL_TIMEOUT = 30.0          # any podman call but `run` itself
 INSPECT_DELAY = 0.1
 INSPECT_TIMEOUT = 60.0       # give up waiting for the container to start
 STDERR_TAIL = 4096           # bytes of podman's stderr kept for messages
+SHUTDOWN_GRACE = 2           # seconds between SIGTERM and SIGKILL at exit
 # src/slave/containerizer/mesos/isolators/cgroups/constants.hpp (1.11.0):
 CPU_SHARES_PER_CPU = 1024
 MIN_CPU_SHARES = 2
@@ -340,7 +341,12 @@ class Runtime:
 
     def shutdown(self):
         """Remove every container of this emulator (SIGTERM, control
-        shutdown); then let the reaper go without work."""
+        shutdown); then let the reaper go without work. They are stopped
+        first, all at once, with SHUTDOWN_GRACE: SIGTERM, as an agent that
+        drains its tasks, so a service that cleans up on it (the client
+        unmounting /quobyte on the host) does; SIGKILL after the grace."""
+        self.call(["stop", "-t", str(SHUTDOWN_GRACE), "--filter",
+                   "label=" + self.label], timeout=60)
         self.call(["rm", "-f", "-t", "0", "--filter", "label=" + self.label],
                   timeout=60)
         if self._reaper is not None:
