@@ -289,12 +289,17 @@ class Coordinator(qmtest.Process):
                 "--state-dir", cluster.state_dir,
                 "--http-listen", cluster.rest,
                 "--bus-listen", cluster.bus_url,
-                "--prober-command", qmtest.binary("quobyte-prober"),
                 "--image", IMAGE,
                 "--backoff-base", "1s", "--backoff-max", "30s",
                 "--removal-grace", "2s",
                 "--revive-interval", "5m",
-                "--log-level", "info"] + list(extra)
+                "--log-level", "info"]
+        # probers are command tasks of the build's binary unless the test
+        # asks for another kind
+        if not {"--prober-image", "--prober-uri", "--prober-binary"} & \
+                set(extra):
+            argv += ["--prober-command", qmtest.binary("quobyte-prober")]
+        argv += list(extra)
         super().__init__("coordinator", argv, cluster.logs)
 
     def stderr_lines(self):
