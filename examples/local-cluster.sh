@@ -2,9 +2,10 @@
 # A Quobyte-on-Mesos cluster on this one machine (run as root on Debian 12):
 #
 #   ./examples/local-cluster.sh [--version V] [--for SECONDS] [--port PORT]
-#                               [--build-dir DIR] [--keep]
+#                               [--build-dir DIR] [--keep] [--simulate]
 #   ./examples/local-cluster.sh add-disk AGENT TYPE[,TYPE] [--fs ext4|xfs]
 #                               [--size SIZE] [--state DIR]
+#   ./examples/local-cluster.sh inside AGENT SERVICE [--state DIR]
 #
 # Installs the build dependencies, builds (build-release/), then starts the
 # Mesos master emulator (tests/emulator) with three agents agent1..agent3,
@@ -17,6 +18,15 @@
 # it happens, with commands to try (mark the spare disk, add a disk).
 # Ctrl-C or SIGTERM stops everything and leaves nothing mounted or attached.
 #
+# The Quobyte services run as real containers (podman, set up by
+# tests/container/podman_lib.sh) from a STAND-IN quobyte-server image built
+# here (tests/standin: it answers health checks and reports what it sees,
+# it stores nothing); each agent's device root is a shared mount, so a disk
+# added later appears inside the running container. Where no container can
+# run, the Docker tasks are simulated, with a warning; --simulate asks for
+# that. Every container carries the emulator's label and is removed when
+# the cluster stops.
+#
 #   --version V      target Quobyte version to deploy (default 3.0.1)
 #   --for SECONDS    stop by itself this long after the cluster was started
 #                    (exit status 0 only if everything came up running)
@@ -24,11 +34,18 @@
 #   --build-dir DIR  use the binaries in DIR instead of building build-release/
 #   --keep           keep the state directory (logs, journal, coordinator
 #                    state) after a clean exit; it is always kept on failure
+#   --simulate       simulate the Docker tasks (no container runs)
 #
 # add-disk: creates, formats, mounts and marks one more disk on AGENT
 # (agent1..agent3) of the running instance; TYPE is registry, metadata or
 # data (several: metadata,data). --state names the instance's state
 # directory when more than one runs; the disk is removed with the instance.
+# With real containers it then shows the disks the running service
+# container of that type on AGENT lists.
+#
+# inside: what the running SERVICE container (registry, metadata, data,
+# client, api, webconsole) on AGENT sees: its devices (path, filesystem,
+# free/total bytes), from the stand-in's /report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -146,17 +163,7 @@ add_disk() {
     die "add-disk: TYPE is registry, metadata or data, or several joined by commas"
   [[ $size =~ ^[1-9][0-9]*[KMG]?$ ]] || die "add-disk: bad --size '$size' (e.g. 64M)"
   [ "$(id -u)" -eq 0 ] || die "run as root (loop devices, mkfs, mount)"
-  if [ -z "$state" ]; then
-    local d live=()
-    for d in /var/tmp/quobyte-local.*; do
-      [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null && live+=("$d")
-    done
-    [ ${#live[@]} -gt 0 ] || die "add-disk: no running instance found (start $self first)"
-    [ ${#live[@]} -eq 1 ] || die "add-disk: ${#live[@]} running instances (${live[*]}); name one with --state DIR"
-    state=${live[0]}
-  fi
-  state=${state%/}
-  [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null || die "add-disk: no running instance in $state"
+  state=$(find_instance add-disk "$state") || exit 1
   [ -d "$state/agents/$agent" ] || die "add-disk: no agent '$agent' (have: $(ls "$state/agents" | paste -sd' '))"
   case $fs in ext4) ;; xfs) [ "$size" = 64M ] && size=320M ;; *) die "add-disk: --fs ext4 or xfs" ;; esac
   exec 9>>"$state/lock"
@@ -179,11 +186,103 @@ add_disk() {
   local img=$add_img mnt=$add_mnt
   echo "local-cluster: added $mnt ($(losetup -n -j "$img" -O NAME), $fs, $types, serial $serial)"
   echo "  the viewer of the running instance shows the device and its service arriving"
+  # real containers: the running service container of that type sees it
+  # (through the device root's shared mount), without a restart
+  [ -f "$state/containers" ] || return 0
+  local t svc
+  for t in ${types//,/ }; do
+    svc=$t
+    local i shown=0 out
+    for ((i = 0; i < 20; i++)); do
+      if out=$(show_inside "$state" "$agent" "$svc" 2>/dev/null) && grep -qF "$mnt " <<<"$out"; then
+        echo "  inside the running $svc container on $agent now:"
+        sed 's/^/    /' <<<"$out"
+        shown=1; break
+      fi
+      sleep 0.1
+    done
+    [ "$shown" -eq 1 ] ||
+      echo "  (no running $svc container on $agent lists it yet: its service starts now; see: $self inside $agent $svc --state $state)"
+  done
+}
+
+# find_instance WHAT [STATE]: the state directory of the running instance
+find_instance() {
+  local what=$1 state=${2:-} d live=()
+  if [ -z "$state" ]; then
+    for d in /var/tmp/quobyte-local.*; do
+      [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null && live+=("$d")
+    done
+    [ ${#live[@]} -gt 0 ] || { echo "local-cluster: $what: no running instance found (start $self first)" >&2; return 1; }
+    [ ${#live[@]} -eq 1 ] || { echo "local-cluster: $what: ${#live[@]} running instances (${live[*]}); name one with --state DIR" >&2; return 1; }
+    state=${live[0]}
+  fi
+  state=${state%/}
+  [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null ||
+    { echo "local-cluster: $what: no running instance in $state" >&2; return 1; }
+  echo "$state"
+}
+
+# show_inside STATE AGENT SERVICE: the devices the running SERVICE container
+# on AGENT reports (the stand-in's /report), one per line
+show_inside() {
+  python3 - "$1/emulator.ready" "$2" "$3" <<'PYEOF'
+import json, sys, urllib.request
+ready, agent, service = sys.argv[1:4]
+master = json.load(open(ready))["listen"][0]
+with urllib.request.urlopen("http://%s/control/tasks" % master, timeout=5) as r:
+    tasks = json.load(r)["tasks"]
+live = [t for t in tasks if t.get("hostname") == agent and not t.get("completed")
+        and t.get("state") == "TASK_RUNNING"
+        and t["task_id"].startswith("quobyte-%s." % service)]
+if not live:
+    sys.exit("no running %s task on %s" % (service, agent))
+t = live[0]
+env = t.get("env") or {}
+port = env.get("QUOBYTE_HTTP_PORT") or env.get("QUOBYTE_API_PORT") or \
+    env.get("QUOBYTE_WEBCONSOLE_PORT")
+if t.get("kind") != "docker" or not port:
+    sys.exit("%s is not a container with a report port" % t["task_id"])
+with urllib.request.urlopen("http://127.0.0.1:%s/report" % port, timeout=5) as r:
+    rep = json.load(r)
+print("%s (container mesos-%s, image %s)" % (t["task_id"], t.get("container_id"), t.get("image")))
+for d in rep.get("devices") or []:
+    print("%s %s %s free %d of %d MiB" % (d["path"], d.get("fstype"), d.get("type") or "-",
+          d.get("bytes_free", 0) >> 20, d.get("bytes_total", 0) >> 20))
+if not rep.get("devices"):
+    print("(no devices)")
+if "client" in rep:
+    print("client mount %s: %s" % (rep["client"].get("mount_point"),
+          "mounted" if rep["client"].get("mounted") else "not mounted"))
+PYEOF
+}
+
+inside() {
+  local agent=${1:-} svc=${2:-} state=""
+  [ -n "$agent" ] && [ -n "$svc" ] || die "usage: inside AGENT SERVICE [--state DIR]"
+  shift 2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --state) state=${2:?--state needs a directory}; shift 2 ;;
+      *) die "inside: unknown argument '$1'" ;;
+    esac
+  done
+  [[ $agent =~ ^[A-Za-z0-9_-]+$ ]] || die "inside: bad agent name '$agent'"
+  [[ $svc =~ ^(registry|metadata|data|client|api|webconsole)$ ]] ||
+    die "inside: SERVICE is registry, metadata, data, client, api or webconsole"
+  state=$(find_instance inside "$state") || exit 1
+  [ -f "$state/containers" ] || die "inside: this instance simulates its containers (nothing runs inside)"
+  show_inside "$state" "$agent" "$svc" || die "inside: no answer from the $svc container on $agent"
 }
 
 if [ "${1:-}" = add-disk ]; then
   shift
   add_disk "$@"
+  exit 0
+fi
+if [ "${1:-}" = inside ]; then
+  shift
+  inside "$@"
   exit 0
 fi
 
@@ -193,6 +292,7 @@ run_for=0
 port=""
 build=""
 keep=0
+simulate=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --version) version=${2:?--version needs a version}; shift 2 ;;
@@ -200,6 +300,7 @@ while [ $# -gt 0 ]; do
     --port) port=${2:?--port needs a port}; shift 2 ;;
     --build-dir) build=${2:?--build-dir needs a directory}; shift 2 ;;
     --keep|--keep-state) keep=1; shift ;;
+    --simulate) simulate=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "local-cluster: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -213,6 +314,36 @@ us() { local t=${EPOCHREALTIME//[.,]/}; echo "${t#0}"; }
 t_start=$(us)
 since() { local d=$(( $(us) - ${1:-$t0} )); printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10)); }
 say() { echo "[+$(printf '%5s' "$(since)")s] $*"; }
+
+# ---------------------------------------------------------- containers
+# podman (and the debootstrapped Debian base) from tests/container/
+# podman_lib.sh, then the stand-in quobyte-server image of this version
+containers=0
+podman_args="" podman_ulimits="" image="" runtime=""
+standin=localhost/quobyte-server-standin
+if [ "$simulate" -eq 1 ]; then
+  echo "local-cluster: Docker tasks SIMULATED (--simulate): no container runs"
+else
+  echo "local-cluster: setting up podman and the stand-in quobyte-server image $standin:$version"
+  penv="" sout=""
+  if penv=$(bash "$top/tests/container/podman_lib.sh" env 2>&1) &&
+     sout=$(bash "$top/tests/standin/build.sh" "$version" 2>&1); then
+    while IFS= read -r line; do
+      case $line in
+        QM_PODMAN_ARGS=*) podman_args=${line#*=} ;;
+        QM_PODMAN_ULIMITS=*) podman_ulimits=${line#*=} ;;
+        QM_PODMAN_RUNTIME=*) runtime=${line#*=} ;;
+      esac
+    done <<<"$penv"
+    containers=1
+    image=$standin
+    echo "local-cluster: Docker tasks run as REAL CONTAINERS (podman, runtime ${runtime:-?}) from $standin:$version," \
+      "a STAND-IN for quobyte-server (answers health checks, reports what it sees, stores nothing)"
+  else
+    echo "local-cluster: WARNING: no container can run here, Docker tasks are SIMULATED:" \
+      "$(printf '%s\n%s\n' "$penv" "$sout" | grep -v '^QM_' | grep . | tail -1)" >&2
+  fi
+fi
 
 # ---------------------------------------------------------------- build
 scripts/install-deps.sh
@@ -282,6 +413,15 @@ cleanup() {
   stop_pid "$view_pid" viewer 3
   stop_pid "$coord_pid" coordinator 10
   stop_pid "$emu_pid" emulator 15
+  # the emulator removes its containers; should it have died, they are
+  # found by its label
+  if [ "$containers" -eq 1 ] && [ -n "$emu_pid" ]; then
+    # shellcheck disable=SC2086  # global options, none with a blank
+    podman $podman_args rm -f -t 0 --filter "label=quobyte-mesos.emulator.pid=$emu_pid" >/dev/null 2>&1
+    # shellcheck disable=SC2086
+    left_c=$(podman $podman_args ps -a -q --filter "label=quobyte-mesos.emulator.pid=$emu_pid" 2>/dev/null)
+    [ -z "$left_c" ] || { echo "local-cluster: CONTAINERS LEFT: $left_c" >&2; left=1; }
+  fi
   release_all "$state" || left=1
   rm -f "$state"/disks/*.img
   [ "$left" -eq 0 ] && echo "local-cluster: stopped in $(since "$t_stop")s; nothing left mounted or attached"
@@ -319,7 +459,17 @@ echo "local-cluster: state directory $state (logs in $logs)"
 
 # ---------------------------------------------------------------- disks
 say "creating loop-device disks"
-for a in agent1 agent2 agent3; do mkdir -p "$state/agents/$a"; done
+for a in agent1 agent2 agent3; do
+  mkdir -p "$state/agents/$a"
+  # a shared mount: containers bind it rshared, so a disk mounted below it
+  # later appears inside the running ones (and Docker refuses rshared on a
+  # private source)
+  if [ "$containers" -eq 1 ]; then
+    mount --bind "$state/agents/$a" "$state/agents/$a"
+    mount --make-shared "$state/agents/$a"
+  fi
+done
+[ "$containers" -eq 0 ] || : > "$state/containers"
 disk() { # disk AGENT NAME FS SIZE TYPES SERIAL [bootstrap]
   mk_disk "$state/disks/$1-$2.img" "$state/agents/$1/$2" "$3" "$4" "$5" "$6" "${7:-}"
   printf '  %-6s  %-8s  %-4s  %-4s  %-11s  %-18s  %s\n' "$1" "$2" "$3" "$4" \
@@ -332,22 +482,29 @@ disk agent3 data ext4 128M data LOCAL-DATA-2
 disk agent3 spare ext4 64M none LOCAL-SPARE-1
 
 # ---------------------------------------------------------------- emulator
-agent_res="cpus:8;mem:32768;disk:102400;ports:[7800-8999,31000-32000]"
+# Each agent its own ports: the three share this machine, and a real
+# container binds its ports on it. agent1 offers Quobyte's own (7860-7873,
+# 8080), the others a range each (the coordinator takes the lowest free).
+agent_ports=("[7800-8999]" "[21000-21199]" "[21200-21399]")
 {
   echo '{"agents": ['
   for i in 1 2 3; do
-    printf '  {"hostname": "agent%d", "attributes": "quobyte_device_roots:%s", "resources": "%s"}%s\n' \
-      "$i" "$state/agents/agent$i" "$agent_res" "$([ $i -lt 3 ] && echo ,)"
+    printf '  {"hostname": "agent%d", "attributes": "quobyte_device_roots:%s", "resources": "cpus:8;mem:32768;disk:102400;ports:%s"}%s\n' \
+      "$i" "$state/agents/agent$i" "${agent_ports[$((i - 1))]}" "$([ $i -lt 3 ] && echo ,)"
   done
   echo ']}'
 } > "$state/agents.json"
-say "starting the Mesos master emulator (3 agents)"
+emu_docker=()
+if [ "$containers" -eq 1 ]; then
+  emu_docker=(--docker-runtime podman --podman-args "$podman_args" --docker-ulimits "$podman_ulimits")
+fi
+say "starting the Mesos master emulator (3 agents; Docker tasks $([ "$containers" -eq 1 ] && echo "as real containers" || echo simulated))"
 # own sessions: a Ctrl-C on the terminal reaches only this script, which
 # then stops the pieces in order
 setsid python3 "$top/tests/emulator/mesos_emulator.py" --listen 127.0.0.1:0 \
   --agent-spec "$state/agents.json" --heartbeat-interval 5 --health-time-scale 0.05 \
   --journal "$state/emulator/journal.jsonl" --work-dir "$state/emulator" \
-  --ready-file "$state/emulator.ready" >"$logs/emulator.out" 2>"$logs/emulator.log" 9>&- &
+  --ready-file "$state/emulator.ready" "${emu_docker[@]}" >"$logs/emulator.out" 2>"$logs/emulator.log" 9>&- &
 emu_pid=$!
 for _ in $(seq 100); do
   [ -s "$state/emulator.ready" ] && break
@@ -367,6 +524,7 @@ setsid "$build/quobyte-coordinator" \
   --http-listen "127.0.0.1:$port" \
   --bus-listen "$bus" --bus-advertise "$bus" \
   --prober-command "$build/quobyte-prober" \
+  ${image:+--image "$image"} \
   --revive-interval 3s --backoff-base 2s --removal-grace 30s \
   >"$logs/coordinator.out" 2>"$logs/coordinator.log" 9>&- &
 coord_pid=$!
@@ -391,6 +549,17 @@ Try, in another terminal (the lines above continue as things change):
     printf 'device.serial=LOCAL-SPARE-1\ndevice.type=METADATA_DEVICE\n' > $state/agents/agent3/spare/QUOBYTE_DEV_SETUP
   create, mount and mark one more disk (here: data on agent1) -> a data service starts there:
     $self add-disk agent1 data --state $state
+EOF
+if [ "$containers" -eq 1 ]; then
+  cat >> "$state/hints" <<EOF
+  a second data disk on agent2 -> it appears inside the running data container (no restart):
+    $self add-disk agent2 data --state $state
+  what the data container on agent2 sees (its disks, filesystems, free space):
+    $self inside agent2 data --state $state
+  the containers:   podman $podman_args ps --filter label=quobyte-mesos.emulator.pid=$emu_pid
+EOF
+fi
+cat >> "$state/hints" <<EOF
   unmark a disk -> its service is killed after the removal grace (30 s):
     rm $state/agents/agent3/data/QUOBYTE_DEV_SETUP
   the whole state as JSON:   curl -s $rest/v1/state | python3 -m json.tool

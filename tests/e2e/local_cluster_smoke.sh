@@ -48,6 +48,10 @@ wait_for() { # wait_for SECONDS PATTERN: a line of the log matching PATTERN (ERE
   return 1
 }
 
+check "says how Docker tasks run, first" wait_for 120 '^local-cluster: Docker tasks run as REAL CONTAINERS|^local-cluster: WARNING: no container can run here'
+real=0
+grep -q '^local-cluster: Docker tasks run as REAL CONTAINERS' "$log" && real=1
+check "Docker tasks run as real containers (podman can run them here)" test "$real" -eq 1
 wait_for 30 'state directory'
 state=$(grep -m1 -oE '/var/tmp/quobyte-local\.[A-Za-z0-9]+' "$log" | head -1)
 check "state directory printed ($state)" test -n "$state"
@@ -90,9 +94,23 @@ check "everything running again (8 services)" wait_for 20 'ALL RUNNING: 8 servic
 # the service is neither killed nor relaunched
 data2() { grep -oE 'agent2: data service quobyte-data\.agent2\.[0-9a-f]+' "$log" | sort -u; }
 before=$(data2)
-[ -n "$state" ] && "$top/examples/local-cluster.sh" add-disk agent2 data --state "$state" >>"$log.add" 2>&1
+add2=$(grep -m1 -E '^ +/.*/examples/local-cluster\.sh add-disk agent2 data --state /var/tmp/quobyte-local\.[A-Za-z0-9]+$' "$log")
+check "add-disk agent2 command printed" test -n "$add2"
+out2=""
+[ -n "$add2" ] && out2=$(bash -c "$add2" 2>&1)
+printf '%s\n' "$out2" >>"$log.add"
 check "add-disk agent2 data: the device reaches agent2" \
   wait_for 20 'agent2: device /var/tmp/quobyte-local\.[A-Za-z0-9]+/agents/agent2/data-1 .*data: ok'
+# the add-disk command itself shows the disk inside the running container
+check "add-disk shows the new disk inside agent2's running data container" \
+  grep -qE "^    /var/tmp/quobyte-local\.[A-Za-z0-9]+/agents/agent2/data-1 ext4 DATA_DEVICE" <<<"$out2"
+inside=$(grep -m1 -E '^ +/.*/examples/local-cluster\.sh inside agent2 data --state /var/tmp/quobyte-local\.[A-Za-z0-9]+$' "$log")
+check "'inside agent2 data' command printed" test -n "$inside"
+in_out=""
+[ -n "$inside" ] && in_out=$(bash -c "$inside" 2>&1)
+printf 'inside: %s\n' "$in_out" >>"$log.add"
+check "'inside agent2 data' lists both data disks of agent2" \
+  test "$(grep -cE '/agents/agent2/data(-1)? (xfs|ext4) DATA_DEVICE' <<<"$in_out")" -eq 2
 sleep 2
 check "... and agent2's running data service keeps going (same task)" \
   test "$(data2)" = "$before" -a -n "$before"
@@ -111,6 +129,11 @@ if [ -n "$state" ]; then
   check "state directory removed after a clean run" test ! -e "$state"
 fi
 check "no quobyte-local mount at all" bash -c "! grep -q quobyte-local /proc/mounts"
+if [ "$real" -eq 1 ]; then
+  pargs=$(bash "$top/tests/container/podman_lib.sh" env 2>/dev/null | sed -n 's/^QM_PODMAN_ARGS=//p')
+  # shellcheck disable=SC2086  # podman's global options, none with a blank
+  check "no container left" test -z "$(podman $pargs ps -a -q --filter label=quobyte-mesos.emulator 2>&1)"
+fi
 
 ready_line=$(grep -m1 -oE 'everything first ran at \+[0-9.]+s \(target version set at \+[0-9.]+s\)' "$log")
 echo "  figures: ${ready_line:-no start-up figure printed} (counted from creating the disks);" \
