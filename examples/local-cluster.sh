@@ -405,7 +405,7 @@ cleanup() {
   local rc=$? left=0 t_stop
   t_stop=$(us)
   set +e
-  trap '' INT TERM HUP
+  trap '' INT TERM HUP PIPE
   echo
   echo "local-cluster: stopping (viewer, coordinator, emulator and its tasks), then unmounting and detaching"
   flock -w 30 9 2>/dev/null
@@ -426,7 +426,7 @@ cleanup() {
   rm -f "$state"/disks/*.img
   [ "$left" -eq 0 ] && echo "local-cluster: stopped in $(since "$t_stop")s; nothing left mounted or attached"
   # a failure: start-up or a component failed, or everything never ran
-  case $rc in 0|129|130|143) ;; *) failed=1 ;; esac
+  case $rc in 0|129|130|141|143) ;; *) failed=1 ;; esac
   [ -s "$state/ready" ] || failed=1
   if [ "$failed" -eq 0 ] && [ "$keep" -eq 0 ] && [ "$left" -eq 0 ]; then
     rm -rf "$state"
@@ -449,6 +449,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+# stdout closed under us (| head): clean up all the same
+trap 'exit 141' PIPE
 chmod 755 "$state"
 t0=$(us)
 mkdir -p "$logs" "$state/disks" "$state/agents" "$state/coordinator" "$state/emulator"

@@ -38,6 +38,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export QM_BUILD_DIR=$build
 
 passed=0; failed=0
+timings=()
 add() { passed=$((passed + $1)); failed=$((failed + $2)); }
 
 # Unit tests: every Criterion binary; its "Synthesis" line gives the counts,
@@ -72,8 +73,9 @@ done
 run_suite() {
   local name=$1; shift
   echo "== $name"
-  local log; log=$(mktemp)
+  local log; log=$(mktemp) t0=$SECONDS
   "$@" 2>&1 | tee "$log"; local rc=${PIPESTATUS[0]}
+  timings+=("$(printf '%5d s  %s' $((SECONDS - t0)) "$name")")
   local last; last=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   rm -f "$log"
   if [ -z "$last" ]; then echo "  $name: no summary (rc=$rc)"; add 0 1; return; fi
@@ -107,6 +109,14 @@ run_suite() {
 if [ "${QM_CONTAINER_TEST:-0}" = 1 ] && [ -f tests/container/build_test.sh ]; then
   run_suite container bash tests/container/build_test.sh
 fi
+# Real containers (podman): the stand-in quobyte-server image, the
+# emulator's Docker runtime, and the end-to-end suite with every Docker task
+# a container
+[ -f tests/standin/test_standin.py ] && run_suite standin python3 tests/standin/test_standin.py
+[ -f tests/emulator/test_docker.py ] && run_suite docker python3 tests/emulator/test_docker.py
+[ -f tests/e2e/run_containers.py ] && run_suite containers python3 tests/e2e/run_containers.py
 
+echo "== time per suite (after the unit tests: ${SECONDS} s in all)"
+printf '  %s\n' "${timings[@]}"
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
