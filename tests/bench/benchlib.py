@@ -29,13 +29,13 @@ def percentile(sorted_values, p):
 def latency_row(name, values_ns):
     v = sorted(values_ns)
     ms = lambda x: x / 1e6  # noqa: E731
-    return "%-22s %6d %9.2f %9.2f %9.2f %9.2f" % (
+    return "%-24s %6d %9.2f %9.2f %9.2f %9.2f" % (
         name, len(v), ms(percentile(v, 50)), ms(percentile(v, 99)),
         ms(v[-1]) if v else float("nan"), ms(v[0]) if v else float("nan"))
 
 
 def latency_header():
-    return "%-22s %6s %9s %9s %9s %9s" % ("latency (ms)", "n", "p50", "p99",
+    return "%-24s %6s %9s %9s %9s %9s" % ("latency (ms)", "n", "p50", "p99",
                                            "max", "min")
 
 

@@ -35,7 +35,7 @@ from e2e import E2ETestCase, env_of, task_service, wait_until
 PODMAN_ARGS = []          # podman's global options (store, runtime)
 PODMAN_ULIMITS = []       # --ulimit options for `podman run`
 STANDIN = "localhost/quobyte-server-standin"
-PROBER_IMAGE = "localhost/quobyte-mesos:test"
+PROBER_IMAGE = "localhost/quobyte-mesos:test"   # qmcontainers.PROBER_IMAGE
 LABEL = "quobyte-mesos.emulator"
 VERSION = "2.0"
 NEXT = "2.1"
@@ -340,5 +340,62 @@ class DockerProberTest(ContainerTestCase):
         self.note("Docker-mode prober: disk mounted + marked -> in the "
                   "coordinator's inventory: %.0f ms"
                   % ((time.monotonic() - t0) * 1000))
+        c.quiesce(timeout=60)
+        c.finish(self)
+
+
+class MissingImageTest(ContainerTestCase):
+    """A target version whose image does not exist on the agent: each
+    launch fails as the Docker containerizer fails it (TASK_FAILED,
+    REASON_CONTAINER_LAUNCH_FAILED, nothing pulled), the coordinator backs
+    off between attempts, loses nothing, and a good version recovers."""
+
+    NAGENTS = 1
+
+    def test_missing_image_fails_launches_with_backoff_and_recovers(self):
+        c = self.cluster
+        c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
+        c.disk("agent1", "md", ["METADATA_DEVICE"])
+        c.disk("agent1", "data", ["DATA_DEVICE"])
+        self.start()
+        c.wait_running({"prober": ["agent1"]}, timeout=60)
+        missing = "0.0-no-such-image"
+        c.set_version(missing)
+
+        def failures():
+            out = []
+            for r in c.journal():
+                ev = r.get("event") or {}
+                st = (ev.get("update") or {}).get("status") or {}
+                if r.get("direction") == "event" and \
+                        ev.get("type") == "UPDATE" and \
+                        st.get("state") == "TASK_FAILED" and \
+                        st["task_id"]["value"].startswith("quobyte-registry."):
+                    out.append((r, st))
+            return out if len(out) >= 3 else None
+        failed = wait_until(failures, 60, what="three failed launches")
+        for _, st in failed:
+            self.assertEqual(st.get("reason"),
+                             "REASON_CONTAINER_LAUNCH_FAILED", st)
+            self.assertIn(missing, st.get("message", ""))
+        launches = [r["ts"] for r, i in c.launches()
+                    if task_service(i) == "registry"]
+        gaps = [b - a for a, b in zip(launches, launches[1:])]
+        self.note("relaunch gaps after launch failures (missing image): %s "
+                  "(backoff base 1s)" % ", ".join("%.1fs" % g
+                                                  for g in gaps[:3]))
+        self.assertGreaterEqual(gaps[0], 0.9, gaps)
+        self.assertGreater(gaps[1], gaps[0] * 1.5, "doubling: %s" % gaps)
+        st = c.state()
+        self.assertEqual(st.get("target_version"), missing)
+        self.assertEqual(sorted(d["root"] for d in c.node("agent1")["devices"]),
+                         sorted(c.disks))
+        # nothing else started while the first phase cannot
+        self.assertEqual(c.running(), {"prober": ["agent1"]})
+
+        c.set_version(VERSION)
+        c.wait_running({"registry": ["agent1"], "metadata": ["agent1"],
+                        "data": ["agent1"], "api": 1, "webconsole": 1,
+                        "prober": ["agent1"]}, timeout=90)
         c.quiesce(timeout=60)
         c.finish(self)

@@ -26,17 +26,18 @@ device, task process or container was left behind.
 
 import importlib.util
 import os
-import subprocess
 import sys
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "container"))
 
 import e2e  # noqa: E402  (path set above)
 import qmtest  # noqa: E402  (e2e put tests/integration on the path)
 import containers_tests  # noqa: E402
+import qmcontainers  # noqa: E402  (tests/container)
 
 _spec = importlib.util.spec_from_file_location(
     "e2e_run", os.path.join(HERE, "run.py"))
@@ -44,61 +45,28 @@ run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run)
 
 NAME = "containers"
-SRC = e2e.SRC_DIR
 VERSIONS = (containers_tests.VERSION, containers_tests.NEXT)
-
-
-def sh(argv, timeout):
-    return subprocess.run(argv, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout)
 
 
 def setup():
     """None, or why the containers cannot run here."""
-    t0 = time.monotonic()
     try:
-        r = sh(["bash", os.path.join(SRC, "tests", "container",
-                                     "podman_lib.sh"), "env"], 900)
-    except subprocess.TimeoutExpired:
-        return "podman setup did not finish in 15 min"
-    if r.returncode != 0:
-        return "podman cannot run containers here: %s" % \
-            r.stdout.strip().splitlines()[-1:]
-    env = dict(line.split("=", 1) for line in r.stdout.splitlines()
-               if "=" in line)
-    containers_tests.PODMAN_ARGS = env["QM_PODMAN_ARGS"].split()
-    containers_tests.PODMAN_ULIMITS = env["QM_PODMAN_ULIMITS"].split()
-    print("%s: podman %s (storage %s, runtime %s), base %s: %.1f s"
-          % (NAME, " ".join(containers_tests.PODMAN_ARGS),
-             env.get("QM_PODMAN_DRIVER"), env.get("QM_PODMAN_RUNTIME"),
-             env.get("QM_BASE_HOW"), time.monotonic() - t0))
-
-    t0 = time.monotonic()
-    r = sh(["bash", os.path.join(SRC, "tests", "standin", "build.sh")] +
-           list(VERSIONS), 600)
-    if r.returncode != 0:
-        return "stand-in image build failed: %s" % r.stdout.strip()[-800:]
-    print("%s: stand-in images %s: %.1f s"
-          % (NAME, ", ".join(VERSIONS), time.monotonic() - t0))
-
-    # always built from this tree: podman's layer cache makes an unchanged
-    # tree a few seconds (right after tests/container/build_test.sh, all
-    # of it is cached)
-    image = containers_tests.PROBER_IMAGE
-    t0 = time.monotonic()
-    try:
-        r = sh(["podman"] + containers_tests.PODMAN_ARGS +
-               ["build", "--pull=never", "--network=host"] +
-               containers_tests.PODMAN_ULIMITS +
-               ["--build-arg", "BASE_IMAGE=" + env["QM_BASE_IMAGE"],
-                "-f", os.path.join(SRC, "containers", "Dockerfile"),
-                "-t", image, SRC], 1200)
-    except subprocess.TimeoutExpired:
-        return "building %s did not finish in 20 min" % image
-    if r.returncode != 0:
-        return "building %s failed: %s" % (image, r.stdout.strip()[-800:])
-    print("%s: built %s: %.1f s" % (NAME, image, time.monotonic() - t0))
+        env = qmcontainers.podman_env()
+        containers_tests.PODMAN_ARGS = env["args"]
+        containers_tests.PODMAN_ULIMITS = env["ulimits"]
+        print("%s: podman %s (storage %s, runtime %s), base %s: %.1f s"
+              % (NAME, " ".join(env["args"]), env.get("QM_PODMAN_DRIVER"),
+                 env.get("QM_PODMAN_RUNTIME"), env.get("QM_BASE_HOW"),
+                 env["seconds"]))
+        took = qmcontainers.build_standin(VERSIONS)
+        print("%s: stand-in images %s: %.1f s"
+              % (NAME, ", ".join(VERSIONS), took))
+        # always from this tree (cached: a few seconds when unchanged)
+        took = qmcontainers.build_prober_image(env)
+        print("%s: built %s: %.1f s" % (NAME, qmcontainers.PROBER_IMAGE,
+                                       took))
+    except qmcontainers.ContainerError as e:
+        return str(e)
     return None
 
 
