@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <arpa/inet.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -93,6 +94,9 @@ struct coord {
 	struct mesos_client *mc;
 	struct busd *busd;
 	struct http_server *http;
+	struct auth *auth;        /* REST API tokens, limits, audit (auth.h) */
+	bool http_open;           /* no token on a listener others reach */
+	uint64_t insecure_timer;
 	struct store *store;
 	struct store_state st;
 	uint64_t st_version;
@@ -1503,6 +1507,19 @@ static void kill_tick(struct ev_loop *loop, void *arg)
 static bool leading(struct coord *c) { return c->leading && mesos_subscribed(c->mc); }
 
 /* Followers answer what they can and name the leader. */
+/* How the REST API is protected: for /v1/health, /v1/state, the page. */
+static void security_fields(struct coord *c, cJSON *o)
+{
+	cJSON *s = cJSON_AddObjectToObject(o, "security");
+	cJSON_AddBoolToObject(s, "insecure", c->http_open);
+	cJSON_AddBoolToObject(s, "auth_read", c->auth && auth_read_auth(c->auth));
+	cJSON_AddNumberToObject(s, "tokens", c->auth ? (double)auth_ntokens(c->auth) : 0);
+	if (c->http_open)
+		cJSON_AddStringToObject(s, "warning",
+					"REST API is open: started with --http-insecure; anyone who "
+					"reaches it can change the cluster");
+}
+
 static void standby_fields(struct coord *c, cJSON *o)
 {
 	cJSON_AddBoolToObject(o, "leader", c->leading);
@@ -1565,6 +1582,7 @@ static void rest_health(const struct http_request *req, struct http_response *re
 	if (c->leading)
 		cJSON_AddItemToObject(o, "mesos", master_json(&ms));
 	standby_fields(c, o);
+	security_fields(c, o);
 	if (c->leading)
 		cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
 	http_respond_json(resp, status, o);
@@ -1608,6 +1626,7 @@ static cJSON *state_json(struct coord *c)
 	if (!c->leading) {
 		cJSON_AddStringToObject(o, "status", "standby");
 		standby_fields(c, o);
+		security_fields(c, o);
 		cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
 		cJSON *store = cJSON_AddObjectToObject(o, "store");
 		cJSON_AddStringToObject(store, "backend", store_backend(c->store));
@@ -1623,6 +1642,7 @@ static cJSON *state_json(struct coord *c)
 	mesos_status(c->mc, &ms);
 	cJSON_AddItemToObject(o, "mesos", master_json(&ms));
 	standby_fields(c, o);
+	security_fields(c, o);
 	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
 	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
 	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
@@ -1716,6 +1736,32 @@ static cJSON *state_json(struct coord *c)
 			cJSON_AddItemToArray(other, tj);
 		}
 	return o;
+}
+
+/* GET /v1/audit (admin): the last mutating calls, oldest first. */
+static void rest_audit(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	http_respond_json(resp, 200, auth_audit_json(c->auth));
+}
+
+/* Every mutating REST call, once answered: one log line and the ring. */
+static void on_audit(void *ctx, const char *peer, const char *who, const char *method,
+		     const char *path, const char *body, size_t body_len, int status)
+{
+	struct coord *c = ctx;
+	auth_audit_add(c->auth, (uint64_t)wall_ms(), peer, who, method, path, body, body_len,
+		       status);
+	char summary[AUTH_SUMMARY_MAX + 1];
+	size_t k = 0;
+	for (size_t i = 0; i < body_len && k < AUTH_SUMMARY_MAX; i++) {
+		unsigned char ch = (unsigned char)body[i];
+		summary[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
+	}
+	summary[k] = '\0';
+	log_info("audit", "peer=%s token=%s method=%s path=%s status=%d summary=%s", peer,
+		 log_qs(who), log_qs(method), log_qs(path), status, log_qs(summary));
 }
 
 static void rest_state(const struct http_request *req, struct http_response *resp, void *ctx)
@@ -1861,6 +1907,20 @@ static void rest_metrics(const struct http_request *req, struct http_response *r
 		       "quobyte_mesos_phase_ready{phase=\"%s\"} %u\n",
 		       plan_phase_name((enum plan_phase)p), c->last.progress[p].wanted,
 		       plan_phase_name((enum plan_phase)p), c->last.progress[p].ready);
+	if (c->auth) {
+		struct auth_stats as;
+		auth_stats(c->auth, &as);
+		metric(&b, &len, &cap,
+		       "# TYPE quobyte_mesos_http_auth_failures_total counter\n"
+		       "quobyte_mesos_http_auth_failures_total %llu\n"
+		       "# TYPE quobyte_mesos_http_auth_forbidden_total counter\n"
+		       "quobyte_mesos_http_auth_forbidden_total %llu\n"
+		       "# TYPE quobyte_mesos_http_auth_limited_total counter\n"
+		       "quobyte_mesos_http_auth_limited_total %llu\n"
+		       "quobyte_mesos_http_insecure %d\n",
+		       (unsigned long long)as.failures, (unsigned long long)as.forbidden,
+		       (unsigned long long)as.limited, c->http_open ? 1 : 0);
+	}
 	if (c->busd) {
 		struct busd_stats bs;
 		busd_stats(c->busd, &bs);
@@ -1945,11 +2005,11 @@ static void rest_framework_reset(const struct http_request *req, struct http_res
 				 void *ctx)
 {
 	struct coord *c = ctx;
-	if (!c->cfg->api_token || !c->cfg->api_token[0]) {
+	if (auth_ntokens(c->auth) == 0) {
 		/* starting over loses the old framework's tasks: never without
 		 * an authenticated caller */
 		http_respond_error(resp, 403, "resetting the framework needs an authenticated "
-					      "caller: start the coordinator with --api-token");
+					      "caller: start the coordinator with --api-token-file");
 		return;
 	}
 	if (!c->leading) {
@@ -1978,13 +2038,15 @@ static void rest_framework_reset(const struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-	{ "GET", "/v1/health", rest_health, false },
+	{ "GET", "/v1/health", rest_health, AUTH_ACCESS_PUBLIC },
+	{ "GET", "/v1/audit", rest_audit, AUTH_ACCESS_ADMIN },
 	{ "GET", "/v1/state", rest_state, false },
 	{ "GET", "/v1/version", rest_version_get, false },
 	{ "POST", "/v1/version", rest_version_post, true },
 	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
 	{ "GET", "/metrics", rest_metrics, false },
-	{ "GET", "/files/quobyte-prober", rest_prober_binary, false },
+	/* the Mesos fetcher has no token */
+	{ "GET", "/files/quobyte-prober", rest_prober_binary, AUTH_ACCESS_PUBLIC },
 	{ "GET", "/", rest_page, false },
 };
 
@@ -2146,16 +2208,128 @@ static void on_leader_changed(void *arg, const char *id)
 /* ------------------------------------------------------------------ */
 /* set-up                                                              */
 
+/* SIGHUP: read the token file again; on any error keep the tokens. */
+static void reload_tokens(struct coord *c)
+{
+	const char *path = c->cfg->api_token_file;
+	if (!path || !path[0]) {
+		log_info("signal", "signo=%d action=none why=%s", SIGHUP,
+			 log_qs("no --api-token-file to re-read"));
+		return;
+	}
+	struct auth_tokens t;
+	char err[300];
+	if (auth_tokens_load(path, &t, err, sizeof err) != 0) {
+		log_warn("api_tokens_reload_failed", "error=%s kept=%zu", log_qs(err),
+			 auth_ntokens(c->auth));
+		return;
+	}
+	size_t n = t.n;
+	auth_set_tokens(c->auth, &t);
+	log_info("api_tokens_reloaded", "path=%s tokens=%zu", log_qs(path), n);
+}
+
 static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	(void)events;
 	struct coord *c = arg;
 	struct signalfd_siginfo si;
 	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			reload_tokens(c);
+			continue;
+		}
 		log_info("signal", "signo=%u action=stop", si.ssi_signo);
 		c->stopping = true;
 		ev_stop(loop);
 	}
+}
+
+#define INSECURE_WARN_MS (3600u * 1000u)
+
+static void warn_insecure(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	log_warn("http_insecure", "listen=%s why=%s", log_qs(c->cfg->http_listen),
+		 log_qs("--http-insecure and no token: anyone who reaches the REST API can "
+			"change the cluster; give --api-token-file"));
+	c->insecure_timer = ev_timer_add(loop, INSECURE_WARN_MS, warn_insecure, c);
+}
+
+/* Only 127.0.0.0/8, ::1 and localhost: nothing else on the network can
+ * reach the listener. */
+static bool listener_loopback(const char *addr)
+{
+	if (!addr)
+		return false;
+	if (strncmp(addr, "[::1]:", 6) == 0 || strncmp(addr, "localhost:", 10) == 0)
+		return true;
+	if (strncmp(addr, "127.", 4) != 0)
+		return false;
+	struct in_addr ia;
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+	if (n >= sizeof host)
+		return false;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, &ia) == 1;
+}
+
+int coord_auth_setup(const struct coord_config *cfg, struct auth **out, bool *open,
+		     char *err, size_t errlen)
+{
+	struct auth_tokens t = { 0 };
+	bool file = cfg->api_token_file && cfg->api_token_file[0];
+	bool flag = cfg->api_token && cfg->api_token[0];
+	*out = NULL;
+	*open = false;
+	if (file && flag) {
+		snprintf(err, errlen, "give --api-token-file or --api-token, not both");
+		return 2;
+	}
+	if (file && auth_tokens_load(cfg->api_token_file, &t, err, errlen) != 0)
+		return 2;
+	if (flag && auth_tokens_single(cfg->api_token, &t, err, errlen) != 0)
+		return 2;
+	bool loopback = listener_loopback(cfg->http_listen);
+	if (cfg->http_auth_read && t.n == 0) {
+		snprintf(err, errlen, "--http-auth-read needs tokens: give --api-token-file");
+		return 2;
+	}
+	if (t.n == 0 && !loopback && !cfg->http_insecure) {
+		snprintf(err, errlen,
+			 "the REST API on %s is reachable from other hosts and no token is "
+			 "configured, so anyone could change the cluster: give --api-token-file "
+			 "FILE, listen on 127.0.0.1, or pass --http-insecure to run it open anyway",
+			 cfg->http_listen ? cfg->http_listen : "(none)");
+		return 2;
+	}
+	*open = t.n == 0 && !loopback;
+	*out = auth_new();
+	auth_set_read_auth(*out, cfg->http_auth_read);
+	auth_set_tokens(*out, &t);
+	return 0;
+}
+
+/* Tokens and the open-listener rule; 0, or 2 with the reason logged. */
+static int setup_auth(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512];
+	if (coord_auth_setup(cfg, &c->auth, &c->http_open, err, sizeof err) != 0) {
+		log_error("config_invalid", "error=%s", log_qs(err));
+		return 2;
+	}
+	if (cfg->api_token && cfg->api_token[0])
+		log_warn("api_token_visible", "why=%s",
+			 log_qs("--api-token (and QUOBYTE_MESOS_API_TOKEN) can be read by other "
+				"users in ps and /proc; use --api-token-file"));
+	log_info("http_auth", "tokens=%zu auth_read=%s listen=%s open=%s",
+		 auth_ntokens(c->auth), cfg->http_auth_read ? "true" : "false",
+		 log_qs(cfg->http_listen), c->http_open ? "true" : "false");
+	return 0;
 }
 
 /* "name=value" -> plan_attr; false when malformed. */
@@ -2306,6 +2480,7 @@ static void coord_free(struct coord *c)
 		leader_free(c->leader);
 	if (c->http)
 		http_server_free(c->http);
+	auth_free(c->auth);
 	if (c->mc)
 		mesos_free(c->mc);
 	if (c->busd)
@@ -2377,6 +2552,7 @@ int coord_run(const struct coord_config *cfg)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP); /* re-read the token file */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
 	char host[256] = "localhost";
@@ -2387,6 +2563,10 @@ int coord_run(const struct coord_config *cfg)
 
 	if (setup_taskspec(c, err, sizeof err) != 0 || setup_plan(c, err, sizeof err) != 0) {
 		log_error("config_invalid", "error=%s", log_qs(err));
+		coord_free(c);
+		return 2;
+	}
+	if (setup_auth(c) != 0) {
 		coord_free(c);
 		return 2;
 	}
@@ -2436,12 +2616,10 @@ int coord_run(const struct coord_config *cfg)
 			  qm_strerror(herr));
 		goto out;
 	}
-	if (cfg->api_token && cfg->api_token[0] &&
-	    http_server_set_token(c->http, cfg->api_token) != 0) {
-		log_error("config_invalid", "error=%s", "--api-token holds invalid characters");
-		rc = 2;
-		goto out;
-	}
+	http_server_set_auth(c->http, c->auth);
+	http_server_set_audit(c->http, on_audit, c);
+	if (c->http_open)
+		warn_insecure(c->loop, c);
 	{
 		size_t n = strlen(c->hostname) + 32;
 		c->webui = qm_malloc(n);

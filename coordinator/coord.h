@@ -7,6 +7,7 @@
 #define QM_COORD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Everything configurable, filled by main.c from the config table. Strings
  * are owned by the config module (config_free). Durations in ms. */
@@ -39,7 +40,10 @@ struct coord_config {
 	char *client_mount_point;
 	char *api_attribute;     /* name=value: where api/webconsole may run */
 	char *registry_endpoints;/* QUOBYTE_REGISTRY override */
-	char *api_token;         /* bearer token for mutating REST calls */
+	char *api_token;         /* one admin token (tests) */
+	char *api_token_file;    /* the token file (auth.h) */
+	bool http_insecure;      /* no token on a non-loopback listener is fine */
+	bool http_auth_read;     /* GETs need a token too */
 	char *service_resources; /* "SERVICE:CPUS:MEM_MB,..." overrides */
 	char *log_level;
 	long long api_count;
@@ -60,6 +64,15 @@ struct coord_config {
 
 /* Run the coordinator until SIGTERM/SIGINT. Returns the process exit code:
  * 0 after a clean shutdown, 1 when start-up failed (the reason logged). */
+/* The REST API's protection from cfg (auth.h): the token file or
+ * --api-token, read auth, and the rule that a listener other hosts can reach
+ * needs a token unless --http-insecure. 0 with *out (auth_free it) and
+ * *open (no token on such a listener), or 2 with the reason in err. Used at
+ * start and by --check-config. */
+struct auth;
+int coord_auth_setup(const struct coord_config *cfg, struct auth **out, bool *open,
+		     char *err, size_t errlen);
+
 int coord_run(const struct coord_config *cfg);
 
 #endif

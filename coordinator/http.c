@@ -87,6 +87,7 @@ struct conn {
 	bool head_only;
 	const struct http_route *route;
 	uint64_t t_start;
+	char who[AUTH_NAME_MAX + 1]; /* the token's name, "-" without one */
 
 	/* output: out_head then out_body (offset out_off), then the file */
 	char *out_head;
@@ -116,8 +117,10 @@ struct http_server {
 	const struct http_route *routes;
 	size_t nroutes;
 	void *ctx;
-	char *token;
-	size_t token_len;
+	struct auth *auth;   /* NULL: every route open */
+	bool own_auth;       /* made by http_server_set_token */
+	http_audit_fn audit;
+	void *audit_ctx;
 	struct http_limits lim;
 	struct conn *conns;
 	unsigned nconns;
@@ -232,18 +235,6 @@ static bool has_token(const char *list, const char *tok)
 		p = e;
 	}
 	return false;
-}
-
-/* Equal-length-independent comparison: the time depends only on the
- * configured token's length, never on where the guess goes wrong. */
-static bool token_equal(const char *given, size_t glen, const char *tok, size_t tlen)
-{
-	volatile unsigned char diff = glen != tlen;
-	for (size_t i = 0; i < tlen; i++) {
-		unsigned char g = i < glen ? (unsigned char)given[i] : 0;
-		diff |= g ^ (unsigned char)tok[i];
-	}
-	return diff == 0;
 }
 
 static void warn_reject(struct http_server *s, const char *remote, int status,
@@ -591,6 +582,7 @@ static void request_reset(struct conn *c)
 	c->route = NULL;
 	c->close_after = false;
 	c->status = 0;
+	snprintf(c->who, sizeof c->who, "-");
 }
 
 static void start_linger(struct conn *c)
@@ -606,6 +598,11 @@ static void start_linger(struct conn *c)
 	conn_watch(c, EV_READ);
 }
 
+static bool is_read_method(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
 static void finish_response(struct conn *c)
 {
 	struct http_server *s = c->srv;
@@ -613,6 +610,10 @@ static void finish_response(struct conn *c)
 		  c->remote, log_qs(conn_method(c)), log_qs(conn_path(c)), c->status,
 		  (unsigned long long)c->sent,
 		  (unsigned long long)(ev_now_ms() - c->t_start));
+	/* every call to a mutating route, answered or refused */
+	if (s->audit && c->route && c->have_line && !is_read_method(conn_method(c)))
+		s->audit(s->audit_ctx, c->remote, c->who, conn_method(c), conn_path(c),
+			 c->in + c->head_len, c->body_len, c->status);
 	out_reset(c);
 	if (c->close_after) {
 		start_linger(c);
@@ -1002,18 +1003,39 @@ static void head_complete(struct conn *c)
 		reply_error(c, 405, "method not allowed", "Allow", allow);
 		return;
 	}
-	if (c->route->needs_auth && s->token) {
-		const char *a = conn_header(c, "Authorization", NULL);
-		bool ok = false;
-		if (a && strncasecmp(a, "Bearer", 6) == 0 && (a[6] == ' ' || a[6] == '\t')) {
-			const char *t = a + 7;
-			while (*t == ' ' || *t == '\t')
-				t++;
-			ok = token_equal(t, strlen(t), s->token, s->token_len);
+	if (s->auth) {
+		int norigin;
+		conn_header(c, "Origin", &norigin);
+		if (norigin > 1) {
+			reject(c, 400, "duplicate header");
+			return;
 		}
-		if (!ok) {
-			warn_reject(s, c->remote, 401, a ? "bad bearer token" : "no bearer token");
-			reply_error(c, 401, "unauthorized", "WWW-Authenticate", "Bearer");
+		bool mutating = !is_read_method(conn_method(c));
+		struct auth_request ar = {
+			.access = (enum auth_access)c->route->access,
+			.mutating = mutating,
+			.peer = c->remote,
+			.authorization = conn_header(c, "Authorization", NULL),
+			.origin = conn_header(c, "Origin", NULL),
+			.host = conn_header(c, "Host", NULL),
+			.now_ms = ev_now_ms(),
+		};
+		struct auth_result res;
+		auth_check(s->auth, &ar, &res);
+		snprintf(c->who, sizeof c->who, "%s", res.who);
+		if (res.status != 0) {
+			warn_reject(s, c->remote, res.status, res.reason);
+			if (res.status == 401)
+				/* a browser asks for Basic on a read; calls that
+				 * change something take a bearer token only */
+				reply_error(c, 401, "unauthorized", "WWW-Authenticate",
+					    mutating ? "Bearer"
+						     : "Basic realm=\"quobyte-mesos\", charset=\"UTF-8\"");
+			else if (res.status == 429)
+				reply_error(c, 429, "too many failed attempts", "Retry-After", "60");
+			else
+				reply_error(c, res.status, res.status == 403 ? "forbidden" : "bad request",
+					    NULL, NULL);
 			return;
 		}
 	}
@@ -1484,7 +1506,8 @@ static void server_destroy(struct http_server *s)
 		ev_timer_cancel(s->loop, s->resume_timer);
 	while (s->conns)
 		conn_close(s->conns, false);
-	free(s->token);
+	if (s->own_auth)
+		auth_free(s->auth);
 	free(s);
 }
 
@@ -1516,19 +1539,33 @@ int http_server_set_token(struct http_server *s, const char *token)
 {
 	if (!s)
 		return QM_EINVAL;
-	if (token && *token) {
-		for (const char *p = token; *p; p++)
-			if (*p <= 0x20 || *p >= 0x7f)
-				return QM_EINVAL;
-	}
-	free(s->token);
-	s->token = NULL;
-	s->token_len = 0;
-	if (token && *token) {
-		s->token = qm_strdup(token);
-		s->token_len = strlen(token);
+	struct auth_tokens t = { 0 };
+	if (token && *token && auth_tokens_single(token, &t, NULL, 0) != 0)
+		return QM_EINVAL;
+	if (s->own_auth)
+		auth_free(s->auth);
+	s->auth = NULL;
+	s->own_auth = false;
+	if (t.n) {
+		s->auth = auth_new();
+		s->own_auth = true;
+		auth_set_tokens(s->auth, &t);
 	}
 	return 0;
+}
+
+void http_server_set_auth(struct http_server *s, struct auth *a)
+{
+	if (s->own_auth)
+		auth_free(s->auth);
+	s->auth = a;
+	s->own_auth = false;
+}
+
+void http_server_set_audit(struct http_server *s, http_audit_fn fn, void *ctx)
+{
+	s->audit = fn;
+	s->audit_ctx = ctx;
 }
 
 int http_server_set_limits(struct http_server *s, const struct http_limits *in)

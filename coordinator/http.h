@@ -40,11 +40,9 @@
  * '*'. The most specific route whose method matches
  * wins (exact over prefix, longer prefix over shorter). HEAD runs the GET
  * handler and sends no body. No path match: 404 {"error":"not found"}; a
- * path match with no method match: 405 with "Allow:". Auth is checked after
- * routing: a needs_auth route requires "Authorization: Bearer <token>" when
- * a token is configured (compared in constant time), else 401 with
- * "WWW-Authenticate: Bearer". Routing and auth run before the body is read,
- * so a rejected client cannot make the server buffer a body.
+ * path match with no method match: 405 with "Allow:". Auth (auth.h, when
+ * set) is checked after routing, before the body is read, so a rejected
+ * client cannot make the server buffer a body.
  *
  * Logging: one debug line per request (http_request: method, path, status,
  * bytes sent, ms), warnings for rejected requests (at most 20 a second, the
@@ -55,6 +53,7 @@
 #ifndef QM_HTTP_H
 #define QM_HTTP_H
 
+#include "auth.h"
 #include "evloop.h"
 
 #include <cjson/cJSON.h>
@@ -99,7 +98,10 @@ struct http_route {
 	const char *method;      /* a token: "GET", "POST", "PUT", "DELETE" ... */
 	const char *path;        /* exact, or prefix (see the top of this file) */
 	http_handler_fn handler;
-	bool needs_auth;         /* require the bearer token when one is set */
+	/* enum auth_access: AUTH_ACCESS_READ (0: a credential only with
+	 * read auth), AUTH_ACCESS_ADMIN (1: an admin token), AUTH_ACCESS_PUBLIC
+	 * (2: never one) */
+	unsigned char access;
 };
 
 /* Zero fields mean "the default" (HTTP_DEFAULT_*). */
@@ -133,10 +135,26 @@ void http_server_free(struct http_server *srv);
 /* The bound TCP port (useful after port 0). */
 uint16_t http_server_port(const struct http_server *srv);
 
-/* Set the bearer token that needs_auth routes require (copied). NULL or ""
- * turns authentication off (the default). 0, or QM_EINVAL when the token
- * holds bytes outside printable ASCII or spaces (token unchanged). */
+/* One admin token (copied) that every non-public route that changes
+ * something requires (auth.h). NULL or "" turns authentication off (the
+ * default). 0, or QM_EINVAL when the token holds bytes outside printable
+ * ASCII or spaces (authentication unchanged). */
 int http_server_set_token(struct http_server *srv, const char *token);
+
+/* Check every request with a (borrowed) auth (auth.h: tokens, roles, read
+ * auth, failed-attempt limits) after routing, before the body is read:
+ * 400, 401 (WWW-Authenticate: Bearer on a mutating call, Basic on a read),
+ * 403, 429 (Retry-After: 60). NULL turns authentication off. */
+void http_server_set_auth(struct http_server *srv, struct auth *a);
+
+/* Called once for every request to a route that is not a GET or HEAD,
+ * after it was answered (or refused): the peer, the token's name ("-"
+ * without one), method, path, the body (empty when it was not read) and
+ * the status. For the audit trail. */
+typedef void (*http_audit_fn)(void *ctx, const char *peer, const char *who,
+			      const char *method, const char *path, const char *body,
+			      size_t body_len, int status);
+void http_server_set_audit(struct http_server *srv, http_audit_fn fn, void *ctx);
 
 /* Replace the limits (zero fields = defaults). Applies to the next check on
  * every connection; meant to be called once after http_server_new().

@@ -2,6 +2,7 @@
  * one table below; it parses flags and environment twins (QUOBYTE_MESOS_*)
  * and generates --help. Exit status: 0 clean stop, 1 run-time failure,
  * 2 configuration error. */
+#include "auth.h"
 #include "config.h"
 #include "coord.h"
 #include "detector.h"
@@ -202,8 +203,18 @@ static const struct config_opt table[] = {
 	 "DIR", "directory of the file state store (and the generated bus secret)", v_abs},
 	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
 	 "HOST:PORT", "REST API and status page", v_listen},
+	{"api-token-file", E("API_TOKEN_FILE"), CONFIG_STR, OFF(api_token_file), NULL, UNB, "FILE",
+	 "REST API tokens, one 'NAME admin|read TOKEN' per line (or one bare admin token), "
+	 "32+ characters, the file 0600; re-read on SIGHUP", v_abs},
 	{"api-token", E("API_TOKEN"), CONFIG_STR, OFF(api_token), NULL, UNB, "TOKEN",
-	 "bearer token required by mutating REST calls (POST /v1/version, POST /v1/framework/reset)", v_text},
+	 "one admin token, for tests: argv and the environment are visible to other users "
+	 "(use --api-token-file)", v_text},
+	{"http-insecure", E("HTTP_INSECURE"), CONFIG_BOOL, OFF(http_insecure), "false", UNB, NULL,
+	 "allow a REST listener reachable from other hosts without any token: anyone who "
+	 "reaches it can change the cluster", NULL},
+	{"http-auth-read", E("HTTP_AUTH_READ"), CONFIG_BOOL, OFF(http_auth_read), "false", UNB,
+	 NULL, "GET endpoints (state, metrics, the status page) need a read or admin token too "
+	 "(health and the prober download stay open)", NULL},
 	{"bus-listen", E("BUS_LISTEN"), CONFIG_STR, OFF(bus_listen), "tcp://0.0.0.0:7001", UNB,
 	 "URL", "where probers connect (NNG URL)", v_nng_url},
 	{"bus-advertise", E("BUS_ADVERTISE"), CONFIG_STR, OFF(bus_advertise), NULL, UNB, "URL",
@@ -342,7 +353,16 @@ int main(int argc, char **argv)
 	(void)log_level_parse(o.c.log_level, &lvl);
 	log_set_level(lvl);
 	if (o.c.check_config) {
-		printf("quobyte-coordinator: configuration ok\n");
+		struct auth *a = NULL;
+		bool open = false;
+		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0) {
+			fprintf(stderr, "quobyte-coordinator: %s\n", err);
+			rc = 2;
+		} else {
+			printf("quobyte-coordinator: configuration ok%s\n",
+			       open ? " (REST API open: --http-insecure)" : "");
+		}
+		auth_free(a);
 	} else {
 		rc = coord_run(&o.c);
 	}
