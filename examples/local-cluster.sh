@@ -517,6 +517,11 @@ done
 master=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listen"][0])' "$state/emulator.ready")
 
 # ---------------------------------------------------------------- coordinator
+# an API token, as on a real cluster (containers/README.md): calls that
+# change something carry it; the file is 0600
+token_file=$state/api.tokens
+( umask 077; printf 'local admin %s\n' "$(head -c 48 /dev/urandom | base64 | tr -d '=+/\n')" > "$token_file" )
+token=$(awk '{ print $3 }' "$token_file")
 rest=http://127.0.0.1:$port
 bus=tcp://127.0.0.1:$bus_port
 say "starting quobyte-coordinator (REST $rest, bus $bus)"
@@ -526,6 +531,7 @@ setsid "$build/quobyte-coordinator" \
   --http-listen "127.0.0.1:$port" \
   --bus-listen "$bus" --bus-advertise "$bus" \
   --prober-command "$build/quobyte-prober" \
+  --api-token-file "$token_file" \
   ${image:+--image "$image"} \
   --revive-interval 3s --backoff-base 2s --removal-grace 30s \
   >"$logs/coordinator.out" 2>"$logs/coordinator.log" 9>&- &
@@ -539,7 +545,8 @@ done
   die "the coordinator did not subscribe in 30 s (log: $logs/coordinator.log)"
 say "coordinator subscribed to the emulator at http://$master"
 
-answer=$(curl -s -w ' HTTP %{http_code}' -XPOST --data-binary "$version" "$rest/v1/version") || true
+answer=$(curl -s -w ' HTTP %{http_code}' -H "Authorization: Bearer $token" -XPOST \
+  --data-binary "$version" "$rest/v1/version") || true
 case $answer in *"HTTP 200") ;; *) die "POST /v1/version $version: $answer" ;; esac
 t_version=$(us)
 say "target version $version set (POST $rest/v1/version)"
@@ -565,7 +572,10 @@ cat >> "$state/hints" <<EOF
   unmark a disk -> its service is killed after the removal grace (30 s):
     rm $state/agents/agent3/data/QUOBYTE_DEV_SETUP
   the whole state as JSON:   curl -s $rest/v1/state | python3 -m json.tool
-  stop Quobyte (probers keep running):   curl -XPOST -d '' $rest/v1/version
+  stop Quobyte (probers keep running; calls that change something carry the API token):
+    curl -H "Authorization: Bearer \$(awk '{print \$3}' $token_file)" -XPOST -d '' $rest/v1/version
+  what was changed, and by which token (admin only):
+    curl -s -H "Authorization: Bearer \$(awk '{print \$3}' $token_file)" $rest/v1/audit | python3 -m json.tool
 Ctrl-C stops everything and detaches the disks.
 EOF
 
@@ -573,6 +583,7 @@ cat <<EOF
 
 local-cluster: running
   REST API      $rest/v1/state   (GET/POST $rest/v1/version, $rest/metrics)
+  API token     $token_file   (admin: send it as "Authorization: Bearer TOKEN")
   status page   $rest/
   Mesos master  http://$master   (emulator; control API http://$master/control/state)
   logs          $logs/coordinator.log, $logs/emulator.log

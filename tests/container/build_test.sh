@@ -187,12 +187,24 @@ coord_help() {
 check coordinator_runs_help coord_help
 
 coord_check_config() {
-	local out
-	out=$("${RUN[@]}" -e QUOBYTE_MESOS_MASTER=http://127.0.0.1:5050 "$image" --check-config 2>&1) ||
-		{ echo "$out"; return 1; }
+	local out dir rc
+	# the defaults listen on 0.0.0.0: without a token the image refuses
+	out=$("${RUN[@]}" -e QUOBYTE_MESOS_MASTER=http://127.0.0.1:5050 "$image" --check-config 2>&1)
+	rc=$?
+	[ "$rc" -eq 2 ] && printf '%s\n' "$out" | grep -q -- '--api-token-file' ||
+		{ echo "defaults without a token: exit $rc, $out"; return 1; }
+	# with a token file as containers/README.md makes it (uid 10001, 0600)
+	dir=$(mktemp -d); chmod 0755 "$dir"
+	printf 'ops admin %s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" >"$dir/api.tokens"
+	chown 10001:10001 "$dir/api.tokens"; chmod 0600 "$dir/api.tokens"
+	out=$("${RUN[@]}" -v "$dir:/etc/quobyte-mesos:ro" -e QUOBYTE_MESOS_MASTER=http://127.0.0.1:5050 \
+		-e QUOBYTE_MESOS_API_TOKEN_FILE=/etc/quobyte-mesos/api.tokens "$image" --check-config 2>&1)
+	rc=$?
+	rm -rf "$dir"
+	[ "$rc" -eq 0 ] || { echo "$out"; return 1; }
 	printf '%s\n' "$out" | grep -q 'configuration ok' || { echo "unexpected: $out"; return 1; }
 }
-check coordinator_check_config_defaults coord_check_config
+check coordinator_check_config_defaults_need_a_token coord_check_config
 
 coord_user() {
 	local out

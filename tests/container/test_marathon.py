@@ -205,15 +205,45 @@ def coordinator_help():
 
 
 def coordinator_check_config():
+    """--check-config with the app's environment, its files made as an
+    operator makes them (the token file 0600, in a temp dir standing for
+    the host volume); without the token file the coordinator must refuse
+    (it listens on 0.0.0.0)."""
     if not os.access(COORD, os.X_OK):
         raise Skip("no %s (build first)" % COORD)
-    child = {k: v for k, v in os.environ.items() if not k.startswith("QUOBYTE_MESOS_")}
-    child.update(env())
-    out = subprocess.run([COORD, "--check-config"], capture_output=True, text=True,
-                         timeout=30, env=child)
-    assert out.returncode == 0 and "configuration ok" in out.stdout, \
-        "--check-config with the app's environment: exit %d %s%s" % (
-            out.returncode, out.stdout[-300:], out.stderr[-300:])
+    import secrets
+    import tempfile
+    vols = [v["containerPath"].rstrip("/") + "/" for v in
+            (app.get("container") or {}).get("volumes") or []]
+    with tempfile.TemporaryDirectory() as tmp:
+        app_env = {}
+        for k, v in env().items():
+            for p in vols:
+                if k.endswith("_FILE") and v.startswith(p):
+                    v = os.path.join(tmp, v[len(p):])
+            app_env[k] = v
+        tokens = app_env.get("QUOBYTE_MESOS_API_TOKEN_FILE")
+        assert tokens, "the app gives no QUOBYTE_MESOS_API_TOKEN_FILE"
+        fd = os.open(tokens, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, ("ops admin %s\n" % secrets.token_urlsafe(32)).encode())
+        os.close(fd)
+
+        def run(e):
+            child = {k: v for k, v in os.environ.items()
+                     if not k.startswith("QUOBYTE_MESOS_")}
+            child.update(e)
+            return subprocess.run([COORD, "--check-config"], capture_output=True,
+                                  text=True, timeout=30, env=child)
+        out = run(app_env)
+        assert out.returncode == 0 and "configuration ok" in out.stdout, \
+            "--check-config with the app's environment: exit %d %s%s" % (
+                out.returncode, out.stdout[-300:], out.stderr[-300:])
+        bare = {k: v for k, v in app_env.items()
+                if k != "QUOBYTE_MESOS_API_TOKEN_FILE"}
+        out = run(bare)
+        assert out.returncode == 2 and "--api-token-file" in out.stderr, \
+            "without a token file on 0.0.0.0 the coordinator must refuse: " \
+            "exit %d %s" % (out.returncode, out.stderr[-300:])
 
 
 def main():
