@@ -238,6 +238,41 @@ def run_options(task, sandbox, env):
     return args, tail
 
 
+def bind_sources(options):
+    """Host paths of the bind mounts in `docker run` options: every
+    `-v HOST:...` and `--volume=HOST:...` whose HOST is absolute (a name is
+    a named volume)."""
+    out = []
+    for i, arg in enumerate(options):
+        spec = None
+        if arg in ("-v", "--volume") and i + 1 < len(options):
+            spec = options[i + 1]
+        elif arg.startswith("--volume="):
+            spec = arg[len("--volume="):]
+        if spec and spec.startswith("/"):
+            out.append(spec.split(":", 1)[0])
+    return out
+
+
+def make_bind_sources(options):
+    """What dockerd does for `-v` and `--volume` and podman does not: a
+    missing host path of a bind mount is created as a directory (Docker's
+    bind-mount documentation: "-v creates the endpoint for you. It is
+    always created as a directory"; Mesos relies on it: it passes
+    ContainerInfo.volumes and DockerInfo parameters through unchanged,
+    src/docker/docker.cpp 1.4.0 ... 1.11.0). None, or why a path cannot be
+    made (docker run then fails: exit status 125)."""
+    for path in bind_sources(options):
+        if os.path.lexists(path):
+            continue
+        try:
+            os.makedirs(path, 0o755, exist_ok=True)
+        except OSError as err:
+            return "Error response from daemon: mkdir %s: %s" % (
+                path, err.strerror or err)
+    return None
+
+
 def _http_probe(url, timeout):
     """An HTTP check as curl -s -S -L -k -g does it: redirects followed,
     TLS not verified, healthy on 200..399 (src/checks/checker_process.cpp
@@ -408,6 +443,14 @@ class Runtime:
             cluster.emit(task, "TASK_FAILED", "SOURCE_EXECUTOR",
                          message="Failed to create docker run options: %s"
                          % err)
+            return None
+        why = make_bind_sources(options)
+        if why is not None:
+            # the daemon refuses the run: the `docker run` exits 125
+            cluster.emit(task, "TASK_FAILED", "SOURCE_EXECUTOR",
+                         reason="REASON_CONTAINER_LAUNCH_FAILED",
+                         message="Container exited with status 125; docker: %s"
+                         % why)
             return None
         ours = ["--label", self.label,
                 "--label", "%s=%d" % (PID_LABEL, os.getpid()),
