@@ -1,5 +1,6 @@
 #include "qm_error.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,4 +71,15 @@ char *qm_strndup(const char *s, size_t n)
 	if (!p)
 		qm_oom();
 	return p;
+}
+
+int qm_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

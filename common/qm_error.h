@@ -38,4 +38,10 @@ void *qm_realloc(void *p, size_t n);
 char *qm_strdup(const char *s);
 char *qm_strndup(const char *s, size_t n);
 
+/* Write a printf-style message into err (errlen bytes, always terminated;
+ * nothing when err is NULL or errlen 0) and return code: the one way
+ * functions with an (err, errlen) pair fail. */
+int qm_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

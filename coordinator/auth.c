@@ -46,18 +46,6 @@ struct auth {
 
 /* ---- token file -------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 static bool name_ok(const char *s, size_t n)
 {
@@ -85,21 +73,21 @@ static int add_token(struct auth_tokens *t, const char *name, size_t nlen, enum 
 		     const char *tok, size_t tlen, unsigned line, char *err, size_t errlen)
 {
 	if (!name_ok(name, nlen))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "line %u: the name must be 1..%d of A-Z a-z 0-9 . _ -", line,
 			    AUTH_NAME_MAX);
 	if (!token_chars_ok(tok, tlen))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "line %u (%.*s): the token holds characters other than printable ASCII",
 			    line, (int)nlen, name);
 	if (tlen < AUTH_TOKEN_MIN || tlen > AUTH_TOKEN_MAX)
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "line %u (%.*s): the token has %zu characters; %d..%d are needed "
 			    "(e.g. head -c 32 /dev/urandom | base64)",
 			    line, (int)nlen, name, tlen, AUTH_TOKEN_MIN, AUTH_TOKEN_MAX);
 	for (size_t i = 0; i < t->n; i++)
 		if (strlen(t->v[i].name) == nlen && memcmp(t->v[i].name, name, nlen) == 0)
-			return fail(err, errlen, QM_EINVAL, "line %u: the name %.*s is used twice",
+			return qm_fail(err, errlen, QM_EINVAL, "line %u: the name %.*s is used twice",
 				    line, (int)nlen, name);
 	t->v = qm_realloc(t->v, (t->n + 1) * sizeof *t->v);
 	struct auth_token *e = &t->v[t->n++];
@@ -150,7 +138,7 @@ int auth_tokens_parse(const char *text, size_t len, struct auth_tokens *out, cha
 			n--;
 		for (size_t i = 0; i < n; i++)
 			if (s[i] == '\0' || ((unsigned char)s[i] < 0x20 && s[i] != '\t')) {
-				rc = fail(err, errlen, QM_EINVAL, "line %u: a control character",
+				rc = qm_fail(err, errlen, QM_EINVAL, "line %u: a control character",
 					  line);
 				break;
 			}
@@ -173,22 +161,22 @@ int auth_tokens_parse(const char *text, size_t len, struct auth_tokens *out, cha
 			else if (wl[1] == 4 && memcmp(w[1], "read", 4) == 0)
 				role = AUTH_ROLE_READ;
 			else {
-				rc = fail(err, errlen, QM_EINVAL,
+				rc = qm_fail(err, errlen, QM_EINVAL,
 					  "line %u: the role must be admin or read", line);
 				break;
 			}
 			rc = add_token(&t, w[0], wl[0], role, w[2], wl[2], line, err, errlen);
 		} else {
-			rc = fail(err, errlen, QM_EINVAL,
+			rc = qm_fail(err, errlen, QM_EINVAL,
 				  "line %u: expected NAME ROLE TOKEN (or one bare token), found %zu "
 				  "words",
 				  line, k);
 		}
 	}
 	if (rc == 0 && entries == 0)
-		rc = fail(err, errlen, QM_EINVAL, "no token in it");
+		rc = qm_fail(err, errlen, QM_EINVAL, "no token in it");
 	if (rc == 0 && bare && entries > 1)
-		rc = fail(err, errlen, QM_EINVAL,
+		rc = qm_fail(err, errlen, QM_EINVAL,
 			  "a bare token must be the only entry (else: NAME ROLE TOKEN lines)");
 	if (rc != 0) {
 		auth_tokens_free(&t);
@@ -203,26 +191,26 @@ int auth_tokens_load(const char *path, struct auth_tokens *out, char *err, size_
 	memset(out, 0, sizeof *out);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return fail(err, errlen, QM_EIO, "%s: %s", path, strerror(errno));
+		return qm_fail(err, errlen, QM_EIO, "%s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		return fail(err, errlen, QM_EIO, "%s: %s", path, strerror(e));
+		return qm_fail(err, errlen, QM_EIO, "%s: %s", path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err, errlen, QM_EINVAL, "%s: not a regular file", path);
+		return qm_fail(err, errlen, QM_EINVAL, "%s: not a regular file", path);
 	}
 	if (st.st_mode & 077) {
 		close(fd);
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "%s: group or others may access it (mode %04o); chmod 600 it",
 			    path, (unsigned)(st.st_mode & 07777));
 	}
 	if (st.st_size > (off_t)AUTH_FILE_MAX) {
 		close(fd);
-		return fail(err, errlen, QM_EINVAL, "%s: larger than %u bytes", path,
+		return qm_fail(err, errlen, QM_EINVAL, "%s: larger than %u bytes", path,
 			    AUTH_FILE_MAX);
 	}
 	char *buf = qm_malloc(AUTH_FILE_MAX + 1);
@@ -233,14 +221,14 @@ int auth_tokens_load(const char *path, struct auth_tokens *out, char *err, size_
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = fail(err, errlen, QM_EIO, "%s: %s", path, strerror(errno));
+			rc = qm_fail(err, errlen, QM_EIO, "%s: %s", path, strerror(errno));
 			break;
 		}
 		if (r == 0)
 			break;
 		len += (size_t)r;
 		if (len > AUTH_FILE_MAX) {
-			rc = fail(err, errlen, QM_EINVAL, "%s: larger than %u bytes", path,
+			rc = qm_fail(err, errlen, QM_EINVAL, "%s: larger than %u bytes", path,
 				  AUTH_FILE_MAX);
 			break;
 		}
@@ -250,7 +238,7 @@ int auth_tokens_load(const char *path, struct auth_tokens *out, char *err, size_
 		char why[200];
 		rc = auth_tokens_parse(buf, len, out, why, sizeof why);
 		if (rc != 0)
-			fail(err, errlen, rc, "%s: %s", path, why);
+			qm_fail(err, errlen, rc, "%s: %s", path, why);
 	}
 	explicit_bzero(buf, AUTH_FILE_MAX + 1);
 	free(buf);
@@ -262,7 +250,7 @@ int auth_tokens_single(const char *token, struct auth_tokens *out, char *err, si
 	memset(out, 0, sizeof *out);
 	size_t n = strlen(token);
 	if (!token_chars_ok(token, n) || n == 0 || n > AUTH_TOKEN_MAX)
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "--api-token must be 1..%d printable ASCII characters without blanks",
 			    AUTH_TOKEN_MAX);
 	out->v = qm_calloc(1, sizeof *out->v);

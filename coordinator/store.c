@@ -23,19 +23,6 @@
 /* Integers travel as JSON numbers; beyond 2^53 a double is not exact. */
 #define JSON_INT_MAX 9007199254740992.0
 
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rv;
-}
 
 static const char *errstr(int e, char *buf, size_t cap)
 {
@@ -263,7 +250,7 @@ struct rd {
 
 static int corrupt(struct rd *r, const char *key, const char *what)
 {
-	return fail(r->err, r->errlen, QM_ECORRUPT, "%s%s%s: %s", r->where,
+	return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s%s%s: %s", r->where,
 		    r->where[0] ? "." : "", key, what);
 }
 
@@ -339,7 +326,7 @@ static int rd_task(struct rd *r, const cJSON *o, struct store_task *t)
 	int rv;
 	int64_t v;
 	if (!cJSON_IsObject(o))
-		return fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
 			    r->where);
 	if ((rv = rd_str(r, o, "task_id", t->task_id, sizeof t->task_id, true)))
 		return rv;
@@ -390,7 +377,7 @@ static int rd_failure(struct rd *r, const cJSON *o, struct store_failure *f)
 	int rv;
 	int64_t v;
 	if (!cJSON_IsObject(o))
-		return fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
 			    r->where);
 	if ((rv = rd_str(r, o, "service", f->service, sizeof f->service, true)) ||
 	    (rv = rd_str(r, o, "agent_id", f->agent_id, sizeof f->agent_id, true)))
@@ -434,7 +421,7 @@ static int check_unique(struct store_state *s, char *err, size_t errlen)
 		qsort(p, s->ntasks, sizeof *p, cmp_task_ptr);
 		for (size_t i = 1; i < s->ntasks && !rv; i++)
 			if (strcmp(p[i]->task_id, p[i - 1]->task_id) == 0)
-				rv = fail(err, errlen, QM_ECORRUPT,
+				rv = qm_fail(err, errlen, QM_ECORRUPT,
 					  "tasks[%zu].task_id: duplicate '%.64s'",
 					  (size_t)(p[i] - s->tasks), p[i]->task_id);
 		free(p);
@@ -446,7 +433,7 @@ static int check_unique(struct store_state *s, char *err, size_t errlen)
 		qsort(p, s->nfailures, sizeof *p, cmp_failure_ptr);
 		for (size_t i = 1; i < s->nfailures && !rv; i++)
 			if (cmp_failure_ptr(&p[i], &p[i - 1]) == 0)
-				rv = fail(err, errlen, QM_ECORRUPT,
+				rv = qm_fail(err, errlen, QM_ECORRUPT,
 					  "failures[%zu]: duplicate slot",
 					  (size_t)(p[i] - s->failures));
 		free(p);
@@ -465,7 +452,7 @@ static int syntax_error(const char *buf, size_t len, size_t pos, char *err,
 	while (end > 0 && strchr(" \t\r\n", buf[end - 1]))
 		end--;
 	if (end == 0 || buf[end - 1] != '}')
-		return fail(err, errlen, QM_ECORRUPT,
+		return qm_fail(err, errlen, QM_ECORRUPT,
 			    "unexpected end of data at byte %zu, no closing '}' "
 			    "(truncated?)", len);
 	char near[24];
@@ -473,7 +460,7 @@ static int syntax_error(const char *buf, size_t len, size_t pos, char *err,
 	for (size_t i = pos; i < len && n < 16; i++)
 		near[n++] = (buf[i] >= 0x20 && buf[i] < 0x7f) ? buf[i] : '?';
 	near[n] = '\0';
-	return fail(err, errlen, QM_ECORRUPT,
+	return qm_fail(err, errlen, QM_ECORRUPT,
 		    "JSON syntax error at byte %zu near '%s'", pos, near);
 }
 
@@ -483,12 +470,12 @@ int store_state_from_json(const char *buf, size_t len, struct store_state *s,
 	store_state_init(s);
 	*version = 0;
 	if (len == 0)
-		return fail(err, errlen, QM_ECORRUPT, "empty (0 bytes)");
+		return qm_fail(err, errlen, QM_ECORRUPT, "empty (0 bytes)");
 	if (len > STORE_MAX_BYTES)
-		return fail(err, errlen, QM_ETOOBIG, "larger than %u bytes",
+		return qm_fail(err, errlen, QM_ETOOBIG, "larger than %u bytes",
 			    STORE_MAX_BYTES);
 	if (memchr(buf, '\0', len))
-		return fail(err, errlen, QM_ECORRUPT,
+		return qm_fail(err, errlen, QM_ECORRUPT,
 			    "contains a NUL byte at byte %zu",
 			    (size_t)((const char *)memchr(buf, '\0', len) - buf));
 	const char *end = NULL;
@@ -501,18 +488,18 @@ int store_state_from_json(const char *buf, size_t len, struct store_state *s,
 	while (pos < len && strchr(" \t\r\n", buf[pos]))
 		pos++;
 	if (pos < len) {
-		rv = fail(err, errlen, QM_ECORRUPT,
+		rv = qm_fail(err, errlen, QM_ECORRUPT,
 			  "trailing data after the JSON value at byte %zu", pos);
 		goto out;
 	}
 	struct rd r = {err, errlen, ""};
 	if (!cJSON_IsObject(root)) {
-		rv = fail(err, errlen, QM_ECORRUPT, "not a JSON object");
+		rv = qm_fail(err, errlen, QM_ECORRUPT, "not a JSON object");
 		goto out;
 	}
 	const char *fmt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "format"));
 	if (!fmt || strcmp(fmt, STORE_FORMAT) != 0) {
-		rv = fail(err, errlen, QM_ECORRUPT,
+		rv = qm_fail(err, errlen, QM_ECORRUPT,
 			  "not a quobyte-mesos state (format is not '%s')",
 			  STORE_FORMAT);
 		goto out;
@@ -521,7 +508,7 @@ int store_state_from_json(const char *buf, size_t len, struct store_state *s,
 	if ((rv = rd_int(&r, root, "format_version", 1, &fv, true)))
 		goto out;
 	if (fv > STORE_FORMAT_VERSION) {
-		rv = fail(err, errlen, QM_EVERSION,
+		rv = qm_fail(err, errlen, QM_EVERSION,
 			  "written by a newer coordinator (format_version %" PRId64
 			  ", this one reads up to %d)", fv, STORE_FORMAT_VERSION);
 		goto out;
@@ -542,7 +529,7 @@ int store_state_from_json(const char *buf, size_t len, struct store_state *s,
 	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
 	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "failures");
 	if ((tasks && !cJSON_IsArray(tasks)) || (fails && !cJSON_IsArray(fails))) {
-		rv = fail(err, errlen, QM_ECORRUPT,
+		rv = qm_fail(err, errlen, QM_ECORRUPT,
 			  "tasks/failures: not an array");
 		goto out;
 	}
@@ -673,17 +660,17 @@ static int file_read(struct file_store *fs, char **buf, size_t *len,
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return QM_ENOENT;
-		return fail(err, errlen, QM_EIO, "cannot open state file %s: %s",
+		return qm_fail(err, errlen, QM_EIO, "cannot open state file %s: %s",
 			    fs->path, errstr(errno, eb, sizeof eb));
 	}
 	if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
 		close(fd);
-		return fail(err, errlen, QM_EIO,
+		return qm_fail(err, errlen, QM_EIO,
 			    "state file %s is not a regular file", fs->path);
 	}
 	if ((uint64_t)sb->st_size > STORE_MAX_BYTES) {
 		close(fd);
-		return fail(err, errlen, QM_ETOOBIG,
+		return qm_fail(err, errlen, QM_ETOOBIG,
 			    "state file %s is %lld bytes, more than the %u MiB "
 			    "cap; " RESET_HINT, fs->path, (long long)sb->st_size,
 			    STORE_MAX_BYTES >> 20);
@@ -706,7 +693,7 @@ static int file_read(struct file_store *fs, char **buf, size_t *len,
 			int e = errno;
 			free(b);
 			close(fd);
-			return fail(err, errlen, QM_EIO,
+			return qm_fail(err, errlen, QM_EIO,
 				    "cannot read state file %s: %s", fs->path,
 				    errstr(e, eb, sizeof eb));
 		}
@@ -717,7 +704,7 @@ static int file_read(struct file_store *fs, char **buf, size_t *len,
 	close(fd);
 	if (n > STORE_MAX_BYTES) {
 		free(b);
-		return fail(err, errlen, QM_ETOOBIG,
+		return qm_fail(err, errlen, QM_ETOOBIG,
 			    "state file %s is larger than the %u MiB cap; "
 			    RESET_HINT, fs->path, STORE_MAX_BYTES >> 20);
 	}
@@ -749,11 +736,11 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 	rv = store_state_from_json(buf, len, out, version, why, sizeof why);
 	free(buf);
 	if (rv == QM_EVERSION)
-		return fail(err, errlen, rv,
+		return qm_fail(err, errlen, rv,
 			    "state file %s was %s; refusing to use or overwrite it",
 			    fs->path, why);
 	if (rv)
-		return fail(err, errlen, rv, "state file %s is corrupt: %s; "
+		return qm_fail(err, errlen, rv, "state file %s is corrupt: %s; "
 			    RESET_HINT, fs->path, why);
 	fs->known = true;
 	fs->exists = true;
@@ -798,17 +785,17 @@ static int file_save(void *impl, const struct store_state *s,
 		bool exists = fstatat(fs->dirfd, STATE_FILE, &sb,
 				      AT_SYMLINK_NOFOLLOW) == 0;
 		if (!exists && errno != ENOENT)
-			return fail(err, errlen, QM_EIO, "cannot stat %s: %s",
+			return qm_fail(err, errlen, QM_EIO, "cannot stat %s: %s",
 				    fs->path, errstr(errno, eb, sizeof eb));
 		if (exists != fs->exists || (exists && !same_file(&sb, &fs->st))) {
 			fs->known = false;
-			return fail(err, errlen, QM_ECONFLICT,
+			return qm_fail(err, errlen, QM_ECONFLICT,
 				    "state file %s was changed by someone else "
 				    "since this coordinator last read it", fs->path);
 		}
 	}
 	if (expected != fs->version)
-		return fail(err, errlen, QM_ECONFLICT,
+		return qm_fail(err, errlen, QM_ECONFLICT,
 			    "stale state version: expected %" PRIu64
 			    ", %s is at %" PRIu64, expected, fs->path,
 			    fs->version);
@@ -817,7 +804,7 @@ static int file_save(void *impl, const struct store_state *s,
 	size_t len;
 	rv = store_state_to_json(s, fs->version + 1, &text, &len);
 	if (rv)
-		return fail(err, errlen, rv,
+		return qm_fail(err, errlen, rv,
 			    "state would be larger than the %u MiB cap",
 			    STORE_MAX_BYTES >> 20);
 
@@ -834,7 +821,7 @@ static int file_save(void *impl, const struct store_state *s,
 	}
 	if (fd < 0) {
 		free(text);
-		return fail(err, errlen, QM_EIO,
+		return qm_fail(err, errlen, QM_EIO,
 			    "cannot create a temporary file in %s: %s", fs->dir,
 			    errstr(errno, eb, sizeof eb));
 	}
@@ -862,7 +849,7 @@ static int file_save(void *impl, const struct store_state *s,
 	 * bring back the old state, which the version check then reflects. */
 	if (fsync(fs->dirfd) != 0) {
 		fs->known = false;
-		return fail(err, errlen, QM_EIO, "cannot fsync directory %s: %s",
+		return qm_fail(err, errlen, QM_EIO, "cannot fsync directory %s: %s",
 			    fs->dir, errstr(errno, eb, sizeof eb));
 	}
 	fs->known = true;
@@ -878,7 +865,7 @@ io_error:;
 		close(fd);
 	unlinkat(fs->dirfd, tmpname, 0);
 	free(text);
-	return fail(err, errlen, QM_EIO, "cannot save state file %s (%s): %s",
+	return qm_fail(err, errlen, QM_EIO, "cannot save state file %s (%s): %s",
 		    fs->path, step, errstr(e, eb, sizeof eb));
 }
 
@@ -925,11 +912,11 @@ static struct store *file_open(const char *dir, char *err, size_t errlen)
 {
 	char eb[128];
 	if (!*dir || strlen(dir) > 4000) {
-		fail(err, errlen, QM_EINVAL, "state directory path is empty or too long");
+		qm_fail(err, errlen, QM_EINVAL, "state directory path is empty or too long");
 		return NULL;
 	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		fail(err, errlen, QM_EIO, "cannot create state directory %s: %s",
+		qm_fail(err, errlen, QM_EIO, "cannot create state directory %s: %s",
 		     dir, errstr(errno, eb, sizeof eb));
 		return NULL;
 	}
@@ -942,14 +929,14 @@ static struct store *file_open(const char *dir, char *err, size_t errlen)
 		 dir[strlen(dir) - 1] == '/' ? "" : "/");
 	fs->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dirfd < 0) {
-		fail(err, errlen, QM_EIO, "cannot open state directory %s: %s",
+		qm_fail(err, errlen, QM_EIO, "cannot open state directory %s: %s",
 		     dir, errstr(errno, eb, sizeof eb));
 		goto bad;
 	}
 	fs->lockfd = openat(fs->dirfd, LOCK_FILE,
 			    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fs->lockfd < 0) {
-		fail(err, errlen, QM_EIO, "cannot open %s/%s: %s", dir,
+		qm_fail(err, errlen, QM_EIO, "cannot open %s/%s: %s", dir,
 		     LOCK_FILE, errstr(errno, eb, sizeof eb));
 		goto bad;
 	}
@@ -961,12 +948,12 @@ static struct store *file_open(const char *dir, char *err, size_t errlen)
 				pid[n] = '\0';
 				pid[strcspn(pid, "\n")] = '\0';
 			}
-			fail(err, errlen, QM_ECONFLICT,
+			qm_fail(err, errlen, QM_ECONFLICT,
 			     "state directory %s is in use by another "
 			     "coordinator (pid %s); only one may use it", dir,
 			     pid[0] ? pid : "?");
 		} else {
-			fail(err, errlen, QM_EIO, "cannot lock %s/%s: %s", dir,
+			qm_fail(err, errlen, QM_EIO, "cannot lock %s/%s: %s", dir,
 			     LOCK_FILE, errstr(errno, eb, sizeof eb));
 		}
 		goto bad;
@@ -986,7 +973,7 @@ bad:
 struct store *store_open(const char *url, char *err, size_t errlen)
 {
 	if (!url || !*url) {
-		fail(err, errlen, QM_EINVAL, "no state store given");
+		qm_fail(err, errlen, QM_EINVAL, "no state store given");
 		return NULL;
 	}
 	const char *sep = strstr(url, "://");
@@ -998,7 +985,7 @@ struct store *store_open(const char *url, char *err, size_t errlen)
 			if (strncmp(rest, "localhost/", 10) == 0)
 				rest += 9;
 			if (rest[0] != '/') {
-				fail(err, errlen, QM_EINVAL,
+				qm_fail(err, errlen, QM_EINVAL,
 				     "state store URL '%s': use file:///absolute/dir",
 				     url);
 				return NULL;
@@ -1007,7 +994,7 @@ struct store *store_open(const char *url, char *err, size_t errlen)
 		}
 		if (sl == 2 && strncmp(url, "zk", 2) == 0)
 			return store_zk_open(url, NULL, err, errlen);
-		fail(err, errlen, QM_EINVAL,
+		qm_fail(err, errlen, QM_EINVAL,
 		     "state store URL '%.64s': unknown scheme (use file:///dir, "
 		     "a directory path, or zk://host:port/path)", url);
 		return NULL;

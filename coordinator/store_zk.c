@@ -47,19 +47,6 @@ struct zk_store {
 
 static const struct store_ops zk_ops;
 
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rv;
-}
 
 static char *join(const char *a, const char *b)
 {
@@ -80,17 +67,17 @@ static int zk_fail(struct zk_store *zs, int rc, const char *what, char *err,
 		   size_t errlen)
 {
 	if (rc == ZNOAUTH || rc == ZAUTHFAILED)
-		return fail(err, errlen, QM_EAUTH,
+		return qm_fail(err, errlen, QM_EAUTH,
 			    "ZooKeeper refused to %s %s: not authorized (the znode's "
 			    "ACL does not admit %s; check user:password in the zk:// URL)",
 			    what, zs->where,
 			    zk_conn_has_auth(zs->zk) ? "these credentials"
 						     : "anonymous access");
 	if (zk_rc_uncertain(rc))
-		return fail(err, errlen, QM_EIO,
+		return qm_fail(err, errlen, QM_EIO,
 			    "lost the connection to ZooKeeper %s during %s of %s (%s)",
 			    zk_conn_ensemble(zs->zk), what, zs->where, zk_strerror(rc));
-	return fail(err, errlen, zk_to_qm(rc) == QM_ETIMEDOUT ? QM_ETIMEDOUT : QM_EIO,
+	return qm_fail(err, errlen, zk_to_qm(rc) == QM_ETIMEDOUT ? QM_ETIMEDOUT : QM_EIO,
 		    "ZooKeeper %s: cannot %s %s: %s", zk_conn_ensemble(zs->zk),
 		    what, zs->where, zk_strerror(rc));
 }
@@ -221,7 +208,7 @@ static int inflate_text(const char *z, size_t zlen, char **out, size_t *outlen,
 	for (;;) {
 		if (n == cap) {
 			if (cap > STORE_MAX_BYTES) {
-				rv = fail(why, whylen, QM_ETOOBIG, "inflates to more "
+				rv = qm_fail(why, whylen, QM_ETOOBIG, "inflates to more "
 					  "than %u MiB", STORE_MAX_BYTES >> 20);
 				break;
 			}
@@ -235,14 +222,14 @@ static int inflate_text(const char *z, size_t zlen, char **out, size_t *outlen,
 		n = cap - st.avail_out;
 		if (zr == Z_STREAM_END) {
 			if (st.avail_in != 0)
-				rv = fail(why, whylen, QM_ECORRUPT, "%u bytes after the "
+				rv = qm_fail(why, whylen, QM_ECORRUPT, "%u bytes after the "
 					  "end of the compressed data", st.avail_in);
 			break;
 		}
 		if (zr == Z_MEM_ERROR)
 			qm_oom();
 		if (zr != Z_OK && !(zr == Z_BUF_ERROR && st.avail_out == 0)) {
-			rv = fail(why, whylen, QM_ECORRUPT, "compressed data is "
+			rv = qm_fail(why, whylen, QM_ECORRUPT, "compressed data is "
 				  "damaged (zlib: %s)", st.msg ? st.msg
 				  : zr == Z_BUF_ERROR ? "truncated" : "error");
 			break;
@@ -305,10 +292,10 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 	const char *sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "sha256"));
 	memset(r, 0, sizeof *r);
 	if (!num_field(o, "format_version", 1e9, &fv)) {
-		rv = fail(err, errlen, QM_ECORRUPT, "state reference %s is corrupt: "
+		rv = qm_fail(err, errlen, QM_ECORRUPT, "state reference %s is corrupt: "
 			  "format_version missing; " RESET_HINT, zs->where);
 	} else if (fv > STORE_FORMAT_VERSION) {
-		rv = fail(err, errlen, QM_EVERSION, "state reference %s was written "
+		rv = qm_fail(err, errlen, QM_EVERSION, "state reference %s was written "
 			  "by a newer coordinator (format_version %" PRIu64 "); "
 			  "refusing to use or overwrite it", zs->where, fv);
 	} else if (!num_field(o, "version", 9007199254740992.0, &r->version) ||
@@ -322,7 +309,7 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 		   (strcmp(enc, "json") != 0 && strcmp(enc, "zlib") != 0) ||
 		   !num_field(o, "raw_bytes", STORE_MAX_BYTES, &r->raw_bytes) ||
 		   (strcmp(enc, "json") == 0 && r->raw_bytes != r->bytes)) {
-		rv = fail(err, errlen, QM_ECORRUPT, "state reference %s is corrupt "
+		rv = qm_fail(err, errlen, QM_ECORRUPT, "state reference %s is corrupt "
 			  "(a field is missing, out of range or inconsistent); "
 			  RESET_HINT, zs->where);
 	} else {
@@ -332,7 +319,7 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 			h = hc >= '0' && hc <= '9' ? hc - '0' : hc >= 'a' && hc <= 'f' ? hc - 'a' + 10 : -1;
 			l = lc >= '0' && lc <= '9' ? lc - '0' : lc >= 'a' && lc <= 'f' ? lc - 'a' + 10 : -1;
 			if (h < 0 || l < 0)
-				rv = fail(err, errlen, QM_ECORRUPT, "state reference %s "
+				rv = qm_fail(err, errlen, QM_ECORRUPT, "state reference %s "
 					  "is corrupt: bad sha256; " RESET_HINT, zs->where);
 			else
 				r->sha[i] = (uint8_t)(h * 16 + l);
@@ -377,14 +364,14 @@ static int read_chunks(struct zk_store *zs, const struct ref *r, int32_t zver,
 			if (!rv && h->rc == ZOK && h->stat.version != zver)
 				*again = true;
 			if (!rv)
-				rv = fail(err, errlen, QM_ECORRUPT,
+				rv = qm_fail(err, errlen, QM_ECORRUPT,
 					  "state %s is corrupt: chunk %s is missing; "
 					  RESET_HINT, zs->where, op->path);
 			zk_op_free(h);
 		} else if (op->rc != ZOK) {
 			rv = zk_fail(zs, op->rc, "read a chunk of", err, errlen);
 		} else if (op->len != want) {
-			rv = fail(err, errlen, QM_ECORRUPT,
+			rv = qm_fail(err, errlen, QM_ECORRUPT,
 				  "state %s is corrupt: chunk %s has %zu bytes, the "
 				  "reference says %" PRIu64 "; " RESET_HINT, zs->where,
 				  op->path, op->len, want);
@@ -399,7 +386,7 @@ static int read_chunks(struct zk_store *zs, const struct ref *r, int32_t zver,
 		uint8_t sha[CRYPTO_SHA256_LEN];
 		crypto_sha256(buf, off, sha);
 		if (memcmp(sha, r->sha, sizeof sha) != 0)
-			rv = fail(err, errlen, QM_ECORRUPT,
+			rv = qm_fail(err, errlen, QM_ECORRUPT,
 				  "state %s is corrupt: the chunks of generation %s do "
 				  "not match the reference's sha256; " RESET_HINT,
 				  zs->where, r->gen);
@@ -501,10 +488,10 @@ static int load_once(struct zk_store *zs, struct store_state *out,
 		rv = inflate_text(text, len, &plain, &plen, why, sizeof why);
 		free(text);
 		if (rv)
-			return fail(err, errlen, rv, "state %s is corrupt: %s; "
+			return qm_fail(err, errlen, rv, "state %s is corrupt: %s; "
 				    RESET_HINT, zs->where, why);
 		if (r.chunks && plen != r.raw_bytes)
-			return fail(err, errlen, QM_ECORRUPT, "state %s is corrupt: "
+			return qm_fail(err, errlen, QM_ECORRUPT, "state %s is corrupt: "
 				    "it inflates to %zu bytes, the reference says %"
 				    PRIu64 "; " RESET_HINT, zs->where, plen,
 				    r.raw_bytes);
@@ -514,13 +501,13 @@ static int load_once(struct zk_store *zs, struct store_state *out,
 	rv = store_state_from_json(text, len, out, version, why, sizeof why);
 	free(text);
 	if (rv == QM_EVERSION)
-		return fail(err, errlen, rv, "state %s was %s; refusing to use or "
+		return qm_fail(err, errlen, rv, "state %s was %s; refusing to use or "
 			    "overwrite it", zs->where, why);
 	if (rv)
-		return fail(err, errlen, rv, "state %s is corrupt: %s; " RESET_HINT,
+		return qm_fail(err, errlen, rv, "state %s is corrupt: %s; " RESET_HINT,
 			    zs->where, why);
 	if (r.chunks && *version != r.version)
-		return fail(err, errlen, QM_ECORRUPT, "state %s is corrupt: the "
+		return qm_fail(err, errlen, QM_ECORRUPT, "state %s is corrupt: the "
 			    "chunks hold version %" PRIu64 ", the reference says %"
 			    PRIu64 "; " RESET_HINT, zs->where, *version, r.version);
 	zs->known = true;
@@ -582,7 +569,7 @@ static int write_chunks(struct zk_store *zs, const char *text, size_t len,
 	size_t cb = zs->chunk_bytes;
 	uint32_t n = (uint32_t)((len + cb - 1) / cb);
 	if (n > MAX_CHUNKS)
-		return fail(err, errlen, QM_ETOOBIG, "state of %zu bytes needs more "
+		return qm_fail(err, errlen, QM_ETOOBIG, "state of %zu bytes needs more "
 			    "than %d chunks", len, MAX_CHUNKS);
 	new_gen(version, gen, GEN_LEN + 1);
 	struct zk_op **ops = qm_calloc(n, sizeof *ops);
@@ -655,14 +642,14 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 			return rv;
 	}
 	if (expected != zs->version)
-		return fail(err, errlen, QM_ECONFLICT,
+		return qm_fail(err, errlen, QM_ECONFLICT,
 			    "stale state version: expected %" PRIu64 ", %s is at %"
 			    PRIu64, expected, zs->where, zs->version);
 	char *text;
 	size_t len;
 	rv = store_state_to_json(s, zs->version + 1, &text, &len);
 	if (rv)
-		return fail(err, errlen, rv, "state would be larger than the %u MiB "
+		return qm_fail(err, errlen, rv, "state would be larger than the %u MiB "
 			    "cap", STORE_MAX_BYTES >> 20);
 	if ((rv = ensure_paths(zs, err, errlen))) {
 		free(text);
@@ -744,7 +731,7 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 	if (zk_rc_uncertain(rc)) {
 		zs->known = false;
 		zs->swept = false;
-		return fail(err, errlen, QM_EIO, "lost the connection to ZooKeeper "
+		return qm_fail(err, errlen, QM_EIO, "lost the connection to ZooKeeper "
 			    "%s while saving %s (%s): the outcome is unknown; the "
 			    "next save reads the state first", zk_conn_ensemble(zs->zk),
 			    zs->where, zk_strerror(rc));
@@ -754,12 +741,12 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 	if (rc == ZNONODE)
 		zs->paths_ok = false;
 	if (fenced)
-		return fail(err, errlen, QM_ECONFLICT, "not saved to %s: this "
+		return qm_fail(err, errlen, QM_ECONFLICT, "not saved to %s: this "
 			    "coordinator is no longer the leader (its election znode "
 			    "%s is gone); state unchanged", zs->where, zs->fence);
 	if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) {
 		zs->known = false;
-		return fail(err, errlen, QM_ECONFLICT, "state %s was changed by "
+		return qm_fail(err, errlen, QM_ECONFLICT, "state %s was changed by "
 			    "someone else since this coordinator last read it "
 			    "(another coordinator?); state unchanged", zs->where);
 	}

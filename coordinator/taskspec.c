@@ -12,19 +12,6 @@
 
 /* ---- small helpers -------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rv;
-}
 
 /* cJSON returns NULL only when malloc fails (or on misuse, which would be
  * our bug): both end in the project's out-of-memory policy. */
@@ -521,50 +508,50 @@ int taskspec_config_validate(const struct taskspec_config *c, char *err,
 			     size_t errlen)
 {
 	if (!taskspec_image_valid(c->image))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "image '%s' is not a valid Docker image name "
 			    "(lower-case, no tag)", c->image ? c->image : "");
 	if (is_set(c->extra_service_config) &&
 	    (has_ctrl(c->extra_service_config) ||
 	     strlen(c->extra_service_config) > 4096))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "extra service config must be one line of at most "
 			    "4096 bytes without control characters");
 	if (!taskspec_path_valid(c->client_mount_point))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "client mount point must be an absolute path "
 			    "without ':' ',' '..' or control characters");
 	if (is_set(c->config_host_dir) && !taskspec_path_valid(c->config_host_dir))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "config host dir must be an absolute path "
 			    "without ':' ',' '..' or control characters");
 	if (c->health_failures == 0 || c->health_interval_s == 0)
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "health check interval and failures must be > 0");
 	if (c->kill_grace_ms < 0 || c->kill_grace_ms > 3600 * 1000)
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "kill grace period must be 0..3600 s");
 	for (unsigned s = 0; s < TASKSPEC_SERVICE_COUNT; s++) {
 		const struct taskspec_service_conf *v = &c->svc[s];
 		const char *nm = service_names[s];
 		if (v->cpus_milli <= 0 || v->cpus_milli > 1000000)
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: cpus must be > 0 and <= 1000", nm);
 		if (v->mem_mb <= 0 || v->mem_mb > (1ll << 30))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: mem must be > 0 MB", nm);
 		if (v->disk_mb < 0 || v->disk_mb > (1ll << 40))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: disk must be >= 0 MB", nm);
 		if (v->port > 65535 || v->http_port > 65535)
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: ports must be 1..65535", nm);
 		if (v->port && v->port == v->http_port)
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: rpc and http port are both %u", nm,
 				    v->port);
 		if (v->max_mem_mb > v->mem_mb)
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: max mem %lld MB exceeds the task's "
 				    "%lld MB", nm, (long long)v->max_mem_mb,
 				    (long long)v->mem_mb);
@@ -572,31 +559,31 @@ int taskspec_config_validate(const struct taskspec_config *c, char *err,
 	switch (c->prober_mode) {
 	case TASKSPEC_PROBER_COMMAND:
 		if (!taskspec_path_valid(c->prober_command))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "prober command must be an absolute path");
 		break;
 	case TASKSPEC_PROBER_FETCH:
 		if (!uri_ok(c->prober_uri))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "prober URI must be an http:// or https:// "
 				    "URL without blanks");
 		break;
 	case TASKSPEC_PROBER_DOCKER:
 		if (!image_ref_ok(c->prober_image))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "prober image must be <name>:<tag>");
 		if (!taskspec_path_valid(c->prober_image_path))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "prober image path must be an absolute path");
 		if (!taskspec_path_valid(c->prober_host_root))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "prober host root must be an absolute path");
 		break;
 	default:
-		return fail(err, errlen, QM_EINVAL, "unknown prober mode");
+		return qm_fail(err, errlen, QM_EINVAL, "unknown prober mode");
 	}
 	if (is_set(c->prober_user) && !text_ok(c->prober_user, 64))
-		return fail(err, errlen, QM_EINVAL, "bad prober user");
+		return qm_fail(err, errlen, QM_EINVAL, "bad prober user");
 	return 0;
 }
 
@@ -961,9 +948,9 @@ static int get_value_id(const cJSON *o, const char *key, char *out, size_t cap,
 {
 	const char *v = json_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
 	if (!v)
-		return fail(err, errlen, QM_EINVAL, "offer without %s", key);
+		return qm_fail(err, errlen, QM_EINVAL, "offer without %s", key);
 	if (!taskspec_id_valid(v) || strlen(v) >= cap)
-		return fail(err, errlen, QM_EINVAL, "offer has a malformed %s", key);
+		return qm_fail(err, errlen, QM_EINVAL, "offer has a malformed %s", key);
 	memcpy(out, v, strlen(v) + 1);
 	return 0;
 }
@@ -979,7 +966,7 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 {
 	memset(o, 0, sizeof *o);
 	if (!cJSON_IsObject(j))
-		return fail(err, errlen, QM_EINVAL, "offer is not an object");
+		return qm_fail(err, errlen, QM_EINVAL, "offer is not an object");
 	int rv;
 	if ((rv = get_value_id(j, "id", o->id, sizeof o->id, err, errlen)))
 		return rv;
@@ -988,13 +975,13 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 		return rv;
 	const char *host = json_str(j, "hostname");
 	if (!host || !text_ok(host, sizeof o->hostname - 1))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "offer %s has no usable hostname", o->id);
 	snprintf(o->hostname, sizeof o->hostname, "%s", host);
 	const char *role = json_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
 	if (role) {
 		if (!text_ok(role, sizeof o->role - 1))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "offer %s has a malformed allocation role", o->id);
 		snprintf(o->role, sizeof o->role, "%s", role);
 	}
@@ -1003,7 +990,7 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 	if (attrs && cJSON_IsArray(attrs)) {
 		int n = cJSON_GetArraySize(attrs);
 		if (n > TASKSPEC_OFFER_MAX_ATTRS)
-			return fail(err, errlen, QM_ETOOBIG,
+			return qm_fail(err, errlen, QM_ETOOBIG,
 				    "offer %s has %d attributes (max %d)", o->id,
 				    n, TASKSPEC_OFFER_MAX_ATTRS);
 		o->attrs = qm_calloc((size_t)n, sizeof *o->attrs);
@@ -1025,11 +1012,11 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "resources");
 	if (res && !cJSON_IsArray(res))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "offer %s: resources is not an array", o->id);
 	int n = cJSON_GetArraySize(res);
 	if (n > TASKSPEC_OFFER_MAX_RESOURCES)
-		return fail(err, errlen, QM_ETOOBIG,
+		return qm_fail(err, errlen, QM_ETOOBIG,
 			    "offer %s has %d resources (max %d)", o->id, n,
 			    TASKSPEC_OFFER_MAX_RESOURCES);
 	o->res = qm_calloc((size_t)n, sizeof *o->res);
@@ -1051,7 +1038,7 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 			rv = resource_merge(&o->res[k], &r);
 			res_fini(&r);
 			if (rv)
-				return fail(err, errlen, rv,
+				return qm_fail(err, errlen, rv,
 					    "offer %s: too many ranges", o->id);
 		} else {
 			o->res[o->nres++] = r;
@@ -1579,14 +1566,14 @@ static int check_common(const char *task_id, const char *agent_id,
 			char *err, size_t errlen)
 {
 	if (!taskspec_id_valid(task_id))
-		return fail(err, errlen, QM_EINVAL, "bad task id");
+		return qm_fail(err, errlen, QM_EINVAL, "bad task id");
 	if (!taskspec_id_valid(agent_id))
-		return fail(err, errlen, QM_EINVAL, "bad agent id");
+		return qm_fail(err, errlen, QM_EINVAL, "bad agent id");
 	if (!text_ok(hostname, TASKSPEC_ID_MAX))
-		return fail(err, errlen, QM_EINVAL, "bad hostname");
+		return qm_fail(err, errlen, QM_EINVAL, "bad hostname");
 	if (!fit || !cJSON_IsArray(fit->resources) ||
 	    cJSON_GetArraySize(fit->resources) == 0)
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "task %s has no resources", task_id);
 	return 0;
 }
@@ -1611,42 +1598,42 @@ int taskspec_service_task(const struct taskspec_config *c,
 {
 	*out = NULL;
 	if ((unsigned)p->service >= TASKSPEC_PROBER)
-		return fail(err, errlen, QM_EINVAL, "not a Quobyte service");
+		return qm_fail(err, errlen, QM_EINVAL, "not a Quobyte service");
 	const char *svc = service_names[p->service];
 	int rv = check_common(p->task_id, p->agent_id, p->hostname, p->fit,
 			      err, errlen);
 	if (rv)
 		return rv;
 	if (!taskspec_version_valid(p->version))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "version is not a valid Docker tag");
 	if (!taskspec_image_valid(c->image))
-		return fail(err, errlen, QM_EINVAL, "bad image name");
+		return qm_fail(err, errlen, QM_EINVAL, "bad image name");
 	if (!registry_ok(p->registry))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "QUOBYTE_REGISTRY must be host:port[,host:port] "
 			    "or a DNS name");
 	if (is_set(p->host_ip) && !ip_ok(p->host_ip))
-		return fail(err, errlen, QM_EINVAL, "HOST_IP is not an IP address");
+		return qm_fail(err, errlen, QM_EINVAL, "HOST_IP is not an IP address");
 	if (p->ndevice_dirs > TASKSPEC_MAX_DEVICE_DIRS)
-		return fail(err, errlen, QM_EINVAL, "more than %d device dirs",
+		return qm_fail(err, errlen, QM_EINVAL, "more than %d device dirs",
 			    TASKSPEC_MAX_DEVICE_DIRS);
 	for (size_t i = 0; i < p->ndevice_dirs; i++)
 		if (!taskspec_path_valid(p->device_dirs[i]))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "device dir %zu is not a plain absolute path", i);
 	if (is_set(c->extra_service_config) && has_ctrl(c->extra_service_config))
-		return fail(err, errlen, QM_EINVAL, "bad extra service config");
+		return qm_fail(err, errlen, QM_EINVAL, "bad extra service config");
 	if (p->service == TASKSPEC_CLIENT &&
 	    !taskspec_path_valid(c->client_mount_point))
-		return fail(err, errlen, QM_EINVAL, "bad client mount point");
+		return qm_fail(err, errlen, QM_EINVAL, "bad client mount point");
 	if (is_set(c->config_host_dir) && !taskspec_path_valid(c->config_host_dir))
-		return fail(err, errlen, QM_EINVAL, "bad config host dir");
+		return qm_fail(err, errlen, QM_EINVAL, "bad config host dir");
 
 	const struct taskspec_service_conf *v = &c->svc[p->service];
 	unsigned want = (v->port ? 1u : 0u) + (v->http_port ? 1u : 0u);
 	if (p->fit->nports != want)
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "fit has %u ports, %s needs %u", p->fit->nports,
 			    svc, want);
 	uint32_t port = 0, http = 0;
@@ -1826,41 +1813,41 @@ int taskspec_prober_task(const struct taskspec_config *c,
 	if (rv)
 		return rv;
 	if (!bus_url_ok(p->coordinator_url))
-		return fail(err, errlen, QM_EINVAL, "bad coordinator bus URL");
+		return qm_fail(err, errlen, QM_EINVAL, "bad coordinator bus URL");
 	if (!hex64_ok(p->credential_hex))
-		return fail(err, errlen, QM_EINVAL,
+		return qm_fail(err, errlen, QM_EINVAL,
 			    "node credential must be 64 hex digits");
 	const char *opt[] = {p->device_roots, p->device_dirs,
 			     p->client_mount_point};
 	for (size_t i = 0; i < ARRAY_LEN(opt); i++)
 		if (is_set(opt[i]) && !text_ok(opt[i], 4096))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "prober paths must be text without control "
 				    "characters");
 	if (p->nargs > TASKSPEC_MAX_ARGS)
-		return fail(err, errlen, QM_EINVAL, "more than %d prober arguments",
+		return qm_fail(err, errlen, QM_EINVAL, "more than %d prober arguments",
 			    TASKSPEC_MAX_ARGS);
 	for (size_t i = 0; i < p->nargs; i++)
 		if (!p->args[i] || has_ctrl(p->args[i]) || strlen(p->args[i]) > 4096)
-			return fail(err, errlen, QM_EINVAL, "bad prober argument %zu", i);
+			return qm_fail(err, errlen, QM_EINVAL, "bad prober argument %zu", i);
 	switch (c->prober_mode) {
 	case TASKSPEC_PROBER_COMMAND:
 		if (!taskspec_path_valid(c->prober_command))
-			return fail(err, errlen, QM_EINVAL, "bad prober command path");
+			return qm_fail(err, errlen, QM_EINVAL, "bad prober command path");
 		break;
 	case TASKSPEC_PROBER_FETCH:
 		if (!uri_ok(c->prober_uri))
-			return fail(err, errlen, QM_EINVAL, "bad prober URI");
+			return qm_fail(err, errlen, QM_EINVAL, "bad prober URI");
 		break;
 	case TASKSPEC_PROBER_DOCKER:
 		if (!image_ref_ok(c->prober_image) ||
 		    !taskspec_path_valid(c->prober_image_path) ||
 		    !taskspec_path_valid(c->prober_host_root))
-			return fail(err, errlen, QM_EINVAL,
+			return qm_fail(err, errlen, QM_EINVAL,
 				    "bad prober image or image path");
 		break;
 	default:
-		return fail(err, errlen, QM_EINVAL, "unknown prober mode");
+		return qm_fail(err, errlen, QM_EINVAL, "unknown prober mode");
 	}
 
 	cJSON *t = task_skeleton("quobyte-prober", p->hostname, p->task_id,
