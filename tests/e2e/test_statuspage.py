@@ -4,9 +4,12 @@ headless Chromium builds from the page; the page and its resources carry
 the security headers and the Content-Security-Policy."""
 
 import html.parser
+import http.server
+import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import qmtest
@@ -89,6 +92,98 @@ def chromium_binary():
         if path:
             return path
     return None
+
+
+class MockCoordinator:
+    """An HTTP server that answers like the coordinator for the page: the
+    page's three resources as the real coordinator served them (body and
+    headers), and a made-up /v1/state and /v1/audit, so the parts of the
+    page whose data this build's coordinator does not produce yet (the
+    security block, the audit log) can be rendered too."""
+
+    def __init__(self, resources, state, audit_status, audit):
+        mock = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?", 1)[0]
+                if path in mock.resources:
+                    status, headers, body = mock.resources[path]
+                elif path == "/v1/state":
+                    status, headers, body = 200, {
+                        "content-type": "application/json"}, \
+                        json.dumps(mock.state).encode()
+                elif path == "/v1/audit":
+                    status, headers = mock.audit_status, {
+                        "content-type": "application/json"}
+                    body = json.dumps(mock.audit if status == 200 else
+                                      {"error": "no"}).encode()
+                else:
+                    status, headers, body = 404, {}, b""
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k in ("content-type", "content-security-policy",
+                             "x-frame-options", "x-content-type-options",
+                             "referrer-policy"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.resources = resources
+        self.state = state
+        self.audit_status = audit_status
+        self.audit = audit
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d/" % self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def mock_state():
+    """A /v1/state with the security block and HTML wherever the
+    coordinator quotes someone else: a node's device, the master, a
+    problem."""
+    return {
+        "framework_id": "fw-1", "master": "http://m:5050",
+        "subscribed": True, "target_version": "2.0",
+        "coordinator_version": "test",
+        "mesos": {"phase": "subscribed", "leader": "<i>master</i>",
+                  "version": "1.11.0"},
+        "security": {"insecure": True, "auth_read": False},
+        "phases": [{"phase": "registry", "wanted": 1, "ready": 0,
+                    "at_target": 0}],
+        "problems": ["the master says <img src=x onerror=alert(4)>"],
+        "nodes": [{
+            "agent_id": "S0", "hostname": "node<1>", "active": True,
+            "prober": {"reporting": True, "stale": False},
+            "devices": [{"root": "/srv/disk", "types": ["data"],
+                         "state": "ok", "serial": EVIL_SERIAL,
+                         "model": EVIL_MODEL, "size_bytes": 1 << 40,
+                         "free_bytes": 1 << 39}],
+            "services": [{"service": "data", "state": "TASK_RUNNING",
+                          "health": "healthy"}]}],
+    }
+
+
+def mock_audit(n):
+    """n audit entries, oldest first, every field HTML."""
+    return {"entries": [{
+        "time_unix_ms": 1780000000000 + i * 1000,
+        "peer": "127.0.0.1:%d" % (40000 + i), "token": "<b>admin</b>",
+        "method": "POST", "path": "/v1/version",
+        "summary": "entry %d <script>alert(5)</script>" % i,
+        "status": 200 if i % 5 else 403} for i in range(n)]}
 
 
 class StatusPageTest(E2ETestCase):
@@ -222,3 +317,66 @@ class StatusPageTest(E2ETestCase):
         self.assertTrue(os.path.getsize(shot) > 0, shot)
         self.note("chromium --screenshot: %.1fs -> %s" % (took, shot))
         c.finish(self)
+
+    def test_banner_and_audit(self):
+        """The insecure banner and the audit section, rendered from a
+        made-up state and audit log that hold HTML in every field the page
+        shows (this build's coordinator has neither yet): the page itself
+        is the one the coordinator serves, with its headers."""
+        c = self.cluster
+        c.start_coordinator()
+        c.wait_running({"prober": c.hosts})
+        resources = {}
+        for path in RESOURCES:
+            status, h, body = c.rest_call("GET", path)
+            self.assertEqual(status, 200, path)
+            resources[path] = (status, h, body)
+        c.finish(self)
+        if not chromium_binary():
+            self.skipTest("no chromium (scripts/install-deps.sh installs it)")
+
+        profile = os.path.join(c.root, "chromium-profile")
+        keep = os.path.join(log_dir(), safe_name(self.id()))
+        os.makedirs(keep, exist_ok=True)
+        mock = MockCoordinator(resources, mock_state(), 200, mock_audit(25))
+        self.addCleanup(mock.close)
+
+        dom, _ = self.chromium(profile, mock.url, "--dump-dom")
+        scan = DomScan()
+        scan.feed(dom)
+        self.assertNotIn("hidden", scan.by_id["insecure"][0])
+        self.assertEqual(scan.id_text("insecure"),
+                         "REST API is open: started with --http-insecure; "
+                         "anyone who reaches it can change the cluster")
+        self.assertNotIn("hidden", scan.by_id["audit"][0])
+        self.assertEqual(scan.id_text("audit-msg"),
+                         "the last 20 entries, newest first")
+        audit_rows = dom.split('id="audit-t"', 1)[1].split("</table>")[0]
+        self.assertEqual(audit_rows.count("<tr>"), 21, "header + 20 rows")
+        first = audit_rows.index("entry 24 ")
+        self.assertLess(first, audit_rows.index("entry 5 "), "newest first")
+        self.assertNotIn("entry 4 ", audit_rows, "only the last 20")
+        self.assertIn(html_escape_like_chromium(
+            "entry 24 <script>alert(5)</script>"), dom)
+        self.assertIn("2026-05-28 20:27:04.000", scan.id_text("audit-t"))
+        for text in ("the master says <img src=x onerror=alert(4)>",
+                     "<i>master</i>", "node<1>", EVIL_SERIAL):
+            self.assertIn(html_escape_like_chromium(text), dom, text)
+        tags = [t for t, _ in scan.elements]
+        for tag in ("img", "svg", "b", "i", "style"):
+            self.assertNotIn(tag, tags, "a <%s> element in the DOM" % tag)
+        self.assertEqual([a for t, a in scan.elements if t == "script"],
+                         [{"src": "/status.js", "defer": ""}])
+        _, took = self.chromium(profile, mock.url, "--screenshot=" +
+                                os.path.join(keep, "statuspage-mock.png"),
+                                "--window-size=1280,800", "--hide-scrollbars")
+
+        # an audit log this client may not read
+        mock.audit_status = 403
+        dom, _ = self.chromium(profile, mock.url, "--dump-dom")
+        scan = DomScan()
+        scan.feed(dom)
+        self.assertNotIn("hidden", scan.by_id["audit"][0])
+        self.assertEqual(scan.id_text("audit-msg"),
+                         "audit: an admin token is needed")
+        self.assertEqual(scan.id_text("audit-t"), "")
