@@ -24,6 +24,7 @@
 #include "plan.h"
 #include "qm_error.h"
 #include "leader.h"
+#include "statuspage.h"
 #include "store.h"
 #include "store_zk.h"
 #include "strmap.h"
@@ -1935,54 +1936,6 @@ static void rest_metrics(const struct http_request *req, struct http_response *r
 	free(b);
 }
 
-/* The status page: static HTML; its script renders /v1/state with
- * textContent only, so nothing from the state is ever parsed as markup. */
-static const char status_page[] =
-	"<!doctype html><html><head><meta charset=utf-8><title>quobyte-mesos</title>"
-	"<style>body{font:14px sans-serif;margin:1.5em}table{border-collapse:collapse}"
-	"td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
-	".bad{color:#b00}.ok{color:#070}</style></head><body>"
-	"<h1>quobyte-mesos</h1><p id=sum>loading...</p><h2>Problems</h2><ul id=prob></ul>"
-	"<h2>Phases</h2><table id=ph></table><h2>Nodes</h2><table id=nodes></table>"
-	"<script>\n"
-	"function td(r,t,c){var e=document.createElement('td');e.textContent=t;"
-	"if(c)e.className=c;r.appendChild(e);}\n"
-	"function load(){fetch('/v1/state').then(function(r){return r.json()})"
-	".then(function(s){\n"
-	"var m=s.mesos||{};"
-	"document.getElementById('sum').textContent='framework '+(s.framework_id||'-')+"
-	"', master '+(m.leader||s.master)+(m.version?' (Mesos '+m.version+')':'')+"
-	"(s.subscribed?' (subscribed)':' (NOT subscribed: '+(m.phase||'?')+')')+"
-	"', target version '+(s.target_version||'none');\n"
-	"var p=document.getElementById('prob');p.textContent='';"
-	"(s.problems.length?s.problems:['none']).forEach(function(x){"
-	"var li=document.createElement('li');li.textContent=x;p.appendChild(li);});\n"
-	"var ph=document.getElementById('ph');ph.textContent='';"
-	"var h=ph.insertRow();['phase','wanted','ready','at target'].forEach(function(x){td(h,x)});"
-	"s.phases.forEach(function(x){var r=ph.insertRow();td(r,x.phase);td(r,x.wanted);"
-	"td(r,x.ready,x.ready<x.wanted?'bad':'ok');td(r,x.at_target);});\n"
-	"var t=document.getElementById('nodes');t.textContent='';"
-	"var hh=t.insertRow();['host','agent','prober','devices','services'].forEach("
-	"function(x){td(hh,x)});\n"
-	"s.nodes.forEach(function(n){var r=t.insertRow();td(r,n.hostname);td(r,n.agent_id,"
-	"n.active?'':'bad');\n"
-	"td(r,n.prober.reporting?(n.prober.stale?'stale':'reporting'):'not reporting',"
-	"n.prober.reporting&&!n.prober.stale?'ok':'bad');\n"
-	"td(r,n.devices.map(function(d){return d.root+' ['+d.types.join(',')+'] '+d.state})"
-	".join('; '));\n"
-	"td(r,n.services.map(function(x){return x.service+' '+x.state.replace('TASK_','')+"
-	"' '+x.health}).join('; '));});\n"
-	"}).catch(function(e){document.getElementById('sum').textContent='error: '+e});}\n"
-	"load();setInterval(load,2000);\n"
-	"</script></body></html>\n";
-
-static void rest_page(const struct http_request *req, struct http_response *resp, void *ctx)
-{
-	(void)req;
-	(void)ctx;
-	http_respond(resp, 200, "text/html; charset=utf-8", status_page, sizeof status_page - 1);
-}
-
 static void rest_prober_binary(const struct http_request *req, struct http_response *resp,
 			       void *ctx)
 {
@@ -2047,7 +2000,9 @@ static const struct http_route routes[] = {
 	{ "GET", "/metrics", rest_metrics, false },
 	/* the Mesos fetcher has no token */
 	{ "GET", "/files/quobyte-prober", rest_prober_binary, AUTH_ACCESS_PUBLIC },
-	{ "GET", "/", rest_page, false },
+	{ "GET", "/", statuspage_html, AUTH_ACCESS_READ },
+	{ "GET", "/status.js", statuspage_js, AUTH_ACCESS_READ },
+	{ "GET", "/status.css", statuspage_css, AUTH_ACCESS_READ },
 };
 
 /* ------------------------------------------------------------------ */

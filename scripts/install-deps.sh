@@ -9,7 +9,9 @@
 #                                      clang + libclang-rt-14-dev (its
 #                                      sanitizer and libFuzzer runtimes,
 #                                      only recommended by clang): the
-#                                      libFuzzer targets)
+#                                      libFuzzer targets; chromium:
+#                                      headless, the status page e2e test
+#                                      renders the page's DOM with it)
 set -euo pipefail
 
 pkgs=(
@@ -21,6 +23,7 @@ pkgs=(
   udev util-linux mount kmod e2fsprogs xfsprogs
   python3 procps iproute2 curl
   bindfs clang libclang-rt-14-dev
+  chromium
 )
 
 missing=()
