@@ -180,9 +180,14 @@ class TokenTest(E2ETestCase):
         self.assertIn("quobyte_mesos_http_auth_limited_total 1\n", m)
         self.assertIn("quobyte_mesos_http_auth_forbidden_total 3\n", m)
 
-        # no token anywhere a run leaves traces
-        c.finish(self, quiesce=False)
+        # no token in what the API serves ...
         secrets_ = [self.admin, self.read, new]
+        served = b"".join(c.rest_call("GET", p, headers={
+            "Authorization": "Bearer " + self.read})[2]
+            for p in ("/v1/state", "/metrics", "/v1/health", "/"))
+        self.assertFalse([s_ for s_ in secrets_ if s_.encode() in served])
+        # ... nor anywhere a run leaves traces
+        c.finish(self, quiesce=False)
         with open(os.path.join(c.state_dir, "bus.secret"), "rb") as f:
             bus = f.read().strip()
         found = []
