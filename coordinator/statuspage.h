@@ -13,9 +13,11 @@
  * X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer.
  *
  * The handlers are http_handler_fn (http.h) for the coordinator's route
- * table: GET, no authentication (the page holds no data; what it shows is
- * whatever /v1/state and /v1/audit answer the browser). They ignore req and
- * ctx, never block, and run on the loop's thread like every handler. */
+ * table: GET routes of read access (with --http-auth-read a read or admin
+ * token, which a browser sends as Basic; the page holds no data itself:
+ * what it shows is whatever /v1/state and /v1/audit answer the browser).
+ * They ignore req and ctx, never block, and run on the loop's thread like
+ * every handler. */
 #ifndef QM_STATUSPAGE_H
 #define QM_STATUSPAGE_H
 
