@@ -4,7 +4,7 @@
 # UBSan, every library instrumented).
 #
 #   tests/fuzz/run.sh                 every target for QM_FUZZ_SECONDS
-#                                     (default 8; scripts/test.sh: 5) on its
+#                                     (default 8; scripts/test.sh: 2) on its
 #                                     seed corpus: the
 #                                     test suite's CI-sized run
 #   tests/fuzz/run.sh --campaign [N]  every target for N executions
