@@ -1,4 +1,4 @@
-"""End-to-end test of the status page (coordinator/statuspage.c): a marker
+"""End-to-end test of the status page (coordinator/api/statuspage.c): a marker
 whose serial and model are HTML is shown as text, checked in the DOM that
 headless Chromium builds from the page; the page and its resources carry
 the security headers and the Content-Security-Policy."""

@@ -8,7 +8,7 @@
 #include "bus_json.h"
 #include "crypto.h"
 #include "fuzz_common.h"
-#include "nodes.h"
+#include "core/nodes.h"
 
 #include <stdint.h>
 

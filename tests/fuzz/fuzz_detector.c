@@ -1,6 +1,6 @@
 /* Master detection inputs: --master text, the MasterInfo JSON in a
  * ZooKeeper znode, the group's child names. The first byte picks which. */
-#include "detector.h"
+#include "mesos/detector.h"
 #include "fuzz_common.h"
 
 #include <stdint.h>

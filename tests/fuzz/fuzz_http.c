@@ -7,7 +7,7 @@
  * handlers, with query parameters and headers read. */
 #include "evloop.h"
 #include "fuzz_common.h"
-#include "http.h"
+#include "api/http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -2,7 +2,7 @@
  * each record parsed as JSON as the scheduler client does. The first byte
  * of the input sets the chunk size, so records split anywhere. */
 #include "fuzz_common.h"
-#include "recordio.h"
+#include "mesos/recordio.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

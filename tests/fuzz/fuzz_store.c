@@ -3,7 +3,7 @@
  * same text (nothing accepted that the store could not write). */
 #include "fuzz_common.h"
 #include "qm_error.h"
-#include "store.h"
+#include "state/store.h"
 
 #include <stdint.h>
 

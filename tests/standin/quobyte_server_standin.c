@@ -2,7 +2,7 @@
  * point, for tests only. It is NOT Quobyte: it stores nothing and speaks no
  * Quobyte RPC. It does what the coordinator and the emulator can observe of
  * a Quobyte service started from `taskspec_service_task`
- * (coordinator/taskspec.c):
+ * (coordinator/core/taskspec.c):
  *
  *  - configured by environment only (QUOBYTE_SERVICE, QUOBYTE_RPC_PORT /
  *    QUOBYTE_API_PORT / QUOBYTE_WEBCONSOLE_PORT, QUOBYTE_HTTP_PORT, ...);

@@ -13,9 +13,9 @@
  * given path is deleted afterwards. */
 #include "log.h"
 #include "qm_error.h"
-#include "store.h"
-#include "store_zk.h"
-#include "zk.h"
+#include "state/store.h"
+#include "state/store_zk.h"
+#include "state/zk.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

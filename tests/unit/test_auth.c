@@ -1,4 +1,4 @@
-#include "auth.h"
+#include "api/auth.h"
 #include "qm_error.h"
 
 #include <criterion/criterion.h>

@@ -6,7 +6,7 @@
  * JSON::protobuf + stringify produce them at 1.4.0 and 1.11.0). Detection
  * against a real ZooKeeper: tests/zk/test_detector.c (tests/zk/run.sh),
  * end to end: tests/e2e/test_masters.py and tests/bench/leader_change.py. */
-#include "detector.h"
+#include "mesos/detector.h"
 #include "evloop.h"
 #include "qm_error.h"
 

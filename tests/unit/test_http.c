@@ -2,7 +2,7 @@
  * whose loop runs on a thread, and raw requests written by hand so every
  * byte on the wire is the test's choice. */
 #include "evloop.h"
-#include "http.h"
+#include "api/http.h"
 #include "log.h"
 #include "qm_error.h"
 

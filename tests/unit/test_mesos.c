@@ -2,7 +2,7 @@
  * sent, release comparison, and which refusals are terminal. The client's
  * network behaviour is covered end to end (tests/e2e) against the emulator's
  * release profiles. */
-#include "mesos.h"
+#include "mesos/mesos.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

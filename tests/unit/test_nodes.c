@@ -1,4 +1,4 @@
-#include "nodes.h"
+#include "core/nodes.h"
 #include "qm_error.h"
 
 #include <criterion/criterion.h>

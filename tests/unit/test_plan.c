@@ -15,7 +15,7 @@
  *   cfg      "api=N web=N apiattr=k:v webattr=k:v client grace=T base=T
  *             max=T phosts=h1,h2 pattr=k:v stale=T checked=svc,svc"
  *   actions  "launch svc agent version; kill task reason; prober agent" */
-#include "plan.h"
+#include "core/plan.h"
 #include "qm_error.h"
 
 #include <criterion/criterion.h>
@@ -60,13 +60,13 @@ static long long parse_time(const char *s)
 	return strtoll(s, NULL, 10);
 }
 
-static enum plan_service parse_service(const char *s)
+static enum service parse_service(const char *s)
 {
-	for (int i = 0; i < PLAN_SERVICE_COUNT; i++)
-		if (strcmp(s, plan_service_name((enum plan_service)i)) == 0)
-			return (enum plan_service)i;
+	for (int i = 0; i < SERVICE_COUNT; i++)
+		if (strcmp(s, service_name((enum service)i)) == 0)
+			return (enum service)i;
 	cr_assert_fail("unknown service '%s' in test case", s);
-	return PLAN_PROBER;
+	return SERVICE_PROBER;
 }
 
 static void split_attr(struct world *w, const char *kv, struct plan_attr *a)
@@ -266,7 +266,7 @@ static void render_actions(const struct plan_output *o, char *buf, size_t cap)
 		int n;
 		if (a->type == PLAN_LAUNCH)
 			n = snprintf(buf + len, cap - len, "%slaunch %s %s %s", sep,
-				     plan_service_name(a->service), a->agent_id,
+				     service_name(a->service), a->agent_id,
 				     a->version);
 		else if (a->type == PLAN_KILL)
 			n = snprintf(buf + len, cap - len, "%skill %s %s", sep,
@@ -1358,7 +1358,7 @@ Test(plan, output_owns_its_strings)
 	struct plan_agent ag = {.agent_id = aid, .active = true,
 				.report = {.has_report = true, .last_report_ms = NOW,
 					   .registry_devices = 1}};
-	struct plan_task t = {.task_id = tid, .service = PLAN_REGISTRY, .agent_id = aid,
+	struct plan_task t = {.task_id = tid, .service = SERVICE_REGISTRY, .agent_id = aid,
 			      .version = ver, .state = PLAN_TASK_RUNNING,
 			      .health = PLAN_HEALTH_OK};
 	struct plan_task t2 = t;
@@ -1573,7 +1573,7 @@ Test(plan, invalid_fields_are_rejected)
 	plan_output_free(&o);
 
 	build(&w, NULL, "2.0", "a1", "t1 registry a1 1 RUNNING", NULL);
-	w.tasks[0].service = (enum plan_service)99;
+	w.tasks[0].service = (enum service)99;
 	cr_expect_eq(plan_compute(&w.in, &o), QM_EINVAL);
 	cr_expect(strstr(o.error, "tasks[0]: service") != NULL, "%s", o.error);
 	plan_output_free(&o);
@@ -1661,10 +1661,10 @@ Test(plan, state_names_and_terminality)
 	cr_expect_eq(plan_task_state_parse("RUNNING", &s), QM_EINVAL);
 	cr_expect_eq(plan_task_state_parse("task_running", &s), QM_EINVAL);
 	cr_expect_str_eq(plan_task_state_name(PLAN_TASK_STATE_COUNT), "?");
-	cr_expect_str_eq(plan_service_name(PLAN_SERVICE_COUNT), "?");
+	cr_expect_str_eq(service_name(SERVICE_COUNT), "?");
 	cr_expect_str_eq(plan_kill_reason_name(PLAN_KILL_UPGRADE), "upgrade");
-	cr_expect_eq(plan_phase_of(PLAN_WEBCONSOLE), PLAN_PHASE_MANAGEMENT);
-	cr_expect_eq(plan_phase_of(PLAN_PROBER), PLAN_PHASE_PROBERS);
+	cr_expect_eq(plan_phase_of(SERVICE_WEBCONSOLE), PLAN_PHASE_MANAGEMENT);
+	cr_expect_eq(plan_phase_of(SERVICE_PROBER), PLAN_PHASE_PROBERS);
 	cr_expect_str_eq(plan_phase_name(PLAN_PHASE_MANAGEMENT), "api+webconsole");
 }
 
@@ -1680,8 +1680,8 @@ Test(plan, config_defaults)
 	cr_expect_eq(c.n_prober_hosts, 0);
 	cr_expect_gt(c.removal_grace_ms, 0);
 	cr_expect_gt(c.backoff_max_ms, c.backoff_base_ms);
-	cr_expect(c.health_checked & (1u << PLAN_REGISTRY));
-	cr_expect_not(c.health_checked & (1u << PLAN_API));
+	cr_expect(c.health_checked & (1u << SERVICE_REGISTRY));
+	cr_expect_not(c.health_checked & (1u << SERVICE_API));
 }
 
 /* ---- multi-step runs through a fake shell --------------------------------
@@ -1741,7 +1741,7 @@ static size_t sim_apply(struct sim *s, const struct plan_output *o)
 		memset(t, 0, sizeof *t);
 		snprintf(s->ids[n], sizeof s->ids[n], "t%u", s->seq++);
 		t->task_id = s->ids[n];
-		t->service = a->type == PLAN_LAUNCH_PROBER ? PLAN_PROBER : a->service;
+		t->service = a->type == PLAN_LAUNCH_PROBER ? SERVICE_PROBER : a->service;
 		t->agent_id = w->agents[agent_index(w, a->agent_id)].agent_id;
 		if (a->version) {
 			snprintf(s->vers[n], sizeof s->vers[n], "%s", a->version);
@@ -1763,7 +1763,7 @@ static void sim_set_target(struct sim *s, const char *v)
 	s->w.in.target_version = s->target;
 }
 
-static size_t count_live(const struct world *w, enum plan_service svc, const char *version)
+static size_t count_live(const struct world *w, enum service svc, const char *version)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < w->in.n_tasks; i++) {
@@ -1799,7 +1799,7 @@ Test(plan, deployment_from_scratch_follows_the_phases)
 			for (int q = PLAN_PHASE_REGISTRY; q < (int)p; q++)
 				cr_expect_eq(o.progress[q].ready, o.progress[q].wanted,
 					     "step %d: %s launched while %s is %u/%u", s.step,
-					     plan_service_name(a->service),
+					     service_name(a->service),
 					     plan_phase_name((enum plan_phase)q),
 					     o.progress[q].ready, o.progress[q].wanted);
 		}
@@ -1816,16 +1816,16 @@ Test(plan, deployment_from_scratch_follows_the_phases)
 			     "phase %s started at step %d, before %s (step %d)",
 			     plan_phase_name((enum plan_phase)p), first_launch[p],
 			     plan_phase_name((enum plan_phase)(p - 1)), first_launch[p - 1]);
-	cr_expect_eq(count_live(&s.w, PLAN_PROBER, NULL), 4);
-	cr_expect_eq(count_live(&s.w, PLAN_REGISTRY, "1.0"), 3);
-	cr_expect_eq(count_live(&s.w, PLAN_METADATA, "1.0"), 2);
-	cr_expect_eq(count_live(&s.w, PLAN_DATA, "1.0"), 2);
-	cr_expect_eq(count_live(&s.w, PLAN_API, "1.0"), 1);
-	cr_expect_eq(count_live(&s.w, PLAN_WEBCONSOLE, "1.0"), 1);
-	cr_expect_eq(count_live(&s.w, PLAN_CLIENT, "1.0"), 2);
+	cr_expect_eq(count_live(&s.w, SERVICE_PROBER, NULL), 4);
+	cr_expect_eq(count_live(&s.w, SERVICE_REGISTRY, "1.0"), 3);
+	cr_expect_eq(count_live(&s.w, SERVICE_METADATA, "1.0"), 2);
+	cr_expect_eq(count_live(&s.w, SERVICE_DATA, "1.0"), 2);
+	cr_expect_eq(count_live(&s.w, SERVICE_API, "1.0"), 1);
+	cr_expect_eq(count_live(&s.w, SERVICE_WEBCONSOLE, "1.0"), 1);
+	cr_expect_eq(count_live(&s.w, SERVICE_CLIENT, "1.0"), 2);
 	/* the idle agent takes the management services */
 	for (size_t i = 0; i < s.w.in.n_tasks; i++)
-		if (s.w.tasks[i].service == PLAN_API)
+		if (s.w.tasks[i].service == SERVICE_API)
 			cr_expect_str_eq(s.w.tasks[i].agent_id, "a4");
 
 	struct plan_output o;
@@ -1851,12 +1851,12 @@ Test(plan, deployment_from_scratch_follows_the_phases)
 				/* every other wanted service task is healthy */
 				for (size_t j = 0; j < s.w.in.n_tasks; j++) {
 					const struct plan_task *t = &s.w.tasks[j];
-					if (t->service == PLAN_PROBER || strcmp(t->task_id, a->task_id) == 0 ||
+					if (t->service == SERVICE_PROBER || strcmp(t->task_id, a->task_id) == 0 ||
 					    plan_task_state_terminal(t->state))
 						continue;
 					cr_expect(task_ok(&s.w.in.config, t),
 						  "upgrade kill of %s while %s (%s %s health %d) is not healthy",
-						  a->task_id, t->task_id, plan_service_name(t->service),
+						  a->task_id, t->task_id, service_name(t->service),
 						  plan_task_state_name(t->state), t->health);
 				}
 			} else {
@@ -1874,11 +1874,11 @@ Test(plan, deployment_from_scratch_follows_the_phases)
 	}
 	cr_assert_eq(quiet, 3, "the upgrade never settled");
 	cr_expect_eq(upgrade_kills, 11, "each of the 11 service tasks replaced once");
-	cr_expect_eq(count_live(&s.w, PLAN_REGISTRY, "2.0"), 3);
-	cr_expect_eq(count_live(&s.w, PLAN_DATA, "2.0"), 2);
-	cr_expect_eq(count_live(&s.w, PLAN_CLIENT, "2.0"), 2);
-	cr_expect_eq(count_live(&s.w, PLAN_REGISTRY, "1.0"), 0);
-	cr_expect_eq(count_live(&s.w, PLAN_PROBER, NULL), 4, "probers untouched");
+	cr_expect_eq(count_live(&s.w, SERVICE_REGISTRY, "2.0"), 3);
+	cr_expect_eq(count_live(&s.w, SERVICE_DATA, "2.0"), 2);
+	cr_expect_eq(count_live(&s.w, SERVICE_CLIENT, "2.0"), 2);
+	cr_expect_eq(count_live(&s.w, SERVICE_REGISTRY, "1.0"), 0);
+	cr_expect_eq(count_live(&s.w, SERVICE_PROBER, NULL), 4, "probers untouched");
 
 	/* Shut down: every service task goes in one plan, probers stay. */
 	sim_set_target(&s, NULL);
@@ -1892,8 +1892,8 @@ Test(plan, deployment_from_scratch_follows_the_phases)
 	cr_assert_eq(plan_compute(&s.w.in, &o), 0);
 	cr_expect_eq(o.n_actions, 0);
 	cr_expect_eq(o.n_problems, 0, "%s", o.n_problems ? o.problems[0] : "");
-	cr_expect_eq(count_live(&s.w, PLAN_PROBER, NULL), 4);
-	cr_expect_eq(count_live(&s.w, PLAN_API, NULL), 0);
+	cr_expect_eq(count_live(&s.w, SERVICE_PROBER, NULL), 4);
+	cr_expect_eq(count_live(&s.w, SERVICE_API, NULL), 0);
 	plan_output_free(&o);
 }
 

@@ -1,4 +1,4 @@
-#include "recordio.h"
+#include "mesos/recordio.h"
 #include "qm_error.h"
 
 #include <criterion/criterion.h>

@@ -9,11 +9,11 @@
  * against the real server tests/zk/run.sh starts and names in QM_TEST_ZK
  * ("zk://127.0.0.1:<port>"). Without QM_TEST_ZK every ZooKeeper test fails
  * and says so. */
-#include "store.h"
+#include "state/store.h"
 #include "log.h"
 #include "qm_error.h"
-#include "store_zk.h"
-#include "zk.h"
+#include "state/store_zk.h"
+#include "state/zk.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

@@ -1,4 +1,4 @@
-#include "taskspec.h"
+#include "core/taskspec.h"
 #include "qm_error.h"
 
 #include <cjson/cJSON.h>
@@ -730,10 +730,10 @@ Test(taskspec, several_tasks_in_one_offer)
 	taskspec_config_defaults(&c);
 	/* registry, metadata, data on one node: 1 cpu + 2/4/4 GiB each */
 	struct taskspec_request reqs[4];
-	taskspec_request_for(&c, TASKSPEC_REGISTRY, &reqs[0]);
-	taskspec_request_for(&c, TASKSPEC_METADATA, &reqs[1]);
-	taskspec_request_for(&c, TASKSPEC_DATA, &reqs[2]);
-	taskspec_request_for(&c, TASKSPEC_API, &reqs[3]);
+	taskspec_request_for(&c, SERVICE_REGISTRY, &reqs[0]);
+	taskspec_request_for(&c, SERVICE_METADATA, &reqs[1]);
+	taskspec_request_for(&c, SERVICE_DATA, &reqs[2]);
+	taskspec_request_for(&c, SERVICE_API, &reqs[3]);
 	cr_assert_eq(reqs[0].nports, 2);
 	cr_assert_eq(reqs[0].ports[0].preferred, 7861);
 	cr_assert_eq(reqs[0].ports[1].preferred, 7871);
@@ -770,13 +770,13 @@ Test(taskspec, strict_ports_require_configured_numbers)
 	taskspec_config_defaults(&c);
 	c.strict_ports = true;
 	struct taskspec_request r;
-	taskspec_request_for(&c, TASKSPEC_REGISTRY, &r);
+	taskspec_request_for(&c, SERVICE_REGISTRY, &r);
 	struct taskspec_fit f;
 	cr_assert(!taskspec_offer_take(&o, &r, &f), "7871 is not offered");
 	cr_assert(strstr(f.reason, "7871"), "%s", f.reason);
 	cr_assert_eq(taskspec_offer_left(&o, "ports", TASKSPEC_RES_ANY), 13);
-	c.svc[TASKSPEC_REGISTRY].http_port = 31005;
-	taskspec_request_for(&c, TASKSPEC_REGISTRY, &r);
+	c.svc[SERVICE_REGISTRY].http_port = 31005;
+	taskspec_request_for(&c, SERVICE_REGISTRY, &r);
 	cr_assert(taskspec_offer_take(&o, &r, &f), "%s", f.reason);
 	cr_assert_eq(f.ports[0], 7861);
 	cr_assert_eq(f.ports[1], 31005);
@@ -912,7 +912,7 @@ struct built {
 };
 
 static void fit_for(struct built *b, const struct taskspec_config *c,
-		    enum taskspec_service s)
+		    enum service s)
 {
 	memset(b, 0, sizeof *b);
 	parse_plain(&b->offer_json, &b->offer);
@@ -936,16 +936,16 @@ Test(taskspec, config_defaults_validate)
 	char err[256] = "";
 	taskspec_config_defaults(&c);
 	cr_assert_eq(taskspec_config_validate(&c, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(c.svc[TASKSPEC_REGISTRY].port, 7861);
-	cr_assert_eq(c.svc[TASKSPEC_DATA].http_port, 7873);
-	cr_assert_eq(c.svc[TASKSPEC_API].port, 7860);
-	cr_assert_eq(c.svc[TASKSPEC_WEBCONSOLE].port, 8080);
-	cr_assert_eq(c.svc[TASKSPEC_CLIENT].http_port, 55000);
+	cr_assert_eq(c.svc[SERVICE_REGISTRY].port, 7861);
+	cr_assert_eq(c.svc[SERVICE_DATA].http_port, 7873);
+	cr_assert_eq(c.svc[SERVICE_API].port, 7860);
+	cr_assert_eq(c.svc[SERVICE_WEBCONSOLE].port, 8080);
+	cr_assert_eq(c.svc[SERVICE_CLIENT].http_port, 55000);
 	c.image = "Quobyte:3";
 	cr_assert_eq(taskspec_config_validate(&c, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "Quobyte:3"), "%s", err);
 	taskspec_config_defaults(&c);
-	c.svc[TASKSPEC_DATA].http_port = 7863;
+	c.svc[SERVICE_DATA].http_port = 7863;
 	cr_assert_eq(taskspec_config_validate(&c, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "data"), "%s", err);
 	taskspec_config_defaults(&c);
@@ -962,10 +962,10 @@ Test(taskspec, data_service_task)
 	taskspec_config_defaults(&c);
 	c.extra_service_config = "test.device_dir=/var/lib/quobyte/devices";
 	struct built b;
-	fit_for(&b, &c, TASKSPEC_DATA);
+	fit_for(&b, &c, SERVICE_DATA);
 	const char *dirs[] = {"/mnt/disk1", "/mnt/disk2"};
 	struct taskspec_service_params p = {
-		.service = TASKSPEC_DATA,
+		.service = SERVICE_DATA,
 		.task_id = "quobyte-data.node-1.00000000000000aa",
 		.agent_id = "S1",
 		.hostname = "node-1",
@@ -1071,9 +1071,9 @@ Test(taskspec, api_and_client_tasks)
 	struct built b;
 	char err[256] = "";
 
-	fit_for(&b, &c, TASKSPEC_API);
+	fit_for(&b, &c, SERVICE_API);
 	struct taskspec_service_params p = {
-		.service = TASKSPEC_API, .task_id = "quobyte-api.node-1.0000000000000001",
+		.service = SERVICE_API, .task_id = "quobyte-api.node-1.0000000000000001",
 		.agent_id = "S1", .hostname = "node-1", .version = "3.0",
 		.registry = "registry.quobyte.local", .fit = &b.fit,
 	};
@@ -1091,8 +1091,8 @@ Test(taskspec, api_and_client_tasks)
 	cr_assert_str_eq(env(b.task, "QUOBYTE_MAX_MEM_API"), "768m");
 	built_free(&b);
 
-	fit_for(&b, &c, TASKSPEC_CLIENT);
-	p.service = TASKSPEC_CLIENT;
+	fit_for(&b, &c, SERVICE_CLIENT);
+	p.service = SERVICE_CLIENT;
 	p.task_id = "quobyte-client.node-1.0000000000000002";
 	cr_assert_eq(taskspec_service_task(&c, &p, &b.task, err, sizeof err), 0, "%s", err);
 	check_schema(b.task, "TaskInfo", "task");
@@ -1106,9 +1106,9 @@ Test(taskspec, api_and_client_tasks)
 	built_free(&b);
 
 	/* without shared propagation device dirs are plain RW volumes */
-	fit_for(&b, &c, TASKSPEC_REGISTRY);
+	fit_for(&b, &c, SERVICE_REGISTRY);
 	const char *dirs[] = {"/var/lib/quobyte/devices/registry"};
-	p.service = TASKSPEC_REGISTRY;
+	p.service = SERVICE_REGISTRY;
 	p.task_id = "quobyte-registry.node-1.0000000000000003";
 	p.device_dirs = dirs;
 	p.ndevice_dirs = 1;
@@ -1126,10 +1126,10 @@ Test(taskspec, service_task_rejects_bad_input)
 	struct taskspec_config c;
 	taskspec_config_defaults(&c);
 	struct built b;
-	fit_for(&b, &c, TASKSPEC_DATA);
+	fit_for(&b, &c, SERVICE_DATA);
 	const char *evil_dir[] = {"/mnt/x:/etc:rw"};
 	struct taskspec_service_params good = {
-		.service = TASKSPEC_DATA, .task_id = "quobyte-data.h.0000000000000001",
+		.service = SERVICE_DATA, .task_id = "quobyte-data.h.0000000000000001",
 		.agent_id = "S1", .hostname = "h", .version = "3.0",
 		.registry = "h:7861", .fit = &b.fit,
 	};
@@ -1155,9 +1155,9 @@ Test(taskspec, service_task_rejects_bad_input)
 	cr_assert_eq(taskspec_service_task(&c, &p, &t, err, sizeof err), QM_EINVAL);
 	p = good; p.hostname = "h\nX=1";
 	cr_assert_eq(taskspec_service_task(&c, &p, &t, err, sizeof err), QM_EINVAL);
-	p = good; p.service = TASKSPEC_PROBER;
+	p = good; p.service = SERVICE_PROBER;
 	cr_assert_eq(taskspec_service_task(&c, &p, &t, err, sizeof err), QM_EINVAL);
-	p = good; p.service = TASKSPEC_API;  /* fit has 2 ports, api wants 1 */
+	p = good; p.service = SERVICE_API;  /* fit has 2 ports, api wants 1 */
 	cr_assert_eq(taskspec_service_task(&c, &p, &t, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "ports"), "%s", err);
 	struct taskspec_fit nofit = {0};
@@ -1178,7 +1178,7 @@ Test(taskspec, prober_command_task)
 	taskspec_config_defaults(&c);
 	c.prober_user = "root";
 	struct built b;
-	fit_for(&b, &c, TASKSPEC_PROBER);
+	fit_for(&b, &c, SERVICE_PROBER);
 	cr_assert_eq(fit_scalar(&b.fit, "cpus"), 100);
 	const char *args[] = {"--log-level", "debug"};
 	struct taskspec_prober_params p = {
@@ -1224,7 +1224,7 @@ Test(taskspec, prober_fetch_and_docker_tasks)
 	c.prober_mode = TASKSPEC_PROBER_FETCH;
 	c.prober_uri = "http://coord:8000/v1/prober";
 	struct built b;
-	fit_for(&b, &c, TASKSPEC_PROBER);
+	fit_for(&b, &c, SERVICE_PROBER);
 	struct taskspec_prober_params p = {
 		.task_id = "quobyte-prober.node-1.0000000000000002",
 		.agent_id = "S1", .hostname = "node-1",
@@ -1301,10 +1301,10 @@ Test(resources, operator_list_applies_and_rejects_with_the_item_named)
 	taskspec_config_defaults(&c);
 	cr_assert_eq(taskspec_parse_resources("data:2:8192,metadata:0.5:1024", &c, err,
 					      sizeof err), 0, "%s", err);
-	cr_assert_eq(c.svc[TASKSPEC_DATA].cpus_milli, 2000);
-	cr_assert_eq(c.svc[TASKSPEC_DATA].mem_mb, 8192);
-	cr_assert_eq(c.svc[TASKSPEC_METADATA].cpus_milli, 500);
-	cr_assert_eq(c.svc[TASKSPEC_METADATA].mem_mb, 1024);
+	cr_assert_eq(c.svc[SERVICE_DATA].cpus_milli, 2000);
+	cr_assert_eq(c.svc[SERVICE_DATA].mem_mb, 8192);
+	cr_assert_eq(c.svc[SERVICE_METADATA].cpus_milli, 500);
+	cr_assert_eq(c.svc[SERVICE_METADATA].mem_mb, 1024);
 
 	struct taskspec_config before = c;
 	const char *bad[] = { "data", "data:1", "disk:1:100", "data:0:100", "data:1:10",

@@ -6,10 +6,10 @@
  * znodes are persistent and named by the test, so each case picks its own
  * sequences and labels. The detector under test only reads. */
 #define THREADED 1 /* the C client's synchronous calls (libzookeeper_mt) */
-#include "detector.h"
+#include "mesos/detector.h"
 #include "evloop.h"
 #include "log.h"
-#include "zk.h"
+#include "state/zk.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

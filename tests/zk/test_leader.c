@@ -5,11 +5,11 @@
  * ZooKeeper session, except where a child process plays a coordinator that
  * is killed. */
 #include "evloop.h"
-#include "leader.h"
+#include "state/leader.h"
 #include "log.h"
 #include "qm_error.h"
-#include "store_zk.h"
-#include "zk.h"
+#include "state/store_zk.h"
+#include "state/zk.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

@@ -37,7 +37,7 @@
 #define QM_LEADER_H
 
 #include "evloop.h"
-#include "zk.h"
+#include "state/zk.h"
 
 #include <stdbool.h>
 #include <stddef.h>

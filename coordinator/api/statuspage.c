@@ -1,7 +1,7 @@
 /* The status page (statuspage.h). The three resources are static strings;
  * the script is the only code and it lives in its own resource, so the
  * policy below needs neither 'unsafe-inline' nor a per-response nonce. */
-#include "statuspage.h"
+#include "api/statuspage.h"
 
 #include <stddef.h>
 

@@ -21,7 +21,7 @@
 #ifndef QM_STATUSPAGE_H
 #define QM_STATUSPAGE_H
 
-#include "http.h"
+#include "api/http.h"
 
 /* The policy every status page response carries (a static string). */
 extern const char statuspage_csp[];

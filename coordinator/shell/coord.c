@@ -9,26 +9,26 @@
  * ACCEPT), REVIVE when launches wait for offers, SUPPRESS when nothing does.
  * Offers are never kept: each OFFERS event is answered (ACCEPT or DECLINE)
  * before the handler returns. */
-#include "coord.h"
+#include "shell/coord.h"
 
 #include "bus.h"
 #include "bus_json.h"
-#include "busd.h"
+#include "shell/busd.h"
 #include "config.h"
 #include "crypto.h"
 #include "evloop.h"
-#include "http.h"
+#include "api/http.h"
 #include "log.h"
-#include "mesos.h"
-#include "nodes.h"
-#include "plan.h"
+#include "mesos/mesos.h"
+#include "core/nodes.h"
+#include "core/plan.h"
 #include "qm_error.h"
-#include "leader.h"
-#include "statuspage.h"
-#include "store.h"
-#include "store_zk.h"
+#include "state/leader.h"
+#include "api/statuspage.h"
+#include "state/store.h"
+#include "state/store_zk.h"
 #include "strmap.h"
-#include "taskspec.h"
+#include "core/taskspec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +78,7 @@ struct health {
 /* A launch the planner wants that did not fit the agent's last offer. */
 struct wait {
 	char *agent_id;
-	enum taskspec_service service;
+	enum service service;
 	char reason[192];
 	bool seen; /* still pending in the latest plan */
 };
@@ -281,7 +281,7 @@ static void health_drop(struct coord *c, const char *task_id)
 		strmap_put(&c->health_idx, h->task_id, i);
 }
 
-static struct wait *wait_find(struct coord *c, const char *agent_id, enum taskspec_service s)
+static struct wait *wait_find(struct coord *c, const char *agent_id, enum service s)
 {
 	for (size_t i = 0; i < c->nwaits; i++)
 		if (c->waits[i].service == s && strcmp(c->waits[i].agent_id, agent_id) == 0)
@@ -291,7 +291,7 @@ static struct wait *wait_find(struct coord *c, const char *agent_id, enum tasksp
 
 /* Remember why a launch waits; log only when the reason changes. */
 static void wait_set(struct coord *c, const char *agent_id, const char *hostname,
-		     enum taskspec_service s, const char *reason)
+		     enum service s, const char *reason)
 {
 	struct wait *w = wait_find(c, agent_id, s);
 	if (w)
@@ -308,7 +308,7 @@ static void wait_set(struct coord *c, const char *agent_id, const char *hostname
 	}
 	snprintf(w->reason, sizeof w->reason, "%s", reason);
 	log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
-		 taskspec_service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(reason));
+		 service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(reason));
 }
 
 static void wait_remove_at(struct coord *c, size_t i)
@@ -317,7 +317,7 @@ static void wait_remove_at(struct coord *c, size_t i)
 	c->waits[i] = c->waits[--c->nwaits];
 }
 
-static void wait_clear(struct coord *c, const char *agent_id, enum taskspec_service s)
+static void wait_clear(struct coord *c, const char *agent_id, enum service s)
 {
 	struct wait *w = wait_find(c, agent_id, s);
 	if (w)
@@ -383,12 +383,12 @@ static enum plan_task_state task_state(const struct store_task *t)
 	return s;
 }
 
-static enum plan_service task_service(const struct store_task *t)
+static enum service task_service(const struct store_task *t)
 {
-	enum taskspec_service s;
-	if (taskspec_service_parse(t->service, &s) != 0)
-		return PLAN_PROBER;
-	return (enum plan_service)s;
+	enum service s;
+	if (service_parse(t->service, &s) != 0)
+		return SERVICE_PROBER;
+	return (enum service)s;
 }
 
 /* ------------------------------------------------------------------ */
@@ -482,7 +482,7 @@ static void registry_list(struct coord *c, const char *extra_host, uint32_t extr
 		enum plan_task_state s = task_state(t);
 		if (plan_task_state_terminal(s))
 			continue;
-		uint32_t port = t->nports ? t->ports[0] : c->ts.svc[TASKSPEC_REGISTRY].port;
+		uint32_t port = t->nports ? t->ports[0] : c->ts.svc[SERVICE_REGISTRY].port;
 		if (extra_host && strcmp(t->hostname, extra_host) == 0 && port == extra_port)
 			have_extra = true;
 		int w = snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", t->hostname,
@@ -496,14 +496,14 @@ static void registry_list(struct coord *c, const char *extra_host, uint32_t extr
 }
 
 /* Device roots of agent's OK devices of one type, as borrowed strings. */
-static size_t device_dirs(struct coord *c, const char *agent_id, enum taskspec_service s,
+static size_t device_dirs(struct coord *c, const char *agent_id, enum service s,
 			  const char **dirs, size_t cap)
 {
 	Quobyte__Bus__DeviceType want;
 	switch (s) {
-	case TASKSPEC_REGISTRY: want = QUOBYTE__BUS__DEVICE_TYPE__REGISTRY; break;
-	case TASKSPEC_METADATA: want = QUOBYTE__BUS__DEVICE_TYPE__METADATA; break;
-	case TASKSPEC_DATA: want = QUOBYTE__BUS__DEVICE_TYPE__DATA; break;
+	case SERVICE_REGISTRY: want = QUOBYTE__BUS__DEVICE_TYPE__REGISTRY; break;
+	case SERVICE_METADATA: want = QUOBYTE__BUS__DEVICE_TYPE__METADATA; break;
+	case SERVICE_DATA: want = QUOBYTE__BUS__DEVICE_TYPE__DATA; break;
 	default: return 0;
 	}
 	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
@@ -580,8 +580,8 @@ static size_t service_mounts(struct coord *c, const char *agent_id, const char *
 static const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
 				  size_t cap)
 {
-	enum taskspec_service s;
-	if (!t->mounts_known || taskspec_service_parse(t->service, &s) != 0)
+	enum service s;
+	if (!t->mounts_known || service_parse(t->service, &s) != 0)
 		return NULL;
 	const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
 	size_t nd = device_dirs(c, t->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
@@ -605,7 +605,7 @@ static const char *replace_reason(struct coord *c, const struct store_task *t, c
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			   struct taskspec_offer *o, bool *no_fit)
 {
-	enum taskspec_service s = (enum taskspec_service)a->service;
+	enum service s = (enum service)a->service;
 	struct taskspec_request req;
 	taskspec_request_for(&c->ts, s, &req);
 	struct taskspec_fit fit;
@@ -617,7 +617,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	}
 	struct store_task t;
 	memset(&t, 0, sizeof t);
-	if (taskspec_task_id(taskspec_service_name(s), o->hostname, random64(), t.task_id,
+	if (taskspec_task_id(service_name(s), o->hostname, random64(), t.task_id,
 			     sizeof t.task_id) != 0) {
 		taskspec_fit_fini(&fit);
 		return NULL;
@@ -625,7 +625,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	char err[256] = "";
 	cJSON *ti = NULL;
 	int rv;
-	if (s == TASKSPEC_PROBER) {
+	if (s == SERVICE_PROBER) {
 		uint8_t cred[BUS_CRED_LEN];
 		char hex[2 * BUS_CRED_LEN + 1];
 		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
@@ -649,13 +649,13 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	} else {
 		char registry[2048];
 		uint32_t port = fit.nports ? fit.ports[0] : 0;
-		registry_list(c, s == TASKSPEC_REGISTRY ? o->hostname : NULL, port, registry,
+		registry_list(c, s == SERVICE_REGISTRY ? o->hostname : NULL, port, registry,
 			      sizeof registry);
 		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS], *mounts[TASKSPEC_MAX_DEVICE_DIRS];
 		char(*bufs)[TASKSPEC_PATH_MAX + 1] = qm_calloc(TASKSPEC_MAX_DEVICE_DIRS, sizeof *bufs);
 		size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
 		nd = service_mounts(c, o->agent_id, dirs, nd, bufs, mounts);
-		if (s == TASKSPEC_REGISTRY || s == TASKSPEC_METADATA || s == TASKSPEC_DATA) {
+		if (s == SERVICE_REGISTRY || s == SERVICE_METADATA || s == SERVICE_DATA) {
 			t.mounts_known = true;
 			t.mounts_shared = c->ts.shared_propagation;
 			for (size_t i = 0; i < nd; i++) {
@@ -680,14 +680,14 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	}
 	if (rv != 0) {
 		log_error("task_build_failed", "service=%s agent_id=%s error=%s",
-			  taskspec_service_name(s), log_qs(o->agent_id), log_qs(err));
+			  service_name(s), log_qs(o->agent_id), log_qs(err));
 		taskspec_fit_fini(&fit);
 		return NULL;
 	}
-	snprintf(t.service, sizeof t.service, "%s", taskspec_service_name(s));
+	snprintf(t.service, sizeof t.service, "%s", service_name(s));
 	snprintf(t.agent_id, sizeof t.agent_id, "%s", o->agent_id);
 	snprintf(t.hostname, sizeof t.hostname, "%s", o->hostname);
-	if (a->version && s != TASKSPEC_PROBER)
+	if (a->version && s != SERVICE_PROBER)
 		snprintf(t.version, sizeof t.version, "%s", a->version);
 	t.launched_ms = wall_ms();
 	for (unsigned i = 0; i < fit.nports && i < STORE_TASK_PORTS; i++)
@@ -803,10 +803,10 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 	size_t nh = 0;
 	for (size_t i = 0; i < c->st.nfailures; i++) {
 		struct store_failure *f = &c->st.failures[i];
-		enum taskspec_service s;
-		if (taskspec_service_parse(f->service, &s) != 0)
+		enum service s;
+		if (service_parse(f->service, &s) != 0)
 			continue;
-		ph[nh].service = (enum plan_service)s;
+		ph[nh].service = (enum service)s;
 		ph[nh].agent_id = f->agent_id;
 		ph[nh].consecutive_failures = f->consecutive;
 		ph[nh].last_failure_ms = f->last_failure_ms;
@@ -873,10 +873,10 @@ static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t no
 		}
 		/* LAUNCH or LAUNCH_PROBER */
 		pending++;
-		struct wait *w = wait_find(c, a->agent_id, (enum taskspec_service)a->service);
+		struct wait *w = wait_find(c, a->agent_id, (enum service)a->service);
 		if (w)
 			w->seen = true;
-		sig = fnv(sig, plan_service_name(a->service));
+		sig = fnv(sig, service_name(a->service));
 		sig = fnv(sig, a->agent_id);
 		size_t k = 0;
 		while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
@@ -1680,7 +1680,7 @@ static cJSON *state_json(struct coord *c)
 		struct agent *a = agent_find(c, w->agent_id);
 		char line[512];
 		snprintf(line, sizeof line, "%s on %s waits for resources: %s",
-			 taskspec_service_name(w->service),
+			 service_name(w->service),
 			 a && a->hostname ? a->hostname : w->agent_id, w->reason);
 		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
 	}
@@ -2404,7 +2404,7 @@ static int setup_plan(struct coord *c, char *err, size_t errlen)
 	c->pc.removal_grace_ms = cfg->removal_grace;
 	/* every service the task builder gives a health check is gated on it
 	 * (API and webconsole: TCP on their main port) */
-	c->pc.health_checked |= 1u << PLAN_API | 1u << PLAN_WEBCONSOLE;
+	c->pc.health_checked |= 1u << SERVICE_API | 1u << SERVICE_WEBCONSOLE;
 	c->pc.backoff_base_ms = cfg->backoff_base;
 	c->pc.backoff_max_ms = cfg->backoff_max;
 	c->pc.prober_stale_ms = cfg->prober_stale;

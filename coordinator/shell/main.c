@@ -2,13 +2,13 @@
  * one table below; it parses flags and environment twins (QUOBYTE_MESOS_*)
  * and generates --help. Exit status: 0 clean stop, 1 run-time failure,
  * 2 configuration error. */
-#include "auth.h"
+#include "api/auth.h"
 #include "config.h"
-#include "coord.h"
-#include "detector.h"
+#include "shell/coord.h"
+#include "mesos/detector.h"
 #include "log.h"
 #include "qm_error.h"
-#include "taskspec.h"
+#include "core/taskspec.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -39,7 +39,7 @@ static bool printable(const char *v)
 	return true;
 }
 
-/* The same parser the Mesos client uses (coordinator/detector.h), so what
+/* The same parser the Mesos client uses (coordinator/mesos/detector.h), so what
  * --check-config accepts is exactly what runs. The reason lives in a static
  * buffer: validators run once, at start-up, on the main thread. */
 static const char *v_master(const char *v)

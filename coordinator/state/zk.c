@@ -1,4 +1,4 @@
-#include "zk.h"
+#include "state/zk.h"
 
 #include "log.h"
 #include "qm_error.h"

@@ -1,7 +1,7 @@
-#include "store.h"
+#include "state/store.h"
 
 #include "qm_error.h"
-#include "store_zk.h"
+#include "state/store_zk.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

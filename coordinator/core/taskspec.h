@@ -24,23 +24,12 @@
 #ifndef QM_TASKSPEC_H
 #define QM_TASKSPEC_H
 
+#include "core/service.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Same order and names as enum plan_service, so the shell may convert by
- * value; taskspec_service_name() gives "registry", ..., "prober". */
-enum taskspec_service {
-	TASKSPEC_REGISTRY = 0,
-	TASKSPEC_METADATA,
-	TASKSPEC_DATA,
-	TASKSPEC_API,
-	TASKSPEC_WEBCONSOLE,
-	TASKSPEC_CLIENT,
-	TASKSPEC_PROBER,
-	TASKSPEC_SERVICE_COUNT
-};
 
 #define TASKSPEC_ID_MAX 255          /* Mesos ID limit, bytes */
 #define TASKSPEC_VERSION_MAX 128     /* Docker tag limit */
@@ -56,11 +45,6 @@ enum taskspec_service {
 #define TASKSPEC_OFFER_MAX_RANGES 4096
 #define TASKSPEC_OFFER_MAX_ATTRS 256
 #define TASKSPEC_ATTR_VALUE_MAX 1024
-
-/* "registry" ... "prober"; "?" for anything else. */
-const char *taskspec_service_name(enum taskspec_service s);
-/* Inverse of taskspec_service_name(); 0 or QM_EINVAL. */
-int taskspec_service_parse(const char *name, enum taskspec_service *out);
 
 /* ---- validation (all return false for NULL) ------------------------- */
 
@@ -151,7 +135,7 @@ struct taskspec_config {
 	unsigned health_delay_s, health_interval_s, health_timeout_s;
 	unsigned health_failures, health_grace_s;
 	int64_t kill_grace_ms;            /* services' kill_policy grace period */
-	struct taskspec_service_conf svc[TASKSPEC_SERVICE_COUNT];
+	struct taskspec_service_conf svc[SERVICE_COUNT];
 
 	enum taskspec_prober_mode prober_mode;
 	const char *prober_command;    /* COMMAND: absolute path on the agents */
@@ -179,7 +163,7 @@ int taskspec_config_validate(const struct taskspec_config *c, char *err,
 
 /* Apply an operator's resource list "SERVICE:CPUS:MEM_MB[,...]" (e.g.
  * "data:2:8192,metadata:1:4096"; CPUS may have up to three decimals) to
- * c->svc[]. Services are the names of taskspec_service_name(); cpus must be
+ * c->svc[]. Services are the names of service_name(); cpus must be
  * > 0 and <= 1024, mem 32..4194304 MB. NULL or "" changes nothing. 0, or
  * QM_EINVAL with the offending item named in err (c unchanged then). */
 int taskspec_parse_resources(const char *text, struct taskspec_config *c,
@@ -292,7 +276,7 @@ struct taskspec_request {
  * 0), preferring the configured numbers (required when c->strict_ports),
  * and avoiding every service's configured ports in fallback picks. */
 void taskspec_request_for(const struct taskspec_config *c,
-			  enum taskspec_service s, struct taskspec_request *r);
+			  enum service s, struct taskspec_request *r);
 
 struct taskspec_fit {
 	uint32_t ports[TASKSPEC_MAX_PORTS]; /* parallel to request.ports */
@@ -339,7 +323,7 @@ int taskspec_fit_reserve(struct taskspec_fit *f, const char *role,
 
 /* Borrowed inputs for one Quobyte service task. */
 struct taskspec_service_params {
-	enum taskspec_service service;  /* registry .. client */
+	enum service service;  /* registry .. client */
 	const char *task_id;            /* from taskspec_task_id() */
 	const char *agent_id;           /* the offer's agent */
 	const char *hostname;           /* the offer's hostname */

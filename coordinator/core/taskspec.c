@@ -1,4 +1,4 @@
-#include "taskspec.h"
+#include "core/taskspec.h"
 
 #include "qm_error.h"
 
@@ -114,12 +114,8 @@ static void fmt_milli(int64_t m, char *buf, size_t cap)
 
 /* ---- services ------------------------------------------------------- */
 
-static const char *const service_names[TASKSPEC_SERVICE_COUNT] = {
-	"registry", "metadata", "data", "api", "webconsole", "client", "prober",
-};
-
 /* Upper-case names for QUOBYTE_MAX_MEM_<SERVICE>. */
-static const char *const service_upper[TASKSPEC_SERVICE_COUNT] = {
+static const char *const service_upper[SERVICE_COUNT] = {
 	"REGISTRY", "METADATA", "DATA", "API", "WEBCONSOLE", "CLIENT", "PROBER",
 };
 
@@ -128,35 +124,15 @@ static const char *const service_upper[TASKSPEC_SERVICE_COUNT] = {
 static const struct {
 	const char *env;
 	const char *name;
-} main_port[TASKSPEC_SERVICE_COUNT] = {
-	[TASKSPEC_REGISTRY] = {"QUOBYTE_RPC_PORT", "rpc"},
-	[TASKSPEC_METADATA] = {"QUOBYTE_RPC_PORT", "rpc"},
-	[TASKSPEC_DATA] = {"QUOBYTE_RPC_PORT", "rpc"},
-	[TASKSPEC_API] = {"QUOBYTE_API_PORT", "api"},
-	[TASKSPEC_WEBCONSOLE] = {"QUOBYTE_WEBCONSOLE_PORT", "web"},
-	[TASKSPEC_CLIENT] = {"QUOBYTE_RPC_PORT", "rpc"},
-	[TASKSPEC_PROBER] = {"QUOBYTE_PROBER_PORT", "port"},
+} main_port[SERVICE_COUNT] = {
+	[SERVICE_REGISTRY] = {"QUOBYTE_RPC_PORT", "rpc"},
+	[SERVICE_METADATA] = {"QUOBYTE_RPC_PORT", "rpc"},
+	[SERVICE_DATA] = {"QUOBYTE_RPC_PORT", "rpc"},
+	[SERVICE_API] = {"QUOBYTE_API_PORT", "api"},
+	[SERVICE_WEBCONSOLE] = {"QUOBYTE_WEBCONSOLE_PORT", "web"},
+	[SERVICE_CLIENT] = {"QUOBYTE_RPC_PORT", "rpc"},
+	[SERVICE_PROBER] = {"QUOBYTE_PROBER_PORT", "port"},
 };
-
-const char *taskspec_service_name(enum taskspec_service s)
-{
-	if ((unsigned)s >= TASKSPEC_SERVICE_COUNT)
-		return "?";
-	return service_names[s];
-}
-
-int taskspec_service_parse(const char *name, enum taskspec_service *out)
-{
-	if (!name)
-		return QM_EINVAL;
-	for (size_t i = 0; i < ARRAY_LEN(service_names); i++) {
-		if (strcmp(name, service_names[i]) == 0) {
-			*out = (enum taskspec_service)i;
-			return 0;
-		}
-	}
-	return QM_EINVAL;
-}
 
 /* ---- validation ----------------------------------------------------- */
 
@@ -442,14 +418,14 @@ int taskspec_task_id_parse(const char *id, char *service, size_t scap,
 
 void taskspec_config_defaults(struct taskspec_config *c)
 {
-	static const struct taskspec_service_conf svc[TASKSPEC_SERVICE_COUNT] = {
-		[TASKSPEC_REGISTRY] = {1000, 2048, 0, 7861, 7871, 0},
-		[TASKSPEC_METADATA] = {1000, 4096, 0, 7862, 7872, 0},
-		[TASKSPEC_DATA] = {1000, 4096, 0, 7863, 7873, 0},
-		[TASKSPEC_API] = {500, 1024, 0, 7860, 0, 0},
-		[TASKSPEC_WEBCONSOLE] = {500, 1024, 0, 8080, 0, 0},
-		[TASKSPEC_CLIENT] = {1000, 2048, 0, 0, 55000, 0},
-		[TASKSPEC_PROBER] = {100, 64, 0, 0, 0, 0},
+	static const struct taskspec_service_conf svc[SERVICE_COUNT] = {
+		[SERVICE_REGISTRY] = {1000, 2048, 0, 7861, 7871, 0},
+		[SERVICE_METADATA] = {1000, 4096, 0, 7862, 7872, 0},
+		[SERVICE_DATA] = {1000, 4096, 0, 7863, 7873, 0},
+		[SERVICE_API] = {500, 1024, 0, 7860, 0, 0},
+		[SERVICE_WEBCONSOLE] = {500, 1024, 0, 8080, 0, 0},
+		[SERVICE_CLIENT] = {1000, 2048, 0, 0, 55000, 0},
+		[SERVICE_PROBER] = {100, 64, 0, 0, 0, 0},
 	};
 	memset(c, 0, sizeof *c);
 	c->image = "quay.io/quobyte/quobyte-server";
@@ -531,9 +507,9 @@ int taskspec_config_validate(const struct taskspec_config *c, char *err,
 	if (c->kill_grace_ms < 0 || c->kill_grace_ms > 3600 * 1000)
 		return qm_fail(err, errlen, QM_EINVAL,
 			    "kill grace period must be 0..3600 s");
-	for (unsigned s = 0; s < TASKSPEC_SERVICE_COUNT; s++) {
+	for (unsigned s = 0; s < SERVICE_COUNT; s++) {
 		const struct taskspec_service_conf *v = &c->svc[s];
-		const char *nm = service_names[s];
+		const char *nm = service_name(s);
 		if (v->cpus_milli <= 0 || v->cpus_milli > 1000000)
 			return qm_fail(err, errlen, QM_EINVAL,
 				    "%s: cpus must be > 0 and <= 1000", nm);
@@ -1409,10 +1385,10 @@ size_t taskspec_offer_take_all(struct taskspec_offer *o,
 }
 
 void taskspec_request_for(const struct taskspec_config *c,
-			  enum taskspec_service s, struct taskspec_request *r)
+			  enum service s, struct taskspec_request *r)
 {
 	memset(r, 0, sizeof *r);
-	if ((unsigned)s >= TASKSPEC_SERVICE_COUNT)
+	if ((unsigned)s >= SERVICE_COUNT)
 		return;
 	const struct taskspec_service_conf *v = &c->svc[s];
 	r->cpus_milli = v->cpus_milli;
@@ -1426,7 +1402,7 @@ void taskspec_request_for(const struct taskspec_config *c,
 		r->ports[r->nports].preferred = v->http_port;
 		r->ports[r->nports++].required = c->strict_ports;
 	}
-	for (unsigned i = 0; i < TASKSPEC_SERVICE_COUNT; i++) {
+	for (unsigned i = 0; i < SERVICE_COUNT; i++) {
 		const uint32_t ps[2] = {c->svc[i].port, c->svc[i].http_port};
 		for (unsigned k = 0; k < 2; k++)
 			if (ps[k] && r->navoid < TASKSPEC_MAX_AVOID &&
@@ -1597,9 +1573,9 @@ int taskspec_service_task(const struct taskspec_config *c,
 			  char *err, size_t errlen)
 {
 	*out = NULL;
-	if ((unsigned)p->service >= TASKSPEC_PROBER)
+	if ((unsigned)p->service >= SERVICE_PROBER)
 		return qm_fail(err, errlen, QM_EINVAL, "not a Quobyte service");
-	const char *svc = service_names[p->service];
+	const char *svc = service_name(p->service);
 	int rv = check_common(p->task_id, p->agent_id, p->hostname, p->fit,
 			      err, errlen);
 	if (rv)
@@ -1624,7 +1600,7 @@ int taskspec_service_task(const struct taskspec_config *c,
 				    "device dir %zu is not a plain absolute path", i);
 	if (is_set(c->extra_service_config) && has_ctrl(c->extra_service_config))
 		return qm_fail(err, errlen, QM_EINVAL, "bad extra service config");
-	if (p->service == TASKSPEC_CLIENT &&
+	if (p->service == SERVICE_CLIENT &&
 	    !taskspec_path_valid(c->client_mount_point))
 		return qm_fail(err, errlen, QM_EINVAL, "bad client mount point");
 	if (is_set(c->config_host_dir) && !taskspec_path_valid(c->config_host_dir))
@@ -1658,7 +1634,7 @@ int taskspec_service_task(const struct taskspec_config *c,
 		env_add_u(vars, main_port[p->service].env, port);
 	if (http)
 		env_add_u(vars, "QUOBYTE_HTTP_PORT", http);
-	if (p->service != TASKSPEC_CLIENT && v->max_mem_mb >= 0) {
+	if (p->service != SERVICE_CLIENT && v->max_mem_mb >= 0) {
 		int64_t mm = v->max_mem_mb ? v->max_mem_mb : v->mem_mb * 3 / 4;
 		char name[48], val[32];
 		snprintf(name, sizeof name, "QUOBYTE_MAX_MEM_%s",
@@ -1672,7 +1648,7 @@ int taskspec_service_task(const struct taskspec_config *c,
 	if (is_set(p->host_ip))
 		env_add(vars, "HOST_IP", p->host_ip);
 	env_add(vars, "HOST", p->hostname);
-	if (p->service == TASKSPEC_CLIENT)
+	if (p->service == SERVICE_CLIENT)
 		env_add(vars, "QUOBYTE_MOUNT_POINT", "/quobyte");
 
 	/* container */
@@ -1709,7 +1685,7 @@ int taskspec_service_task(const struct taskspec_config *c,
 			volume_add(vols, d, d, true);
 		}
 	}
-	if (p->service == TASKSPEC_CLIENT) {
+	if (p->service == SERVICE_CLIENT) {
 		char spec[TASKSPEC_PATH_MAX + 32];
 		param_add(params, "pid", "host");
 		snprintf(spec, sizeof spec, "%s:/quobyte:rw,rshared",
@@ -1734,7 +1710,7 @@ int taskspec_service_task(const struct taskspec_config *c,
 		add_num(hc, "timeout_seconds", c->health_timeout_s);
 		add_num(hc, "consecutive_failures", c->health_failures);
 		add_num(hc, "grace_period_seconds", c->health_grace_s);
-	} else if (port && (p->service == TASKSPEC_API || p->service == TASKSPEC_WEBCONSOLE)) {
+	} else if (port && (p->service == SERVICE_API || p->service == SERVICE_WEBCONSOLE)) {
 		/* API (JSON-RPC, 7860) and webconsole (8080) have no status
 		 * port: a TCP check on the main port (HealthCheck.TCP, in
 		 * include/mesos/v1/mesos.proto since 1.2) tells when they serve,
@@ -1955,7 +1931,7 @@ int taskspec_parse_resources(const char *text, struct taskspec_config *c,
 {
 	if (!text || !*text)
 		return 0;
-	struct taskspec_service_conf svc[TASKSPEC_SERVICE_COUNT];
+	struct taskspec_service_conf svc[SERVICE_COUNT];
 	memcpy(svc, c->svc, sizeof svc);
 	const char *p = text;
 	while (*p) {
@@ -1964,7 +1940,7 @@ int taskspec_parse_resources(const char *text, struct taskspec_config *c,
 		const char *c1 = memchr(p, ':', n);
 		const char *c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - p)) : NULL;
 		char name[32];
-		enum taskspec_service s;
+		enum service s;
 		int64_t cpus = 0, mem = 0;
 		size_t nl = c1 ? (size_t)(c1 - p) : 0;
 		if (!c1 || !c2 || nl == 0 || nl >= sizeof name) {
@@ -1973,7 +1949,7 @@ int taskspec_parse_resources(const char *text, struct taskspec_config *c,
 		}
 		memcpy(name, p, nl);
 		name[nl] = '\0';
-		if (taskspec_service_parse(name, &s) != 0) {
+		if (service_parse(name, &s) != 0) {
 			snprintf(err, errlen, "unknown service '%s'", name);
 			return QM_EINVAL;
 		}

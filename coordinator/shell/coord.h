@@ -12,7 +12,7 @@
 /* Everything configurable, filled by main.c from the config table. Strings
  * are owned by the config module (config_free). Durations in ms. */
 struct coord_config {
-	char *master;            /* URL, list of URLs, or zk:// (coordinator/detector.h) */
+	char *master;            /* URL, list of URLs, or zk:// (coordinator/mesos/detector.h) */
 	char *master_scheme;     /* "http"/"https" for zk://-detected masters */
 	long long refused_retry; /* ms between attempts after a terminal refusal */
 	char *http_listen;

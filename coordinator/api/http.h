@@ -53,7 +53,7 @@
 #ifndef QM_HTTP_H
 #define QM_HTTP_H
 
-#include "auth.h"
+#include "api/auth.h"
 #include "evloop.h"
 
 #include <cjson/cJSON.h>

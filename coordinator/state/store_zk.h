@@ -50,8 +50,8 @@
 #ifndef QM_STORE_ZK_H
 #define QM_STORE_ZK_H
 
-#include "store.h"
-#include "zk.h"
+#include "state/store.h"
+#include "state/zk.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
  *    known, both top-level and in framework_info, §1.8), reads the chunked
  *    RecordIO stream incrementally with a bounded record size (§1.2), keeps
  *    Mesos-Stream-Id for every other call (§1.3);
- *  - finds the leading master (coordinator/detector.h: one URL, a list
+ *  - finds the leading master (coordinator/mesos/detector.h: one URL, a list
  *    tried in turn, or zk:// detection as Mesos's own drivers do); a 307
  *    is followed by hand for the current attempt only (§1.5, the
  *    protocol-relative Location); a refused connection, a timeout, a 503 or

@@ -1,4 +1,4 @@
-#include "busd.h"
+#include "shell/busd.h"
 
 #include "log.h"
 #include "qm_error.h"

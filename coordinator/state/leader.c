@@ -1,4 +1,4 @@
-#include "leader.h"
+#include "state/leader.h"
 
 #include "log.h"
 #include "qm_error.h"

@@ -1,8 +1,8 @@
-#include "detector.h"
+#include "mesos/detector.h"
 
 #include "log.h"
 #include "qm_error.h"
-#include "zk.h"
+#include "state/zk.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "store_zk.h"
+#include "state/store_zk.h"
 
 #include "crypto.h"
 #include "log.h"

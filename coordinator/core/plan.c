@@ -11,10 +11,10 @@
  *   upgrade    rule 8;
  *   report     minimum and per-agent problems, sorting, capping.
  *
- * Slots are indexed pos * PLAN_SERVICE_COUNT + service, where pos is the
+ * Slots are indexed pos * SERVICE_COUNT + service, where pos is the
  * agent's rank in agent-id order; iterating pos in order is what makes the
  * output independent of the input's array order. */
-#include "plan.h"
+#include "core/plan.h"
 
 #include "qm_error.h"
 
@@ -26,20 +26,19 @@
 #include <string.h>
 
 #define NONE SIZE_MAX
-#define NSVC PLAN_SERVICE_COUNT
+#define NSVC SERVICE_COUNT
 
 static const struct {
-	const char *name;
 	enum plan_phase phase;
 	const char *device; /* the device type named in problem lines */
 } svc_table[NSVC] = {
-	[PLAN_REGISTRY] = {"registry", PLAN_PHASE_REGISTRY, "REGISTRY (DIR_DEVICE)"},
-	[PLAN_METADATA] = {"metadata", PLAN_PHASE_METADATA, "METADATA"},
-	[PLAN_DATA] = {"data", PLAN_PHASE_DATA, "DATA"},
-	[PLAN_API] = {"api", PLAN_PHASE_MANAGEMENT, NULL},
-	[PLAN_WEBCONSOLE] = {"webconsole", PLAN_PHASE_MANAGEMENT, NULL},
-	[PLAN_CLIENT] = {"client", PLAN_PHASE_CLIENT, NULL},
-	[PLAN_PROBER] = {"prober", PLAN_PHASE_PROBERS, NULL},
+	[SERVICE_REGISTRY] = {PLAN_PHASE_REGISTRY, "REGISTRY (DIR_DEVICE)"},
+	[SERVICE_METADATA] = {PLAN_PHASE_METADATA, "METADATA"},
+	[SERVICE_DATA] = {PLAN_PHASE_DATA, "DATA"},
+	[SERVICE_API] = {PLAN_PHASE_MANAGEMENT, NULL},
+	[SERVICE_WEBCONSOLE] = {PLAN_PHASE_MANAGEMENT, NULL},
+	[SERVICE_CLIENT] = {PLAN_PHASE_CLIENT, NULL},
+	[SERVICE_PROBER] = {PLAN_PHASE_PROBERS, NULL},
 };
 
 static const char *const phase_names[PLAN_PHASE_COUNT] = {
@@ -124,11 +123,6 @@ struct ctx {
 
 /* ---- names ------------------------------------------------------------ */
 
-const char *plan_service_name(enum plan_service s)
-{
-	return (unsigned)s < NSVC ? svc_table[s].name : "?";
-}
-
 const char *plan_phase_name(enum plan_phase p)
 {
 	return (unsigned)p < PLAN_PHASE_COUNT ? phase_names[p] : "?";
@@ -144,7 +138,7 @@ const char *plan_kill_reason_name(enum plan_kill_reason r)
 	return (unsigned)r < PLAN_KILL_REASON_COUNT ? kill_names[r] : "?";
 }
 
-enum plan_phase plan_phase_of(enum plan_service s)
+enum plan_phase plan_phase_of(enum service s)
 {
 	return (unsigned)s < NSVC ? svc_table[s].phase : PLAN_PHASE_COUNT;
 }
@@ -176,8 +170,8 @@ void plan_config_init(struct plan_config *cfg)
 	cfg->backoff_base_ms = 10 * 1000;
 	cfg->backoff_max_ms = 10 * 60 * 1000;
 	cfg->prober_stale_ms = 90 * 1000;
-	cfg->health_checked = 1u << PLAN_REGISTRY | 1u << PLAN_METADATA |
-			      1u << PLAN_DATA | 1u << PLAN_CLIENT;
+	cfg->health_checked = 1u << SERVICE_REGISTRY | 1u << SERVICE_METADATA |
+			      1u << SERVICE_DATA | 1u << SERVICE_CLIENT;
 }
 
 long long plan_backoff_ms(long long base_ms, long long max_ms,
@@ -207,7 +201,7 @@ static const struct plan_agent *agent_at(const struct ctx *c, size_t pos)
 	return &c->in->agents[c->aord[pos]];
 }
 
-static size_t slot_of(size_t pos, enum plan_service s)
+static size_t slot_of(size_t pos, enum service s)
 {
 	return pos * NSVC + (size_t)s;
 }
@@ -223,11 +217,6 @@ static const char *task_node(const struct ctx *c, size_t ti)
 {
 	return c->tpos[ti] < c->na ? node(c, c->tpos[ti])
 				   : c->in->tasks[ti].agent_id;
-}
-
-static const char *svc_name(enum plan_service s)
-{
-	return svc_table[s].name;
 }
 
 static void wake(struct ctx *c, long long t)
@@ -261,12 +250,12 @@ static bool prober_allowed(const struct ctx *c, const struct plan_agent *a)
 	return attr_matches(a, &c->cfg->prober_restriction);
 }
 
-static unsigned device_count(const struct plan_report *r, enum plan_service s)
+static unsigned device_count(const struct plan_report *r, enum service s)
 {
 	switch (s) {
-	case PLAN_REGISTRY: return r->registry_devices;
-	case PLAN_METADATA: return r->metadata_devices;
-	case PLAN_DATA: return r->data_devices;
+	case SERVICE_REGISTRY: return r->registry_devices;
+	case SERVICE_METADATA: return r->metadata_devices;
+	case SERVICE_DATA: return r->data_devices;
 	default: return 0;
 	}
 }
@@ -319,13 +308,13 @@ static void problem(struct ctx *c, unsigned sect, const char *fmt, ...)
 	c->n_probs++;
 }
 
-static unsigned phase_sect(enum plan_service s)
+static unsigned phase_sect(enum service s)
 {
 	return SECT_PHASE + (unsigned)svc_table[s].phase;
 }
 
 static struct plan_action *new_action(struct ctx *c, enum plan_action_type type,
-				      enum plan_service svc, const char *agent_id)
+				      enum service svc, const char *agent_id)
 {
 	struct plan_output *o = c->out;
 	if (o->n_actions == c->cap_actions) {
@@ -368,7 +357,7 @@ static void kill_task(struct ctx *c, size_t ti, enum plan_kill_reason r,
 }
 
 /* A LAUNCH for the slot, unless its failure history says to back off. */
-static bool backoff_until(const struct ctx *c, size_t pos, enum plan_service s,
+static bool backoff_until(const struct ctx *c, size_t pos, enum service s,
 			  long long *until, unsigned *failures)
 {
 	size_t h = c->hist[slot_of(pos, s)];
@@ -385,20 +374,20 @@ static bool backoff_until(const struct ctx *c, size_t pos, enum plan_service s,
 	return c->now < *until;
 }
 
-static void try_launch(struct ctx *c, size_t pos, enum plan_service s)
+static void try_launch(struct ctx *c, size_t pos, enum service s)
 {
 	long long until;
 	unsigned failures;
 	if (backoff_until(c, pos, s, &until, &failures)) {
 		problem(c, phase_sect(s),
 			"relaunch of %s on %s backs off until %lld (%lld ms from now; %u consecutive failures)",
-			svc_name(s), node(c, pos), until, until - c->now,
+			service_name(s), node(c, pos), until, until - c->now,
 			failures);
 		wake(c, until);
 		return;
 	}
 	const struct plan_agent *a = agent_at(c, pos);
-	if (s == PLAN_PROBER) {
+	if (s == SERVICE_PROBER) {
 		new_action(c, PLAN_LAUNCH_PROBER, s, a->agent_id);
 		return;
 	}
@@ -420,18 +409,18 @@ static void retire(struct ctx *c, size_t ti, enum plan_kill_reason r,
 	if (c->tflag[ti] & TF_UNREACH) {
 		problem(c, phase_sect(t->service),
 			"%s on %s is no longer wanted (%s) but is unreachable; it is killed when it returns",
-			svc_name(t->service), task_node(c, ti), why);
+			service_name(t->service), task_node(c, ti), why);
 		return;
 	}
 	long long due = at_once ? c->now : sat_add(*since, c->cfg->removal_grace_ms);
 	if (c->now >= due) {
 		kill_task(c, ti, r, "%s on %s no longer wanted: %s",
-			  svc_name(t->service), task_node(c, ti), why);
+			  service_name(t->service), task_node(c, ti), why);
 		return;
 	}
 	problem(c, phase_sect(t->service),
 		"%s on %s is no longer wanted (%s); it is killed in %lld ms unless wanted again",
-		svc_name(t->service), task_node(c, ti), why, due - c->now);
+		service_name(t->service), task_node(c, ti), why, due - c->now);
 	wake(c, due);
 }
 
@@ -608,7 +597,7 @@ static int build_index(struct ctx *c)
 		size_t s = slot_of(pos, h->service);
 		if (c->hist[s] != NONE)
 			return fail(c, "history[%zu]: second entry for %s on '%.60s'",
-				    i, svc_name(h->service), h->agent_id);
+				    i, service_name(h->service), h->agent_id);
 		c->hist[s] = i;
 	}
 	return 0;
@@ -624,10 +613,10 @@ static int keep_cmp(const struct ctx *c, size_t a, size_t b)
 	const struct plan_task *ta = &c->in->tasks[a], *tb = &c->in->tasks[b];
 	int ka[5] = {ta->kill_requested, !!(c->tflag[a] & TF_UNREACH),
 		     !task_ready(c, a), ta->state != PLAN_TASK_RUNNING,
-		     ta->service != PLAN_PROBER && !version_is_target(c, a)};
+		     ta->service != SERVICE_PROBER && !version_is_target(c, a)};
 	int kb[5] = {tb->kill_requested, !!(c->tflag[b] & TF_UNREACH),
 		     !task_ready(c, b), tb->state != PLAN_TASK_RUNNING,
-		     tb->service != PLAN_PROBER && !version_is_target(c, b)};
+		     tb->service != SERVICE_PROBER && !version_is_target(c, b)};
 	for (int i = 0; i < 5; i++)
 		if (ka[i] != kb[i])
 			return ka[i] - kb[i];
@@ -640,7 +629,7 @@ static void pick_keepers(struct ctx *c)
 {
 	for (size_t pos = 0; pos < c->na; pos++) {
 		for (unsigned s = 0; s < NSVC; s++) {
-			size_t sl = slot_of(pos, (enum plan_service)s);
+			size_t sl = slot_of(pos, (enum service)s);
 			size_t best = c->head[sl];
 			if (best == NONE)
 				continue;
@@ -649,21 +638,21 @@ static void pick_keepers(struct ctx *c)
 					best = ti;
 			c->keeper[sl] = best;
 			/* On shutdown every service task goes anyway. */
-			if (!c->target && s != PLAN_PROBER)
+			if (!c->target && s != SERVICE_PROBER)
 				continue;
 			for (size_t ti = c->head[sl]; ti != NONE; ti = c->tnext[ti]) {
 				if (ti == best || c->in->tasks[ti].kill_requested)
 					continue;
 				if (c->tflag[ti] & TF_UNREACH) {
-					problem(c, phase_sect((enum plan_service)s),
+					problem(c, phase_sect((enum service)s),
 						"a second %s task %s on %s is unreachable; it is killed when it returns",
-						svc_name((enum plan_service)s),
+						service_name((enum service)s),
 						c->in->tasks[ti].task_id, node(c, pos));
 					continue;
 				}
 				kill_task(c, ti, PLAN_KILL_DUPLICATE,
 					  "duplicate %s on %s; keeping %s",
-					  svc_name((enum plan_service)s), node(c, pos),
+					  service_name((enum service)s), node(c, pos),
 					  c->in->tasks[best].task_id);
 			}
 		}
@@ -678,7 +667,7 @@ static void plan_probers(struct ctx *c)
 	long long stale_ms = c->cfg->prober_stale_ms;
 	for (size_t pos = 0; pos < c->na; pos++) {
 		const struct plan_agent *a = agent_at(c, pos);
-		size_t k = c->keeper[slot_of(pos, PLAN_PROBER)];
+		size_t k = c->keeper[slot_of(pos, SERVICE_PROBER)];
 		if (!a->active)
 			continue;
 		if (!prober_allowed(c, a)) {
@@ -714,7 +703,7 @@ static void plan_probers(struct ctx *c)
 		}
 		c->out->prober_stale[c->aord[pos]] = stale;
 		if (k == NONE) {
-			try_launch(c, pos, PLAN_PROBER);
+			try_launch(c, pos, SERVICE_PROBER);
 			continue;
 		}
 		c->out->unwanted_since_ms[k] = 0;
@@ -735,7 +724,7 @@ static void plan_shutdown(struct ctx *c)
 	size_t live = 0;
 	for (size_t ti = 0; ti < c->in->n_tasks; ti++) {
 		const struct plan_task *t = &c->in->tasks[ti];
-		if (!(c->tflag[ti] & TF_LIVE) || t->service == PLAN_PROBER)
+		if (!(c->tflag[ti] & TF_LIVE) || t->service == SERVICE_PROBER)
 			continue;
 		live++;
 		retire(c, ti, PLAN_KILL_SHUTDOWN, true, "target version is empty");
@@ -750,17 +739,17 @@ static void plan_shutdown(struct ctx *c)
 
 static void plan_pinned(struct ctx *c)
 {
-	static const enum plan_service pinned[] = {PLAN_REGISTRY, PLAN_METADATA,
-						   PLAN_DATA, PLAN_CLIENT};
+	static const enum service pinned[] = {SERVICE_REGISTRY, SERVICE_METADATA,
+						   SERVICE_DATA, SERVICE_CLIENT};
 	for (size_t pos = 0; pos < c->na; pos++) {
 		const struct plan_agent *a = agent_at(c, pos);
 		const struct plan_report *r = &a->report;
 		for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
-			enum plan_service s = pinned[i];
+			enum service s = pinned[i];
 			size_t sl = slot_of(pos, s);
 			size_t k = c->keeper[sl];
-			bool enabled = s != PLAN_CLIENT || c->cfg->client_enabled;
-			bool by_report = s == PLAN_CLIENT ? r->client_mount
+			bool enabled = s != SERVICE_CLIENT || c->cfg->client_enabled;
+			bool by_report = s == SERVICE_CLIENT ? r->client_mount
 							  : device_count(r, s) > 0;
 			bool wanted = enabled &&
 				      (r->has_report ? by_report : k != NONE);
@@ -784,7 +773,7 @@ static void plan_pinned(struct ctx *c)
 			if (!enabled) {
 				retire(c, k, PLAN_KILL_DISABLED, false,
 				       "client is disabled");
-			} else if (s == PLAN_CLIENT) {
+			} else if (s == SERVICE_CLIENT) {
 				retire(c, k, PLAN_KILL_NO_MOUNT, false,
 				       "client mount point is gone");
 			} else {
@@ -821,7 +810,7 @@ static void restriction_text(char *buf, size_t cap, const struct plan_attr *r)
 			 r->value ? r->value : "");
 }
 
-static void plan_management(struct ctx *c, enum plan_service s, unsigned count,
+static void plan_management(struct ctx *c, enum service s, unsigned count,
 			    const struct plan_attr *restr)
 {
 	struct rank *rk = qm_calloc(c->na, sizeof *rk);
@@ -850,12 +839,12 @@ static void plan_management(struct ctx *c, enum plan_service s, unsigned count,
 			if (c->now >= due) {
 				problem(c, phase_sect(s),
 					"%s on %s is unreachable; replaced elsewhere",
-					svc_name(s), node(c, pos));
+					service_name(s), node(c, pos));
 				continue;
 			}
 			problem(c, phase_sect(s),
 				"%s on %s is unreachable; it is replaced elsewhere in %lld ms unless it returns",
-				svc_name(s), node(c, pos), due - c->now);
+				service_name(s), node(c, pos), due - c->now);
 			wake(c, due);
 		}
 		rk[n].pos = pos;
@@ -876,7 +865,7 @@ static void plan_management(struct ctx *c, enum plan_service s, unsigned count,
 		} else if (!(c->tflag[k] & TF_UNREACH)) {
 			char why[96];
 			snprintf(why, sizeof why, "more than the %u %s instance(s) configured",
-				 count, svc_name(s));
+				 count, service_name(s));
 			retire(c, k, PLAN_KILL_EXCESS, false, why);
 		}
 	}
@@ -904,7 +893,7 @@ static void plan_management(struct ctx *c, enum plan_service s, unsigned count,
 		if (m < need)
 			problem(c, phase_sect(s),
 				"%s wants %u instance(s) but only %zu more agent(s)%s can take one",
-				svc_name(s), count, m, rtext);
+				service_name(s), count, m, rtext);
 	}
 	free(rk);
 }
@@ -916,8 +905,8 @@ static void plan_launches(struct ctx *c)
 	unsigned wanted[PLAN_PHASE_COUNT] = {0}, ready[PLAN_PHASE_COUNT] = {0};
 	unsigned at[PLAN_PHASE_COUNT] = {0};
 	for (size_t pos = 0; pos < c->na; pos++) {
-		for (unsigned s = 0; s < PLAN_PROBER; s++) {
-			size_t sl = slot_of(pos, (enum plan_service)s);
+		for (unsigned s = 0; s < SERVICE_PROBER; s++) {
+			size_t sl = slot_of(pos, (enum service)s);
 			if (!(c->sflag[sl] & SF_WANTED))
 				continue;
 			enum plan_phase ph = svc_table[s].phase;
@@ -954,7 +943,7 @@ static void plan_launches(struct ctx *c)
 	/* The bootstrap registry starts first (rule 5). */
 	size_t boot = NONE, nboot = 0;
 	for (size_t pos = 0; pos < c->na; pos++) {
-		if ((c->sflag[slot_of(pos, PLAN_REGISTRY)] & SF_WANTED) &&
+		if ((c->sflag[slot_of(pos, SERVICE_REGISTRY)] & SF_WANTED) &&
 		    agent_at(c, pos)->report.registry_bootstrap) {
 			if (boot == NONE)
 				boot = pos;
@@ -966,12 +955,12 @@ static void plan_launches(struct ctx *c)
 			"%zu nodes have a bootstrap registry device; %s starts first",
 			nboot, node(c, boot));
 	bool boot_pending = boot != NONE &&
-			    !(c->sflag[slot_of(boot, PLAN_REGISTRY)] & SF_READY);
+			    !(c->sflag[slot_of(boot, SERVICE_REGISTRY)] & SF_READY);
 
 	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++) {
 		for (size_t pos = 0; pos < c->na; pos++) {
-			for (unsigned si = 0; si < PLAN_PROBER; si++) {
-				enum plan_service s = (enum plan_service)si;
+			for (unsigned si = 0; si < SERVICE_PROBER; si++) {
+				enum service s = (enum service)si;
 				if (svc_table[s].phase != p)
 					continue;
 				size_t sl = slot_of(pos, s), k = c->keeper[sl];
@@ -983,29 +972,29 @@ static void plan_launches(struct ctx *c)
 					    p != PLAN_PHASE_MANAGEMENT)
 						problem(c, phase_sect(s),
 							"%s on %s is unreachable; waiting for it to return (pinned to its node)",
-							svc_name(s), node(c, pos));
+							service_name(s), node(c, pos));
 					else if (t->state == PLAN_TASK_RUNNING &&
 						 t->health == PLAN_HEALTH_FAILING)
 						problem(c, phase_sect(s),
 							"%s on %s is running but failing its health check",
-							svc_name(s), node(c, pos));
+							service_name(s), node(c, pos));
 					continue;
 				}
 				unsigned b = blocked[p];
 				if (b && wanted[b] == 0) {
 					problem(c, phase_sect(s),
 						"%s on %s waits for %s: no node has a %s device",
-						svc_name(s), node(c, pos), phase_names[b],
+						service_name(s), node(c, pos), phase_names[b],
 						svc_table[b - PLAN_PHASE_REGISTRY].device);
 					continue;
 				}
 				if (b) {
 					problem(c, phase_sect(s),
 						"%s on %s waits for %s to be running and healthy",
-						svc_name(s), node(c, pos), phase_names[b]);
+						service_name(s), node(c, pos), phase_names[b]);
 					continue;
 				}
-				if (s == PLAN_REGISTRY && boot_pending && pos != boot) {
+				if (s == SERVICE_REGISTRY && boot_pending && pos != boot) {
 					problem(c, phase_sect(s),
 						"registry on %s waits for the bootstrap registry on %s to be running and healthy",
 						node(c, pos), node(c, boot));
@@ -1031,10 +1020,10 @@ static void plan_upgrade(struct ctx *c)
 	size_t first_old = NONE, first_nr = NONE;
 	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++) {
 		for (size_t pos = 0; pos < c->na; pos++) {
-			for (unsigned si = 0; si < PLAN_PROBER; si++) {
+			for (unsigned si = 0; si < SERVICE_PROBER; si++) {
 				if (svc_table[si].phase != p)
 					continue;
-				size_t sl = slot_of(pos, (enum plan_service)si);
+				size_t sl = slot_of(pos, (enum service)si);
 				if (!(c->sflag[sl] & SF_WANTED))
 					continue;
 				size_t k = c->keeper[sl];
@@ -1070,30 +1059,30 @@ static void plan_upgrade(struct ctx *c)
 		const char *from = t->version ? t->version : "(unknown)";
 		if (version_is_target(c, k)) {
 			kill_task(c, k, PLAN_KILL_REPLACE, "replace %s on %s: %s",
-				  svc_name(t->service), task_node(c, k), t->replace_reason);
+				  service_name(t->service), task_node(c, k), t->replace_reason);
 			problem(c, SECT_UPGRADE, "replacing %s on %s: %s",
-				svc_name(t->service), task_node(c, k), t->replace_reason);
+				service_name(t->service), task_node(c, k), t->replace_reason);
 			return;
 		}
 		kill_task(c, k, PLAN_KILL_UPGRADE, "upgrade %s on %s from %s to %s",
-			  svc_name(t->service), task_node(c, k), from, c->target);
+			  service_name(t->service), task_node(c, k), from, c->target);
 		problem(c, SECT_UPGRADE,
 			"upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s (%s)",
-			c->target, n_at, n_wanted, svc_name(t->service),
+			c->target, n_at, n_wanted, service_name(t->service),
 			task_node(c, k), from);
 		return;
 	}
 	size_t sl = first_nr;
-	enum plan_service s = (enum plan_service)(sl % NSVC);
+	enum service s = (enum service)(sl % NSVC);
 	size_t k = c->keeper[sl];
 	if (k != NONE && c->in->tasks[k].kill_requested && stale(c, k))
 		problem(c, SECT_UPGRADE,
 			"upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s",
-			c->target, n_at, n_wanted, svc_name(s), node(c, sl / NSVC));
+			c->target, n_at, n_wanted, service_name(s), node(c, sl / NSVC));
 	else
 		problem(c, SECT_UPGRADE,
 			"upgrade to %s: %zu of %zu task(s) at the target version; waits for %s on %s to be running and healthy",
-			c->target, n_at, n_wanted, svc_name(s), node(c, sl / NSVC));
+			c->target, n_at, n_wanted, service_name(s), node(c, sl / NSVC));
 }
 
 /* ---- rule 10 and per-agent lines --------------------------------------- */
@@ -1106,8 +1095,8 @@ static void plan_report(struct ctx *c)
 			if (agent_at(c, pos)->active &&
 			    !agent_at(c, pos)->report.has_report)
 				unreported++;
-		for (unsigned si = PLAN_REGISTRY; si <= PLAN_DATA; si++) {
-			enum plan_service s = (enum plan_service)si;
+		for (unsigned si = SERVICE_REGISTRY; si <= SERVICE_DATA; si++) {
+			enum service s = (enum service)si;
 			size_t n = 0, dormant = NONE;
 			for (size_t pos = 0; pos < c->na; pos++) {
 				unsigned char f = c->sflag[slot_of(pos, s)];
@@ -1144,11 +1133,11 @@ static void plan_report(struct ctx *c)
 		}
 		char list[128] = "";
 		size_t len = 0, n = 0;
-		for (unsigned s = 0; s < PLAN_PROBER; s++) {
-			if (!(c->sflag[slot_of(pos, (enum plan_service)s)] & SF_DORMANT))
+		for (unsigned s = 0; s < SERVICE_PROBER; s++) {
+			if (!(c->sflag[slot_of(pos, (enum service)s)] & SF_DORMANT))
 				continue;
 			int w = snprintf(list + len, sizeof list - len, "%s%s",
-					 n ? ", " : "", svc_table[s].name);
+					 n ? ", " : "", service_name(s));
 			if (w > 0 && (size_t)w < sizeof list - len)
 				len += (size_t)w;
 			n++;
@@ -1162,7 +1151,7 @@ static void plan_report(struct ctx *c)
 		if ((c->tflag[ti] & TF_LIVE) && c->tpos[ti] == c->na)
 			problem(c, SECT_AGENT,
 				"%s task %s is on unknown agent %s; waiting for reconciliation",
-				svc_name(c->in->tasks[ti].service),
+				service_name(c->in->tasks[ti].service),
 				c->in->tasks[ti].task_id, c->in->tasks[ti].agent_id);
 }
 
@@ -1272,9 +1261,9 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 	plan_probers(&c);
 	if (c.target) {
 		plan_pinned(&c);
-		plan_management(&c, PLAN_API, c.cfg->api_count,
+		plan_management(&c, SERVICE_API, c.cfg->api_count,
 				&c.cfg->api_restriction);
-		plan_management(&c, PLAN_WEBCONSOLE, c.cfg->webconsole_count,
+		plan_management(&c, SERVICE_WEBCONSOLE, c.cfg->webconsole_count,
 				&c.cfg->webconsole_restriction);
 		plan_launches(&c);
 		plan_upgrade(&c);

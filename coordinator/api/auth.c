@@ -1,6 +1,6 @@
 /* API tokens, request checks, failed-attempt limiting, audit trail: see
  * auth.h. */
-#include "auth.h"
+#include "api/auth.h"
 
 #include "qm_error.h"
 

@@ -86,19 +86,10 @@
 #ifndef QM_PLAN_H
 #define QM_PLAN_H
 
+#include "core/service.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-enum plan_service {
-	PLAN_REGISTRY = 0,
-	PLAN_METADATA,
-	PLAN_DATA,
-	PLAN_API,
-	PLAN_WEBCONSOLE,
-	PLAN_CLIENT,
-	PLAN_PROBER,
-	PLAN_SERVICE_COUNT
-};
 
 /* Phases in launch order; also the index of plan_output.progress[]. */
 enum plan_phase {
@@ -163,7 +154,7 @@ struct plan_config {
 	size_t n_prober_hosts;
 	struct plan_attr prober_restriction;
 	long long prober_stale_ms;     /* default 90 s; 0 = never stale */
-	/* Set of (1u << enum plan_service) whose task specs carry a health
+	/* Set of (1u << enum service) whose task specs carry a health
 	 * check; default registry, metadata, data, client. */
 	unsigned health_checked;
 };
@@ -191,7 +182,7 @@ struct plan_agent {
 
 struct plan_task {
 	const char *task_id;           /* required, unique */
-	enum plan_service service;
+	enum service service;
 	const char *agent_id;          /* required; may name an agent not in agents[] */
 	const char *version;           /* image version; ignored for probers; NULL = unknown */
 	enum plan_task_state state;
@@ -209,7 +200,7 @@ struct plan_task {
 /* Failure history of one (service, agent) slot; maintained by the shell (see
  * rule 6). Slots without an entry have no failures. */
 struct plan_history {
-	enum plan_service service;
+	enum service service;
 	const char *agent_id;
 	unsigned consecutive_failures;
 	long long last_failure_ms;
@@ -251,7 +242,7 @@ enum plan_kill_reason {
 /* Strings are owned by the plan_output (freed by plan_output_free). */
 struct plan_action {
 	enum plan_action_type type;
-	enum plan_service service;     /* PLAN_PROBER for LAUNCH_PROBER */
+	enum service service;     /* SERVICE_PROBER for LAUNCH_PROBER */
 	char *agent_id;                /* always set */
 	char *version;                 /* LAUNCH: the target version; else NULL */
 	char *task_id;                 /* KILL: the task; else NULL */
@@ -323,19 +314,17 @@ long long plan_backoff_ms(long long base_ms, long long max_ms,
 			  unsigned failures);
 
 /* Names for logs, REST and problem lines; static strings, never NULL ("?"
- * when out of range). Services: "registry", "metadata", "data", "api",
- * "webconsole", "client", "prober". Phases: "probers", "registry",
+ * when out of range); services are named by service_name(). Phases: "probers", "registry",
  * "metadata", "data", "api+webconsole", "client". States: the Mesos names
  * ("TASK_RUNNING"), "LAUNCHING" for PLAN_TASK_LAUNCHING. Kill reasons:
  * "shutdown", "no-device", "no-mount", "disabled", "restricted", "excess",
  * "duplicate", "upgrade". */
-const char *plan_service_name(enum plan_service s);
 const char *plan_phase_name(enum plan_phase p);
 const char *plan_task_state_name(enum plan_task_state s);
 const char *plan_kill_reason_name(enum plan_kill_reason r);
 
 /* The phase a service belongs to (PLAN_PHASE_COUNT when out of range). */
-enum plan_phase plan_phase_of(enum plan_service s);
+enum plan_phase plan_phase_of(enum service s);
 
 /* Parse a Mesos state name ("TASK_RUNNING"; "LAUNCHING" too) into *out.
  * 0 or QM_EINVAL. */

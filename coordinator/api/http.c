@@ -1,4 +1,4 @@
-#include "http.h"
+#include "api/http.h"
 
 #include "log.h"
 #include "qm_error.h"

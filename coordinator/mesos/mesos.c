@@ -1,9 +1,9 @@
-#include "mesos.h"
+#include "mesos/mesos.h"
 
-#include "detector.h"
+#include "mesos/detector.h"
 #include "log.h"
 #include "qm_error.h"
-#include "recordio.h"
+#include "mesos/recordio.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
