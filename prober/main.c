@@ -4,7 +4,7 @@
  * error. */
 #include "bus.h"
 #include "config.h"
-#include "crypto.h"
+#include "mac.h"
 #include "log.h"
 #include "prober.h"
 #include "publisher.h"
@@ -71,7 +71,7 @@ static const char *v_log_level(const char *v)
 static const char *v_credential(const char *v)
 {
 	uint8_t c[BUS_CRED_LEN];
-	return crypto_hex_decode(v, c, sizeof c) == 0
+	return mac_hex_decode(v, c, sizeof c) == 0
 		       ? NULL
 		       : "must be 64 hex characters (the node credential)";
 }
@@ -315,7 +315,7 @@ static int load_credential(const struct cfg *c, uint8_t cred[BUS_CRED_LEN],
 		return config_error("--credential and --credential-file are "
 				    "exclusive");
 	if (c->credential) {
-		if (crypto_hex_decode(c->credential, cred, BUS_CRED_LEN) != 0)
+		if (mac_hex_decode(c->credential, cred, BUS_CRED_LEN) != 0)
 			return config_error("--credential: must be 64 hex characters");
 		*have = true;
 		return 0;
@@ -333,7 +333,7 @@ static int load_credential(const struct cfg *c, uint8_t cred[BUS_CRED_LEN],
 		return config_error("--credential-file: cannot read %s: %s",
 				    c->credential_file, strerror(errno));
 	buf[r] = '\0';
-	int rv = crypto_hex_decode(buf, cred, BUS_CRED_LEN);
+	int rv = mac_hex_decode(buf, cred, BUS_CRED_LEN);
 	explicit_bzero(buf, sizeof buf);
 	if (rv != 0)
 		return config_error("--credential-file: %s does not hold 64 hex "

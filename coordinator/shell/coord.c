@@ -15,7 +15,7 @@
 #include "bus_json.h"
 #include "shell/busd.h"
 #include "config.h"
-#include "crypto.h"
+#include "mac.h"
 #include "evloop.h"
 #include "api/http.h"
 #include "log.h"
@@ -629,7 +629,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		uint8_t cred[BUS_CRED_LEN];
 		char hex[2 * BUS_CRED_LEN + 1];
 		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
-		crypto_hex_encode(cred, sizeof cred, hex);
+		mac_hex_encode(cred, sizeof cred, hex);
 		struct agent *ag = agent_find(c, o->agent_id);
 		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
 		struct taskspec_prober_params p = {
@@ -2322,7 +2322,7 @@ static int load_secret(struct coord *c, char *err, size_t errlen)
 				snprintf(err, errlen, "getrandom: %s", strerror(errno));
 				return QM_EIO;
 			}
-			crypto_hex_encode(raw, sizeof raw, hex);
+			mac_hex_encode(raw, sizeof raw, hex);
 			char tmp[4200];
 			snprintf(tmp, sizeof tmp, "%s.tmp", path);
 			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

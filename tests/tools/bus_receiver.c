@@ -33,7 +33,7 @@
  * stops it: every frame gets an answer or is dropped, never a crash. */
 #include "bus.h"
 #include "bus_json.h"
-#include "crypto.h"
+#include "mac.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -412,7 +412,7 @@ int main(int argc, char **argv)
 		uint8_t cred[BUS_CRED_LEN];
 		char hex[2 * BUS_CRED_LEN + 1];
 		bus_credential_derive(secret, secretlen, derive, cred);
-		crypto_hex_encode(cred, sizeof cred, hex);
+		mac_hex_encode(cred, sizeof cred, hex);
 		printf("%s\n", hex);
 		free(secret);
 		return 0;
