@@ -3,6 +3,7 @@
  * Exit status: 0 done / clean stop, 1 run-time failure, 2 configuration
  * error. */
 #include "bus.h"
+#include "bus_tls.h"
 #include "config.h"
 #include "mac.h"
 #include "log.h"
@@ -29,6 +30,9 @@ struct cfg {
 	char *coordinator;
 	char *credential;
 	char *credential_file;
+	char *bus_tls_cert;
+	char *bus_tls_key;
+	char *bus_tls_ca;
 	char *agent_id;
 	char *hostname;
 	char *device_roots;
@@ -143,6 +147,14 @@ static const struct config_opt table[] = {
 	 v_credential},
 	{"credential-file", E("CREDENTIAL_FILE"), CONFIG_STR, OFF(credential_file),
 	 NULL, UNB, "PATH", "file holding the node credential in hex", NULL},
+	{"bus-tls-ca", E("BUS_TLS_CA"), CONFIG_STR, OFF(bus_tls_ca), NULL, UNB, "FILE",
+	 "with a tls+tcp:// --coordinator (required then): the CA (PEM) the coordinator's "
+	 "certificate must chain to; it must also name the URL's host", v_abs_path},
+	{"bus-tls-cert", E("BUS_TLS_CERT"), CONFIG_STR, OFF(bus_tls_cert), NULL, UNB, "FILE",
+	 "client certificate (PEM) to present, for a coordinator with mutual TLS",
+	 v_abs_path},
+	{"bus-tls-key", E("BUS_TLS_KEY"), CONFIG_STR, OFF(bus_tls_key), NULL, UNB, "FILE",
+	 "private key of --bus-tls-cert (PEM, unencrypted)", v_abs_path},
 	{"agent-id", E("AGENT_ID"), CONFIG_STR, OFF(agent_id), NULL, UNB, "ID",
 	 "node identity; default $MESOS_SLAVE_ID, $MESOS_AGENT_ID, else the hostname",
 	 v_agent_id},
@@ -415,6 +427,12 @@ int main(int argc, char **argv)
 		status = config_error("--coordinator needs --credential or "
 				      "--credential-file (or %s)",
 				      E("CREDENTIAL_FILE"));
+		goto done;
+	}
+	o.tls = (struct bus_tls){c.bus_tls_cert, c.bus_tls_key, c.bus_tls_ca};
+	if (bus_tls_check(&o.tls, c.coordinator, BUS_TLS_DIALER, "--bus-tls", err,
+			  sizeof err) != 0) {
+		status = config_error("%s", err);
 		goto done;
 	}
 

@@ -602,6 +602,24 @@ static const char *replace_reason(struct coord *c, const struct store_task *t, c
 
 /* Build one launch into offer o. Returns the TaskInfo (and records the task
  * in c->st) or NULL with the reason logged. */
+/* A launched prober dials the bus with the files the operator placed on
+ * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
+ * at least the CA. Returns how many of args[0..6) are set. */
+static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6])
+{
+	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key"};
+	const char *const paths[] = {cfg->prober_bus_tls_ca, cfg->prober_bus_tls_cert,
+				     cfg->prober_bus_tls_key};
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (paths[i] && paths[i][0]) {
+			args[n++] = flags[i];
+			args[n++] = paths[i];
+		}
+	}
+	return n;
+}
+
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			   struct taskspec_offer *o, bool *no_fit)
 {
@@ -632,6 +650,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		mac_hex_encode(cred, sizeof cred, hex);
 		struct agent *ag = agent_find(c, o->agent_id);
 		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
+		const char *args[6];
+		size_t nargs = prober_tls_args(c->cfg, args);
 		struct taskspec_prober_params p = {
 			.task_id = t.task_id,
 			.agent_id = o->agent_id,
@@ -641,6 +661,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			.device_roots = roots ? roots : c->cfg->prober_device_roots,
 			.device_dirs = c->cfg->prober_device_dirs,
 			.client_mount_point = c->cfg->client_mount_point,
+			.args = args,
+			.nargs = nargs,
 			.fit = &fit,
 		};
 		rv = taskspec_prober_task(&c->ts, &p, &ti, err, sizeof err);
@@ -2088,8 +2110,9 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	if (check_prober_url(c) && coord_save(c) != 0)
 		return QM_EIO;
-	c->busd = busd_new(c->loop, c->cfg->bus_listen, c->secret, c->secretlen, on_bus, c,
-			   err, sizeof err);
+	const struct bus_tls tls = {c->cfg->bus_tls_cert, c->cfg->bus_tls_key, c->cfg->bus_tls_ca};
+	c->busd = busd_new(c->loop, c->cfg->bus_listen, &tls, c->secret, c->secretlen, on_bus,
+			   c, err, sizeof err);
 	if (!c->busd) {
 		log_error("bus_listen_failed", "url=%s error=%s", log_qs(c->cfg->bus_listen),
 			  log_qs(err));
