@@ -46,12 +46,12 @@ int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end
 	}
 	if (end == BUS_TLS_LISTENER && !cert)
 		return qm_fail(err, errlen, QM_EINVAL,
-			       "the bus URL %s is tls+tcp:// and needs %s-cert and %s-key", url,
-			       flag, flag);
+			       "a tls+tcp:// bus (%s) needs %s-cert and %s-key", url, flag,
+			       flag);
 	if (end == BUS_TLS_DIALER && !ca)
 		return qm_fail(err, errlen, QM_EINVAL,
-			       "the bus URL %s is tls+tcp:// and needs %s-ca (the CA that signed "
-			       "the coordinator's certificate)",
+			       "a tls+tcp:// bus (%s) needs %s-ca (the CA that signed the "
+			       "coordinator's certificate)",
 			       url, flag);
 	return 0;
 }

@@ -16,6 +16,13 @@
  *              must present a certificate signed by it.
  * Sockets stay with their owners (busd.c, publisher.c); this module only
  * starts their listener or dialer. */
+/*
+ * Names: the dialer checks the listener's certificate against the host in
+ * the URL. mbedtls 2.28 (Debian 12) compares that host with the
+ * certificate's DNS names (subjectAltName dNSName, else the CN) only, never
+ * with iPAddress entries: dial a DNS name, or, for an address, put it in
+ * the certificate as a DNS name too (subjectAltName=DNS:10.0.0.5).
+ */
 #ifndef QM_BUS_TLS_H
 #define QM_BUS_TLS_H
 

@@ -222,7 +222,7 @@ static const struct config_opt table[] = {
 	 "bus URL handed to probers; default: --bus-listen with this host's name", v_nng_url},
 	{"bus-tls-cert", E("BUS_TLS_CERT"), CONFIG_STR, OFF(bus_tls_cert), NULL, UNB, "FILE",
 	 "with a tls+tcp:// --bus-listen: the bus's certificate (PEM, chain allowed); it must "
-	 "name the host probers dial", v_abs},
+	 "name the host probers dial as a DNS name (also an address: DNS:10.0.0.5)", v_abs},
 	{"bus-tls-key", E("BUS_TLS_KEY"), CONFIG_STR, OFF(bus_tls_key), NULL, UNB, "FILE",
 	 "private key of --bus-tls-cert (PEM, unencrypted)", v_abs},
 	{"bus-tls-ca", E("BUS_TLS_CA"), CONFIG_STR, OFF(bus_tls_ca), NULL, UNB, "FILE",
