@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WATCH_MS 1000          /* how often a dialer's failures are looked at */
-#define LOG_EVERY_MS 60000     /* repeat a refusal line at most this often */
+#define WATCH_MS     1000  /* how often a dialer's failures are looked at */
+#define LOG_EVERY_MS 60000 /* repeat a refusal line at most this often */
 
 static bool set(const char *s)
 {
@@ -29,8 +29,8 @@ bool bus_url_is_tls(const char *url)
 		strncmp(url + 7, "6://", 4) == 0);
 }
 
-int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end,
-		  const char *flag, char *err, size_t errlen)
+int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end, const char *flag,
+		  char *err, size_t errlen)
 {
 	bool cert = set(t->cert), key = set(t->key), ca = set(t->ca);
 	if (cert != key)
@@ -46,8 +46,7 @@ int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end
 	}
 	if (end == BUS_TLS_LISTENER && !cert)
 		return qm_fail(err, errlen, QM_EINVAL,
-			       "a tls+tcp:// bus (%s) needs %s-cert and %s-key", url, flag,
-			       flag);
+			       "a tls+tcp:// bus (%s) needs %s-cert and %s-key", url, flag, flag);
 	if (end == BUS_TLS_DIALER && !ca)
 		return qm_fail(err, errlen, QM_EINVAL,
 			       "a tls+tcp:// bus (%s) needs %s-ca (the CA that signed the "
@@ -63,8 +62,7 @@ static int read_pem(const char *path, char **out, char *err, size_t errlen)
 	*out = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return qm_fail(err, errlen, QM_EINVAL, "cannot read %s: %s", path,
-			       strerror(errno));
+		return qm_fail(err, errlen, QM_EINVAL, "cannot read %s: %s", path, strerror(errno));
 	char *buf = qm_malloc(BUS_TLS_FILE_MAX + 1);
 	size_t n = 0;
 	int rv = 0;
@@ -126,12 +124,12 @@ static int load_ca(nng_tls_config *cfg, const char *path, char *err, size_t errl
 }
 
 /* The TLS configuration for one end; NULL with err filled on failure. */
-static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end,
-				   const char *host, char *err, size_t errlen)
+static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end, const char *host,
+				   char *err, size_t errlen)
 {
 	nng_tls_config *cfg;
-	int nrv = nng_tls_config_alloc(
-		&cfg, end == BUS_TLS_LISTENER ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	int nrv = nng_tls_config_alloc(&cfg, end == BUS_TLS_LISTENER ? NNG_TLS_MODE_SERVER
+								     : NNG_TLS_MODE_CLIENT);
 	if (nrv != 0) {
 		qm_fail(err, errlen, QM_EINVAL, "no TLS in this NNG (%s, engine %s)",
 			nng_strerror(nrv), nng_tls_engine_name());
@@ -147,8 +145,7 @@ static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end
 			rv = qm_fail(err, errlen, QM_EINVAL, "TLS auth mode: %s",
 				     nng_strerror(nrv));
 	}
-	if (rv == 0 && end == BUS_TLS_DIALER &&
-	    (nrv = nng_tls_config_server_name(cfg, host)) != 0)
+	if (rv == 0 && end == BUS_TLS_DIALER && (nrv = nng_tls_config_server_name(cfg, host)) != 0)
 		rv = qm_fail(err, errlen, QM_EINVAL, "TLS server name %s: %s", host,
 			     nng_strerror(nrv));
 	if (rv) {
@@ -158,8 +155,7 @@ static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end
 	return cfg;
 }
 
-int bus_listen(nng_socket sock, const char *url, const struct bus_tls *t, char *err,
-	       size_t errlen)
+int bus_listen(nng_socket sock, const char *url, const struct bus_tls *t, char *err, size_t errlen)
 {
 	if (!bus_url_is_tls(url)) {
 		int nrv = nng_listen(sock, url, NULL, 0);
@@ -204,8 +200,8 @@ struct bus_dialer {
 	nng_aio *watch; /* NULL: not TLS, nothing to watch */
 	char *url;
 	char *ca;
-	uint64_t seen;        /* verification failures already accounted for */
-	uint64_t logged_ms;   /* when the last line went out; 0 = never */
+	uint64_t seen;      /* verification failures already accounted for */
+	uint64_t logged_ms; /* when the last line went out; 0 = never */
 };
 
 static uint64_t mono_ms(void)
@@ -262,8 +258,8 @@ static void dialer_release(struct bus_dialer *bd)
 	free(bd);
 }
 
-int bus_dial(nng_socket sock, const char *url, const struct bus_tls *t,
-	     struct bus_dialer **out, char *err, size_t errlen)
+int bus_dial(nng_socket sock, const char *url, const struct bus_tls *t, struct bus_dialer **out,
+	     char *err, size_t errlen)
 {
 	*out = NULL;
 	struct bus_dialer *bd = qm_calloc(1, sizeof *bd);

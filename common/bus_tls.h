@@ -51,16 +51,15 @@ bool bus_url_is_tls(const char *url);
  * a listener on tls+tcp:// needs cert and key, a dialer needs ca. flag is
  * the flag prefix the message names ("--bus-tls" gives "--bus-tls-cert").
  * 0, or QM_EINVAL with the reason in err. */
-int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end,
-		  const char *flag, char *err, size_t errlen);
+int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end, const char *flag,
+		  char *err, size_t errlen);
 
 /* Listen on url with sock, TLS-configured from t when url is tls+tcp://
  * (t may be NULL for other URLs). Reads the files (each at most
  * BUS_TLS_FILE_MAX bytes) and binds; blocks only for that.
  * 0; QM_EINVAL (a file cannot be read or parsed, or NNG refuses the URL);
  * QM_EIO (cannot bind). err says which. */
-int bus_listen(nng_socket sock, const char *url, const struct bus_tls *t, char *err,
-	       size_t errlen);
+int bus_listen(nng_socket sock, const char *url, const struct bus_tls *t, char *err, size_t errlen);
 
 struct bus_dialer;
 
@@ -72,8 +71,8 @@ struct bus_dialer;
  * thread, at most once a minute while it keeps failing), since NNG itself
  * retries silently. *out is freed with bus_dialer_free() before the socket
  * is closed. 0; QM_EINVAL (URL or files refused; err says which). */
-int bus_dial(nng_socket sock, const char *url, const struct bus_tls *t,
-	     struct bus_dialer **out, char *err, size_t errlen);
+int bus_dial(nng_socket sock, const char *url, const struct bus_tls *t, struct bus_dialer **out,
+	     char *err, size_t errlen);
 
 /* Stop the watch (waits for a running check) and free. NULL is fine. The
  * NNG dialer itself goes with the socket. */

@@ -75,9 +75,9 @@ Test(bus_tls, messages_name_the_flags_given)
 {
 	const struct bus_tls t = {"/c.pem", NULL, NULL};
 	char err[256];
-	cr_assert_eq(bus_tls_check(&t, TLS_URL, BUS_TLS_DIALER, "--prober-bus-tls", err,
-				   sizeof err),
-		     QM_EINVAL);
+	cr_assert_eq(
+		bus_tls_check(&t, TLS_URL, BUS_TLS_DIALER, "--prober-bus-tls", err, sizeof err),
+		QM_EINVAL);
 	cr_assert_str_eq(err, "--prober-bus-tls-cert needs --prober-bus-tls-key");
 }
 
