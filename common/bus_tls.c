@@ -155,6 +155,15 @@ static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end
 	return cfg;
 }
 
+int bus_tls_load_check(const struct bus_tls *t, enum bus_tls_end end, char *err, size_t errlen)
+{
+	nng_tls_config *cfg = make_config(t, end, "localhost", err, errlen);
+	if (!cfg)
+		return QM_EINVAL;
+	nng_tls_config_free(cfg);
+	return 0;
+}
+
 int bus_listen(nng_socket sock, const char *url, const struct bus_tls *t, char *err, size_t errlen)
 {
 	if (!bus_url_is_tls(url)) {

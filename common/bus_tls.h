@@ -54,6 +54,11 @@ bool bus_url_is_tls(const char *url);
 int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end, const char *flag,
 		  char *err, size_t errlen);
 
+/* For --check-config: load the files given in t (whichever are set) into
+ * a TLS configuration for this end, as bus_listen/bus_dial would, and
+ * drop it. Blocks on the files. 0, or QM_EINVAL with the reason in err. */
+int bus_tls_load_check(const struct bus_tls *t, enum bus_tls_end end, char *err, size_t errlen);
+
 /* Listen on url with sock, TLS-configured from t when url is tls+tcp://
  * (t may be NULL for other URLs). Reads the files (each at most
  * BUS_TLS_FILE_MAX bytes) and binds; blocks only for that.

@@ -460,6 +460,11 @@ int main(int argc, char **argv)
 	enum src_udev_mode um = SRC_UDEV_AUTO;
 	src_udev_mode_parse(c.udev_source, &um);
 
+	if (c.check_config && bus_url_is_tls(c.coordinator) &&
+	    bus_tls_load_check(&o.tls, BUS_TLS_DIALER, err, sizeof err) != 0) {
+		status = config_error("%s", err);
+		goto done;
+	}
 	if (c.check_config) {
 		fprintf(stderr, "quobyte-prober: configuration ok\n");
 		goto done;

@@ -400,7 +400,10 @@ int main(int argc, char **argv)
 	if (o.c.check_config) {
 		struct auth *a = NULL;
 		bool open = false;
-		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0) {
+		const struct bus_tls own = {o.c.bus_tls_cert, o.c.bus_tls_key, o.c.bus_tls_ca};
+		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0 ||
+		    (bus_url_is_tls(o.c.bus_listen) &&
+		     bus_tls_load_check(&own, BUS_TLS_LISTENER, err, sizeof err) != 0)) {
 			fprintf(stderr, "quobyte-coordinator: %s\n", err);
 			rc = 2;
 		} else {

@@ -192,6 +192,9 @@ class BusTlsTests(ProberTestCase):
                 "--http-listen", "127.0.0.1:%d" % free_tcp_port()] + list(args)
         return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
+    def path_missing(self):
+        return os.path.join(self.env.root, "pki", "missing.pem")
+
     def test_prober_flag_rules(self):
         url = ["--coordinator", "tls+tcp://localhost:7001"]
         cases = [
@@ -203,6 +206,10 @@ class BusTlsTests(ProberTestCase):
             (url, 2, "needs --bus-tls-ca"),
             (["--coordinator", "tcp://localhost:7001", "--bus-tls-ca", self.ca[0]],
              2, "is not tls+tcp://"),
+            # --check-config loads the files
+            (url + ["--bus-tls-ca", self.path_missing()], 2, "refused"),
+            (url + ["--bus-tls-ca", self.ca[0], "--bus-tls-cert", self.server[0],
+                    "--bus-tls-key", self.path_missing()], 2, "cannot read"),
         ]
         for args, rc, says in cases:
             p = self.run_prober_config(*args)
@@ -227,6 +234,10 @@ class BusTlsTests(ProberTestCase):
             (tls + agents, 2, "needs --bus-tls-cert and --bus-tls-key"),
             (tls + pair, 2, "needs --prober-bus-tls-ca"),
             (pair, 2, "is not tls+tcp://"),
+            (tls + ["--bus-tls-cert", self.server[0], "--bus-tls-key",
+                    self.path_missing()] + agents, 2, "cannot read"),
+            (tls + ["--bus-tls-cert", self.server[1], "--bus-tls-key",
+                    self.server[1]] + agents, 2, "refused"),
             (tls + pair + agents + ["--bus-advertise", "tcp://bus:7001"], 2,
              "both use tls+tcp://"),
             (tls + pair + agents + ["--bus-tls-ca", self.ca[0]], 2,

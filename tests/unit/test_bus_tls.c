@@ -141,3 +141,16 @@ Test(bus_tls, dial_needs_a_ca_for_tls)
 	cr_assert(strstr(err, "needs --bus-tls-ca"), "%s", err);
 	bus_dialer_free(NULL);
 }
+
+Test(bus_tls, load_check_reads_the_files)
+{
+	char err[256];
+	const struct bus_tls ca = {NULL, NULL, "/nonexistent/ca.pem"};
+	cr_assert_eq(bus_tls_load_check(&ca, BUS_TLS_DIALER, err, sizeof err), QM_EINVAL);
+	cr_assert(strstr(err, "CA file /nonexistent/ca.pem refused"), "%s", err);
+	const struct bus_tls pair = {"/nonexistent/c.pem", "/nonexistent/k.pem", NULL};
+	cr_assert_eq(bus_tls_load_check(&pair, BUS_TLS_LISTENER, err, sizeof err), QM_EINVAL);
+	cr_assert(strstr(err, "cannot read /nonexistent/c.pem"), "%s", err);
+	const struct bus_tls none = {NULL, NULL, NULL};
+	cr_assert_eq(bus_tls_load_check(&none, BUS_TLS_LISTENER, err, sizeof err), 0);
+}
