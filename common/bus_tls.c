@@ -136,7 +136,10 @@ static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end
 		return NULL;
 	}
 	int rv = 0;
-	if (set(t->cert))
+	if (set(t->cert) != set(t->key))
+		rv = qm_fail(err, errlen, QM_EINVAL,
+			     "a certificate needs its key, a key its certificate");
+	else if (set(t->cert))
 		rv = own_cert(cfg, t, err, errlen);
 	if (rv == 0 && set(t->ca)) {
 		rv = load_ca(cfg, t->ca, err, errlen);

@@ -154,3 +154,10 @@ Test(bus_tls, load_check_reads_the_files)
 	const struct bus_tls none = {NULL, NULL, NULL};
 	cr_assert_eq(bus_tls_load_check(&none, BUS_TLS_LISTENER, err, sizeof err), 0);
 }
+
+Test(bus_tls, load_check_refuses_half_a_pair)
+{
+	char err[256];
+	const struct bus_tls half = {NULL, "/k.pem", NULL};
+	cr_assert_eq(bus_tls_load_check(&half, BUS_TLS_DIALER, err, sizeof err), QM_EINVAL);
+}
