@@ -29,7 +29,7 @@
 
 struct pub_config {
 	const char *url;               /* tcp://host:port, ipc://... */
-	struct bus_tls tls;            /* for tls+tcp:// (bus_tls.h); borrowed */
+	struct bus_tls tls;            /* for tls+tcp:// (bus_tls.h); read by pub_new */
 	uint8_t cred[BUS_CRED_LEN];    /* node credential */
 	const char *agent_id;
 	const char *hostname;

@@ -600,8 +600,6 @@ static const char *replace_reason(struct coord *c, const struct store_task *t, c
 	return NULL;
 }
 
-/* Build one launch into offer o. Returns the TaskInfo (and records the task
- * in c->st) or NULL with the reason logged. */
 /* A launched prober dials the bus with the files the operator placed on
  * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
  * at least the CA. Returns how many of args[0..6) are set. */
@@ -620,6 +618,8 @@ static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6
 	return n;
 }
 
+/* Build one launch into offer o. Returns the TaskInfo (and records the task
+ * in c->st) or NULL with the reason logged. */
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			   struct taskspec_offer *o, bool *no_fit)
 {
