@@ -15,7 +15,7 @@
 #include "bus_json.h"
 #include "shell/busd.h"
 #include "config.h"
-#include "crypto.h"
+#include "mac.h"
 #include "evloop.h"
 #include "api/http.h"
 #include "log.h"
@@ -600,6 +600,24 @@ static const char *replace_reason(struct coord *c, const struct store_task *t, c
 	return NULL;
 }
 
+/* A launched prober dials the bus with the files the operator placed on
+ * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
+ * at least the CA. Returns how many of args[0..6) are set. */
+static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6])
+{
+	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key"};
+	const char *const paths[] = {cfg->prober_bus_tls_ca, cfg->prober_bus_tls_cert,
+				     cfg->prober_bus_tls_key};
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (paths[i] && paths[i][0]) {
+			args[n++] = flags[i];
+			args[n++] = paths[i];
+		}
+	}
+	return n;
+}
+
 /* Build one launch into offer o. Returns the TaskInfo (and records the task
  * in c->st) or NULL with the reason logged. */
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
@@ -629,9 +647,11 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		uint8_t cred[BUS_CRED_LEN];
 		char hex[2 * BUS_CRED_LEN + 1];
 		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
-		crypto_hex_encode(cred, sizeof cred, hex);
+		mac_hex_encode(cred, sizeof cred, hex);
 		struct agent *ag = agent_find(c, o->agent_id);
 		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
+		const char *args[6];
+		size_t nargs = prober_tls_args(c->cfg, args);
 		struct taskspec_prober_params p = {
 			.task_id = t.task_id,
 			.agent_id = o->agent_id,
@@ -641,6 +661,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			.device_roots = roots ? roots : c->cfg->prober_device_roots,
 			.device_dirs = c->cfg->prober_device_dirs,
 			.client_mount_point = c->cfg->client_mount_point,
+			.args = args,
+			.nargs = nargs,
 			.fit = &fit,
 		};
 		rv = taskspec_prober_task(&c->ts, &p, &ti, err, sizeof err);
@@ -2088,8 +2110,9 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	if (check_prober_url(c) && coord_save(c) != 0)
 		return QM_EIO;
-	c->busd = busd_new(c->loop, c->cfg->bus_listen, c->secret, c->secretlen, on_bus, c,
-			   err, sizeof err);
+	const struct bus_tls tls = {c->cfg->bus_tls_cert, c->cfg->bus_tls_key, c->cfg->bus_tls_ca};
+	c->busd = busd_new(c->loop, c->cfg->bus_listen, &tls, c->secret, c->secretlen, on_bus,
+			   c, err, sizeof err);
 	if (!c->busd) {
 		log_error("bus_listen_failed", "url=%s error=%s", log_qs(c->cfg->bus_listen),
 			  log_qs(err));
@@ -2322,7 +2345,7 @@ static int load_secret(struct coord *c, char *err, size_t errlen)
 				snprintf(err, errlen, "getrandom: %s", strerror(errno));
 				return QM_EIO;
 			}
-			crypto_hex_encode(raw, sizeof raw, hex);
+			mac_hex_encode(raw, sizeof raw, hex);
 			char tmp[4200];
 			snprintf(tmp, sizeof tmp, "%s.tmp", path);
 			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
