@@ -46,6 +46,81 @@ static void res_fini(struct taskspec_resource *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* One normalised reservation {type, role[, principal][, labels]} appended
+ * to norm; principal and labels are copied from src when it has them. */
+static void norm_entry(cJSON *norm, const char *type, const char *role,
+		       const cJSON *src)
+{
+	cJSON *e = cj_ck(cJSON_CreateObject());
+	cj_push(norm, e);
+	cj_add_str(e, "type", type);
+	cj_add_str(e, "role", role);
+	const char *pr = cj_str(src, "principal");
+	const cJSON *lb = cJSON_GetObjectItemCaseSensitive(src, "labels");
+	if (pr)
+		cj_add_str(e, "principal", pr);
+	if (lb)
+		cj_put(e, "labels", cj_dup(lb));
+}
+
+/* Pre-refinement: "role" (default "*") and an optional "reservation"
+ * object (DYNAMIC, else STATIC). 0, or -1 with why. */
+static int norm_pre(const cJSON *role, const cJSON *resv, cJSON *norm,
+		    struct taskspec_resource *r, char *why, size_t wlen)
+{
+	const char *rs = "*";
+	if (role && !cJSON_IsNull(role)) {
+		if (!cJSON_IsString(role) || !*role->valuestring) {
+			snprintf(why, wlen, "'role' is not a role name");
+			return -1;
+		}
+		rs = role->valuestring;
+	}
+	bool dyn = resv && !cJSON_IsNull(resv);
+	if (dyn && !cJSON_IsObject(resv)) {
+		snprintf(why, wlen, "'reservation' is not an object");
+		return -1;
+	}
+	r->refinement = false;
+	if (strcmp(rs, "*") == 0) {
+		if (dyn) {
+			snprintf(why, wlen, "reservation for role '*'");
+			return -1;
+		}
+		return 0;
+	}
+	norm_entry(norm, dyn ? "DYNAMIC" : "STATIC", rs, dyn ? resv : NULL);
+	r->role = qm_strdup(rs);
+	r->dynamic = dyn;
+	return 0;
+}
+
+/* Post-refinement: the "reservations" stack; the last entry is the
+ * current reservation. 0, or -1 with why. */
+static int norm_post(const cJSON *stack, cJSON *norm,
+		     struct taskspec_resource *r, char *why, size_t wlen)
+{
+	r->refinement = true;
+	const cJSON *it;
+	const char *last_role = NULL, *last_type = NULL;
+	cJSON_ArrayForEach(it, stack) {
+		const char *rs = cj_str(it, "role");
+		const char *ty = cj_str(it, "type");
+		if (!cJSON_IsObject(it) || !rs || !*rs) {
+			snprintf(why, wlen, "reservation without a role");
+			return -1;
+		}
+		norm_entry(norm, ty ? ty : "UNKNOWN", rs, it);
+		last_role = rs;
+		last_type = ty;
+	}
+	if (last_role) {
+		r->role = qm_strdup(last_role);
+		r->dynamic = last_type && strcmp(last_type, "DYNAMIC") == 0;
+	}
+	return 0;
+}
+
 /* The reservation stack in one normalised form, whatever format it was
  * offered in (§5.1), so that identical reservations compare equal as text.
  * Fills role/dynamic/refinement of r. Returns NULL with why set when the
@@ -67,98 +142,22 @@ static cJSON *reservation_normalise(const cJSON *j, struct taskspec_resource *r,
 		return NULL;
 	}
 	cJSON *norm = cj_ck(cJSON_CreateArray());
-	if (pre) {
-		const char *rs = "*";
-		if (role && !cJSON_IsNull(role)) {
-			if (!cJSON_IsString(role) || !*role->valuestring) {
-				snprintf(why, wlen, "'role' is not a role name");
-				goto bad;
-			}
-			rs = role->valuestring;
-		}
-		bool dyn = resv && !cJSON_IsNull(resv);
-		if (dyn && !cJSON_IsObject(resv)) {
-			snprintf(why, wlen, "'reservation' is not an object");
-			goto bad;
-		}
-		r->refinement = false;
-		if (strcmp(rs, "*") == 0) {
-			if (dyn) {
-				snprintf(why, wlen, "reservation for role '*'");
-				goto bad;
-			}
-			return norm;
-		}
-		cJSON *e = cj_ck(cJSON_CreateObject());
-		cj_push(norm, e);
-		cj_add_str(e, "type", dyn ? "DYNAMIC" : "STATIC");
-		cj_add_str(e, "role", rs);
-		if (dyn) {
-			const char *pr = cj_str(resv, "principal");
-			const cJSON *lb = cJSON_GetObjectItemCaseSensitive(resv, "labels");
-			if (pr)
-				cj_add_str(e, "principal", pr);
-			if (lb)
-				cj_put(e, "labels", cj_dup(lb));
-		}
-		r->role = qm_strdup(rs);
-		r->dynamic = dyn;
-		return norm;
-	}
-	r->refinement = true;
-	const cJSON *it;
-	const char *last_role = NULL, *last_type = NULL;
-	cJSON_ArrayForEach(it, stack) {
-		const char *rs = cj_str(it, "role");
-		const char *ty = cj_str(it, "type");
-		if (!cJSON_IsObject(it) || !rs || !*rs) {
-			snprintf(why, wlen, "reservation without a role");
-			goto bad;
-		}
-		cJSON *e = cj_ck(cJSON_CreateObject());
-		cj_push(norm, e);
-		cj_add_str(e, "type", ty ? ty : "UNKNOWN");
-		cj_add_str(e, "role", rs);
-		const char *pr = cj_str(it, "principal");
-		const cJSON *lb = cJSON_GetObjectItemCaseSensitive(it, "labels");
-		if (pr)
-			cj_add_str(e, "principal", pr);
-		if (lb)
-			cj_put(e, "labels", cj_dup(lb));
-		last_role = rs;
-		last_type = ty;
-	}
-	if (last_role) {
-		r->role = qm_strdup(last_role);
-		r->dynamic = last_type && strcmp(last_type, "DYNAMIC") == 0;
+	int rv = pre ? norm_pre(role, resv, norm, r, why, wlen)
+		     : norm_post(stack, norm, r, why, wlen);
+	if (rv) {
+		cJSON_Delete(norm);
+		return NULL;
 	}
 	return norm;
-bad:
-	cJSON_Delete(norm);
-	return NULL;
 }
 
 static const char *const value_keys[] = {"scalar", "ranges", "set", "text"};
 
-/* Parse one Resource into r (zeroed by the caller). 0, or -1 with why. */
-static int resource_parse(const cJSON *j, struct taskspec_resource *r,
-			  char *why, size_t wlen)
+/* A Resource's type and value into r (r->name set). 0, or -1 with why. */
+static int resource_value(const cJSON *j, const char *type,
+			  struct taskspec_resource *r, char *why, size_t wlen)
 {
-	if (!cJSON_IsObject(j)) {
-		snprintf(why, wlen, "resource is not an object");
-		return -1;
-	}
-	const char *name = cj_str(j, "name");
-	const char *type = cj_str(j, "type");
-	if (!name || !text_ok(name, sizeof r->name - 1)) {
-		snprintf(why, wlen, "resource without a usable name");
-		return -1;
-	}
-	snprintf(r->name, sizeof r->name, "%s", name);
-	if (!type) {
-		snprintf(why, wlen, "resource %s without a type", name);
-		return -1;
-	}
+	const char *name = r->name;
 	bool ports = strcmp(name, "ports") == 0;
 	if (strcmp(type, "SCALAR") == 0) {
 		r->type = TASKSPEC_SCALAR;
@@ -205,10 +204,14 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 		snprintf(why, wlen, "resource %s: unsupported type %s", name, type);
 		return -1;
 	}
+	return 0;
+}
 
-	cJSON *norm = reservation_normalise(j, r, why, wlen);
-	if (!norm)
-		return -1;
+/* r->kind: the identity (§5.3), in a fixed key order, as one comparable
+ * string; also r's flags. Takes norm, the normalised reservations. */
+static void resource_identity(const cJSON *j, const char *type, cJSON *norm,
+			      struct taskspec_resource *r)
+{
 	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(j, "disk");
 	const cJSON *prov = cJSON_GetObjectItemCaseSensitive(j, "provider_id");
 	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revocable");
@@ -219,9 +222,8 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 	r->revocable = rev && !cJSON_IsNull(rev);
 	r->shared = shr && !cJSON_IsNull(shr);
 
-	/* The identity, in a fixed key order, as one comparable string. */
 	cJSON *k = cj_ck(cJSON_CreateObject());
-	cj_add_str(k, "name", name);
+	cj_add_str(k, "name", r->name);
 	cj_add_str(k, "type", type);
 	cj_add_str(k, "allocation_role", ar ? ar : "");
 	cj_put(k, "reservations", norm);
@@ -233,6 +235,33 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 	cJSON_Delete(k);
 	if (!r->kind)
 		qm_oom();
+}
+
+/* Parse one Resource into r (zeroed by the caller). 0, or -1 with why. */
+static int resource_parse(const cJSON *j, struct taskspec_resource *r,
+			  char *why, size_t wlen)
+{
+	if (!cJSON_IsObject(j)) {
+		snprintf(why, wlen, "resource is not an object");
+		return -1;
+	}
+	const char *name = cj_str(j, "name");
+	const char *type = cj_str(j, "type");
+	if (!name || !text_ok(name, sizeof r->name - 1)) {
+		snprintf(why, wlen, "resource without a usable name");
+		return -1;
+	}
+	snprintf(r->name, sizeof r->name, "%s", name);
+	if (!type) {
+		snprintf(why, wlen, "resource %s without a type", name);
+		return -1;
+	}
+	if (resource_value(j, type, r, why, wlen))
+		return -1;
+	cJSON *norm = reservation_normalise(j, r, why, wlen);
+	if (!norm)
+		return -1;
+	resource_identity(j, type, norm, r);
 
 	r->tmpl = cj_dup(j);
 	for (size_t i = 0; i < ARRAY_LEN(value_keys); i++)
@@ -241,7 +270,8 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 	bool plain_scalar = r->type == TASKSPEC_SCALAR &&
 			    (strcmp(name, "cpus") == 0 || strcmp(name, "mem") == 0 ||
 			     strcmp(name, "disk") == 0);
-	bool plain_ports = r->type == TASKSPEC_RANGES && ports;
+	bool plain_ports = r->type == TASKSPEC_RANGES &&
+			   strcmp(name, "ports") == 0;
 	r->fittable = (plain_scalar || plain_ports) && !r->revocable &&
 		      !r->shared && !r->has_disk && !r->has_provider;
 	return 0;
@@ -348,31 +378,10 @@ static void skip(struct taskspec_offer *o, const char *why)
 		snprintf(o->skip_reason, sizeof o->skip_reason, "%s", why);
 }
 
-int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
-			 size_t errlen)
+/* o->attrs from the offer's attributes; malformed ones are skipped. */
+static int attrs_parse(const cJSON *j, struct taskspec_offer *o, char *err,
+		       size_t errlen)
 {
-	memset(o, 0, sizeof *o);
-	if (!cJSON_IsObject(j))
-		return qm_fail(err, errlen, QM_EINVAL, "offer is not an object");
-	int rv;
-	if ((rv = get_value_id(j, "id", o->id, sizeof o->id, err, errlen)))
-		return rv;
-	if ((rv = get_value_id(j, "agent_id", o->agent_id, sizeof o->agent_id,
-			       err, errlen)))
-		return rv;
-	const char *host = cj_str(j, "hostname");
-	if (!host || !text_ok(host, sizeof o->hostname - 1))
-		return qm_fail(err, errlen, QM_EINVAL,
-			    "offer %s has no usable hostname", o->id);
-	snprintf(o->hostname, sizeof o->hostname, "%s", host);
-	const char *role = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
-	if (role) {
-		if (!text_ok(role, sizeof o->role - 1))
-			return qm_fail(err, errlen, QM_EINVAL,
-				    "offer %s has a malformed allocation role", o->id);
-		snprintf(o->role, sizeof o->role, "%s", role);
-	}
-
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
 	if (attrs && cJSON_IsArray(attrs)) {
 		int n = cJSON_GetArraySize(attrs);
@@ -396,7 +405,14 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 		}
 		free(val);
 	}
+	return 0;
+}
 
+/* o->res: the offer's resources merged by kind; malformed ones are
+ * skipped. */
+static int resources_parse(const cJSON *j, struct taskspec_offer *o,
+			   char *err, size_t errlen)
+{
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "resources");
 	if (res && !cJSON_IsArray(res))
 		return qm_fail(err, errlen, QM_EINVAL,
@@ -422,7 +438,7 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 			if (strcmp(o->res[k].kind, r.kind) == 0)
 				break;
 		if (k < o->nres) {
-			rv = resource_merge(&o->res[k], &r);
+			int rv = resource_merge(&o->res[k], &r);
 			res_fini(&r);
 			if (rv)
 				return qm_fail(err, errlen, rv,
@@ -440,6 +456,35 @@ int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 		}
 	}
 	return 0;
+}
+
+int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
+			 size_t errlen)
+{
+	memset(o, 0, sizeof *o);
+	if (!cJSON_IsObject(j))
+		return qm_fail(err, errlen, QM_EINVAL, "offer is not an object");
+	int rv;
+	if ((rv = get_value_id(j, "id", o->id, sizeof o->id, err, errlen)))
+		return rv;
+	if ((rv = get_value_id(j, "agent_id", o->agent_id, sizeof o->agent_id,
+			       err, errlen)))
+		return rv;
+	const char *host = cj_str(j, "hostname");
+	if (!host || !text_ok(host, sizeof o->hostname - 1))
+		return qm_fail(err, errlen, QM_EINVAL,
+			    "offer %s has no usable hostname", o->id);
+	snprintf(o->hostname, sizeof o->hostname, "%s", host);
+	const char *role = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
+	if (role) {
+		if (!text_ok(role, sizeof o->role - 1))
+			return qm_fail(err, errlen, QM_EINVAL,
+				    "offer %s has a malformed allocation role", o->id);
+		snprintf(o->role, sizeof o->role, "%s", role);
+	}
+	if ((rv = attrs_parse(j, o, err, errlen)))
+		return rv;
+	return resources_parse(j, o, err, errlen);
 }
 
 void taskspec_offer_free(struct taskspec_offer *o)
