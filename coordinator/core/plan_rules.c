@@ -306,9 +306,11 @@ void pl_management(struct ctx *c, enum service s, unsigned count,
 
 /* ---- rules 5 and 6: phase gate and launches ---------------------------- */
 
-void pl_launches(struct ctx *c)
+/* Per phase: wanted slots and ready keepers (marking SF_READY), into
+ * wanted[] / ready[] and the output's progress. */
+static void count_progress(struct ctx *c, unsigned wanted[PLAN_PHASE_COUNT],
+			   unsigned ready[PLAN_PHASE_COUNT])
 {
-	unsigned wanted[PLAN_PHASE_COUNT] = {0}, ready[PLAN_PHASE_COUNT] = {0};
 	unsigned at[PLAN_PHASE_COUNT] = {0};
 	for (size_t pos = 0; pos < c->na; pos++) {
 		for (unsigned s = 0; s < SERVICE_PROBER; s++) {
@@ -333,20 +335,12 @@ void pl_launches(struct ctx *c)
 	}
 	c->out->progress[PLAN_PHASE_MANAGEMENT].wanted =
 		c->cfg->api_count + c->cfg->webconsole_count;
+}
 
-	/* blocked[p]: the first earlier phase that is not complete, or 0. A disk
-	 * phase with nothing wanted is not complete: data without metadata is
-	 * no cluster. */
-	unsigned blocked[PLAN_PHASE_COUNT] = {0};
-	unsigned first_bad = 0;
-	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++) {
-		blocked[p] = first_bad;
-		bool disk = p <= PLAN_PHASE_DATA;
-		if (!first_bad && (ready[p] < wanted[p] || (disk && wanted[p] == 0)))
-			first_bad = p;
-	}
-
-	/* The bootstrap registry starts first (rule 5). */
+/* The node whose bootstrap registry starts first (rule 5), NONE when no
+ * wanted registry has a bootstrap device. */
+static size_t bootstrap_registry(struct ctx *c)
+{
 	size_t boot = NONE, nboot = 0;
 	for (size_t pos = 0; pos < c->na; pos++) {
 		if ((c->sflag[pl_slot_of(pos, SERVICE_REGISTRY)] & SF_WANTED) &&
@@ -358,58 +352,90 @@ void pl_launches(struct ctx *c)
 	}
 	if (nboot > 1)
 		pl_problem(c, SECT_PHASE + PLAN_PHASE_REGISTRY,
-			"%zu nodes have a bootstrap registry device; %s starts first",
-			nboot, pl_node(c, boot));
-	bool boot_pending = boot != NONE &&
-			    !(c->sflag[pl_slot_of(boot, SERVICE_REGISTRY)] & SF_READY);
+			   "%zu nodes have a bootstrap registry device; %s starts first",
+			   nboot, pl_node(c, boot));
+	return boot;
+}
 
-	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++) {
-		for (size_t pos = 0; pos < c->na; pos++) {
-			for (unsigned si = 0; si < SERVICE_PROBER; si++) {
-				enum service s = (enum service)si;
-				if (plan_phase_of(s) != p)
-					continue;
-				size_t sl = pl_slot_of(pos, s), k = c->keeper[sl];
-				if (!(c->sflag[sl] & SF_WANTED))
-					continue;
-				if (k != NONE) {
-					const struct plan_task *t = &c->in->tasks[k];
-					if ((c->tflag[k] & TF_UNREACH) &&
-					    p != PLAN_PHASE_MANAGEMENT)
-						pl_problem(c, pl_phase_sect(s),
-							"%s on %s is unreachable; waiting for it to return (pinned to its node)",
-							service_name(s), pl_node(c, pos));
-					else if (t->state == PLAN_TASK_RUNNING &&
-						 t->health == PLAN_HEALTH_FAILING)
-						pl_problem(c, pl_phase_sect(s),
-							"%s on %s is running but failing its health check",
-							service_name(s), pl_node(c, pos));
-					continue;
-				}
-				unsigned b = blocked[p];
-				if (b && wanted[b] == 0) {
-					pl_problem(c, pl_phase_sect(s),
-						"%s on %s waits for %s: no node has a %s device",
-						service_name(s), pl_node(c, pos), plan_phase_name(b),
-						pl_device_name((enum service)(b - PLAN_PHASE_REGISTRY)));
-					continue;
-				}
-				if (b) {
-					pl_problem(c, pl_phase_sect(s),
-						"%s on %s waits for %s to be running and healthy",
-						service_name(s), pl_node(c, pos), plan_phase_name(b));
-					continue;
-				}
-				if (s == SERVICE_REGISTRY && boot_pending && pos != boot) {
-					pl_problem(c, pl_phase_sect(s),
-						"registry on %s waits for the bootstrap registry on %s to be running and healthy",
-						pl_node(c, pos), pl_node(c, boot));
-					continue;
-				}
-				pl_try_launch(c, pos, s);
-			}
-		}
+/* What the phase gate says about one wanted slot. */
+struct gate {
+	unsigned blocked[PLAN_PHASE_COUNT]; /* first incomplete earlier phase */
+	unsigned wanted[PLAN_PHASE_COUNT];
+	size_t boot;                        /* bootstrap registry's node */
+	bool boot_pending;                  /* ... not ready yet */
+};
+
+/* A wanted slot: report on its live task, or launch one if the gate and
+ * the bootstrap registry let it. */
+static void launch_slot(struct ctx *c, const struct gate *g, size_t pos,
+			enum service s)
+{
+	unsigned p = plan_phase_of(s);
+	size_t k = c->keeper[pl_slot_of(pos, s)];
+	if (k != NONE) {
+		const struct plan_task *t = &c->in->tasks[k];
+		if ((c->tflag[k] & TF_UNREACH) && p != PLAN_PHASE_MANAGEMENT)
+			pl_problem(c, pl_phase_sect(s),
+				   "%s on %s is unreachable; waiting for it to return (pinned to its node)",
+				   service_name(s), pl_node(c, pos));
+		else if (t->state == PLAN_TASK_RUNNING &&
+			 t->health == PLAN_HEALTH_FAILING)
+			pl_problem(c, pl_phase_sect(s),
+				   "%s on %s is running but failing its health check",
+				   service_name(s), pl_node(c, pos));
+		return;
 	}
+	unsigned b = g->blocked[p];
+	if (b && g->wanted[b] == 0) {
+		pl_problem(c, pl_phase_sect(s),
+			   "%s on %s waits for %s: no node has a %s device",
+			   service_name(s), pl_node(c, pos), plan_phase_name(b),
+			   pl_device_name((enum service)(b - PLAN_PHASE_REGISTRY)));
+		return;
+	}
+	if (b) {
+		pl_problem(c, pl_phase_sect(s),
+			   "%s on %s waits for %s to be running and healthy",
+			   service_name(s), pl_node(c, pos), plan_phase_name(b));
+		return;
+	}
+	if (s == SERVICE_REGISTRY && g->boot_pending && pos != g->boot) {
+		pl_problem(c, pl_phase_sect(s),
+			   "registry on %s waits for the bootstrap registry on %s to be running and healthy",
+			   pl_node(c, pos), pl_node(c, g->boot));
+		return;
+	}
+	pl_try_launch(c, pos, s);
+}
+
+void pl_launches(struct ctx *c)
+{
+	struct gate g;
+	unsigned ready[PLAN_PHASE_COUNT] = {0};
+	memset(&g, 0, sizeof g);
+	count_progress(c, g.wanted, ready);
+
+	/* blocked[p]: the first earlier phase that is not complete, or 0. A disk
+	 * phase with nothing wanted is not complete: data without metadata is
+	 * no cluster. */
+	unsigned first_bad = 0;
+	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++) {
+		g.blocked[p] = first_bad;
+		bool disk = p <= PLAN_PHASE_DATA;
+		if (!first_bad &&
+		    (ready[p] < g.wanted[p] || (disk && g.wanted[p] == 0)))
+			first_bad = p;
+	}
+	g.boot = bootstrap_registry(c);
+	g.boot_pending = g.boot != NONE &&
+			 !(c->sflag[pl_slot_of(g.boot, SERVICE_REGISTRY)] & SF_READY);
+
+	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++)
+		for (size_t pos = 0; pos < c->na; pos++)
+			for (unsigned si = 0; si < SERVICE_PROBER; si++)
+				if (plan_phase_of(si) == p &&
+				    (c->sflag[pl_slot_of(pos, si)] & SF_WANTED))
+					launch_slot(c, &g, pos, (enum service)si);
 }
 
 /* ---- rule 8: rolling upgrade ------------------------------------------- */
