@@ -357,9 +357,9 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 	if (c.target) {
 		pl_pinned(&c);
 		pl_management(&c, SERVICE_API, c.cfg->api_count,
-				&c.cfg->api_restriction);
+			      &c.cfg->api_restriction);
 		pl_management(&c, SERVICE_WEBCONSOLE, c.cfg->webconsole_count,
-				&c.cfg->webconsole_restriction);
+			      &c.cfg->webconsole_restriction);
 		pl_launches(&c);
 		pl_upgrade(&c);
 	} else {

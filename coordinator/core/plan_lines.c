@@ -178,9 +178,9 @@ void pl_try_launch(struct ctx *c, size_t pos, enum service s)
 	unsigned failures;
 	if (pl_backoff_until(c, pos, s, &until, &failures)) {
 		pl_problem(c, pl_phase_sect(s),
-			"relaunch of %s on %s backs off until %lld (%lld ms from now; %u consecutive failures)",
-			service_name(s), pl_node(c, pos), until, until - c->now,
-			failures);
+			   "relaunch of %s on %s backs off until %lld (%lld ms from now; %u consecutive failures)",
+			   service_name(s), pl_node(c, pos), until, until - c->now,
+			   failures);
 		pl_wake(c, until);
 		return;
 	}
@@ -206,19 +206,19 @@ void pl_retire(struct ctx *c, size_t ti, enum plan_kill_reason r,
 		return;
 	if (c->tflag[ti] & TF_UNREACH) {
 		pl_problem(c, pl_phase_sect(t->service),
-			"%s on %s is no longer wanted (%s) but is unreachable; it is killed when it returns",
-			service_name(t->service), pl_task_node(c, ti), why);
+			   "%s on %s is no longer wanted (%s) but is unreachable; it is killed when it returns",
+			   service_name(t->service), pl_task_node(c, ti), why);
 		return;
 	}
 	long long due = at_once ? c->now : pl_sat_add(*since, c->cfg->removal_grace_ms);
 	if (c->now >= due) {
 		pl_kill_task(c, ti, r, "%s on %s no longer wanted: %s",
-			  service_name(t->service), pl_task_node(c, ti), why);
+			     service_name(t->service), pl_task_node(c, ti), why);
 		return;
 	}
 	pl_problem(c, pl_phase_sect(t->service),
-		"%s on %s is no longer wanted (%s); it is killed in %lld ms unless wanted again",
-		service_name(t->service), pl_task_node(c, ti), why, due - c->now);
+		   "%s on %s is no longer wanted (%s); it is killed in %lld ms unless wanted again",
+		   service_name(t->service), pl_task_node(c, ti), why, due - c->now);
 	pl_wake(c, due);
 }
 
@@ -254,8 +254,8 @@ void pl_report(struct ctx *c)
 					 "; %zu agent(s) have not reported their devices yet",
 					 unreported);
 			pl_problem(c, SECT_MINIMUM,
-				"cluster cannot reach its minimum: no node has a %s device%s",
-				pl_device_name(s), extra);
+				   "cluster cannot reach its minimum: no node has a %s device%s",
+				   pl_device_name(s), extra);
 		}
 	}
 
@@ -264,8 +264,8 @@ void pl_report(struct ctx *c)
 		if (a->active) {
 			if (!a->report.has_report && pl_prober_allowed(c, a))
 				pl_problem(c, SECT_AGENT,
-					"devices of %s are unknown: its prober has not reported yet",
-					pl_node(c, pos));
+					   "devices of %s are unknown: its prober has not reported yet",
+					   pl_node(c, pos));
 			continue;
 		}
 		char list[128] = "";
@@ -281,15 +281,15 @@ void pl_report(struct ctx *c)
 		}
 		if (n)
 			pl_problem(c, SECT_AGENT, "%s is inactive: %s wait%s for it to return",
-				pl_node(c, pos), list, n == 1 ? "s" : "");
+				   pl_node(c, pos), list, n == 1 ? "s" : "");
 	}
 
 	for (size_t ti = 0; ti < c->in->n_tasks; ti++)
 		if ((c->tflag[ti] & TF_LIVE) && c->tpos[ti] == c->na)
 			pl_problem(c, SECT_AGENT,
-				"%s task %s is on unknown agent %s; waiting for reconciliation",
-				service_name(c->in->tasks[ti].service),
-				c->in->tasks[ti].task_id, c->in->tasks[ti].agent_id);
+				   "%s task %s is on unknown agent %s; waiting for reconciliation",
+				   service_name(c->in->tasks[ti].service),
+				   c->in->tasks[ti].task_id, c->in->tasks[ti].agent_id);
 }
 
 /* ---- ordering and assembly --------------------------------------------- */

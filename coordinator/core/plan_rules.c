@@ -51,15 +51,15 @@ void pl_pick_keepers(struct ctx *c)
 					continue;
 				if (c->tflag[ti] & TF_UNREACH) {
 					pl_problem(c, pl_phase_sect((enum service)s),
-						"a second %s task %s on %s is unreachable; it is killed when it returns",
-						service_name((enum service)s),
-						c->in->tasks[ti].task_id, pl_node(c, pos));
+						   "a second %s task %s on %s is unreachable; it is killed when it returns",
+						   service_name((enum service)s),
+						   c->in->tasks[ti].task_id, pl_node(c, pos));
 					continue;
 				}
 				pl_kill_task(c, ti, PLAN_KILL_DUPLICATE,
-					  "duplicate %s on %s; keeping %s",
-					  service_name((enum service)s), pl_node(c, pos),
-					  c->in->tasks[best].task_id);
+					     "duplicate %s on %s; keeping %s",
+					     service_name((enum service)s), pl_node(c, pos),
+					     c->in->tasks[best].task_id);
 			}
 		}
 	}
@@ -79,7 +79,7 @@ void pl_probers(struct ctx *c)
 		if (!pl_prober_allowed(c, a)) {
 			if (k != NONE)
 				pl_retire(c, k, PLAN_KILL_RESTRICTED, false,
-				       "the agent does not pass the prober restriction");
+					  "the agent does not pass the prober restriction");
 			continue;
 		}
 		pg->wanted++;
@@ -89,8 +89,8 @@ void pl_probers(struct ctx *c)
 			if (c->now >= due) {
 				stale = true;
 				pl_problem(c, SECT_PHASE + PLAN_PHASE_PROBERS,
-					"prober on %s is stale: last report %lld ms ago",
-					pl_node(c, pos), c->now - a->report.last_report_ms);
+					   "prober on %s is stale: last report %lld ms ago",
+					   pl_node(c, pos), c->now - a->report.last_report_ms);
 			} else {
 				pl_wake(c, due);
 			}
@@ -101,8 +101,8 @@ void pl_probers(struct ctx *c)
 			if (c->now >= due) {
 				stale = true;
 				pl_problem(c, SECT_PHASE + PLAN_PHASE_PROBERS,
-					"prober on %s has not reported since its launch %lld ms ago",
-					pl_node(c, pos), c->now - c->in->tasks[k].launched_ms);
+					   "prober on %s has not reported since its launch %lld ms ago",
+					   pl_node(c, pos), c->now - c->in->tasks[k].launched_ms);
 			} else {
 				pl_wake(c, due);
 			}
@@ -119,7 +119,7 @@ void pl_probers(struct ctx *c)
 		}
 		if (c->tflag[k] & TF_UNREACH)
 			pl_problem(c, SECT_PHASE + PLAN_PHASE_PROBERS,
-				"prober on %s is unreachable; waiting for it", pl_node(c, pos));
+				   "prober on %s is unreachable; waiting for it", pl_node(c, pos));
 	}
 }
 
@@ -137,8 +137,8 @@ void pl_shutdown(struct ctx *c)
 	}
 	if (live)
 		pl_problem(c, SECT_TARGET,
-			"target version is empty: stopping %zu Quobyte task(s); probers keep running",
-			live);
+			   "target version is empty: stopping %zu Quobyte task(s); probers keep running",
+			   live);
 }
 
 /* ---- rules 2 and 4: pinned services and clients ------------------------ */
@@ -178,10 +178,10 @@ void pl_pinned(struct ctx *c)
 			char why[96];
 			if (!enabled) {
 				pl_retire(c, k, PLAN_KILL_DISABLED, false,
-				       "client is disabled");
+					  "client is disabled");
 			} else if (s == SERVICE_CLIENT) {
 				pl_retire(c, k, PLAN_KILL_NO_MOUNT, false,
-				       "client mount point is gone");
+					  "client mount point is gone");
 			} else {
 				snprintf(why, sizeof why, "no %s device left",
 					 pl_device_name(s));
@@ -244,13 +244,13 @@ void pl_management(struct ctx *c, enum service s, unsigned count,
 			long long due = pl_sat_add(*since, c->cfg->removal_grace_ms);
 			if (c->now >= due) {
 				pl_problem(c, pl_phase_sect(s),
-					"%s on %s is unreachable; replaced elsewhere",
-					service_name(s), pl_node(c, pos));
+					   "%s on %s is unreachable; replaced elsewhere",
+					   service_name(s), pl_node(c, pos));
 				continue;
 			}
 			pl_problem(c, pl_phase_sect(s),
-				"%s on %s is unreachable; it is replaced elsewhere in %lld ms unless it returns",
-				service_name(s), pl_node(c, pos), due - c->now);
+				   "%s on %s is unreachable; it is replaced elsewhere in %lld ms unless it returns",
+				   service_name(s), pl_node(c, pos), due - c->now);
 			pl_wake(c, due);
 		}
 		rk[n].pos = pos;
@@ -298,8 +298,8 @@ void pl_management(struct ctx *c, enum service s, unsigned count,
 		}
 		if (m < need)
 			pl_problem(c, pl_phase_sect(s),
-				"%s wants %u instance(s) but only %zu more agent(s)%s can take one",
-				service_name(s), count, m, rtext);
+				   "%s wants %u instance(s) but only %zu more agent(s)%s can take one",
+				   service_name(s), count, m, rtext);
 	}
 	free(rk);
 }
@@ -491,17 +491,17 @@ void pl_upgrade(struct ctx *c)
 		const char *from = t->version ? t->version : "(unknown)";
 		if (pl_version_is_target(c, k)) {
 			pl_kill_task(c, k, PLAN_KILL_REPLACE, "replace %s on %s: %s",
-				  service_name(t->service), pl_task_node(c, k), t->replace_reason);
+				     service_name(t->service), pl_task_node(c, k), t->replace_reason);
 			pl_problem(c, SECT_UPGRADE, "replacing %s on %s: %s",
-				service_name(t->service), pl_task_node(c, k), t->replace_reason);
+				   service_name(t->service), pl_task_node(c, k), t->replace_reason);
 			return;
 		}
 		pl_kill_task(c, k, PLAN_KILL_UPGRADE, "upgrade %s on %s from %s to %s",
-			  service_name(t->service), pl_task_node(c, k), from, c->target);
+			     service_name(t->service), pl_task_node(c, k), from, c->target);
 		pl_problem(c, SECT_UPGRADE,
-			"upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s (%s)",
-			c->target, n_at, n_wanted, service_name(t->service),
-			pl_task_node(c, k), from);
+			   "upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s (%s)",
+			   c->target, n_at, n_wanted, service_name(t->service),
+			   pl_task_node(c, k), from);
 		return;
 	}
 	size_t sl = first_nr;
@@ -509,11 +509,11 @@ void pl_upgrade(struct ctx *c)
 	size_t k = c->keeper[sl];
 	if (k != NONE && c->in->tasks[k].kill_requested && stale(c, k))
 		pl_problem(c, SECT_UPGRADE,
-			"upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s",
-			c->target, n_at, n_wanted, service_name(s), pl_node(c, sl / NSVC));
+			   "upgrade to %s: %zu of %zu task(s) at the target version; replacing %s on %s",
+			   c->target, n_at, n_wanted, service_name(s), pl_node(c, sl / NSVC));
 	else
 		pl_problem(c, SECT_UPGRADE,
-			"upgrade to %s: %zu of %zu task(s) at the target version; waits for %s on %s to be running and healthy",
-			c->target, n_at, n_wanted, service_name(s), pl_node(c, sl / NSVC));
+			   "upgrade to %s: %zu of %zu task(s) at the target version; waits for %s on %s to be running and healthy",
+			   c->target, n_at, n_wanted, service_name(s), pl_node(c, sl / NSVC));
 }
 
