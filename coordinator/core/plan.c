@@ -147,9 +147,8 @@ static int fail(struct ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->out->error, sizeof c->out->error, fmt, ap);
+	text_vline(c->out->error, sizeof c->out->error, fmt, ap);
 	va_end(ap);
-	text_scrub(c->out->error);
 	return QM_EINVAL;
 }
 

@@ -95,14 +95,11 @@ void pl_problem(struct ctx *c, unsigned sect, const char *fmt, ...)
 	char line[PLAN_PROBLEM_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof line)
-		memcpy(line + sizeof line - 4, "...", 4);
 	/* Hostnames and ids come from outside: keep a line one line. */
-	text_scrub(line);
+	bool ok = text_vline(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (!ok)
+		return;
 	if (c->n_probs == c->cap_probs) {
 		c->cap_probs = c->cap_probs ? c->cap_probs * 2 : 16;
 		c->probs = qm_realloc(c->probs, c->cap_probs * sizeof *c->probs);
@@ -146,11 +143,8 @@ void pl_kill_task(struct ctx *c, size_t ti, enum plan_kill_reason r,
 	char why[PLAN_PROBLEM_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(why, sizeof why, fmt, ap);
+	text_vline(why, sizeof why, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		why[0] = '\0';
-	text_scrub(why);
 	a->reason = qm_strdup(why);
 }
 

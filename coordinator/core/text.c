@@ -57,6 +57,19 @@ void text_scrub(char *s)
 			*p = '?';
 }
 
+bool text_vline(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, cap, fmt, ap);
+	if (n < 0) {
+		buf[0] = '\0';
+		return false;
+	}
+	if ((size_t)n >= cap)
+		memcpy(buf + cap - 4, "...", 4);
+	text_scrub(buf);
+	return true;
+}
+
 bool text_is_hex(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||

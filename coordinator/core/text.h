@@ -4,6 +4,7 @@
 #ifndef QM_CORE_TEXT_H
 #define QM_CORE_TEXT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,11 @@ bool text_ok(const char *s, size_t max);
 /* Replace every control character of s by '?', so that text from outside
  * stays one line in logs and problem lines. */
 void text_scrub(char *s);
+/* vsnprintf into buf (cap >= 4) as one line: control characters scrubbed,
+ * and "..." at the end when the text was cut. false (buf "") when the
+ * format fails. */
+bool text_vline(char *buf, size_t cap, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* ASCII classes, independent of the locale. */
 bool text_is_lower_alnum(char c);           /* [a-z0-9] */

@@ -34,20 +34,27 @@ static bool label_ok(const char *s, size_t n)
 	return true;
 }
 
-/* [s, s+n) is dot-separated RFC 1123 labels (an empty one, as in "a..b"
- * or a trailing dot, fails). */
-static bool labels_ok(const char *s, size_t n)
+/* Split [s, s+n) at every sep; true when every part (also an empty one,
+ * as in "a..b" or after a trailing sep) passes ok. */
+static bool parts_ok(const char *s, size_t n, char sep,
+		     bool (*ok)(const char *part, size_t len))
 {
 	const char *p = s, *end = s + n;
 	for (;;) {
-		const char *dot = memchr(p, '.', (size_t)(end - p));
-		size_t len = dot ? (size_t)(dot - p) : (size_t)(end - p);
-		if (!label_ok(p, len))
+		const char *q = memchr(p, sep, (size_t)(end - p));
+		size_t len = q ? (size_t)(q - p) : (size_t)(end - p);
+		if (!ok(p, len))
 			return false;
-		if (!dot)
+		if (!q)
 			return true;
-		p = dot + 1;
+		p = q + 1;
 	}
+}
+
+/* [s, s+n) is dot-separated RFC 1123 labels. */
+static bool labels_ok(const char *s, size_t n)
+{
+	return parts_ok(s, n, '.', label_ok);
 }
 
 bool taskspec_hostname_valid(const char *h)
@@ -145,36 +152,20 @@ bool taskspec_image_valid(const char *image)
 		}
 	}
 	const char *end = image + n;
-	if (p >= end)
-		return false;
-	for (;;) {
-		const char *s = memchr(p, '/', (size_t)(end - p));
-		size_t len = s ? (size_t)(s - p) : (size_t)(end - p);
-		if (!image_component_ok(p, len))
-			return false;
-		if (!s)
-			return true;
-		p = s + 1;
-	}
+	return p < end && parts_ok(p, (size_t)(end - p), '/', image_component_ok);
 }
 
-/* '/'-separated components of s: none empty ("//", a trailing '/'), none
- * "." or "..", and with no_dash none starting with '-'. */
-static bool components_ok(const char *s, bool no_dash)
+/* A path component: not empty ("//", a trailing '/'), not "." or "..". */
+static bool path_part_ok(const char *p, size_t len)
 {
-	const char *p = s;
-	for (;;) {
-		const char *sl = strchr(p, '/');
-		size_t len = sl ? (size_t)(sl - p) : strlen(p);
-		if (len == 0 || (no_dash && p[0] == '-'))
-			return false;
-		if ((len == 1 && p[0] == '.') ||
-		    (len == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!sl)
-			return true;
-		p = sl + 1;
-	}
+	return len > 0 && !(len == 1 && p[0] == '.') &&
+	       !(len == 2 && p[0] == '.' && p[1] == '.');
+}
+
+/* A role component (§2): a path component not starting with '-'. */
+static bool role_part_ok(const char *p, size_t len)
+{
+	return path_part_ok(p, len) && p[0] != '-';
 }
 
 bool taskspec_path_valid(const char *path)
@@ -186,7 +177,7 @@ bool taskspec_path_valid(const char *path)
 		return false;
 	if (strchr(path, ':') || strchr(path, ','))
 		return false;
-	return n == 1 || components_ok(path + 1, false);
+	return n == 1 || parts_ok(path + 1, n - 1, '/', path_part_ok);
 }
 
 bool taskspec_role_valid(const char *role)
@@ -196,7 +187,7 @@ bool taskspec_role_valid(const char *role)
 	for (const char *c = role; *c; c++)
 		if (*c == ' ' || *c == '\t' || *c == '\\')
 			return false;
-	return components_ok(role, true);
+	return parts_ok(role, strlen(role), '/', role_part_ok);
 }
 
 /* ---- task IDs ------------------------------------------------------- */
