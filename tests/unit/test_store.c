@@ -12,6 +12,7 @@
 #include "state/store.h"
 #include "log.h"
 #include "qm_error.h"
+#include "state/state.h"
 #include "state/store_zk.h"
 #include "state/zk.h"
 
@@ -29,7 +30,7 @@
 /* ---- helpers -------------------------------------------------------- */
 
 static char tmpdir[64];
-static char url[512];    /* what store_open takes */
+static char url[512];    /* what state_open takes */
 static char where[512];  /* what messages about the state must name */
 
 __attribute__((unused)) static void make_tmpdir(void)
@@ -166,11 +167,56 @@ static void assert_same(const struct store_state *a, const struct store_state *b
 	}
 }
 
+/* state_open for the tests: a ZooKeeper store's connection is kept beside
+ * it and closed after it by close_st (as the coordinator does). Any thread
+ * (mix_writer opens its own). */
+static pthread_mutex_t opened_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct store *st;
+	struct zk_conn *zk;
+} opened[16];
+
+static struct store *try_open(const char *u, char *err, size_t errlen)
+{
+	struct store *st;
+	struct zk_conn *zk;
+	if (state_open(u, NULL, &st, &zk, err, errlen) != 0) {
+		cr_assert_null(st);
+		cr_assert_null(zk);
+		return NULL;
+	}
+	if (!zk)
+		return st;
+	pthread_mutex_lock(&opened_mu);
+	size_t i = 0;
+	while (i < sizeof opened / sizeof opened[0] && opened[i].st)
+		i++;
+	cr_assert_lt(i, sizeof opened / sizeof opened[0], "too many stores open");
+	opened[i].st = st;
+	opened[i].zk = zk;
+	pthread_mutex_unlock(&opened_mu);
+	return st;
+}
+
+static void close_st(struct store *st)
+{
+	struct zk_conn *zk = NULL;
+	pthread_mutex_lock(&opened_mu);
+	for (size_t i = 0; st && i < sizeof opened / sizeof opened[0]; i++)
+		if (opened[i].st == st) {
+			zk = opened[i].zk;
+			opened[i].st = NULL;
+			opened[i].zk = NULL;
+		}
+	pthread_mutex_unlock(&opened_mu);
+	state_close(&st, &zk);
+}
+
 static struct store *open_url(const char *u)
 {
 	char err[512] = "";
-	struct store *st = store_open(u, err, sizeof err);
-	cr_assert_not_null(st, "store_open(%s): %s", u, err);
+	struct store *st = try_open(u, err, sizeof err);
+	cr_assert_not_null(st, "state_open(%s): %s", u, err);
 	return st;
 }
 
@@ -417,7 +463,7 @@ Test(SUITE, first_start_is_empty)
 	cr_assert_eq(s.ntasks, 0);
 	cr_assert_str_eq(s.framework_id, "");
 	store_state_fini(&s);
-	store_close(st);
+	close_st(st);
 	cr_assert_null(raw_read(NULL), "a load wrote something");
 }
 
@@ -430,7 +476,7 @@ Test(SUITE, round_trip)
 	uint64_t v = 0;
 	cr_assert_eq(store_save(st, &a, 0, &v, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(v, 1);
-	store_close(st);
+	close_st(st);
 
 	st = open_ok();
 	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
@@ -447,7 +493,7 @@ Test(SUITE, round_trip)
 	cr_assert(b.tasks[0].kill_requested);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 Test(SUITE, cas_conflict)
@@ -474,7 +520,7 @@ Test(SUITE, cas_conflict)
 
 	cr_assert_eq(store_save(st, &a, 1, &v, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(v, 2);
-	store_close(st);
+	close_st(st);
 
 	/* a fresh store learns the version before its first save */
 	st = open_ok();
@@ -488,7 +534,7 @@ Test(SUITE, cas_conflict)
 	free(before);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 static void expect_refused(int want_rv, const char *must_contain)
@@ -514,7 +560,7 @@ static void expect_refused(int want_rv, const char *must_contain)
 	cr_assert(memcmp(before, after, n0) == 0, "a refused state was changed");
 	free(before);
 	free(after);
-	store_close(st);
+	close_st(st);
 }
 
 Test(SUITE, corrupt_state_refused_with_message)
@@ -533,7 +579,7 @@ Test(SUITE, truncated_state_refused)
 	fill(&a, 20);
 	char err[512] = "";
 	cr_assert_eq(store_save(st, &a, 0, NULL, err, sizeof err), 0, "%s", err);
-	store_close(st);
+	close_st(st);
 	store_state_fini(&a);
 	size_t len;
 	char *full = raw_read(&len);
@@ -565,7 +611,7 @@ Test(SUITE, large_state_10000_tasks)
 	char err[512] = "";
 	uint64_t v;
 	cr_assert_eq(store_save(st, &a, 0, &v, err, sizeof err), 0, "%s", err);
-	store_close(st);
+	close_st(st);
 	st = open_ok();
 	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(v, 1);
@@ -582,7 +628,7 @@ Test(SUITE, large_state_10000_tasks)
 	assert_same(&a, &b);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 /* No server needed: an ensemble nobody answers for gives a bounded, clear
@@ -596,7 +642,7 @@ Test(SUITE, unreachable_zookeeper_bounded_error)
 	cr_assert_eq(zk_conn_open("zk://127.0.0.1:1/qm-unreachable", &o, &c, err,
 				  sizeof err), 0, "%s", err);
 	cr_assert_lt(now_ms() - t0, 500, "open blocked");
-	struct store *st = store_zk_new(c, true);
+	struct store *st = store_zk_new(c);
 	struct store_state s;
 	uint64_t v;
 	t0 = now_ms();
@@ -614,15 +660,21 @@ Test(SUITE, unreachable_zookeeper_bounded_error)
 		     "%s", err);
 	cr_assert_lt(now_ms() - t0, 5000);
 	store_state_fini(&s);
-	store_close(st);
+	store_close(st); /* the store only borrows c */
+	zk_conn_close(c);
 
-	/* store_open does not block either */
+	/* state_open does not block either, and hands out the connection */
 	t0 = now_ms();
-	st = store_open("zk://127.0.0.1:1,127.0.0.1:2/qm-unreachable", err, sizeof err);
-	cr_assert_not_null(st, "%s", err);
+	c = NULL;
+	cr_assert_eq(state_open("zk://127.0.0.1:1,127.0.0.1:2/qm-unreachable", &o, &st,
+				&c, err, sizeof err), 0, "%s", err);
+	cr_assert_not_null(c);
 	cr_assert_str_eq(store_backend(st), "zk");
 	cr_assert_str_eq(store_location(st), "zk://127.0.0.1:1,127.0.0.1:2/qm-unreachable");
-	store_close(st);
+	cr_assert_str_eq(zk_conn_display(c), store_location(st));
+	state_close(&st, &c);
+	cr_assert_null(st);
+	cr_assert_null(c);
 	cr_assert_lt(now_ms() - t0, 3000);
 }
 
@@ -694,7 +746,7 @@ Test(store, missing_file_is_empty_first_start)
 	char sub[128];
 	path_of(sub, sizeof sub, "state");  /* not there yet: created */
 	char err[256] = "";
-	struct store *st = store_open(sub, err, sizeof err);
+	struct store *st = try_open(sub, err, sizeof err);
 	cr_assert_not_null(st, "%s", err);
 	cr_assert_str_eq(store_backend(st), "file");
 	struct store_state s;
@@ -704,7 +756,7 @@ Test(store, missing_file_is_empty_first_start)
 	cr_assert_eq(s.ntasks, 0);
 	cr_assert_str_eq(s.framework_id, "");
 	store_state_fini(&s);
-	store_close(st);
+	close_st(st);
 	struct stat sb;
 	cr_assert_eq(stat(sub, &sb), 0);
 	cr_assert_eq(sb.st_mode & 0777, 0700);
@@ -748,7 +800,7 @@ Test(store, replaced_behind_our_back_is_a_conflict)
 	cr_assert_eq(store_save(st, &b, v, NULL, err, sizeof err), 0, "%s", err);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 Test(store, atomic_write_leaves_no_temp_files)
@@ -773,7 +825,7 @@ Test(store, atomic_write_leaves_no_temp_files)
 	}
 	cr_assert_eq(v, 5);
 	store_state_fini(&a);
-	store_close(st);
+	close_st(st);
 }
 
 /* Every proper prefix of a saved state, up to its closing brace, is refused
@@ -882,43 +934,45 @@ Test(store, oversized_file_refused)
 	cr_assert_eq(store_load(st, &s, &v, err, sizeof err), QM_ETOOBIG);
 	cr_assert(strstr(err, "64 MiB"), "%s", err);
 	store_state_fini(&s);
-	store_close(st);
+	close_st(st);
 }
 
 Test(store, second_opener_refused)
 {
 	struct store *st = open_ok();
 	char err[512] = "";
-	struct store *other = store_open(tmpdir, err, sizeof err);
+	struct store *other = try_open(tmpdir, err, sizeof err);
 	cr_assert_null(other);
 	cr_assert(strstr(err, "in use by another coordinator"), "%s", err);
 	char pid[32];
 	snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
 	cr_assert(strstr(err, pid), "%s", err);
-	store_close(st);
-	other = store_open(tmpdir, err, sizeof err);
+	close_st(st);
+	other = try_open(tmpdir, err, sizeof err);
 	cr_assert_not_null(other, "%s", err);
-	store_close(other);
+	close_st(other);
 }
 
 Test(store, urls)
 {
 	char err[512] = "";
-	cr_assert_null(store_open("s3://bucket/x", err, sizeof err));
+	cr_assert_null(try_open("s3://bucket/x", err, sizeof err));
 	cr_assert(strstr(err, "unknown scheme"), "%s", err);
-	cr_assert_null(store_open("file://host/x", err, sizeof err));
+	cr_assert_null(try_open("file://host/x", err, sizeof err));
 	cr_assert(strstr(err, "file:///"), "%s", err);
-	cr_assert_null(store_open("", err, sizeof err));
-	cr_assert_null(store_open("/nonexistent-parent-qm/x/y", err, sizeof err));
+	cr_assert_null(try_open("", err, sizeof err));
+	cr_assert_null(try_open("/nonexistent-parent-qm/x/y", err, sizeof err));
 	cr_assert(strstr(err, "cannot create"), "%s", err);
 
 	char u[128];
 	snprintf(u, sizeof u, "file://localhost%s", tmpdir);
-	struct store *st = store_open(u, err, sizeof err);
-	cr_assert_not_null(st, "%s", err);
+	struct store *st = NULL;
+	struct zk_conn *zk = (struct zk_conn *)1;
+	cr_assert_eq(state_open(u, NULL, &st, &zk, err, sizeof err), 0, "%s", err);
+	cr_assert_null(zk, "a file store has no ZooKeeper connection");
 	cr_assert_str_eq(store_location(st), tmpdir);
-	store_close(st);
-	store_close(NULL);
+	state_close(&st, &zk);
+	close_st(NULL);
 }
 
 /* zk:// URLs: refused with a reason before anything touches the network. */
@@ -947,7 +1001,7 @@ Test(store, zk_urls)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char err[512] = "";
-		cr_assert_null(store_open(bad[i].url, err, sizeof err), "%s", bad[i].url);
+		cr_assert_null(try_open(bad[i].url, err, sizeof err), "%s", bad[i].url);
 		cr_assert(strstr(err, bad[i].msg), "%s: '%s' not in '%s'", bad[i].url,
 			  bad[i].msg, err);
 	}
@@ -961,7 +1015,7 @@ Test(store, zk_urls)
 	cr_assert_str_eq(z.password, "s@cret:x");
 	cr_assert_str_eq(z.display, "zk://ops:***@zk1:2181,zk2:2182,10.0.0.3:2181/quobyte/prod");
 	/* a password never appears in messages */
-	cr_assert_null(store_open("zk://ops:hunter2@zk1:2181/q/", err, sizeof err));
+	cr_assert_null(try_open("zk://ops:hunter2@zk1:2181/q/", err, sizeof err));
 	cr_assert_null(strstr(err, "hunter2"), "%s", err);
 }
 
@@ -1020,8 +1074,8 @@ Test(SUITE, cas_conflict_between_two_handles)
 	store_state_fini(&check);
 	store_state_fini(&sa);
 	store_state_fini(&sb);
-	store_close(a);
-	store_close(b);
+	close_st(a);
+	close_st(b);
 }
 
 /* More than ZooKeeper's 1 MB per znode (uncompressed, so the state really
@@ -1060,7 +1114,7 @@ Test(SUITE, chunked_state_over_1mb)
 	cr_assert_eq(store_load(other, &b, &v, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(v, 1);
 	assert_same(&a, &b);
-	store_close(other);
+	close_st(other);
 
 	/* a new save: new generation, the old one goes */
 	b.tasks[1].kill_requested = !b.tasks[1].kill_requested;
@@ -1094,7 +1148,7 @@ Test(SUITE, chunked_state_over_1mb)
 	zk_conn_close(c);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 /* Large states are compressed: 10,000 tasks fit one znode; with a small
@@ -1115,7 +1169,7 @@ Test(SUITE, compressed_state)
 	cr_assert_eq(store_load(other, &b, &v, err, sizeof err), 0, "%s", err);
 	assert_same(&a, &b);
 	store_state_fini(&b);
-	store_close(other);
+	close_st(other);
 
 	/* chunked: a zlib stream over several znodes */
 	store_zk_set_chunk_bytes(st, 16 * 1024);
@@ -1131,7 +1185,7 @@ Test(SUITE, compressed_state)
 	cr_assert_eq(v, 2);
 	assert_same(&a, &b);
 	store_state_fini(&b);
-	store_close(other);
+	close_st(other);
 
 	/* a damaged compressed head */
 	head[hl / 2] ^= 0x55;
@@ -1143,7 +1197,7 @@ Test(SUITE, compressed_state)
 	free(ref);
 	zk_conn_close(c);
 	store_state_fini(&a);
-	store_close(st);
+	close_st(st);
 }
 
 /* A damaged reference or chunk set is refused, never read as something
@@ -1156,7 +1210,7 @@ Test(SUITE, corrupt_chunks_refused)
 	fill(&a, 30);
 	char err[512] = "";
 	cr_assert_eq(store_save(st, &a, 0, NULL, err, sizeof err), 0, "%s", err);
-	store_close(st);
+	close_st(st);
 	store_state_fini(&a);
 	size_t hl;
 	char *ref = raw_read(&hl);
@@ -1211,7 +1265,7 @@ static void *mix_writer(void *arg)
 {
 	struct mixer *m = arg;
 	char err[512] = "";
-	struct store *st = store_open(m->url, err, sizeof err);
+	struct store *st = try_open(m->url, err, sizeof err);
 	if (!st) {
 		snprintf(m->failure, sizeof m->failure, "writer open: %s", err);
 		return NULL;
@@ -1236,7 +1290,7 @@ static void *mix_writer(void *arg)
 		}
 		m->saves++;
 	}
-	store_close(st);
+	close_st(st);
 	return NULL;
 }
 
@@ -1277,7 +1331,7 @@ Test(SUITE, readers_never_see_a_mix_of_generations)
 	cr_assert_eq(m.failure[0], '\0', "%s", m.failure);
 	cr_assert_gt(m.saves, 5, "only %d saves", m.saves);
 	cr_assert_gt(m.loads, 5, "only %d loads", m.loads);
-	store_close(st);
+	close_st(st);
 }
 
 /* Chunks no head can point at again (a crashed or losing writer's) are
@@ -1293,7 +1347,7 @@ Test(SUITE, orphaned_chunks_swept)
 	char err[512] = "";
 	cr_assert_eq(store_save(st, &a, 0, NULL, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(store_save(st, &a, 1, NULL, err, sizeof err), 0, "%s", err);
-	store_close(st);
+	close_st(st);
 	struct zk_conn *c = raw_conn(url);
 	char cd[300], p[512], names[8192], before[8192];
 	chunk_dir(cd, sizeof cd);
@@ -1332,7 +1386,7 @@ Test(SUITE, orphaned_chunks_swept)
 	zk_conn_close(c);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 /* user:password in the URL: digest authentication and creator-only ACLs. */
@@ -1350,13 +1404,13 @@ Test(SUITE, digest_credentials_and_acl)
 	char err[512] = "";
 	uint64_t v;
 	cr_assert_eq(store_save(st, &a, 0, &v, err, sizeof err), 0, "%s", err);
-	store_close(st);
+	close_st(st);
 
 	st = open_url(with);
 	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
 	assert_same(&a, &b);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 
 	const char *others[] = {url, wrong};
 	for (int i = 0; i < 2; i++) {
@@ -1368,7 +1422,7 @@ Test(SUITE, digest_credentials_and_acl)
 		store_state_fini(&b);
 		cr_assert_eq(store_save(st, &a, 1, NULL, err, sizeof err), QM_EAUTH,
 			     "%s", err);
-		store_close(st);
+		close_st(st);
 	}
 	/* teardown runs anonymously: clean up with the credentials here */
 	struct zk_conn *c = raw_conn(with);
@@ -1412,7 +1466,7 @@ Test(SUITE, fenced_save_refused_after_losing_the_fence)
 	free(before);
 	free(after);
 	store_state_fini(&a);
-	store_close(st);
+	close_st(st);
 }
 
 /* The state is in ZooKeeper only: another handle (another host) sees each
@@ -1438,7 +1492,7 @@ Test(SUITE, layout)
 	zk_conn_close(c);
 	store_state_fini(&a);
 	store_state_fini(&b);
-	store_close(st);
+	close_st(st);
 }
 
 #endif /* QM_STORE_TEST_ZK */
