@@ -423,6 +423,45 @@ static int check_unique(struct store_state *s, char *err, size_t errlen)
 	return rv;
 }
 
+/* The tasks and failures arrays of root into s (allocated here). */
+static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
+{
+	int rv;
+	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "failures");
+	if ((tasks && !cJSON_IsArray(tasks)) || (fails && !cJSON_IsArray(fails)))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT,
+			       "tasks/failures: not an array");
+	size_t nt = (size_t)cJSON_GetArraySize(tasks);
+	if (nt) {
+		s->tasks = qm_calloc(nt, sizeof *s->tasks);
+		s->tasks_cap = nt;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, tasks) {
+		snprintf(r->where, sizeof r->where, "tasks[%zu]", s->ntasks);
+		struct store_task *t = &s->tasks[s->ntasks];
+		memset(t, 0, sizeof *t);
+		if ((rv = rd_task(r, it, t)))
+			return rv;
+		s->ntasks++;
+	}
+	size_t nf = (size_t)cJSON_GetArraySize(fails);
+	if (nf) {
+		s->failures = qm_calloc(nf, sizeof *s->failures);
+		s->failures_cap = nf;
+	}
+	cJSON_ArrayForEach(it, fails) {
+		snprintf(r->where, sizeof r->where, "failures[%zu]", s->nfailures);
+		struct store_failure *f = &s->failures[s->nfailures];
+		memset(f, 0, sizeof *f);
+		if ((rv = rd_failure(r, it, f)))
+			return rv;
+		s->nfailures++;
+	}
+	return 0;
+}
+
 /* Describe a syntax error at byte pos of buf[0..len). cJSON's position is
  * approximate (an unterminated string is reported at its start, and it
  * clamps to the last byte), so truncation is recognised by what a state
@@ -508,40 +547,8 @@ int store_state_from_json(const char *buf, size_t len, struct store_state *s,
 		rv = corrupt(&r, "framework_id", "not a valid Mesos ID");
 		goto out;
 	}
-	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
-	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "failures");
-	if ((tasks && !cJSON_IsArray(tasks)) || (fails && !cJSON_IsArray(fails))) {
-		rv = qm_fail(err, errlen, QM_ECORRUPT,
-			  "tasks/failures: not an array");
+	if ((rv = rd_lists(&r, root, s)))
 		goto out;
-	}
-	size_t nt = (size_t)cJSON_GetArraySize(tasks);
-	if (nt) {
-		s->tasks = qm_calloc(nt, sizeof *s->tasks);
-		s->tasks_cap = nt;
-	}
-	const cJSON *it;
-	cJSON_ArrayForEach(it, tasks) {
-		snprintf(r.where, sizeof r.where, "tasks[%zu]", s->ntasks);
-		struct store_task *t = &s->tasks[s->ntasks];
-		memset(t, 0, sizeof *t);
-		if ((rv = rd_task(&r, it, t)))
-			goto out;
-		s->ntasks++;
-	}
-	size_t nf = (size_t)cJSON_GetArraySize(fails);
-	if (nf) {
-		s->failures = qm_calloc(nf, sizeof *s->failures);
-		s->failures_cap = nf;
-	}
-	cJSON_ArrayForEach(it, fails) {
-		snprintf(r.where, sizeof r.where, "failures[%zu]", s->nfailures);
-		struct store_failure *f = &s->failures[s->nfailures];
-		memset(f, 0, sizeof *f);
-		if ((rv = rd_failure(&r, it, f)))
-			goto out;
-		s->nfailures++;
-	}
 	if ((rv = check_unique(s, err, errlen)))
 		goto out;
 	*version = (uint64_t)ver;
