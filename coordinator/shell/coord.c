@@ -25,7 +25,9 @@
 #include "qm_error.h"
 #include "state/leader.h"
 #include "api/statuspage.h"
+#include "state/state.h"
 #include "state/store.h"
+#include "state/store_file.h"
 #include "state/store_zk.h"
 #include "strmap.h"
 #include "core/taskspec.h"
@@ -99,6 +101,7 @@ struct coord {
 	bool http_open;           /* no token on a listener others reach */
 	uint64_t insecure_timer;
 	struct store *store;
+	struct zk_conn *zk;       /* with --zk: store and election share it */
 	struct store_state st;
 	uint64_t st_version;
 	struct nodes nodes;
@@ -2072,11 +2075,12 @@ static int load_state(struct coord *c)
 	}
 	const char *imp = c->cfg->import_state;
 	if (c->st_version == 0 && imp && imp[0] && c->leader) {
-		struct store *fs = store_open(imp, err, sizeof err);
+		struct store *fs = NULL;
 		struct store_state fst;
 		uint64_t fv = 0;
 		store_state_init(&fst);
-		if (!fs || store_load(fs, &fst, &fv, err, sizeof err) != 0) {
+		if (store_file_open(imp, &fs, err, sizeof err) != 0 ||
+		    store_load(fs, &fst, &fv, err, sizeof err) != 0) {
 			log_error("state_import_failed", "from=%s error=%s", log_qs(imp), log_qs(err));
 			store_state_fini(&fst);
 			store_close(fs);
@@ -2475,7 +2479,7 @@ static void coord_free(struct coord *c)
 	}
 	if (c->loop)
 		ev_loop_free(c->loop);
-	store_close(c->store);
+	state_close(&c->store, &c->zk); /* after leader_free: it borrows c->zk */
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
@@ -2524,7 +2528,7 @@ int coord_run(const struct coord_config *cfg)
 	int rc = 1;
 
 	/* Block the stop signals before any library starts threads (the
-	 * ZooKeeper client does in store_open): a thread with them unblocked
+	 * ZooKeeper client does in state_open): a thread with them unblocked
 	 * would take SIGTERM and the process would die without resigning. */
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -2550,13 +2554,8 @@ int coord_run(const struct coord_config *cfg)
 	}
 
 	const char *store_url = cfg->zk && cfg->zk[0] ? cfg->zk : cfg->state_dir;
-	if (cfg->zk && cfg->zk[0]) {
-		struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
-		c->store = store_zk_open(store_url, &zo, err, sizeof err);
-	} else {
-		c->store = store_open(store_url, err, sizeof err);
-	}
-	if (!c->store) {
+	struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
+	if (state_open(store_url, &zo, &c->store, &c->zk, err, sizeof err) != 0) {
 		log_error("store_open_failed", "location=%s error=%s", log_qs(store_url),
 			  log_qs(err));
 		goto out;
@@ -2690,7 +2689,7 @@ int coord_run(const struct coord_config *cfg)
 			.lost = on_lost,
 			.leader_changed = on_leader_changed,
 		};
-		if (leader_new(c->loop, store_zk_conn(c->store), c->webui, &lc, c, &c->leader, err,
+		if (leader_new(c->loop, c->zk, c->webui, &lc, c, &c->leader, err,
 			       sizeof err) != 0) {
 			log_error("election_failed", "error=%s", log_qs(err));
 			goto out;
