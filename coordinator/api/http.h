@@ -135,6 +135,17 @@ void http_server_free(struct http_server *srv);
 /* The bound TCP port (useful after port 0). */
 uint16_t http_server_port(const struct http_server *srv);
 
+/* Serve HTTPS: cert_pem (the certificate chain) and key_pem (its private
+ * key), PEM text, copied. Call right after http_server_new(), before the
+ * loop runs: connections already accepted are closed. 0, or QM_EINVAL (the
+ * pair does not load; the server stays as it was) or QM_EIO. */
+int http_server_set_tls(struct http_server *srv, const char *cert_pem,
+			const char *key_pem);
+
+/* Whether the PEM pair loads as a TLS certificate + key (for
+ * --check-config). 0 or QM_EINVAL. Does not block. */
+int http_tls_check(const char *cert_pem, const char *key_pem);
+
 /* One admin token (copied) that every non-public route that changes
  * something requires (auth.h). NULL or "" turns authentication off (the
  * default). 0, or QM_EINVAL when the token holds bytes outside printable
