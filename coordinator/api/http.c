@@ -43,66 +43,7 @@
 #define WARN_PER_SEC 20u
 #define POOL_SLACK (2u << 10)       /* MHD pool beyond max_head: response head */
 
-struct http_server;
-
-/* One request, made when MHD has its request line (URI log callback). */
-struct req {
-	struct conn *c;
-	char *target;                 /* raw request target, split at '?' */
-	const char *query;
-	bool judged;                  /* the head was checked */
-	bool answered;                /* a response is queued */
-	bool keep_alive;
-	const struct http_route *route;
-	char *body;                   /* clen + 1 bytes */
-	size_t clen, body_len;
-	struct http_hdr *hdrs;        /* trimmed copies, in hbuf */
-	size_t nhdrs;
-	char *hbuf;
-	int status;
-	int minor;                    /* HTTP/1.0 or 1.1 */
-	uint64_t t_start;
-	char method[HTTP_MAX_METHOD + 1];
-	char who[AUTH_NAME_MAX + 1];  /* the token's name, "-" without one */
-};
-
-/* One TCP connection (MHD's socket context). */
-struct conn {
-	struct http_server *srv;
-	struct conn *prev, *next;
-	struct MHD_Connection *mc;
-	int fd;
-	char remote[64];
-	struct req *rq;               /* the request in progress, if any */
-	bool receiving;               /* the deadline applies */
-	uint64_t deadline, timer_id, timer_due;
-};
-
-struct http_server {
-	struct ev_loop *loop;
-	int fd;                       /* listener */
-	uint16_t port;
-	struct MHD_Daemon *d;
-	int mhd_fd;                   /* MHD's epoll descriptor, watched */
-	uint64_t mhd_timer;
-	uint64_t resume_timer;
-	const struct http_route *routes;
-	size_t nroutes;
-	void *ctx;
-	struct auth *auth;            /* NULL: every route open */
-	bool own_auth;                /* made by http_server_set_token */
-	http_audit_fn audit;
-	void *audit_ctx;
-	struct http_limits lim;
-	char *tls_cert, *tls_key;     /* PEM, NULL: plain HTTP */
-	struct conn *conns;
-	unsigned nconns;
-	uint64_t warn_window;
-	unsigned warn_count, warn_dropped;
-	bool in_mhd, dying;
-};
-
-static void warn_reject(struct http_server *s, const char *remote, int status,
+void http_warn_reject(struct http_server *s, const char *remote, int status,
 			const char *why)
 {
 	uint64_t now = ev_now_ms();
@@ -120,22 +61,6 @@ static void warn_reject(struct http_server *s, const char *remote, int status,
 	s->warn_dropped = 0;
 }
 
-
-static void format_remote(const struct sockaddr *ss, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	if (ss && ss->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-		snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
-	} else if (ss && ss->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-		snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
-	} else {
-		snprintf(out, cap, "unknown");
-	}
-}
 
 /* ------------------------------------------------------------- MHD on loop */
 
@@ -241,7 +166,7 @@ static void on_conn_timer(struct ev_loop *loop, void *arg)
 	}
 	/* MHD cannot be told to answer now; a shut-down socket makes it close
 	 * the connection on its next run (the epoll descriptor wakes us) */
-	warn_reject(c->srv, c->remote, 408, "request timeout");
+	http_warn_reject(c->srv, c->remote, 408, "request timeout");
 	c->receiving = false;
 	shutdown(c->fd, SHUT_RDWR);
 }
@@ -272,7 +197,7 @@ static void on_conn_notify(void *cls, struct MHD_Connection *mc, void **sock_ctx
 			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci ? ci->connect_fd : -1;
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		format_remote(ci ? ci->client_addr : NULL, c->remote, sizeof c->remote);
+		http_format_remote(ci ? ci->client_addr : NULL, c->remote, sizeof c->remote);
 		MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT,
 					  (unsigned)((s->lim.timeout_ms + 999) / 1000));
 		c->next = s->conns;
@@ -327,7 +252,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	return rq;
 }
 
-static bool is_read_method(const char *m)
+bool http_is_read_method(const char *m)
 {
 	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 }
@@ -349,7 +274,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_ctx,
 			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false",
 			  (unsigned long long)(ev_now_ms() - rq->t_start));
 		/* every call to a mutating route, answered or refused */
-		if (s->audit && rq->route && !is_read_method(rq->method))
+		if (s->audit && rq->route && !http_is_read_method(rq->method))
 			s->audit(s->audit_ctx, remote, rq->who, rq->method, rq->target,
 				 rq->body ? rq->body : "", rq->body_len, rq->status);
 	}
@@ -409,7 +334,7 @@ static enum MHD_Result queue(struct req *rq, struct http_response *r)
 
 /* An answer made by the server itself; it always closes the connection
  * (the request stream cannot be trusted, and an unread body may follow). */
-static enum MHD_Result reply_error(struct req *rq, int status, const char *msg,
+enum MHD_Result http_reply_error(struct req *rq, int status, const char *msg,
 				   const char *hname, const char *hvalue)
 {
 	struct http_response r = {.max_response = SIZE_MAX, .fd = -1, .open = true};
@@ -421,10 +346,10 @@ static enum MHD_Result reply_error(struct req *rq, int status, const char *msg,
 	return queue(rq, &r);
 }
 
-static enum MHD_Result reject(struct req *rq, int status, const char *msg)
+enum MHD_Result http_reject(struct req *rq, int status, const char *msg)
 {
-	warn_reject(rq->c->srv, rq->c->remote, status, msg);
-	return reply_error(rq, status, msg, NULL, NULL);
+	http_warn_reject(rq->c->srv, rq->c->remote, status, msg);
+	return http_reply_error(rq, status, msg, NULL, NULL);
 }
 
 static enum MHD_Result dispatch(struct req *rq)
@@ -464,237 +389,6 @@ static enum MHD_Result dispatch(struct req *rq)
 	return queue(rq, &r);
 }
 
-/* ---------------------------------------------------------------- judging */
-
-struct scan {
-	struct req *rq;
-	size_t max_head;
-	size_t n, bytes;             /* headers, and their size on the wire */
-	int status;
-	const char *msg;
-	int ncl, nhost, nauth, norigin;
-	char *out;                   /* second pass: copy into rq->hbuf */
-};
-
-static bool field_ok(const char *v, size_t len, const char **msg)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)v[i];
-		if (ch >= 0x7f) {
-			*msg = "non-ASCII byte in request head";
-			return false;
-		}
-		if (ch < 0x20 && ch != '\t') {
-			*msg = "control byte in request head";
-			return false;
-		}
-	}
-	return true;
-}
-
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				   size_t klen, const char *value, size_t vlen)
-{
-	(void)kind;
-	struct scan *sc = cls;
-	if (!value)
-		value = "";
-	if (sc->out) {
-		/* copy, trimmed: "name\0value\0" */
-		struct http_hdr *h = &sc->rq->hdrs[sc->rq->nhdrs++];
-		while (vlen && (*value == ' ' || *value == '\t'))
-			value++, vlen--;
-		while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
-			vlen--;
-		memcpy(sc->out, key, klen + 1);
-		h->name = sc->out;
-		sc->out += klen + 1;
-		memcpy(sc->out, value, vlen);
-		sc->out[vlen] = '\0';
-		h->value = sc->out;
-		sc->out += vlen + 1;
-		return MHD_YES;
-	}
-	sc->msg = "invalid header";
-	if (++sc->n > HTTP_MAX_HEADERS) {
-		sc->msg = "too many headers";
-		sc->status = 431;
-		return MHD_NO;
-	}
-	sc->bytes += klen + vlen + 4;
-	if (sc->bytes > sc->max_head) {
-		sc->msg = "request header too large";
-		sc->status = 431;
-		return MHD_NO;
-	}
-	bool name_ok = klen > 0 && strlen(key) == klen;
-	for (size_t i = 0; name_ok && i < klen; i++) {
-		char t[2] = {key[i], '\0'};
-		name_ok = http_is_token(t);
-	}
-	if (!name_ok || !field_ok(value, vlen, &sc->msg) || strlen(value) != vlen) {
-		if (strlen(value) != vlen)
-			sc->msg = "control byte in request head";
-		sc->status = 400;
-		return MHD_NO;
-	}
-	sc->ncl += strcasecmp(key, "Content-Length") == 0;
-	sc->nhost += strcasecmp(key, "Host") == 0;
-	sc->nauth += strcasecmp(key, "Authorization") == 0;
-	sc->norigin += strcasecmp(key, "Origin") == 0;
-	return MHD_YES;
-}
-
-static const char *req_header(const struct req *rq, const char *name)
-{
-	struct http_request r = {.hdrs_ = rq->hdrs, .nhdrs_ = rq->nhdrs};
-	return http_header(&r, name);
-}
-
-/* The request line as MHD saw it: 0, or a status with *msg. */
-static int judge_line(struct req *rq, const char *method, const char *version,
-		      const char **msg)
-{
-	*msg = "bad request line";
-	if (!http_is_token(method) || strlen(method) > HTTP_MAX_METHOD)
-		return 400;
-	snprintf(rq->method, sizeof rq->method, "%s", method);
-	const char *t = rq->target;
-	if (strlen(method) + strlen(t) + strlen(rq->query) + 12 > rq->c->srv->lim.max_head) {
-		*msg = "request line too long";
-		return 414;
-	}
-	if (t[0] != '/')
-		return 400;
-	for (; *t; t++)
-		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f || *t == '#')
-			return 400;
-	for (t = rq->query; *t; t++)
-		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f || *t == '#')
-			return 400;
-	if (strcmp(version, "HTTP/1.1") == 0 || strcmp(version, "HTTP/1.0") == 0) {
-		rq->minor = version[7] - '0';
-		return 0;
-	}
-	if (strlen(version) == 8 && strncmp(version, "HTTP/", 5) == 0 && version[5] >= '0' &&
-	    version[5] <= '9' && version[6] == '.' && version[7] >= '0' && version[7] <= '9') {
-		*msg = "HTTP version not supported";
-		return 505;
-	}
-	return 400;
-}
-
-/* Headers and framing: 0, or a status with *msg. Fills rq->hdrs. */
-static int judge_head(struct req *rq, struct MHD_Connection *mc, const char **msg)
-{
-	struct scan sc = {.rq = rq, .max_head = rq->c->srv->lim.max_head};
-	/* the request line counts too */
-	sc.bytes = strlen(rq->method) + strlen(rq->target) + strlen(rq->query) + 12;
-	MHD_get_connection_values_n(mc, MHD_HEADER_KIND, scan_header, &sc);
-	if (sc.status) {
-		*msg = sc.msg;
-		return sc.status;
-	}
-	rq->hdrs = qm_calloc(sc.n ? sc.n : 1, sizeof *rq->hdrs);
-	rq->hbuf = qm_malloc(sc.bytes + 1);
-	sc.out = rq->hbuf;
-	MHD_get_connection_values_n(mc, MHD_HEADER_KIND, scan_header, &sc);
-	*msg = "duplicate header";
-	if (sc.nauth > 1 || sc.nhost > 1 || sc.norigin > 1)
-		return 400;
-	const char *te = req_header(rq, "Transfer-Encoding");
-	if (te) {
-		bool chunked = http_has_token(te, "chunked");
-		*msg = chunked ? "chunked request bodies are not supported; send Content-Length"
-			       : "transfer codings are not supported";
-		return chunked ? 411 : 501;
-	}
-	*msg = "duplicate Content-Length";
-	if (sc.ncl > 1)
-		return 400;
-	const char *cl = req_header(rq, "Content-Length");
-	*msg = "invalid Content-Length";
-	if (cl && !*cl)
-		return 400;
-	uint64_t clen = 0;
-	for (const char *p = cl ? cl : ""; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return 400;
-		clen = clen > (UINT64_MAX - 9) / 10 ? UINT64_MAX : clen * 10 + (uint64_t)(*p - '0');
-	}
-	rq->clen = clen > SIZE_MAX ? SIZE_MAX : (size_t)clen;
-	const char *conn_h = req_header(rq, "Connection");
-	rq->keep_alive = rq->minor == 1 && !(conn_h && http_has_token(conn_h, "close"));
-	return 0;
-}
-
-/* Auth (when set): 0 or the refusal already queued in *rv. */
-static int judge_auth(struct req *rq, enum MHD_Result *rv)
-{
-	struct http_server *s = rq->c->srv;
-	if (!s->auth)
-		return 0;
-	bool mutating = !is_read_method(rq->method);
-	struct auth_request ar = {
-		.access = (enum auth_access)rq->route->access,
-		.mutating = mutating,
-		.peer = rq->c->remote,
-		.authorization = req_header(rq, "Authorization"),
-		.origin = req_header(rq, "Origin"),
-		.host = req_header(rq, "Host"),
-		.now_ms = ev_now_ms(),
-	};
-	struct auth_result res;
-	auth_check(s->auth, &ar, &res);
-	snprintf(rq->who, sizeof rq->who, "%s", res.who);
-	if (res.status == 0)
-		return 0;
-	warn_reject(s, rq->c->remote, res.status, res.reason);
-	if (res.status == 401)
-		/* a browser asks for Basic on a read; calls that change
-		 * something take a bearer token only */
-		*rv = reply_error(rq, 401, "unauthorized", "WWW-Authenticate",
-				  mutating ? "Bearer"
-					   : "Basic realm=\"quobyte-mesos\", charset=\"UTF-8\"");
-	else if (res.status == 429)
-		*rv = reply_error(rq, 429, "too many failed attempts", "Retry-After", "60");
-	else
-		*rv = reply_error(rq, res.status, res.status == 403 ? "forbidden" : "bad request",
-				  NULL, NULL);
-	return res.status;
-}
-
-/* The head is complete: judge it before any body is read. MHD answers
- * "Expect: 100-continue" itself when we return without an answer. */
-static enum MHD_Result judge(struct req *rq, struct MHD_Connection *mc, const char *method,
-			     const char *version)
-{
-	struct http_server *s = rq->c->srv;
-	const char *msg;
-	int st = judge_line(rq, method, version, &msg);
-	if (!st)
-		st = judge_head(rq, mc, &msg);
-	if (st)
-		return reject(rq, st, msg);
-	char allow[256];
-	st = http_route_find(s->routes, s->nroutes, rq->method, rq->target, &rq->route, allow,
-			     sizeof allow);
-	if (st == 404)
-		return reply_error(rq, 404, "not found", NULL, NULL);
-	if (st == 405)
-		return reply_error(rq, 405, "method not allowed", "Allow", allow);
-	enum MHD_Result rv = MHD_YES;
-	if (judge_auth(rq, &rv))
-		return rv;
-	if (rq->clen > s->lim.max_body)
-		return reject(rq, 413, "request body too large");
-	const char *expect = req_header(rq, "Expect");
-	if (expect && strcasecmp(expect, "100-continue") != 0)
-		return reject(rq, 417, "unsupported expectation");
-	rq->body = qm_malloc(rq->clen + 1);
-	return MHD_YES;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_ctx)
@@ -706,7 +400,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return MHD_NO;
 	if (!rq->judged) {
 		rq->judged = true;
-		return judge(rq, mc, method, version);
+		return http_judge(rq, mc, method, version);
 	}
 	if (rq->answered) {
 		*upload_size = 0; /* refused: what still arrives is dropped */
@@ -721,57 +415,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return MHD_YES;
 	}
 	return dispatch(rq);
-}
-
-/* "HOST:PORT" with HOST an IPv4 literal, "[IPv6]", "*" or empty. */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
-{
-	if (!addr)
-		return QM_EINVAL;
-	const char *colon = strrchr(addr, ':');
-	if (!colon)
-		return QM_EINVAL;
-	const char *port_s = colon + 1;
-	size_t pl = strlen(port_s);
-	if (pl == 0 || pl > 5)
-		return QM_EINVAL;
-	unsigned long port = 0;
-	for (const char *p = port_s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return QM_EINVAL;
-		port = port * 10 + (unsigned long)(*p - '0');
-	}
-	if (port > 65535)
-		return QM_EINVAL;
-	char host[INET6_ADDRSTRLEN + 1];
-	size_t hl = (size_t)(colon - addr);
-	memset(ss, 0, sizeof *ss);
-	if (hl && addr[0] == '[') {
-		if (hl < 3 || addr[hl - 1] != ']' || hl - 2 >= sizeof host)
-			return QM_EINVAL;
-		memcpy(host, addr + 1, hl - 2);
-		host[hl - 2] = '\0';
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			return QM_EINVAL;
-		*len = sizeof *a;
-		return 0;
-	}
-	if (hl >= sizeof host)
-		return QM_EINVAL;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	*len = sizeof *a;
-	if (hl == 0 || strcmp(host, "*") == 0) {
-		a->sin_addr.s_addr = htonl(INADDR_ANY);
-		return 0;
-	}
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : QM_EINVAL;
 }
 
 /* -------------------------------------------------------------- listener */
@@ -795,8 +438,8 @@ static void refuse_busy(struct http_server *s, int cfd, const struct sockaddr *s
 				   "Connection: close\r\n\r\n"
 				   "{\"error\":\"too many connections\"}";
 	char remote[64];
-	format_remote(sa, remote, sizeof remote);
-	warn_reject(s, remote, 503, "too many connections");
+	http_format_remote(sa, remote, sizeof remote);
+	http_warn_reject(s, remote, 503, "too many connections");
 	if (s->tls_cert) {
 		close(cfd); /* no handshake for a refused client */
 		return;
@@ -923,40 +566,6 @@ static const struct http_limits default_limits = {
 	.timeout_ms = HTTP_DEFAULT_TIMEOUT_MS,
 };
 
-/* A bound, listening, non-blocking socket for addr; -1 with *err. */
-static int listen_on(const char *addr, uint16_t *port, int *err)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	*err = QM_EINVAL;
-	if (parse_addr(addr, &ss, &sl)) {
-		log_error("http_bad_address", "addr=%s", log_qs(addr));
-		return -1;
-	}
-	*err = QM_EIO;
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_error("http_socket_failed", "addr=%s errno=%d", log_qs(addr), errno);
-		return -1;
-	}
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
-		log_error("http_listen_failed", "addr=%s errno=%d", log_qs(addr), errno);
-		close(fd);
-		return -1;
-	}
-	struct sockaddr_storage bound;
-	socklen_t bl = sizeof bound;
-	*port = 0;
-	if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0)
-		*port = ntohs(bound.ss_family == AF_INET6
-				      ? ((struct sockaddr_in6 *)&bound)->sin6_port
-				      : ((struct sockaddr_in *)&bound)->sin_port);
-	*err = 0;
-	return fd;
-}
-
 struct http_server *http_server_new(struct ev_loop *loop, const char *addr,
 				    const struct http_route *routes, size_t nroutes,
 				    void *ctx, int *err)
@@ -976,7 +585,7 @@ struct http_server *http_server_new(struct ev_loop *loop, const char *addr,
 		}
 	}
 	uint16_t port;
-	int fd = listen_on(addr, &port, err);
+	int fd = http_listen_on(addr, &port, err);
 	if (fd < 0)
 		return NULL;
 	struct http_server *s = qm_calloc(1, sizeof *s);
