@@ -24,6 +24,7 @@ pkgs=(
   python3 procps iproute2 curl
   bindfs clang libclang-rt-14-dev
   chromium
+  libmicrohttpd-dev openssl
 )
 
 missing=()

@@ -626,6 +626,8 @@ static void server_destroy(struct http_server *s)
 	if (s->own_auth)
 		auth_free(s->auth);
 	free(s->tls_cert);
+	if (s->tls_key)
+		explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_key);
 	free(s);
 }
@@ -660,6 +662,8 @@ int http_server_set_tls(struct http_server *s, const char *cert_pem, const char 
 		return rv;
 	}
 	free(s->tls_cert);
+	if (s->tls_key)
+		explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_key);
 	s->tls_cert = qm_strdup(cert_pem);
 	s->tls_key = qm_strdup(key_pem);

@@ -142,9 +142,15 @@ uint16_t http_server_port(const struct http_server *srv);
 int http_server_set_tls(struct http_server *srv, const char *cert_pem,
 			const char *key_pem);
 
-/* Whether the PEM pair loads as a TLS certificate + key (for
- * --check-config). 0 or QM_EINVAL. Does not block. */
-int http_tls_check(const char *cert_pem, const char *key_pem);
+/* Read a PEM certificate chain and its private key from files (at most
+ * HTTP_TLS_MAX_FILE each) and check that they load as a TLS pair, for
+ * http_server_set_tls() and --check-config. 0 with *cert_pem and *key_pem
+ * (NUL-terminated, the caller frees them), or QM_EIO (a file cannot be
+ * read) / QM_EINVAL (too big, or not a usable pair) with a reason in err.
+ * Blocks on the two reads. */
+#define HTTP_TLS_MAX_FILE (1u << 20)
+int http_tls_load(const char *cert_file, const char *key_file, char **cert_pem,
+		  char **key_pem, char *err, size_t errcap);
 
 /* One admin token (copied) that every non-public route that changes
  * something requires (auth.h). NULL or "" turns authentication off (the

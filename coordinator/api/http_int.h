@@ -126,6 +126,9 @@ enum MHD_Result http_reject(struct req *rq, int status, const char *msg);
 enum MHD_Result http_judge(struct req *rq, struct MHD_Connection *mc, const char *method,
 			   const char *version);
 
+/* Whether MHD loads the PEM pair (a throwaway daemon). 0 or QM_EINVAL. */
+int http_tls_check(const char *cert_pem, const char *key_pem);
+
 /* http_listen.c */
 void http_format_remote(const struct sockaddr *sa, char *out, size_t cap);
 /* A bound, listening, non-blocking socket for addr "HOST:PORT" (http.h);

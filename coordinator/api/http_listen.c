@@ -7,8 +7,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -114,3 +116,71 @@ int http_listen_on(const char *addr, uint16_t *port, int *err)
 	return fd;
 }
 
+
+/* The whole of a small file, NUL-terminated; NULL with err. */
+static char *slurp(const char *path, char *err, size_t cap, int *rv)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, cap, "cannot open %s: %s", path, strerror(errno));
+		*rv = QM_EIO;
+		return NULL;
+	}
+	char *buf = qm_malloc(HTTP_TLS_MAX_FILE + 1);
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, HTTP_TLS_MAX_FILE + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, cap, "cannot read %s: %s", path, strerror(errno));
+			*rv = QM_EIO;
+			break;
+		}
+		if (r == 0) {
+			*rv = 0;
+			break;
+		}
+		n += (size_t)r;
+		if (n > HTTP_TLS_MAX_FILE) {
+			snprintf(err, cap, "%s is larger than %u bytes", path, HTTP_TLS_MAX_FILE);
+			*rv = QM_EINVAL;
+			break;
+		}
+	}
+	close(fd);
+	if (*rv) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+int http_tls_load(const char *cert_file, const char *key_file, char **cert_pem,
+		  char **key_pem, char *err, size_t errcap)
+{
+	int rv = QM_EINVAL;
+	*cert_pem = *key_pem = NULL;
+	if (!cert_file || !key_file) {
+		snprintf(err, errcap, "a TLS certificate needs its key and the key its certificate");
+		return rv;
+	}
+	char *cert = slurp(cert_file, err, errcap, &rv);
+	char *key = cert ? slurp(key_file, err, errcap, &rv) : NULL;
+	if (key && http_tls_check(cert, key) != 0) {
+		snprintf(err, errcap, "%s and %s do not load as a PEM certificate and its key",
+			 cert_file, key_file);
+		rv = QM_EINVAL;
+	}
+	if (rv) {
+		free(cert);
+		if (key)
+			explicit_bzero(key, strlen(key));
+		free(key);
+		return rv;
+	}
+	*cert_pem = cert;
+	*key_pem = key;
+	return 0;
+}

@@ -3,6 +3,7 @@
  * and generates --help. Exit status: 0 clean stop, 1 run-time failure,
  * 2 configuration error. */
 #include "api/auth.h"
+#include "api/http.h"
 #include "config.h"
 #include "shell/coord.h"
 #include "mesos/detector.h"
@@ -203,6 +204,11 @@ static const struct config_opt table[] = {
 	 "DIR", "directory of the file state store (and the generated bus secret)", v_abs},
 	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
 	 "HOST:PORT", "REST API and status page", v_listen},
+	{"http-tls-cert", E("HTTP_TLS_CERT"), CONFIG_STR, OFF(http_tls_cert), NULL, UNB, "FILE",
+	 "serve the REST API and status page over HTTPS with this PEM certificate chain "
+	 "(with --http-tls-key)", v_abs},
+	{"http-tls-key", E("HTTP_TLS_KEY"), CONFIG_STR, OFF(http_tls_key), NULL, UNB, "FILE",
+	 "the PEM private key of --http-tls-cert", v_abs},
 	{"api-token-file", E("API_TOKEN_FILE"), CONFIG_STR, OFF(api_token_file), NULL, UNB, "FILE",
 	 "REST API tokens, one 'NAME admin|read TOKEN' per line (or one bare admin token), "
 	 "32+ characters, the file 0600; re-read on SIGHUP", v_abs},
@@ -344,6 +350,8 @@ int main(int argc, char **argv)
 		problem = "--import-state only makes sense with --zk";
 	else if (o.c.prober_command && o.c.prober_uri)
 		problem = "--prober-command and --prober-uri exclude each other";
+	else if (!o.c.http_tls_cert != !o.c.http_tls_key)
+		problem = "--http-tls-cert and --http-tls-key go together";
 	if (problem) {
 		fprintf(stderr, "quobyte-coordinator: %s (see --help)\n", problem);
 		config_free(table, NOPTS, &o);
@@ -355,7 +363,10 @@ int main(int argc, char **argv)
 	if (o.c.check_config) {
 		struct auth *a = NULL;
 		bool open = false;
-		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0) {
+		char *cert = NULL, *key = NULL;
+		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0 ||
+		    (o.c.http_tls_cert && http_tls_load(o.c.http_tls_cert, o.c.http_tls_key, &cert,
+							&key, err, sizeof err) != 0)) {
 			fprintf(stderr, "quobyte-coordinator: %s\n", err);
 			rc = 2;
 		} else {
@@ -363,6 +374,8 @@ int main(int argc, char **argv)
 			       open ? " (REST API open: --http-insecure)" : "");
 		}
 		auth_free(a);
+		free(cert);
+		free(key);
 	} else {
 		rc = coord_run(&o.c);
 	}
