@@ -107,6 +107,8 @@ static void mhd_schedule(struct http_server *s)
 		s->mhd_timer = ev_timer_add(s->loop, (uint64_t)t, on_mhd_timer, s);
 }
 
+/* MHD's format strings are its own (MHD_OPTION_EXTERNAL_LOGGER) */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -310,7 +312,8 @@ static enum MHD_Result queue(struct req *rq, struct http_response *r)
 	if (r->no_store)
 		MHD_add_response_header(m, "Cache-Control", "no-store");
 	/* handler headers: "Name: value\r\n", checked by http_response_header() */
-	for (char *p = r->extra, *e = r->extra + r->extra_len; p && p < e;) {
+	char *e = r->extra ? r->extra + r->extra_len : NULL;
+	for (char *p = r->extra; p && p < e;) {
 		char *colon = memchr(p, ':', (size_t)(e - p));
 		char *crlf = colon ? memchr(colon, '\r', (size_t)(e - colon)) : NULL;
 		if (!crlf)
