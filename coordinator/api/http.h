@@ -1,37 +1,44 @@
-/* A small, hardened HTTP/1.1 server that runs on the coordinator's evloop,
+/* A small, hardened HTTP/1.1 (and HTTPS) server on the coordinator's evloop,
  * so REST handlers run on the one thread that owns all state and need no
  * locks. It serves a route table (method, path, handler, needs-auth) and
- * nothing else: no TLS, no chunked request bodies, no virtual hosts.
+ * nothing else: no chunked request bodies, no virtual hosts. The engine is
+ * libmicrohttpd (MHD) in external-select epoll mode, driven from the loop
+ * (http.c); TLS through MHD as well (http_server_set_tls).
  *
  * Connections: HTTP/1.1 keep-alive (pipelined requests are answered in
- * order, one at a time); "Connection: close", HTTP/1.0 and every error
- * response close the connection after the response. A closing connection
- * first shuts down its sending side and drains what the client still sends
- * for a moment, so an early error (413, 401 ...) reaches a client that is
- * still uploading instead of being destroyed by a TCP reset.
+ * order); "Connection: close", HTTP/1.0 and every error response close the
+ * connection after the response.
  *
- * Bounds (struct http_limits): request line + headers, request body,
- * in-memory response body, concurrent connections (one over the cap gets a
- * canned 503 and is closed), and time:
- *  - a connection with no request in progress is closed silently after
- *    `timeout_ms` of idleness;
+ * Bounds (struct http_limits): request line + headers (MHD's per-connection
+ * memory pool and our own count), request body, in-memory response body,
+ * concurrent connections (one over the cap gets a canned 503 and is closed;
+ * over TLS it is just closed), and time:
+ *  - a connection with nothing arriving or leaving for `timeout_ms` (MHD
+ *    counts whole seconds, rounded up) is closed silently;
  *  - a request must arrive completely (head and body) within `timeout_ms`
- *    of its first byte, else 408 and close. The deadline does not move when
- *    bytes trickle in, so a slowloris client cannot hold a slot forever;
- *  - a response must make progress at least every `timeout_ms`, else the
- *    connection is dropped (a client that does not read).
- * Writes are non-blocking; a file response is streamed in 64 KiB chunks as
- * the socket drains, never loaded whole.
+ *    of its request line, and within twice that of the moment the
+ *    connection became idle. The deadline does not move when bytes trickle
+ *    in; a request past it is cut off: the connection is closed without an
+ *    answer (MHD cannot be made to answer mid-request);
+ *  - a response must make progress at least every `timeout_ms` (the idle
+ *    rule), else the connection is dropped (a client that does not read).
+ * A file response is streamed as the socket drains, never loaded whole.
  *
- * Input rules (anything else is a clean 4xx and close, with one rate-limited
- * warning line): CRLF or bare LF line ends; the request line is
- * "METHOD SP origin-form SP HTTP/1.x"; the request head holds printable
- * ASCII only (no NUL, no control bytes but HTAB, no bytes >= 0x80), so every
- * string a handler sees is printable ASCII; no obs-folding; at most
- * HTTP_MAX_HEADERS headers; Content-Length is plain decimal and appears at
- * most once; any Transfer-Encoding is refused (411 for chunked, 501
- * otherwise). "Expect: 100-continue" is answered. A Host header is not
- * required (no virtual hosting here). Paths are not percent-decoded.
+ * Input rules: MHD parses the request and refuses some malformed input
+ * itself, with its own short HTML error and a close (no request line
+ * target: closed without an answer). What it lets through is judged here
+ * (http_judge.c) before the body is read, anything else being a clean 4xx
+ * with a JSON error, close, and one rate-limited warning line: the method
+ * is a token; the target is origin-form, printable ASCII without '#';
+ * "HTTP/1.0" or "HTTP/1.1" (505 for other versions); header names are
+ * tokens and values printable ASCII plus HTAB, so every string a handler
+ * sees is printable ASCII; at most HTTP_MAX_HEADERS headers; Content-Length
+ * is plain decimal and appears at most once; any Transfer-Encoding is
+ * refused (411 for chunked, 501 otherwise). "Expect: 100-continue" is
+ * answered. A Host header is not required (no virtual hosting here). Paths
+ * are not percent-decoded. MHD is lenient where the HTTP RFCs allow it: it
+ * splits the request line on runs of whitespace and joins obs-folded header
+ * lines with SP; it ends a header value or the target at a NUL byte.
  *
  * Routing (http_route): a route path is exact ("/v1/state"), or a prefix
  * when it ends in '*' (the rest is the prefix: "/api*" matches "/api",
@@ -45,11 +52,13 @@
  * client cannot make the server buffer a body.
  *
  * Logging: one debug line per request (http_request: method, path, status,
- * bytes sent, ms), warnings for rejected requests (at most 20 a second, the
- * rest counted in the next line that gets through).
+ * whether the response went out whole, ms), warnings for rejected requests
+ * (at most 20 a second, the rest counted in the next line that gets
+ * through), MHD's own messages at debug level.
  *
  * Threads: every function here must be called on the loop's thread; handlers
- * run synchronously on it. Writing to a closed peer never raises SIGPIPE. */
+ * run synchronously on it (inside MHD_run()). MHD sends with MSG_NOSIGNAL;
+ * the coordinator also ignores SIGPIPE. */
 #ifndef QM_HTTP_H
 #define QM_HTTP_H
 
