@@ -739,9 +739,16 @@ int http_server_set_limits(struct http_server *s, const struct http_limits *in)
 	    l.max_response > (1u << 30) || l.max_conns > 65536 || l.timeout_ms < 10 ||
 	    l.timeout_ms > 3600000)
 		return QM_EINVAL;
-	bool restart = l.max_head != s->lim.max_head || l.timeout_ms != s->lim.timeout_ms;
+	bool restart = l.max_head != s->lim.max_head || l.timeout_ms != s->lim.timeout_ms ||
+		       l.max_conns != s->lim.max_conns;
+	struct http_limits old = s->lim;
 	s->lim = l;
-	/* MHD takes its pool size and timeout at start (no connection yet) */
-	return restart ? daemon_restart(s, s->tls_cert, s->tls_key) : 0;
+	/* MHD takes its pool size, timeout and connection cap at start (meant to
+	 * happen before the first connection; never from inside MHD) */
+	if (restart && !s->in_mhd && daemon_restart(s, s->tls_cert, s->tls_key) != 0) {
+		s->lim = old;
+		return QM_EIO;
+	}
+	return 0;
 }
 

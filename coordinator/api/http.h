@@ -182,9 +182,11 @@ typedef void (*http_audit_fn)(void *ctx, const char *peer, const char *who,
 			      size_t body_len, int status);
 void http_server_set_audit(struct http_server *srv, http_audit_fn fn, void *ctx);
 
-/* Replace the limits (zero fields = defaults). Applies to the next check on
- * every connection; meant to be called once after http_server_new().
- * 0 or QM_EINVAL (a field outside its bounds; nothing changed). */
+/* Replace the limits (zero fields = defaults). Meant to be called once
+ * after http_server_new(), before the loop runs: a change of max_head,
+ * timeout_ms or max_conns restarts the MHD daemon (closing connections it
+ * holds; not done from inside a handler). 0, QM_EINVAL (a field outside
+ * its bounds) or QM_EIO (MHD did not restart); nothing changed on error. */
 int http_server_set_limits(struct http_server *srv, const struct http_limits *lim);
 
 /* Value of request header `name` (case-insensitive), first occurrence, with
