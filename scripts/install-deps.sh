@@ -26,6 +26,7 @@ pkgs=(
   python3 procps iproute2 curl openssl
   bindfs clang libclang-rt-14-dev
   chromium
+  libmicrohttpd-dev openssl
 )
 
 missing=()

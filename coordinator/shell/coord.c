@@ -2593,6 +2593,25 @@ int coord_run(const struct coord_config *cfg)
 			  qm_strerror(herr));
 		goto out;
 	}
+	if (cfg->http_tls_cert) {
+		char *cert, *key;
+		int terr = http_tls_load(cfg->http_tls_cert, cfg->http_tls_key, &cert, &key, err,
+					 sizeof err);
+		if (!terr) {
+			terr = http_server_set_tls(c->http, cert, key);
+			snprintf(err, sizeof err, "the server refused the certificate");
+			explicit_bzero(key, strlen(key));
+			free(cert);
+			free(key);
+		}
+		if (terr) {
+			log_error("http_tls_failed", "cert=%s error=%s", log_qs(cfg->http_tls_cert),
+				  log_qs(err));
+			rc = 2;
+			goto out;
+		}
+		log_info("http_tls", "cert=%s", log_qs(cfg->http_tls_cert));
+	}
 	http_server_set_auth(c->http, c->auth);
 	http_server_set_audit(c->http, on_audit, c);
 	if (c->http_open)
@@ -2600,8 +2619,8 @@ int coord_run(const struct coord_config *cfg)
 	{
 		size_t n = strlen(c->hostname) + 32;
 		c->webui = qm_malloc(n);
-		snprintf(c->webui, n, "http://%s:%u/", c->hostname,
-			 (unsigned)http_server_port(c->http));
+		snprintf(c->webui, n, "%s://%s:%u/", cfg->http_tls_cert ? "https" : "http",
+			 c->hostname, (unsigned)http_server_port(c->http));
 	}
 	if (c->ts.prober_mode == TASKSPEC_PROBER_DOCKER && cfg->prober_binary &&
 	    cfg->prober_binary[0]) {

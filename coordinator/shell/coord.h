@@ -16,6 +16,8 @@ struct coord_config {
 	char *master_scheme;     /* "http"/"https" for zk://-detected masters */
 	long long refused_retry; /* ms between attempts after a terminal refusal */
 	char *http_listen;
+	char *http_tls_cert;      /* PEM certificate chain: serve HTTPS (with the key) */
+	char *http_tls_key;       /* its PEM private key */
 	char *bus_listen;
 	char *bus_advertise;     /* URL handed to probers; derived when unset */
 	char *bus_tls_cert;      /* tls+tcp:// bus: our certificate, key, and the */
