@@ -11,7 +11,9 @@
 #                                      only recommended by clang): the
 #                                      libFuzzer targets; chromium:
 #                                      headless, the status page e2e test
-#                                      renders the page's DOM with it)
+#                                      renders the page's DOM with it;
+#                                      openssl: the https master tests make
+#                                      a throwaway CA with it)
 set -euo pipefail
 
 pkgs=(
@@ -21,7 +23,7 @@ pkgs=(
   libudev-dev libblkid-dev libcriterion-dev
   libzookeeper-mt-dev zookeeper zlib1g-dev python3-kazoo
   udev util-linux mount kmod e2fsprogs xfsprogs
-  python3 procps iproute2 curl
+  python3 procps iproute2 curl openssl
   bindfs clang libclang-rt-14-dev
   chromium
 )
