@@ -3,12 +3,12 @@
 #include "log.h"
 #include "mesos/client.h"
 #include "mesos/queue.h"
+#include "mesos/url.h"
 #include "qm_error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -27,108 +27,18 @@ static int64_t wall_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- URLs, through libcurl's URL API ------------------------------------- */
-
-static CURLU *url_new(void)
-{
-	CURLU *u = curl_url();
-	if (!u)
-		qm_oom();
-	return u;
-}
-
-/* base (the detector's "scheme://host:port") with path; NULL if libcurl
- * cannot parse base (the detector validated it, so never expected). */
-static char *url_with_path(const char *base, const char *path)
-{
-	CURLU *u = url_new();
-	char *s = NULL, *out = NULL;
-	if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-	    curl_url_set(u, CURLUPART_PATH, path, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
-		out = qm_strdup(s);
-	curl_free(s);
-	curl_url_cleanup(u);
-	return out;
-}
-
-/* Do two URLs name the same master: scheme, host and port (a missing port
- * counted as the scheme's)? */
-static bool same_master(const char *a, const char *b)
-{
-	static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
-	CURLU *ua = url_new(), *ub = url_new();
-	bool same = a && b && curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
-		    curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK;
-	for (size_t i = 0; same && i < sizeof parts / sizeof parts[0]; i++) {
-		char *x = NULL, *y = NULL;
-		same = curl_url_get(ua, parts[i], &x, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-		       curl_url_get(ub, parts[i], &y, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-		       strcasecmp(x, y) == 0;
-		curl_free(x);
-		curl_free(y);
-	}
-	curl_url_cleanup(ua);
-	curl_url_cleanup(ub);
-	return same;
-}
-
-/* The master a redirect names: no credentials, a plain host name or
- * address ([A-Za-z0-9.-] or a bracketed IPv6 address, at most 255). A
- * Location without a path ("//host:port", what Mesos sends for
- * /redirect) gets the scheduler's, as does an overlong one. */
-static bool redirect_usable(CURLU *u)
-{
-	char *user = NULL, *pass = NULL, *host = NULL, *path = NULL;
-	bool ok = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER &&
-		  curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_NO_PASSWORD &&
-		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-		  strlen(host) <= 255;
-	for (const char *c = ok ? host : ""; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' || *c == ':' ||
-		      *c == '[' || *c == ']'))
-			ok = false;
-	if (ok && curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK &&
-	    (strcmp(path, "/") == 0 || strlen(path) > 255))
-		ok = curl_url_set(u, CURLUPART_PATH, MESOS_PATH, 0) == CURLUE_OK;
-	curl_free(user);
-	curl_free(pass);
-	curl_free(host);
-	curl_free(path);
-	return ok;
-}
-
-/* Location: //host:port/master/api/v1/scheduler: protocol-relative, so
- * the client keeps the scheme it used (src/master/http.cpp redirect(),
- * 1.4.0 ... 1.11.0: "//" + hostname + ":" + port + the request's path;
- * shared/docs/mesos-v1-scheduler-api.md §1.5), or an absolute http(s)://
- * URL. Resolved against the leader's URL by curl_url_set (RFC 3986
- * relative resolution), so "//" takes the leader's scheme, never that of
- * an earlier redirect. A Location naming no host (a bare path) is refused
- * as before: Mesos always names the leader. Used for the current attempt
- * only; at most 5 in a row. Returns false when unusable. */
+/* A 307's Location (mesos_url_redirect), for the current attempt only, at
+ * most 5 in a row. Returns false when unusable. */
 static bool follow_redirect(struct mesos_client *mc, const char *loc)
 {
 	if (!*loc || ++mc->redirects > 5 || !mc->leader)
 		return false;
-	if (strncmp(loc, "//", 2) != 0 && strncmp(loc, "http://", 7) != 0 &&
-	    strncmp(loc, "https://", 8) != 0)
+	char *e = mesos_url_redirect(mc->leader, loc, MESOS_PATH);
+	if (!e)
 		return false;
-	CURLU *u = url_new();
-	char *e = NULL;
-	bool ok = curl_url_set(u, CURLUPART_URL, mc->leader, 0) == CURLUE_OK &&
-		  curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK && redirect_usable(u) &&
-		  curl_url_get(u, CURLUPART_URL, &e, 0) == CURLUE_OK;
-	curl_url_cleanup(u);
-	if (!ok) {
-		curl_free(e);
-		return false;
-	}
 	log_info("mesos_redirected", "from=%s to=%s", log_qs(mc->endpoint), log_qs(e));
 	free(mc->endpoint);
-	mc->endpoint = qm_strdup(e);
-	curl_free(e);
+	mc->endpoint = e;
 	return true;
 }
 
@@ -246,7 +156,7 @@ static void attempt_failed(struct mesos_client *mc, const char *why, bool blame_
 
 static void start_probe(struct mesos_client *mc)
 {
-	char *url = url_with_path(mc->leader, "/version");
+	char *url = mesos_url_with_path(mc->leader, "/version");
 	if (!url) {
 		attempt_failed(mc, "the master's URL is not usable", true);
 		return;
@@ -362,7 +272,7 @@ static void subscribe_now(struct mesos_client *mc)
 		return; /* the detector's next answer calls us */
 	}
 	if (!mc->endpoint)
-		mc->endpoint = url_with_path(mc->leader, MESOS_PATH);
+		mc->endpoint = mesos_url_with_path(mc->leader, MESOS_PATH);
 	if (!mc->endpoint) {
 		attempt_failed(mc, "the master's URL is not usable", true);
 		return;
@@ -530,7 +440,7 @@ void mesos_sub_on_leader(void *arg, const struct det_leader *l, const char *why)
 	if (!mc->running)
 		return;
 	if (mc->stream || mc->probe) {
-		if (mc->probe || !same_master(mc->endpoint, l->url))
+		if (mc->probe || !mesos_url_same_master(mc->endpoint, l->url))
 			mesos_sub_drop(mc, "another master leads now", false);
 	}
 	/* A new leader from ZooKeeper is news: subscribe at once. The next

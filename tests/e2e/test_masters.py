@@ -384,3 +384,83 @@ class AgentPartitionTest(E2ETestCase):
         if os.environ.get("QM_MESOS_VERSION", "1.11.0") == "1.4.0":
             self.assertTrue(c.coordinator.log_events("reconcile_unreachable"))
         c.finish(self)
+
+
+class HttpsMasterTest(E2ETestCase):
+    """A master that speaks https (the emulator with a certificate from a
+    throwaway CA the test makes with openssl): verified against
+    --mesos-ca-file it is used as any other; without that CA the
+    coordinator never subscribes, names the TLS failure and the flag that
+    fixes it, and keeps retrying with backoff (no crash)."""
+
+    NAGENTS = 2
+
+    def setUp(self):
+        import emu_tls  # tests/emulator
+        if not emu_tls.available():
+            self.skipTest("no openssl command (scripts/install-deps.sh)")
+        d = tempfile.mkdtemp(prefix="qm-e2e-tls-", dir=qmtest.TMP_PARENT)
+        self.addCleanup(shutil.rmtree, d, True)
+        self.pki = emu_tls.make_ca(d)
+        # the masters' listeners speak https; the control API (which the
+        # harness speaks plain http to) moves to a listener of its own
+        self.EMULATOR_EXTRA = ("--tls-cert", self.pki["cert"],
+                               "--tls-key", self.pki["key"],
+                               "--control-listen", "127.0.0.1:0")
+        super().setUp()
+        emu = self.cluster.emulator
+        plain, control = emu.control, emu.ready["control"]
+
+        def control_plain(action, body=None, method=None, address=None,
+                          expect=200):
+            return plain(action, body, method, address or control, expect)
+        emu.control = control_plain
+        self.master = "https://" + emu.address
+
+    def test_subscribes_with_the_ca_and_launches_probers(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.master,
+                             "--mesos-ca-file", self.pki["ca"]])
+        c.wait_running({"prober": c.hosts})
+        c.wait_reporting()
+        m = mesos_of(c)
+        self.assertEqual(m["phase"], "subscribed")
+        self.assertEqual(m["leader"], self.master)
+        subs = [r for r in c.journal() if r.get("call_type") == "SUBSCRIBE"]
+        self.assertTrue(subs, "SUBSCRIBE reached the https master")
+        self.assertFalse([r for r in c.journal()
+                          if r.get("what") == "tls_handshake_failed"])
+        self.assertFalse(c.coordinator.log_events("mesos_tls_insecure"))
+        c.finish(self)
+
+    def test_without_the_ca_no_subscription_and_a_clear_error(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.master], wait=False)
+
+        def failing(n):
+            def ok():
+                try:
+                    m = mesos_of(c)
+                except (OSError, ValueError):
+                    return False
+                return m.get("failed_attempts", 0) >= n and m
+            return ok
+        m = wait_until(failing(3), 30,
+                       what="three failed attempts (backoff between them)")
+        self.assertEqual(m["phase"], "connecting")
+        self.assertIn("TLS", m["last_error"])
+        self.assertIn("certificate", m["last_error"])
+        self.assertIn("--mesos-ca-file", m["last_error"])
+        self.assertEqual(c.health(), 503)
+        failed = c.coordinator.log_events("mesos_subscribe_failed")
+        self.assertTrue(failed and all("TLS" in f["reason"] for f in failed),
+                        failed)
+        scheduled = c.coordinator.log_events("mesos_resubscribe_scheduled")
+        self.assertGreaterEqual(len(scheduled), 2)
+        self.assertEqual([r for r in c.journal()
+                          if r.get("call_type") == "SUBSCRIBE"], [],
+                         "nothing reached the master unverified")
+        self.assertTrue([r for r in c.journal()
+                         if r.get("what") == "tls_handshake_failed"])
+        self.assertTrue(c.coordinator_alive())
+        c.finish(self, quiesce=False)
