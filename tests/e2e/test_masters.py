@@ -386,12 +386,10 @@ class AgentPartitionTest(E2ETestCase):
         c.finish(self)
 
 
-class HttpsMasterTest(E2ETestCase):
-    """A master that speaks https (the emulator with a certificate from a
-    throwaway CA the test makes with openssl): verified against
-    --mesos-ca-file it is used as any other; without that CA the
-    coordinator never subscribes, names the TLS failure and the flag that
-    fixes it, and keeps retrying with backoff (no crash)."""
+class HttpsCase(E2ETestCase):
+    """An emulator whose masters speak https, with a certificate (for
+    127.0.0.1) from a throwaway CA made here with openssl: self.pki has
+    "ca", "cert", "key" and "other_ca" (PEM files)."""
 
     NAGENTS = 2
 
@@ -406,7 +404,8 @@ class HttpsMasterTest(E2ETestCase):
         # harness speaks plain http to) moves to a listener of its own
         self.EMULATOR_EXTRA = ("--tls-cert", self.pki["cert"],
                                "--tls-key", self.pki["key"],
-                               "--control-listen", "127.0.0.1:0")
+                               "--control-listen", "127.0.0.1:0") + \
+            self.more_emulator_extra(d)
         super().setUp()
         emu = self.cluster.emulator
         plain, control = emu.control, emu.ready["control"]
@@ -416,6 +415,16 @@ class HttpsMasterTest(E2ETestCase):
             return plain(action, body, method, address or control, expect)
         emu.control = control_plain
         self.master = "https://" + emu.address
+
+    def more_emulator_extra(self, tmp):
+        return ()
+
+
+class HttpsMasterTest(HttpsCase):
+    """--master https://...: verified against --mesos-ca-file it is used
+    as any other master; without that CA the coordinator never subscribes,
+    names the TLS failure and the flag that fixes it, and keeps retrying
+    with backoff (no crash)."""
 
     def test_subscribes_with_the_ca_and_launches_probers(self):
         c = self.cluster
@@ -464,3 +473,35 @@ class HttpsMasterTest(E2ETestCase):
                          if r.get("what") == "tls_handshake_failed"])
         self.assertTrue(c.coordinator_alive())
         c.finish(self, quiesce=False)
+
+
+    def test_insecure_subscribes_unverified_and_says_so(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.master, "--mesos-tls-insecure"])
+        warned = c.coordinator.log_events("mesos_tls_insecure")
+        self.assertEqual(len(warned), 1, "one warning, at start")
+        self.assertIn("not verified", warned[0]["reason"])
+        self.assertEqual(mesos_of(c)["phase"], "subscribed")
+        c.wait_running({"prober": c.hosts})
+        c.finish(self)
+
+class HttpsZooKeeperTest(HttpsCase):
+    """zk:// detection of https masters: MasterInfo carries no scheme, so
+    --master-scheme https says the masters speak TLS (whoever can write to
+    ZooKeeper must not choose it), and they are verified as any other."""
+
+    def more_emulator_extra(self, tmp):
+        self.zk = ZooKeeperServer(os.path.join(tmp, "zk"), tmp)
+        self.addCleanup(e2e.RESOURCES.release, self.zk._token)
+        return ("--zk", self.zk.url("/mesos"), "--zk-session-timeout", "2")
+
+    def test_detected_https_master_is_verified(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.zk.url("/mesos"),
+                             "--master-scheme",
+                             "https", "--mesos-ca-file", self.pki["ca"]])
+        c.wait_running({"prober": c.hosts})
+        m = mesos_of(c)
+        self.assertEqual(m["phase"], "subscribed")
+        self.assertEqual(m["leader"], "https://" + c.emulator.address)
+        c.finish(self)
