@@ -77,6 +77,15 @@ static cJSON *roles_call(const char *type, const char *key, const char *role)
 	return c;
 }
 
-cJSON *mesos_call_revive(const char *role) { return roles_call("REVIVE", "revive", role); }
-cJSON *mesos_call_suppress(const char *role) { return roles_call("SUPPRESS", "suppress", role); }
-cJSON *mesos_call_teardown(void) { return call_new("TEARDOWN"); }
+cJSON *mesos_call_revive(const char *role)
+{
+	return roles_call("REVIVE", "revive", role);
+}
+cJSON *mesos_call_suppress(const char *role)
+{
+	return roles_call("SUPPRESS", "suppress", role);
+}
+cJSON *mesos_call_teardown(void)
+{
+	return call_new("TEARDOWN");
+}

@@ -10,8 +10,7 @@ cJSON *mesos_call_accept(cJSON *offer_ids /* taken: array of {"value"} */,
 			 cJSON *operations /* taken: array */, double refuse_seconds);
 cJSON *mesos_call_decline(cJSON *offer_ids /* taken */, double refuse_seconds);
 cJSON *mesos_call_kill(const char *task_id, const char *agent_id /* may be NULL */);
-cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id,
-			      const char *uuid_b64);
+cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id, const char *uuid_b64);
 /* tasks: array of {"task_id":{"value"},"agent_id":{"value"}} (taken); an
  * empty array asks for implicit reconciliation. */
 cJSON *mesos_call_reconcile(cJSON *tasks);

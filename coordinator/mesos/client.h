@@ -22,8 +22,8 @@ struct mesos_client {
 	void *arg;
 	/* config, copied */
 	char *user, *name, *role, *principal, *secret, *hostname, *webui_url;
-	char *ca_file;        /* CURLOPT_CAINFO for https masters, or NULL */
-	bool tls_insecure;    /* no verification of https masters */
+	char *ca_file;     /* CURLOPT_CAINFO for https masters, or NULL */
+	bool tls_insecure; /* no verification of https masters */
 	double failover_timeout_s;
 	bool start_suppressed;
 	uint64_t backoff_min_ms, backoff_max_ms, backoff_ms;
@@ -37,11 +37,11 @@ struct mesos_client {
 	 * redirect never outlives the attempt it was given to. */
 	struct det_spec spec;
 	struct detector *det;
-	bool awaiting_det;    /* det_failed() called, its answer not seen yet */
+	bool awaiting_det; /* det_failed() called, its answer not seen yet */
 	int zk_session_timeout_ms;
 	char *leader;
-	char leader_version[32];  /* from the detector (MasterInfo), may be "" */
-	char *endpoint;       /* http://host:port/api/v1/scheduler, or NULL */
+	char leader_version[32]; /* from the detector (MasterInfo), may be "" */
+	char *endpoint;          /* http://host:port/api/v1/scheduler, or NULL */
 	/* The release of the master at `version_of` (a base URL), learned by
 	 * GET /version, the detector or SUBSCRIBED; "" = it did not say. */
 	char *version_of;
@@ -57,11 +57,11 @@ struct mesos_client {
 	char refusal[320], remedy[320];
 	int64_t refused_since_ms;
 	uint64_t refused_retry_ms;
-	char *framework_id;   /* known id, or NULL */
-	char *stream_id;      /* while subscribed */
-	bool running;         /* mesos_start() called, not stopped */
+	char *framework_id; /* known id, or NULL */
+	char *stream_id;    /* while subscribed */
+	bool running;       /* mesos_start() called, not stopped */
 	bool subscribed;
-	unsigned redirects;   /* consecutive 307s, bounded */
+	unsigned redirects; /* consecutive 307s, bounded */
 
 	CURLM *multi;
 	uint64_t curl_timer;
@@ -72,13 +72,13 @@ struct mesos_client {
 	 * curl from a zero-delay timer, in the order it was made. */
 	struct mesos_xfer *qhead, *qtail;
 	uint64_t flush_timer;
-	unsigned inflight;    /* ordinary calls handed to curl, not done */
+	unsigned inflight; /* ordinary calls handed to curl, not done */
 	bool barrier_inflight;
 	struct recordio rio;
-	uint64_t watchdog;    /* timer id */
-	uint64_t retry;       /* timer id */
+	uint64_t watchdog; /* timer id */
+	uint64_t retry;    /* timer id */
 	double heartbeat_s;
-	bool in_dispatch;     /* stream dropped during dispatch: defer cleanup */
+	bool in_dispatch; /* stream dropped during dispatch: defer cleanup */
 	bool drop_pending;
 	bool rio_ready;
 	char drop_why[320];

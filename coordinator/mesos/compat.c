@@ -77,4 +77,3 @@ bool mesos_refusal_remedy(const char *message, char *remedy, size_t cap)
 	}
 	return false;
 }
-

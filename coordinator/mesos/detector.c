@@ -24,8 +24,8 @@ struct detector {
 	det_fn fn;
 	void *arg;
 	int session_timeout_ms;
-	uint64_t timer;         /* DET_URLS: next answer; DET_ZK: open / renew */
-	size_t idx;             /* DET_URLS: current candidate */
+	uint64_t timer; /* DET_URLS: next answer; DET_ZK: open / renew */
+	size_t idx;     /* DET_URLS: current candidate */
 
 	/* DET_ZK. Client threads (listener, op callbacks) only queue under mu
 	 * and wake the loop through efd; everything else is on the loop. */
@@ -41,7 +41,7 @@ struct detector {
 	bool reread;            /* the group changed while reading */
 	bool force;             /* det_failed: answer even if unchanged */
 	bool connected;
-	bool have;              /* `cur` is the answer last given */
+	bool have; /* `cur` is the answer last given */
 	struct det_leader cur;
 	char why[400];          /* the last "no leader" answer */
 	uint64_t contact_timer; /* no contact for a session timeout */
@@ -170,8 +170,8 @@ static void read_group(struct detector *d)
 static void read_failed(struct detector *d, const char *path, int rc)
 {
 	char why[400];
-	snprintf(why, sizeof why, "reading %s in ZooKeeper %s: %s", path,
-		 zk_conn_ensemble(d->zk), zk_strerror(rc));
+	snprintf(why, sizeof why, "reading %s in ZooKeeper %s: %s", path, zk_conn_ensemble(d->zk),
+		 zk_strerror(rc));
 	bool conn = rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
 		    rc == ZSESSIONMOVED || rc == ZCLOSING || rc == ZINVALIDSTATE;
 	if (conn) {
@@ -199,8 +199,10 @@ static void on_children(struct detector *d, struct zk_op *op)
 	if (op->rc == ZNONODE) {
 		/* Mesos's group gives up on a non-retryable error; we keep
 		 * watching, so the path's creation is noticed */
-		snprintf(why, sizeof why, "znode %s does not exist in ZooKeeper %s (no Mesos master "
-			 "uses this path: check --master)", path, zk_conn_ensemble(d->zk));
+		snprintf(why, sizeof why,
+			 "znode %s does not exist in ZooKeeper %s (no Mesos master "
+			 "uses this path: check --master)",
+			 path, zk_conn_ensemble(d->zk));
 		answer(d, NULL, why);
 		start_op(d, ZK_EXISTS, path, true);
 		return;
@@ -213,21 +215,27 @@ static void on_children(struct detector *d, struct zk_op *op)
 	long i = det_group_leader((const char *const *)op->children, op->nchildren, label,
 				  sizeof label);
 	if (i < 0) {
-		snprintf(why, sizeof why, "no json.info_ znode under %s in ZooKeeper %s (no master "
-			 "elected yet, or --master names the wrong path)", path,
-			 zk_conn_ensemble(d->zk));
+		snprintf(why, sizeof why,
+			 "no json.info_ znode under %s in ZooKeeper %s (no master "
+			 "elected yet, or --master names the wrong path)",
+			 path, zk_conn_ensemble(d->zk));
 		answer(d, NULL, why);
 		return;
 	}
 	const char *name = op->children[i];
 	if (strcmp(label, "json.info") != 0) {
 		if (strcmp(label, "info") == 0 || !label[0])
-			snprintf(why, sizeof why, "the leading master's znode %s/%.100s is not "
-				 "json.info_ but the protobuf/UPID format of Mesos before 0.24 (not "
-				 "supported: masters 1.4 and later write json.info_)", path, name);
+			snprintf(
+				why, sizeof why,
+				"the leading master's znode %s/%.100s is not "
+				"json.info_ but the protobuf/UPID format of Mesos before 0.24 (not "
+				"supported: masters 1.4 and later write json.info_)",
+				path, name);
 		else
-			snprintf(why, sizeof why, "the leading member %s/%.100s is not json.info_ "
-				 "(unknown label '%.60s'; Mesos refuses it too)", path, name, label);
+			snprintf(why, sizeof why,
+				 "the leading member %s/%.100s is not json.info_ "
+				 "(unknown label '%.60s'; Mesos refuses it too)",
+				 path, name, label);
 		answer(d, NULL, why);
 		return;
 	}

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define MASTERINFO_MAX (64u * 1024u)
-#define DEFAULT_PORT 5050
+#define DEFAULT_PORT   5050
 
 static bool host_char(char c)
 {
@@ -29,14 +29,16 @@ static int parse_url(const char *s, size_t n, char *out, size_t cap, char *why, 
 		s += 8;
 		n -= 8;
 	} else if (memmem(s, n, "://", 3)) {
-		snprintf(why, wl, "only http:// and https:// masters (or one zk:// URL) are supported");
+		snprintf(why, wl,
+			 "only http:// and https:// masters (or one zk:// URL) are supported");
 		return QM_EINVAL;
 	}
 	/* an optional trailing "/" and nothing else: the scheduler path is ours */
 	const char *slash = memchr(s, '/', n);
 	if (slash) {
 		if ((size_t)(slash - s) != n - 1) {
-			snprintf(why, wl, "a master URL has no path (the API is at /api/v1/scheduler)");
+			snprintf(why, wl,
+				 "a master URL has no path (the API is at /api/v1/scheduler)");
 			return QM_EINVAL;
 		}
 		n--;
@@ -122,8 +124,8 @@ int det_spec_parse(const char *master, const char *scheme, struct det_spec *out,
 	}
 	for (const char *p = master; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-			snprintf(err, errlen, "master '%.80s' contains a blank or control character",
-				 master);
+			snprintf(err, errlen,
+				 "master '%.80s' contains a blank or control character", master);
 			return QM_EINVAL;
 		}
 	if (strncmp(master, "zk://", 5) == 0) {
@@ -153,8 +155,8 @@ int det_spec_parse(const char *master, const char *scheme, struct det_spec *out,
 		}
 		if (parse_url(p, n, out->urls[out->nurls], sizeof out->urls[0], why, sizeof why)) {
 			if (i == 1 && !p[n])
-				snprintf(err, errlen, "master '%.*s': %s", (int)(n > 200 ? 200 : n), p,
-					 why);
+				snprintf(err, errlen, "master '%.*s': %s", (int)(n > 200 ? 200 : n),
+					 p, why);
 			else
 				snprintf(err, errlen, "master list entry %zu '%.*s': %s", i,
 					 (int)(n > 200 ? 200 : n), p, why);
@@ -205,7 +207,8 @@ int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struc
 {
 	memset(out, 0, sizeof *out);
 	if (len > MASTERINFO_MAX) {
-		snprintf(err, errlen, "MasterInfo of %zu bytes (more than %u)", len, MASTERINFO_MAX);
+		snprintf(err, errlen, "MasterInfo of %zu bytes (more than %u)", len,
+			 MASTERINFO_MAX);
 		return QM_EINVAL;
 	}
 	if (!json || len == 0) {
@@ -267,7 +270,8 @@ int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struc
 		from = "hostname";
 	}
 	if (!from) {
-		snprintf(err, errlen, "no address: none of address.ip, pid, ip or hostname "
+		snprintf(err, errlen,
+			 "no address: none of address.ip, pid, ip or hostname "
 			 "with a port 1..65535");
 		cJSON_Delete(j);
 		return QM_EINVAL;

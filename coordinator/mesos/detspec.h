@@ -10,25 +10,25 @@
 #include <stddef.h>
 
 #define DET_MAX_URLS 16
-#define DET_URL_MAX 255
+#define DET_URL_MAX  255
 
 enum det_kind { DET_URLS, DET_ZK };
 
 struct det_spec {
 	enum det_kind kind;
-	size_t nurls;                            /* DET_URLS: 1..DET_MAX_URLS */
+	size_t nurls;                             /* DET_URLS: 1..DET_MAX_URLS */
 	char urls[DET_MAX_URLS][DET_URL_MAX + 1]; /* normalised "http://h:p" */
-	char zk[1024];                           /* DET_ZK: the zk:// URL */
-	char scheme[8];                          /* "http"/"https" for zk leaders */
-	char display[1100];                      /* for logs: password masked */
+	char zk[1024];                            /* DET_ZK: the zk:// URL */
+	char scheme[8];                           /* "http"/"https" for zk leaders */
+	char display[1100];                       /* for logs: password masked */
 };
 
 /* Parse --master. `scheme` ("http" or "https", NULL = "http") is what
  * leaders detected through ZooKeeper are spoken to with. 0, or QM_EINVAL
  * with one line in err naming the bad part ("master list entry 2
  * 'ftp://x': ..."). Pure. */
-int det_spec_parse(const char *master, const char *scheme, struct det_spec *out,
-		   char *err, size_t errlen);
+int det_spec_parse(const char *master, const char *scheme, struct det_spec *out, char *err,
+		   size_t errlen);
 
 struct det_leader {
 	char url[DET_URL_MAX + 1]; /* "http://10.0.0.1:5050" */
@@ -43,8 +43,8 @@ struct det_leader {
  * the address in network byte order) + port, else hostname + port. At most
  * 64 KiB of input. 0 or QM_EINVAL with err ("not JSON: ...", "no address:
  * none of address.ip, pid, ip or hostname with a port"). Pure. */
-int det_masterinfo_parse(const char *json, size_t len, const char *scheme,
-			 struct det_leader *out, char *err, size_t errlen);
+int det_masterinfo_parse(const char *json, size_t len, const char *scheme, struct det_leader *out,
+			 char *err, size_t errlen);
 
 /* The leading member of a masters' group, from the names of the group
  * znode's children, chosen as Mesos chooses it (1.4.0 ... 1.11.0):

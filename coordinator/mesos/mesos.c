@@ -232,9 +232,12 @@ void mesos_start(struct mesos_client *mc, const char *framework_id)
 	mc->running = true;
 	mc->backoff_ms = mc->backoff_min_ms;
 	if (!mc->det) {
-		snprintf(mc->detection, sizeof mc->detection, "waiting for the first answer "
-			 "from %.250s", mc->spec.display);
-		mc->det = det_new(mc->loop, &mc->spec, mc->zk_session_timeout_ms, mesos_sub_on_leader, mc);
+		snprintf(mc->detection, sizeof mc->detection,
+			 "waiting for the first answer "
+			 "from %.250s",
+			 mc->spec.display);
+		mc->det = det_new(mc->loop, &mc->spec, mc->zk_session_timeout_ms,
+				  mesos_sub_on_leader, mc);
 	}
 	if (!mc->stream && !mc->probe && !mc->retry)
 		mesos_sub_retry(mc, 0);
@@ -298,9 +301,18 @@ void mesos_stop(struct mesos_client *mc)
 		mesos_sub_drop(mc, "stopped by the coordinator", false);
 }
 
-bool mesos_subscribed(const struct mesos_client *mc) { return mc->subscribed; }
-const char *mesos_framework_id(const struct mesos_client *mc) { return mc->framework_id; }
-const char *mesos_endpoint(const struct mesos_client *mc) { return mc->endpoint; }
+bool mesos_subscribed(const struct mesos_client *mc)
+{
+	return mc->subscribed;
+}
+const char *mesos_framework_id(const struct mesos_client *mc)
+{
+	return mc->framework_id;
+}
+const char *mesos_endpoint(const struct mesos_client *mc)
+{
+	return mc->endpoint;
+}
 
 int mesos_send(struct mesos_client *mc, cJSON *body)
 {

@@ -47,34 +47,34 @@
 #include <stdint.h>
 
 struct mesos_config {
-	const char *master;          /* "http://host:5050" (scheme optional) */
-	const char *user;            /* FrameworkInfo.user */
-	const char *name;            /* FrameworkInfo.name */
-	const char *role;            /* the single role, sent as roles[] (MULTI_ROLE) */
-	const char *principal;       /* NULL: none */
-	const char *secret;          /* with principal: HTTP basic auth */
-	const char *hostname;        /* FrameworkInfo.hostname, optional */
-	const char *webui_url;       /* optional */
-	const char *master_scheme;   /* for zk://-detected masters: "http" (default) or "https" */
-	const char *ca_file;         /* https masters: verify against this CA bundle only
+	const char *master;        /* "http://host:5050" (scheme optional) */
+	const char *user;          /* FrameworkInfo.user */
+	const char *name;          /* FrameworkInfo.name */
+	const char *role;          /* the single role, sent as roles[] (MULTI_ROLE) */
+	const char *principal;     /* NULL: none */
+	const char *secret;        /* with principal: HTTP basic auth */
+	const char *hostname;      /* FrameworkInfo.hostname, optional */
+	const char *webui_url;     /* optional */
+	const char *master_scheme; /* for zk://-detected masters: "http" (default) or "https" */
+	const char *ca_file;       /* https masters: verify against this CA bundle only
 				      * (CURLOPT_CAINFO); NULL: the system's CAs. Must be
 				      * readable at mesos_new. */
-	bool tls_insecure;           /* https masters: verify nothing (warned at start) */
-	int zk_session_timeout_ms;   /* zk:// detection session (0 = default) */
-	double failover_timeout_s;   /* e.g. 604800 (one week) */
-	bool start_suppressed;       /* SUBSCRIBE with suppressed_roles=[role] */
-	uint64_t backoff_min_ms;     /* first re-subscribe delay (default 500) */
-	uint64_t backoff_max_ms;     /* cap (default 15000) */
-	unsigned heartbeat_misses;   /* default 5 */
-	size_t max_record;           /* RecordIO cap (default 16 MiB) */
-	long call_timeout_ms;        /* ordinary calls (default 75000) */
-	uint64_t refused_retry_ms;   /* retry after a terminal refusal (default 300000) */
+	bool tls_insecure;         /* https masters: verify nothing (warned at start) */
+	int zk_session_timeout_ms; /* zk:// detection session (0 = default) */
+	double failover_timeout_s; /* e.g. 604800 (one week) */
+	bool start_suppressed;     /* SUBSCRIBE with suppressed_roles=[role] */
+	uint64_t backoff_min_ms;   /* first re-subscribe delay (default 500) */
+	uint64_t backoff_max_ms;   /* cap (default 15000) */
+	unsigned heartbeat_misses; /* default 5 */
+	size_t max_record;         /* RecordIO cap (default 16 MiB) */
+	long call_timeout_ms;      /* ordinary calls (default 75000) */
+	uint64_t refused_retry_ms; /* retry after a terminal refusal (default 300000) */
 };
 
 struct mesos_handlers {
 	/* SUBSCRIBED: the framework id to persist before anything else. */
-	void (*subscribed)(void *arg, const char *framework_id,
-			   double heartbeat_interval_s, const cJSON *event);
+	void (*subscribed)(void *arg, const char *framework_id, double heartbeat_interval_s,
+			   const cJSON *event);
 	/* Every other event (OFFERS, UPDATE, RESCIND, FAILURE, HEARTBEAT, ...),
 	 * type in `type`. The event is valid only during the call. */
 	void (*event)(void *arg, const char *type, const cJSON *event);
@@ -95,10 +95,10 @@ struct mesos_handlers {
 
 /* Where the client stands, for /v1/health and /v1/state. */
 enum mesos_phase {
-	MESOS_DETECTING,   /* no leading master known yet */
-	MESOS_CONNECTING,  /* subscribing (or backing off between attempts) */
+	MESOS_DETECTING,  /* no leading master known yet */
+	MESOS_CONNECTING, /* subscribing (or backing off between attempts) */
 	MESOS_SUBSCRIBED,
-	MESOS_REFUSED,     /* a refusal retrying cannot change: see `refusal` */
+	MESOS_REFUSED, /* a refusal retrying cannot change: see `refusal` */
 	MESOS_STOPPED
 };
 

@@ -95,8 +95,8 @@ static void schedule_resubscribe(struct mesos_client *mc)
 	if (getrandom(&r, sizeof r, 0) != sizeof r)
 		r = (uint32_t)ev_now_ms();
 	uint64_t d = mc->backoff_ms / 2 + r % (mc->backoff_ms / 2 + 1);
-	mc->backoff_ms = mc->backoff_ms * 2 > mc->backoff_max_ms ? mc->backoff_max_ms
-								   : mc->backoff_ms * 2;
+	mc->backoff_ms =
+		mc->backoff_ms * 2 > mc->backoff_max_ms ? mc->backoff_max_ms : mc->backoff_ms * 2;
 	log_info("mesos_resubscribe_scheduled", "in_ms=%llu", (unsigned long long)d);
 	mesos_sub_retry(mc, d);
 }
@@ -106,8 +106,7 @@ static void on_watchdog(struct ev_loop *loop, void *arg)
 	(void)loop;
 	struct mesos_client *mc = arg;
 	mc->watchdog = 0;
-	mesos_sub_drop(mc, "no event from the master for too long (missed heartbeats)",
-		       true);
+	mesos_sub_drop(mc, "no event from the master for too long (missed heartbeats)", true);
 }
 
 static void arm_watchdog(struct mesos_client *mc)
@@ -196,8 +195,10 @@ void mesos_sub_probe_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcod
 			 log_qs(v->valuestring));
 	} else {
 		set_master_version(mc, mc->leader, "");
-		log_warn("mesos_master_version", "master=%s version=unknown status=%ld "
-			 "assumed=%s", log_qs(mc->leader), x->status, MESOS_OLDEST_SUPPORTED);
+		log_warn("mesos_master_version",
+			 "master=%s version=unknown status=%ld "
+			 "assumed=%s",
+			 log_qs(mc->leader), x->status, MESOS_OLDEST_SUPPORTED);
 	}
 	cJSON_Delete(j);
 	mesos_xfer_free(x);
@@ -288,8 +289,10 @@ static void subscribe_now(struct mesos_client *mc)
 	if (mc->master_version[0] &&
 	    mesos_version_cmp(mc->master_version, MESOS_OLDEST_SUPPORTED) < 0) {
 		char what[200];
-		snprintf(what, sizeof what, "the master runs Mesos %s, older than the oldest "
-			 "supported release %s", mc->master_version, MESOS_OLDEST_SUPPORTED);
+		snprintf(what, sizeof what,
+			 "the master runs Mesos %s, older than the oldest "
+			 "supported release %s",
+			 mc->master_version, MESOS_OLDEST_SUPPORTED);
 		refuse(mc, what, "upgrade the Mesos masters to 1.4.0 or later");
 		schedule_resubscribe(mc);
 		return;
@@ -374,9 +377,11 @@ void mesos_sub_stream_done(struct mesos_client *mc, struct mesos_xfer *x, CURLco
 		mc->stream = NULL;
 		stop_watchdog(mc);
 		if (st == 401)
-			refuse(mc, why, "the master did not accept our credentials: check "
-					"--principal/--secret against the masters' --credentials");
-		else if ((st == 400 || st == 403) && mesos_refusal_remedy(why, remedy, sizeof remedy))
+			refuse(mc, why,
+			       "the master did not accept our credentials: check "
+			       "--principal/--secret against the masters' --credentials");
+		else if ((st == 400 || st == 403) &&
+			 mesos_refusal_remedy(why, remedy, sizeof remedy))
 			refuse(mc, why, remedy);
 		attempt_failed(mc, why, st == 503 || st == 307 || st >= 500);
 		return;
@@ -386,14 +391,14 @@ void mesos_sub_stream_done(struct mesos_client *mc, struct mesos_xfer *x, CURLco
 	else if (x->status && x->status != 200)
 		snprintf(why, sizeof why, "SUBSCRIBE answered %ld: %.200s", x->status, x->errbody);
 	else if (res == CURLE_PARTIAL_FILE)
-		snprintf(why, sizeof why, "the master cut the event stream mid-chunk "
+		snprintf(why, sizeof why,
+			 "the master cut the event stream mid-chunk "
 			 "(connection closed: master restarted, failed over or network)");
 	else if (res != CURLE_OK) {
 		char err[300];
 		mesos_xfer_error(x, res, err, sizeof err);
 		snprintf(why, sizeof why, "event stream: %s", err);
-	}
-	else
+	} else
 		snprintf(why, sizeof why, "event stream closed by the master");
 	mc->drop_pending = false;
 	if (!was) {
@@ -455,7 +460,6 @@ void mesos_sub_on_leader(void *arg, const struct det_leader *l, const char *why)
 	}
 }
 
-
 /* --- events -------------------------------------------------------------- */
 
 /* SUBSCRIBED: the framework id, the stream id (the Mesos-Stream-Id header
@@ -469,7 +473,8 @@ static int on_subscribed(struct mesos_client *mc, const cJSON *ev)
 	const cJSON *val = cJSON_GetObjectItemCaseSensitive(fid, "value");
 	const cJSON *hb = cJSON_GetObjectItemCaseSensitive(s, "heartbeat_interval_seconds");
 	if (!cJSON_IsString(val) || !*val->valuestring) {
-		log_error("mesos_bad_event", "reason=%s", log_qs("SUBSCRIBED without framework_id"));
+		log_error("mesos_bad_event", "reason=%s",
+			  log_qs("SUBSCRIBED without framework_id"));
 		mc->drop_pending = true;
 		snprintf(mc->drop_why, sizeof mc->drop_why, "SUBSCRIBED without framework_id");
 		return 1;
@@ -490,13 +495,11 @@ static int on_subscribed(struct mesos_client *mc, const cJSON *ev)
 	 * include/mesos/v1/scheduler/scheduler.proto) */
 	const cJSON *mi = cJSON_GetObjectItemCaseSensitive(s, "master_info");
 	const cJSON *mv = cJSON_GetObjectItemCaseSensitive(mi, "version");
-	if (cJSON_IsString(mv) && strlen(mv->valuestring) < sizeof mc->master_version &&
-	    mc->leader)
+	if (cJSON_IsString(mv) && strlen(mv->valuestring) < sizeof mc->master_version && mc->leader)
 		set_master_version(mc, mc->leader, mv->valuestring);
 	arm_watchdog(mc);
-	long long since = mc->leader_changed_at
-				  ? (long long)(ev_now_ms() - mc->leader_changed_at)
-				  : -1;
+	long long since =
+		mc->leader_changed_at ? (long long)(ev_now_ms() - mc->leader_changed_at) : -1;
 	log_info("mesos_subscribed",
 		 "framework_id=%s heartbeat_s=%.1f endpoint=%s master_version=%s "
 		 "since_leader_change_ms=%lld",

@@ -83,7 +83,8 @@ char *mesos_url_redirect(const char *leader, const char *loc, const char *defaul
 	CURLU *u = url_new();
 	char *e = NULL, *out = NULL;
 	if (curl_url_set(u, CURLUPART_URL, leader, 0) == CURLUE_OK &&
-	    curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK && redirect_usable(u, default_path, !strpbrk(loc, " \t\r\n")) &&
+	    curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK &&
+	    redirect_usable(u, default_path, !strpbrk(loc, " \t\r\n")) &&
 	    curl_url_get(u, CURLUPART_URL, &e, 0) == CURLUE_OK)
 		out = qm_strdup(e);
 	curl_free(e);

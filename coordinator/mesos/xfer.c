@@ -54,12 +54,16 @@ void mesos_xfer_error(const struct mesos_xfer *x, CURLcode res, char *out, size_
 	switch (res) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_ISSUER_ERROR:
-		snprintf(out, cap, "TLS: the master's certificate did not verify (%.200s): give "
-			 "the CA that signed it with --mesos-ca-file", detail);
+		snprintf(out, cap,
+			 "TLS: the master's certificate did not verify (%.200s): give "
+			 "the CA that signed it with --mesos-ca-file",
+			 detail);
 		break;
 	case CURLE_SSL_CACERT_BADFILE:
-		snprintf(out, cap, "TLS: the CA bundle could not be used (%.200s): check "
-			 "--mesos-ca-file", detail);
+		snprintf(out, cap,
+			 "TLS: the CA bundle could not be used (%.200s): check "
+			 "--mesos-ca-file",
+			 detail);
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
@@ -114,10 +118,8 @@ struct mesos_xfer *mesos_xfer_post(struct mesos_client *mc, const cJSON *body,
 	if (!x->body)
 		qm_oom();
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
-	snprintf(x->call_type, sizeof x->call_type, "%s",
-		 cJSON_IsString(t) ? t->valuestring : "?");
-	x->barrier = strcmp(x->call_type, "REVIVE") == 0 ||
-		     strcmp(x->call_type, "SUPPRESS") == 0;
+	snprintf(x->call_type, sizeof x->call_type, "%s", cJSON_IsString(t) ? t->valuestring : "?");
+	x->barrier = strcmp(x->call_type, "REVIVE") == 0 || strcmp(x->call_type, "SUPPRESS") == 0;
 	x->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	x->headers = curl_slist_append(x->headers, "Accept: application/json");
 	x->headers = curl_slist_append(x->headers, "Expect:");

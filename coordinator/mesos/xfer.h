@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #define MESOS_XFER_ERRBODY 1024 /* kept bytes of an answer's body */
-#define MESOS_XFER_HEADER 512   /* longest header value kept */
+#define MESOS_XFER_HEADER  512  /* longest header value kept */
 
 struct mesos_client;
 
@@ -22,8 +22,8 @@ struct mesos_xfer {
 	struct mesos_client *mc;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body;           /* request body, owned */
-	long status;          /* of the answer, 0 until known (mesos_xfer_status) */
+	char *body;                       /* request body, owned */
+	long status;                      /* of the answer, 0 until known (mesos_xfer_status) */
 	char errbody[MESOS_XFER_ERRBODY]; /* first bytes of the body (calls, probe,
 					   * a SUBSCRIBE answered with non-200) */
 	size_t errlen;
@@ -32,8 +32,8 @@ struct mesos_xfer {
 	struct mesos_xfer *next;  /* list of ordinary calls (mc->calls) */
 	struct mesos_xfer *qnext; /* queue of calls not yet handed to curl */
 	bool queued;
-	bool handed;          /* an ordinary call handed to curl, not done */
-	bool barrier;         /* REVIVE/SUPPRESS: see mesos_calls_flush() */
+	bool handed;  /* an ordinary call handed to curl, not done */
+	bool barrier; /* REVIVE/SUPPRESS: see mesos_calls_flush() */
 };
 
 /* POST `body` (the Call; printed, not taken) to mc->endpoint. A call

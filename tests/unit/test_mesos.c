@@ -97,8 +97,7 @@ Test(mesos, terminal_refusals)
 	};
 	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
 		char r[320] = "";
-		cr_assert_not(mesos_refusal_remedy(transient[i], r, sizeof r), "%s",
-			      transient[i]);
+		cr_assert_not(mesos_refusal_remedy(transient[i], r, sizeof r), "%s", transient[i]);
 	}
 }
 
@@ -117,7 +116,8 @@ static void redirect_is(const char *leader, const char *loc, const char *want)
  * + port + the request's path, protocol-relative. */
 Test(mesos, redirect_targets)
 {
-	redirect_is("http://m1:5050", "//m2:5050/api/v1/scheduler", "http://m2:5050/api/v1/scheduler");
+	redirect_is("http://m1:5050", "//m2:5050/api/v1/scheduler",
+		    "http://m2:5050/api/v1/scheduler");
 	redirect_is("https://m1:5050", "//m2:5051/master/api/v1/scheduler",
 		    "https://m2:5051/master/api/v1/scheduler");
 	redirect_is("http://m1:5050", "https://m2:5050/api/v1/scheduler",
