@@ -29,6 +29,18 @@ def mesos_of(cluster):
     return json.loads(data).get("mesos") or {}
 
 
+def mesos_when(cluster, pred):
+    """For wait_until: the coordinator's view of the master once pred(view)
+    holds, False before (or while its REST API does not answer yet)."""
+    def ok():
+        try:
+            m = mesos_of(cluster)
+        except (OSError, ValueError):
+            return False
+        return pred(m) and m
+    return ok
+
+
 def deploy(cluster, extra=()):
     cluster.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
     cluster.disk("agent2", "md", ["METADATA_DEVICE"])
@@ -128,14 +140,8 @@ class ZooKeeperDetectionTest(E2ETestCase):
                              "--zk-session-timeout", "2s"], wait=False)
 
         def detection(text):
-            def ok():
-                try:
-                    m = mesos_of(c)
-                except (OSError, ValueError):
-                    return False
-                return m.get("phase") == "detecting" and \
-                    text in m.get("detection", "") and m
-            return ok
+            return mesos_when(c, lambda m: m.get("phase") == "detecting" and
+                              text in m.get("detection", ""))
         wait_until(detection("does not exist"), 20, what="missing znode named")
         self.assertEqual(c.health(), 503)
         kz.create("/elsewhere/json.info_0000000007", b"<html>not json",
@@ -199,11 +205,7 @@ class MasterRefusalTest(E2ETestCase):
         mark = len(c.journal())
         c.start_coordinator(extra, wait=False)
 
-        def refused():
-            try:
-                return mesos_of(c).get("phase") == "refused"
-            except (OSError, ValueError):
-                return False
+        refused = mesos_when(c, lambda m: m.get("phase") == "refused")
         wait_until(refused, 20, what="health naming the refusal")
         status, _, data = c.rest_call("GET", "/v1/health")
         self.assertEqual(status, 503)
@@ -446,15 +448,8 @@ class HttpsMasterTest(HttpsCase):
         c = self.cluster
         c.start_coordinator(["--master", self.master], wait=False)
 
-        def failing(n):
-            def ok():
-                try:
-                    m = mesos_of(c)
-                except (OSError, ValueError):
-                    return False
-                return m.get("failed_attempts", 0) >= n and m
-            return ok
-        m = wait_until(failing(3), 30,
+        m = wait_until(mesos_when(c, lambda m: m.get("failed_attempts", 0)
+                                  >= 3), 30,
                        what="three failed attempts (backoff between them)")
         self.assertEqual(m["phase"], "connecting")
         self.assertIn("TLS", m["last_error"])
