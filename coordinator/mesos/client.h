@@ -1,9 +1,12 @@
 /* The Mesos client's insides, shared by the files that make it up (as curl's
  * urldata.h is): mesos.c (lifecycle, libcurl <-> evloop, the public
  * accessors), subscribe.c (detection answers, GET /version, SUBSCRIBE and
- * the event stream), calls.c (the call queue and its answers) and xfer.c
- * (one libcurl transfer). Nothing outside coordinator/mesos/ includes it;
- * the public surface is mesos.h. Everything here runs on the loop thread. */
+ * the event stream), queue.c (the ordinary calls and their answers) and
+ * xfer.c (one libcurl transfer). The pure helpers they use have no state
+ * of their own: url.c (URLs through libcurl's URL API), call.c (call
+ * builders), compat.c (releases, capabilities, refusals). Nothing outside
+ * coordinator/mesos/ includes this file; the public surface is mesos.h.
+ * Everything here runs on the loop thread. */
 #ifndef QM_MESOS_CLIENT_H
 #define QM_MESOS_CLIENT_H
 
