@@ -7,7 +7,7 @@
  *     after each failure, round robin);
  *   - "zk://[user:pass@]host:port[,host:port...]/path": the masters' own
  *     ZooKeeper group, read exactly as Mesos's ZooKeeperMasterDetector
- *     reads it (see det_group_leader below): the member with the lowest
+ *     reads it (det_group_leader in detspec.h): the member with the lowest
  *     sequence leads, whatever its label, and a "json.info_" leader's data
  *     is its MasterInfo as JSON. Masters since 0.24 write only json.info_
  *     znodes; a leading "info_" (protobuf, Mesos 0.23 and older) or
