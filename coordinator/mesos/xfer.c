@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* curl_easy_header (7.83) and CURLOPT_PROTOCOLS_STR (7.85); Debian 12 has
+ * 7.88 */
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "libcurl 7.85 or later is needed"
+#endif
+
 void mesos_xfer_keep(struct mesos_xfer *x, const char *buf, size_t len)
 {
 	size_t room = MESOS_XFER_ERRBODY - 1 - x->errlen;
