@@ -2676,6 +2676,8 @@ int coord_run(const struct coord_config *cfg)
 		.failover_timeout_s = (double)cfg->failover_timeout / 1000.0,
 		.heartbeat_misses = (unsigned)cfg->heartbeat_misses,
 		.master_scheme = cfg->master_scheme,
+		.ca_file = cfg->mesos_ca_file,
+		.tls_insecure = cfg->mesos_tls_insecure,
 		.zk_session_timeout_ms = (int)cfg->zk_session_timeout,
 		.refused_retry_ms = (uint64_t)cfg->refused_retry,
 	};

@@ -14,6 +14,8 @@
 struct coord_config {
 	char *master;            /* URL, list of URLs, or zk:// (coordinator/mesos/detector.h) */
 	char *master_scheme;     /* "http"/"https" for zk://-detected masters */
+	char *mesos_ca_file;     /* CA bundle https masters are verified against */
+	bool mesos_tls_insecure; /* https masters not verified */
 	long long refused_retry; /* ms between attempts after a terminal refusal */
 	char *http_listen;
 	char *http_tls_cert;      /* PEM certificate chain: serve HTTPS (with the key) */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef QM_VERSION_STRING
 #define QM_VERSION_STRING "0.1.0"
@@ -57,6 +58,11 @@ static const char *v_scheme(const char *v)
 {
 	return strcmp(v, "http") == 0 || strcmp(v, "https") == 0 ? NULL
 								  : "must be http or https";
+}
+
+static const char *v_readable(const char *v)
+{
+	return printable(v) && access(v, R_OK) == 0 ? NULL : "must be a readable file";
 }
 
 static const char *v_zk(const char *v)
@@ -187,7 +193,14 @@ static const struct config_opt table[] = {
 	 "or zk://[USER:PASS@]HOST:PORT[,...]/mesos to follow the leading master as Mesos "
 	 "frameworks do (required)", v_master},
 	{"master-scheme", E("MASTER_SCHEME"), CONFIG_STR, OFF(master_scheme), "http", UNB,
-	 "http|https", "scheme for masters found through zk:// (MasterInfo has none)", v_scheme},
+	 "http|https", "scheme for masters found through zk:// (MasterInfo has none); https "
+	 "masters are verified (--mesos-ca-file)", v_scheme},
+	{"mesos-ca-file", E("MESOS_CA_FILE"), CONFIG_STR, OFF(mesos_ca_file), NULL, UNB, "FILE",
+	 "CA bundle (PEM) that https masters' certificates are verified against, instead of "
+	 "the system's CAs", v_readable},
+	{"mesos-tls-insecure", E("MESOS_TLS_INSECURE"), CONFIG_BOOL, OFF(mesos_tls_insecure),
+	 "false", UNB, NULL, "do not verify https masters' certificates (warned at start): "
+	 "anyone on the path to the masters can pose as one", NULL},
 	{"refused-retry", E("REFUSED_RETRY"), CONFIG_DURATION, OFF(refused_retry), "5m", 1000,
 	 DAY, "DURATION",
 	 "after a refusal that retrying cannot change (framework removed, role or user "
@@ -391,6 +404,8 @@ int main(int argc, char **argv)
 			  "derive the same prober credentials";
 	else if (o.c.import_state && !o.c.zk)
 		problem = "--import-state only makes sense with --zk";
+	else if (o.c.mesos_ca_file && o.c.mesos_tls_insecure)
+		problem = "--mesos-ca-file and --mesos-tls-insecure exclude each other";
 	else if (o.c.prober_command && o.c.prober_uri)
 		problem = "--prober-command and --prober-uri exclude each other";
 	else if (check_bus_tls(&o.c, err, sizeof err) != 0)
