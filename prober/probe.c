@@ -61,6 +61,8 @@ struct probe_env {
 struct probe_ctx {
 	struct probe_env *env;
 	long long timeout_ms;
+	void (*unblocked)(void *arg);
+	void *unblocked_arg;
 	struct ppool *pool; /* started with the first batch */
 	struct cache_ent *cache;
 	size_t n_cache, cap_cache;
@@ -132,6 +134,8 @@ int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out)
 	struct probe_ctx *c = qm_calloc(1, sizeof *c);
 	c->env = e;
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : PROBE_TIMEOUT_MS;
+	c->unblocked = cfg->unblocked;
+	c->unblocked_arg = cfg->unblocked_arg;
 	/* the lease of marker_being_written: a writer opening the marker
 	 * while it is held makes the kernel send SIGIO, whose default action
 	 * would end the process */
@@ -798,9 +802,10 @@ struct probe_batch {
 static struct ppool *pool_of(struct probe_ctx *c)
 {
 	if (!c->pool) {
-		c->pool = ppool_new(worker_udev_new, worker_udev_free);
+		c->pool = ppool_new(worker_udev_new, worker_udev_free,
+				    c->unblocked, c->unblocked_arg);
 		if (!c->pool)
-			qm_oom(); /* a mutex or eventfd that cannot be had */
+			qm_oom(); /* a mutex or condition that cannot be had */
 	}
 	return c->pool;
 }
@@ -1006,11 +1011,6 @@ size_t probe_batch_end(struct probe_batch *b, struct inv *inv)
 	free(b->stuck);
 	free(b);
 	return timed_out;
-}
-
-int probe_wake_fd(struct probe_ctx *c)
-{
-	return ppool_wake_fd(pool_of(c));
 }
 
 size_t probe_blocked(struct probe_ctx *c)
