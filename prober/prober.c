@@ -157,11 +157,6 @@ int prober_once(const struct prober_opts *o, FILE *out)
 
 /* ---- the loop ---------------------------------------------------------------- */
 
-static long long mono_ms(void)
-{
-	return (long long)clock_mono_ms();
-}
-
 static void on_debounce(struct ev_loop *loop, void *arg);
 
 static void set_debounce(struct prober *p, long long ms)
@@ -350,7 +345,7 @@ static void full_resync(struct prober *p, const char *why)
 static bool events_rebuild(struct prober *p)
 {
 	uint64_t gen = p->gen;
-	long long now = mono_ms();
+	long long now = (long long)clock_mono_ms();
 	rebuild(p, "events");
 	if (p->gen == gen)
 		return false;
@@ -376,7 +371,7 @@ static void on_sources(void *arg, const struct src_events *ev)
 	 * published at once; changes within the window are coalesced into one
 	 * rebuild at its end. A marker still being written is caught by the
 	 * settle recheck (PROBE_MARKER_SETTLE_MS), as before. */
-	long long now = mono_ms();
+	long long now = (long long)clock_mono_ms();
 	long long since = now - p->last_events_ms;
 	/* A leading rebuild that changed nothing (a marker's IN_CREATE before
 	 * its writer closed it) does not open the window: the event that
