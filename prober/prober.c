@@ -187,20 +187,30 @@ static void arm_recheck(struct prober *p, long long ms)
 	p->recheck_armed = true;
 }
 
+/* "a,b,c" into buf, cut at cap. */
+static const char *join_list(char *const *v, size_t n, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		int w = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", v[i]);
+		if (w < 0)
+			break;
+		o += (size_t)w < cap - o ? (size_t)w : cap - o - 1;
+	}
+	return buf;
+}
+
 static void types_text(unsigned types, char *buf, size_t cap)
 {
 	static const unsigned bits[] = {MARKER_REGISTRY, MARKER_METADATA, MARKER_DATA};
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < 3; i++) {
-		if (!(types & bits[i]))
-			continue;
-		int w = snprintf(buf + o, cap - o, "%s%s", o ? "," : "",
-				 marker_service_name(bits[i]));
-		if (w > 0 && (size_t)w < cap - o)
-			o += (size_t)w;
-	}
-	if (o == 0)
+	char *names[3];
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++)
+		if (types & bits[i])
+			names[n++] = (char *)marker_service_name(bits[i]);
+	join_list(names, n, buf, cap);
+	if (n == 0)
 		snprintf(buf, cap, "-");
 }
 
@@ -467,20 +477,6 @@ static void prober_fini(struct prober *p)
 	}
 	if (p->sigfd >= 0)
 		close(p->sigfd);
-}
-
-/* "a,b,c" into buf, cut at cap. */
-static const char *join_list(char *const *v, size_t n, char *buf, size_t cap)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && o + 1 < cap; i++) {
-		int w = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", v[i]);
-		if (w < 0)
-			break;
-		o += (size_t)w < cap - o ? (size_t)w : cap - o - 1;
-	}
-	return buf;
 }
 
 static void log_start(const struct prober_opts *o)

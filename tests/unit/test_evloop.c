@@ -248,3 +248,20 @@ Test(evloop, posts_before_a_run_wake_the_loop_once)
 	cr_assert_eq(p.count, 1000, "every item ran");
 	ev_loop_free(p.l);
 }
+
+/* ev_fd_mod keeps the registration's generation: its events still arrive. */
+Test(evloop, fd_mod_keeps_delivering)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	struct ev_loop *l = ev_loop_new();
+	struct fdctx c = {0};
+	cr_assert_eq(ev_fd_add(l, p[0], 0, on_read, &c), 0);
+	cr_assert_eq(ev_fd_mod(l, p[0], EV_READ), 0);
+	cr_assert_eq(write(p[1], "abc", 3), 3);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(c.reads, 1);
+	ev_loop_free(l);
+	close(p[0]);
+	close(p[1]);
+}
