@@ -19,8 +19,7 @@ int probe_env_new(const char *host_root, char *const *fs_types, size_t n_fs_type
 	struct probe_env *e = qm_calloc(1, sizeof *e);
 	e->refs = 1;
 	e->host_fd = -1;
-	if (host_root && host_root[0] &&
-	    strcmp(host_root, "/") != 0) {
+	if (host_root && host_root[0] && strcmp(host_root, "/") != 0) {
 		e->host_fd = open(host_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (e->host_fd < 0) {
 			int err = errno;
@@ -31,16 +30,16 @@ int probe_env_new(const char *host_root, char *const *fs_types, size_t n_fs_type
 		e->host_root = qm_strdup(host_root);
 	}
 	/* an ext4 mount may carry an ext2/ext3 superblock as blkid names it */
-	size_t n = n_fs_types;
-	e->blkid_types = qm_calloc(n * 3 + 1, sizeof(char *));
+	e->blkid_types = qm_calloc(n_fs_types * 3 + 1, sizeof(char *));
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n_fs_types; i++) {
 		e->blkid_types[k++] = qm_strdup(fs_types[i]);
 		if (strcmp(fs_types[i], "ext4") == 0) {
 			e->blkid_types[k++] = qm_strdup("ext3");
 			e->blkid_types[k++] = qm_strdup("ext2");
 		}
-	}	*out = e;
+	}
+	*out = e;
 	return 0;
 }
 

@@ -31,7 +31,7 @@ struct prober {
 	int sigfd;
 	struct ev_async *probe_wake; /* sent by probe workers */
 	uint64_t debounce_timer;     /* 0 = not armed */
-	uint64_t rescan_due;         /* monotonic ms: a fixed grid, as a periodic timerfd */
+	uint64_t rescan_due;         /* monotonic ms, on a fixed grid (on_rescan) */
 	bool recheck_armed; /* debounce_timer holds the longer recheck delay */
 	long long last_events_ms; /* monotonic ms of the last rebuild for events */
 	unsigned idle_leads;      /* leading rebuilds in a row that changed nothing */
