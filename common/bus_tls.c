@@ -1,5 +1,7 @@
 #include "bus_tls.h"
 
+#include "clock.h"
+
 #include "log.h"
 #include "qm_error.h"
 
@@ -216,13 +218,6 @@ struct bus_dialer {
 	uint64_t logged_ms; /* when the last line went out; 0 = never */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* NNG counts a dialer's failed attempts by kind; a handshake whose peer
  * certificate does not verify is an "auth" failure (NNG_EPEERAUTH /
  * NNG_ECRYPTO). 0 when statistics are unavailable. */
@@ -249,7 +244,7 @@ static void on_watch(void *arg)
 		return; /* stopped */
 	uint64_t n = auth_failures(bd->d);
 	if (n > bd->seen) {
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		if (bd->logged_ms == 0 || now - bd->logged_ms >= LOG_EVERY_MS) {
 			log_warn("bus_tls_refused",
 				 "url=%s ca=%s failures=%llu reason=\"the coordinator's "

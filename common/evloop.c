@@ -1,23 +1,33 @@
 #include "evloop.h"
 
+#include "clock.h"
 #include "qm_error.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+/* epoll data of a registration: the fd (the watch's slot) in the low 32
+ * bits, the registration's generation in the high 32. The wake-up eventfd
+ * has a slot no fd can have. */
+#define WAKE_SLOT UINT32_MAX
+
+static uint64_t tag_of(uint32_t slot, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | slot;
+}
+
 struct ev_watch {
-	int fd;
 	unsigned events;
+	uint32_t gen; /* 0 = not watched */
 	ev_fd_cb cb;
 	void *arg;
-	bool live;
 };
 
 struct ev_timer {
@@ -33,6 +43,13 @@ struct ev_work {
 	struct ev_work *next;
 };
 
+struct ev_async {
+	struct ev_loop *loop;
+	ev_cb cb;
+	void *arg;
+	atomic_bool pending;
+};
+
 /* Watches are kept in an array indexed by fd (fds are small integers); timers
  * in an unsorted array scanned for the earliest: a coordinator or prober
  * holds tens of timers, where a heap would buy nothing. */
@@ -41,9 +58,15 @@ struct ev_loop {
 	int wakefd;
 	struct ev_watch *watches;
 	size_t nwatches;
+	uint32_t last_gen;
 	struct ev_timer *timers;
 	size_t ntimers, captimers;
 	uint64_t next_timer_id;
+	struct ev_async **asyncs; /* loop thread only; NULL = freed meanwhile */
+	size_t nasyncs, capasyncs;
+	bool in_asyncs;           /* the async phase runs: free leaves a NULL */
+	atomic_bool wake_pending; /* the eventfd was written, not yet read */
+	atomic_uint_fast64_t wakeups;
 	pthread_mutex_t lock; /* guards posted, stop */
 	struct ev_work *posted, **posted_tail;
 	bool stop;
@@ -51,9 +74,7 @@ struct ev_loop {
 
 uint64_t ev_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_mono_ms();
 }
 
 struct ev_loop *ev_loop_new(void)
@@ -61,7 +82,9 @@ struct ev_loop *ev_loop_new(void)
 	struct ev_loop *l = qm_calloc(1, sizeof *l);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (l->epfd < 0 || l->wakefd < 0) {
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag_of(WAKE_SLOT, 0)};
+	if (l->epfd < 0 || l->wakefd < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
 		int e = errno;
 		if (l->epfd >= 0)
 			close(l->epfd);
@@ -71,9 +94,9 @@ struct ev_loop *ev_loop_new(void)
 		errno = e;
 		return NULL;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->wakefd};
-	epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev);
 	pthread_mutex_init(&l->lock, NULL);
+	atomic_init(&l->wake_pending, false);
+	atomic_init(&l->wakeups, 0);
 	l->posted_tail = &l->posted;
 	return l;
 }
@@ -93,8 +116,11 @@ void ev_loop_free(struct ev_loop *l)
 	pthread_mutex_destroy(&l->lock);
 	free(l->watches);
 	free(l->timers);
+	free(l->asyncs);
 	free(l);
 }
+
+/* ---- fds ------------------------------------------------------------------ */
 
 static uint32_t to_epoll(unsigned events)
 {
@@ -108,6 +134,27 @@ static uint32_t to_epoll(unsigned events)
 	return e;
 }
 
+static unsigned from_epoll(uint32_t e)
+{
+	unsigned got = 0;
+	if (e & EPOLLIN)
+		got |= EV_READ;
+	if (e & EPOLLOUT)
+		got |= EV_WRITE;
+	if (e & EPOLLPRI)
+		got |= EV_PRI;
+	if (e & (EPOLLERR | EPOLLHUP))
+		got |= EV_ERR;
+	return got;
+}
+
+static struct ev_watch *watch_of(struct ev_loop *l, int fd)
+{
+	if (fd < 0 || (size_t)fd >= l->nwatches || l->watches[fd].gen == 0)
+		return NULL;
+	return &l->watches[fd];
+}
+
 int ev_fd_add(struct ev_loop *l, int fd, unsigned events, ev_fd_cb cb, void *arg)
 {
 	if (fd < 0 || !cb)
@@ -119,33 +166,55 @@ int ev_fd_add(struct ev_loop *l, int fd, unsigned events, ev_fd_cb cb, void *arg
 		l->nwatches = n;
 	}
 	struct ev_watch *w = &l->watches[fd];
-	if (w->live)
+	if (w->gen != 0)
 		return QM_EINVAL;
-	struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+	uint32_t gen = ++l->last_gen;
+	if (gen == 0) /* wrapped: 0 means "not watched" */
+		gen = l->last_gen = 1;
+	struct epoll_event ev = {.events = to_epoll(events),
+				 .data.u64 = tag_of((uint32_t)fd, gen)};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return QM_EIO;
-	*w = (struct ev_watch){.fd = fd, .events = events, .cb = cb, .arg = arg, .live = true};
+	*w = (struct ev_watch){.events = events, .gen = gen, .cb = cb, .arg = arg};
 	return 0;
 }
 
 int ev_fd_mod(struct ev_loop *l, int fd, unsigned events)
 {
-	if (fd < 0 || (size_t)fd >= l->nwatches || !l->watches[fd].live)
+	struct ev_watch *w = watch_of(l, fd);
+	if (!w)
 		return QM_EINVAL;
-	struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+	struct epoll_event ev = {.events = to_epoll(events),
+				 .data.u64 = tag_of((uint32_t)fd, w->gen)};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 		return QM_EIO;
-	l->watches[fd].events = events;
+	w->events = events;
 	return 0;
 }
 
 void ev_fd_del(struct ev_loop *l, int fd)
 {
-	if (fd < 0 || (size_t)fd >= l->nwatches || !l->watches[fd].live)
+	struct ev_watch *w = watch_of(l, fd);
+	if (!w)
 		return;
+	/* fails harmlessly when fd was closed already (epoll dropped it) */
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-	l->watches[fd].live = false;
+	w->gen = 0;
 }
+
+/* Deliver one event of the batch, unless its registration is gone: removed,
+ * or removed and replaced by a new one on the same fd number. */
+static void dispatch_fd(struct ev_loop *l, const struct epoll_event *e)
+{
+	uint32_t slot = (uint32_t)e->data.u64;
+	uint32_t gen = (uint32_t)(e->data.u64 >> 32);
+	if (slot >= l->nwatches || l->watches[slot].gen != gen)
+		return; /* stale: an earlier callback of this iteration */
+	struct ev_watch w = l->watches[slot];
+	w.cb(l, (int)slot, from_epoll(e->events), w.arg);
+}
+
+/* ---- timers --------------------------------------------------------------- */
 
 uint64_t ev_timer_add(struct ev_loop *l, uint64_t delay_ms, ev_cb cb, void *arg)
 {
@@ -167,31 +236,6 @@ void ev_timer_cancel(struct ev_loop *l, uint64_t id)
 			return;
 		}
 	}
-}
-
-void ev_post(struct ev_loop *l, ev_cb cb, void *arg)
-{
-	struct ev_work *w = qm_malloc(sizeof *w);
-	w->cb = cb;
-	w->arg = arg;
-	w->next = NULL;
-	pthread_mutex_lock(&l->lock);
-	*l->posted_tail = w;
-	l->posted_tail = &w->next;
-	pthread_mutex_unlock(&l->lock);
-	uint64_t one = 1;
-	ssize_t r = write(l->wakefd, &one, sizeof one);
-	(void)r; /* EAGAIN: the counter is already non-zero, a wake-up is pending */
-}
-
-void ev_stop(struct ev_loop *l)
-{
-	pthread_mutex_lock(&l->lock);
-	l->stop = true;
-	pthread_mutex_unlock(&l->lock);
-	uint64_t one = 1;
-	ssize_t r = write(l->wakefd, &one, sizeof one);
-	(void)r;
 }
 
 static int next_timeout(struct ev_loop *l)
@@ -229,6 +273,120 @@ static void run_timers(struct ev_loop *l)
 	}
 }
 
+/* ---- wake-ups from other threads ----------------------------------------- */
+
+/* One eventfd write per wake-up: while one is pending (written, not yet
+ * read by the loop), later ones only set their own flags, which the loop
+ * looks at after reading the eventfd. */
+static void wake(struct ev_loop *l)
+{
+	if (atomic_exchange(&l->wake_pending, true))
+		return;
+	atomic_fetch_add(&l->wakeups, 1);
+	uint64_t one = 1;
+	ssize_t r = write(l->wakefd, &one, sizeof one);
+	(void)r; /* EAGAIN only at a counter of 2^64-2: it is non-zero */
+}
+
+/* Before the flags are looked at. Read, then clear: a wake-up between the
+ * two finds the flag still set and writes nothing, but its flags are looked
+ * at after this; one after the clear writes again. (Clear, then read would
+ * lose one: written after the clear, consumed by the read, the flag left
+ * set with the eventfd at zero.) */
+static void take_wakeup(struct ev_loop *l)
+{
+	uint64_t v;
+	ssize_t r = read(l->wakefd, &v, sizeof v);
+	(void)r; /* EAGAIN: nothing written since the last read */
+	atomic_store(&l->wake_pending, false);
+}
+
+uint64_t ev_wakeups(const struct ev_loop *l)
+{
+	return atomic_load(&((struct ev_loop *)l)->wakeups);
+}
+
+void ev_post(struct ev_loop *l, ev_cb cb, void *arg)
+{
+	struct ev_work *w = qm_malloc(sizeof *w);
+	w->cb = cb;
+	w->arg = arg;
+	w->next = NULL;
+	pthread_mutex_lock(&l->lock);
+	*l->posted_tail = w;
+	l->posted_tail = &w->next;
+	pthread_mutex_unlock(&l->lock);
+	wake(l);
+}
+
+void ev_stop(struct ev_loop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->stop = true;
+	pthread_mutex_unlock(&l->lock);
+	wake(l);
+}
+
+struct ev_async *ev_async_new(struct ev_loop *l, ev_cb cb, void *arg)
+{
+	struct ev_async *a = qm_calloc(1, sizeof *a);
+	a->loop = l;
+	a->cb = cb;
+	a->arg = arg;
+	atomic_init(&a->pending, false);
+	if (l->nasyncs == l->capasyncs) {
+		l->capasyncs = l->capasyncs ? l->capasyncs * 2 : 8;
+		l->asyncs = qm_realloc(l->asyncs, l->capasyncs * sizeof *l->asyncs);
+	}
+	l->asyncs[l->nasyncs++] = a;
+	return a;
+}
+
+void ev_async_send(struct ev_async *a)
+{
+	if (!atomic_exchange(&a->pending, true))
+		wake(a->loop);
+}
+
+void ev_async_free(struct ev_async *a)
+{
+	if (!a)
+		return;
+	struct ev_loop *l = a->loop;
+	for (size_t i = 0; i < l->nasyncs; i++) {
+		if (l->asyncs[i] != a)
+			continue;
+		if (l->in_asyncs) {
+			l->asyncs[i] = NULL; /* compacted after the phase */
+		} else {
+			memmove(&l->asyncs[i], &l->asyncs[i + 1],
+				(l->nasyncs - i - 1) * sizeof *l->asyncs);
+			l->nasyncs--;
+		}
+		break;
+	}
+	free(a);
+}
+
+/* Each pending handle once, in creation order; the flag is cleared before
+ * its callback, so a send from the callback (or meanwhile) runs it again in
+ * a later iteration. A handle is not touched after its callback returns. */
+static void run_asyncs(struct ev_loop *l)
+{
+	l->in_asyncs = true;
+	for (size_t i = 0; i < l->nasyncs; i++) {
+		struct ev_async *a = l->asyncs[i];
+		if (a && atomic_exchange(&a->pending, false))
+			a->cb(l, a->arg);
+	}
+	l->in_asyncs = false;
+	size_t k = 0;
+	for (size_t i = 0; i < l->nasyncs; i++)
+		if (l->asyncs[i])
+			l->asyncs[k++] = l->asyncs[i];
+	l->nasyncs = k;
+}
+
 static bool run_posted(struct ev_loop *l)
 {
 	pthread_mutex_lock(&l->lock);
@@ -246,6 +404,8 @@ static bool run_posted(struct ev_loop *l)
 	return stop;
 }
 
+/* ---- the loop ------------------------------------------------------------- */
+
 int ev_run(struct ev_loop *l)
 {
 	for (;;) {
@@ -258,27 +418,12 @@ int ev_run(struct ev_loop *l)
 		}
 		run_timers(l);
 		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if (fd == l->wakefd) {
-				uint64_t v;
-				ssize_t r = read(l->wakefd, &v, sizeof v);
-				(void)r;
-				continue;
-			}
-			if ((size_t)fd >= l->nwatches || !l->watches[fd].live)
-				continue; /* removed by an earlier callback */
-			unsigned got = 0;
-			if (evs[i].events & EPOLLIN)
-				got |= EV_READ;
-			if (evs[i].events & EPOLLOUT)
-				got |= EV_WRITE;
-			if (evs[i].events & EPOLLPRI)
-				got |= EV_PRI;
-			if (evs[i].events & (EPOLLERR | EPOLLHUP))
-				got |= EV_ERR;
-			struct ev_watch w = l->watches[fd];
-			w.cb(l, fd, got, w.arg);
+			if ((uint32_t)evs[i].data.u64 == WAKE_SLOT)
+				take_wakeup(l);
+			else
+				dispatch_fd(l, &evs[i]);
 		}
+		run_asyncs(l);
 		if (run_posted(l)) {
 			pthread_mutex_lock(&l->lock);
 			l->stop = false;

@@ -1,18 +1,29 @@
 /* A small event loop (in the spirit of Redis's ae): epoll over file
- * descriptors, one-shot timers on the monotonic clock, and a thread-safe
- * ev_post() that wakes the loop through an eventfd. One loop per thread,
- * never shared: every callback runs on the thread inside ev_run(), so state
- * touched only from callbacks needs no locks. Library threads (NNG
- * callbacks, an HTTP server thread) talk to the loop only through ev_post().
+ * descriptors, one-shot timers on the monotonic clock, and two thread-safe
+ * ways in from other threads: ev_post() (a queue of work items) and
+ * ev_async (a handle whose sends coalesce, like libuv's uv_async_t). One
+ * loop per thread, never shared: every callback runs on the thread inside
+ * ev_run(), so state touched only from callbacks needs no locks. Library
+ * threads (NNG callbacks, an HTTP server thread, probe workers) talk to the
+ * loop only through ev_post() and ev_async_send().
  *
  * Order of one iteration: expired timers (earliest first), then fd events,
- * then posted work (in posting order). */
+ * then async callbacks (in creation order), then posted work (in posting
+ * order).
+ *
+ * Stale events: epoll reports a batch of events before any of them is
+ * dispatched, and an earlier callback in the same iteration (a timer, or
+ * another fd's) may close a watched fd and watch a new one that got the
+ * same number. Every registration therefore carries a generation in its
+ * epoll data; an event whose generation is not the fd's current one is
+ * dropped, never delivered to the new watcher. */
 #ifndef QM_EVLOOP_H
 #define QM_EVLOOP_H
 
 #include <stdint.h>
 
 struct ev_loop;
+struct ev_async;
 
 enum { EV_READ = 1u << 0, EV_WRITE = 1u << 1, EV_PRI = 1u << 2, EV_ERR = 1u << 3 };
 
@@ -22,16 +33,19 @@ typedef void (*ev_cb)(struct ev_loop *loop, void *arg);
 /* New loop; NULL (with errno) if epoll/eventfd cannot be created. */
 struct ev_loop *ev_loop_new(void);
 /* Free the loop. Posted work not yet run is dropped (its callbacks never
- * run); timers and fd registrations are forgotten, fds are not closed. */
+ * run); timers and fd registrations are forgotten, fds are not closed.
+ * Every ev_async must have been freed before. */
 void ev_loop_free(struct ev_loop *loop);
 
 /* Watch fd for events (EV_READ|EV_WRITE|EV_PRI). The callback gets the
  * events that fired, EV_ERR for EPOLLERR/EPOLLHUP. One registration per fd;
- * 0, QM_EINVAL (already watched) or QM_EIO. */
+ * 0, QM_EINVAL (already watched) or QM_EIO. An fd that is closed must be
+ * ev_fd_del'ed first (or at least before its number is watched again). */
 int ev_fd_add(struct ev_loop *loop, int fd, unsigned events, ev_fd_cb cb, void *arg);
 /* Change the event set of a watched fd. */
 int ev_fd_mod(struct ev_loop *loop, int fd, unsigned events);
-/* Stop watching fd (safe from within its own callback). */
+/* Stop watching fd (safe from within any callback, its own included):
+ * no event of this registration is delivered after it returns. */
 void ev_fd_del(struct ev_loop *loop, int fd);
 
 /* One-shot timer after delay_ms. Returns an id > 0; ids are never reused.
@@ -39,11 +53,29 @@ void ev_fd_del(struct ev_loop *loop, int fd);
 uint64_t ev_timer_add(struct ev_loop *loop, uint64_t delay_ms, ev_cb cb, void *arg);
 void ev_timer_cancel(struct ev_loop *loop, uint64_t id);
 
-/* Run cb(arg) on the loop thread soon. Thread-safe; callable from any
- * thread, including signal-free library callbacks. Wake-ups coalesce. */
+/* Run cb(arg) on the loop thread soon; every posted item runs once, in
+ * posting order. Thread-safe; callable from any thread (not from a signal
+ * handler: it allocates and locks). Wake-ups coalesce: while one is
+ * pending, further posts, sends and stops do not write the eventfd again. */
 void ev_post(struct ev_loop *loop, ev_cb cb, void *arg);
 
-/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+/* An async handle (libuv's uv_async_t): ev_async_send() from any thread
+ * makes cb(loop, arg) run once on the loop thread soon; any number of sends
+ * before it runs give one run (the handle's pending flag is cleared just
+ * before the callback, so a send during the callback gives one more run).
+ * new and free: loop thread only (free is safe from within callbacks, the
+ * handle's own included). No send may run concurrently with or after free:
+ * stop the threads that send first. Never fails (allocation aborts). */
+struct ev_async *ev_async_new(struct ev_loop *loop, ev_cb cb, void *arg);
+/* Thread-safe, lock-free, never blocks, does not allocate. */
+void ev_async_send(struct ev_async *a);
+void ev_async_free(struct ev_async *a);
+
+/* How many times the loop's eventfd was written (one per wake-up that was
+ * not already pending); for tests and metrics. Thread-safe. */
+uint64_t ev_wakeups(const struct ev_loop *loop);
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC); the same as clock_mono_ms(). */
 uint64_t ev_now_ms(void);
 
 /* Run until ev_stop(). Returns 0, or QM_EIO if epoll_wait fails. */

@@ -1,40 +1,26 @@
 #include "probe.h"
 
 #include "log.h"
+#include "probe_env.h"
+#include "probe_facts.h"
 #include "probe_pool.h"
 #include "marker.h"
 #include "qm_error.h"
 
-#include <blkid/blkid.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libudev.h>
 #include <pthread.h>
-#include <linux/fs.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
-
-/* What is remembered about one block device between rescans. */
-struct cache_ent {
-	dev_t devnum;
-	char *uuid, *label;
-	char *udev_serial, *udev_wwn, *udev_model;
-	bool has_size;
-	uint64_t size;
-	int rotational;
-	int partition;
-};
 
 #define MAX_WARNED 64
 
@@ -46,23 +32,13 @@ struct settled {
 	struct inv_device d; /* marker fields only (copy_marker_fields) */
 };
 
-/* What the worker threads read: fixed after probe_ctx_new, shared by the
- * context and every job (a job blocked in the kernel may outlive the
- * context), freed with the last reference. */
-struct probe_env {
-	int refs;           /* atomic */
-	char *host_root;    /* NULL = local */
-	int host_fd;        /* dirfd of the host root, -1 = local */
-	bool no_openat2;    /* atomic: the kernel lacks it, concatenate */
-	char **blkid_types; /* NULL-terminated for blkid */
-	unsigned long blkid_runs; /* atomic */
-};
-
 struct probe_ctx {
 	struct probe_env *env;
 	long long timeout_ms;
+	void (*unblocked)(void *arg);
+	void *unblocked_arg;
 	struct ppool *pool; /* started with the first batch */
-	struct cache_ent *cache;
+	struct probe_facts *cache;
 	size_t n_cache, cap_cache;
 	/* paths whose root could not be opened: warned once while failing */
 	char *warned[MAX_WARNED];
@@ -73,65 +49,17 @@ struct probe_ctx {
 	size_t pending;          /* markers deferred in this scan */
 };
 
-static void cache_ent_fini(struct cache_ent *c)
-{
-	free(c->uuid);
-	free(c->label);
-	free(c->udev_serial);
-	free(c->udev_wwn);
-	free(c->udev_model);
-}
-
-static void env_unref(struct probe_env *e)
-{
-	if (!e || __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) > 0)
-		return;
-	for (size_t i = 0; e->blkid_types[i]; i++)
-		free(e->blkid_types[i]);
-	free(e->blkid_types);
-	if (e->host_fd >= 0)
-		close(e->host_fd);
-	free(e->host_root);
-	free(e);
-}
-
-static struct probe_env *env_ref(struct probe_env *e)
-{
-	__atomic_add_fetch(&e->refs, 1, __ATOMIC_ACQ_REL);
-	return e;
-}
-
 int probe_ctx_new(const struct probe_config *cfg, struct probe_ctx **out)
 {
 	*out = NULL;
-	struct probe_env *e = qm_calloc(1, sizeof *e);
-	e->refs = 1;
-	e->host_fd = -1;
-	if (cfg->host_root && cfg->host_root[0] &&
-	    strcmp(cfg->host_root, "/") != 0) {
-		e->host_fd = open(cfg->host_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (e->host_fd < 0) {
-			int err = errno;
-			free(e);
-			errno = err;
-			return QM_EIO;
-		}
-		e->host_root = qm_strdup(cfg->host_root);
-	}
-	/* an ext4 mount may carry an ext2/ext3 superblock as blkid names it */
-	size_t n = cfg->n_fs_types;
-	e->blkid_types = qm_calloc(n * 3 + 1, sizeof(char *));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		e->blkid_types[k++] = qm_strdup(cfg->fs_types[i]);
-		if (strcmp(cfg->fs_types[i], "ext4") == 0) {
-			e->blkid_types[k++] = qm_strdup("ext3");
-			e->blkid_types[k++] = qm_strdup("ext2");
-		}
-	}
+	struct probe_env *e;
+	if (probe_env_new(cfg->host_root, cfg->fs_types, cfg->n_fs_types, &e) != 0)
+		return QM_EIO;
 	struct probe_ctx *c = qm_calloc(1, sizeof *c);
 	c->env = e;
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : PROBE_TIMEOUT_MS;
+	c->unblocked = cfg->unblocked;
+	c->unblocked_arg = cfg->unblocked_arg;
 	/* the lease of marker_being_written: a writer opening the marker
 	 * while it is held makes the kernel send SIGIO, whose default action
 	 * would end the process */
@@ -154,42 +82,20 @@ void probe_ctx_free(struct probe_ctx *c)
 		inv_device_fini(&c->settled[i].d);
 	}
 	free(c->settled);
-	env_unref(c->env);
+	probe_env_unref(c->env);
 	free(c);
 }
 
 /* ---- host paths ------------------------------------------------------------- */
 
-static int open_host(struct probe_env *c, const char *path, int flags)
-{
-	if (c->host_fd < 0)
-		return open(path, flags);
-	if (!__atomic_load_n(&c->no_openat2, __ATOMIC_RELAXED)) {
-		struct open_how how;
-		memset(&how, 0, sizeof how);
-		how.flags = (uint64_t)flags;
-		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-		long fd = syscall(SYS_openat2, c->host_fd, path, &how, sizeof how);
-		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-			return (int)fd;
-		__atomic_store_n(&c->no_openat2, true, __ATOMIC_RELAXED);
-	}
-	char *full = inv_strf("%s%s", c->host_root, path);
-	int fd = open(full, flags);
-	int e = errno;
-	free(full);
-	errno = e;
-	return fd;
-}
-
 int probe_open_dir(struct probe_ctx *c, const char *path)
 {
-	return open_host(c->env, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return probe_env_open(c->env, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 int probe_open_path(struct probe_ctx *c, const char *path)
 {
-	return open_host(c->env, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return probe_env_open(c->env, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
 bool probe_is_dir(struct probe_ctx *c, const char *path)
@@ -224,180 +130,7 @@ static void warn_unreachable(struct probe_ctx *c, const char *path, int err)
 		c->warned[c->n_warned++] = qm_strdup(path);
 }
 
-/* ---- sysfs, udev, blkid ------------------------------------------------------ */
-
-/* Read a small sysfs attribute into buf (trailing newline removed). */
-static bool read_attr(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t r = read(fd, buf, cap - 1);
-	close(fd);
-	if (r <= 0)
-		return false;
-	buf[r] = '\0';
-	while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
-		buf[--r] = '\0';
-	return true;
-}
-
-static bool read_attr_u64(const char *path, uint64_t *v)
-{
-	char buf[64];
-	if (!read_attr(path, buf, sizeof buf))
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(buf, &end, 10);
-	if (errno || end == buf || *end)
-		return false;
-	*v = x;
-	return true;
-}
-
-static void sysfs_fill(struct cache_ent *ce)
-{
-	char path[128];
-	unsigned ma = major(ce->devnum), mi = minor(ce->devnum);
-	uint64_t v;
-	snprintf(path, sizeof path, "/sys/dev/block/%u:%u/size", ma, mi);
-	if (read_attr_u64(path, &v) && v <= UINT64_MAX / 512) {
-		ce->has_size = true;
-		ce->size = v * 512;
-	}
-	snprintf(path, sizeof path, "/sys/dev/block/%u:%u/partition", ma, mi);
-	if (read_attr_u64(path, &v) && v < 1u << 20) {
-		ce->partition = (int)v;
-		/* a partition has no queue/ of its own: ask the disk */
-		snprintf(path, sizeof path,
-			 "/sys/dev/block/%u:%u/../queue/rotational", ma, mi);
-	} else {
-		snprintf(path, sizeof path,
-			 "/sys/dev/block/%u:%u/queue/rotational", ma, mi);
-	}
-	if (read_attr_u64(path, &v))
-		ce->rotational = v ? 1 : 0;
-}
-
-/* A udev property, copied when present, non-empty and within the cap. */
-static char *udev_prop(struct udev_device *ud, const char *name)
-{
-	const char *v = udev_device_get_property_value(ud, name);
-	if (!v || !v[0])
-		return NULL;
-	if (strlen(v) > PROBE_MAX_PROP) {
-		log_debug("udev_property_ignored", "property=%s reason=too_long",
-			  name);
-		return NULL;
-	}
-	return qm_strdup(v);
-}
-
-static int open_blockdev(struct probe_env *c, const char *path, dev_t devnum,
-			 bool via_host)
-{
-	/* read-only, always: a write-open alone makes udev emit "change" */
-	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-	int fd = via_host ? open_host(c, path, flags) : open(path, flags);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISBLK(st.st_mode) || st.st_rdev != devnum) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static char *blkid_value(blkid_probe pr, const char *name)
-{
-	const char *data = NULL;
-	size_t len = 0;
-	if (blkid_probe_lookup_value(pr, name, &data, &len) != 0 || !data)
-		return NULL;
-	/* len counts the terminating NUL */
-	size_t l = strnlen(data, len);
-	if (l == 0 || l > PROBE_MAX_PROP)
-		return NULL;
-	return qm_strndup(data, l);
-}
-
-static void blkid_fill(struct probe_env *c, struct cache_ent *ce,
-		       const char *devnode, const char *source)
-{
-	const char *tries[4];
-	bool host[4];
-	size_t nt = 0;
-	if (devnode) {
-		if (c->host_fd >= 0) {
-			tries[nt] = devnode;
-			host[nt++] = true;
-		}
-		tries[nt] = devnode;
-		host[nt++] = false;
-	}
-	if (source && strncmp(source, "/dev/", 5) == 0) {
-		if (c->host_fd >= 0) {
-			tries[nt] = source;
-			host[nt++] = true;
-		}
-		tries[nt] = source;
-		host[nt++] = false;
-	}
-	int fd = -1;
-	for (size_t i = 0; i < nt && fd < 0; i++)
-		fd = open_blockdev(c, tries[i], ce->devnum, host[i]);
-	if (fd < 0) {
-		log_debug("blkid_skipped", "device=%u:%u reason=no_device_node",
-			  major(ce->devnum), minor(ce->devnum));
-		return;
-	}
-	if (!ce->has_size) {
-		uint64_t sz;
-		if (ioctl(fd, BLKGETSIZE64, &sz) == 0) {
-			ce->has_size = true;
-			ce->size = sz;
-		}
-	}
-	/* udev's ID_FS_UUID means udev ran blkid already: a missing label
-	 * is then simply no label */
-	if (!ce->uuid) {
-		blkid_probe pr = blkid_new_probe();
-		if (pr && blkid_probe_set_device(pr, fd, 0, 0) == 0) {
-			blkid_probe_enable_partitions(pr, 0);
-			blkid_probe_enable_superblocks(pr, 1);
-			blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_UUID |
-							       BLKID_SUBLKS_LABEL |
-							       BLKID_SUBLKS_TYPE);
-			blkid_probe_filter_superblocks_type(pr, BLKID_FLTR_ONLYIN,
-							    c->blkid_types);
-			__atomic_add_fetch(&c->blkid_runs, 1, __ATOMIC_RELAXED);
-			if (blkid_do_safeprobe(pr) == 0) {
-				if (!ce->uuid)
-					ce->uuid = blkid_value(pr, "UUID");
-				if (!ce->label)
-					ce->label = blkid_value(pr, "LABEL");
-			}
-		}
-		if (pr)
-			blkid_free_probe(pr);
-	}
-	close(fd);
-}
-
-/* ext4 mounts ext2/ext3 filesystems; blkid and udev name them by their
- * superblock. */
-static bool same_fs_family(const char *a, const char *b)
-{
-	if (!a || !b)
-		return false;
-	if (strcmp(a, b) == 0)
-		return true;
-	return strncmp(a, "ext", 3) == 0 && strncmp(b, "ext", 3) == 0;
-}
-
-static struct cache_ent *cache_find(struct probe_ctx *c, dev_t devnum)
+static struct probe_facts *cache_find(struct probe_ctx *c, dev_t devnum)
 {
 	for (size_t i = 0; i < c->n_cache; i++)
 		if (c->cache[i].devnum == devnum)
@@ -405,55 +138,8 @@ static struct cache_ent *cache_find(struct probe_ctx *c, dev_t devnum)
 	return NULL;
 }
 
-/* Gather the facts of a block device into *e (zeroed by the caller but
- * for devnum). Returns false when udev is still processing the device:
- * the facts are then not to be cached, so the next rescan asks again.
- * Worker thread: udev is the thread's own context (or NULL). */
-static bool facts_compute(struct probe_env *c, struct udev *udev, const char *source,
-			  const char *fstype, struct cache_ent *e)
-{
-	dev_t devnum = e->devnum;
-	e->rotational = -1;
-	sysfs_fill(e);
-	char *devnode = NULL;
-	bool settled = true;
-	/* the udev database outlives udevd (/run/udev/data stays behind
-	 * when it stops): believe it only while udevd runs */
-	bool udevd = access("/run/udev/control", F_OK) == 0;
-	struct udev_device *ud =
-		udev ? udev_device_new_from_devnum(udev, 'b', devnum) : NULL;
-	if (ud) {
-		const char *dn = udev_device_get_devnode(ud);
-		if (dn)
-			devnode = qm_strdup(dn);
-		if (udevd && udev_device_get_is_initialized(ud) > 0) {
-			e->udev_serial = udev_prop(ud, "ID_SERIAL");
-			e->udev_wwn = udev_prop(ud, "ID_WWN");
-			e->udev_model = udev_prop(ud, "ID_MODEL");
-			const char *t = udev_device_get_property_value(ud, "ID_FS_TYPE");
-			if (!t || same_fs_family(t, fstype)) {
-				e->uuid = udev_prop(ud, "ID_FS_UUID");
-				e->label = udev_prop(ud, "ID_FS_LABEL");
-			} else {
-				/* udev has not seen the new filesystem yet */
-				settled = false;
-			}
-		} else if (udevd) {
-			/* udevd runs but has not finished with this device
-			 * (a hot-add racing us): use blkid now, ask again on
-			 * the next rescan or udev event */
-			settled = false;
-		}
-		udev_device_unref(ud);
-	}
-	if (!e->uuid || !e->has_size)
-		blkid_fill(c, e, devnode, source);
-	free(devnode);
-	return settled;
-}
-
 /* Keep facts in the cache; returns the cached copy. */
-static struct cache_ent *cache_put(struct probe_ctx *c, const struct cache_ent *e)
+static struct probe_facts *cache_put(struct probe_ctx *c, const struct probe_facts *e)
 {
 	if (c->n_cache == c->cap_cache) {
 		c->cap_cache = c->cap_cache ? c->cap_cache * 2 : 16;
@@ -467,7 +153,7 @@ void probe_cache_drop(struct probe_ctx *c, dev_t devnum)
 {
 	for (size_t i = 0; i < c->n_cache; i++)
 		if (c->cache[i].devnum == devnum) {
-			cache_ent_fini(&c->cache[i]);
+			probe_facts_fini(&c->cache[i]);
 			c->cache[i] = c->cache[--c->n_cache];
 			return;
 		}
@@ -476,7 +162,7 @@ void probe_cache_drop(struct probe_ctx *c, dev_t devnum)
 void probe_cache_flush(struct probe_ctx *c)
 {
 	for (size_t i = 0; i < c->n_cache; i++)
-		cache_ent_fini(&c->cache[i]);
+		probe_facts_fini(&c->cache[i]);
 	c->n_cache = 0;
 }
 
@@ -490,7 +176,7 @@ void probe_cache_retain(struct probe_ctx *c, const struct inv_mount *m, size_t n
 			i++;
 			continue;
 		}
-		cache_ent_fini(&c->cache[i]);
+		probe_facts_fini(&c->cache[i]);
 		c->cache[i] = c->cache[--c->n_cache];
 	}
 }
@@ -729,25 +415,25 @@ struct pjob {
 	bool is_dev;       /* markers read (d's marker fields) */
 	struct inv_device d;
 	bool have_facts, facts_settled;
-	struct cache_ent facts;
+	struct probe_facts facts;
 };
 
 static void pjob_free(struct ppool_job *pj)
 {
 	struct pjob *j = (struct pjob *)pj;
 	inv_device_fini(&j->d);
-	cache_ent_fini(&j->facts);
+	probe_facts_fini(&j->facts);
 	free(j->path);
 	free(j->source);
 	free(j->fstype);
-	env_unref(j->env);
+	probe_env_unref(j->env);
 	free(j);
 }
 
 static void pjob_run(struct ppool_job *pj, void *thread_ctx)
 {
 	struct pjob *j = (struct pjob *)pj;
-	int fd = open_host(j->env, j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = probe_env_open(j->env, j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		j->open_err = errno ? errno : EIO;
 		return;
@@ -768,7 +454,7 @@ static void pjob_run(struct ppool_job *pj, void *thread_ctx)
 	close(fd);
 	if (j->is_mount && j->need_facts && (j->busy || j->is_dev)) {
 		j->facts.devnum = j->devnum;
-		j->facts_settled = facts_compute(j->env, thread_ctx, j->source,
+		j->facts_settled = probe_facts_compute(j->env, thread_ctx, j->source,
 						 j->fstype, &j->facts);
 		j->have_facts = true;
 	}
@@ -798,9 +484,10 @@ struct probe_batch {
 static struct ppool *pool_of(struct probe_ctx *c)
 {
 	if (!c->pool) {
-		c->pool = ppool_new(worker_udev_new, worker_udev_free);
+		c->pool = ppool_new(worker_udev_new, worker_udev_free,
+				    c->unblocked, c->unblocked_arg);
 		if (!c->pool)
-			qm_oom(); /* a mutex or eventfd that cannot be had */
+			qm_oom(); /* a mutex or condition that cannot be had */
 	}
 	return c->pool;
 }
@@ -838,7 +525,7 @@ static void batch_add(struct probe_batch *b, const struct inv_mount *m,
 	struct pjob *j = qm_calloc(1, sizeof *j);
 	j->base.run = pjob_run;
 	j->base.free = pjob_free;
-	j->env = env_ref(c->env);
+	j->env = probe_env_ref(c->env);
 	j->path = qm_strdup(path);
 	j->base.key = j->path;
 	j->is_mount = m != NULL;
@@ -865,7 +552,7 @@ void probe_batch_dir(struct probe_batch *b, const char *path)
 
 /* The mount's own facts and the cached device facts into d. */
 static void fill_mount_fields(struct inv_device *d, const struct inv_mount *m,
-			      const struct cache_ent *ce)
+			      const struct probe_facts *ce)
 {
 	if (m->n_aliases) {
 		d->aliases = qm_calloc(m->n_aliases, sizeof(char *));
@@ -971,7 +658,7 @@ static void finish_done(struct probe_batch *b, size_t i, struct pjob *j,
 		*inv_add(inv) = d;
 		return;
 	}
-	const struct cache_ent *ce = cache_find(c, j->devnum);
+	const struct probe_facts *ce = cache_find(c, j->devnum);
 	if (!ce && j->have_facts) {
 		if (j->facts_settled) {
 			ce = cache_put(c, &j->facts);
@@ -1006,11 +693,6 @@ size_t probe_batch_end(struct probe_batch *b, struct inv *inv)
 	free(b->stuck);
 	free(b);
 	return timed_out;
-}
-
-int probe_wake_fd(struct probe_ctx *c)
-{
-	return ppool_wake_fd(pool_of(c));
 }
 
 size_t probe_blocked(struct probe_ctx *c)

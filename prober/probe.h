@@ -28,8 +28,8 @@
  * costs the scan at most the probe timeout once: that candidate is then
  * reported in state PROBE_TIMEOUT with the types last read there, and,
  * while its worker stays blocked, at once on every later scan; when the
- * read returns, probe_wake_fd() becomes readable and a scan finds it
- * again. What is left on the calling thread touches no device file
+ * read returns, the unblocked hook runs (on the worker thread) and a scan
+ * finds it again. What is left on the calling thread touches no device file
  * system: the host-root directory fd, O_PATH opens, listing --device-dirs.
  * The context itself is not thread-safe: one thread uses it. */
 #ifndef QM_PROBE_H
@@ -56,6 +56,11 @@ struct probe_config {
 	char **fs_types;       /* blkid filter; ext4 implies ext2/ext3 */
 	size_t n_fs_types;
 	long long timeout_ms; /* per scan's probes; <= 0: PROBE_TIMEOUT_MS */
+	/* A probe that had timed out returned: time for a scan. Runs on a
+	 * worker thread (probe_pool.h: hand over only, e.g. ev_async_send);
+	 * NULL = nobody is told. */
+	void (*unblocked)(void *arg);
+	void *unblocked_arg;
 };
 
 struct probe_ctx;
@@ -101,9 +106,6 @@ void probe_batch_mount(struct probe_batch *b, const struct inv_mount *m);
 void probe_batch_dir(struct probe_batch *b, const char *path);
 size_t probe_batch_end(struct probe_batch *b, struct inv *inv);
 
-/* Readable when a probe that had timed out returned at last (drain with
- * read()): time for a scan. */
-int probe_wake_fd(struct probe_ctx *ctx);
 /* Probes still blocked past their timeout. */
 size_t probe_blocked(struct probe_ctx *ctx);
 

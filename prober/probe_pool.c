@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
 
@@ -31,7 +29,8 @@ struct ppool {
 	bool quit;       /* ppool_free was called */
 	bool joined_all; /* ... and has joined every thread not blocked */
 	size_t n_detached; /* blocked threads at ppool_free, still alive */
-	int wake_fd;
+	void (*unblocked)(void *arg);
+	void *unblocked_arg;
 	void *(*thread_init)(void);
 	void (*thread_fini)(void *);
 };
@@ -43,8 +42,6 @@ static void pool_destroy(struct ppool *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->work_cv);
 	pthread_cond_destroy(&p->done_cv);
-	if (p->wake_fd >= 0)
-		close(p->wake_fd);
 	free(p);
 }
 
@@ -76,9 +73,8 @@ static void *worker_main(void *arg)
 		if (j->state == JOB_ABANDONED) {
 			p->n_stuck--;
 			j->free(j);
-			uint64_t one = 1;
-			if (!p->quit)
-				(void)!write(p->wake_fd, &one, sizeof one);
+			if (!p->quit && p->unblocked)
+				p->unblocked(p->unblocked_arg);
 		} else {
 			j->state = JOB_DONE;
 			pthread_cond_broadcast(&p->done_cv);
@@ -100,14 +96,16 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-struct ppool *ppool_new(void *(*thread_init)(void), void (*thread_fini)(void *))
+struct ppool *ppool_new(void *(*thread_init)(void), void (*thread_fini)(void *),
+			void (*unblocked)(void *arg), void *arg)
 {
 	struct ppool *p = qm_calloc(1, sizeof *p);
 	p->thread_init = thread_init;
 	p->thread_fini = thread_fini;
-	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	p->unblocked = unblocked;
+	p->unblocked_arg = arg;
 	pthread_condattr_t ca;
-	bool ok = p->wake_fd >= 0 && pthread_condattr_init(&ca) == 0;
+	bool ok = pthread_condattr_init(&ca) == 0;
 	if (ok) {
 		ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
 		     pthread_mutex_init(&p->mu, NULL) == 0 &&
@@ -116,8 +114,6 @@ struct ppool *ppool_new(void *(*thread_init)(void), void (*thread_fini)(void *))
 		pthread_condattr_destroy(&ca);
 	}
 	if (!ok) {
-		if (p->wake_fd >= 0)
-			close(p->wake_fd);
 		free(p);
 		return NULL;
 	}
@@ -248,11 +244,6 @@ size_t ppool_n_threads(struct ppool *p)
 	size_t n = p->n_threads;
 	pthread_mutex_unlock(&p->mu);
 	return n;
-}
-
-int ppool_wake_fd(const struct ppool *p)
-{
-	return p->wake_fd;
 }
 
 void ppool_free(struct ppool *p)

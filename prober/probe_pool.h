@@ -5,8 +5,9 @@
  * The loop thread submits jobs and waits for them with a deadline. A job
  * still queued or running at the deadline is abandoned: the caller gets
  * NULL in its place and never touches it again; a running one is freed by
- * its worker when (if ever) its system call returns, which then makes
- * ppool_wake_fd() readable so the caller can look again. While an
+ * its worker when (if ever) its system call returns, which then calls the
+ * pool's unblocked hook (on that worker thread) so the caller can look
+ * again. While an
  * abandoned job runs, ppool_stuck() answers true for its key, so the
  * caller reports that path at once instead of piling threads onto it.
  *
@@ -41,8 +42,12 @@ struct ppool_job {
 };
 
 /* thread_init runs first on every new worker, thread_fini last (NULL: no
- * context). NULL when a mutex, condition or eventfd cannot be made. */
-struct ppool *ppool_new(void *(*thread_init)(void), void (*thread_fini)(void *));
+ * context). unblocked(arg) runs on a worker thread, with the pool's lock
+ * held, after an abandoned job returned, and never once ppool_free has
+ * begun: it must only hand over (ev_async_send) and not call the pool.
+ * NULL: nobody is told. NULL when a mutex or condition cannot be made. */
+struct ppool *ppool_new(void *(*thread_init)(void), void (*thread_fini)(void *),
+			void (*unblocked)(void *arg), void *arg);
 
 /* Queue a job; starts a thread when none is idle and the cap allows. */
 void ppool_submit(struct ppool *p, struct ppool_job *j);
@@ -59,9 +64,6 @@ bool ppool_stuck(struct ppool *p, const char *key);
 /* Abandoned jobs still blocked, and threads started so far. */
 size_t ppool_n_stuck(struct ppool *p);
 size_t ppool_n_threads(struct ppool *p);
-
-/* Readable (eventfd) after an abandoned job returned; drain by read(). */
-int ppool_wake_fd(const struct ppool *p);
 
 /* Stops idle threads and joins them. Threads still blocked are detached;
  * the last of them frees what is left when its job returns. */

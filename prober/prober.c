@@ -1,5 +1,7 @@
 #include "prober.h"
 
+#include "clock.h"
+#include "evloop.h"
 #include "inventory.h"
 #include "log.h"
 #include "marker.h"
@@ -14,23 +16,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
-
-/* epoll tags; the sources take SRC_NKINDS values from TAG_SRC on */
-enum {
-	TAG_SIGNAL = 1,
-	TAG_DEBOUNCE,
-	TAG_RESCAN,
-	TAG_PUB_WAKE,
-	TAG_PUB_TIMER,
-	TAG_PROBE_WAKE,
-	TAG_SRC = 100,
-};
 
 /* Follow-up scans after new watches, at most this many in a row: enough
  * for a mount that appears while its parent directory is being watched,
@@ -39,9 +27,12 @@ enum {
 
 struct prober {
 	const struct prober_opts *o;
-	int epfd, sigfd, debounce_fd, rescan_fd;
-	bool debounce_armed;
-	bool recheck_armed; /* debounce_fd holds the longer recheck delay */
+	struct ev_loop *loop;
+	int sigfd;
+	struct ev_async *probe_wake; /* sent by probe workers */
+	uint64_t debounce_timer;     /* 0 = not armed */
+	uint64_t rescan_due;         /* monotonic ms, on a fixed grid (on_rescan) */
+	bool recheck_armed; /* debounce_timer holds the longer recheck delay */
 	long long last_events_ms; /* monotonic ms of the last rebuild for events */
 	unsigned idle_leads;      /* leading rebuilds in a row that changed nothing */
 	unsigned followups;
@@ -108,13 +99,19 @@ static int read_mountinfo_path(const char *path, char **text, size_t *len)
 	return rv;
 }
 
-static struct probe_ctx *new_probe(const struct prober_opts *o)
+static void probe_unblocked_hook(void *arg);
+
+/* unblocked: sent when a timed-out probe returns; NULL = nobody told. */
+static struct probe_ctx *new_probe(const struct prober_opts *o,
+				   struct ev_async *unblocked)
 {
 	struct probe_config pc = {
 		.host_root = o->host_root,
 		.fs_types = o->scan.scope.fs_types,
 		.n_fs_types = o->scan.scope.n_fs_types,
 		.timeout_ms = o->probe_timeout_ms,
+		.unblocked = unblocked ? probe_unblocked_hook : NULL,
+		.unblocked_arg = unblocked,
 	};
 	struct probe_ctx *ctx;
 	if (probe_ctx_new(&pc, &ctx) != 0) {
@@ -130,7 +127,7 @@ static void check_roots(const struct prober_opts *o);
 int prober_once(const struct prober_opts *o, FILE *out)
 {
 	check_roots(o);
-	struct probe_ctx *ctx = new_probe(o);
+	struct probe_ctx *ctx = new_probe(o, NULL);
 	if (!ctx)
 		return QM_EIO;
 	char *text = NULL;
@@ -160,48 +157,22 @@ int prober_once(const struct prober_opts *o, FILE *out)
 
 /* ---- the loop ---------------------------------------------------------------- */
 
-static int ep_add(int epfd, int fd, uint32_t events, uint64_t tag)
-{
-	struct epoll_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.events = events;
-	ev.data.u64 = tag;
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
+static void on_debounce(struct ev_loop *loop, void *arg);
 
-static void set_timer(int fd, long long ms, bool periodic)
+static void set_debounce(struct prober *p, long long ms)
 {
-	struct itimerspec its;
-	memset(&its, 0, sizeof its);
-	long long ns = ms > 0 ? ms * 1000000LL : 1;
-	its.it_value.tv_sec = (time_t)(ns / 1000000000LL);
-	its.it_value.tv_nsec = (long)(ns % 1000000000LL);
-	if (periodic)
-		its.it_interval = its.it_value;
-	timerfd_settime(fd, 0, &its, NULL);
-}
-
-static void drain(int fd)
-{
-	uint64_t v;
-	while (read(fd, &v, sizeof v) == (ssize_t)sizeof v)
-		;
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (p->debounce_timer)
+		ev_timer_cancel(p->loop, p->debounce_timer);
+	p->debounce_timer = ev_timer_add(p->loop, ms > 0 ? (uint64_t)ms : 0,
+					 on_debounce, p);
 }
 
 /* A rebuild for events after `wait_ms` (the trailing edge of a burst). */
 static void arm_debounce_in(struct prober *p, long long wait_ms)
 {
-	if (p->debounce_armed && !p->recheck_armed)
+	if (p->debounce_timer && !p->recheck_armed)
 		return;
-	set_timer(p->debounce_fd, wait_ms > 0 ? wait_ms : 1, false);
-	p->debounce_armed = true;
+	set_debounce(p, wait_ms);
 	p->recheck_armed = false;
 }
 
@@ -210,27 +181,36 @@ static void arm_debounce_in(struct prober *p, long long wait_ms)
  * already due: that one looks again and re-arms if need be. */
 static void arm_recheck(struct prober *p, long long ms)
 {
-	if (p->debounce_armed)
+	if (p->debounce_timer)
 		return;
-	set_timer(p->debounce_fd, ms, false);
-	p->debounce_armed = true;
+	set_debounce(p, ms);
 	p->recheck_armed = true;
+}
+
+/* "a,b,c" into buf, cut at cap. */
+static const char *join_list(char *const *v, size_t n, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		int w = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", v[i]);
+		if (w < 0)
+			break;
+		o += (size_t)w < cap - o ? (size_t)w : cap - o - 1;
+	}
+	return buf;
 }
 
 static void types_text(unsigned types, char *buf, size_t cap)
 {
 	static const unsigned bits[] = {MARKER_REGISTRY, MARKER_METADATA, MARKER_DATA};
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < 3; i++) {
-		if (!(types & bits[i]))
-			continue;
-		int w = snprintf(buf + o, cap - o, "%s%s", o ? "," : "",
-				 marker_service_name(bits[i]));
-		if (w > 0 && (size_t)w < cap - o)
-			o += (size_t)w;
-	}
-	if (o == 0)
+	char *names[3];
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++)
+		if (types & bits[i])
+			names[n++] = (char *)marker_service_name(bits[i]);
+	join_list(names, n, buf, cap);
+	if (n == 0)
 		snprintf(buf, cap, "-");
 }
 
@@ -375,7 +355,7 @@ static void full_resync(struct prober *p, const char *why)
 static bool events_rebuild(struct prober *p)
 {
 	uint64_t gen = p->gen;
-	long long now = mono_ms();
+	long long now = (long long)clock_mono_ms();
 	rebuild(p, "events");
 	if (p->gen == gen)
 		return false;
@@ -383,27 +363,25 @@ static bool events_rebuild(struct prober *p)
 	return true;
 }
 
-static void on_sources(struct prober *p, enum src_kind kind)
+static void on_sources(void *arg, const struct src_events *ev)
 {
-	struct src_events ev;
-	memset(&ev, 0, sizeof ev);
-	src_handle(p->src, kind, &ev);
-	if (ev.resync) {
-		log_warn("resync", "reason=%s", ev.resync);
+	struct prober *p = arg;
+	if (ev->resync) {
+		log_warn("resync", "reason=%s", ev->resync);
 		probe_cache_flush(p->probe);
-	} else if (ev.drop_all) {
+	} else if (ev->drop_all) {
 		probe_cache_flush(p->probe);
 	} else {
-		for (size_t i = 0; i < ev.n_drop; i++)
-			probe_cache_drop(p->probe, ev.drop[i]);
+		for (size_t i = 0; i < ev->n_drop; i++)
+			probe_cache_drop(p->probe, ev->drop[i]);
 	}
-	if (!ev.changed)
+	if (!ev->changed)
 		return;
 	/* Leading edge: the first change after a quiet debounce window is
 	 * published at once; changes within the window are coalesced into one
 	 * rebuild at its end. A marker still being written is caught by the
 	 * settle recheck (PROBE_MARKER_SETTLE_MS), as before. */
-	long long now = mono_ms();
+	long long now = (long long)clock_mono_ms();
 	long long since = now - p->last_events_ms;
 	/* A leading rebuild that changed nothing (a marker's IN_CREATE before
 	 * its writer closed it) does not open the window: the event that
@@ -411,7 +389,7 @@ static void on_sources(struct prober *p, enum src_kind kind)
 	 * of events that change nothing still coalesces. */
 	bool quiet = since >= p->o->debounce_ms || (p->idle_leads > 0 && p->idle_leads < 3);
 	/* a pending settle recheck (a marker still open) is no burst */
-	if ((!p->debounce_armed || p->recheck_armed) && quiet) {
+	if ((!p->debounce_timer || p->recheck_armed) && quiet) {
 		bool published = events_rebuild(p);
 		p->idle_leads = published ? 0 : p->idle_leads + 1;
 		return;
@@ -420,12 +398,12 @@ static void on_sources(struct prober *p, enum src_kind kind)
 	arm_debounce_in(p, p->o->debounce_ms - since);
 }
 
-/* Returns true when the loop should stop. */
-static bool on_signal(struct prober *p)
+static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
+	(void)events;
+	struct prober *p = arg;
 	struct signalfd_siginfo si;
-	bool stop = false;
-	while (read(p->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
 			log_info("resync", "reason=sighup");
 			full_resync(p, "sighup");
@@ -433,39 +411,72 @@ static bool on_signal(struct prober *p)
 		}
 		log_info("stopping", "signal=%s",
 			 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-		stop = true;
+		ev_stop(loop);
 	}
-	return stop;
 }
 
+static void on_debounce(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct prober *p = arg;
+	p->debounce_timer = 0;
+	p->recheck_armed = false;
+	(void)events_rebuild(p);
+}
+
+/* The safety net re-reads markers, mounts and free space; cached
+ * blkid/udev facts stay (they are dropped by udev events and on unmount).
+ * On a fixed grid from the start, as a periodic timer: a slow rebuild does
+ * not push the next one back, and missed ticks fold into one. */
+static void on_rescan(struct ev_loop *loop, void *arg)
+{
+	struct prober *p = arg;
+	uint64_t now = clock_mono_ms();
+	uint64_t every = p->o->rescan_ms > 0 ? (uint64_t)p->o->rescan_ms : 1;
+	while (p->rescan_due <= now)
+		p->rescan_due += every;
+	ev_timer_add(loop, p->rescan_due - now, on_rescan, p);
+	rebuild(p, "rescan");
+}
+
+/* A probe that had timed out returned: its device may answer again. */
+static void on_probe_unblocked(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct prober *p = arg;
+	log_info("probe_unblocked", "still_blocked=%zu", probe_blocked(p->probe));
+	rebuild(p, "probe_unblocked");
+}
+
+/* From a probe worker thread: hand over only. */
+static void probe_unblocked_hook(void *arg)
+{
+	ev_async_send(arg);
+}
+
+static const struct inv *current_inv(void *arg, uint64_t *gen)
+{
+	struct prober *p = arg;
+	*gen = p->gen;
+	return &p->cur;
+}
+
+/* The order matters: the publisher and the probe workers send asyncs
+ * until they are freed, the loop outlives every watcher. */
 static void prober_fini(struct prober *p)
 {
 	pub_free(p->pub);
 	src_free(p->src);
 	probe_ctx_free(p->probe);
 	inv_fini(&p->cur);
-	if (p->debounce_fd >= 0)
-		close(p->debounce_fd);
-	if (p->rescan_fd >= 0)
-		close(p->rescan_fd);
+	if (p->loop) {
+		ev_async_free(p->probe_wake);
+		if (p->sigfd >= 0)
+			ev_fd_del(p->loop, p->sigfd);
+		ev_loop_free(p->loop);
+	}
 	if (p->sigfd >= 0)
 		close(p->sigfd);
-	if (p->epfd >= 0)
-		close(p->epfd);
-}
-
-/* "a,b,c" into buf, cut at cap. */
-static const char *join_list(char *const *v, size_t n, char *buf, size_t cap)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && o + 1 < cap; i++) {
-		int w = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", v[i]);
-		if (w < 0)
-			break;
-		o += (size_t)w < cap - o ? (size_t)w : cap - o - 1;
-	}
-	return buf;
 }
 
 static void log_start(const struct prober_opts *o)
@@ -523,12 +534,68 @@ static void check_roots(const struct prober_opts *o)
 	free(text);
 }
 
+/* The publisher, when there is a coordinator; its own asyncs and timer
+ * then live on the loop. 0 or the error of pub_new. */
+static int start_publisher(struct prober *p)
+{
+	const struct prober_opts *o = p->o;
+	if (!o->coordinator) {
+		log_info("publishing_disabled", "reason=\"no --coordinator: "
+						"changes are logged only\"");
+		return 0;
+	}
+	struct pub_config pc = {
+		.url = o->coordinator,
+		.tls = o->tls,
+		.agent_id = o->agent_id,
+		.hostname = o->hostname,
+		.boot_id = o->boot_id,
+		.session = o->session,
+		.heartbeat_ms = o->heartbeat_ms,
+		.ack_timeout_ms = o->ack_timeout_ms,
+		.reconnect_min_ms = o->reconnect_min_ms,
+		.reconnect_max_ms = o->reconnect_max_ms,
+		.current = current_inv,
+		.current_arg = p,
+	};
+	memcpy(pc.cred, o->cred, BUS_CRED_LEN);
+	return pub_new(&pc, p->loop, &p->pub);
+}
+
+/* Loop, signalfd, probes, sources, rescan timer, publisher. 0 or a
+ * negative qm_err (logged). */
+static int prober_start(struct prober *p, const sigset_t *set)
+{
+	const struct prober_opts *o = p->o;
+	p->loop = ev_loop_new();
+	p->sigfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (!p->loop || p->sigfd < 0 ||
+	    ev_fd_add(p->loop, p->sigfd, EV_READ, on_signal, p) != 0) {
+		log_error("loop_setup", "reason=%s", log_qs(strerror(errno)));
+		return QM_EIO;
+	}
+	p->probe_wake = ev_async_new(p->loop, on_probe_unblocked, p);
+	if (!(p->probe = new_probe(o, p->probe_wake)))
+		return QM_EIO;
+	struct src_config sc = {.udev_mode = o->udev_mode,
+				.udev_rcvbuf = o->udev_buffer,
+				.mountinfo_path = o->mountinfo_path};
+	int rv = src_new(&sc, p->loop, on_sources, p, &p->src);
+	if (rv != 0)
+		return rv;
+	uint64_t every = o->rescan_ms > 0 ? (uint64_t)o->rescan_ms : 1;
+	p->rescan_due = clock_mono_ms() + every;
+	ev_timer_add(p->loop, every, on_rescan, p);
+	log_info("source_live", "source=rescan interval_ms=%lld", o->rescan_ms);
+	return start_publisher(p);
+}
+
 int prober_run(const struct prober_opts *o)
 {
 	struct prober p;
 	memset(&p, 0, sizeof p);
 	p.o = o;
-	p.epfd = p.sigfd = p.debounce_fd = p.rescan_fd = -1;
+	p.sigfd = -1;
 	inv_init(&p.cur);
 
 	/* before any thread exists (NNG starts its own): every thread then
@@ -543,109 +610,12 @@ int prober_run(const struct prober_opts *o)
 
 	log_start(o);
 	check_roots(o);
-	int rv = QM_EIO;
-	p.epfd = epoll_create1(EPOLL_CLOEXEC);
-	p.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	p.debounce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	p.rescan_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (p.epfd < 0 || p.sigfd < 0 || p.debounce_fd < 0 || p.rescan_fd < 0 ||
-	    ep_add(p.epfd, p.sigfd, EPOLLIN, TAG_SIGNAL) != 0 ||
-	    ep_add(p.epfd, p.debounce_fd, EPOLLIN, TAG_DEBOUNCE) != 0 ||
-	    ep_add(p.epfd, p.rescan_fd, EPOLLIN, TAG_RESCAN) != 0) {
-		log_error("loop_setup", "reason=%s", log_qs(strerror(errno)));
-		goto out;
-	}
-	if (!(p.probe = new_probe(o)))
-		goto out;
-	if (ep_add(p.epfd, probe_wake_fd(p.probe), EPOLLIN, TAG_PROBE_WAKE) != 0) {
-		log_error("loop_setup", "reason=%s", log_qs(strerror(errno)));
-		goto out;
-	}
-	struct src_config sc = {.udev_mode = o->udev_mode,
-				.udev_rcvbuf = o->udev_buffer,
-				.mountinfo_path = o->mountinfo_path};
-	if ((rv = src_new(&sc, p.epfd, TAG_SRC, &p.src)) != 0)
-		goto out;
-	set_timer(p.rescan_fd, o->rescan_ms, true);
-	log_info("source_live", "source=rescan interval_ms=%lld", o->rescan_ms);
-	if (o->coordinator) {
-		struct pub_config pc = {
-			.url = o->coordinator,
-			.tls = o->tls,
-			.agent_id = o->agent_id,
-			.hostname = o->hostname,
-			.boot_id = o->boot_id,
-			.session = o->session,
-			.heartbeat_ms = o->heartbeat_ms,
-			.ack_timeout_ms = o->ack_timeout_ms,
-			.reconnect_min_ms = o->reconnect_min_ms,
-			.reconnect_max_ms = o->reconnect_max_ms,
-		};
-		memcpy(pc.cred, o->cred, BUS_CRED_LEN);
-		if ((rv = pub_new(&pc, &p.pub)) != 0)
-			goto out;
-		if (ep_add(p.epfd, pub_wake_fd(p.pub), EPOLLIN, TAG_PUB_WAKE) != 0 ||
-		    ep_add(p.epfd, pub_timer_fd(p.pub), EPOLLIN, TAG_PUB_TIMER) != 0) {
-			rv = QM_EIO;
-			goto out;
-		}
-	} else {
-		log_info("publishing_disabled", "reason=\"no --coordinator: "
-						"changes are logged only\"");
-	}
-
-	full_resync(&p, "start");
-	rv = 0;
-	bool stop = false;
-	while (!stop) {
-		struct epoll_event evs[16];
-		int n = epoll_wait(p.epfd, evs, 16, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	int rv = prober_start(&p, &set);
+	if (rv == 0) {
+		full_resync(&p, "start");
+		if ((rv = ev_run(p.loop)) != 0)
 			log_error("epoll_wait", "reason=%s", log_qs(strerror(errno)));
-			rv = QM_EIO;
-			break;
-		}
-		for (int i = 0; i < n && !stop; i++) {
-			uint64_t tag = evs[i].data.u64;
-			switch (tag) {
-			case TAG_SIGNAL:
-				stop = on_signal(&p);
-				break;
-			case TAG_DEBOUNCE:
-				drain(p.debounce_fd);
-				p.debounce_armed = false;
-				p.recheck_armed = false;
-				(void)events_rebuild(&p);
-				break;
-			case TAG_RESCAN:
-				/* the safety net re-reads markers, mounts and
-				 * free space; cached blkid/udev facts stay (they
-				 * are dropped by udev events and on unmount) */
-				drain(p.rescan_fd);
-				rebuild(&p, "rescan");
-				break;
-			case TAG_PROBE_WAKE:
-				/* a probe that had timed out returned: its
-				 * device may answer again */
-				drain(probe_wake_fd(p.probe));
-				log_info("probe_unblocked", "still_blocked=%zu",
-					 probe_blocked(p.probe));
-				rebuild(&p, "probe_unblocked");
-				break;
-			case TAG_PUB_WAKE:
-			case TAG_PUB_TIMER:
-				pub_step(p.pub, &p.cur, p.gen);
-				break;
-			default:
-				if (tag >= TAG_SRC && tag < TAG_SRC + SRC_NKINDS)
-					on_sources(&p, (enum src_kind)(tag - TAG_SRC));
-				break;
-			}
-		}
 	}
-out:
 	prober_fini(&p);
 	return rv;
 }

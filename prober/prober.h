@@ -1,6 +1,6 @@
-/* The prober: one thread, one epoll loop over the event sources
- * (sources.h), the publisher's fds (publisher.h), a debounce timer, the
- * safety rescan timer and a signalfd.
+/* The prober: one thread, one event loop (common/evloop.h) over the event
+ * sources (sources.h), the publisher (publisher.h), the probe workers'
+ * wake-up, a debounce timer, the safety rescan timer and a signalfd.
  *
  * Events never rebuild directly: they arm the debounce timer (if it is not
  * armed already, so a steady stream cannot postpone a rebuild forever);

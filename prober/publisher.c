@@ -5,7 +5,8 @@
  * reply. A spurious wake-up would then silently drop the request in
  * flight. With aios every operation has an explicit timeout and exactly
  * one completion, cancellation is explicit, and the callbacks do nothing
- * but post (atomic flag + eventfd), so no NNG thread touches our state.
+ * but post (atomic flag + ev_async_send), so no NNG thread touches our
+ * state.
  *
  * Stale replies: REQ matches replies to the current request id and drops
  * the rest, and we never start a request before the previous one's
@@ -13,20 +14,18 @@
  * sent. */
 #include "publisher.h"
 
+#include "clock.h"
 #include "log.h"
 #include "qm_error.h"
 
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
-#include <unistd.h>
 
 enum state { ST_IDLE, ST_SENDING, ST_AWAIT_ACK, ST_CANCELLING };
 enum kind { K_SNAPSHOT, K_DELTA, K_HEARTBEAT };
@@ -46,11 +45,19 @@ struct pub {
 	bool sock_open;
 	struct bus_dialer *dialer;
 	nng_aio *send_aio, *recv_aio;
-	int wake_fd, timer_fd;
+	struct ev_loop *loop;
+	struct ev_async *wake; /* sent by NNG threads */
+	uint64_t timer;        /* heartbeat/retry timer id, 0 = none */
+	const struct inv *(*current)(void *arg, uint64_t *gen);
+	void *current_arg;
 
 	/* written by NNG threads */
 	atomic_uint pipes_added, pipes_removed;
 	atomic_bool send_done, recv_done;
+	/* settle() waits on this while the loop is not running */
+	pthread_mutex_t posted_mu;
+	pthread_cond_t posted_cv;
+	unsigned posted_seq; /* under posted_mu */
 
 	/* loop thread only */
 	char *url, *agent_id, *hostname, *boot_id;
@@ -76,27 +83,15 @@ struct pub {
 	uint64_t retry_ms;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t real_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- NNG threads: post only ------------------------------------------------ */
 
 static void wake(struct pub *p)
 {
-	uint64_t one = 1;
-	ssize_t w = write(p->wake_fd, &one, sizeof one);
-	(void)w; /* EAGAIN: the counter is already non-zero, the loop wakes */
+	pthread_mutex_lock(&p->posted_mu);
+	p->posted_seq++;
+	pthread_cond_broadcast(&p->posted_cv);
+	pthread_mutex_unlock(&p->posted_mu);
+	ev_async_send(p->wake); /* coalesces: one loop run for many */
 }
 
 static void pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
@@ -143,12 +138,18 @@ bool pub_url_valid(const char *url)
 	return false;
 }
 
-int pub_new(const struct pub_config *cfg, struct pub **out)
+static void on_wake(struct ev_loop *loop, void *arg);
+
+int pub_new(const struct pub_config *cfg, struct ev_loop *loop, struct pub **out)
 {
 	*out = NULL;
 	struct pub *p = qm_calloc(1, sizeof *p);
-	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	p->loop = loop;
+	p->wake = ev_async_new(loop, on_wake, p);
+	p->current = cfg->current;
+	p->current_arg = cfg->current_arg;
+	pthread_mutex_init(&p->posted_mu, NULL);
+	pthread_cond_init(&p->posted_cv, NULL);
 	p->url = qm_strdup(cfg->url);
 	p->agent_id = qm_strdup(cfg->agent_id);
 	p->hostname = qm_strdup(cfg->hostname ? cfg->hostname : "");
@@ -157,16 +158,12 @@ int pub_new(const struct pub_config *cfg, struct pub **out)
 	p->session = cfg->session;
 	p->hb_ms = (uint64_t)cfg->heartbeat_ms;
 	p->ack_ms = (uint64_t)cfg->ack_timeout_ms;
-	p->start_ms = mono_ms();
+	p->start_ms = clock_mono_ms();
 	p->st = ST_IDLE;
 	p->need_snapshot = true;
 	p->retry_ms = RETRY_MIN_MS;
 	inv_init(&p->fl_inv);
 	inv_init(&p->acked);
-	if (p->wake_fd < 0 || p->timer_fd < 0) {
-		pub_free(p);
-		return QM_EIO;
-	}
 
 	int rv;
 	if ((rv = nng_req0_open(&p->sock)) != 0) {
@@ -220,7 +217,7 @@ void pub_free(struct pub *p)
 		nng_aio_stop(p->recv_aio);
 	bus_dialer_free(p->dialer);
 	if (p->sock_open)
-		nng_close(p->sock); /* pipe callbacks still write wake_fd */
+		nng_close(p->sock); /* pipe callbacks still send p->wake */
 	/* a message still attached belongs to us when a send failed (it is
 	 * handed back) or a reply arrived that the loop never consumed */
 	if (p->send_aio) {
@@ -235,10 +232,11 @@ void pub_free(struct pub *p)
 			nng_msg_free(m);
 		nng_aio_free(p->recv_aio);
 	}
-	if (p->wake_fd >= 0)
-		close(p->wake_fd);
-	if (p->timer_fd >= 0)
-		close(p->timer_fd);
+	ev_async_free(p->wake);
+	if (p->timer)
+		ev_timer_cancel(p->loop, p->timer);
+	pthread_mutex_destroy(&p->posted_mu);
+	pthread_cond_destroy(&p->posted_cv);
 	inv_fini(&p->fl_inv);
 	inv_fini(&p->acked);
 	free(p->url);
@@ -246,16 +244,6 @@ void pub_free(struct pub *p)
 	free(p->hostname);
 	free(p->boot_id);
 	free(p);
-}
-
-int pub_wake_fd(const struct pub *p)
-{
-	return p->wake_fd;
-}
-
-int pub_timer_fd(const struct pub *p)
-{
-	return p->timer_fd;
 }
 
 bool pub_connected(const struct pub *p)
@@ -269,13 +257,6 @@ uint64_t pub_acked_generation(const struct pub *p)
 }
 
 /* ---- loop thread ------------------------------------------------------------- */
-
-static void drain(int fd)
-{
-	uint64_t v;
-	while (read(fd, &v, sizeof v) == (ssize_t)sizeof v)
-		;
-}
 
 static void cancel_inflight(struct pub *p, const char *why)
 {
@@ -294,7 +275,7 @@ static void cancel_inflight(struct pub *p, const char *why)
 static void retry_later(struct pub *p)
 {
 	p->need_snapshot = true;
-	p->retry_at_ms = mono_ms() + p->retry_ms;
+	p->retry_at_ms = clock_mono_ms() + p->retry_ms;
 	p->retry_ms = p->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->retry_ms * 2;
 }
 
@@ -431,7 +412,7 @@ static int send_env(struct pub *p, Quobyte__Bus__Envelope *env)
 	env->has_generation = true;
 	env->generation = p->fl_gen;
 	env->has_sent_unix_ms = true;
-	env->sent_unix_ms = real_ms();
+	env->sent_unix_ms = clock_real_ms();
 	env->has_session = true;
 	env->session = p->session;
 	uint8_t *frame = NULL;
@@ -452,7 +433,7 @@ static int send_env(struct pub *p, Quobyte__Bus__Envelope *env)
 	nng_aio_set_timeout(p->send_aio, (nng_duration)p->ack_ms);
 	nng_send_aio(p->sock, p->send_aio);
 	p->st = ST_SENDING;
-	p->last_send_ms = mono_ms();
+	p->last_send_ms = clock_mono_ms();
 	log_debug("publish_sent", "kind=%s generation=%llu base=%llu bytes=%zu",
 		  kind_names[p->fl_kind], (unsigned long long)p->fl_gen,
 		  (unsigned long long)p->fl_base, len);
@@ -505,6 +486,8 @@ static void send_due(struct pub *p, const struct inv *cur, uint64_t gen,
 		inv_copy(&p->fl_inv, cur);
 }
 
+static void on_timer(struct ev_loop *loop, void *arg);
+
 static void arm_timer(struct pub *p, uint64_t now)
 {
 	uint64_t at = 0;
@@ -513,20 +496,14 @@ static void arm_timer(struct pub *p, uint64_t now)
 		if (p->retry_at_ms > now)
 			at = p->retry_at_ms;
 	}
-	struct itimerspec its;
-	memset(&its, 0, sizeof its);
-	if (at) {
-		uint64_t d = at > now ? at - now : 1;
-		its.it_value.tv_sec = (time_t)(d / 1000u);
-		its.it_value.tv_nsec = (long)(d % 1000u) * 1000000L;
-	}
-	timerfd_settime(p->timer_fd, 0, &its, NULL);
+	if (p->timer)
+		ev_timer_cancel(p->loop, p->timer);
+	p->timer = at ? ev_timer_add(p->loop, at > now ? at - now : 1, on_timer, p) : 0;
 }
 
 /* Take in what the NNG threads posted: connection changes, completions. */
 static void take_posted(struct pub *p)
 {
-	drain(p->wake_fd);
 
 	unsigned added = atomic_load(&p->pipes_added);
 	unsigned removed = atomic_load(&p->pipes_removed);
@@ -558,13 +535,33 @@ static void take_posted(struct pub *p)
 
 void pub_step(struct pub *p, const struct inv *cur, uint64_t gen)
 {
-	drain(p->timer_fd);
 	take_posted(p);
 
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	if (p->st == ST_IDLE && p->connected && now >= p->retry_at_ms)
 		send_due(p, cur, gen, now);
 	arm_timer(p, now);
+}
+
+static void step_current(struct pub *p)
+{
+	uint64_t gen = 0;
+	const struct inv *cur = p->current(p->current_arg, &gen);
+	pub_step(p, cur, gen);
+}
+
+static void on_wake(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	step_current(arg);
+}
+
+static void on_timer(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct pub *p = arg;
+	p->timer = 0;
+	step_current(p);
 }
 
 /* Shutdown, before anything is stopped or closed: let the request in flight
@@ -587,15 +584,36 @@ void pub_step(struct pub *p, const struct inv *cur, uint64_t gen)
  * ack timeout): a coordinator that swallowed the request delays the exit
  * by that much and leaves the (then unlikely) race open rather than keep
  * the prober from ever exiting. Blocks; loop thread only. */
+/* Until an NNG thread posts after `seen`, or ms passed. */
+static void wait_posted(struct pub *p, unsigned seen, uint64_t ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl); /* the condition's default clock */
+	dl.tv_sec += (time_t)(ms / 1000u);
+	dl.tv_nsec += (long)(ms % 1000u) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->posted_mu);
+	while (p->posted_seq == seen &&
+	       pthread_cond_timedwait(&p->posted_cv, &p->posted_mu, &dl) == 0)
+		;
+	pthread_mutex_unlock(&p->posted_mu);
+}
+
 static void settle(struct pub *p)
 {
-	uint64_t start = mono_ms();
+	uint64_t start = clock_mono_ms();
 	uint64_t wait = p->ack_ms < SETTLE_MAX_MS ? p->ack_ms : SETTLE_MAX_MS;
 	for (;;) {
+		pthread_mutex_lock(&p->posted_mu);
+		unsigned seen = p->posted_seq;
+		pthread_mutex_unlock(&p->posted_mu);
 		take_posted(p);
 		if (p->st == ST_IDLE)
 			return;
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		if (now >= start + wait) {
 			log_warn("bus_close_unsettled",
 				 "kind=%s generation=%llu waited_ms=%llu "
@@ -605,8 +623,6 @@ static void settle(struct pub *p)
 				 (unsigned long long)(now - start));
 			return;
 		}
-		struct pollfd pfd = {.fd = p->wake_fd, .events = POLLIN};
-		if (poll(&pfd, 1, (int)(start + wait - now)) < 0 && errno != EINTR)
-			return;
+		wait_posted(p, seen, start + wait - now);
 	}
 }

@@ -1,5 +1,6 @@
 /* Publishing the inventory to the coordinator: an NNG REQ socket dialing
- * the coordinator's REP listener, driven from the prober's loop.
+ * the coordinator's REP listener, driven from the prober's event loop
+ * (common/evloop.h).
  *
  * Protocol (what the coordinator can rely on):
  *  - one request outstanding at a time; every reply is an Ack, verified
@@ -15,13 +16,15 @@
  *    current (acknowledged) generation.
  *
  * Threads: NNG completes aios and pipe events on its own threads; those
- * callbacks only set atomic flags and write the eventfd (pub_wake_fd).
- * Everything else runs on the loop thread inside pub_step(). */
+ * callbacks only set atomic flags and send the publisher's ev_async.
+ * Everything else runs on the loop thread: in the async's callback, in the
+ * publisher's heartbeat/retry timer and in pub_step(). */
 #ifndef QM_PUBLISHER_H
 #define QM_PUBLISHER_H
 
 #include "bus.h"
 #include "bus_tls.h"
+#include "evloop.h"
 #include "inventory.h"
 
 #include <stdbool.h>
@@ -39,6 +42,11 @@ struct pub_config {
 	long long ack_timeout_ms;
 	long long reconnect_min_ms;
 	long long reconnect_max_ms;
+	/* The inventory to publish and its generation, asked for when a
+	 * completion or a timer (not pub_step) makes something due. Loop
+	 * thread; the result is not retained. */
+	const struct inv *(*current)(void *arg, uint64_t *gen);
+	void *current_arg;
 };
 
 struct pub;
@@ -48,26 +56,23 @@ struct pub;
 bool pub_url_valid(const char *url);
 
 /* Open the socket and start dialing without waiting (NNG redials forever
- * with backoff between the reconnect bounds). Strings in cfg are copied.
- * 0, QM_EINVAL (URL refused by NNG), QM_EIO. */
-int pub_new(const struct pub_config *cfg, struct pub **out);
+ * with backoff between the reconnect bounds); its completions and timers
+ * run on loop. Strings in cfg are copied. 0, QM_EINVAL (URL refused by
+ * NNG), QM_EIO. Loop thread. */
+int pub_new(const struct pub_config *cfg, struct ev_loop *loop, struct pub **out);
 
 /* Let a request in flight finish first (its Ack arrives or it fails; sends
  * nothing new): blocks for at most the ack timeout, capped at 1 s, because
  * closing while an Ack arrives can hang NNG 1.5 (see settle() in
  * publisher.c). Then stop every aio (waits for running callbacks), close the
- * socket, free. Loop thread only. */
+ * socket, free. Loop thread only, the loop not running (ev_run returned):
+ * the wait happens here, not on the loop; before ev_loop_free. */
 void pub_free(struct pub *p);
 
-/* Readable when NNG posted a completion or pipe event. */
-int pub_wake_fd(const struct pub *p);
-/* Readable when a heartbeat or a retry is due. */
-int pub_timer_fd(const struct pub *p);
-
 /* Process what was posted, then send what is due for the current state
- * (cur at generation gen). Call after either fd above fired and after
- * every inventory change. Loop thread only; never blocks. cur is copied
- * when sent, not retained. */
+ * (cur at generation gen). Call after every inventory change (completions
+ * and timers call it by themselves, with cfg->current). Loop thread only;
+ * never blocks. cur is copied when sent, not retained. */
 void pub_step(struct pub *p, const struct inv *cur, uint64_t gen);
 
 bool pub_connected(const struct pub *p);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -52,7 +51,12 @@ struct watch {
 	size_t n_names;
 };
 
+enum src_kind { SRC_UDEV, SRC_MOUNTINFO, SRC_INOTIFY };
+
 struct src {
+	struct ev_loop *loop;
+	src_events_cb cb;
+	void *cb_arg;
 	struct udev *udev;
 	struct udev_monitor *mon;
 	int udev_fd;
@@ -74,17 +78,9 @@ int src_udev_mode_parse(const char *s, enum src_udev_mode *out)
 	return QM_EINVAL;
 }
 
-static int ep_add(int epfd, int fd, uint32_t events, uint64_t tag)
-{
-	struct epoll_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.events = events;
-	ev.data.u64 = tag;
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
+static void on_fd(struct ev_loop *loop, int fd, unsigned events, void *arg);
 
-static void open_udev(struct src *s, const struct src_config *cfg, int epfd,
-		      uint64_t tag)
+static void open_udev(struct src *s, const struct src_config *cfg)
 {
 	bool udevd = access("/run/udev/control", F_OK) == 0;
 	const char *name;
@@ -136,7 +132,8 @@ static void open_udev(struct src *s, const struct src_config *cfg, int epfd,
 			log_warn("udev_rcvbuf", "requested=%d reason=%s", want,
 				 log_qs(strerror(errno)));
 		s->udev_fd = udev_monitor_get_fd(s->mon);
-		if (s->udev_fd < 0 || ep_add(epfd, s->udev_fd, EPOLLIN, tag) != 0)
+		if (s->udev_fd < 0 ||
+		    ev_fd_add(s->loop, s->udev_fd, EV_READ, on_fd, s) != 0)
 			why = "cannot poll monitor";
 	}
 	if (why) {
@@ -151,16 +148,19 @@ static void open_udev(struct src *s, const struct src_config *cfg, int epfd,
 	log_info("source_live", "source=%s subsystem=block", name);
 }
 
-int src_new(const struct src_config *cfg, int epfd, uint64_t tag_base,
-	    struct src **out)
+int src_new(const struct src_config *cfg, struct ev_loop *loop, src_events_cb cb,
+	    void *arg, struct src **out)
 {
 	*out = NULL;
 	struct src *s = qm_calloc(1, sizeof *s);
+	s->loop = loop;
+	s->cb = cb;
+	s->cb_arg = arg;
 	s->udev_fd = s->mi_fd = s->in_fd = -1;
 
+	/* a namespace change reports EPOLLPRI|EPOLLERR (EV_ERR is always on) */
 	s->mi_fd = open(cfg->mountinfo_path, O_RDONLY | O_CLOEXEC);
-	if (s->mi_fd < 0 ||
-	    ep_add(epfd, s->mi_fd, EPOLLPRI | EPOLLERR, tag_base + SRC_MOUNTINFO) != 0) {
+	if (s->mi_fd < 0 || ev_fd_add(loop, s->mi_fd, EV_PRI, on_fd, s) != 0) {
 		int e = errno;
 		log_error("source_unavailable", "source=mountinfo path=%s reason=%s",
 			  log_qs(cfg->mountinfo_path), log_qs(strerror(e)));
@@ -171,10 +171,10 @@ int src_new(const struct src_config *cfg, int epfd, uint64_t tag_base,
 	log_info("source_live", "source=mountinfo path=%s",
 		 log_qs(cfg->mountinfo_path));
 
-	open_udev(s, cfg, epfd, tag_base + SRC_UDEV);
+	open_udev(s, cfg);
 
 	s->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (s->in_fd < 0 || ep_add(epfd, s->in_fd, EPOLLIN, tag_base + SRC_INOTIFY) != 0) {
+	if (s->in_fd < 0 || ev_fd_add(loop, s->in_fd, EV_READ, on_fd, s) != 0) {
 		log_warn("source_unavailable",
 			 "source=inotify reason=%s fallback=rescan",
 			 log_qs(strerror(errno)));
@@ -202,10 +202,16 @@ void src_free(struct src *s)
 	for (size_t i = 0; i < s->n_w; i++)
 		watch_clear_names(&s->w[i]);
 	free(s->w);
-	if (s->in_fd >= 0)
+	if (s->in_fd >= 0) {
+		ev_fd_del(s->loop, s->in_fd);
 		close(s->in_fd);
-	if (s->mi_fd >= 0)
+	}
+	if (s->mi_fd >= 0) {
+		ev_fd_del(s->loop, s->mi_fd);
 		close(s->mi_fd);
+	}
+	if (s->udev_fd >= 0)
+		ev_fd_del(s->loop, s->udev_fd);
 	if (s->mon)
 		udev_monitor_unref(s->mon);
 	if (s->udev)
@@ -347,7 +353,7 @@ static void handle_inotify(struct src *s, struct src_events *ev)
 	}
 }
 
-void src_handle(struct src *s, enum src_kind kind, struct src_events *ev)
+static void handle(struct src *s, enum src_kind kind, struct src_events *ev)
 {
 	switch (kind) {
 	case SRC_UDEV:
@@ -366,6 +372,17 @@ void src_handle(struct src *s, enum src_kind kind, struct src_events *ev)
 	default:
 		break;
 	}
+}
+
+static void on_fd(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	(void)loop, (void)events;
+	struct src *s = arg;
+	struct src_events ev;
+	memset(&ev, 0, sizeof ev);
+	handle(s, fd == s->mi_fd ? SRC_MOUNTINFO : fd == s->in_fd ? SRC_INOTIFY : SRC_UDEV,
+	       &ev);
+	s->cb(s->cb_arg, &ev);
 }
 
 int src_watch_sync(struct src *s, struct probe_ctx *ctx,

@@ -1,4 +1,5 @@
-/* The prober's event sources, each a file descriptor in the loop's epoll:
+/* The prober's event sources, each a file descriptor watched on the
+ * prober's event loop (common/evloop.h):
  *
  *  - a libudev monitor on the "block" subsystem: processed "udev" events
  *    when udevd runs (/run/udev/control exists), raw "kernel" events
@@ -19,6 +20,7 @@
 #ifndef QM_SOURCES_H
 #define QM_SOURCES_H
 
+#include "evloop.h"
 #include "probe.h"
 #include "scan.h"
 
@@ -44,10 +46,6 @@ struct src_config {
 	int udev_rcvbuf; /* netlink receive buffer, bytes; 0 = SRC_UDEV_RCVBUF */
 };
 
-/* Which fd an epoll event belongs to: src_new stores tag_base + kind in
- * epoll_event.data.u64. */
-enum src_kind { SRC_UDEV = 0, SRC_MOUNTINFO = 1, SRC_INOTIFY = 2, SRC_NKINDS = 3 };
-
 /* What a batch of events asks of the prober. */
 struct src_events {
 	bool changed;       /* something relevant happened: debounce, rebuild */
@@ -59,16 +57,18 @@ struct src_events {
 
 struct src;
 
-/* Open the sources and register them in epfd. The mount table is required
- * (QM_EIO when it cannot be opened or polled); udev and inotify degrade:
- * each source's state is logged once here ("source_live" or
- * "source_unavailable" with the reason). */
-int src_new(const struct src_config *cfg, int epfd, uint64_t tag_base,
-	    struct src **out);
-void src_free(struct src *s);
+/* Called on the loop thread with what one source's fd had to say (one
+ * batch: the fd is drained, non-blocking, each time it is ready). */
+typedef void (*src_events_cb)(void *arg, const struct src_events *ev);
 
-/* Drain the fd of `kind` (level-triggered; non-blocking) into *ev. */
-void src_handle(struct src *s, enum src_kind kind, struct src_events *ev);
+/* Open the sources and watch them on loop; cb(arg, ...) gets their
+ * events. The mount table is required (QM_EIO when it cannot be opened or
+ * polled); udev and inotify degrade: each source's state is logged once
+ * here ("source_live" or "source_unavailable" with the reason). */
+int src_new(const struct src_config *cfg, struct ev_loop *loop, src_events_cb cb,
+	    void *arg, struct src **out);
+/* Stop watching, close, free. Loop thread; not from within cb. */
+void src_free(struct src *s);
 
 /* The open mountinfo fd: read it (mountinfo_read_fd) to scan the same
  * namespace that is being watched. */

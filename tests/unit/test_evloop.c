@@ -102,3 +102,166 @@ Test(evloop, post_from_other_thread_runs_every_item)
 	cr_assert_eq(p.count, 1000);
 	ev_loop_free(p.l);
 }
+
+/* ---- fd reuse within one iteration ------------------------------------------ */
+
+struct reuse {
+	int old_fd;      /* watched, readable when the loop starts */
+	int spare[2];    /* the new pipe; its read end takes old_fd's number */
+	int old_calls, new_calls;
+};
+
+static void on_old(struct ev_loop *l, int fd, unsigned ev, void *arg)
+{
+	(void)l, (void)fd, (void)ev;
+	((struct reuse *)arg)->old_calls++;
+}
+
+static void on_new(struct ev_loop *l, int fd, unsigned ev, void *arg)
+{
+	(void)l, (void)fd, (void)ev;
+	((struct reuse *)arg)->new_calls++;
+}
+
+/* Runs in the timer phase of the iteration whose epoll_wait already
+ * returned old_fd as readable: closes it and watches an unrelated, empty
+ * pipe under the same number (as an accept() reusing the number would). */
+static void close_and_reuse(struct ev_loop *l, void *arg)
+{
+	struct reuse *r = arg;
+	ev_fd_del(l, r->old_fd);
+	close(r->old_fd);
+	cr_assert_eq(pipe(r->spare), 0);
+	if (r->spare[0] != r->old_fd) { /* usually it gets the lowest, the old one */
+		cr_assert_eq(dup2(r->spare[0], r->old_fd), r->old_fd);
+		close(r->spare[0]);
+	}
+	cr_assert_eq(ev_fd_add(l, r->old_fd, EV_READ, on_new, r), 0);
+}
+
+Test(evloop, stale_event_of_a_reused_fd_is_dropped)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	struct ev_loop *l = ev_loop_new();
+	struct reuse r = {.old_fd = p[0]};
+	cr_assert_eq(ev_fd_add(l, p[0], EV_READ, on_old, &r), 0);
+	ev_timer_add(l, 0, close_and_reuse, &r);
+	ev_timer_add(l, 50, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(r.old_calls, 0, "the old watcher was removed before dispatch");
+	cr_assert_eq(r.new_calls, 0, "the new watcher got the old socket's event");
+	ev_fd_del(l, r.old_fd);
+	ev_loop_free(l);
+	close(r.old_fd);
+	close(r.spare[1]);
+	close(p[1]);
+}
+
+/* ---- coalescing wake-ups ----------------------------------------------------- */
+
+struct asyncs {
+	struct ev_async *a;
+	int runs;
+	int resend; /* sends left to make from the callback */
+};
+
+static void on_async(struct ev_loop *l, void *arg)
+{
+	(void)l;
+	struct asyncs *s = arg;
+	s->runs++;
+	if (s->resend > 0) {
+		s->resend--;
+		ev_async_send(s->a);
+	}
+}
+
+static void *send_many(void *arg)
+{
+	struct asyncs *s = arg;
+	for (int i = 0; i < 1000; i++)
+		ev_async_send(s->a);
+	return NULL;
+}
+
+/* uv_async_send: many sends before the loop runs give one callback run and
+ * one eventfd write; a send from the callback gives exactly one more run. */
+Test(evloop, async_sends_before_a_run_coalesce_into_one)
+{
+	struct ev_loop *l = ev_loop_new();
+	struct asyncs s = {.resend = 1};
+	s.a = ev_async_new(l, on_async, &s);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, send_many, &s);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(ev_wakeups(l), 1, "one eventfd write for 2000 sends");
+	ev_timer_add(l, 50, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(s.runs, 2, "one run for the sends, one for the resend");
+	cr_assert_eq(ev_wakeups(l), 3, "the resend and the stop woke it once each");
+	ev_async_free(s.a);
+	ev_loop_free(l);
+}
+
+static void free_self(struct ev_loop *l, void *arg)
+{
+	struct asyncs *s = arg;
+	s->runs++;
+	ev_async_free(s->a);
+	s->a = NULL;
+	ev_stop(l);
+}
+
+Test(evloop, async_may_free_itself_and_others_keep_running)
+{
+	struct ev_loop *l = ev_loop_new();
+	struct asyncs first = {0}, second = {0};
+	first.a = ev_async_new(l, free_self, &first);
+	second.a = ev_async_new(l, on_async, &second);
+	ev_async_send(second.a);
+	ev_async_send(first.a);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(first.runs, 1);
+	cr_assert_eq(second.runs, 1, "a handle after the freed one still ran");
+	ev_async_send(second.a);
+	ev_timer_add(l, 20, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(second.runs, 2);
+	ev_async_free(second.a);
+	ev_loop_free(l);
+}
+
+/* ev_post keeps every item (the bus server posts one per message) but
+ * writes the eventfd once while a wake-up is pending. */
+Test(evloop, posts_before_a_run_wake_the_loop_once)
+{
+	struct poster p = {.l = ev_loop_new()};
+	pthread_t th;
+	pthread_create(&th, NULL, post_many, &p);
+	pthread_join(th, NULL);
+	cr_assert_eq(ev_wakeups(p.l), 1, "1000 posts, one eventfd write");
+	cr_assert_eq(ev_run(p.l), 0);
+	cr_assert_eq(p.count, 1000, "every item ran");
+	ev_loop_free(p.l);
+}
+
+/* ev_fd_mod keeps the registration's generation: its events still arrive. */
+Test(evloop, fd_mod_keeps_delivering)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	struct ev_loop *l = ev_loop_new();
+	struct fdctx c = {0};
+	cr_assert_eq(ev_fd_add(l, p[0], 0, on_read, &c), 0);
+	cr_assert_eq(ev_fd_mod(l, p[0], EV_READ), 0);
+	cr_assert_eq(write(p[1], "abc", 3), 3);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(c.reads, 1);
+	ev_loop_free(l);
+	close(p[0]);
+	close(p[1]);
+}

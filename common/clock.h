@@ -1,0 +1,14 @@
+/* Clock readings in milliseconds, for timeouts, deadlines and latencies
+ * (monotonic) and for stamps other machines read (real time). Thread-safe,
+ * never block, never fail (clock_gettime on these clocks cannot). */
+#ifndef QM_CLOCK_H
+#define QM_CLOCK_H
+
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in ms: only differences mean anything. */
+uint64_t clock_mono_ms(void);
+/* CLOCK_REALTIME in ms since the Unix epoch: may jump. */
+uint64_t clock_real_ms(void);
+
+#endif
