@@ -2486,8 +2486,20 @@ static void coord_free(struct coord *c)
 	free(c->prober_uri);
 }
 
+/* Every cJSON allocation follows the out-of-memory policy (qm_error.h):
+ * qm_malloc() aborts through qm_oom() instead of returning NULL, so the
+ * cJSON_Create and cJSON_Add calls here and in the Mesos client need no
+ * check. cJSON_Parse still returns NULL for malformed input: those checks
+ * stay. Process-wide; set once, before the first cJSON call. */
+static void setup_cjson_oom(void)
+{
+	cJSON_Hooks hooks = { .malloc_fn = qm_malloc, .free_fn = free };
+	cJSON_InitHooks(&hooks);
+}
+
 int coord_run(const struct coord_config *cfg)
 {
+	setup_cjson_oom();
 	struct coord cs;
 	struct coord *c = &cs;
 	memset(c, 0, sizeof *c);
