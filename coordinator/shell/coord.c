@@ -10,6 +10,7 @@
  * Offers are never kept: each OFFERS event is answered (ACCEPT or DECLINE)
  * before the handler returns. */
 #include "shell/coord.h"
+#include "shell/coord_priv.h"
 
 #include "bus.h"
 #include "bus_json.h"
@@ -45,122 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef QM_VERSION_STRING
-#define QM_VERSION_STRING "0.1.0"
-#endif
-
-/* Agent attribute naming the device roots its prober watches (the local
- * one-machine cluster gives every emulated agent its own directory). */
-#define ATTR_DEVICE_ROOTS "quobyte_device_roots"
-#define SHORT_REFUSE_S 5.0       /* an offer that did not fit a pending launch */
-#define KILL_RETRY_MS 30000      /* resend KILL for tasks that do not die */
-#define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
-#define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
-#define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
-#define RETRY_CALLS_MAX 1024     /* DECLINE/KILL/ACKNOWLEDGE calls waiting for a retry */
-#define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
-
-struct agent {
-	char *id;
-	char *hostname;
-	struct plan_attr *attrs; /* owned strings */
-	size_t nattrs;
-	bool active;
-	bool offered;            /* seen in an offer (else only from a prober) */
-	int64_t last_offer_ms;
-};
-
-struct health {
-	char *task_id;
-	enum plan_health h;
-};
-
-/* A launch the planner wants that did not fit the agent's last offer. */
-struct wait {
-	char *agent_id;
-	enum service service;
-	char reason[192];
-	bool seen; /* still pending in the latest plan */
-};
-
-struct counters {
-	uint64_t offers, accepted, declined, launches, kills, updates, acks;
-	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
-	uint64_t bus_changes, store_saves, store_errors;
-};
-
-struct coord {
-	const struct coord_config *cfg;
-	struct ev_loop *loop;
-	struct mesos_client *mc;
-	struct busd *busd;
-	struct http_server *http;
-	struct auth *auth;        /* REST API tokens, limits, audit (auth.h) */
-	bool http_open;           /* no token on a listener others reach */
-	uint64_t insecure_timer;
-	struct store *store;
-	struct store_state st;
-	uint64_t st_version;
-	struct nodes nodes;
-	struct agent *agents;
-	size_t nagents, agents_cap;
-	struct strmap agent_idx;  /* agent id -> index in agents */
-	struct health *health;
-	size_t nhealth, health_cap;
-	struct strmap health_idx; /* task id -> index in health */
-	struct wait *waits;
-	size_t nwaits;
-
-	struct taskspec_config ts;
-	struct plan_config pc;
-	char **prober_hosts;
-	size_t nprober_hosts;
-	char *restr_buf[4]; /* owned name/value strings of restrictions */
-
-	uint8_t *secret;
-	size_t secretlen;
-	char *bus_url;       /* handed to probers */
-	char *hostname;
-	char *webui;
-	char *prober_uri;    /* derived from --prober-binary: our own URL */
-
-	/* Leadership. With the file store there is one coordinator per state
-	 * directory (flock), so it leads from the start; with ZooKeeper it leads
-	 * only between leader elected() and lost(). Everything that acts --
-	 * subscribing, launching, killing, saving, taking prober reports -- is
-	 * done only while leading. */
-	struct leader *leader;
-	bool leading;
-	bool step_down_posted; /* the store or the election says we no longer lead */
-
-	bool suppressed;
-	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
-	bool replan_posted;
-	uint64_t revived_sig;
-	int64_t last_revive_ms;
-	uint64_t wake_timer;
-	int64_t wake_at;
-	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
-	cJSON *retry_calls;        /* calls to send again */
-	uint64_t retry_timer;
-	int64_t retry_delay_ms, retry_last_ms;
-	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
-	struct plan_output last;      /* last plan, for REST */
-	struct counters n;
-	int sigfd;
-	int exit_code;
-	bool stopping;
-};
-
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t random64(void)
 {
@@ -170,158 +57,12 @@ static uint64_t random64(void)
 	return r;
 }
 
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* {"key":{"value":"..."}} -> "..." */
-static const char *json_id(const cJSON *o, const char *key)
-{
-	return json_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
-}
-
 static void coord_fatal(struct coord *c, const char *why)
 {
 	log_error("coordinator_stop", "reason=%s", log_qs(why));
 	c->exit_code = 1;
 	c->stopping = true;
 	ev_stop(c->loop);
-}
-
-/* ------------------------------------------------------------------ */
-/* agents and health                                                   */
-
-static struct agent *agent_find(struct coord *c, const char *id)
-{
-	size_t i;
-	return strmap_get(&c->agent_idx, id, &i) ? &c->agents[i] : NULL;
-}
-
-static void agent_clear_attrs(struct agent *a)
-{
-	for (size_t i = 0; i < a->nattrs; i++) {
-		free((char *)a->attrs[i].name);
-		free((char *)a->attrs[i].value);
-	}
-	free(a->attrs);
-	a->attrs = NULL;
-	a->nattrs = 0;
-}
-
-static struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
-{
-	struct agent *a = agent_find(c, id);
-	if (!a) {
-		if (c->nagents == c->agents_cap) {
-			c->agents_cap = c->agents_cap ? c->agents_cap * 2 : 16;
-			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);
-		}
-		strmap_put(&c->agent_idx, id, c->nagents);
-		a = &c->agents[c->nagents++];
-		memset(a, 0, sizeof *a);
-		a->id = qm_strdup(id);
-		a->active = true;
-		log_info("agent_seen", "agent_id=%s hostname=%s", log_qs(id),
-			 log_qs(hostname ? hostname : ""));
-	}
-	if (hostname && (!a->hostname || strcmp(a->hostname, hostname) != 0)) {
-		free(a->hostname);
-		a->hostname = qm_strdup(hostname);
-	}
-	return a;
-}
-
-static const char *agent_attr(const struct agent *a, const char *name)
-{
-	for (size_t i = 0; a && i < a->nattrs; i++)
-		if (strcmp(a->attrs[i].name, name) == 0)
-			return a->attrs[i].value;
-	return NULL;
-}
-
-static struct health *health_find(struct coord *c, const char *task_id)
-{
-	size_t i;
-	return strmap_get(&c->health_idx, task_id, &i) ? &c->health[i] : NULL;
-}
-
-static enum plan_health health_of(struct coord *c, const char *task_id)
-{
-	struct health *h = health_find(c, task_id);
-	return h ? h->h : PLAN_HEALTH_UNKNOWN;
-}
-
-static void health_set(struct coord *c, const char *task_id, enum plan_health v)
-{
-	struct health *h = health_find(c, task_id);
-	if (!h) {
-		if (c->nhealth == c->health_cap) {
-			c->health_cap = c->health_cap ? c->health_cap * 2 : 16;
-			c->health = qm_realloc(c->health, c->health_cap * sizeof *c->health);
-		}
-		strmap_put(&c->health_idx, task_id, c->nhealth);
-		h = &c->health[c->nhealth++];
-		h->task_id = qm_strdup(task_id);
-	}
-	h->h = v;
-}
-
-static void health_drop(struct coord *c, const char *task_id)
-{
-	struct health *h = health_find(c, task_id);
-	if (!h)
-		return;
-	size_t i = (size_t)(h - c->health);
-	strmap_del(&c->health_idx, task_id);
-	free(h->task_id);
-	*h = c->health[--c->nhealth];
-	if (i < c->nhealth)
-		strmap_put(&c->health_idx, h->task_id, i);
-}
-
-static struct wait *wait_find(struct coord *c, const char *agent_id, enum service s)
-{
-	for (size_t i = 0; i < c->nwaits; i++)
-		if (c->waits[i].service == s && strcmp(c->waits[i].agent_id, agent_id) == 0)
-			return &c->waits[i];
-	return NULL;
-}
-
-/* Remember why a launch waits; log only when the reason changes. */
-static void wait_set(struct coord *c, const char *agent_id, const char *hostname,
-		     enum service s, const char *reason)
-{
-	struct wait *w = wait_find(c, agent_id, s);
-	if (w)
-		w->seen = true;
-	if (w && strcmp(w->reason, reason) == 0)
-		return;
-	if (!w) {
-		c->waits = qm_realloc(c->waits, (c->nwaits + 1) * sizeof *c->waits);
-		w = &c->waits[c->nwaits++];
-		memset(w, 0, sizeof *w);
-		w->agent_id = qm_strdup(agent_id);
-		w->service = s;
-		w->seen = true;
-	}
-	snprintf(w->reason, sizeof w->reason, "%s", reason);
-	log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
-		 service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(reason));
-}
-
-static void wait_remove_at(struct coord *c, size_t i)
-{
-	free(c->waits[i].agent_id);
-	c->waits[i] = c->waits[--c->nwaits];
-}
-
-static void wait_clear(struct coord *c, const char *agent_id, enum service s)
-{
-	struct wait *w = wait_find(c, agent_id, s);
-	if (w)
-		wait_remove_at(c, (size_t)(w - c->waits));
 }
 
 /* ------------------------------------------------------------------ */
@@ -373,22 +114,6 @@ static int coord_save(struct coord *c)
 	c->st_version = nv;
 	c->n.store_saves++;
 	return 0;
-}
-
-static enum plan_task_state task_state(const struct store_task *t)
-{
-	enum plan_task_state s = PLAN_TASK_LAUNCHING;
-	if (t->state[0])
-		(void)plan_task_state_parse(t->state, &s);
-	return s;
-}
-
-static enum service task_service(const struct store_task *t)
-{
-	enum service s;
-	if (service_parse(t->service, &s) != 0)
-		return SERVICE_PROBER;
-	return (enum service)s;
 }
 
 /* ------------------------------------------------------------------ */
@@ -451,17 +176,6 @@ static void fill_report(struct coord *c, const char *agent_id, struct plan_repor
 	r->data_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__DATA];
 	r->registry_bootstrap = bootstrap;
 	r->client_mount = n->client_mount_point_exists;
-}
-
-/* Make sure every node a prober reported from is an agent (it ran a task
- * there, so the agent exists even before its next offer). */
-static void agents_from_nodes(struct coord *c)
-{
-	for (size_t i = 0; i < c->nodes.n; i++) {
-		const struct nodes_node *n = &c->nodes.v[i];
-		if (!agent_find(c, n->agent_id))
-			(void)agent_get(c, n->agent_id, n->hostname);
-	}
 }
 
 /* The ports a task of service s uses as its rpc port (registry list). */
@@ -2456,20 +2170,7 @@ static void coord_free(struct coord *c)
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
-	for (size_t i = 0; i < c->nagents; i++) {
-		agent_clear_attrs(&c->agents[i]);
-		free(c->agents[i].id);
-		free(c->agents[i].hostname);
-	}
-	free(c->agents);
-	strmap_fini(&c->agent_idx);
-	strmap_fini(&c->health_idx);
-	for (size_t i = 0; i < c->nhealth; i++)
-		free(c->health[i].task_id);
-	free(c->health);
-	while (c->nwaits)
-		wait_remove_at(c, c->nwaits - 1);
-	free(c->waits);
+	agents_fini(c);
 	for (size_t i = 0; i < c->nprober_hosts; i++)
 		free(c->prober_hosts[i]);
 	free(c->prober_hosts);
@@ -2507,8 +2208,7 @@ int coord_run(const struct coord_config *cfg)
 	c->sigfd = -1;
 	store_state_init(&c->st);
 	nodes_init(&c->nodes);
-	strmap_init(&c->agent_idx);
-	strmap_init(&c->health_idx);
+	agents_init(c);
 	char err[512] = "";
 	int rc = 1;
 
