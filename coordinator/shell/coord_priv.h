@@ -175,6 +175,27 @@ static inline enum service task_service(const struct store_task *t)
 }
 
 /* ------------------------------------------------------------------ */
+/* coord.c: lifecycle                                                  */
+
+/* Log why, and stop the loop with exit code 1. */
+void coord_fatal(struct coord *c, const char *why);
+/* Save c->st; 0 or the store's error (logged). A conflict means another
+ * coordinator writes the state: step down (ZooKeeper) or stop (file). */
+int coord_save(struct coord *c);
+/* Stop acting once the current callback is over (leadership is gone). */
+void step_down_soon(struct coord *c);
+
+/* ------------------------------------------------------------------ */
+/* planning.c: one planning cycle                                      */
+
+/* Plan once the current callback is over (coalesced). */
+void replan_soon(struct coord *c);
+/* Why the running disk service t must be replaced, written into buf, or
+ * NULL. */
+const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
+			   size_t cap);
+
+/* ------------------------------------------------------------------ */
 /* agents.c: the agent, health and launch-wait tables                  */
 
 void agents_init(struct coord *c);
