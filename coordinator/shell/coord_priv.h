@@ -15,6 +15,7 @@
 
 #include "api/auth.h"
 #include "api/http.h"
+#include "bus.h"
 #include "core/nodes.h"
 #include "core/plan.h"
 #include "core/service.h"
@@ -188,12 +189,32 @@ void step_down_soon(struct coord *c);
 /* ------------------------------------------------------------------ */
 /* planning.c: one planning cycle                                      */
 
+/* One planning cycle: build the plan input from the state, plan, and carry
+ * the actions out -- KILLs, LAUNCHes into offers (recorded and saved before
+ * the ACCEPT), REVIVE/SUPPRESS. Every one of the noffers offers is answered
+ * (ACCEPT or DECLINE) before it returns; they stay the caller's. */
+void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers);
 /* Plan once the current callback is over (coalesced). */
 void replan_soon(struct coord *c);
+/* Plan again within ms (an earlier wake stands). */
+void wake_in(struct coord *c, int64_t ms);
+/* Send a KILL for t (when subscribed). */
+void send_kill(struct coord *c, struct store_task *t);
 /* Why the running disk service t must be replaced, written into buf, or
  * NULL. */
 const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
 			   size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* events.c: Mesos events, failed calls, prober reports, timers        */
+
+/* The Mesos client's handlers (arg: the coordinator). */
+extern const struct mesos_handlers events_mesos_handlers;
+/* busd's message callback (arg: the coordinator). */
+void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
+		   Quobyte__Bus__Ack *ack);
+/* The periodic REVIVE, reconciliation and KILL retries. */
+void events_start_timers(struct coord *c);
 
 /* ------------------------------------------------------------------ */
 /* agents.c: the agent, health and launch-wait tables                  */
