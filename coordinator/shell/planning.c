@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "core/launch.h"
 #include "crypto.h"
 #include "log.h"
 #include "qm_error.h"
@@ -378,24 +379,18 @@ struct offer_ops {
 	bool no_fit;    /* a pending launch did not fit: ask again soon */
 };
 
-void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
-{
-	if (c->stopping || !c->leading || c->step_down_posted)
-		return;
-	if (c->leader && !leader_is_leader(c->leader)) {
-		/* the session is gone; the lost() callback may not have run yet */
-		step_down_soon(c);
-		return;
-	}
-	int64_t now = wall_ms();
-	agents_from_nodes(c);
-
+/* The planner's input, built from the state: the arrays are ours (freed by
+ * input_free), the strings in them are borrowed from c. */
+struct input {
 	struct plan_input in;
-	memset(&in, 0, sizeof in);
-	in.now_ms = now;
-	in.target_version = c->st.target_version;
-	in.config = c->pc;
+	struct plan_agent *pa;
+	struct plan_task *pt;
+	char (*reasons)[320];
+	struct plan_history *ph;
+};
 
+static void input_agents(struct coord *c, struct input *ip)
+{
 	struct plan_agent *pa = qm_calloc(c->nagents ? c->nagents : 1, sizeof *pa);
 	for (size_t i = 0; i < c->nagents; i++) {
 		struct agent *a = &c->agents[i];
@@ -406,6 +401,13 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		pa[i].active = a->active;
 		fill_report(c, a->id, &pa[i].report);
 	}
+	ip->pa = pa;
+	ip->in.agents = pa;
+	ip->in.n_agents = c->nagents;
+}
+
+static void input_tasks(struct coord *c, struct input *ip)
+{
 	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
 	char(*reasons)[320] = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
 	for (size_t i = 0; i < c->st.ntasks; i++) {
@@ -421,6 +423,14 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		pt[i].unwanted_since_ms = t->unwanted_since_ms;
 		pt[i].replace_reason = replace_reason(c, t, reasons[i], sizeof reasons[i]);
 	}
+	ip->pt = pt;
+	ip->reasons = reasons;
+	ip->in.tasks = pt;
+	ip->in.n_tasks = c->st.ntasks;
+}
+
+static void input_history(struct coord *c, struct input *ip)
+{
 	struct plan_history *ph = qm_calloc(c->st.nfailures ? c->st.nfailures : 1, sizeof *ph);
 	size_t nh = 0;
 	for (size_t i = 0; i < c->st.nfailures; i++) {
@@ -434,102 +444,121 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		ph[nh].last_failure_ms = f->last_failure_ms;
 		nh++;
 	}
-	in.agents = pa;
-	in.n_agents = c->nagents;
-	in.tasks = pt;
-	in.n_tasks = c->st.ntasks;
-	in.history = ph;
-	in.n_history = nh;
+	ip->ph = ph;
+	ip->in.history = ph;
+	ip->in.n_history = nh;
+}
 
-	struct plan_output out;
-	int rv = plan_compute(&in, &out);
-	c->n.plans++;
-	if (rv != 0) {
-		log_error("plan_failed", "error=%s", log_qs(out.error));
-		plan_output_free(&out);
-		free(pa);
-		free(pt);
-		free(reasons);
-		free(ph);
-		/* answer the offers anyway: never hoard */
-		for (size_t i = 0; i < noffers; i++) {
-			cJSON *ids = cJSON_CreateArray();
-			cJSON_AddItemToArray(ids, mesos_id(offers[i].id));
-			(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
-			c->n.declined++;
-		}
-		return;
+static void input_build(struct coord *c, int64_t now, struct input *ip)
+{
+	memset(ip, 0, sizeof *ip);
+	ip->in.now_ms = now;
+	ip->in.target_version = c->st.target_version;
+	ip->in.config = c->pc;
+	input_agents(c, ip);
+	input_tasks(c, ip);
+	input_history(c, ip);
+}
+
+static void input_free(struct input *ip)
+{
+	free(ip->pa);
+	free(ip->pt);
+	free(ip->reasons);
+	free(ip->ph);
+}
+
+/* The plan failed: answer the offers anyway, never hoard. */
+static void decline_all(struct coord *c, struct taskspec_offer *offers, size_t noffers)
+{
+	for (size_t i = 0; i < noffers; i++) {
+		cJSON *ids = cJSON_CreateArray();
+		cJSON_AddItemToArray(ids, mesos_id(offers[i].id));
+		(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+		c->n.declined++;
 	}
-	free(pa);
-	free(ph);
+}
 
+/* Take the planner's unwanted-since marks into the state; true if one
+ * changed. */
+static bool mark_unwanted(struct coord *c, const struct plan_output *out)
+{
 	bool dirty = false;
 	/* tasks[] order is still c->st.tasks' order: no inserts happened yet */
-	for (size_t i = 0; i < out.n_tasks && i < c->st.ntasks; i++) {
-		if (c->st.tasks[i].unwanted_since_ms != out.unwanted_since_ms[i]) {
-			c->st.tasks[i].unwanted_since_ms = out.unwanted_since_ms[i];
+	for (size_t i = 0; i < out->n_tasks && i < c->st.ntasks; i++) {
+		if (c->st.tasks[i].unwanted_since_ms != out->unwanted_since_ms[i]) {
+			c->st.tasks[i].unwanted_since_ms = out->unwanted_since_ms[i];
 			dirty = true;
 		}
 	}
-	free(pt);
-	free(reasons);
+	return dirty;
+}
 
-	for (size_t i = 0; i < c->nwaits; i++)
-		c->waits[i].seen = false;
-	struct offer_ops *ops = qm_calloc(noffers ? noffers : 1, sizeof *ops);
-	uint64_t sig = 1469598103934665603ull;
-	size_t launched = 0, pending = 0;
-	for (size_t i = 0; i < out.n_actions; i++) {
-		const struct plan_action *a = &out.actions[i];
-		if (a->type == PLAN_KILL) {
-			struct store_task *t = store_state_find_task(&c->st, a->task_id);
-			if (!t || t->kill_requested || !mesos_subscribed(c->mc))
-				continue;
-			log_info("task_kill", "task_id=%s service=%s agent_id=%s reason=%s detail=%s",
-				 log_qs(t->task_id), t->service, log_qs(t->agent_id),
-				 plan_kill_reason_name(a->kill_reason),
-				 log_qs(a->reason ? a->reason : ""));
-			t->kill_requested = true;
-			dirty = true;
+/* What one cycle does with the plan's actions before anything is sent. */
+struct cycle {
+	struct offer_ops *ops; /* one per offer */
+	uint64_t sig;          /* hash of the pending launches (REVIVE once per set) */
+	size_t launched, pending;
+	bool dirty;            /* the state changed: save before acting */
+};
+
+/* Mark the task of a KILL action (saved before the KILL is sent). */
+static void mark_kill(struct coord *c, const struct plan_action *a, struct cycle *cy)
+{
+	struct store_task *t = store_state_find_task(&c->st, a->task_id);
+	if (!t || t->kill_requested || !mesos_subscribed(c->mc))
+		return;
+	log_info("task_kill", "task_id=%s service=%s agent_id=%s reason=%s detail=%s",
+		 log_qs(t->task_id), t->service, log_qs(t->agent_id),
+		 plan_kill_reason_name(a->kill_reason),
+		 log_qs(a->reason ? a->reason : ""));
+	t->kill_requested = true;
+	cy->dirty = true;
+}
+
+/* Place a LAUNCH or LAUNCH_PROBER into its agent's offer, if one is at
+ * hand and it fits (recorded in the state). */
+static void place_launch(struct coord *c, const struct plan_action *a,
+			 struct taskspec_offer *offers, size_t noffers, struct cycle *cy)
+{
+	cy->pending++;
+	struct wait *w = wait_find(c, a->agent_id, (enum service)a->service);
+	if (w)
+		w->seen = true;
+	cy->sig = fnv(cy->sig, service_name(a->service));
+	cy->sig = fnv(cy->sig, a->agent_id);
+	size_t k = 0;
+	while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
+		k++;
+	if (k == noffers)
+		return;
+	cJSON *ti = build_launch(c, a, &offers[k], &cy->ops[k].no_fit);
+	if (!ti)
+		return;
+	if (!cy->ops[k].launch)
+		cy->ops[k].launch = cJSON_CreateArray();
+	cJSON_AddItemToArray(cy->ops[k].launch, ti);
+	cy->launched++;
+	cy->dirty = true;
+}
+
+static void send_kills(struct coord *c, const struct plan_output *out)
+{
+	for (size_t i = 0; i < out->n_actions; i++) {
+		const struct plan_action *a = &out->actions[i];
+		if (a->type != PLAN_KILL)
 			continue;
-		}
-		/* LAUNCH or LAUNCH_PROBER */
-		pending++;
-		struct wait *w = wait_find(c, a->agent_id, (enum service)a->service);
-		if (w)
-			w->seen = true;
-		sig = fnv(sig, service_name(a->service));
-		sig = fnv(sig, a->agent_id);
-		size_t k = 0;
-		while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
-			k++;
-		if (k == noffers)
-			continue;
-		cJSON *ti = build_launch(c, a, &offers[k], &ops[k].no_fit);
-		if (!ti)
-			continue;
-		if (!ops[k].launch)
-			ops[k].launch = cJSON_CreateArray();
-		cJSON_AddItemToArray(ops[k].launch, ti);
-		launched++;
-		dirty = true;
+		struct store_task *t = store_state_find_task(&c->st, a->task_id);
+		if (t && t->kill_requested)
+			send_kill(c, t);
 	}
+}
 
-	/* Persist before acting: launched tasks and kill marks. */
-	bool saved = true;
-	if (dirty)
-		saved = coord_save(c) == 0;
-
-	if (saved) {
-		for (size_t i = 0; i < out.n_actions; i++) {
-			const struct plan_action *a = &out.actions[i];
-			if (a->type != PLAN_KILL)
-				continue;
-			struct store_task *t = store_state_find_task(&c->st, a->task_id);
-			if (t && t->kill_requested)
-				send_kill(c, t);
-		}
-	}
+/* ACCEPT each offer that got launches (when they were saved), DECLINE the
+ * rest. Frees ops[k].launch. */
+static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t noffers,
+			  struct offer_ops *ops, bool saved)
+{
 	for (size_t k = 0; k < noffers; k++) {
 		cJSON *ids = cJSON_CreateArray();
 		cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
@@ -537,12 +566,7 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 					      : (double)c->cfg->decline_seconds / 1000.0;
 		if (ops[k].launch && saved) {
 			int nl = cJSON_GetArraySize(ops[k].launch);
-			cJSON *opv = cJSON_CreateArray();
-			cJSON *op = cJSON_CreateObject();
-			cJSON_AddStringToObject(op, "type", "LAUNCH");
-			cJSON *l = cJSON_AddObjectToObject(op, "launch");
-			cJSON_AddItemToObject(l, "task_infos", ops[k].launch);
-			cJSON_AddItemToArray(opv, op);
+			cJSON *opv = launch_operations(ops[k].launch);
 			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
 			c->n.accepted++;
 			c->n.launches += (uint64_t)nl;
@@ -552,33 +576,98 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 			c->n.declined++;
 		}
 	}
-	free(ops);
-	if (!saved && launched) {
-		/* nothing was launched: forget the tasks recorded for it */
-		struct store_state fresh;
-		char err[256];
-		uint64_t v;
-		if (store_load(c->store, &fresh, &v, err, sizeof err) == 0) {
-			store_state_fini(&c->st);
-			c->st = fresh;
-			c->st_version = v;
-		} else {
-			store_state_fini(&fresh);
-			coord_fatal(c, "cannot save or reload the state");
-		}
+}
+
+/* The save failed and nothing was launched: forget the tasks recorded for
+ * it by reading the state again. */
+static void forget_unsaved(struct coord *c)
+{
+	struct store_state fresh;
+	char err[256];
+	uint64_t v;
+	if (store_load(c->store, &fresh, &v, err, sizeof err) == 0) {
+		store_state_fini(&c->st);
+		c->st = fresh;
+		c->st_version = v;
+	} else {
+		store_state_fini(&fresh);
+		coord_fatal(c, "cannot save or reload the state");
 	}
+}
+
+/* Carry out a computed plan: mark, save, then KILL, ACCEPT/DECLINE and ask
+ * for offers or not. */
+static void carry_out(struct coord *c, const struct plan_output *out, bool dirty,
+		      struct taskspec_offer *offers, size_t noffers)
+{
+	for (size_t i = 0; i < c->nwaits; i++)
+		c->waits[i].seen = false;
+	struct cycle cy = {
+		.ops = qm_calloc(noffers ? noffers : 1, sizeof *cy.ops),
+		.sig = 1469598103934665603ull,
+		.dirty = dirty,
+	};
+	for (size_t i = 0; i < out->n_actions; i++) {
+		const struct plan_action *a = &out->actions[i];
+		if (a->type == PLAN_KILL)
+			mark_kill(c, a, &cy);
+		else
+			place_launch(c, a, offers, noffers, &cy);
+	}
+
+	/* Persist before acting: launched tasks and kill marks. */
+	bool saved = true;
+	if (cy.dirty)
+		saved = coord_save(c) == 0;
+
+	if (saved)
+		send_kills(c, out);
+	answer_offers(c, offers, noffers, cy.ops, saved);
+	free(cy.ops);
+	if (!saved && cy.launched)
+		forget_unsaved(c);
 
 	for (size_t i = c->nwaits; i-- > 0;)
 		if (!c->waits[i].seen)
 			wait_remove_at(c, i);
 
-	bool want = out.want_offers && pending > launched;
+	bool want = out->want_offers && cy.pending > cy.launched;
 	/* Until the first OFFERS after a subscription (which leaves offers on)
 	 * the agents are not known -- a fresh coordinator knows none --, so
 	 * suppressing then would hide every agent that needs a prober until
 	 * the next periodic revive. */
 	if (!c->discovering)
-		set_offers_wanted(c, want, sig);
+		set_offers_wanted(c, want, cy.sig);
+}
+
+void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
+{
+	if (c->stopping || !c->leading || c->step_down_posted)
+		return;
+	if (c->leader && !leader_is_leader(c->leader)) {
+		/* the session is gone; the lost() callback may not have run yet */
+		step_down_soon(c);
+		return;
+	}
+	int64_t now = wall_ms();
+	agents_from_nodes(c);
+
+	struct input ip;
+	input_build(c, now, &ip);
+	struct plan_output out;
+	int rv = plan_compute(&ip.in, &out);
+	c->n.plans++;
+	if (rv != 0) {
+		log_error("plan_failed", "error=%s", log_qs(out.error));
+		plan_output_free(&out);
+		input_free(&ip);
+		decline_all(c, offers, noffers);
+		return;
+	}
+	bool dirty = mark_unwanted(c, &out);
+	input_free(&ip);
+
+	carry_out(c, &out, dirty, offers, noffers);
 
 	if (out.wake_ms > 0)
 		wake_in(c, out.wake_ms - now);
