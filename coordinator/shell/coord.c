@@ -325,224 +325,6 @@ static void warn_insecure(struct ev_loop *loop, void *arg)
 	c->insecure_timer = ev_timer_add(loop, INSECURE_WARN_MS, warn_insecure, c);
 }
 
-/* Only 127.0.0.0/8, ::1 and localhost: nothing else on the network can
- * reach the listener. */
-static bool listener_loopback(const char *addr)
-{
-	if (!addr)
-		return false;
-	if (strncmp(addr, "[::1]:", 6) == 0 || strncmp(addr, "localhost:", 10) == 0)
-		return true;
-	if (strncmp(addr, "127.", 4) != 0)
-		return false;
-	struct in_addr ia;
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
-	if (n >= sizeof host)
-		return false;
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	return inet_pton(AF_INET, host, &ia) == 1;
-}
-
-int coord_auth_setup(const struct coord_config *cfg, struct auth **out, bool *open,
-		     char *err, size_t errlen)
-{
-	struct auth_tokens t = { 0 };
-	bool file = cfg->api_token_file && cfg->api_token_file[0];
-	bool flag = cfg->api_token && cfg->api_token[0];
-	*out = NULL;
-	*open = false;
-	if (file && flag) {
-		snprintf(err, errlen, "give --api-token-file or --api-token, not both");
-		return 2;
-	}
-	if (file && auth_tokens_load(cfg->api_token_file, &t, err, errlen) != 0)
-		return 2;
-	if (flag && auth_tokens_single(cfg->api_token, &t, err, errlen) != 0)
-		return 2;
-	bool loopback = listener_loopback(cfg->http_listen);
-	if (cfg->http_auth_read && t.n == 0) {
-		snprintf(err, errlen, "--http-auth-read needs tokens: give --api-token-file");
-		return 2;
-	}
-	if (t.n == 0 && !loopback && !cfg->http_insecure) {
-		snprintf(err, errlen,
-			 "the REST API on %s is reachable from other hosts and no token is "
-			 "configured, so anyone could change the cluster: give --api-token-file "
-			 "FILE, listen on 127.0.0.1, or pass --http-insecure to run it open anyway",
-			 cfg->http_listen ? cfg->http_listen : "(none)");
-		return 2;
-	}
-	*open = t.n == 0 && !loopback;
-	*out = auth_new();
-	auth_set_read_auth(*out, cfg->http_auth_read);
-	auth_set_tokens(*out, &t);
-	return 0;
-}
-
-/* Tokens and the open-listener rule; 0, or 2 with the reason logged. */
-static int setup_auth(struct coord *c)
-{
-	const struct coord_config *cfg = c->cfg;
-	char err[512];
-	if (coord_auth_setup(cfg, &c->auth, &c->http_open, err, sizeof err) != 0) {
-		log_error("config_invalid", "error=%s", log_qs(err));
-		return 2;
-	}
-	if (cfg->api_token && cfg->api_token[0])
-		log_warn("api_token_visible", "why=%s",
-			 log_qs("--api-token (and QUOBYTE_MESOS_API_TOKEN) can be read by other "
-				"users in ps and /proc; use --api-token-file"));
-	log_info("http_auth", "tokens=%zu auth_read=%s listen=%s open=%s",
-		 auth_ntokens(c->auth), cfg->http_auth_read ? "true" : "false",
-		 log_qs(cfg->http_listen), c->http_open ? "true" : "false");
-	return 0;
-}
-
-/* "name=value" -> plan_attr; false when malformed. */
-static bool split_attr(struct coord *c, const char *text, struct plan_attr *out, int slot)
-{
-	if (!text || !text[0])
-		return true;
-	const char *eq = strchr(text, '=');
-	if (!eq || eq == text)
-		return false;
-	c->restr_buf[slot] = qm_strdup(text);
-	c->restr_buf[slot][eq - text] = '\0';
-	out->name = c->restr_buf[slot];
-	out->value = c->restr_buf[slot] + (eq - text) + 1;
-	return true;
-}
-
-static int load_secret(struct coord *c, char *err, size_t errlen)
-{
-	const struct coord_config *cfg = c->cfg;
-	char path[4096];
-	if (cfg->secret_file && cfg->secret_file[0]) {
-		snprintf(path, sizeof path, "%s", cfg->secret_file);
-	} else {
-		if (!cfg->state_dir || !cfg->state_dir[0]) {
-			snprintf(err, errlen, "--secret-file is needed when there is no --state-dir");
-			return QM_EINVAL;
-		}
-		snprintf(path, sizeof path, "%s/bus.secret", cfg->state_dir);
-		if (access(path, F_OK) != 0) {
-			/* first start: make a cluster secret */
-			uint8_t raw[32];
-			char hex[65];
-			if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-				snprintf(err, errlen, "getrandom: %s", strerror(errno));
-				return QM_EIO;
-			}
-			crypto_hex_encode(raw, sizeof raw, hex);
-			char tmp[4200];
-			snprintf(tmp, sizeof tmp, "%s.tmp", path);
-			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-			if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
-			    fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-				snprintf(err, errlen, "cannot write %.300s: %s", path, strerror(errno));
-				if (fd >= 0)
-					close(fd);
-				return QM_EIO;
-			}
-			memset(raw, 0, sizeof raw);
-			memset(hex, 0, sizeof hex);
-			log_info("bus_secret_created", "path=%s", log_qs(path));
-		}
-	}
-	int rv = bus_secret_load(path, &c->secret, &c->secretlen);
-	if (rv != 0) {
-		snprintf(err, errlen, "bus secret %.300s: %s", path,
-			 rv == QM_EINVAL ? "must hold 16 to 4096 bytes" : strerror(errno));
-		return rv;
-	}
-	return 0;
-}
-
-/* tcp://0.0.0.0:7001 -> tcp://<hostname>:7001 */
-static char *advertise_url(const char *listen, const char *host)
-{
-	const char *p = strstr(listen, "://");
-	if (!p)
-		return qm_strdup(listen);
-	const char *hs = p + 3;
-	const char *colon = strrchr(hs, ':');
-	if (!colon)
-		return qm_strdup(listen);
-	size_t hl = (size_t)(colon - hs);
-	bool wildcard = hl == 0 || (hl == 7 && strncmp(hs, "0.0.0.0", 7) == 0) ||
-			(hl == 1 && hs[0] == '*') || (hl == 4 && strncmp(hs, "[::]", 4) == 0);
-	if (!wildcard)
-		return qm_strdup(listen);
-	size_t n = (size_t)(hs - listen) + strlen(host) + strlen(colon) + 1;
-	char *u = qm_malloc(n);
-	snprintf(u, n, "%.*s%s%s", (int)(hs - listen), listen, host, colon);
-	return u;
-}
-
-static int setup_taskspec(struct coord *c, char *err, size_t errlen)
-{
-	const struct coord_config *cfg = c->cfg;
-	taskspec_config_defaults(&c->ts);
-	if (cfg->image && cfg->image[0])
-		c->ts.image = cfg->image;
-	if (cfg->client_mount_point && cfg->client_mount_point[0])
-		c->ts.client_mount_point = cfg->client_mount_point;
-	if (cfg->prober_command && cfg->prober_command[0]) {
-		c->ts.prober_mode = TASKSPEC_PROBER_COMMAND;
-		c->ts.prober_command = cfg->prober_command;
-	} else if (cfg->prober_uri && cfg->prober_uri[0]) {
-		c->ts.prober_mode = TASKSPEC_PROBER_FETCH;
-		c->ts.prober_uri = cfg->prober_uri;
-	} else {
-		c->ts.prober_mode = TASKSPEC_PROBER_DOCKER;
-		c->ts.prober_image = cfg->prober_image;
-		if (cfg->prober_host_root && cfg->prober_host_root[0])
-			c->ts.prober_host_root = cfg->prober_host_root;
-	}
-	int rv = taskspec_parse_resources(cfg->service_resources, &c->ts, err, errlen);
-	if (rv != 0)
-		return rv;
-	return taskspec_config_validate(&c->ts, err, errlen);
-}
-
-static int setup_plan(struct coord *c, char *err, size_t errlen)
-{
-	const struct coord_config *cfg = c->cfg;
-	plan_config_init(&c->pc);
-	c->pc.api_count = (unsigned)cfg->api_count;
-	c->pc.webconsole_count = (unsigned)cfg->webconsole_count;
-	c->pc.client_enabled = cfg->client_enabled;
-	c->pc.removal_grace_ms = cfg->removal_grace;
-	/* every service the task builder gives a health check is gated on it
-	 * (API and webconsole: TCP on their main port) */
-	c->pc.health_checked |= 1u << SERVICE_API | 1u << SERVICE_WEBCONSOLE;
-	c->pc.backoff_base_ms = cfg->backoff_base;
-	c->pc.backoff_max_ms = cfg->backoff_max;
-	c->pc.prober_stale_ms = cfg->prober_stale;
-	if (!split_attr(c, cfg->api_attribute, &c->pc.api_restriction, 0) ||
-	    !split_attr(c, cfg->api_attribute, &c->pc.webconsole_restriction, 1)) {
-		snprintf(err, errlen, "--api-attribute must be name=value");
-		return QM_EINVAL;
-	}
-	if (!split_attr(c, cfg->prober_attribute, &c->pc.prober_restriction, 2)) {
-		snprintf(err, errlen, "--prober-attribute must be name=value");
-		return QM_EINVAL;
-	}
-	const char *cur = cfg->prober_hostnames;
-	char item[TASKSPEC_HOSTNAME_MAX + 2];
-	while (config_list_next(&cur, item, sizeof item)) {
-		c->prober_hosts = qm_realloc(c->prober_hosts,
-					     (c->nprober_hosts + 1) * sizeof *c->prober_hosts);
-		c->prober_hosts[c->nprober_hosts++] = qm_strdup(item);
-	}
-	c->pc.prober_hosts = (const char *const *)c->prober_hosts;
-	c->pc.n_prober_hosts = c->nprober_hosts;
-	return 0;
-}
-
 static void coord_free(struct coord *c)
 {
 	if (c->leader)
@@ -587,57 +369,33 @@ static void coord_free(struct coord *c)
 	free(c->prober_uri);
 }
 
-/* Every cJSON allocation follows the out-of-memory policy (qm_error.h):
- * qm_malloc() aborts through qm_oom() instead of returning NULL, so the
- * cJSON_Create and cJSON_Add calls here and in the Mesos client need no
- * check. cJSON_Parse still returns NULL for malformed input: those checks
- * stay. Process-wide; set once, before the first cJSON call. */
-static void setup_cjson_oom(void)
+static void coord_init(struct coord *c, const struct coord_config *cfg)
 {
-	cJSON_Hooks hooks = { .malloc_fn = qm_malloc, .free_fn = free };
-	cJSON_InitHooks(&hooks);
-}
-
-int coord_run(const struct coord_config *cfg)
-{
-	setup_cjson_oom();
-	struct coord cs;
-	struct coord *c = &cs;
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;
 	c->sigfd = -1;
 	store_state_init(&c->st);
 	nodes_init(&c->nodes);
 	agents_init(c);
+}
+
+/* Block the stop signals before any library starts threads (the ZooKeeper
+ * client does in store_open): a thread with them unblocked would take
+ * SIGTERM and the process would die without resigning. */
+static void block_stop_signals(struct coord *c)
+{
+	sigset_t *mask = &c->stop_signals;
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP); /* re-read the token file */
+	pthread_sigmask(SIG_BLOCK, mask, NULL);
+}
+
+static int open_store(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
 	char err[512] = "";
-	int rc = 1;
-
-	/* Block the stop signals before any library starts threads (the
-	 * ZooKeeper client does in store_open): a thread with them unblocked
-	 * would take SIGTERM and the process would die without resigning. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP); /* re-read the token file */
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-
-	char host[256] = "localhost";
-	if (gethostname(host, sizeof host - 1) != 0)
-		snprintf(host, sizeof host, "localhost");
-	host[sizeof host - 1] = '\0';
-	c->hostname = qm_strdup(host);
-
-	if (setup_taskspec(c, err, sizeof err) != 0 || setup_plan(c, err, sizeof err) != 0) {
-		log_error("config_invalid", "error=%s", log_qs(err));
-		coord_free(c);
-		return 2;
-	}
-	if (setup_auth(c) != 0) {
-		coord_free(c);
-		return 2;
-	}
-
 	const char *store_url = cfg->zk && cfg->zk[0] ? cfg->zk : cfg->state_dir;
 	if (cfg->zk && cfg->zk[0]) {
 		struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
@@ -648,40 +406,44 @@ int coord_run(const struct coord_config *cfg)
 	if (!c->store) {
 		log_error("store_open_failed", "location=%s error=%s", log_qs(store_url),
 			  log_qs(err));
-		goto out;
+		return 1;
 	}
 	/* The file store is read now: a broken state must stop the start-up.
 	 * The ZooKeeper store is read when this coordinator is elected. */
 	if (!(cfg->zk && cfg->zk[0]) && load_state(c) != 0)
-		goto out;
+		return 1;
+	return 0;
+}
 
-	if (load_secret(c, err, sizeof err) != 0) {
-		log_error("bus_secret_failed", "error=%s", log_qs(err));
-		goto out;
-	}
-	c->bus_url = cfg->bus_advertise && cfg->bus_advertise[0]
-			     ? qm_strdup(cfg->bus_advertise)
-			     : advertise_url(cfg->bus_listen, c->hostname);
-
+static int setup_loop(struct coord *c)
+{
 	c->loop = ev_loop_new();
 	if (!c->loop) {
 		log_error("loop_failed", "error=%s", log_qs(strerror(errno)));
-		goto out;
+		return 1;
 	}
-	c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	c->sigfd = signalfd(-1, &c->stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (c->sigfd < 0 || ev_fd_add(c->loop, c->sigfd, EV_READ, on_signal, c) != 0) {
 		log_error("signalfd_failed", "error=%s", log_qs(strerror(errno)));
-		goto out;
+		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
 
+/* The REST API's listener, and the URLs it gives: ours (webui, the leader
+ * id) and the prober binary's when we serve it. */
+static int setup_http(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512] = "";
 	int herr = 0;
 	c->http = http_server_new(c->loop, cfg->http_listen, rest_routes, rest_nroutes, c,
 				  &herr);
 	if (!c->http) {
 		log_error("http_listen_failed", "address=%s error=%s", log_qs(cfg->http_listen),
 			  qm_strerror(herr));
-		goto out;
+		return 1;
 	}
 	http_server_set_auth(c->http, c->auth);
 	http_server_set_audit(c->http, rest_on_audit, c);
@@ -703,38 +465,19 @@ int coord_run(const struct coord_config *cfg)
 		c->ts.prober_uri = c->prober_uri;
 		if (taskspec_config_validate(&c->ts, err, sizeof err) != 0) {
 			log_error("config_invalid", "error=%s", log_qs(err));
-			rc = 2;
-			goto out;
+			return 2;
 		}
 	}
+	return 0;
+}
 
+/* The Mesos client; it subscribes once this coordinator acts. */
+static int setup_mesos(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
 	char *mesos_secret = NULL;
-	if (cfg->principal && cfg->principal[0] && cfg->mesos_secret_file &&
-	    cfg->mesos_secret_file[0]) {
-		uint8_t *s = NULL;
-		size_t sl = 0;
-		if (bus_secret_load(cfg->mesos_secret_file, &s, &sl) != 0 &&
-		    (!s || sl == 0)) {
-			/* shorter than a bus secret is fine for Mesos: read it plainly */
-			FILE *f = fopen(cfg->mesos_secret_file, "re");
-			char line[1024] = "";
-			if (!f || !fgets(line, sizeof line, f)) {
-				log_error("mesos_secret_failed", "path=%s error=%s",
-					  log_qs(cfg->mesos_secret_file), log_qs(strerror(errno)));
-				if (f)
-					fclose(f);
-				goto out;
-			}
-			fclose(f);
-			line[strcspn(line, "\r\n")] = '\0';
-			mesos_secret = qm_strdup(line);
-			memset(line, 0, sizeof line);
-		} else {
-			mesos_secret = qm_strndup((const char *)s, sl);
-			memset(s, 0, sl);
-			free(s);
-		}
-	}
+	if (setup_mesos_secret(cfg, &mesos_secret) != 0)
+		return 1;
 	struct mesos_config mcfg = {
 		.master = cfg->master,
 		.user = cfg->user,
@@ -757,7 +500,7 @@ int coord_run(const struct coord_config *cfg)
 	}
 	if (!c->mc) {
 		log_error("mesos_client_failed", "error=%s", "curl initialisation failed");
-		goto out;
+		return 1;
 	}
 	log_info("coordinator_start",
 		 "version=%s master=%s rest=%s:%u bus_listen=%s bus_url=%s prober=%s",
@@ -766,6 +509,15 @@ int coord_run(const struct coord_config *cfg)
 		 log_qs(c->bus_url),
 		 c->ts.prober_mode == TASKSPEC_PROBER_COMMAND ? "command"
 		 : c->ts.prober_mode == TASKSPEC_PROBER_FETCH ? "fetch" : "docker");
+	return 0;
+}
+
+/* With ZooKeeper, stand for election (act once elected); with the file
+ * store, act at once. Then the periodic timers. */
+static int stand(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512] = "";
 	if (cfg->zk && cfg->zk[0]) {
 		struct leader_cbs lc = {
 			.elected = on_elected,
@@ -775,21 +527,46 @@ int coord_run(const struct coord_config *cfg)
 		if (leader_new(c->loop, store_zk_conn(c->store), c->webui, &lc, c, &c->leader, err,
 			       sizeof err) != 0) {
 			log_error("election_failed", "error=%s", log_qs(err));
-			goto out;
+			return 1;
 		}
 		log_info("election_standing", "zk=%s id=%s", log_qs(store_location(c->store)),
 			 log_qs(c->webui));
 		c->zk_timer = ev_timer_add(c->loop, 5000, zk_tick, c);
 	} else if (start_acting(c) != 0) {
-		goto out;
+		return 1;
 	}
 	events_start_timers(c);
+	return 0;
+}
 
-	if (ev_run(c->loop) != 0)
-		log_error("loop_failed", "error=%s", "epoll_wait failed");
-	rc = c->exit_code;
-	log_info("coordinator_stopped", "exit=%d", rc);
-out:
+/* The start-up, in this order. Each step returns 0, or the exit code with
+ * the reason logged: 1, or 2 for a configuration error. */
+static int (*const start_steps[])(struct coord *c) = {
+	setup_config, /* hostname, task builder, planner, REST API tokens */
+	open_store,   /* and read a file state */
+	setup_bus,    /* bus secret, the URL probers dial */
+	setup_loop,   /* the loop, the stop signals */
+	setup_http,   /* the REST API */
+	setup_mesos,  /* the Mesos client */
+	stand,        /* for election, or act */
+};
+
+int coord_run(const struct coord_config *cfg)
+{
+	setup_cjson_oom();
+	struct coord cs;
+	struct coord *c = &cs;
+	coord_init(c, cfg);
+	block_stop_signals(c);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof start_steps / sizeof start_steps[0]; i++)
+		rc = start_steps[i](c);
+	if (rc == 0) {
+		if (ev_run(c->loop) != 0)
+			log_error("loop_failed", "error=%s", "epoll_wait failed");
+		rc = c->exit_code;
+		log_info("coordinator_stopped", "exit=%d", rc);
+	}
 	coord_free(c);
 	return rc;
 }

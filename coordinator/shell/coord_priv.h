@@ -26,6 +26,7 @@
 #include "state/store.h"
 #include "strmap.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -132,6 +133,7 @@ struct coord {
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
 	struct counters n;
+	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
 	int sigfd;
 	int exit_code;
 	bool stopping;
@@ -185,6 +187,22 @@ void coord_fatal(struct coord *c, const char *why);
 int coord_save(struct coord *c);
 /* Stop acting once the current callback is over (leadership is gone). */
 void step_down_soon(struct coord *c);
+
+/* ------------------------------------------------------------------ */
+/* setup.c: the configuration turned into the coordinator's parts      */
+
+/* cJSON allocates through qm_malloc (abort on OOM). Call before any cJSON
+ * use; process-wide. */
+void setup_cjson_oom(void);
+/* Hostname, task builder and planner settings, REST API tokens: 0, or 2
+ * (a configuration error, logged). */
+int setup_config(struct coord *c);
+/* The bus secret (made in the state dir on first start) and the URL
+ * probers dial: 0, or 1 (logged). */
+int setup_bus(struct coord *c);
+/* The Mesos principal's secret when one is configured: 0 with *out (NULL,
+ * or a string the caller wipes and frees), or 1 (logged). */
+int setup_mesos_secret(const struct coord_config *cfg, char **out);
 
 /* ------------------------------------------------------------------ */
 /* planning.c: one planning cycle                                      */
