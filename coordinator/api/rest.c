@@ -132,6 +132,51 @@ static cJSON *task_json(struct coord *c, const struct store_task *t)
 	return o;
 }
 
+/* One agent of /v1/state: attributes, its prober, devices and services. */
+static cJSON *node_json(struct coord *c, size_t i, int64_t now)
+{
+	struct agent *a = &c->agents[i];
+	cJSON *n = cJSON_CreateObject();
+	cJSON_AddStringToObject(n, "agent_id", a->id);
+	cJSON_AddStringToObject(n, "hostname", a->hostname ? a->hostname : "");
+	cJSON_AddBoolToObject(n, "active", a->active);
+	cJSON *attrs = cJSON_AddObjectToObject(n, "attributes");
+	for (size_t j = 0; j < a->nattrs; j++)
+		cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
+	const struct nodes_node *nn = nodes_find(&c->nodes, a->id);
+	cJSON *pr = cJSON_AddObjectToObject(n, "prober");
+	bool stale = false;
+	for (size_t j = 0; j < c->last.n_agents && j < c->nagents; j++)
+		if (j == i)
+			stale = c->last.prober_stale[j];
+	cJSON_AddBoolToObject(pr, "reporting", nn && nn->has_snapshot);
+	cJSON_AddBoolToObject(pr, "stale", stale);
+	if (nn) {
+		cJSON_AddNumberToObject(pr, "generation", (double)nn->generation);
+		cJSON_AddNumberToObject(pr, "last_report_age_s",
+					(double)(now - (int64_t)nn->last_report_ms) / 1000.0);
+		cJSON_AddNumberToObject(pr, "protocol_version", nn->protocol_version);
+		if (nn->client_mount_point)
+			cJSON_AddBoolToObject(n, "client_mount_point_exists",
+					      nn->client_mount_point_exists);
+	}
+	cJSON *devs = cJSON_AddArrayToObject(n, "devices");
+	for (size_t j = 0; nn && j < nn->ndevices; j++)
+		cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
+	cJSON *svcs = cJSON_AddArrayToObject(n, "services");
+	for (size_t j = 0; j < c->st.ntasks; j++) {
+		const struct store_task *t = &c->st.tasks[j];
+		if (strcmp(t->agent_id, a->id) != 0)
+			continue;
+		cJSON *tj = task_json(c, t);
+		if (strcmp(t->service, "prober") == 0)
+			cJSON_AddItemToObject(pr, "task", tj);
+		else
+			cJSON_AddItemToArray(svcs, tj);
+	}
+	return n;
+}
+
 static cJSON *state_json(struct coord *c)
 {
 	int64_t now = wall_ms();
@@ -198,48 +243,8 @@ static cJSON *state_json(struct coord *c)
 	}
 
 	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
-	for (size_t i = 0; i < c->nagents; i++) {
-		struct agent *a = &c->agents[i];
-		cJSON *n = cJSON_CreateObject();
-		cJSON_AddStringToObject(n, "agent_id", a->id);
-		cJSON_AddStringToObject(n, "hostname", a->hostname ? a->hostname : "");
-		cJSON_AddBoolToObject(n, "active", a->active);
-		cJSON *attrs = cJSON_AddObjectToObject(n, "attributes");
-		for (size_t j = 0; j < a->nattrs; j++)
-			cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
-		const struct nodes_node *nn = nodes_find(&c->nodes, a->id);
-		cJSON *pr = cJSON_AddObjectToObject(n, "prober");
-		bool stale = false;
-		for (size_t j = 0; j < c->last.n_agents && j < c->nagents; j++)
-			if (j == i)
-				stale = c->last.prober_stale[j];
-		cJSON_AddBoolToObject(pr, "reporting", nn && nn->has_snapshot);
-		cJSON_AddBoolToObject(pr, "stale", stale);
-		if (nn) {
-			cJSON_AddNumberToObject(pr, "generation", (double)nn->generation);
-			cJSON_AddNumberToObject(pr, "last_report_age_s",
-						(double)(now - (int64_t)nn->last_report_ms) / 1000.0);
-			cJSON_AddNumberToObject(pr, "protocol_version", nn->protocol_version);
-			if (nn->client_mount_point)
-				cJSON_AddBoolToObject(n, "client_mount_point_exists",
-						      nn->client_mount_point_exists);
-		}
-		cJSON *devs = cJSON_AddArrayToObject(n, "devices");
-		for (size_t j = 0; nn && j < nn->ndevices; j++)
-			cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
-		cJSON *svcs = cJSON_AddArrayToObject(n, "services");
-		for (size_t j = 0; j < c->st.ntasks; j++) {
-			const struct store_task *t = &c->st.tasks[j];
-			if (strcmp(t->agent_id, a->id) != 0)
-				continue;
-			cJSON *tj = task_json(c, t);
-			if (strcmp(t->service, "prober") == 0)
-				cJSON_AddItemToObject(pr, "task", tj);
-			else
-				cJSON_AddItemToArray(svcs, tj);
-		}
-		cJSON_AddItemToArray(nodes, n);
-	}
+	for (size_t i = 0; i < c->nagents; i++)
+		cJSON_AddItemToArray(nodes, node_json(c, i, now));
 	/* tasks on agents we have not seen (yet) */
 	cJSON *other = cJSON_AddArrayToObject(o, "tasks_on_unknown_agents");
 	for (size_t j = 0; j < c->st.ntasks; j++)

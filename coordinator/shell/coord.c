@@ -1,22 +1,17 @@
-/* The coordinator's imperative shell. One loop thread owns everything here:
- * Mesos events, prober messages (busd posts them to the loop), REST requests
- * and timers all run as callbacks on it, so nothing needs a lock.
+/* The coordinator's imperative shell: its lifecycle. One loop thread owns
+ * everything (struct coord, coord_priv.h): Mesos events, prober messages
+ * (busd posts them to the loop), REST requests and timers all run as
+ * callbacks on it, so nothing needs a lock.
  *
- * The cycle: an observation (offer, update, inventory change, operator
- * request, timer) -> coord_plan() builds a plan_input from what is known,
- * plan_compute() decides, and the shell carries the actions out: KILLs at
- * once, LAUNCHes into the offers at hand (recorded in the store before the
- * ACCEPT), REVIVE when launches wait for offers, SUPPRESS when nothing does.
- * Offers are never kept: each OFFERS event is answered (ACCEPT or DECLINE)
- * before the handler returns. */
+ * Here: start-up as a list of steps (coord_run), leadership (start and stop
+ * acting, the election's callbacks), saving the state, signals, shutdown.
+ * What comes in is handled in events.c, the planning cycle is in
+ * planning.c, the tables of agents in agents.c, the REST API in api/rest.c
+ * and the configuration turned into parts in setup.c. */
 #include "shell/coord.h"
 #include "shell/coord_priv.h"
 
-#include "bus.h"
-#include "bus_json.h"
 #include "shell/busd.h"
-#include "config.h"
-#include "crypto.h"
 #include "evloop.h"
 #include "api/http.h"
 #include "api/rest.h"
@@ -26,24 +21,17 @@
 #include "core/plan.h"
 #include "qm_error.h"
 #include "state/leader.h"
-#include "api/statuspage.h"
 #include "state/store.h"
 #include "state/store_zk.h"
-#include "strmap.h"
 #include "core/taskspec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <arpa/inet.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
