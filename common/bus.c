@@ -1,6 +1,6 @@
 #include "bus.h"
 
-#include "crypto.h"
+#include "mac.h"
 #include "qm_error.h"
 
 #include <errno.h>
@@ -64,12 +64,12 @@ void bus_credential_derive(const uint8_t *secret, size_t secretlen,
 {
 	/* the label and the NUL keep this use of the secret apart from any
 	 * other the project may add later (domain separation) */
-	const struct crypto_part parts[] = {
+	const struct mac_part parts[] = {
 		{cred_label, sizeof cred_label - 1},
 		{"", 1},
 		{agent_id, strlen(agent_id)},
 	};
-	crypto_hmac_sha256(secret, secretlen, parts, 3, cred);
+	mac_hmac_sha256(secret, secretlen, parts, 3, cred);
 }
 
 static bool space(uint8_t c)
@@ -148,8 +148,8 @@ static int check_device_counts(const bus_envelope *env)
 static void frame_mac(const uint8_t cred[BUS_CRED_LEN], const uint8_t *frame,
 		      size_t signed_len, uint8_t mac[BUS_CRED_LEN])
 {
-	const struct crypto_part part = {frame, signed_len};
-	crypto_hmac_sha256(cred, BUS_CRED_LEN, &part, 1, mac);
+	const struct mac_part part = {frame, signed_len};
+	mac_hmac_sha256(cred, BUS_CRED_LEN, &part, 1, mac);
 }
 
 int bus_encode(const bus_envelope *env, const char *agent_id,
@@ -281,7 +281,7 @@ int bus_decode(const uint8_t *frame, size_t len,
 	size_t signed_len = HDR_LEN + alen + plen;
 	uint8_t mac[BUS_CRED_LEN];
 	frame_mac(cred, frame, signed_len, mac);
-	if (!crypto_equal(mac, frame + signed_len, BUS_CRED_LEN))
+	if (!mac_equal(mac, BUS_CRED_LEN, frame + signed_len, BUS_CRED_LEN))
 		return QM_EAUTH;
 
 	bus_envelope *env = quobyte__bus__envelope__unpack(NULL, plen, frame + HDR_LEN + alen);

@@ -3,8 +3,9 @@
  * Exit status: 0 done / clean stop, 1 run-time failure, 2 configuration
  * error. */
 #include "bus.h"
+#include "bus_tls.h"
 #include "config.h"
-#include "crypto.h"
+#include "mac.h"
 #include "log.h"
 #include "prober.h"
 #include "publisher.h"
@@ -29,6 +30,9 @@ struct cfg {
 	char *coordinator;
 	char *credential;
 	char *credential_file;
+	char *bus_tls_cert;
+	char *bus_tls_key;
+	char *bus_tls_ca;
 	char *agent_id;
 	char *hostname;
 	char *device_roots;
@@ -71,7 +75,7 @@ static const char *v_log_level(const char *v)
 static const char *v_credential(const char *v)
 {
 	uint8_t c[BUS_CRED_LEN];
-	return crypto_hex_decode(v, c, sizeof c) == 0
+	return mac_hex_decode(v, c, sizeof c) == 0
 		       ? NULL
 		       : "must be 64 hex characters (the node credential)";
 }
@@ -143,6 +147,14 @@ static const struct config_opt table[] = {
 	 v_credential},
 	{"credential-file", E("CREDENTIAL_FILE"), CONFIG_STR, OFF(credential_file),
 	 NULL, UNB, "PATH", "file holding the node credential in hex", NULL},
+	{"bus-tls-ca", E("BUS_TLS_CA"), CONFIG_STR, OFF(bus_tls_ca), NULL, UNB, "FILE",
+	 "with a tls+tcp:// --coordinator (required then): the CA (PEM) the coordinator's "
+	 "certificate must chain to; it must also name the URL's host", v_abs_path},
+	{"bus-tls-cert", E("BUS_TLS_CERT"), CONFIG_STR, OFF(bus_tls_cert), NULL, UNB, "FILE",
+	 "client certificate (PEM) to present, for a coordinator with mutual TLS",
+	 v_abs_path},
+	{"bus-tls-key", E("BUS_TLS_KEY"), CONFIG_STR, OFF(bus_tls_key), NULL, UNB, "FILE",
+	 "private key of --bus-tls-cert (PEM, unencrypted)", v_abs_path},
 	{"agent-id", E("AGENT_ID"), CONFIG_STR, OFF(agent_id), NULL, UNB, "ID",
 	 "node identity; default $MESOS_SLAVE_ID, $MESOS_AGENT_ID, else the hostname",
 	 v_agent_id},
@@ -315,7 +327,7 @@ static int load_credential(const struct cfg *c, uint8_t cred[BUS_CRED_LEN],
 		return config_error("--credential and --credential-file are "
 				    "exclusive");
 	if (c->credential) {
-		if (crypto_hex_decode(c->credential, cred, BUS_CRED_LEN) != 0)
+		if (mac_hex_decode(c->credential, cred, BUS_CRED_LEN) != 0)
 			return config_error("--credential: must be 64 hex characters");
 		*have = true;
 		return 0;
@@ -333,7 +345,7 @@ static int load_credential(const struct cfg *c, uint8_t cred[BUS_CRED_LEN],
 		return config_error("--credential-file: cannot read %s: %s",
 				    c->credential_file, strerror(errno));
 	buf[r] = '\0';
-	int rv = crypto_hex_decode(buf, cred, BUS_CRED_LEN);
+	int rv = mac_hex_decode(buf, cred, BUS_CRED_LEN);
 	explicit_bzero(buf, sizeof buf);
 	if (rv != 0)
 		return config_error("--credential-file: %s does not hold 64 hex "
@@ -417,6 +429,12 @@ int main(int argc, char **argv)
 				      E("CREDENTIAL_FILE"));
 		goto done;
 	}
+	o.tls = (struct bus_tls){c.bus_tls_cert, c.bus_tls_key, c.bus_tls_ca};
+	if (bus_tls_check(&o.tls, c.coordinator, BUS_TLS_DIALER, "--bus-tls", err,
+			  sizeof err) != 0) {
+		status = config_error("%s", err);
+		goto done;
+	}
 
 	/* scanning */
 	split_list(c.device_roots, true, &r.roots, &r.n_roots);
@@ -442,6 +460,11 @@ int main(int argc, char **argv)
 	enum src_udev_mode um = SRC_UDEV_AUTO;
 	src_udev_mode_parse(c.udev_source, &um);
 
+	if (c.check_config && bus_url_is_tls(c.coordinator) &&
+	    bus_tls_load_check(&o.tls, BUS_TLS_DIALER, err, sizeof err) != 0) {
+		status = config_error("%s", err);
+		goto done;
+	}
 	if (c.check_config) {
 		fprintf(stderr, "quobyte-prober: configuration ok\n");
 		goto done;

@@ -571,6 +571,7 @@ int prober_run(const struct prober_opts *o)
 	if (o->coordinator) {
 		struct pub_config pc = {
 			.url = o->coordinator,
+			.tls = o->tls,
 			.agent_id = o->agent_id,
 			.hostname = o->hostname,
 			.boot_id = o->boot_id,

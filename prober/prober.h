@@ -12,6 +12,7 @@
 #define QM_PROBER_H
 
 #include "bus.h"
+#include "bus_tls.h"
 #include "scan.h"
 #include "sources.h"
 
@@ -27,6 +28,7 @@ struct prober_opts {
 	uint64_t session;
 	/* publishing; coordinator NULL = run without one (log only) */
 	const char *coordinator;
+	struct bus_tls tls;         /* files for a tls+tcp:// coordinator */
 	uint8_t cred[BUS_CRED_LEN];
 	long long heartbeat_ms;
 	long long ack_timeout_ms;

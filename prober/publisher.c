@@ -44,7 +44,7 @@ static const char *const kind_names[] = {"snapshot", "delta", "heartbeat"};
 struct pub {
 	nng_socket sock;
 	bool sock_open;
-	nng_dialer dialer;
+	struct bus_dialer *dialer;
 	nng_aio *send_aio, *recv_aio;
 	int wake_fd, timer_fd;
 
@@ -191,15 +191,15 @@ int pub_new(const struct pub_config *cfg, struct pub **out)
 	}
 	/* non-blocking: start-up never waits for the coordinator; a refused
 	 * first attempt is retried by the dialer like any later one */
-	if ((rv = nng_dial(p->sock, p->url, &p->dialer, NNG_FLAG_NONBLOCK)) != 0) {
-		log_error("bus_dial", "url=%s reason=%s", log_qs(p->url),
-			  log_qs(nng_strerror(rv)));
+	char why[512];
+	if (bus_dial(p->sock, p->url, &cfg->tls, &p->dialer, why, sizeof why) != 0) {
+		log_error("bus_dial", "url=%s reason=%s", log_qs(p->url), log_qs(why));
 		pub_free(p);
 		return QM_EINVAL;
 	}
-	log_info("bus_dialing", "url=%s agent_id=%s session=%016llx",
+	log_info("bus_dialing", "url=%s agent_id=%s session=%016llx tls=%s",
 		 log_qs(p->url), log_qs(p->agent_id),
-		 (unsigned long long)p->session);
+		 (unsigned long long)p->session, bus_url_is_tls(p->url) ? "on" : "off");
 	*out = p;
 	return 0;
 }
@@ -218,6 +218,7 @@ void pub_free(struct pub *p)
 		nng_aio_stop(p->send_aio);
 	if (p->recv_aio)
 		nng_aio_stop(p->recv_aio);
+	bus_dialer_free(p->dialer);
 	if (p->sock_open)
 		nng_close(p->sock); /* pipe callbacks still write wake_fd */
 	/* a message still attached belongs to us when a send failed (it is

@@ -21,6 +21,7 @@
 #define QM_PUBLISHER_H
 
 #include "bus.h"
+#include "bus_tls.h"
 #include "inventory.h"
 
 #include <stdbool.h>
@@ -28,6 +29,7 @@
 
 struct pub_config {
 	const char *url;               /* tcp://host:port, ipc://... */
+	struct bus_tls tls;            /* for tls+tcp:// (bus_tls.h); read by pub_new */
 	uint8_t cred[BUS_CRED_LEN];    /* node credential */
 	const char *agent_id;
 	const char *hostname;

@@ -11,17 +11,19 @@
 #                                      only recommended by clang): the
 #                                      libFuzzer targets; chromium:
 #                                      headless, the status page e2e test
-#                                      renders the page's DOM with it)
+#                                      renders the page's DOM with it;
+#                                      openssl: the bus TLS test makes its
+#                                      throwaway CA with it)
 set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config
-  libnng-dev libcurl4-openssl-dev libcjson-dev
+  libnng-dev libmbedtls-dev libcurl4-openssl-dev libcjson-dev
   libprotobuf-c-dev protobuf-c-compiler
   libudev-dev libblkid-dev libcriterion-dev
   libzookeeper-mt-dev zookeeper zlib1g-dev python3-kazoo
   udev util-linux mount kmod e2fsprogs xfsprogs
-  python3 procps iproute2 curl
+  python3 procps iproute2 curl openssl
   bindfs clang libclang-rt-14-dev
   chromium
 )

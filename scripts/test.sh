@@ -86,6 +86,7 @@ run_suite() {
   [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && add 0 1
 }
 
+run_suite banned-calls bash scripts/check-banned.sh
 [ -f tests/integration/run.py ] && run_suite integration python3 tests/integration/run.py "$@"
 [ -f tests/emulator/test_emulator.py ] && run_suite emulator python3 tests/emulator/test_emulator.py
 [ -f tests/zk/run.sh ] && run_suite zookeeper bash tests/zk/run.sh

@@ -2,6 +2,7 @@
  * auth.h. */
 #include "api/auth.h"
 
+#include "mac.h"
 #include "qm_error.h"
 
 #include <errno.h>
@@ -361,23 +362,14 @@ static void count_failure(struct auth *a, const char *ip, uint64_t now)
 	a->st.failures++;
 }
 
-static bool const_eq(const char *given, size_t glen, const char *tok, size_t tlen)
-{
-	volatile unsigned char diff = glen != tlen;
-	for (size_t i = 0; i < tlen; i++) {
-		unsigned char g = i < glen ? (unsigned char)given[i] : 0;
-		diff |= g ^ (unsigned char)tok[i];
-	}
-	return diff == 0;
-}
-
 /* The entry the token matches, every entry compared. */
 static const struct auth_token *match(const struct auth *a, const char *tok, size_t n)
 {
 	const struct auth_token *found = NULL;
 	bool clean = token_chars_ok(tok, n);
 	for (size_t i = 0; i < a->tokens.n; i++) {
-		bool eq = const_eq(tok, n, a->tokens.v[i].token, a->tokens.v[i].len);
+		/* time follows the configured token's length only */
+		bool eq = mac_equal(tok, n, a->tokens.v[i].token, a->tokens.v[i].len);
 		if (eq && clean && !found)
 			found = &a->tokens.v[i];
 	}

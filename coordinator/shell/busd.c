@@ -125,8 +125,9 @@ static void on_loop_message(struct ev_loop *loop, void *arg)
 	bus_envelope_free(env);
 }
 
-struct busd *busd_new(struct ev_loop *loop, const char *url, const uint8_t *secret,
-		      size_t secretlen, busd_handler h, void *arg, char *err, size_t errlen)
+struct busd *busd_new(struct ev_loop *loop, const char *url, const struct bus_tls *tls,
+		      const uint8_t *secret, size_t secretlen, busd_handler h, void *arg,
+		      char *err, size_t errlen)
 {
 	struct busd *b = qm_calloc(1, sizeof *b);
 	b->loop = loop;
@@ -138,10 +139,11 @@ struct busd *busd_new(struct ev_loop *loop, const char *url, const uint8_t *secr
 	int rv = nng_rep0_open(&b->sock);
 	if (rv == 0)
 		rv = nng_socket_set_size(b->sock, NNG_OPT_RECVMAXSZ, BUS_MAX_FRAME);
-	if (rv == 0)
-		rv = nng_listen(b->sock, url, NULL, 0);
-	if (rv != 0) {
+	if (rv != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+	else
+		rv = bus_listen(b->sock, url, tls, err, errlen);
+	if (rv != 0) {
 		nng_close(b->sock);
 		free(b->secret);
 		free(b);
@@ -156,7 +158,8 @@ struct busd *busd_new(struct ev_loop *loop, const char *url, const uint8_t *secr
 		s->state = SLOT_RECV;
 		nng_ctx_recv(s->ctx, s->aio);
 	}
-	log_info("bus_listening", "url=%s", log_qs(url));
+	log_info("bus_listening", "url=%s tls=%s", log_qs(url),
+		 !bus_url_is_tls(url) ? "off" : tls && tls->ca && tls->ca[0] ? "mutual" : "on");
 	return b;
 }
 

@@ -15,6 +15,7 @@
 #define QM_BUSD_H
 
 #include "bus.h"
+#include "bus_tls.h"
 #include "evloop.h"
 
 #include <stdbool.h>
@@ -29,10 +30,13 @@ struct busd;
 typedef void (*busd_handler)(void *arg, const char *agent_id, const bus_envelope *env,
 			     Quobyte__Bus__Ack *ack);
 
-/* Listen on url (tcp://host:port). secret is copied. Returns NULL with err
- * filled when the URL cannot be listened on. */
-struct busd *busd_new(struct ev_loop *loop, const char *url, const uint8_t *secret,
-		      size_t secretlen, busd_handler h, void *arg, char *err, size_t errlen);
+/* Listen on url (tcp://host:port, or tls+tcp://host:port with tls's
+ * certificate and key: bus_tls.h). secret is copied; tls is used during the
+ * call only. Returns NULL with err filled when the URL cannot be listened on
+ * or the TLS files are refused. */
+struct busd *busd_new(struct ev_loop *loop, const char *url, const struct bus_tls *tls,
+		      const uint8_t *secret, size_t secretlen, busd_handler h, void *arg,
+		      char *err, size_t errlen);
 
 /* Stop receiving and release everything; call on the loop thread. Waits for
  * NNG's callbacks to finish; messages already posted to the loop are

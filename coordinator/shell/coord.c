@@ -190,8 +190,9 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	if (check_prober_url(c) && coord_save(c) != 0)
 		return QM_EIO;
-	c->busd = busd_new(c->loop, c->cfg->bus_listen, c->secret, c->secretlen, events_on_bus, c,
-			   err, sizeof err);
+	const struct bus_tls tls = {c->cfg->bus_tls_cert, c->cfg->bus_tls_key, c->cfg->bus_tls_ca};
+	c->busd = busd_new(c->loop, c->cfg->bus_listen, &tls, c->secret, c->secretlen,
+			   events_on_bus, c, err, sizeof err);
 	if (!c->busd) {
 		log_error("bus_listen_failed", "url=%s error=%s", log_qs(c->cfg->bus_listen),
 			  log_qs(err));

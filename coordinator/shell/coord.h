@@ -18,6 +18,12 @@ struct coord_config {
 	char *http_listen;
 	char *bus_listen;
 	char *bus_advertise;     /* URL handed to probers; derived when unset */
+	char *bus_tls_cert;      /* tls+tcp:// bus: our certificate, key, and the */
+	char *bus_tls_key;       /* CA prober certificates must chain to (mutual */
+	char *bus_tls_ca;        /* TLS, optional); common/bus_tls.h */
+	char *prober_bus_tls_ca; /* the same for launched probers: paths on the */
+	char *prober_bus_tls_cert; /* agents, passed as their --bus-tls-* */
+	char *prober_bus_tls_key;
 	char *state_dir;
 	char *zk;
 	char *import_state;      /* file store dir imported into an empty ZooKeeper state */

@@ -3,6 +3,7 @@
  * and generates --help. Exit status: 0 clean stop, 1 run-time failure,
  * 2 configuration error. */
 #include "api/auth.h"
+#include "bus_tls.h"
 #include "config.h"
 #include "shell/coord.h"
 #include "mesos/detector.h"
@@ -219,6 +220,24 @@ static const struct config_opt table[] = {
 	 "URL", "where probers connect (NNG URL)", v_nng_url},
 	{"bus-advertise", E("BUS_ADVERTISE"), CONFIG_STR, OFF(bus_advertise), NULL, UNB, "URL",
 	 "bus URL handed to probers; default: --bus-listen with this host's name", v_nng_url},
+	{"bus-tls-cert", E("BUS_TLS_CERT"), CONFIG_STR, OFF(bus_tls_cert), NULL, UNB, "FILE",
+	 "with a tls+tcp:// --bus-listen: the bus's certificate (PEM, chain allowed); it must "
+	 "name the host probers dial as a DNS name (also an address: DNS:10.0.0.5)", v_abs},
+	{"bus-tls-key", E("BUS_TLS_KEY"), CONFIG_STR, OFF(bus_tls_key), NULL, UNB, "FILE",
+	 "private key of --bus-tls-cert (PEM, unencrypted)", v_abs},
+	{"bus-tls-ca", E("BUS_TLS_CA"), CONFIG_STR, OFF(bus_tls_ca), NULL, UNB, "FILE",
+	 "mutual TLS: probers must present a certificate signed by this CA (PEM); needs "
+	 "--prober-bus-tls-cert and --prober-bus-tls-key", v_abs},
+	{"prober-bus-tls-ca", E("PROBER_BUS_TLS_CA"), CONFIG_STR, OFF(prober_bus_tls_ca), NULL,
+	 UNB, "PATH",
+	 "with a tls+tcp:// bus (required then): the CA that signed --bus-tls-cert, at this "
+	 "path on every agent (a Docker prober sees the host under --prober-host-root); "
+	 "handed to launched probers as --bus-tls-ca", v_path},
+	{"prober-bus-tls-cert", E("PROBER_BUS_TLS_CERT"), CONFIG_STR, OFF(prober_bus_tls_cert),
+	 NULL, UNB, "PATH", "client certificate launched probers present (path on the agents)",
+	 v_path},
+	{"prober-bus-tls-key", E("PROBER_BUS_TLS_KEY"), CONFIG_STR, OFF(prober_bus_tls_key),
+	 NULL, UNB, "PATH", "its private key (path on the agents)", v_path},
 	{"secret-file", E("SECRET_FILE"), CONFIG_STR, OFF(secret_file), NULL, UNB, "FILE",
 	 "cluster secret for prober credentials; default: generated in --state-dir", v_abs},
 	{"principal", E("PRINCIPAL"), CONFIG_STR, OFF(principal), NULL, UNB, "NAME",
@@ -308,6 +327,30 @@ static const struct config_opt table[] = {
 };
 #define NOPTS (sizeof table / sizeof table[0])
 
+/* The bus TLS flags against each other and the URLs: the listener's set
+ * (--bus-tls-*) and the set handed to launched probers (--prober-bus-tls-*),
+ * checked against the URL they dial. */
+static int check_bus_tls(const struct coord_config *c, char *err, size_t errlen)
+{
+	const struct bus_tls own = {c->bus_tls_cert, c->bus_tls_key, c->bus_tls_ca};
+	const struct bus_tls prober = {c->prober_bus_tls_cert, c->prober_bus_tls_key,
+				       c->prober_bus_tls_ca};
+	const char *dialed = c->bus_advertise ? c->bus_advertise : c->bus_listen;
+	int rv = bus_tls_check(&own, c->bus_listen, BUS_TLS_LISTENER, "--bus-tls", err, errlen);
+	if (rv == 0 && bus_url_is_tls(dialed) != bus_url_is_tls(c->bus_listen))
+		rv = qm_fail(err, errlen, QM_EINVAL,
+			     "--bus-advertise %s and --bus-listen %s must both use tls+tcp:// "
+			     "or neither", dialed, c->bus_listen);
+	if (rv == 0)
+		rv = bus_tls_check(&prober, dialed, BUS_TLS_DIALER, "--prober-bus-tls", err,
+				   errlen);
+	if (rv == 0 && c->bus_tls_ca && !c->prober_bus_tls_cert)
+		rv = qm_fail(err, errlen, QM_EINVAL,
+			     "--bus-tls-ca (mutual TLS) needs --prober-bus-tls-cert and "
+			     "--prober-bus-tls-key: launched probers must present a certificate");
+	return rv;
+}
+
 static const char summary[] =
 	"Mesos framework that runs Quobyte: launches a prober on every agent and "
 	"the Quobyte services its devices call for.";
@@ -344,6 +387,8 @@ int main(int argc, char **argv)
 		problem = "--import-state only makes sense with --zk";
 	else if (o.c.prober_command && o.c.prober_uri)
 		problem = "--prober-command and --prober-uri exclude each other";
+	else if (check_bus_tls(&o.c, err, sizeof err) != 0)
+		problem = err;
 	if (problem) {
 		fprintf(stderr, "quobyte-coordinator: %s (see --help)\n", problem);
 		config_free(table, NOPTS, &o);
@@ -355,7 +400,10 @@ int main(int argc, char **argv)
 	if (o.c.check_config) {
 		struct auth *a = NULL;
 		bool open = false;
-		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0) {
+		const struct bus_tls own = {o.c.bus_tls_cert, o.c.bus_tls_key, o.c.bus_tls_ca};
+		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0 ||
+		    (bus_url_is_tls(o.c.bus_listen) &&
+		     bus_tls_load_check(&own, BUS_TLS_LISTENER, err, sizeof err) != 0)) {
 			fprintf(stderr, "quobyte-coordinator: %s\n", err);
 			rc = 2;
 		} else {

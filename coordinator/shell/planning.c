@@ -11,7 +11,7 @@
 #include "bus.h"
 #include "config.h"
 #include "core/launch.h"
-#include "crypto.h"
+#include "mac.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -223,6 +223,24 @@ const char *replace_reason(struct coord *c, const struct store_task *t, char *bu
 	return NULL;
 }
 
+/* A launched prober dials the bus with the files the operator placed on
+ * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
+ * at least the CA. Returns how many of args[0..6) are set. */
+static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6])
+{
+	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key"};
+	const char *const paths[] = {cfg->prober_bus_tls_ca, cfg->prober_bus_tls_cert,
+				     cfg->prober_bus_tls_key};
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (paths[i] && paths[i][0]) {
+			args[n++] = flags[i];
+			args[n++] = paths[i];
+		}
+	}
+	return n;
+}
+
 /* Build one launch into offer o. Returns the TaskInfo (and records the task
  * in c->st) or NULL with the reason logged. */
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
@@ -252,9 +270,11 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		uint8_t cred[BUS_CRED_LEN];
 		char hex[2 * BUS_CRED_LEN + 1];
 		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
-		crypto_hex_encode(cred, sizeof cred, hex);
+		mac_hex_encode(cred, sizeof cred, hex);
 		struct agent *ag = agent_find(c, o->agent_id);
 		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
+		const char *args[6];
+		size_t nargs = prober_tls_args(c->cfg, args);
 		struct taskspec_prober_params p = {
 			.task_id = t.task_id,
 			.agent_id = o->agent_id,
@@ -264,6 +284,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			.device_roots = roots ? roots : c->cfg->prober_device_roots,
 			.device_dirs = c->cfg->prober_device_dirs,
 			.client_mount_point = c->cfg->client_mount_point,
+			.args = args,
+			.nargs = nargs,
 			.fit = &fit,
 		};
 		rv = taskspec_prober_task(&c->ts, &p, &ti, err, sizeof err);

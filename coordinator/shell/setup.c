@@ -7,7 +7,7 @@
 
 #include "bus.h"
 #include "config.h"
-#include "crypto.h"
+#include "mac.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -142,7 +142,7 @@ static int load_secret(struct coord *c, char *err, size_t errlen)
 				snprintf(err, errlen, "getrandom: %s", strerror(errno));
 				return QM_EIO;
 			}
-			crypto_hex_encode(raw, sizeof raw, hex);
+			mac_hex_encode(raw, sizeof raw, hex);
 			char tmp[4200];
 			snprintf(tmp, sizeof tmp, "%s.tmp", path);
 			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

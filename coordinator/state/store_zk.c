@@ -1,11 +1,12 @@
 #include "state/store_zk.h"
 
-#include "crypto.h"
 #include "log.h"
+#include "mac.h"
 #include "qm_error.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <mbedtls/sha256.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +169,7 @@ struct ref {
 	uint64_t bytes;      /* stored (after compression) */
 	bool zlib;
 	uint64_t raw_bytes;  /* the text's length */
-	uint8_t sha[CRYPTO_SHA256_LEN];
+	uint8_t sha[MAC_LEN];
 };
 
 /* ---- compression ------------------------------------------------------ */
@@ -305,7 +306,7 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 		   r->chunk_bytes == 0 ||
 		   !num_field(o, "bytes", STORE_MAX_BYTES, &r->bytes) ||
 		   (r->bytes + r->chunk_bytes - 1) / r->chunk_bytes != chunks ||
-		   !sha || strlen(sha) != 2 * CRYPTO_SHA256_LEN || !enc ||
+		   !sha || strlen(sha) != 2 * MAC_LEN || !enc ||
 		   (strcmp(enc, "json") != 0 && strcmp(enc, "zlib") != 0) ||
 		   !num_field(o, "raw_bytes", STORE_MAX_BYTES, &r->raw_bytes) ||
 		   (strcmp(enc, "json") == 0 && r->raw_bytes != r->bytes)) {
@@ -313,7 +314,7 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 			  "(a field is missing, out of range or inconsistent); "
 			  RESET_HINT, zs->where);
 	} else {
-		for (size_t i = 0; i < CRYPTO_SHA256_LEN && rv == 1; i++) {
+		for (size_t i = 0; i < MAC_LEN && rv == 1; i++) {
 			int h = -1, l = -1;
 			char hc = sha[2 * i], lc = sha[2 * i + 1];
 			h = hc >= '0' && hc <= '9' ? hc - '0' : hc >= 'a' && hc <= 'f' ? hc - 'a' + 10 : -1;
@@ -383,8 +384,8 @@ static int read_chunks(struct zk_store *zs, const struct ref *r, int32_t zver,
 	free_ops(ops, r->chunks);
 	free(ops);
 	if (!rv) {
-		uint8_t sha[CRYPTO_SHA256_LEN];
-		crypto_sha256(buf, off, sha);
+		uint8_t sha[MAC_LEN];
+		mbedtls_sha256_ret((const unsigned char *)buf, off, sha, 0);
 		if (memcmp(sha, r->sha, sizeof sha) != 0)
 			rv = qm_fail(err, errlen, QM_ECORRUPT,
 				  "state %s is corrupt: the chunks of generation %s do "
@@ -610,10 +611,10 @@ static char *ref_text(const struct zk_store *zs, uint64_t version,
 		      const char *gen, uint32_t nchunks, const char *text,
 		      size_t len, bool zlib, size_t raw_len)
 {
-	uint8_t sha[CRYPTO_SHA256_LEN];
-	char hex[2 * CRYPTO_SHA256_LEN + 1];
-	crypto_sha256(text, len, sha);
-	crypto_hex_encode(sha, sizeof sha, hex);
+	uint8_t sha[MAC_LEN];
+	char hex[2 * MAC_LEN + 1];
+	mbedtls_sha256_ret((const unsigned char *)text, len, sha, 0);
+	mac_hex_encode(sha, sizeof sha, hex);
 	size_t cap = 512;
 	char *out = qm_malloc(cap);
 	snprintf(out, cap,

@@ -39,7 +39,7 @@ import qmcontainers  # noqa: E402  (tests/container)
 
 def docker_prober(env, podman, extra):
     """The prober in a container of our image, as the coordinator's Docker
-    prober task specifies it (coordinator/core/taskspec.c
+    prober task specifies it (coordinator/core/taskinfo.c
     taskspec_prober_task), plus the credential file bound in."""
     cred = env.credential_file()
     args = env.prober_args(credential_file=cred, extra=list(extra) + [

@@ -6,7 +6,7 @@
  * must encode and decode again. */
 #include "bus.h"
 #include "bus_json.h"
-#include "crypto.h"
+#include "mac.h"
 #include "fuzz_common.h"
 #include "core/nodes.h"
 
@@ -33,8 +33,8 @@ static uint8_t *signed_frame(const uint8_t *payload, size_t plen, size_t *flen)
 		memcpy(f + 14 + alen, payload, plen);
 	uint8_t cred[BUS_CRED_LEN];
 	bus_credential_derive(SECRET, sizeof SECRET - 1, AGENT, cred);
-	struct crypto_part part = {f, 14 + alen + plen};
-	crypto_hmac_sha256(cred, sizeof cred, &part, 1, f + 14 + alen + plen);
+	struct mac_part part = {f, 14 + alen + plen};
+	mac_hmac_sha256(cred, sizeof cred, &part, 1, f + 14 + alen + plen);
 	*flen = n;
 	return f;
 }

@@ -222,7 +222,7 @@ def base_env(service, **ports):
     return env
 
 
-# The ports each service takes, as coordinator/core/taskspec.c gives them.
+# The ports each service takes, as coordinator/core/taskinfo.c gives them.
 SERVICE_PORTS = {
     "registry": ("QUOBYTE_RPC_PORT", "QUOBYTE_HTTP_PORT"),
     "metadata": ("QUOBYTE_RPC_PORT", "QUOBYTE_HTTP_PORT"),

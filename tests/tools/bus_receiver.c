@@ -8,6 +8,7 @@
  *   bus_receiver --listen URL --secret-file PATH
  *                [--request-snapshot-every N] [--drop-first-acks N]
  *                [--ack-delay-us N]
+ *                [--bus-tls-cert FILE --bus-tls-key FILE [--bus-tls-ca FILE]]
  *   bus_receiver --derive AGENT_ID --secret-file PATH
  *
  * Output lines (one JSON object each, flushed at once):
@@ -24,6 +25,8 @@
  *   coordinator restart.
  * --drop-first-acks N: the first N accepted frames get no reply at all (the
  *   state is not updated either), as if the message were lost.
+ * --bus-tls-*: a tls+tcp:// URL served as the coordinator serves it
+ *   (common/bus_tls.h; --bus-tls-ca asks dialers for a client certificate).
  * --ack-delay-us N: every Ack leaves N microseconds after its frame's line
  *   was printed, so a test that reacts to the line (stress_shutdown.py:
  *   SIGTERM to the prober) can place its action before the Ack arrives.
@@ -33,7 +36,8 @@
  * stops it: every frame gets an answer or is dropped, never a crash. */
 #include "bus.h"
 #include "bus_json.h"
-#include "crypto.h"
+#include "bus_tls.h"
+#include "mac.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -285,7 +289,7 @@ static void handle_frame(struct receiver *r, nng_socket sock,
 	bus_envelope_free(env);
 }
 
-static int serve(struct receiver *r, const char *url)
+static int serve(struct receiver *r, const char *url, const struct bus_tls *tls)
 {
 	nng_socket sock;
 	int rv = nng_rep0_open(&sock);
@@ -295,15 +299,19 @@ static int serve(struct receiver *r, const char *url)
 		return 1;
 	}
 	/* nng's default cap (1 MiB) is below the bus's own. */
+	char err[512] = "";
 	if ((rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, BUS_MAX_FRAME)) ||
-	    (rv = nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 100)) ||
-	    (rv = nng_listen(sock, url, NULL, 0))) {
-		log_error("listen_failed", "url=%s error=%s", log_qs(url),
-			  log_qs(nng_strerror(rv)));
+	    (rv = nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 100)))
+		snprintf(err, sizeof err, "%s", nng_strerror(rv));
+	else
+		rv = bus_listen(sock, url, tls, err, sizeof err);
+	if (rv) {
+		log_error("listen_failed", "url=%s error=%s", log_qs(url), log_qs(err));
 		nng_close(sock);
 		return 1;
 	}
-	log_info("receiver_listening", "url=%s", log_qs(url));
+	log_info("receiver_listening", "url=%s tls=%s", log_qs(url),
+		 bus_url_is_tls(url) ? "on" : "off");
 
 	while (!stop_requested) {
 		void *buf = NULL;
@@ -329,6 +337,7 @@ static void usage(FILE *f)
 	fputs("usage: bus_receiver --listen URL --secret-file PATH\n"
 	      "                    [--request-snapshot-every N] [--drop-first-acks N]\n"
 	      "                    [--ack-delay-us N]\n"
+	      "                    [--bus-tls-cert FILE --bus-tls-key FILE [--bus-tls-ca FILE]]\n"
 	      "       bus_receiver --derive AGENT_ID --secret-file PATH\n",
 	      f);
 }
@@ -355,11 +364,15 @@ int main(int argc, char **argv)
 		{"request-snapshot-every", required_argument, NULL, 'n'},
 		{"drop-first-acks", required_argument, NULL, 'D'},
 		{"ack-delay-us", required_argument, NULL, 'A'},
+		{"bus-tls-cert", required_argument, NULL, 'C'},
+		{"bus-tls-key", required_argument, NULL, 'K'},
+		{"bus-tls-ca", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *listen_url = NULL, *secret_file = NULL, *derive = NULL;
 	static struct receiver r; /* the node table is large for a stack */
+	struct bus_tls tls = {NULL, NULL, NULL};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -385,6 +398,15 @@ int main(int argc, char **argv)
 		case 'A':
 			if (parse_count("--ack-delay-us", optarg, &r.ack_delay_us))
 				return 2;
+			break;
+		case 'C':
+			tls.cert = optarg;
+			break;
+		case 'K':
+			tls.key = optarg;
+			break;
+		case 'T':
+			tls.ca = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -412,7 +434,7 @@ int main(int argc, char **argv)
 		uint8_t cred[BUS_CRED_LEN];
 		char hex[2 * BUS_CRED_LEN + 1];
 		bus_credential_derive(secret, secretlen, derive, cred);
-		crypto_hex_encode(cred, sizeof cred, hex);
+		mac_hex_encode(cred, sizeof cred, hex);
 		printf("%s\n", hex);
 		free(secret);
 		return 0;
@@ -428,7 +450,7 @@ int main(int argc, char **argv)
 
 	r.secret = secret;
 	r.secretlen = secretlen;
-	rv = serve(&r, listen_url);
+	rv = serve(&r, listen_url, &tls);
 	free(secret);
 	return rv;
 }

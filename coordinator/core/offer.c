@@ -1,0 +1,512 @@
+/* Offer parsing: see offer.h. */
+#include "core/offer.h"
+
+#include "core/cj.h"
+#include "core/text.h"
+#include "qm_error.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct taskspec_range *x = a, *y = b;
+	return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Sort and merge overlapping or adjacent ranges in place. */
+static void ranges_normalise(struct taskspec_range *r, size_t *n)
+{
+	if (*n < 2)
+		return;
+	qsort(r, *n, sizeof *r, range_cmp);
+	size_t o = 0;
+	for (size_t i = 1; i < *n; i++) {
+		if (r[i].begin <= r[o].end + 1) {
+			if (r[i].end > r[o].end)
+				r[o].end = r[i].end;
+		} else {
+			r[++o] = r[i];
+		}
+	}
+	*n = o + 1;
+}
+
+static void res_fini(struct taskspec_resource *r)
+{
+	free(r->ranges);
+	free(r->free);
+	free(r->role);
+	free(r->kind);
+	cJSON_Delete(r->tmpl);
+	memset(r, 0, sizeof *r);
+}
+
+/* One normalised reservation {type, role[, principal][, labels]} appended
+ * to norm; principal and labels are copied from src when it has them. */
+static void norm_entry(cJSON *norm, const char *type, const char *role,
+		       const cJSON *src)
+{
+	cJSON *e = cj_ck(cJSON_CreateObject());
+	cj_push(norm, e);
+	cj_add_str(e, "type", type);
+	cj_add_str(e, "role", role);
+	const char *pr = cj_str(src, "principal");
+	const cJSON *lb = cJSON_GetObjectItemCaseSensitive(src, "labels");
+	if (pr)
+		cj_add_str(e, "principal", pr);
+	if (lb)
+		cj_put(e, "labels", cj_dup(lb));
+}
+
+/* Pre-refinement: "role" (default "*") and an optional "reservation"
+ * object (DYNAMIC, else STATIC). 0, or -1 with why. */
+static int norm_pre(const cJSON *role, const cJSON *resv, cJSON *norm,
+		    struct taskspec_resource *r, char *why, size_t wlen)
+{
+	const char *rs = "*";
+	if (role && !cJSON_IsNull(role)) {
+		if (!cJSON_IsString(role) || !*role->valuestring) {
+			snprintf(why, wlen, "'role' is not a role name");
+			return -1;
+		}
+		rs = role->valuestring;
+	}
+	bool dyn = resv && !cJSON_IsNull(resv);
+	if (dyn && !cJSON_IsObject(resv)) {
+		snprintf(why, wlen, "'reservation' is not an object");
+		return -1;
+	}
+	r->refinement = false;
+	if (strcmp(rs, "*") == 0) {
+		if (dyn) {
+			snprintf(why, wlen, "reservation for role '*'");
+			return -1;
+		}
+		return 0;
+	}
+	norm_entry(norm, dyn ? "DYNAMIC" : "STATIC", rs, dyn ? resv : NULL);
+	r->role = qm_strdup(rs);
+	r->dynamic = dyn;
+	return 0;
+}
+
+/* Post-refinement: the "reservations" stack; the last entry is the
+ * current reservation. 0, or -1 with why. */
+static int norm_post(const cJSON *stack, cJSON *norm,
+		     struct taskspec_resource *r, char *why, size_t wlen)
+{
+	r->refinement = true;
+	const cJSON *it;
+	const char *last_role = NULL, *last_type = NULL;
+	cJSON_ArrayForEach(it, stack) {
+		const char *rs = cj_str(it, "role");
+		const char *ty = cj_str(it, "type");
+		if (!cJSON_IsObject(it) || !rs || !*rs) {
+			snprintf(why, wlen, "reservation without a role");
+			return -1;
+		}
+		norm_entry(norm, ty ? ty : "UNKNOWN", rs, it);
+		last_role = rs;
+		last_type = ty;
+	}
+	if (last_role) {
+		r->role = qm_strdup(last_role);
+		r->dynamic = last_type && strcmp(last_type, "DYNAMIC") == 0;
+	}
+	return 0;
+}
+
+/* The reservation stack in one normalised form, whatever format it was
+ * offered in (§5.1), so that identical reservations compare equal as text.
+ * Fills role/dynamic/refinement of r. Returns NULL with why set when the
+ * fields are malformed or mix both formats. */
+static cJSON *reservation_normalise(const cJSON *j, struct taskspec_resource *r,
+				    char *why, size_t wlen)
+{
+	const cJSON *role = cJSON_GetObjectItemCaseSensitive(j, "role");
+	const cJSON *resv = cJSON_GetObjectItemCaseSensitive(j, "reservation");
+	const cJSON *stack = cJSON_GetObjectItemCaseSensitive(j, "reservations");
+	bool pre = (role && !cJSON_IsNull(role)) || (resv && !cJSON_IsNull(resv));
+	bool post = cJSON_IsArray(stack) && cJSON_GetArraySize(stack) > 0;
+	if (stack && !cJSON_IsNull(stack) && !cJSON_IsArray(stack)) {
+		snprintf(why, wlen, "'reservations' is not an array");
+		return NULL;
+	}
+	if (pre && post) {
+		snprintf(why, wlen, "mixes pre- and post-refinement reservations");
+		return NULL;
+	}
+	cJSON *norm = cj_ck(cJSON_CreateArray());
+	int rv = pre ? norm_pre(role, resv, norm, r, why, wlen)
+		     : norm_post(stack, norm, r, why, wlen);
+	if (rv) {
+		cJSON_Delete(norm);
+		return NULL;
+	}
+	return norm;
+}
+
+static const char *const value_keys[] = {"scalar", "ranges", "set", "text"};
+
+/* A Resource's type and value into r (r->name set). 0, or -1 with why. */
+static int resource_value(const cJSON *j, const char *type,
+			  struct taskspec_resource *r, char *why, size_t wlen)
+{
+	const char *name = r->name;
+	bool ports = strcmp(name, "ports") == 0;
+	if (strcmp(type, "SCALAR") == 0) {
+		r->type = TASKSPEC_SCALAR;
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scalar");
+		double v;
+		if (!cj_number(cJSON_GetObjectItemCaseSensitive(sc, "value"), &v) ||
+		    !(v >= 0 && v <= 1e12)) {
+			snprintf(why, wlen, "resource %s: bad scalar value", name);
+			return -1;
+		}
+		r->milli = (int64_t)(v * 1000.0 + 0.5);
+	} else if (strcmp(type, "RANGES") == 0) {
+		r->type = TASKSPEC_RANGES;
+		const cJSON *rg = cJSON_GetObjectItemCaseSensitive(j, "ranges");
+		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(rg, "range");
+		if (arr && !cJSON_IsArray(arr)) {
+			snprintf(why, wlen, "resource %s: bad ranges", name);
+			return -1;
+		}
+		int n = cJSON_GetArraySize(arr);
+		if (n > TASKSPEC_OFFER_MAX_RANGES) {
+			snprintf(why, wlen, "resource %s: more than %d ranges",
+				 name, TASKSPEC_OFFER_MAX_RANGES);
+			return -1;
+		}
+		r->ranges = qm_calloc((size_t)n, sizeof *r->ranges);
+		const cJSON *it;
+		cJSON_ArrayForEach(it, arr) {
+			uint64_t b, e;
+			if (!cj_u64(cJSON_GetObjectItemCaseSensitive(it, "begin"), &b) ||
+			    !cj_u64(cJSON_GetObjectItemCaseSensitive(it, "end"), &e) ||
+			    b > e || (ports && e > 65535)) {
+				snprintf(why, wlen, "resource %s: bad range", name);
+				return -1;
+			}
+			r->ranges[r->nranges].begin = b;
+			r->ranges[r->nranges].end = e;
+			r->nranges++;
+		}
+		ranges_normalise(r->ranges, &r->nranges);
+	} else if (strcmp(type, "SET") == 0) {
+		r->type = TASKSPEC_SET;
+	} else {
+		snprintf(why, wlen, "resource %s: unsupported type %s", name, type);
+		return -1;
+	}
+	return 0;
+}
+
+/* r->kind: the identity (§5.3), in a fixed key order, as one comparable
+ * string; also r's flags. Takes norm, the normalised reservations. */
+static void resource_identity(const cJSON *j, const char *type, cJSON *norm,
+			      struct taskspec_resource *r)
+{
+	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(j, "disk");
+	const cJSON *prov = cJSON_GetObjectItemCaseSensitive(j, "provider_id");
+	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revocable");
+	const cJSON *shr = cJSON_GetObjectItemCaseSensitive(j, "shared");
+	const char *ar = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
+	r->has_disk = disk && !cJSON_IsNull(disk);
+	r->has_provider = prov && !cJSON_IsNull(prov);
+	r->revocable = rev && !cJSON_IsNull(rev);
+	r->shared = shr && !cJSON_IsNull(shr);
+
+	cJSON *k = cj_ck(cJSON_CreateObject());
+	cj_add_str(k, "name", r->name);
+	cj_add_str(k, "type", type);
+	cj_add_str(k, "allocation_role", ar ? ar : "");
+	cj_put(k, "reservations", norm);
+	cj_put(k, "disk", r->has_disk ? cj_dup(disk) : cj_ck(cJSON_CreateNull()));
+	cj_put(k, "provider_id", r->has_provider ? cj_dup(prov) : cj_ck(cJSON_CreateNull()));
+	cj_add_bool(k, "revocable", r->revocable);
+	cj_add_bool(k, "shared", r->shared);
+	r->kind = cJSON_PrintUnformatted(k);
+	cJSON_Delete(k);
+	if (!r->kind)
+		qm_oom();
+}
+
+/* Parse one Resource into r (zeroed by the caller). 0, or -1 with why. */
+static int resource_parse(const cJSON *j, struct taskspec_resource *r,
+			  char *why, size_t wlen)
+{
+	if (!cJSON_IsObject(j)) {
+		snprintf(why, wlen, "resource is not an object");
+		return -1;
+	}
+	const char *name = cj_str(j, "name");
+	const char *type = cj_str(j, "type");
+	if (!name || !text_ok(name, sizeof r->name - 1)) {
+		snprintf(why, wlen, "resource without a usable name");
+		return -1;
+	}
+	snprintf(r->name, sizeof r->name, "%s", name);
+	if (!type) {
+		snprintf(why, wlen, "resource %s without a type", name);
+		return -1;
+	}
+	if (resource_value(j, type, r, why, wlen))
+		return -1;
+	cJSON *norm = reservation_normalise(j, r, why, wlen);
+	if (!norm)
+		return -1;
+	resource_identity(j, type, norm, r);
+
+	r->tmpl = cj_dup(j);
+	for (size_t i = 0; i < ARRAY_LEN(value_keys); i++)
+		cJSON_DeleteItemFromObjectCaseSensitive(r->tmpl, value_keys[i]);
+
+	bool plain_scalar = r->type == TASKSPEC_SCALAR &&
+			    (strcmp(name, "cpus") == 0 || strcmp(name, "mem") == 0 ||
+			     strcmp(name, "disk") == 0);
+	bool plain_ports = r->type == TASKSPEC_RANGES &&
+			   strcmp(name, "ports") == 0;
+	r->fittable = (plain_scalar || plain_ports) && !r->revocable &&
+		      !r->shared && !r->has_disk && !r->has_provider;
+	return 0;
+}
+
+/* Merge b into a (same kind). */
+static int resource_merge(struct taskspec_resource *a,
+			  struct taskspec_resource *b)
+{
+	if (a->type == TASKSPEC_SCALAR) {
+		a->milli += b->milli;
+	} else if (a->type == TASKSPEC_RANGES) {
+		if (a->nranges + b->nranges > TASKSPEC_OFFER_MAX_RANGES)
+			return QM_ETOOBIG;
+		a->ranges = qm_realloc(a->ranges, (a->nranges + b->nranges) *
+					sizeof *a->ranges);
+		memcpy(a->ranges + a->nranges, b->ranges,
+		       b->nranges * sizeof *b->ranges);
+		a->nranges += b->nranges;
+		ranges_normalise(a->ranges, &a->nranges);
+	}
+	return 0;
+}
+
+/* Attribute value as text (capped). */
+static int attr_text(const cJSON *a, char *buf, size_t cap)
+{
+	const char *type = cj_str(a, "type");
+	if (!type)
+		return -1;
+	size_t o = 0;
+	buf[0] = '\0';
+#define PUT(...)                                                         \
+	do {                                                             \
+		int n_ = snprintf(buf + o, cap - o, __VA_ARGS__);        \
+		if (n_ < 0 || (size_t)n_ >= cap - o)                     \
+			return -1;                                       \
+		o += (size_t)n_;                                         \
+	} while (0)
+	if (strcmp(type, "TEXT") == 0) {
+		const char *v = cj_str(cJSON_GetObjectItemCaseSensitive(a, "text"), "value");
+		if (!v)
+			return -1;
+		PUT("%s", v);
+	} else if (strcmp(type, "SCALAR") == 0) {
+		double d;
+		if (!cj_number(cJSON_GetObjectItemCaseSensitive(
+				 cJSON_GetObjectItemCaseSensitive(a, "scalar"), "value"), &d) ||
+		    !(d > -1e15 && d < 1e15))
+			return -1;
+		char m[48];
+		text_fmt_milli((int64_t)(d * 1000.0 + (d < 0 ? -0.5 : 0.5)), m, sizeof m);
+		PUT("%s", m);
+	} else if (strcmp(type, "RANGES") == 0) {
+		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(a, "ranges"), "range");
+		const cJSON *it;
+		PUT("[");
+		bool first = true;
+		cJSON_ArrayForEach(it, arr) {
+			uint64_t b, e;
+			if (!cj_u64(cJSON_GetObjectItemCaseSensitive(it, "begin"), &b) ||
+			    !cj_u64(cJSON_GetObjectItemCaseSensitive(it, "end"), &e))
+				return -1;
+			PUT("%s%" PRIu64 "-%" PRIu64, first ? "" : ",", b, e);
+			first = false;
+		}
+		PUT("]");
+	} else if (strcmp(type, "SET") == 0) {
+		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(a, "set"), "item");
+		const cJSON *it;
+		PUT("{");
+		bool first = true;
+		cJSON_ArrayForEach(it, arr) {
+			if (!cJSON_IsString(it))
+				return -1;
+			PUT("%s%s", first ? "" : ",", it->valuestring);
+			first = false;
+		}
+		PUT("}");
+	} else {
+		return -1;
+	}
+#undef PUT
+	return text_has_ctrl(buf) ? -1 : 0;
+}
+
+static int get_value_id(const cJSON *o, const char *key, char *out, size_t cap,
+			char *err, size_t errlen)
+{
+	const char *v = cj_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
+	if (!v)
+		return qm_fail(err, errlen, QM_EINVAL, "offer without %s", key);
+	if (!taskspec_id_valid(v) || strlen(v) >= cap)
+		return qm_fail(err, errlen, QM_EINVAL, "offer has a malformed %s", key);
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
+static void skip(struct taskspec_offer *o, const char *why)
+{
+	if (o->skipped++ == 0)
+		snprintf(o->skip_reason, sizeof o->skip_reason, "%s", why);
+}
+
+/* o->attrs from the offer's attributes; malformed ones are skipped. */
+static int attrs_parse(const cJSON *j, struct taskspec_offer *o, char *err,
+		       size_t errlen)
+{
+	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
+	if (attrs && cJSON_IsArray(attrs)) {
+		int n = cJSON_GetArraySize(attrs);
+		if (n > TASKSPEC_OFFER_MAX_ATTRS)
+			return qm_fail(err, errlen, QM_ETOOBIG,
+				    "offer %s has %d attributes (max %d)", o->id,
+				    n, TASKSPEC_OFFER_MAX_ATTRS);
+		o->attrs = qm_calloc((size_t)n, sizeof *o->attrs);
+		const cJSON *it;
+		char *val = qm_malloc(TASKSPEC_ATTR_VALUE_MAX + 1);
+		cJSON_ArrayForEach(it, attrs) {
+			const char *an = cj_str(it, "name");
+			if (!an || !text_ok(an, 255) ||
+			    attr_text(it, val, TASKSPEC_ATTR_VALUE_MAX + 1)) {
+				skip(o, "malformed attribute");
+				continue;
+			}
+			o->attrs[o->nattrs].name = qm_strdup(an);
+			o->attrs[o->nattrs].value = qm_strdup(val);
+			o->nattrs++;
+		}
+		free(val);
+	}
+	return 0;
+}
+
+/* o->res: the offer's resources merged by kind; malformed ones are
+ * skipped. */
+static int resources_parse(const cJSON *j, struct taskspec_offer *o,
+			   char *err, size_t errlen)
+{
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "resources");
+	if (res && !cJSON_IsArray(res))
+		return qm_fail(err, errlen, QM_EINVAL,
+			    "offer %s: resources is not an array", o->id);
+	int n = cJSON_GetArraySize(res);
+	if (n > TASKSPEC_OFFER_MAX_RESOURCES)
+		return qm_fail(err, errlen, QM_ETOOBIG,
+			    "offer %s has %d resources (max %d)", o->id, n,
+			    TASKSPEC_OFFER_MAX_RESOURCES);
+	o->res = qm_calloc((size_t)n, sizeof *o->res);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, res) {
+		struct taskspec_resource r;
+		char why[160];
+		memset(&r, 0, sizeof r);
+		if (resource_parse(it, &r, why, sizeof why)) {
+			res_fini(&r);
+			skip(o, why);
+			continue;
+		}
+		size_t k;
+		for (k = 0; k < o->nres; k++)
+			if (strcmp(o->res[k].kind, r.kind) == 0)
+				break;
+		if (k < o->nres) {
+			int rv = resource_merge(&o->res[k], &r);
+			res_fini(&r);
+			if (rv)
+				return qm_fail(err, errlen, rv,
+					    "offer %s: too many ranges", o->id);
+		} else {
+			o->res[o->nres++] = r;
+		}
+	}
+	for (size_t k = 0; k < o->nres; k++) {
+		struct taskspec_resource *r = &o->res[k];
+		if (r->type == TASKSPEC_RANGES) {
+			r->free = qm_calloc(r->nranges, sizeof *r->free);
+			memcpy(r->free, r->ranges, r->nranges * sizeof *r->free);
+			r->nfree = r->nranges;
+		}
+	}
+	return 0;
+}
+
+int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
+			 size_t errlen)
+{
+	memset(o, 0, sizeof *o);
+	if (!cJSON_IsObject(j))
+		return qm_fail(err, errlen, QM_EINVAL, "offer is not an object");
+	int rv;
+	if ((rv = get_value_id(j, "id", o->id, sizeof o->id, err, errlen)))
+		return rv;
+	if ((rv = get_value_id(j, "agent_id", o->agent_id, sizeof o->agent_id,
+			       err, errlen)))
+		return rv;
+	const char *host = cj_str(j, "hostname");
+	if (!host || !text_ok(host, sizeof o->hostname - 1))
+		return qm_fail(err, errlen, QM_EINVAL,
+			    "offer %s has no usable hostname", o->id);
+	snprintf(o->hostname, sizeof o->hostname, "%s", host);
+	const char *role = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
+	if (role) {
+		if (!text_ok(role, sizeof o->role - 1))
+			return qm_fail(err, errlen, QM_EINVAL,
+				    "offer %s has a malformed allocation role", o->id);
+		snprintf(o->role, sizeof o->role, "%s", role);
+	}
+	if ((rv = attrs_parse(j, o, err, errlen)))
+		return rv;
+	return resources_parse(j, o, err, errlen);
+}
+
+void taskspec_offer_free(struct taskspec_offer *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->nattrs; i++) {
+		free(o->attrs[i].name);
+		free(o->attrs[i].value);
+	}
+	free(o->attrs);
+	for (size_t i = 0; i < o->nres; i++)
+		res_fini(&o->res[i]);
+	free(o->res);
+	memset(o, 0, sizeof *o);
+}
+
+const char *taskspec_offer_attr(const struct taskspec_offer *o,
+				const char *name)
+{
+	for (size_t i = 0; i < o->nattrs; i++)
+		if (strcmp(o->attrs[i].name, name) == 0)
+			return o->attrs[i].value;
+	return NULL;
+}

@@ -1,0 +1,94 @@
+/* Offers: parse an OFFERS event's offer object into resource kinds and
+ * attributes.
+ *
+ * Each resource's identity ("same kind", scheduler API §5.3: name, type,
+ * allocation_info, reservation(s) incl. principal and labels, disk,
+ * revocable, shared, provider) is kept, and entries of the same kind are
+ * merged into one, so that core/fit.h can fit tasks into what is left and
+ * copy every entry's reservation fields verbatim. Both reservation formats
+ * (§5.1) are understood. Scalars are held in milli-units (§0).
+ *
+ * Pure: no I/O, no clock, no globals; reentrant. Ownership: a parsed
+ * struct taskspec_offer owns its arrays and strings until
+ * taskspec_offer_free(). Allocation failure aborts (qm_oom). */
+#ifndef QM_OFFER_H
+#define QM_OFFER_H
+
+#include "core/validate.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Caps on what one offer may carry; beyond them the offer is refused. */
+#define TASKSPEC_OFFER_MAX_RESOURCES 1024
+#define TASKSPEC_OFFER_MAX_RANGES 4096
+#define TASKSPEC_OFFER_MAX_ATTRS 256
+#define TASKSPEC_ATTR_VALUE_MAX 1024
+
+/* ---- offers --------------------------------------------------------- */
+
+enum taskspec_rtype { TASKSPEC_SCALAR = 0, TASKSPEC_RANGES, TASKSPEC_SET };
+
+struct taskspec_range {
+	uint64_t begin, end;  /* inclusive */
+};
+
+/* One resource kind of an offer. Entries of the same kind (§5.3: name,
+ * type, allocation_info, reservation(s) incl. principal and labels, disk,
+ * revocable, shared, provider) are merged into one. */
+struct taskspec_resource {
+	char name[64];
+	enum taskspec_rtype type;
+	int64_t milli;                 /* SCALAR: offered, milli-units */
+	int64_t used_milli;            /* SCALAR: taken by fits so far */
+	struct taskspec_range *ranges; /* RANGES: offered, sorted, merged */
+	size_t nranges;
+	struct taskspec_range *free;   /* RANGES: not yet taken, sorted */
+	size_t nfree;
+	char *role;        /* current (innermost) reservation role; NULL = unreserved */
+	bool dynamic;      /* current reservation is DYNAMIC */
+	bool refinement;   /* offered in the post-refinement format */
+	bool revocable, shared, has_disk, has_provider;
+	/* Plain cpus/mem/disk/ports of a usable kind: not revocable, not
+	 * shared, no DiskInfo, no resource provider. Only these are fitted. */
+	bool fittable;
+	char *kind;        /* canonical identity text: equal <=> same kind */
+	cJSON *tmpl;       /* the offered entry minus its value: copied verbatim */
+};
+
+struct taskspec_attr {
+	char *name;
+	char *value;       /* text; scalars "2.5", ranges "[1-2,5-6]", sets "{a,b}" */
+};
+
+struct taskspec_offer {
+	char id[TASKSPEC_ID_MAX + 1];
+	char agent_id[TASKSPEC_ID_MAX + 1];
+	char hostname[TASKSPEC_ID_MAX + 1];
+	char role[TASKSPEC_ROLE_MAX + 1];  /* allocation_info.role, "" if absent */
+	struct taskspec_attr *attrs;
+	size_t nattrs;
+	struct taskspec_resource *res;
+	size_t nres;
+	unsigned skipped;        /* malformed resources/attributes ignored */
+	char skip_reason[160];   /* the first one's reason */
+};
+
+/* Parse one element of OFFERS' "offers":{"offers":[...]} into *o (zeroed
+ * first; release with taskspec_offer_free, also after an error). Both
+ * reservation formats (§5.1) are understood. A malformed resource or
+ * attribute is skipped and counted (o->skipped, o->skip_reason) so the rest
+ * of the offer stays usable; a missing or malformed id/agent_id/hostname,
+ * or more than the caps above, fails with QM_EINVAL / QM_ETOOBIG and a
+ * message in err. */
+int taskspec_offer_parse(const cJSON *offer, struct taskspec_offer *o,
+			 char *err, size_t errlen);
+void taskspec_offer_free(struct taskspec_offer *o);
+
+/* An attribute's text value, or NULL when the offer has none by that name. */
+const char *taskspec_offer_attr(const struct taskspec_offer *o,
+				const char *name);
+
+#endif
