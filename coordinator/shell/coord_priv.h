@@ -4,6 +4,7 @@
  * coord.c), so nothing needs a lock.
  *
  *   shell/coord.c     lifecycle: start-up, leadership, saving, stopping
+ *   shell/setup.c     the configuration turned into parts, at start-up
  *   shell/agents.c    the agent, health and launch-wait tables
  *   shell/planning.c  one planning cycle: plan input, actions, ACCEPT/DECLINE
  *   shell/events.c    Mesos events, failed calls, prober reports, timers
