@@ -12,8 +12,8 @@
 #                                      libFuzzer targets; chromium:
 #                                      headless, the status page e2e test
 #                                      renders the page's DOM with it;
-#                                      openssl: the bus TLS test makes its
-#                                      throwaway CA with it)
+#                                      openssl: the TLS tests (bus, REST, https
+#                                      masters) make throwaway CAs with it)
 set -euo pipefail
 
 pkgs=(
@@ -26,6 +26,7 @@ pkgs=(
   python3 procps iproute2 curl openssl
   bindfs clang libclang-rt-14-dev
   chromium
+  libmicrohttpd-dev
 )
 
 missing=()

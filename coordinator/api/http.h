@@ -1,37 +1,44 @@
-/* A small, hardened HTTP/1.1 server that runs on the coordinator's evloop,
+/* A small, hardened HTTP/1.1 (and HTTPS) server on the coordinator's evloop,
  * so REST handlers run on the one thread that owns all state and need no
  * locks. It serves a route table (method, path, handler, needs-auth) and
- * nothing else: no TLS, no chunked request bodies, no virtual hosts.
+ * nothing else: no chunked request bodies, no virtual hosts. The engine is
+ * libmicrohttpd (MHD) in external-select epoll mode, driven from the loop
+ * (http.c); TLS through MHD as well (http_server_set_tls).
  *
  * Connections: HTTP/1.1 keep-alive (pipelined requests are answered in
- * order, one at a time); "Connection: close", HTTP/1.0 and every error
- * response close the connection after the response. A closing connection
- * first shuts down its sending side and drains what the client still sends
- * for a moment, so an early error (413, 401 ...) reaches a client that is
- * still uploading instead of being destroyed by a TCP reset.
+ * order); "Connection: close", HTTP/1.0 and every error response close the
+ * connection after the response.
  *
- * Bounds (struct http_limits): request line + headers, request body,
- * in-memory response body, concurrent connections (one over the cap gets a
- * canned 503 and is closed), and time:
- *  - a connection with no request in progress is closed silently after
- *    `timeout_ms` of idleness;
+ * Bounds (struct http_limits): request line + headers (MHD's per-connection
+ * memory pool and our own count), request body, in-memory response body,
+ * concurrent connections (one over the cap gets a canned 503 and is closed;
+ * over TLS it is just closed), and time:
+ *  - a connection with nothing arriving or leaving for `timeout_ms` (MHD
+ *    counts whole seconds, rounded up) is closed silently;
  *  - a request must arrive completely (head and body) within `timeout_ms`
- *    of its first byte, else 408 and close. The deadline does not move when
- *    bytes trickle in, so a slowloris client cannot hold a slot forever;
- *  - a response must make progress at least every `timeout_ms`, else the
- *    connection is dropped (a client that does not read).
- * Writes are non-blocking; a file response is streamed in 64 KiB chunks as
- * the socket drains, never loaded whole.
+ *    of its request line, and within twice that of the moment the
+ *    connection became idle. The deadline does not move when bytes trickle
+ *    in; a request past it is cut off: the connection is closed without an
+ *    answer (MHD cannot be made to answer mid-request);
+ *  - a response must make progress at least every `timeout_ms` (the idle
+ *    rule), else the connection is dropped (a client that does not read).
+ * A file response is streamed as the socket drains, never loaded whole.
  *
- * Input rules (anything else is a clean 4xx and close, with one rate-limited
- * warning line): CRLF or bare LF line ends; the request line is
- * "METHOD SP origin-form SP HTTP/1.x"; the request head holds printable
- * ASCII only (no NUL, no control bytes but HTAB, no bytes >= 0x80), so every
- * string a handler sees is printable ASCII; no obs-folding; at most
- * HTTP_MAX_HEADERS headers; Content-Length is plain decimal and appears at
- * most once; any Transfer-Encoding is refused (411 for chunked, 501
- * otherwise). "Expect: 100-continue" is answered. A Host header is not
- * required (no virtual hosting here). Paths are not percent-decoded.
+ * Input rules: MHD parses the request and refuses some malformed input
+ * itself, with its own short HTML error and a close (no request line
+ * target: closed without an answer). What it lets through is judged here
+ * (http_judge.c) before the body is read, anything else being a clean 4xx
+ * with a JSON error, close, and one rate-limited warning line: the method
+ * is a token; the target is origin-form, printable ASCII without '#';
+ * "HTTP/1.0" or "HTTP/1.1" (505 for other versions); header names are
+ * tokens and values printable ASCII plus HTAB, so every string a handler
+ * sees is printable ASCII; at most HTTP_MAX_HEADERS headers; Content-Length
+ * is plain decimal and appears at most once; any Transfer-Encoding is
+ * refused (411 for chunked, 501 otherwise). "Expect: 100-continue" is
+ * answered. A Host header is not required (no virtual hosting here). Paths
+ * are not percent-decoded. MHD is lenient where the HTTP RFCs allow it: it
+ * splits the request line on runs of whitespace and joins obs-folded header
+ * lines with SP; it ends a header value or the target at a NUL byte.
  *
  * Routing (http_route): a route path is exact ("/v1/state"), or a prefix
  * when it ends in '*' (the rest is the prefix: "/api*" matches "/api",
@@ -45,11 +52,13 @@
  * client cannot make the server buffer a body.
  *
  * Logging: one debug line per request (http_request: method, path, status,
- * bytes sent, ms), warnings for rejected requests (at most 20 a second, the
- * rest counted in the next line that gets through).
+ * whether the response went out whole, ms), warnings for rejected requests
+ * (at most 20 a second, the rest counted in the next line that gets
+ * through), MHD's own messages at debug level.
  *
  * Threads: every function here must be called on the loop's thread; handlers
- * run synchronously on it. Writing to a closed peer never raises SIGPIPE. */
+ * run synchronously on it (inside MHD_run()). MHD sends with MSG_NOSIGNAL;
+ * the coordinator also ignores SIGPIPE. */
 #ifndef QM_HTTP_H
 #define QM_HTTP_H
 
@@ -135,6 +144,23 @@ void http_server_free(struct http_server *srv);
 /* The bound TCP port (useful after port 0). */
 uint16_t http_server_port(const struct http_server *srv);
 
+/* Serve HTTPS: cert_pem (the certificate chain) and key_pem (its private
+ * key), PEM text, copied. Call right after http_server_new(), before the
+ * loop runs: connections already accepted are closed. 0, or QM_EINVAL (the
+ * pair does not load; the server stays as it was) or QM_EIO. */
+int http_server_set_tls(struct http_server *srv, const char *cert_pem,
+			const char *key_pem);
+
+/* Read a PEM certificate chain and its private key from files (at most
+ * HTTP_TLS_MAX_FILE each) and check that they load as a TLS pair, for
+ * http_server_set_tls() and --check-config. 0 with *cert_pem and *key_pem
+ * (NUL-terminated, the caller frees them), or QM_EIO (a file cannot be
+ * read) / QM_EINVAL (too big, or not a usable pair) with a reason in err.
+ * Blocks on the two reads. */
+#define HTTP_TLS_MAX_FILE (1u << 20)
+int http_tls_load(const char *cert_file, const char *key_file, char **cert_pem,
+		  char **key_pem, char *err, size_t errcap);
+
 /* One admin token (copied) that every non-public route that changes
  * something requires (auth.h). NULL or "" turns authentication off (the
  * default). 0, or QM_EINVAL when the token holds bytes outside printable
@@ -156,9 +182,11 @@ typedef void (*http_audit_fn)(void *ctx, const char *peer, const char *who,
 			      size_t body_len, int status);
 void http_server_set_audit(struct http_server *srv, http_audit_fn fn, void *ctx);
 
-/* Replace the limits (zero fields = defaults). Applies to the next check on
- * every connection; meant to be called once after http_server_new().
- * 0 or QM_EINVAL (a field outside its bounds; nothing changed). */
+/* Replace the limits (zero fields = defaults). Meant to be called once
+ * after http_server_new(), before the loop runs: a change of max_head,
+ * timeout_ms or max_conns restarts the MHD daemon (closing connections it
+ * holds; not done from inside a handler). 0, QM_EINVAL (a field outside
+ * its bounds) or QM_EIO (MHD did not restart); nothing changed on error. */
 int http_server_set_limits(struct http_server *srv, const struct http_limits *lim);
 
 /* Value of request header `name` (case-insensitive), first occurrence, with

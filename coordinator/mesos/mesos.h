@@ -26,6 +26,9 @@
  *  - on EOF, error, ERROR event, 503 or a bad record: drops the stream and
  *    re-subscribes after a jittered exponential backoff (same framework id);
  *  - HTTP basic authentication when a principal and secret are configured.
+ *  - https masters verified against the system's CAs or `ca_file`; a
+ *    failed verification is a failed attempt (named as such in last_error
+ *    and the log, retried with backoff), never a crash.
  * What it leaves to its owner: every decision. Events are handed over
  * parsed; calls are built by the owner (helpers below) and sent with
  * mesos_send().
@@ -36,36 +39,42 @@
 #define QM_MESOS_H
 
 #include "evloop.h"
+#include "mesos/call.h"
+#include "mesos/compat.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct mesos_config {
-	const char *master;          /* "http://host:5050" (scheme optional) */
-	const char *user;            /* FrameworkInfo.user */
-	const char *name;            /* FrameworkInfo.name */
-	const char *role;            /* the single role, sent as roles[] (MULTI_ROLE) */
-	const char *principal;       /* NULL: none */
-	const char *secret;          /* with principal: HTTP basic auth */
-	const char *hostname;        /* FrameworkInfo.hostname, optional */
-	const char *webui_url;       /* optional */
-	const char *master_scheme;   /* for zk://-detected masters: "http" (default) or "https" */
-	int zk_session_timeout_ms;   /* zk:// detection session (0 = default) */
-	double failover_timeout_s;   /* e.g. 604800 (one week) */
-	bool start_suppressed;       /* SUBSCRIBE with suppressed_roles=[role] */
-	uint64_t backoff_min_ms;     /* first re-subscribe delay (default 500) */
-	uint64_t backoff_max_ms;     /* cap (default 15000) */
-	unsigned heartbeat_misses;   /* default 5 */
-	size_t max_record;           /* RecordIO cap (default 16 MiB) */
-	long call_timeout_ms;        /* ordinary calls (default 75000) */
-	uint64_t refused_retry_ms;   /* retry after a terminal refusal (default 300000) */
+	const char *master;        /* "http://host:5050" (scheme optional) */
+	const char *user;          /* FrameworkInfo.user */
+	const char *name;          /* FrameworkInfo.name */
+	const char *role;          /* the single role, sent as roles[] (MULTI_ROLE) */
+	const char *principal;     /* NULL: none */
+	const char *secret;        /* with principal: HTTP basic auth */
+	const char *hostname;      /* FrameworkInfo.hostname, optional */
+	const char *webui_url;     /* optional */
+	const char *master_scheme; /* for zk://-detected masters: "http" (default) or "https" */
+	const char *ca_file;       /* https masters: verify against this CA bundle only
+				      * (CURLOPT_CAINFO); NULL: the system's CAs. Must be
+				      * readable at mesos_new. */
+	bool tls_insecure;         /* https masters: verify nothing (warned at start) */
+	int zk_session_timeout_ms; /* zk:// detection session (0 = default) */
+	double failover_timeout_s; /* e.g. 604800 (one week) */
+	bool start_suppressed;     /* SUBSCRIBE with suppressed_roles=[role] */
+	uint64_t backoff_min_ms;   /* first re-subscribe delay (default 500) */
+	uint64_t backoff_max_ms;   /* cap (default 15000) */
+	unsigned heartbeat_misses; /* default 5 */
+	size_t max_record;         /* RecordIO cap (default 16 MiB) */
+	long call_timeout_ms;      /* ordinary calls (default 75000) */
+	uint64_t refused_retry_ms; /* retry after a terminal refusal (default 300000) */
 };
 
 struct mesos_handlers {
 	/* SUBSCRIBED: the framework id to persist before anything else. */
-	void (*subscribed)(void *arg, const char *framework_id,
-			   double heartbeat_interval_s, const cJSON *event);
+	void (*subscribed)(void *arg, const char *framework_id, double heartbeat_interval_s,
+			   const cJSON *event);
 	/* Every other event (OFFERS, UPDATE, RESCIND, FAILURE, HEARTBEAT, ...),
 	 * type in `type`. The event is valid only during the call. */
 	void (*event)(void *arg, const char *type, const cJSON *event);
@@ -86,10 +95,10 @@ struct mesos_handlers {
 
 /* Where the client stands, for /v1/health and /v1/state. */
 enum mesos_phase {
-	MESOS_DETECTING,   /* no leading master known yet */
-	MESOS_CONNECTING,  /* subscribing (or backing off between attempts) */
+	MESOS_DETECTING,  /* no leading master known yet */
+	MESOS_CONNECTING, /* subscribing (or backing off between attempts) */
 	MESOS_SUBSCRIBED,
-	MESOS_REFUSED,     /* a refusal retrying cannot change: see `refusal` */
+	MESOS_REFUSED, /* a refusal retrying cannot change: see `refusal` */
 	MESOS_STOPPED
 };
 
@@ -142,33 +151,5 @@ const char *mesos_endpoint(const struct mesos_client *mc);
  * 403 also drops the stream, since it means we no longer talk to a leader
  * that knows us. */
 int mesos_send(struct mesos_client *mc, cJSON *body);
-
-/* Call builders (§3). Each returns a new Call object for mesos_send(). */
-cJSON *mesos_call_accept(cJSON *offer_ids /* taken: array of {"value"} */,
-			 cJSON *operations /* taken: array */, double refuse_seconds);
-cJSON *mesos_call_decline(cJSON *offer_ids /* taken */, double refuse_seconds);
-cJSON *mesos_call_kill(const char *task_id, const char *agent_id /* may be NULL */);
-cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id,
-			      const char *uuid_b64);
-/* tasks: array of {"task_id":{"value"},"agent_id":{"value"}} (taken); an
- * empty array asks for implicit reconciliation. */
-cJSON *mesos_call_reconcile(cJSON *tasks);
-cJSON *mesos_call_revive(const char *role);
-cJSON *mesos_call_suppress(const char *role);
-cJSON *mesos_call_teardown(void);
-/* {"value": s} */
-cJSON *mesos_id(const char *s);
-
-/* Capability names that a master of `version` ("1.4.0"; NULL or "" =
- * unknown: the oldest supported release is assumed) knows, among those we
- * want. Fills names (up to cap), returns the count. Pure. */
-size_t mesos_capabilities_for(const char *version, const char **names, size_t cap);
-/* Is an ERROR message / refusal one that no retry can change (Mesos's
- * src/master/master.cpp wording)? If so, the operator's way out in remedy.
- * Pure. */
-bool mesos_refusal_remedy(const char *message, char *remedy, size_t cap);
-/* Compare dotted releases ("1.10.0" > "1.9.2"); unparsable parts count 0. */
-int mesos_version_cmp(const char *a, const char *b);
-#define MESOS_OLDEST_SUPPORTED "1.4.0"
 
 #endif

@@ -21,7 +21,9 @@
 #include "core/plan.h"
 #include "qm_error.h"
 #include "state/leader.h"
+#include "state/state.h"
 #include "state/store.h"
+#include "state/store_file.h"
 #include "state/store_zk.h"
 #include "core/taskspec.h"
 
@@ -152,11 +154,12 @@ static int load_state(struct coord *c)
 	}
 	const char *imp = c->cfg->import_state;
 	if (c->st_version == 0 && imp && imp[0] && c->leader) {
-		struct store *fs = store_open(imp, err, sizeof err);
+		struct store *fs = NULL;
 		struct store_state fst;
 		uint64_t fv = 0;
 		store_state_init(&fst);
-		if (!fs || store_load(fs, &fst, &fv, err, sizeof err) != 0) {
+		if (store_file_open(imp, &fs, err, sizeof err) != 0 ||
+		    store_load(fs, &fst, &fv, err, sizeof err) != 0) {
 			log_error("state_import_failed", "from=%s error=%s", log_qs(imp), log_qs(err));
 			store_state_fini(&fst);
 			store_close(fs);
@@ -337,7 +340,7 @@ static void coord_free(struct coord *c)
 	}
 	if (c->loop)
 		ev_loop_free(c->loop);
-	store_close(c->store);
+	state_close(&c->store, &c->zk); /* after leader_free: it borrows c->zk */
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
@@ -369,7 +372,7 @@ static void coord_init(struct coord *c, const struct coord_config *cfg)
 }
 
 /* Block the stop signals before any library starts threads (the ZooKeeper
- * client does in store_open): a thread with them unblocked would take
+ * client does in state_open): a thread with them unblocked would take
  * SIGTERM and the process would die without resigning. */
 static void block_stop_signals(struct coord *c)
 {
@@ -386,13 +389,8 @@ static int open_store(struct coord *c)
 	const struct coord_config *cfg = c->cfg;
 	char err[512] = "";
 	const char *store_url = cfg->zk && cfg->zk[0] ? cfg->zk : cfg->state_dir;
-	if (cfg->zk && cfg->zk[0]) {
-		struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
-		c->store = store_zk_open(store_url, &zo, err, sizeof err);
-	} else {
-		c->store = store_open(store_url, err, sizeof err);
-	}
-	if (!c->store) {
+	struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
+	if (state_open(store_url, &zo, &c->store, &c->zk, err, sizeof err) != 0) {
 		log_error("store_open_failed", "location=%s error=%s", log_qs(store_url),
 			  log_qs(err));
 		return 1;
@@ -420,6 +418,31 @@ static int setup_loop(struct coord *c)
 	return 0;
 }
 
+/* HTTPS for the REST API (--http-tls-cert/--http-tls-key): 0, or 2 with
+ * the reason logged. */
+static int setup_http_tls(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512] = "";
+	char *cert, *key;
+	int terr = http_tls_load(cfg->http_tls_cert, cfg->http_tls_key, &cert, &key, err,
+				 sizeof err);
+	if (!terr) {
+		terr = http_server_set_tls(c->http, cert, key);
+		snprintf(err, sizeof err, "the server refused the certificate");
+		explicit_bzero(key, strlen(key));
+		free(cert);
+		free(key);
+	}
+	if (terr) {
+		log_error("http_tls_failed", "cert=%s error=%s", log_qs(cfg->http_tls_cert),
+			  log_qs(err));
+		return 2;
+	}
+	log_info("http_tls", "cert=%s", log_qs(cfg->http_tls_cert));
+	return 0;
+}
+
 /* The REST API's listener, and the URLs it gives: ours (webui, the leader
  * id) and the prober binary's when we serve it. */
 static int setup_http(struct coord *c)
@@ -434,6 +457,8 @@ static int setup_http(struct coord *c)
 			  qm_strerror(herr));
 		return 1;
 	}
+	if (cfg->http_tls_cert && setup_http_tls(c) != 0)
+		return 2;
 	http_server_set_auth(c->http, c->auth);
 	http_server_set_audit(c->http, rest_on_audit, c);
 	if (c->http_open)
@@ -441,8 +466,8 @@ static int setup_http(struct coord *c)
 	{
 		size_t n = strlen(c->hostname) + 32;
 		c->webui = qm_malloc(n);
-		snprintf(c->webui, n, "http://%s:%u/", c->hostname,
-			 (unsigned)http_server_port(c->http));
+		snprintf(c->webui, n, "%s://%s:%u/", cfg->http_tls_cert ? "https" : "http",
+			 c->hostname, (unsigned)http_server_port(c->http));
 	}
 	if (c->ts.prober_mode == TASKSPEC_PROBER_DOCKER && cfg->prober_binary &&
 	    cfg->prober_binary[0]) {
@@ -479,6 +504,8 @@ static int setup_mesos(struct coord *c)
 		.failover_timeout_s = (double)cfg->failover_timeout / 1000.0,
 		.heartbeat_misses = (unsigned)cfg->heartbeat_misses,
 		.master_scheme = cfg->master_scheme,
+		.ca_file = cfg->mesos_ca_file,
+		.tls_insecure = cfg->mesos_tls_insecure,
 		.zk_session_timeout_ms = (int)cfg->zk_session_timeout,
 		.refused_retry_ms = (uint64_t)cfg->refused_retry,
 	};
@@ -513,7 +540,7 @@ static int stand(struct coord *c)
 			.lost = on_lost,
 			.leader_changed = on_leader_changed,
 		};
-		if (leader_new(c->loop, store_zk_conn(c->store), c->webui, &lc, c, &c->leader, err,
+		if (leader_new(c->loop, c->zk, c->webui, &lc, c, &c->leader, err,
 			       sizeof err) != 0) {
 			log_error("election_failed", "error=%s", log_qs(err));
 			return 1;

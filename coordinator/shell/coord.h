@@ -14,8 +14,12 @@
 struct coord_config {
 	char *master;            /* URL, list of URLs, or zk:// (coordinator/mesos/detector.h) */
 	char *master_scheme;     /* "http"/"https" for zk://-detected masters */
+	char *mesos_ca_file;     /* CA bundle https masters are verified against */
+	bool mesos_tls_insecure; /* https masters not verified */
 	long long refused_retry; /* ms between attempts after a terminal refusal */
 	char *http_listen;
+	char *http_tls_cert;      /* PEM certificate chain: serve HTTPS (with the key) */
+	char *http_tls_key;       /* its PEM private key */
 	char *bus_listen;
 	char *bus_advertise;     /* URL handed to probers; derived when unset */
 	char *bus_tls_cert;      /* tls+tcp:// bus: our certificate, key, and the */

@@ -86,6 +86,7 @@ struct coord {
 	bool http_open;           /* no token on a listener others reach */
 	uint64_t insecure_timer;
 	struct store *store;
+	struct zk_conn *zk;       /* with --zk: store and election share it */
 	struct store_state st;
 	uint64_t st_version;
 	struct nodes nodes;

@@ -3,6 +3,7 @@
  * and generates --help. Exit status: 0 clean stop, 1 run-time failure,
  * 2 configuration error. */
 #include "api/auth.h"
+#include "api/http.h"
 #include "bus_tls.h"
 #include "config.h"
 #include "shell/coord.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef QM_VERSION_STRING
 #define QM_VERSION_STRING "0.1.0"
@@ -56,6 +58,11 @@ static const char *v_scheme(const char *v)
 {
 	return strcmp(v, "http") == 0 || strcmp(v, "https") == 0 ? NULL
 								  : "must be http or https";
+}
+
+static const char *v_readable(const char *v)
+{
+	return printable(v) && access(v, R_OK) == 0 ? NULL : "must be a readable file";
 }
 
 static const char *v_zk(const char *v)
@@ -186,7 +193,14 @@ static const struct config_opt table[] = {
 	 "or zk://[USER:PASS@]HOST:PORT[,...]/mesos to follow the leading master as Mesos "
 	 "frameworks do (required)", v_master},
 	{"master-scheme", E("MASTER_SCHEME"), CONFIG_STR, OFF(master_scheme), "http", UNB,
-	 "http|https", "scheme for masters found through zk:// (MasterInfo has none)", v_scheme},
+	 "http|https", "scheme for masters found through zk:// (MasterInfo has none); https "
+	 "masters are verified (--mesos-ca-file)", v_scheme},
+	{"mesos-ca-file", E("MESOS_CA_FILE"), CONFIG_STR, OFF(mesos_ca_file), NULL, UNB, "FILE",
+	 "CA bundle (PEM) that https masters' certificates are verified against, instead of "
+	 "the system's CAs", v_readable},
+	{"mesos-tls-insecure", E("MESOS_TLS_INSECURE"), CONFIG_BOOL, OFF(mesos_tls_insecure),
+	 "false", UNB, NULL, "do not verify https masters' certificates (warned at start): "
+	 "anyone on the path to the masters can pose as one", NULL},
 	{"refused-retry", E("REFUSED_RETRY"), CONFIG_DURATION, OFF(refused_retry), "5m", 1000,
 	 DAY, "DURATION",
 	 "after a refusal that retrying cannot change (framework removed, role or user "
@@ -204,6 +218,11 @@ static const struct config_opt table[] = {
 	 "DIR", "directory of the file state store (and the generated bus secret)", v_abs},
 	{"http-listen", E("HTTP_LISTEN"), CONFIG_STR, OFF(http_listen), "0.0.0.0:7000", UNB,
 	 "HOST:PORT", "REST API and status page", v_listen},
+	{"http-tls-cert", E("HTTP_TLS_CERT"), CONFIG_STR, OFF(http_tls_cert), NULL, UNB, "FILE",
+	 "serve the REST API and status page over HTTPS with this PEM certificate chain "
+	 "(with --http-tls-key)", v_abs},
+	{"http-tls-key", E("HTTP_TLS_KEY"), CONFIG_STR, OFF(http_tls_key), NULL, UNB, "FILE",
+	 "the PEM private key of --http-tls-cert", v_abs},
 	{"api-token-file", E("API_TOKEN_FILE"), CONFIG_STR, OFF(api_token_file), NULL, UNB, "FILE",
 	 "REST API tokens, one 'NAME admin|read TOKEN' per line (or one bare admin token), "
 	 "32+ characters, the file 0600; re-read on SIGHUP", v_abs},
@@ -385,10 +404,14 @@ int main(int argc, char **argv)
 			  "derive the same prober credentials";
 	else if (o.c.import_state && !o.c.zk)
 		problem = "--import-state only makes sense with --zk";
+	else if (o.c.mesos_ca_file && o.c.mesos_tls_insecure)
+		problem = "--mesos-ca-file and --mesos-tls-insecure exclude each other";
 	else if (o.c.prober_command && o.c.prober_uri)
 		problem = "--prober-command and --prober-uri exclude each other";
 	else if (check_bus_tls(&o.c, err, sizeof err) != 0)
 		problem = err;
+	else if (!o.c.http_tls_cert != !o.c.http_tls_key)
+		problem = "--http-tls-cert and --http-tls-key go together";
 	if (problem) {
 		fprintf(stderr, "quobyte-coordinator: %s (see --help)\n", problem);
 		config_free(table, NOPTS, &o);
@@ -401,9 +424,12 @@ int main(int argc, char **argv)
 		struct auth *a = NULL;
 		bool open = false;
 		const struct bus_tls own = {o.c.bus_tls_cert, o.c.bus_tls_key, o.c.bus_tls_ca};
+		char *cert = NULL, *key = NULL;
 		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0 ||
 		    (bus_url_is_tls(o.c.bus_listen) &&
-		     bus_tls_load_check(&own, BUS_TLS_LISTENER, err, sizeof err) != 0)) {
+		     bus_tls_load_check(&own, BUS_TLS_LISTENER, err, sizeof err) != 0) ||
+		    (o.c.http_tls_cert && http_tls_load(o.c.http_tls_cert, o.c.http_tls_key, &cert,
+							&key, err, sizeof err) != 0)) {
 			fprintf(stderr, "quobyte-coordinator: %s\n", err);
 			rc = 2;
 		} else {
@@ -411,6 +437,8 @@ int main(int argc, char **argv)
 			       open ? " (REST API open: --http-insecure)" : "");
 		}
 		auth_free(a);
+		free(cert);
+		free(key);
 	} else {
 		rc = coord_run(&o.c);
 	}

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "mac.h"
 #include "qm_error.h"
+#include "state/ztext.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -13,7 +14,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <zlib.h>
 
 #define GEN_LEN 37            /* 20 digits '-' 16 hex */
 #define REF_MAX 4096          /* a head at most this long may be a reference */
@@ -21,13 +21,11 @@
 #define LOAD_ROUNDS 5         /* reads racing with a writer's cleanup */
 #define ZMAGIC "QMZ1"         /* head = ZMAGIC + a zlib stream of the text */
 #define ZMAGIC_LEN 4
-#define Z_LEVEL 3
 #define RESET_HINT "refusing to use or overwrite it - delete the znode " \
 	"(zkCli.sh deleteall) to reset"
 
 struct zk_store {
-	struct zk_conn *zk;
-	bool own;
+	struct zk_conn *zk;  /* borrowed: its opener (state_open) closes it */
 	char *base;          /* P */
 	char *head;          /* P/state */
 	char *cdir;          /* P/state-chunks */
@@ -172,81 +170,6 @@ struct ref {
 	uint8_t sha[MAC_LEN];
 };
 
-/* ---- compression ------------------------------------------------------ */
-
-/* zlib stream of text[0..len) after prefix bytes of room; owned. */
-static char *deflate_text(const char *text, size_t len, size_t prefix,
-			  size_t *outlen)
-{
-	uLongf n = compressBound((uLong)len);
-	char *out = qm_malloc(prefix + n);
-	int zr = compress2((Bytef *)out + prefix, &n, (const Bytef *)text,
-			   (uLong)len, Z_LEVEL);
-	if (zr != Z_OK)
-		qm_oom(); /* Z_MEM_ERROR; the buffer is large enough */
-	*outlen = n;
-	return out;
-}
-
-/* Inflate one zlib stream, at most STORE_MAX_BYTES of text; the stream must
- * end exactly at the end of the input. 0 with *out (NUL-terminated, owned),
- * QM_ETOOBIG, or QM_ECORRUPT with the reason in why. */
-static int inflate_text(const char *z, size_t zlen, char **out, size_t *outlen,
-			char *why, size_t whylen)
-{
-	z_stream st;
-	memset(&st, 0, sizeof st);
-	if (inflateInit(&st) != Z_OK)
-		qm_oom();
-	size_t cap = zlen * 8 + 4096, n = 0;
-	if (cap > (size_t)STORE_MAX_BYTES + 1)
-		cap = (size_t)STORE_MAX_BYTES + 1;
-	char *buf = qm_malloc(cap + 1);
-	st.next_in = (Bytef *)z;
-	st.avail_in = (uInt)zlen;
-	int zr;
-	int rv = 0;
-	for (;;) {
-		if (n == cap) {
-			if (cap > STORE_MAX_BYTES) {
-				rv = qm_fail(why, whylen, QM_ETOOBIG, "inflates to more "
-					  "than %u MiB", STORE_MAX_BYTES >> 20);
-				break;
-			}
-			cap = cap * 2 > (size_t)STORE_MAX_BYTES + 1
-				      ? (size_t)STORE_MAX_BYTES + 1 : cap * 2;
-			buf = qm_realloc(buf, cap + 1);
-		}
-		st.next_out = (Bytef *)buf + n;
-		st.avail_out = (uInt)(cap - n);
-		zr = inflate(&st, Z_NO_FLUSH);
-		n = cap - st.avail_out;
-		if (zr == Z_STREAM_END) {
-			if (st.avail_in != 0)
-				rv = qm_fail(why, whylen, QM_ECORRUPT, "%u bytes after the "
-					  "end of the compressed data", st.avail_in);
-			break;
-		}
-		if (zr == Z_MEM_ERROR)
-			qm_oom();
-		if (zr != Z_OK && !(zr == Z_BUF_ERROR && st.avail_out == 0)) {
-			rv = qm_fail(why, whylen, QM_ECORRUPT, "compressed data is "
-				  "damaged (zlib: %s)", st.msg ? st.msg
-				  : zr == Z_BUF_ERROR ? "truncated" : "error");
-			break;
-		}
-	}
-	inflateEnd(&st);
-	if (rv) {
-		free(buf);
-		return rv;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
-
 static bool gen_ok(const char *g)
 {
 	if (strlen(g) != GEN_LEN || g[20] != '-')
@@ -314,17 +237,9 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 			  "(a field is missing, out of range or inconsistent); "
 			  RESET_HINT, zs->where);
 	} else {
-		for (size_t i = 0; i < MAC_LEN && rv == 1; i++) {
-			int h = -1, l = -1;
-			char hc = sha[2 * i], lc = sha[2 * i + 1];
-			h = hc >= '0' && hc <= '9' ? hc - '0' : hc >= 'a' && hc <= 'f' ? hc - 'a' + 10 : -1;
-			l = lc >= '0' && lc <= '9' ? lc - '0' : lc >= 'a' && lc <= 'f' ? lc - 'a' + 10 : -1;
-			if (h < 0 || l < 0)
-				rv = qm_fail(err, errlen, QM_ECORRUPT, "state reference %s "
-					  "is corrupt: bad sha256; " RESET_HINT, zs->where);
-			else
-				r->sha[i] = (uint8_t)(h * 16 + l);
-		}
+		if (mac_hex_decode(sha, r->sha, MAC_LEN) != 0)
+			rv = qm_fail(err, errlen, QM_ECORRUPT, "state reference %s "
+				  "is corrupt: bad sha256; " RESET_HINT, zs->where);
 		snprintf(r->gen, sizeof r->gen, "%s", gen);
 		r->chunks = (uint32_t)chunks;
 		r->zlib = strcmp(enc, "zlib") == 0;
@@ -486,7 +401,7 @@ static int load_once(struct zk_store *zs, struct store_state *out,
 	if (zlib) {
 		char *plain;
 		size_t plen;
-		rv = inflate_text(text, len, &plain, &plen, why, sizeof why);
+		rv = ztext_inflate(text, len, STORE_MAX_BYTES, &plain, &plen, why, sizeof why);
 		free(text);
 		if (rv)
 			return qm_fail(err, errlen, rv, "state %s is corrupt: %s; "
@@ -627,6 +542,88 @@ static char *ref_text(const struct zk_store *zs, uint64_t version,
 	return out;
 }
 
+/* What the head znode gets for text[0..len): the text itself (small
+ * states stay plain JSON, readable with zkCli.sh), ZMAGIC + its zlib stream
+ * (the text compresses ~25:1), or a reference to chunks written here under
+ * a new generation *gen (*nchunks) when even that does not fit one znode.
+ * 0 with *head (== text, or owned by the caller), or an error. */
+static int encode_head(struct zk_store *zs, const char *text, size_t len,
+		       char **head, size_t *hlen, char *gen, uint32_t *nchunks,
+		       char *err, size_t errlen)
+{
+	*head = (char *)text;
+	*hlen = len;
+	if (len <= zs->chunk_bytes && !(zs->compress && len > STORE_ZK_PLAIN_MAX))
+		return 0;
+	const char *body = text;
+	size_t blen = len;
+	char *z = NULL;
+	if (zs->compress) {
+		z = ztext_deflate(text, len, ZMAGIC_LEN, &blen);
+		memcpy(z, ZMAGIC, ZMAGIC_LEN);
+		body = z + ZMAGIC_LEN;
+	}
+	if (z && blen + ZMAGIC_LEN <= zs->chunk_bytes) {
+		*head = z;
+		*hlen = blen + ZMAGIC_LEN;
+		return 0;
+	}
+	int rv = write_chunks(zs, body, blen, zs->version + 1, gen, nchunks, err,
+			      errlen);
+	if (!rv) {
+		*head = ref_text(zs, zs->version + 1, gen, *nchunks, body, blen,
+				 z != NULL, len);
+		*hlen = strlen(*head);
+	}
+	free(z);
+	return rv;
+}
+
+/* The head write was answered with rc: account for it. */
+static int save_answered(struct zk_store *zs, const struct zk_op *op,
+			 const char *gen, uint32_t nchunks,
+			 uint64_t *new_version, char *err, size_t errlen)
+{
+	int rc = op->rc;
+	if (rc == ZOK) {
+		char old[GEN_LEN + 1];
+		snprintf(old, sizeof old, "%s", zs->gen);
+		uint32_t oldn = zs->nchunks;
+		zs->known = true;
+		zs->exists = true;
+		zs->version++;
+		zs->zver = op->type == ZK_SET ? op->stat.version : 0;
+		snprintf(zs->gen, sizeof zs->gen, "%s", gen);
+		zs->nchunks = nchunks;
+		*new_version = zs->version;
+		delete_gen_async(zs, old, oldn);
+		return 0;
+	}
+	if (zk_rc_uncertain(rc)) {
+		zs->known = false;
+		zs->swept = false;
+		return qm_fail(err, errlen, QM_EIO, "lost the connection to ZooKeeper "
+			    "%s while saving %s (%s): the outcome is unknown; the "
+			    "next save reads the state first", zk_conn_ensemble(zs->zk),
+			    zs->where, zk_strerror(rc));
+	}
+	/* Definitely not written: our chunks are garbage now. */
+	delete_gen_async(zs, gen, nchunks);
+	if (rc == ZNONODE)
+		zs->paths_ok = false;
+	if (op->fence_failed)
+		return qm_fail(err, errlen, QM_ECONFLICT, "not saved to %s: this "
+			    "coordinator is no longer the leader (its election znode "
+			    "%s is gone); state unchanged", zs->where, zs->fence);
+	if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) {
+		zs->known = false;
+		return qm_fail(err, errlen, QM_ECONFLICT, "state %s was changed by "
+			    "someone else since this coordinator last read it "
+			    "(another coordinator?); state unchanged", zs->where);
+	}
+	return zk_fail(zs, rc, "write", err, errlen);
+}
+
 static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 		   uint64_t *new_version, char *err, size_t errlen)
 {
@@ -652,43 +649,16 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 	if (rv)
 		return qm_fail(err, errlen, rv, "state would be larger than the %u MiB "
 			    "cap", STORE_MAX_BYTES >> 20);
-	if ((rv = ensure_paths(zs, err, errlen))) {
-		free(text);
-		return rv;
-	}
 	char gen[GEN_LEN + 1] = "";
 	uint32_t nchunks = 0;
-	char *head = text;
-	size_t hlen = len;
-	/* Small states stay plain JSON (readable with zkCli.sh); larger ones
-	 * are compressed - the text compresses ~25:1 - and chunked when even
-	 * that does not fit one znode. */
-	if (len > zs->chunk_bytes || (zs->compress && len > STORE_ZK_PLAIN_MAX)) {
-		const char *body = text;
-		size_t blen = len;
-		char *z = NULL;
-		if (zs->compress) {
-			z = deflate_text(text, len, ZMAGIC_LEN, &blen);
-			memcpy(z, ZMAGIC, ZMAGIC_LEN);
-			body = z + ZMAGIC_LEN;
-		}
-		if (z && blen + ZMAGIC_LEN <= zs->chunk_bytes) {
-			head = z;
-			hlen = blen + ZMAGIC_LEN;
-		} else {
-			rv = write_chunks(zs, body, blen, zs->version + 1, gen, &nchunks,
-					  err, errlen);
-			if (!rv) {
-				head = ref_text(zs, zs->version + 1, gen, nchunks, body,
-						blen, z != NULL, len);
-				hlen = strlen(head);
-			}
-			free(z);
-			if (rv) {
-				free(text);
-				return rv;
-			}
-		}
+	char *head = NULL;
+	size_t hlen = 0;
+	if (!(rv = ensure_paths(zs, err, errlen)))
+		rv = encode_head(zs, text, len, &head, &hlen, gen, &nchunks, err,
+				 errlen);
+	if (rv) {
+		free(text);
+		return rv;
 	}
 	struct zk_op *op = zk_op_new(zs->exists ? ZK_SET : ZK_CREATE, zs->head);
 	zk_op_set_data(op, head, hlen);
@@ -711,47 +681,9 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 				 "unknown; the next save reads it first", zs->where);
 		return rv;
 	}
-	int rc = op->rc;
-	bool fenced = op->fence_failed;
-	int32_t zver = op->type == ZK_SET ? op->stat.version : 0;
+	rv = save_answered(zs, op, gen, nchunks, new_version, err, errlen);
 	zk_op_free(op);
-	if (rc == ZOK) {
-		char old[GEN_LEN + 1];
-		snprintf(old, sizeof old, "%s", zs->gen);
-		uint32_t oldn = zs->nchunks;
-		zs->known = true;
-		zs->exists = true;
-		zs->version++;
-		zs->zver = zver;
-		snprintf(zs->gen, sizeof zs->gen, "%s", gen);
-		zs->nchunks = nchunks;
-		*new_version = zs->version;
-		delete_gen_async(zs, old, oldn);
-		return 0;
-	}
-	if (zk_rc_uncertain(rc)) {
-		zs->known = false;
-		zs->swept = false;
-		return qm_fail(err, errlen, QM_EIO, "lost the connection to ZooKeeper "
-			    "%s while saving %s (%s): the outcome is unknown; the "
-			    "next save reads the state first", zk_conn_ensemble(zs->zk),
-			    zs->where, zk_strerror(rc));
-	}
-	/* Definitely not written: our chunks are garbage now. */
-	delete_gen_async(zs, gen, nchunks);
-	if (rc == ZNONODE)
-		zs->paths_ok = false;
-	if (fenced)
-		return qm_fail(err, errlen, QM_ECONFLICT, "not saved to %s: this "
-			    "coordinator is no longer the leader (its election znode "
-			    "%s is gone); state unchanged", zs->where, zs->fence);
-	if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) {
-		zs->known = false;
-		return qm_fail(err, errlen, QM_ECONFLICT, "state %s was changed by "
-			    "someone else since this coordinator last read it "
-			    "(another coordinator?); state unchanged", zs->where);
-	}
-	return zk_fail(zs, rc, "write", err, errlen);
+	return rv;
 }
 
 static void zs_close(void *impl)
@@ -759,8 +691,6 @@ static void zs_close(void *impl)
 	struct zk_store *zs = impl;
 	if (!zs)
 		return;
-	if (zs->own)
-		zk_conn_close(zs->zk);
 	free(zs->base);
 	free(zs->head);
 	free(zs->cdir);
@@ -776,11 +706,10 @@ static const struct store_ops zk_ops = {
 	.close = zs_close,
 };
 
-struct store *store_zk_new(struct zk_conn *conn, bool own)
+struct store *store_zk_new(struct zk_conn *conn)
 {
 	struct zk_store *zs = qm_calloc(1, sizeof *zs);
 	zs->zk = conn;
-	zs->own = own;
 	zs->base = qm_strdup(zk_conn_path(conn));
 	zs->head = join(zs->base, STORE_ZK_HEAD);
 	zs->cdir = join(zs->base, STORE_ZK_CHUNKS);
@@ -789,15 +718,6 @@ struct store *store_zk_new(struct zk_conn *conn, bool own)
 	zs->compress = true;
 	zs->zver = -1;
 	return store_new(&zk_ops, zs, zk_conn_display(conn));
-}
-
-struct store *store_zk_open(const char *url, const struct zk_opts *opts,
-			    char *err, size_t errlen)
-{
-	struct zk_conn *c;
-	if (zk_conn_open(url, opts, &c, err, errlen))
-		return NULL;
-	return store_zk_new(c, true);
 }
 
 int store_zk_set_fence(struct store *st, const char *znode)
@@ -826,10 +746,4 @@ int store_zk_set_compress(struct store *st, bool on)
 		return QM_EINVAL;
 	zs->compress = on;
 	return 0;
-}
-
-struct zk_conn *store_zk_conn(struct store *st)
-{
-	struct zk_store *zs = store_impl(st, &zk_ops);
-	return zs ? zs->zk : NULL;
 }

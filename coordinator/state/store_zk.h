@@ -64,16 +64,11 @@
 /* Larger states are compressed (unless store_zk_set_compress(st, false)). */
 #define STORE_ZK_PLAIN_MAX (64u * 1024u)
 
-/* A store on conn's path. With own, store_close closes conn; else conn must
- * outlive the store (e.g. shared with leader election). Does not touch the
- * network (store_load does). Never NULL. */
-struct store *store_zk_new(struct zk_conn *conn, bool own);
-
-/* zk_conn_open(url, opts) + store_zk_new(conn, true): what store_open does
- * for "zk://..." (with opts NULL). NULL with err when the URL is invalid or
- * the client cannot start. */
-struct store *store_zk_open(const char *url, const struct zk_opts *opts,
-			    char *err, size_t errlen);
+/* A store on conn's path. conn is borrowed: it must outlive the store
+ * (state_open makes both, state_close closes them in order; leader
+ * election shares the connection). Does not touch the network (store_load
+ * does). Never NULL. */
+struct store *store_zk_new(struct zk_conn *conn);
 
 /* Fence later saves on znode (a full path, e.g. leader_znode()), or remove
  * the fence with NULL. QM_EINVAL when st is not a ZooKeeper store. A save
@@ -88,8 +83,5 @@ int store_zk_set_chunk_bytes(struct store *st, size_t n);
  * state is plain JSON in the head up to the chunk size, chunks beyond.
  * Either is read back whatever the setting. QM_EINVAL for other stores. */
 int store_zk_set_compress(struct store *st, bool on);
-
-/* The connection of a ZooKeeper store (NULL for other stores). */
-struct zk_conn *store_zk_conn(struct store *st);
 
 #endif

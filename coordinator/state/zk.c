@@ -1,215 +1,17 @@
 #include "state/zk.h"
 
+#include "evloop.h"
 #include "log.h"
 #include "qm_error.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define MAX_LISTENERS 8
-
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rv;
-}
-
-/* ---- URL -------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode [s, s+n) into out[cap]; printable bytes only. */
-static bool decode_cred(const char *s, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-		if (c == '%') {
-			if (i + 2 >= n)
-				return false;
-			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-			if (h < 0 || l < 0)
-				return false;
-			c = h * 16 + l;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f)
-			return false;
-		if (o + 1 >= cap)
-			return false;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return o > 0;
-}
-
-static bool host_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
-	       c == ':';
-}
-
-static bool path_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
-}
-
-static int parse_hosts(const char *s, size_t n, struct zk_url *u, char *err,
-		       size_t errlen)
-{
-	size_t o = 0;
-	const char *end = s + n;
-	if (n == 0)
-		return fail(err, errlen, QM_EINVAL,
-			    "zk URL: no ZooKeeper host (zk://host:port/path)");
-	while (s <= end) {
-		const char *comma = memchr(s, ',', (size_t)(end - s));
-		const char *e = comma ? comma : end;
-		size_t hl = (size_t)(e - s);
-		if (hl == 0)
-			return fail(err, errlen, QM_EINVAL,
-				    "zk URL: empty host in the host list");
-		for (size_t i = 0; i < hl; i++)
-			if (!host_char(s[i]))
-				return fail(err, errlen, QM_EINVAL,
-					    "zk URL: invalid character in host '%.*s'",
-					    (int)(hl > 64 ? 64 : hl), s);
-		const char *colon = NULL;
-		for (const char *q = s; q < e; q++)
-			if (*q == ':')
-				colon = q;
-		int w;
-		if (colon) {
-			const char *ps = colon + 1;
-			size_t pl = (size_t)(e - ps);
-			long port = 0;
-			bool ok = pl > 0 && pl <= 5 && colon > s;
-			for (size_t i = 0; ok && i < pl; i++) {
-				if (ps[i] < '0' || ps[i] > '9')
-					ok = false;
-				else
-					port = port * 10 + (ps[i] - '0');
-			}
-			if (!ok || port < 1 || port > 65535)
-				return fail(err, errlen, QM_EINVAL,
-					    "zk URL: invalid port in '%.*s' (host:port, "
-					    "port 1-65535)", (int)(hl > 64 ? 64 : hl), s);
-			w = snprintf(u->hosts + o, sizeof u->hosts - o, "%s%.*s",
-				     o ? "," : "", (int)hl, s);
-		} else {
-			w = snprintf(u->hosts + o, sizeof u->hosts - o, "%s%.*s:%d",
-				     o ? "," : "", (int)hl, s, ZK_DEFAULT_PORT);
-		}
-		if (w < 0 || (size_t)w >= sizeof u->hosts - o)
-			return fail(err, errlen, QM_EINVAL,
-				    "zk URL: host list longer than %d bytes",
-				    ZK_HOSTS_MAX);
-		o += (size_t)w;
-		if (!comma)
-			break;
-		s = comma + 1;
-	}
-	return 0;
-}
-
-static int parse_path(const char *p, struct zk_url *u, char *err, size_t errlen)
-{
-	size_t n = strlen(p);
-	if (n <= 1)
-		return fail(err, errlen, QM_EINVAL,
-			    "zk URL: give a root znode for the coordinator, e.g. "
-			    "zk://zk1:2181/quobyte (not '/')");
-	if (n > ZK_PATH_MAX)
-		return fail(err, errlen, QM_EINVAL,
-			    "zk URL: path longer than %d bytes", ZK_PATH_MAX);
-	const char *c = p;
-	while (*c) {
-		if (*c != '/')
-			return fail(err, errlen, QM_EINVAL, "zk URL: bad path");
-		c++;
-		const char *s = c;
-		while (*c && *c != '/') {
-			if (!path_char(*c))
-				return fail(err, errlen, QM_EINVAL,
-					    "zk URL: path '%.64s' may only use "
-					    "[A-Za-z0-9._-] between slashes", p);
-			c++;
-		}
-		size_t cl = (size_t)(c - s);
-		if (cl == 0 || (cl == 1 && s[0] == '.') ||
-		    (cl == 2 && s[0] == '.' && s[1] == '.'))
-			return fail(err, errlen, QM_EINVAL,
-				    "zk URL: path '%.64s' has an empty, '.' or '..' "
-				    "component (or a trailing slash)", p);
-	}
-	memcpy(u->path, p, n + 1);
-	return 0;
-}
-
-int zk_url_parse(const char *url, struct zk_url *u, char *err, size_t errlen)
-{
-	memset(u, 0, sizeof *u);
-	if (!url || strncmp(url, "zk://", 5) != 0)
-		return fail(err, errlen, QM_EINVAL,
-			    "zk URL: must start with zk:// (zk://host:port/path)");
-	const char *a = url + 5;
-	const char *slash = strchr(a, '/');
-	if (!slash)
-		return fail(err, errlen, QM_EINVAL,
-			    "zk URL: no path; use zk://host:port[,host:port...]/path");
-	const char *hs = a;
-	const char *at = NULL;
-	for (const char *q = a; q < slash; q++)
-		if (*q == '@')
-			at = q;
-	if (at) {
-		const char *colon = memchr(a, ':', (size_t)(at - a));
-		if (!colon || !decode_cred(a, (size_t)(colon - a), u->user,
-					   sizeof u->user) ||
-		    !decode_cred(colon + 1, (size_t)(at - colon - 1), u->password,
-				 sizeof u->password))
-			return fail(err, errlen, QM_EINVAL,
-				    "zk URL: credentials must be user:password "
-				    "(both non-empty, printable, at most %d bytes, "
-				    "%%XX-encoded where needed)", ZK_CRED_MAX);
-		hs = at + 1;
-	}
-	int rv = parse_hosts(hs, (size_t)(slash - hs), u, err, errlen);
-	if (rv)
-		return rv;
-	if (strpbrk(slash, "?#"))
-		return fail(err, errlen, QM_EINVAL,
-			    "zk URL: query and fragment are not supported");
-	if ((rv = parse_path(slash, u, err, errlen)))
-		return rv;
-	snprintf(u->display, sizeof u->display, "zk://%s%s%s%s", u->user,
-		 u->user[0] ? ":***@" : "", u->hosts, u->path);
-	return 0;
-}
 
 /* ---- sessions ----------------------------------------------------------- */
 
@@ -332,7 +134,7 @@ static struct zk_session *session_new(struct zk_conn *c, char *err,
 				NULL, s, 0, client_log);
 	if (!s->zh) {
 		int e = errno;
-		fail(err, errlen, QM_EIO,
+		qm_fail(err, errlen, QM_EIO,
 		     "cannot start a ZooKeeper client for %s: %s (does every "
 		     "host name resolve?)", c->url.display,
 		     e ? strerror(e) : "unknown error");
@@ -366,7 +168,6 @@ static void op_unlink(struct zk_session *s, struct zk_op *op)
 }
 
 static void deadline_ts(uint64_t deadline_ms, struct timespec *ts);
-static uint64_t mono_ms(void);
 
 /* Close the handle. While connected, first give requests in flight up to
  * wait_ms to be answered: fire-and-forget writes (e.g. deleting chunks)
@@ -379,7 +180,7 @@ static void session_close(struct zk_session *s, int wait_ms)
 	/* After zookeeper_close no client thread runs, so every operation
 	 * still listed was never answered: answer it with ZCLOSING. */
 	struct timespec ts;
-	deadline_ts(mono_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0), &ts);
+	deadline_ts(ev_now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0), &ts);
 	pthread_mutex_lock(&s->mu);
 	while (wait_ms > 0 && s->inflight && s->state == ZOO_CONNECTED_STATE)
 		if (pthread_cond_timedwait(&s->cond, &s->mu, &ts) == ETIMEDOUT)
@@ -754,12 +555,6 @@ static void deadline_ts(uint64_t deadline_ms, struct timespec *ts)
 	ts->tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Wait until the current session is connected (renewing an expired one). */
 static int wait_connected(struct zk_conn *c, uint64_t deadline, char *err,
@@ -782,18 +577,18 @@ static int wait_connected(struct zk_conn *c, uint64_t deadline, char *err,
 			return 0;
 		if (st == ZOO_AUTH_FAILED_STATE) {
 			zk_conn_renew(c);
-			return fail(err, errlen, QM_EAUTH,
+			return qm_fail(err, errlen, QM_EAUTH,
 				    "ZooKeeper %s refused our credentials "
 				    "(authentication failed)", c->url.display);
 		}
 		if (st == ZOO_EXPIRED_SESSION_STATE) {
 			if (zk_conn_renew(c))
-				return fail(err, errlen, QM_EIO,
+				return qm_fail(err, errlen, QM_EIO,
 					    "ZooKeeper session to %s expired and a "
 					    "new one cannot be started", c->url.display);
 			continue;
 		}
-		return fail(err, errlen, QM_ETIMEDOUT,
+		return qm_fail(err, errlen, QM_ETIMEDOUT,
 			    "ZooKeeper ensemble %s not reachable within %d ms "
 			    "(session %s); will retry", c->url.hosts,
 			    c->op_timeout_ms, zk_state_name(st));
@@ -803,7 +598,7 @@ static int wait_connected(struct zk_conn *c, uint64_t deadline, char *err,
 int zk_run(struct zk_conn *c, struct zk_op **ops, size_t n, char *err,
 	   size_t errlen)
 {
-	uint64_t deadline = mono_ms() + (uint64_t)c->op_timeout_ms;
+	uint64_t deadline = ev_now_ms() + (uint64_t)c->op_timeout_ms;
 	int rv = wait_connected(c, deadline, err, errlen);
 	if (rv) {
 		for (size_t i = 0; i < n; i++) {
@@ -832,7 +627,7 @@ int zk_run(struct zk_conn *c, struct zk_op **ops, size_t n, char *err,
 			pthread_mutex_lock(&w->mu);
 			w->pending--;
 			pthread_mutex_unlock(&w->mu);
-			fail(err, errlen, rv,
+			qm_fail(err, errlen, rv,
 			     "cannot send a request to ZooKeeper %s (session %s)",
 			     c->url.display, zk_state_name(zk_conn_state(c)));
 			break;
@@ -869,7 +664,7 @@ int zk_run(struct zk_conn *c, struct zk_op **ops, size_t n, char *err,
 	}
 	if (rv)
 		return rv;
-	return fail(err, errlen, QM_ETIMEDOUT,
+	return qm_fail(err, errlen, QM_ETIMEDOUT,
 		    "ZooKeeper ensemble %s did not answer within %d ms "
 		    "(session %s); will retry", c->url.hosts, c->op_timeout_ms,
 		    zk_state_name(zk_conn_state(c)));

@@ -1,18 +1,10 @@
 /* One ZooKeeper connection (Debian's multi-threaded C client,
- * libzookeeper_mt) shared by the state store (store_zk) and leader election
- * (leader), so a coordinator holds exactly one ZooKeeper session.
+ * libzookeeper_mt). A coordinator holds exactly one session on its state
+ * ensemble: state_open (state.h) makes the connection and owns it, and the
+ * state store (store_zk) and leader election (leader) borrow it. Master
+ * detection (mesos/detector) has its own, to the Mesos ensemble.
  *
- * URL: zk://[user:password@]host[:port][,host[:port]...]/path
- *   - hosts as the C client takes them; a host without a port gets 2181;
- *   - /path is the coordinator's root znode (created on first use with its
- *     ancestors), e.g. zk://zk1:2181,zk2:2181,zk3:2181/quobyte;
- *   - user:password (either may be %XX-encoded, e.g. %40 for '@') turns on
- *     ZooKeeper "digest" authentication: the session authenticates as that
- *     user and every znode this process creates gets the ACL
- *     "auth:<user>:cdrwa" (ZOO_CREATOR_ALL_ACL), so nobody else can read or
- *     change the state or fake an election znode. Without credentials znodes
- *     are world-accessible (ZOO_OPEN_ACL_UNSAFE). Messages and logs never
- *     show the password (zk_conn_display masks it).
+ * URL: zk://[user:password@]host[:port][,host[:port]...]/path (zk_url.h).
  *
  * Sessions. The client connects in the background; zk_conn_open never
  * blocks on the network. When the ensemble expires the session (we were
@@ -34,34 +26,18 @@
 #ifndef QM_ZK_H
 #define QM_ZK_H
 
+#include "state/zk_url.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <zookeeper/zookeeper.h>
 
-#define ZK_DEFAULT_PORT 2181
 #define ZK_DEFAULT_SESSION_TIMEOUT_MS 10000
 #define ZK_DEFAULT_OP_TIMEOUT_MS 15000
-#define ZK_HOSTS_MAX 1023
-#define ZK_PATH_MAX 255
-#define ZK_CRED_MAX 127
-#define ZK_DISPLAY_MAX 1440
 /* Largest znode payload we write. ZooKeeper refuses requests larger than
  * jute.maxbuffer (1 MiB - 1 byte by default) including path and headers. */
 #define ZK_ZNODE_MAX (1000u * 1000u)
-
-struct zk_url {
-	char hosts[ZK_HOSTS_MAX + 1];       /* "h1:2181,h2:2181" */
-	char path[ZK_PATH_MAX + 1];         /* "/quobyte", never "/" */
-	char user[ZK_CRED_MAX + 1];         /* "" = no authentication */
-	char password[ZK_CRED_MAX + 1];
-	char display[ZK_DISPLAY_MAX + 1];   /* zk://user:***@hosts/path */
-};
-
-/* Parse and validate a zk:// URL (see above). 0, or QM_EINVAL with the
- * reason in err ("zk URL 'zk://a:b/x': invalid port 'b'"). The path's
- * components must be [A-Za-z0-9._-]+ and not "." or "..". Pure. */
-int zk_url_parse(const char *url, struct zk_url *out, char *err, size_t errlen);
 
 struct zk_opts {
 	int session_timeout_ms; /* 0 = ZK_DEFAULT_SESSION_TIMEOUT_MS; the

@@ -29,6 +29,18 @@ def mesos_of(cluster):
     return json.loads(data).get("mesos") or {}
 
 
+def mesos_when(cluster, pred):
+    """For wait_until: the coordinator's view of the master once pred(view)
+    holds, False before (or while its REST API does not answer yet)."""
+    def ok():
+        try:
+            m = mesos_of(cluster)
+        except (OSError, ValueError):
+            return False
+        return pred(m) and m
+    return ok
+
+
 def deploy(cluster, extra=()):
     cluster.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
     cluster.disk("agent2", "md", ["METADATA_DEVICE"])
@@ -128,14 +140,8 @@ class ZooKeeperDetectionTest(E2ETestCase):
                              "--zk-session-timeout", "2s"], wait=False)
 
         def detection(text):
-            def ok():
-                try:
-                    m = mesos_of(c)
-                except (OSError, ValueError):
-                    return False
-                return m.get("phase") == "detecting" and \
-                    text in m.get("detection", "") and m
-            return ok
+            return mesos_when(c, lambda m: m.get("phase") == "detecting" and
+                              text in m.get("detection", ""))
         wait_until(detection("does not exist"), 20, what="missing znode named")
         self.assertEqual(c.health(), 503)
         kz.create("/elsewhere/json.info_0000000007", b"<html>not json",
@@ -199,11 +205,7 @@ class MasterRefusalTest(E2ETestCase):
         mark = len(c.journal())
         c.start_coordinator(extra, wait=False)
 
-        def refused():
-            try:
-                return mesos_of(c).get("phase") == "refused"
-            except (OSError, ValueError):
-                return False
+        refused = mesos_when(c, lambda m: m.get("phase") == "refused")
         wait_until(refused, 20, what="health naming the refusal")
         status, _, data = c.rest_call("GET", "/v1/health")
         self.assertEqual(status, 503)
@@ -383,4 +385,118 @@ class AgentPartitionTest(E2ETestCase):
         self.assertEqual(relaunched, [], "pinned tasks came back, not anew")
         if os.environ.get("QM_MESOS_VERSION", "1.11.0") == "1.4.0":
             self.assertTrue(c.coordinator.log_events("reconcile_unreachable"))
+        c.finish(self)
+
+
+class HttpsCase(E2ETestCase):
+    """An emulator whose masters speak https, with a certificate (for
+    127.0.0.1) from a throwaway CA made here with openssl: self.pki has
+    "ca", "cert", "key" and "other_ca" (PEM files)."""
+
+    NAGENTS = 2
+
+    def setUp(self):
+        import emu_tls  # tests/emulator
+        if not emu_tls.available():
+            self.skipTest("no openssl command (scripts/install-deps.sh)")
+        d = tempfile.mkdtemp(prefix="qm-e2e-tls-", dir=qmtest.TMP_PARENT)
+        self.addCleanup(shutil.rmtree, d, True)
+        self.pki = emu_tls.make_ca(d)
+        # the masters' listeners speak https; the control API (which the
+        # harness speaks plain http to) moves to a listener of its own
+        self.EMULATOR_EXTRA = ("--tls-cert", self.pki["cert"],
+                               "--tls-key", self.pki["key"],
+                               "--control-listen", "127.0.0.1:0") + \
+            self.more_emulator_extra(d)
+        super().setUp()
+        emu = self.cluster.emulator
+        plain, control = emu.control, emu.ready["control"]
+
+        def control_plain(action, body=None, method=None, address=None,
+                          expect=200):
+            return plain(action, body, method, address or control, expect)
+        emu.control = control_plain
+        self.master = "https://" + emu.address
+
+    def more_emulator_extra(self, tmp):
+        return ()
+
+
+class HttpsMasterTest(HttpsCase):
+    """--master https://...: verified against --mesos-ca-file it is used
+    as any other master; without that CA the coordinator never subscribes,
+    names the TLS failure and the flag that fixes it, and keeps retrying
+    with backoff (no crash)."""
+
+    def test_subscribes_with_the_ca_and_launches_probers(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.master,
+                             "--mesos-ca-file", self.pki["ca"]])
+        c.wait_running({"prober": c.hosts})
+        c.wait_reporting()
+        m = mesos_of(c)
+        self.assertEqual(m["phase"], "subscribed")
+        self.assertEqual(m["leader"], self.master)
+        subs = [r for r in c.journal() if r.get("call_type") == "SUBSCRIBE"]
+        self.assertTrue(subs, "SUBSCRIBE reached the https master")
+        self.assertFalse([r for r in c.journal()
+                          if r.get("what") == "tls_handshake_failed"])
+        self.assertFalse(c.coordinator.log_events("mesos_tls_insecure"))
+        c.finish(self)
+
+    def test_without_the_ca_no_subscription_and_a_clear_error(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.master], wait=False)
+
+        m = wait_until(mesos_when(c, lambda m: m.get("failed_attempts", 0)
+                                  >= 3), 30,
+                       what="three failed attempts (backoff between them)")
+        self.assertEqual(m["phase"], "connecting")
+        self.assertIn("TLS", m["last_error"])
+        self.assertIn("certificate", m["last_error"])
+        self.assertIn("--mesos-ca-file", m["last_error"])
+        self.assertEqual(c.health(), 503)
+        failed = c.coordinator.log_events("mesos_subscribe_failed")
+        self.assertTrue(failed and all("TLS" in f["reason"] for f in failed),
+                        failed)
+        scheduled = c.coordinator.log_events("mesos_resubscribe_scheduled")
+        self.assertGreaterEqual(len(scheduled), 2)
+        self.assertEqual([r for r in c.journal()
+                          if r.get("call_type") == "SUBSCRIBE"], [],
+                         "nothing reached the master unverified")
+        self.assertTrue([r for r in c.journal()
+                         if r.get("what") == "tls_handshake_failed"])
+        self.assertTrue(c.coordinator_alive())
+        c.finish(self, quiesce=False)
+
+
+    def test_insecure_subscribes_unverified_and_says_so(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.master, "--mesos-tls-insecure"])
+        warned = c.coordinator.log_events("mesos_tls_insecure")
+        self.assertEqual(len(warned), 1, "one warning, at start")
+        self.assertIn("not verified", warned[0]["reason"])
+        self.assertEqual(mesos_of(c)["phase"], "subscribed")
+        c.wait_running({"prober": c.hosts})
+        c.finish(self)
+
+class HttpsZooKeeperTest(HttpsCase):
+    """zk:// detection of https masters: MasterInfo carries no scheme, so
+    --master-scheme https says the masters speak TLS (whoever can write to
+    ZooKeeper must not choose it), and they are verified as any other."""
+
+    def more_emulator_extra(self, tmp):
+        self.zk = ZooKeeperServer(os.path.join(tmp, "zk"), tmp)
+        self.addCleanup(e2e.RESOURCES.release, self.zk._token)
+        return ("--zk", self.zk.url("/mesos"), "--zk-session-timeout", "2")
+
+    def test_detected_https_master_is_verified(self):
+        c = self.cluster
+        c.start_coordinator(["--master", self.zk.url("/mesos"),
+                             "--master-scheme",
+                             "https", "--mesos-ca-file", self.pki["ca"]])
+        c.wait_running({"prober": c.hosts})
+        m = mesos_of(c)
+        self.assertEqual(m["phase"], "subscribed")
+        self.assertEqual(m["leader"], "https://" + c.emulator.address)
         c.finish(self)

@@ -50,9 +50,9 @@ BUG_SIGTERM = (  # fixed in coord.c; kept for the history of the test
     "BUG: a --zk coordinator dies of a process-directed SIGTERM (exit by "
     "signal 15: no event=signal, no coordinator_stopped, no "
     "leader_resigned, so the successor waits out the session timeout): "
-    "coord_run() opens the ZooKeeper store (store_zk_open, coord.c ~1941, "
+    "coord_run() opens the ZooKeeper store (state_open, shell/coord.c, "
     "whose client threads start then) before it blocks SIGTERM/SIGINT for "
-    "its signalfd (pthread_sigmask, coord.c ~1972); the ZooKeeper threads "
+    "its signalfd (pthread_sigmask, shell/coord.c); the ZooKeeper threads "
     "keep the signals unblocked and the kernel delivers the SIGTERM to one "
     "of them")
 

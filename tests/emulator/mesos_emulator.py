@@ -18,6 +18,7 @@ import queue
 import select
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -159,6 +160,35 @@ class EmulatorServer(ThreadingHTTPServer):
         self.cluster = cluster
         self.master = None
         self.control_only = control_only
+        # --tls-cert: the masters' listeners speak https, the control
+        # listener stays plain
+        self.tls = None if control_only else getattr(cluster.config,
+                                                     "tls_context", None)
+
+    def finish_request(self, request, client_address):
+        """With --tls-cert, the TLS handshake runs on the connection's own
+        thread (ThreadingMixIn), so a client that never finishes it, or
+        refuses our certificate, holds up nobody else."""
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(10)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as err:
+            log.info("TLS handshake with %s:%d failed: %s",
+                     client_address[0], client_address[1], err)
+            self.cluster.journal.note(
+                "tls_handshake_failed", error=str(err),
+                client="%s:%d" % client_address[:2])
+            return None
+        conn.settimeout(None)
+        try:
+            return super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -602,15 +632,35 @@ class Handler(BaseHTTPRequestHandler):
             "event": event})
         self.wfile.write(b"%x\r\n%s\r\n" % (len(record), record))
 
+    def _read_ready(self):
+        """What a readable stream connection holds: None (nothing yet),
+        b"" (closed) or the bytes, consumed."""
+        conn = self.connection
+        if not isinstance(conn, ssl.SSLSocket):
+            data = conn.recv(4096, socket.MSG_PEEK)
+            if data:
+                conn.recv(len(data))
+            return data
+        # TLS has no MSG_PEEK, and a readable socket may hold part of a
+        # record only: read without blocking
+        conn.setblocking(False)
+        try:
+            return conn.recv(4096)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        finally:
+            conn.setblocking(True)
+
     def _client_gone(self):
         try:
             readable, _, _ = select.select([self.connection], [], [], 0)
             if not readable:
                 return False
-            data = self.connection.recv(4096, socket.MSG_PEEK)
+            data = self._read_ready()
+            if data is None:
+                return False
             if not data:
                 return True
-            self.connection.recv(len(data))
             self.cluster.journal.note(
                 "data_on_stream_connection", client=self._client(),
                 bytes=len(data),
@@ -1148,6 +1198,10 @@ def build_parser():
                    "several masters; the first leads). Port 0 = any.")
     p.add_argument("--control-listen", type=parse_listen,
                    help="extra HOST:PORT serving only /control/*")
+    p.add_argument("--tls-cert", help="PEM certificate (chain): the masters "
+                   "(--listen) speak https; the control listener stays "
+                   "plain http")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--agents", type=int, default=3)
     p.add_argument("--agent-spec", help="JSON file describing the agents")
     p.add_argument("--cpus", type=float, default=4.0)
@@ -1262,6 +1316,10 @@ def make_config(args):
             "cpus:%s;mem:%s;disk:%s;ports:[%s]"
             % (args.cpus, args.mem, args.disk, args.ports))
     config.stop_event = threading.Event()
+    config.tls_context = None
+    if args.tls_cert:
+        config.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        config.tls_context.load_cert_chain(args.tls_cert, args.tls_key)
     return config
 
 
@@ -1295,6 +1353,10 @@ def main(argv=None):
     problem = emu_profiles.check(args.mesos_version)
     if problem:
         print("mesos-emulator: --version: %s" % problem, file=sys.stderr)
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("mesos-emulator: --tls-cert and --tls-key go together",
+              file=sys.stderr)
         return 2
     emu_schema.configure(args.mesos_version, args.wire_rules)
     config = make_config(args)
@@ -1350,6 +1412,7 @@ def main(argv=None):
                     if args.control_listen else None),
         "journal": journal.path, "work_dir": config.work_dir,
         "agents": sorted(cluster.agents), "pid": os.getpid(),
+        "tls": config.tls_context is not None,
     }
     if args.ready_file:
         tmp = args.ready_file + ".tmp"

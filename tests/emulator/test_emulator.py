@@ -349,6 +349,65 @@ class AuthTest(EmulatorCase):
         self.assertEqual(client.events[0]["type"], "SUBSCRIBED")
 
 
+class TLSTest(EmulatorCase):
+    """--tls-cert/--tls-key: the master listens with https; the control
+    listener stays plain; a client that does not trust the certificate
+    is refused in the handshake, and the emulator says so and goes on."""
+
+    def setUp(self):
+        import emu_tls
+        if not emu_tls.available():
+            self.skipTest("no openssl command")
+        self.ca_dir = tempfile.mkdtemp(prefix="emu-tls-")
+        self.pki = emu_tls.make_ca(self.ca_dir)
+        self.ARGS = ["--tls-cert", self.pki["cert"], "--tls-key",
+                     self.pki["key"], "--control-listen", "127.0.0.1:0"]
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.ca_dir, True)
+
+    def https(self, cafile, method, path, body=None):
+        import http.client
+        import ssl
+        host, port = self.emu.address.rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=cafile)
+        conn = http.client.HTTPSConnection(host, int(port), timeout=10,
+                                           context=ctx)
+        try:
+            conn.request(method, path, body,
+                         {"Content-Type": "application/json",
+                          "Accept": "application/json"} if body else {})
+            resp = conn.getresponse()
+            data = resp.read(200) if body else resp.read()
+            return resp.status, resp.getheader("Mesos-Stream-Id"), data
+        finally:
+            conn.close()
+
+    def test_https_master_and_plain_control(self):
+        import ssl
+        self.assertTrue(self.emu.ready["tls"])
+        status, _, data = self.https(self.pki["ca"], "GET", "/version")
+        self.assertEqual(status, 200)
+        self.assertIn("version", json.loads(data))
+        sub = json.dumps({"type": "SUBSCRIBE", "subscribe": {
+            "framework_info": framework_info()}})
+        status, stream_id, data = self.https(self.pki["ca"], "POST",
+                                             "/api/v1/scheduler", sub)
+        self.assertEqual(status, 200)
+        self.assertTrue(stream_id)
+        self.assertIn(b"SUBSCRIBED", data)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.https(self.pki["other_ca"], "GET", "/version")
+        wait_until(lambda: [r for r in audit.load(self.emu.journal_path)
+                            if r.get("what") == "tls_handshake_failed"],
+                   what="the refused handshake journalled")
+        status, state = self.emu.control("state",
+                                         address=self.emu.ready["control"])
+        self.assertEqual(status, 200)
+
+
 # -------------------------------------------------------------------- offers
 class OfferTest(EmulatorCase):
     def test_offer_shape(self):

@@ -92,7 +92,7 @@ static int bench(const char *base, int nodes, int saves, bool compress)
 		fprintf(stderr, "zk_store_bench: %s\n", err);
 		return 1;
 	}
-	struct store *st = store_zk_new(zk, false);
+	struct store *st = store_zk_new(zk);
 	store_zk_set_compress(st, compress);
 	struct store_state s, tmp;
 	fill(&s, nodes);

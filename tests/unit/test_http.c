@@ -673,8 +673,16 @@ Test(http, oversized_body_is_413_before_it_is_read)
 	assert_json_error(&r, 413, NULL);
 	cr_assert_str_eq(hdr(&r, "Connection"), "close");
 	free(raw);
-	raw = exchange("POST /echo HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n", &r);
-	assert_json_error(&r, 413, NULL);
+	/* a Content-Length past 2^64 is refused by libmicrohttpd itself (its
+	 * own 413; 0.9.75 sends its status head twice, so only the status
+	 * line is checked) */
+	int fd = dial();
+	const char *huge = "POST /echo HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n";
+	send_all(fd, huge, strlen(huge));
+	size_t hn;
+	raw = read_all(fd, &hn, NULL);
+	close(fd);
+	cr_assert(strncmp(raw, "HTTP/1.1 413 ", 13) == 0, "%.60s", raw);
 	free(raw);
 
 	/* the client already sent the body: it still gets the 413, not a reset */
@@ -780,10 +788,9 @@ Test(http, body_longer_than_content_length_is_the_next_request)
 	cr_assert_eq(r.status, 200);
 	cr_assert_eq(r.body_len, 3);
 	cr_assert(memcmp(r.body, "abc", 3) == 0);
-	size_t used2 = parse_resp(raw + used, n - used, &r, false);
-	cr_assert_gt(used2, 0);
-	assert_json_error(&r, 400, NULL);
-	cr_assert_eq(used + used2, n);
+	/* "XYZ" is a request line without a target: libmicrohttpd closes the
+	 * connection without an answer (the old parser answered 400) */
+	cr_assert_eq(used, n);
 	free(raw);
 }
 
@@ -965,57 +972,98 @@ Test(http, client_that_stops_reading_is_dropped)
 struct bad_case {
 	const char *req;
 	size_t len;
-	int status;
+	int status;   /* 0: no answer, the connection is closed */
+	bool ours;    /* judged by us (a JSON error), not by libmicrohttpd */
 };
 #define RAW(lit) lit, sizeof(lit) - 1
 
+/* libmicrohttpd parses the request and answers some malformed ones itself,
+ * with its own (HTML) body; we judge what it lets through. Either way the
+ * answer is a clean 4xx/5xx and the connection closes. Where MHD is more
+ * lenient than the old parser, the answer is still correct HTTP:
+ * RFC 9112 sec. 3 lets a server split the request line on whitespace runs,
+ * sec. 5.2 lets it replace obs-fold by SP; a line with no target is closed
+ * without an answer. */
 Test(http, malformed_requests_get_a_clean_4xx_and_close)
 {
 	start(NULL);
 	static const struct bad_case cases[] = {
-		{RAW("GARBAGE\r\n\r\n"), 400},
-		{RAW("GET /hello\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1 extra\r\n\r\n"), 400},
-		{RAW("GET  /hello HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET hello HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET http://x/hello HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET /hel\tlo HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET /hello#frag HTTP/1.1\r\n\r\n"), 400},
-		{RAW("G(T /hello HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nHost: a\0b\r\n\r\n"), 400},
-		{RAW("GET /he\0llo HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET /h\xc3\xa9llo HTTP/1.1\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nX: a\x7f\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nX: a\x1b[31m\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\rX\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nBad Header: x\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nHost : x\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nNoColon\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\n: novalue\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nA: b\r\n folded\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400},
-		{RAW("GET /hello HTTP/2.0\r\n\r\n"), 505},
-		{RAW("GET /hello HTTP/1.x\r\n\r\n"), 400},
-		{RAW("GET /hello http/1.1\r\n\r\n"), 400},
-		{RAW("POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400},
-		{RAW("POST /echo HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), 400},
-		{RAW("POST /echo HTTP/1.1\r\nContent-Length: \r\n\r\n"), 400},
-		{RAW("POST /echo HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello"), 400},
-		{RAW("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"), 400},
-		{RAW("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), 411},
-		{RAW("POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501},
-		{RAW("POST /echo HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), 411},
-		{RAW("GET /hello HTTP/1.1\r\nExpect: teapot\r\n\r\n"), 417},
+		{RAW("GARBAGE\r\n\r\n"), 0, false},
+		{RAW("GET /hello\r\n\r\n"), 400, false},
+		{RAW("GET /hello HTTP/1.1 extra\r\n\r\n"), 400, false},
+		{RAW("GET hello HTTP/1.1\r\n\r\n"), 400, true},
+		{RAW("GET http://x/hello HTTP/1.1\r\n\r\n"), 400, true},
+		{RAW("GET /hel\tlo HTTP/1.1\r\n\r\n"), 400, true},
+		{RAW("GET /hello#frag HTTP/1.1\r\n\r\n"), 400, true},
+		{RAW("G(T /hello HTTP/1.1\r\n\r\n"), 400, true},
+		{RAW("GET /he\0llo HTTP/1.1\r\n\r\n"), 404, true}, /* MHD ends the path at NUL */
+		{RAW("GET /h\xc3\xa9llo HTTP/1.1\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\r\nX: a\x7f\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\r\nX: a\x1b[31m\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\rX\r\n\r\n"), 400, false},
+		{RAW("GET /hello HTTP/1.1\r\nBad Header: x\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\r\nHost : x\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\r\nNoColon\r\n\r\n"), 400, false},
+		{RAW("GET /hello HTTP/1.1\r\n: novalue\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400, true},
+		{RAW("GET /hello HTTP/2.0\r\n\r\n"), 505, false},
+		{RAW("GET /hello HTTP/1.x\r\n\r\n"), 400, false},
+		{RAW("GET /hello http/1.1\r\n\r\n"), 400, false},
+		{RAW("POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400, false},
+		{RAW("POST /echo HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), 400, false},
+		{RAW("POST /echo HTTP/1.1\r\nContent-Length: \r\n\r\n"), 400, false},
+		{RAW("POST /echo HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello"), 400, false},
+		{RAW("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"), 400, true},
+		{RAW("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), 411, true},
+		{RAW("POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501, true},
+		{RAW("POST /echo HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), 411, true},
+		{RAW("GET /hello HTTP/1.1\r\nExpect: teapot\r\n\r\n"), 417, true},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		size_t len = cases[i].len;
 		struct resp r;
+		if (!cases[i].ours) {
+			/* MHD's own answer: its status line and Connection: close
+			 * (0.9.75 sends a bad Content-Length's status head twice,
+			 * so its framing is not checked) */
+			int fd = dial();
+			send_all(fd, cases[i].req, len);
+			size_t n;
+			char *raw = read_all(fd, &n, NULL);
+			close(fd);
+			char want[32];
+			snprintf(want, sizeof want, "HTTP/1.1 %d ", cases[i].status);
+			if (cases[i].status == 0)
+				cr_assert_eq(n, 0, "case %zu: answered %.60s", i, raw);
+			else
+				cr_assert(strncmp(raw, want, strlen(want)) == 0 &&
+						  strstr(raw, "\r\nConnection: close\r\n"),
+					  "case %zu (%.30s): got %.60s", i, cases[i].req, raw);
+			free(raw);
+			continue;
+		}
 		char *raw = exchange_n(cases[i].req, len, &r);
 		cr_assert_eq(r.status, cases[i].status, "case %zu (%.30s): got %d", i,
 			     cases[i].req, r.status);
 		assert_json_error(&r, cases[i].status, NULL);
 		cr_assert_str_eq(hdr(&r, "Connection"), "close", "case %zu", i);
+		free(raw);
+	}
+	/* what MHD tolerates, and what it becomes */
+	static const char *const lenient[] = {
+		"GET  /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+		"GET /hello HTTP/1.1\r\nA: b\r\n folded\r\nConnection: close\r\n\r\n",
+		/* MHD ends a header value at a NUL: the handler sees "a" */
+		"GET /hello HTTP/1.1\r\nHost: a\0b\r\nConnection: close\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof lenient / sizeof lenient[0]; i++) {
+		struct resp r;
+		size_t ll = strlen(lenient[i]);
+		if (strstr(lenient[i], "Host: a"))
+			ll += strlen(lenient[i] + ll + 1) + 1;
+		char *raw = exchange_n(lenient[i], ll, &r);
+		cr_assert_eq(r.status, 200, "lenient %zu", i);
 		free(raw);
 	}
 	/* and the server is still fine */
@@ -1036,6 +1084,15 @@ Test(http, lenient_where_harmless)
 	free(raw);
 }
 
+/* Over max_head: libmicrohttpd's memory pool refuses the huge ones itself
+ * (its own HTML 414/431), we refuse the rest (JSON); the status is the
+ * same either way. */
+static void assert_refused(const struct resp *r, int status)
+{
+	cr_assert_eq(r->status, status, "want %d got %d: %s", status, r->status, r->head);
+	cr_assert_str_eq(hdr(r, "Connection"), "close");
+}
+
 Test(http, huge_heads_are_refused)
 {
 	start(NULL);
@@ -1047,14 +1104,14 @@ Test(http, huge_heads_are_refused)
 	memcpy(req + n + big, "\r\n\r\n", 4);
 	struct resp r;
 	char *raw = exchange_n(req, (size_t)n + big + 4, &r);
-	assert_json_error(&r, 431, NULL);
+	assert_refused(&r, 431);
 	free(raw);
 	/* a huge request line */
 	memcpy(req, "GET /", 5);
 	memset(req + 5, 'a', big);
 	memcpy(req + 5 + big, " HTTP/1.1\r\n\r\n", 13);
 	raw = exchange_n(req, 5 + big + 13, &r);
-	assert_json_error(&r, 414, NULL);
+	assert_refused(&r, 414);
 	free(raw);
 	/* too many small headers */
 	size_t off = (size_t)snprintf(req, 64, "GET /hello HTTP/1.1\r\n");
@@ -1062,7 +1119,7 @@ Test(http, huge_heads_are_refused)
 		off += (size_t)snprintf(req + off, 32, "X-H%d: v\r\n", i);
 	memcpy(req + off, "\r\n", 2);
 	raw = exchange_n(req, off + 2, &r);
-	assert_json_error(&r, 431, NULL);
+	assert_refused(&r, 431);
 	free(raw);
 	/* a head that never ends, sent without a pause */
 	int fd = dial();
@@ -1073,7 +1130,7 @@ Test(http, huge_heads_are_refused)
 	raw = read_all(fd, &got, NULL);
 	close(fd);
 	cr_assert_gt(parse_resp(raw, got, &r, false), 0);
-	assert_json_error(&r, 431, NULL);
+	assert_refused(&r, 431);
 	free(raw);
 	free(req);
 	stop_and_check_leaks();
@@ -1082,15 +1139,17 @@ Test(http, huge_heads_are_refused)
 Test(http, garbage_bytes_are_refused_without_waiting_for_the_head)
 {
 	start(NULL);
-	/* no blank line: the server must not wait for more */
+	/* no line end: libmicrohttpd waits for one, so the client gets no
+	 * answer and the connection is closed by the timeout (the old parser
+	 * answered 400 at once) */
 	int fd = dial();
+	uint64_t t0 = ev_now_ms();
 	send_all(fd, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11); /* a TLS hello */
 	size_t n;
 	char *raw = read_all(fd, &n, NULL);
 	close(fd);
-	struct resp r;
-	cr_assert_gt(parse_resp(raw, n, &r, false), 0);
-	assert_json_error(&r, 400, NULL);
+	cr_assert_eq(n, 0, "answered: %.60s", raw);
+	cr_assert_lt(ev_now_ms() - t0, 3 * TIMEOUT_MS);
 	free(raw);
 }
 
@@ -1172,6 +1231,9 @@ Test(http, mutated_requests_never_break_the_server)
 
 /* --------------------------------------------------------------- timeouts */
 
+/* A request that stalls or trickles is cut off: libmicrohttpd cannot be
+ * made to answer mid-request, so the connection is closed without an
+ * answer (the old server sent 408 first). */
 Test(http, half_request_then_silence_gets_408_and_close)
 {
 	start(NULL);
@@ -1185,8 +1247,7 @@ Test(http, half_request_then_silence_gets_408_and_close)
 	size_t n;
 	raw = read_all(fd, &n, NULL);
 	close(fd);
-	cr_assert_eq(parse_resp(raw, n, &r, false), n);
-	assert_json_error(&r, 408, NULL);
+	cr_assert_eq(n, 0, "answered: %.60s", raw);
 	free(raw);
 
 	/* same with a body that stops short */
@@ -1195,8 +1256,7 @@ Test(http, half_request_then_silence_gets_408_and_close)
 	send_all(fd, req, strlen(req));
 	raw = read_all(fd, &n, NULL);
 	close(fd);
-	cr_assert_eq(parse_resp(raw, n, &r, false), n);
-	assert_json_error(&r, 408, NULL);
+	cr_assert_eq(n, 0, "answered: %.60s", raw);
 	cr_assert_eq(fx.got, NULL);
 	free(raw);
 	stop_and_check_leaks();
@@ -1220,9 +1280,7 @@ Test(http, trickling_bytes_do_not_extend_the_deadline)
 	size_t n;
 	char *raw = read_all(fd, &n, NULL);
 	close(fd);
-	struct resp r;
-	cr_assert_gt(parse_resp(raw, n, &r, false), 0);
-	assert_json_error(&r, 408, NULL);
+	cr_assert_eq(n, 0, "answered: %.60s", raw);
 	free(raw);
 }
 

@@ -1,10 +1,13 @@
 /* The pure parts of the Mesos client: which capabilities each release is
- * sent, release comparison, and which refusals are terminal. The client's
+ * sent, release comparison, which refusals are terminal, and its URLs
+ * (where a 307 sends us, which master an endpoint names). The client's
  * network behaviour is covered end to end (tests/e2e) against the emulator's
  * release profiles. */
 #include "mesos/mesos.h"
+#include "mesos/url.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool has(const char **names, size_t n, const char *want)
@@ -94,7 +97,61 @@ Test(mesos, terminal_refusals)
 	};
 	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
 		char r[320] = "";
-		cr_assert_not(mesos_refusal_remedy(transient[i], r, sizeof r), "%s",
-			      transient[i]);
+		cr_assert_not(mesos_refusal_remedy(transient[i], r, sizeof r), "%s", transient[i]);
 	}
+}
+
+static void redirect_is(const char *leader, const char *loc, const char *want)
+{
+	char *got = mesos_url_redirect(leader, loc, "/api/v1/scheduler");
+	if (!want)
+		cr_assert_null(got, "%s + %s: unusable, got %s", leader, loc, got);
+	else
+		cr_assert(got && strcmp(got, want) == 0, "%s + %s: want %s, got %s", leader, loc,
+			  want, got ? got : "NULL");
+	free(got);
+}
+
+/* src/master/http.cpp redirect() (1.4.0 ... 1.11.0): "//" + hostname + ":"
+ * + port + the request's path, protocol-relative. */
+Test(mesos, redirect_targets)
+{
+	redirect_is("http://m1:5050", "//m2:5050/api/v1/scheduler",
+		    "http://m2:5050/api/v1/scheduler");
+	redirect_is("https://m1:5050", "//m2:5051/master/api/v1/scheduler",
+		    "https://m2:5051/master/api/v1/scheduler");
+	redirect_is("http://m1:5050", "https://m2:5050/api/v1/scheduler",
+		    "https://m2:5050/api/v1/scheduler");
+	redirect_is("https://m1:5050", "http://m2:5050/x", "http://m2:5050/x");
+	/* /redirect's answer: no path, so the scheduler's */
+	redirect_is("http://m1:5050", "//m2:5050", "http://m2:5050/api/v1/scheduler");
+	redirect_is("http://m1:5050", "//10.0.0.2:5050", "http://10.0.0.2:5050/api/v1/scheduler");
+	redirect_is("http://m1:5050", "//m2:5050/a b", "http://m2:5050/api/v1/scheduler");
+	redirect_is("http://[::1]:5050", "//[fe80::1]:5050/api/v1/scheduler",
+		    "http://[fe80::1]:5050/api/v1/scheduler");
+	/* unusable */
+	redirect_is("http://m1:5050", "", NULL);
+	redirect_is("http://m1:5050", "/api/v1/scheduler", NULL);
+	redirect_is("http://m1:5050", "api/v1/scheduler", NULL);
+	redirect_is("http://m1:5050", "ftp://m2/x", NULL);
+	redirect_is("http://m1:5050", "//user:pw@m2:5050/x", NULL);
+	redirect_is("http://m1:5050", "//m2_x:5050/x", NULL);
+	redirect_is("http://m1:5050", "//m2:notaport/x", NULL);
+}
+
+Test(mesos, url_with_path_and_same_master)
+{
+	char *e = mesos_url_with_path("http://m1:5050", "/api/v1/scheduler");
+	cr_assert_str_eq(e, "http://m1:5050/api/v1/scheduler");
+	free(e);
+	e = mesos_url_with_path("https://[::1]:5443", "/version");
+	cr_assert_str_eq(e, "https://[::1]:5443/version");
+	free(e);
+	cr_assert(mesos_url_same_master("http://m1:5050/api/v1/scheduler", "http://m1:5050"));
+	cr_assert(mesos_url_same_master("http://M1:80/x", "http://m1"), "default port, any case");
+	cr_assert_not(mesos_url_same_master("https://m1:5050/x", "http://m1:5050"));
+	cr_assert_not(mesos_url_same_master("http://m1:5051/x", "http://m1:5050"));
+	cr_assert_not(mesos_url_same_master("http://m2:5050/x", "http://m1:5050"));
+	cr_assert_not(mesos_url_same_master(NULL, "http://m1:5050"));
+	cr_assert_not(mesos_url_same_master("", "http://m1:5050"));
 }

@@ -43,7 +43,7 @@ fi
 echo "  listening on $addr (data in $dir)"
 export QM_TEST_ZK="zk://$addr" QM_TEST_ZK_DIR="$dir"
 
-for t in zk_test_store zk_test_leader zk_test_detector; do
+for t in zk_test_store zk_test_store_zk zk_test_leader zk_test_detector; do
   bin=$build/$t
   if [ ! -x "$bin" ]; then
     echo "  $t: not built in $build"; add 0 1; continue

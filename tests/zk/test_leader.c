@@ -383,7 +383,7 @@ Test(leader, sole_contender_reelected_after_expiry_and_store_fenced)
 	struct contender a;
 	stand(loop, &a, "http://a:7000");
 	cr_assert(run_until(loop, is_leader, &a, 15000));
-	struct store *st = store_zk_new(a.zk, false); /* shares the session */
+	struct store *st = store_zk_new(a.zk); /* shares the session */
 	cr_assert_eq(store_zk_set_fence(st, leader_znode(a.l)), 0);
 	struct store_state s;
 	store_state_init(&s);

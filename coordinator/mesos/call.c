@@ -1,0 +1,91 @@
+#include "mesos/call.h"
+
+cJSON *mesos_id(const char *s)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "value", s);
+	return o;
+}
+
+static cJSON *call_new(const char *type)
+{
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "type", type);
+	return c;
+}
+
+static cJSON *filters(double refuse_seconds)
+{
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "refuse_seconds", refuse_seconds);
+	return f;
+}
+
+cJSON *mesos_call_accept(cJSON *offer_ids, cJSON *operations, double refuse_seconds)
+{
+	cJSON *c = call_new("ACCEPT");
+	cJSON *a = cJSON_AddObjectToObject(c, "accept");
+	cJSON_AddItemToObject(a, "offer_ids", offer_ids);
+	cJSON_AddItemToObject(a, "operations", operations);
+	cJSON_AddItemToObject(a, "filters", filters(refuse_seconds));
+	return c;
+}
+
+cJSON *mesos_call_decline(cJSON *offer_ids, double refuse_seconds)
+{
+	cJSON *c = call_new("DECLINE");
+	cJSON *d = cJSON_AddObjectToObject(c, "decline");
+	cJSON_AddItemToObject(d, "offer_ids", offer_ids);
+	cJSON_AddItemToObject(d, "filters", filters(refuse_seconds));
+	return c;
+}
+
+cJSON *mesos_call_kill(const char *task_id, const char *agent_id)
+{
+	cJSON *c = call_new("KILL");
+	cJSON *k = cJSON_AddObjectToObject(c, "kill");
+	cJSON_AddItemToObject(k, "task_id", mesos_id(task_id));
+	if (agent_id && *agent_id)
+		cJSON_AddItemToObject(k, "agent_id", mesos_id(agent_id));
+	return c;
+}
+
+cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id, const char *uuid_b64)
+{
+	cJSON *c = call_new("ACKNOWLEDGE");
+	cJSON *a = cJSON_AddObjectToObject(c, "acknowledge");
+	cJSON_AddItemToObject(a, "agent_id", mesos_id(agent_id));
+	cJSON_AddItemToObject(a, "task_id", mesos_id(task_id));
+	cJSON_AddStringToObject(a, "uuid", uuid_b64);
+	return c;
+}
+
+cJSON *mesos_call_reconcile(cJSON *tasks)
+{
+	cJSON *c = call_new("RECONCILE");
+	cJSON *r = cJSON_AddObjectToObject(c, "reconcile");
+	cJSON_AddItemToObject(r, "tasks", tasks);
+	return c;
+}
+
+static cJSON *roles_call(const char *type, const char *key, const char *role)
+{
+	cJSON *c = call_new(type);
+	cJSON *b = cJSON_AddObjectToObject(c, key);
+	cJSON *roles = cJSON_AddArrayToObject(b, "roles");
+	cJSON_AddItemToArray(roles, cJSON_CreateString(role));
+	return c;
+}
+
+cJSON *mesos_call_revive(const char *role)
+{
+	return roles_call("REVIVE", "revive", role);
+}
+cJSON *mesos_call_suppress(const char *role)
+{
+	return roles_call("SUPPRESS", "suppress", role);
+}
+cJSON *mesos_call_teardown(void)
+{
+	return call_new("TEARDOWN");
+}

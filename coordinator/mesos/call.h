@@ -1,0 +1,23 @@
+/* Builders of the scheduler calls the coordinator makes
+ * (shared/docs/mesos-v1-scheduler-api.md §3). Each returns a new Call
+ * object for mesos_send(), which adds the framework id. Pure (cJSON only). */
+#ifndef QM_MESOS_CALL_H
+#define QM_MESOS_CALL_H
+
+#include <cjson/cJSON.h>
+
+cJSON *mesos_call_accept(cJSON *offer_ids /* taken: array of {"value"} */,
+			 cJSON *operations /* taken: array */, double refuse_seconds);
+cJSON *mesos_call_decline(cJSON *offer_ids /* taken */, double refuse_seconds);
+cJSON *mesos_call_kill(const char *task_id, const char *agent_id /* may be NULL */);
+cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id, const char *uuid_b64);
+/* tasks: array of {"task_id":{"value"},"agent_id":{"value"}} (taken); an
+ * empty array asks for implicit reconciliation. */
+cJSON *mesos_call_reconcile(cJSON *tasks);
+cJSON *mesos_call_revive(const char *role);
+cJSON *mesos_call_suppress(const char *role);
+cJSON *mesos_call_teardown(void);
+/* {"value": s} */
+cJSON *mesos_id(const char *s);
+
+#endif

@@ -1,0 +1,104 @@
+#include "mesos/queue.h"
+
+#include "log.h"
+#include "mesos/client.h"
+#include "mesos/subscribe.h"
+
+#include <stdio.h>
+
+/* Calls travel on parallel connections, so the master may see them in
+ * another order than they were made (the e2e journals showed ACCEPTs made
+ * before a SUPPRESS arriving after it). That is harmless for most calls but
+ * not for REVIVE and SUPPRESS: a SUPPRESS overtaking the REVIVE made after
+ * it leaves the framework suppressed while launches wait (and nothing
+ * revives again: the coordinator believes it did), a REVIVE overtaking an
+ * earlier DECLINE lets the decline's long filter hide that agent. So REVIVE
+ * and SUPPRESS are barriers: handed to curl only when no call is in flight,
+ * and nothing is handed while one is (the master answers a call after
+ * processing it). A call that hangs delays them by at most its timeout. */
+static void flush_calls(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->flush_timer = 0;
+	while (mc->qhead) {
+		struct mesos_xfer *x = mc->qhead;
+		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0))
+			break; /* mesos_queue_done() flushes again */
+		mc->qhead = x->qnext;
+		if (!mc->qhead)
+			mc->qtail = NULL;
+		x->qnext = NULL;
+		x->queued = false;
+		CURLMcode rc = curl_multi_add_handle(mc->multi, x->easy);
+		if (rc == CURLM_OK) {
+			x->handed = true;
+			mc->inflight++;
+			if (x->barrier)
+				mc->barrier_inflight = true;
+		} else {
+			log_error("mesos_call_failed", "type=%s error=%s", x->call_type,
+				  log_qs(curl_multi_strerror(rc)));
+			mesos_xfer_free(x);
+		}
+	}
+}
+
+static void flush_soon(struct mesos_client *mc)
+{
+	if (mc->qhead && !mc->flush_timer)
+		mc->flush_timer = ev_timer_add(mc->loop, 0, flush_calls, mc);
+}
+
+void mesos_queue_push(struct mesos_client *mc, const cJSON *call)
+{
+	struct mesos_xfer *x = mesos_xfer_post(mc, call, NULL);
+	x->next = mc->calls;
+	mc->calls = x;
+	x->queued = true;
+	if (mc->qtail)
+		mc->qtail->qnext = x;
+	else
+		mc->qhead = x;
+	mc->qtail = x;
+	flush_soon(mc);
+}
+
+void mesos_queue_drop_unsent(struct mesos_client *mc)
+{
+	while (mc->qhead)
+		mesos_xfer_free(mc->qhead);
+}
+
+void mesos_queue_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcode res)
+{
+	long status = 0;
+	char reason[MESOS_XFER_ERRBODY + 64];
+	if (res != CURLE_OK) {
+		mesos_xfer_error(x, res, reason, sizeof reason);
+		log_warn("mesos_call_failed", "call=%s reason=%s", x->call_type, log_qs(reason));
+	} else if (x->status != 202 && x->status != 200) {
+		status = x->status;
+		snprintf(reason, sizeof reason, "%s", x->errbody);
+		log_warn("mesos_call_rejected", "call=%s status=%ld reason=%s", x->call_type,
+			 x->status, log_qs(x->errbody));
+	} else {
+		log_debug("mesos_call_ok", "call=%s", x->call_type);
+		mesos_xfer_free(x);
+		flush_soon(mc);
+		return;
+	}
+	if (mc->h.call_failed) {
+		cJSON *call = cJSON_Parse(x->body);
+		mc->h.call_failed(mc->arg, x->call_type, status, reason, call);
+		cJSON_Delete(call);
+	}
+	mesos_xfer_free(x);
+	if (status == 307 || status == 403) {
+		/* not (or no longer) the leader that knows our stream */
+		mesos_sub_drop(mc, "a call was answered by a master that does not hold our stream",
+			       true);
+		return;
+	}
+	flush_soon(mc);
+}

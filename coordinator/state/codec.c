@@ -1,0 +1,559 @@
+#include "state/codec.h"
+
+#include "qm_error.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Integers travel as JSON numbers; beyond 2^53 a double is not exact. */
+#define JSON_INT_MAX 9007199254740992.0
+
+/* True when s is NUL-terminated within cap bytes. */
+static bool fits(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src);
+}
+
+/* ---- state in memory ------------------------------------------------ */
+
+void store_state_init(struct store_state *s)
+{
+	memset(s, 0, sizeof *s);
+}
+
+void store_state_fini(struct store_state *s)
+{
+	free(s->tasks);
+	free(s->failures);
+	store_state_init(s);
+}
+
+static bool task_ok(const struct store_task *t)
+{
+	return fits(t->task_id, sizeof t->task_id) && t->task_id[0] &&
+	       fits(t->service, sizeof t->service) &&
+	       fits(t->agent_id, sizeof t->agent_id) &&
+	       fits(t->hostname, sizeof t->hostname) &&
+	       fits(t->version, sizeof t->version) &&
+	       fits(t->state, sizeof t->state) && t->nports <= STORE_TASK_PORTS;
+}
+
+struct store_task *store_state_find_task(struct store_state *s,
+					 const char *task_id)
+{
+	for (size_t i = 0; i < s->ntasks; i++)
+		if (strcmp(s->tasks[i].task_id, task_id) == 0)
+			return &s->tasks[i];
+	return NULL;
+}
+
+static struct store_task *append_task(struct store_state *s)
+{
+	if (s->ntasks == s->tasks_cap) {
+		s->tasks_cap = s->tasks_cap ? s->tasks_cap * 2 : 16;
+		s->tasks = qm_realloc(s->tasks, s->tasks_cap * sizeof *s->tasks);
+	}
+	struct store_task *t = &s->tasks[s->ntasks++];
+	memset(t, 0, sizeof *t);
+	return t;
+}
+
+struct store_task *store_state_put_task(struct store_state *s,
+					const struct store_task *t)
+{
+	if (!task_ok(t))
+		return NULL;
+	struct store_task *d = store_state_find_task(s, t->task_id);
+	if (!d)
+		d = append_task(s);
+	*d = *t;
+	return d;
+}
+
+bool store_state_remove_task(struct store_state *s, const char *task_id)
+{
+	struct store_task *t = store_state_find_task(s, task_id);
+	if (!t)
+		return false;
+	size_t i = (size_t)(t - s->tasks);
+	memmove(t, t + 1, (s->ntasks - i - 1) * sizeof *t);
+	s->ntasks--;
+	return true;
+}
+
+static struct store_failure *append_failure(struct store_state *s)
+{
+	if (s->nfailures == s->failures_cap) {
+		s->failures_cap = s->failures_cap ? s->failures_cap * 2 : 16;
+		s->failures = qm_realloc(s->failures,
+					 s->failures_cap * sizeof *s->failures);
+	}
+	struct store_failure *f = &s->failures[s->nfailures++];
+	memset(f, 0, sizeof *f);
+	return f;
+}
+
+struct store_failure *store_state_failure(struct store_state *s,
+					  const char *service,
+					  const char *agent_id, bool create)
+{
+	if (!service || !agent_id || strlen(service) > STORE_SERVICE_MAX ||
+	    strlen(agent_id) > STORE_ID_MAX)
+		return NULL;
+	for (size_t i = 0; i < s->nfailures; i++)
+		if (strcmp(s->failures[i].service, service) == 0 &&
+		    strcmp(s->failures[i].agent_id, agent_id) == 0)
+			return &s->failures[i];
+	if (!create)
+		return NULL;
+	struct store_failure *f = append_failure(s);
+	copy_str(f->service, sizeof f->service, service);
+	copy_str(f->agent_id, sizeof f->agent_id, agent_id);
+	return f;
+}
+
+bool store_state_clear_failure(struct store_state *s, const char *service,
+			       const char *agent_id)
+{
+	struct store_failure *f = store_state_failure(s, service, agent_id, false);
+	if (!f)
+		return false;
+	size_t i = (size_t)(f - s->failures);
+	memmove(f, f + 1, (s->nfailures - i - 1) * sizeof *f);
+	s->nfailures--;
+	return true;
+}
+
+/* ---- JSON ----------------------------------------------------------- */
+
+static cJSON *ck(cJSON *x)
+{
+	if (!x)
+		qm_oom();
+	return x;
+}
+
+static void put_str(cJSON *o, const char *k, const char *v)
+{
+	ck(cJSON_AddStringToObject(o, k, v));
+}
+
+static void put_num(cJSON *o, const char *k, double v)
+{
+	ck(cJSON_AddNumberToObject(o, k, v));
+}
+
+int store_state_to_json(const struct store_state *s, uint64_t version,
+			char **out, size_t *len)
+{
+	*out = NULL;
+	if (len)
+		*len = 0;
+	cJSON *root = ck(cJSON_CreateObject());
+	put_str(root, "format", STORE_FORMAT);
+	put_num(root, "format_version", STORE_FORMAT_VERSION);
+	put_num(root, "version", (double)version);
+	put_str(root, "framework_id", s->framework_id);
+	put_str(root, "target_version", s->target_version);
+	put_str(root, "progress", s->progress);
+	cJSON *tasks = ck(cJSON_AddArrayToObject(root, "tasks"));
+	for (size_t i = 0; i < s->ntasks; i++) {
+		const struct store_task *t = &s->tasks[i];
+		cJSON *o = ck(cJSON_CreateObject());
+		if (!cJSON_AddItemToArray(tasks, o))
+			qm_oom();
+		put_str(o, "task_id", t->task_id);
+		put_str(o, "service", t->service);
+		put_str(o, "agent_id", t->agent_id);
+		put_str(o, "hostname", t->hostname);
+		put_str(o, "version", t->version);
+		put_num(o, "launched_ms", (double)t->launched_ms);
+		put_str(o, "state", t->state);
+		ck(cJSON_AddBoolToObject(o, "kill_requested", t->kill_requested));
+		put_num(o, "unwanted_since_ms", (double)t->unwanted_since_ms);
+		cJSON *ports = ck(cJSON_AddArrayToObject(o, "ports"));
+		for (unsigned p = 0; p < t->nports && p < STORE_TASK_PORTS; p++)
+			if (!cJSON_AddItemToArray(ports, ck(cJSON_CreateNumber(t->ports[p]))))
+				qm_oom();
+		if (t->mounts_known) {
+			put_str(o, "mounts", t->mounts);
+			ck(cJSON_AddBoolToObject(o, "mounts_shared", t->mounts_shared));
+		}
+	}
+	cJSON *fails = ck(cJSON_AddArrayToObject(root, "failures"));
+	for (size_t i = 0; i < s->nfailures; i++) {
+		const struct store_failure *f = &s->failures[i];
+		cJSON *o = ck(cJSON_CreateObject());
+		if (!cJSON_AddItemToArray(fails, o))
+			qm_oom();
+		put_str(o, "service", f->service);
+		put_str(o, "agent_id", f->agent_id);
+		put_num(o, "consecutive", f->consecutive);
+		put_num(o, "last_failure_ms", (double)f->last_failure_ms);
+	}
+	/* one key per line: readable and diffable by an operator */
+	size_t hint = 4096 + s->ntasks * 320;
+	if (hint > STORE_MAX_BYTES)
+		hint = STORE_MAX_BYTES;
+	char *text = cJSON_PrintBuffered(root, (int)hint, 1);
+	cJSON_Delete(root);
+	if (!text)
+		qm_oom();
+	size_t n = strlen(text);
+	if (n > STORE_MAX_BYTES) {
+		cJSON_free(text);
+		return QM_ETOOBIG;
+	}
+	/* hand out malloc() memory whatever cJSON's hooks are */
+	*out = qm_malloc(n + 2);
+	memcpy(*out, text, n);
+	(*out)[n++] = '\n';
+	(*out)[n] = '\0';
+	cJSON_free(text);
+	if (len)
+		*len = n;
+	return 0;
+}
+
+/* Reading: each helper names the field in its message. */
+struct rd {
+	char *err;
+	size_t errlen;
+	char where[48]; /* "tasks[12]" or "" */
+};
+
+static int corrupt(struct rd *r, const char *key, const char *what)
+{
+	return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s%s%s: %s", r->where,
+		    r->where[0] ? "." : "", key, what);
+}
+
+static int rd_str(struct rd *r, const cJSON *o, const char *key, char *dst,
+		  size_t cap, bool required)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (!x) {
+		dst[0] = '\0';
+		return required ? corrupt(r, key, "missing") : 0;
+	}
+	if (!cJSON_IsString(x))
+		return corrupt(r, key, "not a string");
+	size_t n = strlen(x->valuestring);
+	if (n >= cap) {
+		char m[64];
+		snprintf(m, sizeof m, "too long (%zu bytes, max %zu)", n, cap - 1);
+		return corrupt(r, key, m);
+	}
+	memcpy(dst, x->valuestring, n + 1);
+	return 0;
+}
+
+static int rd_int(struct rd *r, const cJSON *o, const char *key, int64_t min,
+		  int64_t *out, bool required)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+	*out = 0;
+	if (!x)
+		return required ? corrupt(r, key, "missing") : 0;
+	double d = cJSON_IsNumber(x) ? x->valuedouble : -1e300;
+	if (!cJSON_IsNumber(x) || !(d >= (double)min && d <= JSON_INT_MAX) ||
+	    (double)(int64_t)d != d)
+		return corrupt(r, key, "not an integer in range");
+	*out = (int64_t)d;
+	return 0;
+}
+
+static int rd_bool(struct rd *r, const cJSON *o, const char *key, bool *out)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+	*out = false;
+	if (!x)
+		return 0;
+	if (!cJSON_IsBool(x))
+		return corrupt(r, key, "not a boolean");
+	*out = cJSON_IsTrue(x);
+	return 0;
+}
+
+static bool id_ok(const char *id)
+{
+	if (!*id || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return false;
+	return true;
+}
+
+static bool word_ok(const char *w)
+{
+	if (!*w)
+		return false;
+	for (; *w; w++)
+		if (*w < 'a' || *w > 'z')
+			return false;
+	return true;
+}
+
+static int rd_task(struct rd *r, const cJSON *o, struct store_task *t)
+{
+	int rv;
+	int64_t v;
+	if (!cJSON_IsObject(o))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
+			    r->where);
+	if ((rv = rd_str(r, o, "task_id", t->task_id, sizeof t->task_id, true)))
+		return rv;
+	if (!id_ok(t->task_id))
+		return corrupt(r, "task_id", "not a valid Mesos task ID");
+	if ((rv = rd_str(r, o, "service", t->service, sizeof t->service, true)))
+		return rv;
+	if (!word_ok(t->service))
+		return corrupt(r, "service", "not a service name");
+	if ((rv = rd_str(r, o, "agent_id", t->agent_id, sizeof t->agent_id, true)))
+		return rv;
+	if (!id_ok(t->agent_id))
+		return corrupt(r, "agent_id", "not a valid Mesos agent ID");
+	if ((rv = rd_str(r, o, "hostname", t->hostname, sizeof t->hostname, false)) ||
+	    (rv = rd_str(r, o, "version", t->version, sizeof t->version, false)) ||
+	    (rv = rd_str(r, o, "state", t->state, sizeof t->state, false)))
+		return rv;
+	if ((rv = rd_int(r, o, "launched_ms", 0, &v, false)))
+		return rv;
+	t->launched_ms = v;
+	if ((rv = rd_int(r, o, "unwanted_since_ms", 0, &v, false)))
+		return rv;
+	t->unwanted_since_ms = v;
+	if ((rv = rd_bool(r, o, "kill_requested", &t->kill_requested)))
+		return rv;
+	t->mounts_known = cJSON_GetObjectItemCaseSensitive(o, "mounts") != NULL;
+	if ((rv = rd_str(r, o, "mounts", t->mounts, sizeof t->mounts, false)) ||
+	    (rv = rd_bool(r, o, "mounts_shared", &t->mounts_shared)))
+		return rv;
+	const cJSON *ports = cJSON_GetObjectItemCaseSensitive(o, "ports");
+	if (ports) {
+		if (!cJSON_IsArray(ports) ||
+		    cJSON_GetArraySize(ports) > STORE_TASK_PORTS)
+			return corrupt(r, "ports", "not an array of at most 4 ports");
+		const cJSON *p;
+		cJSON_ArrayForEach(p, ports) {
+			double d = cJSON_IsNumber(p) ? p->valuedouble : -1;
+			if (!(d >= 1 && d <= 65535) || (double)(uint32_t)d != d)
+				return corrupt(r, "ports", "not a port number");
+			t->ports[t->nports++] = (uint32_t)d;
+		}
+	}
+	return 0;
+}
+
+static int rd_failure(struct rd *r, const cJSON *o, struct store_failure *f)
+{
+	int rv;
+	int64_t v;
+	if (!cJSON_IsObject(o))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
+			    r->where);
+	if ((rv = rd_str(r, o, "service", f->service, sizeof f->service, true)) ||
+	    (rv = rd_str(r, o, "agent_id", f->agent_id, sizeof f->agent_id, true)))
+		return rv;
+	if (!word_ok(f->service) || !id_ok(f->agent_id))
+		return corrupt(r, "service/agent_id", "invalid");
+	if ((rv = rd_int(r, o, "consecutive", 0, &v, true)))
+		return rv;
+	if (v > UINT32_MAX)
+		return corrupt(r, "consecutive", "out of range");
+	f->consecutive = (uint32_t)v;
+	if ((rv = rd_int(r, o, "last_failure_ms", 0, &v, false)))
+		return rv;
+	f->last_failure_ms = v;
+	return 0;
+}
+
+static int cmp_task_ptr(const void *a, const void *b)
+{
+	const struct store_task *x = *(const struct store_task *const *)a;
+	const struct store_task *y = *(const struct store_task *const *)b;
+	return strcmp(x->task_id, y->task_id);
+}
+
+static int cmp_failure_ptr(const void *a, const void *b)
+{
+	const struct store_failure *x = *(const struct store_failure *const *)a;
+	const struct store_failure *y = *(const struct store_failure *const *)b;
+	int c = strcmp(x->service, y->service);
+	return c ? c : strcmp(x->agent_id, y->agent_id);
+}
+
+/* Duplicates found by sorting pointers: O(n log n) for large states. */
+static int check_unique(struct store_state *s, char *err, size_t errlen)
+{
+	int rv = 0;
+	if (s->ntasks > 1) {
+		const struct store_task **p = qm_calloc(s->ntasks, sizeof *p);
+		for (size_t i = 0; i < s->ntasks; i++)
+			p[i] = &s->tasks[i];
+		qsort(p, s->ntasks, sizeof *p, cmp_task_ptr);
+		for (size_t i = 1; i < s->ntasks && !rv; i++)
+			if (strcmp(p[i]->task_id, p[i - 1]->task_id) == 0)
+				rv = qm_fail(err, errlen, QM_ECORRUPT,
+					  "tasks[%zu].task_id: duplicate '%.64s'",
+					  (size_t)(p[i] - s->tasks), p[i]->task_id);
+		free(p);
+	}
+	if (!rv && s->nfailures > 1) {
+		const struct store_failure **p = qm_calloc(s->nfailures, sizeof *p);
+		for (size_t i = 0; i < s->nfailures; i++)
+			p[i] = &s->failures[i];
+		qsort(p, s->nfailures, sizeof *p, cmp_failure_ptr);
+		for (size_t i = 1; i < s->nfailures && !rv; i++)
+			if (cmp_failure_ptr(&p[i], &p[i - 1]) == 0)
+				rv = qm_fail(err, errlen, QM_ECORRUPT,
+					  "failures[%zu]: duplicate slot",
+					  (size_t)(p[i] - s->failures));
+		free(p);
+	}
+	return rv;
+}
+
+/* The tasks and failures arrays of root into s (allocated here). */
+static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
+{
+	int rv;
+	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+	const cJSON *fails = cJSON_GetObjectItemCaseSensitive(root, "failures");
+	if ((tasks && !cJSON_IsArray(tasks)) || (fails && !cJSON_IsArray(fails)))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT,
+			       "tasks/failures: not an array");
+	size_t nt = (size_t)cJSON_GetArraySize(tasks);
+	if (nt) {
+		s->tasks = qm_calloc(nt, sizeof *s->tasks);
+		s->tasks_cap = nt;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, tasks) {
+		snprintf(r->where, sizeof r->where, "tasks[%zu]", s->ntasks);
+		struct store_task *t = &s->tasks[s->ntasks];
+		memset(t, 0, sizeof *t);
+		if ((rv = rd_task(r, it, t)))
+			return rv;
+		s->ntasks++;
+	}
+	size_t nf = (size_t)cJSON_GetArraySize(fails);
+	if (nf) {
+		s->failures = qm_calloc(nf, sizeof *s->failures);
+		s->failures_cap = nf;
+	}
+	cJSON_ArrayForEach(it, fails) {
+		snprintf(r->where, sizeof r->where, "failures[%zu]", s->nfailures);
+		struct store_failure *f = &s->failures[s->nfailures];
+		memset(f, 0, sizeof *f);
+		if ((rv = rd_failure(r, it, f)))
+			return rv;
+		s->nfailures++;
+	}
+	return 0;
+}
+
+/* Describe a syntax error at byte pos of buf[0..len). cJSON's position is
+ * approximate (an unterminated string is reported at its start, and it
+ * clamps to the last byte), so truncation is recognised by what a state
+ * always ends with: its closing brace. */
+static int syntax_error(const char *buf, size_t len, size_t pos, char *err,
+			size_t errlen)
+{
+	size_t end = len;
+	while (end > 0 && strchr(" \t\r\n", buf[end - 1]))
+		end--;
+	if (end == 0 || buf[end - 1] != '}')
+		return qm_fail(err, errlen, QM_ECORRUPT,
+			    "unexpected end of data at byte %zu, no closing '}' "
+			    "(truncated?)", len);
+	char near[24];
+	size_t n = 0;
+	for (size_t i = pos; i < len && n < 16; i++)
+		near[n++] = (buf[i] >= 0x20 && buf[i] < 0x7f) ? buf[i] : '?';
+	near[n] = '\0';
+	return qm_fail(err, errlen, QM_ECORRUPT,
+		    "JSON syntax error at byte %zu near '%s'", pos, near);
+}
+
+int store_state_from_json(const char *buf, size_t len, struct store_state *s,
+			  uint64_t *version, char *err, size_t errlen)
+{
+	store_state_init(s);
+	*version = 0;
+	if (len == 0)
+		return qm_fail(err, errlen, QM_ECORRUPT, "empty (0 bytes)");
+	if (len > STORE_MAX_BYTES)
+		return qm_fail(err, errlen, QM_ETOOBIG, "larger than %u bytes",
+			    STORE_MAX_BYTES);
+	if (memchr(buf, '\0', len))
+		return qm_fail(err, errlen, QM_ECORRUPT,
+			    "contains a NUL byte at byte %zu",
+			    (size_t)((const char *)memchr(buf, '\0', len) - buf));
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	if (!root)
+		return syntax_error(buf, len, end ? (size_t)(end - buf) : 0, err,
+				    errlen);
+	int rv = 0;
+	size_t pos = end ? (size_t)(end - buf) : len;
+	while (pos < len && strchr(" \t\r\n", buf[pos]))
+		pos++;
+	if (pos < len) {
+		rv = qm_fail(err, errlen, QM_ECORRUPT,
+			  "trailing data after the JSON value at byte %zu", pos);
+		goto out;
+	}
+	struct rd r = {err, errlen, ""};
+	if (!cJSON_IsObject(root)) {
+		rv = qm_fail(err, errlen, QM_ECORRUPT, "not a JSON object");
+		goto out;
+	}
+	const char *fmt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "format"));
+	if (!fmt || strcmp(fmt, STORE_FORMAT) != 0) {
+		rv = qm_fail(err, errlen, QM_ECORRUPT,
+			  "not a quobyte-mesos state (format is not '%s')",
+			  STORE_FORMAT);
+		goto out;
+	}
+	int64_t fv, ver;
+	if ((rv = rd_int(&r, root, "format_version", 1, &fv, true)))
+		goto out;
+	if (fv > STORE_FORMAT_VERSION) {
+		rv = qm_fail(err, errlen, QM_EVERSION,
+			  "written by a newer coordinator (format_version %" PRId64
+			  ", this one reads up to %d)", fv, STORE_FORMAT_VERSION);
+		goto out;
+	}
+	if ((rv = rd_int(&r, root, "version", 1, &ver, true)))
+		goto out;
+	if ((rv = rd_str(&r, root, "framework_id", s->framework_id,
+			 sizeof s->framework_id, false)) ||
+	    (rv = rd_str(&r, root, "target_version", s->target_version,
+			 sizeof s->target_version, false)) ||
+	    (rv = rd_str(&r, root, "progress", s->progress, sizeof s->progress,
+			 false)))
+		goto out;
+	if (s->framework_id[0] && !id_ok(s->framework_id)) {
+		rv = corrupt(&r, "framework_id", "not a valid Mesos ID");
+		goto out;
+	}
+	if ((rv = rd_lists(&r, root, s)))
+		goto out;
+	if ((rv = check_unique(s, err, errlen)))
+		goto out;
+	*version = (uint64_t)ver;
+out:
+	cJSON_Delete(root);
+	return rv;
+}
+

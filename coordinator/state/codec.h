@@ -1,0 +1,122 @@
+/* The coordinator's durable state in memory, and its one encoding.
+ *
+ * What is stored (struct store_state): the framework ID, the operator's
+ * target version, an opaque deployment progress marker, the tasks the
+ * coordinator launched (written BEFORE the ACCEPT that launches them, so a
+ * restarted coordinator knows its tasks) and per-slot failure counters for
+ * relaunch backoff. Device inventories are not stored: probers resend
+ * snapshots.
+ *
+ * The encoding is JSON text (store_state_to_json), one key per line, the
+ * same for every backend (store.h): the file store keeps it as state.json,
+ * the ZooKeeper store in its head znode (compressed or chunked when large).
+ * The decoder is strict and says what is wrong: a backend refuses a state
+ * it cannot decode instead of treating it as empty.
+ *
+ * Pure: no I/O. Threads: a store_state is used by one thread at a time. */
+#ifndef QM_STATE_CODEC_H
+#define QM_STATE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_MAX_BYTES (64u << 20)   /* cap on a stored state's size */
+#define STORE_FORMAT "quobyte-mesos-state"
+#define STORE_FORMAT_VERSION 1        /* bumped on incompatible changes */
+
+#define STORE_ID_MAX 255              /* Mesos ID limit */
+#define STORE_SERVICE_MAX 16
+#define STORE_VERSION_MAX 128         /* Docker tag limit */
+#define STORE_STATE_NAME_MAX 31
+#define STORE_PROGRESS_MAX 1023
+#define STORE_TASK_PORTS 4
+#define STORE_MOUNTS_MAX 2047
+
+struct store_task {
+	char task_id[STORE_ID_MAX + 1];
+	char service[STORE_SERVICE_MAX + 1];   /* "registry" ... "prober" */
+	char agent_id[STORE_ID_MAX + 1];
+	char hostname[STORE_ID_MAX + 1];
+	char version[STORE_VERSION_MAX + 1];   /* "" when none (prober) */
+	int64_t launched_ms;                   /* epoch ms */
+	/* Last known Mesos state name, e.g. "TASK_RUNNING"; "" = launched, no
+	 * update yet. */
+	char state[STORE_STATE_NAME_MAX + 1];
+	bool kill_requested;
+	int64_t unwanted_since_ms;             /* planner bookkeeping; 0 = not */
+	uint32_t ports[STORE_TASK_PORTS];      /* ports it was launched with */
+	unsigned nports;
+	/* Disk services: the host paths bind-mounted into its container at
+	 * launch, comma-separated ("" = none); a device outside all of them
+	 * needs a new container. mounts_known is false for tasks stored by an
+	 * older coordinator (nothing is replaced for them). */
+	char mounts[STORE_MOUNTS_MAX + 1];
+	bool mounts_known;
+	bool mounts_shared; /* with shared propagation: later mounts show */
+};
+
+/* Failure history of one (service, agent) slot. */
+struct store_failure {
+	char service[STORE_SERVICE_MAX + 1];
+	char agent_id[STORE_ID_MAX + 1];
+	uint32_t consecutive;
+	int64_t last_failure_ms;
+};
+
+struct store_state {
+	char framework_id[STORE_ID_MAX + 1];     /* "" until SUBSCRIBED */
+	char target_version[STORE_VERSION_MAX + 1]; /* "" = no services wanted */
+	char progress[STORE_PROGRESS_MAX + 1];   /* opaque to the store */
+	struct store_task *tasks;
+	size_t ntasks, tasks_cap;
+	struct store_failure *failures;
+	size_t nfailures, failures_cap;
+};
+
+/* ---- state in memory ------------------------------------------------ */
+
+void store_state_init(struct store_state *s);
+/* Free the arrays; *s is left initialised and empty. */
+void store_state_fini(struct store_state *s);
+
+/* Insert or replace (by task_id) a copy of *t. Returns the stored entry,
+ * valid until the next insert or remove. NULL when t->task_id is empty or
+ * a string field is not NUL-terminated within its array. */
+struct store_task *store_state_put_task(struct store_state *s,
+					const struct store_task *t);
+/* The task with this ID or NULL; valid until the next insert or remove. */
+struct store_task *store_state_find_task(struct store_state *s,
+					 const char *task_id);
+/* Remove a task; true when it was there. Order of the others is kept. */
+bool store_state_remove_task(struct store_state *s, const char *task_id);
+
+/* The failure entry of (service, agent_id); created with zero counts when
+ * create is true, else NULL when absent. NULL also for arguments that do
+ * not fit the fields. */
+struct store_failure *store_state_failure(struct store_state *s,
+					  const char *service,
+					  const char *agent_id, bool create);
+/* Drop the failure entry of a slot (e.g. after it became healthy). */
+bool store_state_clear_failure(struct store_state *s, const char *service,
+			       const char *agent_id);
+
+/* ---- encoding ------------------------------------------------------ */
+
+/* Serialise to JSON text ({"format":STORE_FORMAT,"format_version":1,
+ * "version":<version>,...}); *out is NUL-terminated and owned by the caller
+ * (free()). 0, or QM_ETOOBIG when the text would exceed STORE_MAX_BYTES. */
+int store_state_to_json(const struct store_state *s, uint64_t version,
+			char **out, size_t *len);
+/* Parse text made by store_state_to_json into *s (initialised first; free
+ * with store_state_fini, also after an error) and its version. Strict:
+ * syntax errors, trailing bytes, wrong types, over-long strings, invalid
+ * IDs and duplicate task IDs are QM_ECORRUPT with the reason in err, e.g.
+ * "JSON syntax error at byte 123 near 'tasks\":[{'" (offsets count from
+ * 0), "unexpected end of data at byte 4095, no closing '}' (truncated?)",
+ * "tasks[7].task_id: duplicate 'x'";
+ * a newer format_version is QM_EVERSION. */
+int store_state_from_json(const char *buf, size_t len, struct store_state *s,
+			  uint64_t *version, char *err, size_t errlen);
+
+#endif
