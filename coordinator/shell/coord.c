@@ -1,330 +1,51 @@
-/* The coordinator's imperative shell. One loop thread owns everything here:
- * Mesos events, prober messages (busd posts them to the loop), REST requests
- * and timers all run as callbacks on it, so nothing needs a lock.
+/* The coordinator's imperative shell: its lifecycle. One loop thread owns
+ * everything (struct coord, coord_priv.h): Mesos events, prober messages
+ * (busd posts them to the loop), REST requests and timers all run as
+ * callbacks on it, so nothing needs a lock.
  *
- * The cycle: an observation (offer, update, inventory change, operator
- * request, timer) -> coord_plan() builds a plan_input from what is known,
- * plan_compute() decides, and the shell carries the actions out: KILLs at
- * once, LAUNCHes into the offers at hand (recorded in the store before the
- * ACCEPT), REVIVE when launches wait for offers, SUPPRESS when nothing does.
- * Offers are never kept: each OFFERS event is answered (ACCEPT or DECLINE)
- * before the handler returns. */
+ * Here: start-up as a list of steps (coord_run), leadership (start and stop
+ * acting, the election's callbacks), saving the state, signals, shutdown.
+ * What comes in is handled in events.c, the planning cycle is in
+ * planning.c, the tables of agents in agents.c, the REST API in api/rest.c
+ * and the configuration turned into parts in setup.c. */
 #include "shell/coord.h"
+#include "shell/coord_priv.h"
 
-#include "bus.h"
-#include "bus_json.h"
 #include "shell/busd.h"
-#include "config.h"
-#include "mac.h"
 #include "evloop.h"
 #include "api/http.h"
+#include "api/rest.h"
 #include "log.h"
 #include "mesos/mesos.h"
 #include "core/nodes.h"
 #include "core/plan.h"
 #include "qm_error.h"
 #include "state/leader.h"
-#include "api/statuspage.h"
 #include "state/state.h"
 #include "state/store.h"
 #include "state/store_file.h"
 #include "state/store_zk.h"
-#include "strmap.h"
 #include "core/taskspec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <arpa/inet.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef QM_VERSION_STRING
-#define QM_VERSION_STRING "0.1.0"
-#endif
-
-/* Agent attribute naming the device roots its prober watches (the local
- * one-machine cluster gives every emulated agent its own directory). */
-#define ATTR_DEVICE_ROOTS "quobyte_device_roots"
-#define SHORT_REFUSE_S 5.0       /* an offer that did not fit a pending launch */
-#define KILL_RETRY_MS 30000      /* resend KILL for tasks that do not die */
-#define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
-#define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
-#define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
-#define RETRY_CALLS_MAX 1024     /* DECLINE/KILL/ACKNOWLEDGE calls waiting for a retry */
-#define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
-
-struct agent {
-	char *id;
-	char *hostname;
-	struct plan_attr *attrs; /* owned strings */
-	size_t nattrs;
-	bool active;
-	bool offered;            /* seen in an offer (else only from a prober) */
-	int64_t last_offer_ms;
-};
-
-struct health {
-	char *task_id;
-	enum plan_health h;
-};
-
-/* A launch the planner wants that did not fit the agent's last offer. */
-struct wait {
-	char *agent_id;
-	enum service service;
-	char reason[192];
-	bool seen; /* still pending in the latest plan */
-};
-
-struct counters {
-	uint64_t offers, accepted, declined, launches, kills, updates, acks;
-	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
-	uint64_t bus_changes, store_saves, store_errors;
-};
-
-struct coord {
-	const struct coord_config *cfg;
-	struct ev_loop *loop;
-	struct mesos_client *mc;
-	struct busd *busd;
-	struct http_server *http;
-	struct auth *auth;        /* REST API tokens, limits, audit (auth.h) */
-	bool http_open;           /* no token on a listener others reach */
-	uint64_t insecure_timer;
-	struct store *store;
-	struct zk_conn *zk;       /* with --zk: store and election share it */
-	struct store_state st;
-	uint64_t st_version;
-	struct nodes nodes;
-	struct agent *agents;
-	size_t nagents, agents_cap;
-	struct strmap agent_idx;  /* agent id -> index in agents */
-	struct health *health;
-	size_t nhealth, health_cap;
-	struct strmap health_idx; /* task id -> index in health */
-	struct wait *waits;
-	size_t nwaits;
-
-	struct taskspec_config ts;
-	struct plan_config pc;
-	char **prober_hosts;
-	size_t nprober_hosts;
-	char *restr_buf[4]; /* owned name/value strings of restrictions */
-
-	uint8_t *secret;
-	size_t secretlen;
-	char *bus_url;       /* handed to probers */
-	char *hostname;
-	char *webui;
-	char *prober_uri;    /* derived from --prober-binary: our own URL */
-
-	/* Leadership. With the file store there is one coordinator per state
-	 * directory (flock), so it leads from the start; with ZooKeeper it leads
-	 * only between leader elected() and lost(). Everything that acts --
-	 * subscribing, launching, killing, saving, taking prober reports -- is
-	 * done only while leading. */
-	struct leader *leader;
-	bool leading;
-	bool step_down_posted; /* the store or the election says we no longer lead */
-
-	bool suppressed;
-	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
-	bool replan_posted;
-	uint64_t revived_sig;
-	int64_t last_revive_ms;
-	uint64_t wake_timer;
-	int64_t wake_at;
-	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
-	cJSON *retry_calls;        /* calls to send again */
-	uint64_t retry_timer;
-	int64_t retry_delay_ms, retry_last_ms;
-	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
-	struct plan_output last;      /* last plan, for REST */
-	struct counters n;
-	int sigfd;
-	int exit_code;
-	bool stopping;
-};
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t random64(void)
-{
-	uint64_t r = 0;
-	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-		r = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
-	return r;
-}
-
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* {"key":{"value":"..."}} -> "..." */
-static const char *json_id(const cJSON *o, const char *key)
-{
-	return json_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
-}
-
-static void coord_fatal(struct coord *c, const char *why)
+void coord_fatal(struct coord *c, const char *why)
 {
 	log_error("coordinator_stop", "reason=%s", log_qs(why));
 	c->exit_code = 1;
 	c->stopping = true;
 	ev_stop(c->loop);
-}
-
-/* ------------------------------------------------------------------ */
-/* agents and health                                                   */
-
-static struct agent *agent_find(struct coord *c, const char *id)
-{
-	size_t i;
-	return strmap_get(&c->agent_idx, id, &i) ? &c->agents[i] : NULL;
-}
-
-static void agent_clear_attrs(struct agent *a)
-{
-	for (size_t i = 0; i < a->nattrs; i++) {
-		free((char *)a->attrs[i].name);
-		free((char *)a->attrs[i].value);
-	}
-	free(a->attrs);
-	a->attrs = NULL;
-	a->nattrs = 0;
-}
-
-static struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
-{
-	struct agent *a = agent_find(c, id);
-	if (!a) {
-		if (c->nagents == c->agents_cap) {
-			c->agents_cap = c->agents_cap ? c->agents_cap * 2 : 16;
-			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);
-		}
-		strmap_put(&c->agent_idx, id, c->nagents);
-		a = &c->agents[c->nagents++];
-		memset(a, 0, sizeof *a);
-		a->id = qm_strdup(id);
-		a->active = true;
-		log_info("agent_seen", "agent_id=%s hostname=%s", log_qs(id),
-			 log_qs(hostname ? hostname : ""));
-	}
-	if (hostname && (!a->hostname || strcmp(a->hostname, hostname) != 0)) {
-		free(a->hostname);
-		a->hostname = qm_strdup(hostname);
-	}
-	return a;
-}
-
-static const char *agent_attr(const struct agent *a, const char *name)
-{
-	for (size_t i = 0; a && i < a->nattrs; i++)
-		if (strcmp(a->attrs[i].name, name) == 0)
-			return a->attrs[i].value;
-	return NULL;
-}
-
-static struct health *health_find(struct coord *c, const char *task_id)
-{
-	size_t i;
-	return strmap_get(&c->health_idx, task_id, &i) ? &c->health[i] : NULL;
-}
-
-static enum plan_health health_of(struct coord *c, const char *task_id)
-{
-	struct health *h = health_find(c, task_id);
-	return h ? h->h : PLAN_HEALTH_UNKNOWN;
-}
-
-static void health_set(struct coord *c, const char *task_id, enum plan_health v)
-{
-	struct health *h = health_find(c, task_id);
-	if (!h) {
-		if (c->nhealth == c->health_cap) {
-			c->health_cap = c->health_cap ? c->health_cap * 2 : 16;
-			c->health = qm_realloc(c->health, c->health_cap * sizeof *c->health);
-		}
-		strmap_put(&c->health_idx, task_id, c->nhealth);
-		h = &c->health[c->nhealth++];
-		h->task_id = qm_strdup(task_id);
-	}
-	h->h = v;
-}
-
-static void health_drop(struct coord *c, const char *task_id)
-{
-	struct health *h = health_find(c, task_id);
-	if (!h)
-		return;
-	size_t i = (size_t)(h - c->health);
-	strmap_del(&c->health_idx, task_id);
-	free(h->task_id);
-	*h = c->health[--c->nhealth];
-	if (i < c->nhealth)
-		strmap_put(&c->health_idx, h->task_id, i);
-}
-
-static struct wait *wait_find(struct coord *c, const char *agent_id, enum service s)
-{
-	for (size_t i = 0; i < c->nwaits; i++)
-		if (c->waits[i].service == s && strcmp(c->waits[i].agent_id, agent_id) == 0)
-			return &c->waits[i];
-	return NULL;
-}
-
-/* Remember why a launch waits; log only when the reason changes. */
-static void wait_set(struct coord *c, const char *agent_id, const char *hostname,
-		     enum service s, const char *reason)
-{
-	struct wait *w = wait_find(c, agent_id, s);
-	if (w)
-		w->seen = true;
-	if (w && strcmp(w->reason, reason) == 0)
-		return;
-	if (!w) {
-		c->waits = qm_realloc(c->waits, (c->nwaits + 1) * sizeof *c->waits);
-		w = &c->waits[c->nwaits++];
-		memset(w, 0, sizeof *w);
-		w->agent_id = qm_strdup(agent_id);
-		w->service = s;
-		w->seen = true;
-	}
-	snprintf(w->reason, sizeof w->reason, "%s", reason);
-	log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
-		 service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(reason));
-}
-
-static void wait_remove_at(struct coord *c, size_t i)
-{
-	free(c->waits[i].agent_id);
-	c->waits[i] = c->waits[--c->nwaits];
-}
-
-static void wait_clear(struct coord *c, const char *agent_id, enum service s)
-{
-	struct wait *w = wait_find(c, agent_id, s);
-	if (w)
-		wait_remove_at(c, (size_t)(w - c->waits));
 }
 
 /* ------------------------------------------------------------------ */
@@ -348,7 +69,7 @@ static void step_down_cb(struct ev_loop *loop, void *arg)
  * may still be in use by the caller, so it is dropped from the loop. Until
  * then coord_plan() does nothing, and no update is acknowledged (saves
  * fail). */
-static void step_down_soon(struct coord *c)
+void step_down_soon(struct coord *c)
 {
 	if (c->step_down_posted || !c->leading)
 		return;
@@ -356,7 +77,7 @@ static void step_down_soon(struct coord *c)
 	ev_post(c->loop, step_down_cb, c);
 }
 
-static int coord_save(struct coord *c)
+int coord_save(struct coord *c)
 {
 	char err[256] = "";
 	uint64_t nv = 0;
@@ -378,1129 +99,8 @@ static int coord_save(struct coord *c)
 	return 0;
 }
 
-static enum plan_task_state task_state(const struct store_task *t)
-{
-	enum plan_task_state s = PLAN_TASK_LAUNCHING;
-	if (t->state[0])
-		(void)plan_task_state_parse(t->state, &s);
-	return s;
-}
-
-static enum service task_service(const struct store_task *t)
-{
-	enum service s;
-	if (service_parse(t->service, &s) != 0)
-		return SERVICE_PROBER;
-	return (enum service)s;
-}
-
 /* ------------------------------------------------------------------ */
-/* planning                                                            */
-
-static void replan_cb(struct ev_loop *loop, void *arg);
-static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers);
-
-static void replan_soon(struct coord *c)
-{
-	if (c->replan_posted || c->stopping)
-		return;
-	c->replan_posted = true;
-	ev_post(c->loop, replan_cb, c);
-}
-
-static void replan_cb(struct ev_loop *loop, void *arg)
-{
-	(void)loop;
-	struct coord *c = arg;
-	c->replan_posted = false;
-	if (!c->stopping)
-		coord_plan(c, NULL, 0);
-}
-
-static void wake_cb(struct ev_loop *loop, void *arg)
-{
-	(void)loop;
-	struct coord *c = arg;
-	c->wake_timer = 0;
-	c->wake_at = 0;
-	replan_soon(c);
-}
-
-/* Replan within ms (an earlier wake stands). */
-static void wake_in(struct coord *c, int64_t ms)
-{
-	int64_t at = wall_ms() + ms;
-	if (c->wake_timer && c->wake_at <= at)
-		return;
-	if (c->wake_timer)
-		ev_timer_cancel(c->loop, c->wake_timer);
-	c->wake_at = at;
-	c->wake_timer = ev_timer_add(c->loop, ms > 0 ? (uint64_t)ms : 0, wake_cb, c);
-}
-
-static void fill_report(struct coord *c, const char *agent_id, struct plan_report *r)
-{
-	memset(r, 0, sizeof *r);
-	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
-	if (!n || !n->has_snapshot)
-		return;
-	unsigned counts[4] = { 0 };
-	bool bootstrap = false;
-	nodes_type_counts(n, counts, &bootstrap);
-	r->has_report = true;
-	r->last_report_ms = (long long)n->last_report_ms;
-	r->registry_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__REGISTRY];
-	r->metadata_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA];
-	r->data_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__DATA];
-	r->registry_bootstrap = bootstrap;
-	r->client_mount = n->client_mount_point_exists;
-}
-
-/* Make sure every node a prober reported from is an agent (it ran a task
- * there, so the agent exists even before its next offer). */
-static void agents_from_nodes(struct coord *c)
-{
-	for (size_t i = 0; i < c->nodes.n; i++) {
-		const struct nodes_node *n = &c->nodes.v[i];
-		if (!agent_find(c, n->agent_id))
-			(void)agent_get(c, n->agent_id, n->hostname);
-	}
-}
-
-/* The ports a task of service s uses as its rpc port (registry list). */
-static void registry_list(struct coord *c, const char *extra_host, uint32_t extra_port,
-			  char *out, size_t cap)
-{
-	if (c->cfg->registry_endpoints && c->cfg->registry_endpoints[0]) {
-		snprintf(out, cap, "%s", c->cfg->registry_endpoints);
-		return;
-	}
-	out[0] = '\0';
-	size_t len = 0;
-	bool have_extra = false;
-	for (size_t i = 0; i < c->st.ntasks; i++) {
-		const struct store_task *t = &c->st.tasks[i];
-		if (strcmp(t->service, "registry") != 0 || t->kill_requested)
-			continue;
-		enum plan_task_state s = task_state(t);
-		if (plan_task_state_terminal(s))
-			continue;
-		uint32_t port = t->nports ? t->ports[0] : c->ts.svc[SERVICE_REGISTRY].port;
-		if (extra_host && strcmp(t->hostname, extra_host) == 0 && port == extra_port)
-			have_extra = true;
-		int w = snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", t->hostname,
-				 port);
-		if (w < 0 || (size_t)w >= cap - len)
-			break;
-		len += (size_t)w;
-	}
-	if (extra_host && !have_extra)
-		snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", extra_host, extra_port);
-}
-
-/* Device roots of agent's OK devices of one type, as borrowed strings. */
-static size_t device_dirs(struct coord *c, const char *agent_id, enum service s,
-			  const char **dirs, size_t cap)
-{
-	Quobyte__Bus__DeviceType want;
-	switch (s) {
-	case SERVICE_REGISTRY: want = QUOBYTE__BUS__DEVICE_TYPE__REGISTRY; break;
-	case SERVICE_METADATA: want = QUOBYTE__BUS__DEVICE_TYPE__METADATA; break;
-	case SERVICE_DATA: want = QUOBYTE__BUS__DEVICE_TYPE__DATA; break;
-	default: return 0;
-	}
-	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
-	size_t k = 0;
-	for (size_t i = 0; n && i < n->ndevices && k < cap; i++) {
-		const Quobyte__Bus__Device *d = n->devices[i].d;
-		if (!nodes_device_usable(d) || !d->root)
-			continue;
-		for (size_t j = 0; j < d->n_types; j++)
-			if (d->types[j] == want && taskspec_path_valid(d->root)) {
-				dirs[k++] = d->root;
-				break;
-			}
-	}
-	return k;
-}
-
-/* Is path at or below dir? */
-static bool path_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-/* The device root (agent attribute, else --prober-device-roots) that holds
- * path, copied into out; false if none does. */
-static bool root_of(struct coord *c, const char *agent_id, const char *path, char *out,
-		    size_t cap)
-{
-	const char *roots = agent_attr(agent_find(c, agent_id), ATTR_DEVICE_ROOTS);
-	if (!roots)
-		roots = c->cfg->prober_device_roots;
-	const char *cur = roots;
-	char item[TASKSPEC_PATH_MAX + 1];
-	while (cur && config_list_next(&cur, item, sizeof item)) {
-		if (taskspec_path_valid(item) && path_under(path, item)) {
-			snprintf(out, cap, "%s", item);
-			return true;
-		}
-	}
-	return false;
-}
-
-/* What a disk service's container gets bind-mounted: with shared
- * propagation, the device root of each device (so a disk mounted under it
- * later shows up in the running container), else each device directory.
- * Deduplicated, in device order; the strings live in bufs. */
-static size_t service_mounts(struct coord *c, const char *agent_id, const char **dirs,
-			     size_t nd, char (*bufs)[TASKSPEC_PATH_MAX + 1], const char **out)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < nd; i++) {
-		char root[TASKSPEC_PATH_MAX + 1];
-		const char *m = dirs[i];
-		if (c->ts.shared_propagation && root_of(c, agent_id, dirs[i], root, sizeof root))
-			m = root;
-		bool dup = false;
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = strcmp(out[j], m) == 0;
-		if (dup)
-			continue;
-		snprintf(bufs[k], TASKSPEC_PATH_MAX + 1, "%s", m);
-		out[k] = bufs[k];
-		k++;
-	}
-	return k;
-}
-
-/* Why a running disk service must be replaced: a device of its type that
- * its container cannot see (outside every path mounted at launch, or, without
- * shared propagation, mounted after it). NULL if it sees them all. */
-static const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
-				  size_t cap)
-{
-	enum service s;
-	if (!t->mounts_known || service_parse(t->service, &s) != 0)
-		return NULL;
-	const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
-	size_t nd = device_dirs(c, t->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
-	for (size_t i = 0; i < nd; i++) {
-		bool seen = false;
-		const char *cur = t->mounts;
-		char m[TASKSPEC_PATH_MAX + 1];
-		while (!seen && config_list_next(&cur, m, sizeof m))
-			seen = t->mounts_shared ? path_under(dirs[i], m) : strcmp(dirs[i], m) == 0;
-		if (!seen) {
-			snprintf(buf, cap, "device %s added: not visible in the running container",
-				 dirs[i]);
-			return buf;
-		}
-	}
-	return NULL;
-}
-
-/* A launched prober dials the bus with the files the operator placed on
- * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
- * at least the CA. Returns how many of args[0..6) are set. */
-static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6])
-{
-	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key"};
-	const char *const paths[] = {cfg->prober_bus_tls_ca, cfg->prober_bus_tls_cert,
-				     cfg->prober_bus_tls_key};
-	size_t n = 0;
-	for (size_t i = 0; i < 3; i++) {
-		if (paths[i] && paths[i][0]) {
-			args[n++] = flags[i];
-			args[n++] = paths[i];
-		}
-	}
-	return n;
-}
-
-/* Build one launch into offer o. Returns the TaskInfo (and records the task
- * in c->st) or NULL with the reason logged. */
-static cJSON *build_launch(struct coord *c, const struct plan_action *a,
-			   struct taskspec_offer *o, bool *no_fit)
-{
-	enum service s = (enum service)a->service;
-	struct taskspec_request req;
-	taskspec_request_for(&c->ts, s, &req);
-	struct taskspec_fit fit;
-	if (!taskspec_offer_take(o, &req, &fit)) {
-		*no_fit = true;
-		wait_set(c, o->agent_id, o->hostname, s, fit.reason);
-		taskspec_fit_fini(&fit);
-		return NULL;
-	}
-	struct store_task t;
-	memset(&t, 0, sizeof t);
-	if (taskspec_task_id(service_name(s), o->hostname, random64(), t.task_id,
-			     sizeof t.task_id) != 0) {
-		taskspec_fit_fini(&fit);
-		return NULL;
-	}
-	char err[256] = "";
-	cJSON *ti = NULL;
-	int rv;
-	if (s == SERVICE_PROBER) {
-		uint8_t cred[BUS_CRED_LEN];
-		char hex[2 * BUS_CRED_LEN + 1];
-		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
-		mac_hex_encode(cred, sizeof cred, hex);
-		struct agent *ag = agent_find(c, o->agent_id);
-		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
-		const char *args[6];
-		size_t nargs = prober_tls_args(c->cfg, args);
-		struct taskspec_prober_params p = {
-			.task_id = t.task_id,
-			.agent_id = o->agent_id,
-			.hostname = o->hostname,
-			.coordinator_url = c->bus_url,
-			.credential_hex = hex,
-			.device_roots = roots ? roots : c->cfg->prober_device_roots,
-			.device_dirs = c->cfg->prober_device_dirs,
-			.client_mount_point = c->cfg->client_mount_point,
-			.args = args,
-			.nargs = nargs,
-			.fit = &fit,
-		};
-		rv = taskspec_prober_task(&c->ts, &p, &ti, err, sizeof err);
-		memset(cred, 0, sizeof cred);
-		memset(hex, 0, sizeof hex);
-	} else {
-		char registry[2048];
-		uint32_t port = fit.nports ? fit.ports[0] : 0;
-		registry_list(c, s == SERVICE_REGISTRY ? o->hostname : NULL, port, registry,
-			      sizeof registry);
-		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS], *mounts[TASKSPEC_MAX_DEVICE_DIRS];
-		char(*bufs)[TASKSPEC_PATH_MAX + 1] = qm_calloc(TASKSPEC_MAX_DEVICE_DIRS, sizeof *bufs);
-		size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
-		nd = service_mounts(c, o->agent_id, dirs, nd, bufs, mounts);
-		if (s == SERVICE_REGISTRY || s == SERVICE_METADATA || s == SERVICE_DATA) {
-			t.mounts_known = true;
-			t.mounts_shared = c->ts.shared_propagation;
-			for (size_t i = 0; i < nd; i++) {
-				size_t used = strlen(t.mounts);
-				snprintf(t.mounts + used, sizeof t.mounts - used, "%s%s", i ? "," : "",
-					 mounts[i]);
-			}
-		}
-		struct taskspec_service_params p = {
-			.service = s,
-			.task_id = t.task_id,
-			.agent_id = o->agent_id,
-			.hostname = o->hostname,
-			.version = a->version,
-			.registry = registry,
-			.device_dirs = mounts,
-			.ndevice_dirs = nd,
-			.fit = &fit,
-		};
-		rv = taskspec_service_task(&c->ts, &p, &ti, err, sizeof err);
-		free(bufs);
-	}
-	if (rv != 0) {
-		log_error("task_build_failed", "service=%s agent_id=%s error=%s",
-			  service_name(s), log_qs(o->agent_id), log_qs(err));
-		taskspec_fit_fini(&fit);
-		return NULL;
-	}
-	snprintf(t.service, sizeof t.service, "%s", service_name(s));
-	snprintf(t.agent_id, sizeof t.agent_id, "%s", o->agent_id);
-	snprintf(t.hostname, sizeof t.hostname, "%s", o->hostname);
-	if (a->version && s != SERVICE_PROBER)
-		snprintf(t.version, sizeof t.version, "%s", a->version);
-	t.launched_ms = wall_ms();
-	for (unsigned i = 0; i < fit.nports && i < STORE_TASK_PORTS; i++)
-		t.ports[t.nports++] = fit.ports[i];
-	taskspec_fit_fini(&fit);
-	if (!store_state_put_task(&c->st, &t)) {
-		cJSON_Delete(ti);
-		return NULL;
-	}
-	health_set(c, t.task_id, PLAN_HEALTH_UNKNOWN);
-	wait_clear(c, o->agent_id, s);
-	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s",
-		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
-		 log_qs(t.version));
-	return ti;
-}
-
-static void send_kill(struct coord *c, struct store_task *t)
-{
-	if (!mesos_subscribed(c->mc))
-		return;
-	(void)mesos_send(c->mc, mesos_call_kill(t->task_id, t->agent_id));
-	c->n.kills++;
-}
-
-static void set_offers_wanted(struct coord *c, bool want, uint64_t sig)
-{
-	if (!mesos_subscribed(c->mc))
-		return;
-	const char *role = c->cfg->role;
-	if (want) {
-		int64_t now = (int64_t)ev_now_ms();
-		if (c->suppressed || (sig != c->revived_sig &&
-				      now - c->last_revive_ms >= REVIVE_MIN_GAP_MS)) {
-			if (mesos_send(c->mc, mesos_call_revive(role)) == 0) {
-				c->n.revives++;
-				c->suppressed = false;
-				c->revived_sig = sig;
-				c->last_revive_ms = now;
-				log_info("offers_revive", "reason=%s",
-					 log_qs("launches are waiting for offers"));
-			}
-		} else if (sig != c->revived_sig) {
-			/* too soon after the last REVIVE: try again shortly */
-			wake_in(c, REVIVE_MIN_GAP_MS);
-		}
-	} else if (!c->suppressed) {
-		if (mesos_send(c->mc, mesos_call_suppress(role)) == 0) {
-			c->n.suppresses++;
-			c->suppressed = true;
-			c->revived_sig = 0;
-			log_info("offers_suppress", "reason=%s", log_qs("nothing to launch"));
-		}
-	}
-}
-
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull;
-}
-
-struct offer_ops {
-	cJSON *launch;  /* array of TaskInfo */
-	bool no_fit;    /* a pending launch did not fit: ask again soon */
-};
-
-static void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
-{
-	if (c->stopping || !c->leading || c->step_down_posted)
-		return;
-	if (c->leader && !leader_is_leader(c->leader)) {
-		/* the session is gone; the lost() callback may not have run yet */
-		step_down_soon(c);
-		return;
-	}
-	int64_t now = wall_ms();
-	agents_from_nodes(c);
-
-	struct plan_input in;
-	memset(&in, 0, sizeof in);
-	in.now_ms = now;
-	in.target_version = c->st.target_version;
-	in.config = c->pc;
-
-	struct plan_agent *pa = qm_calloc(c->nagents ? c->nagents : 1, sizeof *pa);
-	for (size_t i = 0; i < c->nagents; i++) {
-		struct agent *a = &c->agents[i];
-		pa[i].agent_id = a->id;
-		pa[i].hostname = a->hostname;
-		pa[i].attrs = a->attrs;
-		pa[i].n_attrs = a->nattrs;
-		pa[i].active = a->active;
-		fill_report(c, a->id, &pa[i].report);
-	}
-	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
-	char(*reasons)[320] = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
-	for (size_t i = 0; i < c->st.ntasks; i++) {
-		struct store_task *t = &c->st.tasks[i];
-		pt[i].task_id = t->task_id;
-		pt[i].service = task_service(t);
-		pt[i].agent_id = t->agent_id;
-		pt[i].version = t->version[0] ? t->version : NULL;
-		pt[i].state = task_state(t);
-		pt[i].health = health_of(c, t->task_id);
-		pt[i].launched_ms = t->launched_ms;
-		pt[i].kill_requested = t->kill_requested;
-		pt[i].unwanted_since_ms = t->unwanted_since_ms;
-		pt[i].replace_reason = replace_reason(c, t, reasons[i], sizeof reasons[i]);
-	}
-	struct plan_history *ph = qm_calloc(c->st.nfailures ? c->st.nfailures : 1, sizeof *ph);
-	size_t nh = 0;
-	for (size_t i = 0; i < c->st.nfailures; i++) {
-		struct store_failure *f = &c->st.failures[i];
-		enum service s;
-		if (service_parse(f->service, &s) != 0)
-			continue;
-		ph[nh].service = (enum service)s;
-		ph[nh].agent_id = f->agent_id;
-		ph[nh].consecutive_failures = f->consecutive;
-		ph[nh].last_failure_ms = f->last_failure_ms;
-		nh++;
-	}
-	in.agents = pa;
-	in.n_agents = c->nagents;
-	in.tasks = pt;
-	in.n_tasks = c->st.ntasks;
-	in.history = ph;
-	in.n_history = nh;
-
-	struct plan_output out;
-	int rv = plan_compute(&in, &out);
-	c->n.plans++;
-	if (rv != 0) {
-		log_error("plan_failed", "error=%s", log_qs(out.error));
-		plan_output_free(&out);
-		free(pa);
-		free(pt);
-		free(reasons);
-		free(ph);
-		/* answer the offers anyway: never hoard */
-		for (size_t i = 0; i < noffers; i++) {
-			cJSON *ids = cJSON_CreateArray();
-			cJSON_AddItemToArray(ids, mesos_id(offers[i].id));
-			(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
-			c->n.declined++;
-		}
-		return;
-	}
-	free(pa);
-	free(ph);
-
-	bool dirty = false;
-	/* tasks[] order is still c->st.tasks' order: no inserts happened yet */
-	for (size_t i = 0; i < out.n_tasks && i < c->st.ntasks; i++) {
-		if (c->st.tasks[i].unwanted_since_ms != out.unwanted_since_ms[i]) {
-			c->st.tasks[i].unwanted_since_ms = out.unwanted_since_ms[i];
-			dirty = true;
-		}
-	}
-	free(pt);
-	free(reasons);
-
-	for (size_t i = 0; i < c->nwaits; i++)
-		c->waits[i].seen = false;
-	struct offer_ops *ops = qm_calloc(noffers ? noffers : 1, sizeof *ops);
-	uint64_t sig = 1469598103934665603ull;
-	size_t launched = 0, pending = 0;
-	for (size_t i = 0; i < out.n_actions; i++) {
-		const struct plan_action *a = &out.actions[i];
-		if (a->type == PLAN_KILL) {
-			struct store_task *t = store_state_find_task(&c->st, a->task_id);
-			if (!t || t->kill_requested || !mesos_subscribed(c->mc))
-				continue;
-			log_info("task_kill", "task_id=%s service=%s agent_id=%s reason=%s detail=%s",
-				 log_qs(t->task_id), t->service, log_qs(t->agent_id),
-				 plan_kill_reason_name(a->kill_reason),
-				 log_qs(a->reason ? a->reason : ""));
-			t->kill_requested = true;
-			dirty = true;
-			continue;
-		}
-		/* LAUNCH or LAUNCH_PROBER */
-		pending++;
-		struct wait *w = wait_find(c, a->agent_id, (enum service)a->service);
-		if (w)
-			w->seen = true;
-		sig = fnv(sig, service_name(a->service));
-		sig = fnv(sig, a->agent_id);
-		size_t k = 0;
-		while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
-			k++;
-		if (k == noffers)
-			continue;
-		cJSON *ti = build_launch(c, a, &offers[k], &ops[k].no_fit);
-		if (!ti)
-			continue;
-		if (!ops[k].launch)
-			ops[k].launch = cJSON_CreateArray();
-		cJSON_AddItemToArray(ops[k].launch, ti);
-		launched++;
-		dirty = true;
-	}
-
-	/* Persist before acting: launched tasks and kill marks. */
-	bool saved = true;
-	if (dirty)
-		saved = coord_save(c) == 0;
-
-	if (saved) {
-		for (size_t i = 0; i < out.n_actions; i++) {
-			const struct plan_action *a = &out.actions[i];
-			if (a->type != PLAN_KILL)
-				continue;
-			struct store_task *t = store_state_find_task(&c->st, a->task_id);
-			if (t && t->kill_requested)
-				send_kill(c, t);
-		}
-	}
-	for (size_t k = 0; k < noffers; k++) {
-		cJSON *ids = cJSON_CreateArray();
-		cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
-		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
-					      : (double)c->cfg->decline_seconds / 1000.0;
-		if (ops[k].launch && saved) {
-			int nl = cJSON_GetArraySize(ops[k].launch);
-			cJSON *opv = cJSON_CreateArray();
-			cJSON *op = cJSON_CreateObject();
-			cJSON_AddStringToObject(op, "type", "LAUNCH");
-			cJSON *l = cJSON_AddObjectToObject(op, "launch");
-			cJSON_AddItemToObject(l, "task_infos", ops[k].launch);
-			cJSON_AddItemToArray(opv, op);
-			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
-			c->n.accepted++;
-			c->n.launches += (uint64_t)nl;
-		} else {
-			cJSON_Delete(ops[k].launch);
-			(void)mesos_send(c->mc, mesos_call_decline(ids, refuse));
-			c->n.declined++;
-		}
-	}
-	free(ops);
-	if (!saved && launched) {
-		/* nothing was launched: forget the tasks recorded for it */
-		struct store_state fresh;
-		char err[256];
-		uint64_t v;
-		if (store_load(c->store, &fresh, &v, err, sizeof err) == 0) {
-			store_state_fini(&c->st);
-			c->st = fresh;
-			c->st_version = v;
-		} else {
-			store_state_fini(&fresh);
-			coord_fatal(c, "cannot save or reload the state");
-		}
-	}
-
-	for (size_t i = c->nwaits; i-- > 0;)
-		if (!c->waits[i].seen)
-			wait_remove_at(c, i);
-
-	bool want = out.want_offers && pending > launched;
-	/* Until the first OFFERS after a subscription (which leaves offers on)
-	 * the agents are not known -- a fresh coordinator knows none --, so
-	 * suppressing then would hide every agent that needs a prober until
-	 * the next periodic revive. */
-	if (!c->discovering)
-		set_offers_wanted(c, want, sig);
-
-	if (out.wake_ms > 0)
-		wake_in(c, out.wake_ms - now);
-	plan_output_free(&c->last);
-	c->last = out;
-}
-
-/* ------------------------------------------------------------------ */
-/* Mesos events                                                        */
-
-static void reconcile(struct coord *c, bool explicit_too)
-{
-	if (!mesos_subscribed(c->mc))
-		return;
-	if (explicit_too && c->st.ntasks) {
-		cJSON *tasks = cJSON_CreateArray();
-		for (size_t i = 0; i < c->st.ntasks; i++) {
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddItemToObject(o, "task_id", mesos_id(c->st.tasks[i].task_id));
-			cJSON_AddItemToObject(o, "agent_id", mesos_id(c->st.tasks[i].agent_id));
-			cJSON_AddItemToArray(tasks, o);
-		}
-		(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
-	}
-	(void)mesos_send(c->mc, mesos_call_reconcile(cJSON_CreateArray()));
-	log_info("reconcile", "explicit_tasks=%zu implicit=true",
-		 explicit_too ? c->st.ntasks : (size_t)0);
-}
-
-static void on_subscribed(void *arg, const char *framework_id, double hb, const cJSON *ev)
-{
-	(void)ev;
-	struct coord *c = arg;
-	c->n.subscriptions++;
-	/* offers of an earlier subscription are gone; reconciliation answers
-	 * for its kills and updates */
-	cJSON_Delete(c->retry_calls);
-	c->retry_calls = NULL;
-	c->suppressed = false;
-	c->discovering = true;
-	c->revived_sig = 0;
-	if (strcmp(c->st.framework_id, framework_id) != 0) {
-		if (c->st.framework_id[0])
-			log_warn("framework_id_changed", "old=%s new=%s",
-				 log_qs(c->st.framework_id), log_qs(framework_id));
-		snprintf(c->st.framework_id, sizeof c->st.framework_id, "%s", framework_id);
-		if (coord_save(c) != 0) {
-			coord_fatal(c, "cannot persist the framework id");
-			return;
-		}
-	}
-	log_info("subscribed", "framework_id=%s heartbeat_s=%.1f master=%s tasks=%zu",
-		 log_qs(framework_id), hb, log_qs(mesos_endpoint(c->mc)), c->st.ntasks);
-	/* KILLs sent before a failover may have been lost */
-	for (size_t i = 0; i < c->st.ntasks; i++)
-		if (c->st.tasks[i].kill_requested)
-			send_kill(c, &c->st.tasks[i]);
-	reconcile(c, true);
-	/* A re-SUBSCRIBE over a connection the master still thought alive
-	 * keeps our DECLINE filters (src/master/master.cpp: filters are only
-	 * cleared when a framework is disconnected or fails over), so without
-	 * a REVIVE nothing may be offered for up to an hour. One REVIVE per
-	 * subscription clears them; the planner suppresses again once nothing
-	 * is wanted. */
-	if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
-		c->n.revives++;
-		c->last_revive_ms = (int64_t)ev_now_ms();
-		log_info("offers_revive", "reason=%s", log_qs("subscribed"));
-	}
-	replan_soon(c);
-}
-
-static void handle_offers(struct coord *c, const cJSON *ev)
-{
-	const cJSON *list =
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "offers"),
-						 "offers");
-	int n = cJSON_GetArraySize(list);
-	if (n <= 0)
-		return;
-	c->discovering = false;
-	struct taskspec_offer *offers = qm_calloc((size_t)n, sizeof *offers);
-	size_t k = 0;
-	const cJSON *o;
-	cJSON_ArrayForEach(o, list)
-	{
-		char err[192] = "";
-		c->n.offers++;
-		if (taskspec_offer_parse(o, &offers[k], err, sizeof err) != 0) {
-			const char *id = json_id(o, "id");
-			log_warn("offer_malformed", "offer_id=%s error=%s", log_qs(id ? id : ""),
-				 log_qs(err));
-			taskspec_offer_free(&offers[k]);
-			if (id) {
-				cJSON *ids = cJSON_CreateArray();
-				cJSON_AddItemToArray(ids, mesos_id(id));
-				(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
-				c->n.declined++;
-			}
-			continue;
-		}
-		if (offers[k].skipped)
-			log_warn("offer_resources_skipped", "offer_id=%s count=%u first=%s",
-				 log_qs(offers[k].id), offers[k].skipped,
-				 log_qs(offers[k].skip_reason));
-		struct agent *a = agent_get(c, offers[k].agent_id, offers[k].hostname);
-		if (!a->active)
-			log_info("agent_active", "agent_id=%s", log_qs(a->id));
-		a->active = true;
-		a->offered = true;
-		a->last_offer_ms = wall_ms();
-		agent_clear_attrs(a);
-		if (offers[k].nattrs) {
-			a->attrs = qm_calloc(offers[k].nattrs, sizeof *a->attrs);
-			for (size_t j = 0; j < offers[k].nattrs; j++) {
-				a->attrs[j].name = qm_strdup(offers[k].attrs[j].name);
-				a->attrs[j].value = qm_strdup(offers[k].attrs[j].value);
-			}
-			a->nattrs = offers[k].nattrs;
-		}
-		k++;
-	}
-	coord_plan(c, offers, k);
-	for (size_t i = 0; i < k; i++)
-		taskspec_offer_free(&offers[i]);
-	free(offers);
-}
-
-static bool state_ready(struct coord *c, const struct store_task *t, enum plan_task_state s,
-			enum plan_health h)
-{
-	if (s != PLAN_TASK_RUNNING || t->kill_requested)
-		return false;
-	unsigned bit = 1u << task_service(t);
-	if (c->pc.health_checked & bit)
-		return h == PLAN_HEALTH_OK;
-	return h != PLAN_HEALTH_FAILING;
-}
-
-static void watch_unreachable(struct coord *c);
-
-static void handle_update(struct coord *c, const cJSON *ev)
-{
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(ev, "update"), "status");
-	const char *task_id = json_id(st, "task_id");
-	const char *state = json_str(st, "state");
-	const char *agent_id = json_id(st, "agent_id");
-	const char *uuid = json_str(st, "uuid");
-	const char *reason = json_str(st, "reason");
-	const char *message = json_str(st, "message");
-	const cJSON *healthy = cJSON_GetObjectItemCaseSensitive(st, "healthy");
-	c->n.updates++;
-	enum plan_task_state s;
-	if (!task_id || !state || plan_task_state_parse(state, &s) != 0) {
-		log_warn("update_malformed", "task_id=%s state=%s", log_qs(task_id ? task_id : ""),
-			 log_qs(state ? state : ""));
-		return; /* no ack: we could not take it in */
-	}
-	struct store_task *t = store_state_find_task(&c->st, task_id);
-	bool ok = true;
-	if (!t) {
-		/* Not in our state. One of ours by its id (launched by an earlier
-		 * life whose record was lost, or a task the master still runs after
-		 * we forgot it): kill it, nobody will manage it. */
-		char svc[32];
-		if (!plan_task_state_terminal(s) && s != PLAN_TASK_UNREACHABLE &&
-		    taskspec_task_id_parse(task_id, svc, sizeof svc, NULL, 0) == 0) {
-			log_warn("task_orphan_kill", "task_id=%s state=%s agent_id=%s",
-				 log_qs(task_id), state, log_qs(agent_id ? agent_id : ""));
-			(void)mesos_send(c->mc, mesos_call_kill(task_id, agent_id));
-			c->n.orphans_killed++;
-		}
-	} else {
-		enum plan_task_state old = task_state(t);
-		if (s == PLAN_TASK_UNREACHABLE)
-			watch_unreachable(c);
-		/* a live task reported from a lost agent: it is back (1.5.0+
-		 * says so on reregistration, reconciliation on any release);
-		 * offers may be suppressed, so no offer would tell us */
-		struct agent *a = agent_find(c, t->agent_id);
-		if (a && !a->active && !plan_task_state_terminal(s) &&
-		    s != PLAN_TASK_UNREACHABLE && s != PLAN_TASK_UNKNOWN) {
-			a->active = true;
-			log_info("agent_active", "agent_id=%s reason=%s", log_qs(a->id),
-				 log_qs("a task on it is reported live"));
-		}
-		enum plan_health h = health_of(c, task_id);
-		if (s != old)
-			h = PLAN_HEALTH_UNKNOWN;
-		if (cJSON_IsBool(healthy))
-			h = cJSON_IsTrue(healthy) ? PLAN_HEALTH_OK : PLAN_HEALTH_FAILING;
-		bool reconciled = reason && strcmp(reason, "REASON_RECONCILIATION") == 0;
-		if (s != old || !reconciled)
-			log_info("task_update",
-				 "task_id=%s service=%s state=%s healthy=%s reason=%s message=%s",
-				 log_qs(task_id), t->service, state,
-				 h == PLAN_HEALTH_OK ? "true"
-				 : h == PLAN_HEALTH_FAILING ? "false" : "unknown",
-				 log_qs(reason ? reason : ""), log_qs(message ? message : ""));
-		bool changed = s != old;
-		if (plan_task_state_terminal(s)) {
-			if (!t->kill_requested && !reconciled) {
-				struct store_failure *f =
-					store_state_failure(&c->st, t->service, t->agent_id, true);
-				if (f) {
-					f->consecutive++;
-					f->last_failure_ms = wall_ms();
-				}
-			}
-			health_drop(c, task_id);
-			store_state_remove_task(&c->st, task_id);
-			t = NULL;
-			changed = true;
-		} else {
-			snprintf(t->state, sizeof t->state, "%s", state);
-			health_set(c, task_id, h);
-			if (state_ready(c, t, s, h) &&
-			    store_state_failure(&c->st, t->service, t->agent_id, false)) {
-				store_state_clear_failure(&c->st, t->service, t->agent_id);
-				changed = true;
-			}
-		}
-		if (changed)
-			ok = coord_save(c) == 0;
-		replan_soon(c);
-	}
-	if (uuid && ok && agent_id) {
-		if (mesos_send(c->mc, mesos_call_acknowledge(agent_id, task_id, uuid)) == 0)
-			c->n.acks++;
-	}
-}
-
-static void handle_failure(struct coord *c, const cJSON *ev)
-{
-	const cJSON *f = cJSON_GetObjectItemCaseSensitive(ev, "failure");
-	const char *agent_id = json_id(f, "agent_id");
-	if (!agent_id || cJSON_GetObjectItemCaseSensitive(f, "executor_id"))
-		return;
-	struct agent *a = agent_find(c, agent_id);
-	if (a && a->active) {
-		a->active = false;
-		log_warn("agent_lost", "agent_id=%s hostname=%s", log_qs(agent_id),
-			 log_qs(a->hostname ? a->hostname : ""));
-		replan_soon(c);
-	}
-}
-
-static void on_event(void *arg, const char *type, const cJSON *ev)
-{
-	struct coord *c = arg;
-	if (c->stopping)
-		return;
-	if (strcmp(type, "OFFERS") == 0)
-		handle_offers(c, ev);
-	else if (strcmp(type, "UPDATE") == 0)
-		handle_update(c, ev);
-	else if (strcmp(type, "FAILURE") == 0)
-		handle_failure(c, ev);
-	else if (strcmp(type, "RESCIND") == 0 || strcmp(type, "HEARTBEAT") == 0 ||
-		 strcmp(type, "RESCIND_INVERSE_OFFER") == 0 ||
-		 strcmp(type, "INVERSE_OFFERS") == 0 || strcmp(type, "MESSAGE") == 0 ||
-		 strcmp(type, "UPDATE_OPERATION_STATUS") == 0)
-		; /* nothing held: offers are answered at once */
-	else
-		log_warn("event_unknown", "type=%s", log_qs(type));
-}
-
-static void on_disconnected(void *arg, const char *why)
-{
-	struct coord *c = arg;
-	(void)why; /* logged by the Mesos client */
-	c->suppressed = false;
-}
-
-static void on_error(void *arg, const char *message)
-{
-	(void)arg;
-	log_error("mesos_error", "message=%s", log_qs(message));
-}
-
-static void retry_calls_cb(struct ev_loop *loop, void *arg)
-{
-	(void)loop;
-	struct coord *c = arg;
-	c->retry_timer = 0;
-	cJSON *v = c->retry_calls;
-	c->retry_calls = NULL;
-	if (!v)
-		return;
-	const cJSON *e;
-	cJSON_ArrayForEach(e, v)
-	{
-		const cJSON *call = e;
-		const char *type = json_str(call, "type");
-		if (type && strcmp(type, "KILL") == 0) {
-			/* only while we still want that task dead */
-			const char *id = json_id(cJSON_GetObjectItemCaseSensitive(call, "kill"),
-						 "task_id");
-			const struct store_task *t =
-				id ? store_state_find_task(&c->st, id) : NULL;
-			if (!t || !t->kill_requested ||
-			    plan_task_state_terminal(task_state(t)))
-				continue;
-		}
-		log_info("mesos_call_retry", "call=%s delay_ms=%lld", log_qs(type ? type : ""),
-			 (long long)c->retry_delay_ms);
-		(void)mesos_send(c->mc, cJSON_Duplicate(call, true));
-	}
-	cJSON_Delete(v);
-}
-
-/* A DECLINE, KILL or ACKNOWLEDGE the master did not take for a passing
- * reason (no answer, 5xx) is sent again shortly (found by the fault
- * campaign):
- *  - a lost DECLINE leaves its offers held by this framework, and Mesos
- *    never rescinds them by default (src/master/flags.cpp, 1.4.0 and
- *    1.11.0: --offer_timeout "If not set, offers do not timeout"), so that
- *    agent was never offered again;
- *  - a lost KILL stalled a rolling upgrade until the 30 s kill retry;
- *  - a lost ACKNOWLEDGE holds the task's next updates until the agent's
- *    own retry (10 s and up).
- * A 4xx is not retried (the call itself is wrong), nor anything once the
- * subscription is gone (a new one reconciles). */
-static void retry_call(struct coord *c, long status, const cJSON *call)
-{
-	if (!call || (status != 0 && status < 500))
-		return;
-	if (!c->retry_calls)
-		c->retry_calls = cJSON_CreateArray();
-	if (cJSON_GetArraySize(c->retry_calls) >= RETRY_CALLS_MAX)
-		return;
-	cJSON_AddItemToArray(c->retry_calls, cJSON_Duplicate(call, true));
-	if (c->retry_timer)
-		return;
-	/* 1 s after a quiet minute, doubling while the master keeps failing */
-	int64_t now = wall_ms();
-	if (!c->retry_delay_ms || now - c->retry_last_ms > 60000)
-		c->retry_delay_ms = CALL_RETRY_MS;
-	else if (c->retry_delay_ms < RETRY_MAX_MS)
-		c->retry_delay_ms = c->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-									  : c->retry_delay_ms * 2;
-	c->retry_last_ms = now;
-	c->retry_timer = ev_timer_add(c->loop, (uint64_t)c->retry_delay_ms, retry_calls_cb, c);
-}
-
-/* A call the master did not take. For an ACCEPT that the master answered
- * (4xx/5xx) the offers are still held by us (src/master/http.cpp answers
- * before the master looks at the offers) and no task was launched: hand the
- * offers back at once and forget the tasks; a 4xx also counts a failure for
- * each (service, agent) so the planner retries with backoff. Without an
- * answer (status 0) the master may have launched them: reconciliation
- * tells. */
-static void on_call_failed(void *arg, const char *type, long status, const char *reason,
-			   const cJSON *call)
-{
-	struct coord *c = arg;
-	if (strcmp(type, "DECLINE") == 0 || strcmp(type, "KILL") == 0 ||
-	    strcmp(type, "ACKNOWLEDGE") == 0) {
-		retry_call(c, status, call);
-		return;
-	}
-	if (strcmp(type, "REVIVE") == 0) {
-		/* offers may still be suppressed: REVIVE again when needed */
-		c->suppressed = true;
-		c->revived_sig = 0;
-		wake_in(c, CALL_RETRY_MS);
-		return;
-	}
-	if (strcmp(type, "SUPPRESS") == 0) {
-		c->suppressed = false;
-		wake_in(c, CALL_RETRY_MS);
-		return;
-	}
-	if (strcmp(type, "ACCEPT") != 0)
-		return;
-	if (status == 0) {
-		reconcile(c, true);
-		return;
-	}
-	const cJSON *acc = cJSON_GetObjectItemCaseSensitive(call, "accept");
-	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(acc, "offer_ids");
-	if (cJSON_GetArraySize(ids) > 0) {
-		(void)mesos_send(c->mc, mesos_call_decline(cJSON_Duplicate(ids, true),
-							   SHORT_REFUSE_S));
-		c->n.declined += (uint64_t)cJSON_GetArraySize(ids);
-	}
-	size_t dropped = 0;
-	const cJSON *op;
-	cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(acc, "operations"))
-	{
-		const cJSON *l = cJSON_GetObjectItemCaseSensitive(op, "launch");
-		const cJSON *ti;
-		cJSON_ArrayForEach(ti, cJSON_GetObjectItemCaseSensitive(l, "task_infos"))
-		{
-			const char *id = json_id(ti, "task_id");
-			struct store_task *t = id ? store_state_find_task(&c->st, id) : NULL;
-			if (!t)
-				continue;
-			log_warn("task_not_launched", "task_id=%s service=%s agent_id=%s status=%ld "
-				 "reason=%s", log_qs(id), t->service, log_qs(t->agent_id), status,
-				 log_qs(reason));
-			/* A 4xx refused this TaskInfo: launching it again as is
-			 * fails again, so the service backs off. A 5xx (master
-			 * recovering, failing over) says nothing about the task:
-			 * counted as a failure, three 503s in a row held the
-			 * service back by the backoff (~50 s in the fault
-			 * campaign); it is simply launched on the next offer. */
-			if (status >= 400 && status < 500) {
-				struct store_failure *f = store_state_failure(
-					&c->st, t->service, t->agent_id, true);
-				if (f) {
-					f->consecutive++;
-					f->last_failure_ms = wall_ms();
-				}
-			}
-			health_drop(c, id);
-			store_state_remove_task(&c->st, id);
-			dropped++;
-		}
-	}
-	if (dropped)
-		(void)coord_save(c);
-	replan_soon(c);
-}
-
-/* ------------------------------------------------------------------ */
-/* bus                                                                 */
-
-static void on_bus(void *arg, const char *agent_id, const bus_envelope *env,
-		   Quobyte__Bus__Ack *ack)
-{
-	struct coord *c = arg;
-	bool changed = false;
-	bool was_known = false;
-	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
-	if (n && n->has_snapshot)
-		was_known = true;
-	int rv = nodes_apply(&c->nodes, env, (uint64_t)wall_ms(), ack, &changed);
-	if (rv != 0) {
-		log_warn("bus_message_refused", "agent_id=%s kind=%s error=%s", log_qs(agent_id),
-			 bus_body_name(env), log_qs(ack->error ? ack->error : ""));
-		return;
-	}
-	if (changed) {
-		c->n.bus_changes++;
-		n = nodes_find(&c->nodes, agent_id);
-		log_info("inventory", "agent_id=%s hostname=%s kind=%s generation=%llu devices=%zu%s",
-			 log_qs(agent_id), log_qs(n && n->hostname ? n->hostname : ""),
-			 bus_body_name(env), (unsigned long long)(n ? n->generation : 0),
-			 n ? n->ndevices : 0, was_known ? "" : " first=true");
-		replan_soon(c);
-	}
-}
-
-/* ------------------------------------------------------------------ */
-/* periodic work                                                       */
-
-static void revive_tick(struct ev_loop *loop, void *arg)
-{
-	struct coord *c = arg;
-	/* Agent discovery: a new agent is only seen in an offer; a suppressed
-	 * framework gets none, so ask again now and then. */
-	if (mesos_subscribed(c->mc) && c->suppressed) {
-		if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
-			c->n.revives++;
-			c->suppressed = false;
-			log_debug("offers_revive", "reason=%s", log_qs("periodic agent discovery"));
-		}
-	}
-	c->revive_timer = ev_timer_add(loop, (uint64_t)c->cfg->revive_interval, revive_tick, c);
-}
-
-/* While a task is unreachable, ask about it every UNREACHABLE_RECONCILE_MS.
- * Mesos 1.5.0+ sends an update when its agent reregisters
- * (src/master/master.cpp Master::__reregisterSlave,
- * REASON_SLAVE_REREGISTERED); 1.4.0 sends nothing, and the periodic full
- * reconciliation (--reconcile-interval, 15m) would leave the node's
- * services in limbo that long (found by the fault campaign). */
-static void unreach_tick(struct ev_loop *loop, void *arg)
-{
-	struct coord *c = arg;
-	c->unreach_timer = 0;
-	if (!c->leading || !mesos_subscribed(c->mc))
-		return;
-	cJSON *tasks = cJSON_CreateArray();
-	for (size_t i = 0; i < c->st.ntasks; i++) {
-		const struct store_task *t = &c->st.tasks[i];
-		if (task_state(t) != PLAN_TASK_UNREACHABLE)
-			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
-		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
-		cJSON_AddItemToArray(tasks, o);
-	}
-	int n = cJSON_GetArraySize(tasks);
-	if (n == 0) {
-		cJSON_Delete(tasks);
-		return;
-	}
-	log_info("reconcile_unreachable", "tasks=%d", n);
-	(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
-	c->unreach_timer = ev_timer_add(loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
-}
-
-static void watch_unreachable(struct coord *c)
-{
-	if (!c->unreach_timer)
-		c->unreach_timer =
-			ev_timer_add(c->loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
-}
-
-static void reconcile_tick(struct ev_loop *loop, void *arg)
-{
-	struct coord *c = arg;
-	reconcile(c, true);
-	c->reconcile_timer =
-		ev_timer_add(loop, (uint64_t)c->cfg->reconcile_interval, reconcile_tick, c);
-}
+/* leadership                                                          */
 
 static void zk_tick(struct ev_loop *loop, void *arg)
 {
@@ -1511,527 +111,6 @@ static void zk_tick(struct ev_loop *loop, void *arg)
 	}
 	c->zk_timer = ev_timer_add(loop, 10000, zk_tick, c);
 }
-
-static void kill_tick(struct ev_loop *loop, void *arg)
-{
-	struct coord *c = arg;
-	int64_t now = wall_ms();
-	for (size_t i = 0; i < c->st.ntasks; i++) {
-		struct store_task *t = &c->st.tasks[i];
-		if (t->kill_requested && now - t->launched_ms > KILL_RETRY_MS)
-			send_kill(c, t);
-	}
-	/* also: a plan now and then, so staleness and time-based rules apply
-	 * even when nothing else happens */
-	replan_soon(c);
-	c->kill_timer = ev_timer_add(loop, KILL_RETRY_MS, kill_tick, c);
-}
-
-/* ------------------------------------------------------------------ */
-/* REST                                                                */
-
-static bool leading(struct coord *c) { return c->leading && mesos_subscribed(c->mc); }
-
-/* Followers answer what they can and name the leader. */
-/* How the REST API is protected: for /v1/health, /v1/state, the page. */
-static void security_fields(struct coord *c, cJSON *o)
-{
-	cJSON *s = cJSON_AddObjectToObject(o, "security");
-	cJSON_AddBoolToObject(s, "insecure", c->http_open);
-	cJSON_AddBoolToObject(s, "auth_read", c->auth && auth_read_auth(c->auth));
-	cJSON_AddNumberToObject(s, "tokens", c->auth ? (double)auth_ntokens(c->auth) : 0);
-	if (c->http_open)
-		cJSON_AddStringToObject(s, "warning",
-					"REST API is open: started with --http-insecure; anyone who "
-					"reaches it can change the cluster");
-}
-
-static void standby_fields(struct coord *c, cJSON *o)
-{
-	cJSON_AddBoolToObject(o, "leader", c->leading);
-	if (c->leader) {
-		const char *cur = leader_current(c->leader);
-		if (cur)
-			cJSON_AddStringToObject(o, "leader_id", cur);
-		else
-			cJSON_AddNullToObject(o, "leader_id");
-		cJSON_AddStringToObject(o, "self_id", c->webui ? c->webui : "");
-	}
-}
-
-/* Where the Mesos client stands: for operators, one object with the cause
- * and the way out when the master refuses us. */
-static cJSON *master_json(const struct mesos_status *ms)
-{
-	cJSON *m = cJSON_CreateObject();
-	cJSON_AddStringToObject(m, "phase", mesos_phase_name(ms->phase));
-	cJSON_AddStringToObject(m, "master", ms->master);
-	cJSON_AddStringToObject(m, "leader", ms->leader);
-	cJSON_AddStringToObject(m, "version", ms->master_version);
-	if (ms->detection[0])
-		cJSON_AddStringToObject(m, "detection", ms->detection);
-	if (ms->last_error[0])
-		cJSON_AddStringToObject(m, "last_error", ms->last_error);
-	if (ms->phase == MESOS_REFUSED) {
-		cJSON_AddStringToObject(m, "refusal", ms->refusal);
-		cJSON_AddStringToObject(m, "remedy", ms->remedy);
-		cJSON_AddNumberToObject(m, "refused_since_ms", (double)ms->refused_since_ms);
-	}
-	cJSON_AddNumberToObject(m, "leader_changes", (double)ms->leader_changes);
-	cJSON_AddNumberToObject(m, "failed_attempts", (double)ms->attempts_failed);
-	return m;
-}
-
-static void rest_health(const struct http_request *req, struct http_response *resp, void *ctx)
-{
-	(void)req;
-	struct coord *c = ctx;
-	cJSON *o = cJSON_CreateObject();
-	bool ok = leading(c);
-	int status = ok ? 200 : 503;
-	const char *word = ok ? "ok" : "connecting";
-	if (!c->leading && c->leader) {
-		/* a healthy follower: ready to take over (Marathon must not kill
-		 * it); without ZooKeeper it could not, so then it is not healthy */
-		bool zk_ok = leader_current(c->leader) != NULL;
-		word = zk_ok ? "standby" : "waiting for ZooKeeper";
-		status = zk_ok ? 200 : 503;
-	}
-	struct mesos_status ms;
-	mesos_status(c->mc, &ms);
-	if (c->leading && ms.phase == MESOS_REFUSED)
-		word = "refused";
-	else if (c->leading && ms.phase == MESOS_DETECTING)
-		word = "no leading master";
-	cJSON_AddStringToObject(o, "status", word);
-	cJSON_AddBoolToObject(o, "subscribed", ok);
-	if (c->leading)
-		cJSON_AddItemToObject(o, "mesos", master_json(&ms));
-	standby_fields(c, o);
-	security_fields(c, o);
-	if (c->leading)
-		cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
-	http_respond_json(resp, status, o);
-}
-
-static const char *health_name(enum plan_health h)
-{
-	return h == PLAN_HEALTH_OK ? "healthy" : h == PLAN_HEALTH_FAILING ? "unhealthy" : "unknown";
-}
-
-static cJSON *task_json(struct coord *c, const struct store_task *t)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "task_id", t->task_id);
-	cJSON_AddStringToObject(o, "service", t->service);
-	cJSON_AddStringToObject(o, "state", t->state[0] ? t->state : "LAUNCHING");
-	cJSON_AddStringToObject(o, "health", health_name(health_of(c, t->task_id)));
-	if (t->version[0])
-		cJSON_AddStringToObject(o, "version", t->version);
-	cJSON *ports = cJSON_AddArrayToObject(o, "ports");
-	for (unsigned i = 0; i < t->nports; i++)
-		cJSON_AddItemToArray(ports, cJSON_CreateNumber(t->ports[i]));
-	cJSON_AddNumberToObject(o, "launched_unix_ms", (double)t->launched_ms);
-	if (t->kill_requested)
-		cJSON_AddBoolToObject(o, "kill_requested", true);
-	if (t->unwanted_since_ms)
-		cJSON_AddNumberToObject(o, "unwanted_since_unix_ms", (double)t->unwanted_since_ms);
-	char why[320];
-	const char *r = replace_reason(c, t, why, sizeof why);
-	if (r)
-		cJSON_AddStringToObject(o, "replacing", r);
-	if (t->mounts_known)
-		cJSON_AddStringToObject(o, "mounts", t->mounts);
-	return o;
-}
-
-static cJSON *state_json(struct coord *c)
-{
-	int64_t now = wall_ms();
-	cJSON *o = cJSON_CreateObject();
-	if (!c->leading) {
-		cJSON_AddStringToObject(o, "status", "standby");
-		standby_fields(c, o);
-		security_fields(c, o);
-		cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
-		cJSON *store = cJSON_AddObjectToObject(o, "store");
-		cJSON_AddStringToObject(store, "backend", store_backend(c->store));
-		cJSON_AddStringToObject(store, "location", store_location(c->store));
-		return o;
-	}
-	agents_from_nodes(c);
-	cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
-	cJSON_AddStringToObject(o, "master", mesos_endpoint(c->mc) ? mesos_endpoint(c->mc)
-								    : c->cfg->master);
-	cJSON_AddBoolToObject(o, "subscribed", mesos_subscribed(c->mc));
-	struct mesos_status ms;
-	mesos_status(c->mc, &ms);
-	cJSON_AddItemToObject(o, "mesos", master_json(&ms));
-	standby_fields(c, o);
-	security_fields(c, o);
-	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
-	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
-	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
-	cJSON *store = cJSON_AddObjectToObject(o, "store");
-	cJSON_AddStringToObject(store, "backend", store_backend(c->store));
-	cJSON_AddStringToObject(store, "location", store_location(c->store));
-	cJSON_AddNumberToObject(store, "version", (double)c->st_version);
-	cJSON_AddBoolToObject(o, "offers_suppressed", c->suppressed);
-
-	cJSON *phases = cJSON_AddArrayToObject(o, "phases");
-	for (int p = 0; p < PLAN_PHASE_COUNT; p++) {
-		cJSON *ph = cJSON_CreateObject();
-		cJSON_AddStringToObject(ph, "phase", plan_phase_name((enum plan_phase)p));
-		cJSON_AddNumberToObject(ph, "wanted", c->last.progress[p].wanted);
-		cJSON_AddNumberToObject(ph, "ready", c->last.progress[p].ready);
-		cJSON_AddNumberToObject(ph, "at_target", c->last.progress[p].at_target);
-		cJSON_AddItemToArray(phases, ph);
-	}
-	cJSON *probs = cJSON_AddArrayToObject(o, "problems");
-	if (ms.phase == MESOS_REFUSED) {
-		char line[700];
-		snprintf(line, sizeof line, "the Mesos master refuses this framework: %s. Way out: %s",
-			 ms.refusal, ms.remedy);
-		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
-	} else if (ms.phase == MESOS_DETECTING) {
-		char line[400];
-		snprintf(line, sizeof line, "no leading Mesos master: %s", ms.detection);
-		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
-	}
-	for (size_t i = 0; i < c->last.n_problems; i++)
-		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
-	for (size_t i = 0; i < c->nwaits; i++) {
-		const struct wait *w = &c->waits[i];
-		struct agent *a = agent_find(c, w->agent_id);
-		char line[512];
-		snprintf(line, sizeof line, "%s on %s waits for resources: %s",
-			 service_name(w->service),
-			 a && a->hostname ? a->hostname : w->agent_id, w->reason);
-		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
-	}
-
-	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
-	for (size_t i = 0; i < c->nagents; i++) {
-		struct agent *a = &c->agents[i];
-		cJSON *n = cJSON_CreateObject();
-		cJSON_AddStringToObject(n, "agent_id", a->id);
-		cJSON_AddStringToObject(n, "hostname", a->hostname ? a->hostname : "");
-		cJSON_AddBoolToObject(n, "active", a->active);
-		cJSON *attrs = cJSON_AddObjectToObject(n, "attributes");
-		for (size_t j = 0; j < a->nattrs; j++)
-			cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
-		const struct nodes_node *nn = nodes_find(&c->nodes, a->id);
-		cJSON *pr = cJSON_AddObjectToObject(n, "prober");
-		bool stale = false;
-		for (size_t j = 0; j < c->last.n_agents && j < c->nagents; j++)
-			if (j == i)
-				stale = c->last.prober_stale[j];
-		cJSON_AddBoolToObject(pr, "reporting", nn && nn->has_snapshot);
-		cJSON_AddBoolToObject(pr, "stale", stale);
-		if (nn) {
-			cJSON_AddNumberToObject(pr, "generation", (double)nn->generation);
-			cJSON_AddNumberToObject(pr, "last_report_age_s",
-						(double)(now - (int64_t)nn->last_report_ms) / 1000.0);
-			cJSON_AddNumberToObject(pr, "protocol_version", nn->protocol_version);
-			if (nn->client_mount_point)
-				cJSON_AddBoolToObject(n, "client_mount_point_exists",
-						      nn->client_mount_point_exists);
-		}
-		cJSON *devs = cJSON_AddArrayToObject(n, "devices");
-		for (size_t j = 0; nn && j < nn->ndevices; j++)
-			cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
-		cJSON *svcs = cJSON_AddArrayToObject(n, "services");
-		for (size_t j = 0; j < c->st.ntasks; j++) {
-			const struct store_task *t = &c->st.tasks[j];
-			if (strcmp(t->agent_id, a->id) != 0)
-				continue;
-			cJSON *tj = task_json(c, t);
-			if (strcmp(t->service, "prober") == 0)
-				cJSON_AddItemToObject(pr, "task", tj);
-			else
-				cJSON_AddItemToArray(svcs, tj);
-		}
-		cJSON_AddItemToArray(nodes, n);
-	}
-	/* tasks on agents we have not seen (yet) */
-	cJSON *other = cJSON_AddArrayToObject(o, "tasks_on_unknown_agents");
-	for (size_t j = 0; j < c->st.ntasks; j++)
-		if (!agent_find(c, c->st.tasks[j].agent_id)) {
-			cJSON *tj = task_json(c, &c->st.tasks[j]);
-			cJSON_AddStringToObject(tj, "agent_id", c->st.tasks[j].agent_id);
-			cJSON_AddItemToArray(other, tj);
-		}
-	return o;
-}
-
-/* GET /v1/audit (admin): the last mutating calls, oldest first. */
-static void rest_audit(const struct http_request *req, struct http_response *resp, void *ctx)
-{
-	(void)req;
-	struct coord *c = ctx;
-	http_respond_json(resp, 200, auth_audit_json(c->auth));
-}
-
-/* Every mutating REST call, once answered: one log line and the ring. */
-static void on_audit(void *ctx, const char *peer, const char *who, const char *method,
-		     const char *path, const char *body, size_t body_len, int status)
-{
-	struct coord *c = ctx;
-	auth_audit_add(c->auth, (uint64_t)wall_ms(), peer, who, method, path, body, body_len,
-		       status);
-	char summary[AUTH_SUMMARY_MAX + 1];
-	size_t k = 0;
-	for (size_t i = 0; i < body_len && k < AUTH_SUMMARY_MAX; i++) {
-		unsigned char ch = (unsigned char)body[i];
-		summary[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
-	}
-	summary[k] = '\0';
-	log_info("audit", "peer=%s token=%s method=%s path=%s status=%d summary=%s", peer,
-		 log_qs(who), log_qs(method), log_qs(path), status, log_qs(summary));
-}
-
-static void rest_state(const struct http_request *req, struct http_response *resp, void *ctx)
-{
-	(void)req;
-	http_respond_json(resp, 200, state_json(ctx));
-}
-
-static void rest_version_get(const struct http_request *req, struct http_response *resp,
-			     void *ctx)
-{
-	struct coord *c = ctx;
-	if (!c->leading) {
-		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
-		return;
-	}
-	const char *accept = http_header(req, "Accept");
-	if (accept && strstr(accept, "application/json")) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "target_version", c->st.target_version);
-		http_respond_json(resp, 200, o);
-		return;
-	}
-	char buf[STORE_VERSION_MAX + 2];
-	int n = snprintf(buf, sizeof buf, "%s\n", c->st.target_version);
-	http_respond(resp, 200, "text/plain; charset=utf-8", buf, (size_t)n);
-}
-
-static void rest_version_post(const struct http_request *req, struct http_response *resp,
-			      void *ctx)
-{
-	struct coord *c = ctx;
-	if (c->leading && c->leader && !leader_is_leader(c->leader))
-		step_down_soon(c); /* the session is gone: do not act on it */
-	if (!c->leading || c->step_down_posted) {
-		const char *cur = c->leader ? leader_current(c->leader) : NULL;
-		char msg[LEADER_ID_MAX + 64];
-		snprintf(msg, sizeof msg, "this coordinator is a standby; the leader is %s",
-			 cur ? cur : "unknown");
-		http_respond_error(resp, 503, msg);
-		return;
-	}
-	size_t len = req->body_len;
-	const char *b = req->body;
-	/* blanks and a line end around the version are tolerated (curl -d, echo) */
-	while (len && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n')) {
-		b++;
-		len--;
-	}
-	while (len && (b[len - 1] == ' ' || b[len - 1] == '\t' || b[len - 1] == '\r' ||
-		       b[len - 1] == '\n'))
-		len--;
-	char v[STORE_VERSION_MAX + 1];
-	if (len > STORE_VERSION_MAX) {
-		log_warn("rest_version_rejected", "remote=%s reason=%s", log_qs(req->remote),
-			 log_qs("longer than 128 bytes"));
-		http_respond_error(resp, 400,
-				   "version too long: a Docker tag has at most 128 characters");
-		return;
-	}
-	memcpy(v, b, len);
-	v[len] = '\0';
-	if (len && (memchr(b, '\0', len) || !taskspec_version_valid(v))) {
-		log_warn("rest_version_rejected", "remote=%s version=%s", log_qs(req->remote),
-			 log_qs(v));
-		http_respond_error(resp, 400,
-				   "not a valid version: a Docker tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
-		return;
-	}
-	char old[STORE_VERSION_MAX + 1];
-	snprintf(old, sizeof old, "%s", c->st.target_version);
-	snprintf(c->st.target_version, sizeof c->st.target_version, "%s", v);
-	if (coord_save(c) != 0) {
-		snprintf(c->st.target_version, sizeof c->st.target_version, "%s", old);
-		http_respond_error(resp, 500, "could not save the new target version; see the log");
-		return;
-	}
-	log_info("target_version", "old=%s new=%s%s", log_qs(old), log_qs(v),
-		 len ? "" : " action=shutdown");
-	replan_soon(c);
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "target_version", v);
-	cJSON_AddStringToObject(o, "previous_version", old);
-	http_respond_json(resp, 200, o);
-}
-
-static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return;
-		}
-		*cap *= 2;
-		*buf = qm_realloc(*buf, *cap);
-	}
-}
-
-static void rest_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
-{
-	(void)req;
-	struct coord *c = ctx;
-	size_t cap = 4096, len = 0;
-	char *b = qm_malloc(cap);
-	b[0] = '\0';
-	metric(&b, &len, &cap, "quobyte_mesos_subscribed %d\n", mesos_subscribed(c->mc) ? 1 : 0);
-	struct {
-		const char *name;
-		uint64_t v;
-	} counters[] = {
-		{ "offers_received", c->n.offers },   { "offers_accepted", c->n.accepted },
-		{ "offers_declined", c->n.declined }, { "tasks_launched", c->n.launches },
-		{ "tasks_killed", c->n.kills },       { "status_updates", c->n.updates },
-		{ "status_acks", c->n.acks },         { "revives", c->n.revives },
-		{ "suppresses", c->n.suppresses },    { "plans", c->n.plans },
-		{ "orphans_killed", c->n.orphans_killed },
-		{ "subscriptions", c->n.subscriptions },
-		{ "inventory_changes", c->n.bus_changes },
-		{ "store_saves", c->n.store_saves },  { "store_errors", c->n.store_errors },
-	};
-	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
-		metric(&b, &len, &cap, "# TYPE quobyte_mesos_%s_total counter\n"
-				       "quobyte_mesos_%s_total %llu\n",
-		       counters[i].name, counters[i].name, (unsigned long long)counters[i].v);
-	size_t reporting = 0;
-	for (size_t i = 0; i < c->nodes.n; i++)
-		reporting += c->nodes.v[i].has_snapshot;
-	metric(&b, &len, &cap, "quobyte_mesos_agents %zu\nquobyte_mesos_nodes_reporting %zu\n",
-	       c->nagents, reporting);
-	metric(&b, &len, &cap, "quobyte_mesos_tasks %zu\nquobyte_mesos_problems %zu\n",
-	       c->st.ntasks, c->last.n_problems);
-	for (int p = 0; p < PLAN_PHASE_COUNT; p++)
-		metric(&b, &len, &cap,
-		       "quobyte_mesos_phase_wanted{phase=\"%s\"} %u\n"
-		       "quobyte_mesos_phase_ready{phase=\"%s\"} %u\n",
-		       plan_phase_name((enum plan_phase)p), c->last.progress[p].wanted,
-		       plan_phase_name((enum plan_phase)p), c->last.progress[p].ready);
-	if (c->auth) {
-		struct auth_stats as;
-		auth_stats(c->auth, &as);
-		metric(&b, &len, &cap,
-		       "# TYPE quobyte_mesos_http_auth_failures_total counter\n"
-		       "quobyte_mesos_http_auth_failures_total %llu\n"
-		       "# TYPE quobyte_mesos_http_auth_forbidden_total counter\n"
-		       "quobyte_mesos_http_auth_forbidden_total %llu\n"
-		       "# TYPE quobyte_mesos_http_auth_limited_total counter\n"
-		       "quobyte_mesos_http_auth_limited_total %llu\n"
-		       "quobyte_mesos_http_insecure %d\n",
-		       (unsigned long long)as.failures, (unsigned long long)as.forbidden,
-		       (unsigned long long)as.limited, c->http_open ? 1 : 0);
-	}
-	if (c->busd) {
-		struct busd_stats bs;
-		busd_stats(c->busd, &bs);
-		metric(&b, &len, &cap,
-		       "quobyte_mesos_bus_received_total %llu\n"
-		       "quobyte_mesos_bus_accepted_total %llu\n"
-		       "quobyte_mesos_bus_rejected_total %llu\n",
-		       (unsigned long long)bs.received, (unsigned long long)bs.accepted,
-		       (unsigned long long)bs.rejected);
-	}
-	http_respond(resp, 200, "text/plain; version=0.0.4", b, len);
-	free(b);
-}
-
-static void rest_prober_binary(const struct http_request *req, struct http_response *resp,
-			       void *ctx)
-{
-	(void)req;
-	struct coord *c = ctx;
-	if (!c->cfg->prober_binary || !c->cfg->prober_binary[0]) {
-		http_respond_error(resp, 404, "no prober binary is served (--prober-binary)");
-		return;
-	}
-	if (http_respond_path(resp, 200, "application/octet-stream", c->cfg->prober_binary) != 0)
-		http_respond_error(resp, 404, "the prober binary cannot be read");
-}
-
-/* POST /v1/framework/reset: the operator's way out of a framework the
- * master removed (failover timeout expired, torn down). Forgets the
- * framework id and subscribes as a new framework; tasks of the old one are
- * gone on the Mesos side, so they are forgotten too (reconciliation would
- * only report them lost). Never done automatically. */
-static void rest_framework_reset(const struct http_request *req, struct http_response *resp,
-				 void *ctx)
-{
-	struct coord *c = ctx;
-	if (auth_ntokens(c->auth) == 0) {
-		/* starting over loses the old framework's tasks: never without
-		 * an authenticated caller */
-		http_respond_error(resp, 403, "resetting the framework needs an authenticated "
-					      "caller: start the coordinator with --api-token-file");
-		return;
-	}
-	if (!c->leading) {
-		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
-		return;
-	}
-	char old[sizeof c->st.framework_id];
-	snprintf(old, sizeof old, "%s", c->st.framework_id);
-	size_t forgotten = c->st.ntasks;
-	c->st.framework_id[0] = '\0';
-	while (c->st.ntasks) {
-		health_drop(c, c->st.tasks[0].task_id);
-		store_state_remove_task(&c->st, c->st.tasks[0].task_id);
-	}
-	if (coord_save(c) != 0) {
-		http_respond_error(resp, 500, "could not save the reset; see the log");
-		return;
-	}
-	log_warn("framework_reset", "remote=%s old_framework_id=%s tasks_forgotten=%zu",
-		 log_qs(req->remote), log_qs(old), forgotten);
-	mesos_reset_framework(c->mc);
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "previous_framework_id", old);
-	cJSON_AddNumberToObject(o, "tasks_forgotten", (double)forgotten);
-	http_respond_json(resp, 200, o);
-}
-
-static const struct http_route routes[] = {
-	{ "GET", "/v1/health", rest_health, AUTH_ACCESS_PUBLIC },
-	{ "GET", "/v1/audit", rest_audit, AUTH_ACCESS_ADMIN },
-	{ "GET", "/v1/state", rest_state, false },
-	{ "GET", "/v1/version", rest_version_get, false },
-	{ "POST", "/v1/version", rest_version_post, true },
-	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
-	{ "GET", "/metrics", rest_metrics, false },
-	/* the Mesos fetcher has no token */
-	{ "GET", "/files/quobyte-prober", rest_prober_binary, AUTH_ACCESS_PUBLIC },
-	{ "GET", "/", statuspage_html, AUTH_ACCESS_READ },
-	{ "GET", "/status.js", statuspage_js, AUTH_ACCESS_READ },
-	{ "GET", "/status.css", statuspage_css, AUTH_ACCESS_READ },
-};
-
-/* ------------------------------------------------------------------ */
-/* leadership                                                          */
 
 #define PROGRESS_BUS_URL "bus_url="
 
@@ -2115,8 +194,8 @@ static int start_acting(struct coord *c)
 	if (check_prober_url(c) && coord_save(c) != 0)
 		return QM_EIO;
 	const struct bus_tls tls = {c->cfg->bus_tls_cert, c->cfg->bus_tls_key, c->cfg->bus_tls_ca};
-	c->busd = busd_new(c->loop, c->cfg->bus_listen, &tls, c->secret, c->secretlen, on_bus,
-			   c, err, sizeof err);
+	c->busd = busd_new(c->loop, c->cfg->bus_listen, &tls, c->secret, c->secretlen,
+			   events_on_bus, c, err, sizeof err);
 	if (!c->busd) {
 		log_error("bus_listen_failed", "url=%s error=%s", log_qs(c->cfg->bus_listen),
 			  log_qs(err));
@@ -2238,224 +317,6 @@ static void warn_insecure(struct ev_loop *loop, void *arg)
 	c->insecure_timer = ev_timer_add(loop, INSECURE_WARN_MS, warn_insecure, c);
 }
 
-/* Only 127.0.0.0/8, ::1 and localhost: nothing else on the network can
- * reach the listener. */
-static bool listener_loopback(const char *addr)
-{
-	if (!addr)
-		return false;
-	if (strncmp(addr, "[::1]:", 6) == 0 || strncmp(addr, "localhost:", 10) == 0)
-		return true;
-	if (strncmp(addr, "127.", 4) != 0)
-		return false;
-	struct in_addr ia;
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
-	if (n >= sizeof host)
-		return false;
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	return inet_pton(AF_INET, host, &ia) == 1;
-}
-
-int coord_auth_setup(const struct coord_config *cfg, struct auth **out, bool *open,
-		     char *err, size_t errlen)
-{
-	struct auth_tokens t = { 0 };
-	bool file = cfg->api_token_file && cfg->api_token_file[0];
-	bool flag = cfg->api_token && cfg->api_token[0];
-	*out = NULL;
-	*open = false;
-	if (file && flag) {
-		snprintf(err, errlen, "give --api-token-file or --api-token, not both");
-		return 2;
-	}
-	if (file && auth_tokens_load(cfg->api_token_file, &t, err, errlen) != 0)
-		return 2;
-	if (flag && auth_tokens_single(cfg->api_token, &t, err, errlen) != 0)
-		return 2;
-	bool loopback = listener_loopback(cfg->http_listen);
-	if (cfg->http_auth_read && t.n == 0) {
-		snprintf(err, errlen, "--http-auth-read needs tokens: give --api-token-file");
-		return 2;
-	}
-	if (t.n == 0 && !loopback && !cfg->http_insecure) {
-		snprintf(err, errlen,
-			 "the REST API on %s is reachable from other hosts and no token is "
-			 "configured, so anyone could change the cluster: give --api-token-file "
-			 "FILE, listen on 127.0.0.1, or pass --http-insecure to run it open anyway",
-			 cfg->http_listen ? cfg->http_listen : "(none)");
-		return 2;
-	}
-	*open = t.n == 0 && !loopback;
-	*out = auth_new();
-	auth_set_read_auth(*out, cfg->http_auth_read);
-	auth_set_tokens(*out, &t);
-	return 0;
-}
-
-/* Tokens and the open-listener rule; 0, or 2 with the reason logged. */
-static int setup_auth(struct coord *c)
-{
-	const struct coord_config *cfg = c->cfg;
-	char err[512];
-	if (coord_auth_setup(cfg, &c->auth, &c->http_open, err, sizeof err) != 0) {
-		log_error("config_invalid", "error=%s", log_qs(err));
-		return 2;
-	}
-	if (cfg->api_token && cfg->api_token[0])
-		log_warn("api_token_visible", "why=%s",
-			 log_qs("--api-token (and QUOBYTE_MESOS_API_TOKEN) can be read by other "
-				"users in ps and /proc; use --api-token-file"));
-	log_info("http_auth", "tokens=%zu auth_read=%s listen=%s open=%s",
-		 auth_ntokens(c->auth), cfg->http_auth_read ? "true" : "false",
-		 log_qs(cfg->http_listen), c->http_open ? "true" : "false");
-	return 0;
-}
-
-/* "name=value" -> plan_attr; false when malformed. */
-static bool split_attr(struct coord *c, const char *text, struct plan_attr *out, int slot)
-{
-	if (!text || !text[0])
-		return true;
-	const char *eq = strchr(text, '=');
-	if (!eq || eq == text)
-		return false;
-	c->restr_buf[slot] = qm_strdup(text);
-	c->restr_buf[slot][eq - text] = '\0';
-	out->name = c->restr_buf[slot];
-	out->value = c->restr_buf[slot] + (eq - text) + 1;
-	return true;
-}
-
-static int load_secret(struct coord *c, char *err, size_t errlen)
-{
-	const struct coord_config *cfg = c->cfg;
-	char path[4096];
-	if (cfg->secret_file && cfg->secret_file[0]) {
-		snprintf(path, sizeof path, "%s", cfg->secret_file);
-	} else {
-		if (!cfg->state_dir || !cfg->state_dir[0]) {
-			snprintf(err, errlen, "--secret-file is needed when there is no --state-dir");
-			return QM_EINVAL;
-		}
-		snprintf(path, sizeof path, "%s/bus.secret", cfg->state_dir);
-		if (access(path, F_OK) != 0) {
-			/* first start: make a cluster secret */
-			uint8_t raw[32];
-			char hex[65];
-			if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-				snprintf(err, errlen, "getrandom: %s", strerror(errno));
-				return QM_EIO;
-			}
-			mac_hex_encode(raw, sizeof raw, hex);
-			char tmp[4200];
-			snprintf(tmp, sizeof tmp, "%s.tmp", path);
-			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-			if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
-			    fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-				snprintf(err, errlen, "cannot write %.300s: %s", path, strerror(errno));
-				if (fd >= 0)
-					close(fd);
-				return QM_EIO;
-			}
-			memset(raw, 0, sizeof raw);
-			memset(hex, 0, sizeof hex);
-			log_info("bus_secret_created", "path=%s", log_qs(path));
-		}
-	}
-	int rv = bus_secret_load(path, &c->secret, &c->secretlen);
-	if (rv != 0) {
-		snprintf(err, errlen, "bus secret %.300s: %s", path,
-			 rv == QM_EINVAL ? "must hold 16 to 4096 bytes" : strerror(errno));
-		return rv;
-	}
-	return 0;
-}
-
-/* tcp://0.0.0.0:7001 -> tcp://<hostname>:7001 */
-static char *advertise_url(const char *listen, const char *host)
-{
-	const char *p = strstr(listen, "://");
-	if (!p)
-		return qm_strdup(listen);
-	const char *hs = p + 3;
-	const char *colon = strrchr(hs, ':');
-	if (!colon)
-		return qm_strdup(listen);
-	size_t hl = (size_t)(colon - hs);
-	bool wildcard = hl == 0 || (hl == 7 && strncmp(hs, "0.0.0.0", 7) == 0) ||
-			(hl == 1 && hs[0] == '*') || (hl == 4 && strncmp(hs, "[::]", 4) == 0);
-	if (!wildcard)
-		return qm_strdup(listen);
-	size_t n = (size_t)(hs - listen) + strlen(host) + strlen(colon) + 1;
-	char *u = qm_malloc(n);
-	snprintf(u, n, "%.*s%s%s", (int)(hs - listen), listen, host, colon);
-	return u;
-}
-
-static int setup_taskspec(struct coord *c, char *err, size_t errlen)
-{
-	const struct coord_config *cfg = c->cfg;
-	taskspec_config_defaults(&c->ts);
-	if (cfg->image && cfg->image[0])
-		c->ts.image = cfg->image;
-	if (cfg->client_mount_point && cfg->client_mount_point[0])
-		c->ts.client_mount_point = cfg->client_mount_point;
-	if (cfg->prober_command && cfg->prober_command[0]) {
-		c->ts.prober_mode = TASKSPEC_PROBER_COMMAND;
-		c->ts.prober_command = cfg->prober_command;
-	} else if (cfg->prober_uri && cfg->prober_uri[0]) {
-		c->ts.prober_mode = TASKSPEC_PROBER_FETCH;
-		c->ts.prober_uri = cfg->prober_uri;
-	} else {
-		c->ts.prober_mode = TASKSPEC_PROBER_DOCKER;
-		c->ts.prober_image = cfg->prober_image;
-		if (cfg->prober_host_root && cfg->prober_host_root[0])
-			c->ts.prober_host_root = cfg->prober_host_root;
-	}
-	int rv = taskspec_parse_resources(cfg->service_resources, &c->ts, err, errlen);
-	if (rv != 0)
-		return rv;
-	return taskspec_config_validate(&c->ts, err, errlen);
-}
-
-static int setup_plan(struct coord *c, char *err, size_t errlen)
-{
-	const struct coord_config *cfg = c->cfg;
-	plan_config_init(&c->pc);
-	c->pc.api_count = (unsigned)cfg->api_count;
-	c->pc.webconsole_count = (unsigned)cfg->webconsole_count;
-	c->pc.client_enabled = cfg->client_enabled;
-	c->pc.removal_grace_ms = cfg->removal_grace;
-	/* every service the task builder gives a health check is gated on it
-	 * (API and webconsole: TCP on their main port) */
-	c->pc.health_checked |= 1u << SERVICE_API | 1u << SERVICE_WEBCONSOLE;
-	c->pc.backoff_base_ms = cfg->backoff_base;
-	c->pc.backoff_max_ms = cfg->backoff_max;
-	c->pc.prober_stale_ms = cfg->prober_stale;
-	if (!split_attr(c, cfg->api_attribute, &c->pc.api_restriction, 0) ||
-	    !split_attr(c, cfg->api_attribute, &c->pc.webconsole_restriction, 1)) {
-		snprintf(err, errlen, "--api-attribute must be name=value");
-		return QM_EINVAL;
-	}
-	if (!split_attr(c, cfg->prober_attribute, &c->pc.prober_restriction, 2)) {
-		snprintf(err, errlen, "--prober-attribute must be name=value");
-		return QM_EINVAL;
-	}
-	const char *cur = cfg->prober_hostnames;
-	char item[TASKSPEC_HOSTNAME_MAX + 2];
-	while (config_list_next(&cur, item, sizeof item)) {
-		c->prober_hosts = qm_realloc(c->prober_hosts,
-					     (c->nprober_hosts + 1) * sizeof *c->prober_hosts);
-		c->prober_hosts[c->nprober_hosts++] = qm_strdup(item);
-	}
-	c->pc.prober_hosts = (const char *const *)c->prober_hosts;
-	c->pc.n_prober_hosts = c->nprober_hosts;
-	return 0;
-}
-
 static void coord_free(struct coord *c)
 {
 	if (c->leader)
@@ -2483,20 +344,7 @@ static void coord_free(struct coord *c)
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
-	for (size_t i = 0; i < c->nagents; i++) {
-		agent_clear_attrs(&c->agents[i]);
-		free(c->agents[i].id);
-		free(c->agents[i].hostname);
-	}
-	free(c->agents);
-	strmap_fini(&c->agent_idx);
-	strmap_fini(&c->health_idx);
-	for (size_t i = 0; i < c->nhealth; i++)
-		free(c->health[i].task_id);
-	free(c->health);
-	while (c->nwaits)
-		wait_remove_at(c, c->nwaits - 1);
-	free(c->waits);
+	agents_fini(c);
 	for (size_t i = 0; i < c->nprober_hosts; i++)
 		free(c->prober_hosts[i]);
 	free(c->prober_hosts);
@@ -2513,107 +361,106 @@ static void coord_free(struct coord *c)
 	free(c->prober_uri);
 }
 
-int coord_run(const struct coord_config *cfg)
+static void coord_init(struct coord *c, const struct coord_config *cfg)
 {
-	struct coord cs;
-	struct coord *c = &cs;
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;
 	c->sigfd = -1;
 	store_state_init(&c->st);
 	nodes_init(&c->nodes);
-	strmap_init(&c->agent_idx);
-	strmap_init(&c->health_idx);
+	agents_init(c);
+}
+
+/* Block the stop signals before any library starts threads (the ZooKeeper
+ * client does in state_open): a thread with them unblocked would take
+ * SIGTERM and the process would die without resigning. */
+static void block_stop_signals(struct coord *c)
+{
+	sigset_t *mask = &c->stop_signals;
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP); /* re-read the token file */
+	pthread_sigmask(SIG_BLOCK, mask, NULL);
+}
+
+static int open_store(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
 	char err[512] = "";
-	int rc = 1;
-
-	/* Block the stop signals before any library starts threads (the
-	 * ZooKeeper client does in state_open): a thread with them unblocked
-	 * would take SIGTERM and the process would die without resigning. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP); /* re-read the token file */
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-
-	char host[256] = "localhost";
-	if (gethostname(host, sizeof host - 1) != 0)
-		snprintf(host, sizeof host, "localhost");
-	host[sizeof host - 1] = '\0';
-	c->hostname = qm_strdup(host);
-
-	if (setup_taskspec(c, err, sizeof err) != 0 || setup_plan(c, err, sizeof err) != 0) {
-		log_error("config_invalid", "error=%s", log_qs(err));
-		coord_free(c);
-		return 2;
-	}
-	if (setup_auth(c) != 0) {
-		coord_free(c);
-		return 2;
-	}
-
 	const char *store_url = cfg->zk && cfg->zk[0] ? cfg->zk : cfg->state_dir;
 	struct zk_opts zo = { .session_timeout_ms = (int)cfg->zk_session_timeout };
 	if (state_open(store_url, &zo, &c->store, &c->zk, err, sizeof err) != 0) {
 		log_error("store_open_failed", "location=%s error=%s", log_qs(store_url),
 			  log_qs(err));
-		goto out;
+		return 1;
 	}
 	/* The file store is read now: a broken state must stop the start-up.
 	 * The ZooKeeper store is read when this coordinator is elected. */
 	if (!(cfg->zk && cfg->zk[0]) && load_state(c) != 0)
-		goto out;
+		return 1;
+	return 0;
+}
 
-	if (load_secret(c, err, sizeof err) != 0) {
-		log_error("bus_secret_failed", "error=%s", log_qs(err));
-		goto out;
-	}
-	c->bus_url = cfg->bus_advertise && cfg->bus_advertise[0]
-			     ? qm_strdup(cfg->bus_advertise)
-			     : advertise_url(cfg->bus_listen, c->hostname);
-
+static int setup_loop(struct coord *c)
+{
 	c->loop = ev_loop_new();
 	if (!c->loop) {
 		log_error("loop_failed", "error=%s", log_qs(strerror(errno)));
-		goto out;
+		return 1;
 	}
-	c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	c->sigfd = signalfd(-1, &c->stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (c->sigfd < 0 || ev_fd_add(c->loop, c->sigfd, EV_READ, on_signal, c) != 0) {
 		log_error("signalfd_failed", "error=%s", log_qs(strerror(errno)));
-		goto out;
+		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
 
+/* HTTPS for the REST API (--http-tls-cert/--http-tls-key): 0, or 2 with
+ * the reason logged. */
+static int setup_http_tls(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512] = "";
+	char *cert, *key;
+	int terr = http_tls_load(cfg->http_tls_cert, cfg->http_tls_key, &cert, &key, err,
+				 sizeof err);
+	if (!terr) {
+		terr = http_server_set_tls(c->http, cert, key);
+		snprintf(err, sizeof err, "the server refused the certificate");
+		explicit_bzero(key, strlen(key));
+		free(cert);
+		free(key);
+	}
+	if (terr) {
+		log_error("http_tls_failed", "cert=%s error=%s", log_qs(cfg->http_tls_cert),
+			  log_qs(err));
+		return 2;
+	}
+	log_info("http_tls", "cert=%s", log_qs(cfg->http_tls_cert));
+	return 0;
+}
+
+/* The REST API's listener, and the URLs it gives: ours (webui, the leader
+ * id) and the prober binary's when we serve it. */
+static int setup_http(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512] = "";
 	int herr = 0;
-	c->http = http_server_new(c->loop, cfg->http_listen, routes,
-				  sizeof routes / sizeof routes[0], c, &herr);
+	c->http = http_server_new(c->loop, cfg->http_listen, rest_routes, rest_nroutes, c,
+				  &herr);
 	if (!c->http) {
 		log_error("http_listen_failed", "address=%s error=%s", log_qs(cfg->http_listen),
 			  qm_strerror(herr));
-		goto out;
+		return 1;
 	}
-	if (cfg->http_tls_cert) {
-		char *cert, *key;
-		int terr = http_tls_load(cfg->http_tls_cert, cfg->http_tls_key, &cert, &key, err,
-					 sizeof err);
-		if (!terr) {
-			terr = http_server_set_tls(c->http, cert, key);
-			snprintf(err, sizeof err, "the server refused the certificate");
-			explicit_bzero(key, strlen(key));
-			free(cert);
-			free(key);
-		}
-		if (terr) {
-			log_error("http_tls_failed", "cert=%s error=%s", log_qs(cfg->http_tls_cert),
-				  log_qs(err));
-			rc = 2;
-			goto out;
-		}
-		log_info("http_tls", "cert=%s", log_qs(cfg->http_tls_cert));
-	}
+	if (cfg->http_tls_cert && setup_http_tls(c) != 0)
+		return 2;
 	http_server_set_auth(c->http, c->auth);
-	http_server_set_audit(c->http, on_audit, c);
+	http_server_set_audit(c->http, rest_on_audit, c);
 	if (c->http_open)
 		warn_insecure(c->loop, c);
 	{
@@ -2632,38 +479,19 @@ int coord_run(const struct coord_config *cfg)
 		c->ts.prober_uri = c->prober_uri;
 		if (taskspec_config_validate(&c->ts, err, sizeof err) != 0) {
 			log_error("config_invalid", "error=%s", log_qs(err));
-			rc = 2;
-			goto out;
+			return 2;
 		}
 	}
+	return 0;
+}
 
+/* The Mesos client; it subscribes once this coordinator acts. */
+static int setup_mesos(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
 	char *mesos_secret = NULL;
-	if (cfg->principal && cfg->principal[0] && cfg->mesos_secret_file &&
-	    cfg->mesos_secret_file[0]) {
-		uint8_t *s = NULL;
-		size_t sl = 0;
-		if (bus_secret_load(cfg->mesos_secret_file, &s, &sl) != 0 &&
-		    (!s || sl == 0)) {
-			/* shorter than a bus secret is fine for Mesos: read it plainly */
-			FILE *f = fopen(cfg->mesos_secret_file, "re");
-			char line[1024] = "";
-			if (!f || !fgets(line, sizeof line, f)) {
-				log_error("mesos_secret_failed", "path=%s error=%s",
-					  log_qs(cfg->mesos_secret_file), log_qs(strerror(errno)));
-				if (f)
-					fclose(f);
-				goto out;
-			}
-			fclose(f);
-			line[strcspn(line, "\r\n")] = '\0';
-			mesos_secret = qm_strdup(line);
-			memset(line, 0, sizeof line);
-		} else {
-			mesos_secret = qm_strndup((const char *)s, sl);
-			memset(s, 0, sl);
-			free(s);
-		}
-	}
+	if (setup_mesos_secret(cfg, &mesos_secret) != 0)
+		return 1;
 	struct mesos_config mcfg = {
 		.master = cfg->master,
 		.user = cfg->user,
@@ -2681,21 +509,14 @@ int coord_run(const struct coord_config *cfg)
 		.zk_session_timeout_ms = (int)cfg->zk_session_timeout,
 		.refused_retry_ms = (uint64_t)cfg->refused_retry,
 	};
-	struct mesos_handlers mh = {
-		.subscribed = on_subscribed,
-		.event = on_event,
-		.disconnected = on_disconnected,
-		.error = on_error,
-		.call_failed = on_call_failed,
-	};
-	c->mc = mesos_new(c->loop, &mcfg, &mh, c);
+	c->mc = mesos_new(c->loop, &mcfg, &events_mesos_handlers, c);
 	if (mesos_secret) {
 		memset(mesos_secret, 0, strlen(mesos_secret));
 		free(mesos_secret);
 	}
 	if (!c->mc) {
 		log_error("mesos_client_failed", "error=%s", "curl initialisation failed");
-		goto out;
+		return 1;
 	}
 	log_info("coordinator_start",
 		 "version=%s master=%s rest=%s:%u bus_listen=%s bus_url=%s prober=%s",
@@ -2704,6 +525,15 @@ int coord_run(const struct coord_config *cfg)
 		 log_qs(c->bus_url),
 		 c->ts.prober_mode == TASKSPEC_PROBER_COMMAND ? "command"
 		 : c->ts.prober_mode == TASKSPEC_PROBER_FETCH ? "fetch" : "docker");
+	return 0;
+}
+
+/* With ZooKeeper, stand for election (act once elected); with the file
+ * store, act at once. Then the periodic timers. */
+static int stand(struct coord *c)
+{
+	const struct coord_config *cfg = c->cfg;
+	char err[512] = "";
 	if (cfg->zk && cfg->zk[0]) {
 		struct leader_cbs lc = {
 			.elected = on_elected,
@@ -2713,24 +543,46 @@ int coord_run(const struct coord_config *cfg)
 		if (leader_new(c->loop, c->zk, c->webui, &lc, c, &c->leader, err,
 			       sizeof err) != 0) {
 			log_error("election_failed", "error=%s", log_qs(err));
-			goto out;
+			return 1;
 		}
 		log_info("election_standing", "zk=%s id=%s", log_qs(store_location(c->store)),
 			 log_qs(c->webui));
 		c->zk_timer = ev_timer_add(c->loop, 5000, zk_tick, c);
 	} else if (start_acting(c) != 0) {
-		goto out;
+		return 1;
 	}
-	c->revive_timer = ev_timer_add(c->loop, (uint64_t)cfg->revive_interval, revive_tick, c);
-	c->reconcile_timer =
-		ev_timer_add(c->loop, (uint64_t)cfg->reconcile_interval, reconcile_tick, c);
-	c->kill_timer = ev_timer_add(c->loop, KILL_RETRY_MS, kill_tick, c);
+	events_start_timers(c);
+	return 0;
+}
 
-	if (ev_run(c->loop) != 0)
-		log_error("loop_failed", "error=%s", "epoll_wait failed");
-	rc = c->exit_code;
-	log_info("coordinator_stopped", "exit=%d", rc);
-out:
+/* The start-up, in this order. Each step returns 0, or the exit code with
+ * the reason logged: 1, or 2 for a configuration error. */
+static int (*const start_steps[])(struct coord *c) = {
+	setup_config, /* hostname, task builder, planner, REST API tokens */
+	open_store,   /* and read a file state */
+	setup_bus,    /* bus secret, the URL probers dial */
+	setup_loop,   /* the loop, the stop signals */
+	setup_http,   /* the REST API */
+	setup_mesos,  /* the Mesos client */
+	stand,        /* for election, or act */
+};
+
+int coord_run(const struct coord_config *cfg)
+{
+	setup_cjson_oom();
+	struct coord cs;
+	struct coord *c = &cs;
+	coord_init(c, cfg);
+	block_stop_signals(c);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof start_steps / sizeof start_steps[0]; i++)
+		rc = start_steps[i](c);
+	if (rc == 0) {
+		if (ev_run(c->loop) != 0)
+			log_error("loop_failed", "error=%s", "epoll_wait failed");
+		rc = c->exit_code;
+		log_info("coordinator_stopped", "exit=%d", rc);
+	}
 	coord_free(c);
 	return rc;
 }

@@ -1,0 +1,524 @@
+/* The coordinator's REST handlers (api/rest.h). They run on the loop thread
+ * that owns struct coord (shell/coord_priv.h), so they read the state in
+ * place; a change (target version, framework reset) is saved before it is
+ * answered. Followers answer what they can and name the leader. */
+#include "api/rest.h"
+
+#include "api/auth.h"
+#include "api/statuspage.h"
+#include "bus_json.h"
+#include "log.h"
+#include "qm_error.h"
+#include "shell/busd.h"
+#include "shell/coord_priv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool leading(struct coord *c) { return c->leading && mesos_subscribed(c->mc); }
+
+/* Followers answer what they can and name the leader. */
+/* How the REST API is protected: for /v1/health, /v1/state, the page. */
+static void security_fields(struct coord *c, cJSON *o)
+{
+	cJSON *s = cJSON_AddObjectToObject(o, "security");
+	cJSON_AddBoolToObject(s, "insecure", c->http_open);
+	cJSON_AddBoolToObject(s, "auth_read", c->auth && auth_read_auth(c->auth));
+	cJSON_AddNumberToObject(s, "tokens", c->auth ? (double)auth_ntokens(c->auth) : 0);
+	if (c->http_open)
+		cJSON_AddStringToObject(s, "warning",
+					"REST API is open: started with --http-insecure; anyone who "
+					"reaches it can change the cluster");
+}
+
+static void standby_fields(struct coord *c, cJSON *o)
+{
+	cJSON_AddBoolToObject(o, "leader", c->leading);
+	if (c->leader) {
+		const char *cur = leader_current(c->leader);
+		if (cur)
+			cJSON_AddStringToObject(o, "leader_id", cur);
+		else
+			cJSON_AddNullToObject(o, "leader_id");
+		cJSON_AddStringToObject(o, "self_id", c->webui ? c->webui : "");
+	}
+}
+
+/* Where the Mesos client stands: for operators, one object with the cause
+ * and the way out when the master refuses us. */
+static cJSON *master_json(const struct mesos_status *ms)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "phase", mesos_phase_name(ms->phase));
+	cJSON_AddStringToObject(m, "master", ms->master);
+	cJSON_AddStringToObject(m, "leader", ms->leader);
+	cJSON_AddStringToObject(m, "version", ms->master_version);
+	if (ms->detection[0])
+		cJSON_AddStringToObject(m, "detection", ms->detection);
+	if (ms->last_error[0])
+		cJSON_AddStringToObject(m, "last_error", ms->last_error);
+	if (ms->phase == MESOS_REFUSED) {
+		cJSON_AddStringToObject(m, "refusal", ms->refusal);
+		cJSON_AddStringToObject(m, "remedy", ms->remedy);
+		cJSON_AddNumberToObject(m, "refused_since_ms", (double)ms->refused_since_ms);
+	}
+	cJSON_AddNumberToObject(m, "leader_changes", (double)ms->leader_changes);
+	cJSON_AddNumberToObject(m, "failed_attempts", (double)ms->attempts_failed);
+	return m;
+}
+
+static void rest_health(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	cJSON *o = cJSON_CreateObject();
+	bool ok = leading(c);
+	int status = ok ? 200 : 503;
+	const char *word = ok ? "ok" : "connecting";
+	if (!c->leading && c->leader) {
+		/* a healthy follower: ready to take over (Marathon must not kill
+		 * it); without ZooKeeper it could not, so then it is not healthy */
+		bool zk_ok = leader_current(c->leader) != NULL;
+		word = zk_ok ? "standby" : "waiting for ZooKeeper";
+		status = zk_ok ? 200 : 503;
+	}
+	struct mesos_status ms;
+	mesos_status(c->mc, &ms);
+	if (c->leading && ms.phase == MESOS_REFUSED)
+		word = "refused";
+	else if (c->leading && ms.phase == MESOS_DETECTING)
+		word = "no leading master";
+	cJSON_AddStringToObject(o, "status", word);
+	cJSON_AddBoolToObject(o, "subscribed", ok);
+	if (c->leading)
+		cJSON_AddItemToObject(o, "mesos", master_json(&ms));
+	standby_fields(c, o);
+	security_fields(c, o);
+	if (c->leading)
+		cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
+	http_respond_json(resp, status, o);
+}
+
+static const char *health_name(enum plan_health h)
+{
+	return h == PLAN_HEALTH_OK ? "healthy" : h == PLAN_HEALTH_FAILING ? "unhealthy" : "unknown";
+}
+
+static cJSON *task_json(struct coord *c, const struct store_task *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "task_id", t->task_id);
+	cJSON_AddStringToObject(o, "service", t->service);
+	cJSON_AddStringToObject(o, "state", t->state[0] ? t->state : "LAUNCHING");
+	cJSON_AddStringToObject(o, "health", health_name(health_of(c, t->task_id)));
+	if (t->version[0])
+		cJSON_AddStringToObject(o, "version", t->version);
+	cJSON *ports = cJSON_AddArrayToObject(o, "ports");
+	for (unsigned i = 0; i < t->nports; i++)
+		cJSON_AddItemToArray(ports, cJSON_CreateNumber(t->ports[i]));
+	cJSON_AddNumberToObject(o, "launched_unix_ms", (double)t->launched_ms);
+	if (t->kill_requested)
+		cJSON_AddBoolToObject(o, "kill_requested", true);
+	if (t->unwanted_since_ms)
+		cJSON_AddNumberToObject(o, "unwanted_since_unix_ms", (double)t->unwanted_since_ms);
+	char why[320];
+	const char *r = replace_reason(c, t, why, sizeof why);
+	if (r)
+		cJSON_AddStringToObject(o, "replacing", r);
+	if (t->mounts_known)
+		cJSON_AddStringToObject(o, "mounts", t->mounts);
+	return o;
+}
+
+/* One agent of /v1/state: attributes, its prober, devices and services. */
+static cJSON *node_json(struct coord *c, size_t i, int64_t now)
+{
+	struct agent *a = &c->agents[i];
+	cJSON *n = cJSON_CreateObject();
+	cJSON_AddStringToObject(n, "agent_id", a->id);
+	cJSON_AddStringToObject(n, "hostname", a->hostname ? a->hostname : "");
+	cJSON_AddBoolToObject(n, "active", a->active);
+	cJSON *attrs = cJSON_AddObjectToObject(n, "attributes");
+	for (size_t j = 0; j < a->nattrs; j++)
+		cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
+	const struct nodes_node *nn = nodes_find(&c->nodes, a->id);
+	cJSON *pr = cJSON_AddObjectToObject(n, "prober");
+	bool stale = false;
+	for (size_t j = 0; j < c->last.n_agents && j < c->nagents; j++)
+		if (j == i)
+			stale = c->last.prober_stale[j];
+	cJSON_AddBoolToObject(pr, "reporting", nn && nn->has_snapshot);
+	cJSON_AddBoolToObject(pr, "stale", stale);
+	if (nn) {
+		cJSON_AddNumberToObject(pr, "generation", (double)nn->generation);
+		cJSON_AddNumberToObject(pr, "last_report_age_s",
+					(double)(now - (int64_t)nn->last_report_ms) / 1000.0);
+		cJSON_AddNumberToObject(pr, "protocol_version", nn->protocol_version);
+		if (nn->client_mount_point)
+			cJSON_AddBoolToObject(n, "client_mount_point_exists",
+					      nn->client_mount_point_exists);
+	}
+	cJSON *devs = cJSON_AddArrayToObject(n, "devices");
+	for (size_t j = 0; nn && j < nn->ndevices; j++)
+		cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
+	cJSON *svcs = cJSON_AddArrayToObject(n, "services");
+	for (size_t j = 0; j < c->st.ntasks; j++) {
+		const struct store_task *t = &c->st.tasks[j];
+		if (strcmp(t->agent_id, a->id) != 0)
+			continue;
+		cJSON *tj = task_json(c, t);
+		if (strcmp(t->service, "prober") == 0)
+			cJSON_AddItemToObject(pr, "task", tj);
+		else
+			cJSON_AddItemToArray(svcs, tj);
+	}
+	return n;
+}
+
+static cJSON *state_json(struct coord *c)
+{
+	int64_t now = wall_ms();
+	cJSON *o = cJSON_CreateObject();
+	if (!c->leading) {
+		cJSON_AddStringToObject(o, "status", "standby");
+		standby_fields(c, o);
+		security_fields(c, o);
+		cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
+		cJSON *store = cJSON_AddObjectToObject(o, "store");
+		cJSON_AddStringToObject(store, "backend", store_backend(c->store));
+		cJSON_AddStringToObject(store, "location", store_location(c->store));
+		return o;
+	}
+	agents_from_nodes(c);
+	cJSON_AddStringToObject(o, "framework_id", c->st.framework_id);
+	cJSON_AddStringToObject(o, "master", mesos_endpoint(c->mc) ? mesos_endpoint(c->mc)
+								    : c->cfg->master);
+	cJSON_AddBoolToObject(o, "subscribed", mesos_subscribed(c->mc));
+	struct mesos_status ms;
+	mesos_status(c->mc, &ms);
+	cJSON_AddItemToObject(o, "mesos", master_json(&ms));
+	standby_fields(c, o);
+	security_fields(c, o);
+	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
+	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
+	cJSON *store = cJSON_AddObjectToObject(o, "store");
+	cJSON_AddStringToObject(store, "backend", store_backend(c->store));
+	cJSON_AddStringToObject(store, "location", store_location(c->store));
+	cJSON_AddNumberToObject(store, "version", (double)c->st_version);
+	cJSON_AddBoolToObject(o, "offers_suppressed", c->suppressed);
+
+	cJSON *phases = cJSON_AddArrayToObject(o, "phases");
+	for (int p = 0; p < PLAN_PHASE_COUNT; p++) {
+		cJSON *ph = cJSON_CreateObject();
+		cJSON_AddStringToObject(ph, "phase", plan_phase_name((enum plan_phase)p));
+		cJSON_AddNumberToObject(ph, "wanted", c->last.progress[p].wanted);
+		cJSON_AddNumberToObject(ph, "ready", c->last.progress[p].ready);
+		cJSON_AddNumberToObject(ph, "at_target", c->last.progress[p].at_target);
+		cJSON_AddItemToArray(phases, ph);
+	}
+	cJSON *probs = cJSON_AddArrayToObject(o, "problems");
+	if (ms.phase == MESOS_REFUSED) {
+		char line[700];
+		snprintf(line, sizeof line, "the Mesos master refuses this framework: %s. Way out: %s",
+			 ms.refusal, ms.remedy);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	} else if (ms.phase == MESOS_DETECTING) {
+		char line[400];
+		snprintf(line, sizeof line, "no leading Mesos master: %s", ms.detection);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
+	for (size_t i = 0; i < c->last.n_problems; i++)
+		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
+	for (size_t i = 0; i < c->nwaits; i++) {
+		const struct wait *w = &c->waits[i];
+		struct agent *a = agent_find(c, w->agent_id);
+		char line[512];
+		snprintf(line, sizeof line, "%s on %s waits for resources: %s",
+			 service_name(w->service),
+			 a && a->hostname ? a->hostname : w->agent_id, w->reason);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
+
+	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
+	for (size_t i = 0; i < c->nagents; i++)
+		cJSON_AddItemToArray(nodes, node_json(c, i, now));
+	/* tasks on agents we have not seen (yet) */
+	cJSON *other = cJSON_AddArrayToObject(o, "tasks_on_unknown_agents");
+	for (size_t j = 0; j < c->st.ntasks; j++)
+		if (!agent_find(c, c->st.tasks[j].agent_id)) {
+			cJSON *tj = task_json(c, &c->st.tasks[j]);
+			cJSON_AddStringToObject(tj, "agent_id", c->st.tasks[j].agent_id);
+			cJSON_AddItemToArray(other, tj);
+		}
+	return o;
+}
+
+/* GET /v1/audit (admin): the last mutating calls, oldest first. */
+static void rest_audit(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	http_respond_json(resp, 200, auth_audit_json(c->auth));
+}
+
+/* Every mutating REST call, once answered: one log line and the ring. */
+void rest_on_audit(void *ctx, const char *peer, const char *who, const char *method,
+		   const char *path, const char *body, size_t body_len, int status)
+{
+	struct coord *c = ctx;
+	auth_audit_add(c->auth, (uint64_t)wall_ms(), peer, who, method, path, body, body_len,
+		       status);
+	char summary[AUTH_SUMMARY_MAX + 1];
+	size_t k = 0;
+	for (size_t i = 0; i < body_len && k < AUTH_SUMMARY_MAX; i++) {
+		unsigned char ch = (unsigned char)body[i];
+		summary[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
+	}
+	summary[k] = '\0';
+	log_info("audit", "peer=%s token=%s method=%s path=%s status=%d summary=%s", peer,
+		 log_qs(who), log_qs(method), log_qs(path), status, log_qs(summary));
+}
+
+static void rest_state(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	http_respond_json(resp, 200, state_json(ctx));
+}
+
+static void rest_version_get(const struct http_request *req, struct http_response *resp,
+			     void *ctx)
+{
+	struct coord *c = ctx;
+	if (!c->leading) {
+		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
+		return;
+	}
+	const char *accept = http_header(req, "Accept");
+	if (accept && strstr(accept, "application/json")) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+		http_respond_json(resp, 200, o);
+		return;
+	}
+	char buf[STORE_VERSION_MAX + 2];
+	int n = snprintf(buf, sizeof buf, "%s\n", c->st.target_version);
+	http_respond(resp, 200, "text/plain; charset=utf-8", buf, (size_t)n);
+}
+
+static void rest_version_post(const struct http_request *req, struct http_response *resp,
+			      void *ctx)
+{
+	struct coord *c = ctx;
+	if (c->leading && c->leader && !leader_is_leader(c->leader))
+		step_down_soon(c); /* the session is gone: do not act on it */
+	if (!c->leading || c->step_down_posted) {
+		const char *cur = c->leader ? leader_current(c->leader) : NULL;
+		char msg[LEADER_ID_MAX + 64];
+		snprintf(msg, sizeof msg, "this coordinator is a standby; the leader is %s",
+			 cur ? cur : "unknown");
+		http_respond_error(resp, 503, msg);
+		return;
+	}
+	size_t len = req->body_len;
+	const char *b = req->body;
+	/* blanks and a line end around the version are tolerated (curl -d, echo) */
+	while (len && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n')) {
+		b++;
+		len--;
+	}
+	while (len && (b[len - 1] == ' ' || b[len - 1] == '\t' || b[len - 1] == '\r' ||
+		       b[len - 1] == '\n'))
+		len--;
+	char v[STORE_VERSION_MAX + 1];
+	if (len > STORE_VERSION_MAX) {
+		log_warn("rest_version_rejected", "remote=%s reason=%s", log_qs(req->remote),
+			 log_qs("longer than 128 bytes"));
+		http_respond_error(resp, 400,
+				   "version too long: a Docker tag has at most 128 characters");
+		return;
+	}
+	memcpy(v, b, len);
+	v[len] = '\0';
+	if (len && (memchr(b, '\0', len) || !taskspec_version_valid(v))) {
+		log_warn("rest_version_rejected", "remote=%s version=%s", log_qs(req->remote),
+			 log_qs(v));
+		http_respond_error(resp, 400,
+				   "not a valid version: a Docker tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+		return;
+	}
+	char old[STORE_VERSION_MAX + 1];
+	snprintf(old, sizeof old, "%s", c->st.target_version);
+	snprintf(c->st.target_version, sizeof c->st.target_version, "%s", v);
+	if (coord_save(c) != 0) {
+		snprintf(c->st.target_version, sizeof c->st.target_version, "%s", old);
+		http_respond_error(resp, 500, "could not save the new target version; see the log");
+		return;
+	}
+	log_info("target_version", "old=%s new=%s%s", log_qs(old), log_qs(v),
+		 len ? "" : " action=shutdown");
+	replan_soon(c);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "target_version", v);
+	cJSON_AddStringToObject(o, "previous_version", old);
+	http_respond_json(resp, 200, o);
+}
+
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return;
+		}
+		*cap *= 2;
+		*buf = qm_realloc(*buf, *cap);
+	}
+}
+
+static void rest_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	size_t cap = 4096, len = 0;
+	char *b = qm_malloc(cap);
+	b[0] = '\0';
+	metric(&b, &len, &cap, "quobyte_mesos_subscribed %d\n", mesos_subscribed(c->mc) ? 1 : 0);
+	struct {
+		const char *name;
+		uint64_t v;
+	} counters[] = {
+		{ "offers_received", c->n.offers },   { "offers_accepted", c->n.accepted },
+		{ "offers_declined", c->n.declined }, { "tasks_launched", c->n.launches },
+		{ "tasks_killed", c->n.kills },       { "status_updates", c->n.updates },
+		{ "status_acks", c->n.acks },         { "revives", c->n.revives },
+		{ "suppresses", c->n.suppresses },    { "plans", c->n.plans },
+		{ "orphans_killed", c->n.orphans_killed },
+		{ "subscriptions", c->n.subscriptions },
+		{ "inventory_changes", c->n.bus_changes },
+		{ "store_saves", c->n.store_saves },  { "store_errors", c->n.store_errors },
+	};
+	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+		metric(&b, &len, &cap, "# TYPE quobyte_mesos_%s_total counter\n"
+				       "quobyte_mesos_%s_total %llu\n",
+		       counters[i].name, counters[i].name, (unsigned long long)counters[i].v);
+	size_t reporting = 0;
+	for (size_t i = 0; i < c->nodes.n; i++)
+		reporting += c->nodes.v[i].has_snapshot;
+	metric(&b, &len, &cap, "quobyte_mesos_agents %zu\nquobyte_mesos_nodes_reporting %zu\n",
+	       c->nagents, reporting);
+	metric(&b, &len, &cap, "quobyte_mesos_tasks %zu\nquobyte_mesos_problems %zu\n",
+	       c->st.ntasks, c->last.n_problems);
+	for (int p = 0; p < PLAN_PHASE_COUNT; p++)
+		metric(&b, &len, &cap,
+		       "quobyte_mesos_phase_wanted{phase=\"%s\"} %u\n"
+		       "quobyte_mesos_phase_ready{phase=\"%s\"} %u\n",
+		       plan_phase_name((enum plan_phase)p), c->last.progress[p].wanted,
+		       plan_phase_name((enum plan_phase)p), c->last.progress[p].ready);
+	if (c->auth) {
+		struct auth_stats as;
+		auth_stats(c->auth, &as);
+		metric(&b, &len, &cap,
+		       "# TYPE quobyte_mesos_http_auth_failures_total counter\n"
+		       "quobyte_mesos_http_auth_failures_total %llu\n"
+		       "# TYPE quobyte_mesos_http_auth_forbidden_total counter\n"
+		       "quobyte_mesos_http_auth_forbidden_total %llu\n"
+		       "# TYPE quobyte_mesos_http_auth_limited_total counter\n"
+		       "quobyte_mesos_http_auth_limited_total %llu\n"
+		       "quobyte_mesos_http_insecure %d\n",
+		       (unsigned long long)as.failures, (unsigned long long)as.forbidden,
+		       (unsigned long long)as.limited, c->http_open ? 1 : 0);
+	}
+	if (c->busd) {
+		struct busd_stats bs;
+		busd_stats(c->busd, &bs);
+		metric(&b, &len, &cap,
+		       "quobyte_mesos_bus_received_total %llu\n"
+		       "quobyte_mesos_bus_accepted_total %llu\n"
+		       "quobyte_mesos_bus_rejected_total %llu\n",
+		       (unsigned long long)bs.received, (unsigned long long)bs.accepted,
+		       (unsigned long long)bs.rejected);
+	}
+	http_respond(resp, 200, "text/plain; version=0.0.4", b, len);
+	free(b);
+}
+
+static void rest_prober_binary(const struct http_request *req, struct http_response *resp,
+			       void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	if (!c->cfg->prober_binary || !c->cfg->prober_binary[0]) {
+		http_respond_error(resp, 404, "no prober binary is served (--prober-binary)");
+		return;
+	}
+	if (http_respond_path(resp, 200, "application/octet-stream", c->cfg->prober_binary) != 0)
+		http_respond_error(resp, 404, "the prober binary cannot be read");
+}
+
+/* POST /v1/framework/reset: the operator's way out of a framework the
+ * master removed (failover timeout expired, torn down). Forgets the
+ * framework id and subscribes as a new framework; tasks of the old one are
+ * gone on the Mesos side, so they are forgotten too (reconciliation would
+ * only report them lost). Never done automatically. */
+static void rest_framework_reset(const struct http_request *req, struct http_response *resp,
+				 void *ctx)
+{
+	struct coord *c = ctx;
+	if (auth_ntokens(c->auth) == 0) {
+		/* starting over loses the old framework's tasks: never without
+		 * an authenticated caller */
+		http_respond_error(resp, 403, "resetting the framework needs an authenticated "
+					      "caller: start the coordinator with --api-token-file");
+		return;
+	}
+	if (!c->leading) {
+		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
+		return;
+	}
+	char old[sizeof c->st.framework_id];
+	snprintf(old, sizeof old, "%s", c->st.framework_id);
+	size_t forgotten = c->st.ntasks;
+	c->st.framework_id[0] = '\0';
+	while (c->st.ntasks) {
+		health_drop(c, c->st.tasks[0].task_id);
+		store_state_remove_task(&c->st, c->st.tasks[0].task_id);
+	}
+	if (coord_save(c) != 0) {
+		http_respond_error(resp, 500, "could not save the reset; see the log");
+		return;
+	}
+	log_warn("framework_reset", "remote=%s old_framework_id=%s tasks_forgotten=%zu",
+		 log_qs(req->remote), log_qs(old), forgotten);
+	mesos_reset_framework(c->mc);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "previous_framework_id", old);
+	cJSON_AddNumberToObject(o, "tasks_forgotten", (double)forgotten);
+	http_respond_json(resp, 200, o);
+}
+
+const struct http_route rest_routes[] = {
+	{ "GET", "/v1/health", rest_health, AUTH_ACCESS_PUBLIC },
+	{ "GET", "/v1/audit", rest_audit, AUTH_ACCESS_ADMIN },
+	{ "GET", "/v1/state", rest_state, false },
+	{ "GET", "/v1/version", rest_version_get, false },
+	{ "POST", "/v1/version", rest_version_post, true },
+	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
+	{ "GET", "/metrics", rest_metrics, false },
+	/* the Mesos fetcher has no token */
+	{ "GET", "/files/quobyte-prober", rest_prober_binary, AUTH_ACCESS_PUBLIC },
+	{ "GET", "/", statuspage_html, AUTH_ACCESS_READ },
+	{ "GET", "/status.js", statuspage_js, AUTH_ACCESS_READ },
+	{ "GET", "/status.css", statuspage_css, AUTH_ACCESS_READ },
+};
+const size_t rest_nroutes = sizeof rest_routes / sizeof rest_routes[0];

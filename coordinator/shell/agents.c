@@ -1,0 +1,181 @@
+/* The shell's tables of what Mesos and the probers told us about agents:
+ * the agents themselves (id, hostname, attributes from their last offer,
+ * active or lost), the health of each task from its last status update, and
+ * the launches that wait because an agent's offer did not fit (logged once
+ * per reason, shown in /v1/state). Lookups by id go through a strmap index
+ * beside each array. Runs on the loop thread (coord_priv.h). */
+#include "shell/coord_priv.h"
+
+#include "log.h"
+#include "qm_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void agents_init(struct coord *c)
+{
+	strmap_init(&c->agent_idx);
+	strmap_init(&c->health_idx);
+}
+
+/* Frees the tables; c->nodes is the caller's. */
+void agents_fini(struct coord *c)
+{
+	for (size_t i = 0; i < c->nagents; i++) {
+		agent_clear_attrs(&c->agents[i]);
+		free(c->agents[i].id);
+		free(c->agents[i].hostname);
+	}
+	free(c->agents);
+	strmap_fini(&c->agent_idx);
+	strmap_fini(&c->health_idx);
+	for (size_t i = 0; i < c->nhealth; i++)
+		free(c->health[i].task_id);
+	free(c->health);
+	while (c->nwaits)
+		wait_remove_at(c, c->nwaits - 1);
+	free(c->waits);
+}
+
+struct agent *agent_find(struct coord *c, const char *id)
+{
+	size_t i;
+	return strmap_get(&c->agent_idx, id, &i) ? &c->agents[i] : NULL;
+}
+
+void agent_clear_attrs(struct agent *a)
+{
+	for (size_t i = 0; i < a->nattrs; i++) {
+		free((char *)a->attrs[i].name);
+		free((char *)a->attrs[i].value);
+	}
+	free(a->attrs);
+	a->attrs = NULL;
+	a->nattrs = 0;
+}
+
+struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
+{
+	struct agent *a = agent_find(c, id);
+	if (!a) {
+		if (c->nagents == c->agents_cap) {
+			c->agents_cap = c->agents_cap ? c->agents_cap * 2 : 16;
+			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);
+		}
+		strmap_put(&c->agent_idx, id, c->nagents);
+		a = &c->agents[c->nagents++];
+		memset(a, 0, sizeof *a);
+		a->id = qm_strdup(id);
+		a->active = true;
+		log_info("agent_seen", "agent_id=%s hostname=%s", log_qs(id),
+			 log_qs(hostname ? hostname : ""));
+	}
+	if (hostname && (!a->hostname || strcmp(a->hostname, hostname) != 0)) {
+		free(a->hostname);
+		a->hostname = qm_strdup(hostname);
+	}
+	return a;
+}
+
+const char *agent_attr(const struct agent *a, const char *name)
+{
+	for (size_t i = 0; a && i < a->nattrs; i++)
+		if (strcmp(a->attrs[i].name, name) == 0)
+			return a->attrs[i].value;
+	return NULL;
+}
+
+static struct health *health_find(struct coord *c, const char *task_id)
+{
+	size_t i;
+	return strmap_get(&c->health_idx, task_id, &i) ? &c->health[i] : NULL;
+}
+
+enum plan_health health_of(struct coord *c, const char *task_id)
+{
+	struct health *h = health_find(c, task_id);
+	return h ? h->h : PLAN_HEALTH_UNKNOWN;
+}
+
+void health_set(struct coord *c, const char *task_id, enum plan_health v)
+{
+	struct health *h = health_find(c, task_id);
+	if (!h) {
+		if (c->nhealth == c->health_cap) {
+			c->health_cap = c->health_cap ? c->health_cap * 2 : 16;
+			c->health = qm_realloc(c->health, c->health_cap * sizeof *c->health);
+		}
+		strmap_put(&c->health_idx, task_id, c->nhealth);
+		h = &c->health[c->nhealth++];
+		h->task_id = qm_strdup(task_id);
+	}
+	h->h = v;
+}
+
+void health_drop(struct coord *c, const char *task_id)
+{
+	struct health *h = health_find(c, task_id);
+	if (!h)
+		return;
+	size_t i = (size_t)(h - c->health);
+	strmap_del(&c->health_idx, task_id);
+	free(h->task_id);
+	*h = c->health[--c->nhealth];
+	if (i < c->nhealth)
+		strmap_put(&c->health_idx, h->task_id, i);
+}
+
+struct wait *wait_find(struct coord *c, const char *agent_id, enum service s)
+{
+	for (size_t i = 0; i < c->nwaits; i++)
+		if (c->waits[i].service == s && strcmp(c->waits[i].agent_id, agent_id) == 0)
+			return &c->waits[i];
+	return NULL;
+}
+
+/* Remember why a launch waits; log only when the reason changes. */
+void wait_set(struct coord *c, const char *agent_id, const char *hostname,
+		     enum service s, const char *reason)
+{
+	struct wait *w = wait_find(c, agent_id, s);
+	if (w)
+		w->seen = true;
+	if (w && strcmp(w->reason, reason) == 0)
+		return;
+	if (!w) {
+		c->waits = qm_realloc(c->waits, (c->nwaits + 1) * sizeof *c->waits);
+		w = &c->waits[c->nwaits++];
+		memset(w, 0, sizeof *w);
+		w->agent_id = qm_strdup(agent_id);
+		w->service = s;
+		w->seen = true;
+	}
+	snprintf(w->reason, sizeof w->reason, "%s", reason);
+	log_info("launch_waits", "service=%s agent_id=%s hostname=%s reason=%s",
+		 service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(reason));
+}
+
+void wait_remove_at(struct coord *c, size_t i)
+{
+	free(c->waits[i].agent_id);
+	c->waits[i] = c->waits[--c->nwaits];
+}
+
+void wait_clear(struct coord *c, const char *agent_id, enum service s)
+{
+	struct wait *w = wait_find(c, agent_id, s);
+	if (w)
+		wait_remove_at(c, (size_t)(w - c->waits));
+}
+
+/* Make sure every node a prober reported from is an agent (it ran a task
+ * there, so the agent exists even before its next offer). */
+void agents_from_nodes(struct coord *c)
+{
+	for (size_t i = 0; i < c->nodes.n; i++) {
+		const struct nodes_node *n = &c->nodes.v[i];
+		if (!agent_find(c, n->agent_id))
+			(void)agent_get(c, n->agent_id, n->hostname);
+	}
+}

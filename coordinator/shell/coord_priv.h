@@ -1,0 +1,264 @@
+/* The coordinator shell's private state, shared by its files and by the
+ * REST handlers (api/rest.c); nothing outside the coordinator includes it.
+ * Everything here runs on the one loop thread that owns struct coord (see
+ * coord.c), so nothing needs a lock.
+ *
+ *   shell/coord.c     lifecycle: start-up, leadership, saving, stopping
+ *   shell/setup.c     the configuration turned into parts, at start-up
+ *   shell/agents.c    the agent, health and launch-wait tables
+ *   shell/planning.c  one planning cycle: plan input, actions, ACCEPT/DECLINE
+ *   shell/events.c    Mesos events, failed calls, prober reports, timers
+ *   api/rest.c        the REST handlers (/v1/state, /metrics, ...) */
+#ifndef QM_COORD_PRIV_H
+#define QM_COORD_PRIV_H
+
+#include "shell/coord.h"
+
+#include "api/auth.h"
+#include "api/http.h"
+#include "bus.h"
+#include "core/nodes.h"
+#include "core/plan.h"
+#include "core/service.h"
+#include "core/taskspec.h"
+#include "evloop.h"
+#include "mesos/mesos.h"
+#include "state/leader.h"
+#include "state/store.h"
+#include "strmap.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifndef QM_VERSION_STRING
+#define QM_VERSION_STRING "0.1.0"
+#endif
+
+/* Agent attribute naming the device roots its prober watches (the local
+ * one-machine cluster gives every emulated agent its own directory). */
+#define ATTR_DEVICE_ROOTS "quobyte_device_roots"
+#define SHORT_REFUSE_S 5.0       /* an offer that did not fit a pending launch */
+#define KILL_RETRY_MS 30000      /* resend KILL for tasks that do not die */
+#define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
+#define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
+#define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
+#define RETRY_CALLS_MAX 1024     /* DECLINE/KILL/ACKNOWLEDGE calls waiting for a retry */
+#define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
+
+struct agent {
+	char *id;
+	char *hostname;
+	struct plan_attr *attrs; /* owned strings */
+	size_t nattrs;
+	bool active;
+	bool offered;            /* seen in an offer (else only from a prober) */
+	int64_t last_offer_ms;
+};
+
+struct health {
+	char *task_id;
+	enum plan_health h;
+};
+
+/* A launch the planner wants that did not fit the agent's last offer. */
+struct wait {
+	char *agent_id;
+	enum service service;
+	char reason[192];
+	bool seen; /* still pending in the latest plan */
+};
+
+struct counters {
+	uint64_t offers, accepted, declined, launches, kills, updates, acks;
+	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
+	uint64_t bus_changes, store_saves, store_errors;
+};
+
+struct coord {
+	const struct coord_config *cfg;
+	struct ev_loop *loop;
+	struct mesos_client *mc;
+	struct busd *busd;
+	struct http_server *http;
+	struct auth *auth;        /* REST API tokens, limits, audit (auth.h) */
+	bool http_open;           /* no token on a listener others reach */
+	uint64_t insecure_timer;
+	struct store *store;
+	struct zk_conn *zk;       /* with --zk: store and election share it */
+	struct store_state st;
+	uint64_t st_version;
+	struct nodes nodes;
+	struct agent *agents;
+	size_t nagents, agents_cap;
+	struct strmap agent_idx;  /* agent id -> index in agents */
+	struct health *health;
+	size_t nhealth, health_cap;
+	struct strmap health_idx; /* task id -> index in health */
+	struct wait *waits;
+	size_t nwaits;
+
+	struct taskspec_config ts;
+	struct plan_config pc;
+	char **prober_hosts;
+	size_t nprober_hosts;
+	char *restr_buf[4]; /* owned name/value strings of restrictions */
+
+	uint8_t *secret;
+	size_t secretlen;
+	char *bus_url;       /* handed to probers */
+	char *hostname;
+	char *webui;
+	char *prober_uri;    /* derived from --prober-binary: our own URL */
+
+	/* Leadership. With the file store there is one coordinator per state
+	 * directory (flock), so it leads from the start; with ZooKeeper it leads
+	 * only between leader elected() and lost(). Everything that acts --
+	 * subscribing, launching, killing, saving, taking prober reports -- is
+	 * done only while leading. */
+	struct leader *leader;
+	bool leading;
+	bool step_down_posted; /* the store or the election says we no longer lead */
+
+	bool suppressed;
+	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
+	bool replan_posted;
+	uint64_t revived_sig;
+	int64_t last_revive_ms;
+	uint64_t wake_timer;
+	int64_t wake_at;
+	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
+	cJSON *retry_calls;        /* calls to send again */
+	uint64_t retry_timer;
+	int64_t retry_delay_ms, retry_last_ms;
+	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
+	struct plan_output last;      /* last plan, for REST */
+	struct counters n;
+	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
+	int sigfd;
+	int exit_code;
+	bool stopping;
+};
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static inline int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline const char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* {"key":{"value":"..."}} -> "..." */
+static inline const char *json_id(const cJSON *o, const char *key)
+{
+	return json_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
+}
+
+static inline enum plan_task_state task_state(const struct store_task *t)
+{
+	enum plan_task_state s = PLAN_TASK_LAUNCHING;
+	if (t->state[0])
+		(void)plan_task_state_parse(t->state, &s);
+	return s;
+}
+
+static inline enum service task_service(const struct store_task *t)
+{
+	enum service s;
+	if (service_parse(t->service, &s) != 0)
+		return SERVICE_PROBER;
+	return (enum service)s;
+}
+
+/* ------------------------------------------------------------------ */
+/* coord.c: lifecycle                                                  */
+
+/* Log why, and stop the loop with exit code 1. */
+void coord_fatal(struct coord *c, const char *why);
+/* Save c->st; 0 or the store's error (logged). A conflict means another
+ * coordinator writes the state: step down (ZooKeeper) or stop (file). */
+int coord_save(struct coord *c);
+/* Stop acting once the current callback is over (leadership is gone). */
+void step_down_soon(struct coord *c);
+
+/* ------------------------------------------------------------------ */
+/* setup.c: the configuration turned into the coordinator's parts      */
+
+/* cJSON allocates through qm_malloc (abort on OOM). Call before any cJSON
+ * use; process-wide. */
+void setup_cjson_oom(void);
+/* Hostname, task builder and planner settings, REST API tokens: 0, or 2
+ * (a configuration error, logged). */
+int setup_config(struct coord *c);
+/* The bus secret (made in the state dir on first start) and the URL
+ * probers dial: 0, or 1 (logged). */
+int setup_bus(struct coord *c);
+/* The Mesos principal's secret when one is configured: 0 with *out (NULL,
+ * or a string the caller wipes and frees), or 1 (logged). */
+int setup_mesos_secret(const struct coord_config *cfg, char **out);
+
+/* ------------------------------------------------------------------ */
+/* planning.c: one planning cycle                                      */
+
+/* One planning cycle: build the plan input from the state, plan, and carry
+ * the actions out -- KILLs, LAUNCHes into offers (recorded and saved before
+ * the ACCEPT), REVIVE/SUPPRESS. Every one of the noffers offers is answered
+ * (ACCEPT or DECLINE) before it returns; they stay the caller's. */
+void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers);
+/* Plan once the current callback is over (coalesced). */
+void replan_soon(struct coord *c);
+/* Plan again within ms (an earlier wake stands). */
+void wake_in(struct coord *c, int64_t ms);
+/* Send a KILL for t (when subscribed). */
+void send_kill(struct coord *c, struct store_task *t);
+/* Why the running disk service t must be replaced, written into buf, or
+ * NULL. */
+const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
+			   size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* events.c: Mesos events, failed calls, prober reports, timers        */
+
+/* The Mesos client's handlers (arg: the coordinator). */
+extern const struct mesos_handlers events_mesos_handlers;
+/* busd's message callback (arg: the coordinator). */
+void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
+		   Quobyte__Bus__Ack *ack);
+/* The periodic REVIVE, reconciliation and KILL retries. */
+void events_start_timers(struct coord *c);
+
+/* ------------------------------------------------------------------ */
+/* agents.c: the agent, health and launch-wait tables                  */
+
+void agents_init(struct coord *c);
+void agents_fini(struct coord *c);
+/* The agent with this id, or NULL. The pointer lives until the next
+ * agent_get(). */
+struct agent *agent_find(struct coord *c, const char *id);
+/* The agent with this id, made (active, no attributes) when unknown; a
+ * hostname given replaces the one known. */
+struct agent *agent_get(struct coord *c, const char *id, const char *hostname);
+void agent_clear_attrs(struct agent *a);
+/* The value of attribute name (borrowed), or NULL; a may be NULL. */
+const char *agent_attr(const struct agent *a, const char *name);
+/* Make sure every node a prober reported from is an agent. */
+void agents_from_nodes(struct coord *c);
+enum plan_health health_of(struct coord *c, const char *task_id);
+void health_set(struct coord *c, const char *task_id, enum plan_health v);
+void health_drop(struct coord *c, const char *task_id);
+struct wait *wait_find(struct coord *c, const char *agent_id, enum service s);
+void wait_set(struct coord *c, const char *agent_id, const char *hostname,
+	      enum service s, const char *reason);
+void wait_remove_at(struct coord *c, size_t i);
+void wait_clear(struct coord *c, const char *agent_id, enum service s);
+
+#endif

@@ -1,0 +1,593 @@
+/* What comes in: Mesos events (a table by event type), calls the master did
+ * not take, prober reports from the bus, and the periodic timers. Each
+ * handler runs on the loop thread (coord_priv.h), takes the observation
+ * into the state, saves what must survive a failover, and asks for a plan
+ * (replan_soon); OFFERS are planned into at once, since offers are never
+ * kept past their event. */
+#include "shell/coord_priv.h"
+
+#include "bus.h"
+#include "log.h"
+#include "qm_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void watch_unreachable(struct coord *c);
+
+static void reconcile(struct coord *c, bool explicit_too)
+{
+	if (!mesos_subscribed(c->mc))
+		return;
+	if (explicit_too && c->st.ntasks) {
+		cJSON *tasks = cJSON_CreateArray();
+		for (size_t i = 0; i < c->st.ntasks; i++) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddItemToObject(o, "task_id", mesos_id(c->st.tasks[i].task_id));
+			cJSON_AddItemToObject(o, "agent_id", mesos_id(c->st.tasks[i].agent_id));
+			cJSON_AddItemToArray(tasks, o);
+		}
+		(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
+	}
+	(void)mesos_send(c->mc, mesos_call_reconcile(cJSON_CreateArray()));
+	log_info("reconcile", "explicit_tasks=%zu implicit=true",
+		 explicit_too ? c->st.ntasks : (size_t)0);
+}
+
+static void on_subscribed(void *arg, const char *framework_id, double hb, const cJSON *ev)
+{
+	(void)ev;
+	struct coord *c = arg;
+	c->n.subscriptions++;
+	/* offers of an earlier subscription are gone; reconciliation answers
+	 * for its kills and updates */
+	cJSON_Delete(c->retry_calls);
+	c->retry_calls = NULL;
+	c->suppressed = false;
+	c->discovering = true;
+	c->revived_sig = 0;
+	if (strcmp(c->st.framework_id, framework_id) != 0) {
+		if (c->st.framework_id[0])
+			log_warn("framework_id_changed", "old=%s new=%s",
+				 log_qs(c->st.framework_id), log_qs(framework_id));
+		snprintf(c->st.framework_id, sizeof c->st.framework_id, "%s", framework_id);
+		if (coord_save(c) != 0) {
+			coord_fatal(c, "cannot persist the framework id");
+			return;
+		}
+	}
+	log_info("subscribed", "framework_id=%s heartbeat_s=%.1f master=%s tasks=%zu",
+		 log_qs(framework_id), hb, log_qs(mesos_endpoint(c->mc)), c->st.ntasks);
+	/* KILLs sent before a failover may have been lost */
+	for (size_t i = 0; i < c->st.ntasks; i++)
+		if (c->st.tasks[i].kill_requested)
+			send_kill(c, &c->st.tasks[i]);
+	reconcile(c, true);
+	/* A re-SUBSCRIBE over a connection the master still thought alive
+	 * keeps our DECLINE filters (src/master/master.cpp: filters are only
+	 * cleared when a framework is disconnected or fails over), so without
+	 * a REVIVE nothing may be offered for up to an hour. One REVIVE per
+	 * subscription clears them; the planner suppresses again once nothing
+	 * is wanted. */
+	if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
+		c->n.revives++;
+		c->last_revive_ms = (int64_t)ev_now_ms();
+		log_info("offers_revive", "reason=%s", log_qs("subscribed"));
+	}
+	replan_soon(c);
+}
+
+static void handle_offers(struct coord *c, const cJSON *ev)
+{
+	const cJSON *list =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "offers"),
+						 "offers");
+	int n = cJSON_GetArraySize(list);
+	if (n <= 0)
+		return;
+	c->discovering = false;
+	struct taskspec_offer *offers = qm_calloc((size_t)n, sizeof *offers);
+	size_t k = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, list)
+	{
+		char err[192] = "";
+		c->n.offers++;
+		if (taskspec_offer_parse(o, &offers[k], err, sizeof err) != 0) {
+			const char *id = json_id(o, "id");
+			log_warn("offer_malformed", "offer_id=%s error=%s", log_qs(id ? id : ""),
+				 log_qs(err));
+			taskspec_offer_free(&offers[k]);
+			if (id) {
+				cJSON *ids = cJSON_CreateArray();
+				cJSON_AddItemToArray(ids, mesos_id(id));
+				(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+				c->n.declined++;
+			}
+			continue;
+		}
+		if (offers[k].skipped)
+			log_warn("offer_resources_skipped", "offer_id=%s count=%u first=%s",
+				 log_qs(offers[k].id), offers[k].skipped,
+				 log_qs(offers[k].skip_reason));
+		struct agent *a = agent_get(c, offers[k].agent_id, offers[k].hostname);
+		if (!a->active)
+			log_info("agent_active", "agent_id=%s", log_qs(a->id));
+		a->active = true;
+		a->offered = true;
+		a->last_offer_ms = wall_ms();
+		agent_clear_attrs(a);
+		if (offers[k].nattrs) {
+			a->attrs = qm_calloc(offers[k].nattrs, sizeof *a->attrs);
+			for (size_t j = 0; j < offers[k].nattrs; j++) {
+				a->attrs[j].name = qm_strdup(offers[k].attrs[j].name);
+				a->attrs[j].value = qm_strdup(offers[k].attrs[j].value);
+			}
+			a->nattrs = offers[k].nattrs;
+		}
+		k++;
+	}
+	coord_plan(c, offers, k);
+	for (size_t i = 0; i < k; i++)
+		taskspec_offer_free(&offers[i]);
+	free(offers);
+}
+
+static bool state_ready(struct coord *c, const struct store_task *t, enum plan_task_state s,
+			enum plan_health h)
+{
+	if (s != PLAN_TASK_RUNNING || t->kill_requested)
+		return false;
+	unsigned bit = 1u << task_service(t);
+	if (c->pc.health_checked & bit)
+		return h == PLAN_HEALTH_OK;
+	return h != PLAN_HEALTH_FAILING;
+}
+
+static void handle_update(struct coord *c, const cJSON *ev)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(ev, "update"), "status");
+	const char *task_id = json_id(st, "task_id");
+	const char *state = json_str(st, "state");
+	const char *agent_id = json_id(st, "agent_id");
+	const char *uuid = json_str(st, "uuid");
+	const char *reason = json_str(st, "reason");
+	const char *message = json_str(st, "message");
+	const cJSON *healthy = cJSON_GetObjectItemCaseSensitive(st, "healthy");
+	c->n.updates++;
+	enum plan_task_state s;
+	if (!task_id || !state || plan_task_state_parse(state, &s) != 0) {
+		log_warn("update_malformed", "task_id=%s state=%s", log_qs(task_id ? task_id : ""),
+			 log_qs(state ? state : ""));
+		return; /* no ack: we could not take it in */
+	}
+	struct store_task *t = store_state_find_task(&c->st, task_id);
+	bool ok = true;
+	if (!t) {
+		/* Not in our state. One of ours by its id (launched by an earlier
+		 * life whose record was lost, or a task the master still runs after
+		 * we forgot it): kill it, nobody will manage it. */
+		char svc[32];
+		if (!plan_task_state_terminal(s) && s != PLAN_TASK_UNREACHABLE &&
+		    taskspec_task_id_parse(task_id, svc, sizeof svc, NULL, 0) == 0) {
+			log_warn("task_orphan_kill", "task_id=%s state=%s agent_id=%s",
+				 log_qs(task_id), state, log_qs(agent_id ? agent_id : ""));
+			(void)mesos_send(c->mc, mesos_call_kill(task_id, agent_id));
+			c->n.orphans_killed++;
+		}
+	} else {
+		enum plan_task_state old = task_state(t);
+		if (s == PLAN_TASK_UNREACHABLE)
+			watch_unreachable(c);
+		/* a live task reported from a lost agent: it is back (1.5.0+
+		 * says so on reregistration, reconciliation on any release);
+		 * offers may be suppressed, so no offer would tell us */
+		struct agent *a = agent_find(c, t->agent_id);
+		if (a && !a->active && !plan_task_state_terminal(s) &&
+		    s != PLAN_TASK_UNREACHABLE && s != PLAN_TASK_UNKNOWN) {
+			a->active = true;
+			log_info("agent_active", "agent_id=%s reason=%s", log_qs(a->id),
+				 log_qs("a task on it is reported live"));
+		}
+		enum plan_health h = health_of(c, task_id);
+		if (s != old)
+			h = PLAN_HEALTH_UNKNOWN;
+		if (cJSON_IsBool(healthy))
+			h = cJSON_IsTrue(healthy) ? PLAN_HEALTH_OK : PLAN_HEALTH_FAILING;
+		bool reconciled = reason && strcmp(reason, "REASON_RECONCILIATION") == 0;
+		if (s != old || !reconciled)
+			log_info("task_update",
+				 "task_id=%s service=%s state=%s healthy=%s reason=%s message=%s",
+				 log_qs(task_id), t->service, state,
+				 h == PLAN_HEALTH_OK ? "true"
+				 : h == PLAN_HEALTH_FAILING ? "false" : "unknown",
+				 log_qs(reason ? reason : ""), log_qs(message ? message : ""));
+		bool changed = s != old;
+		if (plan_task_state_terminal(s)) {
+			if (!t->kill_requested && !reconciled) {
+				struct store_failure *f =
+					store_state_failure(&c->st, t->service, t->agent_id, true);
+				if (f) {
+					f->consecutive++;
+					f->last_failure_ms = wall_ms();
+				}
+			}
+			health_drop(c, task_id);
+			store_state_remove_task(&c->st, task_id);
+			t = NULL;
+			changed = true;
+		} else {
+			snprintf(t->state, sizeof t->state, "%s", state);
+			health_set(c, task_id, h);
+			if (state_ready(c, t, s, h) &&
+			    store_state_failure(&c->st, t->service, t->agent_id, false)) {
+				store_state_clear_failure(&c->st, t->service, t->agent_id);
+				changed = true;
+			}
+		}
+		if (changed)
+			ok = coord_save(c) == 0;
+		replan_soon(c);
+	}
+	if (uuid && ok && agent_id) {
+		if (mesos_send(c->mc, mesos_call_acknowledge(agent_id, task_id, uuid)) == 0)
+			c->n.acks++;
+	}
+}
+
+static void handle_failure(struct coord *c, const cJSON *ev)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(ev, "failure");
+	const char *agent_id = json_id(f, "agent_id");
+	if (!agent_id || cJSON_GetObjectItemCaseSensitive(f, "executor_id"))
+		return;
+	struct agent *a = agent_find(c, agent_id);
+	if (a && a->active) {
+		a->active = false;
+		log_warn("agent_lost", "agent_id=%s hostname=%s", log_qs(agent_id),
+			 log_qs(a->hostname ? a->hostname : ""));
+		replan_soon(c);
+	}
+}
+
+/* The events the Mesos client hands to on_event(), by type: every type of
+ * scheduler.proto's Event (include/mesos/v1/scheduler/scheduler.proto,
+ * 1.4.0 and 1.11.0; UPDATE_OPERATION_STATUS since 1.5.0) but SUBSCRIBED and
+ * ERROR, which the client parses and hands to their own handlers
+ * (on_subscribed, on_error: mesos.h). A NULL handler: nothing to do, since
+ * nothing is held between events -- offers are answered at once. A type not
+ * listed is logged. */
+static const struct {
+	const char *type;
+	void (*handle)(struct coord *c, const cJSON *ev);
+} event_handlers[] = {
+	{ "OFFERS", handle_offers },
+	{ "UPDATE", handle_update },
+	{ "FAILURE", handle_failure },
+	{ "RESCIND", NULL },
+	{ "HEARTBEAT", NULL },
+	{ "RESCIND_INVERSE_OFFER", NULL },
+	{ "INVERSE_OFFERS", NULL },
+	{ "MESSAGE", NULL },
+	{ "UPDATE_OPERATION_STATUS", NULL },
+};
+
+static void on_event(void *arg, const char *type, const cJSON *ev)
+{
+	struct coord *c = arg;
+	if (c->stopping)
+		return;
+	for (size_t i = 0; i < sizeof event_handlers / sizeof event_handlers[0]; i++) {
+		if (strcmp(type, event_handlers[i].type) != 0)
+			continue;
+		if (event_handlers[i].handle)
+			event_handlers[i].handle(c, ev);
+		return;
+	}
+	log_warn("event_unknown", "type=%s", log_qs(type));
+}
+
+static void on_disconnected(void *arg, const char *why)
+{
+	struct coord *c = arg;
+	(void)why; /* logged by the Mesos client */
+	c->suppressed = false;
+}
+
+static void on_error(void *arg, const char *message)
+{
+	(void)arg;
+	log_error("mesos_error", "message=%s", log_qs(message));
+}
+
+static void retry_calls_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->retry_timer = 0;
+	cJSON *v = c->retry_calls;
+	c->retry_calls = NULL;
+	if (!v)
+		return;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, v)
+	{
+		const cJSON *call = e;
+		const char *type = json_str(call, "type");
+		if (type && strcmp(type, "KILL") == 0) {
+			/* only while we still want that task dead */
+			const char *id = json_id(cJSON_GetObjectItemCaseSensitive(call, "kill"),
+						 "task_id");
+			const struct store_task *t =
+				id ? store_state_find_task(&c->st, id) : NULL;
+			if (!t || !t->kill_requested ||
+			    plan_task_state_terminal(task_state(t)))
+				continue;
+		}
+		log_info("mesos_call_retry", "call=%s delay_ms=%lld", log_qs(type ? type : ""),
+			 (long long)c->retry_delay_ms);
+		(void)mesos_send(c->mc, cJSON_Duplicate(call, true));
+	}
+	cJSON_Delete(v);
+}
+
+/* A DECLINE, KILL or ACKNOWLEDGE the master did not take for a passing
+ * reason (no answer, 5xx) is sent again shortly (found by the fault
+ * campaign):
+ *  - a lost DECLINE leaves its offers held by this framework, and Mesos
+ *    never rescinds them by default (src/master/flags.cpp, 1.4.0 and
+ *    1.11.0: --offer_timeout "If not set, offers do not timeout"), so that
+ *    agent was never offered again;
+ *  - a lost KILL stalled a rolling upgrade until the 30 s kill retry;
+ *  - a lost ACKNOWLEDGE holds the task's next updates until the agent's
+ *    own retry (10 s and up).
+ * A 4xx is not retried (the call itself is wrong), nor anything once the
+ * subscription is gone (a new one reconciles). */
+static void retry_call(struct coord *c, long status, const cJSON *call)
+{
+	if (!call || (status != 0 && status < 500))
+		return;
+	if (!c->retry_calls)
+		c->retry_calls = cJSON_CreateArray();
+	if (cJSON_GetArraySize(c->retry_calls) >= RETRY_CALLS_MAX)
+		return;
+	cJSON_AddItemToArray(c->retry_calls, cJSON_Duplicate(call, true));
+	if (c->retry_timer)
+		return;
+	/* 1 s after a quiet minute, doubling while the master keeps failing */
+	int64_t now = wall_ms();
+	if (!c->retry_delay_ms || now - c->retry_last_ms > 60000)
+		c->retry_delay_ms = CALL_RETRY_MS;
+	else if (c->retry_delay_ms < RETRY_MAX_MS)
+		c->retry_delay_ms = c->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+									  : c->retry_delay_ms * 2;
+	c->retry_last_ms = now;
+	c->retry_timer = ev_timer_add(c->loop, (uint64_t)c->retry_delay_ms, retry_calls_cb, c);
+}
+
+/* DECLINE, KILL, ACKNOWLEDGE: sent again shortly (retry_call). */
+static void retry_failed(struct coord *c, long status, const char *reason, const cJSON *call)
+{
+	(void)reason;
+	retry_call(c, status, call);
+}
+
+/* offers may still be suppressed: REVIVE again when needed */
+static void revive_failed(struct coord *c, long status, const char *reason, const cJSON *call)
+{
+	(void)status, (void)reason, (void)call;
+	c->suppressed = true;
+	c->revived_sig = 0;
+	wake_in(c, CALL_RETRY_MS);
+}
+
+static void suppress_failed(struct coord *c, long status, const char *reason, const cJSON *call)
+{
+	(void)status, (void)reason, (void)call;
+	c->suppressed = false;
+	wake_in(c, CALL_RETRY_MS);
+}
+
+/* For an ACCEPT that the master answered (4xx/5xx) the offers are still
+ * held by us (src/master/http.cpp answers before the master looks at the
+ * offers) and no task was launched: hand the offers back at once and forget
+ * the tasks; a 4xx also counts a failure for each (service, agent) so the
+ * planner retries with backoff. Without an answer (status 0) the master may
+ * have launched them: reconciliation tells. */
+static void accept_failed(struct coord *c, long status, const char *reason, const cJSON *call)
+{
+	if (status == 0) {
+		reconcile(c, true);
+		return;
+	}
+	const cJSON *acc = cJSON_GetObjectItemCaseSensitive(call, "accept");
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(acc, "offer_ids");
+	if (cJSON_GetArraySize(ids) > 0) {
+		(void)mesos_send(c->mc, mesos_call_decline(cJSON_Duplicate(ids, true),
+							   SHORT_REFUSE_S));
+		c->n.declined += (uint64_t)cJSON_GetArraySize(ids);
+	}
+	size_t dropped = 0;
+	const cJSON *op;
+	cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(acc, "operations"))
+	{
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(op, "launch");
+		const cJSON *ti;
+		cJSON_ArrayForEach(ti, cJSON_GetObjectItemCaseSensitive(l, "task_infos"))
+		{
+			const char *id = json_id(ti, "task_id");
+			struct store_task *t = id ? store_state_find_task(&c->st, id) : NULL;
+			if (!t)
+				continue;
+			log_warn("task_not_launched", "task_id=%s service=%s agent_id=%s status=%ld "
+				 "reason=%s", log_qs(id), t->service, log_qs(t->agent_id), status,
+				 log_qs(reason));
+			/* A 4xx refused this TaskInfo: launching it again as is
+			 * fails again, so the service backs off. A 5xx (master
+			 * recovering, failing over) says nothing about the task:
+			 * counted as a failure, three 503s in a row held the
+			 * service back by the backoff (~50 s in the fault
+			 * campaign); it is simply launched on the next offer. */
+			if (status >= 400 && status < 500) {
+				struct store_failure *f = store_state_failure(
+					&c->st, t->service, t->agent_id, true);
+				if (f) {
+					f->consecutive++;
+					f->last_failure_ms = wall_ms();
+				}
+			}
+			health_drop(c, id);
+			store_state_remove_task(&c->st, id);
+			dropped++;
+		}
+	}
+	if (dropped)
+		(void)coord_save(c);
+	replan_soon(c);
+}
+
+/* A call the master did not take, by the call's type; other types
+ * (RECONCILE, TEARDOWN) need nothing. */
+static const struct {
+	const char *type;
+	void (*handle)(struct coord *c, long status, const char *reason, const cJSON *call);
+} call_failed_handlers[] = {
+	{ "DECLINE", retry_failed },
+	{ "KILL", retry_failed },
+	{ "ACKNOWLEDGE", retry_failed },
+	{ "REVIVE", revive_failed },
+	{ "SUPPRESS", suppress_failed },
+	{ "ACCEPT", accept_failed },
+};
+
+static void on_call_failed(void *arg, const char *type, long status, const char *reason,
+			   const cJSON *call)
+{
+	struct coord *c = arg;
+	for (size_t i = 0; i < sizeof call_failed_handlers / sizeof call_failed_handlers[0]; i++)
+		if (strcmp(type, call_failed_handlers[i].type) == 0) {
+			call_failed_handlers[i].handle(c, status, reason, call);
+			return;
+		}
+}
+
+void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
+		   Quobyte__Bus__Ack *ack)
+{
+	struct coord *c = arg;
+	bool changed = false;
+	bool was_known = false;
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	if (n && n->has_snapshot)
+		was_known = true;
+	int rv = nodes_apply(&c->nodes, env, (uint64_t)wall_ms(), ack, &changed);
+	if (rv != 0) {
+		log_warn("bus_message_refused", "agent_id=%s kind=%s error=%s", log_qs(agent_id),
+			 bus_body_name(env), log_qs(ack->error ? ack->error : ""));
+		return;
+	}
+	if (changed) {
+		c->n.bus_changes++;
+		n = nodes_find(&c->nodes, agent_id);
+		log_info("inventory", "agent_id=%s hostname=%s kind=%s generation=%llu devices=%zu%s",
+			 log_qs(agent_id), log_qs(n && n->hostname ? n->hostname : ""),
+			 bus_body_name(env), (unsigned long long)(n ? n->generation : 0),
+			 n ? n->ndevices : 0, was_known ? "" : " first=true");
+		replan_soon(c);
+	}
+}
+
+static void revive_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	/* Agent discovery: a new agent is only seen in an offer; a suppressed
+	 * framework gets none, so ask again now and then. */
+	if (mesos_subscribed(c->mc) && c->suppressed) {
+		if (mesos_send(c->mc, mesos_call_revive(c->cfg->role)) == 0) {
+			c->n.revives++;
+			c->suppressed = false;
+			log_debug("offers_revive", "reason=%s", log_qs("periodic agent discovery"));
+		}
+	}
+	c->revive_timer = ev_timer_add(loop, (uint64_t)c->cfg->revive_interval, revive_tick, c);
+}
+
+/* While a task is unreachable, ask about it every UNREACHABLE_RECONCILE_MS.
+ * Mesos 1.5.0+ sends an update when its agent reregisters
+ * (src/master/master.cpp Master::__reregisterSlave,
+ * REASON_SLAVE_REREGISTERED); 1.4.0 sends nothing, and the periodic full
+ * reconciliation (--reconcile-interval, 15m) would leave the node's
+ * services in limbo that long (found by the fault campaign). */
+static void unreach_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	c->unreach_timer = 0;
+	if (!c->leading || !mesos_subscribed(c->mc))
+		return;
+	cJSON *tasks = cJSON_CreateArray();
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		const struct store_task *t = &c->st.tasks[i];
+		if (task_state(t) != PLAN_TASK_UNREACHABLE)
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
+		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
+		cJSON_AddItemToArray(tasks, o);
+	}
+	int n = cJSON_GetArraySize(tasks);
+	if (n == 0) {
+		cJSON_Delete(tasks);
+		return;
+	}
+	log_info("reconcile_unreachable", "tasks=%d", n);
+	(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
+	c->unreach_timer = ev_timer_add(loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
+}
+
+static void watch_unreachable(struct coord *c)
+{
+	if (!c->unreach_timer)
+		c->unreach_timer =
+			ev_timer_add(c->loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
+}
+
+static void reconcile_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	reconcile(c, true);
+	c->reconcile_timer =
+		ev_timer_add(loop, (uint64_t)c->cfg->reconcile_interval, reconcile_tick, c);
+}
+
+static void kill_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	int64_t now = wall_ms();
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		struct store_task *t = &c->st.tasks[i];
+		if (t->kill_requested && now - t->launched_ms > KILL_RETRY_MS)
+			send_kill(c, t);
+	}
+	/* also: a plan now and then, so staleness and time-based rules apply
+	 * even when nothing else happens */
+	replan_soon(c);
+	c->kill_timer = ev_timer_add(loop, KILL_RETRY_MS, kill_tick, c);
+}
+
+const struct mesos_handlers events_mesos_handlers = {
+	.subscribed = on_subscribed,
+	.event = on_event,
+	.disconnected = on_disconnected,
+	.error = on_error,
+	.call_failed = on_call_failed,
+};
+
+void events_start_timers(struct coord *c)
+{
+	c->revive_timer = ev_timer_add(c->loop, (uint64_t)c->cfg->revive_interval, revive_tick, c);
+	c->reconcile_timer =
+		ev_timer_add(c->loop, (uint64_t)c->cfg->reconcile_interval, reconcile_tick, c);
+	c->kill_timer = ev_timer_add(c->loop, KILL_RETRY_MS, kill_tick, c);
+}

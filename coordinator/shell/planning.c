@@ -1,0 +1,698 @@
+/* One planning cycle (coord_plan): the shell turns what it knows -- agents,
+ * prober inventories, tasks in the store, failure history -- into a
+ * plan_input, lets the pure planner decide (core/plan.h), and carries the
+ * actions out: KILLs at once, LAUNCHes into the offers at hand (recorded in
+ * the store before the ACCEPT), REVIVE when launches wait for offers,
+ * SUPPRESS when nothing does. Every offer handed in is answered (ACCEPT or
+ * DECLINE) before coord_plan returns. Runs on the loop thread
+ * (coord_priv.h). */
+#include "shell/coord_priv.h"
+
+#include "bus.h"
+#include "config.h"
+#include "core/launch.h"
+#include "mac.h"
+#include "log.h"
+#include "qm_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static void replan_cb(struct ev_loop *loop, void *arg);
+
+static uint64_t random64(void)
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+	return r;
+}
+
+void replan_soon(struct coord *c)
+{
+	if (c->replan_posted || c->stopping)
+		return;
+	c->replan_posted = true;
+	ev_post(c->loop, replan_cb, c);
+}
+
+static void replan_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->replan_posted = false;
+	if (!c->stopping)
+		coord_plan(c, NULL, 0);
+}
+
+static void wake_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->wake_timer = 0;
+	c->wake_at = 0;
+	replan_soon(c);
+}
+
+/* Replan within ms (an earlier wake stands). */
+void wake_in(struct coord *c, int64_t ms)
+{
+	int64_t at = wall_ms() + ms;
+	if (c->wake_timer && c->wake_at <= at)
+		return;
+	if (c->wake_timer)
+		ev_timer_cancel(c->loop, c->wake_timer);
+	c->wake_at = at;
+	c->wake_timer = ev_timer_add(c->loop, ms > 0 ? (uint64_t)ms : 0, wake_cb, c);
+}
+
+static void fill_report(struct coord *c, const char *agent_id, struct plan_report *r)
+{
+	memset(r, 0, sizeof *r);
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	if (!n || !n->has_snapshot)
+		return;
+	unsigned counts[4] = { 0 };
+	bool bootstrap = false;
+	nodes_type_counts(n, counts, &bootstrap);
+	r->has_report = true;
+	r->last_report_ms = (long long)n->last_report_ms;
+	r->registry_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__REGISTRY];
+	r->metadata_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA];
+	r->data_devices = counts[QUOBYTE__BUS__DEVICE_TYPE__DATA];
+	r->registry_bootstrap = bootstrap;
+	r->client_mount = n->client_mount_point_exists;
+}
+
+/* The ports a task of service s uses as its rpc port (registry list). */
+static void registry_list(struct coord *c, const char *extra_host, uint32_t extra_port,
+			  char *out, size_t cap)
+{
+	if (c->cfg->registry_endpoints && c->cfg->registry_endpoints[0]) {
+		snprintf(out, cap, "%s", c->cfg->registry_endpoints);
+		return;
+	}
+	out[0] = '\0';
+	size_t len = 0;
+	bool have_extra = false;
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		const struct store_task *t = &c->st.tasks[i];
+		if (strcmp(t->service, "registry") != 0 || t->kill_requested)
+			continue;
+		enum plan_task_state s = task_state(t);
+		if (plan_task_state_terminal(s))
+			continue;
+		uint32_t port = t->nports ? t->ports[0] : c->ts.svc[SERVICE_REGISTRY].port;
+		if (extra_host && strcmp(t->hostname, extra_host) == 0 && port == extra_port)
+			have_extra = true;
+		int w = snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", t->hostname,
+				 port);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+	if (extra_host && !have_extra)
+		snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", extra_host, extra_port);
+}
+
+/* Device roots of agent's OK devices of one type, as borrowed strings. */
+static size_t device_dirs(struct coord *c, const char *agent_id, enum service s,
+			  const char **dirs, size_t cap)
+{
+	Quobyte__Bus__DeviceType want;
+	switch (s) {
+	case SERVICE_REGISTRY: want = QUOBYTE__BUS__DEVICE_TYPE__REGISTRY; break;
+	case SERVICE_METADATA: want = QUOBYTE__BUS__DEVICE_TYPE__METADATA; break;
+	case SERVICE_DATA: want = QUOBYTE__BUS__DEVICE_TYPE__DATA; break;
+	default: return 0;
+	}
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	size_t k = 0;
+	for (size_t i = 0; n && i < n->ndevices && k < cap; i++) {
+		const Quobyte__Bus__Device *d = n->devices[i].d;
+		if (!nodes_device_usable(d) || !d->root)
+			continue;
+		for (size_t j = 0; j < d->n_types; j++)
+			if (d->types[j] == want && taskspec_path_valid(d->root)) {
+				dirs[k++] = d->root;
+				break;
+			}
+	}
+	return k;
+}
+
+/* Is path at or below dir? */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The device root (agent attribute, else --prober-device-roots) that holds
+ * path, copied into out; false if none does. */
+static bool root_of(struct coord *c, const char *agent_id, const char *path, char *out,
+		    size_t cap)
+{
+	const char *roots = agent_attr(agent_find(c, agent_id), ATTR_DEVICE_ROOTS);
+	if (!roots)
+		roots = c->cfg->prober_device_roots;
+	const char *cur = roots;
+	char item[TASKSPEC_PATH_MAX + 1];
+	while (cur && config_list_next(&cur, item, sizeof item)) {
+		if (taskspec_path_valid(item) && path_under(path, item)) {
+			snprintf(out, cap, "%s", item);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* What a disk service's container gets bind-mounted: with shared
+ * propagation, the device root of each device (so a disk mounted under it
+ * later shows up in the running container), else each device directory.
+ * Deduplicated, in device order; the strings live in bufs. */
+static size_t service_mounts(struct coord *c, const char *agent_id, const char **dirs,
+			     size_t nd, char (*bufs)[TASKSPEC_PATH_MAX + 1], const char **out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nd; i++) {
+		char root[TASKSPEC_PATH_MAX + 1];
+		const char *m = dirs[i];
+		if (c->ts.shared_propagation && root_of(c, agent_id, dirs[i], root, sizeof root))
+			m = root;
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(out[j], m) == 0;
+		if (dup)
+			continue;
+		snprintf(bufs[k], TASKSPEC_PATH_MAX + 1, "%s", m);
+		out[k] = bufs[k];
+		k++;
+	}
+	return k;
+}
+
+/* Why a running disk service must be replaced: a device of its type that
+ * its container cannot see (outside every path mounted at launch, or, without
+ * shared propagation, mounted after it). NULL if it sees them all. */
+const char *replace_reason(struct coord *c, const struct store_task *t, char *buf,
+			   size_t cap)
+{
+	enum service s;
+	if (!t->mounts_known || service_parse(t->service, &s) != 0)
+		return NULL;
+	const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
+	size_t nd = device_dirs(c, t->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
+	for (size_t i = 0; i < nd; i++) {
+		bool seen = false;
+		const char *cur = t->mounts;
+		char m[TASKSPEC_PATH_MAX + 1];
+		while (!seen && config_list_next(&cur, m, sizeof m))
+			seen = t->mounts_shared ? path_under(dirs[i], m) : strcmp(dirs[i], m) == 0;
+		if (!seen) {
+			snprintf(buf, cap, "device %s added: not visible in the running container",
+				 dirs[i]);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* A launched prober dials the bus with the files the operator placed on
+ * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
+ * at least the CA. Returns how many of args[0..6) are set. */
+static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6])
+{
+	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key"};
+	const char *const paths[] = {cfg->prober_bus_tls_ca, cfg->prober_bus_tls_cert,
+				     cfg->prober_bus_tls_key};
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (paths[i] && paths[i][0]) {
+			args[n++] = flags[i];
+			args[n++] = paths[i];
+		}
+	}
+	return n;
+}
+
+/* Build one launch into offer o. Returns the TaskInfo (and records the task
+ * in c->st) or NULL with the reason logged. */
+static cJSON *build_launch(struct coord *c, const struct plan_action *a,
+			   struct taskspec_offer *o, bool *no_fit)
+{
+	enum service s = (enum service)a->service;
+	struct taskspec_request req;
+	taskspec_request_for(&c->ts, s, &req);
+	struct taskspec_fit fit;
+	if (!taskspec_offer_take(o, &req, &fit)) {
+		*no_fit = true;
+		wait_set(c, o->agent_id, o->hostname, s, fit.reason);
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	struct store_task t;
+	memset(&t, 0, sizeof t);
+	if (taskspec_task_id(service_name(s), o->hostname, random64(), t.task_id,
+			     sizeof t.task_id) != 0) {
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	char err[256] = "";
+	cJSON *ti = NULL;
+	int rv;
+	if (s == SERVICE_PROBER) {
+		uint8_t cred[BUS_CRED_LEN];
+		char hex[2 * BUS_CRED_LEN + 1];
+		bus_credential_derive(c->secret, c->secretlen, o->agent_id, cred);
+		mac_hex_encode(cred, sizeof cred, hex);
+		struct agent *ag = agent_find(c, o->agent_id);
+		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
+		const char *args[6];
+		size_t nargs = prober_tls_args(c->cfg, args);
+		struct taskspec_prober_params p = {
+			.task_id = t.task_id,
+			.agent_id = o->agent_id,
+			.hostname = o->hostname,
+			.coordinator_url = c->bus_url,
+			.credential_hex = hex,
+			.device_roots = roots ? roots : c->cfg->prober_device_roots,
+			.device_dirs = c->cfg->prober_device_dirs,
+			.client_mount_point = c->cfg->client_mount_point,
+			.args = args,
+			.nargs = nargs,
+			.fit = &fit,
+		};
+		rv = taskspec_prober_task(&c->ts, &p, &ti, err, sizeof err);
+		memset(cred, 0, sizeof cred);
+		memset(hex, 0, sizeof hex);
+	} else {
+		char registry[2048];
+		uint32_t port = fit.nports ? fit.ports[0] : 0;
+		registry_list(c, s == SERVICE_REGISTRY ? o->hostname : NULL, port, registry,
+			      sizeof registry);
+		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS], *mounts[TASKSPEC_MAX_DEVICE_DIRS];
+		char(*bufs)[TASKSPEC_PATH_MAX + 1] = qm_calloc(TASKSPEC_MAX_DEVICE_DIRS, sizeof *bufs);
+		size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
+		nd = service_mounts(c, o->agent_id, dirs, nd, bufs, mounts);
+		if (s == SERVICE_REGISTRY || s == SERVICE_METADATA || s == SERVICE_DATA) {
+			t.mounts_known = true;
+			t.mounts_shared = c->ts.shared_propagation;
+			for (size_t i = 0; i < nd; i++) {
+				size_t used = strlen(t.mounts);
+				snprintf(t.mounts + used, sizeof t.mounts - used, "%s%s", i ? "," : "",
+					 mounts[i]);
+			}
+		}
+		struct taskspec_service_params p = {
+			.service = s,
+			.task_id = t.task_id,
+			.agent_id = o->agent_id,
+			.hostname = o->hostname,
+			.version = a->version,
+			.registry = registry,
+			.device_dirs = mounts,
+			.ndevice_dirs = nd,
+			.fit = &fit,
+		};
+		rv = taskspec_service_task(&c->ts, &p, &ti, err, sizeof err);
+		free(bufs);
+	}
+	if (rv != 0) {
+		log_error("task_build_failed", "service=%s agent_id=%s error=%s",
+			  service_name(s), log_qs(o->agent_id), log_qs(err));
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	snprintf(t.service, sizeof t.service, "%s", service_name(s));
+	snprintf(t.agent_id, sizeof t.agent_id, "%s", o->agent_id);
+	snprintf(t.hostname, sizeof t.hostname, "%s", o->hostname);
+	if (a->version && s != SERVICE_PROBER)
+		snprintf(t.version, sizeof t.version, "%s", a->version);
+	t.launched_ms = wall_ms();
+	for (unsigned i = 0; i < fit.nports && i < STORE_TASK_PORTS; i++)
+		t.ports[t.nports++] = fit.ports[i];
+	taskspec_fit_fini(&fit);
+	if (!store_state_put_task(&c->st, &t)) {
+		cJSON_Delete(ti);
+		return NULL;
+	}
+	health_set(c, t.task_id, PLAN_HEALTH_UNKNOWN);
+	wait_clear(c, o->agent_id, s);
+	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s",
+		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
+		 log_qs(t.version));
+	return ti;
+}
+
+void send_kill(struct coord *c, struct store_task *t)
+{
+	if (!mesos_subscribed(c->mc))
+		return;
+	(void)mesos_send(c->mc, mesos_call_kill(t->task_id, t->agent_id));
+	c->n.kills++;
+}
+
+static void set_offers_wanted(struct coord *c, bool want, uint64_t sig)
+{
+	if (!mesos_subscribed(c->mc))
+		return;
+	const char *role = c->cfg->role;
+	if (want) {
+		int64_t now = (int64_t)ev_now_ms();
+		if (c->suppressed || (sig != c->revived_sig &&
+				      now - c->last_revive_ms >= REVIVE_MIN_GAP_MS)) {
+			if (mesos_send(c->mc, mesos_call_revive(role)) == 0) {
+				c->n.revives++;
+				c->suppressed = false;
+				c->revived_sig = sig;
+				c->last_revive_ms = now;
+				log_info("offers_revive", "reason=%s",
+					 log_qs("launches are waiting for offers"));
+			}
+		} else if (sig != c->revived_sig) {
+			/* too soon after the last REVIVE: try again shortly */
+			wake_in(c, REVIVE_MIN_GAP_MS);
+		}
+	} else if (!c->suppressed) {
+		if (mesos_send(c->mc, mesos_call_suppress(role)) == 0) {
+			c->n.suppresses++;
+			c->suppressed = true;
+			c->revived_sig = 0;
+			log_info("offers_suppress", "reason=%s", log_qs("nothing to launch"));
+		}
+	}
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull;
+}
+
+struct offer_ops {
+	cJSON *launch;  /* array of TaskInfo */
+	bool no_fit;    /* a pending launch did not fit: ask again soon */
+};
+
+/* The planner's input, built from the state: the arrays are ours (freed by
+ * input_free), the strings in them are borrowed from c. */
+struct input {
+	struct plan_input in;
+	struct plan_agent *pa;
+	struct plan_task *pt;
+	char (*reasons)[320];
+	struct plan_history *ph;
+};
+
+static void input_agents(struct coord *c, struct input *ip)
+{
+	struct plan_agent *pa = qm_calloc(c->nagents ? c->nagents : 1, sizeof *pa);
+	for (size_t i = 0; i < c->nagents; i++) {
+		struct agent *a = &c->agents[i];
+		pa[i].agent_id = a->id;
+		pa[i].hostname = a->hostname;
+		pa[i].attrs = a->attrs;
+		pa[i].n_attrs = a->nattrs;
+		pa[i].active = a->active;
+		fill_report(c, a->id, &pa[i].report);
+	}
+	ip->pa = pa;
+	ip->in.agents = pa;
+	ip->in.n_agents = c->nagents;
+}
+
+static void input_tasks(struct coord *c, struct input *ip)
+{
+	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
+	char(*reasons)[320] = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		struct store_task *t = &c->st.tasks[i];
+		pt[i].task_id = t->task_id;
+		pt[i].service = task_service(t);
+		pt[i].agent_id = t->agent_id;
+		pt[i].version = t->version[0] ? t->version : NULL;
+		pt[i].state = task_state(t);
+		pt[i].health = health_of(c, t->task_id);
+		pt[i].launched_ms = t->launched_ms;
+		pt[i].kill_requested = t->kill_requested;
+		pt[i].unwanted_since_ms = t->unwanted_since_ms;
+		pt[i].replace_reason = replace_reason(c, t, reasons[i], sizeof reasons[i]);
+	}
+	ip->pt = pt;
+	ip->reasons = reasons;
+	ip->in.tasks = pt;
+	ip->in.n_tasks = c->st.ntasks;
+}
+
+static void input_history(struct coord *c, struct input *ip)
+{
+	struct plan_history *ph = qm_calloc(c->st.nfailures ? c->st.nfailures : 1, sizeof *ph);
+	size_t nh = 0;
+	for (size_t i = 0; i < c->st.nfailures; i++) {
+		struct store_failure *f = &c->st.failures[i];
+		enum service s;
+		if (service_parse(f->service, &s) != 0)
+			continue;
+		ph[nh].service = (enum service)s;
+		ph[nh].agent_id = f->agent_id;
+		ph[nh].consecutive_failures = f->consecutive;
+		ph[nh].last_failure_ms = f->last_failure_ms;
+		nh++;
+	}
+	ip->ph = ph;
+	ip->in.history = ph;
+	ip->in.n_history = nh;
+}
+
+static void input_build(struct coord *c, int64_t now, struct input *ip)
+{
+	memset(ip, 0, sizeof *ip);
+	ip->in.now_ms = now;
+	ip->in.target_version = c->st.target_version;
+	ip->in.config = c->pc;
+	input_agents(c, ip);
+	input_tasks(c, ip);
+	input_history(c, ip);
+}
+
+static void input_free(struct input *ip)
+{
+	free(ip->pa);
+	free(ip->pt);
+	free(ip->reasons);
+	free(ip->ph);
+}
+
+/* The plan failed: answer the offers anyway, never hoard. */
+static void decline_all(struct coord *c, struct taskspec_offer *offers, size_t noffers)
+{
+	for (size_t i = 0; i < noffers; i++) {
+		cJSON *ids = cJSON_CreateArray();
+		cJSON_AddItemToArray(ids, mesos_id(offers[i].id));
+		(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+		c->n.declined++;
+	}
+}
+
+/* Take the planner's unwanted-since marks into the state; true if one
+ * changed. */
+static bool mark_unwanted(struct coord *c, const struct plan_output *out)
+{
+	bool dirty = false;
+	/* tasks[] order is still c->st.tasks' order: no inserts happened yet */
+	for (size_t i = 0; i < out->n_tasks && i < c->st.ntasks; i++) {
+		if (c->st.tasks[i].unwanted_since_ms != out->unwanted_since_ms[i]) {
+			c->st.tasks[i].unwanted_since_ms = out->unwanted_since_ms[i];
+			dirty = true;
+		}
+	}
+	return dirty;
+}
+
+/* What one cycle does with the plan's actions before anything is sent. */
+struct cycle {
+	struct offer_ops *ops; /* one per offer */
+	uint64_t sig;          /* hash of the pending launches (REVIVE once per set) */
+	size_t launched, pending;
+	bool dirty;            /* the state changed: save before acting */
+};
+
+/* Mark the task of a KILL action (saved before the KILL is sent). */
+static void mark_kill(struct coord *c, const struct plan_action *a, struct cycle *cy)
+{
+	struct store_task *t = store_state_find_task(&c->st, a->task_id);
+	if (!t || t->kill_requested || !mesos_subscribed(c->mc))
+		return;
+	log_info("task_kill", "task_id=%s service=%s agent_id=%s reason=%s detail=%s",
+		 log_qs(t->task_id), t->service, log_qs(t->agent_id),
+		 plan_kill_reason_name(a->kill_reason),
+		 log_qs(a->reason ? a->reason : ""));
+	t->kill_requested = true;
+	cy->dirty = true;
+}
+
+/* Place a LAUNCH or LAUNCH_PROBER into its agent's offer, if one is at
+ * hand and it fits (recorded in the state). */
+static void place_launch(struct coord *c, const struct plan_action *a,
+			 struct taskspec_offer *offers, size_t noffers, struct cycle *cy)
+{
+	cy->pending++;
+	struct wait *w = wait_find(c, a->agent_id, (enum service)a->service);
+	if (w)
+		w->seen = true;
+	cy->sig = fnv(cy->sig, service_name(a->service));
+	cy->sig = fnv(cy->sig, a->agent_id);
+	size_t k = 0;
+	while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
+		k++;
+	if (k == noffers)
+		return;
+	cJSON *ti = build_launch(c, a, &offers[k], &cy->ops[k].no_fit);
+	if (!ti)
+		return;
+	if (!cy->ops[k].launch)
+		cy->ops[k].launch = cJSON_CreateArray();
+	cJSON_AddItemToArray(cy->ops[k].launch, ti);
+	cy->launched++;
+	cy->dirty = true;
+}
+
+static void send_kills(struct coord *c, const struct plan_output *out)
+{
+	for (size_t i = 0; i < out->n_actions; i++) {
+		const struct plan_action *a = &out->actions[i];
+		if (a->type != PLAN_KILL)
+			continue;
+		struct store_task *t = store_state_find_task(&c->st, a->task_id);
+		if (t && t->kill_requested)
+			send_kill(c, t);
+	}
+}
+
+/* ACCEPT each offer that got launches (when they were saved), DECLINE the
+ * rest. Frees ops[k].launch. */
+static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t noffers,
+			  struct offer_ops *ops, bool saved)
+{
+	for (size_t k = 0; k < noffers; k++) {
+		cJSON *ids = cJSON_CreateArray();
+		cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
+		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
+					      : (double)c->cfg->decline_seconds / 1000.0;
+		if (ops[k].launch && saved) {
+			int nl = cJSON_GetArraySize(ops[k].launch);
+			cJSON *opv = launch_operations(ops[k].launch);
+			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
+			c->n.accepted++;
+			c->n.launches += (uint64_t)nl;
+		} else {
+			cJSON_Delete(ops[k].launch);
+			(void)mesos_send(c->mc, mesos_call_decline(ids, refuse));
+			c->n.declined++;
+		}
+	}
+}
+
+/* The save failed and nothing was launched: forget the tasks recorded for
+ * it by reading the state again. */
+static void forget_unsaved(struct coord *c)
+{
+	struct store_state fresh;
+	char err[256];
+	uint64_t v;
+	if (store_load(c->store, &fresh, &v, err, sizeof err) == 0) {
+		store_state_fini(&c->st);
+		c->st = fresh;
+		c->st_version = v;
+	} else {
+		store_state_fini(&fresh);
+		coord_fatal(c, "cannot save or reload the state");
+	}
+}
+
+/* Carry out a computed plan: mark, save, then KILL, ACCEPT/DECLINE and ask
+ * for offers or not. */
+static void carry_out(struct coord *c, const struct plan_output *out, bool dirty,
+		      struct taskspec_offer *offers, size_t noffers)
+{
+	for (size_t i = 0; i < c->nwaits; i++)
+		c->waits[i].seen = false;
+	struct cycle cy = {
+		.ops = qm_calloc(noffers ? noffers : 1, sizeof *cy.ops),
+		.sig = 1469598103934665603ull,
+		.dirty = dirty,
+	};
+	for (size_t i = 0; i < out->n_actions; i++) {
+		const struct plan_action *a = &out->actions[i];
+		if (a->type == PLAN_KILL)
+			mark_kill(c, a, &cy);
+		else
+			place_launch(c, a, offers, noffers, &cy);
+	}
+
+	/* Persist before acting: launched tasks and kill marks. */
+	bool saved = true;
+	if (cy.dirty)
+		saved = coord_save(c) == 0;
+
+	if (saved)
+		send_kills(c, out);
+	answer_offers(c, offers, noffers, cy.ops, saved);
+	free(cy.ops);
+	if (!saved && cy.launched)
+		forget_unsaved(c);
+
+	for (size_t i = c->nwaits; i-- > 0;)
+		if (!c->waits[i].seen)
+			wait_remove_at(c, i);
+
+	bool want = out->want_offers && cy.pending > cy.launched;
+	/* Until the first OFFERS after a subscription (which leaves offers on)
+	 * the agents are not known -- a fresh coordinator knows none --, so
+	 * suppressing then would hide every agent that needs a prober until
+	 * the next periodic revive. */
+	if (!c->discovering)
+		set_offers_wanted(c, want, cy.sig);
+}
+
+void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
+{
+	if (c->stopping || !c->leading || c->step_down_posted)
+		return;
+	if (c->leader && !leader_is_leader(c->leader)) {
+		/* the session is gone; the lost() callback may not have run yet */
+		step_down_soon(c);
+		return;
+	}
+	int64_t now = wall_ms();
+	agents_from_nodes(c);
+
+	struct input ip;
+	input_build(c, now, &ip);
+	struct plan_output out;
+	int rv = plan_compute(&ip.in, &out);
+	c->n.plans++;
+	if (rv != 0) {
+		log_error("plan_failed", "error=%s", log_qs(out.error));
+		plan_output_free(&out);
+		input_free(&ip);
+		decline_all(c, offers, noffers);
+		return;
+	}
+	bool dirty = mark_unwanted(c, &out);
+	input_free(&ip);
+
+	carry_out(c, &out, dirty, offers, noffers);
+
+	if (out.wake_ms > 0)
+		wake_in(c, out.wake_ms - now);
+	plan_output_free(&c->last);
+	c->last = out;
+}
