@@ -1,7 +1,6 @@
 #include "bus_tls.h"
 
 #include "clock.h"
-
 #include "log.h"
 #include "qm_error.h"
 
