@@ -12,7 +12,7 @@
 #include "qm_error.h"
 #include "scan.h"
 #include "sources.h"
-#include "version.h"
+#include "qm_version.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (c.version) {
-		printf("quobyte-prober %s\n", prober_version());
+		printf("quobyte-prober %s\n", QM_VERSION);
 		config_free(table, NOPTS, &c);
 		return 0;
 	}

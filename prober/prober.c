@@ -9,7 +9,7 @@
 #include "probe.h"
 #include "publisher.h"
 #include "qm_error.h"
-#include "version.h"
+#include "qm_version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -490,7 +490,7 @@ static void log_start(const struct prober_opts *o)
 		 "version=%s node=%s hostname=%s boot_id=%s session=%016llx "
 		 "coordinator=%s fs_types=%s device_roots=%s device_dirs=%s "
 		 "host_root=%s rescan_ms=%lld debounce_ms=%lld",
-		 prober_version(), log_qs(o->agent_id), log_qs(o->hostname),
+		 QM_VERSION, log_qs(o->agent_id), log_qs(o->hostname),
 		 log_qs(o->boot_id), (unsigned long long)o->session,
 		 log_qs(o->coordinator ? o->coordinator : "-"), log_qs(types),
 		 log_qs(o->scan.scope.n_roots ? roots : "(all)"),

@@ -185,7 +185,7 @@ static cJSON *state_json(struct coord *c)
 		cJSON_AddStringToObject(o, "status", "standby");
 		standby_fields(c, o);
 		security_fields(c, o);
-		cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
+		cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION);
 		cJSON *store = cJSON_AddObjectToObject(o, "store");
 		cJSON_AddStringToObject(store, "backend", store_backend(c->store));
 		cJSON_AddStringToObject(store, "location", store_location(c->store));
@@ -202,7 +202,7 @@ static cJSON *state_json(struct coord *c)
 	standby_fields(c, o);
 	security_fields(c, o);
 	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
-	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION_STRING);
+	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION);
 	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
 	cJSON *store = cJSON_AddObjectToObject(o, "store");
 	cJSON_AddStringToObject(store, "backend", store_backend(c->store));

@@ -520,7 +520,7 @@ static int setup_mesos(struct coord *c)
 	}
 	log_info("coordinator_start",
 		 "version=%s master=%s rest=%s:%u bus_listen=%s bus_url=%s prober=%s",
-		 QM_VERSION_STRING, log_qs(cfg->master), log_qs(c->hostname),
+		 QM_VERSION, log_qs(cfg->master), log_qs(c->hostname),
 		 (unsigned)http_server_port(c->http), log_qs(cfg->bus_listen),
 		 log_qs(c->bus_url),
 		 c->ts.prober_mode == TASKSPEC_PROBER_COMMAND ? "command"

@@ -25,16 +25,13 @@
 #include "mesos/mesos.h"
 #include "state/leader.h"
 #include "state/store.h"
+#include "qm_version.h"
 #include "strmap.h"
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
-
-#ifndef QM_VERSION_STRING
-#define QM_VERSION_STRING "0.1.0"
-#endif
 
 /* Agent attribute naming the device roots its prober watches (the local
  * one-machine cluster gives every emulated agent its own directory). */

@@ -10,6 +10,7 @@
 #include "mesos/detector.h"
 #include "log.h"
 #include "qm_error.h"
+#include "qm_version.h"
 #include "core/taskspec.h"
 
 #include <ctype.h>
@@ -18,10 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#ifndef QM_VERSION_STRING
-#define QM_VERSION_STRING "0.1.0"
-#endif
 
 struct opts {
 	struct coord_config c;
@@ -283,7 +280,7 @@ static const struct config_opt table[] = {
 	 "serve this file at /files/quobyte-prober; without --prober-command and "
 	 "--prober-uri, probers are fetched from there by the Mesos fetcher", v_abs},
 	{"prober-image", E("PROBER_IMAGE"), CONFIG_STR, OFF(prober_image),
-	 "quobyte/quobyte-mesos:" QM_VERSION_STRING, UNB, "IMAGE:TAG",
+	 "quobyte/quobyte-mesos:" QM_VERSION, UNB, "IMAGE:TAG",
 	 "Docker image the prober runs from when neither --prober-command nor --prober-uri "
 	 "is set", v_image_ref},
 	{"prober-host-root", E("PROBER_HOST_ROOT"), CONFIG_STR, OFF(prober_host_root),
@@ -391,7 +388,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (o.version) {
-		printf("quobyte-coordinator %s\n", QM_VERSION_STRING);
+		printf("quobyte-coordinator %s\n", QM_VERSION);
 		config_free(table, NOPTS, &o);
 		return 0;
 	}
