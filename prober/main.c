@@ -354,6 +354,124 @@ static int load_credential(const struct cfg *c, uint8_t cred[BUS_CRED_LEN],
 	return 0;
 }
 
+/* Who this prober speaks for: host name, agent id (flag, then what Mesos
+ * sets for a task, then the host name), boot id. 0 or exit status 2. */
+static int resolve_identity(const struct cfg *c, struct resolved *r)
+{
+	char host[256] = "";
+	if (c->hostname) {
+		r->hostname = qm_strdup(c->hostname);
+	} else {
+		if (gethostname(host, sizeof host - 1) != 0)
+			snprintf(host, sizeof host, "localhost");
+		host[sizeof host - 1] = '\0';
+		r->hostname = qm_strdup(host);
+	}
+	const char *aid, *aid_src, *e;
+	if (c->agent_id) {
+		aid = c->agent_id;
+		aid_src = "--agent-id";
+	} else if ((e = getenv("MESOS_SLAVE_ID")) && e[0]) {
+		/* what Mesos actually sets for a task */
+		aid = e;
+		aid_src = "MESOS_SLAVE_ID";
+	} else if ((e = getenv("MESOS_AGENT_ID")) && e[0]) {
+		aid = e;
+		aid_src = "MESOS_AGENT_ID";
+	} else {
+		aid = r->hostname;
+		aid_src = "the hostname";
+	}
+	const char *why = v_agent_id(aid);
+	if (why)
+		return config_error("agent id from %s: %s", aid_src, why);
+	r->agent_id = qm_strdup(aid);
+	if (prober_boot_id(r->boot_id, sizeof r->boot_id) != 0)
+		snprintf(r->boot_id, sizeof r->boot_id, "unknown");
+	return 0;
+}
+
+/* The credential and the bus TLS files. 0 or exit status 2. */
+static int resolve_publishing(const struct cfg *c, struct prober_opts *o)
+{
+	char err[512];
+	bool have_cred = false;
+	int status = load_credential(c, o->cred, &have_cred);
+	if (status != 0)
+		return status;
+	if (c->coordinator && !have_cred)
+		return config_error("--coordinator needs --credential or "
+				    "--credential-file (or %s)",
+				    E("CREDENTIAL_FILE"));
+	o->tls = (struct bus_tls){c->bus_tls_cert, c->bus_tls_key, c->bus_tls_ca};
+	if (bus_tls_check(&o->tls, c->coordinator, BUS_TLS_DIALER, "--bus-tls", err,
+			  sizeof err) != 0)
+		return config_error("%s", err);
+	if (c->check_config && bus_url_is_tls(c->coordinator) &&
+	    bus_tls_load_check(&o->tls, BUS_TLS_DIALER, err, sizeof err) != 0)
+		return config_error("%s", err);
+	return 0;
+}
+
+/* What to scan: roots, device directories, types, host root, mount table,
+ * client mount point. 0 or exit status 2. */
+static int resolve_scanning(const struct cfg *c, struct resolved *r)
+{
+	split_list(c->device_roots, true, &r->roots, &r->n_roots);
+	split_list(c->device_dirs, true, &r->dirs, &r->n_dirs);
+	split_list(c->fs_types, false, &r->types, &r->n_types);
+	if (r->n_types == 0)
+		return config_error("--fs-types: at least one type");
+	if (c->host_root) {
+		r->host_root = scan_normalize_path(c->host_root);
+		if (strcmp(r->host_root, "/") == 0) {
+			free(r->host_root);
+			r->host_root = NULL;
+		}
+	}
+	if (c->mountinfo)
+		r->mountinfo = scan_normalize_path(c->mountinfo);
+	else
+		r->mountinfo = default_mountinfo(r->host_root);
+	if (c->client_mount_point)
+		r->client = scan_normalize_path(c->client_mount_point);
+	return 0;
+}
+
+/* The prober's options from the flags and what was resolved (borrowed). */
+static void fill_opts(const struct cfg *c, const struct resolved *r, struct prober_opts *o)
+{
+	enum src_udev_mode um = SRC_UDEV_AUTO;
+	src_udev_mode_parse(c->udev_source, &um);
+	o->agent_id = r->agent_id;
+	o->hostname = r->hostname;
+	o->boot_id = r->boot_id;
+	if (getrandom(&o->session, sizeof o->session, 0) != sizeof o->session) {
+		/* no entropy source: still unique enough per start */
+		o->session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	}
+	o->coordinator = c->coordinator;
+	o->heartbeat_ms = c->heartbeat_interval;
+	o->ack_timeout_ms = c->ack_timeout;
+	o->reconnect_min_ms = 100;
+	o->reconnect_max_ms = c->reconnect_max;
+	o->scan.scope.fs_types = r->types;
+	o->scan.scope.n_fs_types = r->n_types;
+	o->scan.scope.roots = r->roots;
+	o->scan.scope.n_roots = r->n_roots;
+	o->scan.device_dirs = r->dirs;
+	o->scan.n_device_dirs = r->n_dirs;
+	o->scan.client_mount_point = r->client;
+	o->host_root = r->host_root;
+	o->mountinfo_path = r->mountinfo;
+	o->udev_mode = um;
+	o->udev_buffer = (int)c->udev_buffer;
+	o->debounce_ms = c->debounce;
+	o->probe_timeout_ms = c->probe_timeout;
+	o->rescan_ms = c->rescan_interval;
+	o->json = c->json;
+}
+
 int main(int argc, char **argv)
 {
 	struct cfg c;
@@ -379,130 +497,21 @@ int main(int argc, char **argv)
 	log_level_parse(c.log_level, &lvl);
 	log_set_level(lvl);
 
-	int status = 0;
+	int status;
 	struct resolved r;
 	memset(&r, 0, sizeof r);
 	struct prober_opts o;
 	memset(&o, 0, sizeof o);
-
-	/* identity */
-	char host[256] = "";
-	if (c.hostname) {
-		r.hostname = qm_strdup(c.hostname);
-	} else {
-		if (gethostname(host, sizeof host - 1) != 0)
-			snprintf(host, sizeof host, "localhost");
-		host[sizeof host - 1] = '\0';
-		r.hostname = qm_strdup(host);
-	}
-	const char *aid, *aid_src, *e;
-	if (c.agent_id) {
-		aid = c.agent_id;
-		aid_src = "--agent-id";
-	} else if ((e = getenv("MESOS_SLAVE_ID")) && e[0]) {
-		/* what Mesos actually sets for a task */
-		aid = e;
-		aid_src = "MESOS_SLAVE_ID";
-	} else if ((e = getenv("MESOS_AGENT_ID")) && e[0]) {
-		aid = e;
-		aid_src = "MESOS_AGENT_ID";
-	} else {
-		aid = r.hostname;
-		aid_src = "the hostname";
-	}
-	const char *why = v_agent_id(aid);
-	if (why) {
-		status = config_error("agent id from %s: %s", aid_src, why);
+	if ((status = resolve_identity(&c, &r)) != 0 ||
+	    (status = resolve_publishing(&c, &o)) != 0 ||
+	    (status = resolve_scanning(&c, &r)) != 0)
 		goto done;
-	}
-	r.agent_id = qm_strdup(aid);
-	if (prober_boot_id(r.boot_id, sizeof r.boot_id) != 0)
-		snprintf(r.boot_id, sizeof r.boot_id, "unknown");
-
-	/* publishing */
-	bool have_cred = false;
-	if ((status = load_credential(&c, o.cred, &have_cred)) != 0)
-		goto done;
-	if (c.coordinator && !have_cred) {
-		status = config_error("--coordinator needs --credential or "
-				      "--credential-file (or %s)",
-				      E("CREDENTIAL_FILE"));
-		goto done;
-	}
-	o.tls = (struct bus_tls){c.bus_tls_cert, c.bus_tls_key, c.bus_tls_ca};
-	if (bus_tls_check(&o.tls, c.coordinator, BUS_TLS_DIALER, "--bus-tls", err,
-			  sizeof err) != 0) {
-		status = config_error("%s", err);
-		goto done;
-	}
-
-	/* scanning */
-	split_list(c.device_roots, true, &r.roots, &r.n_roots);
-	split_list(c.device_dirs, true, &r.dirs, &r.n_dirs);
-	split_list(c.fs_types, false, &r.types, &r.n_types);
-	if (r.n_types == 0) {
-		status = config_error("--fs-types: at least one type");
-		goto done;
-	}
-	if (c.host_root) {
-		r.host_root = scan_normalize_path(c.host_root);
-		if (strcmp(r.host_root, "/") == 0) {
-			free(r.host_root);
-			r.host_root = NULL;
-		}
-	}
-	if (c.mountinfo)
-		r.mountinfo = scan_normalize_path(c.mountinfo);
-	else
-		r.mountinfo = default_mountinfo(r.host_root);
-	if (c.client_mount_point)
-		r.client = scan_normalize_path(c.client_mount_point);
-	enum src_udev_mode um = SRC_UDEV_AUTO;
-	src_udev_mode_parse(c.udev_source, &um);
-
-	if (c.check_config && bus_url_is_tls(c.coordinator) &&
-	    bus_tls_load_check(&o.tls, BUS_TLS_DIALER, err, sizeof err) != 0) {
-		status = config_error("%s", err);
-		goto done;
-	}
 	if (c.check_config) {
 		fprintf(stderr, "quobyte-prober: configuration ok\n");
 		goto done;
 	}
-
-	o.agent_id = r.agent_id;
-	o.hostname = r.hostname;
-	o.boot_id = r.boot_id;
-	if (getrandom(&o.session, sizeof o.session, 0) != sizeof o.session) {
-		/* no entropy source: still unique enough per start */
-		o.session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
-	}
-	o.coordinator = c.coordinator;
-	o.heartbeat_ms = c.heartbeat_interval;
-	o.ack_timeout_ms = c.ack_timeout;
-	o.reconnect_min_ms = 100;
-	o.reconnect_max_ms = c.reconnect_max;
-	o.scan.scope.fs_types = r.types;
-	o.scan.scope.n_fs_types = r.n_types;
-	o.scan.scope.roots = r.roots;
-	o.scan.scope.n_roots = r.n_roots;
-	o.scan.device_dirs = r.dirs;
-	o.scan.n_device_dirs = r.n_dirs;
-	o.scan.client_mount_point = r.client;
-	o.host_root = r.host_root;
-	o.mountinfo_path = r.mountinfo;
-	o.udev_mode = um;
-	o.udev_buffer = (int)c.udev_buffer;
-	o.debounce_ms = c.debounce;
-	o.probe_timeout_ms = c.probe_timeout;
-	o.rescan_ms = c.rescan_interval;
-	o.json = c.json;
-
-	int rv;
-	if (c.once)
-		rv = prober_once(&o, stdout);
-	else
-		rv = prober_run(&o);
+	fill_opts(&c, &r, &o);
+	int rv = c.once ? prober_once(&o, stdout) : prober_run(&o);
 	if (rv == QM_EINVAL)
 		status = 2; /* e.g. a coordinator URL NNG refuses */
 	else if (rv != 0)
