@@ -4,6 +4,7 @@
 #include "api/http_int.h"
 
 #include "log.h"
+#include "mac.h"
 #include "qm_error.h"
 
 #include <errno.h>
@@ -358,17 +359,6 @@ const char *http_header(const struct http_request *req, const char *name)
 	return NULL;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Decode [p, e) into out; 0, QM_EINVAL or QM_ETOOBIG. */
 static int form_decode(const char *p, const char *e, char *out, size_t cap)
 {
@@ -378,9 +368,11 @@ static int form_decode(const char *p, const char *e, char *out, size_t cap)
 		if (ch == '+') {
 			ch = ' ';
 		} else if (ch == '%') {
-			if (e - p < 2 || hexval(p[0]) < 0 || hexval(p[1]) < 0)
+			char hex[3] = {e - p >= 2 ? p[0] : '\0', e - p >= 2 ? p[1] : '\0', '\0'};
+			uint8_t b;
+			if (mac_hex_decode(hex, &b, 1) != 0)
 				return QM_EINVAL;
-			ch = (char)(hexval(p[0]) * 16 + hexval(p[1]));
+			ch = (char)b;
 			if (ch == '\0')
 				return QM_EINVAL;
 			p += 2;

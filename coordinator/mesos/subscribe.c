@@ -1,5 +1,6 @@
 #include "mesos/subscribe.h"
 
+#include "clock.h"
 #include "log.h"
 #include "mesos/client.h"
 #include "mesos/queue.h"
@@ -18,13 +19,6 @@ static void on_retry(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	subscribe_now(arg);
-}
-
-static int64_t wall_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A 307's Location (mesos_url_redirect), for the current attempt only, at
@@ -208,7 +202,7 @@ void mesos_sub_probe_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcod
 static void refuse(struct mesos_client *mc, const char *what, const char *remedy)
 {
 	if (!mc->refused)
-		mc->refused_since_ms = wall_now_ms();
+		mc->refused_since_ms = (int64_t)clock_real_ms();
 	mc->refused = true;
 	snprintf(mc->refusal, sizeof mc->refusal, "%s", what);
 	snprintf(mc->remedy, sizeof mc->remedy, "%s", remedy);

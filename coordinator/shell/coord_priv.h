@@ -17,6 +17,7 @@
 #include "api/auth.h"
 #include "api/http.h"
 #include "bus.h"
+#include "clock.h"
 #include "core/nodes.h"
 #include "core/plan.h"
 #include "core/service.h"
@@ -141,11 +142,11 @@ struct coord {
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
 
+/* Real time in ms (stamps in /v1/state and the store), signed as the
+ * store's fields are. */
 static inline int64_t wall_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)clock_real_ms();
 }
 
 static inline const char *json_str(const cJSON *o, const char *key)
