@@ -18,6 +18,7 @@
 #include "state/state.h"
 #include "state/store_zk.h"
 #include "state/zk.h"
+#include "../zk/zk_fixture.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -267,17 +268,6 @@ __attribute__((unused)) static char *raw_read(size_t *len)
 
 #define SUITE store_zk
 #define BACKEND "zk"
-
-/* "zk://127.0.0.1:<port>" from the runner. */
-__attribute__((unused)) static const char *zk_server(void)
-{
-	const char *e = getenv("QM_TEST_ZK");
-	cr_assert(e && strncmp(e, "zk://", 5) == 0,
-		  "QM_TEST_ZK is not set (or not zk://host:port): the ZooKeeper "
-		  "tests need a real server - run tests/zk/run.sh, which starts "
-		  "one and sets it");
-	return e;
-}
 
 __attribute__((unused)) static struct zk_conn *raw_conn(const char *u)
 {

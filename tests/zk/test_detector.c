@@ -10,6 +10,7 @@
 #include "evloop.h"
 #include "log.h"
 #include "state/zk.h"
+#include "zk_fixture.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -32,16 +33,6 @@ static uint64_t now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static const char *zk_server(void)
-{
-	const char *e = getenv("QM_TEST_ZK");
-	cr_assert(e && strncmp(e, "zk://", 5) == 0,
-		  "QM_TEST_ZK is not set (or not zk://host:port): the ZooKeeper "
-		  "tests need a real server - run tests/zk/run.sh, which starts "
-		  "one and sets it");
-	return e;
 }
 
 static void quiet_watcher(zhandle_t *h, int type, int state, const char *path, void *ctx)

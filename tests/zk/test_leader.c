@@ -6,6 +6,7 @@
  * is killed. */
 #include "evloop.h"
 #include "state/leader.h"
+#include "zk_fixture.h"
 #include "log.h"
 #include "qm_error.h"
 #include "state/store_zk.h"
@@ -31,16 +32,6 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static const char *zk_server(void)
-{
-	const char *e = getenv("QM_TEST_ZK");
-	cr_assert(e && strncmp(e, "zk://", 5) == 0,
-		  "QM_TEST_ZK is not set (or not zk://host:port): the ZooKeeper "
-		  "tests need a real server - run tests/zk/run.sh, which starts "
-		  "one and sets it");
-	return e;
 }
 
 static void setup(void)
