@@ -28,6 +28,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -198,6 +199,7 @@ static void on_conn_notify(void *cls, struct MHD_Connection *mc, void **sock_ctx
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci ? ci->connect_fd : -1;
+		c->linger_fd = c->fd >= 0 ? fcntl(c->fd, F_DUPFD_CLOEXEC, 0) : -1;
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		http_format_remote(ci ? ci->client_addr : NULL, c->remote, sizeof c->remote);
 		MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT,
@@ -225,6 +227,8 @@ static void on_conn_notify(void *cls, struct MHD_Connection *mc, void **sock_ctx
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	if (c->linger_fd >= 0)
+		http_linger_start(s, c->linger_fd);
 	free(c);
 }
 
@@ -626,6 +630,7 @@ static void server_destroy(struct http_server *s)
 		ev_timer_cancel(s->loop, s->resume_timer);
 	s->dying = true; /* nothing is audited or answered from here */
 	daemon_stop(s);
+	http_linger_stop_all(s);
 	if (s->own_auth)
 		auth_free(s->auth);
 	free(s->tls_cert);

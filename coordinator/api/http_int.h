@@ -82,6 +82,7 @@ struct conn {
 	int fd;
 	char remote[64];
 	struct req *rq;               /* the request in progress, if any */
+	int linger_fd;                /* a dup of fd, for the lingering close */
 	bool receiving;               /* the deadline applies */
 	uint64_t deadline, timer_id, timer_due;
 };
@@ -105,10 +106,18 @@ struct http_server {
 	char *tls_cert, *tls_key;     /* PEM, NULL: plain HTTP */
 	struct conn *conns;
 	unsigned nconns;
+	struct http_linger *lingering; /* closed by MHD, still being drained */
 	uint64_t warn_window;
 	unsigned warn_count, warn_dropped;
 	bool in_mhd, dying;
 };
+
+/* The lingering close of a connection MHD has let go (http_listen.c):
+ * takes fd, a dup of its socket; shuts its write side and drops what still
+ * arrives, for a bounded time and size, then closes it. */
+void http_linger_start(struct http_server *s, int fd);
+/* Closes every lingering socket now (the server goes away). */
+void http_linger_stop_all(struct http_server *s);
 
 /* One "http_rejected" warning, at most WARN_PER_SEC a second. */
 void http_warn_reject(struct http_server *s, const char *remote, int status,

@@ -1,5 +1,6 @@
 /* The REST server's listening socket (we keep it, libmicrohttpd gets the
- * accepted connections) and peer addresses for logs. */
+ * accepted connections), peer addresses for logs, and the lingering close
+ * of connections MHD has let go. */
 #include "api/http_int.h"
 
 #include "log.h"
@@ -183,4 +184,92 @@ int http_tls_load(const char *cert_file, const char *key_file, char **cert_pem,
 	*cert_pem = cert;
 	*key_pem = key;
 	return 0;
+}
+
+/* The lingering close (RFC 9112 section 9.6): MHD closes a connection as
+ * soon as its answer is sent, also when the client is still sending a body
+ * it was told is refused (413, 401, ...). Unread input makes the kernel
+ * answer with a reset that can destroy the answer before the client reads
+ * it. So every connection keeps a dup of its socket; when MHD lets go, the
+ * write side is shut (the client sees the end) and what still arrives is
+ * read and dropped, at most LINGER_MAX_BYTES for LINGER_MAX_MS (a bounded cost per
+ * connection; the old hand-written server drained the same way). */
+#define LINGER_MAX_MS 2000u
+#define LINGER_MAX_BYTES (8u << 20)
+
+struct http_linger {
+	struct http_server *srv;
+	struct http_linger *prev, *next;
+	int fd;
+	size_t discarded;
+	uint64_t timer_id;
+};
+
+static void linger_end(struct http_linger *l)
+{
+	struct http_server *s = l->srv;
+	if (l->timer_id)
+		ev_timer_cancel(s->loop, l->timer_id);
+	ev_fd_del(s->loop, l->fd);
+	close(l->fd);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		s->lingering = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	free(l);
+}
+
+static void on_linger_timer(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct http_linger *l = arg;
+	l->timer_id = 0;
+	linger_end(l);
+}
+
+static void on_linger_read(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	(void)loop;
+	(void)events;
+	struct http_linger *l = arg;
+	char sink[4096];
+	for (;;) {
+		ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n <= 0 || (l->discarded += (size_t)n) > LINGER_MAX_BYTES) {
+			linger_end(l);
+			return;
+		}
+	}
+}
+
+void http_linger_start(struct http_server *s, int fd)
+{
+	if (s->dying) {
+		close(fd);
+		return;
+	}
+	shutdown(fd, SHUT_WR);
+	struct http_linger *l = qm_calloc(1, sizeof *l);
+	l->srv = s;
+	l->fd = fd;
+	if (ev_fd_add(s->loop, fd, EV_READ, on_linger_read, l) != 0) {
+		close(fd);
+		free(l);
+		return;
+	}
+	l->timer_id = ev_timer_add(s->loop, LINGER_MAX_MS, on_linger_timer, l);
+	l->next = s->lingering;
+	if (s->lingering)
+		s->lingering->prev = l;
+	s->lingering = l;
+}
+
+void http_linger_stop_all(struct http_server *s)
+{
+	while (s->lingering)
+		linger_end(s->lingering);
 }
