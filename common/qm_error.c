@@ -1,5 +1,7 @@
 #include "qm_error.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,4 +84,10 @@ int qm_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return code;
+}
+
+void qm_cjson_policy(void)
+{
+	cJSON_Hooks hooks = {.malloc_fn = qm_malloc, .free_fn = free};
+	cJSON_InitHooks(&hooks);
 }

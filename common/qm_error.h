@@ -38,6 +38,12 @@ void *qm_realloc(void *p, size_t n);
 char *qm_strdup(const char *s);
 char *qm_strndup(const char *s, size_t n);
 
+/* Makes every cJSON allocation follow the same policy (qm_malloc), so the
+ * cJSON_Create and cJSON_Add calls need no check; cJSON_Parse still
+ * returns NULL for malformed input. Process-wide: call once at start, in
+ * main, before any thread uses cJSON. */
+void qm_cjson_policy(void);
+
 /* Write a printf-style message into err (errlen bytes, always terminated;
  * nothing when err is NULL or errlen 0) and return code: the one way
  * functions with an (err, errlen) pair fail. */

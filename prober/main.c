@@ -474,6 +474,7 @@ static void fill_opts(const struct cfg *c, const struct resolved *r, struct prob
 
 int main(int argc, char **argv)
 {
+	qm_cjson_policy();
 	struct cfg c;
 	memset(&c, 0, sizeof c);
 	bool help = false;

@@ -569,7 +569,6 @@ static int (*const start_steps[])(struct coord *c) = {
 
 int coord_run(const struct coord_config *cfg)
 {
-	setup_cjson_oom();
 	struct coord cs;
 	struct coord *c = &cs;
 	coord_init(c, cfg);

@@ -191,9 +191,6 @@ void step_down_soon(struct coord *c);
 /* ------------------------------------------------------------------ */
 /* setup.c: the configuration turned into the coordinator's parts      */
 
-/* cJSON allocates through qm_malloc (abort on OOM). Call before any cJSON
- * use; process-wide. */
-void setup_cjson_oom(void);
 /* Hostname, task builder and planner settings, REST API tokens: 0, or 2
  * (a configuration error, logged). */
 int setup_config(struct coord *c);

@@ -375,6 +375,7 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	memset(&o, 0, sizeof o);
+	qm_cjson_policy();
 	bool help = false;
 	char err[512];
 	if (config_parse(table, NOPTS, &o, argc, argv, &help, err, sizeof err) != 0) {

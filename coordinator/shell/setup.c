@@ -20,17 +20,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-/* Every cJSON allocation follows the out-of-memory policy (qm_error.h):
- * qm_malloc() aborts through qm_oom() instead of returning NULL, so the
- * cJSON_Create and cJSON_Add calls here and in the Mesos client need no
- * check. cJSON_Parse still returns NULL for malformed input: those checks
- * stay. Process-wide; set once, before the first cJSON call. */
-void setup_cjson_oom(void)
-{
-	cJSON_Hooks hooks = { .malloc_fn = qm_malloc, .free_fn = free };
-	cJSON_InitHooks(&hooks);
-}
-
 /* Only 127.0.0.0/8, ::1 and localhost: nothing else on the network can
  * reach the listener. */
 static bool listener_loopback(const char *addr)
