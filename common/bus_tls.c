@@ -38,6 +38,9 @@ int bus_tls_check(const struct bus_tls *t, const char *url, enum bus_tls_end end
 		return qm_fail(err, errlen, QM_EINVAL, "%s-%s needs %s-%s", flag,
 			       cert ? "cert" : "key", flag, cert ? "key" : "cert");
 	bool tls = bus_url_is_tls(url);
+	if (set(t->server_name) && (end != BUS_TLS_DIALER || !tls))
+		return qm_fail(err, errlen, QM_EINVAL,
+			       "%s-server-name is for a prober dialing a tls+tcp:// bus", flag);
 	if (!tls) {
 		if (cert || ca)
 			return qm_fail(err, errlen, QM_EINVAL,
@@ -149,6 +152,8 @@ static nng_tls_config *make_config(const struct bus_tls *t, enum bus_tls_end end
 			rv = qm_fail(err, errlen, QM_EINVAL, "TLS auth mode: %s",
 				     nng_strerror(nrv));
 	}
+	if (end == BUS_TLS_DIALER && set(t->server_name))
+		host = t->server_name;
 	if (rv == 0 && end == BUS_TLS_DIALER && (nrv = nng_tls_config_server_name(cfg, host)) != 0)
 		rv = qm_fail(err, errlen, QM_EINVAL, "TLS server name %s: %s", host,
 			     nng_strerror(nrv));

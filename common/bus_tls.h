@@ -21,7 +21,8 @@
  * the URL. mbedtls 2.28 (Debian 12) compares that host with the
  * certificate's DNS names (subjectAltName dNSName, else the CN) only, never
  * with iPAddress entries: dial a DNS name, or, for an address, put it in
- * the certificate as a DNS name too (subjectAltName=DNS:10.0.0.5).
+ * the certificate as a DNS name too (subjectAltName=DNS:10.0.0.5), or
+ * give the name to check with server_name (--bus-tls-server-name).
  */
 #ifndef QM_BUS_TLS_H
 #define QM_BUS_TLS_H
@@ -33,11 +34,15 @@
 
 #define BUS_TLS_FILE_MAX (1u << 20) /* cap on a certificate or key file */
 
-/* Borrowed paths; NULL or "" = not given. */
+/* Borrowed paths; NULL or "" = not given. server_name (dialer only): the
+ * name the listener's certificate must carry, instead of the URL's host:
+ * dial an address (tls+tcp://10.0.0.5:7001) and check a DNS name, which is
+ * also the way around mbedtls' blindness to iPAddress entries. */
 struct bus_tls {
 	const char *cert;
 	const char *key;
 	const char *ca;
+	const char *server_name;
 };
 
 enum bus_tls_end { BUS_TLS_LISTENER, BUS_TLS_DIALER };

@@ -33,6 +33,7 @@ struct cfg {
 	char *bus_tls_cert;
 	char *bus_tls_key;
 	char *bus_tls_ca;
+	char *bus_tls_server_name;
 	char *agent_id;
 	char *hostname;
 	char *device_roots;
@@ -93,6 +94,18 @@ static const char *v_abs_path(const char *v)
 	return n ? NULL : "must be an absolute path without '..'";
 }
 
+/* A DNS name to check the coordinator's certificate against. */
+static const char *v_server_name(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > 253)
+		return "must be a host name of 1 to 253 characters";
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '.')
+			return "must be a host name (letters, digits, '-' and '.')";
+	return NULL;
+}
+
 static const char *v_path_list(const char *v)
 {
 	const char *cur = v;
@@ -150,6 +163,10 @@ static const struct config_opt table[] = {
 	{"bus-tls-ca", E("BUS_TLS_CA"), CONFIG_STR, OFF(bus_tls_ca), NULL, UNB, "FILE",
 	 "with a tls+tcp:// --coordinator (required then): the CA (PEM) the coordinator's "
 	 "certificate must chain to; it must also name the URL's host", v_abs_path},
+	{"bus-tls-server-name", E("BUS_TLS_SERVER_NAME"), CONFIG_STR, OFF(bus_tls_server_name),
+	 NULL, UNB, "NAME",
+	 "the name the coordinator's certificate must carry, instead of the URL's host "
+	 "(dial an address, check a DNS name)", v_server_name},
 	{"bus-tls-cert", E("BUS_TLS_CERT"), CONFIG_STR, OFF(bus_tls_cert), NULL, UNB, "FILE",
 	 "client certificate (PEM) to present, for a coordinator with mutual TLS",
 	 v_abs_path},
@@ -403,7 +420,8 @@ static int resolve_publishing(const struct cfg *c, struct prober_opts *o)
 		return config_error("--coordinator needs --credential or "
 				    "--credential-file (or %s)",
 				    E("CREDENTIAL_FILE"));
-	o->tls = (struct bus_tls){c->bus_tls_cert, c->bus_tls_key, c->bus_tls_ca};
+	o->tls = (struct bus_tls){c->bus_tls_cert, c->bus_tls_key, c->bus_tls_ca,
+				  c->bus_tls_server_name};
 	if (bus_tls_check(&o->tls, c->coordinator, BUS_TLS_DIALER, "--bus-tls", err,
 			  sizeof err) != 0)
 		return config_error("%s", err);

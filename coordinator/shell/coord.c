@@ -193,7 +193,8 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	if (check_prober_url(c) && coord_save(c) != 0)
 		return QM_EIO;
-	const struct bus_tls tls = {c->cfg->bus_tls_cert, c->cfg->bus_tls_key, c->cfg->bus_tls_ca};
+	const struct bus_tls tls = {
+		.cert = c->cfg->bus_tls_cert, .key = c->cfg->bus_tls_key, .ca = c->cfg->bus_tls_ca};
 	c->busd = busd_new(c->loop, c->cfg->bus_listen, &tls, c->secret, c->secretlen,
 			   events_on_bus, c, err, sizeof err);
 	if (!c->busd) {

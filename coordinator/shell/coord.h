@@ -28,6 +28,7 @@ struct coord_config {
 	char *prober_bus_tls_ca; /* the same for launched probers: paths on the */
 	char *prober_bus_tls_cert; /* agents, passed as their --bus-tls-* */
 	char *prober_bus_tls_key;
+	char *prober_bus_tls_server_name; /* passed as their --bus-tls-server-name */
 	char *state_dir;
 	char *zk;
 	char *import_state;      /* file store dir imported into an empty ZooKeeper state */

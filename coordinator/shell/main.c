@@ -42,6 +42,11 @@ static bool printable(const char *v)
 /* The same parser the Mesos client uses (coordinator/mesos/detector.h), so what
  * --check-config accepts is exactly what runs. The reason lives in a static
  * buffer: validators run once, at start-up, on the main thread. */
+static const char *v_server_name(const char *v)
+{
+	return taskspec_hostname_valid(v) ? NULL : "must be a host name (RFC 1123)";
+}
+
 static const char *v_master(const char *v)
 {
 	static char why[512];
@@ -254,6 +259,10 @@ static const struct config_opt table[] = {
 	 v_path},
 	{"prober-bus-tls-key", E("PROBER_BUS_TLS_KEY"), CONFIG_STR, OFF(prober_bus_tls_key),
 	 NULL, UNB, "PATH", "its private key (path on the agents)", v_path},
+	{"prober-bus-tls-server-name", E("PROBER_BUS_TLS_SERVER_NAME"), CONFIG_STR,
+	 OFF(prober_bus_tls_server_name), NULL, UNB, "NAME",
+	 "launched probers check --bus-tls-cert against this DNS name instead of the host "
+	 "in the bus URL (for a --bus-advertise with an address)", v_server_name},
 	{"secret-file", E("SECRET_FILE"), CONFIG_STR, OFF(secret_file), NULL, UNB, "FILE",
 	 "cluster secret for prober credentials; default: generated in --state-dir", v_abs},
 	{"principal", E("PRINCIPAL"), CONFIG_STR, OFF(principal), NULL, UNB, "NAME",
@@ -348,9 +357,12 @@ static const struct config_opt table[] = {
  * checked against the URL they dial. */
 static int check_bus_tls(const struct coord_config *c, char *err, size_t errlen)
 {
-	const struct bus_tls own = {c->bus_tls_cert, c->bus_tls_key, c->bus_tls_ca};
-	const struct bus_tls prober = {c->prober_bus_tls_cert, c->prober_bus_tls_key,
-				       c->prober_bus_tls_ca};
+	const struct bus_tls own = {
+		.cert = c->bus_tls_cert, .key = c->bus_tls_key, .ca = c->bus_tls_ca};
+	const struct bus_tls prober = {.cert = c->prober_bus_tls_cert,
+				       .key = c->prober_bus_tls_key,
+				       .ca = c->prober_bus_tls_ca,
+				       .server_name = c->prober_bus_tls_server_name};
 	const char *dialed = c->bus_advertise ? c->bus_advertise : c->bus_listen;
 	int rv = bus_tls_check(&own, c->bus_listen, BUS_TLS_LISTENER, "--bus-tls", err, errlen);
 	if (rv == 0 && bus_url_is_tls(dialed) != bus_url_is_tls(c->bus_listen))
@@ -421,7 +433,7 @@ int main(int argc, char **argv)
 	if (o.c.check_config) {
 		struct auth *a = NULL;
 		bool open = false;
-		const struct bus_tls own = {o.c.bus_tls_cert, o.c.bus_tls_key, o.c.bus_tls_ca};
+		const struct bus_tls own = {.cert = o.c.bus_tls_cert, .key = o.c.bus_tls_key, .ca = o.c.bus_tls_ca};
 		char *cert = NULL, *key = NULL;
 		if (coord_auth_setup(&o.c, &a, &open, err, sizeof err) != 0 ||
 		    (bus_url_is_tls(o.c.bus_listen) &&

@@ -225,14 +225,15 @@ const char *replace_reason(struct coord *c, const struct store_task *t, char *bu
 
 /* A launched prober dials the bus with the files the operator placed on
  * every agent (--prober-bus-tls-*); main.c made sure a tls+tcp:// bus has
- * at least the CA. Returns how many of args[0..6) are set. */
-static size_t prober_tls_args(const struct coord_config *cfg, const char *args[6])
+ * at least the CA. Returns how many of args[0..8) are set. */
+static size_t prober_tls_args(const struct coord_config *cfg, const char *args[8])
 {
-	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key"};
+	const char *const flags[] = {"--bus-tls-ca", "--bus-tls-cert", "--bus-tls-key",
+				     "--bus-tls-server-name"};
 	const char *const paths[] = {cfg->prober_bus_tls_ca, cfg->prober_bus_tls_cert,
-				     cfg->prober_bus_tls_key};
+				     cfg->prober_bus_tls_key, cfg->prober_bus_tls_server_name};
 	size_t n = 0;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		if (paths[i] && paths[i][0]) {
 			args[n++] = flags[i];
 			args[n++] = paths[i];
@@ -273,7 +274,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		mac_hex_encode(cred, sizeof cred, hex);
 		struct agent *ag = agent_find(c, o->agent_id);
 		const char *roots = agent_attr(ag, ATTR_DEVICE_ROOTS);
-		const char *args[6];
+		const char *args[8];
 		size_t nargs = prober_tls_args(c->cfg, args);
 		struct taskspec_prober_params p = {
 			.task_id = t.task_id,

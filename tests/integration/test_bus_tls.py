@@ -64,13 +64,15 @@ class BusTlsTests(ProberTestCase):
         self.pki = Pki(self.env.root)
         self.ca = self.pki.ca("qm-test-ca")
         self.other_ca = self.pki.ca("qm-other-ca")
-        # mbedtls 2.28 matches the URL's host against DNS names only, so
-        # the probers dial "localhost"; the address is in for other clients
+        # mbedtls 2.28 matches names against DNS names only, never IP
+        # entries; the probers dial the address and check the DNS name with
+        # --bus-tls-server-name (a name that need not resolve: a minimal
+        # Debian chroot has no /etc/hosts, so not even "localhost" does)
         self.server = self.pki.leaf("bus-server", self.ca,
                                     "DNS:localhost,IP:127.0.0.1", "serverAuth")
         self.port = free_tcp_port()
         # the prober (Env.prober_args) dials env.url
-        self.env.url = "tls+tcp://localhost:%d" % self.port
+        self.env.url = "tls+tcp://127.0.0.1:%d" % self.port
         self.dir_device = self.env.directory_device("tls")
         write_marker(self.dir_device, types=("DATA_DEVICE",))
 
@@ -85,8 +87,10 @@ class BusTlsTests(ProberTestCase):
         self.assertIn("tls=on", rx.stderr_text())
         return rx
 
-    def tls_prober(self, ca, client=None):
+    def tls_prober(self, ca, client=None, server_name="localhost"):
         extra = ["--bus-tls-ca", ca]
+        if server_name:
+            extra += ["--bus-tls-server-name", server_name]
         if client:
             extra += ["--bus-tls-cert", client[0], "--bus-tls-key", client[1]]
         return self.start_prober(extra)
@@ -129,7 +133,8 @@ class BusTlsTests(ProberTestCase):
         right CA but another node's credential is rejected by the receiver."""
         rx = self.start_tls_receiver()
         forged = self.env.credential_file("another-node-S9")
-        p = self.start_prober(["--bus-tls-ca", self.ca[0]], credential_file=forged)
+        p = self.start_prober(["--bus-tls-ca", self.ca[0], "--bus-tls-server-name",
+                               "localhost"], credential_file=forged)
         rej = rx.next(lambda m: m.get("kind") == "rejected", START_TIMEOUT,
                       what="rejected frame")
         self.assertEqual(rej.get("agent_id"), self.env.agent_id)
@@ -164,11 +169,20 @@ class BusTlsTests(ProberTestCase):
 
     def test_certificate_for_another_name_refused(self):
         """Signed by the right CA, but for a host the prober did not dial:
-        the server name check is on (it is the URL's host)."""
+        the server name check is on (--bus-tls-server-name, else the URL's
+        host)."""
         elsewhere = self.pki.leaf("elsewhere", self.ca, "DNS:bus.example",
                                   "serverAuth")
         rx = self.start_tls_receiver(cert=elsewhere)
         p = self.tls_prober(self.ca[0])
+        self.assert_refused(rx, p)
+
+    def test_an_address_is_not_a_dns_name_to_mbedtls(self):
+        """Dialing 127.0.0.1 without --bus-tls-server-name checks the
+        address itself, which mbedtls 2.28 looks for among DNS names only:
+        a certificate with IP:127.0.0.1 (and DNS:localhost) is refused."""
+        rx = self.start_tls_receiver()
+        p = self.tls_prober(self.ca[0], server_name=None)
         self.assert_refused(rx, p)
 
     def test_plain_prober_gets_nothing_through_a_tls_listener(self):

@@ -372,7 +372,7 @@ int main(int argc, char **argv)
 	};
 	const char *listen_url = NULL, *secret_file = NULL, *derive = NULL;
 	static struct receiver r; /* the node table is large for a stack */
-	struct bus_tls tls = {NULL, NULL, NULL};
+	struct bus_tls tls = {.cert = NULL, .key = NULL, .ca = NULL};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -61,7 +61,7 @@ Test(bus_tls, check_table)
 {
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct check_case *c = &cases[i];
-		const struct bus_tls t = {c->cert, c->key, c->ca};
+		const struct bus_tls t = {.cert = c->cert, .key = c->key, .ca = c->ca};
 		char err[256] = "";
 		int rv = bus_tls_check(&t, c->url, c->end, "--bus-tls", err, sizeof err);
 		cr_assert_eq(rv, c->want, "case %zu: got %d (%s)", i, rv, err);
@@ -73,7 +73,7 @@ Test(bus_tls, check_table)
 
 Test(bus_tls, messages_name_the_flags_given)
 {
-	const struct bus_tls t = {"/c.pem", NULL, NULL};
+	const struct bus_tls t = {.cert = "/c.pem", .key = NULL, .ca = NULL};
 	char err[256];
 	cr_assert_eq(
 		bus_tls_check(&t, TLS_URL, BUS_TLS_DIALER, "--prober-bus-tls", err, sizeof err),
@@ -106,7 +106,8 @@ static int listen_with(const struct bus_tls *t, char *err, size_t errlen)
 Test(bus_tls, listen_refuses_missing_and_malformed_files)
 {
 	char err[256];
-	const struct bus_tls missing = {"/nonexistent/c.pem", "/nonexistent/k.pem", NULL};
+	const struct bus_tls missing = {
+		.cert = "/nonexistent/c.pem", .key = "/nonexistent/k.pem", .ca = NULL};
 	cr_assert_eq(listen_with(&missing, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "cannot read /nonexistent/c.pem"), "%s", err);
 
@@ -116,14 +117,14 @@ Test(bus_tls, listen_refuses_missing_and_malformed_files)
 	const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
 	cr_assert_eq(write(fd, junk, sizeof junk - 1), (ssize_t)(sizeof junk - 1));
 	close(fd);
-	const struct bus_tls bad = {path, path, NULL};
+	const struct bus_tls bad = {.cert = path, .key = path, .ca = NULL};
 	int rv = listen_with(&bad, err, sizeof err);
 	unlink(path);
 	cr_assert_eq(rv, QM_EINVAL);
 	cr_assert(strstr(err, "refused"), "%s", err);
 
 	/* half a set is refused by the listener too, not only by the flags */
-	const struct bus_tls half = {"/c.pem", NULL, NULL};
+	const struct bus_tls half = {.cert = "/c.pem", .key = NULL, .ca = NULL};
 	cr_assert_eq(listen_with(&half, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "needs --bus-tls-key"), "%s", err);
 }
@@ -145,19 +146,19 @@ Test(bus_tls, dial_needs_a_ca_for_tls)
 Test(bus_tls, load_check_reads_the_files)
 {
 	char err[256];
-	const struct bus_tls ca = {NULL, NULL, "/nonexistent/ca.pem"};
+	const struct bus_tls ca = {.cert = NULL, .key = NULL, .ca = "/nonexistent/ca.pem"};
 	cr_assert_eq(bus_tls_load_check(&ca, BUS_TLS_DIALER, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "CA file /nonexistent/ca.pem refused"), "%s", err);
-	const struct bus_tls pair = {"/nonexistent/c.pem", "/nonexistent/k.pem", NULL};
+	const struct bus_tls pair = {.cert = "/nonexistent/c.pem", .key = "/nonexistent/k.pem", .ca = NULL};
 	cr_assert_eq(bus_tls_load_check(&pair, BUS_TLS_LISTENER, err, sizeof err), QM_EINVAL);
 	cr_assert(strstr(err, "cannot read /nonexistent/c.pem"), "%s", err);
-	const struct bus_tls none = {NULL, NULL, NULL};
+	const struct bus_tls none = {.cert = NULL, .key = NULL, .ca = NULL};
 	cr_assert_eq(bus_tls_load_check(&none, BUS_TLS_LISTENER, err, sizeof err), 0);
 }
 
 Test(bus_tls, load_check_refuses_half_a_pair)
 {
 	char err[256];
-	const struct bus_tls half = {NULL, "/k.pem", NULL};
+	const struct bus_tls half = {.cert = NULL, .key = "/k.pem", .ca = NULL};
 	cr_assert_eq(bus_tls_load_check(&half, BUS_TLS_DIALER, err, sizeof err), QM_EINVAL);
 }
