@@ -47,15 +47,18 @@ bool mesos_url_same_master(const char *a, const char *b)
 	return same;
 }
 
-/* The master a redirect names: no credentials, a plain host name or
+/* The master a redirect names: http or https (a "//" Location takes the
+ * leader's scheme, whatever that was), no credentials, a plain host name or
  * address ([A-Za-z0-9.-] or a bracketed IPv6 address, at most 255). A
  * Location without a path ("//host:port", what Mesos sends for
  * /redirect) gets default_path (and no query), as does an overlong one or
  * one with blanks (own_path false). */
 static bool redirect_usable(CURLU *u, const char *default_path, bool own_path)
 {
-	char *user = NULL, *pass = NULL, *host = NULL, *path = NULL;
-	bool ok = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER &&
+	char *scheme = NULL, *user = NULL, *pass = NULL, *host = NULL, *path = NULL;
+	bool ok = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		  (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+		  curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER &&
 		  curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_NO_PASSWORD &&
 		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
 		  strlen(host) <= 255;
@@ -68,6 +71,7 @@ static bool redirect_usable(CURLU *u, const char *default_path, bool own_path)
 	    (!own_path || strcmp(path, "/") == 0 || strlen(path) > 255))
 		ok = curl_url_set(u, CURLUPART_PATH, default_path, 0) == CURLUE_OK &&
 		     curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK;
+	curl_free(scheme);
 	curl_free(user);
 	curl_free(pass);
 	curl_free(host);

@@ -12,7 +12,7 @@
 #                                     build-fuzz/corpus/<target> between runs
 #   tests/fuzz/run.sh ... TARGET...   only these (marker, mountinfo, bus,
 #                                     recordio, store, detector, config,
-#                                     http)
+#                                     http, mesos_url)
 #
 # Seeds: tests/data/markers, tests/data/mountinfo, tests/data/masterinfo
 # and tests/fuzz/seeds/<target>. Prints one line per target (executions,
@@ -31,7 +31,7 @@ if [ "${1:-}" = --campaign ]; then
   runs=10000000
   if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
 fi
-all=(marker mountinfo bus recordio store detector config http)
+all=(marker mountinfo bus recordio store detector config http mesos_url)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -78,6 +78,7 @@ dict_of() {
     marker) echo "$top/tests/fuzz/marker.dict" ;;
     store|detector|recordio) echo "$top/tests/fuzz/json.dict" ;;
     http) echo "$top/tests/fuzz/http.dict" ;;
+    mesos_url) echo "$top/tests/fuzz/url.dict" ;;
   esac
 }
 

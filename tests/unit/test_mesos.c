@@ -137,6 +137,10 @@ Test(mesos, redirect_targets)
 	redirect_is("http://m1:5050", "//user:pw@m2:5050/x", NULL);
 	redirect_is("http://m1:5050", "//m2_x:5050/x", NULL);
 	redirect_is("http://m1:5050", "//m2:notaport/x", NULL);
+	/* fuzz_mesos_url: a protocol-relative Location keeps the leader's
+	 * scheme, so only an http(s) leader yields a usable target */
+	redirect_is("Ftp:/%5", "//v/v", NULL);
+	redirect_is("ftp://m1:21", "//m2:5050/api/v1/scheduler", NULL);
 }
 
 Test(mesos, url_with_path_and_same_master)
