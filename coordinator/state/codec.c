@@ -33,6 +33,7 @@ void store_state_fini(struct store_state *s)
 {
 	free(s->tasks);
 	free(s->failures);
+	free(s->reservations);
 	store_state_init(s);
 }
 
@@ -132,6 +133,44 @@ bool store_state_clear_failure(struct store_state *s, const char *service,
 	return true;
 }
 
+struct store_reservation *store_state_reservation(struct store_state *s,
+						  const char *service,
+						  const char *agent_id,
+						  bool create)
+{
+	if (!service || !agent_id || strlen(service) > STORE_SERVICE_MAX ||
+	    strlen(agent_id) > STORE_ID_MAX)
+		return NULL;
+	for (size_t i = 0; i < s->nreservations; i++)
+		if (strcmp(s->reservations[i].service, service) == 0 &&
+		    strcmp(s->reservations[i].agent_id, agent_id) == 0)
+			return &s->reservations[i];
+	if (!create)
+		return NULL;
+	if (s->nreservations == s->reservations_cap) {
+		s->reservations_cap = s->reservations_cap ? s->reservations_cap * 2 : 16;
+		s->reservations = qm_realloc(s->reservations,
+					     s->reservations_cap * sizeof *s->reservations);
+	}
+	struct store_reservation *r = &s->reservations[s->nreservations++];
+	memset(r, 0, sizeof *r);
+	copy_str(r->service, sizeof r->service, service);
+	copy_str(r->agent_id, sizeof r->agent_id, agent_id);
+	return r;
+}
+
+bool store_state_remove_reservation(struct store_state *s, const char *service,
+				    const char *agent_id)
+{
+	struct store_reservation *r = store_state_reservation(s, service, agent_id, false);
+	if (!r)
+		return false;
+	size_t i = (size_t)(r - s->reservations);
+	memmove(r, r + 1, (s->nreservations - i - 1) * sizeof *r);
+	s->nreservations--;
+	return true;
+}
+
 /* ---- JSON ----------------------------------------------------------- */
 
 static cJSON *ck(cJSON *x)
@@ -159,7 +198,8 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
 		*len = 0;
 	cJSON *root = ck(cJSON_CreateObject());
 	put_str(root, "format", STORE_FORMAT);
-	put_num(root, "format_version", STORE_FORMAT_VERSION);
+	put_num(root, "format_version",
+		s->nreservations ? STORE_FORMAT_VERSION : STORE_FORMAT_VERSION_PLAIN);
 	put_num(root, "version", (double)version);
 	put_str(root, "framework_id", s->framework_id);
 	put_str(root, "target_version", s->target_version);
@@ -198,6 +238,22 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
 		put_str(o, "agent_id", f->agent_id);
 		put_num(o, "consecutive", f->consecutive);
 		put_num(o, "last_failure_ms", (double)f->last_failure_ms);
+	}
+	if (s->nreservations) {
+		cJSON *rs = ck(cJSON_AddArrayToObject(root, "reservations"));
+		for (size_t i = 0; i < s->nreservations; i++) {
+			const struct store_reservation *v = &s->reservations[i];
+			cJSON *o = ck(cJSON_CreateObject());
+			if (!cJSON_AddItemToArray(rs, o))
+				qm_oom();
+			put_str(o, "service", v->service);
+			put_str(o, "agent_id", v->agent_id);
+			put_str(o, "hostname", v->hostname);
+			put_num(o, "since_ms", (double)v->since_ms);
+			ck(cJSON_AddBoolToObject(o, "release_requested", v->release_requested));
+			put_str(o, "summary", v->summary);
+			put_str(o, "mounts", v->mounts);
+		}
 	}
 	/* one key per line: readable and diffable by an operator */
 	size_t hint = 4096 + s->ntasks * 320;
@@ -377,6 +433,29 @@ static int rd_failure(struct rd *r, const cJSON *o, struct store_failure *f)
 	return 0;
 }
 
+static int rd_reservation(struct rd *r, const cJSON *o, struct store_reservation *v)
+{
+	int rv;
+	int64_t n;
+	if (!cJSON_IsObject(o))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
+			    r->where);
+	if ((rv = rd_str(r, o, "service", v->service, sizeof v->service, true)) ||
+	    (rv = rd_str(r, o, "agent_id", v->agent_id, sizeof v->agent_id, true)))
+		return rv;
+	if (!word_ok(v->service) || !id_ok(v->agent_id))
+		return corrupt(r, "service/agent_id", "invalid");
+	if ((rv = rd_str(r, o, "hostname", v->hostname, sizeof v->hostname, false)) ||
+	    (rv = rd_str(r, o, "summary", v->summary, sizeof v->summary, false)) ||
+	    (rv = rd_str(r, o, "mounts", v->mounts, sizeof v->mounts, false)) ||
+	    (rv = rd_bool(r, o, "release_requested", &v->release_requested)))
+		return rv;
+	if ((rv = rd_int(r, o, "since_ms", 0, &n, false)))
+		return rv;
+	v->since_ms = n;
+	return 0;
+}
+
 static int cmp_task_ptr(const void *a, const void *b)
 {
 	const struct store_task *x = *(const struct store_task *const *)a;
@@ -392,38 +471,52 @@ static int cmp_failure_ptr(const void *a, const void *b)
 	return c ? c : strcmp(x->agent_id, y->agent_id);
 }
 
-/* Duplicates found by sorting pointers: O(n log n) for large states. */
-static int check_unique(struct store_state *s, char *err, size_t errlen)
+static int cmp_reservation_ptr(const void *a, const void *b)
 {
-	int rv = 0;
-	if (s->ntasks > 1) {
-		const struct store_task **p = qm_calloc(s->ntasks, sizeof *p);
-		for (size_t i = 0; i < s->ntasks; i++)
-			p[i] = &s->tasks[i];
-		qsort(p, s->ntasks, sizeof *p, cmp_task_ptr);
-		for (size_t i = 1; i < s->ntasks && !rv; i++)
-			if (strcmp(p[i]->task_id, p[i - 1]->task_id) == 0)
-				rv = qm_fail(err, errlen, QM_ECORRUPT,
-					  "tasks[%zu].task_id: duplicate '%.64s'",
-					  (size_t)(p[i] - s->tasks), p[i]->task_id);
-		free(p);
-	}
-	if (!rv && s->nfailures > 1) {
-		const struct store_failure **p = qm_calloc(s->nfailures, sizeof *p);
-		for (size_t i = 0; i < s->nfailures; i++)
-			p[i] = &s->failures[i];
-		qsort(p, s->nfailures, sizeof *p, cmp_failure_ptr);
-		for (size_t i = 1; i < s->nfailures && !rv; i++)
-			if (cmp_failure_ptr(&p[i], &p[i - 1]) == 0)
-				rv = qm_fail(err, errlen, QM_ECORRUPT,
-					  "failures[%zu]: duplicate slot",
-					  (size_t)(p[i] - s->failures));
-		free(p);
-	}
-	return rv;
+	const struct store_reservation *x = *(const struct store_reservation *const *)a;
+	const struct store_reservation *y = *(const struct store_reservation *const *)b;
+	int c = strcmp(x->service, y->service);
+	return c ? c : strcmp(x->agent_id, y->agent_id);
 }
 
-/* The tasks and failures arrays of root into s (allocated here). */
+/* Index of an element of base[0..n) (elements of size bytes) equal under
+ * cmp (which compares pointers to elements) to another one, or -1. Sorting
+ * pointers keeps it O(n log n) for large states. */
+static long first_dup(const void *base, size_t n, size_t size,
+		      int (*cmp)(const void *, const void *))
+{
+	if (n < 2)
+		return -1;
+	const char **p = qm_calloc(n, sizeof *p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (const char *)base + i * size;
+	qsort(p, n, sizeof *p, cmp);
+	long dup = -1;
+	for (size_t i = 1; i < n && dup < 0; i++)
+		if (cmp(&p[i], &p[i - 1]) == 0)
+			dup = (long)((size_t)(p[i] - (const char *)base) / size);
+	free(p);
+	return dup;
+}
+
+static int check_unique(struct store_state *s, char *err, size_t errlen)
+{
+	long d = first_dup(s->tasks, s->ntasks, sizeof *s->tasks, cmp_task_ptr);
+	if (d >= 0)
+		return qm_fail(err, errlen, QM_ECORRUPT, "tasks[%ld].task_id: duplicate '%.64s'",
+			       d, s->tasks[d].task_id);
+	d = first_dup(s->failures, s->nfailures, sizeof *s->failures, cmp_failure_ptr);
+	if (d >= 0)
+		return qm_fail(err, errlen, QM_ECORRUPT, "failures[%ld]: duplicate slot", d);
+	d = first_dup(s->reservations, s->nreservations, sizeof *s->reservations,
+		      cmp_reservation_ptr);
+	if (d >= 0)
+		return qm_fail(err, errlen, QM_ECORRUPT, "reservations[%ld]: duplicate slot", d);
+	return 0;
+}
+
+/* The tasks, failures and reservations arrays of root into s (allocated
+ * here). */
 static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
 {
 	int rv;
@@ -458,6 +551,22 @@ static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
 		if ((rv = rd_failure(r, it, f)))
 			return rv;
 		s->nfailures++;
+	}
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "reservations");
+	if (rs && !cJSON_IsArray(rs))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "reservations: not an array");
+	size_t nr = (size_t)cJSON_GetArraySize(rs);
+	if (nr) {
+		s->reservations = qm_calloc(nr, sizeof *s->reservations);
+		s->reservations_cap = nr;
+	}
+	cJSON_ArrayForEach(it, rs) {
+		snprintf(r->where, sizeof r->where, "reservations[%zu]", s->nreservations);
+		struct store_reservation *v = &s->reservations[s->nreservations];
+		memset(v, 0, sizeof *v);
+		if ((rv = rd_reservation(r, it, v)))
+			return rv;
+		s->nreservations++;
 	}
 	return 0;
 }

@@ -23,7 +23,12 @@
 
 #define STORE_MAX_BYTES (64u << 20)   /* cap on a stored state's size */
 #define STORE_FORMAT "quobyte-mesos-state"
-#define STORE_FORMAT_VERSION 1        /* bumped on incompatible changes */
+/* Bumped on incompatible changes. A state holding reservations is written
+ * as version 2, so a coordinator from before reservations refuses it rather
+ * than reading it and forgetting them on its next save; a state without any
+ * is still written as version 1. */
+#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_VERSION_PLAIN 1
 
 #define STORE_ID_MAX 255              /* Mesos ID limit */
 #define STORE_SERVICE_MAX 16
@@ -32,6 +37,7 @@
 #define STORE_PROGRESS_MAX 1023
 #define STORE_TASK_PORTS 4
 #define STORE_MOUNTS_MAX 2047
+#define STORE_SUMMARY_MAX 255
 
 struct store_task {
 	char task_id[STORE_ID_MAX + 1];
@@ -64,6 +70,22 @@ struct store_failure {
 	int64_t last_failure_ms;
 };
 
+/* A dynamic reservation of ours (issue 10): made by a RESERVE the
+ * coordinator sent (recorded before that ACCEPT) or found in an offer by
+ * its labels. Never dropped on its own: only after the operator asked for
+ * its release and the UNRESERVE went out. */
+struct store_reservation {
+	char service[STORE_SERVICE_MAX + 1];   /* "registry" ... "prober" */
+	char agent_id[STORE_ID_MAX + 1];
+	char hostname[STORE_ID_MAX + 1];
+	int64_t since_ms;                      /* made or first found, epoch ms */
+	bool release_requested;                /* the operator's REST call */
+	/* What it holds as last seen, for operators: "cpus=1 mem=1024 ..."
+	 * and the MOUNT disk roots in it, comma-separated. */
+	char summary[STORE_SUMMARY_MAX + 1];
+	char mounts[STORE_MOUNTS_MAX + 1];
+};
+
 struct store_state {
 	char framework_id[STORE_ID_MAX + 1];     /* "" until SUBSCRIBED */
 	char target_version[STORE_VERSION_MAX + 1]; /* "" = no services wanted */
@@ -72,6 +94,8 @@ struct store_state {
 	size_t ntasks, tasks_cap;
 	struct store_failure *failures;
 	size_t nfailures, failures_cap;
+	struct store_reservation *reservations;
+	size_t nreservations, reservations_cap;
 };
 
 /* ---- state in memory ------------------------------------------------ */
@@ -100,6 +124,18 @@ struct store_failure *store_state_failure(struct store_state *s,
 /* Drop the failure entry of a slot (e.g. after it became healthy). */
 bool store_state_clear_failure(struct store_state *s, const char *service,
 			       const char *agent_id);
+
+/* The reservation of (service, agent_id); created (zeroed but for the
+ * keys) when create is true, else NULL when absent. NULL also for
+ * arguments that do not fit the fields. Valid until the next insert or
+ * remove. */
+struct store_reservation *store_state_reservation(struct store_state *s,
+						  const char *service,
+						  const char *agent_id,
+						  bool create);
+/* Drop a reservation (after its UNRESERVE went out); true when it was there. */
+bool store_state_remove_reservation(struct store_state *s, const char *service,
+				    const char *agent_id);
 
 /* ---- encoding ------------------------------------------------------ */
 

@@ -15,6 +15,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* The reference's own format; the state it points to carries its own
+ * format_version (codec.h). */
+#define STORE_ZK_REF_VERSION 1
+
 #define GEN_LEN 37            /* 20 digits '-' 16 hex */
 #define REF_MAX 4096          /* a head at most this long may be a reference */
 #define MAX_CHUNKS 4096
@@ -218,7 +222,7 @@ static int parse_ref(struct zk_store *zs, const char *buf, size_t len,
 	if (!num_field(o, "format_version", 1e9, &fv)) {
 		rv = qm_fail(err, errlen, QM_ECORRUPT, "state reference %s is corrupt: "
 			  "format_version missing; " RESET_HINT, zs->where);
-	} else if (fv > STORE_FORMAT_VERSION) {
+	} else if (fv > STORE_ZK_REF_VERSION) {
 		rv = qm_fail(err, errlen, QM_EVERSION, "state reference %s was written "
 			  "by a newer coordinator (format_version %" PRIu64 "); "
 			  "refusing to use or overwrite it", zs->where, fv);
@@ -537,7 +541,7 @@ static char *ref_text(const struct zk_store *zs, uint64_t version,
 		 ",\"generation\":\"%s\",\"chunks\":%" PRIu32
 		 ",\"chunk_bytes\":%zu,\"bytes\":%zu,\"encoding\":\"%s\""
 		 ",\"raw_bytes\":%zu,\"sha256\":\"%s\"}\n",
-		 STORE_ZK_REF_FORMAT, STORE_FORMAT_VERSION, version, gen, nchunks,
+		 STORE_ZK_REF_FORMAT, STORE_ZK_REF_VERSION, version, gen, nchunks,
 		 zs->chunk_bytes, len, zlib ? "zlib" : "json", raw_len, hex);
 	return out;
 }

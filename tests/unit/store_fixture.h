@@ -135,6 +135,14 @@ __attribute__((unused)) static void fill(struct store_state *s, int ntasks)
 	cr_assert_not_null(f);
 	f->consecutive = 4;
 	f->last_failure_ms = 1718000000999ll;
+	struct store_reservation *r = store_state_reservation(s, "data", "5e1f-S3", true);
+	cr_assert_not_null(r);
+	snprintf(r->hostname, sizeof r->hostname, "node-3");
+	r->since_ms = 1718000000123ll;
+	r->release_requested = true;
+	snprintf(r->summary, sizeof r->summary, "cpus=1 mem=1024 ports=[7873]");
+	snprintf(r->mounts, sizeof r->mounts, "/mnt/d1,/mnt/d2");
+	cr_assert_not_null(store_state_reservation(s, "prober", "5e1f-S3", true));
 }
 
 __attribute__((unused)) static void assert_same(const struct store_state *a, const struct store_state *b)
@@ -159,6 +167,17 @@ __attribute__((unused)) static void assert_same(const struct store_state *a, con
 			cr_assert_eq(x->ports[p], y->ports[p]);
 		cr_assert_eq(x->mounts_known, y->mounts_known);
 		cr_assert_eq(x->mounts_shared, y->mounts_shared);
+		cr_assert_str_eq(x->mounts, y->mounts);
+	}
+	cr_assert_eq(a->nreservations, b->nreservations);
+	for (size_t i = 0; i < a->nreservations; i++) {
+		const struct store_reservation *x = &a->reservations[i], *y = &b->reservations[i];
+		cr_assert_str_eq(x->service, y->service);
+		cr_assert_str_eq(x->agent_id, y->agent_id);
+		cr_assert_str_eq(x->hostname, y->hostname);
+		cr_assert_eq(x->since_ms, y->since_ms);
+		cr_assert_eq(x->release_requested, y->release_requested);
+		cr_assert_str_eq(x->summary, y->summary);
 		cr_assert_str_eq(x->mounts, y->mounts);
 	}
 	cr_assert_eq(a->nfailures, b->nfailures);

@@ -278,6 +278,50 @@ Test(store, state_helpers)
 	cr_assert_eq(s.ntasks, 0);
 }
 
+/* Reservations are never forgotten (issue 10): they survive the codec, a
+ * state holding them is format 2 so a coordinator from before reservations
+ * refuses it instead of dropping them on its next save, and a state
+ * without them stays readable by such a coordinator (format 1). */
+Test(store, reservations_keep_their_format)
+{
+	struct store_state a, b;
+	fill(&a, 1);
+	char *text = NULL;
+	size_t len = 0;
+	cr_assert_eq(store_state_to_json(&a, 7, &text, &len), 0);
+	cr_assert_not_null(strstr(text, "\"format_version\":\t2"), "%s", text);
+	cr_assert_not_null(strstr(text, "\"release_requested\":\ttrue"), "%s", text);
+	uint64_t v = 0;
+	char err[256] = "";
+	cr_assert_eq(store_state_from_json(text, len, &b, &v, err, sizeof err), 0, "%s", err);
+	assert_same(&a, &b);
+	free(text);
+	store_state_fini(&b);
+
+	cr_assert(store_state_remove_reservation(&a, "data", "5e1f-S3"));
+	cr_assert(store_state_remove_reservation(&a, "prober", "5e1f-S3"));
+	cr_assert_not(store_state_remove_reservation(&a, "prober", "5e1f-S3"));
+	cr_assert_eq(store_state_to_json(&a, 8, &text, &len), 0);
+	cr_assert_not_null(strstr(text, "\"format_version\":\t1"), "%s", text);
+	cr_assert_null(strstr(text, "reservations"), "%s", text);
+	free(text);
+	store_state_fini(&a);
+
+	const char *dup = "{\"format\":\"quobyte-mesos-state\",\"format_version\":2,\"version\":1,"
+			  "\"reservations\":[{\"service\":\"data\",\"agent_id\":\"S1\"},"
+			  "{\"service\":\"data\",\"agent_id\":\"S1\"}]}";
+	cr_assert_eq(store_state_from_json(dup, strlen(dup), &b, &v, err, sizeof err),
+		     QM_ECORRUPT);
+	cr_assert_not_null(strstr(err, "duplicate slot"), "%s", err);
+	store_state_fini(&b);
+	const char *bad = "{\"format\":\"quobyte-mesos-state\",\"format_version\":2,\"version\":1,"
+			  "\"reservations\":[{\"service\":\"Data\",\"agent_id\":\"S1\"}]}";
+	cr_assert_eq(store_state_from_json(bad, strlen(bad), &b, &v, err, sizeof err),
+		     QM_ECORRUPT);
+	cr_assert_not_null(strstr(err, "reservations[0]"), "%s", err);
+	store_state_fini(&b);
+}
+
 Test(store, missing_file_is_empty_first_start)
 {
 	char sub[128];
@@ -403,7 +447,7 @@ Test(store, schema_errors_refused)
 		{"[]", QM_ECORRUPT, "not a JSON object"},
 		{"{\"format\":\"other\",\"format_version\":1,\"version\":1}",
 		 QM_ECORRUPT, "not a quobyte-mesos state"},
-		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":2,\"version\":1}",
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1}",
 		 QM_EVERSION, "newer coordinator"},
 		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1}",
 		 QM_ECORRUPT, "version: missing"},
