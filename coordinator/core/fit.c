@@ -23,23 +23,46 @@ static bool allowed(const struct taskspec_resource *r,
 	}
 }
 
-/* Indices of the fittable kinds of `name`, in the order they are used:
- * reserved ones first (in offer order), then unreserved ones. */
-static size_t kinds(const struct taskspec_offer *o, const char *name,
-		    enum taskspec_reservation which, size_t *idx)
+/* When kind k is used for request r: 0 reserved for r's service (labeled
+ * ours), 1 reserved otherwise, 2 unreserved; -1 never (see
+ * taskspec_request.rsv_framework). */
+static int rank(const struct taskspec_resource *k,
+		const struct taskspec_request *r)
+{
+	if (!allowed(k, r->reservation))
+		return -1;
+	if (r->rsv_framework && k->rsv_framework) {
+		if (strcmp(k->rsv_framework, r->rsv_framework) != 0 ||
+		    strcmp(k->rsv_service, service_name(r->service)) != 0)
+			return -1;
+		return 0;
+	}
+	return k->role ? 1 : 2;
+}
+
+/* Indices of the kinds of `name` that r may use (fittable ones, or with
+ * mounts the MOUNT disks), in the order they are used (rank, then offer
+ * order). */
+static size_t kinds_of(const struct taskspec_offer *o, const char *name,
+		       const struct taskspec_request *r, bool mounts,
+		       size_t *idx)
 {
 	size_t n = 0;
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < o->nres; i++) {
-			const struct taskspec_resource *r = &o->res[i];
-			if (!r->fittable || strcmp(r->name, name) != 0 ||
-			    !allowed(r, which))
-				continue;
-			if ((pass == 0) == (r->role != NULL))
+			const struct taskspec_resource *k = &o->res[i];
+			bool usable = mounts ? k->mount_root != NULL : k->fittable;
+			if (usable && strcmp(k->name, name) == 0 && rank(k, r) == pass)
 				idx[n++] = i;
 		}
 	}
 	return n;
+}
+
+static size_t kinds(const struct taskspec_offer *o, const char *name,
+		    const struct taskspec_request *r, size_t *idx)
+{
+	return kinds_of(o, name, r, false, idx);
 }
 
 static uint64_t ranges_count(const struct taskspec_range *r, size_t n)
@@ -50,21 +73,31 @@ static uint64_t ranges_count(const struct taskspec_range *r, size_t n)
 	return c;
 }
 
-int64_t taskspec_offer_left(const struct taskspec_offer *o, const char *name,
-			    enum taskspec_reservation which)
+/* What request r may still use of `name`. */
+static int64_t left_for(const struct taskspec_offer *o, const char *name,
+			const struct taskspec_request *r)
 {
 	size_t *idx = qm_calloc(o->nres, sizeof *idx);
-	size_t n = kinds(o, name, which, idx);
+	size_t n = kinds(o, name, r, idx);
 	int64_t left = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct taskspec_resource *r = &o->res[idx[i]];
-		if (r->type == TASKSPEC_SCALAR)
-			left += r->milli - r->used_milli;
+		const struct taskspec_resource *k = &o->res[idx[i]];
+		if (k->type == TASKSPEC_SCALAR)
+			left += k->milli - k->used_milli;
 		else
-			left += (int64_t)ranges_count(r->free, r->nfree);
+			left += (int64_t)ranges_count(k->free, k->nfree);
 	}
 	free(idx);
 	return left;
+}
+
+int64_t taskspec_offer_left(const struct taskspec_offer *o, const char *name,
+			    enum taskspec_reservation which)
+{
+	struct taskspec_request r;
+	memset(&r, 0, sizeof r);
+	r.reservation = which;
+	return left_for(o, name, &r);
 }
 
 void taskspec_offer_summary(const struct taskspec_offer *o, char *buf,
@@ -200,7 +233,7 @@ static bool scalars_fit(const struct taskspec_offer *o,
 	for (size_t s = 0; s < 3; s++) {
 		if (!want[s])
 			continue;
-		int64_t left = taskspec_offer_left(o, scalar_names[s], r->reservation);
+		int64_t left = left_for(o, scalar_names[s], r);
 		if (left < want[s]) {
 			char a[48], b[48];
 			text_fmt_milli(want[s], a, sizeof a);
@@ -296,7 +329,7 @@ static void take_scalars(struct taskspec_offer *o,
 	size_t *idx = qm_calloc(o->nres, sizeof *idx);
 	for (size_t s = 0; s < 3; s++) {
 		int64_t need = want[s];
-		size_t n = kinds(o, scalar_names[s], r->reservation, idx);
+		size_t n = kinds(o, scalar_names[s], r, idx);
 		for (size_t k = 0; k < n && need > 0; k++) {
 			struct taskspec_resource *rs = &o->res[idx[k]];
 			int64_t t = rs->milli - rs->used_milli;
@@ -309,6 +342,49 @@ static void take_scalars(struct taskspec_offer *o,
 			cJSON *e = entry_from(rs);
 			cj_add_num(cj_add_obj(e, "scalar"), "value", (double)t / 1000.0);
 			cj_push(arr, e);
+		}
+	}
+	free(idx);
+}
+
+/* a and b name the same directory: equal but for trailing '/'s. */
+static bool root_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Take the MOUNT disks whose roots r names, each whole: a MOUNT disk is
+ * used exclusively, "a framework cannot accept a partial amount of this
+ * disk" (DiskInfo.Source.Mount, include/mesos/v1/mesos.proto 1.4.0 and
+ * 1.11.0), so the entry carries the whole offered amount. A kind already
+ * taken (used_milli) is not taken twice. */
+static void take_mounts(struct taskspec_offer *o,
+			const struct taskspec_request *r,
+			struct taskspec_fit *f, cJSON *arr)
+{
+	if (!r->n_mount_roots)
+		return;
+	size_t *idx = qm_calloc(o->nres, sizeof *idx);
+	size_t n = kinds_of(o, "disk", r, true, idx);
+	for (size_t m = 0; m < r->n_mount_roots; m++) {
+		const char *want = r->mount_roots[m];
+		for (size_t k = 0; want && k < n && f->n_mounts < TASKSPEC_MAX_MOUNTS; k++) {
+			struct taskspec_resource *rs = &o->res[idx[k]];
+			if (rs->used_milli || !root_eq(rs->mount_root, want))
+				continue;
+			rs->used_milli = rs->milli;
+			cJSON *e = entry_from(rs);
+			cj_add_num(cj_add_obj(e, "scalar"), "value",
+				   (double)rs->milli / 1000.0);
+			cj_push(arr, e);
+			snprintf(f->mounts[f->n_mounts++], sizeof f->mounts[0], "%s",
+				 rs->mount_root);
+			break;
 		}
 	}
 	free(idx);
@@ -371,7 +447,7 @@ bool taskspec_offer_take(struct taskspec_offer *o,
 	struct port_pick pk;
 	memset(&pk, 0, sizeof pk);
 	pk.pidx = qm_calloc(o->nres, sizeof *pk.pidx);
-	pk.nk = kinds(o, "ports", r->reservation, pk.pidx);
+	pk.nk = kinds(o, "ports", r, pk.pidx);
 	if (!pick_preferred(o, r, &pk, f) || !pick_fallback(o, r, &pk, f)) {
 		free(pk.pidx);
 		return false;
@@ -381,6 +457,7 @@ bool taskspec_offer_take(struct taskspec_offer *o,
 	cJSON *arr = cj_ck(cJSON_CreateArray());
 	take_scalars(o, r, want, arr);
 	take_ports(o, r, &pk, arr);
+	take_mounts(o, r, f, arr);
 	free(pk.pidx);
 	memcpy(f->ports, pk.chosen, sizeof pk.chosen);
 	f->nports = r->nports;
@@ -411,6 +488,7 @@ void taskspec_request_for(const struct taskspec_config *c,
 			  enum service s, struct taskspec_request *r)
 {
 	memset(r, 0, sizeof *r);
+	r->service = s;
 	if ((unsigned)s >= SERVICE_COUNT)
 		return;
 	const struct taskspec_service_conf *v = &c->svc[s];
@@ -434,42 +512,72 @@ void taskspec_request_for(const struct taskspec_config *c,
 	}
 }
 
+/* The reservation a RESERVE adds, with the optional principal and labels
+ * (ReservationInfo, include/mesos/v1/mesos.proto 1.4.0 and 1.11.0). */
+static void rsv_fields(cJSON *g, const char *principal, const cJSON *labels)
+{
+	if (principal)
+		cj_add_str(g, "principal", principal);
+	if (labels)
+		cj_put(g, "labels", cj_dup(labels));
+}
+
+/* Rewrite one unreserved entry e to its reserved form, in the format it
+ * was offered in. false (e untouched) when e is reserved already.
+ *
+ * Pre-refinement (src/common/resources.cpp Resources::validate, 1.4.0 and
+ * 1.11.0): "role" names the role and "reservation" must not carry "type"
+ * or "role". Post-refinement: every entry of "reservations" needs "type"
+ * and "role", and one RESERVE pushes exactly one reservation (the master
+ * takes popReservation() of each entry from the offer: Resources::apply,
+ * src/common/resources.cpp 1.4.0; getResourceConversions,
+ * src/common/resources_utils.cpp 1.11.0). Never both formats in one entry:
+ * the master tolerates a single consistent pair, but our offers never
+ * carry one. */
+static bool entry_reserve(cJSON *e, const char *role, const char *principal,
+			  const cJSON *labels)
+{
+	const cJSON *rl = cJSON_GetObjectItemCaseSensitive(e, "role");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "reservations");
+	if (rl && !cJSON_IsNull(rl)) {
+		if (!cJSON_IsString(rl) || strcmp(rl->valuestring, "*") != 0)
+			return false;
+		cJSON_ReplaceItemInObjectCaseSensitive(e, "role",
+						      cj_ck(cJSON_CreateString(role)));
+		cJSON_DeleteItemFromObjectCaseSensitive(e, "reservations");
+		cJSON_DeleteItemFromObjectCaseSensitive(e, "reservation");
+		rsv_fields(cj_add_obj(e, "reservation"), principal, labels);
+		return true;
+	}
+	if (cJSON_GetArraySize(st) > 0)
+		return false;
+	cJSON_DeleteItemFromObjectCaseSensitive(e, "reservations");
+	cJSON *g = cj_ck(cJSON_CreateObject());
+	cj_add_str(g, "type", "DYNAMIC");
+	cj_add_str(g, "role", role);
+	rsv_fields(g, principal, labels);
+	cj_push(cj_add_arr(e, "reservations"), g);
+	return true;
+}
+
 int taskspec_fit_reserve(struct taskspec_fit *f, const char *role,
-			 const char *principal, cJSON **reserve)
+			 const char *principal, const cJSON *labels,
+			 cJSON **reserve)
 {
 	*reserve = NULL;
 	if (!taskspec_role_valid(role))
 		return QM_EINVAL;
 	if (principal && !text_ok(principal, 255))
 		return QM_EINVAL;
+	if (labels && !cJSON_IsObject(labels))
+		return QM_EINVAL;
 	if (!f->resources)
 		return 0;
 	cJSON *out = NULL;
 	cJSON *e;
 	cJSON_ArrayForEach(e, f->resources) {
-		const cJSON *rl = cJSON_GetObjectItemCaseSensitive(e, "role");
-		const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "reservations");
-		bool pre = rl && !cJSON_IsNull(rl);
-		if (pre) {
-			if (!cJSON_IsString(rl) || strcmp(rl->valuestring, "*") != 0)
-				continue;
-			cJSON_ReplaceItemInObjectCaseSensitive(e, "role",
-							      cj_ck(cJSON_CreateString(role)));
-			cJSON_DeleteItemFromObjectCaseSensitive(e, "reservations");
-			cJSON *rv = cj_add_obj(e, "reservation");
-			if (principal)
-				cj_add_str(rv, "principal", principal);
-		} else {
-			if (cJSON_GetArraySize(st) > 0)
-				continue;
-			cJSON_DeleteItemFromObjectCaseSensitive(e, "reservations");
-			cJSON *g = cj_ck(cJSON_CreateObject());
-			cj_add_str(g, "type", "DYNAMIC");
-			cj_add_str(g, "role", role);
-			if (principal)
-				cj_add_str(g, "principal", principal);
-			cj_push(cj_add_arr(e, "reservations"), g);
-		}
+		if (!entry_reserve(e, role, principal, labels))
+			continue;
 		if (!out)
 			out = cj_ck(cJSON_CreateArray());
 		cj_push(out, cj_dup(e));

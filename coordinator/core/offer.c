@@ -2,6 +2,7 @@
 #include "core/offer.h"
 
 #include "core/cj.h"
+#include "core/rsv.h"
 #include "core/text.h"
 #include "qm_error.h"
 
@@ -41,6 +42,9 @@ static void res_fini(struct taskspec_resource *r)
 	free(r->ranges);
 	free(r->free);
 	free(r->role);
+	free(r->rsv_framework);
+	free(r->rsv_service);
+	free(r->mount_root);
 	free(r->kind);
 	cJSON_Delete(r->tmpl);
 	memset(r, 0, sizeof *r);
@@ -237,6 +241,51 @@ static void resource_identity(const cJSON *j, const char *type, cJSON *norm,
 		qm_oom();
 }
 
+/* The current reservation's object: the last of "reservations"
+ * (post-refinement), else the DYNAMIC "reservation" (pre-refinement,
+ * whose labels sit there: mesos.proto Resource's format table, 1.4.0);
+ * NULL when unreserved or statically reserved in the pre-refinement
+ * format. Call after reservation_normalise accepted j. */
+static const cJSON *current_reservation(const cJSON *j)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "reservations");
+	int n = cJSON_IsArray(st) ? cJSON_GetArraySize(st) : 0;
+	if (n > 0)
+		return cJSON_GetArrayItem(st, n - 1);
+	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(j, "reservation");
+	return cJSON_IsObject(rv) ? rv : NULL;
+}
+
+static bool set_in(const cJSON *o, const char *key)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+	return x && !cJSON_IsNull(x);
+}
+
+/* r->mount_root for a plain MOUNT disk: DiskInfo.source {type MOUNT,
+ * mount {root}} (mesos.proto 1.4.0 and 1.11.0; DiskInfo is allowed only on
+ * "disk", src/common/resources.cpp Resources::validate), without
+ * persistence or volume (a persistent volume is used by listing it, never
+ * reserved: src/master/validation.cpp, operation::validate for Reserve,
+ * 1.4.0), not shared or revocable, not from a resource provider. A root
+ * we cannot hold as text leaves the kind unusable (NULL). */
+static void mount_parse(const cJSON *j, struct taskspec_resource *r)
+{
+	if (!r->has_disk || r->type != TASKSPEC_SCALAR ||
+	    strcmp(r->name, "disk") != 0 || r->shared || r->revocable ||
+	    r->has_provider)
+		return;
+	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(j, "disk");
+	if (set_in(disk, "persistence") || set_in(disk, "volume"))
+		return;
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(disk, "source");
+	const char *ty = cj_str(src, "type");
+	const char *root = cj_str(cJSON_GetObjectItemCaseSensitive(src, "mount"), "root");
+	if (!ty || strcmp(ty, "MOUNT") != 0 || !text_ok(root, TASKSPEC_PATH_MAX))
+		return;
+	r->mount_root = qm_strdup(root);
+}
+
 /* Parse one Resource into r (zeroed by the caller). 0, or -1 with why. */
 static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 			  char *why, size_t wlen)
@@ -262,6 +311,14 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 	if (!norm)
 		return -1;
 	resource_identity(j, type, norm, r);
+	const cJSON *cur = current_reservation(j);
+	if (rsv_labels_parse(cur ? cJSON_GetObjectItemCaseSensitive(cur, "labels") : NULL,
+			     &r->rsv_framework, &r->rsv_service, why, wlen)) {
+		size_t l = strlen(why);
+		snprintf(why + l, wlen - l, " (resource %s)", name);
+		return -1;
+	}
+	mount_parse(j, r);
 
 	r->tmpl = cj_dup(j);
 	for (size_t i = 0; i < ARRAY_LEN(value_keys); i++)
@@ -500,6 +557,25 @@ void taskspec_offer_free(struct taskspec_offer *o)
 		res_fini(&o->res[i]);
 	free(o->res);
 	memset(o, 0, sizeof *o);
+}
+
+cJSON *taskspec_resource_offered(const struct taskspec_resource *r)
+{
+	if (r->type == TASKSPEC_SET)
+		return NULL;
+	cJSON *e = cj_dup(r->tmpl);
+	if (r->type == TASKSPEC_SCALAR) {
+		cj_add_num(cj_add_obj(e, "scalar"), "value", (double)r->milli / 1000.0);
+		return e;
+	}
+	cJSON *range = cj_add_arr(cj_add_obj(e, "ranges"), "range");
+	for (size_t i = 0; i < r->nranges; i++) {
+		cJSON *g = cj_ck(cJSON_CreateObject());
+		cj_add_num(g, "begin", (double)r->ranges[i].begin);
+		cj_add_num(g, "end", (double)r->ranges[i].end);
+		cj_push(range, g);
+	}
+	return e;
 }
 
 const char *taskspec_offer_attr(const struct taskspec_offer *o,

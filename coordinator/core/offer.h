@@ -54,6 +54,16 @@ struct taskspec_resource {
 	/* Plain cpus/mem/disk/ports of a usable kind: not revocable, not
 	 * shared, no DiskInfo, no resource provider. Only these are fitted. */
 	bool fittable;
+	/* Our labels (core/rsv.h) on the current reservation, both formats:
+	 * the values of RSV_LABEL_FRAMEWORK and RSV_LABEL_SERVICE, both set or
+	 * both NULL (a kind carrying only one is skipped as malformed). */
+	char *rsv_framework;
+	char *rsv_service;
+	/* A MOUNT disk (DiskInfo.source MOUNT, no persistence or volume, not
+	 * shared or revocable, no resource provider): its root, else NULL.
+	 * Such a kind is never fittable; a request takes it whole through
+	 * taskspec_request.mount_roots (core/fit.h). */
+	char *mount_root;
 	char *kind;        /* canonical identity text: equal <=> same kind */
 	cJSON *tmpl;       /* the offered entry minus its value: copied verbatim */
 };
@@ -86,6 +96,12 @@ struct taskspec_offer {
 int taskspec_offer_parse(const cJSON *offer, struct taskspec_offer *o,
 			 char *err, size_t errlen);
 void taskspec_offer_free(struct taskspec_offer *o);
+
+/* The kind r as offered: its template with the whole offered value (a
+ * SCALAR's amount, a RANGES' ranges, sorted and merged), the form an
+ * UNRESERVE names it in. A new object the caller owns; NULL for SET kinds,
+ * whose items are not kept. */
+cJSON *taskspec_resource_offered(const struct taskspec_resource *r);
 
 /* An attribute's text value, or NULL when the offer has none by that name. */
 const char *taskspec_offer_attr(const struct taskspec_offer *o,

@@ -478,8 +478,8 @@ Test(taskspec, fit_reserve_both_formats)
 	struct taskspec_fit f;
 	cr_assert(taskspec_offer_take(&o, &r, &f), "%s", f.reason);
 	cJSON *reserve = NULL;
-	cr_assert_eq(taskspec_fit_reserve(&f, "*", "qc", &reserve), QM_EINVAL);
-	cr_assert_eq(taskspec_fit_reserve(&f, "quobyte", "qc", &reserve), 0);
+	cr_assert_eq(taskspec_fit_reserve(&f, "*", "qc", NULL, &reserve), QM_EINVAL);
+	cr_assert_eq(taskspec_fit_reserve(&f, "quobyte", "qc", NULL, &reserve), 0);
 	cr_assert_not_null(reserve);
 	cr_assert_eq(cJSON_GetArraySize(reserve), 2, "disk was reserved already");
 	/* pre-refinement cpus: role + reservation */
@@ -504,7 +504,7 @@ Test(taskspec, fit_reserve_both_formats)
 	free(b);
 	/* reserving again: nothing left unreserved */
 	cJSON *again = NULL;
-	cr_assert_eq(taskspec_fit_reserve(&f, "quobyte", "qc", &again), 0);
+	cr_assert_eq(taskspec_fit_reserve(&f, "quobyte", "qc", NULL, &again), 0);
 	cr_assert_null(again);
 	cJSON_Delete(reserve);
 	taskspec_fit_fini(&f);
