@@ -361,8 +361,12 @@ static bool root_eq(const char *a, const char *b)
 /* Take the MOUNT disks whose roots r names, each whole: a MOUNT disk is
  * used exclusively, "a framework cannot accept a partial amount of this
  * disk" (DiskInfo.Source.Mount, include/mesos/v1/mesos.proto 1.4.0 and
- * 1.11.0), so the entry carries the whole offered amount. A kind already
- * taken (used_milli) is not taken twice. */
+ * 1.11.0), and two MOUNT resources are never added and subtract only when
+ * equal (addable/subtractable, src/common/resources.cpp 1.4.0), so the
+ * entry carries the whole offered amount. Scalars compare as
+ * llround(value * 1000) (convertToFixed, src/v1/values.cpp 1.4.0), which
+ * is exactly our milli-units. A kind already taken (used_milli) is not
+ * taken twice. */
 static void take_mounts(struct taskspec_offer *o,
 			const struct taskspec_request *r,
 			struct taskspec_fit *f, cJSON *arr)

@@ -112,9 +112,12 @@ struct taskspec_fit {
  * "port 7861 is not offered") and returns false. Ports: preferred ports
  * that are free are given first; the rest get the lowest free port that is
  * not in r->avoid (else the lowest free one), reserved kinds before
- * unreserved under TASKSPEC_RES_ANY. An empty request does not
- * fit (Mesos rejects tasks without resources). *f is zeroed first; release
- * it with taskspec_fit_fini(). */
+ * unreserved under TASKSPEC_RES_ANY. The amounts left count only kinds r
+ * may use (r->rsv_framework). MOUNT disks of r->mount_roots follow the
+ * cpus/mem/disk/ports entries, one whole entry each, named in f->mounts;
+ * they are never a reason not to fit. An empty request does not fit
+ * (Mesos rejects tasks without resources). *f is zeroed first (it is
+ * large: TASKSPEC_MAX_MOUNTS paths); release it with taskspec_fit_fini(). */
 bool taskspec_offer_take(struct taskspec_offer *o,
 			 const struct taskspec_request *r,
 			 struct taskspec_fit *f);

@@ -243,7 +243,10 @@ static void resource_identity(const cJSON *j, const char *type, cJSON *norm,
 
 /* The current reservation's object: the last of "reservations"
  * (post-refinement), else the DYNAMIC "reservation" (pre-refinement,
- * whose labels sit there: mesos.proto Resource's format table, 1.4.0);
+ * whose labels sit there: mesos.proto Resource's format table, 1.4.0; the
+ * master copies principal and labels into it when it offers a dynamic
+ * reservation in that format: convertResourceFormat,
+ * src/common/resources_utils.cpp 1.4.0);
  * NULL when unreserved or statically reserved in the pre-refinement
  * format. Call after reservation_normalise accepted j. */
 static const cJSON *current_reservation(const cJSON *j)

@@ -6,7 +6,10 @@
  * revocable, shared, provider) is kept, and entries of the same kind are
  * merged into one, so that core/fit.h can fit tasks into what is left and
  * copy every entry's reservation fields verbatim. Both reservation formats
- * (§5.1) are understood. Scalars are held in milli-units (§0).
+ * (§5.1) are understood. Scalars are held in milli-units (§0). The
+ * current reservation's labels of ours (core/rsv.h) and plain MOUNT disks'
+ * roots are picked out, so that core/fit.h can keep one service's
+ * reservation for that service and take MOUNT disks whole.
  *
  * Pure: no I/O, no clock, no globals; reentrant. Ownership: a parsed
  * struct taskspec_offer owns its arrays and strings until
