@@ -1,0 +1,388 @@
+/* What the planner tests share (test-only; static inline definitions,
+ * included by tests/unit/test_plan*.c): the world a case describes, the
+ * mini-language that builds it (see test_plan.c's header comment; the
+ * resource rules add theirs, see test_plan_rsv.c) and the renderers that
+ * turn a plan into comparable text. */
+#ifndef QM_TEST_PLAN_FIXTURE_H
+#define QM_TEST_PLAN_FIXTURE_H
+
+#include "core/plan.h"
+#include "qm_error.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOW 1000000LL
+#define MAXA 16
+#define MAXT 64
+#define MAXH 16
+#define MAXATTR 32
+#define MAXR 16
+
+struct world {
+	struct plan_input in;
+	struct plan_agent agents[MAXA];
+	struct plan_attr attrs[MAXATTR];
+	size_t nattrs;
+	struct plan_task tasks[MAXT];
+	struct plan_history hist[MAXH];
+	struct plan_reservation rsv[MAXR];
+	struct plan_inverse_offer inv[MAXR];
+	const char *phosts[8];
+	char buf[16384];
+	size_t used;
+};
+
+static inline char *wdup(struct world *w, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	cr_assert_leq(w->used + n, sizeof w->buf, "test arena too small");
+	char *p = memcpy(w->buf + w->used, s, n);
+	w->used += n;
+	return p;
+}
+
+static inline long long parse_time(const char *s)
+{
+	if (*s == 'N')
+		return NOW + (s[1] ? strtoll(s + 1, NULL, 10) : 0);
+	return strtoll(s, NULL, 10);
+}
+
+static inline enum service parse_service(const char *s)
+{
+	for (int i = 0; i < SERVICE_COUNT; i++)
+		if (strcmp(s, service_name((enum service)i)) == 0)
+			return (enum service)i;
+	cr_assert_fail("unknown service '%s' in test case", s);
+	return SERVICE_PROBER;
+}
+
+static inline void split_attr(struct world *w, const char *kv, struct plan_attr *a)
+{
+	char *copy = wdup(w, kv);
+	char *colon = strchr(copy, ':');
+	cr_assert_not_null(colon, "attribute '%s' needs k:v", kv);
+	*colon = '\0';
+	a->name = copy;
+	a->value = colon + 1;
+}
+
+static inline void parse_cfg(struct world *w, const char *spec)
+{
+	struct plan_config *c = &w->in.config;
+	plan_config_init(c);
+	if (!spec)
+		return;
+	char *s = wdup(w, spec), *save = NULL;
+	for (char *tok = strtok_r(s, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (strncmp(tok, "api=", 4) == 0)
+			c->api_count = (unsigned)atoi(tok + 4);
+		else if (strncmp(tok, "web=", 4) == 0)
+			c->webconsole_count = (unsigned)atoi(tok + 4);
+		else if (strncmp(tok, "apiattr=", 8) == 0)
+			split_attr(w, tok + 8, &c->api_restriction);
+		else if (strncmp(tok, "webattr=", 8) == 0)
+			split_attr(w, tok + 8, &c->webconsole_restriction);
+		else if (strcmp(tok, "client") == 0)
+			c->client_enabled = true;
+		else if (strncmp(tok, "grace=", 6) == 0)
+			c->removal_grace_ms = parse_time(tok + 6);
+		else if (strncmp(tok, "base=", 5) == 0)
+			c->backoff_base_ms = parse_time(tok + 5);
+		else if (strncmp(tok, "max=", 4) == 0)
+			c->backoff_max_ms = parse_time(tok + 4);
+		else if (strncmp(tok, "stale=", 6) == 0)
+			c->prober_stale_ms = parse_time(tok + 6);
+		else if (strcmp(tok, "noreserve") == 0)
+			c->reserve = false;
+		else if (strncmp(tok, "look=", 5) == 0)
+			c->maintenance_lookahead_ms = parse_time(tok + 5);
+		else if (strncmp(tok, "pattr=", 6) == 0)
+			split_attr(w, tok + 6, &c->prober_restriction);
+		else if (strncmp(tok, "phosts=", 7) == 0) {
+			char *save2 = NULL;
+			for (char *h = strtok_r(tok + 7, ",", &save2); h;
+			     h = strtok_r(NULL, ",", &save2))
+				w->phosts[c->n_prober_hosts++] = h;
+			c->prober_hosts = w->phosts;
+		} else if (strncmp(tok, "checked=", 8) == 0) {
+			c->health_checked = 0;
+			char *save2 = NULL;
+			for (char *h = strtok_r(tok + 8, ",", &save2); h;
+			     h = strtok_r(NULL, ",", &save2))
+				c->health_checked |= 1u << parse_service(h);
+		} else
+			cr_assert_fail("unknown cfg token '%s'", tok);
+	}
+}
+
+static inline void parse_agents(struct world *w, const char *spec)
+{
+	if (!spec)
+		return;
+	char *s = wdup(w, spec), *save = NULL;
+	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
+		char *save2 = NULL;
+		char *tok = strtok_r(ent, " ", &save2);
+		if (!tok)
+			continue;
+		cr_assert_lt(w->in.n_agents, MAXA);
+		struct plan_agent *a = &w->agents[w->in.n_agents++];
+		memset(a, 0, sizeof *a);
+		a->agent_id = tok;
+		a->active = true;
+		a->report.has_report = true;
+		a->report.last_report_ms = NOW;
+		a->attrs = &w->attrs[w->nattrs];
+		while ((tok = strtok_r(NULL, " ", &save2))) {
+			if (strncmp(tok, "host=", 5) == 0)
+				a->hostname = tok + 5;
+			else if (tok[0] == 'R' && tok[1] >= '0' && tok[1] <= '9')
+				a->report.registry_devices = (unsigned)atoi(tok + 1);
+			else if (tok[0] == 'M' && tok[1] >= '0' && tok[1] <= '9')
+				a->report.metadata_devices = (unsigned)atoi(tok + 1);
+			else if (tok[0] == 'D' && tok[1] >= '0' && tok[1] <= '9')
+				a->report.data_devices = (unsigned)atoi(tok + 1);
+			else if (strcmp(tok, "boot") == 0)
+				a->report.registry_bootstrap = true;
+			else if (strcmp(tok, "mount") == 0)
+				a->report.client_mount = true;
+			else if (strcmp(tok, "inactive") == 0)
+				a->active = false;
+			else if (strcmp(tok, "noreport") == 0)
+				a->report.has_report = false, a->report.last_report_ms = 0;
+			else if (strncmp(tok, "report=", 7) == 0)
+				a->report.last_report_ms = parse_time(tok + 7);
+			else if (strncmp(tok, "maint=", 6) == 0) {
+				/* maint=START/DURATION */
+				const char *slash = strchr(tok, '/');
+				cr_assert_not_null(slash, "maint=START/DURATION");
+				a->maint_start_ms = parse_time(tok + 6);
+				a->maint_duration_ms = parse_time(slash + 1);
+			}
+			else if (strncmp(tok, "attr=", 5) == 0) {
+				cr_assert_lt(w->nattrs, MAXATTR);
+				split_attr(w, tok + 5, &w->attrs[w->nattrs++]);
+				a->n_attrs++;
+			} else
+				cr_assert_fail("unknown agent token '%s'", tok);
+		}
+	}
+}
+
+static inline void parse_tasks(struct world *w, const char *spec)
+{
+	if (!spec)
+		return;
+	char *s = wdup(w, spec), *save = NULL;
+	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
+		char *save2 = NULL;
+		char *f[5];
+		int nf = 0;
+		char *tok;
+		while (nf < 5 && (tok = strtok_r(nf ? NULL : ent, " ", &save2)))
+			f[nf++] = tok;
+		if (nf == 0)
+			continue;
+		cr_assert_eq(nf, 5, "task entry needs id service agent version state");
+		cr_assert_lt(w->in.n_tasks, MAXT);
+		struct plan_task *t = &w->tasks[w->in.n_tasks++];
+		memset(t, 0, sizeof *t);
+		t->task_id = f[0];
+		t->service = parse_service(f[1]);
+		t->agent_id = f[2];
+		t->version = strcmp(f[3], "-") == 0 ? NULL : f[3];
+		char state[48];
+		snprintf(state, sizeof state, "%s%s",
+			 strcmp(f[4], "LAUNCHING") == 0 ? "" : "TASK_", f[4]);
+		cr_assert_eq(plan_task_state_parse(state, &t->state), 0,
+			     "unknown state %s", f[4]);
+		t->launched_ms = NOW - 3600000;
+		while ((tok = strtok_r(NULL, " ", &save2))) {
+			if (strcmp(tok, "ok") == 0)
+				t->health = PLAN_HEALTH_OK;
+			else if (strcmp(tok, "bad") == 0)
+				t->health = PLAN_HEALTH_FAILING;
+			else if (strcmp(tok, "kill") == 0)
+				t->kill_requested = true;
+			else if (strncmp(tok, "us=", 3) == 0)
+				t->unwanted_since_ms = parse_time(tok + 3);
+			else if (strncmp(tok, "at=", 3) == 0)
+				t->launched_ms = parse_time(tok + 3);
+			else if (strncmp(tok, "replace=", 8) == 0)
+				t->replace_reason = tok + 8;
+			else
+				cr_assert_fail("unknown task token '%s'", tok);
+		}
+	}
+}
+
+static inline void parse_history(struct world *w, const char *spec)
+{
+	if (!spec)
+		return;
+	char *s = wdup(w, spec), *save = NULL;
+	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
+		char *save2 = NULL;
+		char *svc = strtok_r(ent, " ", &save2);
+		if (!svc)
+			continue;
+		char *agent = strtok_r(NULL, " ", &save2);
+		char *fails = strtok_r(NULL, " ", &save2);
+		char *last = strtok_r(NULL, " ", &save2);
+		cr_assert(agent && fails && last, "history entry needs 4 fields");
+		cr_assert_lt(w->in.n_history, MAXH);
+		struct plan_history *h = &w->hist[w->in.n_history++];
+		h->service = parse_service(svc);
+		h->agent_id = agent;
+		h->consecutive_failures = (unsigned)atoi(fails);
+		h->last_failure_ms = parse_time(last);
+	}
+}
+
+/* "svc agent [release]; ..." */
+static inline void parse_reservations(struct world *w, const char *spec)
+{
+	w->in.reservations = w->rsv;
+	if (!spec)
+		return;
+	char *s = wdup(w, spec), *save = NULL;
+	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
+		char *save2 = NULL;
+		char *svc = strtok_r(ent, " ", &save2);
+		if (!svc)
+			continue;
+		char *agent = strtok_r(NULL, " ", &save2);
+		char *flag = strtok_r(NULL, " ", &save2);
+		cr_assert_not_null(agent, "reservation needs service and agent");
+		cr_assert_lt(w->in.n_reservations, MAXR);
+		struct plan_reservation *r = &w->rsv[w->in.n_reservations++];
+		r->service = parse_service(svc);
+		r->agent_id = agent;
+		r->release_requested = flag && strcmp(flag, "release") == 0;
+		cr_assert(!flag || r->release_requested, "unknown reservation flag '%s'", flag);
+	}
+}
+
+/* "id agent; ..." */
+static inline void parse_inverse(struct world *w, const char *spec)
+{
+	w->in.inverse_offers = w->inv;
+	if (!spec)
+		return;
+	char *s = wdup(w, spec), *save = NULL;
+	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
+		char *save2 = NULL;
+		char *id = strtok_r(ent, " ", &save2);
+		if (!id)
+			continue;
+		char *agent = strtok_r(NULL, " ", &save2);
+		cr_assert_not_null(agent, "inverse offer needs id and agent");
+		cr_assert_lt(w->in.n_inverse_offers, MAXR);
+		w->inv[w->in.n_inverse_offers++] = (struct plan_inverse_offer){id, agent};
+	}
+}
+
+static inline void build(struct world *w, const char *cfg, const char *target,
+		  const char *agents, const char *tasks, const char *history)
+{
+	memset(w, 0, sizeof *w);
+	w->in.now_ms = NOW;
+	w->in.target_version = target;
+	w->in.agents = w->agents;
+	w->in.tasks = w->tasks;
+	w->in.history = w->hist;
+	parse_cfg(w, cfg);
+	parse_agents(w, agents);
+	parse_tasks(w, tasks);
+	parse_history(w, history);
+}
+
+/* The actions as "launch svc agent version; kill task reason; prober
+ * agent; unreserve svc agent; accept id agent; decline id agent"; with
+ * show_reserve, a LAUNCH/LAUNCH_PROBER that reserves ends in " +r". */
+static inline void render_actions_ex(const struct plan_output *o, char *buf,
+				     size_t cap, bool show_reserve)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < o->n_actions && len < cap; i++) {
+		const struct plan_action *a = &o->actions[i];
+		const char *sep = i ? "; " : "";
+		int n;
+		if (a->type == PLAN_LAUNCH)
+			n = snprintf(buf + len, cap - len, "%slaunch %s %s %s", sep,
+				     service_name(a->service), a->agent_id,
+				     a->version);
+		else if (a->type == PLAN_KILL)
+			n = snprintf(buf + len, cap - len, "%skill %s %s", sep,
+				     a->task_id, plan_kill_reason_name(a->kill_reason));
+		else if (a->type == PLAN_LAUNCH_PROBER)
+			n = snprintf(buf + len, cap - len, "%sprober %s", sep,
+				     a->agent_id);
+		else if (a->type == PLAN_UNRESERVE)
+			n = snprintf(buf + len, cap - len, "%sunreserve %s %s", sep,
+				     service_name(a->service), a->agent_id);
+		else
+			n = snprintf(buf + len, cap - len, "%s%s %s %s", sep,
+				     a->type == PLAN_ACCEPT_INVERSE ? "accept" : "decline",
+				     a->inverse_offer_id, a->agent_id);
+		if (n > 0)
+			len += (size_t)n;
+		if (show_reserve && a->reserve && len < cap) {
+			n = snprintf(buf + len, cap - len, " +r");
+			if (n > 0)
+				len += (size_t)n;
+		}
+	}
+}
+
+static inline void render_actions(const struct plan_output *o, char *buf, size_t cap)
+{
+	render_actions_ex(o, buf, cap, false);
+}
+
+static inline void render_problems(const struct plan_output *o, char *buf, size_t cap)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < o->n_problems && len < cap; i++) {
+		int n = snprintf(buf + len, cap - len, "  | %s\n", o->problems[i]);
+		if (n > 0)
+			len += (size_t)n;
+	}
+}
+
+static inline bool has_problem(const struct plan_output *o, const char *sub)
+{
+	for (size_t i = 0; i < o->n_problems; i++)
+		if (strstr(o->problems[i], sub))
+			return true;
+	return false;
+}
+
+static inline size_t task_index(const struct world *w, const char *id)
+{
+	for (size_t i = 0; i < w->in.n_tasks; i++)
+		if (strcmp(w->tasks[i].task_id, id) == 0)
+			return i;
+	cr_assert_fail("no task '%s' in the case", id);
+	return 0;
+}
+
+static inline size_t agent_index(const struct world *w, const char *id)
+{
+	for (size_t i = 0; i < w->in.n_agents; i++)
+		if (strcmp(w->agents[i].agent_id, id) == 0)
+			return i;
+	cr_assert_fail("no agent '%s' in the case", id);
+	return 0;
+}
+
+#endif
