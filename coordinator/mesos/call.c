@@ -40,6 +40,30 @@ cJSON *mesos_call_decline(cJSON *offer_ids, double refuse_seconds)
 	return c;
 }
 
+static cJSON *inverse_call(const char *type, const char *key, const char *id,
+			   double refuse_seconds)
+{
+	cJSON *c = call_new(type);
+	cJSON *b = cJSON_AddObjectToObject(c, key);
+	cJSON *ids = cJSON_AddArrayToObject(b, "inverse_offer_ids");
+	cJSON_AddItemToArray(ids, mesos_id(id));
+	if (refuse_seconds >= 0)
+		cJSON_AddItemToObject(b, "filters", filters(refuse_seconds));
+	return c;
+}
+
+cJSON *mesos_call_accept_inverse(const char *inverse_offer_id)
+{
+	return inverse_call("ACCEPT_INVERSE_OFFERS", "accept_inverse_offers",
+			    inverse_offer_id, -1);
+}
+
+cJSON *mesos_call_decline_inverse(const char *inverse_offer_id, double refuse_seconds)
+{
+	return inverse_call("DECLINE_INVERSE_OFFERS", "decline_inverse_offers",
+			    inverse_offer_id, refuse_seconds);
+}
+
 cJSON *mesos_call_kill(const char *task_id, const char *agent_id)
 {
 	cJSON *c = call_new("KILL");

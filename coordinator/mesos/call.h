@@ -9,6 +9,11 @@
 cJSON *mesos_call_accept(cJSON *offer_ids /* taken: array of {"value"} */,
 			 cJSON *operations /* taken: array */, double refuse_seconds);
 cJSON *mesos_call_decline(cJSON *offer_ids /* taken */, double refuse_seconds);
+/* ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS (scheduler.proto at
+ * 1.4.0 .. 1.11.0: {"inverse_offer_ids":[OfferID], "filters"}); a decline
+ * is asked again after refuse_seconds. */
+cJSON *mesos_call_accept_inverse(const char *inverse_offer_id);
+cJSON *mesos_call_decline_inverse(const char *inverse_offer_id, double refuse_seconds);
 cJSON *mesos_call_kill(const char *task_id, const char *agent_id /* may be NULL */);
 cJSON *mesos_call_acknowledge(const char *agent_id, const char *task_id, const char *uuid_b64);
 /* tasks: array of {"task_id":{"value"},"agent_id":{"value"}} (taken); an

@@ -345,6 +345,7 @@ static void coord_free(struct coord *c)
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
+	rsv_fini(c);
 	agents_fini(c);
 	for (size_t i = 0; i < c->nprober_hosts; i++)
 		free(c->prober_hosts[i]);

@@ -60,6 +60,8 @@ struct coord_config {
 	long long api_count;
 	long long webconsole_count;
 	bool client_enabled;
+	bool reserve;                 /* reserve for pinned services (issue 10) */
+	long long maintenance_lookahead;
 	long long removal_grace;
 	long long backoff_base;
 	long long backoff_max;

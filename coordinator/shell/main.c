@@ -325,6 +325,13 @@ static const struct config_opt table[] = {
 	 "resources of a service's tasks, e.g. data:2:8192 (defaults: registry 1:2048, "
 	 "metadata and data 1:4096, api and webconsole 0.5:1024, client 1:2048, "
 	 "prober 0.1:64)", v_resources},
+	{"reserve", E("RESERVE"), CONFIG_BOOL, OFF(reserve), "true", UNB, NULL,
+	 "dynamically reserve the resources of node-pinned services (registry, metadata, "
+	 "data, client, prober) with the framework's role and principal; never released "
+	 "without an operator's DELETE /v1/reservations/AGENT/SERVICE", NULL},
+	{"maintenance-lookahead", E("MAINTENANCE_LOOKAHEAD"), CONFIG_DURATION,
+	 OFF(maintenance_lookahead), "1h", 0, 30 * DAY, "DURATION",
+	 "a rolling upgrade skips nodes whose maintenance window starts within this", NULL},
 	{"removal-grace", E("REMOVAL_GRACE"), CONFIG_DURATION, OFF(removal_grace), "5m", 0,
 	 DAY, "DURATION", "wait this long before killing a service whose device is gone", NULL},
 	{"backoff-base", E("BACKOFF_BASE"), CONFIG_DURATION, OFF(backoff_base), "10s", 0, DAY,
