@@ -170,6 +170,8 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 		cJSON_AddStringToObject(m, "state", in ? "in progress" : now < a->maint_start_ms
 									    ? "scheduled"
 									    : "over");
+		if (a->maint_answer)
+			cJSON_AddStringToObject(m, "answer", a->maint_answer);
 	}
 	cJSON *md = cJSON_AddArrayToObject(n, "mount_disks");
 	for (size_t j = 0; j < a->nmounts; j++) {
@@ -289,6 +291,16 @@ static cJSON *state_json(struct coord *c)
 	}
 	for (size_t i = 0; i < c->last.n_problems; i++)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
+	for (size_t i = 0; i < c->nagents; i++) {
+		const struct agent *a = &c->agents[i];
+		if (!a->maint_start_ms || !a->maint_answer ||
+		    strncmp(a->maint_answer, "declined", 8) != 0)
+			continue;
+		char line[PLAN_PROBLEM_MAX + 96];
+		snprintf(line, sizeof line, "maintenance of %s %s", a->hostname ? a->hostname : a->id,
+			 a->maint_answer);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
 	for (size_t i = 0; i < c->nwaits; i++) {
 		const struct wait *w = &c->waits[i];
 		struct agent *a = agent_find(c, w->agent_id);
@@ -593,6 +605,13 @@ static void rest_reservation_delete(const struct http_request *req,
 				    struct http_response *resp, void *ctx)
 {
 	struct coord *c = ctx;
+	if (auth_ntokens(c->auth) == 0) {
+		/* a release can free a disk that holds data: never without an
+		 * authenticated caller */
+		http_respond_error(resp, 403, "releasing a reservation needs an authenticated "
+					      "caller: start the coordinator with --api-token-file");
+		return;
+	}
 	if (!c->leading || c->step_down_posted) {
 		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
 		return;

@@ -66,6 +66,9 @@ struct agent {
 	/* Maintenance window from the master (Offer/InverseOffer
 	 * unavailability); maint_start_ms 0 = none, duration 0 = open-ended. */
 	int64_t maint_start_ms, maint_duration_ms;
+	/* Our last answer to an inverse offer for it: "accepted: ..." or
+	 * "declined: ..." (the planner's reason); NULL = none yet. */
+	char *maint_answer;
 	struct agent_mount *mounts; /* seen in offers, by root */
 	size_t nmounts;
 };

@@ -698,6 +698,13 @@ static void answer_inverses(struct coord *c, const struct plan_output *out)
 			c->n.inverse_accepted++;
 		else
 			c->n.inverse_declined++;
+		if (ag) {
+			char line[PLAN_PROBLEM_MAX + 16];
+			snprintf(line, sizeof line, "%s: %s", accept ? "accepted" : "declined",
+				 a->reason ? a->reason : "");
+			free(ag->maint_answer);
+			ag->maint_answer = qm_strdup(line);
+		}
 		log_info(accept ? "inverse_offer_accepted" : "inverse_offer_declined",
 			 "inverse_offer_id=%s agent_id=%s hostname=%s reason=%s",
 			 log_qs(a->inverse_offer_id), log_qs(a->agent_id),

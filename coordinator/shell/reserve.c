@@ -118,6 +118,8 @@ void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON
 		} else if (had) {
 			log_info("agent_maintenance_cleared", "agent_id=%s", log_qs(a->id));
 			a->maint_start_ms = a->maint_duration_ms = 0;
+			free(a->maint_answer);
+			a->maint_answer = NULL;
 		}
 	}
 	for (size_t i = 0; i < o->nres; i++) {
@@ -334,5 +336,7 @@ void rsv_fini(struct coord *c)
 		free(a->mounts);
 		a->mounts = NULL;
 		a->nmounts = 0;
+		free(a->maint_answer);
+		a->maint_answer = NULL;
 	}
 }

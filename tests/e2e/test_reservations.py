@@ -16,6 +16,7 @@ import unittest
 import qmtest
 from e2e import (AGENT_RESOURCES, E2ETestCase, TERMINAL, task_service,
                  wait_until)
+from test_security import tok, token_file
 
 VERSION = "3.0.1"
 FRAMEWORK = "quobyte"
@@ -120,6 +121,11 @@ class ReservationTest(E2ETestCase):
         self.assertIn(("data", "agent2"), have)
         self.assertIn(("prober", "agent1"), have)
         self.assertFalse(any(r["releasable"] for r in st["reservations"]))
+        # without API tokens nobody may release anything
+        status, _, body = c.rest_call("DELETE", "/v1/reservations/%s/data"
+                                      % c.node("agent2")["agent_id"])
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"--api-token-file", body)
         c.finish(self)
 
     def _kill_data_under_competition(self, c):
@@ -174,11 +180,9 @@ class ReservationTest(E2ETestCase):
 
     def test_operator_release_only(self):
         c = self.cluster
-        token = "t0ken-%d" % os.getpid()
-        tokfile = os.path.join(c.root, "tokens")
-        with open(tokfile, "w") as f:
-            f.write("%s admin\n" % token)
-        os.chmod(tokfile, 0o600)
+        token = tok()
+        tokfile = token_file(os.path.join(c.root, "api.tokens"),
+                             [("ops", "admin", token)])
         auth = {"Authorization": "Bearer " + token}
         mp, _ = deploy(c, "agent2", ["--api-token-file", tokfile,
                                      "--removal-grace", "1s"])
