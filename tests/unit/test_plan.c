@@ -37,15 +37,6 @@ struct pcase {
 	long long wake;
 };
 
-/* A three-node cluster: a1 has all three device types, a2 data, a3 none.
- * Fresh placement puts api on a3 (load 0) and webconsole on a2 (a2 and a3
- * both carry one service then; a2 sorts first). */
-#define AG3 "a1 R1 M1 D1; a2 D1; a3"
-#define PR3 "p1 prober a1 - RUNNING; p2 prober a2 - RUNNING; p3 prober a3 - RUNNING; "
-#define CORE(v) "r1 registry a1 " v " RUNNING ok; m1 metadata a1 " v " RUNNING ok; " \
-	"d1 data a1 " v " RUNNING ok; d2 data a2 " v " RUNNING ok; "
-#define MGMT(v) "x1 api a3 " v " RUNNING; w1 webconsole a2 " v " RUNNING; "
-#define MINI "cluster cannot reach its minimum"
 
 static const struct pcase cases[] = {
 	/* ---- rule 1: probers ---------------------------------------------- */
