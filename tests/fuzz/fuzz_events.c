@@ -198,9 +198,9 @@ static int on_record(void *arg, const char *rec, size_t len)
 	const char *t = type->valuestring;
 	if (strcmp(t, "SUBSCRIBED") == 0) {
 		const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "subscribed");
-		const char *fid = json_id(s, "framework_id");
+		const char *fid = mesos_subscribed_framework_id(ev); /* as the client */
 		const cJSON *hb = cJSON_GetObjectItemCaseSensitive(s, "heartbeat_interval_seconds");
-		if (fid && *fid)
+		if (fid)
 			h->subscribed(f->c, fid,
 				      cJSON_IsNumber(hb) && hb->valuedouble > 0 ? hb->valuedouble
 										: 15.0,
