@@ -1,5 +1,7 @@
 #include "mesos/call.h"
 
+#include <string.h>
+
 cJSON *mesos_id(const char *s)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -112,4 +114,26 @@ cJSON *mesos_call_suppress(const char *role)
 cJSON *mesos_call_teardown(void)
 {
 	return call_new("TEARDOWN");
+}
+
+bool mesos_id_valid(const char *id)
+{
+	if (!id || !*id || strnlen(id, 256) > 255)
+		return false;
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return false;
+	return true;
+}
+
+const char *mesos_subscribed_framework_id(const cJSON *ev)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "subscribed");
+	const cJSON *fid = cJSON_GetObjectItemCaseSensitive(s, "framework_id");
+	const cJSON *val = cJSON_GetObjectItemCaseSensitive(fid, "value");
+	if (!cJSON_IsString(val) || !mesos_id_valid(val->valuestring))
+		return NULL;
+	return val->valuestring;
 }

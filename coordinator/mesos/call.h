@@ -5,6 +5,7 @@
 #define QM_MESOS_CALL_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 
 cJSON *mesos_call_accept(cJSON *offer_ids /* taken: array of {"value"} */,
 			 cJSON *operations /* taken: array */, double refuse_seconds);
@@ -24,5 +25,14 @@ cJSON *mesos_call_suppress(const char *role);
 cJSON *mesos_call_teardown(void);
 /* {"value": s} */
 cJSON *mesos_id(const char *s);
+
+/* Is id a valid Mesos ID: 1..255 bytes, not "." or "..", no control
+ * character, '/' or '\\' (src/common/validation.cpp validateID, 1.4.0 and
+ * 1.11.0)? The store keeps only such IDs (state/codec.c). */
+bool mesos_id_valid(const char *id);
+/* The framework id a SUBSCRIBED event gives (subscribed.framework_id.value),
+ * borrowed from ev, or NULL when it is missing or not a valid Mesos ID: a
+ * framework id the coordinator could not persist and read back. */
+const char *mesos_subscribed_framework_id(const cJSON *ev);
 
 #endif

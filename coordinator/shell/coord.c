@@ -318,7 +318,7 @@ static void warn_insecure(struct ev_loop *loop, void *arg)
 	c->insecure_timer = ev_timer_add(loop, INSECURE_WARN_MS, warn_insecure, c);
 }
 
-static void coord_free(struct coord *c)
+void coord_free(struct coord *c)
 {
 	if (c->leader)
 		leader_free(c->leader);
@@ -363,7 +363,7 @@ static void coord_free(struct coord *c)
 	free(c->prober_uri);
 }
 
-static void coord_init(struct coord *c, const struct coord_config *cfg)
+void coord_init(struct coord *c, const struct coord_config *cfg)
 {
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;

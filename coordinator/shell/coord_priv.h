@@ -217,6 +217,14 @@ static inline enum service task_service(const struct store_task *t)
 /* ------------------------------------------------------------------ */
 /* coord.c: lifecycle                                                  */
 
+/* An empty coordinator for cfg (borrowed for its life): no loop, store,
+ * client or listener yet; coord_run's start-up steps add them. */
+void coord_init(struct coord *c, const struct coord_config *cfg);
+/* Free whatever of c was set up (any part may be missing). Work still
+ * posted to the loop runs inside, after the Mesos client is gone: callers
+ * other than coord_run run the loop dry first (tests/fuzz/fuzz_events.c). */
+void coord_free(struct coord *c);
+
 /* Log why, and stop the loop with exit code 1. */
 void coord_fatal(struct coord *c, const char *why);
 /* Save c->st; 0 or the store's error (logged). A conflict means another
