@@ -61,13 +61,13 @@ def operations(records, optype):
     return out
 
 
-def deploy(c, data_host, extra=()):
+def deploy(c, data_host, extra=(), token=None):
     c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
     c.disk("agent1", "md", ["METADATA_DEVICE"])
     mp = c.disk(data_host, "data1", ["DATA_DEVICE"])
     c.start_coordinator(extra)
     c.wait_reporting()
-    c.set_version(VERSION)
+    c.set_version(VERSION, token=token)
     want = {"registry": ["agent1"], "metadata": ["agent1"],
             "data": [data_host], "api": 1, "webconsole": 1,
             "prober": c.hosts}
@@ -185,7 +185,7 @@ class ReservationTest(E2ETestCase):
                              [("ops", "admin", token)])
         auth = {"Authorization": "Bearer " + token}
         mp, _ = deploy(c, "agent2", ["--api-token-file", tokfile,
-                                     "--removal-grace", "1s"])
+                                     "--removal-grace", "1s"], token=token)
         agent2 = c.node("agent2")["agent_id"]
         agent1 = c.node("agent1")["agent_id"]
         path = "/v1/reservations/%s/data" % agent2
@@ -252,7 +252,12 @@ class LostStateTest(E2ETestCase):
         for name in os.listdir(c.state_dir):
             if name.startswith("state"):
                 os.unlink(os.path.join(c.state_dir, name))
-        c.emulator.control("framework/expire", {"framework_id": old_fw})
+        # once the emulator saw the stream end, the failover timeout is cut
+        # short: the old framework and its tasks are removed
+        wait_until(lambda: c.emulator.control(
+            "framework/expire", {"framework_id": old_fw}, expect=None)
+            .get("removed") == old_fw, 15,
+            what="the old framework removed by the master")
         mark = len(c.journal())
         c.start_coordinator()
         self.assertNotEqual(c.state()["framework_id"], old_fw)
