@@ -127,9 +127,9 @@
  *     agent whose inverse offer this plan already accepts (inverse offers
  *     are decided in (agent id, id) order, so two drains cannot together
  *     break the quorum). Accept iff that count >= W/2 + 1. Accepted outright:
- *     an empty target version, an agent with no registry (no wanted slot
- *     and no live registry task), an agent not in agents[] (nothing of
- *     ours runs there). A DECLINE's reason is also a problem line
+ *     an empty target version, an agent with no wanted registry slot (a
+ *     registry being retired there is no quorum member), an agent not in
+ *     agents[] (nothing of ours runs there). A DECLINE's reason is also a problem line
  *     ("host h1: 1 of 3 registries would stay ready, a quorum needs 2").
  * 13. Maintenance and upgrades: a task on an agent whose maintenance window
  *     is in progress or starts within maintenance_lookahead_ms is not
@@ -306,8 +306,8 @@ enum plan_action_type {
 	PLAN_KILL,             /* task_id (+ service, agent_id), kill_reason, reason */
 	PLAN_LAUNCH_PROBER,    /* agent_id */
 	PLAN_UNRESERVE,        /* agent_id, service, reason: release that reservation now */
-	PLAN_ACCEPT_INVERSE,   /* inverse_offer_id, agent_id, reason */
-	PLAN_DECLINE_INVERSE   /* inverse_offer_id, agent_id, reason */
+	PLAN_ACCEPT_INVERSE,   /* inverse_offer_id, agent_id, reason (service unused) */
+	PLAN_DECLINE_INVERSE   /* inverse_offer_id, agent_id, reason (service unused) */
 };
 
 enum plan_kill_reason {
