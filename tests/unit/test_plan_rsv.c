@@ -505,8 +505,6 @@ static const struct rcase cases[] = {
 	},
 };
 
-#define NCASES (sizeof cases / sizeof cases[0])
-
 static void run_case(const struct rcase *c)
 {
 	struct world *w = calloc(1, sizeof *w);
@@ -525,19 +523,9 @@ static void run_case(const struct rcase *c)
 			o.wake_ms, probs);
 	cr_expect_str_eq(acts, c->actions, "case '%s': actions\n  got:  %s\n  want: %s\nproblems:\n%s",
 			 c->name, acts, c->actions, probs);
-	bool launches = strncmp(c->actions, "launch ", 7) == 0 ||
-			strncmp(c->actions, "prober ", 7) == 0 ||
-			strstr(c->actions, "; launch ") || strstr(c->actions, "; prober ");
-	cr_expect_eq(o.want_offers, launches, "case '%s': want_offers %d", c->name,
-		     o.want_offers);
-	for (size_t i = 0; i < 6 && c->problems[i]; i++)
-		cr_expect(has_problem(&o, c->problems[i]),
-			  "case '%s': no problem line contains\n  \"%s\"\nproblems:\n%s",
-			  c->name, c->problems[i], probs);
-	for (size_t i = 0; i < 4 && c->absent[i]; i++)
-		cr_expect(!has_problem(&o, c->absent[i]),
-			  "case '%s': a problem line contains \"%s\"\nproblems:\n%s",
-			  c->name, c->absent[i], probs);
+	cr_expect_eq(o.want_offers, actions_launch(c->actions), "case '%s': want_offers %d",
+		     c->name, o.want_offers);
+	expect_problems(c->name, &o, c->problems, 6, c->absent, 4);
 	if (c->check_wake)
 		cr_expect_eq(o.wake_ms, c->wake, "case '%s': wake_ms %lld, want %lld",
 			     c->name, o.wake_ms, c->wake);
@@ -584,19 +572,7 @@ static void run_case(const struct rcase *c)
 	free(w);
 }
 
-static size_t case_idx[NCASES];
-
-ParameterizedTestParameters(plan_rsv, table)
-{
-	for (size_t i = 0; i < NCASES; i++)
-		case_idx[i] = i;
-	return cr_make_param_array(size_t, case_idx, NCASES);
-}
-
-ParameterizedTest(size_t *idx, plan_rsv, table)
-{
-	run_case(&cases[*idx]);
-}
+PLAN_TABLE(plan_rsv, cases, run_case)
 
 /* ---- determinism and ownership ----------------------------------------- */
 
