@@ -72,7 +72,10 @@
  *     cannot see), are replaced one at a time in action order, and only
  *     while every other wanted task is ready: the planner KILLs one; rule 6
  *     launches its replacement (with the target version) once it is
- *     terminal. New launches always use the target version.
+ *     terminal. New launches always use the target version. Tasks on a
+ *     node with a maintenance window near or in progress are skipped
+ *     (rule 13). Services of an inactive agent are not "wanted" here (they
+ *     are dormant), so they neither block the upgrade nor are upgraded.
  *  9. Unreachable: a task in TASK_UNREACHABLE, in TASK_UNKNOWN on an
  *     inactive/unknown agent, or any live task on an inactive agent, is
  *     "unreachable": it is never killed (a KILL cannot reach it) and never

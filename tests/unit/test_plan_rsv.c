@@ -424,6 +424,16 @@ static const struct rcase cases[] = {
 		.problems = {"upgrade of data on h1 waits: maintenance window is in progress"},
 	},
 	{
+		.name = "a drained node (inactive in its window) does not hold the others back",
+		.target = "2.0",
+		.agents = "a1 R1 M1 D1; a2 host=h2 D1 inactive maint=N-1000/0; a3",
+		.tasks = PR3 "r1 registry a1 2.0 RUNNING ok; m1 metadata a1 2.0 RUNNING ok; "
+			 "d1 data a1 1.0 RUNNING ok; d2 data a2 1.0 UNREACHABLE; "
+			 "x1 api a3 2.0 RUNNING; w1 webconsole a1 2.0 RUNNING",
+		.actions = "kill d1 upgrade",
+		.problems = {"h2 is inactive: data waits for it to return"},
+	},
+	{
 		.name = "a replacement for a reason waits for the window too",
 		.target = "2.0",
 		.agents = "a1 host=h1 R1 M1 D1; a2 host=h2 D1 maint=N+60000/60000; a3",
