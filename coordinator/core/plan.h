@@ -132,17 +132,19 @@
  *     break the quorum). Accept iff that count >= W/2 + 1. Accepted outright:
  *     an empty target version, an agent with no wanted registry slot (a
  *     registry being retired there is no quorum member), an agent not in
- *     agents[] (nothing of ours runs there). A DECLINE's reason is also a problem line
- *     ("host h1: 1 of 3 registries would stay ready, a quorum needs 2").
+ *     agents[] (nothing of ours runs there). A DECLINE's reason is also a
+ *     problem line ("host h1: 1 of 3 registries would stay ready, a quorum
+ *     needs 2"). While inverse offers are pending, wake_ms covers every
+ *     window's start and end.
  * 13. Maintenance and upgrades: a task on an agent whose maintenance window
  *     is in progress or starts within maintenance_lookahead_ms is not
  *     chosen for an upgrade/replace KILL (rule 8); the upgrade moves on to
  *     the next old task elsewhere and a problem line says who waits
  *     ("upgrade of data on h1 waits: maintenance window starts in 12 min").
- *     Such held tasks do not count as blocking the upgrade; a task that is
- *     NOT ready still blocks it wherever it is (the quorum is not risked
- *     during a maintenance). wake_ms covers the moments a hold begins
- *     (start - lookahead) and ends (start + duration).
+ *     Such held tasks do not block the upgrade; a wanted task that is NOT
+ *     ready still blocks it wherever it is, a node in maintenance included
+ *     (one node down is all the quorum can spare). wake_ms covers the
+ *     moments a hold begins (start - lookahead) and ends (start + duration).
  *
  * Threads: plan_compute is reentrant and touches only its arguments. */
 #ifndef QM_PLAN_H
