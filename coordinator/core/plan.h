@@ -72,7 +72,10 @@
  *     cannot see), are replaced one at a time in action order, and only
  *     while every other wanted task is ready: the planner KILLs one; rule 6
  *     launches its replacement (with the target version) once it is
- *     terminal. New launches always use the target version.
+ *     terminal. New launches always use the target version. Tasks on a
+ *     node with a maintenance window near or in progress are skipped
+ *     (rule 13). Services of an inactive agent are not "wanted" here (they
+ *     are dormant), so they neither block the upgrade nor are upgraded.
  *  9. Unreachable: a task in TASK_UNREACHABLE, in TASK_UNKNOWN on an
  *     inactive/unknown agent, or any live task on an inactive agent, is
  *     "unreachable": it is never killed (a KILL cannot reach it) and never
@@ -127,19 +130,21 @@
  *     agent whose inverse offer this plan already accepts (inverse offers
  *     are decided in (agent id, id) order, so two drains cannot together
  *     break the quorum). Accept iff that count >= W/2 + 1. Accepted outright:
- *     an empty target version, an agent with no registry (no wanted slot
- *     and no live registry task), an agent not in agents[] (nothing of
- *     ours runs there). A DECLINE's reason is also a problem line
- *     ("host h1: 1 of 3 registries would stay ready, a quorum needs 2").
+ *     an empty target version, an agent with no wanted registry slot (a
+ *     registry being retired there is no quorum member), an agent not in
+ *     agents[] (nothing of ours runs there). A DECLINE's reason is also a
+ *     problem line ("host h1: 1 of 3 registries would stay ready, a quorum
+ *     needs 2"). While inverse offers are pending, wake_ms covers every
+ *     window's start and end.
  * 13. Maintenance and upgrades: a task on an agent whose maintenance window
  *     is in progress or starts within maintenance_lookahead_ms is not
  *     chosen for an upgrade/replace KILL (rule 8); the upgrade moves on to
  *     the next old task elsewhere and a problem line says who waits
  *     ("upgrade of data on h1 waits: maintenance window starts in 12 min").
- *     Such held tasks do not count as blocking the upgrade; a task that is
- *     NOT ready still blocks it wherever it is (the quorum is not risked
- *     during a maintenance). wake_ms covers the moments a hold begins
- *     (start - lookahead) and ends (start + duration).
+ *     Such held tasks do not block the upgrade; a wanted task that is NOT
+ *     ready still blocks it wherever it is, a node in maintenance included
+ *     (one node down is all the quorum can spare). wake_ms covers the
+ *     moments a hold begins (start - lookahead) and ends (start + duration).
  *
  * Threads: plan_compute is reentrant and touches only its arguments. */
 #ifndef QM_PLAN_H
@@ -306,8 +311,8 @@ enum plan_action_type {
 	PLAN_KILL,             /* task_id (+ service, agent_id), kill_reason, reason */
 	PLAN_LAUNCH_PROBER,    /* agent_id */
 	PLAN_UNRESERVE,        /* agent_id, service, reason: release that reservation now */
-	PLAN_ACCEPT_INVERSE,   /* inverse_offer_id, agent_id, reason */
-	PLAN_DECLINE_INVERSE   /* inverse_offer_id, agent_id, reason */
+	PLAN_ACCEPT_INVERSE,   /* inverse_offer_id, agent_id, reason (service unused) */
+	PLAN_DECLINE_INVERSE   /* inverse_offer_id, agent_id, reason (service unused) */
 };
 
 enum plan_kill_reason {

@@ -4,8 +4,10 @@
  * One plan_compute() call owns one struct ctx on its stack: plan.c builds
  * the index (agents sorted by id, tasks attached to their (agent, service)
  * slot, failure history per slot), plan_rules.c runs one pass per rule over
- * it, and plan_lines.c holds what the passes emit (actions, problem lines,
- * wake-ups), the per-agent report and the final assembly.
+ * it, plan_rsv.c the resource rules (reservations, inverse offers,
+ * maintenance windows), and plan_lines.c holds what the passes emit
+ * (actions, problem lines, wake-ups), the per-agent report and the final
+ * assembly.
  *
  * Slots are indexed pos * SERVICE_COUNT + service, where pos is the
  * agent's rank in agent-id order; iterating pos in order is what makes the

@@ -17,8 +17,7 @@
 static int cmp_rsv(const void *a, const void *b, void *arg)
 {
 	const struct plan_reservation *r = arg;
-	const struct plan_reservation *ra = &r[*(const size_t *)a],
-				      *rb = &r[*(const size_t *)b];
+	const struct plan_reservation *ra = &r[*(const size_t *)a], *rb = &r[*(const size_t *)b];
 	int d = strcmp(ra->agent_id, rb->agent_id);
 	if (d)
 		return d;
@@ -28,8 +27,7 @@ static int cmp_rsv(const void *a, const void *b, void *arg)
 static int cmp_inverse(const void *a, const void *b, void *arg)
 {
 	const struct plan_inverse_offer *v = arg;
-	const struct plan_inverse_offer *va = &v[*(const size_t *)a],
-					*vb = &v[*(const size_t *)b];
+	const struct plan_inverse_offer *va = &v[*(const size_t *)a], *vb = &v[*(const size_t *)b];
 	int d = strcmp(va->agent_id, vb->agent_id);
 	return d ? d : strcmp(va->id, vb->id);
 }
@@ -67,8 +65,9 @@ int pl_check_resources(struct ctx *c)
 	for (size_t i = 0; i < nr; i++) {
 		const struct plan_reservation *r = &in->reservations[i];
 		if (!text_is_set(r->agent_id) || (unsigned)r->service >= NSVC)
-			return pl_fail(c, "reservations[%zu]: missing agent id or service out of range",
-				   i);
+			return pl_fail(
+				c, "reservations[%zu]: missing agent id or service out of range",
+				i);
 	}
 	for (size_t i = 0; i < ni; i++) {
 		const struct plan_inverse_offer *v = &in->inverse_offers[i];
@@ -81,7 +80,7 @@ int pl_check_resources(struct ctx *c)
 		if (cmp_rsv(&c->rord[k - 1], &c->rord[k], (void *)in->reservations) == 0) {
 			const struct plan_reservation *r = &in->reservations[c->rord[k]];
 			return pl_fail(c, "reservations[%zu]: second reservation for %s on '%.60s'",
-				   c->rord[k], service_name(r->service), r->agent_id);
+				       c->rord[k], service_name(r->service), r->agent_id);
 		}
 	}
 	/* Unique ids: sort a second index by id alone. */
@@ -90,8 +89,9 @@ int pl_check_resources(struct ctx *c)
 	qsort_r(byid, ni, sizeof *byid, cmp_inverse_id, (void *)v);
 	for (size_t i = 1; i < ni; i++) {
 		if (strcmp(v[byid[i - 1]].id, v[byid[i]].id) == 0) {
-			int rv = pl_fail(c, "inverse_offers[%zu]: duplicate inverse offer id '%.60s'",
-				     byid[i], v[byid[i]].id);
+			int rv = pl_fail(c,
+					 "inverse_offers[%zu]: duplicate inverse offer id '%.60s'",
+					 byid[i], v[byid[i]].id);
 			free(byid);
 			return rv;
 		}
@@ -106,16 +106,14 @@ int pl_check_resources(struct ctx *c)
 
 static long long window_end(const struct plan_agent *a)
 {
-	return a->maint_duration_ms > 0
-		       ? pl_sat_add(a->maint_start_ms, a->maint_duration_ms)
-		       : LLONG_MAX;
+	return a->maint_duration_ms > 0 ? pl_sat_add(a->maint_start_ms, a->maint_duration_ms)
+					: LLONG_MAX;
 }
 
 bool pl_maint_now(const struct ctx *c, size_t pos)
 {
 	const struct plan_agent *a = pl_agent_at(c, pos);
-	return a->maint_start_ms > 0 && c->now >= a->maint_start_ms &&
-	       c->now < window_end(a);
+	return a->maint_start_ms > 0 && c->now >= a->maint_start_ms && c->now < window_end(a);
 }
 
 bool pl_maint_hold(const struct ctx *c, size_t pos, long long *starts_in)
@@ -132,21 +130,19 @@ bool pl_maint_hold(const struct ctx *c, size_t pos, long long *starts_in)
 
 /* ---- rule 11: reservations --------------------------------------------- */
 
-static bool live_on_unknown_agent(const struct ctx *c, enum service s,
-				  const char *agent_id)
+static bool live_on_unknown_agent(const struct ctx *c, enum service s, const char *agent_id)
 {
 	for (size_t ti = 0; ti < c->in->n_tasks; ti++) {
 		const struct plan_task *t = &c->in->tasks[ti];
-		if ((c->tflag[ti] & TF_LIVE) && c->tpos[ti] == c->na &&
-		    t->service == s && strcmp(t->agent_id, agent_id) == 0)
+		if ((c->tflag[ti] & TF_LIVE) && c->tpos[ti] == c->na && t->service == s &&
+		    strcmp(t->agent_id, agent_id) == 0)
 			return true;
 	}
 	return false;
 }
 
 /* NULL when the reservation is releasable, else what keeps it. */
-static const char *keeps_reservation(const struct ctx *c,
-				     const struct plan_reservation *r)
+static const char *keeps_reservation(const struct ctx *c, const struct plan_reservation *r)
 {
 	size_t pos = pl_find_agent(c, r->agent_id);
 	if (pos == c->na)
@@ -183,36 +179,34 @@ void pl_reservations(struct ctx *c)
 		size_t pos = pl_find_agent(c, r->agent_id);
 		const char *node = pos < c->na ? pl_node(c, pos) : r->agent_id;
 		if (why) {
-			pl_problem(c, SECT_AGENT,
-				   "release of the %s reservation on %s waits: %s",
+			pl_problem(c, SECT_AGENT, "release of the %s reservation on %s waits: %s",
 				   service_name(r->service), node, why);
 			continue;
 		}
-		struct plan_action *a = pl_new_action(c, PLAN_UNRESERVE, r->service,
-						      r->agent_id);
+		struct plan_action *a = pl_new_action(c, PLAN_UNRESERVE, r->service, r->agent_id);
 		char line[PLAN_PROBLEM_MAX];
 		linef(line, sizeof line, "release the %s reservation on %s (operator request)",
-			  service_name(r->service), node);
+		      service_name(r->service), node);
 		a->reason = qm_strdup(line);
 	}
 }
 
 /* ---- rule 12: inverse offers ------------------------------------------- */
 
-static void answer(struct ctx *c, const struct plan_inverse_offer *v, bool accept,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void answer(struct ctx *c, const struct plan_inverse_offer *v, bool accept, const char *fmt,
+		   ...) __attribute__((format(printf, 4, 5)));
 
-static void answer(struct ctx *c, const struct plan_inverse_offer *v, bool accept,
-		   const char *fmt, ...)
+static void answer(struct ctx *c, const struct plan_inverse_offer *v, bool accept, const char *fmt,
+		   ...)
 {
 	char line[PLAN_PROBLEM_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	text_vline(line, sizeof line, fmt, ap);
 	va_end(ap);
-	struct plan_action *a = pl_new_action(
-		c, accept ? PLAN_ACCEPT_INVERSE : PLAN_DECLINE_INVERSE,
-		SERVICE_PROBER, v->agent_id);
+	struct plan_action *a =
+		pl_new_action(c, accept ? PLAN_ACCEPT_INVERSE : PLAN_DECLINE_INVERSE,
+			      SERVICE_PROBER, v->agent_id);
 	a->inverse_offer_id = qm_strdup(v->id);
 	a->reason = qm_strdup(line);
 	if (!accept)
@@ -247,8 +241,8 @@ void pl_inverse_offers(struct ctx *c)
 		}
 		const char *node = pl_node(c, pos);
 		if (!c->target) {
-			answer(c, v, true, "host %s: no target version, no Quobyte service is wanted",
-			       node);
+			answer(c, v, true,
+			       "host %s: no target version, no Quobyte service is wanted", node);
 			drained[pos] = true;
 			continue;
 		}
@@ -262,8 +256,8 @@ void pl_inverse_offers(struct ctx *c)
 			stay += p != pos && !drained[p] && !pl_maint_now(c, p) &&
 				(c->sflag[pl_slot_of(p, SERVICE_REGISTRY)] & SF_READY);
 		if (stay >= quorum) {
-			answer(c, v, true, "quorum kept: %u of %u registries stay ready",
-			       stay, wanted);
+			answer(c, v, true, "quorum kept: %u of %u registries stay ready", stay,
+			       wanted);
 			drained[pos] = true;
 		} else {
 			answer(c, v, false,

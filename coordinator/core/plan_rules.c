@@ -1,5 +1,5 @@
-/* The planner's rules 1-8 (plan.h), one pass each over the index that
- * plan.c built. See plan_ctx.h. */
+/* The planner's rules 1-9 and 13 (plan.h), one pass each over the index
+ * that plan.c built; rules 11-12 are in plan_rsv.c. See plan_ctx.h. */
 #include "core/plan_ctx.h"
 
 #include "core/text.h"

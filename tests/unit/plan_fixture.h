@@ -122,171 +122,152 @@ static inline void parse_cfg(struct world *w, const char *spec)
 	}
 }
 
-static inline void parse_agents(struct world *w, const char *spec)
-{
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *tok = strtok_r(ent, " ", &save2);
-		if (!tok)
-			continue;
-		cr_assert_lt(w->in.n_agents, MAXA);
-		struct plan_agent *a = &w->agents[w->in.n_agents++];
-		memset(a, 0, sizeof *a);
-		a->agent_id = tok;
-		a->active = true;
-		a->report.has_report = true;
-		a->report.last_report_ms = NOW;
-		a->attrs = &w->attrs[w->nattrs];
-		while ((tok = strtok_r(NULL, " ", &save2))) {
-			if (strncmp(tok, "host=", 5) == 0)
-				a->hostname = tok + 5;
-			else if (tok[0] == 'R' && tok[1] >= '0' && tok[1] <= '9')
-				a->report.registry_devices = (unsigned)atoi(tok + 1);
-			else if (tok[0] == 'M' && tok[1] >= '0' && tok[1] <= '9')
-				a->report.metadata_devices = (unsigned)atoi(tok + 1);
-			else if (tok[0] == 'D' && tok[1] >= '0' && tok[1] <= '9')
-				a->report.data_devices = (unsigned)atoi(tok + 1);
-			else if (strcmp(tok, "boot") == 0)
-				a->report.registry_bootstrap = true;
-			else if (strcmp(tok, "mount") == 0)
-				a->report.client_mount = true;
-			else if (strcmp(tok, "inactive") == 0)
-				a->active = false;
-			else if (strcmp(tok, "noreport") == 0)
-				a->report.has_report = false, a->report.last_report_ms = 0;
-			else if (strncmp(tok, "report=", 7) == 0)
-				a->report.last_report_ms = parse_time(tok + 7);
-			else if (strncmp(tok, "maint=", 6) == 0) {
-				/* maint=START/DURATION */
-				const char *slash = strchr(tok, '/');
-				cr_assert_not_null(slash, "maint=START/DURATION");
-				a->maint_start_ms = parse_time(tok + 6);
-				a->maint_duration_ms = parse_time(slash + 1);
-			}
-			else if (strncmp(tok, "attr=", 5) == 0) {
-				cr_assert_lt(w->nattrs, MAXATTR);
-				split_attr(w, tok + 5, &w->attrs[w->nattrs++]);
-				a->n_attrs++;
-			} else
-				cr_assert_fail("unknown agent token '%s'", tok);
-		}
-	}
-}
+/* The fields of one ';'-separated entry of a spec. */
+#define MAXF 16
+typedef void (*entry_fn)(struct world *w, char **f, size_t nf);
 
-static inline void parse_tasks(struct world *w, const char *spec)
+/* Split spec (copied into the arena) at ';' and each entry at ' '; call fn
+ * for every entry that has a field. */
+static inline void each_entry(struct world *w, const char *spec, entry_fn fn)
 {
 	if (!spec)
 		return;
 	char *s = wdup(w, spec), *save = NULL;
 	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *f[5];
-		int nf = 0;
-		char *tok;
-		while (nf < 5 && (tok = strtok_r(nf ? NULL : ent, " ", &save2)))
+		char *f[MAXF], *save2 = NULL;
+		size_t nf = 0;
+		for (char *tok = strtok_r(ent, " ", &save2); tok;
+		     tok = strtok_r(NULL, " ", &save2)) {
+			cr_assert_lt(nf, MAXF, "too many fields in '%s'", spec);
 			f[nf++] = tok;
-		if (nf == 0)
-			continue;
-		cr_assert_eq(nf, 5, "task entry needs id service agent version state");
-		cr_assert_lt(w->in.n_tasks, MAXT);
-		struct plan_task *t = &w->tasks[w->in.n_tasks++];
-		memset(t, 0, sizeof *t);
-		t->task_id = f[0];
-		t->service = parse_service(f[1]);
-		t->agent_id = f[2];
-		t->version = strcmp(f[3], "-") == 0 ? NULL : f[3];
-		char state[48];
-		snprintf(state, sizeof state, "%s%s",
-			 strcmp(f[4], "LAUNCHING") == 0 ? "" : "TASK_", f[4]);
-		cr_assert_eq(plan_task_state_parse(state, &t->state), 0,
-			     "unknown state %s", f[4]);
-		t->launched_ms = NOW - 3600000;
-		while ((tok = strtok_r(NULL, " ", &save2))) {
-			if (strcmp(tok, "ok") == 0)
-				t->health = PLAN_HEALTH_OK;
-			else if (strcmp(tok, "bad") == 0)
-				t->health = PLAN_HEALTH_FAILING;
-			else if (strcmp(tok, "kill") == 0)
-				t->kill_requested = true;
-			else if (strncmp(tok, "us=", 3) == 0)
-				t->unwanted_since_ms = parse_time(tok + 3);
-			else if (strncmp(tok, "at=", 3) == 0)
-				t->launched_ms = parse_time(tok + 3);
-			else if (strncmp(tok, "replace=", 8) == 0)
-				t->replace_reason = tok + 8;
-			else
-				cr_assert_fail("unknown task token '%s'", tok);
 		}
+		if (nf)
+			fn(w, f, nf);
 	}
 }
 
-static inline void parse_history(struct world *w, const char *spec)
+static inline void agent_entry(struct world *w, char **f, size_t nf)
 {
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *svc = strtok_r(ent, " ", &save2);
-		if (!svc)
-			continue;
-		char *agent = strtok_r(NULL, " ", &save2);
-		char *fails = strtok_r(NULL, " ", &save2);
-		char *last = strtok_r(NULL, " ", &save2);
-		cr_assert(agent && fails && last, "history entry needs 4 fields");
-		cr_assert_lt(w->in.n_history, MAXH);
-		struct plan_history *h = &w->hist[w->in.n_history++];
-		h->service = parse_service(svc);
-		h->agent_id = agent;
-		h->consecutive_failures = (unsigned)atoi(fails);
-		h->last_failure_ms = parse_time(last);
+	cr_assert_lt(w->in.n_agents, MAXA);
+	struct plan_agent *a = &w->agents[w->in.n_agents++];
+	memset(a, 0, sizeof *a);
+	a->agent_id = f[0];
+	a->active = true;
+	a->report.has_report = true;
+	a->report.last_report_ms = NOW;
+	a->attrs = &w->attrs[w->nattrs];
+	for (size_t i = 1; i < nf; i++) {
+		char *tok = f[i];
+		if (strncmp(tok, "host=", 5) == 0)
+			a->hostname = tok + 5;
+		else if (tok[0] == 'R' && tok[1] >= '0' && tok[1] <= '9')
+			a->report.registry_devices = (unsigned)atoi(tok + 1);
+		else if (tok[0] == 'M' && tok[1] >= '0' && tok[1] <= '9')
+			a->report.metadata_devices = (unsigned)atoi(tok + 1);
+		else if (tok[0] == 'D' && tok[1] >= '0' && tok[1] <= '9')
+			a->report.data_devices = (unsigned)atoi(tok + 1);
+		else if (strcmp(tok, "boot") == 0)
+			a->report.registry_bootstrap = true;
+		else if (strcmp(tok, "mount") == 0)
+			a->report.client_mount = true;
+		else if (strcmp(tok, "inactive") == 0)
+			a->active = false;
+		else if (strcmp(tok, "noreport") == 0)
+			a->report.has_report = false, a->report.last_report_ms = 0;
+		else if (strncmp(tok, "report=", 7) == 0)
+			a->report.last_report_ms = parse_time(tok + 7);
+		else if (strncmp(tok, "maint=", 6) == 0) {
+			/* maint=START/DURATION */
+			const char *slash = strchr(tok, '/');
+			cr_assert_not_null(slash, "maint=START/DURATION");
+			a->maint_start_ms = parse_time(tok + 6);
+			a->maint_duration_ms = parse_time(slash + 1);
+		} else if (strncmp(tok, "attr=", 5) == 0) {
+			cr_assert_lt(w->nattrs, MAXATTR);
+			split_attr(w, tok + 5, &w->attrs[w->nattrs++]);
+			a->n_attrs++;
+		} else
+			cr_assert_fail("unknown agent token '%s'", tok);
 	}
 }
 
-/* "svc agent [release]; ..." */
+static inline void task_entry(struct world *w, char **f, size_t nf)
+{
+	cr_assert_geq(nf, 5, "task entry needs id service agent version state");
+	cr_assert_lt(w->in.n_tasks, MAXT);
+	struct plan_task *t = &w->tasks[w->in.n_tasks++];
+	memset(t, 0, sizeof *t);
+	t->task_id = f[0];
+	t->service = parse_service(f[1]);
+	t->agent_id = f[2];
+	t->version = strcmp(f[3], "-") == 0 ? NULL : f[3];
+	char state[48];
+	snprintf(state, sizeof state, "%s%s",
+		 strcmp(f[4], "LAUNCHING") == 0 ? "" : "TASK_", f[4]);
+	cr_assert_eq(plan_task_state_parse(state, &t->state), 0,
+		     "unknown state %s", f[4]);
+	t->launched_ms = NOW - 3600000;
+	for (size_t i = 5; i < nf; i++) {
+		char *tok = f[i];
+		if (strcmp(tok, "ok") == 0)
+			t->health = PLAN_HEALTH_OK;
+		else if (strcmp(tok, "bad") == 0)
+			t->health = PLAN_HEALTH_FAILING;
+		else if (strcmp(tok, "kill") == 0)
+			t->kill_requested = true;
+		else if (strncmp(tok, "us=", 3) == 0)
+			t->unwanted_since_ms = parse_time(tok + 3);
+		else if (strncmp(tok, "at=", 3) == 0)
+			t->launched_ms = parse_time(tok + 3);
+		else if (strncmp(tok, "replace=", 8) == 0)
+			t->replace_reason = tok + 8;
+		else
+			cr_assert_fail("unknown task token '%s'", tok);
+	}
+}
+
+/* "service agent failures last_failure" */
+static inline void history_entry(struct world *w, char **f, size_t nf)
+{
+	cr_assert_eq(nf, 4, "history entry needs 4 fields");
+	cr_assert_lt(w->in.n_history, MAXH);
+	struct plan_history *h = &w->hist[w->in.n_history++];
+	h->service = parse_service(f[0]);
+	h->agent_id = f[1];
+	h->consecutive_failures = (unsigned)atoi(f[2]);
+	h->last_failure_ms = parse_time(f[3]);
+}
+
+/* "svc agent [release]" */
+static inline void reservation_entry(struct world *w, char **f, size_t nf)
+{
+	cr_assert(nf == 2 || (nf == 3 && strcmp(f[2], "release") == 0),
+		  "reservation needs service, agent and maybe 'release'");
+	cr_assert_lt(w->in.n_reservations, MAXR);
+	struct plan_reservation *r = &w->rsv[w->in.n_reservations++];
+	r->service = parse_service(f[0]);
+	r->agent_id = f[1];
+	r->release_requested = nf == 3;
+}
+
+/* "id agent" */
+static inline void inverse_entry(struct world *w, char **f, size_t nf)
+{
+	cr_assert_eq(nf, 2, "inverse offer needs id and agent");
+	cr_assert_lt(w->in.n_inverse_offers, MAXR);
+	w->inv[w->in.n_inverse_offers++] = (struct plan_inverse_offer){f[0], f[1]};
+}
+
 static inline void parse_reservations(struct world *w, const char *spec)
 {
 	w->in.reservations = w->rsv;
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *svc = strtok_r(ent, " ", &save2);
-		if (!svc)
-			continue;
-		char *agent = strtok_r(NULL, " ", &save2);
-		char *flag = strtok_r(NULL, " ", &save2);
-		cr_assert_not_null(agent, "reservation needs service and agent");
-		cr_assert_lt(w->in.n_reservations, MAXR);
-		struct plan_reservation *r = &w->rsv[w->in.n_reservations++];
-		r->service = parse_service(svc);
-		r->agent_id = agent;
-		r->release_requested = flag && strcmp(flag, "release") == 0;
-		cr_assert(!flag || r->release_requested, "unknown reservation flag '%s'", flag);
-	}
+	each_entry(w, spec, reservation_entry);
 }
 
-/* "id agent; ..." */
 static inline void parse_inverse(struct world *w, const char *spec)
 {
 	w->in.inverse_offers = w->inv;
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *id = strtok_r(ent, " ", &save2);
-		if (!id)
-			continue;
-		char *agent = strtok_r(NULL, " ", &save2);
-		cr_assert_not_null(agent, "inverse offer needs id and agent");
-		cr_assert_lt(w->in.n_inverse_offers, MAXR);
-		w->inv[w->in.n_inverse_offers++] = (struct plan_inverse_offer){id, agent};
-	}
+	each_entry(w, spec, inverse_entry);
 }
 
 static inline void build(struct world *w, const char *cfg, const char *target,
@@ -299,9 +280,9 @@ static inline void build(struct world *w, const char *cfg, const char *target,
 	w->in.tasks = w->tasks;
 	w->in.history = w->hist;
 	parse_cfg(w, cfg);
-	parse_agents(w, agents);
-	parse_tasks(w, tasks);
-	parse_history(w, history);
+	each_entry(w, agents, agent_entry);
+	each_entry(w, tasks, task_entry);
+	each_entry(w, history, history_entry);
 }
 
 /* The actions as "launch svc agent version; kill task reason; prober
@@ -366,6 +347,50 @@ static inline bool has_problem(const struct plan_output *o, const char *sub)
 			return true;
 	return false;
 }
+
+/* Each of want[0..nwant) that is set is a substring of some problem line;
+ * none of absent[0..nabsent) that is set is. */
+static inline void expect_problems(const char *name, const struct plan_output *o,
+				   const char *const *want, size_t nwant,
+				   const char *const *absent, size_t nabsent)
+{
+	char probs[16384];
+	render_problems(o, probs, sizeof probs);
+	for (size_t i = 0; i < nwant && want[i]; i++)
+		cr_expect(has_problem(o, want[i]),
+			  "case '%s': no problem line contains\n  \"%s\"\nproblems:\n%s",
+			  name, want[i], probs);
+	for (size_t i = 0; i < nabsent && absent[i]; i++)
+		cr_expect(!has_problem(o, absent[i]),
+			  "case '%s': a problem line contains \"%s\"\nproblems:\n%s",
+			  name, absent[i], probs);
+}
+
+/* Whether a rendered action list holds a LAUNCH or LAUNCH_PROBER, i.e.
+ * whether the plan should ask for offers. */
+static inline bool actions_launch(const char *acts)
+{
+	return strncmp(acts, "launch ", 7) == 0 || strncmp(acts, "prober ", 7) == 0 ||
+	       strstr(acts, "; launch ") || strstr(acts, "; prober ");
+}
+
+/* A parameterized test suite::table running run(&cases[i]) for each case.
+ * Parameters are indices, not pointers: Criterion copies parameters into
+ * each test's process, and an index stays valid whatever the address
+ * layout. */
+#define PLAN_TABLE(suite, cases, run)                                          \
+	static size_t suite##_idx[sizeof cases / sizeof cases[0]];             \
+	ParameterizedTestParameters(suite, table)                              \
+	{                                                                      \
+		size_t n = sizeof cases / sizeof cases[0];                     \
+		for (size_t i = 0; i < n; i++)                                 \
+			suite##_idx[i] = i;                                    \
+		return cr_make_param_array(size_t, suite##_idx, n);            \
+	}                                                                      \
+	ParameterizedTest(size_t *idx, suite, table)                           \
+	{                                                                      \
+		run(&cases[*idx]);                                             \
+	}
 
 static inline size_t task_index(const struct world *w, const char *id)
 {

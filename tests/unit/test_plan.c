@@ -912,8 +912,6 @@ static const struct pcase cases[] = {
 	},
 };
 
-#define NCASES (sizeof cases / sizeof cases[0])
-
 static void check_unwanted(const struct pcase *c, const struct world *w,
 			   const struct plan_output *o)
 {
@@ -985,18 +983,9 @@ static void run_case(const struct pcase *c)
 	cr_expect_str_eq(acts, c->actions, "case '%s': actions\n  got:  %s\n  want: %s\nproblems:\n%s",
 			 c->name, acts, c->actions, probs);
 
-	bool launches = strstr(c->actions, "launch") || strstr(c->actions, "prober");
-	cr_expect_eq(o.want_offers, launches, "case '%s': want_offers %d", c->name,
-		     o.want_offers);
-
-	for (size_t i = 0; i < 6 && c->problems[i]; i++)
-		cr_expect(has_problem(&o, c->problems[i]),
-			  "case '%s': no problem line contains\n  \"%s\"\nproblems:\n%s",
-			  c->name, c->problems[i], probs);
-	for (size_t i = 0; i < 4 && c->absent[i]; i++)
-		cr_expect(!has_problem(&o, c->absent[i]),
-			  "case '%s': a problem line contains \"%s\"\nproblems:\n%s",
-			  c->name, c->absent[i], probs);
+	cr_expect_eq(o.want_offers, actions_launch(c->actions), "case '%s': want_offers %d",
+		     c->name, o.want_offers);
+	expect_problems(c->name, &o, c->problems, 6, c->absent, 4);
 	if (c->no_problems)
 		cr_expect_eq(o.n_problems, 0, "case '%s': expected no problems\n%s",
 			     c->name, probs);
@@ -1023,22 +1012,7 @@ static void run_case(const struct pcase *c)
 	free(w);
 }
 
-/* Parameters are indices, not pointers: Criterion copies parameters into
- * each test's process, and an index stays valid whatever the address
- * layout. */
-static size_t case_idx[NCASES];
-
-ParameterizedTestParameters(plan, table)
-{
-	for (size_t i = 0; i < NCASES; i++)
-		case_idx[i] = i;
-	return cr_make_param_array(size_t, case_idx, NCASES);
-}
-
-ParameterizedTest(size_t *idx, plan, table)
-{
-	run_case(&cases[*idx]);
-}
+PLAN_TABLE(plan, cases, run_case)
 
 /* ---- output shape, ownership and determinism ------------------------- */
 
