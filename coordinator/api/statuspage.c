@@ -50,7 +50,7 @@ static const char page_html[] =
 	"<h2>Phases</h2><table id=ph></table>\n"
 	"<h2>Nodes</h2><table id=nodes></table>\n"
 	"<h2>Devices</h2><table id=devs></table>\n"
-	"<h2>Reservations</h2><p class=foot>Kept until an operator releases one that is "
+	"<h2>Reservations</h2><p class=note>Kept until an operator releases one that is "
 	"releasable: DELETE /v1/reservations/AGENT_ID/SERVICE</p><table id=rsv></table>\n"
 	"<section id=audit hidden><h2>Audit</h2><p id=audit-msg></p>"
 	"<table id=audit-t></table></section>\n"
@@ -225,6 +225,7 @@ static const char page_css[] =
 	".banner { background: #c00; color: #fff; font-weight: bold; padding: .6em 1em;\n"
 	"  margin: .5em 0; }\n"
 	".foot { color: #666; margin-top: 2em; }\n"
+	".note { color: #666; margin: .2em 0; }\n"
 	"[hidden] { display: none !important; }\n"
 ;
 
