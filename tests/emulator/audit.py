@@ -26,6 +26,11 @@ Checks (names usable in `checks=`):
   rejected_calls      (not in the default set) no call was answered with a
                       4xx/5xx status other than 307 and 503 (and those
                       the test injected with control calls/refuse).
+  releases_permitted  no UNRESERVE or DESTROY operation in an ACCEPT unless
+                      an earlier journal note "operator_release" (control
+                      "note", written by a test when it makes the operator's
+                      REST call) names the offer's agent (id or hostname);
+                      one note permits one such ACCEPT.
   offers_answered     (not in the default set) no offer is held: each one
                       is answered (ACCEPT or DECLINE naming it) within
                       hold_seconds (default 5) of its OFFERS event, or
@@ -44,7 +49,7 @@ import json
 import sys
 
 DEFAULT_CHECKS = ("ack_once", "offer_use", "unique_task_ids",
-                  "suppress_when_idle")
+                  "suppress_when_idle", "releases_permitted")
 ALL_CHECKS = DEFAULT_CHECKS + ("rejected_calls", "offers_answered")
 DEFAULT_HOLD_SECONDS = 5.0
 
@@ -206,6 +211,62 @@ def _check_task_ids(records, out):
                            "line %d)" % (tid, seen[key]))
             else:
                 seen[key] = record["_line"]
+
+
+RELEASE_OPERATIONS = ("UNRESERVE", "DESTROY")
+
+
+def releases(records):
+    """[(record, agent_id, hostname, operation)] of every UNRESERVE or
+    DESTROY operation in an ACCEPT (the agent from the OFFERS event that
+    carried the first accepted offer)."""
+    agent_of = {}     # offer id -> (agent id, hostname)
+    out = []
+    for record in records:
+        if record.get("direction") == "event":
+            event = record.get("event") or {}
+            if event.get("type") == "OFFERS":
+                for offer in event["offers"]["offers"]:
+                    agent_of[offer["id"]["value"]] = (
+                        offer["agent_id"]["value"], offer.get("hostname"))
+            continue
+        if record.get("direction") != "call" or \
+                record.get("call_type") != "ACCEPT":
+            continue
+        accept = (record.get("body") or {}).get("accept") or {}
+        ids = [o.get("value") for o in accept.get("offer_ids") or []]
+        agent = agent_of.get(ids[0]) if ids else None
+        for op in accept.get("operations") or []:
+            if op.get("type") in RELEASE_OPERATIONS:
+                out.append((record, agent[0] if agent else None,
+                            agent[1] if agent else None, op))
+    return out
+
+
+def _check_releases(records, out):
+    by_line = {}      # ACCEPT journal line -> its first release operation
+    for rec, agent_id, hostname, op in releases(records):
+        by_line.setdefault(rec["_line"], (agent_id, hostname, op))
+    permits = []      # agents named by operator_release notes, not yet used
+    for record in records:
+        if record.get("direction") == "note" and \
+                record.get("what") == "operator_release":
+            permits.append(record.get("agent"))
+            continue
+        if record.get("direction") != "call" or \
+                record.get("_line") not in by_line:
+            continue
+        agent_id, hostname, op = by_line[record["_line"]]
+        match = [p for p in permits if p is not None and
+                 p in (agent_id, hostname)]
+        if match:
+            permits.remove(match[0])
+            continue
+        _violation(out, "releases_permitted", record,
+                   record.get("framework_id"),
+                   "%s on agent %s (%s) without the operator's release (no "
+                   "operator_release note names it)"
+                   % (op.get("type"), agent_id, hostname))
 
 
 def _check_suppress(records, out):
@@ -375,6 +436,8 @@ def audit(journal, checks=DEFAULT_CHECKS, allow_unacked=False,
         _check_suppress(records, out)
     if "rejected_calls" in checks:
         _check_rejected(records, out)
+    if "releases_permitted" in checks:
+        _check_releases(records, out)
     if "offers_answered" in checks:
         _check_offers_answered(records, out, hold_seconds)
     out.sort(key=lambda v: (v["line"] or 0, v["check"]))

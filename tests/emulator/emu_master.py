@@ -113,6 +113,13 @@ class Agent:
         self.partitioned = False
         self.gone = False
         self.executors = {}         # (fid, executor_id) -> ExecutorRecord
+        # what the competitor framework holds here (control "competitor")
+        self.competitor = R.Pool()
+        # a maintenance window (control "maintenance"): {"start_ns",
+        # "duration_ns"}; and per framework its inverse offer's state:
+        # fid -> {"id", "state": pending|accepted|declined, "resend_at"}
+        self.maintenance = None
+        self.inverse = {}
 
     def has_gpus(self):
         return self.total.scalar_total("gpus") > 0
@@ -293,6 +300,7 @@ class Cluster:
         self.external_leader = None
         self.external_location = None   # its MasterInfo hostname:port
         self.unavailable = None
+        self.competitor = None  # None: not running; a set of agent ids/hostnames (empty: all)
         self.agents = {}
         self.registry = {}
         self.removed_frameworks = set()
@@ -437,6 +445,7 @@ class Cluster:
                 used.add_all(R.strip_allocation(r) for r in task.resources)
         for record in agent.executors.values():
             used.add_all(R.strip_allocation(r) for r in record.resources)
+        used.add_all(agent.competitor.resources())
         return used
 
     # --------------------------------------------------------------- tasks
@@ -1328,10 +1337,31 @@ class Master:
                 return True
         return False
 
+    def _competitor_take(self, agents):
+        """The competitor framework (control "competitor") picks first: it
+        takes every unreserved resource of its agents that nothing uses,
+        as a long-running task would, so that only reservations keep
+        resources for a framework whose task ended."""
+        targets = self.cluster.competitor
+        if targets is None:
+            return
+        for agent in agents:
+            if targets and agent.id not in targets and \
+                    agent.hostname not in targets:
+                continue
+            taken = [r for r in self.agent_available(agent).resources()
+                     if not r.get("reservations")]
+            if not taken:
+                continue
+            agent.competitor.add_all(taken)
+            self.journal.note("competitor_took", agent_id=agent.id,
+                              resources=R.describe(taken))
+
     def allocate(self):
         agents = [self.cluster.agents[a] for a in sorted(self.registered_agents)
                   if a in self.cluster.agents]
         agents = [a for a in agents if not a.partitioned and not a.gone]
+        self._competitor_take(agents)
         for fid in sorted(self.frameworks):
             fw = self.frameworks[fid]
             if not fw.connected:
@@ -1374,6 +1404,102 @@ class Master:
             if new:
                 fw.stream.send({"type": "OFFERS",
                                 "offers": {"offers": new}})
+            self._inverse_offers(fw, agents)
+
+    # ------------------------------------------------------- maintenance
+    @staticmethod
+    def unavailability(agent):
+        """Unavailability {start: TimeInfo, duration?: DurationInfo}
+        (include/mesos/v1/mesos.proto 1.4.0 .. 1.11.0); int64 nanoseconds
+        as JSON numbers, as the master's JSON writer renders int64
+        (3rdparty/stout/include/stout/protobuf.hpp)."""
+        m = agent.maintenance
+        out = {"start": {"nanoseconds": m["start_ns"]}}
+        if m.get("duration_ns") is not None:
+            out["duration"] = {"nanoseconds": m["duration_ns"]}
+        return out
+
+    def _inverse_offers(self, fw, agents):
+        """INVERSE_OFFERS for agents with a maintenance window to each
+        framework that has tasks there (the hierarchical allocator's
+        deallocate(): frameworks with resources allocated on a machine
+        scheduled for maintenance, src/master/allocator/mesos/
+        hierarchical.cpp 1.4.0 .. 1.11.0), once per framework and agent
+        until answered; a declined one again after its refuse_seconds."""
+        now = time.monotonic()
+        out = []
+        for agent in agents:
+            if agent.maintenance is None:
+                continue
+            if not any(t.fid == fw.id and t.agent is agent and
+                       t.state not in TERMINAL
+                       for t in self.cluster.tasks.values()):
+                continue
+            st = agent.inverse.get(fw.id)
+            if st is not None and (st["state"] in ("pending", "accepted") or
+                                   st["resend_at"] > now):
+                continue
+            iid = "%s-O%d" % (self.id, self.offer_counter)
+            self.offer_counter += 1
+            agent.inverse[fw.id] = {"id": iid, "state": "pending",
+                                    "resend_at": 0}
+            self.journal.note("inverse_offer", framework_id=fw.id,
+                              agent_id=agent.id, inverse_offer_id=iid)
+            out.append({"id": {"value": iid},
+                        "framework_id": {"value": fw.id},
+                        "agent_id": {"value": agent.id},
+                        "url": {"scheme": "http",
+                                "address": {"hostname": agent.hostname,
+                                            "ip": agent.ip,
+                                            "port": agent.port},
+                                "path": "/slave(1)"},
+                        "unavailability": self.unavailability(agent)})
+        if out:
+            fw.stream.send({"type": "INVERSE_OFFERS",
+                            "inverse_offers": {"inverse_offers": out}})
+
+    def call_inverse(self, fw, body, accept):
+        """ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS: an id the
+        master does not know (or not this framework's) is logged and
+        ignored, the call is still 202 (master.cpp acceptInverseOffers /
+        declineInverseOffers, 1.4.0 .. 1.11.0)."""
+        refuse = 5.0
+        filters = body.get("filters") or {}
+        if filters.get("refuse_seconds") is not None:
+            refuse = emu_schema.as_float(filters["refuse_seconds"])
+            if not math.isfinite(refuse) or refuse < 0:
+                refuse = 5.0
+        for item in body.get("inverse_offer_ids") or []:
+            iid = item.get("value")
+            hit = None
+            for agent in self.cluster.agents.values():
+                st = agent.inverse.get(fw.id)
+                if st and st["id"] == iid and st["state"] == "pending":
+                    hit = (agent, st)
+            if hit is None:
+                self.journal.note("inverse_offer_unknown", framework_id=fw.id,
+                                  inverse_offer_id=iid)
+                continue
+            agent, st = hit
+            st["state"] = "accepted" if accept else "declined"
+            st["resend_at"] = time.monotonic() + refuse
+            self.journal.note("inverse_offer_" + st["state"],
+                              framework_id=fw.id, agent_id=agent.id,
+                              inverse_offer_id=iid)
+            if not accept:
+                self.cluster.timers.schedule(
+                    refuse, self.cluster.trigger_allocation, "inverse-resend")
+
+    def clear_maintenance(self, agent):
+        """The window is gone: outstanding inverse offers are rescinded."""
+        for fid, st in agent.inverse.items():
+            fw = self.frameworks.get(fid)
+            if st["state"] == "pending" and fw is not None and fw.connected:
+                fw.stream.send({"type": "RESCIND_INVERSE_OFFER",
+                                "rescind_inverse_offer": {
+                                    "inverse_offer_id": {"value": st["id"]}}})
+        agent.inverse = {}
+        agent.maintenance = None
 
     def _make_offer(self, fw, agent, role, resources, refinement):
         offer_id = "%s-O%d" % (self.id, self.offer_counter)
@@ -1396,6 +1522,8 @@ class Master:
             "allocation_info": {"role": role},
             "resources": [R.render(r, refinement) for r in resources],
         }
+        if agent.maintenance is not None:
+            body["unavailability"] = self.unavailability(agent)
         if agent.domain:
             body["domain"] = copy.deepcopy(agent.domain)
         if agent.attributes:

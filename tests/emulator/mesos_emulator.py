@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import os
 import queue
 import select
@@ -583,6 +584,10 @@ class Handler(BaseHTTPRequestHandler):
             master.call_accept(fw, call["accept"])
         elif ctype == "DECLINE":
             master.call_decline(fw, call["decline"])
+        elif ctype == "ACCEPT_INVERSE_OFFERS":
+            master.call_inverse(fw, call["accept_inverse_offers"], True)
+        elif ctype == "DECLINE_INVERSE_OFFERS":
+            master.call_inverse(fw, call["decline_inverse_offers"], False)
         elif ctype == "REVIVE":
             master.call_revive(fw, call.get("revive"), suppress=False)
         elif ctype == "SUPPRESS":
@@ -839,6 +844,98 @@ def _find_agent(cluster, args):
     return agent, None
 
 
+def _competitor_view(cluster):
+    held = {}
+    for agent in cluster.agents.values():
+        if not agent.competitor.is_empty():
+            held[agent.hostname] = R.describe(agent.competitor.resources())
+    return {"running": cluster.competitor is not None, "agents": held}
+
+
+def _maintenance_view(cluster):
+    out = []
+    for agent in sorted(cluster.agents.values(), key=lambda a: a.id):
+        if agent.maintenance is None and not agent.inverse:
+            continue
+        out.append({"agent_id": agent.id, "hostname": agent.hostname,
+                    "window": agent.maintenance,
+                    "frameworks": {fid: st["state"]
+                                   for fid, st in agent.inverse.items()}})
+    return {"agents": out}
+
+
+def _issue10_control(cluster, leader, method, action, args):
+    """Reservation and maintenance scenarios (tests/emulator/README.md):
+      competitor[/start] {"agents":[id or hostname...]}  a second framework
+          that takes every unreserved resource of those agents (all when
+          omitted) before any scheduler is offered anything; GET shows what
+          it holds; competitor/stop frees it all
+      maintenance {"agent", "start_s", "duration_s"}  a maintenance window
+          (seconds from now; duration omitted = open-ended); GET shows the
+          windows and each framework's answer; maintenance/clear {"agent"}
+      note {"kind", ...}  a journal record, e.g. kind "operator_release"
+          {"agent", "service"}: the permission audit.releases_permitted
+          wants before an UNRESERVE/DESTROY"""
+    if action == "competitor" and method in ("GET", "HEAD"):
+        return 200, _competitor_view(cluster)
+    if action == "maintenance" and method in ("GET", "HEAD"):
+        return 200, _maintenance_view(cluster)
+    if action in ("competitor", "competitor/start"):
+        agents = args.get("agents")
+        if agents is not None and (not isinstance(agents, list) or not all(
+                isinstance(a, str) for a in agents)):
+            return 400, {"error": "agents: a list of agent ids or hostnames"}
+        cluster.competitor = set(agents or ())
+        cluster.journal.note("competitor_started", agents=sorted(
+            cluster.competitor))
+        cluster.trigger_allocation()
+        return 200, _competitor_view(cluster)
+    if action == "competitor/stop":
+        cluster.competitor = None
+        for agent in cluster.agents.values():
+            agent.competitor = R.Pool()
+        cluster.journal.note("competitor_stopped")
+        cluster.trigger_allocation()
+        return 200, _competitor_view(cluster)
+    if action == "note":
+        kind = args.get("kind")
+        if not isinstance(kind, str) or not kind:
+            return 400, {"error": "kind: a non-empty string"}
+        fields = {k: v for k, v in args.items() if k != "kind"}
+        cluster.journal.note(kind, **fields)
+        return 200, {"noted": kind}
+    agent = cluster.find_agent(args.get("agent")) or \
+        cluster.find_agent(None, args.get("agent"))
+    if agent is None:
+        return 404, {"error": "unknown agent"}
+    if action == "maintenance/clear":
+        if leader is not None:
+            leader.clear_maintenance(agent)
+        else:
+            agent.maintenance, agent.inverse = None, {}
+        cluster.journal.note("maintenance_cleared", agent_id=agent.id)
+        cluster.trigger_allocation()
+        return 200, _maintenance_view(cluster)
+    try:
+        start = float(args.get("start_s", 0))
+        duration = args.get("duration_s")
+        duration = None if duration is None else float(duration)
+    except (TypeError, ValueError):
+        return 400, {"error": "start_s, duration_s: seconds"}
+    if not math.isfinite(start) or (duration is not None and (
+            not math.isfinite(duration) or duration < 0)):
+        return 400, {"error": "start_s, duration_s: finite seconds, "
+                              "duration >= 0"}
+    agent.maintenance = {"start_ns": int((time.time() + start) * 1e9),
+                         "duration_ns": None if duration is None
+                         else int(duration * 1e9)}
+    agent.inverse = {}
+    cluster.journal.note("maintenance_scheduled", agent_id=agent.id,
+                         window=agent.maintenance)
+    cluster.trigger_allocation()
+    return 200, _maintenance_view(cluster)
+
+
 def _inject(leader, args):
     """stream/inject: write something the scheduler must survive into the
     subscribed stream(s), after the events already queued. Exactly one of
@@ -964,6 +1061,15 @@ def start_master(cluster, address):
 
 def control_action(cluster, method, action, args):
     """Execute one control-API action; returns (HTTP status, JSON)."""
+    if action in ("competitor", "competitor/start", "competitor/stop",
+                  "maintenance", "maintenance/clear", "note"):
+        if method not in ("GET", "HEAD", "POST") or (
+                method != "POST" and action not in ("competitor",
+                                                    "maintenance")):
+            return 405, {"error": "use POST (GET: competitor, maintenance)"}
+        with cluster.lock:
+            return _issue10_control(cluster, cluster.leader, method, action,
+                                    args)
     getters = ("health", "state", "tasks", "offers", "journal", "agents")
     if action in getters and method not in ("GET", "HEAD"):
         return 405, {"error": "use GET"}
