@@ -16,6 +16,7 @@
 
 #include "api/auth.h"
 #include "api/http.h"
+#include "api/metrics.h"
 #include "bus.h"
 #include "clock.h"
 #include "core/nodes.h"
@@ -72,6 +73,7 @@ struct counters {
 	uint64_t offers, accepted, declined, launches, kills, updates, acks;
 	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
 	uint64_t bus_changes, store_saves, store_errors;
+	uint64_t reserves, unreserves, reservations_found, inverse_accepted, inverse_declined;
 };
 
 struct coord {
@@ -133,6 +135,7 @@ struct coord {
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
 	struct counters n;
+	struct metrics_state metrics; /* histograms for /metrics (api/metrics.h) */
 	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
 	int sigfd;
 	int exit_code;
