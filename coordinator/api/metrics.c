@@ -149,14 +149,20 @@ void metrics_family(struct metrics_buf *b, const char *name, const char *type, c
 	metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Milliseconds as seconds, exactly (no binary rounding in the page). */
+/* Milliseconds as seconds, exactly (no binary rounding in the page), with
+ * no trailing zeros: 100 -> "0.1", 2500 -> "2.5", 10000 -> "10". */
 static void seconds(struct metrics_buf *b, uint64_t ms)
 {
-	if (ms % 1000 == 0)
+	unsigned frac = (unsigned)(ms % 1000);
+	int digits = 3;
+	while (digits > 0 && frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	if (digits == 0)
 		metrics_printf(b, "%llu", (unsigned long long)(ms / 1000));
 	else
-		metrics_printf(b, "%llu.%03llu", (unsigned long long)(ms / 1000),
-			       (unsigned long long)(ms % 1000));
+		metrics_printf(b, "%llu.%0*u", (unsigned long long)(ms / 1000), digits, frac);
 }
 
 void metrics_hist_write(struct metrics_buf *b, const char *name, const char *help,
@@ -341,15 +347,14 @@ static bool take(size_t *budget, uint64_t *dropped)
 	return true;
 }
 
-/* Devices per node by type and state (a device with several types counts
- * under each; one with none under "none"), and bytes per device. */
-static void devices(struct metrics_buf *b, struct coord *c, size_t *budget, uint64_t *dropped)
+void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t *budget,
+			   uint64_t *dropped)
 {
 	const char *name = P "node_devices";
 	metrics_family(b, name, "gauge",
 		       "Devices a node's prober reports, by device type and state.");
-	for (size_t i = 0; i < c->nodes.n; i++) {
-		const struct nodes_node *n = &c->nodes.v[i];
+	for (size_t i = 0; i < ns->n; i++) {
+		const struct nodes_node *n = &ns->v[i];
 		/* [type 0..3, 4 = none][state] */
 		unsigned count[5][NSTATES] = {{0}};
 		for (size_t j = 0; j < n->ndevices; j++) {
@@ -382,8 +387,8 @@ static void devices(struct metrics_buf *b, struct coord *c, size_t *budget, uint
 	};
 	for (size_t k = 0; k < NELEM(f); k++) {
 		metrics_family(b, f[k].name, "gauge", f[k].help);
-		for (size_t i = 0; i < c->nodes.n; i++) {
-			const struct nodes_node *n = &c->nodes.v[i];
+		for (size_t i = 0; i < ns->n; i++) {
+			const struct nodes_node *n = &ns->v[i];
 			for (size_t j = 0; j < n->ndevices; j++) {
 				const Quobyte__Bus__Device *d = n->devices[j].d;
 				bool has = f[k].free ? d->has_free_bytes : d->has_size_bytes;
@@ -466,7 +471,7 @@ void metrics_handler(const struct http_request *req, struct http_response *resp,
 	services(&b, c);
 	size_t budget = METRICS_MAX_SERIES;
 	uint64_t dropped = 0;
-	devices(&b, c, &budget, &dropped);
+	metrics_write_devices(&b, &c->nodes, &budget, &dropped);
 	c->metrics.series_dropped += dropped;
 	gauge(&b, P "metrics_series_limit",
 	      "Per-node and per-device series one scrape writes at most.", METRICS_MAX_SERIES);

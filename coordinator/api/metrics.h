@@ -21,6 +21,7 @@
 #define QM_METRICS_H
 
 #include "api/http.h"
+#include "core/nodes.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -87,6 +88,14 @@ void metrics_family(struct metrics_buf *b, const char *name, const char *type, c
 /* Write a whole histogram family (HELP, TYPE, buckets, sum, count). */
 void metrics_hist_write(struct metrics_buf *b, const char *name, const char *help,
 			const struct metrics_hist *h);
+
+/* The per-node and per-device families: devices per node by type and
+ * state (a device with several types counts under each, one with none as
+ * type "none"), bytes free and total per device root. Writes at most
+ * *budget series, lowering it; each series left out adds 1 to *dropped. The
+ * node label is the prober's hostname (its agent id when it has none). */
+void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t *budget,
+			   uint64_t *dropped);
 
 /* GET /metrics (an http_handler; ctx is struct coord). */
 void metrics_handler(const struct http_request *req, struct http_response *resp, void *ctx);
