@@ -271,7 +271,11 @@ static void services(struct metrics_buf *b, struct coord *c)
 			continue;
 		enum service s = task_service(t);
 		running[s]++;
-		if (health_of(c, t->task_id) == PLAN_HEALTH_OK)
+		/* as the planner judges readiness (shell/events.c state_ready):
+		 * a passed check where the service has one, else no failed one */
+		enum plan_health h = health_of(c, t->task_id);
+		if ((c->pc.health_checked & (1u << s)) ? h == PLAN_HEALTH_OK
+						       : h != PLAN_HEALTH_FAILING)
 			healthy[s]++;
 		if (t->version[0] && strcmp(t->version, c->st.target_version) == 0)
 			at_target[s]++;
@@ -284,7 +288,9 @@ static void services(struct metrics_buf *b, struct coord *c)
 		{P "service_tasks_running", "Tasks of the service in TASK_RUNNING.", running,
 		 false},
 		{P "service_tasks_healthy",
-		 "Running tasks of the service whose last health check passed.", healthy, false},
+		 "Running tasks of the service that are healthy: the last health check passed, "
+		 "or none failed for a service without a health check.",
+		 healthy, false},
 		{P "service_tasks_at_target_version",
 		 "Running tasks of the service at the target version (the prober has none).",
 		 at_target, true},

@@ -833,6 +833,8 @@ class RestSurfaceTest(E2ETestCase):
                              values[name + "_count"], name)
         self.assertEqual(samples[("quobyte_mesos_service_tasks_running",
                                   (("service", "prober"),))], 3.0)
+        self.assertEqual(samples[("quobyte_mesos_service_tasks_healthy",
+                                  (("service", "prober"),))], 3.0)
         self.assertIn(("quobyte_mesos_service_tasks_at_target_version",
                        (("service", "registry"),)), samples)
         devs = {dict(labels)["node"]: v for (name, labels), v in samples.items()
