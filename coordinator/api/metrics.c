@@ -306,36 +306,13 @@ static void services(struct metrics_buf *b, struct coord *c)
 	}
 }
 
-static const char *type_name(int t)
-{
-	switch (t) {
-	case QUOBYTE__BUS__DEVICE_TYPE__REGISTRY:
-		return "registry";
-	case QUOBYTE__BUS__DEVICE_TYPE__METADATA:
-		return "metadata";
-	case QUOBYTE__BUS__DEVICE_TYPE__DATA:
-		return "data";
-	default:
-		return "unknown";
-	}
-}
-
+/* Label values by proto enum value (proto/quobyte_bus.proto DeviceType,
+ * DeviceState); index 4 of the types is "no type at all". */
+#define NTYPES  5
 #define NSTATES 5
-static const char *state_name(int s)
-{
-	switch (s) {
-	case QUOBYTE__BUS__DEVICE_STATE__OK:
-		return "ok";
-	case QUOBYTE__BUS__DEVICE_STATE__NO_TYPE:
-		return "no_type";
-	case QUOBYTE__BUS__DEVICE_STATE__ERROR:
-		return "error";
-	case QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT:
-		return "probe_timeout";
-	default:
-		return "unknown";
-	}
-}
+static const char *const type_names[NTYPES] = {"unknown", "registry", "metadata", "data", "none"};
+static const char *const state_names[NSTATES] = {"unknown", "ok", "no_type", "error",
+						 "probe_timeout"};
 
 static const char *node_name(const struct nodes_node *n)
 {
@@ -362,24 +339,24 @@ void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t
 	for (size_t i = 0; i < ns->n; i++) {
 		const struct nodes_node *n = &ns->v[i];
 		/* [type 0..3, 4 = none][state] */
-		unsigned count[5][NSTATES] = {{0}};
+		unsigned count[NTYPES][NSTATES] = {{0}};
 		for (size_t j = 0; j < n->ndevices; j++) {
 			const Quobyte__Bus__Device *d = n->devices[j].d;
 			int st = d->has_state && d->state < NSTATES ? (int)d->state : 0;
 			if (d->n_types == 0)
-				count[4][st]++;
+				count[NTYPES - 1][st]++;
 			for (size_t k = 0; k < d->n_types; k++)
-				count[d->types[k] >= 1 && d->types[k] <= 3 ? d->types[k] : 0][st]++;
+				count[d->types[k] > 0 && d->types[k] < NTYPES - 1 ? d->types[k] : 0]
+				     [st]++;
 		}
-		for (int t = 0; t < 5; t++)
+		for (int t = 0; t < NTYPES; t++)
 			for (int st = 0; st < NSTATES; st++) {
 				if (!count[t][st] || !take(budget, dropped))
 					continue;
 				metrics_printf(b, "%s{node=\"", name);
 				metrics_label(b, node_name(n));
 				metrics_printf(b, "\",type=\"%s\",state=\"%s\"} %u\n",
-					       t == 4 ? "none" : type_name(t), state_name(st),
-					       count[t][st]);
+					       type_names[t], state_names[st], count[t][st]);
 			}
 	}
 
