@@ -317,6 +317,18 @@ int config_parse(const struct config_opt *table, size_t n, void *out,
 	return rv;
 }
 
+int config_defaults(const struct config_opt *table, size_t n, void *out,
+		    char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+	int rv = 0;
+	for (size_t i = 0; i < n && rv == 0; i++)
+		if (table[i].defval)
+			rv = set_value(&table[i], out, table[i].defval, SRC_DEFAULT, err, errlen);
+	return rv;
+}
+
 /* ---- usage ------------------------------------------------------------------- */
 
 void config_usage(FILE *f, const char *prog, const char *summary,

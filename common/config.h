@@ -63,6 +63,14 @@ int config_parse(const struct config_opt *table, size_t n, void *out,
 		 int argc, char **argv, bool *help_requested,
 		 char *err, size_t errlen);
 
+/* Only the table's defaults into `out` (no flags, no environment): what a
+ * program that embeds the daemon's logic (tests, fuzz targets) starts from,
+ * so the table stays the one place defaults are written. `out` must start
+ * zeroed; 0, or QM_EINVAL with err naming the option whose default does not
+ * parse (a broken table). Call config_free() either way. */
+int config_defaults(const struct config_opt *table, size_t n, void *out,
+		    char *err, size_t errlen);
+
 /* Print generated usage: summary line, then one block per option with flag,
  * metavar, help, env twin, default and bounds, and a closing --help line. */
 void config_usage(FILE *f, const char *prog, const char *summary,

@@ -93,9 +93,11 @@ run_suite banned-calls bash scripts/check-banned.sh
 # the end-to-end suite under the oldest supported Mesos release and the newest
 # (under 1.4.0 the tests that make every kind of call and see every kind of
 # event, the release-dependent paths among them: master refusals, detection,
-# partitions; the rest is release-independent coordinator logic)
+# partitions, the reservation format and inverse offers; the rest is
+# release-independent coordinator logic)
 [ -f tests/e2e/run.py ] && run_suite "e2e (Mesos 1.4.0)" env QM_MESOS_VERSION=1.4.0 python3 tests/e2e/run.py \
-  AgentDiscoveryTest BadInputTest DeployTest HotAddTest MasterDisruptionTest test_masters
+  AgentDiscoveryTest BadInputTest DeployTest HotAddTest MasterDisruptionTest test_masters \
+  test_first_launch_reserves_with_labels MaintenanceTest
 [ -f tests/e2e/run.py ] && run_suite "e2e (Mesos 1.11.0)" env QM_MESOS_VERSION=1.11.0 python3 tests/e2e/run.py
 # CI-sized: 4 kill-restart rounds and 2 fault-campaign rounds (the full
 # sizes are the runners' defaults, 20 and 100)

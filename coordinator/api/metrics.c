@@ -225,16 +225,19 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 		 c->n.store_saves},
 		{P "store_errors_total", "Failed saves of the coordinator's state.",
 		 c->n.store_errors},
-		{P "reservations_made_total", "Resources reserved (RESERVE operations sent).",
+		{P "reservations_made_total",
+		 "RESERVE operations sent (resources reserved for a pinned service).",
 		 c->n.reserves},
 		{P "reservations_released_total",
-		 "Reservations released (UNRESERVE operations sent).", c->n.unreserves},
-		{P "reservations_found_total", "Reservations of this role found in offers.",
+		 "UNRESERVE operations sent (reservations an operator released).", c->n.unreserves},
+		{P "reservations_found_total",
+		 "Reservations found in offers that the stored state did not know (recorded and "
+		 "kept).",
 		 c->n.reservations_found},
-		{P "inverse_offers_accepted_total", "Inverse offers (maintenance) accepted.",
-		 c->n.inverse_accepted},
-		{P "inverse_offers_declined_total", "Inverse offers (maintenance) declined.",
-		 c->n.inverse_declined},
+		{P "inverse_offers_accepted_total",
+		 "Inverse offers (maintenance windows) accepted.", c->n.inverse_accepted},
+		{P "inverse_offers_declined_total",
+		 "Inverse offers (maintenance windows) declined.", c->n.inverse_declined},
 	};
 	for (size_t i = 0; i < NELEM(t); i++)
 		counter(b, t[i].name, t[i].help, t[i].v);

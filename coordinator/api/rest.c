@@ -160,6 +160,42 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 			cJSON_AddBoolToObject(n, "client_mount_point_exists",
 					      nn->client_mount_point_exists);
 	}
+	if (a->maint_start_ms) {
+		cJSON *m = cJSON_AddObjectToObject(n, "maintenance");
+		cJSON_AddNumberToObject(m, "start_unix_ms", (double)a->maint_start_ms);
+		if (a->maint_duration_ms)
+			cJSON_AddNumberToObject(m, "duration_ms", (double)a->maint_duration_ms);
+		bool in = now >= a->maint_start_ms &&
+			  (!a->maint_duration_ms || now < a->maint_start_ms + a->maint_duration_ms);
+		cJSON_AddStringToObject(m, "state", in ? "in progress" : now < a->maint_start_ms
+									    ? "scheduled"
+									    : "over");
+		if (a->maint_answer)
+			cJSON_AddStringToObject(m, "answer", a->maint_answer);
+	}
+	cJSON *md = cJSON_AddArrayToObject(n, "mount_disks");
+	for (size_t j = 0; j < a->nmounts; j++) {
+		const struct agent_mount *m = &a->mounts[j];
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "root", m->root);
+		cJSON_AddNumberToObject(d, "size_mb", m->size_mb);
+		const char *marked = NULL;
+		for (size_t k = 0; nn && k < nn->ndevices && !marked; k++) {
+			const Quobyte__Bus__Device *dv = nn->devices[k].d;
+			if (dv->root && strcmp(dv->root, m->root) == 0 && nodes_device_usable(dv) &&
+			    dv->n_types)
+				marked = busjson_type_name(dv->types[0]);
+		}
+		if (m->reserved_for)
+			cJSON_AddStringToObject(d, "reserved_for", m->reserved_for);
+		if (marked)
+			cJSON_AddStringToObject(d, "marked_for", marked);
+		/* a MOUNT disk without a Quobyte marker could become a device */
+		cJSON_AddStringToObject(d, "state", m->reserved_for ? "reserved"
+						   : marked	    ? "marked"
+								    : "candidate");
+		cJSON_AddItemToArray(md, d);
+	}
 	cJSON *devs = cJSON_AddArrayToObject(n, "devices");
 	for (size_t j = 0; nn && j < nn->ndevices; j++)
 		cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
@@ -175,6 +211,29 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 			cJSON_AddItemToArray(svcs, tj);
 	}
 	return n;
+}
+
+/* Our reservations with the last plan's verdict. */
+static cJSON *reservations_json(struct coord *c)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < c->st.nreservations; i++) {
+		const struct store_reservation *v = &c->st.reservations[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "agent_id", v->agent_id);
+		cJSON_AddStringToObject(o, "hostname", v->hostname);
+		cJSON_AddStringToObject(o, "service", v->service);
+		cJSON_AddNumberToObject(o, "since_unix_ms", (double)v->since_ms);
+		cJSON_AddStringToObject(o, "resources", v->summary);
+		if (v->mounts[0])
+			cJSON_AddStringToObject(o, "mount_disks", v->mounts);
+		enum service s;
+		int r = service_parse(v->service, &s) == 0 ? rsv_releasable(c, s, v->agent_id) : -1;
+		cJSON_AddBoolToObject(o, "releasable", r == 1);
+		cJSON_AddBoolToObject(o, "release_requested", v->release_requested);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
 }
 
 static cJSON *state_json(struct coord *c)
@@ -232,6 +291,16 @@ static cJSON *state_json(struct coord *c)
 	}
 	for (size_t i = 0; i < c->last.n_problems; i++)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
+	for (size_t i = 0; i < c->nagents; i++) {
+		const struct agent *a = &c->agents[i];
+		if (!a->maint_start_ms || !a->maint_answer ||
+		    strncmp(a->maint_answer, "declined", 8) != 0)
+			continue;
+		char line[PLAN_PROBLEM_MAX + 96];
+		snprintf(line, sizeof line, "maintenance of %s %s", a->hostname ? a->hostname : a->id,
+			 a->maint_answer);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
 	for (size_t i = 0; i < c->nwaits; i++) {
 		const struct wait *w = &c->waits[i];
 		struct agent *a = agent_find(c, w->agent_id);
@@ -242,6 +311,7 @@ static cJSON *state_json(struct coord *c)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
 	}
 
+	cJSON_AddItemToObject(o, "reservations", reservations_json(c));
 	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
 	for (size_t i = 0; i < c->nagents; i++)
 		cJSON_AddItemToArray(nodes, node_json(c, i, now));
@@ -420,6 +490,93 @@ static void rest_framework_reset(const struct http_request *req, struct http_res
 	http_respond_json(resp, 200, o);
 }
 
+/* GET /v1/reservations: our reservations, releasable or not. */
+static void rest_reservations_get(const struct http_request *req, struct http_response *resp,
+				  void *ctx)
+{
+	(void)req;
+	struct coord *c = ctx;
+	if (!c->leading) {
+		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "reservations", reservations_json(c));
+	http_respond_json(resp, 200, o);
+}
+
+/* DELETE /v1/reservations/AGENT_ID/SERVICE: the operator releases a
+ * reservation whose service is no longer wanted there. The coordinator
+ * never releases one on its own; this call only marks it, and the next
+ * offer from that agent carries the UNRESERVE. */
+static void rest_reservation_delete(const struct http_request *req,
+				    struct http_response *resp, void *ctx)
+{
+	struct coord *c = ctx;
+	if (auth_ntokens(c->auth) == 0) {
+		/* a release can free a disk that holds data: never without an
+		 * authenticated caller */
+		http_respond_error(resp, 403, "releasing a reservation needs an authenticated "
+					      "caller: start the coordinator with --api-token-file");
+		return;
+	}
+	if (!c->leading || c->step_down_posted) {
+		http_respond_error(resp, 503, "this coordinator is a standby; ask the leader");
+		return;
+	}
+	const char *rest = req->path + strlen("/v1/reservations/");
+	const char *slash = strchr(rest, '/');
+	char agent[STORE_ID_MAX + 1], svc[STORE_SERVICE_MAX + 1];
+	size_t alen = slash ? (size_t)(slash - rest) : 0;
+	if (!slash || alen == 0 || alen > STORE_ID_MAX || strlen(slash + 1) > STORE_SERVICE_MAX ||
+	    strchr(slash + 1, '/')) {
+		http_respond_error(resp, 400, "use DELETE /v1/reservations/AGENT_ID/SERVICE");
+		return;
+	}
+	memcpy(agent, rest, alen);
+	agent[alen] = '\0';
+	snprintf(svc, sizeof svc, "%s", slash + 1);
+	enum service s;
+	if (!taskspec_id_valid(agent) || service_parse(svc, &s) != 0) {
+		http_respond_error(resp, 400, "not an agent ID and a service name "
+					      "(registry, metadata, data, client, prober, ...)");
+		return;
+	}
+	struct store_reservation *v = store_state_reservation(&c->st, svc, agent, false);
+	if (!v) {
+		http_respond_error(resp, 404, "no reservation of ours for this service on this "
+					      "agent; GET /v1/reservations lists them");
+		return;
+	}
+	int r = rsv_releasable(c, s, agent);
+	if (r != 1) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "%s on %s is %s: its reservation is kept", svc,
+			 v->hostname[0] ? v->hostname : agent,
+			 r < 0 ? "not judged by a plan yet" : "still wanted or still running there");
+		http_respond_error(resp, 409, msg);
+		return;
+	}
+	bool was = v->release_requested;
+	v->release_requested = true;
+	if (!was && coord_save(c) != 0) {
+		v = store_state_reservation(&c->st, svc, agent, false);
+		if (v)
+			v->release_requested = false;
+		http_respond_error(resp, 500, "could not save the request; see the log");
+		return;
+	}
+	log_warn("reservation_release_requested", "service=%s agent_id=%s hostname=%s remote=%s",
+		 svc, log_qs(agent), log_qs(v->hostname), log_qs(req->remote));
+	replan_soon(c);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "agent_id", agent);
+	cJSON_AddStringToObject(o, "service", svc);
+	cJSON_AddStringToObject(o, "status", "release requested: the next offer from this agent "
+					     "carries the UNRESERVE");
+	http_respond_json(resp, 202, o);
+}
+
 const struct http_route rest_routes[] = {
 	{ "GET", "/v1/health", rest_health, AUTH_ACCESS_PUBLIC },
 	{ "GET", "/v1/audit", rest_audit, AUTH_ACCESS_ADMIN },
@@ -427,6 +584,8 @@ const struct http_route rest_routes[] = {
 	{ "GET", "/v1/version", rest_version_get, false },
 	{ "POST", "/v1/version", rest_version_post, true },
 	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
+	{ "GET", "/v1/reservations", rest_reservations_get, false },
+	{ "DELETE", "/v1/reservations/", rest_reservation_delete, true },
 	{ "GET", "/metrics", metrics_handler, false },
 	/* the Mesos fetcher has no token */
 	{ "GET", "/files/quobyte-prober", rest_prober_binary, AUTH_ACCESS_PUBLIC },

@@ -9,6 +9,8 @@
  *              tasks of slots it no longer wants (rule 7);
  *   launches   rules 5-6 with the phase gate and backoff;
  *   upgrade    rule 8 (plan_rules.c, all of them);
+ *   resources  rules 11-12: reservations and inverse offers
+ *              (plan_rsv.c, which also validates their input);
  *   report     minimum and per-agent problems, sorting, capping
  *              (plan_lines.c).
  *
@@ -123,6 +125,8 @@ void plan_config_init(struct plan_config *cfg)
 	cfg->prober_stale_ms = 90 * 1000;
 	cfg->health_checked = 1u << SERVICE_REGISTRY | 1u << SERVICE_METADATA |
 			      1u << SERVICE_DATA | 1u << SERVICE_CLIENT;
+	cfg->reserve = true;
+	cfg->maintenance_lookahead_ms = 60 * 60 * 1000;
 }
 
 long long plan_backoff_ms(long long base_ms, long long max_ms,
@@ -140,10 +144,7 @@ long long plan_backoff_ms(long long base_ms, long long max_ms,
 
 /* ---- validation and indexing ------------------------------------------- */
 
-static int fail(struct ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(struct ctx *c, const char *fmt, ...)
+int pl_fail(struct ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -157,44 +158,49 @@ static int validate(struct ctx *c)
 	const struct plan_input *in = c->in;
 	const struct plan_config *cfg = &in->config;
 	if (in->now_ms <= 0)
-		return fail(c, "now_ms must be > 0");
+		return pl_fail(c, "now_ms must be > 0");
 	if (cfg->removal_grace_ms < 0 || cfg->backoff_base_ms < 0 ||
-	    cfg->backoff_max_ms < 0 || cfg->prober_stale_ms < 0)
-		return fail(c, "config: negative duration");
+	    cfg->backoff_max_ms < 0 || cfg->prober_stale_ms < 0 ||
+	    cfg->maintenance_lookahead_ms < 0)
+		return pl_fail(c, "config: negative duration");
 	if (cfg->n_prober_hosts && !cfg->prober_hosts)
-		return fail(c, "config: prober_hosts is NULL");
+		return pl_fail(c, "config: prober_hosts is NULL");
 	for (size_t i = 0; i < cfg->n_prober_hosts; i++)
 		if (!cfg->prober_hosts[i])
-			return fail(c, "config: prober_hosts[%zu] is NULL", i);
+			return pl_fail(c, "config: prober_hosts[%zu] is NULL", i);
 	if ((in->n_agents && !in->agents) || (in->n_tasks && !in->tasks) ||
-	    (in->n_history && !in->history))
-		return fail(c, "an array is NULL but its count is not 0");
+	    (in->n_history && !in->history) ||
+	    (in->n_reservations && !in->reservations) ||
+	    (in->n_inverse_offers && !in->inverse_offers))
+		return pl_fail(c, "an array is NULL but its count is not 0");
 	for (size_t i = 0; i < in->n_agents; i++) {
 		const struct plan_agent *a = &in->agents[i];
 		if (!text_is_set(a->agent_id))
-			return fail(c, "agents[%zu]: missing agent id", i);
+			return pl_fail(c, "agents[%zu]: missing agent id", i);
 		if (a->n_attrs && !a->attrs)
-			return fail(c, "agents[%zu]: attrs is NULL", i);
+			return pl_fail(c, "agents[%zu]: attrs is NULL", i);
 		for (size_t j = 0; j < a->n_attrs; j++)
 			if (!a->attrs[j].name || !a->attrs[j].value)
-				return fail(c, "agents[%zu].attrs[%zu]: missing name or value",
+				return pl_fail(c, "agents[%zu].attrs[%zu]: missing name or value",
 					    i, j);
+		if (a->maint_start_ms < 0 || a->maint_duration_ms < 0)
+			return pl_fail(c, "agents[%zu]: negative maintenance window", i);
 	}
 	for (size_t i = 0; i < in->n_tasks; i++) {
 		const struct plan_task *t = &in->tasks[i];
 		if (!text_is_set(t->task_id) || !text_is_set(t->agent_id))
-			return fail(c, "tasks[%zu]: missing task id or agent id", i);
+			return pl_fail(c, "tasks[%zu]: missing task id or agent id", i);
 		if ((unsigned)t->service >= NSVC)
-			return fail(c, "tasks[%zu]: service out of range", i);
+			return pl_fail(c, "tasks[%zu]: service out of range", i);
 		if ((unsigned)t->state >= PLAN_TASK_STATE_COUNT)
-			return fail(c, "tasks[%zu]: state out of range", i);
+			return pl_fail(c, "tasks[%zu]: state out of range", i);
 		if ((unsigned)t->health > PLAN_HEALTH_FAILING)
-			return fail(c, "tasks[%zu]: health out of range", i);
+			return pl_fail(c, "tasks[%zu]: health out of range", i);
 	}
 	for (size_t i = 0; i < in->n_history; i++) {
 		const struct plan_history *h = &in->history[i];
 		if (!text_is_set(h->agent_id) || (unsigned)h->service >= NSVC)
-			return fail(c, "history[%zu]: missing agent id or service out of range",
+			return pl_fail(c, "history[%zu]: missing agent id or service out of range",
 				    i);
 	}
 	return 0;
@@ -213,7 +219,7 @@ static int cmp_task_idx(const void *a, const void *b, void *arg)
 	return strcmp(t[*(const size_t *)a].task_id, t[*(const size_t *)b].task_id);
 }
 
-static size_t find_agent(const struct ctx *c, const char *id)
+size_t pl_find_agent(const struct ctx *c, const char *id)
 {
 	size_t lo = 0, hi = c->na;
 	while (lo < hi) {
@@ -241,7 +247,7 @@ static int build_index(struct ctx *c)
 		(void *)in->agents);
 	for (size_t p = 1; p < na; p++)
 		if (strcmp(pl_agent_at(c, p - 1)->agent_id, pl_agent_at(c, p)->agent_id) == 0)
-			return fail(c, "agents[%zu]: duplicate agent id '%.60s'",
+			return pl_fail(c, "agents[%zu]: duplicate agent id '%.60s'",
 				    c->aord[p], pl_agent_at(c, p)->agent_id);
 
 	size_t *byid = qm_calloc(nt, sizeof *byid);
@@ -251,7 +257,7 @@ static int build_index(struct ctx *c)
 	for (size_t i = 1; i < nt; i++) {
 		if (strcmp(in->tasks[byid[i - 1]].task_id,
 			   in->tasks[byid[i]].task_id) == 0) {
-			int rv = fail(c, "tasks[%zu]: duplicate task id '%.60s'",
+			int rv = pl_fail(c, "tasks[%zu]: duplicate task id '%.60s'",
 				      byid[i], in->tasks[byid[i]].task_id);
 			free(byid);
 			return rv;
@@ -275,7 +281,7 @@ static int build_index(struct ctx *c)
 	for (size_t k = nt; k-- > 0;) {
 		size_t ti = byid[k];
 		const struct plan_task *t = &in->tasks[ti];
-		size_t pos = find_agent(c, t->agent_id);
+		size_t pos = pl_find_agent(c, t->agent_id);
 		c->tpos[ti] = pos;
 		c->tnext[ti] = NONE;
 		bool active = pos < na && pl_agent_at(c, pos)->active;
@@ -297,12 +303,12 @@ static int build_index(struct ctx *c)
 
 	for (size_t i = 0; i < in->n_history; i++) {
 		const struct plan_history *h = &in->history[i];
-		size_t pos = find_agent(c, h->agent_id);
+		size_t pos = pl_find_agent(c, h->agent_id);
 		if (pos == na)
 			continue;
 		size_t s = pl_slot_of(pos, h->service);
 		if (c->hist[s] != NONE)
-			return fail(c, "history[%zu]: second entry for %s on '%.60s'",
+			return pl_fail(c, "history[%zu]: second entry for %s on '%.60s'",
 				    i, service_name(h->service), h->agent_id);
 		c->hist[s] = i;
 	}
@@ -323,6 +329,8 @@ static void ctx_fini(struct ctx *c)
 	free(c->hist);
 	free(c->sflag);
 	free(c->load);
+	free(c->rord);
+	free(c->ioord);
 }
 
 int plan_compute(const struct plan_input *in, struct plan_output *out)
@@ -332,13 +340,15 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 	memset(out, 0, sizeof *out);
 	struct ctx c = {.in = in, .out = out};
 	if (!in)
-		return fail(&c, "input is NULL");
+		return pl_fail(&c, "input is NULL");
 	c.cfg = &in->config;
 	c.now = in->now_ms;
 	c.target = !text_is_set(in->target_version) ? NULL : in->target_version;
 	int rv = validate(&c);
 	if (!rv)
 		rv = build_index(&c);
+	if (!rv)
+		rv = pl_check_resources(&c);
 	if (rv) {
 		ctx_fini(&c);
 		return rv;
@@ -350,6 +360,8 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 		out->unwanted_since_ms[i] = in->tasks[i].unwanted_since_ms;
 	out->n_agents = in->n_agents;
 	out->prober_stale = qm_calloc(in->n_agents, sizeof *out->prober_stale);
+	out->n_reservations = in->n_reservations;
+	out->releasable = qm_calloc(in->n_reservations, sizeof *out->releasable);
 
 	pl_pick_keepers(&c);
 	pl_probers(&c);
@@ -364,6 +376,8 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 	} else {
 		pl_shutdown(&c);
 	}
+	pl_reservations(&c);
+	pl_inverse_offers(&c);
 	pl_report(&c);
 	pl_finish(&c);
 	ctx_fini(&c);
@@ -379,6 +393,7 @@ void plan_output_free(struct plan_output *out)
 		free(out->actions[i].version);
 		free(out->actions[i].task_id);
 		free(out->actions[i].reason);
+		free(out->actions[i].inverse_offer_id);
 	}
 	free(out->actions);
 	for (size_t i = 0; i < out->n_problems; i++)
@@ -386,5 +401,6 @@ void plan_output_free(struct plan_output *out)
 	free(out->problems);
 	free(out->unwanted_since_ms);
 	free(out->prober_stale);
+	free(out->releasable);
 	memset(out, 0, sizeof *out);
 }

@@ -13,9 +13,13 @@
  * hand back next time.
  *
  * Determinism: the output depends only on the input's content, not on the
- * order of the agents/tasks/history arrays. Actions are sorted by phase
- * (probers, registry, metadata, data, api+webconsole, client), then agent
- * id, then service, then KILL before LAUNCH, then task id.
+ * order of the agents/tasks/history/reservations/inverse_offers arrays.
+ * Actions are sorted in two groups. First the task actions (KILL, LAUNCH,
+ * LAUNCH_PROBER) by phase (probers, registry, metadata, data,
+ * api+webconsole, client), then agent id, then service, then KILL before
+ * LAUNCH, then task id. After them the resource actions (UNRESERVE,
+ * ACCEPT_INVERSE, DECLINE_INVERSE) by agent id, then UNRESERVE before the
+ * inverse-offer answers, then service, then inverse offer id.
  *
  * The rules, in the order the planner applies them:
  *
@@ -68,19 +72,79 @@
  *     cannot see), are replaced one at a time in action order, and only
  *     while every other wanted task is ready: the planner KILLs one; rule 6
  *     launches its replacement (with the target version) once it is
- *     terminal. New launches always use the target version.
+ *     terminal. New launches always use the target version. Tasks on a
+ *     node with a maintenance window near or in progress are skipped
+ *     (rule 13). Services of an inactive agent are not "wanted" here (they
+ *     are dormant), so they neither block the upgrade nor are upgraded.
  *  9. Unreachable: a task in TASK_UNREACHABLE, in TASK_UNKNOWN on an
  *     inactive/unknown agent, or any live task on an inactive agent, is
  *     "unreachable": it is never killed (a KILL cannot reach it) and never
  *     counted as ready. Pinned services (registry/metadata/data, client,
- *     prober) wait for their node and are reported. An unreachable API /
+ *     prober) wait for their node and are reported: a partition never
+ *     produces a second copy of a pinned service. An unreachable API /
  *     webconsole instance keeps its place for removal_grace_ms (tracked in
  *     unwanted_since_ms), then a replacement is placed elsewhere; if it comes
- *     back, the surplus instance is removed by rule 7. TASK_UNKNOWN on an
- *     ACTIVE agent is treated as terminal: the master knows every task of a
- *     registered agent, so "unknown" there means "not running".
+ *     back, the surplus instance is removed by rule 7: the returning one
+ *     still carries the unwanted_since of its absence, so it ranks after
+ *     its replacement and is the one killed (the newer one wins, even
+ *     before the replacement is ready). TASK_UNKNOWN on an ACTIVE agent is
+ *     treated as terminal: the master knows every task of a registered
+ *     agent, so "unknown" there means "not running".
+ *     Two live tasks in one (service, agent) slot: one is kept, the others
+ *     are killed at once (PLAN_KILL_DUPLICATE; an unreachable one when it
+ *     returns). Kept is, in order: a task with no KILL requested, a
+ *     reachable one, a ready one (rule 5), then the NEWER one (larger
+ *     launched_ms; equal: the larger task id). So a task that comes back
+ *     after its replacement started (is ready) is killed and the newer one
+ *     wins; a returning task that is ready is not killed for a replacement
+ *     that is not ready yet (the replacement is killed instead, leaving
+ *     the slot served).
  * 10. Minimum: with a target version set, if no node offers a registry,
  *     metadata or data service, problems[] says exactly which is missing.
+ * 11. Reservations. Every LAUNCH of registry, metadata, data or client and
+ *     every LAUNCH_PROBER carries reserve = config.reserve: the shell runs
+ *     it on (and creates, if missing) a dynamic reservation for that
+ *     (service, agent). API and webconsole move between agents and never
+ *     reserve. releasable[i] says whether input reservation i could go:
+ *     no live (non-terminal, unreachable included) task of its (service,
+ *     agent) slot exists AND the plan does not want the service there.
+ *     "Does not want" must be known: an inactive agent is never
+ *     releasable, nor is a registry/metadata/data slot (or a client slot
+ *     while client_enabled) on an agent whose prober has not reported yet.
+ *     An agent that is not in agents[] at all is releasable once no live
+ *     task of the slot names it (nothing of ours can run there). With an
+ *     empty target version no Quobyte service is wanted, so those are
+ *     releasable (on active agents); a prober reservation is releasable
+ *     only where the agent no longer passes the prober restriction.
+ *     A reservation is released (PLAN_UNRESERVE) only when the operator
+ *     asked (release_requested) and it is releasable; otherwise a problem
+ *     line says what it waits for. The planner NEVER releases on its own:
+ *     a lost device, an empty target or an unknown agent only make a
+ *     reservation releasable.
+ * 12. Inverse offers (a maintenance drain of an agent): ACCEPTed iff the
+ *     agent can go without losing the registry quorum. W = the wanted
+ *     registry slots (those on inactive agents included); the registries
+ *     that stay ready are the ready wanted ones NOT on that agent, not on an
+ *     agent whose maintenance window is in progress (now in [start,
+ *     start + duration), open-ended when the duration is 0) and not on an
+ *     agent whose inverse offer this plan already accepts (inverse offers
+ *     are decided in (agent id, id) order, so two drains cannot together
+ *     break the quorum). Accept iff that count >= W/2 + 1. Accepted outright:
+ *     an empty target version, an agent with no wanted registry slot (a
+ *     registry being retired there is no quorum member), an agent not in
+ *     agents[] (nothing of ours runs there). A DECLINE's reason is also a
+ *     problem line ("host h1: 1 of 3 registries would stay ready, a quorum
+ *     needs 2"). While inverse offers are pending, wake_ms covers every
+ *     window's start and end.
+ * 13. Maintenance and upgrades: a task on an agent whose maintenance window
+ *     is in progress or starts within maintenance_lookahead_ms is not
+ *     chosen for an upgrade/replace KILL (rule 8); the upgrade moves on to
+ *     the next old task elsewhere and a problem line says who waits
+ *     ("upgrade of data on h1 waits: maintenance window starts in 12 min").
+ *     Such held tasks do not block the upgrade; a wanted task that is NOT
+ *     ready still blocks it wherever it is, a node in maintenance included
+ *     (one node down is all the quorum can spare). wake_ms covers the
+ *     moments a hold begins (start - lookahead) and ends (start + duration).
  *
  * Threads: plan_compute is reentrant and touches only its arguments. */
 #ifndef QM_PLAN_H
@@ -157,6 +221,8 @@ struct plan_config {
 	/* Set of (1u << enum service) whose task specs carry a health
 	 * check; default registry, metadata, data, client. */
 	unsigned health_checked;
+	bool reserve;                  /* default true: pinned services reserve (rule 11) */
+	long long maintenance_lookahead_ms; /* default 1 h (rule 13) */
 };
 
 /* What the agent's prober last reported (all zero before its first report).
@@ -178,6 +244,9 @@ struct plan_agent {
 	size_t n_attrs;
 	bool active;                   /* false after agent loss / partition */
 	struct plan_report report;
+	/* The agent's maintenance window (Mesos Unavailability), rules 12-13. */
+	long long maint_start_ms;      /* 0 = no maintenance window scheduled */
+	long long maint_duration_ms;   /* 0 with a start = open-ended */
 };
 
 struct plan_task {
@@ -206,6 +275,20 @@ struct plan_history {
 	long long last_failure_ms;
 };
 
+/* A reservation of ours that the shell knows (rule 11); one per
+ * (service, agent). */
+struct plan_reservation {
+	enum service service;
+	const char *agent_id;          /* required; may name an agent not in agents[] */
+	bool release_requested;        /* the operator asked to release it */
+};
+
+/* An inverse offer the master sent (rule 12). */
+struct plan_inverse_offer {
+	const char *id;                /* required, unique */
+	const char *agent_id;          /* required; may name an agent not in agents[] */
+};
+
 /* Borrowed views: plan_compute never keeps or frees any of these pointers. */
 struct plan_input {
 	long long now_ms;              /* must be > 0 (0 is the "unset" marker) */
@@ -217,12 +300,19 @@ struct plan_input {
 	size_t n_tasks;
 	const struct plan_history *history;
 	size_t n_history;
+	const struct plan_reservation *reservations;
+	size_t n_reservations;
+	const struct plan_inverse_offer *inverse_offers;
+	size_t n_inverse_offers;
 };
 
 enum plan_action_type {
 	PLAN_LAUNCH = 0,       /* service, agent_id, version */
 	PLAN_KILL,             /* task_id (+ service, agent_id), kill_reason, reason */
-	PLAN_LAUNCH_PROBER     /* agent_id */
+	PLAN_LAUNCH_PROBER,    /* agent_id */
+	PLAN_UNRESERVE,        /* agent_id, service, reason: release that reservation now */
+	PLAN_ACCEPT_INVERSE,   /* inverse_offer_id, agent_id, reason (service unused) */
+	PLAN_DECLINE_INVERSE   /* inverse_offer_id, agent_id, reason (service unused) */
 };
 
 enum plan_kill_reason {
@@ -247,7 +337,12 @@ struct plan_action {
 	char *version;                 /* LAUNCH: the target version; else NULL */
 	char *task_id;                 /* KILL: the task; else NULL */
 	enum plan_kill_reason kill_reason;
-	char *reason;                  /* KILL: one line for logs; else NULL */
+	/* KILL, UNRESERVE, ACCEPT/DECLINE_INVERSE: one line for logs; else NULL */
+	char *reason;
+	/* LAUNCH/LAUNCH_PROBER: run on (and create if missing) a reservation
+	 * for (service, agent) (rule 11). */
+	bool reserve;
+	char *inverse_offer_id;        /* ACCEPT/DECLINE_INVERSE; else NULL */
 };
 
 /* Per phase: wanted tasks (for api+webconsole: the configured counts, even
@@ -268,7 +363,9 @@ struct plan_progress {
 struct plan_output {
 	struct plan_action *actions;
 	size_t n_actions;
-	bool want_offers;              /* a LAUNCH is pending: REVIVE, else SUPPRESS */
+	/* A LAUNCH or LAUNCH_PROBER is pending: REVIVE, else SUPPRESS. (An
+	 * UNRESERVE needs an offer of its agent too; the shell decides.) */
+	bool want_offers;
 	/* n_tasks entries parallel to input.tasks: the value to store and pass
 	 * back as plan_task.unwanted_since_ms next time. */
 	long long *unwanted_since_ms;
@@ -276,6 +373,9 @@ struct plan_output {
 	/* n_agents entries parallel to input.agents: the agent's prober is stale. */
 	bool *prober_stale;
 	size_t n_agents;
+	/* n_reservations entries parallel to input.reservations (rule 11). */
+	bool *releasable;
+	size_t n_reservations;
 	struct plan_progress progress[PLAN_PHASE_COUNT];
 	/* Human-readable lines for operators (no control characters), most
 	 * important first: minimum, shutdown / upgrade status, agents, then per
@@ -298,8 +398,9 @@ void plan_config_init(struct plan_config *cfg);
  * plan_output_free(), also after an error. Temporary memory is freed before
  * returning. Returns 0, or QM_EINVAL with out->error set and no actions when
  * the input is malformed: NULL pointers, now_ms <= 0, an enum out of range,
- * a negative duration in the config, an empty or duplicate agent id / task
- * id, two history entries for one slot. Durations are added saturating, so
+ * a negative duration in the config or a maintenance window, an empty or
+ * duplicate agent id / task id / inverse offer id, two history entries or
+ * two reservations for one slot. Durations are added saturating, so
  * huge values cannot overflow.
  * Pure: no I/O, no clock, no globals; reentrant. Never blocks. */
 int plan_compute(const struct plan_input *in, struct plan_output *out);

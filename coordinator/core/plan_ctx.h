@@ -4,8 +4,10 @@
  * One plan_compute() call owns one struct ctx on its stack: plan.c builds
  * the index (agents sorted by id, tasks attached to their (agent, service)
  * slot, failure history per slot), plan_rules.c runs one pass per rule over
- * it, and plan_lines.c holds what the passes emit (actions, problem lines,
- * wake-ups), the per-agent report and the final assembly.
+ * it, plan_rsv.c the resource rules (reservations, inverse offers,
+ * maintenance windows), and plan_lines.c holds what the passes emit
+ * (actions, problem lines, wake-ups), the per-agent report and the final
+ * assembly.
  *
  * Slots are indexed pos * SERVICE_COUNT + service, where pos is the
  * agent's rank in agent-id order; iterating pos in order is what makes the
@@ -71,6 +73,8 @@ struct ctx {
 	size_t *hist;        /* slot -> history entry */
 	unsigned char *sflag;
 	unsigned *load;      /* pos -> Quobyte services this plan wants there */
+	size_t *rord;        /* reservations by (agent id, service) */
+	size_t *ioord;       /* inverse offers by (agent id, id) */
 	size_t cap_actions;
 	struct prob *probs;
 	size_t n_probs, cap_probs;
@@ -98,6 +102,11 @@ static inline size_t pl_slot_of(size_t pos, enum service s)
 /* The device type a disk service needs, as named in problem lines
  * ("REGISTRY (DIR_DEVICE)", "METADATA", "DATA"); NULL for the others. */
 const char *pl_device_name(enum service s);
+/* Malformed input: the reason into out->error; returns QM_EINVAL. */
+int pl_fail(struct ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The pos of agent id, c->na when it is not in agents[]. */
+size_t pl_find_agent(const struct ctx *c, const char *id);
 
 /* ---- plan_lines.c: reading the input ---------------------------------- */
 
@@ -153,6 +162,19 @@ void pl_pinned(struct ctx *c);         /* rules 2 and 4 */
 void pl_management(struct ctx *c, enum service s, unsigned count,
 		   const struct plan_attr *restr); /* rule 3 */
 void pl_launches(struct ctx *c);       /* rules 5 and 6 */
-void pl_upgrade(struct ctx *c);        /* rule 8 */
+void pl_upgrade(struct ctx *c);        /* rules 8 and 13 */
+
+/* ---- plan_rsv.c: reservations, inverse offers, maintenance ------------- */
+
+/* Validate the reservations and inverse offers (after the index is built):
+ * 0 or QM_EINVAL with out->error set. */
+int pl_check_resources(struct ctx *c);
+void pl_reservations(struct ctx *c);   /* rule 11 */
+void pl_inverse_offers(struct ctx *c); /* rule 12 (after pl_launches) */
+/* Rule 13: the agent's maintenance window is in progress (returns true,
+ * *starts_in = 0) or starts within the lookahead (true, *starts_in > 0). */
+bool pl_maint_hold(const struct ctx *c, size_t pos, long long *starts_in);
+/* Rule 12: the window is in progress now. */
+bool pl_maint_now(const struct ctx *c, size_t pos);
 
 #endif

@@ -179,12 +179,15 @@ void pl_try_launch(struct ctx *c, size_t pos, enum service s)
 		return;
 	}
 	const struct plan_agent *a = pl_agent_at(c, pos);
+	/* Rule 11: what stays on its node reserves; api/webconsole move. */
+	bool reserve = c->cfg->reserve && s != SERVICE_API && s != SERVICE_WEBCONSOLE;
 	if (s == SERVICE_PROBER) {
-		pl_new_action(c, PLAN_LAUNCH_PROBER, s, a->agent_id);
+		pl_new_action(c, PLAN_LAUNCH_PROBER, s, a->agent_id)->reserve = reserve;
 		return;
 	}
 	struct plan_action *act = pl_new_action(c, PLAN_LAUNCH, s, a->agent_id);
 	act->version = qm_strdup(c->target);
+	act->reserve = reserve;
 }
 
 /* Rule 7: the task is not wanted here. Mark it and kill it once the grace
@@ -288,9 +291,36 @@ void pl_report(struct ctx *c)
 
 /* ---- ordering and assembly --------------------------------------------- */
 
+static bool task_action(const struct plan_action *a)
+{
+	return a->type == PLAN_LAUNCH || a->type == PLAN_KILL ||
+	       a->type == PLAN_LAUNCH_PROBER;
+}
+
+/* Resource actions (plan.h "Determinism"): agent id, UNRESERVE before the
+ * inverse-offer answers, service, inverse offer id. */
+static int resource_cmp(const struct plan_action *a, const struct plan_action *b)
+{
+	int r = strcmp(a->agent_id, b->agent_id);
+	if (r)
+		return r;
+	int ua = a->type != PLAN_UNRESERVE, ub = b->type != PLAN_UNRESERVE;
+	if (ua != ub)
+		return ua - ub;
+	if (a->service != b->service)
+		return a->service < b->service ? -1 : 1;
+	return strcmp(a->inverse_offer_id ? a->inverse_offer_id : "",
+		      b->inverse_offer_id ? b->inverse_offer_id : "");
+}
+
 static int action_cmp(const void *pa, const void *pb)
 {
 	const struct plan_action *a = pa, *b = pb;
+	bool ta = task_action(a), tb = task_action(b);
+	if (ta != tb)
+		return ta ? -1 : 1;
+	if (!ta)
+		return resource_cmp(a, b);
 	enum plan_phase fa = plan_phase_of(a->service), fb = plan_phase_of(b->service);
 	if (fa != fb)
 		return fa < fb ? -1 : 1;
@@ -319,7 +349,8 @@ void pl_finish(struct ctx *c)
 	if (o->n_actions)
 		qsort(o->actions, o->n_actions, sizeof *o->actions, action_cmp);
 	for (size_t i = 0; i < o->n_actions; i++)
-		if (o->actions[i].type != PLAN_KILL)
+		if (o->actions[i].type == PLAN_LAUNCH ||
+		    o->actions[i].type == PLAN_LAUNCH_PROBER)
 			o->want_offers = true;
 
 	if (c->n_probs)

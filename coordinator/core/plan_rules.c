@@ -1,5 +1,5 @@
-/* The planner's rules 1-8 (plan.h), one pass each over the index that
- * plan.c built. See plan_ctx.h. */
+/* The planner's rules 1-9 and 13 (plan.h), one pass each over the index
+ * that plan.c built; rules 11-12 are in plan_rsv.c. See plan_ctx.h. */
 #include "core/plan_ctx.h"
 
 #include "core/text.h"
@@ -11,24 +11,23 @@
 
 /* ---- keepers and duplicates -------------------------------------------- */
 
-/* < 0 when task a is the better one to keep: a task not being killed, then
- * a reachable one, a ready one, a running one, one at the target version,
- * the older one, and finally the task id, so the choice is total. */
+/* < 0 when task a is the better one to keep (rule 9): a task not being
+ * killed, then a reachable one, a ready one, and then the NEWER one: a task
+ * that comes back after its replacement started loses to it. The task id
+ * (larger wins, like the newer) makes the choice total. */
 static int keep_cmp(const struct ctx *c, size_t a, size_t b)
 {
 	const struct plan_task *ta = &c->in->tasks[a], *tb = &c->in->tasks[b];
-	int ka[5] = {ta->kill_requested, !!(c->tflag[a] & TF_UNREACH),
-		     !pl_task_ready(c, a), ta->state != PLAN_TASK_RUNNING,
-		     ta->service != SERVICE_PROBER && !pl_version_is_target(c, a)};
-	int kb[5] = {tb->kill_requested, !!(c->tflag[b] & TF_UNREACH),
-		     !pl_task_ready(c, b), tb->state != PLAN_TASK_RUNNING,
-		     tb->service != SERVICE_PROBER && !pl_version_is_target(c, b)};
-	for (int i = 0; i < 5; i++)
+	int ka[3] = {ta->kill_requested, !!(c->tflag[a] & TF_UNREACH),
+		     !pl_task_ready(c, a)};
+	int kb[3] = {tb->kill_requested, !!(c->tflag[b] & TF_UNREACH),
+		     !pl_task_ready(c, b)};
+	for (int i = 0; i < 3; i++)
 		if (ka[i] != kb[i])
 			return ka[i] - kb[i];
 	if (ta->launched_ms != tb->launched_ms)
-		return ta->launched_ms < tb->launched_ms ? -1 : 1;
-	return strcmp(ta->task_id, tb->task_id);
+		return ta->launched_ms > tb->launched_ms ? -1 : 1;
+	return -strcmp(ta->task_id, tb->task_id);
 }
 
 void pl_pick_keepers(struct ctx *c)
@@ -446,10 +445,39 @@ static bool stale(const struct ctx *c, size_t k)
 	return !pl_version_is_target(c, k) || c->in->tasks[k].replace_reason;
 }
 
+/* Rule 13: an old task whose node has a maintenance window coming or in
+ * progress waits; says so and arms the wake-ups. True when it waits. */
+static bool held_for_maintenance(struct ctx *c, size_t sl)
+{
+	size_t pos = sl / NSVC, k = c->keeper[sl];
+	const struct plan_agent *a = pl_agent_at(c, pos);
+	long long in;
+	if (a->maint_start_ms <= 0)
+		return false;
+	if (!pl_maint_hold(c, pos, &in)) {
+		/* Not yet: the hold begins at start - lookahead. */
+		pl_wake(c, a->maint_start_ms - c->cfg->maintenance_lookahead_ms);
+		return false;
+	}
+	if (a->maint_duration_ms > 0)
+		pl_wake(c, pl_sat_add(a->maint_start_ms, a->maint_duration_ms));
+	const struct plan_task *t = &c->in->tasks[k];
+	const char *what = pl_version_is_target(c, k) ? "replacement" : "upgrade";
+	if (in > 0)
+		pl_problem(c, SECT_UPGRADE, "%s of %s on %s waits: maintenance window starts in %lld min",
+			   what, service_name(t->service), pl_node(c, pos),
+			   (in + 59999) / 60000);
+	else
+		pl_problem(c, SECT_UPGRADE, "%s of %s on %s waits: maintenance window is in progress",
+			   what, service_name(t->service), pl_node(c, pos));
+	return true;
+}
+
 void pl_upgrade(struct ctx *c)
 {
 	size_t n_wanted = 0, n_at = 0, n_old = 0, n_not_ready = 0;
 	size_t first_old = NONE, first_nr = NONE;
+	bool nr_held = false;
 	for (unsigned p = PLAN_PHASE_REGISTRY; p < PLAN_PHASE_COUNT; p++) {
 		for (size_t pos = 0; pos < c->na; pos++) {
 			for (unsigned si = 0; si < SERVICE_PROBER; si++) {
@@ -461,13 +489,17 @@ void pl_upgrade(struct ctx *c)
 				size_t k = c->keeper[sl];
 				bool ready = c->sflag[sl] & SF_READY;
 				bool old = k != NONE && stale(c, k);
+				bool held = old && held_for_maintenance(c, sl);
 				n_wanted++;
 				if (ready && !old)
 					n_at++;
-				if (old && n_old++ == 0)
+				n_old += old;
+				if (old && !held && first_old == NONE)
 					first_old = sl;
-				if (!ready && n_not_ready++ == 0)
+				if (!ready && n_not_ready++ == 0) {
 					first_nr = sl;
+					nr_held = held;
+				}
 			}
 		}
 	}
@@ -477,7 +509,9 @@ void pl_upgrade(struct ctx *c)
 	size_t cand = NONE;
 	if (n_not_ready == 0) {
 		cand = first_old;
-	} else if (n_not_ready == 1 && c->keeper[first_nr] != NONE) {
+		if (cand == NONE) /* every old task waits for its maintenance */
+			return;
+	} else if (n_not_ready == 1 && c->keeper[first_nr] != NONE && !nr_held) {
 		/* The only task that is not ready is an old one: replacing it
 		 * can only help. */
 		size_t k = c->keeper[first_nr];

@@ -1,5 +1,7 @@
 #include "mesos/call.h"
 
+#include <string.h>
+
 cJSON *mesos_id(const char *s)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -38,6 +40,30 @@ cJSON *mesos_call_decline(cJSON *offer_ids, double refuse_seconds)
 	cJSON_AddItemToObject(d, "offer_ids", offer_ids);
 	cJSON_AddItemToObject(d, "filters", filters(refuse_seconds));
 	return c;
+}
+
+static cJSON *inverse_call(const char *type, const char *key, const char *id,
+			   double refuse_seconds)
+{
+	cJSON *c = call_new(type);
+	cJSON *b = cJSON_AddObjectToObject(c, key);
+	cJSON *ids = cJSON_AddArrayToObject(b, "inverse_offer_ids");
+	cJSON_AddItemToArray(ids, mesos_id(id));
+	if (refuse_seconds >= 0)
+		cJSON_AddItemToObject(b, "filters", filters(refuse_seconds));
+	return c;
+}
+
+cJSON *mesos_call_accept_inverse(const char *inverse_offer_id)
+{
+	return inverse_call("ACCEPT_INVERSE_OFFERS", "accept_inverse_offers",
+			    inverse_offer_id, -1);
+}
+
+cJSON *mesos_call_decline_inverse(const char *inverse_offer_id, double refuse_seconds)
+{
+	return inverse_call("DECLINE_INVERSE_OFFERS", "decline_inverse_offers",
+			    inverse_offer_id, refuse_seconds);
 }
 
 cJSON *mesos_call_kill(const char *task_id, const char *agent_id)
@@ -88,4 +114,26 @@ cJSON *mesos_call_suppress(const char *role)
 cJSON *mesos_call_teardown(void)
 {
 	return call_new("TEARDOWN");
+}
+
+bool mesos_id_valid(const char *id)
+{
+	if (!id || !*id || strnlen(id, 256) > 255)
+		return false;
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return false;
+	return true;
+}
+
+const char *mesos_subscribed_framework_id(const cJSON *ev)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "subscribed");
+	const cJSON *fid = cJSON_GetObjectItemCaseSensitive(s, "framework_id");
+	const cJSON *val = cJSON_GetObjectItemCaseSensitive(fid, "value");
+	if (!cJSON_IsString(val) || !mesos_id_valid(val->valuestring))
+		return NULL;
+	return val->valuestring;
 }

@@ -463,18 +463,20 @@ void mesos_sub_on_leader(void *arg, const struct det_leader *l, const char *why)
 static int on_subscribed(struct mesos_client *mc, const cJSON *ev)
 {
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "subscribed");
-	const cJSON *fid = cJSON_GetObjectItemCaseSensitive(s, "framework_id");
-	const cJSON *val = cJSON_GetObjectItemCaseSensitive(fid, "value");
 	const cJSON *hb = cJSON_GetObjectItemCaseSensitive(s, "heartbeat_interval_seconds");
-	if (!cJSON_IsString(val) || !*val->valuestring) {
+	/* an id that is not a valid Mesos ID could be neither kept in the
+	 * store nor read back from it (found by fuzz_events) */
+	const char *fid = mesos_subscribed_framework_id(ev);
+	if (!fid) {
 		log_error("mesos_bad_event", "reason=%s",
-			  log_qs("SUBSCRIBED without framework_id"));
+			  log_qs("SUBSCRIBED without a valid framework_id"));
 		mc->drop_pending = true;
-		snprintf(mc->drop_why, sizeof mc->drop_why, "SUBSCRIBED without framework_id");
+		snprintf(mc->drop_why, sizeof mc->drop_why,
+			 "SUBSCRIBED without a valid framework_id");
 		return 1;
 	}
 	free(mc->framework_id);
-	mc->framework_id = qm_strdup(val->valuestring);
+	mc->framework_id = qm_strdup(fid);
 	mc->heartbeat_s = cJSON_IsNumber(hb) && hb->valuedouble > 0 ? hb->valuedouble : 15.0;
 	char sid[MESOS_XFER_HEADER];
 	mesos_xfer_header(mc->stream, "Mesos-Stream-Id", sid, sizeof sid);

@@ -320,7 +320,7 @@ static void warn_insecure(struct ev_loop *loop, void *arg)
 	c->insecure_timer = ev_timer_add(loop, INSECURE_WARN_MS, warn_insecure, c);
 }
 
-static void coord_free(struct coord *c)
+void coord_free(struct coord *c)
 {
 	if (c->leader)
 		leader_free(c->leader);
@@ -347,6 +347,7 @@ static void coord_free(struct coord *c)
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
 	nodes_fini(&c->nodes);
+	rsv_fini(c);
 	agents_fini(c);
 	for (size_t i = 0; i < c->nprober_hosts; i++)
 		free(c->prober_hosts[i]);
@@ -364,7 +365,7 @@ static void coord_free(struct coord *c)
 	free(c->prober_uri);
 }
 
-static void coord_init(struct coord *c, const struct coord_config *cfg)
+void coord_init(struct coord *c, const struct coord_config *cfg)
 {
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;

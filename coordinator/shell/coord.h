@@ -9,8 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Everything configurable, filled by main.c from the config table. Strings
- * are owned by the config module (config_free). Durations in ms. */
+/* Everything configurable, filled by main.c from the option table
+ * (shell/coord_options.h; coord_config_defaults() gives the defaults alone).
+ * Strings are owned by the config module (coord_config_free). Durations in
+ * ms. */
 struct coord_config {
 	char *master;            /* URL, list of URLs, or zk:// (coordinator/mesos/detector.h) */
 	char *master_scheme;     /* "http"/"https" for zk://-detected masters */
@@ -60,6 +62,8 @@ struct coord_config {
 	long long api_count;
 	long long webconsole_count;
 	bool client_enabled;
+	bool reserve;                 /* reserve for pinned services (issue 10) */
+	long long maintenance_lookahead;
 	long long removal_grace;
 	long long backoff_base;
 	long long backoff_max;
@@ -71,6 +75,7 @@ struct coord_config {
 	long long heartbeat_misses;
 	long long zk_session_timeout;
 	bool check_config;
+	bool version;            /* --version: print it and exit */
 };
 
 /* Run the coordinator until SIGTERM/SIGINT. Returns the process exit code:

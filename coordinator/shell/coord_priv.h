@@ -45,6 +45,16 @@
 #define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
 #define RETRY_CALLS_MAX 1024     /* DECLINE/KILL/ACKNOWLEDGE calls waiting for a retry */
 #define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
+#define INVERSE_REFUSE_S 30.0    /* a declined inverse offer is asked again after */
+#define INVERSES_MAX 100000      /* inverse offers held; beyond, declined at once */
+#define AGENT_MOUNTS_MAX 256     /* MOUNT disks remembered per agent */
+
+/* A Mesos MOUNT disk an agent offered (issue 10). */
+struct agent_mount {
+	char *root;
+	double size_mb;
+	char *reserved_for;      /* service name when reserved by us, else NULL */
+};
 
 struct agent {
 	char *id;
@@ -54,6 +64,27 @@ struct agent {
 	bool active;
 	bool offered;            /* seen in an offer (else only from a prober) */
 	int64_t last_offer_ms;
+	/* Maintenance window from the master (Offer/InverseOffer
+	 * unavailability); maint_start_ms 0 = none, duration 0 = open-ended. */
+	int64_t maint_start_ms, maint_duration_ms;
+	/* Our last answer to an inverse offer for it: "accepted: ..." or
+	 * "declined: ..." (the planner's reason); NULL = none yet. */
+	char *maint_answer;
+	struct agent_mount *mounts; /* seen in offers, by root */
+	size_t nmounts;
+};
+
+/* An inverse offer held until the plan answers it. */
+struct inverse {
+	char *id;
+	char *agent_id;
+};
+
+/* A reservation of ours as the last plan judged it (REST, /v1/state). */
+struct rsv_view {
+	enum service service;
+	char *agent_id;
+	bool releasable;
 };
 
 struct health {
@@ -134,6 +165,11 @@ struct coord {
 	int64_t retry_delay_ms, retry_last_ms;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
+	struct inverse *inverses;     /* reserve.c */
+	size_t ninverses, inverses_cap;
+	struct rsv_view *rsv_view;    /* parallel to nothing: rebuilt by every plan */
+	size_t nrsv_view;
+	bool st_dirty;                /* the state changed outside a plan: save with it */
 	struct counters n;
 	struct metrics_state metrics; /* histograms for /metrics (api/metrics.h) */
 	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
@@ -182,6 +218,14 @@ static inline enum service task_service(const struct store_task *t)
 
 /* ------------------------------------------------------------------ */
 /* coord.c: lifecycle                                                  */
+
+/* An empty coordinator for cfg (borrowed for its life): no loop, store,
+ * client or listener yet; coord_run's start-up steps add them. */
+void coord_init(struct coord *c, const struct coord_config *cfg);
+/* Free whatever of c was set up (any part may be missing). Work still
+ * posted to the loop runs inside, after the Mesos client is gone: callers
+ * other than coord_run run the loop dry first (tests/fuzz/fuzz_events.c). */
+void coord_free(struct coord *c);
 
 /* Log why, and stop the loop with exit code 1. */
 void coord_fatal(struct coord *c, const char *why);
@@ -258,5 +302,37 @@ void wait_set(struct coord *c, const char *agent_id, const char *hostname,
 	      enum service s, const char *reason);
 void wait_remove_at(struct coord *c, size_t i);
 void wait_clear(struct coord *c, const char *agent_id, enum service s);
+
+/* ------------------------------------------------------------------ */
+/* reserve.c: reservations, MOUNT disks and maintenance (issue 10)     */
+
+/* Take what an offer tells about our reservations (found by their labels:
+ * recorded in the state, never released) and the agent's MOUNT disks and
+ * maintenance window (raw: the offer's JSON). Sets c->st_dirty when the
+ * state changed. */
+void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON *raw);
+/* Record a RESERVE we are about to send for (service, agent) (saved with
+ * the launch before the ACCEPT). reserve: the RESERVE's resources. */
+void rsv_note_reserve(struct coord *c, enum service s, const char *agent_id,
+		      const char *hostname, const cJSON *reserve,
+		      const struct taskspec_fit *fit);
+/* One line "cpus=1 mem=1024 disk=0 ports=[7861] mount=/mnt/d1" of a
+ * resources array. */
+void rsv_summary(const cJSON *resources, char *buf, size_t cap);
+/* Rebuild c->rsv_view from the plan's verdicts. */
+void rsv_view_update(struct coord *c, const struct plan_input *in,
+		     const struct plan_output *out);
+/* The last plan's verdict on (service, agent): 1 releasable, 0 not, -1
+ * not judged yet. */
+int rsv_releasable(struct coord *c, enum service s, const char *agent_id);
+void rsv_fini(struct coord *c);
+
+/* Unavailability {start:{nanoseconds}, duration?:{nanoseconds}} in ms;
+ * false when absent or malformed. */
+bool maint_window(const cJSON *u, int64_t *start_ms, int64_t *duration_ms);
+/* Hold an inverse offer (false: over INVERSES_MAX or a duplicate). */
+bool inverse_add(struct coord *c, const char *id, const char *agent_id);
+void inverse_remove(struct coord *c, const char *id);
+void inverse_clear(struct coord *c);
 
 #endif

@@ -47,6 +47,7 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	c->suppressed = false;
 	c->discovering = true;
 	c->revived_sig = 0;
+	inverse_clear(c); /* voided with the old subscription's offers */
 	if (strcmp(c->st.framework_id, framework_id) != 0) {
 		if (c->st.framework_id[0])
 			log_warn("framework_id_changed", "old=%s new=%s",
@@ -127,12 +128,69 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 			}
 			a->nattrs = offers[k].nattrs;
 		}
+		rsv_note_offer(c, &offers[k], o);
 		k++;
 	}
 	coord_plan(c, offers, k);
 	for (size_t i = 0; i < k; i++)
 		taskspec_offer_free(&offers[i]);
 	free(offers);
+}
+
+/* INVERSE_OFFERS (scheduler.proto at 1.4.0 .. 1.11.0: {"inverse_offers":
+ * {"inverse_offers":[InverseOffer]}}; InverseOffer {id, url, framework_id,
+ * agent_id, unavailability, resources}, mesos.proto): the master asks
+ * whether the agent may go down for maintenance. Held until the next plan
+ * answers by the registry quorum rule; one we cannot judge (no agent id) or
+ * cannot hold is declined at once: a decline only says "not now", the
+ * master asks again after the filter. */
+static void handle_inverse_offers(struct coord *c, const cJSON *ev)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(ev, "inverse_offers"), "inverse_offers");
+	const cJSON *io;
+	bool added = false;
+	cJSON_ArrayForEach(io, list)
+	{
+		const char *id = json_id(io, "id");
+		const char *agent_id = json_id(io, "agent_id");
+		if (!id || !taskspec_id_valid(id)) {
+			log_warn("inverse_offer_malformed", "reason=%s", log_qs("no valid id"));
+			continue;
+		}
+		if (!agent_id || !taskspec_id_valid(agent_id) || !inverse_add(c, id, agent_id)) {
+			log_warn("inverse_offer_declined", "inverse_offer_id=%s reason=%s", log_qs(id),
+				 log_qs(agent_id ? "too many held or a duplicate" : "no agent id"));
+			(void)mesos_send(c->mc, mesos_call_decline_inverse(id, INVERSE_REFUSE_S));
+			c->n.inverse_declined++;
+			continue;
+		}
+		struct agent *a = agent_get(c, agent_id, NULL);
+		int64_t start, dur;
+		if (maint_window(cJSON_GetObjectItemCaseSensitive(io, "unavailability"), &start,
+				 &dur)) {
+			a->maint_start_ms = start;
+			a->maint_duration_ms = dur;
+		}
+		log_info("inverse_offer", "inverse_offer_id=%s agent_id=%s hostname=%s start_ms=%lld "
+			 "duration_ms=%lld", log_qs(id), log_qs(agent_id),
+			 log_qs(a->hostname ? a->hostname : ""), (long long)a->maint_start_ms,
+			 (long long)a->maint_duration_ms);
+		added = true;
+	}
+	if (added)
+		replan_soon(c);
+}
+
+/* RESCIND_INVERSE_OFFER {"rescind_inverse_offer":{"inverse_offer_id"}}. */
+static void handle_rescind_inverse(struct coord *c, const cJSON *ev)
+{
+	const char *id = json_id(cJSON_GetObjectItemCaseSensitive(ev, "rescind_inverse_offer"),
+				 "inverse_offer_id");
+	if (id) {
+		inverse_remove(c, id);
+		log_info("inverse_offer_rescinded", "inverse_offer_id=%s", log_qs(id));
+	}
 }
 
 static bool state_ready(struct coord *c, const struct store_task *t, enum plan_task_state s,
@@ -258,7 +316,8 @@ static void handle_failure(struct coord *c, const cJSON *ev)
  * 1.4.0 and 1.11.0; UPDATE_OPERATION_STATUS since 1.5.0) but SUBSCRIBED and
  * ERROR, which the client parses and hands to their own handlers
  * (on_subscribed, on_error: mesos.h). A NULL handler: nothing to do, since
- * nothing is held between events -- offers are answered at once. A type not
+ * offers are answered at once (inverse offers are held until the next plan,
+ * which follows at once too). A type not
  * listed is logged. */
 static const struct {
 	const char *type;
@@ -269,8 +328,8 @@ static const struct {
 	{ "FAILURE", handle_failure },
 	{ "RESCIND", NULL },
 	{ "HEARTBEAT", NULL },
-	{ "RESCIND_INVERSE_OFFER", NULL },
-	{ "INVERSE_OFFERS", NULL },
+	{ "RESCIND_INVERSE_OFFER", handle_rescind_inverse },
+	{ "INVERSE_OFFERS", handle_inverse_offers },
 	{ "MESSAGE", NULL },
 	{ "UPDATE_OPERATION_STATUS", NULL },
 };

@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "config.h"
 #include "core/launch.h"
+#include "core/rsv.h"
 #include "mac.h"
 #include "log.h"
 #include "qm_error.h"
@@ -242,18 +243,67 @@ static size_t prober_tls_args(const struct coord_config *cfg, const char *args[8
 	return n;
 }
 
+/* The offers' operations of one cycle, per offer. */
+struct offer_ops {
+	cJSON *unreserve; /* UNRESERVE operations (operator-requested releases) */
+	cJSON *reserve;   /* resources to RESERVE before the launches */
+	cJSON *launch;    /* array of TaskInfo */
+	bool no_fit;      /* a pending launch did not fit: ask again soon */
+};
+
+/* Reserve what the fit took unreserved for (service, agent): the RESERVE's
+ * resources join ops->reserve and the reservation is recorded (saved with
+ * the launch, before the ACCEPT). false when the reservation cannot be
+ * expressed (logged): the launch is then not made. */
+static bool reserve_fit(struct coord *c, enum service s, const struct taskspec_offer *o,
+			struct taskspec_fit *fit, struct offer_ops *ops)
+{
+	cJSON *labels = rsv_labels(c->cfg->framework_name, s);
+	cJSON *reserve = NULL;
+	int rv = taskspec_fit_reserve(fit, c->cfg->role, c->cfg->principal, labels, &reserve);
+	cJSON_Delete(labels);
+	if (rv != 0) {
+		log_error("reserve_failed", "service=%s agent_id=%s role=%s", service_name(s),
+			  log_qs(o->agent_id), log_qs(c->cfg->role));
+		return false;
+	}
+	if (!reserve) {
+		/* all of it runs on what is reserved already */
+		if (!store_state_reservation(&c->st, service_name(s), o->agent_id, false))
+			rsv_note_reserve(c, s, o->agent_id, o->hostname, NULL, fit);
+		return true;
+	}
+	rsv_note_reserve(c, s, o->agent_id, o->hostname, reserve, fit);
+	if (!ops->reserve)
+		ops->reserve = cJSON_CreateArray();
+	cJSON *e;
+	while ((e = cJSON_DetachItemFromArray(reserve, 0)))
+		cJSON_AddItemToArray(ops->reserve, e);
+	cJSON_Delete(reserve);
+	return true;
+}
+
 /* Build one launch into offer o. Returns the TaskInfo (and records the task
  * in c->st) or NULL with the reason logged. */
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
-			   struct taskspec_offer *o, bool *no_fit)
+			   struct taskspec_offer *o, struct offer_ops *ops)
 {
 	enum service s = (enum service)a->service;
+	const char *dirs[TASKSPEC_MAX_DEVICE_DIRS];
+	size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
 	struct taskspec_request req;
 	taskspec_request_for(&c->ts, s, &req);
+	req.rsv_framework = c->cfg->framework_name;
+	req.mount_roots = dirs;
+	req.n_mount_roots = nd;
 	struct taskspec_fit fit;
 	if (!taskspec_offer_take(o, &req, &fit)) {
-		*no_fit = true;
+		ops->no_fit = true;
 		wait_set(c, o->agent_id, o->hostname, s, fit.reason);
+		taskspec_fit_fini(&fit);
+		return NULL;
+	}
+	if (a->reserve && !reserve_fit(c, s, o, &fit, ops)) {
 		taskspec_fit_fini(&fit);
 		return NULL;
 	}
@@ -297,9 +347,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 		uint32_t port = fit.nports ? fit.ports[0] : 0;
 		registry_list(c, s == SERVICE_REGISTRY ? o->hostname : NULL, port, registry,
 			      sizeof registry);
-		const char *dirs[TASKSPEC_MAX_DEVICE_DIRS], *mounts[TASKSPEC_MAX_DEVICE_DIRS];
+		const char *mounts[TASKSPEC_MAX_DEVICE_DIRS];
 		char(*bufs)[TASKSPEC_PATH_MAX + 1] = qm_calloc(TASKSPEC_MAX_DEVICE_DIRS, sizeof *bufs);
-		size_t nd = device_dirs(c, o->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
 		nd = service_mounts(c, o->agent_id, dirs, nd, bufs, mounts);
 		if (s == SERVICE_REGISTRY || s == SERVICE_METADATA || s == SERVICE_DATA) {
 			t.mounts_known = true;
@@ -345,9 +394,9 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	}
 	health_set(c, t.task_id, PLAN_HEALTH_UNKNOWN);
 	wait_clear(c, o->agent_id, s);
-	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s",
+	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s%s",
 		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
-		 log_qs(t.version));
+		 log_qs(t.version), a->reserve ? " reserved=true" : "");
 	return ti;
 }
 
@@ -397,11 +446,6 @@ static uint64_t fnv(uint64_t h, const char *s)
 	return (h ^ 0xff) * 1099511628211ull;
 }
 
-struct offer_ops {
-	cJSON *launch;  /* array of TaskInfo */
-	bool no_fit;    /* a pending launch did not fit: ask again soon */
-};
-
 /* The planner's input, built from the state: the arrays are ours (freed by
  * input_free), the strings in them are borrowed from c. */
 struct input {
@@ -410,6 +454,8 @@ struct input {
 	struct plan_task *pt;
 	char (*reasons)[320];
 	struct plan_history *ph;
+	struct plan_reservation *pr;
+	struct plan_inverse_offer *pi;
 };
 
 static void input_agents(struct coord *c, struct input *ip)
@@ -422,6 +468,8 @@ static void input_agents(struct coord *c, struct input *ip)
 		pa[i].attrs = a->attrs;
 		pa[i].n_attrs = a->nattrs;
 		pa[i].active = a->active;
+		pa[i].maint_start_ms = a->maint_start_ms;
+		pa[i].maint_duration_ms = a->maint_duration_ms;
 		fill_report(c, a->id, &pa[i].report);
 	}
 	ip->pa = pa;
@@ -472,6 +520,32 @@ static void input_history(struct coord *c, struct input *ip)
 	ip->in.n_history = nh;
 }
 
+static void input_reservations(struct coord *c, struct input *ip)
+{
+	size_t n = c->st.nreservations;
+	struct plan_reservation *pr = qm_calloc(n ? n : 1, sizeof *pr);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_reservation *v = &c->st.reservations[i];
+		if (service_parse(v->service, &pr[k].service) != 0)
+			continue;
+		pr[k].agent_id = v->agent_id;
+		pr[k].release_requested = v->release_requested;
+		k++;
+	}
+	ip->pr = pr;
+	ip->in.reservations = pr;
+	ip->in.n_reservations = k;
+	struct plan_inverse_offer *pi = qm_calloc(c->ninverses ? c->ninverses : 1, sizeof *pi);
+	for (size_t i = 0; i < c->ninverses; i++) {
+		pi[i].id = c->inverses[i].id;
+		pi[i].agent_id = c->inverses[i].agent_id;
+	}
+	ip->pi = pi;
+	ip->in.inverse_offers = pi;
+	ip->in.n_inverse_offers = c->ninverses;
+}
+
 static void input_build(struct coord *c, int64_t now, struct input *ip)
 {
 	memset(ip, 0, sizeof *ip);
@@ -481,6 +555,7 @@ static void input_build(struct coord *c, int64_t now, struct input *ip)
 	input_agents(c, ip);
 	input_tasks(c, ip);
 	input_history(c, ip);
+	input_reservations(c, ip);
 }
 
 static void input_free(struct input *ip)
@@ -489,6 +564,8 @@ static void input_free(struct input *ip)
 	free(ip->pt);
 	free(ip->reasons);
 	free(ip->ph);
+	free(ip->pr);
+	free(ip->pi);
 }
 
 /* The plan failed: answer the offers anyway, never hoard. */
@@ -521,7 +598,7 @@ static bool mark_unwanted(struct coord *c, const struct plan_output *out)
 struct cycle {
 	struct offer_ops *ops; /* one per offer */
 	uint64_t sig;          /* hash of the pending launches (REVIVE once per set) */
-	size_t launched, pending;
+	size_t launched, pending, released;
 	bool dirty;            /* the state changed: save before acting */
 };
 
@@ -555,7 +632,7 @@ static void place_launch(struct coord *c, const struct plan_action *a,
 		k++;
 	if (k == noffers)
 		return;
-	cJSON *ti = build_launch(c, a, &offers[k], &cy->ops[k].no_fit);
+	cJSON *ti = build_launch(c, a, &offers[k], &cy->ops[k]);
 	if (!ti)
 		return;
 	if (!cy->ops[k].launch)
@@ -563,6 +640,78 @@ static void place_launch(struct coord *c, const struct plan_action *a,
 	cJSON_AddItemToArray(cy->ops[k].launch, ti);
 	cy->launched++;
 	cy->dirty = true;
+}
+
+/* Place an operator-requested release (PLAN_UNRESERVE) into its agent's
+ * offer: every offered kind reserved with our labels for the service goes
+ * into an UNRESERVE, and the reservation leaves the state (saved before the
+ * ACCEPT). Without an offer carrying it, the release waits for one. If the
+ * master drops the UNRESERVE, the next offer shows the reservation again
+ * and it is recorded again as found: no retry loop, the operator decides
+ * anew. */
+static void place_unreserve(struct coord *c, const struct plan_action *a,
+			    struct taskspec_offer *offers, size_t noffers, struct cycle *cy)
+{
+	cy->pending++;
+	cy->sig = fnv(cy->sig, "unreserve");
+	cy->sig = fnv(cy->sig, a->agent_id);
+	size_t k = 0;
+	while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
+		k++;
+	if (k == noffers)
+		return;
+	cJSON *op = launch_unreserve_operation(&offers[k], c->cfg->framework_name, a->service);
+	if (!op)
+		return;
+	if (!cy->ops[k].unreserve)
+		cy->ops[k].unreserve = cJSON_CreateArray();
+	char sum[STORE_SUMMARY_MAX + 1];
+	rsv_summary(cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(op, "unreserve"), "resources"),
+		    sum, sizeof sum);
+	cJSON_AddItemToArray(cy->ops[k].unreserve, op);
+	store_state_remove_reservation(&c->st, service_name(a->service), a->agent_id);
+	log_warn("reservation_released", "service=%s agent_id=%s hostname=%s resources=%s "
+		 "reason=%s", service_name(a->service), log_qs(a->agent_id),
+		 log_qs(offers[k].hostname), log_qs(sum), log_qs("the operator asked for it"));
+	c->n.unreserves++;
+	cy->launched++;
+	cy->released++;
+	cy->dirty = true;
+}
+
+/* Answer the inverse offers the plan judged (after the save: nothing to
+ * persist, but nothing is sent before the state is). */
+static void answer_inverses(struct coord *c, const struct plan_output *out)
+{
+	for (size_t i = 0; i < out->n_actions; i++) {
+		const struct plan_action *a = &out->actions[i];
+		bool accept = a->type == PLAN_ACCEPT_INVERSE;
+		if ((!accept && a->type != PLAN_DECLINE_INVERSE) || !a->inverse_offer_id)
+			continue;
+		struct agent *ag = agent_find(c, a->agent_id);
+		if (mesos_send(c->mc, accept ? mesos_call_accept_inverse(a->inverse_offer_id)
+					     : mesos_call_decline_inverse(a->inverse_offer_id,
+									  INVERSE_REFUSE_S)) != 0)
+			continue;
+		if (accept)
+			c->n.inverse_accepted++;
+		else
+			c->n.inverse_declined++;
+		if (ag) {
+			char line[PLAN_PROBLEM_MAX + 16];
+			snprintf(line, sizeof line, "%s: %s", accept ? "accepted" : "declined",
+				 a->reason ? a->reason : "");
+			free(ag->maint_answer);
+			ag->maint_answer = qm_strdup(line);
+		}
+		log_info(accept ? "inverse_offer_accepted" : "inverse_offer_declined",
+			 "inverse_offer_id=%s agent_id=%s hostname=%s reason=%s",
+			 log_qs(a->inverse_offer_id), log_qs(a->agent_id),
+			 log_qs(ag && ag->hostname ? ag->hostname : ""),
+			 log_qs(a->reason ? a->reason : ""));
+		inverse_remove(c, a->inverse_offer_id);
+	}
 }
 
 static void send_kills(struct coord *c, const struct plan_output *out)
@@ -577,8 +726,31 @@ static void send_kills(struct coord *c, const struct plan_output *out)
 	}
 }
 
-/* ACCEPT each offer that got launches (when they were saved), DECLINE the
- * rest. Frees ops[k].launch. */
+/* The operations of one offer: [UNRESERVE...][RESERVE][LAUNCH] (§3.3:
+ * run in order; the RESERVE before the LAUNCH that uses it). Takes the
+ * parts; NULL when there is nothing to do. */
+static cJSON *offer_operations(struct offer_ops *op)
+{
+	cJSON *ops = op->unreserve;
+	op->unreserve = NULL;
+	if (op->launch) {
+		cJSON *rl = launch_operations_reserve(op->reserve, op->launch);
+		if (!ops)
+			ops = cJSON_CreateArray();
+		cJSON *e;
+		while ((e = cJSON_DetachItemFromArray(rl, 0)))
+			cJSON_AddItemToArray(ops, e);
+		cJSON_Delete(rl);
+	} else {
+		cJSON_Delete(op->reserve);
+	}
+	op->reserve = op->launch = NULL;
+	return ops;
+}
+
+/* ACCEPT each offer that got operations (when they were saved), DECLINE
+ * the rest -- reserved resources of ours not needed now included: they are
+ * declined, never released. Frees the ops. */
 static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t noffers,
 			  struct offer_ops *ops, bool saved)
 {
@@ -587,15 +759,15 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 		cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
 		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
 					      : (double)c->cfg->decline_seconds / 1000.0;
-		if (ops[k].launch && saved) {
-			int nl = cJSON_GetArraySize(ops[k].launch);
-			cJSON *opv = launch_operations(ops[k].launch);
+		int nl = cJSON_GetArraySize(ops[k].launch);
+		cJSON *opv = offer_operations(&ops[k]);
+		if (opv && saved) {
 			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
 			metrics_hist_since(&c->metrics.offer_accept, c->metrics.offers_at_ms);
 			c->n.accepted++;
 			c->n.launches += (uint64_t)nl;
 		} else {
-			cJSON_Delete(ops[k].launch);
+			cJSON_Delete(opv);
 			(void)mesos_send(c->mc, mesos_call_decline(ids, refuse));
 			c->n.declined++;
 		}
@@ -633,10 +805,20 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	};
 	for (size_t i = 0; i < out->n_actions; i++) {
 		const struct plan_action *a = &out->actions[i];
-		if (a->type == PLAN_KILL)
+		switch (a->type) {
+		case PLAN_KILL:
 			mark_kill(c, a, &cy);
-		else
+			break;
+		case PLAN_LAUNCH:
+		case PLAN_LAUNCH_PROBER:
 			place_launch(c, a, offers, noffers, &cy);
+			break;
+		case PLAN_UNRESERVE:
+			place_unreserve(c, a, offers, noffers, &cy);
+			break;
+		default: /* inverse offers: answered after the save */
+			break;
+		}
 	}
 
 	/* Persist before acting: launched tasks and kill marks. */
@@ -644,8 +826,10 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	if (cy.dirty)
 		saved = coord_save(c) == 0;
 
-	if (saved)
+	if (saved) {
 		send_kills(c, out);
+		answer_inverses(c, out);
+	}
 	answer_offers(c, offers, noffers, cy.ops, saved);
 	free(cy.ops);
 	if (!saved && cy.launched)
@@ -655,7 +839,11 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		if (!c->waits[i].seen)
 			wait_remove_at(c, i);
 
-	bool want = out->want_offers && cy.pending > cy.launched;
+	size_t releases = 0;
+	for (size_t i = 0; i < out->n_actions; i++)
+		releases += out->actions[i].type == PLAN_UNRESERVE;
+	/* a release waits for an offer that carries the reservation, too */
+	bool want = (out->want_offers || releases > cy.released) && cy.pending > cy.launched;
 	/* Until the first OFFERS after a subscription (which leaves offers on)
 	 * the agents are not known -- a fresh coordinator knows none --, so
 	 * suppressing then would hide every agent that needs a prober until
@@ -689,7 +877,9 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		decline_all(c, offers, noffers);
 		return;
 	}
-	bool dirty = mark_unwanted(c, &out);
+	bool dirty = mark_unwanted(c, &out) || c->st_dirty;
+	c->st_dirty = false;
+	rsv_view_update(c, &ip.in, &out);
 	input_free(&ip);
 
 	carry_out(c, &out, dirty, offers, noffers);

@@ -211,6 +211,8 @@ static int setup_plan(struct coord *c, char *err, size_t errlen)
 	c->pc.webconsole_count = (unsigned)cfg->webconsole_count;
 	c->pc.client_enabled = cfg->client_enabled;
 	c->pc.removal_grace_ms = cfg->removal_grace;
+	c->pc.reserve = cfg->reserve;
+	c->pc.maintenance_lookahead_ms = cfg->maintenance_lookahead;
 	/* every service the task builder gives a health check is gated on it
 	 * (API and webconsole: TCP on their main port) */
 	c->pc.health_checked |= 1u << SERVICE_API | 1u << SERVICE_WEBCONSOLE;

@@ -277,6 +277,9 @@ class ImportTest(FailoverTestCase):
         c.quiesce()
         fid = f.state()["framework_id"]
         before = {t["task_id"] for t in c.emulator.live_tasks()}
+        reservations = {(r["service"], r["agent_id"])
+                        for r in f.state()["reservations"]}
+        self.assertTrue(reservations, "the deploy reserved")
         self.assertEqual(f.stop(), 0)
 
         z = self.member("zk")
@@ -290,6 +293,9 @@ class ImportTest(FailoverTestCase):
         self.assertEqual(imported[0]["framework_id"], fid)
         self.assertEqual(imported[0]["tasks"], str(len(before)))
         wait_converged(c, z, version=VERSION)
+        self.assertEqual({(r["service"], r["agent_id"])
+                          for r in z.state()["reservations"]}, reservations,
+                         "--import-state keeps the reservations")
         records = c.journal()
         sub = subscribes(records[mark:])
         self.assertEqual(fid_of(sub[0]), (fid, fid))

@@ -12,10 +12,11 @@
 #                                     build-fuzz/corpus/<target> between runs
 #   tests/fuzz/run.sh ... TARGET...   only these (marker, mountinfo, bus,
 #                                     recordio, store, detector, config,
-#                                     http, mesos_url)
+#                                     http, mesos_url, events)
 #
 # Seeds: tests/data/markers, tests/data/mountinfo, tests/data/masterinfo
-# and tests/fuzz/seeds/<target>. Prints one line per target (executions,
+# and tests/fuzz/seeds/<target> (events: master streams recorded from the
+# emulator by tests/fuzz/record_stream.py). Prints one line per target (executions,
 # coverage, corpus, crashes) and as its last line
 #   fuzz: N passed, N failed
 # A crash, leak, sanitizer report or broken contract fails the target; the
@@ -31,7 +32,7 @@ if [ "${1:-}" = --campaign ]; then
   runs=10000000
   if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
 fi
-all=(marker mountinfo bus recordio store detector config http mesos_url)
+all=(marker mountinfo bus recordio store detector config http mesos_url events)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -79,6 +80,7 @@ dict_of() {
     store|detector|recordio) echo "$top/tests/fuzz/json.dict" ;;
     http) echo "$top/tests/fuzz/http.dict" ;;
     mesos_url) echo "$top/tests/fuzz/url.dict" ;;
+    events) echo "$top/tests/fuzz/events.dict" ;;
   esac
 }
 

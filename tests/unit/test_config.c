@@ -4,6 +4,7 @@
  * tests. */
 #include "config.h"
 #include "qm_error.h"
+#include "shell/coord_options.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -483,4 +484,52 @@ Test(config, duration_parsing)
 			     bad[i] ? bad[i] : "(null)");
 		cr_assert_eq(ms, 42, "output touched on error");
 	}
+}
+
+/* config_defaults: the table's defaults only; the environment is not read. */
+Test(config, defaults_only_ignore_environment)
+{
+	struct cfg c;
+	char err[256];
+	memset(&c, 0, sizeof c);
+	setenv("QMT_COUNT", "7", 1);
+	cr_assert_eq(config_defaults(table, N, &c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.count, 3);
+	cr_assert_str_eq(c.url, "tcp://127.0.0.1:7000");
+	cr_assert_eq(c.interval, 5000);
+	cr_assert_null(c.dirs);
+	config_free(table, N, &c);
+}
+
+Test(config, defaults_only_broken_default)
+{
+	static const struct config_opt broken[] = {
+		{"count", NULL, CONFIG_INT, OFF(count), "many", 1, 0, "N", "how many", NULL},
+	};
+	struct cfg c;
+	char err[256];
+	memset(&c, 0, sizeof c);
+	cr_assert_eq(config_defaults(broken, 1, &c, err, sizeof err), QM_EINVAL);
+	cr_assert(strstr(err, "--count (default)") != NULL, "%s", err);
+	config_free(broken, 1, &c);
+}
+
+/* The coordinator's defaults come from its one option table
+ * (shell/coord_options.c), the same that parses its command line. */
+Test(config, coordinator_defaults)
+{
+	struct coord_config c;
+	char err[256];
+	setenv("QUOBYTE_MESOS_ROLE", "other", 1);
+	cr_assert_eq(coord_config_defaults(&c, err, sizeof err), 0, "%s", err);
+	unsetenv("QUOBYTE_MESOS_ROLE");
+	cr_assert_null(c.master, "no default");
+	cr_assert_str_eq(c.role, "quobyte");
+	cr_assert_str_eq(c.state_dir, "/var/lib/quobyte-mesos");
+	cr_assert_str_eq(c.http_listen, "0.0.0.0:7000");
+	cr_assert_eq(c.revive_interval, 5 * 60 * 1000);
+	cr_assert_eq(c.api_count, 1);
+	cr_assert_not(c.check_config);
+	coord_config_free(&c);
+	cr_assert_null(c.role);
 }

@@ -159,3 +159,55 @@ Test(mesos, url_with_path_and_same_master)
 	cr_assert_not(mesos_url_same_master(NULL, "http://m1:5050"));
 	cr_assert_not(mesos_url_same_master("", "http://m1:5050"));
 }
+
+/* Mesos's validateID (src/common/validation.cpp, 1.4.0 and 1.11.0). */
+Test(mesos, id_valid)
+{
+	char longest[257];
+	memset(longest, 'a', 255);
+	longest[255] = '\0';
+	cr_expect(mesos_id_valid("2d3f6a1e-0000-4000-8000-000000000001-0000"));
+	cr_expect(mesos_id_valid(longest));
+	longest[255] = 'a';
+	longest[256] = '\0';
+	cr_expect(!mesos_id_valid(longest), "256 bytes");
+	cr_expect(!mesos_id_valid(""));
+	cr_expect(!mesos_id_valid(NULL));
+	cr_expect(!mesos_id_valid("."));
+	cr_expect(!mesos_id_valid(".."));
+	cr_expect(mesos_id_valid("..."));
+	cr_expect(!mesos_id_valid("a/b"));
+	cr_expect(!mesos_id_valid("a\\b"));
+	cr_expect(!mesos_id_valid("000000\x10" "0-0000"), "control character");
+	cr_expect(!mesos_id_valid("a\x7f"));
+}
+
+/* A SUBSCRIBED whose framework id the store could not keep is refused by
+ * the client (found by fuzz_events: tests/fuzz/seeds/events/
+ * regress-subscribed-ctrl-framework-id.rio; the id was saved and the
+ * coordinator could not read its own state back). */
+Test(mesos, subscribed_framework_id)
+{
+	const char *good = "{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":"
+			   "{\"value\":\"fw-0000\"},\"heartbeat_interval_seconds\":15}}";
+	const char *bad[] = {
+		"{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":"
+		"{\"value\":\"000000\\u00100-0000\"}}}",
+		"{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":{\"value\":\"a/b\"}}}",
+		"{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":{\"value\":\"\"}}}",
+		"{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":{\"value\":7}}}",
+		"{\"type\":\"SUBSCRIBED\",\"subscribed\":{}}",
+		"{\"type\":\"SUBSCRIBED\"}",
+	};
+	cJSON *ev = cJSON_Parse(good);
+	cr_assert_not_null(ev);
+	cr_expect_str_eq(mesos_subscribed_framework_id(ev), "fw-0000");
+	cJSON_Delete(ev);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ev = cJSON_Parse(bad[i]);
+		cr_assert_not_null(ev, "%s", bad[i]);
+		cr_expect_null(mesos_subscribed_framework_id(ev), "%s", bad[i]);
+		cJSON_Delete(ev);
+	}
+	cr_expect_null(mesos_subscribed_framework_id(NULL));
+}

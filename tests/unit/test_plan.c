@@ -15,306 +15,7 @@
  *   cfg      "api=N web=N apiattr=k:v webattr=k:v client grace=T base=T
  *             max=T phosts=h1,h2 pattr=k:v stale=T checked=svc,svc"
  *   actions  "launch svc agent version; kill task reason; prober agent" */
-#include "core/plan.h"
-#include "qm_error.h"
-
-#include <criterion/criterion.h>
-#include <criterion/parameterized.h>
-
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define NOW 1000000LL
-#define MAXA 16
-#define MAXT 64
-#define MAXH 16
-#define MAXATTR 32
-
-struct world {
-	struct plan_input in;
-	struct plan_agent agents[MAXA];
-	struct plan_attr attrs[MAXATTR];
-	size_t nattrs;
-	struct plan_task tasks[MAXT];
-	struct plan_history hist[MAXH];
-	const char *phosts[8];
-	char buf[16384];
-	size_t used;
-};
-
-static char *wdup(struct world *w, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	cr_assert_leq(w->used + n, sizeof w->buf, "test arena too small");
-	char *p = memcpy(w->buf + w->used, s, n);
-	w->used += n;
-	return p;
-}
-
-static long long parse_time(const char *s)
-{
-	if (*s == 'N')
-		return NOW + (s[1] ? strtoll(s + 1, NULL, 10) : 0);
-	return strtoll(s, NULL, 10);
-}
-
-static enum service parse_service(const char *s)
-{
-	for (int i = 0; i < SERVICE_COUNT; i++)
-		if (strcmp(s, service_name((enum service)i)) == 0)
-			return (enum service)i;
-	cr_assert_fail("unknown service '%s' in test case", s);
-	return SERVICE_PROBER;
-}
-
-static void split_attr(struct world *w, const char *kv, struct plan_attr *a)
-{
-	char *copy = wdup(w, kv);
-	char *colon = strchr(copy, ':');
-	cr_assert_not_null(colon, "attribute '%s' needs k:v", kv);
-	*colon = '\0';
-	a->name = copy;
-	a->value = colon + 1;
-}
-
-static void parse_cfg(struct world *w, const char *spec)
-{
-	struct plan_config *c = &w->in.config;
-	plan_config_init(c);
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *tok = strtok_r(s, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (strncmp(tok, "api=", 4) == 0)
-			c->api_count = (unsigned)atoi(tok + 4);
-		else if (strncmp(tok, "web=", 4) == 0)
-			c->webconsole_count = (unsigned)atoi(tok + 4);
-		else if (strncmp(tok, "apiattr=", 8) == 0)
-			split_attr(w, tok + 8, &c->api_restriction);
-		else if (strncmp(tok, "webattr=", 8) == 0)
-			split_attr(w, tok + 8, &c->webconsole_restriction);
-		else if (strcmp(tok, "client") == 0)
-			c->client_enabled = true;
-		else if (strncmp(tok, "grace=", 6) == 0)
-			c->removal_grace_ms = parse_time(tok + 6);
-		else if (strncmp(tok, "base=", 5) == 0)
-			c->backoff_base_ms = parse_time(tok + 5);
-		else if (strncmp(tok, "max=", 4) == 0)
-			c->backoff_max_ms = parse_time(tok + 4);
-		else if (strncmp(tok, "stale=", 6) == 0)
-			c->prober_stale_ms = parse_time(tok + 6);
-		else if (strncmp(tok, "pattr=", 6) == 0)
-			split_attr(w, tok + 6, &c->prober_restriction);
-		else if (strncmp(tok, "phosts=", 7) == 0) {
-			char *save2 = NULL;
-			for (char *h = strtok_r(tok + 7, ",", &save2); h;
-			     h = strtok_r(NULL, ",", &save2))
-				w->phosts[c->n_prober_hosts++] = h;
-			c->prober_hosts = w->phosts;
-		} else if (strncmp(tok, "checked=", 8) == 0) {
-			c->health_checked = 0;
-			char *save2 = NULL;
-			for (char *h = strtok_r(tok + 8, ",", &save2); h;
-			     h = strtok_r(NULL, ",", &save2))
-				c->health_checked |= 1u << parse_service(h);
-		} else
-			cr_assert_fail("unknown cfg token '%s'", tok);
-	}
-}
-
-static void parse_agents(struct world *w, const char *spec)
-{
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *tok = strtok_r(ent, " ", &save2);
-		if (!tok)
-			continue;
-		cr_assert_lt(w->in.n_agents, MAXA);
-		struct plan_agent *a = &w->agents[w->in.n_agents++];
-		memset(a, 0, sizeof *a);
-		a->agent_id = tok;
-		a->active = true;
-		a->report.has_report = true;
-		a->report.last_report_ms = NOW;
-		a->attrs = &w->attrs[w->nattrs];
-		while ((tok = strtok_r(NULL, " ", &save2))) {
-			if (strncmp(tok, "host=", 5) == 0)
-				a->hostname = tok + 5;
-			else if (tok[0] == 'R' && tok[1] >= '0' && tok[1] <= '9')
-				a->report.registry_devices = (unsigned)atoi(tok + 1);
-			else if (tok[0] == 'M' && tok[1] >= '0' && tok[1] <= '9')
-				a->report.metadata_devices = (unsigned)atoi(tok + 1);
-			else if (tok[0] == 'D' && tok[1] >= '0' && tok[1] <= '9')
-				a->report.data_devices = (unsigned)atoi(tok + 1);
-			else if (strcmp(tok, "boot") == 0)
-				a->report.registry_bootstrap = true;
-			else if (strcmp(tok, "mount") == 0)
-				a->report.client_mount = true;
-			else if (strcmp(tok, "inactive") == 0)
-				a->active = false;
-			else if (strcmp(tok, "noreport") == 0)
-				a->report.has_report = false, a->report.last_report_ms = 0;
-			else if (strncmp(tok, "report=", 7) == 0)
-				a->report.last_report_ms = parse_time(tok + 7);
-			else if (strncmp(tok, "attr=", 5) == 0) {
-				cr_assert_lt(w->nattrs, MAXATTR);
-				split_attr(w, tok + 5, &w->attrs[w->nattrs++]);
-				a->n_attrs++;
-			} else
-				cr_assert_fail("unknown agent token '%s'", tok);
-		}
-	}
-}
-
-static void parse_tasks(struct world *w, const char *spec)
-{
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *f[5];
-		int nf = 0;
-		char *tok;
-		while (nf < 5 && (tok = strtok_r(nf ? NULL : ent, " ", &save2)))
-			f[nf++] = tok;
-		if (nf == 0)
-			continue;
-		cr_assert_eq(nf, 5, "task entry needs id service agent version state");
-		cr_assert_lt(w->in.n_tasks, MAXT);
-		struct plan_task *t = &w->tasks[w->in.n_tasks++];
-		memset(t, 0, sizeof *t);
-		t->task_id = f[0];
-		t->service = parse_service(f[1]);
-		t->agent_id = f[2];
-		t->version = strcmp(f[3], "-") == 0 ? NULL : f[3];
-		char state[48];
-		snprintf(state, sizeof state, "%s%s",
-			 strcmp(f[4], "LAUNCHING") == 0 ? "" : "TASK_", f[4]);
-		cr_assert_eq(plan_task_state_parse(state, &t->state), 0,
-			     "unknown state %s", f[4]);
-		t->launched_ms = NOW - 3600000;
-		while ((tok = strtok_r(NULL, " ", &save2))) {
-			if (strcmp(tok, "ok") == 0)
-				t->health = PLAN_HEALTH_OK;
-			else if (strcmp(tok, "bad") == 0)
-				t->health = PLAN_HEALTH_FAILING;
-			else if (strcmp(tok, "kill") == 0)
-				t->kill_requested = true;
-			else if (strncmp(tok, "us=", 3) == 0)
-				t->unwanted_since_ms = parse_time(tok + 3);
-			else if (strncmp(tok, "at=", 3) == 0)
-				t->launched_ms = parse_time(tok + 3);
-			else if (strncmp(tok, "replace=", 8) == 0)
-				t->replace_reason = tok + 8;
-			else
-				cr_assert_fail("unknown task token '%s'", tok);
-		}
-	}
-}
-
-static void parse_history(struct world *w, const char *spec)
-{
-	if (!spec)
-		return;
-	char *s = wdup(w, spec), *save = NULL;
-	for (char *ent = strtok_r(s, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {
-		char *save2 = NULL;
-		char *svc = strtok_r(ent, " ", &save2);
-		if (!svc)
-			continue;
-		char *agent = strtok_r(NULL, " ", &save2);
-		char *fails = strtok_r(NULL, " ", &save2);
-		char *last = strtok_r(NULL, " ", &save2);
-		cr_assert(agent && fails && last, "history entry needs 4 fields");
-		cr_assert_lt(w->in.n_history, MAXH);
-		struct plan_history *h = &w->hist[w->in.n_history++];
-		h->service = parse_service(svc);
-		h->agent_id = agent;
-		h->consecutive_failures = (unsigned)atoi(fails);
-		h->last_failure_ms = parse_time(last);
-	}
-}
-
-static void build(struct world *w, const char *cfg, const char *target,
-		  const char *agents, const char *tasks, const char *history)
-{
-	memset(w, 0, sizeof *w);
-	w->in.now_ms = NOW;
-	w->in.target_version = target;
-	w->in.agents = w->agents;
-	w->in.tasks = w->tasks;
-	w->in.history = w->hist;
-	parse_cfg(w, cfg);
-	parse_agents(w, agents);
-	parse_tasks(w, tasks);
-	parse_history(w, history);
-}
-
-static void render_actions(const struct plan_output *o, char *buf, size_t cap)
-{
-	size_t len = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < o->n_actions && len < cap; i++) {
-		const struct plan_action *a = &o->actions[i];
-		const char *sep = i ? "; " : "";
-		int n;
-		if (a->type == PLAN_LAUNCH)
-			n = snprintf(buf + len, cap - len, "%slaunch %s %s %s", sep,
-				     service_name(a->service), a->agent_id,
-				     a->version);
-		else if (a->type == PLAN_KILL)
-			n = snprintf(buf + len, cap - len, "%skill %s %s", sep,
-				     a->task_id, plan_kill_reason_name(a->kill_reason));
-		else
-			n = snprintf(buf + len, cap - len, "%sprober %s", sep,
-				     a->agent_id);
-		if (n > 0)
-			len += (size_t)n;
-	}
-}
-
-static void render_problems(const struct plan_output *o, char *buf, size_t cap)
-{
-	size_t len = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < o->n_problems && len < cap; i++) {
-		int n = snprintf(buf + len, cap - len, "  | %s\n", o->problems[i]);
-		if (n > 0)
-			len += (size_t)n;
-	}
-}
-
-static bool has_problem(const struct plan_output *o, const char *sub)
-{
-	for (size_t i = 0; i < o->n_problems; i++)
-		if (strstr(o->problems[i], sub))
-			return true;
-	return false;
-}
-
-static size_t task_index(const struct world *w, const char *id)
-{
-	for (size_t i = 0; i < w->in.n_tasks; i++)
-		if (strcmp(w->tasks[i].task_id, id) == 0)
-			return i;
-	cr_assert_fail("no task '%s' in the case", id);
-	return 0;
-}
-
-static size_t agent_index(const struct world *w, const char *id)
-{
-	for (size_t i = 0; i < w->in.n_agents; i++)
-		if (strcmp(w->agents[i].agent_id, id) == 0)
-			return i;
-	cr_assert_fail("no agent '%s' in the case", id);
-	return 0;
-}
+#include "plan_fixture.h"
 
 /* ------------------------------------------------------------------------ */
 
@@ -336,15 +37,6 @@ struct pcase {
 	long long wake;
 };
 
-/* A three-node cluster: a1 has all three device types, a2 data, a3 none.
- * Fresh placement puts api on a3 (load 0) and webconsole on a2 (a2 and a3
- * both carry one service then; a2 sorts first). */
-#define AG3 "a1 R1 M1 D1; a2 D1; a3"
-#define PR3 "p1 prober a1 - RUNNING; p2 prober a2 - RUNNING; p3 prober a3 - RUNNING; "
-#define CORE(v) "r1 registry a1 " v " RUNNING ok; m1 metadata a1 " v " RUNNING ok; " \
-	"d1 data a1 " v " RUNNING ok; d2 data a2 " v " RUNNING ok; "
-#define MGMT(v) "x1 api a3 " v " RUNNING; w1 webconsole a2 " v " RUNNING; "
-#define MINI "cluster cannot reach its minimum"
 
 static const struct pcase cases[] = {
 	/* ---- rule 1: probers ---------------------------------------------- */
@@ -431,10 +123,10 @@ static const struct pcase cases[] = {
 		.actions = "kill p2 duplicate",
 	},
 	{
-		.name = "two running probers on one agent: the older one stays",
+		.name = "two running probers on one agent: the newer one stays",
 		.agents = "a1",
 		.tasks = "p1 prober a1 - RUNNING at=N-100; p2 prober a1 - RUNNING at=N-900",
-		.actions = "kill p1 duplicate",
+		.actions = "kill p2 duplicate",
 	},
 	{
 		.name = "a prober being killed next to its successor: nothing more",
@@ -669,12 +361,12 @@ static const struct pcase cases[] = {
 		.progress = "registry=1/1/1 metadata=1/1/1 data=0/0/0",
 	},
 	{
-		.name = "duplicate registry on one node: the younger is killed at once",
+		.name = "duplicate registry on one node: the older is killed at once",
 		.target = "2.0",
 		.agents = "a1 R1",
 		.tasks = "p1 prober a1 - RUNNING; r1 registry a1 2.0 RUNNING ok at=N-900; "
 			 "r2 registry a1 2.0 RUNNING ok at=N-100",
-		.actions = "kill r2 duplicate",
+		.actions = "kill r1 duplicate",
 	},
 	{
 		.name = "duplicates: the task at the target version is kept",
@@ -1220,8 +912,6 @@ static const struct pcase cases[] = {
 	},
 };
 
-#define NCASES (sizeof cases / sizeof cases[0])
-
 static void check_unwanted(const struct pcase *c, const struct world *w,
 			   const struct plan_output *o)
 {
@@ -1293,18 +983,9 @@ static void run_case(const struct pcase *c)
 	cr_expect_str_eq(acts, c->actions, "case '%s': actions\n  got:  %s\n  want: %s\nproblems:\n%s",
 			 c->name, acts, c->actions, probs);
 
-	bool launches = strstr(c->actions, "launch") || strstr(c->actions, "prober");
-	cr_expect_eq(o.want_offers, launches, "case '%s': want_offers %d", c->name,
-		     o.want_offers);
-
-	for (size_t i = 0; i < 6 && c->problems[i]; i++)
-		cr_expect(has_problem(&o, c->problems[i]),
-			  "case '%s': no problem line contains\n  \"%s\"\nproblems:\n%s",
-			  c->name, c->problems[i], probs);
-	for (size_t i = 0; i < 4 && c->absent[i]; i++)
-		cr_expect(!has_problem(&o, c->absent[i]),
-			  "case '%s': a problem line contains \"%s\"\nproblems:\n%s",
-			  c->name, c->absent[i], probs);
+	cr_expect_eq(o.want_offers, actions_launch(c->actions), "case '%s': want_offers %d",
+		     c->name, o.want_offers);
+	expect_problems(c->name, &o, c->problems, 6, c->absent, 4);
 	if (c->no_problems)
 		cr_expect_eq(o.n_problems, 0, "case '%s': expected no problems\n%s",
 			     c->name, probs);
@@ -1331,22 +1012,7 @@ static void run_case(const struct pcase *c)
 	free(w);
 }
 
-/* Parameters are indices, not pointers: Criterion copies parameters into
- * each test's process, and an index stays valid whatever the address
- * layout. */
-static size_t case_idx[NCASES];
-
-ParameterizedTestParameters(plan, table)
-{
-	for (size_t i = 0; i < NCASES; i++)
-		case_idx[i] = i;
-	return cr_make_param_array(size_t, case_idx, NCASES);
-}
-
-ParameterizedTest(size_t *idx, plan, table)
-{
-	run_case(&cases[*idx]);
-}
+PLAN_TABLE(plan, cases, run_case)
 
 /* ---- output shape, ownership and determinism ------------------------- */
 
@@ -1376,10 +1042,10 @@ Test(plan, output_owns_its_strings)
 	free(tid);
 	char acts[512];
 	render_actions(&o, acts, sizeof acts);
-	cr_expect_str_eq(acts, "prober agent-7; kill t-new duplicate");
+	cr_expect_str_eq(acts, "prober agent-7; kill t-old duplicate");
 	cr_assert_eq(o.n_actions, 2);
 	cr_expect_str_eq(o.actions[1].agent_id, "agent-7");
-	cr_expect(strstr(o.actions[1].reason, "keeping t-old") != NULL, "%s",
+	cr_expect(strstr(o.actions[1].reason, "keeping t-new") != NULL, "%s",
 		  o.actions[1].reason);
 	plan_output_free(&o);
 	plan_output_free(&o); /* idempotent */
