@@ -203,20 +203,17 @@ Test(metrics, devices_by_type_and_state_and_bytes_with_escaped_labels)
 	metrics_write_devices(&b, &ns, &budget, &dropped);
 	cr_assert_eq(dropped, 0);
 	cr_assert_eq(budget, 100 - 2 - 3 - 3);
-	cr_assert(strstr(b.p, "# HELP quobyte_mesos_node_devices "));
-	cr_assert(strstr(b.p, "# TYPE quobyte_mesos_node_devices gauge\n"));
-	cr_assert(strstr(b.p, "quobyte_mesos_node_devices{node=\"host\\\\a\",type=\"data\","
-			      "state=\"ok\"} 2\n"),
-		  "%s", b.p);
-	cr_assert(strstr(b.p, "quobyte_mesos_node_devices{node=\"host\\\\a\",type=\"none\","
-			      "state=\"no_type\"} 1\n"),
-		  "%s", b.p);
-	cr_assert(strstr(b.p, "quobyte_mesos_device_free_bytes{node=\"host\\\\a\","
-			      "root=\"/mnt/data\\\"1\"} 400\n"),
-		  "%s", b.p);
-	cr_assert(strstr(b.p, "quobyte_mesos_device_size_bytes{node=\"host\\\\a\","
-			      "root=\"/mnt/data2\"} 2000\n"),
-		  "%s", b.p);
+	const char *want[] = {
+		"# HELP quobyte_mesos_node_devices ",
+		"# TYPE quobyte_mesos_node_devices gauge\n",
+		"quobyte_mesos_node_devices{node=\"host\\\\a\",type=\"data\",state=\"ok\"} 2\n",
+		"quobyte_mesos_node_devices{node=\"host\\\\a\",type=\"none\",state=\"no_type\"} "
+		"1\n",
+		"quobyte_mesos_device_free_bytes{node=\"host\\\\a\",root=\"/mnt/data\\\"1\"} 400\n",
+		"quobyte_mesos_device_size_bytes{node=\"host\\\\a\",root=\"/mnt/data2\"} 2000\n",
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		cr_assert(strstr(b.p, want[i]), "missing %s in:\n%s", want[i], b.p);
 	metrics_buf_fini(&b);
 	free_devs(devs, 3);
 }
