@@ -13,7 +13,10 @@
 #                                      headless, the status page e2e test
 #                                      renders the page's DOM with it;
 #                                      openssl: the TLS tests (bus, REST, https
-#                                      masters) make throwaway CAs with it)
+#                                      masters) make throwaway CAs with it;
+#                                      prometheus: its promtool checks the
+#                                      coordinator's /metrics in the e2e
+#                                      metrics test)
 set -euo pipefail
 
 pkgs=(
@@ -27,6 +30,7 @@ pkgs=(
   bindfs clang libclang-rt-14-dev
   chromium
   libmicrohttpd-dev
+  prometheus
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include "api/rest.h"
 
 #include "api/auth.h"
+#include "api/metrics.h"
 #include "api/statuspage.h"
 #include "bus_json.h"
 #include "log.h"
@@ -12,7 +13,6 @@
 #include "shell/busd.h"
 #include "shell/coord_priv.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,98 +436,6 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 	http_respond_json(resp, 200, o);
 }
 
-static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return;
-		}
-		*cap *= 2;
-		*buf = qm_realloc(*buf, *cap);
-	}
-}
-
-static void rest_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
-{
-	(void)req;
-	struct coord *c = ctx;
-	size_t cap = 4096, len = 0;
-	char *b = qm_malloc(cap);
-	b[0] = '\0';
-	metric(&b, &len, &cap, "quobyte_mesos_subscribed %d\n", mesos_subscribed(c->mc) ? 1 : 0);
-	struct {
-		const char *name;
-		uint64_t v;
-	} counters[] = {
-		{ "offers_received", c->n.offers },   { "offers_accepted", c->n.accepted },
-		{ "offers_declined", c->n.declined }, { "tasks_launched", c->n.launches },
-		{ "tasks_killed", c->n.kills },       { "status_updates", c->n.updates },
-		{ "status_acks", c->n.acks },         { "revives", c->n.revives },
-		{ "suppresses", c->n.suppresses },    { "plans", c->n.plans },
-		{ "orphans_killed", c->n.orphans_killed },
-		{ "subscriptions", c->n.subscriptions },
-		{ "inventory_changes", c->n.bus_changes },
-		{ "store_saves", c->n.store_saves },  { "store_errors", c->n.store_errors },
-		{ "reservations_made", c->n.reserves },
-		{ "reservations_released", c->n.unreserves },
-		{ "reservations_found", c->n.reservations_found },
-		{ "inverse_offers_accepted", c->n.inverse_accepted },
-		{ "inverse_offers_declined", c->n.inverse_declined },
-	};
-	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
-		metric(&b, &len, &cap, "# TYPE quobyte_mesos_%s_total counter\n"
-				       "quobyte_mesos_%s_total %llu\n",
-		       counters[i].name, counters[i].name, (unsigned long long)counters[i].v);
-	size_t reporting = 0;
-	for (size_t i = 0; i < c->nodes.n; i++)
-		reporting += c->nodes.v[i].has_snapshot;
-	metric(&b, &len, &cap, "quobyte_mesos_agents %zu\nquobyte_mesos_nodes_reporting %zu\n",
-	       c->nagents, reporting);
-	metric(&b, &len, &cap, "quobyte_mesos_tasks %zu\nquobyte_mesos_problems %zu\n",
-	       c->st.ntasks, c->last.n_problems);
-	for (int p = 0; p < PLAN_PHASE_COUNT; p++)
-		metric(&b, &len, &cap,
-		       "quobyte_mesos_phase_wanted{phase=\"%s\"} %u\n"
-		       "quobyte_mesos_phase_ready{phase=\"%s\"} %u\n",
-		       plan_phase_name((enum plan_phase)p), c->last.progress[p].wanted,
-		       plan_phase_name((enum plan_phase)p), c->last.progress[p].ready);
-	if (c->auth) {
-		struct auth_stats as;
-		auth_stats(c->auth, &as);
-		metric(&b, &len, &cap,
-		       "# TYPE quobyte_mesos_http_auth_failures_total counter\n"
-		       "quobyte_mesos_http_auth_failures_total %llu\n"
-		       "# TYPE quobyte_mesos_http_auth_forbidden_total counter\n"
-		       "quobyte_mesos_http_auth_forbidden_total %llu\n"
-		       "# TYPE quobyte_mesos_http_auth_limited_total counter\n"
-		       "quobyte_mesos_http_auth_limited_total %llu\n"
-		       "quobyte_mesos_http_insecure %d\n",
-		       (unsigned long long)as.failures, (unsigned long long)as.forbidden,
-		       (unsigned long long)as.limited, c->http_open ? 1 : 0);
-	}
-	if (c->busd) {
-		struct busd_stats bs;
-		busd_stats(c->busd, &bs);
-		metric(&b, &len, &cap,
-		       "quobyte_mesos_bus_received_total %llu\n"
-		       "quobyte_mesos_bus_accepted_total %llu\n"
-		       "quobyte_mesos_bus_rejected_total %llu\n",
-		       (unsigned long long)bs.received, (unsigned long long)bs.accepted,
-		       (unsigned long long)bs.rejected);
-	}
-	http_respond(resp, 200, "text/plain; version=0.0.4", b, len);
-	free(b);
-}
-
 static void rest_prober_binary(const struct http_request *req, struct http_response *resp,
 			       void *ctx)
 {
@@ -678,7 +586,7 @@ const struct http_route rest_routes[] = {
 	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
 	{ "GET", "/v1/reservations", rest_reservations_get, false },
 	{ "DELETE", "/v1/reservations/", rest_reservation_delete, true },
-	{ "GET", "/metrics", rest_metrics, false },
+	{ "GET", "/metrics", metrics_handler, false },
 	/* the Mesos fetcher has no token */
 	{ "GET", "/files/quobyte-prober", rest_prober_binary, AUTH_ACCESS_PUBLIC },
 	{ "GET", "/", statuspage_html, AUTH_ACCESS_READ },

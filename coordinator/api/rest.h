@@ -1,8 +1,9 @@
 /* The coordinator's REST API: /v1/health, /v1/state, /v1/version,
- * /v1/audit, /v1/framework/reset, /metrics, the prober binary and the
- * status page. The handlers run on the loop thread (http.h) and read and
- * change the coordinator's state directly; their ctx is the coordinator
- * (struct coord, shell/coord_priv.h). */
+ * /v1/audit, /v1/framework/reset, the prober binary, the status page, and
+ * the route to /metrics (its handler is api/metrics.h's). The handlers run
+ * on the loop thread (http.h) and read and change the coordinator's state
+ * directly; their ctx is the coordinator (struct coord,
+ * shell/coord_priv.h). */
 #ifndef QM_REST_H
 #define QM_REST_H
 

@@ -81,7 +81,9 @@ int coord_save(struct coord *c)
 {
 	char err[256] = "";
 	uint64_t nv = 0;
+	uint64_t t0 = clock_mono_ms();
 	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
+	metrics_hist_since(&c->metrics.store_save, t0);
 	if (rv != 0) {
 		c->n.store_errors++;
 		log_error("store_save_failed", "backend=%s location=%s error=%s detail=%s",
@@ -371,6 +373,7 @@ void coord_init(struct coord *c, const struct coord_config *cfg)
 	store_state_init(&c->st);
 	nodes_init(&c->nodes);
 	agents_init(c);
+	metrics_init(&c->metrics);
 }
 
 /* Block the stop signals before any library starts threads (the ZooKeeper

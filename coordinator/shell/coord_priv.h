@@ -16,6 +16,7 @@
 
 #include "api/auth.h"
 #include "api/http.h"
+#include "api/metrics.h"
 #include "bus.h"
 #include "clock.h"
 #include "core/nodes.h"
@@ -170,6 +171,7 @@ struct coord {
 	size_t nrsv_view;
 	bool st_dirty;                /* the state changed outside a plan: save with it */
 	struct counters n;
+	struct metrics_state metrics; /* histograms for /metrics (api/metrics.h) */
 	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
 	int sigfd;
 	int exit_code;

@@ -88,6 +88,7 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 	if (n <= 0)
 		return;
 	c->discovering = false;
+	c->metrics.offers_at_ms = clock_mono_ms();
 	struct taskspec_offer *offers = qm_calloc((size_t)n, sizeof *offers);
 	size_t k = 0;
 	const cJSON *o;
@@ -541,7 +542,11 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
 	if (n && n->has_snapshot)
 		was_known = true;
-	int rv = nodes_apply(&c->nodes, env, (uint64_t)wall_ms(), ack, &changed);
+	uint64_t now = (uint64_t)wall_ms();
+	if (env->has_sent_unix_ms) /* skew: a message "from the future" is 0 old */
+		metrics_hist_observe_ms(&c->metrics.bus_age,
+					now > env->sent_unix_ms ? now - env->sent_unix_ms : 0);
+	int rv = nodes_apply(&c->nodes, env, now, ack, &changed);
 	if (rv != 0) {
 		log_warn("bus_message_refused", "agent_id=%s kind=%s error=%s", log_qs(agent_id),
 			 bus_body_name(env), log_qs(ack->error ? ack->error : ""));

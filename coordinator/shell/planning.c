@@ -763,6 +763,7 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 		cJSON *opv = offer_operations(&ops[k]);
 		if (opv && saved) {
 			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
+			metrics_hist_since(&c->metrics.offer_accept, c->metrics.offers_at_ms);
 			c->n.accepted++;
 			c->n.launches += (uint64_t)nl;
 		} else {
@@ -861,6 +862,7 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		return;
 	}
 	int64_t now = wall_ms();
+	uint64_t t0 = clock_mono_ms();
 	agents_from_nodes(c);
 
 	struct input ip;
@@ -886,4 +888,5 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		wake_in(c, out.wake_ms - now);
 	plan_output_free(&c->last);
 	c->last = out;
+	metrics_hist_since(&c->metrics.plan, t0);
 }

@@ -10,7 +10,10 @@ task ids, no offer held).
 
 import json
 import os
+import re
+import shutil
 import signal
+import subprocess
 import time
 
 from e2e import (IMAGE, E2ETestCase, env_of, labels_of, parse_prometheus,
@@ -732,10 +735,51 @@ class BadInputTest(E2ETestCase):
         c.finish(self)
 
 
+def promtool_check(text):
+    """`promtool check metrics` on an exposition: (exit status, its output),
+    or None when promtool (Debian's prometheus package, which
+    scripts/install-deps.sh installs) is missing."""
+    exe = shutil.which("promtool")
+    if not exe:
+        return None
+    r = subprocess.run([exe, "check", "metrics"], input=text.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60, check=False)
+    return r.returncode, r.stdout.decode(errors="replace")
+
+
+def families_without_help_or_type(text):
+    """Sample names whose family lacks a # HELP or a # TYPE line (a
+    histogram's _bucket, _sum and _count belong to its family)."""
+    helps, types = set(), {}
+    for line in text.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[0] == "#" and parts[1] == "HELP":
+            helps.add(parts[2])
+        elif len(parts) == 4 and parts[0] == "#" and parts[1] == "TYPE":
+            types[parts[2]] = parts[3]
+    missing = set()
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name[:-len(suffix)]
+            if name.endswith(suffix) and types.get(base) == "histogram":
+                family = base
+        if family not in helps or family not in types:
+            missing.add(family)
+    return missing
+
+
 class RestSurfaceTest(E2ETestCase):
     def test_health_metrics_and_status_page(self):
         c = self.cluster
         emu = c.emulator
+        # a disk, so that the per-device families have samples (a DATA
+        # device alone launches nothing: no registry yet)
+        c.disk("agent2", 'data "1"', ["DATA_DEVICE"])
         emu.control("unavailable", {})
         c.start_coordinator(wait=False)
         wait_until(lambda: c.health() is not None, 15,
@@ -777,6 +821,43 @@ class RestSurfaceTest(E2ETestCase):
                   if name == "quobyte_mesos_phase_wanted"}
         self.assertIn("registry", phases)
 
+        # issue 14: HELP and TYPE everywhere, histograms, labelled gauges
+        text = data.decode()
+        self.assertEqual(families_without_help_or_type(text), set())
+        for h in ("plan_duration", "store_save_duration",
+                  "offer_accept_latency", "bus_message_age"):
+            name = "quobyte_mesos_%s_seconds" % h
+            self.assertIn("# TYPE %s histogram" % name, text)
+            self.assertGreaterEqual(values.get(name + "_count", 0), 1.0, name)
+            self.assertEqual(samples[(name + "_bucket", (("le", "+Inf"),))],
+                             values[name + "_count"], name)
+        self.assertEqual(samples[("quobyte_mesos_service_tasks_running",
+                                  (("service", "prober"),))], 3.0)
+        self.assertEqual(samples[("quobyte_mesos_service_tasks_healthy",
+                                  (("service", "prober"),))], 3.0)
+        self.assertIn(("quobyte_mesos_service_tasks_at_target_version",
+                       (("service", "registry"),)), samples)
+        devs = {dict(labels)["node"]: v for (name, labels), v in samples.items()
+                if name == "quobyte_mesos_node_devices"
+                and dict(labels)["type"] == "data"
+                and dict(labels)["state"] == "ok"}
+        self.assertEqual(devs, {"agent2": 1.0}, text)
+        roots = {dict(labels)["root"]: v for (name, labels), v
+                 in samples.items()
+                 if name == "quobyte_mesos_device_size_bytes"}
+        escaped = [r for r in roots if r.endswith('/data \\"1\\"')]
+        self.assertEqual(len(escaped), 1, "a quoted root, escaped: %r"
+                         % sorted(roots))
+        self.assertGreater(roots[escaped[0]], 0)
+        self.assertEqual(values.get(
+            "quobyte_mesos_metrics_series_dropped_total"), 0.0)
+        checked = promtool_check(text)
+        if checked is not None:
+            rc, out = checked
+            self.note("promtool check metrics: exit %d%s" % (
+                rc, (", " + out.strip()) if out.strip() else ", no findings"))
+            self.assertEqual((rc, out.strip()), (0, ""), text)
+
         status, h, data = c.rest_call("GET", "/")
         self.assertEqual(status, 200)
         self.assertTrue(h["content-type"].startswith("text/html"))
@@ -788,6 +869,11 @@ class RestSurfaceTest(E2ETestCase):
         status, h, data = c.rest_call("GET", "/no/such/thing")
         self.assertEqual(status, 404)
         c.finish(self)
+        if checked is None:
+            self.skipTest("promtool missing: /metrics was not checked with "
+                          "`promtool check metrics` (Debian's prometheus "
+                          "package; scripts/install-deps.sh installs it); "
+                          "everything else in this test passed")
 
 
 class AgentDiscoveryTest(E2ETestCase):
