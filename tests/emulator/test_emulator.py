@@ -657,6 +657,144 @@ class OfferTest(EmulatorCase):
         self.assertEqual([(r["role"], r["scalar"]["value"]) for r in cpus],
                          [("*", 3.5)])
 
+    def test_competitor_leaves_only_reservations(self):
+        """The competitor (control "competitor") takes every unreserved
+        resource of its agent before we are offered anything; what is
+        reserved to our role stays ours; stopped, it frees it all."""
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        reserved = {"name": "cpus", "type": "SCALAR",
+                    "scalar": {"value": 1.0}, "role": "quobyte",
+                    "reservation": {"principal": "qc", "labels": {"labels": [
+                        {"key": "quobyte-mesos.service", "value": "data"}]}}}
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
+            filters={"refuse_seconds": 0})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        status, held = self.emu.control("competitor", {"agents": [agent]})
+        self.assertEqual(status, 200, held)
+        # what we hold is ours until we decline it
+        mark = client.mark()
+        client.call("DECLINE", {"offer_ids": [offer["id"]],
+                                "filters": {"refuse_seconds": 0}})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertEqual([(r["name"], r["role"], r["scalar"]["value"])
+                          for r in offer["resources"]],
+                         [("cpus", "quobyte", 1.0)])
+        self.assertEqual(offer["resources"][0]["reservation"],
+                         reserved["reservation"])
+        status, view = self.emu.control("competitor")
+        self.assertEqual(status, 200)
+        self.assertTrue(view["running"])
+        self.assertEqual(len(view["agents"]), 1, view)
+        mark = client.mark()
+        client.call("DECLINE", {"offer_ids": [offer["id"]],
+                                "filters": {"refuse_seconds": 0}})
+        self.assertEqual(self.emu.control("competitor/stop", {})[0], 200)
+
+        def freed(event):
+            return event["type"] == "OFFERS" and any(
+                r["name"] == "cpus" and r["role"] == "*" and
+                r["scalar"]["value"] == 3.0
+                for o in event["offers"]["offers"]
+                if o["agent_id"]["value"] == agent
+                for r in o["resources"])
+        client.wait_for(freed, start=mark)
+        self.assertEqual(self.emu.control("competitor", {"agents": "x"})[0],
+                         400)
+
+    def test_maintenance_inverse_offers(self):
+        """A maintenance window: offers carry unavailability, a framework
+        with a task there gets an INVERSE_OFFERS event; its answer is
+        recorded; an unknown id is ignored (202); a cleared window
+        rescinds the pending one."""
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        client.accept([offer["id"]["value"]], [launch(
+            command_task("held", agent, "sleep 30"))])
+        client.wait_update("held", "TASK_RUNNING")
+        mark = client.mark()
+        status, view = self.emu.control("maintenance", {
+            "agent": agent, "start_s": 60, "duration_s": 600})
+        self.assertEqual(status, 200, view)
+        inv = client.wait_for(lambda e: e["type"] == "INVERSE_OFFERS",
+                              start=mark)["inverse_offers"]["inverse_offers"]
+        self.assertEqual(len(inv), 1)
+        self.assertEqual(inv[0]["agent_id"]["value"], agent)
+        window = inv[0]["unavailability"]
+        self.assertEqual(window["duration"]["nanoseconds"], 600 * 10**9)
+        self.assertGreater(window["start"]["nanoseconds"], time.time() * 1e9)
+        off = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertEqual(off["unavailability"], window)
+        self.assertEqual(client.call("ACCEPT_INVERSE_OFFERS", {
+            "inverse_offer_ids": [{"value": "no-such-id"}]})[0], 202)
+        self.assertEqual(client.call("DECLINE_INVERSE_OFFERS", {
+            "inverse_offer_ids": [inv[0]["id"]],
+            "filters": {"refuse_seconds": 0.2}})[0], 202)
+        wait_until(lambda: self.emu.control("maintenance")[1]["agents"][0]
+                   ["frameworks"] != {}, what="the answer recorded")
+        # asked again after the filter
+        again = client.wait_for(lambda e: e["type"] == "INVERSE_OFFERS",
+                                start=mark + 1)
+        iid = again["inverse_offers"]["inverse_offers"][0]["id"]
+        mark = client.mark()
+        self.emu.control("maintenance/clear", {"agent": agent})
+        rescind = client.wait_for(
+            lambda e: e["type"] == "RESCIND_INVERSE_OFFER", start=mark)
+        self.assertEqual(rescind["rescind_inverse_offer"]["inverse_offer_id"],
+                         iid)
+        self.assertEqual(self.emu.control("maintenance", {
+            "agent": "nobody", "start_s": 1})[0], 404)
+
+    def test_audit_wants_permission_for_releases(self):
+        """releases_permitted: an UNRESERVE without an operator_release note
+        naming its agent is a violation; with one it is not."""
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        reserved = {"name": "cpus", "type": "SCALAR",
+                    "scalar": {"value": 1.0}, "role": "quobyte",
+                    "reservation": {"principal": "qc"}}
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
+            filters={"refuse_seconds": 0})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        mine = [dict(r, allocation_info=None) for r in offer["resources"]
+                if r["role"] == "quobyte"]
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "UNRESERVE", "unreserve": {"resources": mine}}],
+            filters={"refuse_seconds": 0})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        found = audit.audit(self.emu.journal(),
+                            checks=("releases_permitted",))
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("without the operator's release", found[0]["message"])
+        self.assertEqual(len(audit.releases(self.emu.journal())),
+                         1)
+        # the same again, this time permitted
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
+            filters={"refuse_seconds": 0})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        mine = [dict(r, allocation_info=None) for r in offer["resources"]
+                if r["role"] == "quobyte"]
+        self.emu.control("note", {"kind": "operator_release",
+                                  "agent": agent, "service": "data"})
+        client.accept([offer["id"]["value"]], [{
+            "type": "UNRESERVE", "unreserve": {"resources": mine}}],
+            filters={"refuse_seconds": 0})
+        wait_until(lambda: len(audit.releases(self.emu.journal())) == 2,
+                   what="second UNRESERVE")
+        found = audit.audit(self.emu.journal(),
+                            checks=("releases_permitted",))
+        self.assertEqual(len(found), 1, "only the first was unpermitted")
+
     def test_task_killing_and_killed(self):
         client = self.subscribe()
         offer = self.offers(client)[0]
