@@ -132,7 +132,7 @@ class ReservationTest(E2ETestCase):
         """The competitor takes every unreserved resource; then the data
         task fails. Returns the failed task id."""
         c.emulator.control("competitor", {"agents": ["agent2"]})
-        wait_until(lambda: c.emulator.control("competitor").get("agents"),
+        wait_until(lambda: c.emulator.control("competitor").get("holdings"),
                    10, what="the competitor holding agent2's resources")
         task = data_task(c, "agent2")
         self.assertIsNotNone(task)
@@ -162,7 +162,7 @@ class ReservationTest(E2ETestCase):
         self.assertEqual(operations(c.journal()[mark:], "RESERVE"), [],
                          "nothing new to reserve on a relaunch")
         held = c.emulator.control("competitor")
-        self.assertTrue(held.get("agents"), held)
+        self.assertTrue(held.get("holdings"), held)
         c.emulator.control("competitor/stop", {})
         c.finish(self)
 

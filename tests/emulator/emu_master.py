@@ -113,13 +113,7 @@ class Agent:
         self.partitioned = False
         self.gone = False
         self.executors = {}         # (fid, executor_id) -> ExecutorRecord
-        # what the competitor framework holds here (control "competitor")
-        self.competitor = R.Pool()
-        # a maintenance window (control "maintenance"): {"start_ns",
-        # "duration_ns"}; and per framework its inverse offer's state:
-        # fid -> {"id", "state": pending|accepted|declined, "resend_at"}
-        self.maintenance = None
-        self.inverse = {}
+        self.maintenance = None     # Maintenance, see below
 
     def has_gpus(self):
         return self.total.scalar_total("gpus") > 0
@@ -135,6 +129,28 @@ class Agent:
             return self.domain["fault_domain"]["zone"]["name"]
         except (KeyError, TypeError):
             return None
+
+
+class Maintenance:
+    """A maintenance window of one agent (master's MachineInfo.unavailability
+    plus the allocator's Slave::Maintenance, 1.4.0..1.11.0
+    src/master/allocator/mesos/hierarchical.cpp)."""
+
+    def __init__(self, start_ns, duration_ns):
+        self.start_ns = start_ns
+        self.duration_ns = duration_ns
+        self.statuses = {}      # fid -> "ACCEPT"/"DECLINE" (last response)
+        self.outstanding = {}   # fid -> inverse offer id (leader's)
+        self.filters = {}       # fid -> monotonic expiry (refused inv. offers)
+
+    def unavailability(self):
+        # mesos.proto Unavailability {required TimeInfo start; optional
+        # DurationInfo duration}; int64 nanoseconds written as JSON numbers,
+        # as elsewhere in the emulator (status timestamps).
+        out = {"start": {"nanoseconds": self.start_ns}}
+        if self.duration_ns is not None:
+            out["duration"] = {"nanoseconds": self.duration_ns}
+        return out
 
 
 class ExecutorRecord:
@@ -266,6 +282,11 @@ class Framework:
         return self.info.get("principal")
 
 
+def _json_res(resources):
+    """Internal resources -> Mesos JSON (post-refinement format)."""
+    return [R.render(r, True) for r in resources]
+
+
 def roles_of(info):
     caps = {c.get("type") for c in info.get("capabilities") or []}
     if "MULTI_ROLE" in caps:
@@ -300,12 +321,16 @@ class Cluster:
         self.external_leader = None
         self.external_location = None   # its MasterInfo hostname:port
         self.unavailable = None
-        self.competitor = None  # None: not running; a set of agent ids/hostnames (empty: all)
         self.agents = {}
         self.registry = {}
         self.removed_frameworks = set()
         self.tasks = {}
         self.completed = collections.deque(maxlen=2000)
+        # Competitor framework (control API /control/competitor): None when
+        # stopped, else {"agents": set of hostnames/ids or None (= all),
+        # "holdings": {agent_id: [{"task_id", "resources"}]}}.
+        self.competitor = None
+        self.competitor_counter = 0
         self.agent_prefix = None
         self.agent_counter = 0
         self.stopping = False
@@ -436,6 +461,7 @@ class Cluster:
                                    was_unreachable=was_unreachable)
         for task in [t for t in self.tasks.values() if t.agent is agent]:
             self._discard_task(task, "TASK_GONE_BY_OPERATOR")
+        self.competitor_drop_agent(agent)
         self.journal.note("agent_removed", agent_id=agent.id)
 
     def agent_used(self, agent):
@@ -445,8 +471,92 @@ class Cluster:
                 used.add_all(R.strip_allocation(r) for r in task.resources)
         for record in agent.executors.values():
             used.add_all(R.strip_allocation(r) for r in record.resources)
-        used.add_all(agent.competitor.resources())
+        if self.competitor is not None:
+            for held in self.competitor["holdings"].get(agent.id, []):
+                used.add_all(held["resources"])
         return used
+
+    # ---------------------------------------------------------- competitor
+    # A second framework internal to the emulator (role "*", no reservations
+    # of its own) that, at every allocation and before any real framework is
+    # offered anything, takes every UNRESERVED resource of its agents that no
+    # task, executor or outstanding offer uses, by "launching" a simulated
+    # long-running task competitor-<n> holding it. Its tasks are not in
+    # self.tasks (no status updates, never visible to real frameworks); they
+    # count as used in agent_used(), so every allocation path (offers,
+    # filters, re-registration after failover) sees them.
+    def competitor_start(self, agents):
+        if self.competitor is None:
+            self.competitor = {"agents": None, "holdings": {}}
+        self.competitor["agents"] = set(agents) if agents is not None \
+            else None
+        self.journal.note("competitor_started",
+                          agents=sorted(agents) if agents is not None
+                          else None)
+        self.trigger_allocation()
+
+    def competitor_stop(self):
+        if self.competitor is None:
+            return []
+        freed = []
+        for agent_id, held in sorted(self.competitor["holdings"].items()):
+            for item in held:
+                freed.append(item["task_id"])
+                self.journal.note("competitor_freed", agent_id=agent_id,
+                                  task_id=item["task_id"],
+                                  resources=_json_res(item["resources"]))
+        self.competitor = None
+        self.journal.note("competitor_stopped", tasks=freed)
+        self.trigger_allocation()
+        return freed
+
+    def competitor_drop_agent(self, agent):
+        if self.competitor is None:
+            return
+        for item in self.competitor["holdings"].pop(agent.id, []):
+            self.journal.note("competitor_freed", agent_id=agent.id,
+                              task_id=item["task_id"],
+                              resources=_json_res(item["resources"]),
+                              why="agent_gone")
+
+    def competitor_view(self):
+        if self.competitor is None:
+            return {"running": False, "agents": None, "holdings": {}}
+        holdings = {}
+        for agent_id, held in self.competitor["holdings"].items():
+            agent = self.agents.get(agent_id)
+            holdings[agent_id] = {
+                "hostname": agent.hostname if agent else None,
+                "tasks": [{"task_id": i["task_id"],
+                           "resources": _json_res(i["resources"]),
+                           "text": R.describe(i["resources"])}
+                          for i in held]}
+        wanted = self.competitor["agents"]
+        return {"running": True,
+                "agents": sorted(wanted) if wanted is not None else None,
+                "holdings": holdings}
+
+    def competitor_allocate(self, master, agents):
+        """Called by Master.allocate() before the real frameworks."""
+        if self.competitor is None:
+            return
+        wanted = self.competitor["agents"]
+        for agent in agents:
+            if wanted is not None and agent.id not in wanted and \
+                    agent.hostname not in wanted:
+                continue
+            take = [res for res in master.agent_available(agent).resources()
+                    if not res.get("reservations") and "revocable" not in res
+                    and "shared" not in res]
+            if not take:
+                continue
+            self.competitor_counter += 1
+            task_id = "competitor-%d" % self.competitor_counter
+            self.competitor["holdings"].setdefault(agent.id, []).append(
+                {"task_id": task_id, "resources": take})
+            self.journal.note("competitor_took", agent_id=agent.id,
+                              hostname=agent.hostname, task_id=task_id,
+                              resources=_json_res(take))
 
     # --------------------------------------------------------------- tasks
     def visible(self, task, master=None):
@@ -837,6 +947,7 @@ class Master:
         self.id = None
         self.frameworks = {}
         self.offers = {}
+        self.inverse_offers = {}    # inverse offer id -> (fid, agent id)
         self.registered_agents = set()
         self.offer_counter = 0
         self.framework_counter = 0
@@ -859,6 +970,10 @@ class Master:
         self.id = str(uuid.uuid4())
         self.frameworks = {}
         self.offers = {}
+        self.inverse_offers = {}
+        for agent in self.cluster.agents.values():
+            if agent.maintenance is not None:
+                agent.maintenance.outstanding = {}
         self.offer_counter = 0
         self.framework_counter = 0
         self.elected_time = time.time()
@@ -926,6 +1041,7 @@ class Master:
                 offer.timer.cancel()
         self.frameworks = {}
         self.offers = {}
+        self.inverse_offers = {}
         self.registered_agents = set()
         self.id = None
 
@@ -1173,6 +1289,10 @@ class Master:
         fw.stream = None
         for offer in [o for o in self.offers.values() if o.fid == fid]:
             self.remove_offer(offer)
+        # master.cpp deactivate(framework): its inverse offers are removed.
+        for io_id in [i for i, (f, _) in self.inverse_offers.items()
+                      if f == fid]:
+            self.drop_inverse_offer(io_id, rescind=False)
         fw.filters = []
         timeout = emu_schema.as_float(fw.info.get("failover_timeout"), 0.0)
         if self.config.failover_max is not None:
@@ -1337,31 +1457,11 @@ class Master:
                 return True
         return False
 
-    def _competitor_take(self, agents):
-        """The competitor framework (control "competitor") picks first: it
-        takes every unreserved resource of its agents that nothing uses,
-        as a long-running task would, so that only reservations keep
-        resources for a framework whose task ended."""
-        targets = self.cluster.competitor
-        if targets is None:
-            return
-        for agent in agents:
-            if targets and agent.id not in targets and \
-                    agent.hostname not in targets:
-                continue
-            taken = [r for r in self.agent_available(agent).resources()
-                     if not r.get("reservations")]
-            if not taken:
-                continue
-            agent.competitor.add_all(taken)
-            self.journal.note("competitor_took", agent_id=agent.id,
-                              resources=R.describe(taken))
-
     def allocate(self):
         agents = [self.cluster.agents[a] for a in sorted(self.registered_agents)
                   if a in self.cluster.agents]
         agents = [a for a in agents if not a.partitioned and not a.gone]
-        self._competitor_take(agents)
+        self.cluster.competitor_allocate(self, agents)
         for fid in sorted(self.frameworks):
             fw = self.frameworks[fid]
             if not fw.connected:
@@ -1404,102 +1504,137 @@ class Master:
             if new:
                 fw.stream.send({"type": "OFFERS",
                                 "offers": {"offers": new}})
-            self._inverse_offers(fw, agents)
+        self._generate_inverse_offers(agents)
 
-    # ------------------------------------------------------- maintenance
-    @staticmethod
-    def unavailability(agent):
-        """Unavailability {start: TimeInfo, duration?: DurationInfo}
-        (include/mesos/v1/mesos.proto 1.4.0 .. 1.11.0); int64 nanoseconds
-        as JSON numbers, as the master's JSON writer renders int64
-        (3rdparty/stout/include/stout/protobuf.hpp)."""
-        m = agent.maintenance
-        out = {"start": {"nanoseconds": m["start_ns"]}}
-        if m.get("duration_ns") is not None:
-            out["duration"] = {"nanoseconds": m["duration_ns"]}
-        return out
-
-    def _inverse_offers(self, fw, agents):
-        """INVERSE_OFFERS for agents with a maintenance window to each
-        framework that has tasks there (the hierarchical allocator's
-        deallocate(): frameworks with resources allocated on a machine
-        scheduled for maintenance, src/master/allocator/mesos/
-        hierarchical.cpp 1.4.0 .. 1.11.0), once per framework and agent
-        until answered; a declined one again after its refuse_seconds."""
+    # --------------------------------------------------------- maintenance
+    def _generate_inverse_offers(self, agents):
+        """hierarchical.cpp generateInverseOffers (1.4.0..1.11.0): at every
+        allocation, each active framework with resources offered or
+        allocated on an agent with a maintenance window gets one inverse
+        offer for it (empty resources), unless one is outstanding or its
+        refused-inverse-offer filter for the agent runs. Sent by master.cpp
+        Master::inverseOffer as INVERSE_OFFERS with url and unavailability."""
         now = time.monotonic()
-        out = []
+        per_fw = {}
         for agent in agents:
-            if agent.maintenance is None:
+            maint = agent.maintenance
+            if maint is None:
                 continue
-            if not any(t.fid == fw.id and t.agent is agent and
-                       t.state not in TERMINAL
-                       for t in self.cluster.tasks.values()):
-                continue
-            st = agent.inverse.get(fw.id)
-            if st is not None and (st["state"] in ("pending", "accepted") or
-                                   st["resend_at"] > now):
-                continue
-            iid = "%s-O%d" % (self.id, self.offer_counter)
-            self.offer_counter += 1
-            agent.inverse[fw.id] = {"id": iid, "state": "pending",
-                                    "resend_at": 0}
-            self.journal.note("inverse_offer", framework_id=fw.id,
-                              agent_id=agent.id, inverse_offer_id=iid)
-            out.append({"id": {"value": iid},
-                        "framework_id": {"value": fw.id},
-                        "agent_id": {"value": agent.id},
-                        "url": {"scheme": "http",
-                                "address": {"hostname": agent.hostname,
-                                            "ip": agent.ip,
-                                            "port": agent.port},
-                                "path": "/slave(1)"},
-                        "unavailability": self.unavailability(agent)})
-        if out:
-            fw.stream.send({"type": "INVERSE_OFFERS",
-                            "inverse_offers": {"inverse_offers": out}})
+            users = {o.fid for o in self.offers.values()
+                     if o.agent_id == agent.id}
+            users.update(t.fid for t in self.cluster.tasks.values()
+                         if t.agent is agent and t.state not in TERMINAL)
+            users.update(f for (f, _) in agent.executors)
+            for fid in sorted(users):
+                fw = self.frameworks.get(fid)
+                if fw is None or not fw.connected:
+                    continue
+                if fid in maint.outstanding:
+                    continue
+                if maint.filters.get(fid, 0) > now:
+                    continue
+                io_id = "%s-O%d" % (self.id, self.offer_counter)
+                self.offer_counter += 1
+                maint.outstanding[fid] = io_id
+                self.inverse_offers[io_id] = (fid, agent.id)
+                per_fw.setdefault(fid, []).append({
+                    "id": {"value": io_id},
+                    "url": {"scheme": "http",
+                            "address": {"hostname": agent.hostname,
+                                        "ip": agent.ip, "port": agent.port},
+                            "path": "/slave(1)"},
+                    "framework_id": {"value": fid},
+                    "agent_id": {"value": agent.id},
+                    "unavailability": maint.unavailability()})
+        for fid, items in sorted(per_fw.items()):
+            for item in items:
+                self.journal.note("inverse_offer_sent", framework_id=fid,
+                                  agent_id=item["agent_id"]["value"],
+                                  inverse_offer_id=item["id"]["value"])
+            self.frameworks[fid].stream.send({
+                "type": "INVERSE_OFFERS",
+                "inverse_offers": {"inverse_offers": items}})
 
-    def call_inverse(self, fw, body, accept):
-        """ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS: an id the
-        master does not know (or not this framework's) is logged and
-        ignored, the call is still 202 (master.cpp acceptInverseOffers /
-        declineInverseOffers, 1.4.0 .. 1.11.0)."""
-        refuse = 5.0
-        filters = body.get("filters") or {}
-        if filters.get("refuse_seconds") is not None:
-            refuse = emu_schema.as_float(filters["refuse_seconds"])
-            if not math.isfinite(refuse) or refuse < 0:
-                refuse = 5.0
-        for item in body.get("inverse_offer_ids") or []:
-            iid = item.get("value")
-            hit = None
-            for agent in self.cluster.agents.values():
-                st = agent.inverse.get(fw.id)
-                if st and st["id"] == iid and st["state"] == "pending":
-                    hit = (agent, st)
-            if hit is None:
-                self.journal.note("inverse_offer_unknown", framework_id=fw.id,
-                                  inverse_offer_id=iid)
+    def drop_inverse_offer(self, io_id, rescind):
+        fid, agent_id = self.inverse_offers.pop(io_id)
+        agent = self.cluster.agents.get(agent_id)
+        if agent is not None and agent.maintenance is not None and \
+                agent.maintenance.outstanding.get(fid) == io_id:
+            del agent.maintenance.outstanding[fid]
+        fw = self.frameworks.get(fid)
+        if rescind and fw is not None and fw.stream is not None:
+            # master.cpp removeInverseOffer(rescind=true) → scheduler Event
+            # RESCIND_INVERSE_OFFER {inverse_offer_id} (scheduler.proto).
+            fw.stream.send({"type": "RESCIND_INVERSE_OFFER",
+                            "rescind_inverse_offer": {
+                                "inverse_offer_id": {"value": io_id}}})
+
+    def call_inverse_offers(self, fw, body, accept):
+        """ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS, master.cpp
+        acceptInverseOffers/declineInverseOffers (1.4.0..1.11.0): answered
+        202 whatever the IDs; unknown (or no longer valid) IDs are only
+        logged ("Ignoring accept of inverse offer ... no longer valid"); an
+        empty accept list is logged as "No inverse offers specified". Each
+        known one records the framework's response (allocator
+        InverseOfferStatus ACCEPT/DECLINE), is removed, and the allocator
+        installs a refused-inverse-offer filter for the agent from
+        `filters` (the master always passes call.filters(), so an absent
+        `filters` means the default refuse_seconds 5; > 365 days → 365
+        days; negative → default; 0 → none). After it expires, the
+        inverse offer is sent again (accepted ones too).
+        The emulator also ignores (journal note) an inverse offer of
+        another framework, which the master's validation only logs."""
+        ids = [i.get("value") for i in body.get("inverse_offer_ids") or []]
+        what = "accepted" if accept else "declined"
+        if not ids:
+            self.journal.note("inverse_offers_ignored", framework_id=fw.id,
+                              why="No inverse offers specified")
+        for io_id in ids:
+            known = self.inverse_offers.get(io_id)
+            if known is None or known[0] != fw.id:
+                self.journal.note("inverse_offer_ignored", framework_id=fw.id,
+                                  inverse_offer_id=io_id, response=what,
+                                  why="no longer valid" if known is None
+                                  else "of another framework")
                 continue
-            agent, st = hit
-            st["state"] = "accepted" if accept else "declined"
-            st["resend_at"] = time.monotonic() + refuse
-            self.journal.note("inverse_offer_" + st["state"],
-                              framework_id=fw.id, agent_id=agent.id,
-                              inverse_offer_id=iid)
-            if not accept:
+            agent = self.cluster.agents.get(known[1])
+            self.drop_inverse_offer(io_id, rescind=False)
+            if agent is None or agent.maintenance is None:
+                continue
+            agent.maintenance.statuses[fw.id] = "ACCEPT" if accept \
+                else "DECLINE"
+            refuse = DEFAULT_REFUSE
+            filters = body.get("filters")
+            if filters and filters.get("refuse_seconds") is not None:
+                value = emu_schema.as_float(filters["refuse_seconds"])
+                if math.isnan(value) or value < 0:
+                    refuse = DEFAULT_REFUSE
+                else:
+                    refuse = min(value, 365 * 86400.0)
+            if refuse > 0:
+                agent.maintenance.filters[fw.id] = time.monotonic() + refuse
                 self.cluster.timers.schedule(
-                    refuse, self.cluster.trigger_allocation, "inverse-resend")
+                    refuse, self.cluster.trigger_allocation,
+                    "inverse-filter-expiry")
+            self.journal.note("inverse_offer_" + what, framework_id=fw.id,
+                              agent_id=agent.id, hostname=agent.hostname,
+                              inverse_offer_id=io_id, refuse_seconds=refuse)
+        self.cluster.trigger_allocation()
 
-    def clear_maintenance(self, agent):
-        """The window is gone: outstanding inverse offers are rescinded."""
-        for fid, st in agent.inverse.items():
-            fw = self.frameworks.get(fid)
-            if st["state"] == "pending" and fw is not None and fw.connected:
-                fw.stream.send({"type": "RESCIND_INVERSE_OFFER",
-                                "rescind_inverse_offer": {
-                                    "inverse_offer_id": {"value": st["id"]}}})
-        agent.inverse = {}
-        agent.maintenance = None
+    def set_maintenance(self, agent, start_ns, duration_ns):
+        """Schedule (start_ns not None) or clear a window. A change
+        rescinds the agent's outstanding inverse offers and clears the
+        frameworks' inverse offer filters and responses (master.cpp
+        updateMaintenanceSchedule/updateUnavailability, hierarchical.cpp
+        updateUnavailability, 1.4.0..1.11.0)."""
+        for io_id, (fid, agent_id) in list(self.inverse_offers.items()):
+            if agent_id == agent.id:
+                self.drop_inverse_offer(io_id, rescind=True)
+        if start_ns is None:
+            agent.maintenance = None
+        else:
+            agent.maintenance = Maintenance(start_ns, duration_ns)
+        self.cluster.trigger_allocation()
 
     def _make_offer(self, fw, agent, role, resources, refinement):
         offer_id = "%s-O%d" % (self.id, self.offer_counter)
@@ -1523,7 +1658,9 @@ class Master:
             "resources": [R.render(r, refinement) for r in resources],
         }
         if agent.maintenance is not None:
-            body["unavailability"] = self.unavailability(agent)
+            # master.cpp Master::offer (1.4.0..1.11.0): an offer for an agent
+            # with a maintenance window carries Offer.unavailability.
+            body["unavailability"] = agent.maintenance.unavailability()
         if agent.domain:
             body["domain"] = copy.deepcopy(agent.domain)
         if agent.attributes:

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import queue
+import re
 import select
 import signal
 import socket
@@ -584,10 +585,9 @@ class Handler(BaseHTTPRequestHandler):
             master.call_accept(fw, call["accept"])
         elif ctype == "DECLINE":
             master.call_decline(fw, call["decline"])
-        elif ctype == "ACCEPT_INVERSE_OFFERS":
-            master.call_inverse(fw, call["accept_inverse_offers"], True)
-        elif ctype == "DECLINE_INVERSE_OFFERS":
-            master.call_inverse(fw, call["decline_inverse_offers"], False)
+        elif ctype in ("ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS"):
+            master.call_inverse_offers(
+                fw, call[ctype.lower()], accept=ctype.startswith("ACCEPT"))
         elif ctype == "REVIVE":
             master.call_revive(fw, call.get("revive"), suppress=False)
         elif ctype == "SUPPRESS":
@@ -844,98 +844,6 @@ def _find_agent(cluster, args):
     return agent, None
 
 
-def _competitor_view(cluster):
-    held = {}
-    for agent in cluster.agents.values():
-        if not agent.competitor.is_empty():
-            held[agent.hostname] = R.describe(agent.competitor.resources())
-    return {"running": cluster.competitor is not None, "agents": held}
-
-
-def _maintenance_view(cluster):
-    out = []
-    for agent in sorted(cluster.agents.values(), key=lambda a: a.id):
-        if agent.maintenance is None and not agent.inverse:
-            continue
-        out.append({"agent_id": agent.id, "hostname": agent.hostname,
-                    "window": agent.maintenance,
-                    "frameworks": {fid: st["state"]
-                                   for fid, st in agent.inverse.items()}})
-    return {"agents": out}
-
-
-def _issue10_control(cluster, leader, method, action, args):
-    """Reservation and maintenance scenarios (tests/emulator/README.md):
-      competitor[/start] {"agents":[id or hostname...]}  a second framework
-          that takes every unreserved resource of those agents (all when
-          omitted) before any scheduler is offered anything; GET shows what
-          it holds; competitor/stop frees it all
-      maintenance {"agent", "start_s", "duration_s"}  a maintenance window
-          (seconds from now; duration omitted = open-ended); GET shows the
-          windows and each framework's answer; maintenance/clear {"agent"}
-      note {"kind", ...}  a journal record, e.g. kind "operator_release"
-          {"agent", "service"}: the permission audit.releases_permitted
-          wants before an UNRESERVE/DESTROY"""
-    if action == "competitor" and method in ("GET", "HEAD"):
-        return 200, _competitor_view(cluster)
-    if action == "maintenance" and method in ("GET", "HEAD"):
-        return 200, _maintenance_view(cluster)
-    if action in ("competitor", "competitor/start"):
-        agents = args.get("agents")
-        if agents is not None and (not isinstance(agents, list) or not all(
-                isinstance(a, str) for a in agents)):
-            return 400, {"error": "agents: a list of agent ids or hostnames"}
-        cluster.competitor = set(agents or ())
-        cluster.journal.note("competitor_started", agents=sorted(
-            cluster.competitor))
-        cluster.trigger_allocation()
-        return 200, _competitor_view(cluster)
-    if action == "competitor/stop":
-        cluster.competitor = None
-        for agent in cluster.agents.values():
-            agent.competitor = R.Pool()
-        cluster.journal.note("competitor_stopped")
-        cluster.trigger_allocation()
-        return 200, _competitor_view(cluster)
-    if action == "note":
-        kind = args.get("kind")
-        if not isinstance(kind, str) or not kind:
-            return 400, {"error": "kind: a non-empty string"}
-        fields = {k: v for k, v in args.items() if k != "kind"}
-        cluster.journal.note(kind, **fields)
-        return 200, {"noted": kind}
-    agent = cluster.find_agent(args.get("agent")) or \
-        cluster.find_agent(None, args.get("agent"))
-    if agent is None:
-        return 404, {"error": "unknown agent"}
-    if action == "maintenance/clear":
-        if leader is not None:
-            leader.clear_maintenance(agent)
-        else:
-            agent.maintenance, agent.inverse = None, {}
-        cluster.journal.note("maintenance_cleared", agent_id=agent.id)
-        cluster.trigger_allocation()
-        return 200, _maintenance_view(cluster)
-    try:
-        start = float(args.get("start_s", 0))
-        duration = args.get("duration_s")
-        duration = None if duration is None else float(duration)
-    except (TypeError, ValueError):
-        return 400, {"error": "start_s, duration_s: seconds"}
-    if not math.isfinite(start) or (duration is not None and (
-            not math.isfinite(duration) or duration < 0)):
-        return 400, {"error": "start_s, duration_s: finite seconds, "
-                              "duration >= 0"}
-    agent.maintenance = {"start_ns": int((time.time() + start) * 1e9),
-                         "duration_ns": None if duration is None
-                         else int(duration * 1e9)}
-    agent.inverse = {}
-    cluster.journal.note("maintenance_scheduled", agent_id=agent.id,
-                         window=agent.maintenance)
-    cluster.trigger_allocation()
-    return 200, _maintenance_view(cluster)
-
-
 def _inject(leader, args):
     """stream/inject: write something the scheduler must survive into the
     subscribed stream(s), after the events already queued. Exactly one of
@@ -1059,18 +967,35 @@ def start_master(cluster, address):
     return {"started": address}
 
 
+def _maintenance_view(cluster):
+    out = {}
+    for agent in cluster.agents.values():
+        maint = agent.maintenance
+        if maint is None:
+            continue
+        frameworks = {}
+        for fid, status in maint.statuses.items():
+            frameworks[fid] = {"ACCEPT": "accepted",
+                               "DECLINE": "declined"}[status]
+        for fid in maint.outstanding:
+            frameworks.setdefault(fid, "pending")
+        out[agent.id] = {
+            "hostname": agent.hostname,
+            "unavailability": maint.unavailability(),
+            "frameworks": frameworks,
+            "outstanding": dict(maint.outstanding)}
+    return {"agents": out}
+
+
 def control_action(cluster, method, action, args):
     """Execute one control-API action; returns (HTTP status, JSON)."""
-    if action in ("competitor", "competitor/start", "competitor/stop",
-                  "maintenance", "maintenance/clear", "note"):
-        if method not in ("GET", "HEAD", "POST") or (
-                method != "POST" and action not in ("competitor",
-                                                    "maintenance")):
-            return 405, {"error": "use POST (GET: competitor, maintenance)"}
-        with cluster.lock:
-            return _issue10_control(cluster, cluster.leader, method, action,
-                                    args)
     getters = ("health", "state", "tasks", "offers", "journal", "agents")
+    if action == "maintenance" and method in ("GET", "HEAD"):
+        with cluster.lock:
+            return 200, _maintenance_view(cluster)
+    if action == "competitor" and method in ("GET", "HEAD"):
+        with cluster.lock:
+            return 200, cluster.competitor_view()
     if action in getters and method not in ("GET", "HEAD"):
         return 405, {"error": "use GET"}
     if action not in getters and method != "POST":
@@ -1095,6 +1020,70 @@ def control_action(cluster, method, action, args):
             }
         if action == "agents":
             return 200, {"agents": _agents(cluster)}
+        if action == "competitor":
+            agents = args.get("agents")
+            if agents is not None and (
+                    not isinstance(agents, list) or
+                    not all(isinstance(a, str) for a in agents)):
+                return 400, {"error": "'agents' must be a list of strings"}
+            cluster.competitor_start(agents)
+            return 200, cluster.competitor_view()
+        if action == "note":
+            # An operator note in the journal (audit.py releases_permitted
+            # reads kind "operator_release").
+            kind = args.get("kind")
+            if not isinstance(kind, str) or \
+                    not re.match(r"^[a-z][a-z0-9_]{0,63}$", kind):
+                return 400, {"error": "'kind' must be a lower-case word"}
+            fields = {k: v for k, v in args.items()
+                      if k != "kind" and isinstance(v, (str, int, float))}
+            name = args.get("agent")
+            if kind == "operator_release":
+                if not isinstance(name, str) or not name:
+                    return 400, {"error": "operator_release needs 'agent'"}
+                agent = cluster.agents.get(name) or \
+                    cluster.find_agent(hostname=name)
+                if agent is not None:
+                    fields["agent_id"] = agent.id
+                    fields["hostname"] = agent.hostname
+            cluster.journal.note(kind, operator=True, **fields)
+            return 200, dict(fields, what=kind)
+        if action in ("maintenance", "maintenance/clear"):
+            agent, error = _find_agent(cluster, {
+                "agent_id": args.get("agent")} if args.get("agent") in
+                cluster.agents else {"hostname": args.get("agent")})
+            if error:
+                return error
+            if action == "maintenance":
+                try:
+                    start = float(args["start_s"])
+                    duration = args.get("duration_s")
+                    duration = None if duration is None else float(duration)
+                except (KeyError, TypeError, ValueError):
+                    return 400, {"error": "need 'start_s' (and optional "
+                                 "'duration_s') as numbers"}
+                if not math.isfinite(start) or (
+                        duration is not None and
+                        (not math.isfinite(duration) or duration < 0)):
+                    return 400, {"error": "bad start_s/duration_s"}
+                start_ns = int((time.time() + start) * 1e9)
+                duration_ns = None if duration is None \
+                    else int(duration * 1e9)
+            else:
+                start_ns = duration_ns = None
+            if leader is not None:
+                leader.set_maintenance(agent, start_ns, duration_ns)
+            else:
+                agent.maintenance = None if start_ns is None else \
+                    emu_master.Maintenance(start_ns, duration_ns)
+            cluster.journal.note(
+                "maintenance_scheduled" if start_ns is not None
+                else "maintenance_cleared", agent_id=agent.id,
+                hostname=agent.hostname, start_ns=start_ns,
+                duration_ns=duration_ns)
+            return 200, _maintenance_view(cluster)
+        if action == "competitor/stop":
+            return 200, {"freed": cluster.competitor_stop()}
         if action == "tasks":
             live = [t.summary() for t in cluster.tasks.values()]
             done = [dict(t.summary(), completed=True)

@@ -7,6 +7,7 @@ everything passed.
 """
 
 import base64
+import copy
 import http.server
 import io
 import json
@@ -656,144 +657,6 @@ class OfferTest(EmulatorCase):
         cpus = [r for r in offer["resources"] if r["name"] == "cpus"]
         self.assertEqual([(r["role"], r["scalar"]["value"]) for r in cpus],
                          [("*", 3.5)])
-
-    def test_competitor_leaves_only_reservations(self):
-        """The competitor (control "competitor") takes every unreserved
-        resource of its agent before we are offered anything; what is
-        reserved to our role stays ours; stopped, it frees it all."""
-        client = self.subscribe()
-        offer = self.offers(client)[0]
-        agent = offer["agent_id"]["value"]
-        reserved = {"name": "cpus", "type": "SCALAR",
-                    "scalar": {"value": 1.0}, "role": "quobyte",
-                    "reservation": {"principal": "qc", "labels": {"labels": [
-                        {"key": "quobyte-mesos.service", "value": "data"}]}}}
-        mark = client.mark()
-        client.accept([offer["id"]["value"]], [{
-            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
-            filters={"refuse_seconds": 0})
-        offer = self.offers(client, start=mark, agent_id=agent)[0]
-        status, held = self.emu.control("competitor", {"agents": [agent]})
-        self.assertEqual(status, 200, held)
-        # what we hold is ours until we decline it
-        mark = client.mark()
-        client.call("DECLINE", {"offer_ids": [offer["id"]],
-                                "filters": {"refuse_seconds": 0}})
-        offer = self.offers(client, start=mark, agent_id=agent)[0]
-        self.assertEqual([(r["name"], r["role"], r["scalar"]["value"])
-                          for r in offer["resources"]],
-                         [("cpus", "quobyte", 1.0)])
-        self.assertEqual(offer["resources"][0]["reservation"],
-                         reserved["reservation"])
-        status, view = self.emu.control("competitor")
-        self.assertEqual(status, 200)
-        self.assertTrue(view["running"])
-        self.assertEqual(len(view["agents"]), 1, view)
-        mark = client.mark()
-        client.call("DECLINE", {"offer_ids": [offer["id"]],
-                                "filters": {"refuse_seconds": 0}})
-        self.assertEqual(self.emu.control("competitor/stop", {})[0], 200)
-
-        def freed(event):
-            return event["type"] == "OFFERS" and any(
-                r["name"] == "cpus" and r["role"] == "*" and
-                r["scalar"]["value"] == 3.0
-                for o in event["offers"]["offers"]
-                if o["agent_id"]["value"] == agent
-                for r in o["resources"])
-        client.wait_for(freed, start=mark)
-        self.assertEqual(self.emu.control("competitor", {"agents": "x"})[0],
-                         400)
-
-    def test_maintenance_inverse_offers(self):
-        """A maintenance window: offers carry unavailability, a framework
-        with a task there gets an INVERSE_OFFERS event; its answer is
-        recorded; an unknown id is ignored (202); a cleared window
-        rescinds the pending one."""
-        client = self.subscribe()
-        offer = self.offers(client)[0]
-        agent = offer["agent_id"]["value"]
-        client.accept([offer["id"]["value"]], [launch(
-            command_task("held", agent, "sleep 30"))])
-        client.wait_update("held", "TASK_RUNNING")
-        mark = client.mark()
-        status, view = self.emu.control("maintenance", {
-            "agent": agent, "start_s": 60, "duration_s": 600})
-        self.assertEqual(status, 200, view)
-        inv = client.wait_for(lambda e: e["type"] == "INVERSE_OFFERS",
-                              start=mark)["inverse_offers"]["inverse_offers"]
-        self.assertEqual(len(inv), 1)
-        self.assertEqual(inv[0]["agent_id"]["value"], agent)
-        window = inv[0]["unavailability"]
-        self.assertEqual(window["duration"]["nanoseconds"], 600 * 10**9)
-        self.assertGreater(window["start"]["nanoseconds"], time.time() * 1e9)
-        off = self.offers(client, start=mark, agent_id=agent)[0]
-        self.assertEqual(off["unavailability"], window)
-        self.assertEqual(client.call("ACCEPT_INVERSE_OFFERS", {
-            "inverse_offer_ids": [{"value": "no-such-id"}]})[0], 202)
-        self.assertEqual(client.call("DECLINE_INVERSE_OFFERS", {
-            "inverse_offer_ids": [inv[0]["id"]],
-            "filters": {"refuse_seconds": 0.2}})[0], 202)
-        wait_until(lambda: self.emu.control("maintenance")[1]["agents"][0]
-                   ["frameworks"] != {}, what="the answer recorded")
-        # asked again after the filter
-        again = client.wait_for(lambda e: e["type"] == "INVERSE_OFFERS",
-                                start=mark + 1)
-        iid = again["inverse_offers"]["inverse_offers"][0]["id"]
-        mark = client.mark()
-        self.emu.control("maintenance/clear", {"agent": agent})
-        rescind = client.wait_for(
-            lambda e: e["type"] == "RESCIND_INVERSE_OFFER", start=mark)
-        self.assertEqual(rescind["rescind_inverse_offer"]["inverse_offer_id"],
-                         iid)
-        self.assertEqual(self.emu.control("maintenance", {
-            "agent": "nobody", "start_s": 1})[0], 404)
-
-    def test_audit_wants_permission_for_releases(self):
-        """releases_permitted: an UNRESERVE without an operator_release note
-        naming its agent is a violation; with one it is not."""
-        client = self.subscribe()
-        offer = self.offers(client)[0]
-        agent = offer["agent_id"]["value"]
-        reserved = {"name": "cpus", "type": "SCALAR",
-                    "scalar": {"value": 1.0}, "role": "quobyte",
-                    "reservation": {"principal": "qc"}}
-        mark = client.mark()
-        client.accept([offer["id"]["value"]], [{
-            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
-            filters={"refuse_seconds": 0})
-        offer = self.offers(client, start=mark, agent_id=agent)[0]
-        mine = [dict(r, allocation_info=None) for r in offer["resources"]
-                if r["role"] == "quobyte"]
-        mark = client.mark()
-        client.accept([offer["id"]["value"]], [{
-            "type": "UNRESERVE", "unreserve": {"resources": mine}}],
-            filters={"refuse_seconds": 0})
-        offer = self.offers(client, start=mark, agent_id=agent)[0]
-        found = audit.audit(self.emu.journal(),
-                            checks=("releases_permitted",))
-        self.assertEqual(len(found), 1, found)
-        self.assertIn("without the operator's release", found[0]["message"])
-        self.assertEqual(len(audit.releases(self.emu.journal())),
-                         1)
-        # the same again, this time permitted
-        mark = client.mark()
-        client.accept([offer["id"]["value"]], [{
-            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
-            filters={"refuse_seconds": 0})
-        offer = self.offers(client, start=mark, agent_id=agent)[0]
-        mine = [dict(r, allocation_info=None) for r in offer["resources"]
-                if r["role"] == "quobyte"]
-        self.emu.control("note", {"kind": "operator_release",
-                                  "agent": agent, "service": "data"})
-        client.accept([offer["id"]["value"]], [{
-            "type": "UNRESERVE", "unreserve": {"resources": mine}}],
-            filters={"refuse_seconds": 0})
-        wait_until(lambda: len(audit.releases(self.emu.journal())) == 2,
-                   what="second UNRESERVE")
-        found = audit.audit(self.emu.journal(),
-                            checks=("releases_permitted",))
-        self.assertEqual(len(found), 1, "only the first was unpermitted")
 
     def test_task_killing_and_killed(self):
         client = self.subscribe()
@@ -1573,6 +1436,400 @@ class AuditLiveTest(EmulatorCase):
         checks = sorted({v["check"] for v in
                          audit.audit(self.emu.journal_path)})
         self.assertEqual(checks, ["ack_once", "offer_use", "unique_task_ids"])
+
+
+# ------------------------------------------------------------ competitor
+def _roles_in(offer):
+    return sorted({r.get("role", "*") for r in offer["resources"]})
+
+
+class CompetitorTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+
+    def test_competitor_takes_unreserved_and_leaves_reserved(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        # Started while our offer is outstanding: it takes nothing yet.
+        status, view = self.emu.control("competitor", {})
+        self.assertEqual(status, 200)
+        self.assertTrue(view["running"])
+        reserved = {"name": "cpus", "type": "SCALAR",
+                    "scalar": {"value": 1.0}, "role": "quobyte",
+                    "reservation": {"principal": "qc"}}
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [
+            {"type": "RESERVE", "reserve": {"resources": [reserved]}},
+            launch(command_task("short", agent, "sleep 0.4"))],
+            filters={"refuse_seconds": 0})
+        # Everything unreserved went to the competitor: we see only our
+        # reservation.
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertEqual(_roles_in(offer), ["quobyte"])
+        client.decline([offer["id"]["value"]], refuse_seconds=0)
+        client.wait_update("short", "TASK_FINISHED")
+        # The finished task's unreserved cpus/mem went to the competitor at
+        # once, never to us.
+        wait_until(lambda: len(self.emu.control("competitor")[1]
+                               ["holdings"][agent]["tasks"]) >= 2,
+                   what="competitor takes the task's resources")
+        time.sleep(0.3)
+        for event in client.events[mark:]:
+            if event["type"] == "OFFERS":
+                for o in event["offers"]["offers"]:
+                    self.assertEqual(_roles_in(o), ["quobyte"], o)
+            self.assertNotIn("competitor", json.dumps(event))
+        held = self.emu.control("competitor")[1]["holdings"][agent]
+        self.assertTrue(all(t["task_id"].startswith("competitor-")
+                            for t in held["tasks"]))
+        names = {r["name"] for t in held["tasks"] for r in t["resources"]}
+        self.assertTrue({"cpus", "mem", "disk", "ports"} <= names, names)
+        for t in held["tasks"]:
+            for r in t["resources"]:
+                self.assertNotIn("reservations", r)
+        # Stopping frees it all: the unreserved resources come back to us.
+        mark = client.mark()
+        status, result = self.emu.control("competitor/stop", {})
+        self.assertEqual(status, 200)
+        self.assertTrue(result["freed"])
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertIn("*", _roles_in(offer))
+        self.assertFalse(self.emu.control("competitor")[1]["running"])
+        kinds = [r.get("what") for r in self.emu.journal()]
+        for kind in ("competitor_started", "competitor_took",
+                     "competitor_freed", "competitor_stopped"):
+            self.assertIn(kind, kinds)
+
+    def test_competitor_limited_to_named_agents(self):
+        status, _ = self.emu.control("competitor", {"agents": ["extra"]})
+        self.assertEqual(status, 200)
+        self.emu.control("agent/add", {"hostname": "extra"})
+        view = wait_until(lambda: self.emu.control("competitor")[1]
+                          ["holdings"] or None, what="competitor holdings")
+        self.assertEqual([h["hostname"] for h in view.values()], ["extra"])
+        # agent1 is still offered to us, "extra" is not.
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        self.assertEqual(offer["hostname"], "agent1")
+        client.heartbeats_pass(2)
+        self.assertEqual(
+            [o["hostname"] for e in client.events if e["type"] == "OFFERS"
+             for o in e["offers"]["offers"]], ["agent1"])
+        self.assertEqual(self.emu.control("competitor", {"agents": "x"})[0],
+                         400)
+
+
+class ReleaseAuditTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+    RESERVED = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+                "role": "quobyte", "reservation": {"principal": "qc"}}
+
+    def _cycle(self, client, offer, agent):
+        """RESERVE then UNRESERVE one cpu; returns the next offer."""
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [self.RESERVED]}}],
+            filters={"refuse_seconds": 0})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        mine = [r for r in offer["resources"] if r.get("role") == "quobyte"]
+        self.assertTrue(mine, offer)
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "UNRESERVE", "unreserve": {"resources": [
+                dict(mine[0], allocation_info=None)]}}],
+            filters={"refuse_seconds": 0})
+        return self.offers(client, start=mark, agent_id=agent)[0]
+
+    def test_unreserve_needs_operator_release_note(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        offer = self._cycle(client, offer, agent)      # not permitted
+        bad = audit.audit(self.emu.journal_path,
+                          checks=("releases_permitted",))
+        self.assertEqual(len(bad), 1, bad)
+        self.assertIn("UNRESERVE", bad[0]["message"])
+        rel = audit.releases(self.emu.journal_path)
+        self.assertEqual([(r["type"], r["agent_id"], r["hostname"])
+                          for r in rel], [("UNRESERVE", agent, "agent1")])
+        self.assertEqual(rel[0]["resources"][0]["name"], "cpus")
+        # A note (agent named by hostname) permits exactly one more.
+        status, note = self.emu.control("note", {
+            "kind": "operator_release", "agent": "agent1",
+            "service": "data"})
+        self.assertEqual(status, 200)
+        self.assertEqual(note["agent_id"], agent)
+        self.assertEqual(self.emu.control("note", {"kind": "Bad!"})[0], 400)
+        self.assertEqual(self.emu.control(
+            "note", {"kind": "operator_release"})[0], 400)
+        offer = self._cycle(client, offer, agent)      # permitted
+        self.assertEqual(len(audit.audit(
+            self.emu.journal_path, checks=("releases_permitted",))), 1)
+        self._cycle(client, offer, agent)              # not permitted
+        bad = audit.audit(self.emu.journal_path,
+                          checks=("releases_permitted",))
+        self.assertEqual(len(bad), 2, bad)
+        self.assertEqual(len(audit.releases(self.emu.journal_path)), 3)
+        self.assertIn("releases_permitted", audit.DEFAULT_CHECKS)
+
+
+# ----------------------------------------------------------- maintenance
+class MaintenanceTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+
+    def _inverse(self, client, start):
+        event = client.wait_for(lambda e: e["type"] == "INVERSE_OFFERS",
+                                start=start)
+        return event["inverse_offers"]["inverse_offers"]
+
+    def test_window_offers_inverse_offers_and_responses(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        self.assertNotIn("unavailability", offer)
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [launch(
+            command_task("busy", agent, "sleep 30"))],
+            filters={"refuse_seconds": 0})
+        client.wait_update("busy", "TASK_RUNNING")
+        leftover = self.offers(client, start=mark, agent_id=agent)[0]
+        mark = client.mark()
+        before = time.time()
+        status, view = self.emu.control("maintenance", {
+            "agent": "agent1", "start_s": 60, "duration_s": 3600})
+        self.assertEqual(status, 200)
+        self.assertIn(agent, view["agents"])
+        (inverse,) = self._inverse(client, mark)
+        client.decline([leftover["id"]["value"]], refuse_seconds=0)
+        self.assertEqual(sorted(inverse), ["agent_id", "framework_id", "id",
+                                           "unavailability", "url"])
+        self.assertEqual(inverse["agent_id"]["value"], agent)
+        start = inverse["unavailability"]["start"]["nanoseconds"]
+        self.assertIsInstance(start, int)
+        self.assertAlmostEqual(start / 1e9, before + 60, delta=5)
+        self.assertEqual(inverse["unavailability"]["duration"],
+                         {"nanoseconds": 3600 * 10 ** 9})
+        # regular offers for the agent carry the unavailability
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertEqual(offer["unavailability"], inverse["unavailability"])
+        self.assertEqual(self.emu.control("maintenance")[1]["agents"][agent]
+                         ["frameworks"], {client.framework_id: "pending"})
+        # DECLINE with a short filter: recorded, sent again after it.
+        mark = client.mark()
+        status, _ = client.call("DECLINE_INVERSE_OFFERS", {
+            "inverse_offer_ids": [inverse["id"]],
+            "filters": {"refuse_seconds": 0.3}})[:2]
+        self.assertEqual(status, 202)
+        self.assertEqual(self.emu.control("maintenance")[1]["agents"][agent]
+                         ["frameworks"], {client.framework_id: "declined"})
+        (again,) = self._inverse(client, mark)
+        self.assertNotEqual(again["id"], inverse["id"])
+        # ACCEPT; an unknown id is ignored (202) as the master does.
+        status = client.call("ACCEPT_INVERSE_OFFERS", {
+            "inverse_offer_ids": [again["id"], {"value": "nope"}],
+            "filters": {"refuse_seconds": 60}})[0]
+        self.assertEqual(status, 202)
+        self.assertEqual(self.emu.control("maintenance")[1]["agents"][agent]
+                         ["frameworks"], {client.framework_id: "accepted"})
+        whats = [(r.get("what"), r.get("inverse_offer_id"))
+                 for r in self.emu.journal()]
+        self.assertIn(("inverse_offer_declined", inverse["id"]["value"]),
+                      whats)
+        self.assertIn(("inverse_offer_accepted", again["id"]["value"]),
+                      whats)
+        self.assertIn(("inverse_offer_ignored", "nope"), whats)
+        # schema: unknown key and wrong body rejected
+        self.assertEqual(client.call("ACCEPT_INVERSE_OFFERS", {
+            "inverse_offer_id": [again["id"]]})[0], 400)
+        self.assertEqual(client.call("DECLINE_INVERSE_OFFERS")[0], 400)
+
+    def test_clear_rescinds_outstanding_inverse_offer(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        mark = client.mark()
+        # The held offer is "offered" resources: an inverse offer follows.
+        self.emu.control("maintenance", {"agent": agent, "start_s": -10,
+                                         "duration_s": 100})
+        (inverse,) = self._inverse(client, mark)
+        status, view = self.emu.control("maintenance/clear",
+                                        {"agent": agent})
+        self.assertEqual((status, view), (200, {"agents": {}}))
+        rescind = client.wait_for(
+            lambda e: e["type"] == "RESCIND_INVERSE_OFFER", start=mark)
+        self.assertEqual(rescind["rescind_inverse_offer"],
+                         {"inverse_offer_id": inverse["id"]})
+        self.assertEqual(self.emu.control("maintenance", {
+            "agent": "nosuch", "start_s": 1})[0], 404)
+        self.assertEqual(self.emu.control("maintenance", {
+            "agent": agent})[0], 400)
+
+
+# ------------------------------------------------------------ MOUNT disks
+class MountDiskTest(EmulatorCase):
+    """RESERVE of a whole MOUNT disk with labels in both reservation formats
+    (pre-refinement role+reservation, and reservations[] with
+    RESERVATION_REFINEMENT), LAUNCH on it in the same ACCEPT, and the disk
+    offered again reserved with the same labels after the task ended.
+    Principal rule: src/master/validation.cpp operation::validate(Reserve)
+    (1.4.0..1.11.0): with a framework principal, the reservation's principal
+    must be set and equal to it."""
+
+    LABELS = {"labels": [{"key": "quobyte.service", "value": "data"}]}
+
+    def setUp(self):
+        self.mnt = tempfile.mkdtemp(prefix="emu-mnt-")
+        spec = os.path.join(self.mnt, "agents.json")
+        with open(spec, "w") as handle:
+            json.dump({"agents": [{
+                "hostname": "node-a",
+                "resources": [
+                    scalar("cpus", 2), scalar("mem", 1024),
+                    dict(scalar("disk", 100), disk={"source": {
+                        "type": "MOUNT", "mount": {"root": self.mnt}}})]}]},
+                handle)
+        self.ARGS = ["--agent-spec", spec]
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.mnt, ignore_errors=True)
+
+    def _disk(self, offer):
+        return [r for r in offer["resources"] if r["name"] == "disk"]
+
+    def _run(self, refinement):
+        caps = ("MULTI_ROLE",) + (("RESERVATION_REFINEMENT",)
+                                  if refinement else ())
+        client = self.subscribe(framework_info(capabilities=caps))
+        # The competitor takes the free cpus/mem (unreserved), never the
+        # reserved disk.
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        self.emu.control("competitor", {})
+        (disk,) = self._disk(offer)
+        self.assertEqual(disk["disk"]["source"]["mount"]["root"], self.mnt)
+        base = {k: v for k, v in disk.items() if k not in
+                ("allocation_info", "role", "reservations")}
+        if refinement:
+            reserved = dict(base, reservations=[{
+                "type": "DYNAMIC", "role": "quobyte", "principal": "qc",
+                "labels": self.LABELS}])
+        else:
+            reserved = dict(base, role="quobyte", reservation={
+                "principal": "qc", "labels": self.LABELS})
+        # Only the whole MOUNT disk; and only with our principal.
+        half = dict(reserved, scalar={"value": 50})
+        wrong = copy.deepcopy(reserved)
+        if refinement:
+            wrong["reservations"][0]["principal"] = "other"
+        else:
+            wrong["reservation"]["principal"] = "other"
+        nobody = copy.deepcopy(reserved)
+        if refinement:
+            del nobody["reservations"][0]["principal"]
+        else:
+            del nobody["reservation"]["principal"]
+        # A disk alone is not offerable (the allocator's minimum allocatable
+        # resources, cpus:0.01 or mem:32, hierarchical.cpp 1.4.0..1.11.0),
+        # so once the competitor holds all unreserved cpus/mem the disk
+        # comes back only together with a cpus reservation.
+        cpus = {k: v for k, v in reserved.items() if k != "disk"}
+        cpus.update(name="cpus", scalar={"value": 0.5})
+        task = command_task("ondisk", agent, "sleep 0.3")
+        task["resources"] = [cpus, reserved]
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [
+            {"type": "RESERVE", "reserve": {"resources": [cpus]}},
+            {"type": "RESERVE", "reserve": {"resources": [half]}},
+            {"type": "RESERVE", "reserve": {"resources": [wrong]}},
+            {"type": "RESERVE", "reserve": {"resources": [nobody]}},
+            {"type": "RESERVE", "reserve": {"resources": [reserved]}},
+            launch(task)], filters={"refuse_seconds": 0})
+        client.wait_update("ondisk", "TASK_FINISHED")
+        dropped = [r for r in self.emu.journal()
+                   if r.get("what") == "operation_dropped"]
+        self.assertEqual(len(dropped), 3, dropped)
+        self.assertEqual(sum("principal" in json.dumps(d) for d in dropped),
+                         2, dropped)
+        # Offered again, to us, reserved with the same labels; the
+        # competitor never took it.
+        def with_disk(event):
+            return event["type"] == "OFFERS" and any(
+                self._disk(o) for o in event["offers"]["offers"])
+        event = client.wait_for(with_disk, start=mark)
+        (again,) = [d for o in event["offers"]["offers"]
+                    for d in self._disk(o)]
+        self.assertEqual(again["disk"]["source"]["mount"]["root"], self.mnt)
+        self.assertEqual(again["scalar"]["value"], 100)
+        if refinement:
+            self.assertEqual(again["reservations"], reserved["reservations"])
+        else:
+            self.assertEqual(again["role"], "quobyte")
+            self.assertEqual(again["reservation"], reserved["reservation"])
+        held = self.emu.control("competitor")[1]["holdings"]
+        for item in held.values():
+            for t in item["tasks"]:
+                self.assertNotIn("disk", [r["name"] for r in t["resources"]])
+
+    def test_mount_disk_pre_refinement_format(self):
+        self._run(refinement=False)
+
+    def test_mount_disk_refinement_format(self):
+        self._run(refinement=True)
+
+
+class CompetitorFailoverTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+    LISTENERS = 2
+
+    def test_new_leader_sees_competitor_holdings_as_used(self):
+        old, new = self.emu.addresses
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        reserved = {"name": "cpus", "type": "SCALAR",
+                    "scalar": {"value": 1.0}, "role": "quobyte",
+                    "reservation": {"principal": "qc"}}
+        self.emu.control("competitor", {})
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
+            filters={"refuse_seconds": 0})
+        wait_until(lambda: self.emu.control("competitor")[1]["holdings"],
+                   what="competitor holdings")
+        self.assertEqual(self.emu.control("leader", {"leader": new})[0], 200)
+        self.assertTrue(client.closed.wait(5), "old leader drops streams")
+        again = self.subscribe(address=new,
+                               framework_id=client.framework_id)
+        offer = self.offers(again)[0]
+        self.assertEqual(_roles_in(offer), ["quobyte"])
+        again.heartbeats_pass(2)
+        for event in again.events:
+            if event["type"] == "OFFERS":
+                for o in event["offers"]["offers"]:
+                    self.assertEqual(_roles_in(o), ["quobyte"], o)
+
+
+class ReservationLabelsTest(unittest.TestCase):
+    """Reservation equality as the master's: labels compare ignoring order,
+    but present-and-empty differs from absent (src/common/resources.cpp,
+    src/common/type_utils.cpp, 1.4.0..1.11.0)."""
+
+    def test_labels_order_ignored_empty_differs_from_absent(self):
+        import emu_resources as R
+
+        def res(labels):
+            reservation = {"principal": "qc"}
+            if labels is not None:
+                reservation["labels"] = labels
+            return R.normalize({"name": "cpus", "type": "SCALAR",
+                                "scalar": {"value": 1}, "role": "quobyte",
+                                "reservation": reservation})
+        a = {"labels": [{"key": "a", "value": "1"}, {"key": "b"}]}
+        b = {"labels": [{"key": "b"}, {"key": "a", "value": "1"}]}
+        self.assertEqual(R.kind_key(res(a)), R.kind_key(res(b)))
+        self.assertNotEqual(R.kind_key(res({})), R.kind_key(res(None)))
+        self.assertEqual(R.render(res({}), False)["reservation"],
+                         {"principal": "qc", "labels": {}})
 
 
 def main():
