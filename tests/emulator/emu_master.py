@@ -259,6 +259,11 @@ class Framework:
         return self.info.get("principal")
 
 
+def _json_res(resources):
+    """Internal resources -> Mesos JSON (post-refinement format)."""
+    return [R.render(r, True) for r in resources]
+
+
 def roles_of(info):
     caps = {c.get("type") for c in info.get("capabilities") or []}
     if "MULTI_ROLE" in caps:
@@ -298,6 +303,11 @@ class Cluster:
         self.removed_frameworks = set()
         self.tasks = {}
         self.completed = collections.deque(maxlen=2000)
+        # Competitor framework (control API /control/competitor): None when
+        # stopped, else {"agents": set of hostnames/ids or None (= all),
+        # "holdings": {agent_id: [{"task_id", "resources"}]}}.
+        self.competitor = None
+        self.competitor_counter = 0
         self.agent_prefix = None
         self.agent_counter = 0
         self.stopping = False
@@ -428,6 +438,7 @@ class Cluster:
                                    was_unreachable=was_unreachable)
         for task in [t for t in self.tasks.values() if t.agent is agent]:
             self._discard_task(task, "TASK_GONE_BY_OPERATOR")
+        self.competitor_drop_agent(agent)
         self.journal.note("agent_removed", agent_id=agent.id)
 
     def agent_used(self, agent):
@@ -437,7 +448,91 @@ class Cluster:
                 used.add_all(R.strip_allocation(r) for r in task.resources)
         for record in agent.executors.values():
             used.add_all(R.strip_allocation(r) for r in record.resources)
+        if self.competitor is not None:
+            for held in self.competitor["holdings"].get(agent.id, []):
+                used.add_all(held["resources"])
         return used
+
+    # ---------------------------------------------------------- competitor
+    # A second framework internal to the emulator (role "*", no reservations
+    # of its own) that, at every allocation and before any real framework is
+    # offered anything, takes every UNRESERVED resource of its agents that no
+    # task, executor or outstanding offer uses, by "launching" a simulated
+    # long-running task competitor-<n> holding it. Its tasks are not in
+    # self.tasks (no status updates, never visible to real frameworks); they
+    # count as used in agent_used(), so every allocation path (offers,
+    # filters, re-registration after failover) sees them.
+    def competitor_start(self, agents):
+        if self.competitor is None:
+            self.competitor = {"agents": None, "holdings": {}}
+        self.competitor["agents"] = set(agents) if agents is not None \
+            else None
+        self.journal.note("competitor_started",
+                          agents=sorted(agents) if agents is not None
+                          else None)
+        self.trigger_allocation()
+
+    def competitor_stop(self):
+        if self.competitor is None:
+            return []
+        freed = []
+        for agent_id, held in sorted(self.competitor["holdings"].items()):
+            for item in held:
+                freed.append(item["task_id"])
+                self.journal.note("competitor_freed", agent_id=agent_id,
+                                  task_id=item["task_id"],
+                                  resources=_json_res(item["resources"]))
+        self.competitor = None
+        self.journal.note("competitor_stopped", tasks=freed)
+        self.trigger_allocation()
+        return freed
+
+    def competitor_drop_agent(self, agent):
+        if self.competitor is None:
+            return
+        for item in self.competitor["holdings"].pop(agent.id, []):
+            self.journal.note("competitor_freed", agent_id=agent.id,
+                              task_id=item["task_id"],
+                              resources=_json_res(item["resources"]), why="agent_gone")
+
+    def competitor_view(self):
+        if self.competitor is None:
+            return {"running": False, "agents": None, "holdings": {}}
+        holdings = {}
+        for agent_id, held in self.competitor["holdings"].items():
+            agent = self.agents.get(agent_id)
+            holdings[agent_id] = {
+                "hostname": agent.hostname if agent else None,
+                "tasks": [{"task_id": i["task_id"],
+                           "resources": _json_res(i["resources"]),
+                           "text": R.describe(i["resources"])}
+                          for i in held]}
+        wanted = self.competitor["agents"]
+        return {"running": True,
+                "agents": sorted(wanted) if wanted is not None else None,
+                "holdings": holdings}
+
+    def competitor_allocate(self, master, agents):
+        """Called by Master.allocate() before the real frameworks."""
+        if self.competitor is None:
+            return
+        wanted = self.competitor["agents"]
+        for agent in agents:
+            if wanted is not None and agent.id not in wanted and \
+                    agent.hostname not in wanted:
+                continue
+            take = [res for res in master.agent_available(agent).resources()
+                    if not res.get("reservations") and "revocable" not in res
+                    and "shared" not in res]
+            if not take:
+                continue
+            self.competitor_counter += 1
+            task_id = "competitor-%d" % self.competitor_counter
+            self.competitor["holdings"].setdefault(agent.id, []).append(
+                {"task_id": task_id, "resources": take})
+            self.journal.note("competitor_took", agent_id=agent.id,
+                              hostname=agent.hostname, task_id=task_id,
+                              resources=_json_res(take))
 
     # --------------------------------------------------------------- tasks
     def visible(self, task, master=None):
@@ -1332,6 +1427,7 @@ class Master:
         agents = [self.cluster.agents[a] for a in sorted(self.registered_agents)
                   if a in self.cluster.agents]
         agents = [a for a in agents if not a.partitioned and not a.gone]
+        self.cluster.competitor_allocate(self, agents)
         for fid in sorted(self.frameworks):
             fw = self.frameworks[fid]
             if not fw.connected:

@@ -965,6 +965,9 @@ def start_master(cluster, address):
 def control_action(cluster, method, action, args):
     """Execute one control-API action; returns (HTTP status, JSON)."""
     getters = ("health", "state", "tasks", "offers", "journal", "agents")
+    if action == "competitor" and method in ("GET", "HEAD"):
+        with cluster.lock:
+            return 200, cluster.competitor_view()
     if action in getters and method not in ("GET", "HEAD"):
         return 405, {"error": "use GET"}
     if action not in getters and method != "POST":
@@ -989,6 +992,16 @@ def control_action(cluster, method, action, args):
             }
         if action == "agents":
             return 200, {"agents": _agents(cluster)}
+        if action == "competitor":
+            agents = args.get("agents")
+            if agents is not None and (
+                    not isinstance(agents, list) or
+                    not all(isinstance(a, str) for a in agents)):
+                return 400, {"error": "'agents' must be a list of strings"}
+            cluster.competitor_start(agents)
+            return 200, cluster.competitor_view()
+        if action == "competitor/stop":
+            return 200, {"freed": cluster.competitor_stop()}
         if action == "tasks":
             live = [t.summary() for t in cluster.tasks.values()]
             done = [dict(t.summary(), completed=True)

@@ -1437,6 +1437,87 @@ class AuditLiveTest(EmulatorCase):
         self.assertEqual(checks, ["ack_once", "offer_use", "unique_task_ids"])
 
 
+# ------------------------------------------------------------ competitor
+def _roles_in(offer):
+    return sorted({r.get("role", "*") for r in offer["resources"]})
+
+
+class CompetitorTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+
+    def test_competitor_takes_unreserved_and_leaves_reserved(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        # Started while our offer is outstanding: it takes nothing yet.
+        status, view = self.emu.control("competitor", {})
+        self.assertEqual(status, 200)
+        self.assertTrue(view["running"])
+        reserved = {"name": "cpus", "type": "SCALAR",
+                    "scalar": {"value": 1.0}, "role": "quobyte",
+                    "reservation": {"principal": "qc"}}
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [
+            {"type": "RESERVE", "reserve": {"resources": [reserved]}},
+            launch(command_task("short", agent, "sleep 0.4"))],
+            filters={"refuse_seconds": 0})
+        # Everything unreserved went to the competitor: we see only our
+        # reservation.
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertEqual(_roles_in(offer), ["quobyte"])
+        client.decline([offer["id"]["value"]], refuse_seconds=0)
+        client.wait_update("short", "TASK_FINISHED")
+        # The finished task's unreserved cpus/mem went to the competitor at
+        # once, never to us.
+        wait_until(lambda: len(self.emu.control("competitor")[1]
+                               ["holdings"][agent]["tasks"]) >= 2,
+                   what="competitor takes the task's resources")
+        time.sleep(0.3)
+        for event in client.events[mark:]:
+            if event["type"] == "OFFERS":
+                for o in event["offers"]["offers"]:
+                    self.assertEqual(_roles_in(o), ["quobyte"], o)
+            self.assertNotIn("competitor", json.dumps(event))
+        held = self.emu.control("competitor")[1]["holdings"][agent]
+        self.assertTrue(all(t["task_id"].startswith("competitor-")
+                            for t in held["tasks"]))
+        names = {r["name"] for t in held["tasks"] for r in t["resources"]}
+        self.assertTrue({"cpus", "mem", "disk", "ports"} <= names, names)
+        for t in held["tasks"]:
+            for r in t["resources"]:
+                self.assertNotIn("reservations", r)
+        # Stopping frees it all: the unreserved resources come back to us.
+        mark = client.mark()
+        status, result = self.emu.control("competitor/stop", {})
+        self.assertEqual(status, 200)
+        self.assertTrue(result["freed"])
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertIn("*", _roles_in(offer))
+        self.assertFalse(self.emu.control("competitor")[1]["running"])
+        kinds = [r.get("what") for r in self.emu.journal()]
+        for kind in ("competitor_started", "competitor_took",
+                     "competitor_freed", "competitor_stopped"):
+            self.assertIn(kind, kinds)
+
+    def test_competitor_limited_to_named_agents(self):
+        status, _ = self.emu.control("competitor", {"agents": ["extra"]})
+        self.assertEqual(status, 200)
+        self.emu.control("agent/add", {"hostname": "extra"})
+        view = wait_until(lambda: self.emu.control("competitor")[1]
+                          ["holdings"] or None, what="competitor holdings")
+        self.assertEqual([h["hostname"] for h in view.values()], ["extra"])
+        # agent1 is still offered to us, "extra" is not.
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        self.assertEqual(offer["hostname"], "agent1")
+        client.heartbeats_pass(2)
+        self.assertEqual(
+            [o["hostname"] for e in client.events if e["type"] == "OFFERS"
+             for o in e["offers"]["offers"]], ["agent1"])
+        self.assertEqual(self.emu.control("competitor", {"agents": "x"})[0],
+                         400)
+
+
 def main():
     loader = unittest.defaultTestLoader
     names = sys.argv[1:]
