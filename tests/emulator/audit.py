@@ -35,6 +35,18 @@ Checks (names usable in `checks=`):
                       unanswered at the end of the journal after longer
                       than that was held.
 
+  releases_permitted  every ACCEPT (answered 2xx) holding UNRESERVE or
+                      DESTROY operations needs an earlier journal note
+                      `operator_release` (written by POST /control/note
+                      {"kind":"operator_release","agent":...,"service":...})
+                      for an agent the ACCEPT's offers are on (matched by
+                      agent ID or hostname). One note permits one such
+                      ACCEPT, however many release operations it holds.
+
+`releases(journal)` lists the UNRESERVE/DESTROY operations of accepted
+ACCEPTs: [{"line", "framework_id", "type", "agent_id", "hostname",
+"resources"}].
+
 Each violation is a dict: {"check", "line" (1-based journal line),
 "framework_id", "message"}.
 """
@@ -44,7 +56,7 @@ import json
 import sys
 
 DEFAULT_CHECKS = ("ack_once", "offer_use", "unique_task_ids",
-                  "suppress_when_idle")
+                  "suppress_when_idle", "releases_permitted")
 ALL_CHECKS = DEFAULT_CHECKS + ("rejected_calls", "offers_answered")
 DEFAULT_HOLD_SECONDS = 5.0
 
@@ -355,15 +367,88 @@ def _check_offers_answered(records, out, hold_seconds):
                        % (oid, float(last_ts) - float(since), hold_seconds))
 
 
+RELEASE_TYPES = ("UNRESERVE", "DESTROY")
+
+
+def _records(journal):
+    if isinstance(journal, str):
+        return load(journal)
+    return [dict(r, _line=r.get("_line", i + 1))
+            for i, r in enumerate(journal)]
+
+
+def _release_accepts(records):
+    """Yield (record, fid, agents {(agent_id, hostname)}, [operations]) for
+    each accepted ACCEPT holding UNRESERVE/DESTROY operations; a release
+    note (what == operator_release) is yielded as (record, None, None,
+    None)."""
+    offer_agent = {}      # offer id -> (agent id, hostname)
+    for record in records:
+        direction = record.get("direction")
+        if direction == "event":
+            event = record.get("event") or {}
+            if event.get("type") == "OFFERS":
+                for offer in event["offers"]["offers"]:
+                    offer_agent[offer["id"]["value"]] = (
+                        offer["agent_id"]["value"], offer.get("hostname"))
+        elif direction == "note" and record.get("what") == "operator_release":
+            yield record, None, None, None
+        elif direction == "call" and _ok(record) and \
+                record.get("call_type") == "ACCEPT":
+            accept = (record.get("body") or {}).get("accept") or {}
+            ops = [op for op in accept.get("operations") or []
+                   if op.get("type") in RELEASE_TYPES]
+            if not ops:
+                continue
+            agents = {offer_agent.get(o.get("value"), (None, None))
+                      for o in accept.get("offer_ids") or []}
+            yield record, record.get("framework_id"), agents, ops
+
+
+def releases(journal):
+    """The UNRESERVE/DESTROY operations of accepted ACCEPT calls."""
+    out = []
+    for record, fid, agents, ops in _release_accepts(_records(journal)):
+        if ops is None:
+            continue
+        agent_id, hostname = sorted(agents, key=str)[0] if agents \
+            else (None, None)
+        for op in ops:
+            key = op["type"].lower()
+            body = op.get(key) or {}
+            out.append({"line": record["_line"], "framework_id": fid,
+                        "type": op["type"], "agent_id": agent_id,
+                        "hostname": hostname,
+                        "resources": body.get("resources") or
+                        body.get("volumes") or []})
+    return out
+
+
+def _check_releases(records, out):
+    permits = []          # agent names of unused operator_release notes
+    for record, fid, agents, ops in _release_accepts(records):
+        if ops is None:
+            permits.append({record.get("agent"), record.get("agent_id"),
+                            record.get("hostname")} - {None})
+            continue
+        names = {n for pair in agents for n in pair if n}
+        for index, permit in enumerate(permits):
+            if permit & names:
+                del permits[index]
+                break
+        else:
+            _violation(out, "releases_permitted", record, fid,
+                       "ACCEPT with %s on agent %s without an earlier "
+                       "operator_release note for it" % (
+                           "+".join(op["type"] for op in ops),
+                           ",".join(sorted(names)) or "?"))
+
+
 def audit(journal, checks=DEFAULT_CHECKS, allow_unacked=False,
           hold_seconds=DEFAULT_HOLD_SECONDS):
     """Return the list of violations found in `journal` (a path or a list
     of already parsed records)."""
-    if isinstance(journal, str):
-        records = load(journal)
-    else:
-        records = [dict(r, _line=r.get("_line", i + 1))
-                   for i, r in enumerate(journal)]
+    records = _records(journal)
     out = []
     if "ack_once" in checks:
         _check_acks(records, out, allow_unacked)
@@ -377,6 +462,8 @@ def audit(journal, checks=DEFAULT_CHECKS, allow_unacked=False,
         _check_rejected(records, out)
     if "offers_answered" in checks:
         _check_offers_answered(records, out, hold_seconds)
+    if "releases_permitted" in checks:
+        _check_releases(records, out)
     out.sort(key=lambda v: (v["line"] or 0, v["check"]))
     return out
 

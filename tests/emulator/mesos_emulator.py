@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import re
 import select
 import signal
 import socket
@@ -1000,6 +1001,26 @@ def control_action(cluster, method, action, args):
                 return 400, {"error": "'agents' must be a list of strings"}
             cluster.competitor_start(agents)
             return 200, cluster.competitor_view()
+        if action == "note":
+            # An operator note in the journal (audit.py releases_permitted
+            # reads kind "operator_release").
+            kind = args.get("kind")
+            if not isinstance(kind, str) or \
+                    not re.match(r"^[a-z][a-z0-9_]{0,63}$", kind):
+                return 400, {"error": "'kind' must be a lower-case word"}
+            fields = {k: v for k, v in args.items()
+                      if k != "kind" and isinstance(v, (str, int, float))}
+            name = args.get("agent")
+            if kind == "operator_release":
+                if not isinstance(name, str) or not name:
+                    return 400, {"error": "operator_release needs 'agent'"}
+                agent = cluster.agents.get(name) or \
+                    cluster.find_agent(hostname=name)
+                if agent is not None:
+                    fields["agent_id"] = agent.id
+                    fields["hostname"] = agent.hostname
+            cluster.journal.note(kind, operator=True, **fields)
+            return 200, dict(fields, what=kind)
         if action == "competitor/stop":
             return 200, {"freed": cluster.competitor_stop()}
         if action == "tasks":

@@ -1518,6 +1518,60 @@ class CompetitorTest(EmulatorCase):
                          400)
 
 
+class ReleaseAuditTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+    RESERVED = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+                "role": "quobyte", "reservation": {"principal": "qc"}}
+
+    def _cycle(self, client, offer, agent):
+        """RESERVE then UNRESERVE one cpu; returns the next offer."""
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [self.RESERVED]}}],
+            filters={"refuse_seconds": 0})
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        mine = [r for r in offer["resources"] if r.get("role") == "quobyte"]
+        self.assertTrue(mine, offer)
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [{
+            "type": "UNRESERVE", "unreserve": {"resources": [
+                dict(mine[0], allocation_info=None)]}}],
+            filters={"refuse_seconds": 0})
+        return self.offers(client, start=mark, agent_id=agent)[0]
+
+    def test_unreserve_needs_operator_release_note(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        offer = self._cycle(client, offer, agent)      # not permitted
+        bad = audit.audit(self.emu.journal_path,
+                          checks=("releases_permitted",))
+        self.assertEqual(len(bad), 1, bad)
+        self.assertIn("UNRESERVE", bad[0]["message"])
+        rel = audit.releases(self.emu.journal_path)
+        self.assertEqual([(r["type"], r["agent_id"], r["hostname"])
+                          for r in rel], [("UNRESERVE", agent, "agent1")])
+        self.assertEqual(rel[0]["resources"][0]["name"], "cpus")
+        # A note (agent named by hostname) permits exactly one more.
+        status, note = self.emu.control("note", {
+            "kind": "operator_release", "agent": "agent1",
+            "service": "data"})
+        self.assertEqual(status, 200)
+        self.assertEqual(note["agent_id"], agent)
+        self.assertEqual(self.emu.control("note", {"kind": "Bad!"})[0], 400)
+        self.assertEqual(self.emu.control(
+            "note", {"kind": "operator_release"})[0], 400)
+        offer = self._cycle(client, offer, agent)      # permitted
+        self.assertEqual(len(audit.audit(
+            self.emu.journal_path, checks=("releases_permitted",))), 1)
+        self._cycle(client, offer, agent)              # not permitted
+        bad = audit.audit(self.emu.journal_path,
+                          checks=("releases_permitted",))
+        self.assertEqual(len(bad), 2, bad)
+        self.assertEqual(len(audit.releases(self.emu.journal_path)), 3)
+        self.assertIn("releases_permitted", audit.DEFAULT_CHECKS)
+
+
 def main():
     loader = unittest.defaultTestLoader
     names = sys.argv[1:]
