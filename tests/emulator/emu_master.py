@@ -113,6 +113,7 @@ class Agent:
         self.partitioned = False
         self.gone = False
         self.executors = {}         # (fid, executor_id) -> ExecutorRecord
+        self.maintenance = None     # Maintenance, see below
 
     def has_gpus(self):
         return self.total.scalar_total("gpus") > 0
@@ -128,6 +129,28 @@ class Agent:
             return self.domain["fault_domain"]["zone"]["name"]
         except (KeyError, TypeError):
             return None
+
+
+class Maintenance:
+    """A maintenance window of one agent (master's MachineInfo.unavailability
+    plus the allocator's Slave::Maintenance, 1.4.0..1.11.0
+    src/master/allocator/mesos/hierarchical.cpp)."""
+
+    def __init__(self, start_ns, duration_ns):
+        self.start_ns = start_ns
+        self.duration_ns = duration_ns
+        self.statuses = {}      # fid -> "ACCEPT"/"DECLINE" (last response)
+        self.outstanding = {}   # fid -> inverse offer id (leader's)
+        self.filters = {}       # fid -> monotonic expiry (refused inv. offers)
+
+    def unavailability(self):
+        # mesos.proto Unavailability {required TimeInfo start; optional
+        # DurationInfo duration}; int64 nanoseconds written as JSON numbers,
+        # as elsewhere in the emulator (status timestamps).
+        out = {"start": {"nanoseconds": self.start_ns}}
+        if self.duration_ns is not None:
+            out["duration"] = {"nanoseconds": self.duration_ns}
+        return out
 
 
 class ExecutorRecord:
@@ -923,6 +946,7 @@ class Master:
         self.id = None
         self.frameworks = {}
         self.offers = {}
+        self.inverse_offers = {}    # inverse offer id -> (fid, agent id)
         self.registered_agents = set()
         self.offer_counter = 0
         self.framework_counter = 0
@@ -945,6 +969,10 @@ class Master:
         self.id = str(uuid.uuid4())
         self.frameworks = {}
         self.offers = {}
+        self.inverse_offers = {}
+        for agent in self.cluster.agents.values():
+            if agent.maintenance is not None:
+                agent.maintenance.outstanding = {}
         self.offer_counter = 0
         self.framework_counter = 0
         self.elected_time = time.time()
@@ -1012,6 +1040,7 @@ class Master:
                 offer.timer.cancel()
         self.frameworks = {}
         self.offers = {}
+        self.inverse_offers = {}
         self.registered_agents = set()
         self.id = None
 
@@ -1259,6 +1288,10 @@ class Master:
         fw.stream = None
         for offer in [o for o in self.offers.values() if o.fid == fid]:
             self.remove_offer(offer)
+        # master.cpp deactivate(framework): its inverse offers are removed.
+        for io_id in [i for i, (f, _) in self.inverse_offers.items()
+                      if f == fid]:
+            self.drop_inverse_offer(io_id, rescind=False)
         fw.filters = []
         timeout = emu_schema.as_float(fw.info.get("failover_timeout"), 0.0)
         if self.config.failover_max is not None:
@@ -1470,6 +1503,137 @@ class Master:
             if new:
                 fw.stream.send({"type": "OFFERS",
                                 "offers": {"offers": new}})
+        self._generate_inverse_offers(agents)
+
+    # --------------------------------------------------------- maintenance
+    def _generate_inverse_offers(self, agents):
+        """hierarchical.cpp generateInverseOffers (1.4.0..1.11.0): at every
+        allocation, each active framework with resources offered or
+        allocated on an agent with a maintenance window gets one inverse
+        offer for it (empty resources), unless one is outstanding or its
+        refused-inverse-offer filter for the agent runs. Sent by master.cpp
+        Master::inverseOffer as INVERSE_OFFERS with url and unavailability."""
+        now = time.monotonic()
+        per_fw = {}
+        for agent in agents:
+            maint = agent.maintenance
+            if maint is None:
+                continue
+            users = {o.fid for o in self.offers.values()
+                     if o.agent_id == agent.id}
+            users.update(t.fid for t in self.cluster.tasks.values()
+                         if t.agent is agent and t.state not in TERMINAL)
+            users.update(f for (f, _) in agent.executors)
+            for fid in sorted(users):
+                fw = self.frameworks.get(fid)
+                if fw is None or not fw.connected:
+                    continue
+                if fid in maint.outstanding:
+                    continue
+                if maint.filters.get(fid, 0) > now:
+                    continue
+                io_id = "%s-O%d" % (self.id, self.offer_counter)
+                self.offer_counter += 1
+                maint.outstanding[fid] = io_id
+                self.inverse_offers[io_id] = (fid, agent.id)
+                per_fw.setdefault(fid, []).append({
+                    "id": {"value": io_id},
+                    "url": {"scheme": "http",
+                            "address": {"hostname": agent.hostname,
+                                        "ip": agent.ip, "port": agent.port},
+                            "path": "/slave(1)"},
+                    "framework_id": {"value": fid},
+                    "agent_id": {"value": agent.id},
+                    "unavailability": maint.unavailability()})
+        for fid, items in sorted(per_fw.items()):
+            for item in items:
+                self.journal.note("inverse_offer_sent", framework_id=fid,
+                                  agent_id=item["agent_id"]["value"],
+                                  inverse_offer_id=item["id"]["value"])
+            self.frameworks[fid].stream.send({
+                "type": "INVERSE_OFFERS",
+                "inverse_offers": {"inverse_offers": items}})
+
+    def drop_inverse_offer(self, io_id, rescind):
+        fid, agent_id = self.inverse_offers.pop(io_id)
+        agent = self.cluster.agents.get(agent_id)
+        if agent is not None and agent.maintenance is not None and \
+                agent.maintenance.outstanding.get(fid) == io_id:
+            del agent.maintenance.outstanding[fid]
+        fw = self.frameworks.get(fid)
+        if rescind and fw is not None and fw.stream is not None:
+            # master.cpp removeInverseOffer(rescind=true) → scheduler Event
+            # RESCIND_INVERSE_OFFER {inverse_offer_id} (scheduler.proto).
+            fw.stream.send({"type": "RESCIND_INVERSE_OFFER",
+                            "rescind_inverse_offer": {
+                                "inverse_offer_id": {"value": io_id}}})
+
+    def call_inverse_offers(self, fw, body, accept):
+        """ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS, master.cpp
+        acceptInverseOffers/declineInverseOffers (1.4.0..1.11.0): answered
+        202 whatever the IDs; unknown (or no longer valid) IDs are only
+        logged ("Ignoring accept of inverse offer ... no longer valid"); an
+        empty accept list is logged as "No inverse offers specified". Each
+        known one records the framework's response (allocator
+        InverseOfferStatus ACCEPT/DECLINE), is removed, and the allocator
+        installs a refused-inverse-offer filter for the agent from
+        `filters` (the master always passes call.filters(), so an absent
+        `filters` means the default refuse_seconds 5; > 365 days → 365
+        days; negative → default; 0 → none). After it expires, the
+        inverse offer is sent again (accepted ones too).
+        The emulator also ignores (journal note) an inverse offer of
+        another framework, which the master's validation only logs."""
+        ids = [i.get("value") for i in body.get("inverse_offer_ids") or []]
+        what = "accepted" if accept else "declined"
+        if not ids:
+            self.journal.note("inverse_offers_ignored", framework_id=fw.id,
+                              why="No inverse offers specified")
+        for io_id in ids:
+            known = self.inverse_offers.get(io_id)
+            if known is None or known[0] != fw.id:
+                self.journal.note("inverse_offer_ignored", framework_id=fw.id,
+                                  inverse_offer_id=io_id, response=what,
+                                  why="no longer valid" if known is None
+                                  else "of another framework")
+                continue
+            agent = self.cluster.agents.get(known[1])
+            self.drop_inverse_offer(io_id, rescind=False)
+            if agent is None or agent.maintenance is None:
+                continue
+            agent.maintenance.statuses[fw.id] = "ACCEPT" if accept \
+                else "DECLINE"
+            refuse = DEFAULT_REFUSE
+            filters = body.get("filters")
+            if filters and filters.get("refuse_seconds") is not None:
+                value = emu_schema.as_float(filters["refuse_seconds"])
+                if math.isnan(value) or value < 0:
+                    refuse = DEFAULT_REFUSE
+                else:
+                    refuse = min(value, 365 * 86400.0)
+            if refuse > 0:
+                agent.maintenance.filters[fw.id] = time.monotonic() + refuse
+                self.cluster.timers.schedule(
+                    refuse, self.cluster.trigger_allocation,
+                    "inverse-filter-expiry")
+            self.journal.note("inverse_offer_" + what, framework_id=fw.id,
+                              agent_id=agent.id, hostname=agent.hostname,
+                              inverse_offer_id=io_id, refuse_seconds=refuse)
+        self.cluster.trigger_allocation()
+
+    def set_maintenance(self, agent, start_ns, duration_ns):
+        """Schedule (start_ns not None) or clear a window. A change
+        rescinds the agent's outstanding inverse offers and clears the
+        frameworks' inverse offer filters and responses (master.cpp
+        updateMaintenanceSchedule/updateUnavailability, hierarchical.cpp
+        updateUnavailability, 1.4.0..1.11.0)."""
+        for io_id, (fid, agent_id) in list(self.inverse_offers.items()):
+            if agent_id == agent.id:
+                self.drop_inverse_offer(io_id, rescind=True)
+        if start_ns is None:
+            agent.maintenance = None
+        else:
+            agent.maintenance = Maintenance(start_ns, duration_ns)
+        self.cluster.trigger_allocation()
 
     def _make_offer(self, fw, agent, role, resources, refinement):
         offer_id = "%s-O%d" % (self.id, self.offer_counter)
@@ -1492,6 +1656,10 @@ class Master:
             "allocation_info": {"role": role},
             "resources": [R.render(r, refinement) for r in resources],
         }
+        if agent.maintenance is not None:
+            # master.cpp Master::offer (1.4.0..1.11.0): an offer for an agent
+            # with a maintenance window carries Offer.unavailability.
+            body["unavailability"] = agent.maintenance.unavailability()
         if agent.domain:
             body["domain"] = copy.deepcopy(agent.domain)
         if agent.attributes:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -584,6 +585,9 @@ class Handler(BaseHTTPRequestHandler):
             master.call_accept(fw, call["accept"])
         elif ctype == "DECLINE":
             master.call_decline(fw, call["decline"])
+        elif ctype in ("ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS"):
+            master.call_inverse_offers(
+                fw, call[ctype.lower()], accept=ctype.startswith("ACCEPT"))
         elif ctype == "REVIVE":
             master.call_revive(fw, call.get("revive"), suppress=False)
         elif ctype == "SUPPRESS":
@@ -963,9 +967,32 @@ def start_master(cluster, address):
     return {"started": address}
 
 
+def _maintenance_view(cluster):
+    out = {}
+    for agent in cluster.agents.values():
+        maint = agent.maintenance
+        if maint is None:
+            continue
+        frameworks = {}
+        for fid, status in maint.statuses.items():
+            frameworks[fid] = {"ACCEPT": "accepted",
+                               "DECLINE": "declined"}[status]
+        for fid in maint.outstanding:
+            frameworks.setdefault(fid, "pending")
+        out[agent.id] = {
+            "hostname": agent.hostname,
+            "unavailability": maint.unavailability(),
+            "frameworks": frameworks,
+            "outstanding": dict(maint.outstanding)}
+    return {"agents": out}
+
+
 def control_action(cluster, method, action, args):
     """Execute one control-API action; returns (HTTP status, JSON)."""
     getters = ("health", "state", "tasks", "offers", "journal", "agents")
+    if action == "maintenance" and method in ("GET", "HEAD"):
+        with cluster.lock:
+            return 200, _maintenance_view(cluster)
     if action == "competitor" and method in ("GET", "HEAD"):
         with cluster.lock:
             return 200, cluster.competitor_view()
@@ -1021,6 +1048,40 @@ def control_action(cluster, method, action, args):
                     fields["hostname"] = agent.hostname
             cluster.journal.note(kind, operator=True, **fields)
             return 200, dict(fields, what=kind)
+        if action in ("maintenance", "maintenance/clear"):
+            agent, error = _find_agent(cluster, {
+                "agent_id": args.get("agent")} if args.get("agent") in
+                cluster.agents else {"hostname": args.get("agent")})
+            if error:
+                return error
+            if action == "maintenance":
+                try:
+                    start = float(args["start_s"])
+                    duration = args.get("duration_s")
+                    duration = None if duration is None else float(duration)
+                except (KeyError, TypeError, ValueError):
+                    return 400, {"error": "need 'start_s' (and optional "
+                                 "'duration_s') as numbers"}
+                if not math.isfinite(start) or (
+                        duration is not None and
+                        (not math.isfinite(duration) or duration < 0)):
+                    return 400, {"error": "bad start_s/duration_s"}
+                start_ns = int((time.time() + start) * 1e9)
+                duration_ns = None if duration is None \
+                    else int(duration * 1e9)
+            else:
+                start_ns = duration_ns = None
+            if leader is not None:
+                leader.set_maintenance(agent, start_ns, duration_ns)
+            else:
+                agent.maintenance = None if start_ns is None else \
+                    emu_master.Maintenance(start_ns, duration_ns)
+            cluster.journal.note(
+                "maintenance_scheduled" if start_ns is not None
+                else "maintenance_cleared", agent_id=agent.id,
+                hostname=agent.hostname, start_ns=start_ns,
+                duration_ns=duration_ns)
+            return 200, _maintenance_view(cluster)
         if action == "competitor/stop":
             return 200, {"freed": cluster.competitor_stop()}
         if action == "tasks":

@@ -1572,6 +1572,98 @@ class ReleaseAuditTest(EmulatorCase):
         self.assertIn("releases_permitted", audit.DEFAULT_CHECKS)
 
 
+# ----------------------------------------------------------- maintenance
+class MaintenanceTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+
+    def _inverse(self, client, start):
+        event = client.wait_for(lambda e: e["type"] == "INVERSE_OFFERS",
+                                start=start)
+        return event["inverse_offers"]["inverse_offers"]
+
+    def test_window_offers_inverse_offers_and_responses(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        self.assertNotIn("unavailability", offer)
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [launch(
+            command_task("busy", agent, "sleep 30"))],
+            filters={"refuse_seconds": 0})
+        client.wait_update("busy", "TASK_RUNNING")
+        leftover = self.offers(client, start=mark, agent_id=agent)[0]
+        mark = client.mark()
+        before = time.time()
+        status, view = self.emu.control("maintenance", {
+            "agent": "agent1", "start_s": 60, "duration_s": 3600})
+        self.assertEqual(status, 200)
+        self.assertIn(agent, view["agents"])
+        (inverse,) = self._inverse(client, mark)
+        client.decline([leftover["id"]["value"]], refuse_seconds=0)
+        self.assertEqual(sorted(inverse), ["agent_id", "framework_id", "id",
+                                           "unavailability", "url"])
+        self.assertEqual(inverse["agent_id"]["value"], agent)
+        start = inverse["unavailability"]["start"]["nanoseconds"]
+        self.assertIsInstance(start, int)
+        self.assertAlmostEqual(start / 1e9, before + 60, delta=5)
+        self.assertEqual(inverse["unavailability"]["duration"],
+                         {"nanoseconds": 3600 * 10 ** 9})
+        # regular offers for the agent carry the unavailability
+        offer = self.offers(client, start=mark, agent_id=agent)[0]
+        self.assertEqual(offer["unavailability"], inverse["unavailability"])
+        self.assertEqual(self.emu.control("maintenance")[1]["agents"][agent]
+                         ["frameworks"], {client.framework_id: "pending"})
+        # DECLINE with a short filter: recorded, sent again after it.
+        mark = client.mark()
+        status, _ = client.call("DECLINE_INVERSE_OFFERS", {
+            "inverse_offer_ids": [inverse["id"]],
+            "filters": {"refuse_seconds": 0.3}})[:2]
+        self.assertEqual(status, 202)
+        self.assertEqual(self.emu.control("maintenance")[1]["agents"][agent]
+                         ["frameworks"], {client.framework_id: "declined"})
+        (again,) = self._inverse(client, mark)
+        self.assertNotEqual(again["id"], inverse["id"])
+        # ACCEPT; an unknown id is ignored (202) as the master does.
+        status = client.call("ACCEPT_INVERSE_OFFERS", {
+            "inverse_offer_ids": [again["id"], {"value": "nope"}],
+            "filters": {"refuse_seconds": 60}})[0]
+        self.assertEqual(status, 202)
+        self.assertEqual(self.emu.control("maintenance")[1]["agents"][agent]
+                         ["frameworks"], {client.framework_id: "accepted"})
+        whats = [(r.get("what"), r.get("inverse_offer_id"))
+                 for r in self.emu.journal()]
+        self.assertIn(("inverse_offer_declined", inverse["id"]["value"]),
+                      whats)
+        self.assertIn(("inverse_offer_accepted", again["id"]["value"]),
+                      whats)
+        self.assertIn(("inverse_offer_ignored", "nope"), whats)
+        # schema: unknown key and wrong body rejected
+        self.assertEqual(client.call("ACCEPT_INVERSE_OFFERS", {
+            "inverse_offer_id": [again["id"]]})[0], 400)
+        self.assertEqual(client.call("DECLINE_INVERSE_OFFERS")[0], 400)
+
+    def test_clear_rescinds_outstanding_inverse_offer(self):
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        mark = client.mark()
+        # The held offer is "offered" resources: an inverse offer follows.
+        self.emu.control("maintenance", {"agent": agent, "start_s": -10,
+                                         "duration_s": 100})
+        (inverse,) = self._inverse(client, mark)
+        status, view = self.emu.control("maintenance/clear",
+                                        {"agent": agent})
+        self.assertEqual((status, view), (200, {"agents": {}}))
+        rescind = client.wait_for(
+            lambda e: e["type"] == "RESCIND_INVERSE_OFFER", start=mark)
+        self.assertEqual(rescind["rescind_inverse_offer"],
+                         {"inverse_offer_id": inverse["id"]})
+        self.assertEqual(self.emu.control("maintenance", {
+            "agent": "nosuch", "start_s": 1})[0], 404)
+        self.assertEqual(self.emu.control("maintenance", {
+            "agent": agent})[0], 400)
+
+
 def main():
     loader = unittest.defaultTestLoader
     names = sys.argv[1:]
