@@ -7,6 +7,7 @@ everything passed.
 """
 
 import base64
+import copy
 import http.server
 import io
 import json
@@ -1662,6 +1663,120 @@ class MaintenanceTest(EmulatorCase):
             "agent": "nosuch", "start_s": 1})[0], 404)
         self.assertEqual(self.emu.control("maintenance", {
             "agent": agent})[0], 400)
+
+
+# ------------------------------------------------------------ MOUNT disks
+class MountDiskTest(EmulatorCase):
+    """RESERVE of a whole MOUNT disk with labels in both reservation formats
+    (pre-refinement role+reservation, and reservations[] with
+    RESERVATION_REFINEMENT), LAUNCH on it in the same ACCEPT, and the disk
+    offered again reserved with the same labels after the task ended.
+    Principal rule: src/master/validation.cpp operation::validate(Reserve)
+    (1.4.0..1.11.0): with a framework principal, the reservation's principal
+    must be set and equal to it."""
+
+    LABELS = {"labels": [{"key": "quobyte.service", "value": "data"}]}
+
+    def setUp(self):
+        self.mnt = tempfile.mkdtemp(prefix="emu-mnt-")
+        spec = os.path.join(self.mnt, "agents.json")
+        with open(spec, "w") as handle:
+            json.dump({"agents": [{
+                "hostname": "node-a",
+                "resources": [
+                    scalar("cpus", 2), scalar("mem", 1024),
+                    dict(scalar("disk", 100), disk={"source": {
+                        "type": "MOUNT", "mount": {"root": self.mnt}}})]}]},
+                handle)
+        self.ARGS = ["--agent-spec", spec]
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.mnt, ignore_errors=True)
+
+    def _disk(self, offer):
+        return [r for r in offer["resources"] if r["name"] == "disk"]
+
+    def _run(self, refinement):
+        caps = ("MULTI_ROLE",) + (("RESERVATION_REFINEMENT",)
+                                  if refinement else ())
+        client = self.subscribe(framework_info(capabilities=caps))
+        # The competitor takes the free cpus/mem (unreserved), never the
+        # reserved disk.
+        offer = self.offers(client)[0]
+        agent = offer["agent_id"]["value"]
+        self.emu.control("competitor", {})
+        (disk,) = self._disk(offer)
+        self.assertEqual(disk["disk"]["source"]["mount"]["root"], self.mnt)
+        base = {k: v for k, v in disk.items() if k not in
+                ("allocation_info", "role", "reservations")}
+        if refinement:
+            reserved = dict(base, reservations=[{
+                "type": "DYNAMIC", "role": "quobyte", "principal": "qc",
+                "labels": self.LABELS}])
+        else:
+            reserved = dict(base, role="quobyte", reservation={
+                "principal": "qc", "labels": self.LABELS})
+        # Only the whole MOUNT disk; and only with our principal.
+        half = dict(reserved, scalar={"value": 50})
+        wrong = copy.deepcopy(reserved)
+        if refinement:
+            wrong["reservations"][0]["principal"] = "other"
+        else:
+            wrong["reservation"]["principal"] = "other"
+        nobody = copy.deepcopy(reserved)
+        if refinement:
+            del nobody["reservations"][0]["principal"]
+        else:
+            del nobody["reservation"]["principal"]
+        # A disk alone is not offerable (the allocator's minimum allocatable
+        # resources, cpus:0.01 or mem:32, hierarchical.cpp 1.4.0..1.11.0),
+        # so once the competitor holds all unreserved cpus/mem the disk
+        # comes back only together with a cpus reservation.
+        cpus = {k: v for k, v in reserved.items() if k != "disk"}
+        cpus.update(name="cpus", scalar={"value": 0.5})
+        task = command_task("ondisk", agent, "sleep 0.3")
+        task["resources"] = [cpus, reserved]
+        mark = client.mark()
+        client.accept([offer["id"]["value"]], [
+            {"type": "RESERVE", "reserve": {"resources": [cpus]}},
+            {"type": "RESERVE", "reserve": {"resources": [half]}},
+            {"type": "RESERVE", "reserve": {"resources": [wrong]}},
+            {"type": "RESERVE", "reserve": {"resources": [nobody]}},
+            {"type": "RESERVE", "reserve": {"resources": [reserved]}},
+            launch(task)], filters={"refuse_seconds": 0})
+        client.wait_update("ondisk", "TASK_FINISHED")
+        dropped = [r for r in self.emu.journal()
+                   if r.get("what") == "operation_dropped"]
+        self.assertEqual(len(dropped), 3, dropped)
+        self.assertEqual(sum("principal" in json.dumps(d) for d in dropped),
+                         2, dropped)
+        # Offered again, to us, reserved with the same labels; the
+        # competitor never took it.
+        def with_disk(event):
+            return event["type"] == "OFFERS" and any(
+                self._disk(o) for o in event["offers"]["offers"])
+        event = client.wait_for(with_disk, start=mark)
+        (again,) = [d for o in event["offers"]["offers"]
+                    for d in self._disk(o)]
+        self.assertEqual(again["disk"]["source"]["mount"]["root"], self.mnt)
+        self.assertEqual(again["scalar"]["value"], 100)
+        if refinement:
+            self.assertEqual(again["reservations"], reserved["reservations"])
+        else:
+            self.assertEqual(again["role"], "quobyte")
+            self.assertEqual(again["reservation"], reserved["reservation"])
+        held = self.emu.control("competitor")[1]["holdings"]
+        for item in held.values():
+            for t in item["tasks"]:
+                self.assertNotIn("disk", [r["name"] for r in t["resources"]])
+
+    def test_mount_disk_pre_refinement_format(self):
+        self._run(refinement=False)
+
+    def test_mount_disk_refinement_format(self):
+        self._run(refinement=True)
 
 
 def main():
