@@ -1779,6 +1779,36 @@ class MountDiskTest(EmulatorCase):
         self._run(refinement=True)
 
 
+class CompetitorFailoverTest(EmulatorCase):
+    ARGS = ["--agents", "1"]
+    LISTENERS = 2
+
+    def test_new_leader_sees_competitor_holdings_as_used(self):
+        old, new = self.emu.addresses
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        reserved = {"name": "cpus", "type": "SCALAR",
+                    "scalar": {"value": 1.0}, "role": "quobyte",
+                    "reservation": {"principal": "qc"}}
+        self.emu.control("competitor", {})
+        client.accept([offer["id"]["value"]], [{
+            "type": "RESERVE", "reserve": {"resources": [reserved]}}],
+            filters={"refuse_seconds": 0})
+        wait_until(lambda: self.emu.control("competitor")[1]["holdings"],
+                   what="competitor holdings")
+        self.assertEqual(self.emu.control("leader", {"leader": new})[0], 200)
+        self.assertTrue(client.closed.wait(5), "old leader drops streams")
+        again = self.subscribe(address=new,
+                               framework_id=client.framework_id)
+        offer = self.offers(again)[0]
+        self.assertEqual(_roles_in(offer), ["quobyte"])
+        again.heartbeats_pass(2)
+        for event in again.events:
+            if event["type"] == "OFFERS":
+                for o in event["offers"]["offers"]:
+                    self.assertEqual(_roles_in(o), ["quobyte"], o)
+
+
 def main():
     loader = unittest.defaultTestLoader
     names = sys.argv[1:]
