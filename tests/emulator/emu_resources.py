@@ -20,7 +20,11 @@ class ResourceError(Exception):
 
 
 def _labels_key(labels):
-    if not labels:
+    # Labels compare as multisets, but present-and-empty differs from absent
+    # (src/common/resources.cpp operator==(ReservationInfo) compares
+    # has_labels(); src/common/type_utils.cpp operator==(Labels) ignores
+    # order; 1.4.0..1.11.0).
+    if labels is None:
         return None
     items = labels.get("labels") or []
     return sorted((item.get("key"), item.get("value")) for item in items)
@@ -31,7 +35,7 @@ def _reservation_canonical(reservation):
     for field in ("type", "role", "principal"):
         if reservation.get(field) is not None:
             out[field] = reservation[field]
-    if reservation.get("labels") and reservation["labels"].get("labels"):
+    if reservation.get("labels") is not None:
         out["labels"] = reservation["labels"]
     return out
 
@@ -425,7 +429,7 @@ def render(res, refinement):
                 reservation = {}
                 if stack[0].get("principal") is not None:
                     reservation["principal"] = stack[0]["principal"]
-                if stack[0].get("labels"):
+                if stack[0].get("labels") is not None:
                     reservation["labels"] = stack[0]["labels"]
                 out["reservation"] = reservation
     for field in ("allocation_info", "disk", "provider_id", "revocable",

@@ -1809,6 +1809,29 @@ class CompetitorFailoverTest(EmulatorCase):
                     self.assertEqual(_roles_in(o), ["quobyte"], o)
 
 
+class ReservationLabelsTest(unittest.TestCase):
+    """Reservation equality as the master's: labels compare ignoring order,
+    but present-and-empty differs from absent (src/common/resources.cpp,
+    src/common/type_utils.cpp, 1.4.0..1.11.0)."""
+
+    def test_labels_order_ignored_empty_differs_from_absent(self):
+        import emu_resources as R
+
+        def res(labels):
+            reservation = {"principal": "qc"}
+            if labels is not None:
+                reservation["labels"] = labels
+            return R.normalize({"name": "cpus", "type": "SCALAR",
+                                "scalar": {"value": 1}, "role": "quobyte",
+                                "reservation": reservation})
+        a = {"labels": [{"key": "a", "value": "1"}, {"key": "b"}]}
+        b = {"labels": [{"key": "b"}, {"key": "a", "value": "1"}]}
+        self.assertEqual(R.kind_key(res(a)), R.kind_key(res(b)))
+        self.assertNotEqual(R.kind_key(res({})), R.kind_key(res(None)))
+        self.assertEqual(R.render(res({}), False)["reservation"],
+                         {"principal": "qc", "labels": {}})
+
+
 def main():
     loader = unittest.defaultTestLoader
     names = sys.argv[1:]
