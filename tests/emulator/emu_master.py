@@ -516,7 +516,8 @@ class Cluster:
         for item in self.competitor["holdings"].pop(agent.id, []):
             self.journal.note("competitor_freed", agent_id=agent.id,
                               task_id=item["task_id"],
-                              resources=_json_res(item["resources"]), why="agent_gone")
+                              resources=_json_res(item["resources"]),
+                              why="agent_gone")
 
     def competitor_view(self):
         if self.competitor is None:
