@@ -48,6 +48,7 @@
 #define INVERSE_REFUSE_S 30.0    /* a declined inverse offer is asked again after */
 #define INVERSES_MAX 100000      /* inverse offers held; beyond, declined at once */
 #define AGENT_MOUNTS_MAX 256     /* MOUNT disks remembered per agent */
+#define OFFERS_PER_EVENT_MAX 50000 /* offers parsed from one OFFERS event */
 
 /* A Mesos MOUNT disk an agent offered (issue 10). */
 struct agent_mount {

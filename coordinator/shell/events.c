@@ -89,13 +89,30 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		return;
 	c->discovering = false;
 	c->metrics.offers_at_ms = clock_mono_ms();
-	struct taskspec_offer *offers = qm_calloc((size_t)n, sizeof *offers);
-	size_t k = 0;
+	/* One parsed offer is ~1.2 KB: a hostile master's 16 MiB record of
+	 * empty offers must not make that gigabytes. Past the cap, offers are
+	 * declined unparsed. */
+	size_t cap = (size_t)n < OFFERS_PER_EVENT_MAX ? (size_t)n : OFFERS_PER_EVENT_MAX;
+	if ((size_t)n > cap)
+		log_warn("offers_over_cap", "offers=%d cap=%d action=%s", n, OFFERS_PER_EVENT_MAX,
+			 log_qs("the rest are declined unread"));
+	struct taskspec_offer *offers = qm_calloc(cap, sizeof *offers);
+	size_t k = 0, seen = 0;
 	const cJSON *o;
 	cJSON_ArrayForEach(o, list)
 	{
 		char err[192] = "";
 		c->n.offers++;
+		if (seen++ >= cap) {
+			const char *id = json_id(o, "id");
+			if (id && taskspec_id_valid(id)) {
+				cJSON *ids = cJSON_CreateArray();
+				cJSON_AddItemToArray(ids, mesos_id(id));
+				(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
+				c->n.declined++;
+			}
+			continue;
+		}
 		if (taskspec_offer_parse(o, &offers[k], err, sizeof err) != 0) {
 			const char *id = json_id(o, "id");
 			log_warn("offer_malformed", "offer_id=%s error=%s", log_qs(id ? id : ""),

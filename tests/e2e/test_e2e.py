@@ -598,6 +598,35 @@ class MasterDisruptionTest(E2ETestCase):
         c.finish(self)
 
 
+class OfferFloodTest(E2ETestCase):
+    """A master that sends one OFFERS event with more offers than the
+    coordinator parses (OFFERS_PER_EVENT_MAX, 50,000): bounded memory, the
+    rest declined unread, and the coordinator carries on."""
+    NAGENTS = 1
+
+    def test_offers_over_the_cap_are_declined_unread(self):
+        c = self.cluster
+        c.start_coordinator()
+        c.wait_reporting()
+        n = 60000
+        offers = [{} for _ in range(n - 1)] + [
+            {"id": {"value": "flood-last"}}]
+        c.emulator.control("stream/inject", {"event": {
+            "type": "OFFERS", "offers": {"offers": offers}}})
+        wait_until(lambda: c.coordinator.log_events("offers_over_cap"), 30,
+                   what="event=offers_over_cap")
+        ev = c.coordinator.log_events("offers_over_cap")[0]
+        self.assertEqual((ev["offers"], ev["cap"]), (str(n), "50000"))
+        wait_until(lambda: any(
+            o.get("value") == "flood-last"
+            for r in c.calls("DECLINE")
+            for o in r["body"]["decline"]["offer_ids"]), 30,
+            what="the last offer declined unread")
+        self.assertEqual(c.health(), 200)
+        self.assertTrue(c.coordinator_alive())
+        c.finish(self, quiesce=False, audit_checks=("ack_once",))
+
+
 class BadInputTest(E2ETestCase):
     TOKEN = "e2e-secret-token"
 
