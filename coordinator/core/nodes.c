@@ -20,16 +20,34 @@ static void clear_devices(struct nodes_node *n)
 	n->ndevices = 0;
 }
 
+static void node_free(struct nodes_node *n)
+{
+	clear_devices(n);
+	free(n->agent_id);
+	free(n->hostname);
+	free(n->boot_id);
+	free(n->client_mount_point);
+}
+
+bool nodes_remove(struct nodes *ns, const char *agent_id)
+{
+	size_t i;
+	if (!strmap_get(&ns->idx, agent_id, &i))
+		return false;
+	strmap_del(&ns->idx, agent_id);
+	node_free(&ns->v[i]);
+	if (i != ns->n - 1) {
+		ns->v[i] = ns->v[ns->n - 1];
+		strmap_put(&ns->idx, ns->v[i].agent_id, i);
+	}
+	ns->n--;
+	return true;
+}
+
 void nodes_fini(struct nodes *ns)
 {
-	for (size_t i = 0; i < ns->n; i++) {
-		struct nodes_node *n = &ns->v[i];
-		clear_devices(n);
-		free(n->agent_id);
-		free(n->hostname);
-		free(n->boot_id);
-		free(n->client_mount_point);
-	}
+	for (size_t i = 0; i < ns->n; i++)
+		node_free(&ns->v[i]);
 	free(ns->v);
 	strmap_fini(&ns->idx);
 	memset(ns, 0, sizeof *ns);

@@ -57,6 +57,11 @@ void nodes_fini(struct nodes *ns);
 int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t now_ms,
 		Quobyte__Bus__Ack *ack, bool *changed);
 
+/* Forget the node of agent_id (its agent was replaced by one with a new id
+ * on the same host); true when it was known. Pointers from nodes_find are
+ * invalid afterwards. */
+bool nodes_remove(struct nodes *ns, const char *agent_id);
+
 /* Lookup; NULL when unknown. Pointers are valid until the next apply. */
 const struct nodes_node *nodes_find(const struct nodes *ns, const char *agent_id);
 

@@ -55,10 +55,63 @@ void agent_clear_attrs(struct agent *a)
 	a->nattrs = 0;
 }
 
+/* Forget agent i: its node, its table entry, and the records of our
+ * reservations there -- an agent that registers under a new id on the same
+ * host (Mesos gives a removed agent a new id when it comes back) has none
+ * of the old one's reservations: they went with the old id, nothing was
+ * released by us. */
+static void agent_forget_at(struct coord *c, size_t i)
+{
+	struct agent *a = &c->agents[i];
+	for (size_t k = c->st.nreservations; k-- > 0;) {
+		struct store_reservation *v = &c->st.reservations[k];
+		if (strcmp(v->agent_id, a->id) != 0)
+			continue;
+		log_warn("reservation_gone_with_agent", "service=%s agent_id=%s hostname=%s",
+			 v->service, log_qs(v->agent_id), log_qs(v->hostname));
+		char svc[sizeof v->service];
+		snprintf(svc, sizeof svc, "%s", v->service);
+		store_state_remove_reservation(&c->st, svc, a->id);
+		c->st_dirty = true;
+	}
+	(void)nodes_remove(&c->nodes, a->id);
+	strmap_del(&c->agent_idx, a->id);
+	agent_clear_attrs(a);
+	for (size_t j = 0; j < a->nmounts; j++) {
+		free(a->mounts[j].root);
+		free(a->mounts[j].reserved_for);
+	}
+	free(a->mounts);
+	free(a->maint_answer);
+	free(a->id);
+	free(a->hostname);
+	if (i != c->nagents - 1) {
+		c->agents[i] = c->agents[c->nagents - 1];
+		strmap_put(&c->agent_idx, c->agents[i].id, i);
+	}
+	c->nagents--;
+}
+
+/* A new agent id on a host whose old agent is inactive: the old one was
+ * removed and this is it coming back (issue 12's agent removal). */
+static void agent_replace_old(struct coord *c, const char *id, const char *hostname)
+{
+	for (size_t i = c->nagents; hostname && i-- > 0;) {
+		struct agent *o = &c->agents[i];
+		if (o->active || !o->hostname || strcmp(o->hostname, hostname) != 0 ||
+		    strcmp(o->id, id) == 0)
+			continue;
+		log_warn("agent_replaced", "hostname=%s old_agent_id=%s new_agent_id=%s",
+			 log_qs(hostname), log_qs(o->id), log_qs(id));
+		agent_forget_at(c, i);
+	}
+}
+
 struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
 {
 	struct agent *a = agent_find(c, id);
 	if (!a) {
+		agent_replace_old(c, id, hostname);
 		if (c->nagents == c->agents_cap) {
 			c->agents_cap = c->agents_cap ? c->agents_cap * 2 : 16;
 			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);

@@ -844,6 +844,15 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		releases += out->actions[i].type == PLAN_UNRESERVE;
 	/* a release waits for an offer that carries the reservation, too */
 	bool want = (out->want_offers || releases > cy.released) && cy.pending > cy.launched;
+	/* A lost agent whose node reported devices may come back -- under a
+	 * new agent id if it was removed, which only an offer shows: stay
+	 * revived while one is missing, or its services wait for the next
+	 * periodic REVIVE. */
+	for (size_t i = 0; i < c->nagents && !want; i++)
+		if (!c->agents[i].active && nodes_find(&c->nodes, c->agents[i].id)) {
+			want = true;
+			cy.sig = fnv(cy.sig, "lost agent");
+		}
 	/* Until the first OFFERS after a subscription (which leaves offers on)
 	 * the agents are not known -- a fresh coordinator knows none --, so
 	 * suppressing then would hide every agent that needs a prober until
