@@ -6,6 +6,7 @@ are checked; at the end a summary table.
 
   QM_CHAOS_ROUNDS  rounds (default 100; scripts/test.sh runs a CI-sized 6)
   QM_CHAOS_SEED    random seed (default: a new one, printed)
+  QM_CHAOS_FAULTS  comma-separated fault kinds to draw from (default all)
 
 Faults (1 or 2 per round, each at a random moment of the round's upgrade):
   coord_kill       SIGKILL of the leading coordinator, restarted at once
@@ -17,11 +18,30 @@ Faults (1 or 2 per round, each at a random moment of the round's upgrade):
   disk_remount     a data disk unmounted and mounted again within the grace
   marker_rewrite   a marker rewritten with the same content
   agent_partition  an agent unreachable, then back
+  agent_remove     an agent removed by the operator (MARK_AGENT_GONE: its
+                   tasks TASK_GONE_BY_OPERATOR, its processes and its
+                   reservations gone), then the same host registers again
+                   as Mesos has it: a NEW agent id (a gone id never comes
+                   back, src/master/master.cpp markGone, 1.4.0 .. 1.11.0);
+                   the node's pinned services must return on the new agent
+  master_failover  the leading master hands leadership to the other one
+                   (the new leader starts empty, agents re-register)
+  master_kill      the leading master dies (listener closed, streams cut);
+                   the other leads once its ZooKeeper session would have
+                   expired (the emulator's --zk-session-timeout), then the
+                   dead one starts again as a standby
+
+The coordinators are given both masters as a list (--master
+http://a,http://b); the control API moves to a listener of its own so that
+it survives a dead master. A full disk under the file store does not apply:
+the campaign's coordinators keep their state in ZooKeeper.
 
 Invariants (after every round, on the whole journal):
   at most one live task per (service, node)          overlap_violations
   no service task on a node without a device of its type
   every marked disk of every node in the leader's state
+  no live task on a removed agent (its services back on the new agent id:
+  the convergence check counts tasks by hostname)
   no UNRESERVE or DESTROY operation, ever
   convergence to the target (exact tasks, all at the round's version,
   probers reporting to the leader) within CONVERGE_S
@@ -46,9 +66,27 @@ CONVERGE_S = 90
 MAX_DELAY = 2.5
 # services that need a device of their own name's type
 DISK_SERVICES = ("registry", "metadata", "data")
+# the emulator's masters: a dead leader's session lasts this long (seconds)
+MASTER_SESSION_S = 2
 
 
 class ChaosTest(FailoverTestCase):
+
+    LISTENERS = 2
+    EMULATOR_EXTRA = ("--control-listen", "127.0.0.1:0",
+                      "--zk-session-timeout", str(MASTER_SESSION_S))
+
+    def setUp(self):
+        super().setUp()
+        emu = self.cluster.emulator
+        plain, control = emu.control, emu.ready["control"]
+
+        def control_on_its_listener(action, body=None, method=None,
+                                    address=None, expect=200):
+            return plain(action, body, method, address or control, expect)
+        emu.control = control_on_its_listener
+        self.coord_extra = ["--removal-grace", "20s", "--master", ",".join(
+            "http://" + a for a in emu.addresses)]
 
     def test_fault_campaign(self):
         seed = os.environ.get("QM_CHAOS_SEED") or str(random.randrange(1 << 32))
@@ -59,7 +97,7 @@ class ChaosTest(FailoverTestCase):
         a, b = self.member("a"), self.member("b")
         # a removal grace no disk_remount outlasts
         for m in (a, b):
-            m.start(extra=["--removal-grace", "20s"])
+            m.start(extra=self.coord_extra)
         leader = self.wait_leader()
         c.wait_reporting()
         status, _, body = leader.post_version("3.2.0")
@@ -76,7 +114,16 @@ class ChaosTest(FailoverTestCase):
             "disk_remount": lambda: self.disk_remount(rnd),
             "marker_rewrite": lambda: self.marker_rewrite(rnd),
             "agent_partition": lambda: self.agent_partition(rnd),
+            "agent_remove": lambda: self.agent_remove(rnd),
+            "master_failover": self.master_failover,
+            "master_kill": self.master_kill,
         }
+        only = [k for k in os.environ.get("QM_CHAOS_FAULTS", "").split(",")
+                if k]
+        unknown = sorted(set(only) - set(faults))
+        self.assertEqual(unknown, [], "QM_CHAOS_FAULTS: unknown kinds")
+        if only:
+            faults = {k: faults[k] for k in only}
         counts = collections.Counter()
         converge = []
         violations = []
@@ -87,7 +134,8 @@ class ChaosTest(FailoverTestCase):
             status, _, body = leader.post_version(version)
             self.assertEqual(status, 200, "round %d: %s" % (i, body))
             t0 = time.time()
-            kinds = rnd.sample(sorted(faults), rnd.choice((1, 2)))
+            kinds = rnd.sample(sorted(faults),
+                               min(len(faults), rnd.choice((1, 2))))
             for kind in kinds:
                 time.sleep(rnd.uniform(0, MAX_DELAY / len(kinds)))
                 faults[kind]()
@@ -147,7 +195,7 @@ class ChaosTest(FailoverTestCase):
     def coord_kill(self):
         victim = self.current_leader()
         victim.kill()
-        victim.start(extra=["--removal-grace", "20s"])
+        victim.start(extra=self.coord_extra)
 
     def coord_stop(self):
         victim = self.current_leader()
@@ -197,6 +245,29 @@ class ChaosTest(FailoverTestCase):
         time.sleep(rnd.uniform(0.5, 2.0))
         emu.control("agent/reregister", {"hostname": host})
 
+    def agent_remove(self, rnd):
+        host = rnd.choice(self.cluster.hosts)
+        emu = self.cluster.emulator
+        emu.control("agent/remove", {"hostname": host})
+        time.sleep(rnd.uniform(0.5, 2.0))
+        self.cluster.add_agent(host)  # a new agent id
+
+    def leading_master(self):
+        return self.cluster.emulator.control("state").get("leader")
+
+    def master_failover(self):
+        emu = self.cluster.emulator
+        old = self.leading_master()
+        new = [a for a in emu.addresses if a != old][0]
+        emu.control("leader", {"leader": new})
+
+    def master_kill(self):
+        emu = self.cluster.emulator
+        old = self.leading_master()
+        emu.control("master/kill", {"address": old})
+        time.sleep(MASTER_SESSION_S + 1)
+        emu.control("master/start", {"address": old})
+
     # -- invariants ----------------------------------------------------------
 
     def invariants(self, leader):
@@ -211,6 +282,14 @@ class ChaosTest(FailoverTestCase):
             text = json.dumps(r.get("body", {}))
             if '"UNRESERVE"' in text or '"DESTROY"' in text:
                 problems.append("line %d: %s" % (r["_line"], text[:200]))
+        # a removed agent never returns under its old id: nothing may live
+        # there, and every host runs on its one current agent
+        agents = c.emulator.control("agents")["agents"]
+        gone = {a["agent_id"] for a in agents if a.get("gone")}
+        for t in c.emulator.live_tasks():
+            if t["agent_id"] in gone:
+                problems.append("%s lives on the removed agent %s"
+                                % (t["task_id"], t["agent_id"]))
         state = leader.state()
         nodes = {n["hostname"]: n for n in state["nodes"]}
         for t in c.emulator.live_tasks():
