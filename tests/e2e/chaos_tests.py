@@ -359,3 +359,44 @@ class AgentReturnTest(E2ETestCase):
         except (AssertionError, TimeoutError) as e:
             raise AssertionError("%s\n%s" % (e, BUG_AGENT_RETURN))
         c.finish(self)
+
+
+class LeaderAgainTest(FailoverTestCase):
+    """Round 34 of the campaign (seed 20261204): a coordinator that led,
+    stood by while the other led, and leads again must not plan with the
+    agents of its earlier term. Here agent3 is removed and returns under
+    a new id while coordinator X stands by; X leads again."""
+
+    def test_agent_removed_while_standing_by(self):
+        c = self.cluster
+        c.standard_disks()
+        members = [self.member("a"), self.member("b")]
+        extra = ["--removal-grace", "20s", "--revive-interval", "10s"]
+        for m in members:
+            m.start(extra=extra)
+        x = self.wait_leader()
+        c.wait_reporting()
+        status, _, body = x.post_version("3.2.0")
+        self.assertEqual(status, 200, body)
+        wait_converged(c, x, version="3.2.0", timeout=CONVERGE_S)
+        # x loses its session (paused past it) and stands again
+        os.kill(x.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(zkcluster.SESSION_TIMEOUT + 1)
+        finally:
+            os.kill(x.proc.pid, signal.SIGCONT)
+        y = self.wait_leader(timeout=zkcluster.SESSION_TIMEOUT + 30)
+        self.assertIsNot(y, x)
+        wait_converged(c, y, version="3.2.0", timeout=CONVERGE_S)
+        c.emulator.control("agent/remove", {"hostname": "agent3"})
+        c.add_agent("agent3")  # a new agent id
+        wait_converged(c, y, version="3.2.0", timeout=CONVERGE_S)
+        y.kill()
+        x2 = self.wait_leader(timeout=zkcluster.SESSION_TIMEOUT + 30)
+        self.assertIs(x2, x)
+        status, _, body = x.post_version("3.2.1")
+        self.assertEqual(status, 200, body)
+        wait_converged(c, x, version="3.2.1", timeout=60)
+        y.start(extra=extra)
+        self.wait_leader()
+        self.finish(x)
