@@ -162,6 +162,14 @@ class ChaosTest(FailoverTestCase):
             try:
                 wait_converged(c, leader, version=version, timeout=CONVERGE_S)
             except AssertionError as e:
+                # the table so far, then the failure
+                self.note("stopped in round %d; %d rounds converged: %s"
+                          % (i, len(converge), ", ".join(
+                              "%s %d" % kv for kv in sorted(counts.items()))))
+                if converge:
+                    self.note("slowest convergence so far %.1fs (round %d: "
+                              "%s)" % (max(converge)[0], max(converge)[1],
+                                       ",".join(max(converge)[2])))
                 raise AssertionError("round %d (faults %s, seed %s): %s"
                                      % (i, kinds, seed, e))
             converge.append((time.time() - t0, i, kinds))
