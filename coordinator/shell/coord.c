@@ -244,6 +244,19 @@ static void stop_acting(struct coord *c, const char *why)
 	nodes_init(&c->nodes);
 	while (c->nhealth)
 		health_drop(c, c->health[c->nhealth - 1].task_id);
+	/* and the agents: the master tells only the leader that an agent is
+	 * lost or removed (FAILURE), so an agent removed while we stand by
+	 * would stay active in a later term, wanting a prober and placements
+	 * that can never be offered; the next term learns them from offers */
+	rsv_fini(c);
+	agents_fini(c);
+	c->agents = NULL;
+	c->nagents = c->agents_cap = 0;
+	c->health = NULL;
+	c->nhealth = c->health_cap = 0;
+	c->waits = NULL;
+	c->nwaits = 0;
+	agents_init(c);
 	plan_output_free(&c->last);
 	log_warn("leadership_lost", "reason=%s action=%s", log_qs(why),
 		 log_qs("stopped acting; standing again"));
