@@ -695,15 +695,20 @@ static void rest_reservation_delete(const struct http_request *req,
 
 /* ---- rollout control (issue 14) ---- */
 
+/* The rollout fields of *src into *dst. */
+static void rollout_copy(struct store_state *dst, const struct store_state *src)
+{
+	dst->rollout_paused = src->rollout_paused;
+	memcpy(dst->target_version, src->target_version, sizeof dst->target_version);
+	memcpy(dst->previous_version, src->previous_version, sizeof dst->previous_version);
+}
+
 /* Save the changed state; on failure restore *saved and answer 500. */
 static bool rollout_commit(struct coord *c, struct http_response *resp,
 			   const struct store_state *saved, const char *what)
 {
 	if (coord_save(c) != 0) {
-		c->st.rollout_paused = saved->rollout_paused;
-		memcpy(c->st.target_version, saved->target_version, sizeof c->st.target_version);
-		memcpy(c->st.previous_version, saved->previous_version,
-		       sizeof c->st.previous_version);
+		rollout_copy(&c->st, saved);
 		char msg[96];
 		snprintf(msg, sizeof msg, "could not save the %s; see the log", what);
 		http_respond_error(resp, 500, msg);
@@ -724,9 +729,7 @@ static void rollout_pause_set(const struct http_request *req, struct http_respon
 		return;
 	}
 	struct store_state saved = {0};
-	saved.rollout_paused = c->st.rollout_paused;
-	memcpy(saved.target_version, c->st.target_version, sizeof saved.target_version);
-	memcpy(saved.previous_version, c->st.previous_version, sizeof saved.previous_version);
+	rollout_copy(&saved, &c->st);
 	c->st.rollout_paused = pause;
 	if (!rollout_commit(c, resp, &saved, "rollout state"))
 		return;
@@ -760,9 +763,7 @@ static void rest_rollout_rollback(const struct http_request *req, struct http_re
 		return;
 	}
 	struct store_state saved = {0};
-	saved.rollout_paused = c->st.rollout_paused;
-	memcpy(saved.target_version, c->st.target_version, sizeof saved.target_version);
-	memcpy(saved.previous_version, c->st.previous_version, sizeof saved.previous_version);
+	rollout_copy(&saved, &c->st);
 	memcpy(c->st.target_version, saved.previous_version, sizeof c->st.target_version);
 	memcpy(c->st.previous_version, saved.target_version, sizeof c->st.previous_version);
 	if (!rollout_commit(c, resp, &saved, "rolled back target version"))
