@@ -236,6 +236,16 @@ static cJSON *reservations_json(struct coord *c)
 	return arr;
 }
 
+/* {"paused":..., "previous_version":..., "target_version":...} */
+static cJSON *rollout_json(const struct coord *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "paused", c->st.rollout_paused);
+	cJSON_AddStringToObject(o, "previous_version", c->st.previous_version);
+	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+	return o;
+}
+
 static cJSON *state_json(struct coord *c)
 {
 	int64_t now = wall_ms();
@@ -261,6 +271,7 @@ static cJSON *state_json(struct coord *c)
 	standby_fields(c, o);
 	security_fields(c, o);
 	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+	cJSON_AddItemToObject(o, "rollout", rollout_json(c));
 	cJSON_AddStringToObject(o, "coordinator_version", QM_VERSION);
 	cJSON_AddStringToObject(o, "bus_url", c->bus_url);
 	cJSON *store = cJSON_AddObjectToObject(o, "store");
@@ -378,10 +389,10 @@ static void rest_version_get(const struct http_request *req, struct http_respons
 	http_respond(resp, 200, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
-static void rest_version_post(const struct http_request *req, struct http_response *resp,
-			      void *ctx)
+/* A change needs the leader: answers 503 naming it and returns true on a
+ * standby (or a leader whose session is gone). */
+static bool refuse_standby(struct coord *c, struct http_response *resp)
 {
-	struct coord *c = ctx;
 	if (c->leading && c->leader && !leader_is_leader(c->leader))
 		step_down_soon(c); /* the session is gone: do not act on it */
 	if (!c->leading || c->step_down_posted) {
@@ -390,8 +401,17 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 		snprintf(msg, sizeof msg, "this coordinator is a standby; the leader is %s",
 			 cur ? cur : "unknown");
 		http_respond_error(resp, 503, msg);
-		return;
+		return true;
 	}
+	return false;
+}
+
+static void rest_version_post(const struct http_request *req, struct http_response *resp,
+			      void *ctx)
+{
+	struct coord *c = ctx;
+	if (refuse_standby(c, resp))
+		return;
 	size_t len = req->body_len;
 	const char *b = req->body;
 	/* blanks and a line end around the version are tolerated (curl -d, echo) */
@@ -419,11 +439,15 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 				   "not a valid version: a Docker tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
 		return;
 	}
-	char old[STORE_VERSION_MAX + 1];
+	char old[STORE_VERSION_MAX + 1], old_prev[STORE_VERSION_MAX + 1];
 	snprintf(old, sizeof old, "%s", c->st.target_version);
+	snprintf(old_prev, sizeof old_prev, "%s", c->st.previous_version);
+	if (strcmp(old, v) != 0) /* kept for POST /v1/rollout/rollback */
+		snprintf(c->st.previous_version, sizeof c->st.previous_version, "%s", old);
 	snprintf(c->st.target_version, sizeof c->st.target_version, "%s", v);
 	if (coord_save(c) != 0) {
 		snprintf(c->st.target_version, sizeof c->st.target_version, "%s", old);
+		snprintf(c->st.previous_version, sizeof c->st.previous_version, "%s", old_prev);
 		http_respond_error(resp, 500, "could not save the new target version; see the log");
 		return;
 	}
@@ -577,6 +601,86 @@ static void rest_reservation_delete(const struct http_request *req,
 	http_respond_json(resp, 202, o);
 }
 
+/* ---- rollout control (issue 14) ---- */
+
+/* The rollout fields of *src into *dst. */
+static void rollout_copy(struct store_state *dst, const struct store_state *src)
+{
+	dst->rollout_paused = src->rollout_paused;
+	memcpy(dst->target_version, src->target_version, sizeof dst->target_version);
+	memcpy(dst->previous_version, src->previous_version, sizeof dst->previous_version);
+}
+
+/* Save the changed state; on failure restore *saved and answer 500. */
+static bool rollout_commit(struct coord *c, struct http_response *resp,
+			   const struct store_state *saved, const char *what)
+{
+	if (coord_save(c) != 0) {
+		rollout_copy(&c->st, saved);
+		char msg[96];
+		snprintf(msg, sizeof msg, "could not save the %s; see the log", what);
+		http_respond_error(resp, 500, msg);
+		return false;
+	}
+	replan_soon(c);
+	return true;
+}
+
+static void rollout_pause_set(const struct http_request *req, struct http_response *resp,
+			      struct coord *c, bool pause)
+{
+	if (refuse_standby(c, resp))
+		return;
+	if (c->st.rollout_paused == pause) {
+		http_respond_error(resp, 409, pause ? "the rollout is already paused"
+						    : "the rollout is not paused");
+		return;
+	}
+	struct store_state saved = {0};
+	rollout_copy(&saved, &c->st);
+	c->st.rollout_paused = pause;
+	if (!rollout_commit(c, resp, &saved, "rollout state"))
+		return;
+	log_info(pause ? "rollout_paused" : "rollout_resumed", "remote=%s target_version=%s",
+		 log_qs(req->remote), log_qs(c->st.target_version));
+	http_respond_json(resp, 200, rollout_json(c));
+}
+
+static void rest_rollout_pause(const struct http_request *req, struct http_response *resp,
+			       void *ctx)
+{
+	rollout_pause_set(req, resp, ctx, true);
+}
+
+static void rest_rollout_resume(const struct http_request *req, struct http_response *resp,
+				void *ctx)
+{
+	rollout_pause_set(req, resp, ctx, false);
+}
+
+/* Target := previous target; the one rolled back from becomes the previous
+ * one, so a second rollback undoes the first. */
+static void rest_rollout_rollback(const struct http_request *req, struct http_response *resp,
+				  void *ctx)
+{
+	struct coord *c = ctx;
+	if (refuse_standby(c, resp))
+		return;
+	if (!c->st.previous_version[0]) {
+		http_respond_error(resp, 409, "no previous target version to roll back to");
+		return;
+	}
+	struct store_state saved = {0};
+	rollout_copy(&saved, &c->st);
+	memcpy(c->st.target_version, saved.previous_version, sizeof c->st.target_version);
+	memcpy(c->st.previous_version, saved.target_version, sizeof c->st.previous_version);
+	if (!rollout_commit(c, resp, &saved, "rolled back target version"))
+		return;
+	log_info("target_version", "old=%s new=%s action=rollback remote=%s",
+		 log_qs(saved.target_version), log_qs(c->st.target_version), log_qs(req->remote));
+	http_respond_json(resp, 200, rollout_json(c));
+}
+
 const struct http_route rest_routes[] = {
 	{ "GET", "/v1/health", rest_health, AUTH_ACCESS_PUBLIC },
 	{ "GET", "/v1/audit", rest_audit, AUTH_ACCESS_ADMIN },
@@ -584,6 +688,9 @@ const struct http_route rest_routes[] = {
 	{ "GET", "/v1/version", rest_version_get, false },
 	{ "POST", "/v1/version", rest_version_post, true },
 	{ "POST", "/v1/framework/reset", rest_framework_reset, true },
+	{ "POST", "/v1/rollout/pause", rest_rollout_pause, true },
+	{ "POST", "/v1/rollout/resume", rest_rollout_resume, true },
+	{ "POST", "/v1/rollout/rollback", rest_rollout_rollback, true },
 	{ "GET", "/v1/reservations", rest_reservations_get, false },
 	{ "DELETE", "/v1/reservations/", rest_reservation_delete, true },
 	{ "GET", "/metrics", metrics_handler, false },

@@ -145,6 +145,9 @@
  *     ready still blocks it wherever it is, a node in maintenance included
  *     (one node down is all the quorum can spare). wake_ms covers the
  *     moments a hold begins (start - lookahead) and ends (start + duration).
+ * 14. Paused rollout: with config.rollout_paused no upgrade/replace KILL is
+ *     made (rule 8) while old tasks remain; missing services are still
+ *     launched. A problem line says "rollout paused by the operator".
  *
  * Threads: plan_compute is reentrant and touches only its arguments. */
 #ifndef QM_PLAN_H
@@ -223,6 +226,7 @@ struct plan_config {
 	unsigned health_checked;
 	bool reserve;                  /* default true: pinned services reserve (rule 11) */
 	long long maintenance_lookahead_ms; /* default 1 h (rule 13) */
+	bool rollout_paused;           /* default false: no upgrade KILLs (rule 8) */
 };
 
 /* What the agent's prober last reported (all zero before its first report).

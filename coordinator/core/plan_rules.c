@@ -505,6 +505,10 @@ void pl_upgrade(struct ctx *c)
 	}
 	if (n_old == 0)
 		return;
+	if (c->cfg->rollout_paused) { /* rule 14 */
+		pl_problem(c, SECT_UPGRADE, "rollout paused by the operator");
+		return;
+	}
 
 	size_t cand = NONE;
 	if (n_not_ready == 0) {

@@ -552,6 +552,7 @@ static void input_build(struct coord *c, int64_t now, struct input *ip)
 	ip->in.now_ms = now;
 	ip->in.target_version = c->st.target_version;
 	ip->in.config = c->pc;
+	ip->in.config.rollout_paused = c->st.rollout_paused;
 	input_agents(c, ip);
 	input_tasks(c, ip);
 	input_history(c, ip);

@@ -204,6 +204,8 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
 	put_str(root, "framework_id", s->framework_id);
 	put_str(root, "target_version", s->target_version);
 	put_str(root, "progress", s->progress);
+	put_str(root, "previous_version", s->previous_version);
+	ck(cJSON_AddBoolToObject(root, "rollout_paused", s->rollout_paused));
 	cJSON *tasks = ck(cJSON_AddArrayToObject(root, "tasks"));
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const struct store_task *t = &s->tasks[i];
@@ -650,7 +652,10 @@ int store_state_from_json(const char *buf, size_t len, struct store_state *s,
 	    (rv = rd_str(&r, root, "target_version", s->target_version,
 			 sizeof s->target_version, false)) ||
 	    (rv = rd_str(&r, root, "progress", s->progress, sizeof s->progress,
-			 false)))
+			 false)) ||
+	    (rv = rd_str(&r, root, "previous_version", s->previous_version,
+			 sizeof s->previous_version, false)) ||
+	    (rv = rd_bool(&r, root, "rollout_paused", &s->rollout_paused)))
 		goto out;
 	if (s->framework_id[0] && !id_ok(s->framework_id)) {
 		rv = corrupt(&r, "framework_id", "not a valid Mesos ID");

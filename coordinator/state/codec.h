@@ -1,7 +1,8 @@
 /* The coordinator's durable state in memory, and its one encoding.
  *
  * What is stored (struct store_state): the framework ID, the operator's
- * target version, an opaque deployment progress marker, the tasks the
+ * target version (and the one before it, and whether the rollout is
+ * paused), an opaque deployment progress marker, the tasks the
  * coordinator launched (written BEFORE the ACCEPT that launches them, so a
  * restarted coordinator knows its tasks) and per-slot failure counters for
  * relaunch backoff. Device inventories are not stored: probers resend
@@ -90,6 +91,11 @@ struct store_state {
 	char framework_id[STORE_ID_MAX + 1];     /* "" until SUBSCRIBED */
 	char target_version[STORE_VERSION_MAX + 1]; /* "" = no services wanted */
 	char progress[STORE_PROGRESS_MAX + 1];   /* opaque to the store */
+	/* Rollout control (issue 14): the target version before the last
+	 * change ("" = none; POST /v1/rollout/rollback goes back to it) and
+	 * whether the operator paused upgrade KILLs. Both optional on read. */
+	char previous_version[STORE_VERSION_MAX + 1];
+	bool rollout_paused;
 	struct store_task *tasks;
 	size_t ntasks, tasks_cap;
 	struct store_failure *failures;

@@ -101,6 +101,8 @@ static inline void parse_cfg(struct world *w, const char *spec)
 			c->prober_stale_ms = parse_time(tok + 6);
 		else if (strcmp(tok, "noreserve") == 0)
 			c->reserve = false;
+		else if (strcmp(tok, "paused") == 0)
+			c->rollout_paused = true;
 		else if (strncmp(tok, "look=", 5) == 0)
 			c->maintenance_lookahead_ms = parse_time(tok + 5);
 		else if (strncmp(tok, "pattr=", 6) == 0)

@@ -125,6 +125,8 @@ __attribute__((unused)) static void fill(struct store_state *s, int ntasks)
 	store_state_init(s);
 	snprintf(s->framework_id, sizeof s->framework_id, "5e1f2b7c-0000");
 	snprintf(s->target_version, sizeof s->target_version, "3.0.1");
+	snprintf(s->previous_version, sizeof s->previous_version, "3.0.0");
+	s->rollout_paused = true;
 	snprintf(s->progress, sizeof s->progress,
 		 "upgrade \"3.0\" -> 3.0.1: data 2/5 \xc3\xbc\n");
 	for (int i = 0; i < ntasks; i++) {
@@ -149,6 +151,8 @@ __attribute__((unused)) static void assert_same(const struct store_state *a, con
 {
 	cr_assert_str_eq(a->framework_id, b->framework_id);
 	cr_assert_str_eq(a->target_version, b->target_version);
+	cr_assert_str_eq(a->previous_version, b->previous_version);
+	cr_assert_eq(a->rollout_paused, b->rollout_paused);
 	cr_assert_str_eq(a->progress, b->progress);
 	cr_assert_eq(a->ntasks, b->ntasks);
 	for (size_t i = 0; i < a->ntasks; i++) {

@@ -756,6 +756,36 @@ static const struct pcase cases[] = {
 		.problems = {"upgrade to 2.0: 4 of 6 task(s) at the target version; waits for data on a1 to be running and healthy"},
 		.absent = {"replacing"},
 	},
+	/* ---- rule 14: paused rollout ---------------------------------------- */
+	{
+		.name = "paused rollout: no upgrade kill",
+		.target = "2.0",
+		.cfg = "paused",
+		.agents = AG3,
+		.tasks = PR3 CORE("1.0") MGMT("1.0"),
+		.actions = "",
+		.problems = {"rollout paused by the operator"},
+		.absent = {"replacing", "kill"},
+	},
+	{
+		.name = "paused rollout: a missing service is still launched",
+		.target = "2.0",
+		.cfg = "paused",
+		.agents = AG3,
+		.tasks = PR3 "r1 registry a1 1.0 KILLED; m1 metadata a1 1.0 RUNNING ok; "
+			 "d1 data a1 1.0 RUNNING ok; d2 data a2 1.0 RUNNING ok; " MGMT("1.0"),
+		.actions = "launch registry a1 2.0",
+		.problems = {"rollout paused by the operator"},
+	},
+	{
+		.name = "paused rollout at the target: no pause line",
+		.target = "2.0",
+		.cfg = "paused",
+		.agents = AG3,
+		.tasks = PR3 CORE("2.0") MGMT("2.0"),
+		.actions = "",
+		.absent = {"paused"},
+	},
 	/* rule 8 for a device the container cannot see (hot-add outside the
 	 * mounted device roots) */
 	{

@@ -472,6 +472,12 @@ Test(store, schema_errors_refused)
 		 "\"target_version\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
 		 QM_ECORRUPT, "target_version: too long"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1,\"version\":1,"
+		 "\"rollout_paused\":\"yes\"}",
+		 QM_ECORRUPT, "rollout_paused: not a boolean"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1,\"version\":1,"
+		 "\"previous_version\":7}",
+		 QM_ECORRUPT, "previous_version: not a string"},
 		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1,\"version\":1} x",
 		 QM_ECORRUPT, "trailing data"},
 		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1,\"version\":1,"
