@@ -949,7 +949,10 @@ class TaskTest(EmulatorCase):
         self.assertEqual((status, body["dropped"]),
                          (200, [client.framework_id]))
         self.assertTrue(client.closed.wait(5))
-        self.assertEqual(client.call("SUPPRESS")[0], 403)
+        # the master learns of the closed connection asynchronously (as
+        # Mesos does): the client may see its EOF first
+        wait_until(lambda: client.call("SUPPRESS")[0] == 403,
+                   what="calls of the disconnected framework refused")
         again = self.subscribe(framework_id=client.framework_id,
                                auto_ack=False)
         resent = again.wait_update("pending")
