@@ -465,7 +465,11 @@ def overlap_violations(records, hosts):
         version = e2e.labels_of(info).get("version")
         events.append((r["_line"], 1, tid, svc, host, version))
         if tid in ends:
-            events.append((ends[tid], 0, tid, svc, host, version))
+            # a launch the master refuses at once (an offer of an agent
+            # removed meanwhile: TASK_DROPPED) has its terminal update
+            # journalled BEFORE the ACCEPT record: it ends right after it
+            events.append((max(ends[tid], r["_line"] + 0.5), 0, tid, svc,
+                           host, version))
     events.sort(key=lambda e: (e[0], e[1]))
     live_slot = {}
     live_version = {}
