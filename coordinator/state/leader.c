@@ -1,5 +1,6 @@
 #include "state/leader.h"
 
+#include "clock.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -15,7 +16,18 @@
 #define RETRY_MS 1000
 #define AUTH_RETRY_MS 5000
 
-enum tag { T_IGNORE, T_LIST, T_CREATE, T_PRED, T_LOWEST, T_MINE };
+enum tag { T_IGNORE, T_LIST, T_CREATE, T_PRED, T_LOWEST, T_MINE, T_LEASE };
+
+/* The lease: a leader acts only while ZooKeeper answered a request it sent
+ * less than LEASE_NUM/LEASE_DEN of the session timeout ago. The server
+ * cannot expire the session (and let another contender win) before a full
+ * timeout after it heard that request, so a leader whose process was frozen
+ * (SIGSTOP, a VM pause, swap) past its session stops acting the moment it
+ * runs again, before its ZooKeeper thread has even noticed the expiry. It is
+ * renewed LEASE_RENEWALS times per lease. */
+#define LEASE_NUM 2
+#define LEASE_DEN 3
+#define LEASE_RENEWALS 3
 
 /* Something the ZooKeeper threads hand to the loop. */
 struct lev {
@@ -43,6 +55,8 @@ struct leader {
 	 * leader_is_leader trusts before the loop has seen the event. */
 	atomic_int zk_state;
 	atomic_uint_fast64_t zk_gen;
+	/* Monotonic ms until which leading is trusted (see LEASE_NUM). */
+	atomic_uint_fast64_t lease_until;
 
 	/* Loop thread only. */
 	uint64_t gen;         /* session generation acted on */
@@ -55,6 +69,9 @@ struct leader {
 	char *leader_id;
 	uint64_t epoch;       /* answers of older evaluations are ignored */
 	uint64_t timer;
+	uint64_t list_sent;   /* when the latest T_LIST was sent */
+	uint64_t lease_timer;
+	uint64_t lease_sent;  /* when the T_LEASE in flight was sent, or 0 */
 };
 
 static void drain(struct ev_loop *loop, void *arg);
@@ -154,6 +171,20 @@ static void op_forget(struct zk_op *op, void *arg)
 }
 
 static void on_timer(struct ev_loop *loop, void *arg);
+static void on_lease_timer(struct ev_loop *loop, void *arg);
+static void on_lease(struct leader *l, struct zk_op *op);
+
+static uint64_t lease_ms(struct leader *l)
+{
+	return (uint64_t)zk_conn_session_timeout_ms(l->zk) * LEASE_NUM / LEASE_DEN;
+}
+
+static void lease_schedule(struct leader *l)
+{
+	if (!l->lease_timer && !l->dead)
+		l->lease_timer = ev_timer_add(l->loop, lease_ms(l) / LEASE_RENEWALS + 1,
+					      on_lease_timer, l);
+}
 
 static void schedule(struct leader *l, uint64_t ms)
 {
@@ -326,7 +357,16 @@ static void become_leader(struct leader *l)
 	if (atomic_load(&l->zk_state) != ZOO_CONNECTED_STATE ||
 	    atomic_load(&l->zk_gen) != l->gen)
 		return;
+	/* the listing that elected us is the first lease */
+	uint64_t until = l->list_sent + lease_ms(l);
+	if (clock_mono_ms() >= until) {
+		evaluate(l); /* answered too late to trust: ask again */
+		return;
+	}
+	atomic_store(&l->lease_until, until);
+	l->lease_sent = 0;
 	l->leading = true;
+	lease_schedule(l);
 	log_info("leader_elected", "znode=%s id=%s", log_qs(l->my_path),
 		 log_qs(l->id));
 	if (l->cbs.elected)
@@ -440,6 +480,10 @@ static void on_op(struct leader *l, struct zk_op *op)
 		on_create(l, op);
 		return;
 	}
+	if (op->tag == T_LEASE) {
+		on_lease(l, op);
+		return;
+	}
 	if (op->seq != l->epoch || !l->connected)
 		return;
 	switch ((enum tag)op->tag) {
@@ -524,7 +568,60 @@ static void evaluate(struct leader *l)
 	if (!l->connected || l->dead)
 		return;
 	l->epoch++;
+	l->list_sent = clock_mono_ms();
 	start_op(l, zk_op_new(ZK_CHILDREN, l->dir), T_LIST, l->epoch);
+}
+
+/* Lapsed: step down, and stand again at once (elected again if our znode is
+ * still the lowest). True when it had lapsed. */
+static bool lease_lapsed(struct leader *l, uint64_t now)
+{
+	if (now < atomic_load(&l->lease_until))
+		return false;
+	char why[128];
+	snprintf(why, sizeof why, "no answer from ZooKeeper within the %llu ms lease",
+		 (unsigned long long)lease_ms(l));
+	step_down(l, why);
+	if (!l->dead)
+		evaluate(l);
+	return true;
+}
+
+/* While leading: renew the lease with a read of our own znode. */
+static void on_lease_timer(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct leader *l = arg;
+	l->lease_timer = 0;
+	if (!l->leading || l->dead)
+		return;
+	uint64_t now = clock_mono_ms();
+	if (lease_lapsed(l, now))
+		return;
+	if (!l->lease_sent || now - l->lease_sent >= lease_ms(l)) {
+		l->lease_sent = now;
+		start_op(l, zk_op_new(ZK_EXISTS, l->my_path), T_LEASE, l->gen);
+	}
+	lease_schedule(l);
+}
+
+static void on_lease(struct leader *l, struct zk_op *op)
+{
+	uint64_t sent = l->lease_sent;
+	l->lease_sent = 0;
+	if (op->seq != l->gen || !l->connected || !l->leading || !sent)
+		return;
+	/* lapsed before this answer came: the loop may already have stopped
+	 * acting on leader_is_leader(); step down properly, not resume */
+	if (lease_lapsed(l, clock_mono_ms()))
+		return;
+	if (op->rc == ZOK) {
+		uint64_t until = sent + lease_ms(l);
+		if (until > atomic_load(&l->lease_until))
+			atomic_store(&l->lease_until, until);
+	} else if (op->rc == ZNONODE) {
+		evaluate(l);
+	}
 }
 
 /* Loop thread: everything queued, in order. */
@@ -620,6 +717,9 @@ void leader_free(struct leader *l)
 	if (l->timer)
 		ev_timer_cancel(l->loop, l->timer);
 	l->timer = 0;
+	if (l->lease_timer)
+		ev_timer_cancel(l->loop, l->lease_timer);
+	l->lease_timer = 0;
 	l->leading = false;
 	if (l->my_path && l->connected) {
 		log_info("leader_resigned", "znode=%s", log_qs(l->my_path));
@@ -635,7 +735,8 @@ bool leader_is_leader(const struct leader *l)
 {
 	struct leader *m = (struct leader *)l;
 	return l->leading && atomic_load(&m->zk_state) == ZOO_CONNECTED_STATE &&
-	       atomic_load(&m->zk_gen) == l->gen;
+	       atomic_load(&m->zk_gen) == l->gen &&
+	       clock_mono_ms() < atomic_load(&m->lease_until);
 }
 
 const char *leader_current(const struct leader *l)

@@ -271,6 +271,16 @@ int64_t zk_conn_session_id(struct zk_conn *c)
 	return id;
 }
 
+int zk_conn_session_timeout_ms(struct zk_conn *c)
+{
+	/* the negotiated one once connected (the server may shorten it);
+	 * never more than was asked for */
+	int t = zoo_recv_timeout(c->s->zh);
+	if (t <= 0 || t > c->session_timeout_ms)
+		t = c->session_timeout_ms;
+	return t;
+}
+
 clientid_t zk_conn_client_id(struct zk_conn *c)
 {
 	return *zoo_client_id(c->s->zh);

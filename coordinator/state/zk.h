@@ -74,6 +74,9 @@ uint64_t zk_conn_generation(const struct zk_conn *c);
 int zk_conn_state(struct zk_conn *c);
 /* Id of the current session, 0 before it first connected. */
 int64_t zk_conn_session_id(struct zk_conn *c);
+/* The session timeout in force: the negotiated one, capped at the one asked
+ * for. Any thread. */
+int zk_conn_session_timeout_ms(struct zk_conn *c);
 /* Id and password of the current session as the client holds them (valid
  * once connected): for diagnostics and tests (e.g. to expire a session). */
 clientid_t zk_conn_client_id(struct zk_conn *c);

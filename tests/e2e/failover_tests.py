@@ -477,6 +477,19 @@ class PausedLeaderTest(FailoverTestCase):
             time.sleep(0.5)
         finally:
             a.proc.send_signal(signal.SIGCONT)
+        # From its first answer on, the woken leader must not claim to
+        # lead: its lease ran out while it was frozen, whatever its
+        # ZooKeeper thread has noticed yet (before the lease, CI once saw
+        # two coordinators act at once in LeaderAgainTest).
+        claims, polls, t_end = [], 0, time.time() + 1.5
+        while time.time() < t_end and a.alive():
+            status, doc = a.health()
+            polls += 1
+            if status == 200 and doc.get("status") == "ok" and \
+                    doc.get("leader") is True:
+                claims.append(round(time.time() - t_end + 1.5, 3))
+        self.assertEqual(claims, [], "the woken leader said it leads "
+                         "(s after SIGCONT; b leads) in %d polls" % polls)
         resumed = len(c.journal())
         lost = wait_until(lambda: a.log_events("leadership_lost",
                                                since=mark_a), 10,
