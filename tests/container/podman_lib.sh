@@ -108,7 +108,18 @@ qm_base_image() {
 	rm -f "$log"
 }
 
+# One set-up at a time (the suite's two lanes may both ask: apt-get and the
+# base image import must not race); the lock goes with the function.
 qm_podman_setup() {
+	local lockfd rc
+	exec {lockfd}>"${TMPDIR:-/tmp}/qm-podman-setup.lock"
+	flock "$lockfd"
+	qm_podman_setup_locked; rc=$?
+	exec {lockfd}>&-
+	return $rc
+}
+
+qm_podman_setup_locked() {
 	local log first
 	QM_PODMAN_ERR=
 	if [ "$(id -u)" -ne 0 ]; then

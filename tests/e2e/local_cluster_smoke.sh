@@ -132,7 +132,16 @@ check "no quobyte-local mount at all" bash -c "! grep -q quobyte-local /proc/mou
 if [ "$real" -eq 1 ]; then
   pargs=$(bash "$top/tests/container/podman_lib.sh" env 2>/dev/null | sed -n 's/^QM_PODMAN_ARGS=//p')
   # shellcheck disable=SC2086  # podman's global options, none with a blank
-  check "no container left" test -z "$(podman $pargs ps -a -q --filter label=quobyte-mesos.emulator 2>&1)"
+  # this instance's containers: those with a volume from its state
+  # directory (the suite's other lane may run emulator containers of its own)
+  ours() {
+    local id
+    for id in $(podman $pargs ps -a -q --filter label=quobyte-mesos.emulator 2>/dev/null); do
+      podman $pargs inspect --format '{{range .Mounts}}{{.Source}}{{"\n"}}{{end}}' "$id" 2>/dev/null |
+        grep -q "^${state:-/var/tmp/quobyte-local.}" && echo "$id"
+    done
+  }
+  check "no container left" test -z "$(ours)"
 fi
 
 ready_line=$(grep -m1 -oE 'everything first ran at \+[0-9.]+s \(target version set at \+[0-9.]+s\)' "$log")
