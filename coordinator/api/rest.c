@@ -300,6 +300,15 @@ static cJSON *state_json(struct coord *c)
 		snprintf(line, sizeof line, "no leading Mesos master: %s", ms.detection);
 		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
 	}
+	if (c->store_error[0]) {
+		char line[700];
+		snprintf(line, sizeof line,
+			 "the coordinator's state cannot be saved (%s %s) for %llds: %s. "
+			 "Launches and acknowledgements wait until it can",
+			 store_backend(c->store), store_location(c->store),
+			 (long long)((wall_ms() - c->store_error_since_ms) / 1000), c->store_error);
+		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
+	}
 	for (size_t i = 0; i < c->last.n_problems; i++)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
 	for (size_t i = 0; i < c->nagents; i++) {
@@ -389,6 +398,16 @@ static void rest_version_get(const struct http_request *req, struct http_respons
 	http_respond(resp, 200, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
+/* 500 for a change whose save failed, with the store's error (e.g. a full
+ * disk); nothing of the change is kept. */
+static void respond_save_failed(struct coord *c, struct http_response *resp, const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "could not save the %s, nothing changed: %s", what,
+		 c->store_error[0] ? c->store_error : "see the log");
+	http_respond_error(resp, 500, msg);
+}
+
 /* A change needs the leader: answers 503 naming it and returns true on a
  * standby (or a leader whose session is gone). */
 static bool refuse_standby(struct coord *c, struct http_response *resp)
@@ -448,7 +467,7 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 	if (coord_save(c) != 0) {
 		snprintf(c->st.target_version, sizeof c->st.target_version, "%s", old);
 		snprintf(c->st.previous_version, sizeof c->st.previous_version, "%s", old_prev);
-		http_respond_error(resp, 500, "could not save the new target version; see the log");
+		respond_save_failed(c, resp, "new target version");
 		return;
 	}
 	log_info("target_version", "old=%s new=%s%s", log_qs(old), log_qs(v),
@@ -502,7 +521,7 @@ static void rest_framework_reset(const struct http_request *req, struct http_res
 		store_state_remove_task(&c->st, c->st.tasks[0].task_id);
 	}
 	if (coord_save(c) != 0) {
-		http_respond_error(resp, 500, "could not save the reset; see the log");
+		respond_save_failed(c, resp, "reset");
 		return;
 	}
 	log_warn("framework_reset", "remote=%s old_framework_id=%s tasks_forgotten=%zu",
@@ -587,7 +606,7 @@ static void rest_reservation_delete(const struct http_request *req,
 		v = store_state_reservation(&c->st, svc, agent, false);
 		if (v)
 			v->release_requested = false;
-		http_respond_error(resp, 500, "could not save the request; see the log");
+		respond_save_failed(c, resp, "release request");
 		return;
 	}
 	log_warn("reservation_release_requested", "service=%s agent_id=%s hostname=%s remote=%s",
@@ -617,9 +636,7 @@ static bool rollout_commit(struct coord *c, struct http_response *resp,
 {
 	if (coord_save(c) != 0) {
 		rollout_copy(&c->st, saved);
-		char msg[96];
-		snprintf(msg, sizeof msg, "could not save the %s; see the log", what);
-		http_respond_error(resp, 500, msg);
+		respond_save_failed(c, resp, what);
 		return false;
 	}
 	replan_soon(c);

@@ -86,6 +86,9 @@ int coord_save(struct coord *c)
 	metrics_hist_since(&c->metrics.store_save, t0);
 	if (rv != 0) {
 		c->n.store_errors++;
+		if (!c->store_error[0])
+			c->store_error_since_ms = wall_ms();
+		snprintf(c->store_error, sizeof c->store_error, "%s", err[0] ? err : qm_strerror(rv));
 		log_error("store_save_failed", "backend=%s location=%s error=%s detail=%s",
 			  store_backend(c->store), log_qs(store_location(c->store)),
 			  qm_strerror(rv), log_qs(err));
@@ -98,6 +101,13 @@ int coord_save(struct coord *c)
 	}
 	c->st_version = nv;
 	c->n.store_saves++;
+	if (c->store_error[0]) {
+		log_info("store_save_recovered", "backend=%s location=%s failing_for_ms=%lld",
+			 store_backend(c->store), log_qs(store_location(c->store)),
+			 (long long)(wall_ms() - c->store_error_since_ms));
+		c->store_error[0] = '\0';
+		c->store_error_since_ms = 0;
+	}
 	return 0;
 }
 

@@ -171,6 +171,10 @@ struct coord {
 	struct rsv_view *rsv_view;    /* parallel to nothing: rebuilt by every plan */
 	size_t nrsv_view;
 	bool st_dirty;                /* the state changed outside a plan: save with it */
+	/* The last save's failure ("" after a success) and since when saves
+	 * fail (wall ms): a problem line for operators, e.g. a full disk. */
+	char store_error[320];
+	int64_t store_error_since_ms;
 	struct counters n;
 	struct metrics_state metrics; /* histograms for /metrics (api/metrics.h) */
 	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
