@@ -252,6 +252,18 @@ cJSON *busjson_envelope(const Quobyte__Bus__Envelope *env)
 		add(o, "session", session_string(env->session));
 	add_u64(o, "sent_unix_ms", env->has_sent_unix_ms, env->sent_unix_ms);
 	add(o, "kind", must(cJSON_CreateString(kind_name(env->body_case))));
+	if (env->stats) {
+		const Quobyte__Bus__ProberStats *s = env->stats;
+		cJSON *st = must(cJSON_CreateObject());
+		add_u64(st, "rebuilds", s->has_rebuilds, s->rebuilds);
+		add_u64(st, "resyncs", s->has_resyncs, s->resyncs);
+		add_u64(st, "udev_overflows", s->has_udev_overflows, s->udev_overflows);
+		add_u64(st, "inotify_overflows", s->has_inotify_overflows, s->inotify_overflows);
+		add_u64(st, "rss_bytes", s->has_rss_bytes, s->rss_bytes);
+		add_u64(st, "messages_sent", s->has_messages_sent, s->messages_sent);
+		add_u64(st, "send_failures", s->has_send_failures, s->send_failures);
+		add(o, "stats", st);
+	}
 
 	switch (env->body_case) {
 	case QUOBYTE__BUS__ENVELOPE__BODY_SNAPSHOT:

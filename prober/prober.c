@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -46,6 +47,8 @@ struct prober {
 	size_t last_dropped;
 	size_t last_subdirs_dropped;
 	size_t last_aliases_dropped;
+	/* for ProberStats */
+	uint64_t n_rebuilds, n_resyncs, n_udev_overflows, n_inotify_overflows;
 };
 
 int prober_boot_id(char *buf, size_t cap)
@@ -310,6 +313,7 @@ static void rebuild(struct prober *p, const char *why)
 		return;
 	}
 	log_debug("rebuild", "reason=%s", why);
+	p->n_rebuilds++;
 	struct scan_result r;
 	scan_run(p->probe, &p->o->scan, text, len, &r);
 	free(text);
@@ -346,6 +350,7 @@ static void rebuild(struct prober *p, const char *why)
 
 static void full_resync(struct prober *p, const char *why)
 {
+	p->n_resyncs++;
 	probe_cache_flush(p->probe);
 	rebuild(p, why);
 }
@@ -368,6 +373,11 @@ static void on_sources(void *arg, const struct src_events *ev)
 	struct prober *p = arg;
 	if (ev->resync) {
 		log_warn("resync", "reason=%s", ev->resync);
+		p->n_resyncs++;
+		if (strcmp(ev->resync, "udev_enobufs") == 0)
+			p->n_udev_overflows++;
+		else if (strcmp(ev->resync, "inotify_overflow") == 0)
+			p->n_inotify_overflows++;
 		probe_cache_flush(p->probe);
 	} else if (ev->drop_all) {
 		probe_cache_flush(p->probe);
@@ -459,6 +469,41 @@ static const struct inv *current_inv(void *arg, uint64_t *gen)
 	struct prober *p = arg;
 	*gen = p->gen;
 	return &p->cur;
+}
+
+/* Resident set size from /proc/self/statm (pages), 0 when unreadable. */
+static uint64_t rss_bytes(void)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t r = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	unsigned long long size = 0, resident = 0;
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	long page = sysconf(_SC_PAGESIZE);
+	return resident * (uint64_t)(page > 0 ? page : 4096);
+}
+
+static void fill_stats(void *arg, Quobyte__Bus__ProberStats *st)
+{
+	struct prober *p = arg;
+	st->has_rebuilds = true;
+	st->rebuilds = p->n_rebuilds;
+	st->has_resyncs = true;
+	st->resyncs = p->n_resyncs;
+	st->has_udev_overflows = true;
+	st->udev_overflows = p->n_udev_overflows;
+	st->has_inotify_overflows = true;
+	st->inotify_overflows = p->n_inotify_overflows;
+	uint64_t rss = rss_bytes();
+	st->has_rss_bytes = rss != 0;
+	st->rss_bytes = rss;
 }
 
 /* The order matters: the publisher and the probe workers send asyncs
@@ -557,6 +602,7 @@ static int start_publisher(struct prober *p)
 		.reconnect_max_ms = o->reconnect_max_ms,
 		.current = current_inv,
 		.current_arg = p,
+		.stats = fill_stats,
 	};
 	memcpy(pc.cred, o->cred, BUS_CRED_LEN);
 	return pub_new(&pc, p->loop, &p->pub);

@@ -50,6 +50,8 @@ struct pub {
 	uint64_t timer;        /* heartbeat/retry timer id, 0 = none */
 	const struct inv *(*current)(void *arg, uint64_t *gen);
 	void *current_arg;
+	void (*stats)(void *arg, Quobyte__Bus__ProberStats *st);
+	uint64_t n_sent, n_failed;
 
 	/* written by NNG threads */
 	atomic_uint pipes_added, pipes_removed;
@@ -148,6 +150,7 @@ int pub_new(const struct pub_config *cfg, struct ev_loop *loop, struct pub **out
 	p->wake = ev_async_new(loop, on_wake, p);
 	p->current = cfg->current;
 	p->current_arg = cfg->current_arg;
+	p->stats = cfg->stats;
 	pthread_mutex_init(&p->posted_mu, NULL);
 	pthread_cond_init(&p->posted_cv, NULL);
 	p->url = qm_strdup(cfg->url);
@@ -274,6 +277,7 @@ static void cancel_inflight(struct pub *p, const char *why)
 
 static void retry_later(struct pub *p)
 {
+	p->n_failed++;
 	p->need_snapshot = true;
 	p->retry_at_ms = clock_mono_ms() + p->retry_ms;
 	p->retry_ms = p->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->retry_ms * 2;
@@ -415,6 +419,15 @@ static int send_env(struct pub *p, Quobyte__Bus__Envelope *env)
 	env->sent_unix_ms = clock_real_ms();
 	env->has_session = true;
 	env->session = p->session;
+	Quobyte__Bus__ProberStats st = QUOBYTE__BUS__PROBER_STATS__INIT;
+	if (p->stats) {
+		p->stats(p->current_arg, &st);
+		st.has_messages_sent = true;
+		st.messages_sent = p->n_sent + 1;
+		st.has_send_failures = true;
+		st.send_failures = p->n_failed;
+		env->stats = &st;
+	}
 	uint8_t *frame = NULL;
 	size_t len = 0;
 	int rv = bus_encode(env, p->agent_id, p->cred, &frame, &len);
@@ -432,6 +445,7 @@ static int send_env(struct pub *p, Quobyte__Bus__Envelope *env)
 	/* no pipe within the ack timeout: treated like a lost request */
 	nng_aio_set_timeout(p->send_aio, (nng_duration)p->ack_ms);
 	nng_send_aio(p->sock, p->send_aio);
+	p->n_sent++;
 	p->st = ST_SENDING;
 	p->last_send_ms = clock_mono_ms();
 	log_debug("publish_sent", "kind=%s generation=%llu base=%llu bytes=%zu",

@@ -47,6 +47,10 @@ struct pub_config {
 	 * thread; the result is not retained. */
 	const struct inv *(*current)(void *arg, uint64_t *gen);
 	void *current_arg;
+	/* Optional: the prober's counters, filled into every message sent
+	 * (messages_sent and send_failures are the publisher's own). Loop
+	 * thread; called with current_arg. */
+	void (*stats)(void *arg, Quobyte__Bus__ProberStats *st);
 };
 
 struct pub;

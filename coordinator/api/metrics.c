@@ -13,6 +13,7 @@
 #include "shell/coord_priv.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +393,49 @@ void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t
 	}
 }
 
+/* The probers' own counters (ProberStats on the bus), one series per node
+ * whose prober sent them; they restart from 0 with the prober. */
+static void prober_stats(struct metrics_buf *b, const struct nodes *ns, size_t *budget,
+			 uint64_t *dropped)
+{
+	const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} f[] = {
+#define PS(field) offsetof(struct nodes_prober_stats, field)
+		{P "prober_rebuilds_total", "counter",
+		 "Inventory rebuilds (scans) by a node's prober since it started.", PS(rebuilds)},
+		{P "prober_resyncs_total", "counter",
+		 "Full resyncs by a node's prober: start, SIGHUP, lost events.", PS(resyncs)},
+		{P "prober_udev_overflows_total", "counter",
+		 "udev netlink overflows (uevents lost, ENOBUFS) a node's prober recovered from.",
+		 PS(udev_overflows)},
+		{P "prober_inotify_overflows_total", "counter",
+		 "inotify queue overflows a node's prober recovered from.", PS(inotify_overflows)},
+		{P "prober_resident_memory_bytes", "gauge",
+		 "Resident memory of a node's prober when it last reported.", PS(rss_bytes)},
+		{P "prober_messages_sent_total", "counter",
+		 "Bus messages a node's prober has sent.", PS(messages_sent)},
+		{P "prober_send_failures_total", "counter",
+		 "Bus messages of a node's prober that failed, timed out or were refused.",
+		 PS(send_failures)},
+#undef PS
+	};
+	for (size_t k = 0; k < NELEM(f); k++) {
+		metrics_family(b, f[k].name, f[k].type, f[k].help);
+		for (size_t i = 0; i < ns->n; i++) {
+			const struct nodes_node *n = &ns->v[i];
+			if (!n->stats.known || !take(budget, dropped))
+				continue;
+			uint64_t v;
+			memcpy(&v, (const char *)&n->stats + f[k].off, sizeof v);
+			metrics_printf(b, "%s{node=\"", f[k].name);
+			metrics_label(b, node_name(n));
+			metrics_printf(b, "\"} %llu\n", (unsigned long long)v);
+		}
+	}
+}
+
 static void state_gauges(struct metrics_buf *b, struct coord *c)
 {
 	gauge(b, P "subscribed", "1 while subscribed to the Mesos master as the framework.",
@@ -458,6 +502,7 @@ void metrics_handler(const struct http_request *req, struct http_response *resp,
 	size_t budget = METRICS_MAX_SERIES;
 	uint64_t dropped = 0;
 	metrics_write_devices(&b, &c->nodes, &budget, &dropped);
+	prober_stats(&b, &c->nodes, &budget, &dropped);
 	c->metrics.series_dropped += dropped;
 	gauge(&b, P "metrics_series_limit",
 	      "Per-node and per-device series one scrape writes at most.", METRICS_MAX_SERIES);

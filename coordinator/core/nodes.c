@@ -150,6 +150,19 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 	set_str(&n->hostname, env->node->hostname);
 	set_str(&n->boot_id, env->node->boot_id);
 	bool same_session = n->has_snapshot && env->has_session && env->session == n->session;
+	if (env->stats) {
+		const Quobyte__Bus__ProberStats *s = env->stats;
+		n->stats = (struct nodes_prober_stats){
+			.known = true,
+			.rebuilds = s->rebuilds,
+			.resyncs = s->resyncs,
+			.udev_overflows = s->udev_overflows,
+			.inotify_overflows = s->inotify_overflows,
+			.rss_bytes = s->rss_bytes,
+			.messages_sent = s->messages_sent,
+			.send_failures = s->send_failures,
+		};
+	}
 
 	switch (env->body_case) {
 	case QUOBYTE__BUS__ENVELOPE__BODY_SNAPSHOT: {

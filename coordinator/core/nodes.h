@@ -22,6 +22,13 @@ struct nodes_device {
 	Quobyte__Bus__Device *d; /* deep copy, owned */
 };
 
+/* The prober's own counters (ProberStats), as last reported. */
+struct nodes_prober_stats {
+	bool known;
+	uint64_t rebuilds, resyncs, udev_overflows, inotify_overflows;
+	uint64_t rss_bytes, messages_sent, send_failures;
+};
+
 struct nodes_node {
 	char *agent_id;
 	char *hostname;
@@ -36,6 +43,7 @@ struct nodes_node {
 	char *client_mount_point;
 	bool client_mount_point_exists;
 	uint32_t protocol_version;
+	struct nodes_prober_stats stats;
 };
 
 struct nodes {

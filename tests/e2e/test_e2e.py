@@ -880,6 +880,18 @@ class RestSurfaceTest(E2ETestCase):
         self.assertGreater(roots[escaped[0]], 0)
         self.assertEqual(values.get(
             "quobyte_mesos_metrics_series_dropped_total"), 0.0)
+        # the probers' own counters, through the coordinator, per node
+        for fam in ("prober_resyncs_total", "prober_rebuilds_total",
+                    "prober_resident_memory_bytes",
+                    "prober_messages_sent_total"):
+            per_node = {dict(labels)["node"]: v for (name, labels), v
+                        in samples.items()
+                        if name == "quobyte_mesos_" + fam}
+            self.assertEqual(sorted(per_node), c.hosts, fam)
+            self.assertGreaterEqual(min(per_node.values()), 1.0, fam)
+        rss = max(v for (name, _), v in samples.items()
+                  if name == "quobyte_mesos_prober_resident_memory_bytes")
+        self.assertLess(rss, 512 << 20, "a prober's RSS, sanity")
         checked = promtool_check(text)
         if checked is not None:
             rc, out = checked

@@ -244,3 +244,45 @@ Test(nodes, ack_or_empty_body_is_refused_with_reason)
 	cr_assert_not_null(ack.error);
 	nodes_fini(&ns);
 }
+
+/* ProberStats ride on any message, even one that asks for a snapshot; a
+ * message without them (an older prober) keeps what was known. */
+Test(nodes, prober_stats_are_kept_from_any_message)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 9, 1);
+	snapshot(&b, 0);
+	apply(&ns, &b, &ack, &changed);
+	cr_assert_not(ns.v[0].stats.known, "no stats sent, none known");
+
+	Quobyte__Bus__ProberStats st = QUOBYTE__BUS__PROBER_STATS__INIT;
+	st.has_resyncs = 1;
+	st.resyncs = 3;
+	st.has_udev_overflows = 1;
+	st.udev_overflows = 1;
+	st.has_rss_bytes = 1;
+	st.rss_bytes = 4u << 20;
+	base(&b, "S1", 9, 5); /* a heartbeat out of step: asks for a snapshot */
+	b.env.body_case = QUOBYTE__BUS__ENVELOPE__BODY_HEARTBEAT;
+	quobyte__bus__heartbeat__init(&b.hb);
+	b.env.heartbeat = &b.hb;
+	b.env.stats = &st;
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert(ack.send_snapshot);
+	cr_assert(ns.v[0].stats.known);
+	cr_assert_eq(ns.v[0].stats.resyncs, 3);
+	cr_assert_eq(ns.v[0].stats.udev_overflows, 1);
+	cr_assert_eq(ns.v[0].stats.rss_bytes, 4u << 20);
+	cr_assert_eq(ns.v[0].stats.inotify_overflows, 0);
+
+	base(&b, "S1", 9, 1);
+	snapshot(&b, 0); /* no stats */
+	apply(&ns, &b, &ack, &changed);
+	cr_assert(ns.v[0].stats.known);
+	cr_assert_eq(ns.v[0].stats.resyncs, 3);
+	nodes_fini(&ns);
+}
