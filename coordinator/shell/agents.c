@@ -162,8 +162,22 @@ void health_set(struct coord *c, const char *task_id, enum plan_health v)
 		strmap_put(&c->health_idx, task_id, c->nhealth);
 		h = &c->health[c->nhealth++];
 		h->task_id = qm_strdup(task_id);
+		h->heard_in = 0;
 	}
 	h->h = v;
+}
+
+void health_heard(struct coord *c, const char *task_id)
+{
+	if (!health_find(c, task_id))
+		health_set(c, task_id, PLAN_HEALTH_UNKNOWN);
+	health_find(c, task_id)->heard_in = c->n.subscriptions;
+}
+
+bool health_was_heard(struct coord *c, const char *task_id)
+{
+	struct health *h = health_find(c, task_id);
+	return h && h->heard_in == c->n.subscriptions;
 }
 
 void health_drop(struct coord *c, const char *task_id)

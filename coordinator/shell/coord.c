@@ -240,6 +240,10 @@ static void stop_acting(struct coord *c, const char *why)
 		ev_timer_cancel(c->loop, c->unreach_timer);
 		c->unreach_timer = 0;
 	}
+	if (c->recon_retry_timer) {
+		ev_timer_cancel(c->loop, c->recon_retry_timer);
+		c->recon_retry_timer = 0;
+	}
 	if (c->retry_timer) {
 		ev_timer_cancel(c->loop, c->retry_timer);
 		c->retry_timer = 0;

@@ -43,6 +43,14 @@
 #define REVIVE_MIN_GAP_MS 1000   /* at most one REVIVE per second for changes */
 #define CALL_RETRY_MS 1000       /* a failed DECLINE/REVIVE/SUPPRESS tried again */
 #define UNREACHABLE_RECONCILE_MS 10000 /* ask again about unreachable tasks */
+/* After a SUBSCRIBE, tasks not heard of are asked about again after
+ * RECONCILE_RETRY_MIN_MS, doubling to RECONCILE_RETRY_MAX_MS: a master
+ * drops an explicit reconciliation of a task whose agent has not
+ * reregistered yet (src/master/master.cpp Master::_reconcileTasks, case
+ * "(4) Task is unknown, slave is transitioning: no-op", 1.4.0 to 1.11.0),
+ * and says nothing when the agent comes back. */
+#define RECONCILE_RETRY_MIN_MS 2000
+#define RECONCILE_RETRY_MAX_MS 60000
 #define RETRY_CALLS_MAX 1024     /* DECLINE/KILL/ACKNOWLEDGE calls waiting for a retry */
 #define RETRY_MAX_MS 30000       /* their retry delay doubles up to this */
 #define INVERSE_REFUSE_S 30.0    /* a declined inverse offer is asked again after */
@@ -91,6 +99,8 @@ struct rsv_view {
 struct health {
 	char *task_id;
 	enum plan_health h;
+	uint64_t heard_in;  /* the subscription (counters.subscriptions) of its
+			     * last update, 0 = none heard this term */
 };
 
 /* A launch the planner wants that did not fit the agent's last offer. */
@@ -161,6 +171,8 @@ struct coord {
 	uint64_t wake_timer;
 	int64_t wake_at;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
+	uint64_t recon_retry_timer;  /* reconcile of tasks not heard of since SUBSCRIBE */
+	uint64_t recon_retry_ms;     /* its next delay */
 	cJSON *retry_calls;        /* calls to send again */
 	uint64_t retry_timer;
 	int64_t retry_delay_ms, retry_last_ms;
@@ -302,6 +314,10 @@ void agents_from_nodes(struct coord *c);
 enum plan_health health_of(struct coord *c, const char *task_id);
 void health_set(struct coord *c, const char *task_id, enum plan_health v);
 void health_drop(struct coord *c, const char *task_id);
+/* A status update of task_id arrived in the current subscription. */
+void health_heard(struct coord *c, const char *task_id);
+/* Was one heard in the current subscription? */
+bool health_was_heard(struct coord *c, const char *task_id);
 struct wait *wait_find(struct coord *c, const char *agent_id, enum service s);
 void wait_set(struct coord *c, const char *agent_id, const char *hostname,
 	      enum service s, const char *reason);

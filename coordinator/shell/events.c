@@ -15,6 +15,7 @@
 #include <string.h>
 
 static void watch_unreachable(struct coord *c);
+static void recon_retry_tick(struct ev_loop *loop, void *arg);
 
 static void reconcile(struct coord *c, bool explicit_too)
 {
@@ -65,6 +66,10 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 		if (c->st.tasks[i].kill_requested)
 			send_kill(c, &c->st.tasks[i]);
 	reconcile(c, true);
+	if (c->recon_retry_timer)
+		ev_timer_cancel(c->loop, c->recon_retry_timer);
+	c->recon_retry_ms = RECONCILE_RETRY_MIN_MS;
+	c->recon_retry_timer = ev_timer_add(c->loop, c->recon_retry_ms, recon_retry_tick, c);
 	/* A re-SUBSCRIBE over a connection the master still thought alive
 	 * keeps our DECLINE filters (src/master/master.cpp: filters are only
 	 * cleared when a framework is disconnected or fails over), so without
@@ -297,6 +302,7 @@ static void handle_update(struct coord *c, const cJSON *ev)
 		} else {
 			snprintf(t->state, sizeof t->state, "%s", state);
 			health_set(c, task_id, h);
+			health_heard(c, task_id);
 			if (state_ready(c, t, s, h) &&
 			    store_state_failure(&c->st, t->service, t->agent_id, false)) {
 				store_state_clear_failure(&c->st, t->service, t->agent_id);
@@ -632,6 +638,38 @@ static void watch_unreachable(struct coord *c)
 	if (!c->unreach_timer)
 		c->unreach_timer =
 			ev_timer_add(c->loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
+}
+
+/* Ask again about the tasks no update has come for since the SUBSCRIBE
+ * (RECONCILE_RETRY_MIN_MS), until every one is heard of. */
+static void recon_retry_tick(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	c->recon_retry_timer = 0;
+	if (!c->leading || !mesos_subscribed(c->mc))
+		return; /* the next SUBSCRIBE starts over */
+	cJSON *tasks = cJSON_CreateArray();
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		const struct store_task *t = &c->st.tasks[i];
+		if (health_was_heard(c, t->task_id))
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
+		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
+		cJSON_AddItemToArray(tasks, o);
+	}
+	int n = cJSON_GetArraySize(tasks);
+	if (n == 0) {
+		cJSON_Delete(tasks);
+		return;
+	}
+	log_info("reconcile_retry", "tasks=%d next_in_ms=%llu", n,
+		 (unsigned long long)(c->recon_retry_ms * 2 > RECONCILE_RETRY_MAX_MS
+					      ? RECONCILE_RETRY_MAX_MS : c->recon_retry_ms * 2));
+	(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
+	c->recon_retry_ms = c->recon_retry_ms * 2 > RECONCILE_RETRY_MAX_MS
+				    ? RECONCILE_RETRY_MAX_MS : c->recon_retry_ms * 2;
+	c->recon_retry_timer = ev_timer_add(loop, c->recon_retry_ms, recon_retry_tick, c);
 }
 
 static void reconcile_tick(struct ev_loop *loop, void *arg)
