@@ -60,7 +60,7 @@ char *cli_escape(const char *s, char *out, size_t cap)
 	if (!cap)
 		return out;
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	size_t k = 0;
+	size_t k = 0, mark = 0;
 	while (*p) {
 		char unit[16];
 		size_t ulen;
@@ -80,13 +80,12 @@ char *cli_escape(const char *s, char *out, size_t cap)
 			memcpy(unit, p, n);
 			ulen = n;
 		}
-		/* room for this unit, and for "..." should a later one not fit */
-		bool last = p[n] == '\0';
-		if (k + ulen + (last ? 0 : 3) >= cap) {
-			if (last && k + ulen < cap) {
-				memcpy(out + k, unit, ulen);
-				k += ulen;
-			} else if (k + 3 < cap) {
+		/* the last unit boundary after which "..." still fits */
+		if (k + 3 < cap)
+			mark = k;
+		if (k + ulen >= cap) {
+			k = mark;
+			if (k + 3 < cap) {
 				memcpy(out + k, "...", 3);
 				k += 3;
 			}
