@@ -154,7 +154,9 @@ class CliTest(E2ETestCase):
         # no token on a mutating call: 401, exit 1
         rc, out, err = run_cli(["--url", url, "pause"])
         self.assertEqual(rc, 1, err)
-        self.assertEqual(err.strip(), "quobyte-mesos: pause: 401 Unauthorized")
+        self.assertTrue(err.startswith("quobyte-mesos: pause: 401 Unauthorized"),
+                        err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
 
         # version set, then shown (the coordinator's own file as token file)
         rc, out, err = run_cli(base + ["version", "set", VERSION])
