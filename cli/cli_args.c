@@ -39,27 +39,32 @@ static const char *v_token(const char *v)
  * QUOBYTE_MESOS_API_TOKEN), so a shell set up to run a coordinator talks to
  * it with the same token. */
 #define E(flag) "QUOBYTE_MESOS_" flag
-#define OFF(f) offsetof(struct cli_opts, f)
-#define UNB 1, 0
+#define OFF(f)  offsetof(struct cli_opts, f)
+#define UNB     1, 0
 
 const struct config_opt cli_options[] = {
 	{"url", E("URL"), CONFIG_STR, OFF(url), "http://127.0.0.1:7000", UNB, "URL",
 	 "the coordinator's REST API (any coordinator: a standby answers what it can and "
-	 "names the leader)", v_url},
+	 "names the leader)",
+	 v_url},
 	{"token-file", E("API_TOKEN_FILE"), CONFIG_STR, OFF(token_file), NULL, UNB, "FILE",
 	 "API token sent as 'Authorization: Bearer ...': a file holding the bare token, or "
-	 "the coordinator's --api-token-file (its first admin entry is used)", v_file},
+	 "the coordinator's --api-token-file (its first admin entry is used)",
+	 v_file},
 	{"token", E("API_TOKEN"), CONFIG_STR, OFF(token), NULL, UNB, "TOKEN",
 	 "the API token itself; argv and the environment are visible to other users, so "
-	 "prefer --token-file", v_token},
+	 "prefer --token-file",
+	 v_token},
 	{"ca", E("CA"), CONFIG_STR, OFF(ca), NULL, UNB, "FILE",
 	 "CA bundle (PEM) an https coordinator's certificate is verified against, instead "
-	 "of the system's CAs", v_file},
+	 "of the system's CAs",
+	 v_file},
 	{"insecure", E("INSECURE"), CONFIG_BOOL, OFF(insecure), "false", UNB, NULL,
 	 "do not verify an https coordinator's certificate: anyone on the path can pose as "
-	 "it and read the token", NULL},
-	{"timeout", E("TIMEOUT"), CONFIG_DURATION, OFF(timeout_ms), "10s", 100, 3600000,
-	 "DURATION", "give up on a request after this long (connection included)", NULL},
+	 "it and read the token",
+	 NULL},
+	{"timeout", E("TIMEOUT"), CONFIG_DURATION, OFF(timeout_ms), "10s", 100, 3600000, "DURATION",
+	 "give up on a request after this long (connection included)", NULL},
 	{"json", NULL, CONFIG_BOOL, OFF(json), "false", UNB, NULL,
 	 "print the coordinator's JSON answer (indented) instead of tables", NULL},
 	{"version", NULL, CONFIG_BOOL, OFF(version), "false", UNB, NULL,
@@ -72,8 +77,7 @@ static const struct config_opt *find_opt(const char *arg)
 	const char *name = arg + 2;
 	size_t n = strcspn(name, "=");
 	for (size_t i = 0; i < cli_noptions; i++)
-		if (strlen(cli_options[i].name) == n &&
-		    strncmp(cli_options[i].name, name, n) == 0)
+		if (strlen(cli_options[i].name) == n && strncmp(cli_options[i].name, name, n) == 0)
 			return &cli_options[i];
 	return NULL;
 }

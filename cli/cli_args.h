@@ -36,8 +36,8 @@ struct cli_args {
 	const char *cmd;              /* the command word (points into argv); NULL if none */
 	const char *pos[CLI_POS_MAX]; /* its arguments (into argv) */
 	size_t npos;
-	bool force;                   /* --force (only drain takes it: cli_cmd_check) */
-	bool help;                    /* --help / -h anywhere */
+	bool force; /* --force (only drain takes it: cli_cmd_check) */
+	bool help;  /* --help / -h anywhere */
 };
 
 /* argv into *a (zeroed first). 0, or QM_EINVAL with a message in err

@@ -13,12 +13,12 @@ enum render { R_STATUS, R_VERSION, R_ROLLOUT, R_RESERVATIONS, R_FIELDS };
 
 struct cli_cmd {
 	const char *name;
-	const char *args;  /* usage after the name */
-	size_t min, max;   /* positional arguments */
-	bool force;        /* takes --force */
-	const char *call;  /* the REST call, for help */
+	const char *args; /* usage after the name */
+	size_t min, max;  /* positional arguments */
+	bool force;       /* takes --force */
+	const char *call; /* the REST call, for help */
 	enum render render;
-	const char *done;  /* for R_ROLLOUT/R_FIELDS: what happened */
+	const char *done; /* for R_ROLLOUT/R_FIELDS: what happened */
 	const char *help;
 };
 
@@ -38,8 +38,8 @@ static const struct cli_cmd cmds[] = {
 	{"rollback", "", 0, 0, false, "POST /v1/rollout/rollback", R_ROLLOUT, "rolled back",
 	 "make the previous target version the target again (a second rollback undoes the "
 	 "first)"},
-	{"drain", "NODE [--force]", 1, 1, true, "POST /v1/nodes/NODE/drain[?force=true]",
-	 R_FIELDS, "drain requested",
+	{"drain", "NODE [--force]", 1, 1, true, "POST /v1/nodes/NODE/drain[?force=true]", R_FIELDS,
+	 "drain requested",
 	 "kill NODE's services (its reservations and devices stay) before maintenance; the "
 	 "coordinator refuses when that would break registry quorum, unless --force"},
 	{"undrain", "NODE", 1, 1, false, "POST /v1/nodes/NODE/undrain", R_FIELDS,
@@ -82,8 +82,8 @@ int cli_cmd_check(const struct cli_args *a, char *err, size_t errlen)
 			       c->args[0] ? " " : "", c->args);
 	for (size_t i = 0; i < a->npos; i++)
 		if (!a->pos[i][0])
-			return qm_fail(err, errlen, QM_EINVAL, "usage: %s %s (not empty)",
-				       c->name, c->args);
+			return qm_fail(err, errlen, QM_EINVAL, "usage: %s %s (not empty)", c->name,
+				       c->args);
 	return 0;
 }
 
@@ -116,8 +116,7 @@ int cli_cmd_request(const struct cli_args *a, struct cli_request *r)
 		size_t len = strlen("/v1/nodes//") + strlen(node) + strlen(n) +
 			     strlen("?force=true") + 1;
 		r->method = "POST", r->path = qm_malloc(len);
-		snprintf(r->path, len, "/v1/nodes/%s/%s%s", node, n,
-			 a->force ? "?force=true" : "");
+		snprintf(r->path, len, "/v1/nodes/%s/%s%s", node, n, a->force ? "?force=true" : "");
 		free(node);
 	} else if (strcmp(n, "reservations") == 0) {
 		r->method = "GET", r->path = dup_path("/v1/reservations");
@@ -162,8 +161,7 @@ static void server_reason(const struct cli_http_resp *resp, char *out, size_t ca
 	cJSON_Delete(doc);
 }
 
-static void show(const struct cli_cmd *c, const struct cli_args *a, const cJSON *doc,
-		 FILE *out)
+static void show(const struct cli_cmd *c, const struct cli_args *a, const cJSON *doc, FILE *out)
 {
 	char buf[512];
 	switch (c->render) {
@@ -179,8 +177,9 @@ static void show(const struct cli_cmd *c, const struct cli_args *a, const cJSON 
 		} else {
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "target_version");
 			const char *s = cJSON_IsString(v) && v->valuestring ? v->valuestring : "";
-			fprintf(out, "%s\n", s[0] ? cli_escape(s, buf, sizeof buf)
-						  : "(none: the services are stopped)");
+			fprintf(out, "%s\n",
+				s[0] ? cli_escape(s, buf, sizeof buf)
+				     : "(none: the services are stopped)");
 		}
 		break;
 	case R_ROLLOUT:
@@ -201,8 +200,7 @@ static void show(const struct cli_cmd *c, const struct cli_args *a, const cJSON 
 	}
 }
 
-int cli_cmd_run(const struct cli_args *a, const struct cli_http_opts *http, FILE *out,
-		FILE *errf)
+int cli_cmd_run(const struct cli_args *a, const struct cli_http_opts *http, FILE *out, FILE *errf)
 {
 	const struct cli_cmd *c = cli_cmd_find(a->cmd);
 	struct cli_request rq;
@@ -217,7 +215,7 @@ int cli_cmd_run(const struct cli_args *a, const struct cli_http_opts *http, FILE
 	if (rv) {
 		char esc[1200];
 		fprintf(errf, "quobyte-mesos: %s: %s\n", what, cli_escape(err, esc, sizeof esc));
-		return rv == QM_EINVAL	 ? CLI_EXIT_USAGE
+		return rv == QM_EINVAL    ? CLI_EXIT_USAGE
 		       : rv == QM_ETOOBIG ? CLI_EXIT_REFUSED
 					  : CLI_EXIT_UNREACHABLE;
 	}
@@ -265,8 +263,8 @@ void cli_cmd_list(FILE *f)
 
 void cli_cmd_usage(const struct cli_cmd *c, FILE *f)
 {
-	fprintf(f, "usage: quobyte-mesos [OPTIONS] %s%s%s\n\n%s.\n\nREST call: %s\n",
-		c->name, c->args[0] ? " " : "", c->args, c->help, c->call);
+	fprintf(f, "usage: quobyte-mesos [OPTIONS] %s%s%s\n\n%s.\n\nREST call: %s\n", c->name,
+		c->args[0] ? " " : "", c->args, c->help, c->call);
 	if (c->force)
 		fprintf(f, "\n  --force  drain even when the coordinator says it would break "
 			   "registry quorum\n");

@@ -42,8 +42,7 @@ void cli_request_fini(struct cli_request *r);
  * or the JSON with --json), errors as one line on errf
  * ("quobyte-mesos: pause: 409 Conflict: the rollout is already paused").
  * Returns an enum cli_exit. Blocks for at most the timeout. */
-int cli_cmd_run(const struct cli_args *a, const struct cli_http_opts *http, FILE *out,
-		FILE *errf);
+int cli_cmd_run(const struct cli_args *a, const struct cli_http_opts *http, FILE *out, FILE *errf);
 
 /* The list of commands (for --help), and one command's help. */
 void cli_cmd_list(FILE *f);

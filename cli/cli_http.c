@@ -58,8 +58,7 @@ char *cli_http_segment(const char *s)
 
 /* ------------------------------------------------------------ token files */
 
-int cli_token_parse(const char *text, size_t len, char *tok, size_t cap, char *err,
-		    size_t errlen)
+int cli_token_parse(const char *text, size_t len, char *tok, size_t cap, char *err, size_t errlen)
 {
 	const char *p = text, *end = text + len;
 	int line = 0, chosen_line = 0;
@@ -196,8 +195,8 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 int cli_http_call(const struct cli_http_opts *o, const char *method, const char *path,
-		  const char *ctype, const char *body, size_t body_len,
-		  struct cli_http_resp *out, char *err, size_t errlen)
+		  const char *ctype, const char *body, size_t body_len, struct cli_http_resp *out,
+		  char *err, size_t errlen)
 {
 	*out = (struct cli_http_resp){0};
 	if (o->token && !cli_token_valid(o->token))

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CLI_HTTP_BODY_MAX (16u << 20) /* bytes of an answer we accept */
-#define CLI_TOKEN_MAX 256             /* the coordinator's AUTH_TOKEN_MAX */
+#define CLI_HTTP_BODY_MAX  (16u << 20) /* bytes of an answer we accept */
+#define CLI_TOKEN_MAX      256         /* the coordinator's AUTH_TOKEN_MAX */
 #define CLI_TOKEN_FILE_MAX (64u << 10) /* the coordinator's AUTH_FILE_MAX */
 
 struct cli_http_opts {
@@ -23,9 +23,9 @@ struct cli_http_opts {
 };
 
 struct cli_http_resp {
-	long status;  /* the HTTP status */
-	char *body;   /* NUL-terminated (also when empty); owned, cli_http_resp_fini() */
-	size_t len;   /* bytes of body without the terminator */
+	long status; /* the HTTP status */
+	char *body;  /* NUL-terminated (also when empty); owned, cli_http_resp_fini() */
+	size_t len;  /* bytes of body without the terminator */
 };
 
 /* Process-wide libcurl set-up. 0 or QM_EIO. */
@@ -43,8 +43,8 @@ void cli_http_global_fini(void);
  *   QM_EINVAL    a bad option (URL, token).
  * *out is zeroed first and owns nothing on failure. */
 int cli_http_call(const struct cli_http_opts *o, const char *method, const char *path,
-		  const char *ctype, const char *body, size_t body_len,
-		  struct cli_http_resp *out, char *err, size_t errlen);
+		  const char *ctype, const char *body, size_t body_len, struct cli_http_resp *out,
+		  char *err, size_t errlen);
 void cli_http_resp_fini(struct cli_http_resp *r);
 
 /* s percent-encoded as one path segment (everything but RFC 3986
@@ -56,8 +56,7 @@ char *cli_http_segment(const char *s);
  * coordinator's --api-token-file format "NAME ROLE TOKEN", the first entry
  * whose ROLE is admin (else the first entry). The token is copied into tok
  * (cap bytes). 0, or QM_EINVAL with err (the token is never quoted). */
-int cli_token_parse(const char *text, size_t len, char *tok, size_t cap, char *err,
-		    size_t errlen);
+int cli_token_parse(const char *text, size_t len, char *tok, size_t cap, char *err, size_t errlen);
 
 /* cli_token_parse() of the file at path (regular, at most
  * CLI_TOKEN_FILE_MAX bytes). 0, QM_EIO or QM_EINVAL with err. */

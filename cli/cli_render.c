@@ -140,17 +140,20 @@ static void problems(const cJSON *st, FILE *f)
 	t = cli_table_new(1, hdr);
 	const cJSON *p;
 	cJSON_ArrayForEach(p, arr(st, "problems"))
+	{
 		if (cJSON_IsString(p)) {
 			const char *row[] = {p->valuestring};
 			cli_table_add(t, row);
 		}
+	}
 	const char *warn = str(obj(st, "security"), "warning", NULL);
 	if (warn) {
 		const char *row[] = {warn};
 		cli_table_add(t, row);
 	}
 	const cJSON *n;
-	cJSON_ArrayForEach(n, arr(st, "nodes")) {
+	cJSON_ArrayForEach(n, arr(st, "nodes"))
+	{
 		struct line l = {0};
 		const char *name = node_name(n);
 		if (flag(n, "active") == 0) {
@@ -166,7 +169,8 @@ static void problems(const cJSON *st, FILE *f)
 			cli_table_add(t, row);
 		}
 		const cJSON *s;
-		cJSON_ArrayForEach(s, arr(n, "services")) {
+		cJSON_ArrayForEach(s, arr(n, "services"))
+		{
 			const char *state = str(s, "state", "?");
 			const char *health = str(s, "health", "unknown");
 			if (strcmp(state, "TASK_RUNNING") == 0 && strcmp(health, "unhealthy") != 0)
@@ -199,7 +203,8 @@ static void coordinator_lines(const cJSON *st, FILE *f)
 	line_add(&l, " (quobyte-coordinator %s", str(st, "coordinator_version", "?"));
 	const cJSON *store = obj(st, "store");
 	if (store)
-		line_add(&l, ", %s store %s", str(store, "backend", "?"), str(store, "location", "?"));
+		line_add(&l, ", %s store %s", str(store, "backend", "?"),
+			 str(store, "location", "?"));
 	line_add(&l, ")");
 	kv(f, "COORDINATOR", l.s);
 
@@ -239,21 +244,24 @@ static void version_lines(const cJSON *st, FILE *f)
 	size_t nv = 0;
 	int other = 0;
 	const cJSON *n, *s;
-	cJSON_ArrayForEach(n, arr(st, "nodes")) cJSON_ArrayForEach(s, arr(n, "services"))
+	cJSON_ArrayForEach(n, arr(st, "nodes"))
 	{
-		if (strcmp(str(s, "state", ""), "TASK_RUNNING") != 0)
-			continue;
-		const char *v = str(s, "version", "?");
-		size_t i = 0;
-		while (i < nv && strcmp(vc[i].v, v) != 0)
-			i++;
-		if (i == nv && nv == sizeof vc / sizeof vc[0]) {
-			other++;
-			continue;
+		cJSON_ArrayForEach(s, arr(n, "services"))
+		{
+			if (strcmp(str(s, "state", ""), "TASK_RUNNING") != 0)
+				continue;
+			const char *v = str(s, "version", "?");
+			size_t i = 0;
+			while (i < nv && strcmp(vc[i].v, v) != 0)
+				i++;
+			if (i == nv && nv == sizeof vc / sizeof vc[0]) {
+				other++;
+				continue;
+			}
+			if (i == nv)
+				vc[nv++] = (struct vcount){v, 0};
+			vc[i].n++;
 		}
-		if (i == nv)
-			vc[nv++] = (struct vcount){v, 0};
-		vc[i].n++;
 	}
 	line_add(&l, "; running:");
 	if (!nv)
@@ -270,7 +278,8 @@ static void version_lines(const cJSON *st, FILE *f)
 	} else {
 		const cJSON *p;
 		bool done = true;
-		cJSON_ArrayForEach(p, arr(st, "phases")) {
+		cJSON_ArrayForEach(p, arr(st, "phases"))
+		{
 			double want = num(p, "wanted", 0), at = num(p, "at_target", 0);
 			if (want > 0 && at < want) {
 				line_add(&l, "%s %s %.0f/%.0f", done ? "in progress:" : ",",
@@ -288,24 +297,26 @@ static void version_lines(const cJSON *st, FILE *f)
 
 static void nodes_table(const cJSON *st, FILE *f)
 {
-	const char *hdr[] = {"NODE", "AGENT ID", "ACTIVE", "DRAINED", "PROBER", "DEVICES",
-			     "SERVICES"};
+	const char *hdr[] = {"NODE",   "AGENT ID", "ACTIVE",  "DRAINED",
+			     "PROBER", "DEVICES",  "SERVICES"};
 	struct cli_table *t = cli_table_new(7, hdr);
 	const cJSON *n;
-	cJSON_ArrayForEach(n, arr(st, "nodes")) {
+	cJSON_ArrayForEach(n, arr(st, "nodes"))
+	{
 		int total = 0, running = 0;
 		const cJSON *s;
-		cJSON_ArrayForEach(s, arr(n, "services")) {
+		cJSON_ArrayForEach(s, arr(n, "services"))
+		{
 			total++;
 			running += strcmp(str(s, "state", ""), "TASK_RUNNING") == 0;
 		}
 		char devs[16], svcs[32];
 		snprintf(devs, sizeof devs, "%d", cJSON_GetArraySize(arr(n, "devices")));
 		snprintf(svcs, sizeof svcs, "%d/%d running", running, total);
-		const char *row[] = {node_name(n),	  str(n, "agent_id", "-"),
-				     yes_no(flag(n, "active")), drain_text(n),
-				     prober_text(n),	  devs,
-				     svcs};
+		const char *row[] = {
+			node_name(n),  str(n, "agent_id", "-"), yes_no(flag(n, "active")),
+			drain_text(n), prober_text(n),          devs,
+			svcs};
 		cli_table_add(t, row);
 	}
 	if (cli_table_rows(t)) {
@@ -322,15 +333,18 @@ static void services_table(const cJSON *st, FILE *f)
 	const char *hdr[] = {"NODE", "SERVICE", "STATE", "HEALTH", "VERSION", "NOTE"};
 	struct cli_table *t = cli_table_new(6, hdr);
 	const cJSON *n, *s;
-	cJSON_ArrayForEach(n, arr(st, "nodes")) cJSON_ArrayForEach(s, arr(n, "services"))
+	cJSON_ArrayForEach(n, arr(st, "nodes"))
 	{
-		const char *note = str(s, "replacing", "");
-		if (!note[0] && flag(s, "kill_requested") == 1)
-			note = "kill requested";
-		const char *row[] = {node_name(n),	      str(s, "service", "?"),
-				     str(s, "state", "?"),    str(s, "health", "-"),
-				     str(s, "version", "-"), note};
-		cli_table_add(t, row);
+		cJSON_ArrayForEach(s, arr(n, "services"))
+		{
+			const char *note = str(s, "replacing", "");
+			if (!note[0] && flag(s, "kill_requested") == 1)
+				note = "kill requested";
+			const char *row[] = {node_name(n),           str(s, "service", "?"),
+					     str(s, "state", "?"),   str(s, "health", "-"),
+					     str(s, "version", "-"), note};
+			cli_table_add(t, row);
+		}
 	}
 	if (cli_table_rows(t)) {
 		fputc('\n', f);
@@ -344,21 +358,31 @@ static void devices_table(const cJSON *st, FILE *f)
 	const char *hdr[] = {"NODE", "DEVICE", "TYPES", "STATE", "FREE", "SIZE"};
 	struct cli_table *t = cli_table_new(6, hdr);
 	const cJSON *n, *d;
-	cJSON_ArrayForEach(n, arr(st, "nodes")) cJSON_ArrayForEach(d, arr(n, "devices"))
+	cJSON_ArrayForEach(n, arr(st, "nodes"))
 	{
-		struct line types = {0};
-		const cJSON *ty;
-		cJSON_ArrayForEach(ty, arr(d, "types"))
-			if (cJSON_IsString(ty))
-				line_add(&types, "%s%s", types.n ? "," : "", ty->valuestring);
-		char fr[32] = "-", sz[32] = "-";
-		if (num(d, "free_bytes", -1) >= 0)
-			bytes_text(num(d, "free_bytes", 0), fr, sizeof fr);
-		if (num(d, "size_bytes", -1) >= 0)
-			bytes_text(num(d, "size_bytes", 0), sz, sizeof sz);
-		const char *row[] = {node_name(n), str(d, "root", "?"),
-				     types.n ? types.s : "-", str(d, "state", "-"), fr, sz};
-		cli_table_add(t, row);
+		cJSON_ArrayForEach(d, arr(n, "devices"))
+		{
+			struct line types = {0};
+			const cJSON *ty;
+			cJSON_ArrayForEach(ty, arr(d, "types"))
+			{
+				if (cJSON_IsString(ty))
+					line_add(&types, "%s%s", types.n ? "," : "",
+						 ty->valuestring);
+			}
+			char fr[32] = "-", sz[32] = "-";
+			if (num(d, "free_bytes", -1) >= 0)
+				bytes_text(num(d, "free_bytes", 0), fr, sizeof fr);
+			if (num(d, "size_bytes", -1) >= 0)
+				bytes_text(num(d, "size_bytes", 0), sz, sizeof sz);
+			const char *row[] = {node_name(n),
+					     str(d, "root", "?"),
+					     types.n ? types.s : "-",
+					     str(d, "state", "-"),
+					     fr,
+					     sz};
+			cli_table_add(t, row);
+		}
 	}
 	if (cli_table_rows(t)) {
 		fputc('\n', f);
@@ -386,15 +410,16 @@ void cli_render_status(const cJSON *st, FILE *f)
 static void add_reservations(struct cli_table *t, const cJSON *list, bool releasable)
 {
 	const cJSON *v;
-	cJSON_ArrayForEach(v, list) {
+	cJSON_ArrayForEach(v, list)
+	{
 		bool rel = flag(v, "releasable") == 1;
 		if (rel != releasable)
 			continue;
 		const char *state = flag(v, "release_requested") == 1 ? "release requested"
-				    : rel			       ? "yes"
-								       : "no";
-		const char *row[] = {str(v, "hostname", "-"), str(v, "agent_id", "?"),
-				     str(v, "service", "?"),  state,
+				    : rel                             ? "yes"
+								      : "no";
+		const char *row[] = {str(v, "hostname", "-"),  str(v, "agent_id", "?"),
+				     str(v, "service", "?"),   state,
 				     str(v, "resources", "-"), str(v, "mount_disks", "")};
 		cli_table_add(t, row);
 	}
@@ -441,7 +466,8 @@ void cli_render_fields(const cJSON *doc, FILE *f)
 {
 	const cJSON *v;
 	char k[256], val[CLI_CELL_MAX];
-	cJSON_ArrayForEach(v, doc) {
+	cJSON_ArrayForEach(v, doc)
+	{
 		if (!v->string)
 			continue;
 		cli_escape(v->string, k, sizeof k);
@@ -460,14 +486,22 @@ const char *cli_status_text(long status, char *out, size_t cap)
 		long code;
 		const char *reason;
 	} reasons[] = {
-		{200, "OK"},	       {201, "Created"},
-		{202, "Accepted"},      {204, "No Content"},
-		{400, "Bad Request"},   {401, "Unauthorized"},
-		{403, "Forbidden"},     {404, "Not Found"},
-		{405, "Method Not Allowed"}, {409, "Conflict"},
-		{413, "Content Too Large"},  {429, "Too Many Requests"},
-		{500, "Internal Server Error"}, {502, "Bad Gateway"},
-		{503, "Service Unavailable"},   {504, "Gateway Timeout"},
+		{200, "OK"},
+		{201, "Created"},
+		{202, "Accepted"},
+		{204, "No Content"},
+		{400, "Bad Request"},
+		{401, "Unauthorized"},
+		{403, "Forbidden"},
+		{404, "Not Found"},
+		{405, "Method Not Allowed"},
+		{409, "Conflict"},
+		{413, "Content Too Large"},
+		{429, "Too Many Requests"},
+		{500, "Internal Server Error"},
+		{502, "Bad Gateway"},
+		{503, "Service Unavailable"},
+		{504, "Gateway Timeout"},
 	};
 	const char *r = NULL;
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0] && !r; i++)

@@ -70,8 +70,11 @@ char *cli_escape(const char *s, char *out, size_t cap)
 			ulen = (size_t)snprintf(unit, sizeof unit, "\\x%02x", *p);
 			n = 1;
 		} else if (n == 1 && (cp < 0x20 || cp == 0x7f || cp == '\\')) {
-			const char *named = cp == '\n' ? "\\n" : cp == '\t' ? "\\t"
-				: cp == '\r' ? "\\r" : cp == '\\' ? "\\\\" : NULL;
+			const char *named = cp == '\n'   ? "\\n"
+					    : cp == '\t' ? "\\t"
+					    : cp == '\r' ? "\\r"
+					    : cp == '\\' ? "\\\\"
+							 : NULL;
 			ulen = named ? (size_t)snprintf(unit, sizeof unit, "%s", named)
 				     : (size_t)snprintf(unit, sizeof unit, "\\x%02x", cp);
 		} else if (unsafe_cp(cp)) {

@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #define CLI_TABLE_COLS_MAX 16
-#define CLI_CELL_MAX 4096 /* bytes of one escaped cell; longer ones end in "..." */
+#define CLI_CELL_MAX       4096 /* bytes of one escaped cell; longer ones end in "..." */
 
 struct cli_table;
 

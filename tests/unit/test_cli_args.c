@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARGV(...) ((char *[]){"quobyte-mesos", __VA_ARGS__, NULL})
-#define ARGC(...) ((int)(sizeof((char *[]){"quobyte-mesos", __VA_ARGS__}) / sizeof(char *)))
+#define ARGV(...)          ((char *[]){"quobyte-mesos", __VA_ARGS__, NULL})
+#define ARGC(...)          ((int)(sizeof((char *[]){"quobyte-mesos", __VA_ARGS__}) / sizeof(char *)))
 #define PARSE(a, err, ...) cli_args_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), a, err, sizeof err)
 
 static void clear_env(void)
@@ -63,8 +63,8 @@ Test(cli_args, a_value_that_looks_like_a_flag_and_double_dash, .init = clear_env
 	struct cli_args a;
 	char err[256];
 	/* "--token X" takes X whatever it looks like; after "--" all is positional */
-	cr_assert_eq(PARSE(&a, err, "--token", "--json", "version", "set", "--", "--x"), 0,
-		     "%s", err);
+	cr_assert_eq(PARSE(&a, err, "--token", "--json", "version", "set", "--", "--x"), 0, "%s",
+		     err);
 	cr_assert_str_eq(a.o.token, "--json");
 	cr_assert_not(a.o.json);
 	cr_assert_str_eq(a.cmd, "version");

@@ -40,7 +40,7 @@ static void expect_request(int argc, char **argv, const char *method, const char
 	cli_request_fini(&r);
 	cli_args_fini(&a);
 }
-#define REQ(method, path, ctype, body, ...) \
+#define REQ(method, path, ctype, body, ...)                                                        \
 	expect_request(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), method, path, ctype, body)
 
 Test(cli_cmd, requests)

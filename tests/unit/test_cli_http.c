@@ -137,8 +137,8 @@ Test(cli_http, unreachable_and_bad_options)
 		     QM_EINVAL);
 	o.token = NULL;
 	o.url = "ftp://127.0.0.1";
-	cr_assert_eq(cli_http_call(&o, "GET", "/x", NULL, NULL, 0, &r, err, sizeof err),
-		     QM_EINVAL, "%s", err);
+	cr_assert_eq(cli_http_call(&o, "GET", "/x", NULL, NULL, 0, &r, err, sizeof err), QM_EINVAL,
+		     "%s", err);
 	cli_http_global_fini();
 }
 
@@ -250,8 +250,8 @@ Test(cli_http, delete_without_body)
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
 	struct cli_http_opts o = {.url = url, .timeout_ms = 5000};
 	struct cli_http_resp r;
-	cr_assert_eq(cli_http_call(&o, "DELETE", "/v1/reservations/a/data", NULL, NULL, 0, &r,
-				   err, sizeof err),
+	cr_assert_eq(cli_http_call(&o, "DELETE", "/v1/reservations/a/data", NULL, NULL, 0, &r, err,
+				   sizeof err),
 		     0, "%s", err);
 	mini_stop(&m);
 	cr_assert_eq(r.status, 202);
@@ -289,8 +289,8 @@ Test(cli_http, answer_at_the_cap_is_taken, .timeout = 60)
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
 	struct cli_http_opts o = {.url = url, .timeout_ms = 30000};
 	struct cli_http_resp r;
-	cr_assert_eq(cli_http_call(&o, "GET", "/v1/state", NULL, NULL, 0, &r, err, sizeof err),
-		     0, "%s", err);
+	cr_assert_eq(cli_http_call(&o, "GET", "/v1/state", NULL, NULL, 0, &r, err, sizeof err), 0,
+		     "%s", err);
 	mini_stop(&m);
 	cr_assert_eq(r.len, CLI_HTTP_BODY_MAX);
 	cr_assert_eq(r.body[r.len], '\0');

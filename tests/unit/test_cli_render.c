@@ -28,7 +28,8 @@ static const char leader_state[] =
 	"{\"framework_id\":\"fw-1\",\"subscribed\":true,"
 	"\"mesos\":{\"phase\":\"subscribed\",\"master\":\"127.0.0.1:5050\",\"version\":\"1.11.0\"},"
 	"\"leader\":true,\"target_version\":\"3.0.2\","
-	"\"rollout\":{\"paused\":false,\"previous_version\":\"3.0.1\",\"target_version\":\"3.0.2\"},"
+	"\"rollout\":{\"paused\":false,\"previous_version\":\"3.0.1\",\"target_version\":\"3.0.2\"}"
+	","
 	"\"coordinator_version\":\"0.1.0\",\"store\":{\"backend\":\"file\",\"location\":\"/s\"},"
 	"\"phases\":[{\"phase\":\"registry\",\"wanted\":1,\"ready\":1,\"at_target\":1},"
 	"{\"phase\":\"data\",\"wanted\":2,\"ready\":2,\"at_target\":1}],"
@@ -39,7 +40,8 @@ static const char leader_state[] =
 	"\"free_bytes\":1073741824,\"size_bytes\":2147483648}],"
 	"\"services\":[{\"service\":\"registry\",\"state\":\"TASK_RUNNING\",\"health\":\"healthy\","
 	"\"version\":\"3.0.2\"},{\"service\":\"data\",\"state\":\"TASK_RUNNING\","
-	"\"health\":\"healthy\",\"version\":\"3.0.1\",\"replacing\":\"version 3.0.1, target 3.0.2\"}]},"
+	"\"health\":\"healthy\",\"version\":\"3.0.1\",\"replacing\":\"version 3.0.1, target "
+	"3.0.2\"}]},"
 	"{\"agent_id\":\"S1\",\"hostname\":\"agent2\",\"active\":false,\"drained\":true,"
 	"\"prober\":{\"reporting\":false,\"stale\":false},\"devices\":[],"
 	"\"services\":[{\"service\":\"data\",\"state\":\"TASK_FAILED\",\"health\":\"unknown\"}]}]}";
@@ -47,7 +49,8 @@ static const char leader_state[] =
 Test(cli_render, status_of_a_leader)
 {
 	char *out = render(cli_render_status, leader_state);
-	cr_assert_str_eq(out,
+	cr_assert_str_eq(
+		out,
 		"PROBLEMS\n"
 		"data on agent2 waits for resources: no \\x1b[31mdisk\n"
 		"agent2: the agent is not active\n"
@@ -123,13 +126,16 @@ Test(cli_render, drain_field_forms)
 
 Test(cli_render, reservations_releasable_first)
 {
-	char *out = render(cli_render_reservations,
+	char *out = render(
+		cli_render_reservations,
 		"{\"reservations\":[{\"agent_id\":\"S0\",\"hostname\":\"agent1\","
 		"\"service\":\"registry\",\"resources\":\"cpus:1;mem:1024\",\"releasable\":false,"
 		"\"release_requested\":false},{\"agent_id\":\"S1\",\"hostname\":\"agent2\","
-		"\"service\":\"data\",\"resources\":\"cpus:2;mem:8192\",\"mount_disks\":\"/mnt/d1\","
+		"\"service\":\"data\",\"resources\":\"cpus:2;mem:8192\",\"mount_disks\":\"/mnt/"
+		"d1\","
 		"\"releasable\":true,\"release_requested\":false}]}");
-	cr_assert_str_eq(out,
+	cr_assert_str_eq(
+		out,
 		"NODE    AGENT ID  SERVICE   RELEASABLE  RESOURCES        DISKS\n"
 		"agent2  S1        data      yes         cpus:2;mem:8192  /mnt/d1\n"
 		"agent1  S0        registry  no          cpus:1;mem:1024\n"
@@ -151,7 +157,7 @@ Test(cli_render, small_answers)
 	char *out = render(paused, "{\"paused\":true,\"previous_version\":\"3.0.1\","
 				   "\"target_version\":\"3.0.2\"}");
 	cr_assert_str_eq(out,
-		"rollout paused: target version 3.0.2, previous 3.0.1, rollout paused\n");
+			 "rollout paused: target version 3.0.2, previous 3.0.1, rollout paused\n");
 	free(out);
 	out = render(cli_render_fields, "{\"status\":\"line\\none\",\"n\":2,\"ok\":true,"
 					"\"skip\":{}}");

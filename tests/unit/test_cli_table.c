@@ -68,12 +68,13 @@ Test(cli_table, escapes_cells)
 Test(cli_escape, control_characters)
 {
 	char b[128];
-	cr_assert_str_eq(cli_escape("a\tb\rc\nd\x7f" "e\x01", b, sizeof b),
+	cr_assert_str_eq(cli_escape("a\tb\rc\nd\x7f"
+				    "e\x01",
+				    b, sizeof b),
 			 "a\\tb\\rc\\nd\\x7fe\\x01");
 	cr_assert_str_eq(cli_escape("back\\slash", b, sizeof b), "back\\\\slash");
 	cr_assert_str_eq(cli_escape(NULL, b, sizeof b), "");
-	cr_assert_str_eq(cli_escape("plain /dev/sdb1 3.0.1", b, sizeof b),
-			 "plain /dev/sdb1 3.0.1");
+	cr_assert_str_eq(cli_escape("plain /dev/sdb1 3.0.1", b, sizeof b), "plain /dev/sdb1 3.0.1");
 }
 
 Test(cli_escape, utf8_kept_invalid_and_dangerous_escaped)
@@ -83,7 +84,10 @@ Test(cli_escape, utf8_kept_invalid_and_dangerous_escaped)
 	cr_assert_str_eq(cli_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xbe", b, sizeof b),
 			 "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xbe");
 	/* a lone continuation byte, an overlong '/', a truncated sequence */
-	cr_assert_str_eq(cli_escape("a\x80" "b", b, sizeof b), "a\\x80b");
+	cr_assert_str_eq(cli_escape("a\x80"
+				    "b",
+				    b, sizeof b),
+			 "a\\x80b");
 	cr_assert_str_eq(cli_escape("\xc0\xaf", b, sizeof b), "\\xc0\\xaf");
 	cr_assert_str_eq(cli_escape("x\xe2\x82", b, sizeof b), "x\\xe2\\x82");
 	/* a surrogate encoded in UTF-8 */
