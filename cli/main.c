@@ -73,6 +73,9 @@ int main(int argc, char **argv)
 		cli_args_fini(&a);
 		return CLI_EXIT_USAGE;
 	}
+	if (a.o.insecure && strncmp(a.o.url, "https://", 8) == 0)
+		fprintf(stderr, "quobyte-mesos: warning: --insecure: the coordinator's "
+				"certificate is not verified\n");
 	if (cli_http_global_init() != 0) {
 		fprintf(stderr, "quobyte-mesos: libcurl could not start\n");
 		cli_args_fini(&a);

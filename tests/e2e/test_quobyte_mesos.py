@@ -13,8 +13,9 @@ import threading
 import unittest
 
 import qmtest
-from e2e import E2ETestCase
+from e2e import E2ETestCase, wait_until
 from test_security import tok, token_file
+from test_tls_rest import make_pki
 
 VERSION = "3.0.1"
 
@@ -226,6 +227,52 @@ class CliTest(E2ETestCase):
         self.assertTrue(err.startswith("quobyte-mesos: drain: 404 Not Found"),
                         err)
         c.finish(self)
+
+
+class CliTlsTest(E2ETestCase):
+    """--ca against a coordinator serving HTTPS (--http-tls-cert): the CA
+    verifies it, no CA or another one does not (exit 3), --insecure is
+    explicit and warned about."""
+    NAGENTS = 1
+
+    def test_https_with_ca_and_insecure(self):
+        c = self.cluster
+        pki = make_pki(os.path.join(c.root, "pki"))
+        c.rest = "127.0.0.1:%d" % qmtest.free_tcp_port()
+        c.start_coordinator(["--http-listen", c.rest,
+                             "--http-tls-cert", pki["server.pem"],
+                             "--http-tls-key", pki["server.key"]],
+                            wait=False)
+        url = "https://" + c.rest
+
+        def up():
+            if not c.coordinator_alive():
+                raise AssertionError("coordinator exited:\n%s"
+                                     % c.coordinator.stderr_text()[-3000:])
+            rc, out, _ = run_cli(["--url", url, "--ca", pki["ca.pem"],
+                                  "--json", "status"])
+            return rc == 0 and json.loads(out).get("subscribed") is True
+        wait_until(up, 30, interval=0.3, what="status over HTTPS")
+
+        rc, out, err = run_cli(["--url", url, "--ca", pki["ca.pem"], "status"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("COORDINATOR  leader", out)
+        self.assertEqual(err, "")
+        for extra in ([], ["--ca", pki["other.pem"]]):
+            rc, out, err = run_cli(["--url", url] + extra + ["status"])
+            self.assertEqual(rc, 3, (extra, err))
+            self.assertIn("quobyte-mesos: status: cannot reach", err)
+            self.assertEqual(out, "")
+        rc, out, err = run_cli(["--url", url, "--insecure", "version"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("warning: --insecure", err)
+        rc, _, err = run_cli(["--url", url, "--insecure", "--ca",
+                              pki["ca.pem"], "status"])
+        self.assertEqual(rc, 2, err)
+        # plain http to the TLS port: no HTTP answer
+        rc, _, err = run_cli(["--url", "http://" + c.rest, "status"])
+        self.assertEqual(rc, 3, err)
+        c.finish(self, quiesce=False)
 
 
 if __name__ == "__main__":
