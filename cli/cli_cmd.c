@@ -87,11 +87,6 @@ int cli_cmd_check(const struct cli_args *a, char *err, size_t errlen)
 	return 0;
 }
 
-static char *dup_path(const char *s)
-{
-	return qm_strdup(s);
-}
-
 int cli_cmd_request(const struct cli_args *a, struct cli_request *r)
 {
 	*r = (struct cli_request){0};
@@ -100,12 +95,12 @@ int cli_cmd_request(const struct cli_args *a, struct cli_request *r)
 		return QM_EINVAL;
 	const char *n = c->name;
 	if (strcmp(n, "status") == 0) {
-		r->method = "GET", r->path = dup_path("/v1/state");
+		r->method = "GET", r->path = qm_strdup("/v1/state");
 	} else if (strcmp(n, "version") == 0 && a->npos == 2) {
-		r->method = "POST", r->path = dup_path("/v1/version");
+		r->method = "POST", r->path = qm_strdup("/v1/version");
 		r->ctype = "text/plain", r->body = a->pos[1];
 	} else if (strcmp(n, "version") == 0) {
-		r->method = "GET", r->path = dup_path("/v1/version");
+		r->method = "GET", r->path = qm_strdup("/v1/version");
 	} else if (strcmp(n, "pause") == 0 || strcmp(n, "resume") == 0 ||
 		   strcmp(n, "rollback") == 0) {
 		size_t len = strlen("/v1/rollout/") + strlen(n) + 1;
@@ -119,7 +114,7 @@ int cli_cmd_request(const struct cli_args *a, struct cli_request *r)
 		snprintf(r->path, len, "/v1/nodes/%s/%s%s", node, n, a->force ? "?force=true" : "");
 		free(node);
 	} else if (strcmp(n, "reservations") == 0) {
-		r->method = "GET", r->path = dup_path("/v1/reservations");
+		r->method = "GET", r->path = qm_strdup("/v1/reservations");
 	} else if (strcmp(n, "release") == 0) {
 		char *agent = cli_http_segment(a->pos[0]);
 		char *svc = cli_http_segment(a->pos[1]);

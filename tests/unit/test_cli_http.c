@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +145,6 @@ Test(cli_http, unreachable_and_bad_options)
 
 /* ---- a one-shot HTTP server on a thread: captures the request, sends a
  * canned answer of `body_len` bytes of `fill` (or `answer` as is) */
-
-#include <pthread.h>
 
 struct mini {
 	int lfd, port;
