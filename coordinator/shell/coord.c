@@ -81,6 +81,16 @@ int coord_save(struct coord *c)
 {
 	char err[256] = "";
 	uint64_t nv = 0;
+	if (c->leader && !leader_is_leader(c->leader)) {
+		/* ZooKeeper is out of reach or the lease ran out: not a write to
+		 * try (it would wait on the loop for the connection, up to the
+		 * operation timeout, while the session event that ends this
+		 * term waits behind it); step down now */
+		log_warn("store_save_skipped", "backend=%s reason=%s", store_backend(c->store),
+			 log_qs("this coordinator is no longer sure it leads"));
+		step_down_soon(c);
+		return QM_ECONFLICT;
+	}
 	uint64_t t0 = clock_mono_ms();
 	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
 	metrics_hist_since(&c->metrics.store_save, t0);

@@ -782,6 +782,13 @@ static void forget_unsaved(struct coord *c)
 	struct store_state fresh;
 	char err[256];
 	uint64_t v;
+	if (c->leader && !leader_is_leader(c->leader)) {
+		/* ZooKeeper out of reach (or the lease ran out): a load would
+		 * wait on the loop for the connection; stepping down drops the
+		 * state in hand anyway, and the next term loads it */
+		step_down_soon(c);
+		return;
+	}
 	if (store_load(c->store, &fresh, &v, err, sizeof err) == 0) {
 		store_state_fini(&c->st);
 		c->st = fresh;
