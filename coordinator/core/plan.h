@@ -391,10 +391,12 @@ struct plan_progress {
 
 /* Rule 15's verdict on draining one agent. */
 struct plan_drain {
+	char *agent_id;     /* a copy of the agent's id (owned by the output) */
 	bool safe;          /* draining it now keeps the registry quorum */
 	unsigned staying;   /* ready registries that would stay elsewhere */
 	unsigned members;   /* W: the registry quorum's members */
 	unsigned quorum;    /* W/2 + 1 (0 when W is 0) */
+	bool drained;       /* the input said the agent is drained */
 	unsigned left;      /* drained agent: live service tasks still there */
 };
 /* Longer problem lines end in "...". */

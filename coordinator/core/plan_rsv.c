@@ -349,9 +349,11 @@ void pl_drain_verdicts(struct ctx *c)
 	for (size_t pos = 0; pos < c->na; pos++) {
 		const struct plan_agent *a = pl_agent_at(c, pos);
 		struct plan_drain *d = &c->out->drain[c->aord[pos]];
+		d->agent_id = qm_strdup(a->agent_id);
 		d->members = members;
 		d->quorum = quorum;
 		d->staying = registries_staying(c, pos);
+		d->drained = a->drained;
 		if (a->drained)
 			for (unsigned s = 0; s < SERVICE_PROBER; s++)
 				for (size_t ti = c->head[pl_slot_of(pos, (enum service)s)];

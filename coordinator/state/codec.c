@@ -192,6 +192,16 @@ struct store_drain *store_state_drain(struct store_state *s, const char *agent_i
 	return d;
 }
 
+struct store_drain *store_state_drain_covering(struct store_state *s, const char *agent_id,
+					       const char *hostname)
+{
+	struct store_drain *d = store_state_drain(s, agent_id, false);
+	for (size_t i = 0; !d && hostname && *hostname && i < s->ndrains; i++)
+		if (strcmp(s->drains[i].hostname, hostname) == 0)
+			d = &s->drains[i];
+	return d;
+}
+
 bool store_state_remove_drain(struct store_state *s, const char *agent_id)
 {
 	struct store_drain *d = store_state_drain(s, agent_id, false);

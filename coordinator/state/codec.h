@@ -164,6 +164,11 @@ bool store_state_remove_reservation(struct store_state *s, const char *service,
  * Valid until the next insert or remove. */
 struct store_drain *store_state_drain(struct store_state *s, const char *agent_id,
 				      bool create);
+/* The drain that covers an agent: the entry of agent_id, else one whose
+ * hostname is hostname (non-empty) -- an agent that comes back under a new
+ * id on a drained host stays drained. NULL when none. */
+struct store_drain *store_state_drain_covering(struct store_state *s, const char *agent_id,
+					       const char *hostname);
 /* Undrain: drop the entry; true when it was there. */
 bool store_state_remove_drain(struct store_state *s, const char *agent_id);
 

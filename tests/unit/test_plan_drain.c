@@ -361,6 +361,11 @@ Test(plan_drain, verdict_numbers)
 	cr_expect_eq(o.drain[a1].quorum, 2);
 	cr_expect_eq(o.drain[a1].staying, 1);
 	cr_expect_not(o.drain[a1].safe);
+	cr_expect_not(o.drain[a1].drained);
+	cr_expect_str_eq(o.drain[a1].agent_id, "a1");
+	size_t a3 = agent_index(&w, "a3");
+	cr_expect(o.drain[a3].drained);
+	cr_expect_str_eq(o.drain[a3].agent_id, "a3");
 	plan_output_free(&o);
 	cr_expect_null(o.drain);
 }

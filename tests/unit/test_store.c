@@ -339,6 +339,12 @@ Test(store, drains_keep_their_format)
 	cr_assert_not_null(store_state_drain(&a, "5e1f-S2", true));
 	cr_assert_eq(store_state_drain(&a, "5e1f-S1", true), &a.drains[0], "no second entry");
 	cr_assert_eq(a.ndrains, 2);
+	/* an agent back under a new id on a drained host stays drained */
+	cr_assert_eq(store_state_drain_covering(&a, "5e1f-S9", "h1"), &a.drains[0]);
+	cr_assert_eq(store_state_drain_covering(&a, "5e1f-S2", "h7"), &a.drains[1]);
+	cr_assert_null(store_state_drain_covering(&a, "5e1f-S9", "h2"));
+	cr_assert_null(store_state_drain_covering(&a, "5e1f-S9", ""));
+	cr_assert_null(store_state_drain_covering(&a, "5e1f-S9", NULL));
 	char *text = NULL;
 	size_t len = 0;
 	cr_assert_eq(store_state_to_json(&a, 3, &text, &len), 0);
