@@ -841,21 +841,27 @@ static void node_drain(const struct http_request *req, struct http_response *res
 	http_respond_json(resp, 200, drain_json(c, a->id, a->hostname, d));
 }
 
+/* Undrain the node of drain entry d (NULL: not drained); a is its agent
+ * when known. */
 static void node_undrain(const struct http_request *req, struct http_response *resp,
-			 struct coord *c, const char *agent_id, const char *hostname,
-			 struct store_drain *d)
+			 struct coord *c, const struct agent *a, struct store_drain *d)
 {
 	if (!d) {
 		char msg[NODE_NAME_MAX + 64];
 		snprintf(msg, sizeof msg, "%s is not drained",
-			 hostname && *hostname ? hostname : agent_id);
+			 a->hostname && *a->hostname ? a->hostname : a->id);
 		http_respond_error(resp, 409, msg);
 		return;
 	}
+	/* d goes away below: answer from a copy */
 	struct store_drain saved = *d;
+	const char *agent_id = a ? a->id : saved.agent_id;
+	const char *hostname = a ? a->hostname : saved.hostname;
 	store_state_remove_drain(&c->st, saved.agent_id);
 	if (coord_save(c) != 0) {
-		*store_state_drain(&c->st, saved.agent_id, true) = saved;
+		struct store_drain *back = store_state_drain(&c->st, saved.agent_id, true);
+		if (back)
+			*back = saved;
 		http_respond_error(resp, 500, "could not save the undrain; see the log");
 		return;
 	}
@@ -917,8 +923,7 @@ static void rest_node_action(const struct http_request *req, struct http_respons
 			http_respond_error(resp, 404, "no such node; GET /v1/state lists them");
 			return;
 		}
-		node_undrain(req, resp, c, a ? a->id : d->agent_id,
-			     a ? a->hostname : d->hostname, d);
+		node_undrain(req, resp, c, a, d);
 		return;
 	}
 	if (!a) {

@@ -5,7 +5,8 @@ killed in reverse phase order (data before metadata before registry, each
 phase only once the later one's tasks are gone), its prober stays, its
 reservations stay (no UNRESERVE or DESTROY: the journal audit checks), and
 nothing is relaunched there while it is drained. Undrained, its services
-come back on their reservations. A drain that would leave fewer than a
+come back on their reservations; a restarted coordinator keeps the node
+drained. A drain that would leave fewer than a
 quorum of the registries ready elsewhere answers 409 unless forced; an
 unknown node 404, a call without a token 401, an undrain of a node that is
 not drained 409."""
@@ -167,6 +168,22 @@ class DrainTest(E2ETestCase):
                       if (info.get("agent_id") or {}).get("value") == a2]
         self.assertEqual(relaunched, [])
         self.assertEqual(sorted(c.live().get("data", [])), ["agent3"])
+
+        # a new coordinator on the same state (a crash, a failover) keeps
+        # the node drained: nothing is launched there
+        c.kill_coordinator()
+        mark_restart = len(c.journal())
+        c.start_coordinator(["--api-token-file", tokfile])
+        c.wait_reporting()
+        self.assertTrue(c.node("agent2")["drained"])
+        c.wait_running(want_drained)
+        c.quiesce()
+        time.sleep(qmtest.scaled(2))
+        relaunched = [info for _, info in
+                      c.launches(c.journal()[mark_restart:])
+                      if (info.get("agent_id") or {}).get("value") == a2]
+        self.assertEqual(relaunched, [])
+        self.assertEqual(self.reservations(auth, a2), rsv2)
 
         # agent1 too would leave one registry of three: refused ...
         mark3 = len(c.journal())
