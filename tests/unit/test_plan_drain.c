@@ -164,6 +164,30 @@ static const struct dcase cases[] = {
 		.problems = {"no node has a DATA device; h2 has one but is drained"},
 	},
 
+	{
+		.name = "drained and inactive: nothing can be killed, the drain waits",
+		.target = "2.0",
+		.agents = "a1 host=h1 R1 M1 D1; a2 host=h2 D1 inactive drained",
+		.tasks = "p1 prober a1 - RUNNING; r1 registry a1 2.0 RUNNING ok; "
+			 "m1 metadata a1 2.0 RUNNING ok; d1 data a1 2.0 RUNNING ok; "
+			 "x1 api a1 2.0 RUNNING; w1 webconsole a1 2.0 RUNNING; "
+			 "d2 data a2 2.0 RUNNING ok",
+		.actions = "",
+		.problems = {"drain of h2 waits: the agent is inactive"},
+		.left = "0 1",
+	},
+	{
+		.name = "drained before its prober reported: its services still stop",
+		.target = "2.0",
+		.agents = "a1 host=h1 R1 M1 D1; a2 host=h2 noreport drained",
+		.tasks = "p1 prober a1 - RUNNING; r1 registry a1 2.0 RUNNING ok; "
+			 "m1 metadata a1 2.0 RUNNING ok; d1 data a1 2.0 RUNNING ok; "
+			 "x1 api a1 2.0 RUNNING; w1 webconsole a1 2.0 RUNNING; "
+			 "p2 prober a2 - RUNNING; m2 metadata a2 2.0 RUNNING ok; d2 data a2 2.0 RUNNING ok",
+		.actions = "kill d2 drain",
+		.left = "0 2",
+	},
+
 	/* ---- undrain ------------------------------------------------------- */
 	{
 		.name = "undrained: the registry comes back first, on its reservation",
