@@ -124,8 +124,8 @@
  * 12. Inverse offers (a maintenance drain of an agent): ACCEPTed iff the
  *     agent can go without losing the registry quorum. W = the wanted
  *     registry slots (those on inactive and drained agents included); the
- *     registries
- *     that stay ready are the ready wanted ones NOT on that agent, not on an
+ *     registries that stay ready are the ready wanted ones NOT on that
+ *     agent, not on an
  *     agent whose maintenance window is in progress (now in [start,
  *     start + duration), open-ended when the duration is 0) and not on an
  *     agent whose inverse offer this plan already accepts (inverse offers
