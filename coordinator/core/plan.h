@@ -125,15 +125,15 @@
  *     agent can go without losing the registry quorum. W = the wanted
  *     registry slots (those on inactive and drained agents included); the
  *     registries that stay ready are the ready wanted ones NOT on that
- *     agent, not on an
- *     agent whose maintenance window is in progress (now in [start,
- *     start + duration), open-ended when the duration is 0) and not on an
- *     agent whose inverse offer this plan already accepts (inverse offers
- *     are decided in (agent id, id) order, so two drains cannot together
- *     break the quorum). Accept iff that count >= W/2 + 1. Accepted outright:
- *     an empty target version, an agent with no wanted registry slot (a
- *     registry being retired there is no quorum member), an agent not in
- *     agents[] (nothing of ours runs there). A DECLINE's reason is also a
+ *     agent, not on an agent whose maintenance window is in progress (now
+ *     in [start, start + duration), open-ended when the duration is 0) and
+ *     not on an agent whose inverse offer this plan already accepts
+ *     (inverse offers are decided in (agent id, id) order, so two drains
+ *     cannot together break the quorum). Accept iff that count >= W/2 + 1.
+ *     Accepted outright: an empty target version, an agent with no wanted
+ *     registry slot (a registry being retired there is no quorum member),
+ *     an agent not in agents[] (nothing of ours runs there), a drained
+ *     agent whose registry is gone (rule 15). A DECLINE's reason is also a
  *     problem line ("host h1: 1 of 3 registries would stay ready, a quorum
  *     needs 2"). While inverse offers are pending, wake_ms covers every
  *     window's start and end.
