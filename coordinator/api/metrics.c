@@ -446,6 +446,9 @@ static void state_gauges(struct metrics_buf *b, struct coord *c)
 	gauge(b, P "agents", "Mesos agents the coordinator knows.", (double)c->nagents);
 	gauge(b, P "nodes_reporting", "Nodes whose prober has reported an inventory.",
 	      (double)reporting);
+	gauge(b, P "nodes_drained",
+	      "Nodes the operator drained (POST /v1/nodes/NODE/drain); their services stay stopped.",
+	      (double)c->st.ndrains);
 	gauge(b, P "tasks", "Tasks in the coordinator's stored state.", (double)c->st.ntasks);
 	gauge(b, P "problems", "Problems the last plan reported to operators.",
 	      (double)c->last.n_problems);

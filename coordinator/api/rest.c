@@ -132,6 +132,34 @@ static cJSON *task_json(struct coord *c, const struct store_task *t)
 	return o;
 }
 
+/* The last plan's verdict on draining agent_id (planner rule 15), NULL
+ * when no plan has judged that agent yet. */
+static const struct plan_drain *drain_verdict(const struct coord *c, const char *agent_id)
+{
+	for (size_t i = 0; c->last.drain && i < c->last.n_agents; i++)
+		if (c->last.drain[i].agent_id && strcmp(c->last.drain[i].agent_id, agent_id) == 0)
+			return &c->last.drain[i];
+	return NULL;
+}
+
+/* A drained node's drain: {"state": "draining" (services still stopping)
+ * | "drained" (none left by the last plan's count), "services_left",
+ * "since_unix_ms", "forced"}. */
+static cJSON *drain_fields(const struct coord *c, const char *agent_id,
+			   const struct store_drain *d)
+{
+	cJSON *o = cJSON_CreateObject();
+	const struct plan_drain *v = drain_verdict(c, agent_id);
+	/* until a plan has seen the drain, its services are all still there */
+	cJSON_AddStringToObject(o, "state", v && v->drained && v->left == 0 ? "drained"
+										: "draining");
+	if (v && v->drained)
+		cJSON_AddNumberToObject(o, "services_left", v->left);
+	cJSON_AddNumberToObject(o, "since_unix_ms", (double)d->since_ms);
+	cJSON_AddBoolToObject(o, "forced", d->forced);
+	return o;
+}
+
 /* One agent of /v1/state: attributes, its prober, devices and services. */
 static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 {
@@ -140,6 +168,10 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 	cJSON_AddStringToObject(n, "agent_id", a->id);
 	cJSON_AddStringToObject(n, "hostname", a->hostname ? a->hostname : "");
 	cJSON_AddBoolToObject(n, "active", a->active);
+	const struct store_drain *dr = store_state_drain_covering(&c->st, a->id, a->hostname);
+	cJSON_AddBoolToObject(n, "drained", dr != NULL);
+	if (dr)
+		cJSON_AddItemToObject(n, "drain", drain_fields(c, a->id, dr));
 	cJSON *attrs = cJSON_AddObjectToObject(n, "attributes");
 	for (size_t j = 0; j < a->nattrs; j++)
 		cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
@@ -698,6 +730,226 @@ static void rest_rollout_rollback(const struct http_request *req, struct http_re
 	http_respond_json(resp, 200, rollout_json(c));
 }
 
+/* ---- per-node drain (issue 14, planner rule 15) ---- */
+
+/* The longest node name accepted: a DNS name has at most 253 characters,
+ * a Mesos agent id fits STORE_ID_MAX. */
+#define NODE_NAME_MAX 255
+
+/* A node name from a URL: a hostname or an agent id, [A-Za-z0-9._-] only
+ * (no percent-escapes, no slash), 1..NODE_NAME_MAX bytes. */
+static bool node_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* The agent a node name means: the one with that hostname (an active one
+ * first: a removed agent's old id may linger inactive next to its new one),
+ * else the one with that agent id. NULL with *ambiguous set when two active
+ * agents share the hostname. */
+static struct agent *node_find(struct coord *c, const char *name, bool *ambiguous)
+{
+	struct agent *act = NULL, *any = NULL;
+	size_t nact = 0;
+	*ambiguous = false;
+	for (size_t i = 0; i < c->nagents; i++) {
+		struct agent *a = &c->agents[i];
+		if (!a->hostname || strcmp(a->hostname, name) != 0)
+			continue;
+		any = a;
+		if (a->active) {
+			act = a;
+			nact++;
+		}
+	}
+	if (nact > 1) {
+		*ambiguous = true;
+		return NULL;
+	}
+	if (act || any)
+		return act ? act : any;
+	return agent_find(c, name);
+}
+
+/* {"agent_id", "hostname", "drained", and for a drained node its drain}. */
+static cJSON *drain_json(const struct coord *c, const char *agent_id, const char *hostname,
+			 const struct store_drain *d)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "agent_id", agent_id);
+	cJSON_AddStringToObject(o, "hostname", hostname ? hostname : "");
+	cJSON_AddBoolToObject(o, "drained", d != NULL);
+	if (d)
+		cJSON_AddItemToObject(o, "drain", drain_fields(c, agent_id, d));
+	return o;
+}
+
+/* force=true|1|"" (present without a value) or false|0; false when absent.
+ * -1 for anything else. */
+static int force_param(const struct http_request *req)
+{
+	char v[8];
+	int rv = http_query_param(req, "force", v, sizeof v);
+	if (rv == QM_ENOENT)
+		return 0;
+	if (rv != 0)
+		return -1;
+	if (!v[0] || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+		return 1;
+	if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		return 0;
+	return -1;
+}
+
+static void node_drain(const struct http_request *req, struct http_response *resp,
+		       struct coord *c, struct agent *a, bool force)
+{
+	struct store_drain *d = store_state_drain_covering(&c->st, a->id, a->hostname);
+	if (d) {
+		/* idempotent: the node stays drained as it was */
+		http_respond_json(resp, 200, drain_json(c, a->id, a->hostname, d));
+		return;
+	}
+	const char *node = a->hostname && *a->hostname ? a->hostname : a->id;
+	const struct plan_drain *v = drain_verdict(c, a->id);
+	char msg[PLAN_PROBLEM_MAX];
+	if (!v && !force) {
+		snprintf(msg, sizeof msg,
+			 "no plan has judged %s yet, so the registry quorum cannot be checked; "
+			 "try again in a moment, or add ?force=true",
+			 node);
+		http_respond_error(resp, 409, msg);
+		return;
+	}
+	bool unsafe = !v || !v->safe;
+	if (unsafe && !force) {
+		snprintf(msg, sizeof msg,
+			 "draining %s would break the registry quorum: %u of %u registries would "
+			 "stay ready, a quorum needs %u; add ?force=true to drain anyway",
+			 node, v->staying, v->members, v->quorum);
+		http_respond_error(resp, 409, msg);
+		return;
+	}
+	d = store_state_drain(&c->st, a->id, true);
+	if (!d) {
+		http_respond_error(resp, 500, "agent id does not fit the state");
+		return;
+	}
+	snprintf(d->hostname, sizeof d->hostname, "%s", a->hostname ? a->hostname : "");
+	d->since_ms = wall_ms();
+	d->forced = unsafe;
+	if (coord_save(c) != 0) {
+		store_state_remove_drain(&c->st, a->id);
+		http_respond_error(resp, 500, "could not save the drain; see the log");
+		return;
+	}
+	log_warn("node_drained", "agent_id=%s hostname=%s forced=%s remote=%s", log_qs(a->id),
+		 log_qs(a->hostname), unsafe ? "yes" : "no", log_qs(req->remote));
+	replan_soon(c);
+	http_respond_json(resp, 200, drain_json(c, a->id, a->hostname, d));
+}
+
+/* Undrain the node of drain entry d (NULL: not drained); a is its agent
+ * when known. */
+static void node_undrain(const struct http_request *req, struct http_response *resp,
+			 struct coord *c, const struct agent *a, struct store_drain *d)
+{
+	if (!d) {
+		char msg[NODE_NAME_MAX + 64];
+		snprintf(msg, sizeof msg, "%s is not drained",
+			 a->hostname && *a->hostname ? a->hostname : a->id);
+		http_respond_error(resp, 409, msg);
+		return;
+	}
+	/* d goes away below: answer from a copy */
+	struct store_drain saved = *d;
+	const char *agent_id = a ? a->id : saved.agent_id;
+	const char *hostname = a ? a->hostname : saved.hostname;
+	store_state_remove_drain(&c->st, saved.agent_id);
+	if (coord_save(c) != 0) {
+		struct store_drain *back = store_state_drain(&c->st, saved.agent_id, true);
+		if (back)
+			*back = saved;
+		http_respond_error(resp, 500, "could not save the undrain; see the log");
+		return;
+	}
+	log_warn("node_undrained", "agent_id=%s hostname=%s remote=%s", log_qs(agent_id),
+		 log_qs(hostname), log_qs(req->remote));
+	replan_soon(c);
+	http_respond_json(resp, 200, drain_json(c, agent_id, hostname, NULL));
+}
+
+/* POST /v1/nodes/NODE/drain[?force=true] and POST /v1/nodes/NODE/undrain:
+ * NODE is a hostname as /v1/state shows it, or an agent id. A drain stops
+ * the node's Quobyte services in reverse phase order and keeps its
+ * reservations (planner rule 15); it is refused (409) when it would break
+ * the registry quorum by the last plan's count, unless forced. Draining a
+ * drained node answers 200 with its drain as it is (idempotent); undraining
+ * a node that is not drained answers 409. */
+static void rest_node_action(const struct http_request *req, struct http_response *resp,
+			     void *ctx)
+{
+	struct coord *c = ctx;
+	if (refuse_standby(c, resp))
+		return;
+	const char *rest = req->path + strlen("/v1/nodes/");
+	const char *slash = strchr(rest, '/');
+	size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
+	bool drain = slash && strcmp(slash, "/drain") == 0;
+	bool undrain = slash && strcmp(slash, "/undrain") == 0;
+	if (!drain && !undrain) {
+		http_respond_error(resp, 404, "use POST /v1/nodes/NODE/drain or "
+					      "POST /v1/nodes/NODE/undrain");
+		return;
+	}
+	if (!node_name_valid(rest, nlen)) {
+		http_respond_error(resp, 400, "not a node name: a hostname or agent id of at "
+					      "most 255 characters [A-Za-z0-9._-]");
+		return;
+	}
+	char name[NODE_NAME_MAX + 1];
+	memcpy(name, rest, nlen);
+	name[nlen] = '\0';
+	int force = force_param(req);
+	if (force < 0 || (undrain && force)) {
+		http_respond_error(resp, 400, undrain ? "undrain takes no force parameter"
+						      : "force is true or false");
+		return;
+	}
+	bool ambiguous;
+	struct agent *a = node_find(c, name, &ambiguous);
+	if (ambiguous) {
+		http_respond_error(resp, 409, "two active agents have this hostname; name the "
+					      "node by its agent id");
+		return;
+	}
+	if (undrain) {
+		/* a drained node whose agent is not known (yet) can be undrained */
+		struct store_drain *d = a ? store_state_drain_covering(&c->st, a->id, a->hostname)
+					  : store_state_drain_covering(&c->st, name, name);
+		if (!a && !d) {
+			http_respond_error(resp, 404, "no such node; GET /v1/state lists them");
+			return;
+		}
+		node_undrain(req, resp, c, a, d);
+		return;
+	}
+	if (!a) {
+		http_respond_error(resp, 404, "no such node; GET /v1/state lists them");
+		return;
+	}
+	node_drain(req, resp, c, a, force == 1);
+}
+
 const struct http_route rest_routes[] = {
 	{ "GET", "/v1/health", rest_health, AUTH_ACCESS_PUBLIC },
 	{ "GET", "/v1/audit", rest_audit, AUTH_ACCESS_ADMIN },
@@ -708,6 +960,7 @@ const struct http_route rest_routes[] = {
 	{ "POST", "/v1/rollout/pause", rest_rollout_pause, true },
 	{ "POST", "/v1/rollout/resume", rest_rollout_resume, true },
 	{ "POST", "/v1/rollout/rollback", rest_rollout_rollback, true },
+	{ "POST", "/v1/nodes/", rest_node_action, true },
 	{ "GET", "/v1/reservations", rest_reservations_get, false },
 	{ "DELETE", "/v1/reservations/", rest_reservation_delete, true },
 	{ "GET", "/metrics", metrics_handler, false },

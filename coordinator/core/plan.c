@@ -9,6 +9,9 @@
  *              tasks of slots it no longer wants (rule 7);
  *   launches   rules 5-6 with the phase gate and backoff;
  *   upgrade    rule 8 (plan_rules.c, all of them);
+ *   drain      rule 15: the drained nodes' services stopped in reverse
+ *              phase order (plan_rsv.c, next to the quorum it shares
+ *              with rule 12);
  *   resources  rules 11-12: reservations and inverse offers
  *              (plan_rsv.c, which also validates their input);
  *   report     minimum and per-agent problems, sorting, capping
@@ -66,7 +69,7 @@ static const struct {
 
 static const char *const kill_names[PLAN_KILL_REASON_COUNT] = {
 	"none", "shutdown", "no-device", "no-mount", "disabled",
-	"restricted", "excess", "duplicate", "upgrade", "replace",
+	"restricted", "excess", "duplicate", "upgrade", "replace", "drain",
 };
 
 /* ---- names ------------------------------------------------------------ */
@@ -273,6 +276,7 @@ static int build_index(struct ctx *c)
 	c->hist = qm_calloc(nslots, sizeof *c->hist);
 	c->sflag = qm_calloc(nslots, 1);
 	c->load = qm_calloc(na, sizeof *c->load);
+	c->gone = qm_calloc(na ? na : 1, sizeof *c->gone);
 	for (size_t s = 0; s < nslots; s++)
 		c->head[s] = c->keeper[s] = c->hist[s] = NONE;
 
@@ -331,6 +335,7 @@ static void ctx_fini(struct ctx *c)
 	free(c->load);
 	free(c->rord);
 	free(c->ioord);
+	free(c->gone);
 }
 
 int plan_compute(const struct plan_input *in, struct plan_output *out)
@@ -362,6 +367,7 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 	out->prober_stale = qm_calloc(in->n_agents, sizeof *out->prober_stale);
 	out->n_reservations = in->n_reservations;
 	out->releasable = qm_calloc(in->n_reservations, sizeof *out->releasable);
+	out->drain = qm_calloc(in->n_agents, sizeof *out->drain);
 
 	pl_pick_keepers(&c);
 	pl_probers(&c);
@@ -371,6 +377,7 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 			      &c.cfg->api_restriction);
 		pl_management(&c, SERVICE_WEBCONSOLE, c.cfg->webconsole_count,
 			      &c.cfg->webconsole_restriction);
+		pl_drain(&c);
 		pl_launches(&c);
 		pl_upgrade(&c);
 	} else {
@@ -378,6 +385,7 @@ int plan_compute(const struct plan_input *in, struct plan_output *out)
 	}
 	pl_reservations(&c);
 	pl_inverse_offers(&c);
+	pl_drain_verdicts(&c);
 	pl_report(&c);
 	pl_finish(&c);
 	ctx_fini(&c);
@@ -402,5 +410,8 @@ void plan_output_free(struct plan_output *out)
 	free(out->unwanted_since_ms);
 	free(out->prober_stale);
 	free(out->releasable);
+	for (size_t i = 0; out->drain && i < out->n_agents; i++)
+		free(out->drain[i].agent_id);
+	free(out->drain);
 	memset(out, 0, sizeof *out);
 }

@@ -123,16 +123,17 @@
  *     reservation releasable.
  * 12. Inverse offers (a maintenance drain of an agent): ACCEPTed iff the
  *     agent can go without losing the registry quorum. W = the wanted
- *     registry slots (those on inactive agents included); the registries
- *     that stay ready are the ready wanted ones NOT on that agent, not on an
- *     agent whose maintenance window is in progress (now in [start,
- *     start + duration), open-ended when the duration is 0) and not on an
- *     agent whose inverse offer this plan already accepts (inverse offers
- *     are decided in (agent id, id) order, so two drains cannot together
- *     break the quorum). Accept iff that count >= W/2 + 1. Accepted outright:
- *     an empty target version, an agent with no wanted registry slot (a
- *     registry being retired there is no quorum member), an agent not in
- *     agents[] (nothing of ours runs there). A DECLINE's reason is also a
+ *     registry slots (those on inactive and drained agents included); the
+ *     registries that stay ready are the ready wanted ones NOT on that
+ *     agent, not on an agent whose maintenance window is in progress (now
+ *     in [start, start + duration), open-ended when the duration is 0) and
+ *     not on an agent whose inverse offer this plan already accepts
+ *     (inverse offers are decided in (agent id, id) order, so two drains
+ *     cannot together break the quorum). Accept iff that count >= W/2 + 1.
+ *     Accepted outright: an empty target version, an agent with no wanted
+ *     registry slot (a registry being retired there is no quorum member),
+ *     an agent not in agents[] (nothing of ours runs there), a drained
+ *     agent whose registry is gone (rule 15). A DECLINE's reason is also a
  *     problem line ("host h1: 1 of 3 registries would stay ready, a quorum
  *     needs 2"). While inverse offers are pending, wake_ms covers every
  *     window's start and end.
@@ -148,6 +149,31 @@
  * 14. Paused rollout: with config.rollout_paused no upgrade/replace KILL is
  *     made (rule 8) while old tasks remain; missing services are still
  *     launched. A problem line says "rollout paused by the operator".
+ * 15. Drain (the operator's per-node maintenance, plan_agent.drained): no
+ *     Quobyte service is wanted on a drained agent -- registry, metadata,
+ *     data, client (rules 2, 4) nor api/webconsole (rule 3 places them
+ *     elsewhere) -- and nothing is launched there; its prober stays, so its
+ *     inventory stays known. Its live services are killed at once
+ *     (PLAN_KILL_DRAIN, no grace) in REVERSE phase order, one phase at a
+ *     time: client, then api+webconsole, then data, metadata, registry; a
+ *     phase's KILLs are made only once no live task of a later phase is
+ *     left on that node (a task with a KILL requested is live until its
+ *     terminal update). An unreachable task there is not killed (rule 9)
+ *     and holds the drain. Its reservations are kept: never releasable
+ *     while the node is drained (rule 11), whatever the target. Its
+ *     registry slot stays a member of the quorum (W of rule 12) but is never
+ *     counted as staying; an inverse offer for a drained agent whose
+ *     registry is gone is accepted outright. Undrained, the node is wanted
+ *     again and rules 5-6 relaunch its services (on their reservations).
+ *     drain[i] is the verdict for agent i: safe = draining it now keeps the
+ *     registry quorum by rule 12's count (its own registry not staying, nor
+ *     those on drained agents, agents in a maintenance window now or whose
+ *     inverse offer this plan accepts); always safe with an empty target, on
+ *     an agent with no registry slot, or on one already drained. left = the
+ *     live Quobyte service tasks (probers aside) still on a drained agent;
+ *     0 = fully drained. The shell refuses an operator's drain that is not
+ *     safe unless forced; the planner itself carries out every drain it is
+ *     given.
  *
  * Threads: plan_compute is reentrant and touches only its arguments. */
 #ifndef QM_PLAN_H
@@ -251,6 +277,7 @@ struct plan_agent {
 	/* The agent's maintenance window (Mesos Unavailability), rules 12-13. */
 	long long maint_start_ms;      /* 0 = no maintenance window scheduled */
 	long long maint_duration_ms;   /* 0 with a start = open-ended */
+	bool drained;                  /* the operator drained it (rule 15) */
 };
 
 struct plan_task {
@@ -330,6 +357,7 @@ enum plan_kill_reason {
 	PLAN_KILL_DUPLICATE,   /* a second live task in one (service, agent) slot */
 	PLAN_KILL_UPGRADE,     /* rolling upgrade: replaced by the target version */
 	PLAN_KILL_REPLACE,     /* replaced for its replace_reason (rule 8) */
+	PLAN_KILL_DRAIN,       /* its node is drained by the operator (rule 15) */
 	PLAN_KILL_REASON_COUNT
 };
 
@@ -361,6 +389,17 @@ struct plan_progress {
 /* At most this many problem lines; beyond it the last line says how many
  * were left out. */
 #define PLAN_MAX_PROBLEMS 256
+
+/* Rule 15's verdict on draining one agent. */
+struct plan_drain {
+	char *agent_id;     /* a copy of the agent's id (owned by the output) */
+	bool safe;          /* draining it now keeps the registry quorum */
+	unsigned staying;   /* ready registries that would stay elsewhere */
+	unsigned members;   /* W: the registry quorum's members */
+	unsigned quorum;    /* W/2 + 1 (0 when W is 0) */
+	bool drained;       /* the input said the agent is drained */
+	unsigned left;      /* drained agent: live service tasks still there */
+};
 /* Longer problem lines end in "...". */
 #define PLAN_PROBLEM_MAX 512
 
@@ -380,6 +419,8 @@ struct plan_output {
 	/* n_reservations entries parallel to input.reservations (rule 11). */
 	bool *releasable;
 	size_t n_reservations;
+	/* n_agents entries parallel to input.agents (rule 15). */
+	struct plan_drain *drain;
 	struct plan_progress progress[PLAN_PHASE_COUNT];
 	/* Human-readable lines for operators (no control characters), most
 	 * important first: minimum, shutdown / upgrade status, agents, then per
@@ -423,7 +464,7 @@ long long plan_backoff_ms(long long base_ms, long long max_ms,
  * "metadata", "data", "api+webconsole", "client". States: the Mesos names
  * ("TASK_RUNNING"), "LAUNCHING" for PLAN_TASK_LAUNCHING. Kill reasons:
  * "shutdown", "no-device", "no-mount", "disabled", "restricted", "excess",
- * "duplicate", "upgrade". */
+ * "duplicate", "upgrade", "replace", "drain". */
 const char *plan_phase_name(enum plan_phase p);
 const char *plan_task_state_name(enum plan_task_state s);
 const char *plan_kill_reason_name(enum plan_kill_reason r);

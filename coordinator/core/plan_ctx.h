@@ -48,7 +48,8 @@ enum {
 enum {
 	SF_WANTED = 1,  /* the plan wants a task here */
 	SF_DORMANT = 2, /* would be wanted, but the agent is inactive */
-	SF_READY = 4    /* wanted and its keeper is ready */
+	SF_READY = 4,   /* wanted and its keeper is ready */
+	SF_DRAINED = 8  /* would be wanted, but the operator drained the node */
 };
 
 struct prob {
@@ -75,6 +76,7 @@ struct ctx {
 	unsigned *load;      /* pos -> Quobyte services this plan wants there */
 	size_t *rord;        /* reservations by (agent id, service) */
 	size_t *ioord;       /* inverse offers by (agent id, id) */
+	bool *gone;          /* pos -> its inverse offer is accepted (rule 12) */
 	size_t cap_actions;
 	struct prob *probs;
 	size_t n_probs, cap_probs;
@@ -171,6 +173,9 @@ void pl_upgrade(struct ctx *c);        /* rules 8 and 13 */
 int pl_check_resources(struct ctx *c);
 void pl_reservations(struct ctx *c);   /* rule 11 */
 void pl_inverse_offers(struct ctx *c); /* rule 12 (after pl_launches) */
+void pl_drain(struct ctx *c);          /* rule 15: the KILLs (after rules 2-4) */
+/* Rule 15: out->drain[], after pl_inverse_offers. */
+void pl_drain_verdicts(struct ctx *c);
 /* Rule 13: the agent's maintenance window is in progress (returns true,
  * *starts_in = 0) or starts within the lookahead (true, *starts_in > 0). */
 bool pl_maint_hold(const struct ctx *c, size_t pos, long long *starts_in);

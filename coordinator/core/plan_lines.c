@@ -231,12 +231,14 @@ void pl_report(struct ctx *c)
 				unreported++;
 		for (unsigned si = SERVICE_REGISTRY; si <= SERVICE_DATA; si++) {
 			enum service s = (enum service)si;
-			size_t n = 0, dormant = NONE;
+			size_t n = 0, dormant = NONE, drained = NONE;
 			for (size_t pos = 0; pos < c->na; pos++) {
 				unsigned char f = c->sflag[pl_slot_of(pos, s)];
 				n += (f & SF_WANTED) != 0;
 				if ((f & SF_DORMANT) && dormant == NONE)
 					dormant = pos;
+				if ((f & SF_DRAINED) && drained == NONE)
+					drained = pos;
 			}
 			if (n)
 				continue;
@@ -246,6 +248,10 @@ void pl_report(struct ctx *c)
 				len = (size_t)snprintf(extra, sizeof extra,
 						       "; %.100s has one but is inactive",
 						       pl_node(c, dormant));
+			else if (drained != NONE)
+				len = (size_t)snprintf(extra, sizeof extra,
+						       "; %.100s has one but is drained",
+						       pl_node(c, drained));
 			if (unreported && len < sizeof extra)
 				snprintf(extra + len, sizeof extra - len,
 					 "; %zu agent(s) have not reported their devices yet",

@@ -1,7 +1,8 @@
-/* The planner's resource rules (plan.h rules 11-13): which reservations
- * could go and which the operator's release requests may release, the
- * answers to inverse offers, and the maintenance windows that hold back
- * an upgrade. See plan_ctx.h. */
+/* The planner's resource rules (plan.h rules 11-13 and 15): which
+ * reservations could go and which the operator's release requests may
+ * release, the answers to inverse offers, the maintenance windows that hold
+ * back an upgrade, and the operator's drains, which share rule 12's
+ * registry quorum. See plan_ctx.h. */
 #include "core/plan_ctx.h"
 
 #include "core/text.h"
@@ -155,6 +156,8 @@ static const char *keeps_reservation(const struct ctx *c, const struct plan_rese
 		return "a task of it is still live";
 	if (!a->active)
 		return "the agent is inactive";
+	if (a->drained && r->service != SERVICE_PROBER) /* rule 15 */
+		return "the node is drained (undrain brings its services back)";
 	if (r->service == SERVICE_PROBER)
 		return pl_prober_allowed(c, a) ? "the agent still passes the prober restriction"
 					       : NULL;
@@ -213,16 +216,36 @@ static void answer(struct ctx *c, const struct plan_inverse_offer *v, bool accep
 		pl_problem(c, SECT_AGENT, "%s", line);
 }
 
+/* Rule 12's W: the registry slots that are quorum members -- wanted,
+ * waiting for an inactive agent, or on a drained node (rule 15). */
+static const unsigned char quorum_member = SF_WANTED | SF_DORMANT | SF_DRAINED;
+
+static unsigned quorum_members(const struct ctx *c)
+{
+	unsigned w = 0;
+	for (size_t pos = 0; pos < c->na; pos++)
+		w += (c->sflag[pl_slot_of(pos, SERVICE_REGISTRY)] & quorum_member) != 0;
+	return w;
+}
+
+/* The ready registries that stay if the agent at pos goes: not on it, not
+ * on an agent whose window is in progress or whose inverse offer this plan
+ * accepts. (A drained node's registry is never SF_READY: not wanted.) */
+static unsigned registries_staying(const struct ctx *c, size_t pos)
+{
+	unsigned stay = 0;
+	for (size_t p = 0; p < c->na; p++)
+		stay += p != pos && !c->gone[p] && !pl_maint_now(c, p) &&
+			(c->sflag[pl_slot_of(p, SERVICE_REGISTRY)] & SF_READY);
+	return stay;
+}
+
 void pl_inverse_offers(struct ctx *c)
 {
 	size_t ni = c->in->n_inverse_offers;
 	if (ni == 0)
 		return;
-	const unsigned char member = SF_WANTED | SF_DORMANT;
-	unsigned wanted = 0;
-	bool *drained = qm_calloc(c->na ? c->na : 1, sizeof *drained);
 	for (size_t pos = 0; pos < c->na; pos++) {
-		wanted += (c->sflag[pl_slot_of(pos, SERVICE_REGISTRY)] & member) != 0;
 		/* The decisions change when a window opens or closes. */
 		const struct plan_agent *a = pl_agent_at(c, pos);
 		if (a->maint_start_ms > 0) {
@@ -230,6 +253,7 @@ void pl_inverse_offers(struct ctx *c)
 			pl_wake(c, window_end(a));
 		}
 	}
+	unsigned wanted = quorum_members(c);
 	unsigned quorum = wanted / 2 + 1;
 	for (size_t k = 0; k < ni; k++) {
 		const struct plan_inverse_offer *v = &c->in->inverse_offers[c->ioord[k]];
@@ -240,30 +264,102 @@ void pl_inverse_offers(struct ctx *c)
 			continue;
 		}
 		const char *node = pl_node(c, pos);
+		size_t rsl = pl_slot_of(pos, SERVICE_REGISTRY);
 		if (!c->target) {
 			answer(c, v, true,
 			       "host %s: no target version, no Quobyte service is wanted", node);
-			drained[pos] = true;
+			c->gone[pos] = true;
 			continue;
 		}
-		if (!(c->sflag[pl_slot_of(pos, SERVICE_REGISTRY)] & member)) {
+		if (!(c->sflag[rsl] & quorum_member)) {
 			answer(c, v, true, "host %s: no registry there", node);
-			drained[pos] = true;
+			c->gone[pos] = true;
 			continue;
 		}
-		unsigned stay = 0;
-		for (size_t p = 0; p < c->na; p++)
-			stay += p != pos && !drained[p] && !pl_maint_now(c, p) &&
-				(c->sflag[pl_slot_of(p, SERVICE_REGISTRY)] & SF_READY);
+		if (pl_agent_at(c, pos)->drained && c->head[rsl] == NONE) {
+			answer(c, v, true, "host %s is drained: its registry is stopped already",
+			       node);
+			c->gone[pos] = true;
+			continue;
+		}
+		unsigned stay = registries_staying(c, pos);
 		if (stay >= quorum) {
 			answer(c, v, true, "quorum kept: %u of %u registries stay ready", stay,
 			       wanted);
-			drained[pos] = true;
+			c->gone[pos] = true;
 		} else {
 			answer(c, v, false,
 			       "host %s: %u of %u registries would stay ready, a quorum needs %u",
 			       node, stay, wanted, quorum);
 		}
 	}
-	free(drained);
+}
+
+/* ---- rule 15: drain ----------------------------------------------------- */
+
+/* Stop the services of a drained node: the live tasks of its latest phase
+ * that has any, all of them at once; earlier phases wait for those to be
+ * gone. */
+static void drain_node(struct ctx *c, size_t pos)
+{
+	const char *node = pl_node(c, pos);
+	if (!pl_agent_at(c, pos)->active) {
+		for (unsigned s = 0; s < SERVICE_PROBER; s++)
+			if (c->head[pl_slot_of(pos, (enum service)s)] != NONE) {
+				pl_problem(c, SECT_AGENT,
+					   "drain of %s waits: the agent is inactive", node);
+				return;
+			}
+	}
+	for (unsigned p = PLAN_PHASE_CLIENT; p >= PLAN_PHASE_REGISTRY; p--) {
+		size_t live = 0;
+		for (unsigned s = 0; s < SERVICE_PROBER; s++) {
+			if (plan_phase_of((enum service)s) != p)
+				continue;
+			for (size_t ti = c->head[pl_slot_of(pos, (enum service)s)]; ti != NONE;
+			     ti = c->tnext[ti]) {
+				live++;
+				pl_retire(c, ti, PLAN_KILL_DRAIN, true,
+					  "its node is drained by the operator");
+			}
+		}
+		if (live) {
+			pl_problem(c, SECT_AGENT,
+				   "draining %s: stopping %s (%zu task(s)); earlier phases follow",
+				   node, plan_phase_name((enum plan_phase)p), live);
+			return;
+		}
+	}
+	pl_problem(c, SECT_AGENT,
+		   "%s is drained by the operator: its services stay stopped until it is undrained; its reservations are kept",
+		   node);
+}
+
+void pl_drain(struct ctx *c)
+{
+	for (size_t pos = 0; pos < c->na; pos++)
+		if (pl_agent_at(c, pos)->drained)
+			drain_node(c, pos);
+}
+
+void pl_drain_verdicts(struct ctx *c)
+{
+	unsigned members = quorum_members(c);
+	unsigned quorum = members ? members / 2 + 1 : 0;
+	for (size_t pos = 0; pos < c->na; pos++) {
+		const struct plan_agent *a = pl_agent_at(c, pos);
+		struct plan_drain *d = &c->out->drain[c->aord[pos]];
+		d->agent_id = qm_strdup(a->agent_id);
+		d->members = members;
+		d->quorum = quorum;
+		d->staying = registries_staying(c, pos);
+		d->drained = a->drained;
+		if (a->drained)
+			for (unsigned s = 0; s < SERVICE_PROBER; s++)
+				for (size_t ti = c->head[pl_slot_of(pos, (enum service)s)];
+				     ti != NONE; ti = c->tnext[ti])
+					d->left++;
+		bool member = c->sflag[pl_slot_of(pos, SERVICE_REGISTRY)] & quorum_member;
+		d->safe = !c->target || a->drained || !member || d->staying >= quorum;
+	}
 }

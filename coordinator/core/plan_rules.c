@@ -1,5 +1,6 @@
 /* The planner's rules 1-9 and 13 (plan.h), one pass each over the index
- * that plan.c built; rules 11-12 are in plan_rsv.c. See plan_ctx.h. */
+ * that plan.c built; rules 11-12 and 15 are in plan_rsv.c. See
+ * plan_ctx.h. */
 #include "core/plan_ctx.h"
 
 #include "core/text.h"
@@ -158,6 +159,13 @@ void pl_pinned(struct ctx *c)
 							  : pl_device_count(r, s) > 0;
 			bool wanted = enabled &&
 				      (r->has_report ? by_report : k != NONE);
+			if (a->drained) {
+				/* Rule 15: pl_drain stops what runs there, in
+				 * order; the slot stays a quorum member. */
+				if (wanted)
+					c->sflag[sl] |= SF_DRAINED;
+				continue;
+			}
 			if (!a->active) {
 				/* Out of reach: nothing to launch or kill there;
 				 * remember what waits for the agent. */
@@ -225,7 +233,10 @@ void pl_management(struct ctx *c, enum service s, unsigned count,
 
 	for (size_t pos = 0; pos < c->na; pos++) {
 		size_t k = c->keeper[pl_slot_of(pos, s)];
-		if (k == NONE || c->in->tasks[k].kill_requested)
+		/* On a drained node it is not kept (so it is placed elsewhere)
+		 * and pl_drain stops it in its turn (rule 15). */
+		if (k == NONE || c->in->tasks[k].kill_requested ||
+		    pl_agent_at(c, pos)->drained)
 			continue;
 		bool ok = pl_attr_matches(pl_agent_at(c, pos), restr);
 		long long *since = &c->out->unwanted_since_ms[k];
@@ -279,7 +290,7 @@ void pl_management(struct ctx *c, enum service s, unsigned count,
 	if (need) {
 		for (size_t pos = 0; pos < c->na; pos++) {
 			const struct plan_agent *a = pl_agent_at(c, pos);
-			if (!a->active || !pl_attr_matches(a, restr) ||
+			if (!a->active || a->drained || !pl_attr_matches(a, restr) ||
 			    c->head[pl_slot_of(pos, s)] != NONE)
 				continue;
 			long long until;

@@ -470,6 +470,7 @@ static void input_agents(struct coord *c, struct input *ip)
 		pa[i].active = a->active;
 		pa[i].maint_start_ms = a->maint_start_ms;
 		pa[i].maint_duration_ms = a->maint_duration_ms;
+		pa[i].drained = store_state_drain_covering(&c->st, a->id, a->hostname) != NULL;
 		fill_report(c, a->id, &pa[i].report);
 	}
 	ip->pa = pa;

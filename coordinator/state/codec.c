@@ -34,6 +34,7 @@ void store_state_fini(struct store_state *s)
 	free(s->tasks);
 	free(s->failures);
 	free(s->reservations);
+	free(s->drains);
 	store_state_init(s);
 }
 
@@ -171,6 +172,47 @@ bool store_state_remove_reservation(struct store_state *s, const char *service,
 	return true;
 }
 
+struct store_drain *store_state_drain(struct store_state *s, const char *agent_id,
+				      bool create)
+{
+	if (!agent_id || strlen(agent_id) > STORE_ID_MAX)
+		return NULL;
+	for (size_t i = 0; i < s->ndrains; i++)
+		if (strcmp(s->drains[i].agent_id, agent_id) == 0)
+			return &s->drains[i];
+	if (!create)
+		return NULL;
+	if (s->ndrains == s->drains_cap) {
+		s->drains_cap = s->drains_cap ? s->drains_cap * 2 : 8;
+		s->drains = qm_realloc(s->drains, s->drains_cap * sizeof *s->drains);
+	}
+	struct store_drain *d = &s->drains[s->ndrains++];
+	memset(d, 0, sizeof *d);
+	copy_str(d->agent_id, sizeof d->agent_id, agent_id);
+	return d;
+}
+
+struct store_drain *store_state_drain_covering(struct store_state *s, const char *agent_id,
+					       const char *hostname)
+{
+	struct store_drain *d = store_state_drain(s, agent_id, false);
+	for (size_t i = 0; !d && hostname && *hostname && i < s->ndrains; i++)
+		if (strcmp(s->drains[i].hostname, hostname) == 0)
+			d = &s->drains[i];
+	return d;
+}
+
+bool store_state_remove_drain(struct store_state *s, const char *agent_id)
+{
+	struct store_drain *d = store_state_drain(s, agent_id, false);
+	if (!d)
+		return false;
+	size_t i = (size_t)(d - s->drains);
+	memmove(d, d + 1, (s->ndrains - i - 1) * sizeof *d);
+	s->ndrains--;
+	return true;
+}
+
 /* ---- JSON ----------------------------------------------------------- */
 
 static cJSON *ck(cJSON *x)
@@ -199,7 +241,9 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
 	cJSON *root = ck(cJSON_CreateObject());
 	put_str(root, "format", STORE_FORMAT);
 	put_num(root, "format_version",
-		s->nreservations ? STORE_FORMAT_VERSION : STORE_FORMAT_VERSION_PLAIN);
+		s->ndrains	    ? STORE_FORMAT_VERSION_DRAINS
+		: s->nreservations ? STORE_FORMAT_VERSION_RESERVATIONS
+				   : STORE_FORMAT_VERSION_PLAIN);
 	put_num(root, "version", (double)version);
 	put_str(root, "framework_id", s->framework_id);
 	put_str(root, "target_version", s->target_version);
@@ -255,6 +299,19 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
 			ck(cJSON_AddBoolToObject(o, "release_requested", v->release_requested));
 			put_str(o, "summary", v->summary);
 			put_str(o, "mounts", v->mounts);
+		}
+	}
+	if (s->ndrains) {
+		cJSON *ds = ck(cJSON_AddArrayToObject(root, "drained"));
+		for (size_t i = 0; i < s->ndrains; i++) {
+			const struct store_drain *d = &s->drains[i];
+			cJSON *o = ck(cJSON_CreateObject());
+			if (!cJSON_AddItemToArray(ds, o))
+				qm_oom();
+			put_str(o, "agent_id", d->agent_id);
+			put_str(o, "hostname", d->hostname);
+			put_num(o, "since_ms", (double)d->since_ms);
+			ck(cJSON_AddBoolToObject(o, "forced", d->forced));
 		}
 	}
 	/* one key per line: readable and diffable by an operator */
@@ -458,6 +515,26 @@ static int rd_reservation(struct rd *r, const cJSON *o, struct store_reservation
 	return 0;
 }
 
+static int rd_drain(struct rd *r, const cJSON *o, struct store_drain *d)
+{
+	int rv;
+	int64_t n;
+	if (!cJSON_IsObject(o))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "%s: not an object",
+			    r->where);
+	if ((rv = rd_str(r, o, "agent_id", d->agent_id, sizeof d->agent_id, true)))
+		return rv;
+	if (!id_ok(d->agent_id))
+		return corrupt(r, "agent_id", "not a valid Mesos agent ID");
+	if ((rv = rd_str(r, o, "hostname", d->hostname, sizeof d->hostname, false)) ||
+	    (rv = rd_bool(r, o, "forced", &d->forced)))
+		return rv;
+	if ((rv = rd_int(r, o, "since_ms", 0, &n, false)))
+		return rv;
+	d->since_ms = n;
+	return 0;
+}
+
 static int cmp_task_ptr(const void *a, const void *b)
 {
 	const struct store_task *x = *(const struct store_task *const *)a;
@@ -479,6 +556,13 @@ static int cmp_reservation_ptr(const void *a, const void *b)
 	const struct store_reservation *y = *(const struct store_reservation *const *)b;
 	int c = strcmp(x->service, y->service);
 	return c ? c : strcmp(x->agent_id, y->agent_id);
+}
+
+static int cmp_drain_ptr(const void *a, const void *b)
+{
+	const struct store_drain *x = *(const struct store_drain *const *)a;
+	const struct store_drain *y = *(const struct store_drain *const *)b;
+	return strcmp(x->agent_id, y->agent_id);
 }
 
 /* Index of an element of base[0..n) (elements of size bytes) equal under
@@ -514,11 +598,16 @@ static int check_unique(struct store_state *s, char *err, size_t errlen)
 		      cmp_reservation_ptr);
 	if (d >= 0)
 		return qm_fail(err, errlen, QM_ECORRUPT, "reservations[%ld]: duplicate slot", d);
+	/* a drain's key is its first field */
+	d = first_dup(s->drains, s->ndrains, sizeof *s->drains, cmp_drain_ptr);
+	if (d >= 0)
+		return qm_fail(err, errlen, QM_ECORRUPT, "drained[%ld].agent_id: duplicate '%.64s'",
+			       d, s->drains[d].agent_id);
 	return 0;
 }
 
-/* The tasks, failures and reservations arrays of root into s (allocated
- * here). */
+/* The tasks, failures, reservations and drained arrays of root into s
+ * (allocated here). */
 static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
 {
 	int rv;
@@ -569,6 +658,22 @@ static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
 		if ((rv = rd_reservation(r, it, v)))
 			return rv;
 		s->nreservations++;
+	}
+	const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "drained");
+	if (ds && !cJSON_IsArray(ds))
+		return qm_fail(r->err, r->errlen, QM_ECORRUPT, "drained: not an array");
+	size_t nd = (size_t)cJSON_GetArraySize(ds);
+	if (nd) {
+		s->drains = qm_calloc(nd, sizeof *s->drains);
+		s->drains_cap = nd;
+	}
+	cJSON_ArrayForEach(it, ds) {
+		snprintf(r->where, sizeof r->where, "drained[%zu]", s->ndrains);
+		struct store_drain *d = &s->drains[s->ndrains];
+		memset(d, 0, sizeof *d);
+		if ((rv = rd_drain(r, it, d)))
+			return rv;
+		s->ndrains++;
 	}
 	return 0;
 }

@@ -28,8 +28,13 @@
  * as version 2, so a coordinator from before reservations refuses it rather
  * than reading it and forgetting them on its next save; a state without any
  * is still written as version 1. */
-#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_VERSION 3
 #define STORE_FORMAT_VERSION_PLAIN 1
+#define STORE_FORMAT_VERSION_RESERVATIONS 2
+/* A state with drained nodes is written as version 3 for the same reason:
+ * a coordinator from before drains would relaunch a drained node's
+ * services. Without drains the version stays 2 or 1. */
+#define STORE_FORMAT_VERSION_DRAINS 3
 
 #define STORE_ID_MAX 255              /* Mesos ID limit */
 #define STORE_SERVICE_MAX 16
@@ -87,6 +92,15 @@ struct store_reservation {
 	char mounts[STORE_MOUNTS_MAX + 1];
 };
 
+/* A node the operator drained (issue 14, planner rule 15): its Quobyte
+ * services stay stopped until it is undrained. Keyed by agent id. */
+struct store_drain {
+	char agent_id[STORE_ID_MAX + 1];
+	char hostname[STORE_ID_MAX + 1];       /* as known then, for operators */
+	int64_t since_ms;                      /* epoch ms of the drain call */
+	bool forced;                           /* drained against the quorum check */
+};
+
 struct store_state {
 	char framework_id[STORE_ID_MAX + 1];     /* "" until SUBSCRIBED */
 	char target_version[STORE_VERSION_MAX + 1]; /* "" = no services wanted */
@@ -102,6 +116,8 @@ struct store_state {
 	size_t nfailures, failures_cap;
 	struct store_reservation *reservations;
 	size_t nreservations, reservations_cap;
+	struct store_drain *drains;              /* optional on read */
+	size_t ndrains, drains_cap;
 };
 
 /* ---- state in memory ------------------------------------------------ */
@@ -142,6 +158,19 @@ struct store_reservation *store_state_reservation(struct store_state *s,
 /* Drop a reservation (after its UNRESERVE went out); true when it was there. */
 bool store_state_remove_reservation(struct store_state *s, const char *service,
 				    const char *agent_id);
+
+/* The drain of agent_id; created (zeroed but for the key) when create is
+ * true, else NULL when absent. NULL also for an agent id that does not fit.
+ * Valid until the next insert or remove. */
+struct store_drain *store_state_drain(struct store_state *s, const char *agent_id,
+				      bool create);
+/* The drain that covers an agent: the entry of agent_id, else one whose
+ * hostname is hostname (non-empty) -- an agent that comes back under a new
+ * id on a drained host stays drained. NULL when none. */
+struct store_drain *store_state_drain_covering(struct store_state *s, const char *agent_id,
+					       const char *hostname);
+/* Undrain: drop the entry; true when it was there. */
+bool store_state_remove_drain(struct store_state *s, const char *agent_id);
 
 /* ---- encoding ------------------------------------------------------ */
 

@@ -174,6 +174,8 @@ static inline void agent_entry(struct world *w, char **f, size_t nf)
 			a->report.client_mount = true;
 		else if (strcmp(tok, "inactive") == 0)
 			a->active = false;
+		else if (strcmp(tok, "drained") == 0)
+			a->drained = true;
 		else if (strcmp(tok, "noreport") == 0)
 			a->report.has_report = false, a->report.last_report_ms = 0;
 		else if (strncmp(tok, "report=", 7) == 0)

@@ -322,6 +322,72 @@ Test(store, reservations_keep_their_format)
 	store_state_fini(&b);
 }
 
+/* Drained nodes (issue 14) survive the codec, so a failover keeps a node
+ * drained; a state holding any is format 3 (a coordinator from before
+ * drains refuses it instead of relaunching the node's services), one
+ * without stays 2 or 1, and states written before drains load with none. */
+Test(store, drains_keep_their_format)
+{
+	struct store_state a, b;
+	store_state_init(&a);
+	cr_assert_null(store_state_drain(&a, "S1", false));
+	struct store_drain *d = store_state_drain(&a, "5e1f-S1", true);
+	cr_assert_not_null(d);
+	snprintf(d->hostname, sizeof d->hostname, "h1");
+	d->since_ms = 1700000000123;
+	d->forced = true;
+	cr_assert_not_null(store_state_drain(&a, "5e1f-S2", true));
+	cr_assert_eq(store_state_drain(&a, "5e1f-S1", true), &a.drains[0], "no second entry");
+	cr_assert_eq(a.ndrains, 2);
+	/* an agent back under a new id on a drained host stays drained */
+	cr_assert_eq(store_state_drain_covering(&a, "5e1f-S9", "h1"), &a.drains[0]);
+	cr_assert_eq(store_state_drain_covering(&a, "5e1f-S2", "h7"), &a.drains[1]);
+	cr_assert_null(store_state_drain_covering(&a, "5e1f-S9", "h2"));
+	cr_assert_null(store_state_drain_covering(&a, "5e1f-S9", ""));
+	cr_assert_null(store_state_drain_covering(&a, "5e1f-S9", NULL));
+	char *text = NULL;
+	size_t len = 0;
+	cr_assert_eq(store_state_to_json(&a, 3, &text, &len), 0);
+	cr_assert_not_null(strstr(text, "\"format_version\":\t3"), "%s", text);
+	uint64_t v = 0;
+	char err[256] = "";
+	cr_assert_eq(store_state_from_json(text, len, &b, &v, err, sizeof err), 0, "%s", err);
+	free(text);
+	cr_assert_eq(b.ndrains, 2);
+	cr_assert_str_eq(b.drains[0].agent_id, "5e1f-S1");
+	cr_assert_str_eq(b.drains[0].hostname, "h1");
+	cr_assert_eq(b.drains[0].since_ms, 1700000000123);
+	cr_assert(b.drains[0].forced);
+	cr_assert_str_eq(b.drains[1].agent_id, "5e1f-S2");
+	cr_assert_not(b.drains[1].forced);
+	store_state_fini(&b);
+
+	cr_assert(store_state_remove_drain(&a, "5e1f-S1"));
+	cr_assert_not(store_state_remove_drain(&a, "5e1f-S1"));
+	cr_assert_str_eq(a.drains[0].agent_id, "5e1f-S2");
+	cr_assert(store_state_remove_drain(&a, "5e1f-S2"));
+	cr_assert_eq(store_state_to_json(&a, 4, &text, &len), 0);
+	cr_assert_not_null(strstr(text, "\"format_version\":\t1"), "%s", text);
+	cr_assert_null(strstr(text, "drained"), "%s", text);
+	free(text);
+	store_state_fini(&a);
+
+	/* a state from before drains (format 2, reservations) loads undrained */
+	const char *old = "{\"format\":\"quobyte-mesos-state\",\"format_version\":2,\"version\":9,"
+			  "\"reservations\":[{\"service\":\"data\",\"agent_id\":\"S1\"}]}";
+	cr_assert_eq(store_state_from_json(old, strlen(old), &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(b.ndrains, 0);
+	cr_assert_eq(b.nreservations, 1);
+	store_state_fini(&b);
+	/* an over-long agent id is no key */
+	char longid[STORE_ID_MAX + 2];
+	memset(longid, 'a', sizeof longid - 1);
+	longid[sizeof longid - 1] = '\0';
+	store_state_init(&a);
+	cr_assert_null(store_state_drain(&a, longid, true));
+	store_state_fini(&a);
+}
+
 Test(store, missing_file_is_empty_first_start)
 {
 	char sub[128];
@@ -447,8 +513,23 @@ Test(store, schema_errors_refused)
 		{"[]", QM_ECORRUPT, "not a JSON object"},
 		{"{\"format\":\"other\",\"format_version\":1,\"version\":1}",
 		 QM_ECORRUPT, "not a quobyte-mesos state"},
-		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1}",
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":4,\"version\":1}",
 		 QM_EVERSION, "newer coordinator"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1,"
+		 "\"drained\":{}}",
+		 QM_ECORRUPT, "drained: not an array"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1,"
+		 "\"drained\":[{\"hostname\":\"h1\"}]}",
+		 QM_ECORRUPT, "drained[0].agent_id: missing"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1,"
+		 "\"drained\":[{\"agent_id\":\"../x\"}]}",
+		 QM_ECORRUPT, "drained[0].agent_id: not a valid Mesos agent ID"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1,"
+		 "\"drained\":[{\"agent_id\":\"S1\",\"forced\":1}]}",
+		 QM_ECORRUPT, "drained[0].forced: not a boolean"},
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1,"
+		 "\"drained\":[{\"agent_id\":\"S1\"},{\"agent_id\":\"S1\"}]}",
+		 QM_ECORRUPT, "drained[1].agent_id: duplicate 'S1'"},
 		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1}",
 		 QM_ECORRUPT, "version: missing"},
 		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":1,\"version\":1.5}",
