@@ -28,6 +28,7 @@
 #include "state/leader.h"
 #include "state/store.h"
 #include "qm_version.h"
+#include "shell/evlog.h"
 #include "strmap.h"
 
 #include <signal.h>
@@ -173,6 +174,7 @@ struct coord {
 	bool st_dirty;                /* the state changed outside a plan: save with it */
 	struct counters n;
 	struct metrics_state metrics; /* histograms for /metrics (api/metrics.h) */
+	struct evlog *evlog;          /* recent events for /v1/state (shell/evlog.h) */
 	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
 	int sigfd;
 	int exit_code;
