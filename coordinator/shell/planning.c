@@ -618,10 +618,9 @@ static void mark_kill(struct coord *c, const struct plan_action *a, struct cycle
 		 log_qs(a->reason ? a->reason : ""));
 	t->kill_requested = true;
 	cy->dirty = true;
-	evlog_add(c->evlog, wall_ms(), EVLOG_KILL, "kill %s on %s: %s%s%s", t->service,
+	evlog_add(c->evlog, wall_ms(), EVLOG_KILL, "kill %s on %s: %s", t->service,
 		  t->hostname[0] ? t->hostname : t->agent_id,
-		  plan_kill_reason_name(a->kill_reason), a->reason ? ": " : "",
-		  a->reason ? a->reason : "");
+		  a->reason ? a->reason : plan_kill_reason_name(a->kill_reason));
 }
 
 /* Place a LAUNCH or LAUNCH_PROBER into its agent's offer, if one is at
