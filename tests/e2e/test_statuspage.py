@@ -586,10 +586,13 @@ class StatusPageTest(E2ETestCase):
         c.finish(self)
 
     def test_banner_and_audit(self):
-        """The insecure banner and the audit section, rendered from a
-        made-up state and audit log that hold HTML in every field the page
-        shows (this build's coordinator has neither yet): the page itself
-        is the one the coordinator serves, with its headers."""
+        """The insecure banner, the audit section, the event log, capacity
+        bars, health colours and the rollout, rendered from a made-up state
+        and audit log that hold HTML in every field the page shows (a
+        hostname, a device root, an event, a version ...) and cases the
+        local cluster does not make (a device nearly full or of unknown
+        size, an unhealthy service, an inactive agent): the page itself is
+        the one the coordinator serves, with its headers."""
         c = self.cluster
         c.start_coordinator()
         c.wait_running({"prober": c.hosts})
