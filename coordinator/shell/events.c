@@ -570,53 +570,77 @@ static void on_call_failed(void *arg, const char *type, long status, const char 
 		}
 }
 
-/* Device events of one inventory change (shell/evlog.h): what is in n now
- * and was not among old[0..nold) (keys) is hot-added, what was and is gone
- * went away. At most DEVICE_EVENTS_MAX per message, so a node reporting a
- * shelf of disks at once does not push everything else out of the ring. */
+/* Device events of one inventory change (shell/evlog.h): a device in n
+ * whose key was not among old[] is hot-added, one whose types changed is
+ * (un)marked, one no longer there went away. At most DEVICE_EVENTS_MAX per
+ * message, so a node reporting a shelf of disks at once does not push
+ * everything else out of the ring. */
 #define DEVICE_EVENTS_MAX 8
-static bool key_in(char *const *keys, size_t n, const char *key)
+struct old_device {
+	char *key, *root;
+	char types[64];
+};
+
+/* "registry,data", or "no type" */
+static void types_text(const Quobyte__Bus__Device *d, char *out, size_t cap)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(keys[i], key) == 0)
-			return true;
-	return false;
+	size_t k = 0;
+	out[0] = '\0';
+	for (size_t j = 0; j < d->n_types && k + 16 < cap; j++)
+		k += (size_t)snprintf(out + k, cap - k, "%s%s", j ? "," : "",
+				      busjson_type_name(d->types[j]));
+	if (!out[0])
+		snprintf(out, cap, "no type");
 }
 
-static void device_events(struct coord *c, const struct nodes_node *n, char *const *old,
-			  size_t nold)
+static const struct old_device *old_find(const struct old_device *old, size_t n,
+					 const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(old[i].key, key) == 0)
+			return &old[i];
+	return NULL;
+}
+
+static void device_events(struct coord *c, const struct nodes_node *n,
+			  const struct old_device *old, size_t nold)
 {
 	const char *host = n->hostname && n->hostname[0] ? n->hostname : n->agent_id;
 	int64_t now = wall_ms();
 	size_t told = 0, more = 0;
 	for (size_t i = 0; i < n->ndevices; i++) {
 		const Quobyte__Bus__Device *d = n->devices[i].d;
-		if (!d->key || key_in(old, nold, d->key))
+		if (!d->key)
+			continue;
+		const struct old_device *o = old_find(old, nold, d->key);
+		char types[64];
+		types_text(d, types, sizeof types);
+		if (o && strcmp(o->types, types) == 0)
 			continue;
 		if (told++ >= DEVICE_EVENTS_MAX) {
 			more++;
 			continue;
 		}
-		char types[64] = "";
-		size_t k = 0;
-		for (size_t j = 0; j < d->n_types && k < sizeof types - 16; j++)
-			k += (size_t)snprintf(types + k, sizeof types - k, "%s%s", j ? "," : "",
-					      busjson_type_name(d->types[j]));
-		evlog_add(c->evlog, now, EVLOG_HOTADD, "device %s on %s: %s%s%s",
-			  d->root ? d->root : d->key, host, types[0] ? types : "no type",
-			  d->error && d->error[0] ? ", " : "", d->error ? d->error : "");
+		const char *root = d->root ? d->root : d->key;
+		if (o)
+			evlog_add(c->evlog, now, EVLOG_DEVICE, "device %s on %s: %s (was %s)", root,
+				  host, types, o->types);
+		else
+			evlog_add(c->evlog, now, EVLOG_HOTADD, "device %s on %s: %s%s%s", root, host,
+				  types, d->error && d->error[0] ? ", " : "",
+				  d->error ? d->error : "");
 	}
 	for (size_t i = 0; i < nold; i++) {
 		bool still = false;
 		for (size_t j = 0; j < n->ndevices && !still; j++)
-			still = n->devices[j].d->key && strcmp(n->devices[j].d->key, old[i]) == 0;
+			still = n->devices[j].d->key && strcmp(n->devices[j].d->key, old[i].key) == 0;
 		if (still)
 			continue;
 		if (told++ >= DEVICE_EVENTS_MAX) {
 			more++;
 			continue;
 		}
-		evlog_add(c->evlog, now, EVLOG_DEVICE, "device %s gone from %s", old[i], host);
+		evlog_add(c->evlog, now, EVLOG_DEVICE, "device %s gone from %s", old[i].root, host);
 	}
 	if (more)
 		evlog_add(c->evlog, now, EVLOG_DEVICE, "%zu more device changes on %s", more, host);
@@ -631,15 +655,21 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
 	if (n && n->has_snapshot)
 		was_known = true;
-	/* the device keys before, to tell what a snapshot or delta adds */
-	char **old = NULL;
+	/* the devices before, to tell what a snapshot or delta changes */
+	struct old_device *old = NULL;
 	size_t nold = 0;
 	if (was_known && env->body_case != QUOBYTE__BUS__ENVELOPE__BODY_HEARTBEAT &&
 	    n->ndevices) {
 		old = qm_malloc(n->ndevices * sizeof *old);
-		for (size_t i = 0; i < n->ndevices; i++)
-			if (n->devices[i].d->key)
-				old[nold++] = qm_strdup(n->devices[i].d->key);
+		for (size_t i = 0; i < n->ndevices; i++) {
+			const Quobyte__Bus__Device *d = n->devices[i].d;
+			if (!d->key)
+				continue;
+			old[nold].key = qm_strdup(d->key);
+			old[nold].root = qm_strdup(d->root ? d->root : d->key);
+			types_text(d, old[nold].types, sizeof old[nold].types);
+			nold++;
+		}
 	}
 	uint64_t now = (uint64_t)wall_ms();
 	if (env->has_sent_unix_ms) /* skew: a message "from the future" is 0 old */
@@ -668,8 +698,10 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 		replan_soon(c);
 	}
 out:
-	for (size_t i = 0; i < nold; i++)
-		free(old[i]);
+	for (size_t i = 0; i < nold; i++) {
+		free(old[i].key);
+		free(old[i].root);
+	}
 	free(old);
 }
 
