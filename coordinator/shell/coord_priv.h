@@ -8,6 +8,7 @@
  *   shell/agents.c    the agent, health and launch-wait tables
  *   shell/planning.c  one planning cycle: plan input, actions, ACCEPT/DECLINE
  *   shell/events.c    Mesos events, failed calls, prober reports, timers
+ *   shell/evlog.c     the ring of recent events for operators (evlog.h)
  *   api/rest.c        the REST handlers (/v1/state, /metrics, ...) */
 #ifndef QM_COORD_PRIV_H
 #define QM_COORD_PRIV_H

@@ -692,9 +692,9 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 			device_events(c, n, old, nold);
 		else if (n && n->has_snapshot)
 			evlog_add(c->evlog, (int64_t)now, EVLOG_DEVICE,
-				  "first inventory from %s: %zu devices",
+				  "first inventory from %s: %zu device%s",
 				  n->hostname && n->hostname[0] ? n->hostname : agent_id,
-				  n->ndevices);
+				  n->ndevices, n->ndevices == 1 ? "" : "s");
 		replan_soon(c);
 	}
 out:
