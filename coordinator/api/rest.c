@@ -278,6 +278,23 @@ static cJSON *rollout_json(const struct coord *c)
 	return o;
 }
 
+/* The event ring (shell/evlog.h), newest first:
+ * [{"seq":..., "time_unix_ms":..., "kind":"launch", "text":"..."}, ...] */
+static cJSON *events_json(const struct coord *c)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < evlog_count(c->evlog); i++) {
+		const struct evlog_entry *e = evlog_get(c->evlog, i);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+		cJSON_AddNumberToObject(o, "time_unix_ms", (double)e->time_ms);
+		cJSON_AddStringToObject(o, "kind", evlog_kind_name(e->kind));
+		cJSON_AddStringToObject(o, "text", e->text);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
 static cJSON *state_json(struct coord *c)
 {
 	int64_t now = wall_ms();
@@ -290,6 +307,7 @@ static cJSON *state_json(struct coord *c)
 		cJSON *store = cJSON_AddObjectToObject(o, "store");
 		cJSON_AddStringToObject(store, "backend", store_backend(c->store));
 		cJSON_AddStringToObject(store, "location", store_location(c->store));
+		cJSON_AddItemToObject(o, "events", events_json(c));
 		return o;
 	}
 	agents_from_nodes(c);
@@ -375,6 +393,7 @@ static cJSON *state_json(struct coord *c)
 			cJSON_AddStringToObject(tj, "agent_id", c->st.tasks[j].agent_id);
 			cJSON_AddItemToArray(other, tj);
 		}
+	cJSON_AddItemToObject(o, "events", events_json(c));
 	return o;
 }
 
@@ -504,6 +523,10 @@ static void rest_version_post(const struct http_request *req, struct http_respon
 	}
 	log_info("target_version", "old=%s new=%s%s", log_qs(old), log_qs(v),
 		 len ? "" : " action=shutdown");
+	if (strcmp(old, v) != 0)
+		evlog_add(c->evlog, wall_ms(), EVLOG_ROLLOUT, "target version %s -> %s%s",
+			  old[0] ? old : "(none)", v[0] ? v : "(none)",
+			  len ? "" : ": shut every service down");
 	replan_soon(c);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "target_version", v);
@@ -643,6 +666,10 @@ static void rest_reservation_delete(const struct http_request *req,
 	}
 	log_warn("reservation_release_requested", "service=%s agent_id=%s hostname=%s remote=%s",
 		 svc, log_qs(agent), log_qs(v->hostname), log_qs(req->remote));
+	if (!was)
+		evlog_add(c->evlog, wall_ms(), EVLOG_RESERVATION,
+			  "release of the %s reservation on %s requested", svc,
+			  v->hostname[0] ? v->hostname : agent);
 	replan_soon(c);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "agent_id", agent);
@@ -692,6 +719,8 @@ static void rollout_pause_set(const struct http_request *req, struct http_respon
 		return;
 	log_info(pause ? "rollout_paused" : "rollout_resumed", "remote=%s target_version=%s",
 		 log_qs(req->remote), log_qs(c->st.target_version));
+	evlog_add(c->evlog, wall_ms(), EVLOG_ROLLOUT, "rollout %s by an operator (target %s)",
+		  pause ? "paused" : "resumed", c->st.target_version);
 	http_respond_json(resp, 200, rollout_json(c));
 }
 
@@ -727,6 +756,8 @@ static void rest_rollout_rollback(const struct http_request *req, struct http_re
 		return;
 	log_info("target_version", "old=%s new=%s action=rollback remote=%s",
 		 log_qs(saved.target_version), log_qs(c->st.target_version), log_qs(req->remote));
+	evlog_add(c->evlog, wall_ms(), EVLOG_ROLLOUT, "rollback: target version %s -> %s",
+		  saved.target_version, c->st.target_version);
 	http_respond_json(resp, 200, rollout_json(c));
 }
 

@@ -225,6 +225,9 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	}
 	c->leading = true;
+	evlog_add(c->evlog, wall_ms(), EVLOG_LEADER, "leading: state version %llu, %zu tasks, "
+		  "target version %s", (unsigned long long)c->st_version, c->st.ntasks,
+		  c->st.target_version[0] ? c->st.target_version : "(none)");
 	mesos_start(c->mc, c->st.framework_id);
 	return 0;
 }
@@ -284,12 +287,16 @@ static void stop_acting(struct coord *c, const char *why)
 	plan_output_free(&c->last);
 	log_warn("leadership_lost", "reason=%s action=%s", log_qs(why),
 		 log_qs("stopped acting; standing again"));
+	evlog_add(c->evlog, wall_ms(), EVLOG_LEADER, "leadership lost (%s); standing again",
+		  why ? why : "no reason given");
 }
 
 static void on_elected(void *arg)
 {
 	struct coord *c = arg;
 	log_info("leadership_won", "id=%s", log_qs(c->webui));
+	evlog_add(c->evlog, wall_ms(), EVLOG_LEADER, "leadership won by this coordinator (%s)",
+		  c->webui ? c->webui : "");
 	if (start_acting(c) != 0)
 		coord_fatal(c, "elected, but the state cannot be loaded or the bus not opened");
 }
@@ -302,8 +309,11 @@ static void on_lost(void *arg, const char *reason)
 static void on_leader_changed(void *arg, const char *id)
 {
 	struct coord *c = arg;
-	if (!c->leading)
+	if (!c->leading) {
 		log_info("leader", "id=%s", log_qs(id ? id : "(unknown)"));
+		evlog_add(c->evlog, wall_ms(), EVLOG_LEADER, "the leader is now %s",
+			  id ? id : "(unknown)");
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -392,6 +402,8 @@ void coord_free(struct coord *c)
 	for (size_t i = 0; i < 4; i++)
 		free(c->restr_buf[i]);
 	plan_output_free(&c->last);
+	evlog_free(c->evlog);
+	c->evlog = NULL;
 	if (c->secret) {
 		memset(c->secret, 0, c->secretlen);
 		free(c->secret);
@@ -411,6 +423,7 @@ void coord_init(struct coord *c, const struct coord_config *cfg)
 	nodes_init(&c->nodes);
 	agents_init(c);
 	metrics_init(&c->metrics);
+	c->evlog = evlog_new();
 }
 
 /* Block the stop signals before any library starts threads (the ZooKeeper

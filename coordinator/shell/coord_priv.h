@@ -8,6 +8,7 @@
  *   shell/agents.c    the agent, health and launch-wait tables
  *   shell/planning.c  one planning cycle: plan input, actions, ACCEPT/DECLINE
  *   shell/events.c    Mesos events, failed calls, prober reports, timers
+ *   shell/evlog.c     the ring of recent events for operators (evlog.h)
  *   api/rest.c        the REST handlers (/v1/state, /metrics, ...) */
 #ifndef QM_COORD_PRIV_H
 #define QM_COORD_PRIV_H
@@ -28,6 +29,7 @@
 #include "state/leader.h"
 #include "state/store.h"
 #include "qm_version.h"
+#include "shell/evlog.h"
 #include "strmap.h"
 
 #include <signal.h>
@@ -189,6 +191,7 @@ struct coord {
 	int64_t store_error_since_ms;
 	struct counters n;
 	struct metrics_state metrics; /* histograms for /metrics (api/metrics.h) */
+	struct evlog *evlog;          /* recent events for /v1/state (shell/evlog.h) */
 	sigset_t stop_signals; /* SIGTERM, SIGINT, SIGHUP: blocked, read by sigfd */
 	int sigfd;
 	int exit_code;

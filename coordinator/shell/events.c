@@ -7,6 +7,7 @@
 #include "shell/coord_priv.h"
 
 #include "bus.h"
+#include "bus_json.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -61,6 +62,15 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	}
 	log_info("subscribed", "framework_id=%s heartbeat_s=%.1f master=%s tasks=%zu",
 		 log_qs(framework_id), hb, log_qs(mesos_endpoint(c->mc)), c->st.ntasks);
+	{
+		struct mesos_status ms;
+		mesos_status(c->mc, &ms);
+		const char *at = ms.leader[0] ? ms.leader : mesos_endpoint(c->mc);
+		evlog_add(c->evlog, wall_ms(), EVLOG_MASTER,
+			  "subscribed to the master %s%s%s (leader changes seen: %llu)",
+			  at ? at : "?", ms.master_version[0] ? ", Mesos " : "",
+			  ms.master_version, (unsigned long long)ms.leader_changes);
+	}
 	/* KILLs sent before a failover may have been lost */
 	for (size_t i = 0; i < c->st.ntasks; i++)
 		if (c->st.tasks[i].kill_requested)
@@ -286,6 +296,12 @@ static void handle_update(struct coord *c, const cJSON *ev)
 				 : h == PLAN_HEALTH_FAILING ? "false" : "unknown",
 				 log_qs(reason ? reason : ""), log_qs(message ? message : ""));
 		bool changed = s != old;
+		if (s != old && !t->kill_requested &&
+		    (plan_task_state_terminal(s) || s == PLAN_TASK_UNREACHABLE))
+			evlog_add(c->evlog, wall_ms(), EVLOG_FAILURE, "%s on %s: %s%s%s",
+				  t->service, t->hostname[0] ? t->hostname : t->agent_id, state,
+				  message || reason ? ": " : "",
+				  message ? message : reason ? reason : "");
 		if (plan_task_state_terminal(s)) {
 			if (!t->kill_requested && !reconciled) {
 				struct store_failure *f =
@@ -330,6 +346,8 @@ static void handle_failure(struct coord *c, const cJSON *ev)
 		a->active = false;
 		log_warn("agent_lost", "agent_id=%s hostname=%s", log_qs(agent_id),
 			 log_qs(a->hostname ? a->hostname : ""));
+		evlog_add(c->evlog, wall_ms(), EVLOG_FAILURE, "agent %s lost (%s)",
+			  a->hostname ? a->hostname : agent_id, agent_id);
 		replan_soon(c);
 	}
 }
@@ -375,8 +393,10 @@ static void on_event(void *arg, const char *type, const cJSON *ev)
 static void on_disconnected(void *arg, const char *why)
 {
 	struct coord *c = arg;
-	(void)why; /* logged by the Mesos client */
+	/* logged by the Mesos client */
 	c->suppressed = false;
+	evlog_add(c->evlog, wall_ms(), EVLOG_MASTER, "disconnected from the master: %s",
+		  why ? why : "no reason given");
 }
 
 static void on_error(void *arg, const char *message)
@@ -556,6 +576,82 @@ static void on_call_failed(void *arg, const char *type, long status, const char 
 		}
 }
 
+/* Device events of one inventory change (shell/evlog.h): a device in n
+ * whose key was not among old[] is hot-added, one whose types changed is
+ * (un)marked, one no longer there went away. At most DEVICE_EVENTS_MAX per
+ * message, so a node reporting a shelf of disks at once does not push
+ * everything else out of the ring. */
+#define DEVICE_EVENTS_MAX 8
+struct old_device {
+	char *key, *root;
+	char types[64];
+};
+
+/* "registry,data", or "no type" */
+static void types_text(const Quobyte__Bus__Device *d, char *out, size_t cap)
+{
+	size_t k = 0;
+	out[0] = '\0';
+	for (size_t j = 0; j < d->n_types && k + 16 < cap; j++)
+		k += (size_t)snprintf(out + k, cap - k, "%s%s", j ? "," : "",
+				      busjson_type_name(d->types[j]));
+	if (!out[0])
+		snprintf(out, cap, "no type");
+}
+
+static const struct old_device *old_find(const struct old_device *old, size_t n,
+					 const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(old[i].key, key) == 0)
+			return &old[i];
+	return NULL;
+}
+
+static void device_events(struct coord *c, const struct nodes_node *n,
+			  const struct old_device *old, size_t nold)
+{
+	const char *host = n->hostname && n->hostname[0] ? n->hostname : n->agent_id;
+	int64_t now = wall_ms();
+	size_t told = 0, more = 0;
+	for (size_t i = 0; i < n->ndevices; i++) {
+		const Quobyte__Bus__Device *d = n->devices[i].d;
+		if (!d->key)
+			continue;
+		const struct old_device *o = old_find(old, nold, d->key);
+		char types[64];
+		types_text(d, types, sizeof types);
+		if (o && strcmp(o->types, types) == 0)
+			continue;
+		if (told++ >= DEVICE_EVENTS_MAX) {
+			more++;
+			continue;
+		}
+		const char *root = d->root ? d->root : d->key;
+		if (o)
+			evlog_add(c->evlog, now, EVLOG_DEVICE, "device %s on %s: %s (was %s)", root,
+				  host, types, o->types);
+		else
+			evlog_add(c->evlog, now, EVLOG_HOTADD, "device %s on %s: %s%s%s", root, host,
+				  types, d->error && d->error[0] ? ", " : "",
+				  d->error ? d->error : "");
+	}
+	for (size_t i = 0; i < nold; i++) {
+		bool still = false;
+		for (size_t j = 0; j < n->ndevices && !still; j++)
+			still = n->devices[j].d->key && strcmp(n->devices[j].d->key, old[i].key) == 0;
+		if (still)
+			continue;
+		if (told++ >= DEVICE_EVENTS_MAX) {
+			more++;
+			continue;
+		}
+		evlog_add(c->evlog, now, EVLOG_DEVICE, "device %s gone from %s", old[i].root, host);
+	}
+	if (more)
+		evlog_add(c->evlog, now, EVLOG_DEVICE, "%zu more device changes on %s", more, host);
+}
+
 void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 		   Quobyte__Bus__Ack *ack)
 {
@@ -565,6 +661,22 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
 	if (n && n->has_snapshot)
 		was_known = true;
+	/* the devices before, to tell what a snapshot or delta changes */
+	struct old_device *old = NULL;
+	size_t nold = 0;
+	if (was_known && env->body_case != QUOBYTE__BUS__ENVELOPE__BODY_HEARTBEAT &&
+	    n->ndevices) {
+		old = qm_malloc(n->ndevices * sizeof *old);
+		for (size_t i = 0; i < n->ndevices; i++) {
+			const Quobyte__Bus__Device *d = n->devices[i].d;
+			if (!d->key)
+				continue;
+			old[nold].key = qm_strdup(d->key);
+			old[nold].root = qm_strdup(d->root ? d->root : d->key);
+			types_text(d, old[nold].types, sizeof old[nold].types);
+			nold++;
+		}
+	}
 	uint64_t now = (uint64_t)wall_ms();
 	if (env->has_sent_unix_ms) /* skew: a message "from the future" is 0 old */
 		metrics_hist_observe_ms(&c->metrics.bus_age,
@@ -573,7 +685,7 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 	if (rv != 0) {
 		log_warn("bus_message_refused", "agent_id=%s kind=%s error=%s", log_qs(agent_id),
 			 bus_body_name(env), log_qs(ack->error ? ack->error : ""));
-		return;
+		goto out;
 	}
 	if (changed) {
 		c->n.bus_changes++;
@@ -582,8 +694,21 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 			 log_qs(agent_id), log_qs(n && n->hostname ? n->hostname : ""),
 			 bus_body_name(env), (unsigned long long)(n ? n->generation : 0),
 			 n ? n->ndevices : 0, was_known ? "" : " first=true");
+		if (n && was_known)
+			device_events(c, n, old, nold);
+		else if (n && n->has_snapshot)
+			evlog_add(c->evlog, (int64_t)now, EVLOG_DEVICE,
+				  "first inventory from %s: %zu device%s",
+				  n->hostname && n->hostname[0] ? n->hostname : agent_id,
+				  n->ndevices, n->ndevices == 1 ? "" : "s");
 		replan_soon(c);
 	}
+out:
+	for (size_t i = 0; i < nold; i++) {
+		free(old[i].key);
+		free(old[i].root);
+	}
+	free(old);
 }
 
 static void revive_tick(struct ev_loop *loop, void *arg)

@@ -394,6 +394,9 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	}
 	health_set(c, t.task_id, PLAN_HEALTH_UNKNOWN);
 	wait_clear(c, o->agent_id, s);
+	evlog_add(c->evlog, wall_ms(), EVLOG_LAUNCH, "launch %s on %s%s%s%s", t.service,
+		  t.hostname[0] ? t.hostname : t.agent_id, t.version[0] ? ", version " : "",
+		  t.version, a->reserve ? " (reserved)" : "");
 	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s%s",
 		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
 		 log_qs(t.version), a->reserve ? " reserved=true" : "");
@@ -616,6 +619,9 @@ static void mark_kill(struct coord *c, const struct plan_action *a, struct cycle
 		 log_qs(a->reason ? a->reason : ""));
 	t->kill_requested = true;
 	cy->dirty = true;
+	evlog_add(c->evlog, wall_ms(), EVLOG_KILL, "kill %s on %s: %s", t->service,
+		  t->hostname[0] ? t->hostname : t->agent_id,
+		  a->reason ? a->reason : plan_kill_reason_name(a->kill_reason));
 }
 
 /* Place a LAUNCH or LAUNCH_PROBER into its agent's offer, if one is at
@@ -676,6 +682,8 @@ static void place_unreserve(struct coord *c, const struct plan_action *a,
 	log_warn("reservation_released", "service=%s agent_id=%s hostname=%s resources=%s "
 		 "reason=%s", service_name(a->service), log_qs(a->agent_id),
 		 log_qs(offers[k].hostname), log_qs(sum), log_qs("the operator asked for it"));
+	evlog_add(c->evlog, wall_ms(), EVLOG_RESERVATION, "reservation of %s on %s released: %s",
+		  service_name(a->service), offers[k].hostname, sum);
 	c->n.unreserves++;
 	cy->launched++;
 	cy->released++;
@@ -870,6 +878,55 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		set_offers_wanted(c, want, cy.sig);
 }
 
+/* The first phase not wholly at the target version at or after from;
+ * PLAN_PHASE_COUNT when there is none. */
+static int phase_open(const struct plan_progress *pr, int from)
+{
+	for (int p = from; p < PLAN_PHASE_COUNT; p++)
+		if (pr[p].at_target < pr[p].wanted)
+			return p;
+	return PLAN_PHASE_COUNT;
+}
+
+/* Rollout steps for the event ring (shell/evlog.h), from the last plan's
+ * progress (was) to this one's (now): a phase that reached the target
+ * version, the step that is now in progress and the one waiting after it,
+ * the whole rollout done. Nothing on the first plan of a term (was is
+ * empty then): the state loaded is no step. */
+static void rollout_events(struct coord *c, const struct plan_progress *was,
+			   const struct plan_progress *now)
+{
+	unsigned was_wanted = 0, wanted = 0;
+	for (int p = 0; p < PLAN_PHASE_COUNT; p++) {
+		was_wanted += was[p].wanted;
+		wanted += now[p].wanted;
+	}
+	const char *v = c->st.target_version;
+	if (!was_wanted || !v[0])
+		return;
+	int64_t t = wall_ms();
+	for (int p = 0; p < PLAN_PHASE_COUNT; p++)
+		if (now[p].wanted && now[p].at_target >= now[p].wanted &&
+		    was[p].at_target < was[p].wanted)
+			evlog_add(c->evlog, t, EVLOG_ROLLOUT, "phase %s at version %s: %u of %u",
+				  plan_phase_name((enum plan_phase)p), v, now[p].at_target,
+				  now[p].wanted);
+	int step = phase_open(now, 0), was_step = phase_open(was, 0);
+	if (step == was_step)
+		return;
+	if (step == PLAN_PHASE_COUNT) {
+		evlog_add(c->evlog, t, EVLOG_ROLLOUT, "rollout done: all %u tasks at version %s",
+			  wanted, v);
+		return;
+	}
+	int next = phase_open(now, step + 1);
+	evlog_add(c->evlog, t, EVLOG_ROLLOUT, "rollout step %s: %u of %u at version %s%s%s%s",
+		  plan_phase_name((enum plan_phase)step), now[step].at_target, now[step].wanted, v,
+		  next < PLAN_PHASE_COUNT ? "; waiting: " : "",
+		  next < PLAN_PHASE_COUNT ? plan_phase_name((enum plan_phase)next) : "",
+		  c->st.rollout_paused ? " (paused)" : "");
+}
+
 void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 {
 	if (c->stopping || !c->leading || c->step_down_posted)
@@ -904,6 +961,7 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 
 	if (out.wake_ms > 0)
 		wake_in(c, out.wake_ms - now);
+	rollout_events(c, c->last.progress, out.progress);
 	plan_output_free(&c->last);
 	c->last = out;
 	metrics_hist_since(&c->metrics.plan, t0);

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from e2e import (IMAGE, E2ETestCase, env_of, labels_of, parse_prometheus,
@@ -802,6 +803,81 @@ def families_without_help_or_type(text):
     return missing
 
 
+DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                         "..", "examples", "grafana-dashboard.json")
+
+
+def dashboard_exprs(dash):
+    """The PromQL of every panel target of a Grafana dashboard (rows'
+    panels included)."""
+    out = []
+
+    def walk(panels):
+        for p in panels:
+            for t in p.get("targets", []):
+                out.append(t["expr"])
+            walk(p.get("panels", []))
+    walk(dash["panels"])
+    return out
+
+
+def dashboard_problems(dash, exposition):
+    """What is wrong with the example dashboard against a real scrape: a
+    quobyte_mesos_ name its expressions or variables use that the scrape
+    has neither as a family (# TYPE) nor as a sample; a panel id used
+    twice."""
+    known = set()
+    for line in exposition.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[:2] == ["#", "TYPE"]:
+            known.add(parts[2])
+        elif parts and not line.startswith("#"):
+            known.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
+    texts = dashboard_exprs(dash)
+    for v in dash.get("templating", {}).get("list", []):
+        q = v.get("query")
+        texts.append(q.get("query", "") if isinstance(q, dict) else str(q or ""))
+    problems = []
+    for text in texts:
+        for name in re.findall(r"\bquobyte_mesos_[a-zA-Z0-9_]+", text):
+            if name not in known:
+                problems.append("%s (in %s)" % (name, text))
+    ids = []
+
+    def walk(panels):
+        for p in panels:
+            ids.append(p["id"])
+            walk(p.get("panels", []))
+    walk(dash["panels"])
+    if len(ids) != len(set(ids)):
+        problems.append("panel ids used twice: %r" % ids)
+    return problems
+
+
+def promtool_check_exprs(exprs):
+    """`promtool check rules` on the expressions as recording rules (the
+    Grafana variables replaced by values): (exit status, output), or None
+    without promtool. Catches PromQL that does not parse."""
+    exe = shutil.which("promtool")
+    if not exe:
+        return None
+    rules = []
+    for i, e in enumerate(exprs):
+        e = e.replace("$__rate_interval", "5m").replace("$instance", ".*")
+        rules.append({"record": "dashboard:expr_%d" % i, "expr": e})
+    doc = {"groups": [{"name": "dashboard", "rules": rules}]}
+    fd, path = tempfile.mkstemp(suffix=".yml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f)  # JSON is YAML
+        r = subprocess.run([exe, "check", "rules", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60, check=False)
+    finally:
+        os.unlink(path)
+    return r.returncode, r.stdout.decode(errors="replace")
+
+
 class RestSurfaceTest(E2ETestCase):
     def test_health_metrics_and_status_page(self):
         c = self.cluster
@@ -898,6 +974,20 @@ class RestSurfaceTest(E2ETestCase):
             self.note("promtool check metrics: exit %d%s" % (
                 rc, (", " + out.strip()) if out.strip() else ", no findings"))
             self.assertEqual((rc, out.strip()), (0, ""), text)
+
+        # the example Grafana dashboard uses only names this scrape has,
+        # and its PromQL parses
+        with open(DASHBOARD) as f:
+            dash = json.load(f)
+        self.assertEqual(dashboard_problems(dash, text), [])
+        exprs = dashboard_exprs(dash)
+        self.assertGreater(len(exprs), 20)
+        parsed = promtool_check_exprs(exprs)
+        if parsed is not None:
+            self.assertEqual(parsed[0], 0, parsed[1])
+            self.note("examples/grafana-dashboard.json: %d expressions, "
+                      "names in the scrape, promtool check rules clean"
+                      % len(exprs))
 
         status, h, data = c.rest_call("GET", "/")
         self.assertEqual(status, 200)
