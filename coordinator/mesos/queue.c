@@ -15,7 +15,16 @@
  * earlier DECLINE lets the decline's long filter hide that agent. So REVIVE
  * and SUPPRESS are barriers: handed to curl only when no call is in flight,
  * and nothing is handed while one is (the master answers a call after
- * processing it). A call that hangs delays them by at most its timeout. */
+ * processing it). A call that hangs delays them by at most its timeout.
+ *
+ * At most MESOS_CALLS_INFLIGHT calls are handed to curl at once; the rest
+ * wait here, in order, and their timeout starts when they are handed. A
+ * cycle that ACCEPTs offers of 10,000 agents made as many connections at
+ * once before (and as many TCP handshakes, sockets in epoll and
+ * curl_multi bookkeeping); a few dozen connections, reused by curl's
+ * connection cache, keep the master as busy as it can be. */
+#define MESOS_CALLS_INFLIGHT 32
+
 static void flush_calls(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
@@ -23,7 +32,8 @@ static void flush_calls(struct ev_loop *loop, void *arg)
 	mc->flush_timer = 0;
 	while (mc->qhead) {
 		struct mesos_xfer *x = mc->qhead;
-		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0))
+		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0) ||
+		    mc->inflight >= MESOS_CALLS_INFLIGHT)
 			break; /* mesos_queue_done() flushes again */
 		mc->qhead = x->qnext;
 		if (!mc->qhead)
@@ -54,6 +64,9 @@ void mesos_queue_push(struct mesos_client *mc, const cJSON *call)
 {
 	struct mesos_xfer *x = mesos_xfer_post(mc, call, NULL);
 	x->next = mc->calls;
+	x->prev = NULL;
+	if (mc->calls)
+		mc->calls->prev = x;
 	mc->calls = x;
 	x->queued = true;
 	if (mc->qtail)
