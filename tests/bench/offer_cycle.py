@@ -100,6 +100,11 @@ def cycle_at(recs, i):
         return None
     k = recs[offs]["n"]
     answers, answered, sup, accepts = [], 0, None, 0
+    # the strict emulator at 10,000 agents takes seconds to allocate: the
+    # coordinator's SUPPRESS can reach it first (the offers it computed
+    # before are sent anyway), so a SUPPRESS after the REVIVE counts
+    sup = next((r["ts"] for r in recs[i + 1:offs]
+                if r["kind"] == "SUPPRESS"), None)
     for r in recs[offs + 1:]:
         if r["kind"] in ("DECLINE", "ACCEPT") and answered < k:
             answers.append(r["ts"])
