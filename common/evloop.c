@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* epoll data of a registration: the fd (the watch's slot) in the low 32
@@ -70,6 +71,7 @@ struct ev_loop {
 	pthread_mutex_t lock; /* guards posted, stop */
 	struct ev_work *posted, **posted_tail;
 	bool stop;
+	struct ev_iter_stats iter; /* loop thread only */
 };
 
 uint64_t ev_now_ms(void)
@@ -406,6 +408,33 @@ static bool run_posted(struct ev_loop *l)
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/* Microseconds on the monotonic clock: two vDSO reads per iteration, the
+ * whole price of the stall gauge. */
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void iter_done(struct ev_loop *l, uint64_t us)
+{
+	l->iter.iterations++;
+	if (us > l->iter.max_us)
+		l->iter.max_us = us;
+	if (us > l->iter.recent_max_us)
+		l->iter.recent_max_us = us;
+	if (us >= EV_STALL_US)
+		l->iter.stalls++;
+}
+
+void ev_iter_stats(struct ev_loop *l, struct ev_iter_stats *out, bool reset_recent)
+{
+	*out = l->iter;
+	if (reset_recent)
+		l->iter.recent_max_us = 0;
+}
+
 int ev_run(struct ev_loop *l)
 {
 	for (;;) {
@@ -416,6 +445,7 @@ int ev_run(struct ev_loop *l)
 				continue;
 			return QM_EIO;
 		}
+		uint64_t t0 = mono_us();
 		run_timers(l);
 		for (int i = 0; i < n; i++) {
 			if ((uint32_t)evs[i].data.u64 == WAKE_SLOT)
@@ -424,7 +454,9 @@ int ev_run(struct ev_loop *l)
 				dispatch_fd(l, &evs[i]);
 		}
 		run_asyncs(l);
-		if (run_posted(l)) {
+		bool stop = run_posted(l);
+		iter_done(l, mono_us() - t0);
+		if (stop) {
 			pthread_mutex_lock(&l->lock);
 			l->stop = false;
 			pthread_mutex_unlock(&l->lock);

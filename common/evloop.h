@@ -20,6 +20,7 @@
 #ifndef QM_EVLOOP_H
 #define QM_EVLOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct ev_loop;
@@ -74,6 +75,21 @@ void ev_async_free(struct ev_async *a);
 /* How many times the loop's eventfd was written (one per wake-up that was
  * not already pending); for tests and metrics. Thread-safe. */
 uint64_t ev_wakeups(const struct ev_loop *loop);
+
+/* How long the loop's iterations took: from epoll_wait returning to the
+ * end of the posted-work phase (callbacks only, never the wait). A long
+ * iteration is a stall: every fd, timer and posted item waited for it. */
+#define EV_STALL_US 50000u /* an iteration this long counts as a stall */
+struct ev_iter_stats {
+	uint64_t iterations;
+	uint64_t max_us;        /* longest iteration since ev_loop_new */
+	uint64_t recent_max_us; /* longest since the last reset_recent read */
+	uint64_t stalls;        /* iterations of EV_STALL_US or more */
+};
+/* Copy the figures; with reset_recent, start a new recent window. Loop
+ * thread only (from a callback): the iteration running it is not counted
+ * yet. */
+void ev_iter_stats(struct ev_loop *loop, struct ev_iter_stats *out, bool reset_recent);
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the same as clock_mono_ms(). */
 uint64_t ev_now_ms(void);

@@ -500,6 +500,21 @@ void metrics_handler(const struct http_request *req, struct http_response *resp,
 		counter(&b, P "bus_rejected_total", "Bus frames refused (malformed or bad MAC).",
 			bs.rejected);
 	}
+	if (c->loop) {
+		/* a scrape starts a new "recent" window: with one scraper (the
+		 * benchmarks, a Prometheus) it is the longest stall between two
+		 * scrapes */
+		struct ev_iter_stats it;
+		ev_iter_stats(c->loop, &it, true);
+		gauge(&b, P "loop_iteration_max_seconds",
+		      "Longest event-loop iteration (callbacks, not the wait) since the start.",
+		      (double)it.max_us / 1e6);
+		gauge(&b, P "loop_iteration_recent_max_seconds",
+		      "Longest event-loop iteration since the previous scrape of /metrics.",
+		      (double)it.recent_max_us / 1e6);
+		counter(&b, P "loop_stalls_total",
+			"Event-loop iterations that took 50 ms or more.", it.stalls);
+	}
 	histograms(&b, &c->metrics);
 	services(&b, c);
 	size_t budget = METRICS_MAX_SERIES;

@@ -15,7 +15,23 @@
  * earlier DECLINE lets the decline's long filter hide that agent. So REVIVE
  * and SUPPRESS are barriers: handed to curl only when no call is in flight,
  * and nothing is handed while one is (the master answers a call after
- * processing it). A call that hangs delays them by at most its timeout. */
+ * processing it). A call that hangs delays them by at most its timeout.
+ *
+ * At most MESOS_CALLS_INFLIGHT calls are handed to curl at once; the rest
+ * wait here, in order, and their timeout starts when they are handed. A
+ * cycle that ACCEPTs offers of 10,000 agents made as many connections at
+ * once before (more sockets than the usual soft limit of 1,024 fds holds,
+ * TCP handshakes, curl_multi bookkeeping). The cap stays under that limit
+ * but is not small: answers are only read between the loop's other work
+ * (today a whole-state save per status update), so a small cap holds a
+ * burst of launches back, and a large one lets a burst of status updates
+ * (each saved) stall the loop. Measured with tests/bench/offer_cycle.py
+ * --agents 1000 on a busy 2-core machine, every OFFERS -> ACCEPT p50/p99
+ * and the longest loop iteration while launching: 32 in flight 8.7/16.9 s,
+ * 0.6 s; 256: 4.2/9.7 s, 3.5 s; 512: 0.9/10.5 s, 10.0 s; uncapped
+ * 1.5/1.8 s, not measured. The real fix is fewer saves, not this number. */
+#define MESOS_CALLS_INFLIGHT 256
+
 static void flush_calls(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
@@ -23,7 +39,8 @@ static void flush_calls(struct ev_loop *loop, void *arg)
 	mc->flush_timer = 0;
 	while (mc->qhead) {
 		struct mesos_xfer *x = mc->qhead;
-		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0))
+		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0) ||
+		    mc->inflight >= MESOS_CALLS_INFLIGHT)
 			break; /* mesos_queue_done() flushes again */
 		mc->qhead = x->qnext;
 		if (!mc->qhead)
@@ -54,6 +71,9 @@ void mesos_queue_push(struct mesos_client *mc, const cJSON *call)
 {
 	struct mesos_xfer *x = mesos_xfer_post(mc, call, NULL);
 	x->next = mc->calls;
+	x->prev = NULL;
+	if (mc->calls)
+		mc->calls->prev = x;
 	mc->calls = x;
 	x->queued = true;
 	if (mc->qtail)

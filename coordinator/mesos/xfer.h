@@ -30,6 +30,7 @@ struct mesos_xfer {
 	char errbuf[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER */
 	char call_type[32];
 	struct mesos_xfer *next;  /* list of ordinary calls (mc->calls) */
+	struct mesos_xfer *prev;  /* ... doubly linked: O(1) removal when done */
 	struct mesos_xfer *qnext; /* queue of calls not yet handed to curl */
 	bool queued;
 	bool handed;  /* an ordinary call handed to curl, not done */

@@ -22,7 +22,8 @@ Offer and task shapes are those of the emulator (and of Mesos).
 
 Journal (--journal): one compact JSON line per call and per OFFERS/UPDATE
 event, in the subset of the emulator's journal format that offer_cycle.py
-reads: {"direction":"call","ts","call_type","status","launches"?} and
+reads: {"direction":"call","ts","call_type","status","launches"?,
+"offers"? (offer ids an ACCEPT or DECLINE named)} and
 {"direction":"event","ts","event":{"type"},"n","bytes"} /
 {"direction":"event","ts","event":{"type":"UPDATE","update":{"status":...}}}.
 "ts" is time.time() when a call was answered / just before an event was
@@ -172,11 +173,13 @@ class Master:
         rec = {"direction": "call", "call_type": ct, "status": 202}
         after = []
         if ct == "DECLINE":
+            rec["offers"] = len(call["decline"].get("offer_ids", []))
             for o in call["decline"].get("offer_ids", []):
                 aid = self.outstanding.pop(o["value"], None)
                 self.offered_agents.discard(aid)
         elif ct == "ACCEPT":
             n = 0
+            rec["offers"] = len(call["accept"].get("offer_ids", []))
             for o in call["accept"].get("offer_ids", []):
                 aid = self.outstanding.pop(o["value"], None)
                 self.offered_agents.discard(aid)

@@ -59,6 +59,13 @@ def journal_keep(rec):
                       "ACKNOWLEDGE", "SUBSCRIBE"):
             return None
         out = {"ts": rec["ts"], "kind": ct, "status": rec.get("status")}
+        if ct in ("ACCEPT", "DECLINE"):
+            # offer ids the answer named (one DECLINE may carry many)
+            if "offers" in rec:     # fastmaster's compact record
+                out["offers"] = rec["offers"]
+            else:
+                out["offers"] = len(((rec.get("body") or {}).get(
+                    ct.lower()) or {}).get("offer_ids") or [])
         if ct == "ACCEPT":
             body = rec.get("body") or {}
             out["launches"] = sum(
@@ -85,28 +92,141 @@ def journal_keep(rec):
 
 def cycle_at(recs, i):
     """The offer cycle started by the REVIVE at recs[i]: its first OFFERS
-    event, the k answers (DECLINE/ACCEPT) that follow it, the SUPPRESS.
-    None while incomplete."""
+    event, the answers (DECLINE/ACCEPT calls) naming its k offers that
+    follow it, the SUPPRESS. None while incomplete."""
     offs = next((j for j in range(i + 1, len(recs))
                  if recs[j]["kind"] == "OFFERS"), None)
     if offs is None:
         return None
     k = recs[offs]["n"]
-    answers, sup, accepts = [], None, 0
+    answers, answered, sup, accepts = [], 0, None, 0
+    # the strict emulator at 10,000 agents takes seconds to allocate: the
+    # coordinator's SUPPRESS can reach it first (the offers it computed
+    # before are sent anyway), so a SUPPRESS after the REVIVE counts
+    sup = next((r["ts"] for r in recs[i + 1:offs]
+                if r["kind"] == "SUPPRESS"), None)
     for r in recs[offs + 1:]:
-        if r["kind"] in ("DECLINE", "ACCEPT") and len(answers) < k:
+        if r["kind"] in ("DECLINE", "ACCEPT") and answered < k:
             answers.append(r["ts"])
+            answered += r.get("offers", 1)
             accepts += r["kind"] == "ACCEPT"
         elif r["kind"] == "SUPPRESS" and sup is None:
             sup = r["ts"]
-        if sup is not None and len(answers) >= k:
+        if sup is not None and answered >= k:
             break
-    if sup is None or len(answers) < k:
+    if sup is None or answered < k:
         return None
     return {"offers": k, "bytes": recs[offs].get("bytes"),
-            "t_revive": recs[i]["ts"],
+            "t_revive": recs[i]["ts"], "calls": len(answers),
             "t_offers": recs[offs]["ts"], "t_suppress": sup,
             "t_end": max(answers + [sup]), "accepts": accepts}
+
+
+def offer_accept_ms(recs):
+    """OFFERS -> ACCEPT latencies (ms) in the journal records recs: for
+    every ACCEPT, from the OFFERS event before it ("all"), and for the
+    first ACCEPT after each OFFERS event ("first"; the figure of one
+    launch: the plan, the save before the LAUNCH, the call)."""
+    t_off, first_seen, every, first = None, False, [], []
+    for r in recs:
+        if r["kind"] == "OFFERS":
+            t_off, first_seen = r["ts"], False
+        elif r["kind"] == "ACCEPT" and t_off is not None:
+            ms = (r["ts"] - t_off) * 1000.0
+            every.append(ms)
+            if not first_seen:
+                first.append(ms)
+                first_seen = True
+    return {"all": sorted(every), "first": sorted(first)}
+
+
+def cjson_floor_us(n_agents, reps=None):
+    """The cJSON parse floor: parse + delete (libcjson through ctypes, the
+    library the coordinator links) of an OFFERS event with n_agents offers
+    in the shape fastmaster sends (tests/bench/fastmaster.py: Master
+    .offer_all). Best of reps (default: enough for ~20,000 offers, at
+    least 5: a small event's parse is a few ms, at the mercy of one
+    preemption); (us per offer, event bytes) or None."""
+    if reps is None:
+        reps = max(5, 20000 // max(1, n_agents))
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("cjson")
+    if not name:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.cJSON_ParseWithLength.restype = ctypes.c_void_p
+    lib.cJSON_ParseWithLength.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.cJSON_Delete.argtypes = [ctypes.c_void_p]
+    import fastmaster
+    fid = "0c1f4a9e-7d1b-4d52-9a8e-5b2f3c4d5e6f-0000"
+    offers = []
+    for i in range(n_agents):
+        aid, host = "%s-S%d" % (fid, i), "agent%d" % (i + 1)
+        offers.append({
+            "id": {"value": "%s-O%d" % (fid, 100000 + i)},
+            "framework_id": {"value": fid},
+            "agent_id": {"value": aid}, "hostname": host,
+            "url": {"scheme": "http", "address": {
+                "hostname": host, "ip": "127.0.0.1", "port": 5051},
+                "path": "/slave(1)"},
+            "allocation_info": {"role": "*"},
+            "resources": [dict(r, allocation_info={"role": "*"})
+                          for r in fastmaster.RESOURCES]})
+    data = json.dumps({"type": "OFFERS", "offers": {"offers": offers}},
+                      separators=(",", ":")).encode()
+    best = None
+    for _ in range(reps):
+        t = time.perf_counter()
+        root = lib.cJSON_ParseWithLength(data, len(data))
+        lib.cJSON_Delete(root)
+        dt = time.perf_counter() - t
+        if not root:
+            return None
+        best = dt if best is None else min(best, dt)
+    return best * 1e6 / n_agents, len(data)
+
+
+def fdatasync_floor_ms(directory, size=1024, rounds=200):
+    """The fdatasync floor of an append-sized record: size bytes appended
+    to a file in directory (the coordinator's state directory, so the same
+    filesystem and disk) and fdatasync'ed, rounds times; sorted ms."""
+    path = os.path.join(directory, "bench-fdatasync-floor")
+    rec = (b"x" * (size - 1)) + b"\n"
+    out = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(rounds):
+            t = time.perf_counter()
+            os.write(fd, rec)
+            os.fdatasync(fd)
+            out.append((time.perf_counter() - t) * 1000.0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return sorted(out)
+
+
+def loop_stall_ms(coord):
+    """(longest loop iteration since the previous scrape, since the start,
+    stalls >= 50 ms) in ms from the coordinator's /metrics; the scrape
+    starts a new "recent" window. None if the coordinator has no gauge."""
+    try:
+        req = urllib.request.urlopen(coord.rest + "/metrics", timeout=60)
+        text = req.read().decode()
+    except Exception:
+        return None
+    v = {}
+    for line in text.splitlines():
+        for k in ("loop_iteration_recent_max_seconds",
+                  "loop_iteration_max_seconds", "loop_stalls_total"):
+            if line.startswith("quobyte_mesos_" + k + " "):
+                v[k] = float(line.split()[1])
+    if "loop_iteration_recent_max_seconds" not in v:
+        return None
+    return {"recent_ms": v["loop_iteration_recent_max_seconds"] * 1000,
+            "max_ms": v.get("loop_iteration_max_seconds", 0) * 1000,
+            "stalls": int(v.get("loop_stalls_total", 0))}
 
 
 class Sampler(threading.Thread):
@@ -217,6 +337,7 @@ def log(msg):
 
 def run_scale(n, a):
     res = {"agents": n}
+    t_run = time.monotonic()
     env = qmtest.Env("bench-offer-cycle-%d" % n)
     try:
         run_dir = os.path.join(env.root, "run")
@@ -254,6 +375,7 @@ def run_scale(n, a):
         t_start = time.time()
         coord = clusterlib.Coordinator(run_dir, emu.url, args)
         res["revive_interval"] = ri
+        res["stall_start"] = loop_stall_ms(coord)
 
         # --- setup: every prober task launched (and running, unless its
         # ACCEPT failed), the coordinator suppressed
@@ -286,8 +408,13 @@ def run_scale(n, a):
                 last_report = time.monotonic()
             time.sleep(0.2)
         res["accepts_failed"] = failed
+        t_running = time.time()
         wait_idle(coord.pid)
         res["setup_s"] = time.time() - t_start
+        if want:
+            res["launch_s"] = t_running - t_start
+        res["offer_accept"] = offer_accept_ms(jt.records)
+        res["stall_setup"] = loop_stall_ms(coord)
         res["prober_tasks"] = len(running)
         res["mem_before"] = clusterlib.proc_mem_kb(coord.pid)
         res["heap_before"] = heap_in_use(coord)
@@ -327,6 +454,7 @@ def run_scale(n, a):
         if plans0 is not None and plans1 is not None:
             res["load_plans"] = plans1 - plans0
         res["mem_after"] = clusterlib.proc_mem_kb(coord.pid)
+        res["stall_load"] = loop_stall_ms(coord)
         if perf:
             res["profile_load"] = stop_perf(perf)
         res["heap_after"] = heap_in_use(coord)
@@ -352,6 +480,7 @@ def run_scale(n, a):
         # --- offer cycles
         jt.poll()
         mark = len(jt.records)
+        loop_stall_ms(coord)    # the heartbeats' window ends here
         perf = start_perf(a, coord.pid, "cycles-%d-agents" % n)
         sampler = Sampler(coord.pid, interval=0.005)
         sampler.start()
@@ -392,12 +521,19 @@ def run_scale(n, a):
         res["cycles"] = cycles
         res["cycles_overlapped"] = overlapped
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
+        res["stall_cycles"] = loop_stall_ms(coord)
         res["heap_end"] = heap_in_use(coord)
+        # the floors, measured in the same run, on the same machine
+        fl = cjson_floor_us(n)
+        if fl:
+            res["cjson_floor_us"], res["cjson_floor_bytes"] = fl
+        res["fdatasync_ms"] = fdatasync_floor_ms(coord.state_dir)
         jt.close()
         res["coordinator_exit"] = coord.stop(timeout=60)
         res["emulator_exit"] = emu.stop(timeout=60)
     finally:
         env.close()
+    res["run_s"] = time.monotonic() - t_run
     return res
 
 
@@ -467,6 +603,87 @@ def fmt_mem(m, heap=None):
     return "VmRSS %7.1f MiB  VmHWM %7.1f MiB  heap in use %s" % (
         m["VmRSS"] / 1024.0, m["VmHWM"] / 1024.0,
         "%7.1f MiB" % (heap / 1048576.0) if heap is not None else "-")
+
+
+def print_figures(results, a):
+    """The figures of issue 11's goal table, one column per agent count."""
+    rs = [r for r in results if r.get("cycles")]
+    if not rs:
+        return
+    p = benchlib.percentile
+
+    def us_offer(r):
+        cy = r["cycles"]
+        cpu = sorted(c["cpu_ms"] for c in cy)
+        k = sorted(c["offers"] for c in cy)
+        return 1000.0 * p(cpu, 50) / max(1, p(k, 50))
+
+    def pq(v, fmt="%.1f"):
+        return (fmt + " / " + fmt) % (p(v, 50), p(v, 99)) if v else "-"
+
+    def stall(r, key):
+        st = r.get(key)
+        return "%.1f" % st["recent_ms"] if st else "-"
+
+    base = us_offer(rs[0])
+    rows = [
+        ("coordinator CPU per offer, all threads, p50 (us)",
+         lambda r: "%.1f" % us_offer(r)),
+        ("cJSON parse floor, same run (us per offer)",
+         lambda r: "%.1f" % r["cjson_floor_us"] if "cjson_floor_us" in r
+         else "-"),
+        ("  CPU per offer / floor (goal <= 2)",
+         lambda r: "%.1fx" % (us_offer(r) / r["cjson_floor_us"])
+         if "cjson_floor_us" in r else "-"),
+        ("  CPU per offer growth vs %d agents" % rs[0]["agents"],
+         lambda r: "%.2fx" % (us_offer(r) / base)),
+        ("answer calls per cycle (DECLINE+ACCEPT), p50",
+         lambda r: "%d" % p(sorted(c.get("calls", 0) for c in r["cycles"]),
+                            50)),
+        ("cycle wall, OFFERS -> last answer, p50 (ms)",
+         lambda r: "%.1f" % p(sorted(c["wall_ms"] for c in r["cycles"]), 50)),
+        ("OFFERS -> first ACCEPT p50 / p99 (ms)",
+         lambda r: pq(r.get("offer_accept", {}).get("first"))),
+        ("OFFERS -> every ACCEPT p50 / p99 (ms)",
+         lambda r: pq(r.get("offer_accept", {}).get("all"))),
+        ("fdatasync floor, 1 KiB append, p50 / p99 (ms)",
+         lambda r: pq(r.get("fdatasync_ms"), "%.2f")),
+        ("probers launched: start -> all running (s)",
+         lambda r: "%.1f" % r["launch_s"] if "launch_s" in r else "-"),
+        ("  ... and reporting (+ N snapshots loaded) (s)",
+         lambda r: "%.1f" % (r["launch_s"] + r["load"]["seconds"])
+         if "launch_s" in r and r.get("load") else "-"),
+        ("longest loop iteration: launching (ms)",
+         lambda r: stall(r, "stall_setup")),
+        ("longest loop iteration: loading N x D devices (ms)",
+         lambda r: stall(r, "stall_load")),
+        ("longest loop iteration: offer cycles (ms)",
+         lambda r: stall(r, "stall_cycles")),
+        ("  loop stalls >= 50 ms, whole run",
+         lambda r: "%d" % r["stall_cycles"]["stalls"]
+         if r.get("stall_cycles") else "-"),
+        ("RSS after N x D devices (MiB)",
+         lambda r: "%.1f" % (r["mem_after"]["VmRSS"] / 1024.0)),
+        ("RSS after the cycles / VmHWM (MiB)",
+         lambda r: "%.1f / %.1f" % (r["mem_end"]["VmRSS"] / 1024.0,
+                                    r["mem_end"]["VmHWM"] / 1024.0)),
+        ("this agent count's run, wall (s)",
+         lambda r: "%.0f" % r["run_s"] if "run_s" in r else "-"),
+    ]
+    print()
+    print("issue 11 figures (%d devices per agent; ZooKeeper saves: not in "
+          "this benchmark, it uses the file store)" % a.devices)
+    w = 52
+    print("%-*s" % (w, "figure") + "".join("%16s" % ("%d agents" %
+                                                    r["agents"]) for r in rs))
+    for name, f in rows:
+        cells = []
+        for r in rs:
+            try:
+                cells.append(f(r))
+            except Exception:
+                cells.append("-")
+        print("%-*s" % (w, name) + "".join("%16s" % c for c in cells))
 
 
 def print_results(results, a):
@@ -599,6 +816,7 @@ def main():
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
     print_results(results, a)
+    print_figures(results, a)
     for r in results:
         for what in ("coordinator_exit", "emulator_exit"):
             if r.get(what) not in (None, 0):

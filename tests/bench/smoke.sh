@@ -15,6 +15,10 @@ run new_mount.py --trials 3
 run footprint.py --devices 3 --idle 3
 run e2e_hot_add.py --trials 3
 run offer_cycle.py --agents 50 --cycles 2 --no-heap
+# CI-sized scale run (issue 11): prints the figures table, asserts no time;
+# no prober launches (2,000 of them are minutes of whole-state saves in an
+# ASan build), the launches are exercised by the run above
+run offer_cycle.py --agents 2000 --probers none --cycles 1 --revive-interval 10s --no-heap
 run leader_change.py --rounds 2
 run churn.py --cycles 100 --sample 50
 echo "bench-smoke: $passed passed, $failed failed"
