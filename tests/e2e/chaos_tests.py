@@ -51,6 +51,8 @@ Invariants (after every round, on the whole journal):
 import collections
 import json
 import os
+import shutil
+import subprocess
 import random
 import signal
 import time
@@ -68,6 +70,26 @@ MAX_DELAY = 2.5
 DISK_SERVICES = ("registry", "metadata", "data")
 # the emulator's masters: a dead leader's session lasts this long (seconds)
 MASTER_SESSION_S = 2
+
+def dump_stacks(members):
+    """Every live coordinator's threads (gdb, when installed) into its log
+    directory: a round that does not converge may be a loop blocked on
+    something. Returns a line for the notes."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return "no gdb: no stacks of the coordinators"
+    out = []
+    for m in members:
+        if m.proc is None or not m.alive():
+            continue
+        path = os.path.join(m.logs, "stacks.txt")
+        with open(path, "w") as f:
+            subprocess.run([gdb, "-p", str(m.proc.pid), "-batch",
+                            "-ex", "thread apply all bt 25"], stdout=f,
+                           stderr=subprocess.STDOUT, timeout=60, check=False)
+        out.append(path)
+    return "coordinator stacks: %s" % (", ".join(out) or "none alive")
+
 
 class ChaosTest(FailoverTestCase):
 
@@ -155,6 +177,7 @@ class ChaosTest(FailoverTestCase):
                     self.note("slowest convergence so far %.1fs (round %d: "
                               "%s)" % (max(converge)[0], max(converge)[1],
                                        ",".join(max(converge)[2])))
+                self.note(dump_stacks(self.members))
                 raise AssertionError("round %d (faults %s, seed %s): %s"
                                      % (i, kinds, seed, e))
             converge.append((time.time() - t0, i, kinds))
