@@ -656,6 +656,8 @@ Quobyte__Bus__Device *inv_device_to_proto(const struct inv_device *d)
 	pb->legacy_marker = d->legacy_marker;
 	pb->has_size_bytes = d->has_size;
 	pb->size_bytes = d->size_bytes;
+	pb->has_changed_unix_ms = d->changed_ms != 0;
+	pb->changed_unix_ms = d->changed_ms;
 	pb->has_free_bytes = d->has_free;
 	pb->free_bytes = d->free_bytes;
 	pb->has_rotational = d->rotational >= 0;

@@ -65,6 +65,9 @@ struct inv_device {
 	char *udev_wwn;
 	char *udev_model;
 	char *conflict;
+	/* wall ms when the prober saw the device appear or its types or state
+	 * change (ProberStats' marker->LAUNCH figure); not compared */
+	uint64_t changed_ms;
 	/* identity inputs, not published */
 	char *fs_root;  /* mountinfo root field; NULL for directory devices */
 	int partition;  /* partition number, 0 = whole device or unknown */

@@ -258,6 +258,33 @@ static void log_change(const struct prober *p, const struct inv_change *c)
 }
 
 /* Take a freshly scanned inventory: publish only real differences. */
+/* Carry each device's changed_ms over from its old record; stamp now on
+ * those that appeared or whose types or state changed (a marker written,
+ * rewritten or removed): the start of the coordinator's marker->LAUNCH. */
+static void stamp_changes(const struct inv *old, struct inv *fresh, const struct inv_diff *d)
+{
+	size_t i = 0, j = 0;
+	while (i < old->n && j < fresh->n) {
+		int c = strcmp(old->dev[i].key, fresh->dev[j].key);
+		if (c == 0)
+			fresh->dev[j++].changed_ms = old->dev[i++].changed_ms;
+		else if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	uint64_t now = clock_real_ms();
+	for (size_t k = 0; k < d->n; k++) {
+		const struct inv_change *ch = &d->v[k];
+		if (!ch->cur)
+			continue;
+		char f[sizeof ch->fields + 2];
+		snprintf(f, sizeof f, ",%s,", ch->fields);
+		if (ch->kind == INV_ADDED || strstr(f, ",types,") || strstr(f, ",state,"))
+			fresh->dev[ch->cur - fresh->dev].changed_ms = now;
+	}
+}
+
 static void apply(struct prober *p, struct inv *fresh)
 {
 	struct inv_diff d;
@@ -278,6 +305,7 @@ static void apply(struct prober *p, struct inv *fresh)
 	}
 	for (size_t i = 0; i < d.n; i++)
 		log_change(p, &d.v[i]);
+	stamp_changes(&p->cur, fresh, &d);
 	if (d.client_changed && fresh->client_mount_point)
 		log_info("client_mount_point", "node=%s path=%s exists=%s",
 			 log_qs(p->o->agent_id), log_qs(fresh->client_mount_point),

@@ -63,6 +63,7 @@ void metrics_init(struct metrics_state *m)
 	metrics_hist_init(&m->store_save, duration_le_ms, NELEM(duration_le_ms));
 	metrics_hist_init(&m->offer_accept, duration_le_ms, NELEM(duration_le_ms));
 	metrics_hist_init(&m->bus_age, age_le_ms, NELEM(age_le_ms));
+	metrics_hist_init(&m->marker_launch, age_le_ms, NELEM(age_le_ms));
 }
 
 /* ------------------------------------------------------------------ */
@@ -262,6 +263,12 @@ static void histograms(struct metrics_buf *b, const struct metrics_state *m)
 			   "send time against the coordinator's wall clock (clock skew "
 			   "included, negative ages count as 0).",
 			   &m->bus_age);
+	metrics_hist_write(b, P "marker_to_launch_seconds",
+			   "Time from a prober seeing a device appear or change its types (a "
+			   "marker written) to the LAUNCH of the registry, metadata or data "
+			   "service it brings on that node; the prober's clock against the "
+			   "coordinator's. Counts changes seen while this coordinator leads.",
+			   &m->marker_launch);
 }
 
 /* Per service: running, healthy, at the target version. */

@@ -60,6 +60,9 @@ struct metrics_state {
 	struct metrics_hist store_save;   /* one coord_save() */
 	struct metrics_hist offer_accept; /* OFFERS arrived -> ACCEPT sent */
 	struct metrics_hist bus_age;      /* envelope sent_unix_ms -> taken */
+	/* a device's changed_unix_ms (prober saw it appear or change type)
+	 * -> the LAUNCH of its service on that node */
+	struct metrics_hist marker_launch;
 	uint64_t offers_at_ms;            /* clock_mono_ms() of the last OFFERS */
 	uint64_t series_dropped;          /* over METRICS_MAX_SERIES, all scrapes */
 };

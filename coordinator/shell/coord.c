@@ -225,6 +225,7 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	}
 	c->leading = true;
+	c->acting_since_ms = wall_ms();
 	evlog_add(c->evlog, wall_ms(), EVLOG_LEADER, "leading: state version %llu, %zu tasks, "
 		  "target version %s", (unsigned long long)c->st_version, c->st.ntasks,
 		  c->st.target_version[0] ? c->st.target_version : "(none)");

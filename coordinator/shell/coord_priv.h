@@ -83,6 +83,9 @@ struct agent {
 	char *maint_answer;
 	struct agent_mount *mounts; /* seen in offers, by root */
 	size_t nmounts;
+	/* per device-pinned service: the newest device change already counted
+	 * in the marker->LAUNCH histogram */
+	uint64_t marker_counted_ms[SERVICE_DATA + 1];
 };
 
 /* An inverse offer held until the plan answers it. */
@@ -185,6 +188,7 @@ struct coord {
 	struct rsv_view *rsv_view;    /* parallel to nothing: rebuilt by every plan */
 	size_t nrsv_view;
 	bool st_dirty;                /* the state changed outside a plan: save with it */
+	int64_t acting_since_ms;      /* wall ms this term began */
 	/* The last save's failure ("" after a success) and since when saves
 	 * fail (wall ms): a problem line for operators, e.g. a full disk. */
 	char store_error[320];

@@ -285,6 +285,33 @@ static bool reserve_fit(struct coord *c, enum service s, const struct taskspec_o
 
 /* Build one launch into offer o. Returns the TaskInfo (and records the task
  * in c->st) or NULL with the reason logged. */
+/* marker->LAUNCH: the newest change of a usable device of the service's
+ * type on the node (the prober's changed_unix_ms), counted once per change
+ * and only for changes seen while this coordinator leads. */
+static void note_marker_launch(struct coord *c, const char *agent_id, enum service s)
+{
+	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	struct agent *ag = agent_find(c, agent_id);
+	if (!n || !ag || s > SERVICE_DATA)
+		return;
+	uint64_t newest = 0;
+	for (size_t i = 0; i < n->ndevices; i++) {
+		const Quobyte__Bus__Device *d = n->devices[i].d;
+		if (!nodes_device_usable(d) || !d->has_changed_unix_ms)
+			continue;
+		for (size_t t = 0; t < d->n_types; t++)
+			if ((int)d->types[t] == (int)s + 1 && d->changed_unix_ms > newest)
+				newest = d->changed_unix_ms; /* DeviceType = service + 1 */
+	}
+	if (!newest || newest <= ag->marker_counted_ms[s] ||
+	    (int64_t)newest < c->acting_since_ms)
+		return;
+	ag->marker_counted_ms[s] = newest;
+	int64_t now = wall_ms();
+	metrics_hist_observe_ms(&c->metrics.marker_launch,
+				now > (int64_t)newest ? (uint64_t)(now - (int64_t)newest) : 0);
+}
+
 static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			   struct taskspec_offer *o, struct offer_ops *ops)
 {
@@ -400,6 +427,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	log_info("task_launch", "task_id=%s service=%s agent_id=%s hostname=%s version=%s%s",
 		 log_qs(t.task_id), t.service, log_qs(t.agent_id), log_qs(t.hostname),
 		 log_qs(t.version), a->reserve ? " reserved=true" : "");
+	note_marker_launch(c, o->agent_id, s);
 	return ti;
 }
 

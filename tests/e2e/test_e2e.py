@@ -262,6 +262,12 @@ class HotAddTest(E2ETestCase):
                 "prober": c.hosts}
         c.wait_running(base)
         c.quiesce()
+        # marker->LAUNCH (issue 14): the prober stamps when it saw each
+        # device, the coordinator counts the first LAUNCH after it once:
+        # registry, metadata and data so far
+        m2l = "quobyte_mesos_marker_to_launch_seconds_"
+        self.assertEqual(metric_value(c, m2l + "count"), 3.0)
+        sum0 = metric_value(c, m2l + "sum")
 
         # 1. a new disk, mounted with its marker already on it
         t0 = time.time()
@@ -272,6 +278,12 @@ class HotAddTest(E2ETestCase):
         self.assertEqual(len(launch), 1)
         self.note("hot-add, disk mounted with its marker -> LAUNCH: %.0f ms"
                   % ((launch[0]["ts"] - t0) * 1000))
+        self.assertEqual(metric_value(c, m2l + "count"), 4.0)
+        took = metric_value(c, m2l + "sum") - sum0
+        self.assertTrue(0 <= took < 60, took)
+        self.note("the same as the coordinator measured it, from the "
+                  "prober's stamp (marker_to_launch_seconds): %.0f ms"
+                  % (took * 1000))
 
         # 2. a mounted, unmarked disk that gets its marker later
         mp1 = c.disk("agent1", "data", ["DATA_DEVICE"], mark=False)
@@ -763,6 +775,18 @@ class BadInputTest(E2ETestCase):
                         "data": ["agent3"], "api": 1, "webconsole": 1,
                         "prober": c.hosts})
         c.finish(self)
+
+
+def metric_value(cluster, name):
+    """One unlabelled sample of the coordinator's /metrics (None if absent)."""
+    status, _, data = cluster.rest_call("GET", "/metrics")
+    if status != 200:
+        raise AssertionError("GET /metrics answered %d" % status)
+    for line in data.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            return float(parts[1])
+    return None
 
 
 def promtool_check(text):
