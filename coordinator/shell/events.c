@@ -18,20 +18,43 @@
 static void watch_unreachable(struct coord *c);
 static void recon_retry_tick(struct ev_loop *loop, void *arg);
 
+/* The {task_id, agent_id} of every task `want` picks (all with NULL), for
+ * an explicit RECONCILE; NULL when it picks none. */
+static cJSON *task_refs(struct coord *c, bool (*want)(struct coord *, const struct store_task *))
+{
+	cJSON *tasks = NULL;
+	for (size_t i = 0; i < c->st.ntasks; i++) {
+		const struct store_task *t = &c->st.tasks[i];
+		if (want && !want(c, t))
+			continue;
+		if (!tasks)
+			tasks = cJSON_CreateArray();
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
+		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
+		cJSON_AddItemToArray(tasks, o);
+	}
+	return tasks;
+}
+
+static bool is_unreachable(struct coord *c, const struct store_task *t)
+{
+	(void)c;
+	return task_state(t) == PLAN_TASK_UNREACHABLE;
+}
+
+static bool not_heard(struct coord *c, const struct store_task *t)
+{
+	return !health_was_heard(c, t->task_id);
+}
+
 static void reconcile(struct coord *c, bool explicit_too)
 {
 	if (!mesos_subscribed(c->mc))
 		return;
-	if (explicit_too && c->st.ntasks) {
-		cJSON *tasks = cJSON_CreateArray();
-		for (size_t i = 0; i < c->st.ntasks; i++) {
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddItemToObject(o, "task_id", mesos_id(c->st.tasks[i].task_id));
-			cJSON_AddItemToObject(o, "agent_id", mesos_id(c->st.tasks[i].agent_id));
-			cJSON_AddItemToArray(tasks, o);
-		}
+	cJSON *tasks = explicit_too ? task_refs(c, NULL) : NULL;
+	if (tasks)
 		(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
-	}
 	(void)mesos_send(c->mc, mesos_call_reconcile(cJSON_CreateArray()));
 	log_info("reconcile", "explicit_tasks=%zu implicit=true",
 		 explicit_too ? c->st.ntasks : (size_t)0);
@@ -738,21 +761,10 @@ static void unreach_tick(struct ev_loop *loop, void *arg)
 	c->unreach_timer = 0;
 	if (!c->leading || !mesos_subscribed(c->mc))
 		return;
-	cJSON *tasks = cJSON_CreateArray();
-	for (size_t i = 0; i < c->st.ntasks; i++) {
-		const struct store_task *t = &c->st.tasks[i];
-		if (task_state(t) != PLAN_TASK_UNREACHABLE)
-			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
-		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
-		cJSON_AddItemToArray(tasks, o);
-	}
-	int n = cJSON_GetArraySize(tasks);
-	if (n == 0) {
-		cJSON_Delete(tasks);
+	cJSON *tasks = task_refs(c, is_unreachable);
+	if (!tasks)
 		return;
-	}
+	int n = cJSON_GetArraySize(tasks);
 	log_info("reconcile_unreachable", "tasks=%d", n);
 	(void)mesos_send(c->mc, mesos_call_reconcile(tasks));
 	c->unreach_timer = ev_timer_add(loop, UNREACHABLE_RECONCILE_MS, unreach_tick, c);
@@ -773,21 +785,10 @@ static void recon_retry_tick(struct ev_loop *loop, void *arg)
 	c->recon_retry_timer = 0;
 	if (!c->leading || !mesos_subscribed(c->mc))
 		return; /* the next SUBSCRIBE starts over */
-	cJSON *tasks = cJSON_CreateArray();
-	for (size_t i = 0; i < c->st.ntasks; i++) {
-		const struct store_task *t = &c->st.tasks[i];
-		if (health_was_heard(c, t->task_id))
-			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToObject(o, "task_id", mesos_id(t->task_id));
-		cJSON_AddItemToObject(o, "agent_id", mesos_id(t->agent_id));
-		cJSON_AddItemToArray(tasks, o);
-	}
-	int n = cJSON_GetArraySize(tasks);
-	if (n == 0) {
-		cJSON_Delete(tasks);
+	cJSON *tasks = task_refs(c, not_heard);
+	if (!tasks)
 		return;
-	}
+	int n = cJSON_GetArraySize(tasks);
 	log_info("reconcile_retry", "tasks=%d next_in_ms=%llu", n,
 		 (unsigned long long)(c->recon_retry_ms * 2 > RECONCILE_RETRY_MAX_MS
 					      ? RECONCILE_RETRY_MAX_MS : c->recon_retry_ms * 2));
