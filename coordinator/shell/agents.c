@@ -107,6 +107,22 @@ static void agent_replace_old(struct coord *c, const char *id, const char *hostn
 	}
 }
 
+void agent_drop_if_replaced(struct coord *c, const char *id)
+{
+	struct agent *a = agent_find(c, id);
+	if (!a || a->active || !a->hostname)
+		return;
+	for (size_t i = 0; i < c->nagents; i++) {
+		const struct agent *n = &c->agents[i];
+		if (n != a && n->active && n->hostname && strcmp(n->hostname, a->hostname) == 0) {
+			log_warn("agent_replaced", "hostname=%s old_agent_id=%s new_agent_id=%s",
+				 log_qs(a->hostname), log_qs(a->id), log_qs(n->id));
+			agent_forget_at(c, (size_t)(a - c->agents));
+			return;
+		}
+	}
+}
+
 struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
 {
 	struct agent *a = agent_find(c, id);

@@ -310,6 +310,10 @@ void agents_fini(struct coord *c);
 /* The agent with this id, or NULL. The pointer lives until the next
  * agent_get(). */
 struct agent *agent_find(struct coord *c, const char *id);
+/* An inactive agent whose host already has an active agent under a new id
+ * is dropped (its node, its reservation records): the agent came back
+ * before the master said the old one was gone. */
+void agent_drop_if_replaced(struct coord *c, const char *id);
 /* The agent with this id, made (active, no attributes) when unknown; a
  * hostname given replaces the one known. */
 struct agent *agent_get(struct coord *c, const char *id, const char *hostname);

@@ -248,6 +248,37 @@ static void handle_rescind_inverse(struct coord *c, const cJSON *ev)
 	}
 }
 
+/* The master says agent_id is gone (a FAILURE event, or a task update that
+ * says its agent was removed): not offered again, so its node must not
+ * wait for services, and a new agent id on its host replaces it
+ * (agent_replace_old). A live task from it later reactivates it. */
+static void agent_gone(struct coord *c, const char *agent_id, const char *why)
+{
+	struct agent *a = agent_find(c, agent_id);
+	if (!a || !a->active)
+		return;
+	a->active = false;
+	log_warn("agent_lost", "agent_id=%s hostname=%s why=%s", log_qs(agent_id),
+		 log_qs(a->hostname ? a->hostname : ""), log_qs(why));
+	evlog_add(c->evlog, wall_ms(), EVLOG_FAILURE, "agent %s lost (%s): %s",
+		  a->hostname ? a->hostname : agent_id, agent_id, why);
+	agent_drop_if_replaced(c, agent_id); /* a is gone after this */
+	replan_soon(c);
+}
+
+/* A task update that means its agent is gone for good: TASK_GONE_BY_OPERATOR
+ * (the operator marked the agent gone) or a removal reason
+ * (include/mesos/v1/mesos.proto, TaskStatus.Reason REASON_AGENT_REMOVED
+ * since 1.0, REASON_AGENT_REMOVED_BY_OPERATOR since 1.5). The FAILURE event
+ * that also says so reaches only the framework subscribed at the time: a
+ * master failover in between leaves reconciliation's answer the only word. */
+static bool says_agent_gone(const char *state, const char *reason)
+{
+	return strcmp(state, "TASK_GONE_BY_OPERATOR") == 0 ||
+	       (reason && (strcmp(reason, "REASON_AGENT_REMOVED") == 0 ||
+			   strcmp(reason, "REASON_AGENT_REMOVED_BY_OPERATOR") == 0));
+}
+
 static bool state_ready(struct coord *c, const struct store_task *t, enum plan_task_state s,
 			enum plan_health h)
 {
@@ -277,6 +308,8 @@ static void handle_update(struct coord *c, const cJSON *ev)
 			 log_qs(state ? state : ""));
 		return; /* no ack: we could not take it in */
 	}
+	if (agent_id && says_agent_gone(state, reason))
+		agent_gone(c, agent_id, state);
 	struct store_task *t = store_state_find_task(&c->st, task_id);
 	bool ok = true;
 	if (!t) {
@@ -364,15 +397,7 @@ static void handle_failure(struct coord *c, const cJSON *ev)
 	const char *agent_id = json_id(f, "agent_id");
 	if (!agent_id || cJSON_GetObjectItemCaseSensitive(f, "executor_id"))
 		return;
-	struct agent *a = agent_find(c, agent_id);
-	if (a && a->active) {
-		a->active = false;
-		log_warn("agent_lost", "agent_id=%s hostname=%s", log_qs(agent_id),
-			 log_qs(a->hostname ? a->hostname : ""));
-		evlog_add(c->evlog, wall_ms(), EVLOG_FAILURE, "agent %s lost (%s)",
-			  a->hostname ? a->hostname : agent_id, agent_id);
-		replan_soon(c);
-	}
+	agent_gone(c, agent_id, "FAILURE event");
 }
 
 /* The events the Mesos client hands to on_event(), by type: every type of

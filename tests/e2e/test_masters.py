@@ -219,6 +219,53 @@ class ReconcileAfterMasterFailoverTest(E2ETestCase):
         c.finish(self)
 
 
+class AgentRemovedDuringMasterFailoverTest(E2ETestCase):
+    """The master fails over and, meanwhile, an operator removes agent2,
+    which comes back under a new agent id (fault campaign round 67, seed
+    20261204: master_failover + agent_remove). The FAILURE event that says
+    the agent is gone went to nobody (the coordinator was between masters);
+    the only word is reconciliation's TASK_GONE_BY_OPERATOR. The old agent
+    must count as gone and be replaced by the new one: else its node (a
+    prober that will never report again) keeps wanting its services and a
+    rolling upgrade waits forever for them."""
+
+    NAGENTS = 2
+    LISTENERS = 2
+
+    def test_old_agent_replaced_and_upgrade_completes(self):
+        c = self.cluster
+        emu = c.emulator
+        old, new = emu.addresses
+        deploy(c, ["--master", "http://%s,http://%s" % (old, new)])
+        gone = c.node("agent2")["agent_id"]
+        emu.control("leader", {"leader": new})
+        emu.control("agent/remove", {"hostname": "agent2"})
+        time.sleep(1)
+        c.add_agent("agent2")   # a new agent id
+        c.set_version(NEXT)
+
+        def upgraded():
+            st = c.state()
+            ids = [n["agent_id"] for n in st["nodes"]
+                   if n["hostname"] == "agent2"]
+            done = [t["service"] for n in st["nodes"]
+                    for t in n["services"]
+                    if t["service"] != "prober" and
+                    t["state"] == "TASK_RUNNING" and
+                    t.get("version") == NEXT and
+                    t.get("health") == "healthy"]
+            return len(ids) == 1 and ids[0] != gone and sorted(done) == \
+                sorted(["registry", "metadata", "data", "api", "webconsole"])
+        wait_until(upgraded, 60, interval=0.2,
+                   what="agent2 under its new id only, everything upgraded")
+        lost = [e for e in c.coordinator.log_events("agent_lost")
+                if e.get("agent_id") == gone]
+        self.assertTrue(lost, "the old agent counted as gone")
+        self.assertNotIn("stale", " ".join(c.state()["problems"]))
+        c.wait_running(BASE)
+        c.finish(self)
+
+
 class MasterRefusalTest(E2ETestCase):
     NAGENTS = 2
 
