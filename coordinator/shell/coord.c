@@ -58,6 +58,8 @@ static void step_down_cb(struct ev_loop *loop, void *arg)
 	(void)loop;
 	struct coord *c = arg;
 	c->step_down_posted = false;
+	if (c->stopping)
+		return; /* the process ends; the Mesos client may be gone */
 	stop_acting(c, "the store or the election says another coordinator leads");
 	if (c->leader && leader_is_leader(c->leader))
 		/* the election still names us, the store does not: nothing safe
@@ -368,8 +370,22 @@ static void warn_insecure(struct ev_loop *loop, void *arg)
 	c->insecure_timer = ev_timer_add(loop, INSECURE_WARN_MS, warn_insecure, c);
 }
 
+static void cancel_timer(struct coord *c, uint64_t *id)
+{
+	if (*id && c->loop)
+		ev_timer_cancel(c->loop, *id);
+	*id = 0;
+}
+
 void coord_free(struct coord *c)
 {
+	/* first: the loop runs once more below (posted releases), and a timer
+	 * due then must not reach the Mesos client freed before it */
+	uint64_t *timers[] = {&c->insecure_timer, &c->wake_timer,     &c->unreach_timer,
+			      &c->recon_retry_timer, &c->retry_timer,  &c->revive_timer,
+			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer};
+	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+		cancel_timer(c, timers[i]);
 	if (c->leader)
 		leader_free(c->leader);
 	if (c->http)
