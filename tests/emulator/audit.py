@@ -107,7 +107,13 @@ def _violation(out, check, record, fid, message):
 def _check_acks(records, out, allow_unacked):
     deliveries = {}   # (fid, uuid) -> [count, first record, status]
     acks = {}         # (fid, uuid) -> count
+    removed = set()   # agents removed (the emulator's agent_removed note):
+    # an update of theirs the framework could not acknowledge in time is
+    # gone with the agent's status update manager, not lost by the framework
     for record in records:
+        if record.get("direction") == "note" and \
+                record.get("what") == "agent_removed":
+            removed.add(record.get("agent_id"))
         if record.get("direction") == "event":
             event = record.get("event") or {}
             if event.get("type") != "UPDATE":
@@ -149,6 +155,8 @@ def _check_acks(records, out, allow_unacked):
     if allow_unacked:
         return
     for key, (count, record, status) in deliveries.items():
+        if (status.get("agent_id") or {}).get("value") in removed:
+            continue
         if acks.get(key, 0) == 0:
             _violation(out, "ack_once", record, key[0],
                        "update %s (%s, task %s) was never acknowledged" % (
@@ -156,10 +164,19 @@ def _check_acks(records, out, allow_unacked):
                            status["task_id"]["value"]))
 
 
+# An ACCEPT that reaches the master this soon after the RESCIND of one of
+# its offers was on its way before the framework could have read the
+# RESCIND: the race every framework has, which the master answers (the
+# launches come back TASK_DROPPED/TASK_LOST, "Offer ... is no longer valid",
+# src/master/master.cpp Master::accept). Later than that, the framework
+# used an offer it had been told was gone.
+RESCIND_RACE_S = 1.0
+
+
 def _check_offers(records, out):
     offered = {}      # offer id -> (fid, stream id)
     used = {}         # offer id -> line
-    rescinded = set()
+    rescinded = {}    # offer id -> time of the RESCIND
     current = {}      # fid -> stream id of the latest SUBSCRIBED
     for record in records:
         direction = record.get("direction")
@@ -174,7 +191,8 @@ def _check_offers(records, out):
                     offered[offer["id"]["value"]] = (fid,
                                                      record.get("stream_id"))
             elif etype == "RESCIND":
-                rescinded.add(event["rescind"]["offer_id"]["value"])
+                rescinded[event["rescind"]["offer_id"]["value"]] = \
+                    float(record.get("ts") or 0)
         elif direction == "call" and _ok(record) and \
                 record.get("call_type") in ("ACCEPT", "DECLINE"):
             fid = record.get("framework_id")
@@ -189,8 +207,11 @@ def _check_offers(records, out):
                     elif oid in used:
                         problem = ("was already used on journal line %d"
                                    % used[oid])
-                    elif oid in rescinded:
-                        problem = "was rescinded"
+                    elif oid in rescinded and \
+                            float(record.get("ts") or 0) - rescinded[oid] \
+                            > RESCIND_RACE_S:
+                        problem = "was rescinded %.2fs before" % (
+                            float(record.get("ts") or 0) - rescinded[oid])
                     elif offered[oid][1] != current.get(fid):
                         problem = "belongs to an earlier subscription"
                     else:

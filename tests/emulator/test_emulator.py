@@ -1348,6 +1348,32 @@ class AuditTest(unittest.TestCase):
         records, _ = self.crafted()
         self.assertEqual(audit.audit(records), [])
 
+    def test_accept_racing_a_rescind(self):
+        """An ACCEPT that reaches the master within RESCIND_RACE_S of the
+        RESCIND of its offer was in flight (the master drops its tasks);
+        later, the framework ignored the RESCIND."""
+        for late, found in ((0.3, []), (1.5, ["offer_use"])):
+            records, _ = self.crafted()
+            for i, r in enumerate(records):
+                r["ts"] = 100.0 + i * 0.01
+            rescind = _event("F", {"type": "RESCIND", "rescind": {
+                "offer_id": {"value": "m-O1"}}})
+            rescind["ts"] = records[3]["ts"] - late
+            records.insert(3, rescind)
+            self.assertEqual([v["check"] for v in audit.audit(records)],
+                             found, late)
+
+    def test_unacked_update_of_a_removed_agent(self):
+        """The update of an agent removed before it was acknowledged is
+        gone with the agent; any other must be acknowledged."""
+        records, _ = self.crafted()
+        del records[5]
+        self.assertEqual([v["check"] for v in audit.audit(records)],
+                         ["ack_once"])
+        records.append({"direction": "note", "what": "agent_removed",
+                        "agent_id": "m-S0"})
+        self.assertEqual(audit.audit(records), [])
+
     def test_double_ack_found(self):
         records, ack = self.crafted()
         records.append(_call("F", "ACKNOWLEDGE", ack))
