@@ -12,14 +12,13 @@ unknown node 404, a call without a token 401, an undrain of a node that is
 not drained 409."""
 
 import json
-import os
 import time
 import unittest
 
 import qmtest
 from e2e import E2ETestCase, TERMINAL, task_service, wait_until
 from test_reservations import operations
-from test_security import tok, token_file
+from test_security import admin_token
 
 VERSION = "3.0.1"
 
@@ -66,10 +65,7 @@ class DrainTest(E2ETestCase):
 
     def test_drain_and_undrain(self):
         c = self.cluster
-        token = tok()
-        tokfile = token_file(os.path.join(c.root, "api.tokens"),
-                             [("ops", "admin", token)])
-        auth = {"Authorization": "Bearer " + token}
+        token, tokfile, auth = admin_token(c)
         # three registries (a quorum needs two); agent2 carries a registry,
         # metadata and data: the node to drain
         c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)

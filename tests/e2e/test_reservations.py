@@ -16,7 +16,7 @@ import unittest
 import qmtest
 from e2e import (AGENT_RESOURCES, E2ETestCase, TERMINAL, task_service,
                  wait_until)
-from test_security import tok, token_file
+from test_security import admin_token
 
 VERSION = "3.0.1"
 FRAMEWORK = "quobyte"
@@ -197,10 +197,7 @@ class ReservationTest(E2ETestCase):
 
     def test_operator_release_only(self):
         c = self.cluster
-        token = tok()
-        tokfile = token_file(os.path.join(c.root, "api.tokens"),
-                             [("ops", "admin", token)])
-        auth = {"Authorization": "Bearer " + token}
+        token, tokfile, auth = admin_token(c)
         mp, _ = deploy(c, "agent2", ["--api-token-file", tokfile,
                                      "--removal-grace", "1s"], token=token)
         agent2 = c.node("agent2")["agent_id"]

@@ -4,13 +4,12 @@ rolls the target version back to the previous one. Wrong-state requests
 answer 409 with a reason, requests without a token 401."""
 
 import json
-import os
 import time
 import unittest
 
 import qmtest
 from e2e import E2ETestCase, wait_until
-from test_security import tok, token_file
+from test_security import admin_token
 
 VERSION = "3.0.1"
 NEXT = "3.0.2"
@@ -40,10 +39,7 @@ class RolloutTest(E2ETestCase):
 
     def test_pause_resume_rollback(self):
         c = self.cluster
-        token = tok()
-        tokfile = token_file(os.path.join(c.root, "api.tokens"),
-                             [("ops", "admin", token)])
-        auth = {"Authorization": "Bearer " + token}
+        token, tokfile, auth = admin_token(c)
         c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
         c.disk("agent1", "md", ["METADATA_DEVICE"])
         c.disk("agent2", "data1", ["DATA_DEVICE"])

@@ -26,6 +26,15 @@ def tok():
     return secrets.token_urlsafe(32)
 
 
+def admin_token(cluster):
+    """A fresh admin token in <cluster root>/api.tokens: (token, the file
+    for --api-token-file, the Authorization header that carries it)."""
+    token = tok()
+    path = token_file(os.path.join(cluster.root, "api.tokens"),
+                      [("ops", "admin", token)])
+    return token, path, {"Authorization": "Bearer " + token}
+
+
 class StartupRefusalTest(E2ETestCase):
     NAGENTS = 1
 

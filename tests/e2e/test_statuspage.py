@@ -19,7 +19,7 @@ import time
 
 import qmtest
 from e2e import E2ETestCase, log_dir, safe_name, wait_until
-from test_security import tok, token_file
+from test_security import admin_token
 
 VERSION = "3.0.1"
 NEXT = "3.0.2"
@@ -412,10 +412,7 @@ class StatusPageTest(E2ETestCase):
 
     def test_page_against_the_cluster(self):
         c = self.cluster
-        token = tok()
-        tokfile = token_file(os.path.join(c.root, "api.tokens"),
-                             [("ops", "admin", token)])
-        auth = {"Authorization": "Bearer " + token}
+        token, tokfile, auth = admin_token(c)
         c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
         c.disk("agent1", "md", ["METADATA_DEVICE"])
         mp = c.disk("agent2", "evil", ["DATA_DEVICE"], mark=False)
