@@ -218,8 +218,12 @@ static void on_conn_notify(void *cls, struct MHD_Connection *mc, void **sock_ctx
 	*sock_ctx = NULL;
 	if (c->timer_id)
 		ev_timer_cancel(s->loop, c->timer_id);
-	if (c->rq)
-		c->rq->c = NULL;
+	/* A request MHD still holds here never reached our handler (MHD
+	 * reports a request completed before it reports its connection
+	 * closed, and only one it handed to us): MHD dropped it after the
+	 * request line -- a pool too small for its query, an EOF before the
+	 * head was whole -- and will not give its context back. */
+	req_free(c->rq);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
