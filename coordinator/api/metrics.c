@@ -8,6 +8,7 @@
 
 #include "api/auth.h"
 #include "clock.h"
+#include "mesos/mesos.h"
 #include "qm_error.h"
 #include "shell/busd.h"
 #include "shell/coord_priv.h"
@@ -210,6 +211,13 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 		{P "offers_received_total", "Offers received from the Mesos master.", c->n.offers},
 		{P "offers_accepted_total", "Offers accepted (ACCEPT calls sent).", c->n.accepted},
 		{P "offers_declined_total", "Offers declined (DECLINE calls sent).", c->n.declined},
+		{P "offers_malformed_total",
+		 "Offers that could not be read (declined unplanned; the first few of an event "
+		 "are logged).",
+		 c->n.offers_malformed},
+		{P "offers_over_cap_total",
+		 "Offers past the per-event cap of an OFFERS event (declined unread).",
+		 c->n.offers_over_cap},
 		{P "tasks_launched_total", "Tasks launched in ACCEPT calls.", c->n.launches},
 		{P "tasks_killed_total", "KILL calls sent for tasks.", c->n.kills},
 		{P "status_updates_total", "Task status updates received.", c->n.updates},
@@ -243,6 +251,13 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 	};
 	for (size_t i = 0; i < NELEM(t); i++)
 		counter(b, t[i].name, t[i].help, t[i].v);
+	struct mesos_status ms = {.leader_changes = 0};
+	if (c->mc)
+		mesos_status(c->mc, &ms);
+	counter(b, P "master_records_refused_total",
+		"Records of the master's event stream that could not be read (over the size cap, "
+		"bad framing); each dropped the stream, which is subscribed again.",
+		ms.records_refused);
 }
 
 static void histograms(struct metrics_buf *b, const struct metrics_state *m)

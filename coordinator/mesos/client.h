@@ -53,7 +53,7 @@ struct mesos_client {
 	bool waiting_logged;
 	char detection[320];
 	char last_error[320];
-	uint64_t leader_changes, attempts_failed;
+	uint64_t leader_changes, attempts_failed, records_refused;
 	uint64_t leader_changed_at; /* monotonic ms of the last change, 0 = none */
 	/* A refusal that retrying cannot change (see mesos_refusal_remedy). */
 	bool refused;

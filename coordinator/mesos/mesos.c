@@ -287,6 +287,7 @@ void mesos_status(const struct mesos_client *mc, struct mesos_status *out)
 	out->refused_since_ms = mc->refused ? mc->refused_since_ms : 0;
 	out->leader_changes = mc->leader_changes;
 	out->attempts_failed = mc->attempts_failed;
+	out->records_refused = mc->records_refused;
 	snprintf(out->master, sizeof out->master, "%s", mc->spec.display);
 }
 

@@ -114,6 +114,9 @@ struct mesos_status {
 	int64_t refused_since_ms; /* wall clock */
 	uint64_t leader_changes;
 	uint64_t attempts_failed;
+	/* records of the event stream that could not be read (over the size
+	 * cap, bad framing); each dropped the stream */
+	uint64_t records_refused;
 };
 
 struct mesos_client;

@@ -245,6 +245,7 @@ static size_t stream_write_cb(char *buf, size_t size, size_t n, void *arg)
 	int rv = recordio_feed(&mc->rio, buf, len, on_record, mc);
 	mc->in_dispatch = false;
 	if (rv != 0 && !mc->drop_pending) {
+		mc->records_refused++;
 		mc->drop_pending = true;
 		snprintf(mc->drop_why, sizeof mc->drop_why, "bad record on the event stream: %s",
 			 recordio_error(&mc->rio));

@@ -121,6 +121,7 @@ struct counters {
 	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
 	uint64_t bus_changes, store_saves, store_errors;
 	uint64_t reserves, unreserves, reservations_found, inverse_accepted, inverse_declined;
+	uint64_t offers_malformed, offers_over_cap;
 };
 
 struct coord {
@@ -280,6 +281,23 @@ int setup_mesos_secret(const struct coord_config *cfg, char **out);
  * the ACCEPT), REVIVE/SUPPRESS. Every one of the noffers offers is answered
  * (ACCEPT or DECLINE) before it returns; they stay the caller's. */
 void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers);
+/* Declines gathered by filter (planning.c: why one DECLINE carries many
+ * offers): decline_add() queues an offer id under its refuse_seconds (a
+ * call goes out at DECLINE_IDS_MAX ids), declines_send() sends the rest.
+ * Start from {.n = 0}. */
+#define DECLINE_IDS_MAX   4096
+#define DECLINE_FILTERS   4 /* distinct refuse values in one cycle (2 today) */
+struct declines {
+	struct {
+		double refuse;
+		cJSON *ids;
+		int n;
+	} v[DECLINE_FILTERS];
+	size_t n;
+};
+
+void decline_add(struct coord *c, struct declines *d, const char *offer_id, double refuse);
+void declines_send(struct coord *c, struct declines *d);
 /* Plan once the current callback is over (coalesced). */
 void replan_soon(struct coord *c);
 /* Plan again within ms (an earlier wake stands). */

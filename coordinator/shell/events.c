@@ -117,6 +117,10 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
 	replan_soon(c);
 }
 
+/* Malformed offers of one OFFERS event logged one by one; the rest are
+ * counted in one line (and in /metrics). */
+#define OFFER_WARN_MAX 3
+
 static void handle_offers(struct coord *c, const cJSON *ev)
 {
 	const cJSON *list =
@@ -135,7 +139,11 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		log_warn("offers_over_cap", "offers=%d cap=%d action=%s", n, OFFERS_PER_EVENT_MAX,
 			 log_qs("the rest are declined unread"));
 	struct taskspec_offer *offers = qm_calloc(cap, sizeof *offers);
-	size_t k = 0, seen = 0;
+	size_t k = 0, seen = 0, malformed = 0, over = 0;
+	char first_err[192] = "";
+	/* what is not planned is declined in one call per filter, as the
+	 * planner's own declines: 10,000 bad offers are 3 calls, not 10,000 */
+	struct declines d = {.n = 0};
 	const cJSON *o;
 	cJSON_ArrayForEach(o, list)
 	{
@@ -143,25 +151,22 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		c->n.offers++;
 		if (seen++ >= cap) {
 			const char *id = json_id(o, "id");
-			if (id && taskspec_id_valid(id)) {
-				cJSON *ids = cJSON_CreateArray();
-				cJSON_AddItemToArray(ids, mesos_id(id));
-				(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
-				c->n.declined++;
-			}
+			over++;
+			if (id && taskspec_id_valid(id))
+				decline_add(c, &d, id, SHORT_REFUSE_S);
 			continue;
 		}
 		if (taskspec_offer_parse(o, &offers[k], err, sizeof err) != 0) {
 			const char *id = json_id(o, "id");
-			log_warn("offer_malformed", "offer_id=%s error=%s", log_qs(id ? id : ""),
-				 log_qs(err));
+			/* a line for each of the first few, then one for the rest */
+			if (malformed++ < OFFER_WARN_MAX)
+				log_warn("offer_malformed", "offer_id=%s error=%s",
+					 log_qs(id ? id : ""), log_qs(err));
+			else if (!first_err[0])
+				snprintf(first_err, sizeof first_err, "%s", err);
 			taskspec_offer_free(&offers[k]);
-			if (id) {
-				cJSON *ids = cJSON_CreateArray();
-				cJSON_AddItemToArray(ids, mesos_id(id));
-				(void)mesos_send(c->mc, mesos_call_decline(ids, SHORT_REFUSE_S));
-				c->n.declined++;
-			}
+			if (id && taskspec_id_valid(id))
+				decline_add(c, &d, id, SHORT_REFUSE_S);
 			continue;
 		}
 		if (offers[k].skipped)
@@ -186,6 +191,12 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		rsv_note_offer(c, &offers[k], o);
 		k++;
 	}
+	c->n.offers_malformed += malformed;
+	c->n.offers_over_cap += over;
+	if (malformed > OFFER_WARN_MAX)
+		log_warn("offers_malformed", "count=%zu logged=%d first_unlogged_error=%s action=%s",
+			 malformed, OFFER_WARN_MAX, log_qs(first_err), log_qs("declined"));
+	declines_send(c, &d);
 	coord_plan(c, offers, k);
 	for (size_t i = 0; i < k; i++)
 		taskspec_offer_free(&offers[i]);

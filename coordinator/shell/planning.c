@@ -611,17 +611,6 @@ static void input_free(struct input *ip)
  * agents this is one HTTP call per cycle instead of 10,000. A call carries
  * at most DECLINE_IDS_MAX ids (~70 bytes each), so a body stays under
  * about 300 KiB however large the OFFERS event was. */
-#define DECLINE_IDS_MAX   4096
-#define DECLINE_FILTERS   4 /* distinct refuse values in one cycle (2 today) */
-struct declines {
-	struct {
-		double refuse;
-		cJSON *ids;
-		int n;
-	} v[DECLINE_FILTERS];
-	size_t n;
-};
-
 static void decline_flush_one(struct coord *c, struct declines *d, size_t i)
 {
 	if (d->v[i].n > 0)
@@ -632,7 +621,7 @@ static void decline_flush_one(struct coord *c, struct declines *d, size_t i)
 	d->v[i].n = 0;
 }
 
-static void decline_add(struct coord *c, struct declines *d, const char *offer_id, double refuse)
+void decline_add(struct coord *c, struct declines *d, const char *offer_id, double refuse)
 {
 	size_t i = 0;
 	while (i < d->n && d->v[i].refuse != refuse)
@@ -656,7 +645,7 @@ static void decline_add(struct coord *c, struct declines *d, const char *offer_i
 }
 
 /* Send what was gathered, in the order the filters first appeared. */
-static void declines_send(struct coord *c, struct declines *d)
+void declines_send(struct coord *c, struct declines *d)
 {
 	for (size_t i = 0; i < d->n; i++)
 		decline_flush_one(c, d, i);

@@ -614,7 +614,9 @@ class MasterDisruptionTest(E2ETestCase):
 class OfferFloodTest(E2ETestCase):
     """A master that sends one OFFERS event with more offers than the
     coordinator parses (OFFERS_PER_EVENT_MAX, 50,000): bounded memory, the
-    rest declined unread, and the coordinator carries on."""
+    rest declined unread, and the coordinator carries on. Then 10,000
+    malformed offers: declined in 3 calls with 4 log lines, counted in
+    /metrics (issue 11's bad input)."""
     NAGENTS = 1
 
     def test_offers_over_the_cap_are_declined_unread(self):
@@ -635,6 +637,45 @@ class OfferFloodTest(E2ETestCase):
             for r in c.calls("DECLINE")
             for o in r["body"]["decline"]["offer_ids"]), 30,
             what="the last offer declined unread")
+        # declined in a handful of calls, not one per offer (4,096 ids a
+        # call at most): 10,000 unread offers are 3 calls
+        over = [r for r in c.calls("DECLINE")
+                if any(o.get("value") == "flood-last"
+                       for o in r["body"]["decline"]["offer_ids"])]
+        self.assertEqual(len(over), 1)
+        self.assertLessEqual(len(over[0]["body"]["decline"]["offer_ids"]), 4096)
+        self.assertEqual(metric_value(c, "quobyte_mesos_offers_over_cap_total"),
+                         n - 50000)
+
+        # 10,000 malformed offers (no hostname): each declined, in 3 calls,
+        # a few log lines and one summary, counted in /metrics
+        mark_calls, mark_log = len(c.journal()), len(c.coordinator.stderr_lines())
+        # the first flood's 50,000 parsed offers were all malformed
+        self.assertEqual(metric_value(c, "quobyte_mesos_offers_malformed_total"), 50000)
+        m = 10000
+        bad = [{"id": {"value": "bad-%d" % i}, "agent_id": {"value": "agent-x"},
+                "framework_id": {"value": c.state()["framework_id"]}}
+               for i in range(m)]
+        c.emulator.control("stream/inject", {"event": {
+            "type": "OFFERS", "offers": {"offers": bad}}})
+
+        def bad_declined():
+            ids = [o.get("value") for r in c.calls("DECLINE", c.journal()[mark_calls:])
+                   for o in r["body"]["decline"]["offer_ids"]]
+            return [i for i in ids if i.startswith("bad-")]
+        wait_until(lambda: len(bad_declined()) == m, 30,
+                   what="all %d malformed offers declined" % m)
+        calls = [r for r in c.calls("DECLINE", c.journal()[mark_calls:])
+                 if any(o.get("value", "").startswith("bad-")
+                        for o in r["body"]["decline"]["offer_ids"])]
+        self.assertEqual(len(calls), 3, "4,096 ids a call")
+        self.assertEqual(len(c.coordinator.log_events("offer_malformed", since=mark_log)), 3)
+        summary = c.coordinator.log_events("offers_malformed", since=mark_log)
+        self.assertEqual(len(summary), 1)
+        self.assertEqual(summary[0]["count"], str(m))
+        self.assertEqual(metric_value(c, "quobyte_mesos_offers_malformed_total"), 50000 + m)
+        print("\n    10,000 malformed offers: %d DECLINE calls, %d log lines"
+              % (len(calls), 3 + len(summary)))
         self.assertEqual(c.health(), 200)
         self.assertTrue(c.coordinator_alive())
         c.finish(self, quiesce=False, audit_checks=("ack_once",))
