@@ -215,6 +215,10 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 		 "Offers that could not be read (declined unplanned; the first few of an event "
 		 "are logged).",
 		 c->n.offers_malformed},
+		{P "bus_unexpected_agents_refused_total",
+		 "Prober messages refused because their agent was never offered to this framework, "
+		 "runs none of its tasks, and the nodes kept for such agents are at their cap.",
+		 c->n.bus_unexpected_refused},
 		{P "offers_over_cap_total",
 		 "Offers past the per-event cap of an OFFERS event (declined unread).",
 		 c->n.offers_over_cap},

@@ -6,6 +6,7 @@
  * beside each array. Runs on the loop thread (coord_priv.h). */
 #include "shell/coord_priv.h"
 
+#include "clock.h"
 #include "log.h"
 #include "qm_error.h"
 
@@ -36,6 +37,9 @@ void agents_fini(struct coord *c)
 	while (c->nwaits)
 		wait_remove_at(c, c->nwaits - 1);
 	free(c->waits);
+	for (size_t i = 0; i < c->nunexpected; i++)
+		free(c->unexpected[i]);
+	free(c->unexpected);
 }
 
 struct agent *agent_find(struct coord *c, const char *id)
@@ -261,4 +265,48 @@ void agents_from_nodes(struct coord *c)
 		if (!agent_find(c, n->agent_id))
 			(void)agent_get(c, n->agent_id, n->hostname);
 	}
+}
+
+static bool agent_expected(struct coord *c, const char *agent_id)
+{
+	const struct agent *a = agent_find(c, agent_id);
+	if (a && a->offered)
+		return true;
+	for (size_t i = 0; i < c->st.ntasks; i++)
+		if (strcmp(c->st.tasks[i].agent_id, agent_id) == 0)
+			return true;
+	return false;
+}
+
+/* Keep only the unexpected agents still unexpected and still with a node. */
+static void unexpected_rescan(struct coord *c)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->nunexpected; i++) {
+		char *id = c->unexpected[i];
+		if (nodes_find(&c->nodes, id) && !agent_expected(c, id))
+			c->unexpected[k++] = id;
+		else
+			free(id);
+	}
+	c->nunexpected = k;
+}
+
+bool agent_admit_node(struct coord *c, const char *agent_id)
+{
+	if (agent_expected(c, agent_id))
+		return true;
+	if (c->nunexpected >= UNEXPECTED_NODES_MAX) {
+		int64_t now = (int64_t)clock_mono_ms();
+		if (!c->unexpected_rescan_ms || now - c->unexpected_rescan_ms >= UNEXPECTED_RESCAN_MS) {
+			c->unexpected_rescan_ms = now;
+			unexpected_rescan(c);
+		}
+		if (c->nunexpected >= UNEXPECTED_NODES_MAX)
+			return false;
+	}
+	if (!c->unexpected)
+		c->unexpected = qm_calloc(UNEXPECTED_NODES_MAX, sizeof *c->unexpected);
+	c->unexpected[c->nunexpected++] = qm_strdup(agent_id);
+	return true;
 }

@@ -121,7 +121,7 @@ struct counters {
 	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
 	uint64_t bus_changes, store_saves, store_errors;
 	uint64_t reserves, unreserves, reservations_found, inverse_accepted, inverse_declined;
-	uint64_t offers_malformed, offers_over_cap;
+	uint64_t offers_malformed, offers_over_cap, bus_unexpected_refused;
 };
 
 struct coord {
@@ -141,6 +141,11 @@ struct coord {
 	struct agent *agents;
 	size_t nagents, agents_cap;
 	struct strmap agent_idx;  /* agent id -> index in agents */
+	/* nodes made for agents nobody expected (agents.c agent_admit_node) */
+	char **unexpected;
+	size_t nunexpected;
+	int64_t unexpected_rescan_ms;
+	int64_t unexpected_logged_ms;
 	struct health *health;
 	size_t nhealth, health_cap;
 	struct strmap health_idx; /* task id -> index in health */
@@ -340,6 +345,18 @@ void agent_clear_attrs(struct agent *a);
 const char *agent_attr(const struct agent *a, const char *name);
 /* Make sure every node a prober reported from is an agent. */
 void agents_from_nodes(struct coord *c);
+/* Whether a prober message from agent_id, which has no node yet, may make
+ * one. An expected agent (offered to us, or running a task of ours in the
+ * state) always may; another -- a prober of a framework whose state was
+ * lost, a misconfigured or hostile one holding the cluster secret -- only
+ * while fewer than UNEXPECTED_NODES_MAX nodes of such agents are held
+ * (they are counted again, those since offered or gone dropped, at most
+ * every UNEXPECTED_RESCAN_MS when the cap is reached). A refused prober
+ * retries with its back-off (1 s doubling to 60 s) and is taken once its
+ * agent is offered. */
+#define UNEXPECTED_NODES_MAX 1024
+#define UNEXPECTED_RESCAN_MS 5000
+bool agent_admit_node(struct coord *c, const char *agent_id);
 enum plan_health health_of(struct coord *c, const char *task_id);
 void health_set(struct coord *c, const char *task_id, enum plan_health v);
 void health_drop(struct coord *c, const char *task_id);

@@ -740,6 +740,21 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 	if (env->has_sent_unix_ms) /* skew: a message "from the future" is 0 old */
 		metrics_hist_observe_ms(&c->metrics.bus_age,
 					now > env->sent_unix_ms ? now - env->sent_unix_ms : 0);
+	if (!n && !agent_admit_node(c, agent_id)) {
+		c->n.bus_unexpected_refused++;
+		ack->error = (char *)"no node is kept for this agent: it was never offered to this "
+				     "framework and runs none of its tasks (retry once it is)";
+		/* one line per 10 s however many are refused */
+		int64_t mono = (int64_t)clock_mono_ms();
+		if (!c->unexpected_logged_ms || mono - c->unexpected_logged_ms >= 10000) {
+			c->unexpected_logged_ms = mono;
+			log_warn("bus_unexpected_agent_refused",
+				 "agent_id=%s refused_total=%llu held=%zu cap=%d", log_qs(agent_id),
+				 (unsigned long long)c->n.bus_unexpected_refused, c->nunexpected,
+				 UNEXPECTED_NODES_MAX);
+		}
+		goto out;
+	}
 	int rv = nodes_apply(&c->nodes, env, now, ack, &changed);
 	if (rv != 0) {
 		log_warn("bus_message_refused", "agent_id=%s kind=%s error=%s", log_qs(agent_id),

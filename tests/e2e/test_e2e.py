@@ -681,6 +681,51 @@ class OfferFloodTest(E2ETestCase):
         c.finish(self, quiesce=False, audit_checks=("ack_once",))
 
 
+class UnexpectedAgentsFloodTest(E2ETestCase):
+    """Snapshots from 1,100 agents that were never offered to the framework
+    and run none of its tasks (a prober fleet whose framework lost its
+    state, or a misconfigured one holding the cluster secret): nodes are
+    kept for the first UNEXPECTED_NODES_MAX (1,024), the rest are refused
+    with a clear Ack, counted in /metrics and logged in one line; the real
+    agent's prober goes on (issue 11's bad input)."""
+    NAGENTS = 1
+
+    def test_snapshots_of_unexpected_agents_are_bounded(self):
+        c = self.cluster
+        c.start_coordinator()
+        c.wait_reporting()
+        mark = len(c.coordinator.stderr_lines())
+        n = 1100
+        agents = os.path.join(c.root, "flood-agents")
+        with open(agents, "w") as f:
+            for i in range(n):
+                f.write("flood-%05d-S0 flood-host-%d\n" % (i, i))
+        fp = subprocess.run(
+            [qmtest.binary("fake_probers"), "--url", c.bus_url,
+             "--secret-file", os.path.join(c.state_dir, "bus.secret"),
+             "--agents", agents, "--devices", "2", "--parallel", "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=300)
+        out = json.loads(fp.stdout.splitlines()[0])
+        self.assertEqual(fp.returncode, 1, "some Acks carried an error")
+        self.assertEqual(out["errors"], n - 1024, fp.stderr[-500:])
+        self.assertIn("never offered to this framework", fp.stderr)
+        self.assertEqual(
+            metric_value(c, "quobyte_mesos_bus_unexpected_agents_refused_total"),
+            n - 1024)
+        lines = c.coordinator.log_events("bus_unexpected_agent_refused", since=mark)
+        self.assertEqual(len(lines), 1, "one line per 10 s, not one per message")
+        self.assertEqual(lines[0]["cap"], "1024")
+        # the real agent's prober is still heard
+        c.wait_reporting()
+        self.assertEqual(c.health(), 200)
+        print("\n    %d unexpected agents: %d kept, %d refused, %d log line"
+              % (n, n - out["errors"], out["errors"], len(lines)))
+        # the kept nodes report data disks on agents never offered: the
+        # coordinator rightly keeps asking for offers (no suppress_when_idle)
+        c.finish(self, quiesce=False, audit_checks=("ack_once",))
+
+
 class BadInputTest(E2ETestCase):
     TOKEN = "e2e-secret-token"
 
