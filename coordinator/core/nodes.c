@@ -136,6 +136,8 @@ static void remove_key(struct nodes_node *n, const char *key)
 	n->devices[i] = n->devices[--n->ndevices];
 }
 
+static void recount(struct nodes_node *n);
+
 int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t now_ms,
 		Quobyte__Bus__Ack *ack, bool *changed)
 {
@@ -181,6 +183,7 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 		n->session = env->session;
 		n->generation = env->generation;
 		n->has_snapshot = true;
+		recount(n);
 		*changed = true;
 		break;
 	}
@@ -202,6 +205,8 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 		if (d->has_client_mount_point_exists)
 			n->client_mount_point_exists = d->client_mount_point_exists;
 		n->generation = env->generation;
+		if (d->n_upserted || d->n_removed)
+			recount(n);
 		*changed = d->n_upserted || d->n_removed || d->has_client_mount_point_exists;
 		break;
 	}
@@ -226,10 +231,11 @@ bool nodes_device_usable(const Quobyte__Bus__Device *d)
 				d->state == QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT);
 }
 
-void nodes_type_counts(const struct nodes_node *n, unsigned counts[4], bool *bootstrap)
+/* Count n's usable devices per type into its cache. */
+static void recount(struct nodes_node *n)
 {
-	memset(counts, 0, 4 * sizeof counts[0]);
-	*bootstrap = false;
+	memset(n->type_counts, 0, sizeof n->type_counts);
+	n->type_bootstrap = false;
 	for (size_t i = 0; i < n->ndevices; i++) {
 		const Quobyte__Bus__Device *d = n->devices[i].d;
 		if (!nodes_device_usable(d))
@@ -239,11 +245,17 @@ void nodes_type_counts(const struct nodes_node *n, unsigned counts[4], bool *boo
 			unsigned ty = (unsigned)d->types[t];
 			if (ty >= 1 && ty <= 3 && !seen[ty]) {
 				seen[ty] = true;
-				counts[ty]++;
+				n->type_counts[ty]++;
 				if (ty == QUOBYTE__BUS__DEVICE_TYPE__REGISTRY && d->has_bootstrap &&
 				    d->bootstrap)
-					*bootstrap = true;
+					n->type_bootstrap = true;
 			}
 		}
 	}
+}
+
+void nodes_type_counts(const struct nodes_node *n, unsigned counts[4], bool *bootstrap)
+{
+	memcpy(counts, n->type_counts, sizeof n->type_counts);
+	*bootstrap = n->type_bootstrap;
 }
