@@ -1,5 +1,7 @@
 #include "qm_error.h"
 
+#include "jarena.h"
+
 #include <cjson/cJSON.h>
 
 #include <stdarg.h>
@@ -88,6 +90,7 @@ int qm_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 
 void qm_cjson_policy(void)
 {
-	cJSON_Hooks hooks = {.malloc_fn = qm_malloc, .free_fn = free};
+	/* qm_malloc and free, except for trees parsed into an arena */
+	cJSON_Hooks hooks = {.malloc_fn = jarena_malloc, .free_fn = jarena_free};
 	cJSON_InitHooks(&hooks);
 }

@@ -1,6 +1,7 @@
 #include "mesos/subscribe.h"
 
 #include "clock.h"
+#include "jarena.h"
 #include "log.h"
 #include "mesos/client.h"
 #include "mesos/queue.h"
@@ -532,7 +533,9 @@ static int on_error_event(struct mesos_client *mc, const cJSON *ev)
 static int on_record(void *arg, const char *rec, size_t len)
 {
 	struct mesos_client *mc = arg;
+	jarena_begin(len); /* the tree in a mapping of its own (jarena.h) */
 	cJSON *ev = cJSON_ParseWithLength(rec, len);
+	jarena_end();
 	const cJSON *type = ev ? cJSON_GetObjectItemCaseSensitive(ev, "type") : NULL;
 	if (!cJSON_IsString(type)) {
 		/* framing is intact, so the stream can go on: log and skip */
@@ -541,6 +544,7 @@ static int on_record(void *arg, const char *rec, size_t len)
 		log_error("mesos_bad_event", "reason=%s bytes=%zu head=%s",
 			  log_qs(ev ? "no type" : "not JSON"), len, log_qs(head));
 		cJSON_Delete(ev);
+		jarena_release();
 		return 0;
 	}
 	arm_watchdog(mc);
@@ -556,5 +560,6 @@ static int on_record(void *arg, const char *rec, size_t len)
 	else if (mc->h.event)
 		mc->h.event(mc->arg, t, ev);
 	cJSON_Delete(ev);
+	jarena_release();
 	return rv;
 }

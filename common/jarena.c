@@ -1,0 +1,80 @@
+#include "jarena.h"
+
+#include "qm_error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+/* A cJSON value is 64 bytes and the shortest JSON value 1 or 2: a text of
+ * n bytes makes at most about 32 n of tree. */
+#define JARENA_PER_BYTE 32u
+#define JARENA_MIN (64u << 10)
+#define JARENA_ALIGN 16u
+
+static __thread struct {
+	uint8_t *base;
+	size_t cap, used;
+	bool active;
+} cur;
+
+void jarena_begin(size_t text_len)
+{
+	if (cur.base) { /* held: more of the same tree's life, same mapping */
+		cur.active = true;
+		return;
+	}
+	size_t cap = text_len > (SIZE_MAX - JARENA_MIN) / JARENA_PER_BYTE
+			     ? 0
+			     : text_len * JARENA_PER_BYTE + JARENA_MIN;
+	if (cap == 0)
+		return;
+	void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	cur.base = p;
+	cur.cap = cap;
+	cur.used = 0;
+	cur.active = true;
+}
+
+void jarena_end(void)
+{
+	cur.active = false;
+}
+
+void jarena_release(void)
+{
+	if (cur.base)
+		munmap(cur.base, cur.cap);
+	cur.base = NULL;
+	cur.cap = cur.used = 0;
+	cur.active = false;
+}
+
+void *jarena_malloc(size_t n)
+{
+	if (cur.active) {
+		size_t at = (cur.used + JARENA_ALIGN - 1) & ~(size_t)(JARENA_ALIGN - 1);
+		if (at <= cur.cap && n <= cur.cap - at) {
+			cur.used = at + n;
+			return cur.base + at;
+		}
+	}
+	return qm_malloc(n);
+}
+
+bool jarena_holds(const void *p)
+{
+	const uint8_t *b = p;
+	return cur.base && b >= cur.base && b < cur.base + cur.cap;
+}
+
+void jarena_free(void *p)
+{
+	if (jarena_holds(p))
+		return; /* goes with the mapping */
+	free(p);
+}

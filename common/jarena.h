@@ -1,0 +1,42 @@
+/* jarena: the master's events parsed into one mapping of their own.
+ *
+ * A cJSON tree is one allocation per value and per string: an OFFERS event
+ * of 10,000 agents (~7.5 MB of JSON) is about a million of them. Made with
+ * malloc they cost an allocation and a free each, and once freed they leave
+ * the heap in pieces, scattered among what stays, so the resident size
+ * keeps the high-water mark of the largest event ever parsed. Parsed
+ * between jarena_begin() and jarena_end() instead, a tree's allocations are
+ * bumped out of one anonymous mapping, which jarena_release() unmaps once
+ * the tree is deleted: no frees, nothing left behind.
+ *
+ * qm_cjson_policy() (qm_error.h) installs jarena_malloc/jarena_free as
+ * cJSON's hooks; outside a begin/end pair they are qm_malloc and free. The
+ * arena is per thread: only allocations of the thread that began it go
+ * there, and a tree parsed into it must be deleted, and never have items
+ * moved out of it, on that thread before jarena_release() (after the
+ * release, what still pointed into it points into nothing). Items added to
+ * such a tree later are ordinary allocations and freed as such. */
+#ifndef QM_JARENA_H
+#define QM_JARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Route this thread's cJSON allocations to a new arena sized for parsing
+ * text_len bytes of JSON (a bound: untouched pages cost nothing). While
+ * this thread holds an arena already, route them to that one (released
+ * with it). When the mapping fails, or the arena is full, allocations go
+ * to malloc as usual. */
+void jarena_begin(size_t text_len);
+/* Stop routing; the tree stays valid. */
+void jarena_end(void);
+/* Unmap this thread's arena (after cJSON_Delete of the tree parsed in it). */
+void jarena_release(void);
+
+/* Is p inside this thread's arena? (For tests and assertions.) */
+bool jarena_holds(const void *p);
+
+void *jarena_malloc(size_t n);
+void jarena_free(void *p);
+
+#endif

@@ -1,0 +1,133 @@
+/* jarena: cJSON trees parsed into a mapping of their own (common/jarena.h),
+ * through the hooks qm_cjson_policy() installs, as the Mesos client uses
+ * it: begin, parse, end, use and change the tree, delete, release. */
+#include "jarena.h"
+#include "qm_error.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static void mapped_or_not(const void *p, bool *held)
+{
+	*held = jarena_holds(p);
+}
+
+/* Is the page of p mapped at all? msync answers ENOMEM for a hole. */
+static bool page_mapped(const void *p)
+{
+	uintptr_t page = (uintptr_t)p & ~(uintptr_t)4095;
+	return msync((void *)page, 4096, MS_ASYNC) == 0;
+}
+
+TestSuite(jarena, .init = qm_cjson_policy);
+
+Test(jarena, a_tree_parsed_between_begin_and_end_lives_in_the_arena)
+{
+	const char *text = "{\"type\":\"OFFERS\",\"offers\":{\"offers\":[{\"id\":{\"value\":\"o1\"}},"
+			   "{\"id\":{\"value\":\"o2\"}}]}}";
+	jarena_begin(strlen(text));
+	cJSON *ev = cJSON_Parse(text);
+	jarena_end();
+	cr_assert_not_null(ev);
+	const cJSON *offers = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "offers"), "offers");
+	cr_assert_eq(cJSON_GetArraySize(offers), 2);
+	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(offers, 1), "id")->child->valuestring,
+			 "o2");
+	/* the tree and its strings are in one mapping, not on the heap */
+	bool mapped;
+	mapped_or_not(ev, &mapped);
+	cr_assert(mapped, "the root is in the arena's mapping");
+	mapped_or_not(cJSON_GetObjectItem(ev, "type")->valuestring, &mapped);
+	cr_assert(mapped, "a string of the tree is in the arena's mapping");
+
+	/* after end, what the handler adds is an ordinary allocation: it can be
+	 * added to the tree and goes with cJSON_Delete */
+	cJSON *extra = cJSON_CreateString("added later");
+	mapped_or_not(extra, &mapped);
+	cr_assert_not(mapped, "allocations after jarena_end are malloc's");
+	cJSON_AddItemToObject(ev, "extra", extra);
+	cJSON_DeleteItemFromObject(ev, "type"); /* an arena item: freeing it is a no-op */
+
+	/* a call built while the tree lives is independent of it */
+	cJSON *call = cJSON_CreateObject();
+	cJSON_AddStringToObject(call, "offer", cJSON_GetArrayItem(offers, 0)->child->child->valuestring);
+	cJSON_Delete(ev);
+	jarena_release();
+	char *out = cJSON_PrintUnformatted(call);
+	cr_assert_str_eq(out, "{\"offer\":\"o1\"}");
+	free(out);
+	cJSON_Delete(call);
+}
+
+Test(jarena, release_unmaps_and_a_new_begin_gets_a_new_arena)
+{
+	jarena_begin(1000);
+	cJSON *a = cJSON_Parse("[1,2,3]");
+	jarena_end();
+	const void *where = a;
+	bool mapped;
+	mapped_or_not(where, &mapped);
+	cr_assert(mapped);
+	cr_assert(page_mapped(where));
+	cJSON_Delete(a);
+	jarena_release();
+	mapped_or_not(where, &mapped);
+	cr_assert_not(mapped);
+	cr_assert_not(page_mapped(where), "the mapping is gone after jarena_release");
+	/* a begin while an arena is held changes nothing */
+	jarena_begin(100);
+	cJSON *b = cJSON_Parse("{\"x\":1}");
+	jarena_end();
+	jarena_begin(100);
+	cJSON *c = cJSON_Parse("{\"y\":2}");
+	jarena_end();
+	mapped_or_not(b, &mapped);
+	cr_assert(mapped);
+	mapped_or_not(c, &mapped);
+	cr_assert(mapped, "the second parse went into the arena already held");
+	cJSON_Delete(c);
+	cJSON_Delete(b);
+	jarena_release();
+}
+
+Test(jarena, a_failed_parse_leaves_nothing)
+{
+	jarena_begin(64);
+	cJSON *bad = cJSON_Parse("{\"type\":\"OFFERS\",\"offers\":[1,2,");
+	jarena_end();
+	cr_assert_null(bad);
+	jarena_release();
+}
+
+static void *other_thread(void *arg)
+{
+	cJSON **out = arg;
+	*out = cJSON_Parse("{\"from\":\"another thread\"}");
+	return NULL;
+}
+
+Test(jarena, other_threads_allocate_from_the_heap)
+{
+	jarena_begin(4096);
+	pthread_t t;
+	cJSON *theirs = NULL;
+	cr_assert_eq(pthread_create(&t, NULL, other_thread, &theirs), 0);
+	pthread_join(t, NULL);
+	cJSON *mine = cJSON_Parse("{\"from\":\"this thread\"}");
+	jarena_end();
+	bool mapped;
+	mapped_or_not(mine, &mapped);
+	cr_assert(mapped);
+	cr_assert_not_null(theirs);
+	mapped_or_not(theirs, &mapped);
+	cr_assert_not(mapped, "another thread's tree is not in this thread's arena");
+	cJSON_Delete(mine);
+	jarena_release();
+	cJSON_Delete(theirs); /* an ordinary free, after the release */
+}
