@@ -231,12 +231,17 @@ static unsigned quorum_members(const struct ctx *c)
 /* The ready registries that stay if the agent at pos goes: not on it, not
  * on an agent whose window is in progress or whose inverse offer this plan
  * accepts. (A drained node's registry is never SF_READY: not wanted.) */
+static unsigned registry_stays(const struct ctx *c, size_t p)
+{
+	return !c->gone[p] && !pl_maint_now(c, p) &&
+	       (c->sflag[pl_slot_of(p, SERVICE_REGISTRY)] & SF_READY);
+}
+
 static unsigned registries_staying(const struct ctx *c, size_t pos)
 {
 	unsigned stay = 0;
 	for (size_t p = 0; p < c->na; p++)
-		stay += p != pos && !c->gone[p] && !pl_maint_now(c, p) &&
-			(c->sflag[pl_slot_of(p, SERVICE_REGISTRY)] & SF_READY);
+		stay += p != pos && registry_stays(c, p);
 	return stay;
 }
 
@@ -346,13 +351,19 @@ void pl_drain_verdicts(struct ctx *c)
 {
 	unsigned members = quorum_members(c);
 	unsigned quorum = members ? members / 2 + 1 : 0;
+	/* nothing is marked gone here: the ones that stay if pos goes are all
+	 * of them but pos's own (once, not once per agent: at 10,000 agents
+	 * the per-agent count was 88% of a plan's CPU) */
+	unsigned staying_all = 0;
+	for (size_t p = 0; p < c->na; p++)
+		staying_all += registry_stays(c, p);
 	for (size_t pos = 0; pos < c->na; pos++) {
 		const struct plan_agent *a = pl_agent_at(c, pos);
 		struct plan_drain *d = &c->out->drain[c->aord[pos]];
 		d->agent_id = qm_strdup(a->agent_id);
 		d->members = members;
 		d->quorum = quorum;
-		d->staying = registries_staying(c, pos);
+		d->staying = staying_all - registry_stays(c, pos);
 		d->drained = a->drained;
 		if (a->drained)
 			for (unsigned s = 0; s < SERVICE_PROBER; s++)
