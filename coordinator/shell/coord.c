@@ -113,6 +113,7 @@ int coord_save(struct coord *c)
 	}
 	c->st_version = nv;
 	c->n.store_saves++;
+	c->updates_unsaved = false;
 	if (c->store_error[0]) {
 		log_info("store_save_recovered", "backend=%s location=%s failing_for_ms=%lld",
 			 store_backend(c->store), log_qs(store_location(c->store)),
@@ -266,6 +267,9 @@ static void stop_acting(struct coord *c, const char *why)
 	}
 	cJSON_Delete(c->retry_calls);
 	c->retry_calls = NULL;
+	cJSON_Delete(c->held_acks); /* their updates come again, unacknowledged */
+	c->held_acks = NULL;
+	c->updates_unsaved = false;
 	/* forget everything: the next term reloads the state and probers
 	 * resend their snapshots */
 	store_state_fini(&c->st);
@@ -410,6 +414,7 @@ void coord_free(struct coord *c)
 	state_close(&c->store, &c->zk); /* after leader_free: it borrows c->zk */
 	store_state_fini(&c->st);
 	cJSON_Delete(c->retry_calls);
+	cJSON_Delete(c->held_acks);
 	nodes_fini(&c->nodes);
 	rsv_fini(c);
 	agents_fini(c);

@@ -185,6 +185,12 @@ struct coord {
 	uint64_t recon_retry_timer;  /* reconcile of tasks not heard of since SUBSCRIBE */
 	uint64_t recon_retry_ms;     /* its next delay */
 	cJSON *retry_calls;        /* calls to send again */
+	/* Status updates are saved as a group (events.c flush_updates): the
+	 * ACKNOWLEDGE calls of those taken in wait here until the save that
+	 * makes them durable, posted once per loop turn. */
+	cJSON *held_acks;
+	bool updates_unsaved;      /* an update changed c->st since the last save */
+	bool acks_flush_posted;
 	uint64_t retry_timer;
 	int64_t retry_delay_ms, retry_last_ms;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;

@@ -301,6 +301,51 @@ static bool state_ready(struct coord *c, const struct store_task *t, enum plan_t
 	return h != PLAN_HEALTH_FAILING;
 }
 
+/* Group commit of status updates. An update is acknowledged only once
+ * what it changed is durable; but a save per update is a whole save per
+ * TASK_RUNNING, and the master delivers updates in bursts (10,000 probers
+ * starting). So the updates of one loop turn -- every record of the chunks
+ * read in it -- are saved once, after the turn's events, and their
+ * ACKNOWLEDGEs sent then. A failed save sends none: the master sends the
+ * updates again. A plan's save in between covers them as well. */
+static void flush_updates(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->acks_flush_posted = false;
+	cJSON *acks = c->held_acks;
+	c->held_acks = NULL;
+	if (c->stopping || !c->leading) {
+		cJSON_Delete(acks);
+		return;
+	}
+	bool ok = !c->updates_unsaved || coord_save(c) == 0;
+	cJSON *call;
+	while (acks && (call = cJSON_DetachItemFromArray(acks, 0))) {
+		if (!ok)
+			cJSON_Delete(call);
+		else if (mesos_send(c->mc, call) == 0)
+			c->n.acks++;
+	}
+	cJSON_Delete(acks);
+}
+
+static void flush_soon(struct coord *c)
+{
+	if (!c->acks_flush_posted) {
+		c->acks_flush_posted = true;
+		ev_post(c->loop, flush_updates, c);
+	}
+}
+
+static void hold_ack(struct coord *c, cJSON *call)
+{
+	if (!c->held_acks)
+		c->held_acks = cJSON_CreateArray();
+	cJSON_AddItemToArray(c->held_acks, call);
+	flush_soon(c);
+}
+
 static void handle_update(struct coord *c, const cJSON *ev)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
@@ -322,7 +367,6 @@ static void handle_update(struct coord *c, const cJSON *ev)
 	if (agent_id && says_agent_gone(state, reason))
 		agent_gone(c, agent_id, state);
 	struct store_task *t = store_state_find_task(&c->st, task_id);
-	bool ok = true;
 	if (!t) {
 		/* Not in our state. One of ours by its id (launched by an earlier
 		 * life whose record was lost, or a task the master still runs after
@@ -392,14 +436,14 @@ static void handle_update(struct coord *c, const cJSON *ev)
 				changed = true;
 			}
 		}
-		if (changed)
-			ok = coord_save(c) == 0;
+		if (changed) {
+			c->updates_unsaved = true;
+			flush_soon(c);
+		}
 		replan_soon(c);
 	}
-	if (uuid && ok && agent_id) {
-		if (mesos_send(c->mc, mesos_call_acknowledge(agent_id, task_id, uuid)) == 0)
-			c->n.acks++;
-	}
+	if (uuid && agent_id)
+		hold_ack(c, mesos_call_acknowledge(agent_id, task_id, uuid));
 }
 
 static void handle_failure(struct coord *c, const cJSON *ev)

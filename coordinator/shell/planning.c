@@ -882,6 +882,11 @@ static void forget_unsaved(struct coord *c)
 		store_state_fini(&c->st);
 		c->st = fresh;
 		c->st_version = v;
+		/* updates taken in since the last save are gone with the state
+		 * they changed: not acknowledged, the master sends them again */
+		cJSON_Delete(c->held_acks);
+		c->held_acks = NULL;
+		c->updates_unsaved = false;
 	} else {
 		store_state_fini(&fresh);
 		coord_fatal(c, "cannot save or reload the state");
