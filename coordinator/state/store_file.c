@@ -714,8 +714,18 @@ static int file_save(void *impl, const struct store_state *s,
 	    ftruncate(fd, (off_t)fs->log_good) != 0)
 		goto io_error;
 	step = "write";
-	if (pwrite(fd, rec, total, (off_t)fs->log_good) != (ssize_t)total)
-		goto io_error;
+	for (size_t done = 0; done < total;) {
+		ssize_t w = pwrite(fd, rec + done, total - done,
+				   (off_t)(fs->log_good + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			goto io_error;
+		}
+		done += (size_t)w;
+	}
 	step = "fdatasync";
 	if (fdatasync(fd) != 0)
 		goto io_error;
