@@ -365,12 +365,13 @@ static int apply_record(struct store_state *s, const char *p, size_t plen,
  * or a version out of sequence, is QM_ECORRUPT. */
 static int replay(struct file_store *fs, const char *buf, size_t len,
 		  struct store_state *s, uint64_t *version, uint64_t *good,
-		  size_t *nrec, char *err, size_t errlen)
+		  size_t *nrec, size_t *covered, char *err, size_t errlen)
 {
 	size_t off = 0;
 	uint64_t snap = *version, prev = 0;
 	char why[256];
 	*nrec = 0;
+	*covered = 0;
 	while (off < len) {
 		const unsigned char *h = (const unsigned char *)buf + off;
 		size_t rem = len - off;
@@ -413,7 +414,10 @@ static int replay(struct file_store *fs, const char *buf, size_t len,
 		}
 		uint64_t v = (uint64_t)get32(h + 8) |
 			     (uint64_t)get32(h + 12) << 32;
-		if ((prev && v != prev + 1) || (v > snap && v != *version + 1))
+		/* Covered records follow one another; the first one after
+		 * them follows the snapshot, the others their predecessor. */
+		if ((v <= snap && prev && v != prev + 1) ||
+		    (v > snap && v != *version + 1))
 			return qm_fail(err, errlen, QM_ECORRUPT,
 				       "state log %s is corrupt: the record at "
 				       "byte %zu has version %" PRIu64
@@ -436,6 +440,8 @@ static int replay(struct file_store *fs, const char *buf, size_t len,
 					       "): %s; " RESET_HINT, fs->lpath,
 					       off, v, why);
 			*version = v;
+		} else {
+			(*covered)++;
 		}
 		(*nrec)++;
 		off += REC_HDR + plen;
@@ -474,7 +480,7 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 				       RESET_HINT, fs->path, why);
 	}
 	uint64_t good = 0;
-	size_t nrec = 0;
+	size_t nrec = 0, covered = 0;
 	rv = file_read(fs, LOG_FILE, fs->lpath, &buf, &len, &lsb, err, errlen);
 	bool log_exists = rv != QM_ENOENT;
 	if (rv && log_exists)
@@ -487,8 +493,8 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 				       "file %s; " RESET_HINT, fs->lpath,
 				       fs->path);
 		}
-		rv = replay(fs, buf, len, out, version, &good, &nrec, err,
-			    errlen);
+		rv = replay(fs, buf, len, out, version, &good, &nrec, &covered,
+			    err, errlen);
 		free(buf);
 		if (rv)
 			return rv;
@@ -502,7 +508,9 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 	if (log_exists)
 		fs->lst = lsb;
 	fs->log_good = good;
-	fs->log_records = nrec;
+	/* Records a compaction covered (it crashed before emptying the log):
+	 * the next save compacts again rather than append after them. */
+	fs->log_records = covered ? STORE_FILE_LOG_MAX_RECORDS : nrec;
 	state_copy(&fs->cur, out);
 	return 0;
 }

@@ -56,7 +56,10 @@ static void as_directory(const uint8_t *data, size_t size)
 		    store_save(st, &s, v, &nv, err, sizeof err) == 0) {
 			struct store_state again;
 			uint64_t v2 = 0;
-			FUZZ_CHECK(store_load(st, &again, &v2, err, sizeof err) == 0);
+			int r2 = store_load(st, &again, &v2, err, sizeof err);
+			if (r2)
+				fprintf(stderr, "reload: %s\n", err);
+			FUZZ_CHECK(r2 == 0);
 			FUZZ_CHECK(v2 == v + 1 && nv == v2);
 			FUZZ_CHECK(store_state_to_json(&again, v2, &t2, &l2) == 0);
 			FUZZ_CHECK(l1 == l2 && memcmp(t1, t2, l1) == 0);
