@@ -199,7 +199,8 @@ static void state_copy(struct store_state *dst, const struct store_state *src)
  * nothing but the version changes is impossible: a record is always made. */
 static int make_record(const struct store_state *old,
 		       const struct store_state *s, uint64_t version,
-		       char **out, size_t *outlen)
+		       char **out, size_t *outlen, size_t **changed,
+		       size_t *nchanged)
 {
 	struct store_state d;
 	store_state_init(&d);
@@ -216,6 +217,12 @@ static int make_record(const struct store_state *old,
 	bool indexed = false;
 	unsigned char *seen = qm_calloc(old->ntasks + 1, 1);
 	d.tasks = qm_malloc((s->ntasks + 1) * sizeof *d.tasks);
+	/* When every task kept its position (no new or removed one), the
+	 * indexes of the changed ones: the caller updates its copy with just
+	 * those instead of copying the whole state. */
+	bool same_shape = s->ntasks == old->ntasks;
+	size_t *chg = qm_malloc((s->ntasks + 1) * sizeof *chg);
+	size_t nchg = 0;
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const struct store_task *t = &s->tasks[i];
 		size_t j = i;
@@ -234,8 +241,12 @@ static int make_record(const struct store_state *old,
 			seen[j] = 1;
 		/* memcmp also sees bytes after a string's NUL: a false
 		 * "changed" only writes an unchanged task again. */
-		if (!found || memcmp(&old->tasks[j], t, sizeof *t) != 0)
+		if (!found || j != i)
+			same_shape = false;
+		if (!found || memcmp(&old->tasks[j], t, sizeof *t) != 0) {
 			d.tasks[d.ntasks++] = *t;
+			chg[nchg++] = i;
+		}
 	}
 	if (indexed)
 		strmap_fini(&idx);
@@ -271,7 +282,16 @@ static int make_record(const struct store_state *old,
 	store_state_fini(&d);
 	if (rv) {
 		free(seen);
+		free(chg);
 		return rv;
+	}
+	if (same_shape) {
+		*changed = chg;
+		*nchanged = nchg;
+	} else {
+		free(chg);
+		*changed = NULL;
+		*nchanged = 0;
 	}
 	char head[96];
 	int hl = snprintf(head, sizeof head,
@@ -685,7 +705,8 @@ static int file_save(void *impl, const struct store_state *s,
 	}
 	char *payload;
 	size_t plen;
-	rv = make_record(&fs->cur, s, v, &payload, &plen);
+	size_t *changed = NULL, nchanged = 0;
+	rv = make_record(&fs->cur, s, v, &payload, &plen, &changed, &nchanged);
 	if (rv)
 		return qm_fail(err, errlen, rv,
 			    "state would be larger than the %u MiB cap",
@@ -697,6 +718,7 @@ static int file_save(void *impl, const struct store_state *s,
 		bound = STORE_MAX_BYTES / 2;
 	if (fs->log_good + REC_HDR + plen > bound) {
 		free(payload);
+		free(changed);
 		rv = compact(fs, s, v, err, errlen);
 		goto done;
 	}
@@ -745,7 +767,27 @@ static int file_save(void *impl, const struct store_state *s,
 	fs->log_good += total;
 	fs->log_records++;
 	fs->version = v;
-	state_copy(&fs->cur, s);
+	if (changed) {
+		/* Only the changed tasks, and the small rest whole. */
+		for (size_t k = 0; k < nchanged; k++)
+			fs->cur.tasks[changed[k]] = s->tasks[changed[k]];
+		struct store_state rest = *s;
+		rest.tasks = NULL;
+		rest.ntasks = rest.tasks_cap = 0;
+		struct store_state keep = fs->cur;
+		store_state_init(&fs->cur);
+		state_copy(&fs->cur, &rest);
+		free(fs->cur.tasks);
+		fs->cur.tasks = keep.tasks;
+		fs->cur.ntasks = keep.ntasks;
+		fs->cur.tasks_cap = keep.tasks_cap;
+		keep.tasks = NULL;
+		keep.ntasks = keep.tasks_cap = 0;
+		store_state_fini(&keep);
+		free(changed);
+	} else {
+		state_copy(&fs->cur, s);
+	}
 	goto done;
 
 io_error:;
@@ -757,6 +799,7 @@ io_error:;
 		close(fd);
 	}
 	free(rec);
+	free(changed);
 	fs->known = false;
 	return qm_fail(err, errlen, QM_EIO, "cannot append to state log %s (%s): %s",
 		       fs->lpath, step, errstr(e, eb, sizeof eb));
