@@ -377,6 +377,22 @@ static int apply_record(struct store_state *s, const char *p, size_t plen,
 	return 0;
 }
 
+/* Is there a complete record with a good CRC anywhere in buf[from, len)?
+ * Then the bad record before it is damage in the middle, not a torn tail. */
+static bool record_after(const char *buf, size_t len, size_t from)
+{
+	for (size_t p = from; p + REC_HDR <= len; p++) {
+		const unsigned char *h = (const unsigned char *)buf + p;
+		if (memcmp(h, REC_MAGIC, 4) != 0)
+			continue;
+		uint32_t plen = get32(h + 4);
+		if ((uint64_t)plen <= len - p - REC_HDR &&
+		    rec_crc(h, buf + p + REC_HDR, plen) == get32(h + 16))
+			return true;
+	}
+	return false;
+}
+
 /* Replay the log over *s (at *version, the snapshot's). Records at or below
  * the snapshot's version are ones a compaction covered (a crash before the
  * log was emptied): skipped. A torn last record (incomplete header, length
@@ -411,8 +427,18 @@ static int replay(struct file_store *fs, const char *buf, size_t len,
 			torn = "zeros at the end";
 		} else {
 			plen = get32(h + 4);
-			if ((uint64_t)plen > rem - REC_HDR)
+			if ((uint64_t)plen > rem - REC_HDR) {
+				/* a damaged length in the middle must not
+				 * hide the records after it */
+				if (record_after(buf, len, off + 1))
+					return qm_fail(err, errlen, QM_ECORRUPT,
+						       "state log %s is corrupt: the "
+						       "record at byte %zu runs past "
+						       "the end, but more records "
+						       "follow; " RESET_HINT,
+						       fs->lpath, off);
 				torn = "record runs past the end";
+			}
 			else if (rec_crc(h, buf + off + REC_HDR, plen) !=
 				 get32(h + 16)) {
 				if (off + REC_HDR + plen < len)

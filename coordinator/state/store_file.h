@@ -28,7 +28,8 @@
  * LAST record (a crash mid-append: incomplete header, a length past the
  * end, zeros to the end, or a CRC mismatch of the last record) is ignored
  * with a log line and cut off by the next save. A bad record followed by
- * more data, or a version out of sequence, is QM_ECORRUPT naming the log;
+ * more data (for a length past the end: by a complete record with a good
+ * CRC), or a version out of sequence, is QM_ECORRUPT naming the log;
  * it is never overwritten. A save returns 0 only once its record (or
  * snapshot) is durable; a failed append is cut off again.
  *

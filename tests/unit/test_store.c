@@ -992,6 +992,20 @@ Test(store, log_corrupt_middle_record_refused)
 	free(snap);
 	free(snap2);
 
+	/* a damaged length in the first record (it would run past the end)
+	 * does not hide the two records after it */
+	full[30] ^= 0x01;
+	full[6] = 0x7f;
+	spew(p, full, n);
+	st = open_ok();
+	cr_assert_eq(store_load(st, &c, &v, err, sizeof err), QM_ECORRUPT);
+	cr_assert(strstr(err, "runs past the end, but more records follow"),
+		  "%s", err);
+	store_state_fini(&c);
+	close_st(st);
+	full[6] = 0;
+	full[30] ^= 0x01;
+
 	/* a record whose version does not follow: the records twice */
 	full[30] ^= 0x01;
 	char *twice = malloc(2 * n);
