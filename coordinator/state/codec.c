@@ -235,15 +235,21 @@ static void put_num(cJSON *o, const char *k, double v)
 int store_state_to_json(const struct store_state *s, uint64_t version,
 			char **out, size_t *len)
 {
+	return store_state_to_json_fmt(s, version, 0, out, len);
+}
+
+int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
+			    int min_format, char **out, size_t *len)
+{
 	*out = NULL;
 	if (len)
 		*len = 0;
 	cJSON *root = ck(cJSON_CreateObject());
 	put_str(root, "format", STORE_FORMAT);
-	put_num(root, "format_version",
-		s->ndrains	    ? STORE_FORMAT_VERSION_DRAINS
-		: s->nreservations ? STORE_FORMAT_VERSION_RESERVATIONS
-				   : STORE_FORMAT_VERSION_PLAIN);
+	int fv = s->ndrains	      ? STORE_FORMAT_VERSION_DRAINS
+		 : s->nreservations ? STORE_FORMAT_VERSION_RESERVATIONS
+				    : STORE_FORMAT_VERSION_PLAIN;
+	put_num(root, "format_version", fv > min_format ? fv : min_format);
 	put_num(root, "version", (double)version);
 	put_str(root, "framework_id", s->framework_id);
 	put_str(root, "target_version", s->target_version);

@@ -28,13 +28,17 @@
  * as version 2, so a coordinator from before reservations refuses it rather
  * than reading it and forgetting them on its next save; a state without any
  * is still written as version 1. */
-#define STORE_FORMAT_VERSION 3
+#define STORE_FORMAT_VERSION 4
 #define STORE_FORMAT_VERSION_PLAIN 1
 #define STORE_FORMAT_VERSION_RESERVATIONS 2
 /* A state with drained nodes is written as version 3 for the same reason:
  * a coordinator from before drains would relaunch a drained node's
  * services. Without drains the version stays 2 or 1. */
 #define STORE_FORMAT_VERSION_DRAINS 3
+/* The file store's snapshot while its record log (store_file.h) is in use
+ * is written as version 4: a coordinator from before the log would read
+ * the snapshot alone and miss the log's changes, so it must refuse it. */
+#define STORE_FORMAT_VERSION_LOG 4
 
 #define STORE_ID_MAX 255              /* Mesos ID limit */
 #define STORE_SERVICE_MAX 16
@@ -179,6 +183,10 @@ bool store_state_remove_drain(struct store_state *s, const char *agent_id);
  * (free()). 0, or QM_ETOOBIG when the text would exceed STORE_MAX_BYTES. */
 int store_state_to_json(const struct store_state *s, uint64_t version,
 			char **out, size_t *len);
+/* The same with format_version at least min_format (e.g.
+ * STORE_FORMAT_VERSION_LOG); the content is the same. */
+int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
+			    int min_format, char **out, size_t *len);
 /* Parse text made by store_state_to_json into *s (initialised first; free
  * with store_state_fini, also after an error) and its version. Strict:
  * syntax errors, trailing bytes, wrong types, over-long strings, invalid

@@ -1,6 +1,8 @@
 #include "state/store_file.h"
 
+#include "log.h"
 #include "qm_error.h"
+#include "strmap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,11 +14,23 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define STATE_FILE STORE_FILE_STATE
 #define LOCK_FILE STORE_FILE_LOCK
+#define LOG_FILE STORE_FILE_LOG
+/* A record: "QMR1", payload length (u32 LE), version (u64 LE), CRC-32 of
+ * bytes 4..15 and the payload (u32 LE), then the payload. */
+#define REC_MAGIC "QMR1"
+#define REC_HDR 20u
+/* Compaction: when the log would pass max(4 x snapshot, 1 MiB), capped at
+ * half of STORE_MAX_BYTES, or holds STORE_FILE_LOG_MAX_RECORDS records. */
+#define LOG_MIN_BOUND (1u << 20)
 #define TMP_PREFIX "state.json.tmp."
 #define RESET_HINT "refusing to start with an empty state - move it away to reset"
+
+void (*store_file_compact_hook)(void);
+#define compact_hook store_file_compact_hook
 
 static const char *errstr(int e, char *buf, size_t cap)
 {
@@ -26,12 +40,18 @@ static const char *errstr(int e, char *buf, size_t cap)
 struct file_store {
 	char *dir;
 	char *path;         /* <dir>/state.json, for messages */
+	char *lpath;        /* <dir>/state.log */
 	int dirfd;
 	int lockfd;
-	bool known;         /* version/exists/st reflect the file on disk */
+	bool known;         /* everything below reflects the files on disk */
 	bool exists;
 	uint64_t version;
 	struct stat st;     /* state.json as last read or written */
+	bool log_exists;
+	struct stat lst;    /* state.log as last read or written */
+	uint64_t log_good;  /* end of its last complete record (torn tail after) */
+	size_t log_records;
+	struct store_state cur; /* the state at version, what records diff to */
 	unsigned seq;       /* temp file names */
 };
 
@@ -43,30 +63,32 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* Read state.json whole: 0, QM_ENOENT, QM_ETOOBIG, QM_EIO (message set). */
-static int file_read(struct file_store *fs, char **buf, size_t *len,
-		     struct stat *sb, char *err, size_t errlen)
+/* Read name (state.json or state.log; path is it for messages) whole: 0,
+ * QM_ENOENT, QM_ETOOBIG, QM_EIO (message set). */
+static int file_read(struct file_store *fs, const char *name, const char *path,
+		     char **buf, size_t *len, struct stat *sb, char *err,
+		     size_t errlen)
 {
 	char eb[128];
 	*buf = NULL;
 	*len = 0;
-	int fd = openat(fs->dirfd, STATE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(fs->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return QM_ENOENT;
 		return qm_fail(err, errlen, QM_EIO, "cannot open state file %s: %s",
-			    fs->path, errstr(errno, eb, sizeof eb));
+			    path, errstr(errno, eb, sizeof eb));
 	}
 	if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
 		close(fd);
 		return qm_fail(err, errlen, QM_EIO,
-			    "state file %s is not a regular file", fs->path);
+			    "state file %s is not a regular file", path);
 	}
 	if ((uint64_t)sb->st_size > STORE_MAX_BYTES) {
 		close(fd);
 		return qm_fail(err, errlen, QM_ETOOBIG,
 			    "state file %s is %lld bytes, more than the %u MiB "
-			    "cap; " RESET_HINT, fs->path, (long long)sb->st_size,
+			    "cap; " RESET_HINT, path, (long long)sb->st_size,
 			    STORE_MAX_BYTES >> 20);
 	}
 	/* Read to the cap + 1 whatever st_size said: the file may grow. */
@@ -88,7 +110,7 @@ static int file_read(struct file_store *fs, char **buf, size_t *len,
 			free(b);
 			close(fd);
 			return qm_fail(err, errlen, QM_EIO,
-				    "cannot read state file %s: %s", fs->path,
+				    "cannot read state file %s: %s", path,
 				    errstr(e, eb, sizeof eb));
 		}
 		if (r == 0)
@@ -100,11 +122,377 @@ static int file_read(struct file_store *fs, char **buf, size_t *len,
 		free(b);
 		return qm_fail(err, errlen, QM_ETOOBIG,
 			    "state file %s is larger than the %u MiB cap; "
-			    RESET_HINT, fs->path, STORE_MAX_BYTES >> 20);
+			    RESET_HINT, path, STORE_MAX_BYTES >> 20);
 	}
 	b[n] = '\0';
 	*buf = b;
 	*len = n;
+	return 0;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t rec_crc(const unsigned char *hdr, const char *payload,
+			size_t plen)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+	c = crc32(c, hdr + 4, 12);
+	c = crc32_z(c, (const Bytef *)payload, plen);
+	return (uint32_t)c;
+}
+
+/* Deep copy of a state (dst initialised or finalised first). */
+static void state_copy(struct store_state *dst, const struct store_state *src)
+{
+	store_state_fini(dst);
+	*dst = *src;
+	dst->tasks = NULL;
+	dst->failures = NULL;
+	dst->reservations = NULL;
+	dst->drains = NULL;
+	dst->tasks_cap = dst->ntasks;
+	dst->failures_cap = dst->nfailures;
+	dst->reservations_cap = dst->nreservations;
+	dst->drains_cap = dst->ndrains;
+#define COPY_ARR(f, n)                                                     \
+	if (src->n) {                                                      \
+		dst->f = qm_malloc(src->n * sizeof *src->f);               \
+		memcpy(dst->f, src->f, src->n * sizeof *src->f);           \
+	}
+	COPY_ARR(tasks, ntasks)
+	COPY_ARR(failures, nfailures)
+	COPY_ARR(reservations, nreservations)
+	COPY_ARR(drains, ndrains)
+#undef COPY_ARR
+}
+
+#define SAME_ARR(a, b, f, n)                                               \
+	((a)->n == (b)->n &&                                               \
+	 ((a)->n == 0 || memcmp((a)->f, (b)->f, (a)->n * sizeof *(a)->f) == 0))
+
+/* Swap collection f of delta into s (apply of a record). */
+#define TAKE_ARR(s, d, f, n, cap)                                          \
+	do {                                                               \
+		free((s)->f);                                              \
+		(s)->f = (d)->f;                                           \
+		(s)->n = (d)->n;                                           \
+		(s)->cap = (d)->cap;                                       \
+		(d)->f = NULL;                                             \
+		(d)->n = (d)->cap = 0;                                     \
+	} while (0)
+
+/* A record's payload: the line "del=<n> failures=<0|1> reservations=<0|1>
+ * drains=<0|1>", n lines of removed task IDs (IDs hold no control
+ * characters), then a state in the codec's JSON (store_state_to_json) with
+ * the top-level fields, the upserted tasks and each collection flagged 1
+ * (whole; a 0 collection is unchanged and written empty). NULL when
+ * nothing but the version changes is impossible: a record is always made. */
+static int make_record(const struct store_state *old,
+		       const struct store_state *s, uint64_t version,
+		       char **out, size_t *outlen, size_t **changed,
+		       size_t *nchanged)
+{
+	struct store_state d;
+	store_state_init(&d);
+	memcpy(d.framework_id, s->framework_id, sizeof d.framework_id);
+	memcpy(d.target_version, s->target_version, sizeof d.target_version);
+	memcpy(d.progress, s->progress, sizeof d.progress);
+	memcpy(d.previous_version, s->previous_version,
+	       sizeof d.previous_version);
+	d.rollout_paused = s->rollout_paused;
+
+	/* Tasks: the same position first (the usual case: order kept), the
+	 * index of the old tasks by ID otherwise. */
+	struct strmap idx;
+	bool indexed = false;
+	unsigned char *seen = qm_calloc(old->ntasks + 1, 1);
+	d.tasks = qm_malloc((s->ntasks + 1) * sizeof *d.tasks);
+	/* When every task kept its position (no new or removed one), the
+	 * indexes of the changed ones: the caller updates its copy with just
+	 * those instead of copying the whole state. */
+	bool same_shape = s->ntasks == old->ntasks;
+	size_t *chg = qm_malloc((s->ntasks + 1) * sizeof *chg);
+	size_t nchg = 0;
+	for (size_t i = 0; i < s->ntasks; i++) {
+		const struct store_task *t = &s->tasks[i];
+		size_t j = i;
+		bool found = i < old->ntasks &&
+			     strcmp(old->tasks[i].task_id, t->task_id) == 0;
+		if (!found) {
+			if (!indexed) {
+				strmap_init(&idx);
+				for (size_t k = 0; k < old->ntasks; k++)
+					strmap_put(&idx, old->tasks[k].task_id, k);
+				indexed = true;
+			}
+			found = strmap_get(&idx, t->task_id, &j);
+		}
+		if (found)
+			seen[j] = 1;
+		/* memcmp also sees bytes after a string's NUL: a false
+		 * "changed" only writes an unchanged task again. */
+		if (!found || j != i)
+			same_shape = false;
+		if (!found || memcmp(&old->tasks[j], t, sizeof *t) != 0) {
+			d.tasks[d.ntasks++] = *t;
+			chg[nchg++] = i;
+		}
+	}
+	if (indexed)
+		strmap_fini(&idx);
+	bool fch = !SAME_ARR(old, s, failures, nfailures);
+	bool rch = !SAME_ARR(old, s, reservations, nreservations);
+	bool dch = !SAME_ARR(old, s, drains, ndrains);
+	/* Borrowed, not owned: reset before the fini below. */
+	if (fch) {
+		d.failures = s->failures;
+		d.nfailures = s->nfailures;
+	}
+	if (rch) {
+		d.reservations = s->reservations;
+		d.nreservations = s->nreservations;
+	}
+	if (dch) {
+		d.drains = s->drains;
+		d.ndrains = s->ndrains;
+	}
+	size_t ndel = 0, dellen = 0;
+	for (size_t k = 0; k < old->ntasks; k++)
+		if (!seen[k]) {
+			ndel++;
+			dellen += strlen(old->tasks[k].task_id) + 1;
+		}
+	char *json;
+	size_t jlen;
+	int rv = store_state_to_json(&d, version, &json, &jlen);
+	d.failures = NULL;
+	d.reservations = NULL;
+	d.drains = NULL;
+	d.nfailures = d.nreservations = d.ndrains = 0;
+	store_state_fini(&d);
+	if (rv) {
+		free(seen);
+		free(chg);
+		return rv;
+	}
+	if (same_shape) {
+		*changed = chg;
+		*nchanged = nchg;
+	} else {
+		free(chg);
+		*changed = NULL;
+		*nchanged = 0;
+	}
+	char head[96];
+	int hl = snprintf(head, sizeof head,
+			  "del=%zu failures=%d reservations=%d drains=%d\n", ndel,
+			  fch, rch, dch);
+	size_t total = (size_t)hl + dellen + jlen;
+	char *p = qm_malloc(total + 1);
+	memcpy(p, head, (size_t)hl);
+	size_t o = (size_t)hl;
+	for (size_t k = 0; k < old->ntasks; k++)
+		if (!seen[k]) {
+			size_t l = strlen(old->tasks[k].task_id);
+			memcpy(p + o, old->tasks[k].task_id, l);
+			p[o + l] = '\n';
+			o += l + 1;
+		}
+	memcpy(p + o, json, jlen);
+	p[total] = '\0';
+	free(json);
+	free(seen);
+	*out = p;
+	*outlen = total;
+	return 0;
+}
+
+/* Apply one record's payload to s. 0 or QM_ECORRUPT with why. */
+static int apply_record(struct store_state *s, const char *p, size_t plen,
+			uint64_t version, char *why, size_t whylen)
+{
+	const char *nl = memchr(p, '\n', plen);
+	size_t ndel;
+	int fch, rch, dch;
+	char head[96];
+	if (!nl || (size_t)(nl - p) >= sizeof head)
+		return qm_fail(why, whylen, QM_ECORRUPT, "no record header line");
+	memcpy(head, p, (size_t)(nl - p));
+	head[nl - p] = '\0';
+	int used = 0;
+	if (sscanf(head, "del=%zu failures=%d reservations=%d drains=%d%n",
+		   &ndel, &fch, &rch, &dch, &used) != 4 || head[used] != '\0')
+		return qm_fail(why, whylen, QM_ECORRUPT,
+			       "bad record header line");
+	const char *q = nl + 1, *end = p + plen;
+	for (size_t k = 0; k < ndel; k++) {
+		const char *e = memchr(q, '\n', (size_t)(end - q));
+		if (!e || e == q || (size_t)(e - q) > STORE_ID_MAX)
+			return qm_fail(why, whylen, QM_ECORRUPT,
+				       "bad removed task ID");
+		char id[STORE_ID_MAX + 1];
+		memcpy(id, q, (size_t)(e - q));
+		id[e - q] = '\0';
+		if (!store_state_remove_task(s, id))
+			return qm_fail(why, whylen, QM_ECORRUPT,
+				       "removes task '%s', which is not there", id);
+		q = e + 1;
+	}
+	struct store_state d;
+	uint64_t v;
+	int rv = store_state_from_json(q, (size_t)(end - q), &d, &v, why, whylen);
+	if (!rv && v != version)
+		rv = qm_fail(why, whylen, QM_ECORRUPT,
+			     "payload version %" PRIu64 " in a record of version %"
+			     PRIu64, v, version);
+	if (rv) {
+		store_state_fini(&d);
+		return rv == QM_EVERSION ? rv : QM_ECORRUPT;
+	}
+	memcpy(s->framework_id, d.framework_id, sizeof d.framework_id);
+	memcpy(s->target_version, d.target_version, sizeof d.target_version);
+	memcpy(s->progress, d.progress, sizeof d.progress);
+	memcpy(s->previous_version, d.previous_version,
+	       sizeof d.previous_version);
+	s->rollout_paused = d.rollout_paused;
+	for (size_t i = 0; i < d.ntasks; i++)
+		store_state_put_task(s, &d.tasks[i]);
+	if (fch)
+		TAKE_ARR(s, &d, failures, nfailures, failures_cap);
+	if (rch)
+		TAKE_ARR(s, &d, reservations, nreservations, reservations_cap);
+	if (dch)
+		TAKE_ARR(s, &d, drains, ndrains, drains_cap);
+	store_state_fini(&d);
+	return 0;
+}
+
+/* Is there a complete record with a good CRC anywhere in buf[from, len)?
+ * Then the bad record before it is damage in the middle, not a torn tail. */
+static bool record_after(const char *buf, size_t len, size_t from)
+{
+	for (size_t p = from; p + REC_HDR <= len; p++) {
+		const unsigned char *h = (const unsigned char *)buf + p;
+		if (memcmp(h, REC_MAGIC, 4) != 0)
+			continue;
+		uint32_t plen = get32(h + 4);
+		if ((uint64_t)plen <= len - p - REC_HDR &&
+		    rec_crc(h, buf + p + REC_HDR, plen) == get32(h + 16))
+			return true;
+	}
+	return false;
+}
+
+/* Replay the log over *s (at *version, the snapshot's). Records at or below
+ * the snapshot's version are ones a compaction covered (a crash before the
+ * log was emptied): skipped. A torn last record (incomplete header, length
+ * past the end, CRC mismatch of the last record, or zeros to the end) is
+ * ignored; *good is where it starts. A bad record followed by more data,
+ * or a version out of sequence, is QM_ECORRUPT. */
+static int replay(struct file_store *fs, const char *buf, size_t len,
+		  struct store_state *s, uint64_t *version, uint64_t *good,
+		  size_t *nrec, size_t *covered, char *err, size_t errlen)
+{
+	size_t off = 0;
+	uint64_t snap = *version, prev = 0;
+	char why[256];
+	*nrec = 0;
+	*covered = 0;
+	while (off < len) {
+		const unsigned char *h = (const unsigned char *)buf + off;
+		size_t rem = len - off;
+		const char *torn = NULL;
+		uint32_t plen = 0;
+		if (rem < REC_HDR) {
+			torn = "incomplete record header";
+		} else if (memcmp(h, REC_MAGIC, 4) != 0) {
+			size_t z = 0;
+			while (z < rem && h[z] == 0)
+				z++;
+			if (z < rem)
+				return qm_fail(err, errlen, QM_ECORRUPT,
+					       "state log %s is corrupt: no record "
+					       "at byte %zu; " RESET_HINT,
+					       fs->lpath, off);
+			torn = "zeros at the end";
+		} else {
+			plen = get32(h + 4);
+			if ((uint64_t)plen > rem - REC_HDR) {
+				/* a damaged length in the middle must not
+				 * hide the records after it */
+				if (record_after(buf, len, off + 1))
+					return qm_fail(err, errlen, QM_ECORRUPT,
+						       "state log %s is corrupt: the "
+						       "record at byte %zu runs past "
+						       "the end, but more records "
+						       "follow; " RESET_HINT,
+						       fs->lpath, off);
+				torn = "record runs past the end";
+			}
+			else if (rec_crc(h, buf + off + REC_HDR, plen) !=
+				 get32(h + 16)) {
+				if (off + REC_HDR + plen < len)
+					return qm_fail(err, errlen, QM_ECORRUPT,
+						       "state log %s is corrupt: "
+						       "CRC mismatch in the record "
+						       "at byte %zu, followed by "
+						       "more records; " RESET_HINT,
+						       fs->lpath, off);
+				torn = "CRC mismatch in the last record";
+			}
+		}
+		if (torn) {
+			log_warn("state_log_torn_tail",
+				 "ignoring %zu bytes at the end of %s (%s): a "
+				 "save that did not complete; removed on the "
+				 "next save", rem, fs->lpath, torn);
+			break;
+		}
+		uint64_t v = (uint64_t)get32(h + 8) |
+			     (uint64_t)get32(h + 12) << 32;
+		/* Covered records follow one another; the first one after
+		 * them follows the snapshot, the others their predecessor. */
+		if ((v <= snap && prev && v != prev + 1) ||
+		    (v > snap && v != *version + 1))
+			return qm_fail(err, errlen, QM_ECORRUPT,
+				       "state log %s is corrupt: the record at "
+				       "byte %zu has version %" PRIu64
+				       ", expected %" PRIu64 "; " RESET_HINT,
+				       fs->lpath, off, v,
+				       prev ? prev + 1 : *version + 1);
+		prev = v;
+		if (v > snap) {
+			int rv = apply_record(s, buf + off + REC_HDR, plen, v,
+					      why, sizeof why);
+			if (rv == QM_EVERSION)
+				return qm_fail(err, errlen, rv,
+					       "state log %s was %s; refusing to "
+					       "use or overwrite it", fs->lpath,
+					       why);
+			if (rv)
+				return qm_fail(err, errlen, rv,
+					       "state log %s is corrupt: record "
+					       "at byte %zu (version %" PRIu64
+					       "): %s; " RESET_HINT, fs->lpath,
+					       off, v, why);
+			*version = v;
+		} else {
+			(*covered)++;
+		}
+		(*nrec)++;
+		off += REC_HDR + plen;
+	}
+	*good = off;
 	return 0;
 }
 
@@ -114,32 +502,62 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 	struct file_store *fs = impl;
 	char *buf;
 	size_t len;
-	struct stat sb;
+	struct stat sb, lsb;
 	store_state_init(out);
 	*version = 0;
-	int rv = file_read(fs, &buf, &len, &sb, err, errlen);
-	if (rv == QM_ENOENT) {
-		fs->known = true;
-		fs->exists = false;
-		fs->version = 0;
-		return 0;
-	}
-	if (rv)
+	fs->known = false;
+	int rv = file_read(fs, STATE_FILE, fs->path, &buf, &len, &sb, err,
+			   errlen);
+	bool exists = rv != QM_ENOENT;
+	if (rv && exists)
 		return rv;
-	char why[256];
-	rv = store_state_from_json(buf, len, out, version, why, sizeof why);
-	free(buf);
-	if (rv == QM_EVERSION)
-		return qm_fail(err, errlen, rv,
-			    "state file %s was %s; refusing to use or overwrite it",
-			    fs->path, why);
-	if (rv)
-		return qm_fail(err, errlen, rv, "state file %s is corrupt: %s; "
-			    RESET_HINT, fs->path, why);
+	if (exists) {
+		char why[256];
+		rv = store_state_from_json(buf, len, out, version, why,
+					   sizeof why);
+		free(buf);
+		if (rv == QM_EVERSION)
+			return qm_fail(err, errlen, rv,
+				       "state file %s was %s; refusing to use "
+				       "or overwrite it", fs->path, why);
+		if (rv)
+			return qm_fail(err, errlen, rv,
+				       "state file %s is corrupt: %s; "
+				       RESET_HINT, fs->path, why);
+	}
+	uint64_t good = 0;
+	size_t nrec = 0, covered = 0;
+	rv = file_read(fs, LOG_FILE, fs->lpath, &buf, &len, &lsb, err, errlen);
+	bool log_exists = rv != QM_ENOENT;
+	if (rv && log_exists)
+		return rv;
+	if (log_exists) {
+		if (!exists && len > 0) {
+			free(buf);
+			return qm_fail(err, errlen, QM_ECORRUPT,
+				       "state log %s exists without the state "
+				       "file %s; " RESET_HINT, fs->lpath,
+				       fs->path);
+		}
+		rv = replay(fs, buf, len, out, version, &good, &nrec, &covered,
+			    err, errlen);
+		free(buf);
+		if (rv)
+			return rv;
+	}
 	fs->known = true;
-	fs->exists = true;
+	fs->exists = exists;
 	fs->version = *version;
-	fs->st = sb;
+	if (exists)
+		fs->st = sb;
+	fs->log_exists = log_exists;
+	if (log_exists)
+		fs->lst = lsb;
+	fs->log_good = good;
+	/* Records a compaction covered (it crashed before emptying the log):
+	 * the next save compacts again rather than append after them. */
+	fs->log_records = covered ? STORE_FILE_LOG_MAX_RECORDS : nrec;
+	state_copy(&fs->cur, out);
 	return 0;
 }
 
@@ -157,46 +575,16 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static int file_save(void *impl, const struct store_state *s,
-		     uint64_t expected, uint64_t *new_version, char *err,
-		     size_t errlen)
+/* state.json atomically with the whole state at version (format version
+ * STORE_FORMAT_VERSION_LOG: see store_file.h), then the log emptied. */
+static int compact(struct file_store *fs, const struct store_state *s,
+		   uint64_t version, char *err, size_t errlen)
 {
-	struct file_store *fs = impl;
 	char eb[128];
-	int rv;
-
-	if (!fs->known) {
-		/* First save without a load: learn the version (and refuse to
-		 * overwrite a corrupt state). */
-		struct store_state tmp;
-		uint64_t v;
-		rv = file_load(fs, &tmp, &v, err, errlen);
-		store_state_fini(&tmp);
-		if (rv)
-			return rv;
-	} else {
-		struct stat sb;
-		bool exists = fstatat(fs->dirfd, STATE_FILE, &sb,
-				      AT_SYMLINK_NOFOLLOW) == 0;
-		if (!exists && errno != ENOENT)
-			return qm_fail(err, errlen, QM_EIO, "cannot stat %s: %s",
-				    fs->path, errstr(errno, eb, sizeof eb));
-		if (exists != fs->exists || (exists && !same_file(&sb, &fs->st))) {
-			fs->known = false;
-			return qm_fail(err, errlen, QM_ECONFLICT,
-				    "state file %s was changed by someone else "
-				    "since this coordinator last read it", fs->path);
-		}
-	}
-	if (expected != fs->version)
-		return qm_fail(err, errlen, QM_ECONFLICT,
-			    "stale state version: expected %" PRIu64
-			    ", %s is at %" PRIu64, expected, fs->path,
-			    fs->version);
-
 	char *text;
 	size_t len;
-	rv = store_state_to_json(s, fs->version + 1, &text, &len);
+	int rv = store_state_to_json_fmt(s, version, STORE_FORMAT_VERSION_LOG,
+					 &text, &len);
 	if (rv)
 		return qm_fail(err, errlen, rv,
 			    "state would be larger than the %u MiB cap",
@@ -246,11 +634,33 @@ static int file_save(void *impl, const struct store_state *s,
 		return qm_fail(err, errlen, QM_EIO, "cannot fsync directory %s: %s",
 			    fs->dir, errstr(errno, eb, sizeof eb));
 	}
-	fs->known = true;
 	fs->exists = true;
-	fs->version++;
+	fs->version = version;
 	fs->st = sb;
-	*new_version = fs->version;
+	state_copy(&fs->cur, s);
+	if (compact_hook)
+		compact_hook();
+	/* The snapshot is durable: the save happened. Emptying the log may
+	 * fail or be lost in a crash; its records are all at or below the
+	 * snapshot's version then, and a load skips them. */
+	int lfd = openat(fs->dirfd, LOG_FILE,
+			 O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0 || ftruncate(lfd, 0) != 0 || fsync(lfd) != 0 ||
+	    fstat(lfd, &fs->lst) != 0 || (!fs->log_exists && fsync(fs->dirfd) != 0)) {
+		log_warn("state_log_reset_failed",
+			 "cannot empty the state log %s: %s (the state is "
+			 "saved; the next save reads it again)", fs->lpath,
+			 errstr(errno, eb, sizeof eb));
+		if (lfd >= 0)
+			close(lfd);
+		fs->known = false;
+		return 0;
+	}
+	close(lfd);
+	fs->log_exists = true;
+	fs->log_good = 0;
+	fs->log_records = 0;
+	fs->known = true;
 	return 0;
 
 io_error:;
@@ -261,6 +671,168 @@ io_error:;
 	free(text);
 	return qm_fail(err, errlen, QM_EIO, "cannot save state file %s (%s): %s",
 		    fs->path, step, errstr(e, eb, sizeof eb));
+}
+
+static bool changed_behind(struct file_store *fs, const char *name,
+			   bool known_exists, const struct stat *known,
+			   const char *path, int *rv, char *err, size_t errlen)
+{
+	char eb[128];
+	struct stat sb;
+	bool exists = fstatat(fs->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!exists && errno != ENOENT) {
+		*rv = qm_fail(err, errlen, QM_EIO, "cannot stat %s: %s", path,
+			      errstr(errno, eb, sizeof eb));
+		return true;
+	}
+	if (exists != known_exists || (exists && !same_file(&sb, known))) {
+		fs->known = false;
+		*rv = qm_fail(err, errlen, QM_ECONFLICT,
+			      "state file %s was changed by someone else "
+			      "since this coordinator last read it", path);
+		return true;
+	}
+	return false;
+}
+
+static int file_save(void *impl, const struct store_state *s,
+		     uint64_t expected, uint64_t *new_version, char *err,
+		     size_t errlen)
+{
+	struct file_store *fs = impl;
+	char eb[128];
+	int rv = 0;
+
+	if (!fs->known) {
+		/* First save without a load: learn the version (and refuse to
+		 * overwrite a corrupt state). */
+		struct store_state tmp;
+		uint64_t v;
+		rv = file_load(fs, &tmp, &v, err, errlen);
+		store_state_fini(&tmp);
+		if (rv)
+			return rv;
+	} else if (changed_behind(fs, STATE_FILE, fs->exists, &fs->st,
+				  fs->path, &rv, err, errlen) ||
+		   changed_behind(fs, LOG_FILE, fs->log_exists, &fs->lst,
+				  fs->lpath, &rv, err, errlen)) {
+		return rv;
+	}
+	if (expected != fs->version)
+		return qm_fail(err, errlen, QM_ECONFLICT,
+			    "stale state version: expected %" PRIu64
+			    ", %s is at %" PRIu64, expected, fs->path,
+			    fs->version);
+	uint64_t v = fs->version + 1;
+	if (!fs->exists || !fs->log_exists ||
+	    fs->log_records >= STORE_FILE_LOG_MAX_RECORDS) {
+		rv = compact(fs, s, v, err, errlen);
+		goto done;
+	}
+	char *payload;
+	size_t plen;
+	size_t *changed = NULL, nchanged = 0;
+	rv = make_record(&fs->cur, s, v, &payload, &plen, &changed, &nchanged);
+	if (rv)
+		return qm_fail(err, errlen, rv,
+			    "state would be larger than the %u MiB cap",
+			    STORE_MAX_BYTES >> 20);
+	uint64_t bound = (uint64_t)fs->st.st_size * 4;
+	if (bound < LOG_MIN_BOUND)
+		bound = LOG_MIN_BOUND;
+	if (bound > STORE_MAX_BYTES / 2)
+		bound = STORE_MAX_BYTES / 2;
+	if (fs->log_good + REC_HDR + plen > bound) {
+		free(payload);
+		free(changed);
+		rv = compact(fs, s, v, err, errlen);
+		goto done;
+	}
+	unsigned char hdr[REC_HDR];
+	memcpy(hdr, REC_MAGIC, 4);
+	put32(hdr + 4, (uint32_t)plen);
+	put32(hdr + 8, (uint32_t)v);
+	put32(hdr + 12, (uint32_t)(v >> 32));
+	put32(hdr + 16, rec_crc(hdr, payload, plen));
+	size_t total = REC_HDR + plen;
+	char *rec = qm_malloc(total);
+	memcpy(rec, hdr, REC_HDR);
+	memcpy(rec + REC_HDR, payload, plen);
+	free(payload);
+
+	const char *step = "open";
+	int fd = openat(fs->dirfd, LOG_FILE, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		goto io_error;
+	/* A torn tail a crash left: cut it before appending after it. */
+	step = "truncate";
+	if ((uint64_t)fs->lst.st_size != fs->log_good &&
+	    ftruncate(fd, (off_t)fs->log_good) != 0)
+		goto io_error;
+	step = "write";
+	for (size_t done = 0; done < total;) {
+		ssize_t w = pwrite(fd, rec + done, total - done,
+				   (off_t)(fs->log_good + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			goto io_error;
+		}
+		done += (size_t)w;
+	}
+	step = "fdatasync";
+	if (fdatasync(fd) != 0)
+		goto io_error;
+	step = "stat";
+	if (fstat(fd, &fs->lst) != 0)
+		goto io_error;
+	close(fd);
+	free(rec);
+	fs->log_good += total;
+	fs->log_records++;
+	fs->version = v;
+	if (changed) {
+		/* Only the changed tasks, and the small rest whole. */
+		for (size_t k = 0; k < nchanged; k++)
+			fs->cur.tasks[changed[k]] = s->tasks[changed[k]];
+		struct store_state rest = *s;
+		rest.tasks = NULL;
+		rest.ntasks = rest.tasks_cap = 0;
+		struct store_state keep = fs->cur;
+		store_state_init(&fs->cur);
+		state_copy(&fs->cur, &rest);
+		free(fs->cur.tasks);
+		fs->cur.tasks = keep.tasks;
+		fs->cur.ntasks = keep.ntasks;
+		fs->cur.tasks_cap = keep.tasks_cap;
+		keep.tasks = NULL;
+		keep.ntasks = keep.tasks_cap = 0;
+		store_state_fini(&keep);
+		free(changed);
+	} else {
+		state_copy(&fs->cur, s);
+	}
+	goto done;
+
+io_error:;
+	int e = errno;
+	if (fd >= 0) {
+		/* Not saved: take back what may have been written. The next
+		 * save reads the files again either way. */
+		(void)!ftruncate(fd, (off_t)fs->log_good);
+		close(fd);
+	}
+	free(rec);
+	free(changed);
+	fs->known = false;
+	return qm_fail(err, errlen, QM_EIO, "cannot append to state log %s (%s): %s",
+		       fs->lpath, step, errstr(e, eb, sizeof eb));
+done:
+	if (!rv && new_version)
+		*new_version = v;
+	return rv;
 }
 
 static void file_close(void *impl)
@@ -274,6 +846,8 @@ static void file_close(void *impl)
 		close(fs->dirfd);
 	free(fs->dir);
 	free(fs->path);
+	free(fs->lpath);
+	store_state_fini(&fs->cur);
 	free(fs);
 }
 
@@ -355,6 +929,11 @@ int store_file_open(const char *dir, struct store **out, char *err,
 	fs->path = qm_malloc(pl);
 	snprintf(fs->path, pl, "%s%s" STATE_FILE, dir,
 		 dir[strlen(dir) - 1] == '/' ? "" : "/");
+	pl = strlen(dir) + sizeof "/" LOG_FILE;
+	fs->lpath = qm_malloc(pl);
+	snprintf(fs->lpath, pl, "%s%s" LOG_FILE, dir,
+		 dir[strlen(dir) - 1] == '/' ? "" : "/");
+	store_state_init(&fs->cur);
 	int rv = 0;
 	fs->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dirfd < 0)

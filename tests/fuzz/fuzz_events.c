@@ -245,6 +245,8 @@ static void cleanup(void)
 	unlink(p);
 	snprintf(p, sizeof p, "%s/%s", dir, STORE_FILE_LOCK);
 	unlink(p);
+	snprintf(p, sizeof p, "%s/%s", dir, STORE_FILE_LOG);
+	unlink(p);
 	snprintf(p, sizeof p, "%s/bus.secret", dir);
 	unlink(p);
 	rmdir(dir);

@@ -9,6 +9,7 @@
  * server tests/zk/run.sh starts. The ZooKeeper-only tests are
  * tests/zk/test_store_zk.c. */
 #include "store_fixture.h"
+#include "state/store_file.h"
 
 TestSuite(SUITE, .init = be_setup, .fini = be_teardown);
 
@@ -467,7 +468,8 @@ Test(store, atomic_write_leaves_no_temp_files)
 	for (int i = 0; i < 5; i++) {
 		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
 		listing(names, sizeof names);
-		cr_assert_str_eq(names, "state.json state.lock", "after save %d: %s",
+		cr_assert_str_eq(names, "state.json state.lock state.log",
+				 "after save %d: %s",
 				 i, names);
 	}
 	cr_assert_eq(v, 5);
@@ -513,7 +515,7 @@ Test(store, schema_errors_refused)
 		{"[]", QM_ECORRUPT, "not a JSON object"},
 		{"{\"format\":\"other\",\"format_version\":1,\"version\":1}",
 		 QM_ECORRUPT, "not a quobyte-mesos state"},
-		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":4,\"version\":1}",
+		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":5,\"version\":1}",
 		 QM_EVERSION, "newer coordinator"},
 		{"{\"format\":\"quobyte-mesos-state\",\"format_version\":3,\"version\":1,"
 		 "\"drained\":{}}",
@@ -688,3 +690,399 @@ Test(store, zk_urls)
 }
 
 #endif /* !QM_STORE_TEST_ZK */
+
+/* ==== the file store's record log (issue 11) ========================= */
+
+#ifndef QM_STORE_TEST_ZK
+
+/* One small change of the kind the coordinator makes: a task's state, a
+ * new task, a removed task, a failure counter. */
+static void small_change(struct store_state *s, int i)
+{
+	switch (i % 4) {
+	case 0:
+		snprintf(s->tasks[(size_t)i % s->ntasks].state,
+			 sizeof s->tasks[0].state, "TASK_RUNNING");
+		s->tasks[(size_t)i % s->ntasks].launched_ms = i;
+		break;
+	case 1: {
+		struct store_task t = mk_task(100000 + i);
+		cr_assert_not_null(store_state_put_task(s, &t));
+		break;
+	}
+	case 2:
+		cr_assert(store_state_remove_task(s, s->tasks[0].task_id));
+		break;
+	default: {
+		struct store_failure *f =
+			store_state_failure(s, "data", "5e1f-S3", true);
+		f->consecutive = (uint32_t)i;
+		snprintf(s->progress, sizeof s->progress, "step %d", i);
+	}
+	}
+}
+
+static long file_size(const char *name)
+{
+	char p[256];
+	path_of(p, sizeof p, name);
+	struct stat sb;
+	return stat(p, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static void load_expect(const struct store_state *want, uint64_t want_v)
+{
+	struct store *st = open_ok();
+	struct store_state b;
+	uint64_t v = 0;
+	char err[512] = "";
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, want_v);
+	assert_same(want, &b);
+	store_state_fini(&b);
+	close_st(st);
+}
+
+static void clone_state(struct store_state *dst, const struct store_state *src)
+{
+	char *text;
+	size_t len;
+	uint64_t v;
+	char err[256] = "";
+	store_state_fini(dst);
+	cr_assert_eq(store_state_to_json(src, 1, &text, &len), 0);
+	cr_assert_eq(store_state_from_json(text, len, dst, &v, err, sizeof err), 0,
+		     "%s", err);
+	free(text);
+}
+
+static void rename_to(const char *from, const char *to)
+{
+	char p[256], q[256];
+	path_of(p, sizeof p, from);
+	path_of(q, sizeof q, to);
+	cr_assert_eq(rename(p, q), 0);
+}
+
+static int hook_fired;
+static void copy_file(const char *from, const char *to)
+{
+	char p[256], q[256];
+	path_of(p, sizeof p, from);
+	path_of(q, sizeof q, to);
+	size_t n;
+	char *b = slurp(p, &n);
+	spew(q, b, n);
+	free(b);
+}
+
+/* At the crash point between the durable snapshot and the log reset. */
+static void crash_copy(void)
+{
+	if (hook_fired++)
+		return;
+	copy_file("state.json", "crash.json");
+	copy_file("state.log", "crash.log");
+}
+
+Test(store, log_small_changes_compact_and_load_equal)
+{
+	struct store *st = open_ok();
+	struct store_state a;
+	fill(&a, 200);
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	long snap = file_size("state.json");
+	cr_assert_eq(file_size("state.log"), 0);
+	long maxlog = 0;
+	bool shrank = false;
+	store_file_compact_hook = crash_copy;
+	hook_fired = 0;
+	struct store_state at_crash;
+	store_state_init(&at_crash);
+	uint64_t v_crash = 0;
+	for (int i = 0; i < 3000 && !shrank; i++) {
+		small_change(&a, i);
+		int fired = hook_fired;
+		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0,
+			     "save %d: %s", i, err);
+		if (hook_fired && !fired) {
+			clone_state(&at_crash, &a); /* the state of this save */
+			v_crash = v;
+		}
+		long l = file_size("state.log");
+		if (l < maxlog)
+			shrank = true;
+		if (l > maxlog)
+			maxlog = l;
+		/* a record is append-sized, not state-sized */
+		if (i == 0)
+			cr_assert_lt(l, snap / 4, "record %ld vs snapshot %ld", l, snap);
+	}
+	store_file_compact_hook = NULL;
+	cr_assert(shrank, "no compaction: log at %ld", maxlog);
+	cr_assert(hook_fired);
+	cr_assert_lt(file_size("state.log"), maxlog);
+	close_st(st);
+	load_expect(&a, v);
+	cr_assert_gt(v, 1);
+
+	/* the crash point: the new snapshot and the full old log; each of
+	 * its records is covered by the snapshot and is not applied again */
+	rename_to("crash.json", "state.json");
+	rename_to("crash.log", "state.log");
+	st = open_ok();
+	struct store_state b;
+	uint64_t vb = 0;
+	cr_assert_eq(store_load(st, &b, &vb, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(vb, v_crash);
+	assert_same(&at_crash, &b);
+	cr_assert_gt(file_size("state.log"), 0);
+	/* and saving goes on from there */
+	small_change(&b, 1);
+	cr_assert_eq(store_save(st, &b, vb, &vb, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	load_expect(&b, v_crash + 1);
+	store_state_fini(&b);
+	store_state_fini(&at_crash);
+	store_state_fini(&a);
+}
+
+/* A crash between a compaction's snapshot and its log reset, with a small
+ * log: the snapshot covers every record (skipped), the next save works and
+ * loads again (it must not append after the covered records). */
+Test(store, log_records_covered_by_snapshot_skipped)
+{
+	struct store *st = open_ok();
+	struct store_state a;
+	fill(&a, 10);
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	for (int i = 0; i < 3; i++) {
+		small_change(&a, i);
+		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	}
+	close_st(st);
+	copy_file("state.log", "old.log");  /* records 2..4 */
+	/* the snapshot a compaction at version 5 would write */
+	small_change(&a, 3);
+	char *text;
+	size_t len;
+	cr_assert_eq(store_state_to_json_fmt(&a, 5, STORE_FORMAT_VERSION_LOG,
+					     &text, &len), 0);
+	char p[256];
+	path_of(p, sizeof p, "state.json");
+	spew(p, text, len);
+	free(text);
+	rename_to("old.log", "state.log");
+	load_expect(&a, 5);
+	st = open_ok();
+	struct store_state b;
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	small_change(&b, 4);
+	cr_assert_eq(store_save(st, &b, v, &v, err, sizeof err), 0, "%s", err);
+	small_change(&b, 5);
+	cr_assert_eq(store_save(st, &b, v, &v, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	load_expect(&b, 7);
+	store_state_fini(&a);
+	store_state_fini(&b);
+}
+
+/* A base state and three one-task changes: the log holds three records. */
+static void three_records(struct store_state *a, struct store_state *after2,
+			  long *end2)
+{
+	struct store *st = open_ok();
+	fill(a, 20);
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, a, v, &v, err, sizeof err), 0, "%s", err);
+	for (int i = 0; i < 3; i++) {
+		small_change(a, i);
+		cr_assert_eq(store_save(st, a, v, &v, err, sizeof err), 0, "%s", err);
+		if (i == 1) {
+			clone_state(after2, a);
+			*end2 = file_size("state.log");
+		}
+	}
+	cr_assert_eq(v, 4);
+	close_st(st);
+}
+
+Test(store, log_torn_tail_ignored_then_cut)
+{
+	struct store_state a, b;
+	store_state_init(&b);
+	long end2;
+	three_records(&a, &b, &end2);
+	char p[256];
+	path_of(p, sizeof p, "state.log");
+	size_t n;
+	char *full = slurp(p, &n);
+	cr_assert_gt((long)n, end2 + 24);
+	long cuts[] = {end2 + 1, end2 + 10, end2 + 20, end2 + 21,
+		       (end2 + (long)n) / 2, (long)n - 1};
+	for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+		spew(p, full, (size_t)cuts[c]);
+		load_expect(&b, 3);
+	}
+	/* zeros after the last record (a crash after the size grew) too */
+	char *z = calloc(1, (size_t)end2 + 100);
+	memcpy(z, full, (size_t)end2);
+	spew(p, z, (size_t)end2 + 100);
+	free(z);
+	load_expect(&b, 3);
+	/* a CRC mismatch in the last record */
+	full[n - 2] ^= 0x55;
+	spew(p, full, n);
+	load_expect(&b, 3);
+	free(full);
+
+	/* the next save cuts the garbage before appending */
+	struct store *st = open_ok();
+	struct store_state c;
+	uint64_t v;
+	char err[512] = "";
+	cr_assert_eq(store_load(st, &c, &v, err, sizeof err), 0, "%s", err);
+	small_change(&c, 7);
+	cr_assert_eq(store_save(st, &c, v, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, 4);
+	cr_assert_lt(file_size("state.log") - end2, 2000);
+	close_st(st);
+	load_expect(&c, 4);
+	store_state_fini(&a);
+	store_state_fini(&b);
+	store_state_fini(&c);
+}
+
+Test(store, log_corrupt_middle_record_refused)
+{
+	struct store_state a, b;
+	store_state_init(&b);
+	long end2;
+	three_records(&a, &b, &end2);
+	char p[256], j[256];
+	path_of(p, sizeof p, "state.log");
+	path_of(j, sizeof j, "state.json");
+	size_t n, jn;
+	char *full = slurp(p, &n);
+	char *snap = slurp(j, &jn);
+	full[30] ^= 0x01; /* in the first record's payload */
+	spew(p, full, n);
+	struct store *st = open_ok();
+	struct store_state c;
+	uint64_t v;
+	char err[512] = "";
+	cr_assert_eq(store_load(st, &c, &v, err, sizeof err), QM_ECORRUPT);
+	cr_assert(strstr(err, p), "%s", err);
+	cr_assert(strstr(err, "CRC mismatch"), "%s", err);
+	cr_assert(strstr(err, "move it away to reset"), "%s", err);
+	store_state_fini(&c);
+	/* and no save overwrites it */
+	cr_assert_eq(store_save(st, &a, 4, NULL, err, sizeof err), QM_ECORRUPT);
+	close_st(st);
+	size_t n2, jn2;
+	char *full2 = slurp(p, &n2), *snap2 = slurp(j, &jn2);
+	cr_assert(n2 == n && memcmp(full, full2, n) == 0);
+	cr_assert(jn2 == jn && memcmp(snap, snap2, jn) == 0);
+	free(full2);
+	free(snap);
+	free(snap2);
+
+	/* a damaged length in the first record (it would run past the end)
+	 * does not hide the two records after it */
+	full[30] ^= 0x01;
+	full[6] = 0x7f;
+	spew(p, full, n);
+	st = open_ok();
+	cr_assert_eq(store_load(st, &c, &v, err, sizeof err), QM_ECORRUPT);
+	cr_assert(strstr(err, "runs past the end, but more records follow"),
+		  "%s", err);
+	store_state_fini(&c);
+	close_st(st);
+	full[6] = 0;
+	full[30] ^= 0x01;
+
+	/* a record whose version does not follow: the records twice */
+	full[30] ^= 0x01;
+	char *twice = malloc(2 * n);
+	memcpy(twice, full, n);
+	memcpy(twice + n, full, n);
+	spew(p, twice, 2 * n);
+	free(twice);
+	st = open_ok();
+	cr_assert_eq(store_load(st, &c, &v, err, sizeof err), QM_ECORRUPT);
+	cr_assert(strstr(err, "has version 2, expected 5"), "%s", err);
+	cr_assert(strstr(err, p), "%s", err);
+	store_state_fini(&c);
+	close_st(st);
+	free(full);
+	store_state_fini(&a);
+	store_state_fini(&b);
+}
+
+Test(store, log_replaced_behind_our_back_is_a_conflict)
+{
+	struct store *st = open_ok();
+	struct store_state a;
+	fill(&a, 5);
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	small_change(&a, 0);
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(store_save(st, &a, v - 1, NULL, err, sizeof err), QM_ECONFLICT);
+	cr_assert(strstr(err, "stale state version"), "%s", err);
+	copy_file("state.log", "other");
+	rename_to("other", "state.log");
+	cr_assert_eq(store_save(st, &a, v, NULL, err, sizeof err), QM_ECONFLICT);
+	cr_assert(strstr(err, "state.log was changed by someone else"), "%s", err);
+	struct store_state b;
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, 2);
+	cr_assert_eq(store_save(st, &b, v, NULL, err, sizeof err), 0, "%s", err);
+	store_state_fini(&a);
+	store_state_fini(&b);
+	close_st(st);
+}
+
+/* A state.json of format 3 and no log (an older coordinator's) loads; the
+ * snapshot this store writes is format 4, which that coordinator refuses
+ * (it would miss the log). */
+Test(store, log_old_snapshot_loads_new_one_refused_by_old)
+{
+	struct store_state a;
+	fill(&a, 3);
+	cr_assert_not_null(store_state_drain(&a, "5e1f-S3", true));
+	char *text;
+	size_t len;
+	cr_assert_eq(store_state_to_json(&a, 7, &text, &len), 0);
+	cr_assert_not_null(strstr(text, "\"format_version\":\t3"), "%s", text);
+	char p[256];
+	path_of(p, sizeof p, "state.json");
+	spew(p, text, len);
+	free(text);
+	load_expect(&a, 7);
+	struct store *st = open_ok();
+	char err[512] = "";
+	uint64_t v = 0;
+	struct store_state b;
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	small_change(&b, 0);
+	cr_assert_eq(store_save(st, &b, v, &v, err, sizeof err), 0, "%s", err);
+	small_change(&b, 1);
+	cr_assert_eq(store_save(st, &b, v, &v, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	cr_assert_gt(file_size("state.log"), 0);
+	text = slurp(p, &len);
+	cr_assert_not_null(strstr(text, "\"format_version\":\t4"), "%s", text);
+	cr_assert_eq(STORE_FORMAT_VERSION_LOG, 4);
+	free(text);
+	load_expect(&b, 9);
+	store_state_fini(&a);
+	store_state_fini(&b);
+}
+#endif
