@@ -317,7 +317,7 @@ const char *mesos_endpoint(const struct mesos_client *mc)
 
 int mesos_send(struct mesos_client *mc, cJSON *body)
 {
-	if (!mc->subscribed || !mc->framework_id) {
+	if (!mc->subscribed || !mc->framework_id || (mc->h.may_send && !mc->h.may_send(mc->arg))) {
 		cJSON_Delete(body);
 		return QM_EAGAIN;
 	}

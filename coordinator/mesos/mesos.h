@@ -91,6 +91,12 @@ struct mesos_handlers {
 	 * or may not have seen it). Runs on the loop, never inside mesos_send. */
 	void (*call_failed)(void *arg, const char *type, long status, const char *reason,
 			    const cJSON *call);
+	/* Asked before a call is taken (mesos_send) and again before a queued
+	 * one goes out: false drops it (mesos_send answers QM_EAGAIN). A
+	 * scheduler that can no longer be sure it leads answers false: a
+	 * leader paused past its lease wakes up with a stream id the master
+	 * has already given to its successor. NULL: always true. */
+	bool (*may_send)(void *arg);
 };
 
 /* Where the client stands, for /v1/health and /v1/state. */

@@ -37,6 +37,12 @@ static void flush_calls(struct ev_loop *loop, void *arg)
 	(void)loop;
 	struct mesos_client *mc = arg;
 	mc->flush_timer = 0;
+	if (mc->qhead && mc->h.may_send && !mc->h.may_send(mc->arg)) {
+		log_warn("mesos_calls_dropped", "reason=%s",
+			 log_qs("this scheduler may no longer send (no longer sure it leads)"));
+		mesos_queue_drop_unsent(mc);
+		return;
+	}
 	while (mc->qhead) {
 		struct mesos_xfer *x = mc->qhead;
 		if (mc->barrier_inflight || (x->barrier && mc->inflight > 0) ||

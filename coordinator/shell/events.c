@@ -916,12 +916,22 @@ static void kill_tick(struct ev_loop *loop, void *arg)
 	c->kill_timer = ev_timer_add(loop, KILL_RETRY_MS, kill_tick, c);
 }
 
+/* Only a coordinator that leads -- and, with ZooKeeper, still holds its
+ * lease (leader.h) -- sends calls: one woken from a pause past its session
+ * has a stream id the master gave to the next leader already. */
+static bool may_send(void *arg)
+{
+	const struct coord *c = arg;
+	return !c->stopping && c->leading && (!c->leader || leader_is_leader(c->leader));
+}
+
 const struct mesos_handlers events_mesos_handlers = {
 	.subscribed = on_subscribed,
 	.event = on_event,
 	.disconnected = on_disconnected,
 	.error = on_error,
 	.call_failed = on_call_failed,
+	.may_send = may_send,
 };
 
 void events_start_timers(struct coord *c)
