@@ -113,8 +113,7 @@ static void inventory(struct coord *c, const char *agent, const char *host,
 	events_on_bus(c, agent, &env, &ack);
 }
 
-/* The baseline every input starts from, saved over whatever the last input
- * left in the store. */
+/* The baseline every input starts from, saved into the empty store. */
 static void baseline(struct coord *c)
 {
 	store_state_fini(&c->st);
@@ -238,14 +237,23 @@ static void check_state(struct coord *c)
 	free(text);
 }
 
-static void cleanup(void)
+/* Every input starts from an empty store: what the last input saved would
+ * be read back (and its record log replayed, growing until compaction)
+ * by the next one, each input slower than the one before. */
+static void forget_state(void)
 {
 	char p[320];
 	snprintf(p, sizeof p, "%s/%s", dir, STORE_FILE_STATE);
 	unlink(p);
-	snprintf(p, sizeof p, "%s/%s", dir, STORE_FILE_LOCK);
-	unlink(p);
 	snprintf(p, sizeof p, "%s/%s", dir, STORE_FILE_LOG);
+	unlink(p);
+}
+
+static void cleanup(void)
+{
+	char p[320];
+	forget_state();
+	snprintf(p, sizeof p, "%s/%s", dir, STORE_FILE_LOCK);
 	unlink(p);
 	snprintf(p, sizeof p, "%s/bus.secret", dir);
 	unlink(p);
@@ -285,6 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct coord cs;
 	struct coord *c = &cs;
+	forget_state();
 	coord_build(c);
 	run_dry(c); /* the baseline's replans */
 

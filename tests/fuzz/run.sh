@@ -10,6 +10,10 @@
 #   tests/fuzz/run.sh --campaign [N]  every target for N executions
 #                                     (default 10000000), corpus kept in
 #                                     build-fuzz/corpus/<target> between runs
+#   QM_FUZZ_JOBS=J tests/fuzz/run.sh --campaign [N] ...
+#                                     the N executions split over J
+#                                     processes at once (libFuzzer -jobs,
+#                                     one corpus): N/J each, summed
 #   tests/fuzz/run.sh ... TARGET...   only these (marker, mountinfo, bus,
 #                                     recordio, store, detector, config,
 #                                     http, mesos_url, events)
@@ -24,13 +28,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 top=$(pwd)
-build=${QM_FUZZ_BUILD_DIR:-$top/build-fuzz}
+build=$(realpath -m "${QM_FUZZ_BUILD_DIR:-$top/build-fuzz}")
 seconds=${QM_FUZZ_SECONDS:-8}
 runs=
+jobs=${QM_FUZZ_JOBS:-1}
 if [ "${1:-}" = --campaign ]; then
   shift
   runs=10000000
   if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
+fi
+if ! [[ "$jobs" =~ ^[1-9][0-9]?$ ]] || { [ "$jobs" -gt 1 ] && [ -z "$runs" ]; }; then
+  echo "fuzz: QM_FUZZ_JOBS must be 1..99, and more than 1 only with --campaign"
+  echo "fuzz: 0 passed, 1 failed"
+  exit 1
 fi
 all=(marker mountinfo bus recordio store detector config http mesos_url events)
 targets=("$@")
@@ -105,7 +115,13 @@ for t in "${targets[@]}"; do
   args=(-print_final_stats=1 -artifact_prefix="$logs/$t-" -timeout=10
         -rss_limit_mb=1024)
   d=$(dict_of "$t"); [ -n "$d" ] && args+=(-dict="$d")
-  if [ -n "$runs" ]; then args+=(-runs="$runs"); else args+=(-max_total_time="$seconds"); fi
+  if [ -n "$runs" ]; then
+    args+=(-runs="$(( (runs + jobs - 1) / jobs ))")
+    # each job logs to fuzz-<job>.log in its working directory
+    [ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
+  else
+    args+=(-max_total_time="$seconds")
+  fi
   # The http target makes thousands of loopback connections a second: in a
   # network namespace of its own (when root can make one) they neither
   # fill the host's connection-tracking table (its full table drops every
@@ -115,10 +131,22 @@ for t in "${targets[@]}"; do
     wrap=(unshare -n sh -c 'ip link set lo up && exec "$@"' sh)
   fi
   # shellcheck disable=SC2046
-  "${wrap[@]}" "$bin" "${args[@]}" "$corpus" $(seed_dirs "$t") >"$logs/$t.log" 2>&1
+  mkdir -p "$logs/$t.jobs"
+  (cd "$logs/$t.jobs" && exec "${wrap[@]}" "$bin" "${args[@]}" "$corpus" $(seed_dirs "$t")) \
+    >"$logs/$t.log" 2>&1
   rc=$?
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1)
-  last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$logs/$t.log" | tail -1)
+  # libFuzzer copies each job's log into its own as the job ends: every job
+  # must have finished with its statistics
+  if [ "$jobs" -gt 1 ] &&
+     [ "$(grep -c '^stat::number_of_executed_units' "$logs/$t.log")" -ne "$jobs" ]; then
+    rc=1
+  fi
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" |
+    awk '{ n += $1 } END { if (NR) print n }')
+  # the status line with the most coverage (of the last job's, or the only one)
+  last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$logs/$t.log" |
+    awk '{ for (i = 1; i < NF; i++) if ($i == "cov:") print $(i + 1), $0 }' |
+    sort -n -s -k1,1 | tail -1 | cut -d' ' -f2-)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
