@@ -679,6 +679,8 @@ static bool mark_unwanted(struct coord *c, const struct plan_output *out)
 /* What one cycle does with the plan's actions before anything is sent. */
 struct cycle {
 	struct offer_ops *ops; /* one per offer */
+	struct strmap by_agent; /* agent id -> its first offer (built when first asked) */
+	bool indexed;
 	uint64_t sig;          /* hash of the pending launches (REVIVE once per set) */
 	size_t launched, pending, released;
 	bool dirty;            /* the state changed: save before acting */
@@ -701,6 +703,22 @@ static void mark_kill(struct coord *c, const struct plan_action *a, struct cycle
 		  a->reason ? a->reason : plan_kill_reason_name(a->kill_reason));
 }
 
+/* The index of agent_id's first offer, or noffers. One look-up per action:
+ * a scan of the offers for each was O(actions x offers), 10^8 string
+ * compares in the plan that launches 10,000 probers. */
+static size_t offer_of(struct cycle *cy, const struct taskspec_offer *offers, size_t noffers,
+		       const char *agent_id)
+{
+	if (!cy->indexed) {
+		for (size_t k = 0; k < noffers; k++)
+			if (!strmap_get(&cy->by_agent, offers[k].agent_id, NULL))
+				strmap_put(&cy->by_agent, offers[k].agent_id, k);
+		cy->indexed = true;
+	}
+	size_t k;
+	return strmap_get(&cy->by_agent, agent_id, &k) ? k : noffers;
+}
+
 /* Place a LAUNCH or LAUNCH_PROBER into its agent's offer, if one is at
  * hand and it fits (recorded in the state). */
 static void place_launch(struct coord *c, const struct plan_action *a,
@@ -712,9 +730,7 @@ static void place_launch(struct coord *c, const struct plan_action *a,
 		w->seen = true;
 	cy->sig = fnv(cy->sig, service_name(a->service));
 	cy->sig = fnv(cy->sig, a->agent_id);
-	size_t k = 0;
-	while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
-		k++;
+	size_t k = offer_of(cy, offers, noffers, a->agent_id);
 	if (k == noffers)
 		return;
 	cJSON *ti = build_launch(c, a, &offers[k], &cy->ops[k]);
@@ -740,9 +756,7 @@ static void place_unreserve(struct coord *c, const struct plan_action *a,
 	cy->pending++;
 	cy->sig = fnv(cy->sig, "unreserve");
 	cy->sig = fnv(cy->sig, a->agent_id);
-	size_t k = 0;
-	while (k < noffers && strcmp(offers[k].agent_id, a->agent_id) != 0)
-		k++;
+	size_t k = offer_of(cy, offers, noffers, a->agent_id);
 	if (k == noffers)
 		return;
 	cJSON *op = launch_unreserve_operation(&offers[k], c->cfg->framework_name, a->service);
@@ -934,6 +948,7 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	}
 	answer_offers(c, offers, noffers, cy.ops, saved);
 	free(cy.ops);
+	strmap_fini(&cy.by_agent);
 	if (!saved && cy.launched)
 		forget_unsaved(c);
 

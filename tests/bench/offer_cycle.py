@@ -375,6 +375,7 @@ def run_scale(n, a):
         t_start = time.time()
         coord = clusterlib.Coordinator(run_dir, emu.url, args)
         res["revive_interval"] = ri
+        perf = start_perf(a, coord.pid, "setup-%d-agents" % n)
         res["stall_start"] = loop_stall_ms(coord)
 
         # --- setup: every prober task launched (and running, unless its
@@ -410,6 +411,8 @@ def run_scale(n, a):
         res["accepts_failed"] = failed
         t_running = time.time()
         wait_idle(coord.pid)
+        if perf:
+            res["profile_setup"] = stop_perf(perf)
         res["setup_s"] = time.time() - t_start
         if want:
             res["launch_s"] = t_running - t_start
@@ -753,7 +756,9 @@ def print_results(results, a):
                   "", r["prober_tasks"], r["setup_s"], r["accepts_failed"],
                   r["revive_interval"], r.get("cycles_overlapped", 0)))
     for r in results:
-        for key, what in (("profile_load", "loading the snapshots"),
+        for key, what in (("profile_setup", "subscribing and launching "
+                           "the probers"),
+                          ("profile_load", "loading the snapshots"),
                           ("profile", "the measured cycles")):
             if key in r:
                 print()
