@@ -640,7 +640,7 @@ static void rest_reservation_delete(const struct http_request *req,
 					      "(registry, metadata, data, client, prober, ...)");
 		return;
 	}
-	struct store_reservation *v = store_state_reservation(&c->st, svc, agent, false);
+	struct store_reservation *v = sti_reservation(&c->sti, &c->st, svc, agent, false);
 	if (!v) {
 		http_respond_error(resp, 404, "no reservation of ours for this service on this "
 					      "agent; GET /v1/reservations lists them");
@@ -658,7 +658,7 @@ static void rest_reservation_delete(const struct http_request *req,
 	bool was = v->release_requested;
 	v->release_requested = true;
 	if (!was && coord_save(c) != 0) {
-		v = store_state_reservation(&c->st, svc, agent, false);
+		v = sti_reservation(&c->sti, &c->st, svc, agent, false);
 		if (v)
 			v->release_requested = false;
 		respond_save_failed(c, resp, "release request");

@@ -413,6 +413,7 @@ void coord_free(struct coord *c)
 		ev_loop_free(c->loop);
 	state_close(&c->store, &c->zk); /* after leader_free: it borrows c->zk */
 	store_state_fini(&c->st);
+	sti_fini(&c->sti);
 	cJSON_Delete(c->retry_calls);
 	cJSON_Delete(c->held_acks);
 	nodes_fini(&c->nodes);
@@ -442,6 +443,7 @@ void coord_init(struct coord *c, const struct coord_config *cfg)
 	c->cfg = cfg;
 	c->sigfd = -1;
 	store_state_init(&c->st);
+	sti_init(&c->sti);
 	nodes_init(&c->nodes);
 	agents_init(c);
 	metrics_init(&c->metrics);

@@ -27,6 +27,7 @@
 #include "evloop.h"
 #include "mesos/mesos.h"
 #include "state/leader.h"
+#include "state/stindex.h"
 #include "state/store.h"
 #include "qm_version.h"
 #include "shell/evlog.h"
@@ -136,6 +137,7 @@ struct coord {
 	struct store *store;
 	struct zk_conn *zk;       /* with --zk: store and election share it */
 	struct store_state st;
+	struct sti sti; /* look-ups in st: use sti_* on c->st, not the scans */
 	uint64_t st_version;
 	struct nodes nodes;
 	struct agent *agents;

@@ -366,7 +366,7 @@ static void handle_update(struct coord *c, const cJSON *ev)
 	}
 	if (agent_id && says_agent_gone(state, reason))
 		agent_gone(c, agent_id, state);
-	struct store_task *t = store_state_find_task(&c->st, task_id);
+	struct store_task *t = sti_find_task(&c->sti, &c->st, task_id);
 	if (!t) {
 		/* Not in our state. One of ours by its id (launched by an earlier
 		 * life whose record was lost, or a task the master still runs after
@@ -527,7 +527,7 @@ static void retry_calls_cb(struct ev_loop *loop, void *arg)
 			const char *id = json_id(cJSON_GetObjectItemCaseSensitive(call, "kill"),
 						 "task_id");
 			const struct store_task *t =
-				id ? store_state_find_task(&c->st, id) : NULL;
+				id ? sti_find_task(&c->sti, &c->st, id) : NULL;
 			if (!t || !t->kill_requested ||
 			    plan_task_state_terminal(task_state(t)))
 				continue;
@@ -624,7 +624,7 @@ static void accept_failed(struct coord *c, long status, const char *reason, cons
 		cJSON_ArrayForEach(ti, cJSON_GetObjectItemCaseSensitive(l, "task_infos"))
 		{
 			const char *id = json_id(ti, "task_id");
-			struct store_task *t = id ? store_state_find_task(&c->st, id) : NULL;
+			struct store_task *t = id ? sti_find_task(&c->sti, &c->st, id) : NULL;
 			if (!t)
 				continue;
 			log_warn("task_not_launched", "task_id=%s service=%s agent_id=%s status=%ld "

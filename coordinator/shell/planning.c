@@ -269,7 +269,7 @@ static bool reserve_fit(struct coord *c, enum service s, const struct taskspec_o
 	}
 	if (!reserve) {
 		/* all of it runs on what is reserved already */
-		if (!store_state_reservation(&c->st, service_name(s), o->agent_id, false))
+		if (!sti_reservation(&c->sti, &c->st, service_name(s), o->agent_id, false))
 			rsv_note_reserve(c, s, o->agent_id, o->hostname, NULL, fit);
 		return true;
 	}
@@ -415,7 +415,7 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	for (unsigned i = 0; i < fit.nports && i < STORE_TASK_PORTS; i++)
 		t.ports[t.nports++] = fit.ports[i];
 	taskspec_fit_fini(&fit);
-	if (!store_state_put_task(&c->st, &t)) {
+	if (!sti_put_task(&c->sti, &c->st, &t)) {
 		cJSON_Delete(ti);
 		return NULL;
 	}
@@ -689,7 +689,7 @@ struct cycle {
 /* Mark the task of a KILL action (saved before the KILL is sent). */
 static void mark_kill(struct coord *c, const struct plan_action *a, struct cycle *cy)
 {
-	struct store_task *t = store_state_find_task(&c->st, a->task_id);
+	struct store_task *t = sti_find_task(&c->sti, &c->st, a->task_id);
 	if (!t || t->kill_requested || !mesos_subscribed(c->mc))
 		return;
 	log_info("task_kill", "task_id=%s service=%s agent_id=%s reason=%s detail=%s",
@@ -821,7 +821,7 @@ static void send_kills(struct coord *c, const struct plan_output *out)
 		const struct plan_action *a = &out->actions[i];
 		if (a->type != PLAN_KILL)
 			continue;
-		struct store_task *t = store_state_find_task(&c->st, a->task_id);
+		struct store_task *t = sti_find_task(&c->sti, &c->st, a->task_id);
 		if (t && t->kill_requested)
 			send_kill(c, t);
 	}

@@ -130,10 +130,10 @@ void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON
 			agent_mount_note(a, r, mine ? service_name(s) : NULL);
 		if (!mine)
 			continue;
-		if (store_state_reservation(&c->st, service_name(s), o->agent_id, false))
+		if (sti_reservation(&c->sti, &c->st, service_name(s), o->agent_id, false))
 			continue;
 		struct store_reservation *v =
-			store_state_reservation(&c->st, service_name(s), o->agent_id, true);
+			sti_reservation(&c->sti, &c->st, service_name(s), o->agent_id, true);
 		if (!v)
 			continue;
 		snprintf(v->hostname, sizeof v->hostname, "%s", o->hostname);
@@ -219,7 +219,7 @@ void rsv_note_reserve(struct coord *c, enum service s, const char *agent_id,
 		      const char *hostname, const cJSON *reserve, const struct taskspec_fit *fit)
 {
 	struct store_reservation *v =
-		store_state_reservation(&c->st, service_name(s), agent_id, true);
+		sti_reservation(&c->sti, &c->st, service_name(s), agent_id, true);
 	if (!v)
 		return;
 	bool fresh = v->since_ms == 0;

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,20 @@ static void copy_str(char *dst, size_t cap, const char *src)
 
 /* ---- state in memory ------------------------------------------------ */
 
+/* A new content number (store_state.gen; state/stindex.h): process-wide,
+ * so two states that are not copies of each other never share one. The
+ * ZooKeeper store decodes on its own thread. */
+static _Atomic uint64_t gen_seq;
+
+static void touch(struct store_state *s)
+{
+	s->gen = atomic_fetch_add(&gen_seq, 1) + 1;
+}
+
 void store_state_init(struct store_state *s)
 {
 	memset(s, 0, sizeof *s);
+	touch(s);
 }
 
 void store_state_fini(struct store_state *s)
@@ -65,7 +77,13 @@ static struct store_task *append_task(struct store_state *s)
 	}
 	struct store_task *t = &s->tasks[s->ntasks++];
 	memset(t, 0, sizeof *t);
+	touch(s);
 	return t;
+}
+
+bool store_task_valid(const struct store_task *t)
+{
+	return task_ok(t);
 }
 
 struct store_task *store_state_put_task(struct store_state *s,
@@ -80,6 +98,15 @@ struct store_task *store_state_put_task(struct store_state *s,
 	return d;
 }
 
+struct store_task *store_state_append_task(struct store_state *s, const struct store_task *t)
+{
+	if (!task_ok(t))
+		return NULL;
+	struct store_task *d = append_task(s);
+	*d = *t;
+	return d;
+}
+
 bool store_state_remove_task(struct store_state *s, const char *task_id)
 {
 	struct store_task *t = store_state_find_task(s, task_id);
@@ -88,6 +115,7 @@ bool store_state_remove_task(struct store_state *s, const char *task_id)
 	size_t i = (size_t)(t - s->tasks);
 	memmove(t, t + 1, (s->ntasks - i - 1) * sizeof *t);
 	s->ntasks--;
+	touch(s);
 	return true;
 }
 
@@ -148,6 +176,16 @@ struct store_reservation *store_state_reservation(struct store_state *s,
 			return &s->reservations[i];
 	if (!create)
 		return NULL;
+	return store_state_append_reservation(s, service, agent_id);
+}
+
+struct store_reservation *store_state_append_reservation(struct store_state *s,
+							 const char *service,
+							 const char *agent_id)
+{
+	if (!service || !agent_id || strlen(service) > STORE_SERVICE_MAX ||
+	    strlen(agent_id) > STORE_ID_MAX)
+		return NULL;
 	if (s->nreservations == s->reservations_cap) {
 		s->reservations_cap = s->reservations_cap ? s->reservations_cap * 2 : 16;
 		s->reservations = qm_realloc(s->reservations,
@@ -157,6 +195,7 @@ struct store_reservation *store_state_reservation(struct store_state *s,
 	memset(r, 0, sizeof *r);
 	copy_str(r->service, sizeof r->service, service);
 	copy_str(r->agent_id, sizeof r->agent_id, agent_id);
+	touch(s);
 	return r;
 }
 
@@ -169,6 +208,7 @@ bool store_state_remove_reservation(struct store_state *s, const char *service,
 	size_t i = (size_t)(r - s->reservations);
 	memmove(r, r + 1, (s->nreservations - i - 1) * sizeof *r);
 	s->nreservations--;
+	touch(s);
 	return true;
 }
 

@@ -122,6 +122,9 @@ struct store_state {
 	size_t nreservations, reservations_cap;
 	struct store_drain *drains;              /* optional on read */
 	size_t ndrains, drains_cap;
+	/* Not stored: the content number of the tasks' and reservations' keys
+	 * (state/stindex.h), new at init and at every add or remove here. */
+	uint64_t gen;
 };
 
 /* ---- state in memory ------------------------------------------------ */
@@ -135,6 +138,11 @@ void store_state_fini(struct store_state *s);
  * a string field is not NUL-terminated within its array. */
 struct store_task *store_state_put_task(struct store_state *s,
 					const struct store_task *t);
+/* Append a copy of *t without looking for its task_id (the caller knows it
+ * is new, or state/stindex.c looked); NULL as put_task. */
+struct store_task *store_state_append_task(struct store_state *s, const struct store_task *t);
+/* True when put_task would take *t. */
+bool store_task_valid(const struct store_task *t);
 /* The task with this ID or NULL; valid until the next insert or remove. */
 struct store_task *store_state_find_task(struct store_state *s,
 					 const char *task_id);
@@ -159,6 +167,11 @@ struct store_reservation *store_state_reservation(struct store_state *s,
 						  const char *service,
 						  const char *agent_id,
 						  bool create);
+/* Append the reservation of (service, agent_id) without looking for it
+ * (state/stindex.c looked); NULL for arguments that do not fit. */
+struct store_reservation *store_state_append_reservation(struct store_state *s,
+							 const char *service,
+							 const char *agent_id);
 /* Drop a reservation (after its UNRESERVE went out); true when it was there. */
 bool store_state_remove_reservation(struct store_state *s, const char *service,
 				    const char *agent_id);

@@ -1,0 +1,107 @@
+#include "state/stindex.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void sti_init(struct sti *x)
+{
+	memset(x, 0, sizeof *x);
+	strmap_init(&x->tasks);
+	strmap_init(&x->rsv);
+}
+
+void sti_fini(struct sti *x)
+{
+	strmap_fini(&x->tasks);
+	strmap_fini(&x->rsv);
+	memset(x, 0, sizeof *x);
+}
+
+/* The reservation key; false when the parts do not fit a stored one (the
+ * codec refuses those too). */
+static bool rsv_key(char *k, size_t cap, const char *service, const char *agent_id)
+{
+	if (!service || !agent_id || strlen(service) > STORE_SERVICE_MAX ||
+	    strlen(agent_id) > STORE_ID_MAX)
+		return false;
+	snprintf(k, cap, "%s\n%s", service, agent_id);
+	return true;
+}
+
+#define RSV_KEY_MAX (STORE_SERVICE_MAX + STORE_ID_MAX + 2)
+
+/* Index s unless its content is the one indexed. Where a key repeats (a
+ * state never holds that), the first wins, as in the codec's scans. */
+static void sync(struct sti *x, const struct store_state *s)
+{
+	if (x->gen && x->gen == s->gen)
+		return;
+	strmap_fini(&x->tasks);
+	strmap_fini(&x->rsv);
+	for (size_t i = 0; i < s->ntasks; i++)
+		if (!strmap_get(&x->tasks, s->tasks[i].task_id, NULL))
+			strmap_put(&x->tasks, s->tasks[i].task_id, i);
+	char k[RSV_KEY_MAX + 1];
+	for (size_t i = 0; i < s->nreservations; i++) {
+		const struct store_reservation *r = &s->reservations[i];
+		if (rsv_key(k, sizeof k, r->service, r->agent_id) && !strmap_get(&x->rsv, k, NULL))
+			strmap_put(&x->rsv, k, i);
+	}
+	x->gen = s->gen;
+	x->rebuilds++;
+}
+
+struct store_task *sti_find_task(struct sti *x, struct store_state *s, const char *task_id)
+{
+	sync(x, s);
+	size_t i;
+	if (!strmap_get(&x->tasks, task_id, &i))
+		return NULL;
+	if (i < s->ntasks && strcmp(s->tasks[i].task_id, task_id) == 0)
+		return &s->tasks[i];
+	x->gen = 0; /* a key changed behind the codec's back */
+	return store_state_find_task(s, task_id);
+}
+
+struct store_task *sti_put_task(struct sti *x, struct store_state *s, const struct store_task *t)
+{
+	if (!store_task_valid(t))
+		return NULL;
+	struct store_task *d = sti_find_task(x, s, t->task_id);
+	if (d) {
+		*d = *t;
+		return d;
+	}
+	bool in_sync = x->gen && x->gen == s->gen;
+	d = store_state_append_task(s, t);
+	if (in_sync) {
+		strmap_put(&x->tasks, d->task_id, (size_t)(d - s->tasks));
+		x->gen = s->gen;
+	}
+	return d;
+}
+
+struct store_reservation *sti_reservation(struct sti *x, struct store_state *s, const char *service,
+					  const char *agent_id, bool create)
+{
+	char k[RSV_KEY_MAX + 1];
+	if (!rsv_key(k, sizeof k, service, agent_id))
+		return NULL;
+	sync(x, s);
+	size_t i;
+	if (strmap_get(&x->rsv, k, &i)) {
+		if (i < s->nreservations && strcmp(s->reservations[i].service, service) == 0 &&
+		    strcmp(s->reservations[i].agent_id, agent_id) == 0)
+			return &s->reservations[i];
+		x->gen = 0;
+		return store_state_reservation(s, service, agent_id, create);
+	}
+	if (!create)
+		return NULL;
+	struct store_reservation *r = store_state_append_reservation(s, service, agent_id);
+	if (r) {
+		strmap_put(&x->rsv, k, (size_t)(r - s->reservations));
+		x->gen = s->gen;
+	}
+	return r;
+}
