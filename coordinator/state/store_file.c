@@ -695,6 +695,12 @@ static bool changed_behind(struct file_store *fs, const char *name,
 	return false;
 }
 
+static bool file_known(void *impl)
+{
+	const struct file_store *fs = impl;
+	return fs->known;
+}
+
 static int file_save(void *impl, const struct store_state *s,
 		     uint64_t expected, uint64_t *new_version, char *err,
 		     size_t errlen)
@@ -703,21 +709,10 @@ static int file_save(void *impl, const struct store_state *s,
 	char eb[128];
 	int rv = 0;
 
-	if (!fs->known) {
-		/* First save without a load: learn the version (and refuse to
-		 * overwrite a corrupt state). */
-		struct store_state tmp;
-		uint64_t v;
-		rv = file_load(fs, &tmp, &v, err, errlen);
-		store_state_fini(&tmp);
-		if (rv)
-			return rv;
-	} else if (changed_behind(fs, STATE_FILE, fs->exists, &fs->st,
-				  fs->path, &rv, err, errlen) ||
-		   changed_behind(fs, LOG_FILE, fs->log_exists, &fs->lst,
-				  fs->lpath, &rv, err, errlen)) {
+	/* fs->known: store_save() loads first when it is not. */
+	if (changed_behind(fs, STATE_FILE, fs->exists, &fs->st, fs->path, &rv, err, errlen) ||
+	    changed_behind(fs, LOG_FILE, fs->log_exists, &fs->lst, fs->lpath, &rv, err, errlen))
 		return rv;
-	}
 	if (expected != fs->version)
 		return qm_fail(err, errlen, QM_ECONFLICT,
 			    "stale state version: expected %" PRIu64
@@ -854,6 +849,7 @@ static void file_close(void *impl)
 static const struct store_ops file_ops = {
 	.name = "file",
 	.load = file_load,
+	.known = file_known,
 	.save = file_save,
 	.close = file_close,
 };
