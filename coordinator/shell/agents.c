@@ -18,6 +18,7 @@ void agents_init(struct coord *c)
 {
 	strmap_init(&c->agent_idx);
 	strmap_init(&c->health_idx);
+	store_agent_index_init(&c->st_agents);
 }
 
 /* Frees the tables; c->nodes is the caller's. */
@@ -31,6 +32,7 @@ void agents_fini(struct coord *c)
 	free(c->agents);
 	strmap_fini(&c->agent_idx);
 	strmap_fini(&c->health_idx);
+	store_agent_index_fini(&c->st_agents);
 	for (size_t i = 0; i < c->nhealth; i++)
 		free(c->health[i].task_id);
 	free(c->health);
@@ -272,10 +274,7 @@ static bool agent_expected(struct coord *c, const char *agent_id)
 	const struct agent *a = agent_find(c, agent_id);
 	if (a && a->offered)
 		return true;
-	for (size_t i = 0; i < c->st.ntasks; i++)
-		if (strcmp(c->st.tasks[i].agent_id, agent_id) == 0)
-			return true;
-	return false;
+	return store_agent_index_has_tasks(&c->st_agents, &c->st, agent_id);
 }
 
 /* Keep only the unexpected agents still unexpected and still with a node. */

@@ -137,6 +137,7 @@ struct coord {
 	struct zk_conn *zk;       /* with --zk: store and election share it */
 	struct store_state st;
 	uint64_t st_version;
+	struct store_agent_index st_agents; /* agents with tasks in st */
 	struct nodes nodes;
 	struct agent *agents;
 	size_t nagents, agents_cap;

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,19 @@ static void copy_str(char *dst, size_t cap, const char *src)
 
 /* ---- state in memory ------------------------------------------------ */
 
+/* tasks_gen values, unique in the process (states live on several threads
+ * in tests and tools, each state on one). */
+static _Atomic uint64_t tasks_gen_last;
+
+void store_state_tasks_changed(struct store_state *s)
+{
+	s->tasks_gen = atomic_fetch_add_explicit(&tasks_gen_last, 1, memory_order_relaxed) + 1;
+}
+
 void store_state_init(struct store_state *s)
 {
 	memset(s, 0, sizeof *s);
+	store_state_tasks_changed(s);
 }
 
 void store_state_fini(struct store_state *s)
@@ -65,6 +76,7 @@ static struct store_task *append_task(struct store_state *s)
 	}
 	struct store_task *t = &s->tasks[s->ntasks++];
 	memset(t, 0, sizeof *t);
+	store_state_tasks_changed(s);
 	return t;
 }
 
@@ -77,6 +89,7 @@ struct store_task *store_state_put_task(struct store_state *s,
 	if (!d)
 		d = append_task(s);
 	*d = *t;
+	store_state_tasks_changed(s); /* a replaced task's agent may differ */
 	return d;
 }
 
@@ -88,7 +101,36 @@ bool store_state_remove_task(struct store_state *s, const char *task_id)
 	size_t i = (size_t)(t - s->tasks);
 	memmove(t, t + 1, (s->ntasks - i - 1) * sizeof *t);
 	s->ntasks--;
+	store_state_tasks_changed(s);
 	return true;
+}
+
+void store_agent_index_init(struct store_agent_index *ix)
+{
+	strmap_init(&ix->counts);
+	ix->gen = 0;
+}
+
+void store_agent_index_fini(struct store_agent_index *ix)
+{
+	strmap_fini(&ix->counts);
+	ix->gen = 0;
+}
+
+bool store_agent_index_has_tasks(struct store_agent_index *ix, const struct store_state *s,
+				 const char *agent_id)
+{
+	size_t n;
+	if (!s->tasks_gen || ix->gen != s->tasks_gen) { /* 0: a state never initialised */
+		strmap_fini(&ix->counts);
+		strmap_init(&ix->counts);
+		for (size_t i = 0; i < s->ntasks; i++) {
+			const char *a = s->tasks[i].agent_id;
+			strmap_put(&ix->counts, a, strmap_get(&ix->counts, a, &n) ? n + 1 : 1);
+		}
+		ix->gen = s->tasks_gen;
+	}
+	return strmap_get(&ix->counts, agent_id, &n);
 }
 
 static struct store_failure *append_failure(struct store_state *s)
@@ -636,6 +678,7 @@ static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
 			return rv;
 		s->ntasks++;
 	}
+	store_state_tasks_changed(s);
 	size_t nf = (size_t)cJSON_GetArraySize(fails);
 	if (nf) {
 		s->failures = qm_calloc(nf, sizeof *s->failures);

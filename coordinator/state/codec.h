@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strmap.h"
+
 #define STORE_MAX_BYTES (64u << 20)   /* cap on a stored state's size */
 #define STORE_FORMAT "quobyte-mesos-state"
 /* Bumped on incompatible changes. A state holding reservations is written
@@ -116,6 +118,12 @@ struct store_state {
 	bool rollout_paused;
 	struct store_task *tasks;
 	size_t ntasks, tasks_cap;
+	/* A value no other state content had: set anew by every function
+	 * below that may change which tasks there are or their agent ids
+	 * (init and fini too), so a struct copy carries it along with the
+	 * tasks it describes. Code that writes tasks[] or ntasks directly
+	 * calls store_state_tasks_changed(). Not stored. */
+	uint64_t tasks_gen;
 	struct store_failure *failures;
 	size_t nfailures, failures_cap;
 	struct store_reservation *reservations;
@@ -132,7 +140,9 @@ void store_state_fini(struct store_state *s);
 
 /* Insert or replace (by task_id) a copy of *t. Returns the stored entry,
  * valid until the next insert or remove. NULL when t->task_id is empty or
- * a string field is not NUL-terminated within its array. */
+ * a string field is not NUL-terminated within its array. A task's agent_id
+ * changes only through here (a found task's other fields may be written in
+ * place). */
 struct store_task *store_state_put_task(struct store_state *s,
 					const struct store_task *t);
 /* The task with this ID or NULL; valid until the next insert or remove. */
@@ -140,6 +150,24 @@ struct store_task *store_state_find_task(struct store_state *s,
 					 const char *task_id);
 /* Remove a task; true when it was there. Order of the others is kept. */
 bool store_state_remove_task(struct store_state *s, const char *task_id);
+/* Say that tasks[] or ntasks was written directly: a new tasks_gen. */
+void store_state_tasks_changed(struct store_state *s);
+
+/* Which agents have tasks in a state, answered in O(1): agent id -> number
+ * of its tasks, built from s->tasks when asked about a state whose
+ * tasks_gen it was not built for (O(ntasks) then, once per change of the
+ * tasks; a state replaced whole, e.g. by a load, has a tasks_gen no index
+ * has seen). One owner thread, like the state. */
+struct store_agent_index {
+	struct strmap counts; /* agent id -> tasks on it (> 0) */
+	uint64_t gen;         /* the tasks_gen counts reflect; 0 = none */
+};
+
+void store_agent_index_init(struct store_agent_index *ix);
+void store_agent_index_fini(struct store_agent_index *ix);
+/* Whether any task of s runs on (was launched on) agent_id. */
+bool store_agent_index_has_tasks(struct store_agent_index *ix, const struct store_state *s,
+				 const char *agent_id);
 
 /* The failure entry of (service, agent_id); created with zero counts when
  * create is true, else NULL when absent. NULL also for arguments that do

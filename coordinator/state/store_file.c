@@ -250,6 +250,7 @@ static int make_record(const struct store_state *old,
 	}
 	if (indexed)
 		strmap_fini(&idx);
+	store_state_tasks_changed(&d);
 	bool fch = !SAME_ARR(old, s, failures, nfailures);
 	bool rch = !SAME_ARR(old, s, reservations, nreservations);
 	bool dch = !SAME_ARR(old, s, drains, ndrains);
@@ -795,6 +796,7 @@ static int file_save(void *impl, const struct store_state *s,
 		struct store_state rest = *s;
 		rest.tasks = NULL;
 		rest.ntasks = rest.tasks_cap = 0;
+		store_state_tasks_changed(&rest);
 		struct store_state keep = fs->cur;
 		store_state_init(&fs->cur);
 		state_copy(&fs->cur, &rest);
@@ -805,6 +807,7 @@ static int file_save(void *impl, const struct store_state *s,
 		keep.tasks = NULL;
 		keep.ntasks = keep.tasks_cap = 0;
 		store_state_fini(&keep);
+		store_state_tasks_changed(&fs->cur);
 		free(changed);
 	} else {
 		state_copy(&fs->cur, s);

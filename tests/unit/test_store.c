@@ -279,6 +279,69 @@ Test(store, state_helpers)
 	cr_assert_eq(s.ntasks, 0);
 }
 
+/* The index of agents with tasks (agents.c: a node nobody expected) is
+ * right after every way the tasks change: added, a second task on an
+ * agent, removed, replaced onto another agent, the state reloaded (through
+ * the store, and replaced whole), emptied. */
+Test(store, agent_index_follows_the_tasks)
+{
+	struct store_agent_index ix;
+	store_agent_index_init(&ix);
+	struct store_state s;
+	store_state_init(&s);
+	cr_assert(!store_agent_index_has_tasks(&ix, &s, "5e1f-S1"));
+
+	struct store_task t1 = mk_task(1), t2 = mk_task(2), t3 = mk_task(3);
+	snprintf(t3.agent_id, sizeof t3.agent_id, "5e1f-S1");
+	cr_assert_not_null(store_state_put_task(&s, &t1));
+	cr_assert(store_agent_index_has_tasks(&ix, &s, "5e1f-S1"));
+	cr_assert(!store_agent_index_has_tasks(&ix, &s, "5e1f-S2"));
+	cr_assert_not_null(store_state_put_task(&s, &t2));
+	cr_assert_not_null(store_state_put_task(&s, &t3));
+	cr_assert(store_agent_index_has_tasks(&ix, &s, "5e1f-S2"));
+	cr_assert(store_state_remove_task(&s, t1.task_id));
+	cr_assert(store_agent_index_has_tasks(&ix, &s, "5e1f-S1"), "t3 is still there");
+	cr_assert(store_state_remove_task(&s, t3.task_id));
+	cr_assert(!store_agent_index_has_tasks(&ix, &s, "5e1f-S1"));
+	cr_assert(store_agent_index_has_tasks(&ix, &s, "5e1f-S2"));
+
+	/* the same task id put again on another agent */
+	snprintf(t2.agent_id, sizeof t2.agent_id, "5e1f-S9");
+	cr_assert_not_null(store_state_put_task(&s, &t2));
+	cr_assert_eq(s.ntasks, 1);
+	cr_assert(!store_agent_index_has_tasks(&ix, &s, "5e1f-S2"));
+	cr_assert(store_agent_index_has_tasks(&ix, &s, "5e1f-S9"));
+
+	/* reloaded through the store: another state, and back */
+	struct store *st = open_ok();
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, &s, 0, &v, err, sizeof err), 0, "%s", err);
+	struct store_state r;
+	cr_assert_eq(store_load(st, &r, &v, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	cr_assert(store_agent_index_has_tasks(&ix, &r, "5e1f-S9"));
+	cr_assert(store_state_remove_task(&r, t2.task_id));
+	cr_assert(!store_agent_index_has_tasks(&ix, &r, "5e1f-S9"));
+	cr_assert(store_agent_index_has_tasks(&ix, &s, "5e1f-S9"));
+
+	/* replaced whole, as the coordinator does after a load */
+	struct store_state fresh;
+	fill(&fresh, 3); /* agents 5e1f-S0 .. 5e1f-S2 */
+	store_state_fini(&s);
+	s = fresh;
+	cr_assert(!store_agent_index_has_tasks(&ix, &s, "5e1f-S9"));
+	for (int i = 0; i < 3; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "5e1f-S%d", i);
+		cr_assert(store_agent_index_has_tasks(&ix, &s, id), "%s", id);
+	}
+	store_state_fini(&s);
+	cr_assert(!store_agent_index_has_tasks(&ix, &s, "5e1f-S0"));
+	store_state_fini(&r);
+	store_agent_index_fini(&ix);
+}
+
 /* Reservations are never forgotten (issue 10): they survive the codec, a
  * state holding them is format 2 so a coordinator from before reservations
  * refuses it instead of dropping them on its next save, and a state
