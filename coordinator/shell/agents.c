@@ -272,10 +272,7 @@ static bool agent_expected(struct coord *c, const char *agent_id)
 	const struct agent *a = agent_find(c, agent_id);
 	if (a && a->offered)
 		return true;
-	for (size_t i = 0; i < c->st.ntasks; i++)
-		if (strcmp(c->st.tasks[i].agent_id, agent_id) == 0)
-			return true;
-	return false;
+	return sti_agent_has_tasks(&c->sti, &c->st, agent_id);
 }
 
 /* Keep only the unexpected agents still unexpected and still with a node. */

@@ -26,19 +26,19 @@ static void copy_str(char *dst, size_t cap, const char *src)
 /* ---- state in memory ------------------------------------------------ */
 
 /* A new content number (store_state.gen; state/stindex.h): process-wide,
- * so two states that are not copies of each other never share one. The
- * ZooKeeper store decodes on its own thread. */
+ * so two states that are not copies of each other never share one (states
+ * live on several threads: the ZooKeeper store decodes on its own). */
 static _Atomic uint64_t gen_seq;
 
-static void touch(struct store_state *s)
+void store_state_changed(struct store_state *s)
 {
-	s->gen = atomic_fetch_add(&gen_seq, 1) + 1;
+	s->gen = atomic_fetch_add_explicit(&gen_seq, 1, memory_order_relaxed) + 1;
 }
 
 void store_state_init(struct store_state *s)
 {
 	memset(s, 0, sizeof *s);
-	touch(s);
+	store_state_changed(s);
 }
 
 void store_state_fini(struct store_state *s)
@@ -77,7 +77,7 @@ static struct store_task *append_task(struct store_state *s)
 	}
 	struct store_task *t = &s->tasks[s->ntasks++];
 	memset(t, 0, sizeof *t);
-	touch(s);
+	store_state_changed(s);
 	return t;
 }
 
@@ -95,6 +95,7 @@ struct store_task *store_state_put_task(struct store_state *s,
 	if (!d)
 		d = append_task(s);
 	*d = *t;
+	store_state_changed(s); /* a replaced task's agent may differ */
 	return d;
 }
 
@@ -115,7 +116,7 @@ bool store_state_remove_task(struct store_state *s, const char *task_id)
 	size_t i = (size_t)(t - s->tasks);
 	memmove(t, t + 1, (s->ntasks - i - 1) * sizeof *t);
 	s->ntasks--;
-	touch(s);
+	store_state_changed(s);
 	return true;
 }
 
@@ -195,7 +196,7 @@ struct store_reservation *store_state_append_reservation(struct store_state *s,
 	memset(r, 0, sizeof *r);
 	copy_str(r->service, sizeof r->service, service);
 	copy_str(r->agent_id, sizeof r->agent_id, agent_id);
-	touch(s);
+	store_state_changed(s);
 	return r;
 }
 
@@ -208,7 +209,7 @@ bool store_state_remove_reservation(struct store_state *s, const char *service,
 	size_t i = (size_t)(r - s->reservations);
 	memmove(r, r + 1, (s->nreservations - i - 1) * sizeof *r);
 	s->nreservations--;
-	touch(s);
+	store_state_changed(s);
 	return true;
 }
 
@@ -721,6 +722,7 @@ static int rd_lists(struct rd *r, const cJSON *root, struct store_state *s)
 			return rv;
 		s->ndrains++;
 	}
+	store_state_changed(s); /* written directly above */
 	return 0;
 }
 

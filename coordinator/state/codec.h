@@ -122,8 +122,12 @@ struct store_state {
 	size_t nreservations, reservations_cap;
 	struct store_drain *drains;              /* optional on read */
 	size_t ndrains, drains_cap;
-	/* Not stored: the content number of the tasks' and reservations' keys
-	 * (state/stindex.h), new at init and at every add or remove here. */
+	/* Not stored: a number no other state content had (state/stindex.h
+	 * caches look-ups by it). Set anew by every function below that may
+	 * change which tasks or reservations there are, or a task's agent id
+	 * (init and fini too), so a struct copy carries it along with the
+	 * content it describes. Code that writes tasks[], reservations[] or
+	 * their counts directly calls store_state_changed(). */
 	uint64_t gen;
 };
 
@@ -135,7 +139,9 @@ void store_state_fini(struct store_state *s);
 
 /* Insert or replace (by task_id) a copy of *t. Returns the stored entry,
  * valid until the next insert or remove. NULL when t->task_id is empty or
- * a string field is not NUL-terminated within its array. */
+ * a string field is not NUL-terminated within its array. A task's agent_id
+ * changes only through here (a found task's other fields may be written in
+ * place). */
 struct store_task *store_state_put_task(struct store_state *s,
 					const struct store_task *t);
 /* Append a copy of *t without looking for its task_id (the caller knows it
@@ -148,6 +154,9 @@ struct store_task *store_state_find_task(struct store_state *s,
 					 const char *task_id);
 /* Remove a task; true when it was there. Order of the others is kept. */
 bool store_state_remove_task(struct store_state *s, const char *task_id);
+/* Say that tasks[], reservations[] or their counts were written directly:
+ * a new gen. */
+void store_state_changed(struct store_state *s);
 
 /* The failure entry of (service, agent_id); created with zero counts when
  * create is true, else NULL when absent. NULL also for arguments that do

@@ -8,12 +8,14 @@ void sti_init(struct sti *x)
 	memset(x, 0, sizeof *x);
 	strmap_init(&x->tasks);
 	strmap_init(&x->rsv);
+	strmap_init(&x->agents);
 }
 
 void sti_fini(struct sti *x)
 {
 	strmap_fini(&x->tasks);
 	strmap_fini(&x->rsv);
+	strmap_fini(&x->agents);
 	memset(x, 0, sizeof *x);
 }
 
@@ -30,6 +32,18 @@ static bool rsv_key(char *k, size_t cap, const char *service, const char *agent_
 
 #define RSV_KEY_MAX (STORE_SERVICE_MAX + STORE_ID_MAX + 2)
 
+static void agent_add(struct sti *x, const char *agent_id, int d)
+{
+	size_t n = 0;
+	strmap_get(&x->agents, agent_id, &n);
+	if (d > 0)
+		strmap_put(&x->agents, agent_id, n + 1);
+	else if (n > 1)
+		strmap_put(&x->agents, agent_id, n - 1);
+	else
+		strmap_del(&x->agents, agent_id);
+}
+
 /* Index s unless its content is the one indexed. Where a key repeats (a
  * state never holds that), the first wins, as in the codec's scans. */
 static void sync(struct sti *x, const struct store_state *s)
@@ -38,9 +52,12 @@ static void sync(struct sti *x, const struct store_state *s)
 		return;
 	strmap_fini(&x->tasks);
 	strmap_fini(&x->rsv);
-	for (size_t i = 0; i < s->ntasks; i++)
+	strmap_fini(&x->agents);
+	for (size_t i = 0; i < s->ntasks; i++) {
 		if (!strmap_get(&x->tasks, s->tasks[i].task_id, NULL))
 			strmap_put(&x->tasks, s->tasks[i].task_id, i);
+		agent_add(x, s->tasks[i].agent_id, 1);
+	}
 	char k[RSV_KEY_MAX + 1];
 	for (size_t i = 0; i < s->nreservations; i++) {
 		const struct store_reservation *r = &s->reservations[i];
@@ -68,17 +85,34 @@ struct store_task *sti_put_task(struct sti *x, struct store_state *s, const stru
 	if (!store_task_valid(t))
 		return NULL;
 	struct store_task *d = sti_find_task(x, s, t->task_id);
+	bool in_sync = x->gen && x->gen == s->gen;
 	if (d) {
+		bool moved = strcmp(d->agent_id, t->agent_id) != 0;
+		if (moved && in_sync) {
+			agent_add(x, d->agent_id, -1);
+			agent_add(x, t->agent_id, 1);
+		}
 		*d = *t;
+		if (moved) { /* as store_state_put_task: the keys changed */
+			store_state_changed(s);
+			if (in_sync)
+				x->gen = s->gen;
+		}
 		return d;
 	}
-	bool in_sync = x->gen && x->gen == s->gen;
 	d = store_state_append_task(s, t);
 	if (in_sync) {
 		strmap_put(&x->tasks, d->task_id, (size_t)(d - s->tasks));
+		agent_add(x, d->agent_id, 1);
 		x->gen = s->gen;
 	}
 	return d;
+}
+
+bool sti_agent_has_tasks(struct sti *x, struct store_state *s, const char *agent_id)
+{
+	sync(x, s);
+	return strmap_get(&x->agents, agent_id, NULL);
 }
 
 struct store_reservation *sti_reservation(struct sti *x, struct store_state *s, const char *service,

@@ -1,8 +1,8 @@
-/* O(1) look-ups of a store_state's tasks (by task id) and reservations (by
- * service and agent id) for the owner of one long-lived state: the
- * coordinator's. codec.c finds them by scanning, which made every status
- * update, launch and offer O(tasks): O(n^2) per offer cycle and per launch
- * plan at 10,000 agents (issue 11).
+/* O(1) look-ups of a store_state's tasks (by task id), reservations (by
+ * service and agent id) and of the agents that have tasks, for the owner of
+ * one long-lived state: the coordinator's. codec.c finds them by scanning,
+ * which made every status update, launch and offer O(tasks): O(n^2) per
+ * offer cycle and per launch plan at 10,000 agents (issue 11).
  *
  * The index is a cache of one state's content, identified by
  * store_state.gen: codec.c gives a state a new process-wide number whenever
@@ -23,10 +23,11 @@
 #include <stdint.h>
 
 struct sti {
-	uint64_t gen;        /* store_state.gen indexed; 0 = none */
-	struct strmap tasks; /* task id -> position in tasks */
-	struct strmap rsv;   /* "service\nagent id" -> position in reservations */
-	uint64_t rebuilds;   /* for tests and figures */
+	uint64_t gen;         /* store_state.gen indexed; 0 = none */
+	struct strmap tasks;  /* task id -> position in tasks */
+	struct strmap rsv;    /* "service\nagent id" -> position in reservations */
+	struct strmap agents; /* agent id -> number of its tasks (> 0) */
+	uint64_t rebuilds;    /* for tests and figures */
 };
 
 void sti_init(struct sti *x);
@@ -36,6 +37,8 @@ void sti_fini(struct sti *x);
 struct store_task *sti_find_task(struct sti *x, struct store_state *s, const char *task_id);
 /* As store_state_put_task. */
 struct store_task *sti_put_task(struct sti *x, struct store_state *s, const struct store_task *t);
+/* Whether any task of s runs on (was launched on) agent_id. */
+bool sti_agent_has_tasks(struct sti *x, struct store_state *s, const char *agent_id);
 /* As store_state_reservation. */
 struct store_reservation *sti_reservation(struct sti *x, struct store_state *s, const char *service,
 					  const char *agent_id, bool create);

@@ -31,7 +31,18 @@ int store_save(struct store *st, const struct store_state *s,
 	       size_t errlen)
 {
 	uint64_t nv = 0;
-	int rv = st->ops->save(st->impl, s, expected_version, &nv, err, errlen);
+	int rv;
+	if (!st->ops->known(st->impl)) {
+		/* First save without a load (or after a doubt): learn the
+		 * version, and refuse to overwrite a corrupt state. */
+		struct store_state tmp;
+		uint64_t v;
+		rv = st->ops->load(st->impl, &tmp, &v, err, errlen);
+		store_state_fini(&tmp);
+		if (rv)
+			return rv;
+	}
+	rv = st->ops->save(st->impl, s, expected_version, &nv, err, errlen);
 	if (!rv && new_version)
 		*new_version = nv;
 	return rv;

@@ -23,17 +23,24 @@
 
 #include "state/codec.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct store;
 
 /* A backend. Each function gets the impl pointer given to store_new(). The
- * contracts are those of store_load/store_save/store_close below. */
+ * contracts are those of store_load/store_save/store_close below, except
+ * that save is called only when known answers true: store_save() first
+ * loads (and so learns the version, or refuses a corrupt state) when the
+ * backend does not know what is stored. known: whether the backend's view
+ * of the stored state and its version is current (set by a successful load
+ * or save, cleared by anything that leaves it in doubt). */
 struct store_ops {
 	const char *name; /* "file", "zk" */
 	int (*load)(void *impl, struct store_state *out, uint64_t *version,
 		    char *err, size_t errlen);
+	bool (*known)(void *impl);
 	int (*save)(void *impl, const struct store_state *s, uint64_t expected,
 		    uint64_t *new_version, char *err, size_t errlen);
 	void (*close)(void *impl);

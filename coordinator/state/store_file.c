@@ -250,6 +250,7 @@ static int make_record(const struct store_state *old,
 	}
 	if (indexed)
 		strmap_fini(&idx);
+	store_state_changed(&d);
 	bool fch = !SAME_ARR(old, s, failures, nfailures);
 	bool rch = !SAME_ARR(old, s, reservations, nreservations);
 	bool dch = !SAME_ARR(old, s, drains, ndrains);
@@ -695,6 +696,12 @@ static bool changed_behind(struct file_store *fs, const char *name,
 	return false;
 }
 
+static bool file_known(void *impl)
+{
+	const struct file_store *fs = impl;
+	return fs->known;
+}
+
 static int file_save(void *impl, const struct store_state *s,
 		     uint64_t expected, uint64_t *new_version, char *err,
 		     size_t errlen)
@@ -703,21 +710,10 @@ static int file_save(void *impl, const struct store_state *s,
 	char eb[128];
 	int rv = 0;
 
-	if (!fs->known) {
-		/* First save without a load: learn the version (and refuse to
-		 * overwrite a corrupt state). */
-		struct store_state tmp;
-		uint64_t v;
-		rv = file_load(fs, &tmp, &v, err, errlen);
-		store_state_fini(&tmp);
-		if (rv)
-			return rv;
-	} else if (changed_behind(fs, STATE_FILE, fs->exists, &fs->st,
-				  fs->path, &rv, err, errlen) ||
-		   changed_behind(fs, LOG_FILE, fs->log_exists, &fs->lst,
-				  fs->lpath, &rv, err, errlen)) {
+	/* fs->known: store_save() loads first when it is not. */
+	if (changed_behind(fs, STATE_FILE, fs->exists, &fs->st, fs->path, &rv, err, errlen) ||
+	    changed_behind(fs, LOG_FILE, fs->log_exists, &fs->lst, fs->lpath, &rv, err, errlen))
 		return rv;
-	}
 	if (expected != fs->version)
 		return qm_fail(err, errlen, QM_ECONFLICT,
 			    "stale state version: expected %" PRIu64
@@ -800,6 +796,7 @@ static int file_save(void *impl, const struct store_state *s,
 		struct store_state rest = *s;
 		rest.tasks = NULL;
 		rest.ntasks = rest.tasks_cap = 0;
+		store_state_changed(&rest);
 		struct store_state keep = fs->cur;
 		store_state_init(&fs->cur);
 		state_copy(&fs->cur, &rest);
@@ -810,6 +807,7 @@ static int file_save(void *impl, const struct store_state *s,
 		keep.tasks = NULL;
 		keep.ntasks = keep.tasks_cap = 0;
 		store_state_fini(&keep);
+		store_state_changed(&fs->cur);
 		free(changed);
 	} else {
 		state_copy(&fs->cur, s);
@@ -854,6 +852,7 @@ static void file_close(void *impl)
 static const struct store_ops file_ops = {
 	.name = "file",
 	.load = file_load,
+	.known = file_known,
 	.save = file_save,
 	.close = file_close,
 };

@@ -628,21 +628,18 @@ static int save_answered(struct zk_store *zs, const struct zk_op *op,
 	return zk_fail(zs, rc, "write", err, errlen);
 }
 
+static bool zs_known(void *impl)
+{
+	const struct zk_store *zs = impl;
+	return zs->known;
+}
+
 static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 		   uint64_t *new_version, char *err, size_t errlen)
 {
 	struct zk_store *zs = impl;
 	int rv;
-	if (!zs->known) {
-		/* Learn the version first (and refuse to overwrite a corrupt
-		 * state). */
-		struct store_state tmp;
-		uint64_t v;
-		rv = zs_load(zs, &tmp, &v, err, errlen);
-		store_state_fini(&tmp);
-		if (rv)
-			return rv;
-	}
+	/* zs->known: store_save() loads first when it is not. */
 	if (expected != zs->version)
 		return qm_fail(err, errlen, QM_ECONFLICT,
 			    "stale state version: expected %" PRIu64 ", %s is at %"
@@ -706,6 +703,7 @@ static void zs_close(void *impl)
 static const struct store_ops zk_ops = {
 	.name = "zk",
 	.load = zs_load,
+	.known = zs_known,
 	.save = zs_save,
 	.close = zs_close,
 };

@@ -147,6 +147,32 @@ __attribute__((unused)) static void fill(struct store_state *s, int ntasks)
 	cr_assert_not_null(store_state_reservation(s, "prober", "5e1f-S3", true));
 }
 
+/* One small change of the kind the coordinator makes: a task's state, a
+ * new task, a removed task, a failure counter. */
+__attribute__((unused)) static void small_change(struct store_state *s, int i)
+{
+	switch (i % 4) {
+	case 0:
+		snprintf(s->tasks[(size_t)i % s->ntasks].state, sizeof s->tasks[0].state,
+			 "TASK_RUNNING");
+		s->tasks[(size_t)i % s->ntasks].launched_ms = i;
+		break;
+	case 1: {
+		struct store_task t = mk_task(100000 + i);
+		cr_assert_not_null(store_state_put_task(s, &t));
+		break;
+	}
+	case 2:
+		cr_assert(store_state_remove_task(s, s->tasks[0].task_id));
+		break;
+	default: {
+		struct store_failure *f = store_state_failure(s, "data", "5e1f-S3", true);
+		f->consecutive = (uint32_t)i;
+		snprintf(s->progress, sizeof s->progress, "step %d", i);
+	}
+	}
+}
+
 __attribute__((unused)) static void assert_same(const struct store_state *a, const struct store_state *b)
 {
 	cr_assert_str_eq(a->framework_id, b->framework_id);
@@ -250,6 +276,25 @@ __attribute__((unused)) static struct store *open_url(const char *u)
 __attribute__((unused)) static struct store *open_ok(void)
 {
 	return open_url(url);
+}
+
+/* A store with history: open it, save fill(s, ntasks) (the file store's
+ * snapshot), then small_change(s, 0 .. nchanges - 1), each saved (its log's
+ * records); every save must succeed. Returns the store still open
+ * (close_st); *v: its version, 1 + nchanges. */
+__attribute__((unused)) static struct store *open_saved(struct store_state *s, int ntasks,
+							int nchanges, uint64_t *v)
+{
+	struct store *st = open_ok();
+	fill(s, ntasks);
+	char err[512] = "";
+	*v = 0;
+	cr_assert_eq(store_save(st, s, *v, v, err, sizeof err), 0, "%s", err);
+	for (int i = 0; i < nchanges; i++) {
+		small_change(s, i);
+		cr_assert_eq(store_save(st, s, *v, v, err, sizeof err), 0, "%s", err);
+	}
+	return st;
 }
 
 /* ---- backends ------------------------------------------------------- */

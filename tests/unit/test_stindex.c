@@ -3,6 +3,7 @@
 #include "state/codec.h"
 #include "state/stindex.h"
 
+#include <stdbool.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,6 +102,14 @@ Test(stindex, answers_as_the_scans_under_random_changes)
 				cr_assert_eq(sti_find_task(&x, &s, id),
 					     store_state_find_task(&s, id), "round %d: task %s",
 					     round, id);
+			}
+			for (unsigned j = 0; j < AGENTS; j++) {
+				snprintf(agent, sizeof agent, "agent-%u", j);
+				bool has = false;
+				for (size_t i = 0; i < s.ntasks && !has; i++)
+					has = strcmp(s.tasks[i].agent_id, agent) == 0;
+				cr_assert_eq(sti_agent_has_tasks(&x, &s, agent), has,
+					     "round %d: agent %s", round, agent);
 			}
 			for (unsigned j = 0; j < AGENTS; j++)
 				for (int q = 0; q < 3; q++) {

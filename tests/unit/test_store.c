@@ -9,6 +9,7 @@
  * server tests/zk/run.sh starts. The ZooKeeper-only tests are
  * tests/zk/test_store_zk.c. */
 #include "store_fixture.h"
+#include "state/stindex.h"
 #include "state/store_file.h"
 
 TestSuite(SUITE, .init = be_setup, .fini = be_teardown);
@@ -277,6 +278,69 @@ Test(store, state_helpers)
 	cr_assert_eq(s.nfailures, 0);
 	store_state_fini(&s);
 	cr_assert_eq(s.ntasks, 0);
+}
+
+/* The index of agents with tasks (agents.c: a node nobody expected) is
+ * right after every way the tasks change: added, a second task on an
+ * agent, removed, replaced onto another agent, the state reloaded (through
+ * the store, and replaced whole), emptied. */
+Test(store, agent_index_follows_the_tasks)
+{
+	struct sti ix;
+	sti_init(&ix);
+	struct store_state s;
+	store_state_init(&s);
+	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S1"));
+
+	struct store_task t1 = mk_task(1), t2 = mk_task(2), t3 = mk_task(3);
+	snprintf(t3.agent_id, sizeof t3.agent_id, "5e1f-S1");
+	cr_assert_not_null(store_state_put_task(&s, &t1));
+	cr_assert(sti_agent_has_tasks(&ix, &s, "5e1f-S1"));
+	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S2"));
+	cr_assert_not_null(store_state_put_task(&s, &t2));
+	cr_assert_not_null(store_state_put_task(&s, &t3));
+	cr_assert(sti_agent_has_tasks(&ix, &s, "5e1f-S2"));
+	cr_assert(store_state_remove_task(&s, t1.task_id));
+	cr_assert(sti_agent_has_tasks(&ix, &s, "5e1f-S1"), "t3 is still there");
+	cr_assert(store_state_remove_task(&s, t3.task_id));
+	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S1"));
+	cr_assert(sti_agent_has_tasks(&ix, &s, "5e1f-S2"));
+
+	/* the same task id put again on another agent */
+	snprintf(t2.agent_id, sizeof t2.agent_id, "5e1f-S9");
+	cr_assert_not_null(store_state_put_task(&s, &t2));
+	cr_assert_eq(s.ntasks, 1);
+	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S2"));
+	cr_assert(sti_agent_has_tasks(&ix, &s, "5e1f-S9"));
+
+	/* reloaded through the store: another state, and back */
+	struct store *st = open_ok();
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, &s, 0, &v, err, sizeof err), 0, "%s", err);
+	struct store_state r;
+	cr_assert_eq(store_load(st, &r, &v, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	cr_assert(sti_agent_has_tasks(&ix, &r, "5e1f-S9"));
+	cr_assert(store_state_remove_task(&r, t2.task_id));
+	cr_assert(!sti_agent_has_tasks(&ix, &r, "5e1f-S9"));
+	cr_assert(sti_agent_has_tasks(&ix, &s, "5e1f-S9"));
+
+	/* replaced whole, as the coordinator does after a load */
+	struct store_state fresh;
+	fill(&fresh, 3); /* agents 5e1f-S0 .. 5e1f-S2 */
+	store_state_fini(&s);
+	s = fresh;
+	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S9"));
+	for (int i = 0; i < 3; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "5e1f-S%d", i);
+		cr_assert(sti_agent_has_tasks(&ix, &s, id), "%s", id);
+	}
+	store_state_fini(&s);
+	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S0"));
+	store_state_fini(&r);
+	sti_fini(&ix);
 }
 
 /* Reservations are never forgotten (issue 10): they survive the codec, a
@@ -695,33 +759,6 @@ Test(store, zk_urls)
 
 #ifndef QM_STORE_TEST_ZK
 
-/* One small change of the kind the coordinator makes: a task's state, a
- * new task, a removed task, a failure counter. */
-static void small_change(struct store_state *s, int i)
-{
-	switch (i % 4) {
-	case 0:
-		snprintf(s->tasks[(size_t)i % s->ntasks].state,
-			 sizeof s->tasks[0].state, "TASK_RUNNING");
-		s->tasks[(size_t)i % s->ntasks].launched_ms = i;
-		break;
-	case 1: {
-		struct store_task t = mk_task(100000 + i);
-		cr_assert_not_null(store_state_put_task(s, &t));
-		break;
-	}
-	case 2:
-		cr_assert(store_state_remove_task(s, s->tasks[0].task_id));
-		break;
-	default: {
-		struct store_failure *f =
-			store_state_failure(s, "data", "5e1f-S3", true);
-		f->consecutive = (uint32_t)i;
-		snprintf(s->progress, sizeof s->progress, "step %d", i);
-	}
-	}
-}
-
 static long file_size(const char *name)
 {
 	char p[256];
@@ -787,12 +824,10 @@ static void crash_copy(void)
 
 Test(store, log_small_changes_compact_and_load_equal)
 {
-	struct store *st = open_ok();
 	struct store_state a;
-	fill(&a, 200);
+	uint64_t v;
+	struct store *st = open_saved(&a, 200, 0, &v);
 	char err[512] = "";
-	uint64_t v = 0;
-	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
 	long snap = file_size("state.json");
 	cr_assert_eq(file_size("state.log"), 0);
 	long maxlog = 0;
@@ -854,17 +889,11 @@ Test(store, log_small_changes_compact_and_load_equal)
  * loads again (it must not append after the covered records). */
 Test(store, log_records_covered_by_snapshot_skipped)
 {
-	struct store *st = open_ok();
 	struct store_state a;
-	fill(&a, 10);
-	char err[512] = "";
-	uint64_t v = 0;
-	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
-	for (int i = 0; i < 3; i++) {
-		small_change(&a, i);
-		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
-	}
+	uint64_t v;
+	struct store *st = open_saved(&a, 10, 3, &v);
 	close_st(st);
+	char err[512] = "";
 	copy_file("state.log", "old.log");  /* records 2..4 */
 	/* the snapshot a compaction at version 5 would write */
 	small_change(&a, 3);
@@ -895,19 +924,13 @@ Test(store, log_records_covered_by_snapshot_skipped)
 static void three_records(struct store_state *a, struct store_state *after2,
 			  long *end2)
 {
-	struct store *st = open_ok();
-	fill(a, 20);
+	uint64_t v;
+	struct store *st = open_saved(a, 20, 2, &v);
+	clone_state(after2, a);
+	*end2 = file_size("state.log");
+	small_change(a, 2);
 	char err[512] = "";
-	uint64_t v = 0;
 	cr_assert_eq(store_save(st, a, v, &v, err, sizeof err), 0, "%s", err);
-	for (int i = 0; i < 3; i++) {
-		small_change(a, i);
-		cr_assert_eq(store_save(st, a, v, &v, err, sizeof err), 0, "%s", err);
-		if (i == 1) {
-			clone_state(after2, a);
-			*end2 = file_size("state.log");
-		}
-	}
 	cr_assert_eq(v, 4);
 	close_st(st);
 }
@@ -1026,14 +1049,10 @@ Test(store, log_corrupt_middle_record_refused)
 
 Test(store, log_replaced_behind_our_back_is_a_conflict)
 {
-	struct store *st = open_ok();
 	struct store_state a;
-	fill(&a, 5);
+	uint64_t v;
+	struct store *st = open_saved(&a, 5, 1, &v);
 	char err[512] = "";
-	uint64_t v = 0;
-	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
-	small_change(&a, 0);
-	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(store_save(st, &a, v - 1, NULL, err, sizeof err), QM_ECONFLICT);
 	cr_assert(strstr(err, "stale state version"), "%s", err);
 	copy_file("state.log", "other");
