@@ -191,6 +191,33 @@ static void state_copy(struct store_state *dst, const struct store_state *src)
 		(d)->n = (d)->cap = 0;                                     \
 	} while (0)
 
+/* Which collections a record carries (make_record's *colls). */
+#define COLL_FAILURES 1u
+#define COLL_RESERVATIONS 2u
+#define COLL_DRAINS 4u
+
+/* Collection f of dst (its arrays just copied from src by value): a copy
+ * of src's when changed, else kept's (equal to src's), taken. */
+#define KEEP_OR_COPY(changed, dst, kept, src, f, n, cap)                   \
+	do {                                                               \
+		if (changed) {                                             \
+			(dst)->f = NULL;                                   \
+			if ((src)->n) {                                    \
+				(dst)->f = qm_malloc((src)->n * sizeof *(src)->f); \
+				memcpy((dst)->f, (src)->f,                 \
+				       (src)->n * sizeof *(src)->f);       \
+			}                                                  \
+			(dst)->n = (src)->n;                               \
+			(dst)->cap = (src)->n;                             \
+		} else {                                                   \
+			(dst)->f = (kept)->f;                              \
+			(dst)->n = (kept)->n;                              \
+			(dst)->cap = (kept)->cap;                          \
+			(kept)->f = NULL;                                  \
+			(kept)->n = (kept)->cap = 0;                       \
+		}                                                          \
+	} while (0)
+
 /* A record's payload: the line "del=<n> failures=<0|1> reservations=<0|1>
  * drains=<0|1>", n lines of removed task IDs (IDs hold no control
  * characters), then a state in the codec's JSON (store_state_to_json) with
@@ -200,7 +227,7 @@ static void state_copy(struct store_state *dst, const struct store_state *src)
 static int make_record(const struct store_state *old,
 		       const struct store_state *s, uint64_t version,
 		       char **out, size_t *outlen, size_t **changed,
-		       size_t *nchanged)
+		       size_t *nchanged, unsigned *colls)
 {
 	struct store_state d;
 	store_state_init(&d);
@@ -254,6 +281,8 @@ static int make_record(const struct store_state *old,
 	bool fch = !SAME_ARR(old, s, failures, nfailures);
 	bool rch = !SAME_ARR(old, s, reservations, nreservations);
 	bool dch = !SAME_ARR(old, s, drains, ndrains);
+	*colls = (fch ? COLL_FAILURES : 0) | (rch ? COLL_RESERVATIONS : 0) |
+		 (dch ? COLL_DRAINS : 0);
 	/* Borrowed, not owned: reset before the fini below. */
 	if (fch) {
 		d.failures = s->failures;
@@ -728,7 +757,8 @@ static int file_save(void *impl, const struct store_state *s,
 	char *payload;
 	size_t plen;
 	size_t *changed = NULL, nchanged = 0;
-	rv = make_record(&fs->cur, s, v, &payload, &plen, &changed, &nchanged);
+	unsigned colls = 0;
+	rv = make_record(&fs->cur, s, v, &payload, &plen, &changed, &nchanged, &colls);
 	if (rv)
 		return qm_fail(err, errlen, rv,
 			    "state would be larger than the %u MiB cap",
@@ -790,22 +820,23 @@ static int file_save(void *impl, const struct store_state *s,
 	fs->log_records++;
 	fs->version = v;
 	if (changed) {
-		/* Only the changed tasks, and the small rest whole. */
+		/* Only the changed tasks and collections, the scalars whole: a
+		 * copy of every reservation per save was 31 MB at 10,000
+		 * agents (3.1 KB each). */
 		for (size_t k = 0; k < nchanged; k++)
 			fs->cur.tasks[changed[k]] = s->tasks[changed[k]];
-		struct store_state rest = *s;
-		rest.tasks = NULL;
-		rest.ntasks = rest.tasks_cap = 0;
-		store_state_changed(&rest);
 		struct store_state keep = fs->cur;
-		store_state_init(&fs->cur);
-		state_copy(&fs->cur, &rest);
-		free(fs->cur.tasks);
-		fs->cur.tasks = keep.tasks;
+		fs->cur = *s; /* the scalars; every array is set below */
+		fs->cur.tasks = keep.tasks; /* updated above */
 		fs->cur.ntasks = keep.ntasks;
 		fs->cur.tasks_cap = keep.tasks_cap;
 		keep.tasks = NULL;
 		keep.ntasks = keep.tasks_cap = 0;
+		KEEP_OR_COPY(colls & COLL_FAILURES, &fs->cur, &keep, s, failures, nfailures,
+			     failures_cap);
+		KEEP_OR_COPY(colls & COLL_RESERVATIONS, &fs->cur, &keep, s, reservations,
+			     nreservations, reservations_cap);
+		KEEP_OR_COPY(colls & COLL_DRAINS, &fs->cur, &keep, s, drains, ndrains, drains_cap);
 		store_state_fini(&keep);
 		store_state_changed(&fs->cur);
 		free(changed);

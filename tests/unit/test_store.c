@@ -822,6 +822,47 @@ static void crash_copy(void)
 	copy_file("state.log", "crash.log");
 }
 
+/* Saves in which no task is added or removed carry only what changed; the
+ * store's own copy then takes the changed collections and keeps the rest.
+ * Each collection changed and then changed back (with a task's change
+ * saved after each): a copy that missed the first change would take the
+ * second for no change and write nothing. */
+Test(store, log_same_shape_saves_keep_or_take_each_collection)
+{
+	struct store_state a;
+	uint64_t v;
+	struct store *st = open_saved(&a, 20, 0, &v);
+	char err[512] = "";
+	for (int c = 0; c < 3; c++) {
+		for (int back = 0; back < 2; back++) {
+			if (c == 0) {
+				struct store_reservation *r =
+					store_state_reservation(&a, "data", "5e1f-S3", false);
+				cr_assert_not_null(r);
+				snprintf(r->summary, sizeof r->summary, "%s",
+					 back ? "cpus=1 mem=1024 ports=[7873]" : "cpus=9");
+			} else if (c == 1 && !back) {
+				cr_assert_not_null(store_state_drain(&a, "5e1f-S7", true));
+			} else if (c == 1) {
+				cr_assert(store_state_remove_drain(&a, "5e1f-S7"));
+			} else if (!back) {
+				store_state_failure(&a, "registry", "5e1f-S1", true)->consecutive = 3;
+			} else {
+				cr_assert(store_state_clear_failure(&a, "registry", "5e1f-S1"));
+			}
+			cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+			snprintf(a.tasks[c * 2 + back].state, sizeof a.tasks[0].state,
+				 "TASK_RUNNING");
+			cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+		}
+		close_st(st);
+		load_expect(&a, v);
+		st = open_ok();
+	}
+	close_st(st);
+	store_state_fini(&a);
+}
+
 Test(store, log_small_changes_compact_and_load_equal)
 {
 	struct store_state a;
