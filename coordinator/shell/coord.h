@@ -71,6 +71,7 @@ struct coord_config {
 	long long failover_timeout;
 	long long decline_seconds;
 	long long revive_interval;
+	long long discovery_grace;
 	long long reconcile_interval;
 	long long heartbeat_misses;
 	long long zk_session_timeout;

@@ -340,6 +340,11 @@ const struct config_opt coord_options[] = {
 	{"revive-interval", E("REVIVE_INTERVAL"), CONFIG_DURATION, OFF(revive_interval), "5m",
 	 100, DAY, "DURATION",
 	 "while suppressed, revive this often to discover new agents", NULL},
+	{"discovery-grace", E("DISCOVERY_GRACE"), CONFIG_DURATION, OFF(discovery_grace), "3s", 0,
+	 DAY, "DURATION",
+	 "keep offers on until no new agent was offered for this long (agents register in "
+	 "bursts; 0 = suppress at once)",
+	 NULL},
 	{"reconcile-interval", E("RECONCILE_INTERVAL"), CONFIG_DURATION,
 	 OFF(reconcile_interval), "15m", 1000, DAY, "DURATION",
 	 "explicit reconciliation this often (and after every subscription)", NULL},

@@ -181,6 +181,7 @@ struct coord {
 	bool replan_posted;
 	uint64_t revived_sig;
 	int64_t last_revive_ms;
+	int64_t new_agent_ms; /* loop time an agent was first offered (0 = none this term) */
 	uint64_t wake_timer;
 	int64_t wake_at;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */

@@ -177,6 +177,8 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		if (!a->active)
 			log_info("agent_active", "agent_id=%s", log_qs(a->id));
 		a->active = true;
+		if (!a->offered)
+			c->new_agent_ms = (int64_t)ev_now_ms();
 		a->offered = true;
 		a->last_offer_ms = wall_ms();
 		agent_clear_attrs(a);

@@ -970,6 +970,17 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 			want = true;
 			cy.sig = fnv(cy.sig, "lost agent");
 		}
+	/* Agents of a starting cluster register over a while, and a
+	 * suppressed framework sees a new one only at its next REVIVE: stay
+	 * revived until no new agent was offered for --discovery-grace (the
+	 * master offers a new agent at its next allocation, 1 s by default),
+	 * then plan again to suppress. */
+	int64_t since = (int64_t)ev_now_ms() - c->new_agent_ms;
+	if (!want && c->new_agent_ms && since < c->cfg->discovery_grace) {
+		want = true;
+		cy.sig = fnv(cy.sig, "new agents");
+		wake_in(c, c->cfg->discovery_grace - since);
+	}
 	/* Until the first OFFERS after a subscription (which leaves offers on)
 	 * the agents are not known -- a fresh coordinator knows none --, so
 	 * suppressing then would hide every agent that needs a prober until

@@ -293,6 +293,11 @@ class Coordinator(qmtest.Process):
                 "--backoff-base", "1s", "--backoff-max", "30s",
                 "--removal-grace", "2s",
                 "--revive-interval", "5m",
+                # suppress as soon as nothing is to be launched: the
+                # tests' agents are there before the coordinator, and
+                # quiesce() would wait out the grace (AgentDiscoveryTest
+                # covers it)
+                "--discovery-grace", "0",
                 "--log-level", "info"]
         # probers are command tasks of the build's binary unless the test
         # asks for another kind

@@ -1123,15 +1123,20 @@ class AgentDiscoveryTest(E2ETestCase):
     def test_agents_registering_later_get_probers(self):
         """The coordinator starts before any agent registers: it must not
         suppress offers before it has seen any (it would miss every agent
-        until its periodic revive, 5 minutes by default). Later, with a
-        short --revive-interval, an agent joining a quiet (suppressed)
-        cluster is found by the periodic REVIVE."""
+        until its periodic revive, 5 minutes by default), nor right after
+        the first: agents register one after the other, and one offered
+        after the SUPPRESS would wait for the periodic revive
+        (--discovery-grace keeps offers on until no new agent came for
+        that long). Later, with a short --revive-interval, an agent joining
+        a quiet (suppressed) cluster is found by the periodic REVIVE."""
         c = self.cluster
         c.disk("agent1", "reg", ["DIR_DEVICE"], bootstrap=True)
-        c.start_coordinator()
+        c.start_coordinator(["--discovery-grace", "5s"])
         time.sleep(1.0)
-        for host in ("agent1", "agent2"):
-            c.add_agent(host)
+        c.add_agent("agent1")
+        # its prober launched: without the grace, offers are suppressed now
+        c.wait_running({"prober": ["agent1"]}, timeout=10)
+        c.add_agent("agent2")
         c.wait_running({"prober": ["agent1", "agent2"]}, timeout=10)
         c.wait_reporting(["agent1", "agent2"])
         c.quiesce()
