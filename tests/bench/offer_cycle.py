@@ -367,7 +367,10 @@ def run_scale(n, a):
             ri = "%ds" % max(3, n // 100)
         # no periodic reconciliation (its N updates would land in a cycle);
         # probers never go stale (fake probers send no heartbeats)
+        # every agent is there before the coordinator: no discovery grace
+        # (it would hold the first SUPPRESS, which ends the setup, 3 s)
         args = ["--revive-interval", ri, "--prober-stale", "0",
+                "--discovery-grace", "0",
                 "--reconcile-interval", "24h",
                 "--heartbeat-misses", "100", "--log-level", "info"]
         if a.probers == "none":
