@@ -171,10 +171,14 @@ void pl_try_launch(struct ctx *c, size_t pos, enum service s)
 	long long until;
 	unsigned failures;
 	if (pl_backoff_until(c, pos, s, &until, &failures)) {
+		/* in seconds from now: an epoch in ms read as noise on the
+		 * status page and in the CLI */
+		long long left = until - c->now;
 		pl_problem(c, pl_phase_sect(s),
-			   "relaunch of %s on %s backs off until %lld (%lld ms from now; %u consecutive failures)",
-			   service_name(s), pl_node(c, pos), until, until - c->now,
-			   failures);
+			   "relaunch of %s on %s backs off for %lld.%llds more (%u consecutive "
+			   "failure%s)",
+			   service_name(s), pl_node(c, pos), left / 1000, left % 1000 / 100,
+			   failures, failures == 1 ? "" : "s");
 		pl_wake(c, until);
 		return;
 	}

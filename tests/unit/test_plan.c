@@ -106,7 +106,7 @@ static const struct pcase cases[] = {
 		.tasks = "p1 prober a1 - FAILED; p2 prober a2 - KILLED",
 		.history = "prober a1 3 N-1000",
 		.actions = "prober a2",
-		.problems = {"relaunch of prober on a1 backs off until 1039000 (39000 ms from now; 3 consecutive failures)"},
+		.problems = {"relaunch of prober on a1 backs off for 39.0s more (3 consecutive failures)"},
 		.check_wake = true, .wake = 1039000,
 	},
 	{
@@ -539,7 +539,7 @@ static const struct pcase cases[] = {
 		.tasks = PR3 "r1 registry a1 2.0 RUNNING ok; m1 metadata a1 2.0 RUNNING ok; d1 data a1 2.0 RUNNING ok",
 		.history = "api a2 2 N-1000",
 		.actions = "launch webconsole a3 2.0",
-		.problems = {"relaunch of api on a2 backs off until 1019000 (19000 ms from now; 2 consecutive failures)"},
+		.problems = {"relaunch of api on a2 backs off for 19.0s more (2 consecutive failures)"},
 		.check_wake = true, .wake = 1019000,
 	},
 
@@ -599,7 +599,7 @@ static const struct pcase cases[] = {
 			 "d1 data a1 2.0 RUNNING ok; d2 data a2 2.0 RUNNING ok; " MGMT("2.0"),
 		.history = "registry a1 3 N-1000",
 		.actions = "",
-		.problems = {"relaunch of registry on a1 backs off until 1039000 (39000 ms from now; 3 consecutive failures)"},
+		.problems = {"relaunch of registry on a1 backs off for 39.0s more (3 consecutive failures)"},
 		.check_wake = true, .wake = 1039000,
 	},
 	{
@@ -610,8 +610,19 @@ static const struct pcase cases[] = {
 		.tasks = "p1 prober a1 - RUNNING; r1 registry a1 2.0 ERROR",
 		.history = "registry a1 20 N-1000",
 		.actions = "",
-		.problems = {"relaunch of registry on a1 backs off until 1004000 (4000 ms from now; 20 consecutive failures)"},
+		.problems = {"relaunch of registry on a1 backs off for 4.0s more (20 consecutive failures)"},
 		.check_wake = true, .wake = 1004000,
+	},
+	{
+		.name = "backoff of one failure, under a second left",
+		.cfg = "base=1000 max=5000 stale=0",
+		.target = "2.0",
+		.agents = "a1 R1",
+		.tasks = "p1 prober a1 - RUNNING; r1 registry a1 2.0 ERROR",
+		.history = "registry a1 1 N-500",
+		.actions = "",
+		.problems = {"relaunch of registry on a1 backs off for 0.5s more (1 consecutive failure)"},
+		.check_wake = true, .wake = 1000500,
 	},
 	{
 		.name = "backoff over: relaunch",
