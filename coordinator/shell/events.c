@@ -425,7 +425,7 @@ static void handle_update(struct coord *c, const cJSON *ev)
 				}
 			}
 			health_drop(c, task_id);
-			store_state_remove_task(&c->st, task_id);
+			sti_remove_task(&c->sti, &c->st, task_id);
 			t = NULL;
 			changed = true;
 		} else {
@@ -647,7 +647,7 @@ static void accept_failed(struct coord *c, long status, const char *reason, cons
 				}
 			}
 			health_drop(c, id);
-			store_state_remove_task(&c->st, id);
+			sti_remove_task(&c->sti, &c->st, id);
 			dropped++;
 		}
 	}

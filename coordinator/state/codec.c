@@ -113,11 +113,16 @@ bool store_state_remove_task(struct store_state *s, const char *task_id)
 	struct store_task *t = store_state_find_task(s, task_id);
 	if (!t)
 		return false;
-	size_t i = (size_t)(t - s->tasks);
+	store_state_remove_task_at(s, (size_t)(t - s->tasks));
+	return true;
+}
+
+void store_state_remove_task_at(struct store_state *s, size_t i)
+{
+	struct store_task *t = &s->tasks[i];
 	memmove(t, t + 1, (s->ntasks - i - 1) * sizeof *t);
 	s->ntasks--;
 	store_state_changed(s);
-	return true;
 }
 
 static struct store_failure *append_failure(struct store_state *s)

@@ -154,6 +154,8 @@ struct store_task *store_state_find_task(struct store_state *s,
 					 const char *task_id);
 /* Remove a task; true when it was there. Order of the others is kept. */
 bool store_state_remove_task(struct store_state *s, const char *task_id);
+/* Remove tasks[i] (i < ntasks), as store_state_remove_task. */
+void store_state_remove_task_at(struct store_state *s, size_t i);
 /* Say that tasks[], reservations[] or their counts were written directly:
  * a new gen. */
 void store_state_changed(struct store_state *s);

@@ -65,8 +65,14 @@ static void sync(struct sti *x, const struct store_state *s)
 			strmap_put(&x->rsv, k, i);
 	}
 	x->gen = s->gen;
+	x->shifted = 0;
 	x->rebuilds++;
 }
+
+/* Removals through the index leave the positions after them one less per
+ * removal: past this many, the next look-up rebuilds rather than search
+ * back that far. */
+#define STI_SHIFT_MAX 256
 
 struct store_task *sti_find_task(struct sti *x, struct store_state *s, const char *task_id)
 {
@@ -74,10 +80,29 @@ struct store_task *sti_find_task(struct sti *x, struct store_state *s, const cha
 	size_t i;
 	if (!strmap_get(&x->tasks, task_id, &i))
 		return NULL;
-	if (i < s->ntasks && strcmp(s->tasks[i].task_id, task_id) == 0)
-		return &s->tasks[i];
+	/* the task is at i, or up to x->shifted before it */
+	size_t lo = i > x->shifted ? i - x->shifted : 0;
+	for (size_t j = i < s->ntasks ? i + 1 : s->ntasks; j-- > lo;)
+		if (strcmp(s->tasks[j].task_id, task_id) == 0)
+			return &s->tasks[j];
 	x->gen = 0; /* a key changed behind the codec's back */
 	return store_state_find_task(s, task_id);
+}
+
+bool sti_remove_task(struct sti *x, struct store_state *s, const char *task_id)
+{
+	struct store_task *t = sti_find_task(x, s, task_id);
+	if (!t)
+		return false;
+	bool in_sync = x->gen && x->gen == s->gen;
+	if (in_sync) {
+		strmap_del(&x->tasks, task_id);
+		agent_add(x, t->agent_id, -1);
+	}
+	store_state_remove_task_at(s, (size_t)(t - s->tasks));
+	if (in_sync && ++x->shifted <= STI_SHIFT_MAX)
+		x->gen = s->gen;
+	return true;
 }
 
 struct store_task *sti_put_task(struct sti *x, struct store_state *s, const struct store_task *t)

@@ -27,7 +27,10 @@ struct sti {
 	struct strmap tasks;  /* task id -> position in tasks */
 	struct strmap rsv;    /* "service\nagent id" -> position in reservations */
 	struct strmap agents; /* agent id -> number of its tasks (> 0) */
-	uint64_t rebuilds;    /* for tests and figures */
+	/* tasks removed through sti_remove_task since the build: a position
+	 * in tasks is at most this far past its task now */
+	size_t shifted;
+	uint64_t rebuilds; /* for tests and figures */
 };
 
 void sti_init(struct sti *x);
@@ -35,6 +38,9 @@ void sti_fini(struct sti *x);
 
 /* As store_state_find_task. */
 struct store_task *sti_find_task(struct sti *x, struct store_state *s, const char *task_id);
+/* As store_state_remove_task; the index follows without a rebuild (one
+ * after every STI_SHIFT_MAX removals). */
+bool sti_remove_task(struct sti *x, struct store_state *s, const char *task_id);
 /* As store_state_put_task. */
 struct store_task *sti_put_task(struct sti *x, struct store_state *s, const struct store_task *t);
 /* Whether any task of s runs on (was launched on) agent_id. */

@@ -68,9 +68,15 @@ Test(stindex, answers_as_the_scans_under_random_changes)
 			cr_assert_not_null(store_state_put_task(&s, &t));
 			break;
 		}
-		case 3:
-			store_state_remove_task(&s, id);
+		case 3: { /* removed through the index, or behind its back */
+			bool had = store_state_find_task(&s, id) != NULL;
+			if (round % 2)
+				cr_assert_eq(sti_remove_task(&x, &s, id), had);
+			else
+				cr_assert_eq(store_state_remove_task(&s, id), had);
+			cr_assert_null(store_state_find_task(&s, id));
 			break;
+		}
 		case 4:
 		case 5: {
 			struct store_reservation *v = sti_reservation(&x, &s, sv, agent, true);
@@ -152,6 +158,20 @@ Test(stindex, changes_through_it_need_no_rebuild)
 	cr_assert_null(sti_find_task(&x, &s, "quobyte-prober.0"));
 	cr_assert_eq(sti_find_task(&x, &s, "quobyte-prober.1999"), &s.tasks[1998]);
 	cr_assert_eq(x.rebuilds, 2);
+	/* removals through the index, each followed by look-ups: positions
+	 * shift, answers stay right, one rebuild per STI_SHIFT_MAX (256) */
+	for (int i = 1; i < 601; i++) {
+		snprintf(id, sizeof id, "quobyte-prober.%d", i);
+		cr_assert(sti_remove_task(&x, &s, id));
+		cr_assert_null(sti_find_task(&x, &s, id));
+		cr_assert_not(sti_remove_task(&x, &s, id));
+		snprintf(id, sizeof id, "quobyte-prober.%d", 2000 - i);
+		cr_assert_eq(sti_find_task(&x, &s, id), &s.tasks[s.ntasks - i]);
+		snprintf(agent, sizeof agent, "S%d", i);
+		cr_assert_not(sti_agent_has_tasks(&x, &s, agent));
+	}
+	cr_assert_eq(s.ntasks, 1399);
+	cr_assert_eq(x.rebuilds, 4, "%llu", (unsigned long long)x.rebuilds);
 	/* a state reloaded in its place */
 	struct store_state fresh;
 	store_state_init(&fresh);
