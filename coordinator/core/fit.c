@@ -192,7 +192,7 @@ static bool avoided(const uint32_t *avoid, unsigned n, uint32_t p)
 
 static cJSON *entry_from(const struct taskspec_resource *r)
 {
-	return cj_dup(r->tmpl);
+	return taskspec_resource_template(r);
 }
 
 /* The ports chosen for a request before any is taken: chosen[w] from

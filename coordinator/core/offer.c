@@ -46,30 +46,74 @@ static void res_fini(struct taskspec_resource *r)
 	free(r->rsv_service);
 	free(r->mount_root);
 	free(r->kind);
-	cJSON_Delete(r->tmpl);
 	memset(r, 0, sizeof *r);
 }
 
-/* One normalised reservation {type, role[, principal][, labels]} appended
- * to norm; principal and labels are copied from src when it has them. */
-static void norm_entry(cJSON *norm, const char *type, const char *role,
+/* The identity text of a resource kind (r->kind), built without a cJSON
+ * tree: an offer cycle parses every resource of every offer, and most are
+ * declined unused. Each field is written as a tag, its length and its
+ * bytes ("n4:cpus"), so no value can end a field early or pose as another
+ * field, and two kinds are the same exactly when their texts are equal.
+ * Sub-objects the identity compares whole (labels, disk, provider_id) are
+ * in the text as cJSON prints them; they are rare in offers. */
+struct idtext {
+	char *p;
+	size_t n, cap;
+};
+
+static void id_raw(struct idtext *b, const char *s, size_t len)
+{
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 128;
+		while (cap < b->n + len + 1)
+			cap *= 2;
+		b->p = qm_realloc(b->p, cap);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+}
+
+/* tag, then s as "<len>:<bytes>", or "-" for NULL (absent) */
+static void id_put(struct idtext *b, char tag, const char *s)
+{
+	char head[32];
+	int h = s ? snprintf(head, sizeof head, "%c%zu:", tag, strlen(s))
+		  : snprintf(head, sizeof head, "%c-", tag);
+	id_raw(b, head, (size_t)h);
+	if (s)
+		id_raw(b, s, strlen(s));
+}
+
+/* tag, then x printed as JSON, or "-" when x is absent or null */
+static void id_put_json(struct idtext *b, char tag, const cJSON *x)
+{
+	if (!x || cJSON_IsNull(x)) {
+		id_put(b, tag, NULL);
+		return;
+	}
+	char *t = cJSON_PrintUnformatted(x);
+	if (!t)
+		qm_oom();
+	id_put(b, tag, t);
+	free(t);
+}
+
+/* One normalised reservation {type, role, principal, labels}; principal
+ * and labels are taken from src when it has them. */
+static void norm_entry(struct idtext *b, const char *type, const char *role,
 		       const cJSON *src)
 {
-	cJSON *e = cj_ck(cJSON_CreateObject());
-	cj_push(norm, e);
-	cj_add_str(e, "type", type);
-	cj_add_str(e, "role", role);
-	const char *pr = cj_str(src, "principal");
-	const cJSON *lb = cJSON_GetObjectItemCaseSensitive(src, "labels");
-	if (pr)
-		cj_add_str(e, "principal", pr);
-	if (lb)
-		cj_put(e, "labels", cj_dup(lb));
+	id_put(b, 'R', type);
+	id_put(b, 'r', role);
+	id_put(b, 'p', cj_str(src, "principal"));
+	id_put_json(b, 'l', cJSON_GetObjectItemCaseSensitive(src, "labels"));
 }
 
 /* Pre-refinement: "role" (default "*") and an optional "reservation"
  * object (DYNAMIC, else STATIC). 0, or -1 with why. */
-static int norm_pre(const cJSON *role, const cJSON *resv, cJSON *norm,
+static int norm_pre(const cJSON *role, const cJSON *resv, struct idtext *b,
 		    struct taskspec_resource *r, char *why, size_t wlen)
 {
 	const char *rs = "*";
@@ -93,7 +137,7 @@ static int norm_pre(const cJSON *role, const cJSON *resv, cJSON *norm,
 		}
 		return 0;
 	}
-	norm_entry(norm, dyn ? "DYNAMIC" : "STATIC", rs, dyn ? resv : NULL);
+	norm_entry(b, dyn ? "DYNAMIC" : "STATIC", rs, dyn ? resv : NULL);
 	r->role = qm_strdup(rs);
 	r->dynamic = dyn;
 	return 0;
@@ -101,7 +145,7 @@ static int norm_pre(const cJSON *role, const cJSON *resv, cJSON *norm,
 
 /* Post-refinement: the "reservations" stack; the last entry is the
  * current reservation. 0, or -1 with why. */
-static int norm_post(const cJSON *stack, cJSON *norm,
+static int norm_post(const cJSON *stack, struct idtext *b,
 		     struct taskspec_resource *r, char *why, size_t wlen)
 {
 	r->refinement = true;
@@ -114,7 +158,7 @@ static int norm_post(const cJSON *stack, cJSON *norm,
 			snprintf(why, wlen, "reservation without a role");
 			return -1;
 		}
-		norm_entry(norm, ty ? ty : "UNKNOWN", rs, it);
+		norm_entry(b, ty ? ty : "UNKNOWN", rs, it);
 		last_role = rs;
 		last_type = ty;
 	}
@@ -125,12 +169,12 @@ static int norm_post(const cJSON *stack, cJSON *norm,
 	return 0;
 }
 
-/* The reservation stack in one normalised form, whatever format it was
- * offered in (§5.1), so that identical reservations compare equal as text.
- * Fills role/dynamic/refinement of r. Returns NULL with why set when the
- * fields are malformed or mix both formats. */
-static cJSON *reservation_normalise(const cJSON *j, struct taskspec_resource *r,
-				    char *why, size_t wlen)
+/* The reservation stack in one normalised form appended to b, whatever
+ * format it was offered in (§5.1), so that identical reservations compare
+ * equal as text. Fills role/dynamic/refinement of r. -1 with why set when
+ * the fields are malformed or mix both formats. */
+static int reservation_normalise(const cJSON *j, struct idtext *b,
+				 struct taskspec_resource *r, char *why, size_t wlen)
 {
 	const cJSON *role = cJSON_GetObjectItemCaseSensitive(j, "role");
 	const cJSON *resv = cJSON_GetObjectItemCaseSensitive(j, "reservation");
@@ -139,20 +183,17 @@ static cJSON *reservation_normalise(const cJSON *j, struct taskspec_resource *r,
 	bool post = cJSON_IsArray(stack) && cJSON_GetArraySize(stack) > 0;
 	if (stack && !cJSON_IsNull(stack) && !cJSON_IsArray(stack)) {
 		snprintf(why, wlen, "'reservations' is not an array");
-		return NULL;
+		return -1;
 	}
 	if (pre && post) {
 		snprintf(why, wlen, "mixes pre- and post-refinement reservations");
-		return NULL;
+		return -1;
 	}
-	cJSON *norm = cj_ck(cJSON_CreateArray());
-	int rv = pre ? norm_pre(role, resv, norm, r, why, wlen)
-		     : norm_post(stack, norm, r, why, wlen);
-	if (rv) {
-		cJSON_Delete(norm);
-		return NULL;
-	}
-	return norm;
+	id_raw(b, "[", 1);
+	int rv = pre ? norm_pre(role, resv, b, r, why, wlen)
+		     : norm_post(stack, b, r, why, wlen);
+	id_raw(b, "]", 1);
+	return rv;
 }
 
 static const char *const value_keys[] = {"scalar", "ranges", "set", "text"};
@@ -211,34 +252,26 @@ static int resource_value(const cJSON *j, const char *type,
 	return 0;
 }
 
-/* r->kind: the identity (§5.3), in a fixed key order, as one comparable
- * string; also r's flags. Takes norm, the normalised reservations. */
-static void resource_identity(const cJSON *j, const char *type, cJSON *norm,
+/* r->kind: the identity (§5.3) as one comparable text, its fields in a
+ * fixed order; also r's flags. b holds the name, type and allocation role,
+ * then the normalised reservations (reservation_normalise). */
+static void resource_identity(const cJSON *j, struct idtext *b,
 			      struct taskspec_resource *r)
 {
 	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(j, "disk");
 	const cJSON *prov = cJSON_GetObjectItemCaseSensitive(j, "provider_id");
 	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revocable");
 	const cJSON *shr = cJSON_GetObjectItemCaseSensitive(j, "shared");
-	const char *ar = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
 	r->has_disk = disk && !cJSON_IsNull(disk);
 	r->has_provider = prov && !cJSON_IsNull(prov);
 	r->revocable = rev && !cJSON_IsNull(rev);
 	r->shared = shr && !cJSON_IsNull(shr);
-
-	cJSON *k = cj_ck(cJSON_CreateObject());
-	cj_add_str(k, "name", r->name);
-	cj_add_str(k, "type", type);
-	cj_add_str(k, "allocation_role", ar ? ar : "");
-	cj_put(k, "reservations", norm);
-	cj_put(k, "disk", r->has_disk ? cj_dup(disk) : cj_ck(cJSON_CreateNull()));
-	cj_put(k, "provider_id", r->has_provider ? cj_dup(prov) : cj_ck(cJSON_CreateNull()));
-	cj_add_bool(k, "revocable", r->revocable);
-	cj_add_bool(k, "shared", r->shared);
-	r->kind = cJSON_PrintUnformatted(k);
-	cJSON_Delete(k);
-	if (!r->kind)
-		qm_oom();
+	id_put_json(b, 'd', disk);
+	id_put_json(b, 'v', prov);
+	id_raw(b, r->revocable ? "R1" : "R0", 2);
+	id_raw(b, r->shared ? "S1" : "S0", 2);
+	r->kind = b->p;
+	b->p = NULL;
 }
 
 /* The current reservation's object: the last of "reservations"
@@ -310,10 +343,16 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 	}
 	if (resource_value(j, type, r, why, wlen))
 		return -1;
-	cJSON *norm = reservation_normalise(j, r, why, wlen);
-	if (!norm)
+	struct idtext b = {0};
+	id_put(&b, 'n', name);
+	id_put(&b, 't', type);
+	const char *ar = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
+	id_put(&b, 'a', ar ? ar : "");
+	if (reservation_normalise(j, &b, r, why, wlen)) {
+		free(b.p);
 		return -1;
-	resource_identity(j, type, norm, r);
+	}
+	resource_identity(j, &b, r);
 	const cJSON *cur = current_reservation(j);
 	if (rsv_labels_parse(cur ? cJSON_GetObjectItemCaseSensitive(cur, "labels") : NULL,
 			     &r->rsv_framework, &r->rsv_service, why, wlen)) {
@@ -323,9 +362,7 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 	}
 	mount_parse(j, r);
 
-	r->tmpl = cj_dup(j);
-	for (size_t i = 0; i < ARRAY_LEN(value_keys); i++)
-		cJSON_DeleteItemFromObjectCaseSensitive(r->tmpl, value_keys[i]);
+	r->src = j;
 
 	bool plain_scalar = r->type == TASKSPEC_SCALAR &&
 			    (strcmp(name, "cpus") == 0 || strcmp(name, "mem") == 0 ||
@@ -562,11 +599,25 @@ void taskspec_offer_free(struct taskspec_offer *o)
 	memset(o, 0, sizeof *o);
 }
 
+cJSON *taskspec_resource_template(const struct taskspec_resource *r)
+{
+	cJSON *e = cj_ck(cJSON_CreateObject());
+	const cJSON *it;
+	cJSON_ArrayForEach(it, r->src) {
+		bool value = false;
+		for (size_t i = 0; i < ARRAY_LEN(value_keys); i++)
+			value = value || (it->string && strcmp(it->string, value_keys[i]) == 0);
+		if (!value)
+			cj_put(e, it->string, cj_dup(it));
+	}
+	return e;
+}
+
 cJSON *taskspec_resource_offered(const struct taskspec_resource *r)
 {
 	if (r->type == TASKSPEC_SET)
 		return NULL;
-	cJSON *e = cj_dup(r->tmpl);
+	cJSON *e = taskspec_resource_template(r);
 	if (r->type == TASKSPEC_SCALAR) {
 		cj_add_num(cj_add_obj(e, "scalar"), "value", (double)r->milli / 1000.0);
 		return e;

@@ -68,7 +68,9 @@ struct taskspec_resource {
 	 * taskspec_request.mount_roots (core/fit.h). */
 	char *mount_root;
 	char *kind;        /* canonical identity text: equal <=> same kind */
-	cJSON *tmpl;       /* the offered entry minus its value: copied verbatim */
+	/* The first offered entry of this kind, borrowed from the offer's
+	 * JSON: see taskspec_resource_template. */
+	const cJSON *src;
 };
 
 struct taskspec_attr {
@@ -95,10 +97,17 @@ struct taskspec_offer {
  * attribute is skipped and counted (o->skipped, o->skip_reason) so the rest
  * of the offer stays usable; a missing or malformed id/agent_id/hostname,
  * or more than the caps above, fails with QM_EINVAL / QM_ETOOBIG and a
- * message in err. */
+ * message in err. *o borrows from offer (taskspec_resource.src): offer
+ * must outlive every use of *o but taskspec_offer_free. */
 int taskspec_offer_parse(const cJSON *offer, struct taskspec_offer *o,
 			 char *err, size_t errlen);
 void taskspec_offer_free(struct taskspec_offer *o);
+
+/* The kind r's entry as offered minus its value (scalar, ranges, set,
+ * text), every other field verbatim: the start of an entry that names
+ * this kind in a LAUNCH, RESERVE or UNRESERVE. A new object the caller
+ * owns. Reads r->src: the offer's JSON must still exist. */
+cJSON *taskspec_resource_template(const struct taskspec_resource *r);
 
 /* The kind r as offered: its template with the whole offered value (a
  * SCALAR's amount, a RANGES' ranges, sorted and merged), the form an
