@@ -5,10 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void relayout(struct nodes *ns)
+{
+	static uint64_t next;
+	ns->layout = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+}
+
 void nodes_init(struct nodes *ns)
 {
 	memset(ns, 0, sizeof *ns);
 	strmap_init(&ns->idx);
+	relayout(ns);
 }
 
 static void clear_devices(struct nodes_node *n)
@@ -41,6 +48,7 @@ bool nodes_remove(struct nodes *ns, const char *agent_id)
 		strmap_put(&ns->idx, ns->v[i].agent_id, i);
 	}
 	ns->n--;
+	relayout(ns);
 	return true;
 }
 
@@ -78,6 +86,17 @@ const struct nodes_node *nodes_find(const struct nodes *ns, const char *agent_id
 	return find((struct nodes *)ns, agent_id);
 }
 
+const struct nodes_node *nodes_find_cached(const struct nodes *ns, const char *agent_id,
+					   size_t *ix, uint64_t *layout)
+{
+	if (*layout != ns->layout) {
+		const struct nodes_node *n = nodes_find(ns, agent_id);
+		*ix = n ? (size_t)(n - ns->v) : SIZE_MAX;
+		*layout = ns->layout;
+	}
+	return *ix < ns->n ? &ns->v[*ix] : NULL;
+}
+
 static struct nodes_node *get(struct nodes *ns, const char *agent_id, uint64_t now_ms)
 {
 	struct nodes_node *n = find(ns, agent_id);
@@ -88,6 +107,7 @@ static struct nodes_node *get(struct nodes *ns, const char *agent_id, uint64_t n
 		ns->v = qm_realloc(ns->v, ns->cap * sizeof *ns->v);
 	}
 	strmap_put(&ns->idx, agent_id, ns->n);
+	relayout(ns);
 	n = &ns->v[ns->n++];
 	memset(n, 0, sizeof *n);
 	n->agent_id = qm_strdup(agent_id);

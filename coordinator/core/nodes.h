@@ -55,6 +55,10 @@ struct nodes {
 	struct nodes_node *v;
 	size_t n, cap;
 	struct strmap idx; /* agent id -> index in v */
+	/* Renewed, unique in the process and never 0, whenever a node is added
+	 * or removed and by nodes_init: a position in v remembered with it
+	 * (nodes_find_cached) holds while it is unchanged. */
+	uint64_t layout;
 };
 
 void nodes_init(struct nodes *ns);
@@ -77,6 +81,13 @@ bool nodes_remove(struct nodes *ns, const char *agent_id);
 
 /* Lookup; NULL when unknown. Pointers are valid until the next apply. */
 const struct nodes_node *nodes_find(const struct nodes *ns, const char *agent_id);
+
+/* nodes_find through a remembered answer: *ix and *layout belong to the
+ * caller (start with *layout 0) and are filled by a look-up when *layout is
+ * not ns->layout; while it is, no look-up is made. A plan reads the node
+ * of every agent, each look-up hashing and comparing an agent id. */
+const struct nodes_node *nodes_find_cached(const struct nodes *ns, const char *agent_id,
+					   size_t *ix, uint64_t *layout);
 
 /* Does the device count for services: OK, or PROBE_TIMEOUT (its reads
  * hang right now; the types last read stand, so a slow or hung disk does

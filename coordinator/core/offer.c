@@ -7,6 +7,7 @@
 #include "qm_error.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,55 @@ static void res_fini(struct taskspec_resource *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* A Resource's fields, found in one pass over its members (the first of a
+ * repeated key, as cJSON_GetObjectItemCaseSensitive finds it): an offer
+ * cycle reads every resource of every offer, and a look-up per field
+ * walked the members again for each of about fifteen fields. */
+struct res_fields {
+	const cJSON *name, *type, *scalar, *ranges, *role, *reservation, *reservations,
+		*disk, *provider_id, *revocable, *shared, *allocation_info;
+};
+
+static void res_fields_of(const cJSON *j, struct res_fields *f)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{"name", offsetof(struct res_fields, name)},
+		{"type", offsetof(struct res_fields, type)},
+		{"scalar", offsetof(struct res_fields, scalar)},
+		{"ranges", offsetof(struct res_fields, ranges)},
+		{"role", offsetof(struct res_fields, role)},
+		{"reservation", offsetof(struct res_fields, reservation)},
+		{"reservations", offsetof(struct res_fields, reservations)},
+		{"disk", offsetof(struct res_fields, disk)},
+		{"provider_id", offsetof(struct res_fields, provider_id)},
+		{"revocable", offsetof(struct res_fields, revocable)},
+		{"shared", offsetof(struct res_fields, shared)},
+		{"allocation_info", offsetof(struct res_fields, allocation_info)},
+	};
+	memset(f, 0, sizeof *f);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, j) {
+		if (!it->string)
+			continue;
+		for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+			if (strcmp(it->string, keys[i].key) != 0)
+				continue;
+			const cJSON **slot = (const cJSON **)((char *)f + keys[i].off);
+			if (!*slot)
+				*slot = it;
+			break;
+		}
+	}
+}
+
+static const char *str_of(const cJSON *x)
+{
+	return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
 /* The identity text of a resource kind (r->kind), built without a cJSON
  * tree: an offer cycle parses every resource of every offer, and most are
  * declined unused. Each field is written as a tag, its length and its
@@ -79,9 +129,16 @@ static void id_raw(struct idtext *b, const char *s, size_t len)
 static void id_put(struct idtext *b, char tag, const char *s)
 {
 	char head[32];
-	int h = s ? snprintf(head, sizeof head, "%c%zu:", tag, strlen(s))
-		  : snprintf(head, sizeof head, "%c-", tag);
-	id_raw(b, head, (size_t)h);
+	char *e = head + sizeof head;
+	*--e = s ? ':' : '-';
+	if (s) {
+		size_t len = strlen(s);
+		do
+			*--e = (char)('0' + len % 10);
+		while ((len /= 10) > 0);
+	}
+	*--e = tag;
+	id_raw(b, e, (size_t)(head + sizeof head - e));
 	if (s)
 		id_raw(b, s, strlen(s));
 }
@@ -173,12 +230,12 @@ static int norm_post(const cJSON *stack, struct idtext *b,
  * format it was offered in (§5.1), so that identical reservations compare
  * equal as text. Fills role/dynamic/refinement of r. -1 with why set when
  * the fields are malformed or mix both formats. */
-static int reservation_normalise(const cJSON *j, struct idtext *b,
+static int reservation_normalise(const struct res_fields *f, struct idtext *b,
 				 struct taskspec_resource *r, char *why, size_t wlen)
 {
-	const cJSON *role = cJSON_GetObjectItemCaseSensitive(j, "role");
-	const cJSON *resv = cJSON_GetObjectItemCaseSensitive(j, "reservation");
-	const cJSON *stack = cJSON_GetObjectItemCaseSensitive(j, "reservations");
+	const cJSON *role = f->role;
+	const cJSON *resv = f->reservation;
+	const cJSON *stack = f->reservations;
 	bool pre = (role && !cJSON_IsNull(role)) || (resv && !cJSON_IsNull(resv));
 	bool post = cJSON_IsArray(stack) && cJSON_GetArraySize(stack) > 0;
 	if (stack && !cJSON_IsNull(stack) && !cJSON_IsArray(stack)) {
@@ -199,14 +256,14 @@ static int reservation_normalise(const cJSON *j, struct idtext *b,
 static const char *const value_keys[] = {"scalar", "ranges", "set", "text"};
 
 /* A Resource's type and value into r (r->name set). 0, or -1 with why. */
-static int resource_value(const cJSON *j, const char *type,
+static int resource_value(const struct res_fields *f, const char *type,
 			  struct taskspec_resource *r, char *why, size_t wlen)
 {
 	const char *name = r->name;
 	bool ports = strcmp(name, "ports") == 0;
 	if (strcmp(type, "SCALAR") == 0) {
 		r->type = TASKSPEC_SCALAR;
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scalar");
+		const cJSON *sc = f->scalar;
 		double v;
 		if (!cj_number(cJSON_GetObjectItemCaseSensitive(sc, "value"), &v) ||
 		    !(v >= 0 && v <= 1e12)) {
@@ -216,7 +273,7 @@ static int resource_value(const cJSON *j, const char *type,
 		r->milli = (int64_t)(v * 1000.0 + 0.5);
 	} else if (strcmp(type, "RANGES") == 0) {
 		r->type = TASKSPEC_RANGES;
-		const cJSON *rg = cJSON_GetObjectItemCaseSensitive(j, "ranges");
+		const cJSON *rg = f->ranges;
 		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(rg, "range");
 		if (arr && !cJSON_IsArray(arr)) {
 			snprintf(why, wlen, "resource %s: bad ranges", name);
@@ -255,13 +312,13 @@ static int resource_value(const cJSON *j, const char *type,
 /* r->kind: the identity (§5.3) as one comparable text, its fields in a
  * fixed order; also r's flags. b holds the name, type and allocation role,
  * then the normalised reservations (reservation_normalise). */
-static void resource_identity(const cJSON *j, struct idtext *b,
+static void resource_identity(const struct res_fields *f, struct idtext *b,
 			      struct taskspec_resource *r)
 {
-	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(j, "disk");
-	const cJSON *prov = cJSON_GetObjectItemCaseSensitive(j, "provider_id");
-	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revocable");
-	const cJSON *shr = cJSON_GetObjectItemCaseSensitive(j, "shared");
+	const cJSON *disk = f->disk;
+	const cJSON *prov = f->provider_id;
+	const cJSON *rev = f->revocable;
+	const cJSON *shr = f->shared;
 	r->has_disk = disk && !cJSON_IsNull(disk);
 	r->has_provider = prov && !cJSON_IsNull(prov);
 	r->revocable = rev && !cJSON_IsNull(rev);
@@ -282,13 +339,13 @@ static void resource_identity(const cJSON *j, struct idtext *b,
  * src/common/resources_utils.cpp 1.4.0);
  * NULL when unreserved or statically reserved in the pre-refinement
  * format. Call after reservation_normalise accepted j. */
-static const cJSON *current_reservation(const cJSON *j)
+static const cJSON *current_reservation(const struct res_fields *f)
 {
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "reservations");
+	const cJSON *st = f->reservations;
 	int n = cJSON_IsArray(st) ? cJSON_GetArraySize(st) : 0;
 	if (n > 0)
 		return cJSON_GetArrayItem(st, n - 1);
-	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(j, "reservation");
+	const cJSON *rv = f->reservation;
 	return cJSON_IsObject(rv) ? rv : NULL;
 }
 
@@ -305,13 +362,13 @@ static bool set_in(const cJSON *o, const char *key)
  * reserved: src/master/validation.cpp, operation::validate for Reserve,
  * 1.4.0), not shared or revocable, not from a resource provider. A root
  * we cannot hold as text leaves the kind unusable (NULL). */
-static void mount_parse(const cJSON *j, struct taskspec_resource *r)
+static void mount_parse(const struct res_fields *f, struct taskspec_resource *r)
 {
 	if (!r->has_disk || r->type != TASKSPEC_SCALAR ||
 	    strcmp(r->name, "disk") != 0 || r->shared || r->revocable ||
 	    r->has_provider)
 		return;
-	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(j, "disk");
+	const cJSON *disk = f->disk;
 	if (set_in(disk, "persistence") || set_in(disk, "volume"))
 		return;
 	const cJSON *src = cJSON_GetObjectItemCaseSensitive(disk, "source");
@@ -330,8 +387,10 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 		snprintf(why, wlen, "resource is not an object");
 		return -1;
 	}
-	const char *name = cj_str(j, "name");
-	const char *type = cj_str(j, "type");
+	struct res_fields f;
+	res_fields_of(j, &f);
+	const char *name = str_of(f.name);
+	const char *type = str_of(f.type);
 	if (!name || !text_ok(name, sizeof r->name - 1)) {
 		snprintf(why, wlen, "resource without a usable name");
 		return -1;
@@ -341,26 +400,26 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 		snprintf(why, wlen, "resource %s without a type", name);
 		return -1;
 	}
-	if (resource_value(j, type, r, why, wlen))
+	if (resource_value(&f, type, r, why, wlen))
 		return -1;
 	struct idtext b = {0};
 	id_put(&b, 'n', name);
 	id_put(&b, 't', type);
-	const char *ar = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
+	const char *ar = cj_str(f.allocation_info, "role");
 	id_put(&b, 'a', ar ? ar : "");
-	if (reservation_normalise(j, &b, r, why, wlen)) {
+	if (reservation_normalise(&f, &b, r, why, wlen)) {
 		free(b.p);
 		return -1;
 	}
-	resource_identity(j, &b, r);
-	const cJSON *cur = current_reservation(j);
+	resource_identity(&f, &b, r);
+	const cJSON *cur = current_reservation(&f);
 	if (rsv_labels_parse(cur ? cJSON_GetObjectItemCaseSensitive(cur, "labels") : NULL,
 			     &r->rsv_framework, &r->rsv_service, why, wlen)) {
 		size_t l = strlen(why);
 		snprintf(why + l, wlen - l, " (resource %s)", name);
 		return -1;
 	}
-	mount_parse(j, r);
+	mount_parse(&f, r);
 
 	r->src = j;
 

@@ -79,6 +79,7 @@ static void agent_forget_at(struct coord *c, size_t i)
 		c->st_dirty = true;
 	}
 	(void)nodes_remove(&c->nodes, a->id);
+	c->agents_nodes_layout = 0;
 	strmap_del(&c->agent_idx, a->id);
 	agent_clear_attrs(a);
 	for (size_t j = 0; j < a->nmounts; j++) {
@@ -260,11 +261,14 @@ void wait_clear(struct coord *c, const char *agent_id, enum service s)
  * there, so the agent exists even before its next offer). */
 void agents_from_nodes(struct coord *c)
 {
+	if (c->agents_nodes_layout == c->nodes.layout)
+		return; /* no node came or went, no agent was forgotten */
 	for (size_t i = 0; i < c->nodes.n; i++) {
 		const struct nodes_node *n = &c->nodes.v[i];
 		if (!agent_find(c, n->agent_id))
 			(void)agent_get(c, n->agent_id, n->hostname);
 	}
+	c->agents_nodes_layout = c->nodes.layout;
 }
 
 static bool agent_expected(struct coord *c, const char *agent_id)

@@ -87,6 +87,9 @@ struct agent {
 	/* per device-pinned service: the newest device change already counted
 	 * in the marker->LAUNCH histogram */
 	uint64_t marker_counted_ms[SERVICE_DATA + 1];
+	/* its node's position in c->nodes (nodes_find_cached) */
+	size_t node_ix;
+	uint64_t node_layout;
 };
 
 /* An inverse offer held until the plan answers it. */
@@ -140,6 +143,9 @@ struct coord {
 	struct sti sti; /* look-ups in st: use sti_* on c->st, not the scans */
 	uint64_t st_version;
 	struct nodes nodes;
+	/* c->nodes.layout when agents_from_nodes last found an agent for every
+	 * node; 0 after an agent is forgotten */
+	uint64_t agents_nodes_layout;
 	struct agent *agents;
 	size_t nagents, agents_cap;
 	struct strmap agent_idx;  /* agent id -> index in agents */

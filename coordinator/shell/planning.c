@@ -70,10 +70,11 @@ void wake_in(struct coord *c, int64_t ms)
 	c->wake_timer = ev_timer_add(c->loop, ms > 0 ? (uint64_t)ms : 0, wake_cb, c);
 }
 
-static void fill_report(struct coord *c, const char *agent_id, struct plan_report *r)
+static void fill_report(struct coord *c, struct agent *a, struct plan_report *r)
 {
 	memset(r, 0, sizeof *r);
-	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
+	const struct nodes_node *n = nodes_find_cached(&c->nodes, a->id, &a->node_ix,
+						       &a->node_layout);
 	if (!n || !n->has_snapshot)
 		return;
 	unsigned counts[4] = { 0 };
@@ -502,7 +503,7 @@ static void input_agents(struct coord *c, struct input *ip)
 		pa[i].maint_start_ms = a->maint_start_ms;
 		pa[i].maint_duration_ms = a->maint_duration_ms;
 		pa[i].drained = store_state_drain_covering(&c->st, a->id, a->hostname) != NULL;
-		fill_report(c, a->id, &pa[i].report);
+		fill_report(c, a, &pa[i].report);
 	}
 	ip->pa = pa;
 	ip->in.agents = pa;

@@ -811,6 +811,8 @@ def main():
     if a.profile and not a.profile_dir:
         import tempfile
         a.profile_dir = tempfile.mkdtemp(prefix="qm-offer-cycle-perf-")
+    if a.profile:
+        os.makedirs(a.profile_dir, exist_ok=True)   # perf record needs it
     results = []
     failed = False
     for n in [int(x) for x in a.agents.split(",") if x.strip()]:

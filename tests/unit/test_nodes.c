@@ -286,3 +286,51 @@ Test(nodes, prober_stats_are_kept_from_any_message)
 	cr_assert_eq(ns.v[0].stats.resyncs, 3);
 	nodes_fini(&ns);
 }
+
+/* A remembered position answers without a look-up while no node comes or
+ * goes, and is looked up again after: a removal moves the last node into
+ * the freed place, so an old position would name another agent's node. */
+Test(nodes, cached_find_follows_adds_and_removes)
+{
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	const char *ids[] = {"S1", "S2", "S3"};
+	for (size_t i = 0; i < 3; i++) {
+		base(&b, ids[i], 42, 1);
+		snapshot(&b, 0);
+		cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	}
+	size_t ix[3];
+	uint64_t lay[3] = {0, 0, 0};
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_str_eq(nodes_find_cached(&ns, ids[i], &ix[i], &lay[i])->agent_id, ids[i]);
+	uint64_t before = ns.layout;
+	/* a snapshot of a known node keeps the layout, and the answers */
+	base(&b, "S2", 42, 2);
+	snapshot(&b, 0);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert_eq(ns.layout, before);
+	cr_assert_str_eq(nodes_find_cached(&ns, "S2", &ix[1], &lay[1])->agent_id, "S2");
+
+	/* S1 goes: S3 moves into its place */
+	cr_assert(nodes_remove(&ns, "S1"));
+	cr_assert_neq(ns.layout, before);
+	cr_assert_null(nodes_find_cached(&ns, "S1", &ix[0], &lay[0]));
+	cr_assert_str_eq(nodes_find_cached(&ns, "S3", &ix[2], &lay[2])->agent_id, "S3");
+	cr_assert_eq(ix[2], 0);
+	/* S1 comes back: found again */
+	base(&b, "S1", 43, 1);
+	snapshot(&b, 0);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	cr_assert_str_eq(nodes_find_cached(&ns, "S1", &ix[0], &lay[0])->agent_id, "S1");
+	/* a new set of nodes is a new layout, never one seen before */
+	uint64_t old = ns.layout;
+	nodes_fini(&ns);
+	nodes_init(&ns);
+	cr_assert_neq(ns.layout, old);
+	cr_assert_null(nodes_find_cached(&ns, "S2", &ix[1], &lay[1]));
+	nodes_fini(&ns);
+}
