@@ -484,7 +484,7 @@ struct input {
 	struct plan_input in;
 	struct plan_agent *pa;
 	struct plan_task *pt;
-	char (*reasons)[320];
+	char **reasons; /* per task, NULL for most: the few replace reasons */
 	struct plan_history *ph;
 	struct plan_reservation *pr;
 	struct plan_inverse_offer *pi;
@@ -513,7 +513,10 @@ static void input_agents(struct coord *c, struct input *ip)
 static void input_tasks(struct coord *c, struct input *ip)
 {
 	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
-	char(*reasons)[320] = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
+	/* pointers, not a 320-byte buffer per task: 3.2 MB to clear on every
+	 * plan at 10,000 tasks, for the rare task that has a reason */
+	char **reasons = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
+	char why[320];
 	for (size_t i = 0; i < c->st.ntasks; i++) {
 		struct store_task *t = &c->st.tasks[i];
 		pt[i].task_id = t->task_id;
@@ -525,7 +528,9 @@ static void input_tasks(struct coord *c, struct input *ip)
 		pt[i].launched_ms = t->launched_ms;
 		pt[i].kill_requested = t->kill_requested;
 		pt[i].unwanted_since_ms = t->unwanted_since_ms;
-		pt[i].replace_reason = replace_reason(c, t, reasons[i], sizeof reasons[i]);
+		if (replace_reason(c, t, why, sizeof why))
+			reasons[i] = qm_strdup(why);
+		pt[i].replace_reason = reasons[i];
 	}
 	ip->pt = pt;
 	ip->reasons = reasons;
@@ -596,6 +601,8 @@ static void input_free(struct input *ip)
 {
 	free(ip->pa);
 	free(ip->pt);
+	for (size_t i = 0; ip->reasons && i < ip->in.n_tasks; i++)
+		free(ip->reasons[i]);
 	free(ip->reasons);
 	free(ip->ph);
 	free(ip->pr);
