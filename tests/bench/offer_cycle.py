@@ -24,7 +24,7 @@ answers. The coordinator is otherwise idle, so nothing else is counted
 
   python3 tests/bench/offer_cycle.py [--agents 1000,10000] [--devices 24]
         [--cycles 5] [--revive-interval auto] [--master fast|emulator]
-        [--probers docker|none] [--parallel 8] [--no-heap]
+        [--probers docker|none] [--store file|zk] [--parallel 8] [--no-heap]
         [--profile [--callgraph fp|dwarf] [--profile-dir DIR]] [--json F]
 
 --probers none: probers restricted to a host that does not exist
@@ -49,6 +49,8 @@ import clusterlib
 from benchlib import qmtest
 
 RESOURCES = "cpus:8;mem:32768;disk:102400;ports:[7000-9000,31000-32000]"
+ZKSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "zk",
+                        "zkserver.sh")
 
 
 def journal_keep(rec):
@@ -375,6 +377,24 @@ def run_scale(n, a):
                 "--heartbeat-misses", "100", "--log-level", "info"]
         if a.probers == "none":
             args += ["--prober-hostnames", "no-such-host.invalid"]
+        if a.store == "zk":
+            # the state in a private ZooKeeper server (Debian's package, as
+            # the tests start it): every save is a ZooKeeper save
+            zk_dir = os.path.join(run_dir, "zk")
+            os.makedirs(zk_dir)
+            hostport = subprocess.run(
+                [ZKSERVER, "start", zk_dir], check=True, text=True,
+                stdout=subprocess.PIPE).stdout.strip().splitlines()[-1]
+            res["zk_dir"] = zk_dir
+            # a --zk coordinator derives prober credentials from a shared
+            # secret file, not one generated in its state directory
+            secret = os.path.join(zk_dir, "bus.secret")
+            with open(secret, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+            os.chmod(secret, 0o600)
+            res["secret_file"] = secret
+            args += ["--zk", "zk://%s/quobyte-bench" % hostport,
+                     "--secret-file", secret]
         t_start = time.time()
         coord = clusterlib.Coordinator(run_dir, emu.url, args)
         res["revive_interval"] = ri
@@ -428,7 +448,8 @@ def run_scale(n, a):
             "failed)" % (res["setup_s"], len(running), failed))
 
         # --- fake probers: N snapshots x D devices
-        secret = os.path.join(coord.state_dir, "bus.secret")
+        secret = res.get("secret_file") or os.path.join(coord.state_dir,
+                                                        "bus.secret")
         seed = str(os.getpid())
         fp_cmd = [qmtest.binary("fake_probers"), "--url", coord.bus_url,
                   "--secret-file", secret, "--agents", agents_file,
@@ -538,6 +559,9 @@ def run_scale(n, a):
         res["coordinator_exit"] = coord.stop(timeout=60)
         res["emulator_exit"] = emu.stop(timeout=60)
     finally:
+        if res.get("zk_dir"):
+            subprocess.run([ZKSERVER, "stop", res.pop("zk_dir")],
+                           stdout=subprocess.DEVNULL)
         env.close()
     res["run_s"] = time.monotonic() - t_run
     return res
@@ -677,8 +701,10 @@ def print_figures(results, a):
          lambda r: "%.0f" % r["run_s"] if "run_s" in r else "-"),
     ]
     print()
-    print("issue 11 figures (%d devices per agent; ZooKeeper saves: not in "
-          "this benchmark, it uses the file store)" % a.devices)
+    print("issue 11 figures (%d devices per agent; state in %s)" % (
+        a.devices, "ZooKeeper (--store zk): every save is a ZooKeeper save"
+        if a.store == "zk" else "the file store (--store zk for ZooKeeper "
+        "saves)"))
     w = 52
     print("%-*s" % (w, "figure") + "".join("%16s" % ("%d agents" %
                                                     r["agents"]) for r in rs))
@@ -789,6 +815,11 @@ def main():
                     help="fast: tests/bench/fastmaster.py (default; the "
                     "emulator cannot answer 10,000 agents' calls in time); "
                     "emulator: tests/emulator")
+    ap.add_argument("--store", choices=("file", "zk"), default="file",
+                    help="where the coordinator keeps its state: file "
+                    "(--state-dir, default) or zk (a private ZooKeeper "
+                    "server, tests/zk/zkserver.sh; the longest loop "
+                    "iterations then include ZooKeeper saves)")
     ap.add_argument("--probers", choices=("docker", "none"),
                     default="docker")
     ap.add_argument("--parallel", type=int, default=8,
