@@ -335,6 +335,13 @@ class Cluster:
         self.agent_counter = 0
         self.stopping = False
         self._alloc_event = threading.Event()
+        # hierarchical.cpp allocate(slaveId) (1.4.0; generateOffers(slaveId)
+        # 1.11.0): an event about one agent makes it an allocation
+        # candidate, an allocation run offers only the candidates; the
+        # periodic run (allocation_interval) and framework events take
+        # every agent. _alloc_all: the next run takes every agent.
+        self._alloc_candidates = set()
+        self._alloc_all = False
         self._alloc_thread = threading.Thread(target=self._allocator,
                                               name="allocator", daemon=True)
 
@@ -380,19 +387,32 @@ class Cluster:
         self._alloc_event.set()
 
     # ---------------------------------------------------------- allocation
-    def trigger_allocation(self):
+    def trigger_allocation(self, agent_id=None):
+        """An allocation run soon: of agent_id only (an event about that
+        agent: hierarchical.cpp allocate(slaveId)), or of every agent."""
+        if agent_id is None:
+            self._alloc_all = True
+        else:
+            self._alloc_candidates.add(agent_id)
         self._alloc_event.set()
 
     def _allocator(self):
         while not self.stopping:
-            self._alloc_event.wait(self.config.allocation_interval)
+            woken = self._alloc_event.wait(self.config.allocation_interval)
             self._alloc_event.clear()
             if self.stopping:
                 return
             with self.lock:
+                # taken under the lock: the triggers of the calls handled
+                # meanwhile (under it too) wait for the next run
+                every = not woken or self._alloc_all
+                only, self._alloc_candidates = self._alloc_candidates, set()
+                self._alloc_all = False
+                if not every and not only:
+                    continue    # taken by the run before
                 if self.leader is not None:
                     try:
-                        self.leader.allocate()
+                        self.leader.allocate(None if every else only)
                     except Exception:
                         log.exception("allocation failed")
 
@@ -413,7 +433,7 @@ class Cluster:
             self.leader.registered_agents.add(agent_id)
         self.journal.note("agent_added", agent_id=agent_id,
                           hostname=agent.hostname)
-        self.trigger_allocation()
+        self.trigger_allocation(agent_id)
         return agent
 
     def find_agent(self, agent_id=None, hostname=None):
@@ -644,7 +664,7 @@ class Cluster:
                 record.tasks.discard(task.tid)
                 if not record.tasks:
                     del task.agent.executors[key]
-        self.trigger_allocation()
+        self.trigger_allocation(task.agent.id)
 
     def forward_head(self, task):
         """Send the head of the task's update stream to the leader (and so
@@ -738,7 +758,7 @@ class Cluster:
             task.agent.executors.pop((task.fid, task.executor_id), None)
         self.tasks.pop(task.key(), None)
         self.completed.append(task)
-        self.trigger_allocation()
+        self.trigger_allocation(task.agent.id)
 
     def kill_framework_tasks(self, fid):
         for task in [t for t in self.tasks.values() if t.fid == fid]:
@@ -1009,7 +1029,7 @@ class Master:
         if was_unreachable:
             self.agent_back(agent)
         self.cluster.resume_updates(agent=agent)
-        self.cluster.trigger_allocation()
+        self.cluster.trigger_allocation(agent.id)
 
     def agent_back(self, agent):
         """An unreachable agent reregistered. From 1.5.0 the master sends,
@@ -1378,7 +1398,7 @@ class Master:
             if fw is not None and fw.stream is not None:
                 fw.stream.send({"type": "RESCIND", "rescind": {
                     "offer_id": {"value": offer.id}}})
-        self.cluster.trigger_allocation()
+        self.cluster.trigger_allocation(offer.agent_id)
 
     def rescind_offers(self, offer_id=None):
         count = 0
@@ -1464,8 +1484,9 @@ class Master:
             return
         pool = R.Pool(R.strip_allocation(r) for r in resources)
         fw.filters.append([role, agent_id, pool, time.monotonic() + refuse])
-        self.cluster.timers.schedule(refuse, self.cluster.trigger_allocation,
-                                     "filter-expiry")
+        self.cluster.timers.schedule(
+            refuse, lambda: self.cluster.trigger_allocation(agent_id),
+            "filter-expiry")
 
     def _allocatable(self, fw, role, resources):
         pool = R.Pool(resources)
@@ -1498,8 +1519,13 @@ class Master:
                 return True
         return False
 
-    def allocate(self):
-        agents = [self.cluster.agents[a] for a in sorted(self.registered_agents)
+    def allocate(self, only=None):
+        """One allocation run (hierarchical.cpp __allocate, 1.4.0; 1.11.0
+        __generateOffers) over the agents in only (ids), or over every
+        agent when None."""
+        ids = self.registered_agents if only is None else \
+            self.registered_agents & set(only)
+        agents = [self.cluster.agents[a] for a in sorted(ids)
                   if a in self.cluster.agents]
         agents = [a for a in agents if not a.partitioned and not a.gone]
         self.cluster.competitor_allocate(self, agents)
@@ -1681,7 +1707,7 @@ class Master:
             agent.maintenance = None
         else:
             agent.maintenance = Maintenance(start_ns, duration_ns)
-        self.cluster.trigger_allocation()
+        self.cluster.trigger_allocation(agent.id)
 
     def _make_offer(self, fw, agent, role, resources, refinement):
         offer_id = "%s-O%d" % (self.id, self.offer_counter)
