@@ -224,9 +224,10 @@ uint64_t ev_timer_add(struct ev_loop *l, uint64_t delay_ms, ev_cb cb, void *arg)
 		l->captimers = l->captimers ? l->captimers * 2 : 16;
 		l->timers = qm_realloc(l->timers, l->captimers * sizeof *l->timers);
 	}
-	uint64_t id = ++l->next_timer_id;
-	l->timers[l->ntimers++] = (struct ev_timer){
-		.id = id, .due = ev_now_ms() + delay_ms, .cb = cb, .arg = arg};
+	uint64_t id = ++l->next_timer_id, now = ev_now_ms();
+	/* saturated: a delay near the end of time must not wrap to "due now" */
+	uint64_t due = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
+	l->timers[l->ntimers++] = (struct ev_timer){.id = id, .due = due, .cb = cb, .arg = arg};
 	return id;
 }
 

@@ -7,6 +7,7 @@
 #include "core/text.h"
 #include "qm_error.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ const char *pl_task_node(const struct ctx *c, size_t ti)
 
 void pl_wake(struct ctx *c, long long t)
 {
-	if (t > c->now && (c->out->wake_ms == 0 || t < c->out->wake_ms))
+	/* LLONG_MAX is "never" (an open-ended window, a saturated sum) */
+	if (t > c->now && t != LLONG_MAX && (c->out->wake_ms == 0 || t < c->out->wake_ms))
 		c->out->wake_ms = t;
 }
 

@@ -49,6 +49,8 @@ static void replan_cb(struct ev_loop *loop, void *arg)
 		coord_plan(c, NULL, 0);
 }
 
+#define WAKE_MAX_MS (24LL * 3600 * 1000)
+
 static void wake_cb(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
@@ -58,9 +60,17 @@ static void wake_cb(struct ev_loop *loop, void *arg)
 	replan_soon(c);
 }
 
-/* Replan within ms (an earlier wake stands). */
+/* Replan within ms (an earlier wake stands). A wake further out than a
+ * day is armed for a day, whose replan arms the rest: wall_ms() + ms cannot
+ * overflow whatever the planner asks for (an open-ended maintenance window
+ * asked for the end of time, and the sum wrapped: wake_at went negative and
+ * every later, earlier wake was dropped as "an earlier wake stands"). */
 void wake_in(struct coord *c, int64_t ms)
 {
+	if (ms < 0)
+		ms = 0;
+	if (ms > WAKE_MAX_MS)
+		ms = WAKE_MAX_MS;
 	int64_t at = wall_ms() + ms;
 	if (c->wake_timer && c->wake_at <= at)
 		return;

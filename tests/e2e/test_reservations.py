@@ -391,6 +391,36 @@ class MaintenanceTest(E2ETestCase):
         self.assertEqual(c.calls("KILL", c.journal()[mark:]), [])
         c.finish(self)
 
+    def test_open_ended_window_in_progress(self):
+        """An operator's maintenance without a duration (Unavailability
+        without a duration lasts forever: mesos.proto, 1.4.0 to 1.11.0),
+        already begun. Each plan while the inverse offer was held asked
+        for a wake at the end of time, and now + that overflowed whenever
+        the plan took a millisecond or more (found by fuzz_events; so this
+        test did not fail every time before the fix: test_plan_rsv and
+        test_evloop pin it down). agent2 holds only data, so it may go."""
+        c = self.cluster
+        deploy(c, "agent2")
+        mark = len(c.journal())
+        c.emulator.control("maintenance", {"agent": "agent2",
+                                           "start_s": -60})
+        wait_until(lambda: c.calls("ACCEPT_INVERSE_OFFERS",
+                                   c.journal()[mark:]),
+                   20, what="the inverse offer for agent2 accepted")
+        # replans after the answer (each would ask for the wake)
+        c.emulator.control("maintenance", {"agent": "agent1",
+                                           "start_s": 600,
+                                           "duration_s": 3600})
+        wait_until(lambda: c.calls("DECLINE_INVERSE_OFFERS",
+                                   c.journal()[mark:]),
+                   20, what="the inverse offer for agent1 declined")
+        self.assertTrue(c.coordinator.alive(), c.coordinator.stderr_text())
+        m = c.node("agent2")["maintenance"]
+        self.assertEqual(m["state"], "in progress", m)
+        self.assertNotIn("duration_ms", m)
+        self.assertEqual(c.calls("KILL", c.journal()[mark:]), [])
+        c.finish(self)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -38,6 +38,21 @@ Test(evloop, timers_fire_in_due_order_and_cancel_works)
 	ev_loop_free(l);
 }
 
+/* A delay near the end of time is "not in this run": now + delay wrapped
+ * around and the timer fired at once (a planner's "never" reached the
+ * loop this way; found by fuzz_events). */
+Test(evloop, a_timer_at_the_end_of_time_does_not_fire)
+{
+	struct ev_loop *l = ev_loop_new();
+	struct trace t = {0};
+	ev_timer_add(l, UINT64_MAX, mark_a, &t);
+	ev_timer_add(l, UINT64_MAX - 5, mark_b, &t);
+	ev_timer_add(l, 20, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(t.n, 0, "a timer due at the end of time fired");
+	ev_loop_free(l);
+}
+
 struct fdctx {
 	int reads;
 	char got[8];

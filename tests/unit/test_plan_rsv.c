@@ -276,6 +276,21 @@ static const struct rcase cases[] = {
 		.problems = {"host h1: 1 of 3 registries would stay ready, a quorum needs 2"},
 	},
 	{
+		/* An Unavailability without a duration lasts forever (mesos.proto,
+		 * 1.4.0-1.11.0): nothing changes at its end, so no wake for it.
+		 * The planner said LLONG_MAX, and the shell's now + (LLONG_MAX -
+		 * now) overflowed (found by fuzz_events). */
+		.name = "inverse offer: an open-ended window in progress arms no wake",
+		.cfg = "stale=0",
+		.target = "2.0",
+		.agents = "a1 host=h1 R1; a2 host=h2 R1; a3 host=h3 R1 M1 D1 maint=N-1000/0",
+		.tasks = ALLQ("2.0"),
+		.inverse = "io1 a1",
+		.actions = "decline io1 a1",
+		.problems = {"host h1: 1 of 3 registries would stay ready, a quorum needs 2"},
+		.check_wake = true, .wake = 0,
+	},
+	{
 		.name = "inverse offer: a window that has ended does not matter",
 		.cfg = "stale=0",
 		.target = "2.0",
