@@ -11,6 +11,182 @@ static void relayout(struct nodes *ns)
 	ns->layout = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
 }
 
+/* ---- device copies ----------------------------------------------------
+ *
+ * A device is kept as one block: the message, its repeated arrays, its
+ * unknown fields and every string it points to, laid out by walking its
+ * descriptor (so a field added to the schema is copied too). protobuf-c's
+ * own copy, pack + unpack, made a dozen allocations per device: 689 bytes
+ * of heap per device, about 160 MiB at 10,000 agents x 24 devices. A field
+ * type the walk does not lay out (a nested message, bytes) makes the copy
+ * fall back to pack + unpack, marked in nodes_device.flat. */
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* Size of one element of a repeated field of type t, 0 = not laid out. */
+static size_t elem_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_ENUM:
+		return 4;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	default:
+		return 0;
+	}
+}
+
+/* One walk over d's pointers: with out == NULL, the bytes a flat copy
+ * needs (or 0 when it cannot be laid out); else the copy into out, which
+ * has that many bytes. */
+static size_t flat_walk(const Quobyte__Bus__Device *d, unsigned char *out)
+{
+	const ProtobufCMessageDescriptor *md = d->base.descriptor;
+	const unsigned char *src = (const unsigned char *)d;
+	size_t arrays = align8(md->sizeof_message), strings = 0;
+	/* first pass over arrays, then strings: arrays stay 8-aligned */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t at = pass == 0 ? arrays : strings;
+		for (unsigned i = 0; i < md->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &md->fields[i];
+			if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+				return 0;
+			const void *field = src + f->offset;
+			if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+				size_t es = elem_size(f->type);
+				if (es == 0)
+					return 0;
+				size_t n = *(const size_t *)(const void *)(src + f->quantifier_offset);
+				const void *arr = *(void *const *)field;
+				if (n == 0 || !arr) {
+					if (out && pass == 0) {
+						*(void **)(void *)(out + f->offset) = NULL;
+						*(size_t *)(void *)(out + f->quantifier_offset) = 0;
+					}
+					continue;
+				}
+				if (pass == 0) {
+					if (out) {
+						memcpy(out + at, arr, n * es);
+						*(void **)(void *)(out + f->offset) = out + at;
+					}
+					at += align8(n * es);
+				} else if (f->type == PROTOBUF_C_TYPE_STRING) {
+					char *const *sv = arr;
+					char **dv = out ? (char **)(*(void **)(void *)(out + f->offset))
+							: NULL;
+					for (size_t k = 0; k < n; k++) {
+						size_t l = sv[k] ? strlen(sv[k]) + 1 : 0;
+						if (out && sv[k]) {
+							memcpy(out + at, sv[k], l);
+							dv[k] = (char *)(out + at);
+						}
+						at += l;
+					}
+				}
+			} else if (f->type == PROTOBUF_C_TYPE_STRING) {
+				const char *sv = *(const char *const *)field;
+				if (pass == 1 && sv) {
+					size_t l = strlen(sv) + 1;
+					if (out) {
+						memcpy(out + at, sv, l);
+						*(char **)(void *)(out + f->offset) = (char *)(out + at);
+					}
+					at += l;
+				}
+			} else if (elem_size(f->type) == 0) {
+				return 0;
+			}
+		}
+		/* unknown fields: the array with the arrays, their bytes with
+		 * the strings */
+		size_t nu = d->base.unknown_fields ? d->base.n_unknown_fields : 0;
+		ProtobufCMessage *ob = out ? (ProtobufCMessage *)(void *)out : NULL;
+		if (pass == 0 && ob) {
+			ob->n_unknown_fields = nu;
+			ob->unknown_fields = NULL;
+		}
+		if (nu) {
+			ProtobufCMessageUnknownField *uv;
+			if (pass == 0) {
+				if (ob) {
+					uv = (ProtobufCMessageUnknownField *)(void *)(out + at);
+					memcpy(uv, d->base.unknown_fields, nu * sizeof *uv);
+					ob->unknown_fields = uv;
+				}
+				at += align8(nu * sizeof *d->base.unknown_fields);
+			} else {
+				uv = ob ? ob->unknown_fields : NULL;
+				for (size_t k = 0; k < nu; k++) {
+					size_t l = d->base.unknown_fields[k].len;
+					if (out && l) {
+						memcpy(out + at, d->base.unknown_fields[k].data, l);
+						uv[k].data = out + at;
+					}
+					at += l;
+				}
+			}
+		}
+		if (pass == 0)
+			strings = at;
+		else
+			return at;
+	}
+	return 0;
+}
+
+/* Deep copy through pack/unpack: the fallback for what flat_walk does not
+ * lay out. */
+static Quobyte__Bus__Device *device_unpacked_copy(const Quobyte__Bus__Device *d)
+{
+	size_t len = quobyte__bus__device__get_packed_size(d);
+	uint8_t *buf = qm_malloc(len);
+	quobyte__bus__device__pack(d, buf);
+	Quobyte__Bus__Device *c = quobyte__bus__device__unpack(NULL, len, buf);
+	free(buf);
+	if (!c)
+		qm_oom(); /* our own packing cannot be malformed */
+	return c;
+}
+
+static struct nodes_device device_copy(const Quobyte__Bus__Device *d)
+{
+	size_t size = flat_walk(d, NULL);
+	if (size == 0)
+		return (struct nodes_device){.d = device_unpacked_copy(d), .flat = false};
+	unsigned char *out = qm_malloc(size);
+	memcpy(out, d, d->base.descriptor->sizeof_message);
+	flat_walk(d, out);
+	return (struct nodes_device){.d = (Quobyte__Bus__Device *)(void *)out, .flat = true};
+}
+
+static void device_free(struct nodes_device *v)
+{
+	if (v->flat)
+		free(v->d);
+	else
+		quobyte__bus__device__free_unpacked(v->d, NULL);
+	v->d = NULL;
+}
+
 void nodes_init(struct nodes *ns)
 {
 	memset(ns, 0, sizeof *ns);
@@ -21,7 +197,7 @@ void nodes_init(struct nodes *ns)
 static void clear_devices(struct nodes_node *n)
 {
 	for (size_t i = 0; i < n->ndevices; i++)
-		quobyte__bus__device__free_unpacked(n->devices[i].d, NULL);
+		device_free(&n->devices[i]);
 	free(n->devices);
 	n->devices = NULL;
 	n->ndevices = 0;
@@ -59,20 +235,6 @@ void nodes_fini(struct nodes *ns)
 	free(ns->v);
 	strmap_fini(&ns->idx);
 	memset(ns, 0, sizeof *ns);
-}
-
-/* Deep copy through pack/unpack: the one copy routine protobuf-c gives,
- * and it cannot drift from the schema. */
-static Quobyte__Bus__Device *device_copy(const Quobyte__Bus__Device *d)
-{
-	size_t len = quobyte__bus__device__get_packed_size(d);
-	uint8_t *buf = qm_malloc(len);
-	quobyte__bus__device__pack(d, buf);
-	Quobyte__Bus__Device *c = quobyte__bus__device__unpack(NULL, len, buf);
-	free(buf);
-	if (!c)
-		qm_oom(); /* our own packing cannot be malformed */
-	return c;
 }
 
 static struct nodes_node *find(struct nodes *ns, const char *agent_id)
@@ -139,12 +301,12 @@ static void upsert(struct nodes_node *n, const Quobyte__Bus__Device *d)
 		return;
 	long i = find_device(n, d->key);
 	if (i >= 0) {
-		quobyte__bus__device__free_unpacked(n->devices[i].d, NULL);
-		n->devices[i].d = device_copy(d);
+		device_free(&n->devices[i]);
+		n->devices[i] = device_copy(d);
 		return;
 	}
 	n->devices = qm_realloc(n->devices, (n->ndevices + 1) * sizeof *n->devices);
-	n->devices[n->ndevices++].d = device_copy(d);
+	n->devices[n->ndevices++] = device_copy(d);
 }
 
 static void remove_key(struct nodes_node *n, const char *key)
@@ -152,7 +314,7 @@ static void remove_key(struct nodes_node *n, const char *key)
 	long i = find_device(n, key);
 	if (i < 0)
 		return;
-	quobyte__bus__device__free_unpacked(n->devices[i].d, NULL);
+	device_free(&n->devices[i]);
 	n->devices[i] = n->devices[--n->ndevices];
 }
 

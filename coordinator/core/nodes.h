@@ -20,6 +20,7 @@
 
 struct nodes_device {
 	Quobyte__Bus__Device *d; /* deep copy, owned */
+	bool flat;               /* one block (free), else protobuf-c's own */
 };
 
 /* The prober's own counters (ProberStats), as last reported. */

@@ -187,11 +187,11 @@ static void free_devs(struct nodes_device *devs, size_t n)
 Test(metrics, devices_by_type_and_state_and_bytes_with_escaped_labels)
 {
 	struct nodes_device devs[3] = {
-		{device("/mnt/data\"1", QUOBYTE__BUS__DEVICE_TYPE__DATA,
+		{.d = device("/mnt/data\"1", QUOBYTE__BUS__DEVICE_TYPE__DATA,
 			QUOBYTE__BUS__DEVICE_STATE__OK, 1000, 400)},
-		{device("/mnt/data2", QUOBYTE__BUS__DEVICE_TYPE__DATA,
+		{.d = device("/mnt/data2", QUOBYTE__BUS__DEVICE_TYPE__DATA,
 			QUOBYTE__BUS__DEVICE_STATE__OK, 2000, 2000)},
-		{device("/mnt/new", 0, QUOBYTE__BUS__DEVICE_STATE__NO_TYPE, 5, 5)},
+		{.d = device("/mnt/new", 0, QUOBYTE__BUS__DEVICE_STATE__NO_TYPE, 5, 5)},
 	};
 	struct nodes ns;
 	struct nodes_node n;
@@ -221,9 +221,9 @@ Test(metrics, devices_by_type_and_state_and_bytes_with_escaped_labels)
 Test(metrics, series_over_the_cap_are_dropped_and_counted)
 {
 	struct nodes_device devs[2] = {
-		{device("/a", QUOBYTE__BUS__DEVICE_TYPE__DATA, QUOBYTE__BUS__DEVICE_STATE__OK, 1,
+		{.d = device("/a", QUOBYTE__BUS__DEVICE_TYPE__DATA, QUOBYTE__BUS__DEVICE_STATE__OK, 1,
 			1)},
-		{device("/b", QUOBYTE__BUS__DEVICE_TYPE__METADATA,
+		{.d = device("/b", QUOBYTE__BUS__DEVICE_TYPE__METADATA,
 			QUOBYTE__BUS__DEVICE_STATE__ERROR, 1, 1)},
 	};
 	struct nodes ns;

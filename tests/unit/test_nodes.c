@@ -334,3 +334,115 @@ Test(nodes, cached_find_follows_adds_and_removes)
 	cr_assert_null(nodes_find_cached(&ns, "S2", &ix[1], &lay[1]));
 	nodes_fini(&ns);
 }
+
+static size_t packed(const Quobyte__Bus__Device *d, uint8_t **out)
+{
+	size_t len = quobyte__bus__device__get_packed_size(d);
+	*out = qm_malloc(len ? len : 1);
+	quobyte__bus__device__pack(d, *out);
+	return len;
+}
+
+/* The node's copy of a device (one block, laid out from the descriptor)
+ * says everything the prober's said: every field of the schema set, two
+ * aliases, two types, and a field from a newer prober this schema does not
+ * know, kept as an unknown field. Equal packed bytes show it; the source
+ * is freed before the comparison, so nothing may point into it. */
+Test(nodes, device_copy_keeps_every_field_and_unknown_ones)
+{
+	Quobyte__Bus__Device full = QUOBYTE__BUS__DEVICE__INIT;
+	char *aliases[] = {(char *)"/mnt/a1", (char *)"/srv/alias two"};
+	Quobyte__Bus__DeviceType types[] = {QUOBYTE__BUS__DEVICE_TYPE__DATA,
+					    QUOBYTE__BUS__DEVICE_TYPE__METADATA};
+	full.key = (char *)"wwn:0x5000c500a1b2c3d4/ZA1234#1";
+	full.root = (char *)"/mnt/data1";
+	full.aliases = aliases;
+	full.n_aliases = 2;
+	full.has_is_directory = 1;
+	full.block_device = (char *)"/dev/sdb1";
+	full.fs_type = (char *)"xfs";
+	full.fs_uuid = (char *)"0b7c9f4e-1111-2222-3333-444455556666";
+	full.fs_label = (char *)"quobyte-data";
+	full.types = types;
+	full.n_types = 2;
+	full.has_state = 1;
+	full.state = QUOBYTE__BUS__DEVICE_STATE__OK;
+	full.error = (char *)"";
+	full.serial = (char *)"ZA1234";
+	full.model = (char *)"ST8000NM";
+	full.has_bootstrap = 1;
+	full.bootstrap = 1;
+	full.device_id = (char *)"dev-7";
+	full.has_legacy_marker = 1;
+	full.has_size_bytes = 1;
+	full.size_bytes = 8000000000000ULL;
+	full.has_free_bytes = 1;
+	full.free_bytes = 123456789;
+	full.has_rotational = 1;
+	full.rotational = 1;
+	full.udev_serial = (char *)"ST8000NM_ZA1234";
+	full.udev_wwn = (char *)"0x5000c500a1b2c3d4";
+	full.udev_model = (char *)"ST8000NM";
+	full.conflict = (char *)"serial shared with /dev/sdc";
+	full.has_changed_unix_ms = 1;
+	full.changed_unix_ms = 1796400000000ULL;
+	/* field 99 (length-delimited "newer"), which this schema lacks */
+	uint8_t *bytes;
+	size_t len = packed(&full, &bytes);
+	uint8_t extra[] = {0x9a, 0x06, 5, 'n', 'e', 'w', 'e', 'r'};
+	bytes = qm_realloc(bytes, len + sizeof extra);
+	memcpy(bytes + len, extra, sizeof extra);
+	Quobyte__Bus__Device *src = quobyte__bus__device__unpack(NULL, len + sizeof extra, bytes);
+	cr_assert_not_null(src);
+	cr_assert_eq(src->base.n_unknown_fields, 1);
+	uint8_t *want;
+	size_t want_len = packed(src, &want);
+	cr_assert_eq(want_len, len + sizeof extra);
+
+	struct nodes ns;
+	nodes_init(&ns);
+	struct env_buf b;
+	Quobyte__Bus__Ack ack;
+	bool changed;
+	base(&b, "S1", 42, 1);
+	b.devp[0] = src;
+	snapshot(&b, 1);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	quobyte__bus__device__free_unpacked(src, NULL);
+	memset(bytes, 0, len + sizeof extra);
+	free(bytes);
+
+	cr_assert_eq(ns.v[0].ndevices, 1);
+	cr_assert(ns.v[0].devices[0].flat, "the device was not laid out in one block");
+	const Quobyte__Bus__Device *kept = ns.v[0].devices[0].d;
+	uint8_t *got;
+	size_t got_len = packed(kept, &got);
+	cr_assert_eq(got_len, want_len);
+	cr_assert_eq(memcmp(got, want, want_len), 0, "the copy packs differently");
+	cr_assert_str_eq(kept->aliases[1], "/srv/alias two");
+	cr_assert_eq(kept->types[1], QUOBYTE__BUS__DEVICE_TYPE__METADATA);
+	unsigned counts[4];
+	bool boot;
+	nodes_type_counts(&ns.v[0], counts, &boot);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 1);
+	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA], 1);
+	free(got);
+	free(want);
+
+	/* a device with nothing but its key: no array, no string besides */
+	base(&b, "S1", 42, 2);
+	dev(&b, 0, "path:/bare", 0, false);
+	b.dev[0].root = NULL;
+	b.dev[0].types = types; /* a pointer with no elements is not copied */
+	b.dev[0].n_types = 0;
+	b.dev[0].has_state = 0;
+	snapshot(&b, 1);
+	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
+	kept = ns.v[0].devices[0].d;
+	cr_assert_str_eq(kept->key, "path:/bare");
+	cr_assert_null(kept->root);
+	cr_assert_null(kept->types);
+	cr_assert_eq(kept->n_types, 0);
+	cr_assert_eq(kept->base.n_unknown_fields, 0);
+	nodes_fini(&ns);
+}
