@@ -189,6 +189,7 @@ struct coord {
 	int64_t last_revive_ms;
 	int64_t new_agent_ms; /* loop time an agent was first offered (0 = none this term) */
 	uint64_t wake_timer;
+	uint64_t trim_timer; /* trim_soon(): freed heap back to the kernel */
 	int64_t wake_at;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
 	uint64_t recon_retry_timer;  /* reconcile of tasks not heard of since SUBSCRIBE */
@@ -322,6 +323,12 @@ void declines_send(struct coord *c, struct declines *d);
 void replan_soon(struct coord *c);
 /* Plan again within ms (an earlier wake stands). */
 void wake_in(struct coord *c, int64_t ms);
+/* After a burst that allocated and freed much (an OFFERS event of
+ * thousands of offers, the launches planned into it, the state dropped on
+ * losing the lead): in TRIM_DELAY_MS, malloc_trim(0) hands what glibc kept
+ * back to the kernel. Coalesced: one pending at a time. */
+void trim_soon(struct coord *c);
+#define TRIM_OFFERS_MIN 1000 /* offers in one event that call trim_soon() */
 /* Send a KILL for t (when subscribed). */
 void send_kill(struct coord *c, struct store_task *t);
 /* Why the running disk service t must be replaced, written into buf, or

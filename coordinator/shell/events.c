@@ -203,6 +203,8 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 	for (size_t i = 0; i < k; i++)
 		taskspec_offer_free(&offers[i]);
 	free(offers);
+	if (n >= TRIM_OFFERS_MIN)
+		trim_soon(c);
 }
 
 /* INVERSE_OFFERS (scheduler.proto at 1.4.0 .. 1.11.0: {"inverse_offers":

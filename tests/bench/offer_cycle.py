@@ -38,6 +38,7 @@ self time and the coordinator's functions by inclusive time.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -230,6 +231,31 @@ def loop_stall_ms(coord):
     return {"recent_ms": v["loop_iteration_recent_max_seconds"] * 1000,
             "max_ms": v.get("loop_iteration_max_seconds", 0) * 1000,
             "stalls": int(v.get("loop_stalls_total", 0))}
+
+
+def rss_after_trim(coord, timeout=15):
+    """The coordinator's memory at rest: read after its next heap trim
+    (trim_soon(): TRIM_DELAY_MS after an OFFERS event of >= 1,000 offers,
+    malloc_trim(0) gives back what the burst freed). None when no trim
+    comes (fewer offers per event)."""
+    try:
+        coord.wait_line(lambda t: "event=memory_trimmed" in t, coord.mark(),
+                        timeout=timeout, what="memory_trimmed")
+    except Exception:
+        return None
+    return clusterlib.proc_mem_kb(coord.pid)
+
+
+def trims(coord):
+    """(heap trims so far, the longest in ms) from the coordinator's log."""
+    n, longest = 0, 0
+    for _, _, text in list(coord.lines):
+        if "event=memory_trimmed" in text:
+            n += 1
+            m = re.search(r"took_ms=(\d+)", text)
+            if m:
+                longest = max(longest, int(m.group(1)))
+    return n, longest
 
 
 class Sampler(threading.Thread):
@@ -550,6 +576,8 @@ def run_scale(n, a):
         res["cycles_overlapped"] = overlapped
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
         res["stall_cycles"] = loop_stall_ms(coord)
+        res["mem_rest"] = rss_after_trim(coord)
+        res["trims"] = trims(coord)
         res["heap_end"] = heap_in_use(coord)
         # the floors, measured in the same run, on the same machine
         fl = cjson_floor_us(n)
@@ -698,6 +726,11 @@ def print_figures(results, a):
         ("RSS after the cycles / VmHWM (MiB)",
          lambda r: "%.1f / %.1f" % (r["mem_end"]["VmRSS"] / 1024.0,
                                     r["mem_end"]["VmHWM"] / 1024.0)),
+        ("RSS at rest, after the coordinator's heap trim (MiB)",
+         lambda r: "%.1f" % (r["mem_rest"]["VmRSS"] / 1024.0)
+         if r.get("mem_rest") else "-"),
+        ("  heap trims (malloc_trim) / longest (ms)",
+         lambda r: "%d / %d" % r["trims"] if r.get("trims") else "-"),
         ("this agent count's run, wall (s)",
          lambda r: "%.0f" % r["run_s"] if "run_s" in r else "-"),
     ]
