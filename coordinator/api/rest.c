@@ -128,7 +128,7 @@ static cJSON *task_json(struct coord *c, const struct store_task *t)
 	if (r)
 		cJSON_AddStringToObject(o, "replacing", r);
 	if (t->mounts_known)
-		cJSON_AddStringToObject(o, "mounts", t->mounts);
+		cJSON_AddStringToObject(o, "mounts", store_task_mounts(t));
 	return o;
 }
 
@@ -257,8 +257,8 @@ static cJSON *reservations_json(struct coord *c)
 		cJSON_AddStringToObject(o, "service", v->service);
 		cJSON_AddNumberToObject(o, "since_unix_ms", (double)v->since_ms);
 		cJSON_AddStringToObject(o, "resources", v->summary);
-		if (v->mounts[0])
-			cJSON_AddStringToObject(o, "mount_disks", v->mounts);
+		if (store_reservation_mounts(v)[0])
+			cJSON_AddStringToObject(o, "mount_disks", store_reservation_mounts(v));
 		enum service s;
 		int r = service_parse(v->service, &s) == 0 ? rsv_releasable(c, s, v->agent_id) : -1;
 		cJSON_AddBoolToObject(o, "releasable", r == 1);

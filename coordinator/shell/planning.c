@@ -222,7 +222,7 @@ const char *replace_reason(struct coord *c, const struct store_task *t, char *bu
 	size_t nd = device_dirs(c, t->agent_id, s, dirs, TASKSPEC_MAX_DEVICE_DIRS);
 	for (size_t i = 0; i < nd; i++) {
 		bool seen = false;
-		const char *cur = t->mounts;
+		const char *cur = store_task_mounts(t);
 		char m[TASKSPEC_PATH_MAX + 1];
 		while (!seen && config_list_next(&cur, m, sizeof m))
 			seen = t->mounts_shared ? path_under(dirs[i], m) : strcmp(dirs[i], m) == 0;
@@ -347,6 +347,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 	}
 	struct store_task t;
 	memset(&t, 0, sizeof t);
+	char mtext[STORE_MOUNTS_MAX + 1] = ""; /* t.mounts: the state keeps a copy */
+	t.mounts = mtext;
 	if (taskspec_task_id(service_name(s), o->hostname, random64(), t.task_id,
 			     sizeof t.task_id) != 0) {
 		taskspec_fit_fini(&fit);
@@ -392,8 +394,8 @@ static cJSON *build_launch(struct coord *c, const struct plan_action *a,
 			t.mounts_known = true;
 			t.mounts_shared = c->ts.shared_propagation;
 			for (size_t i = 0; i < nd; i++) {
-				size_t used = strlen(t.mounts);
-				snprintf(t.mounts + used, sizeof t.mounts - used, "%s%s", i ? "," : "",
+				size_t used = strlen(mtext);
+				snprintf(mtext + used, sizeof mtext - used, "%s%s", i ? "," : "",
 					 mounts[i]);
 			}
 		}

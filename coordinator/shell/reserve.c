@@ -140,6 +140,7 @@ void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON
 		v->since_ms = wall_ms();
 		/* what this offer shows of it; a part in use is not offered */
 		char sum[STORE_SUMMARY_MAX + 1] = "";
+		char mt[STORE_MOUNTS_MAX + 1] = "";
 		size_t len = 0;
 		for (size_t j = i; j < o->nres; j++) {
 			const struct taskspec_resource *q = &o->res[j];
@@ -147,9 +148,9 @@ void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON
 			if (!ours(c, q, &qs) || qs != s)
 				continue;
 			if (q->mount_root) {
-				size_t used = strlen(v->mounts);
-				snprintf(v->mounts + used, sizeof v->mounts - used, "%s%s",
-					 used ? "," : "", q->mount_root);
+				size_t used = strlen(mt);
+				snprintf(mt + used, sizeof mt - used, "%s%s", used ? "," : "",
+					 q->mount_root);
 			}
 			if (q->type == TASKSPEC_SCALAR && len < sizeof sum)
 				len += (size_t)snprintf(sum + len, sizeof sum - len, "%s%s=%g",
@@ -157,6 +158,7 @@ void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON
 							(double)q->milli / 1000.0);
 		}
 		snprintf(v->summary, sizeof v->summary, "%s", sum);
+		(void)store_reservation_set_mounts(v, mt); /* fits: mt is as long */
 		c->st_dirty = true;
 		c->n.reservations_found++;
 		log_warn("reservation_found", "service=%s agent_id=%s hostname=%s offered=%s "
@@ -230,17 +232,20 @@ void rsv_note_reserve(struct coord *c, enum service s, const char *agent_id,
 	rsv_summary(reserve, sum, sizeof sum);
 	if (fresh || !v->summary[0])
 		snprintf(v->summary, sizeof v->summary, "%s", sum);
+	char mt[STORE_MOUNTS_MAX + 1];
+	snprintf(mt, sizeof mt, "%s", store_reservation_mounts(v));
 	for (unsigned i = 0; i < fit->n_mounts; i++) {
-		const char *cur = v->mounts;
+		const char *cur = mt;
 		char m[TASKSPEC_PATH_MAX + 1];
 		bool have = false;
 		while (!have && config_list_next(&cur, m, sizeof m))
 			have = strcmp(m, fit->mounts[i]) == 0;
-		size_t used = strlen(v->mounts);
-		if (!have && used + strlen(fit->mounts[i]) + 2 < sizeof v->mounts)
-			snprintf(v->mounts + used, sizeof v->mounts - used, "%s%s", used ? "," : "",
+		size_t used = strlen(mt);
+		if (!have && used + strlen(fit->mounts[i]) + 2 < sizeof mt)
+			snprintf(mt + used, sizeof mt - used, "%s%s", used ? "," : "",
 				 fit->mounts[i]);
 	}
+	(void)store_reservation_set_mounts(v, mt);
 	c->n.reserves++;
 	log_info("reservation_made", "service=%s agent_id=%s hostname=%s resources=%s",
 		 service_name(s), log_qs(agent_id), log_qs(hostname), log_qs(sum));

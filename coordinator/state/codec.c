@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,16 +44,129 @@ void store_state_init(struct store_state *s)
 
 void store_state_fini(struct store_state *s)
 {
-	free(s->tasks);
+	store_tasks_free(s->tasks, s->ntasks);
 	free(s->failures);
-	free(s->reservations);
+	store_reservations_free(s->reservations, s->nreservations);
 	free(s->drains);
 	store_state_init(s);
 }
 
+/* ---- mounts, out of line --------------------------------------------- */
+
+static bool mounts_ok(const char *m)
+{
+	return !m || strnlen(m, STORE_MOUNTS_MAX + 1) <= STORE_MOUNTS_MAX;
+}
+
+/* A copy of m for a state to own; NULL for none. */
+static char *mounts_dup(const char *m)
+{
+	return m && m[0] ? qm_strdup(m) : NULL;
+}
+
+const char *store_task_mounts(const struct store_task *t)
+{
+	return t->mounts ? t->mounts : "";
+}
+
+const char *store_reservation_mounts(const struct store_reservation *r)
+{
+	return r->mounts ? r->mounts : "";
+}
+
+static bool set_mounts(char **dst, const char *m)
+{
+	if (!mounts_ok(m))
+		return false;
+	char *c = mounts_dup(m);
+	free(*dst);
+	*dst = c;
+	return true;
+}
+
+bool store_task_set_mounts(struct store_task *t, const char *m)
+{
+	return set_mounts(&t->mounts, m);
+}
+
+bool store_reservation_set_mounts(struct store_reservation *r, const char *m)
+{
+	return set_mounts(&r->mounts, m);
+}
+
+void store_task_assign(struct store_task *d, const struct store_task *t)
+{
+	char *m = mounts_dup(t->mounts), *old = d->mounts;
+	*d = *t;
+	d->mounts = m;
+	free(old);
+}
+
+/* Bytes compared with the pointers out: padding and the bytes after a
+ * string's NUL may differ, and then a save writes an equal entry again
+ * (harmless), never the other way round. */
+bool store_task_same(const struct store_task *a, const struct store_task *b)
+{
+	struct store_task x = *a, y = *b;
+	x.mounts = y.mounts = NULL;
+	return memcmp(&x, &y, sizeof x) == 0 &&
+	       strcmp(store_task_mounts(a), store_task_mounts(b)) == 0;
+}
+
+bool store_reservation_same(const struct store_reservation *a,
+			    const struct store_reservation *b)
+{
+	struct store_reservation x = *a, y = *b;
+	x.mounts = y.mounts = NULL;
+	return memcmp(&x, &y, sizeof x) == 0 &&
+	       strcmp(store_reservation_mounts(a), store_reservation_mounts(b)) == 0;
+}
+
+/* n entries of size bytes whose char * at off is owned mounts: a deep
+ * copy, and the release (tasks and reservations alike). */
+static void *dup_owning(const void *v, size_t n, size_t size, size_t off)
+{
+	if (!n)
+		return NULL;
+	unsigned char *d = qm_malloc(n * size);
+	memcpy(d, v, n * size);
+	for (size_t i = 0; i < n; i++) {
+		char **m = (char **)(void *)(d + i * size + off);
+		*m = mounts_dup(*m);
+	}
+	return d;
+}
+
+static void free_owning(void *v, size_t n, size_t size, size_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		free(*(char **)(void *)((unsigned char *)v + i * size + off));
+	free(v);
+}
+
+struct store_task *store_tasks_dup(const struct store_task *v, size_t n)
+{
+	return dup_owning(v, n, sizeof *v, offsetof(struct store_task, mounts));
+}
+
+void store_tasks_free(struct store_task *v, size_t n)
+{
+	free_owning(v, n, sizeof *v, offsetof(struct store_task, mounts));
+}
+
+struct store_reservation *store_reservations_dup(const struct store_reservation *v, size_t n)
+{
+	return dup_owning(v, n, sizeof *v, offsetof(struct store_reservation, mounts));
+}
+
+void store_reservations_free(struct store_reservation *v, size_t n)
+{
+	free_owning(v, n, sizeof *v, offsetof(struct store_reservation, mounts));
+}
+
 static bool task_ok(const struct store_task *t)
 {
-	return fits(t->task_id, sizeof t->task_id) && t->task_id[0] &&
+	return fits(t->task_id, sizeof t->task_id) && t->task_id[0] && mounts_ok(t->mounts) &&
 	       fits(t->service, sizeof t->service) &&
 	       fits(t->agent_id, sizeof t->agent_id) &&
 	       fits(t->hostname, sizeof t->hostname) &&
@@ -94,7 +208,7 @@ struct store_task *store_state_put_task(struct store_state *s,
 	struct store_task *d = store_state_find_task(s, t->task_id);
 	if (!d)
 		d = append_task(s);
-	*d = *t;
+	store_task_assign(d, t);
 	store_state_changed(s); /* a replaced task's agent may differ */
 	return d;
 }
@@ -104,7 +218,7 @@ struct store_task *store_state_append_task(struct store_state *s, const struct s
 	if (!task_ok(t))
 		return NULL;
 	struct store_task *d = append_task(s);
-	*d = *t;
+	store_task_assign(d, t);
 	return d;
 }
 
@@ -120,6 +234,7 @@ bool store_state_remove_task(struct store_state *s, const char *task_id)
 void store_state_remove_task_at(struct store_state *s, size_t i)
 {
 	struct store_task *t = &s->tasks[i];
+	free(t->mounts);
 	memmove(t, t + 1, (s->ntasks - i - 1) * sizeof *t);
 	s->ntasks--;
 	store_state_changed(s);
@@ -212,6 +327,7 @@ bool store_state_remove_reservation(struct store_state *s, const char *service,
 	if (!r)
 		return false;
 	size_t i = (size_t)(r - s->reservations);
+	free(r->mounts);
 	memmove(r, r + 1, (s->nreservations - i - 1) * sizeof *r);
 	s->nreservations--;
 	store_state_changed(s);
@@ -322,7 +438,7 @@ int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 			if (!cJSON_AddItemToArray(ports, ck(cJSON_CreateNumber(t->ports[p]))))
 				qm_oom();
 		if (t->mounts_known) {
-			put_str(o, "mounts", t->mounts);
+			put_str(o, "mounts", store_task_mounts(t));
 			ck(cJSON_AddBoolToObject(o, "mounts_shared", t->mounts_shared));
 		}
 	}
@@ -350,7 +466,7 @@ int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 			put_num(o, "since_ms", (double)v->since_ms);
 			ck(cJSON_AddBoolToObject(o, "release_requested", v->release_requested));
 			put_str(o, "summary", v->summary);
-			put_str(o, "mounts", v->mounts);
+			put_str(o, "mounts", store_reservation_mounts(v));
 		}
 	}
 	if (s->ndrains) {
@@ -502,7 +618,8 @@ static int rd_task(struct rd *r, const cJSON *o, struct store_task *t)
 	if ((rv = rd_bool(r, o, "kill_requested", &t->kill_requested)))
 		return rv;
 	t->mounts_known = cJSON_GetObjectItemCaseSensitive(o, "mounts") != NULL;
-	if ((rv = rd_str(r, o, "mounts", t->mounts, sizeof t->mounts, false)) ||
+	char mounts[STORE_MOUNTS_MAX + 1] = "";
+	if ((rv = rd_str(r, o, "mounts", mounts, sizeof mounts, false)) ||
 	    (rv = rd_bool(r, o, "mounts_shared", &t->mounts_shared)))
 		return rv;
 	const cJSON *ports = cJSON_GetObjectItemCaseSensitive(o, "ports");
@@ -518,6 +635,8 @@ static int rd_task(struct rd *r, const cJSON *o, struct store_task *t)
 			t->ports[t->nports++] = (uint32_t)d;
 		}
 	}
+	/* last: a task refused above owns nothing */
+	(void)store_task_set_mounts(t, mounts);
 	return 0;
 }
 
@@ -556,14 +675,17 @@ static int rd_reservation(struct rd *r, const cJSON *o, struct store_reservation
 		return rv;
 	if (!word_ok(v->service) || !id_ok(v->agent_id))
 		return corrupt(r, "service/agent_id", "invalid");
+	char mounts[STORE_MOUNTS_MAX + 1] = "";
 	if ((rv = rd_str(r, o, "hostname", v->hostname, sizeof v->hostname, false)) ||
 	    (rv = rd_str(r, o, "summary", v->summary, sizeof v->summary, false)) ||
-	    (rv = rd_str(r, o, "mounts", v->mounts, sizeof v->mounts, false)) ||
+	    (rv = rd_str(r, o, "mounts", mounts, sizeof mounts, false)) ||
 	    (rv = rd_bool(r, o, "release_requested", &v->release_requested)))
 		return rv;
 	if ((rv = rd_int(r, o, "since_ms", 0, &n, false)))
 		return rv;
 	v->since_ms = n;
+	/* last: a reservation refused above owns nothing */
+	(void)store_reservation_set_mounts(v, mounts);
 	return 0;
 }
 

@@ -66,8 +66,13 @@ struct store_task {
 	/* Disk services: the host paths bind-mounted into its container at
 	 * launch, comma-separated ("" = none); a device outside all of them
 	 * needs a new container. mounts_known is false for tasks stored by an
-	 * older coordinator (nothing is replaced for them). */
-	char mounts[STORE_MOUNTS_MAX + 1];
+	 * older coordinator (nothing is replaced for them).
+	 * At most STORE_MOUNTS_MAX bytes, NULL = "" (store_task_mounts reads
+	 * it). Out of line: mostly empty, it was 2 KB of every task's 3 KB,
+	 * kept twice (the state and the file store's copy). A task in a
+	 * state owns it; a task built outside one may point anywhere, since
+	 * put/append store a copy. */
+	char *mounts;
 	bool mounts_known;
 	bool mounts_shared; /* with shared propagation: later mounts show */
 };
@@ -93,7 +98,7 @@ struct store_reservation {
 	/* What it holds as last seen, for operators: "cpus=1 mem=1024 ..."
 	 * and the MOUNT disk roots in it, comma-separated. */
 	char summary[STORE_SUMMARY_MAX + 1];
-	char mounts[STORE_MOUNTS_MAX + 1];
+	char *mounts; /* as store_task.mounts; owned by the state */
 };
 
 /* A node the operator drained (issue 14, planner rule 15): its Quobyte
@@ -159,6 +164,27 @@ void store_state_remove_task_at(struct store_state *s, size_t i);
 /* Say that tasks[], reservations[] or their counts were written directly:
  * a new gen. */
 void store_state_changed(struct store_state *s);
+
+/* Mounts (out of line: store_task.mounts): "" when none. */
+const char *store_task_mounts(const struct store_task *t);
+const char *store_reservation_mounts(const struct store_reservation *r);
+/* Set the mounts of a task or reservation held in a state to a copy of m
+ * (NULL or "" = none). False, and nothing changed, when m is longer than
+ * STORE_MOUNTS_MAX. */
+bool store_task_set_mounts(struct store_task *t, const char *m);
+bool store_reservation_set_mounts(struct store_reservation *r, const char *m);
+/* Make *d, a task held in a state, a copy of *t (its mounts copied, d's
+ * own freed; t may share d's). */
+void store_task_assign(struct store_task *d, const struct store_task *t);
+/* Same content, mounts compared as strings (change detection). */
+bool store_task_same(const struct store_task *a, const struct store_task *b);
+bool store_reservation_same(const struct store_reservation *a,
+			    const struct store_reservation *b);
+/* Deep copies of n entries (NULL when n is 0), and their release. */
+struct store_task *store_tasks_dup(const struct store_task *v, size_t n);
+void store_tasks_free(struct store_task *v, size_t n);
+struct store_reservation *store_reservations_dup(const struct store_reservation *v, size_t n);
+void store_reservations_free(struct store_reservation *v, size_t n);
 
 /* The failure entry of (service, agent_id); created with zero counts when
  * create is true, else NULL when absent. NULL also for arguments that do

@@ -117,7 +117,7 @@ struct store_task *sti_put_task(struct sti *x, struct store_state *s, const stru
 			agent_add(x, d->agent_id, -1);
 			agent_add(x, t->agent_id, 1);
 		}
-		*d = *t;
+		store_task_assign(d, t);
 		if (moved) { /* as store_state_put_task: the keys changed */
 			store_state_changed(s);
 			if (in_sync)

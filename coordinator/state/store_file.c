@@ -169,11 +169,22 @@ static void state_copy(struct store_state *dst, const struct store_state *src)
 		dst->f = qm_malloc(src->n * sizeof *src->f);               \
 		memcpy(dst->f, src->f, src->n * sizeof *src->f);           \
 	}
-	COPY_ARR(tasks, ntasks)
+	/* tasks and reservations own their mounts: deep */
+	dst->tasks = store_tasks_dup(src->tasks, src->ntasks);
 	COPY_ARR(failures, nfailures)
-	COPY_ARR(reservations, nreservations)
+	dst->reservations = store_reservations_dup(src->reservations, src->nreservations);
 	COPY_ARR(drains, ndrains)
 #undef COPY_ARR
+}
+
+static bool same_reservations(const struct store_state *a, const struct store_state *b)
+{
+	if (a->nreservations != b->nreservations)
+		return false;
+	for (size_t i = 0; i < a->nreservations; i++)
+		if (!store_reservation_same(&a->reservations[i], &b->reservations[i]))
+			return false;
+	return true;
 }
 
 #define SAME_ARR(a, b, f, n)                                               \
@@ -270,8 +281,8 @@ static int make_record(const struct store_state *old,
 		 * "changed" only writes an unchanged task again. */
 		if (!found || j != i)
 			same_shape = false;
-		if (!found || memcmp(&old->tasks[j], t, sizeof *t) != 0) {
-			d.tasks[d.ntasks++] = *t;
+		if (!found || !store_task_same(&old->tasks[j], t)) {
+			d.tasks[d.ntasks++] = *t; /* borrowed: see the fini below */
 			chg[nchg++] = i;
 		}
 	}
@@ -279,7 +290,7 @@ static int make_record(const struct store_state *old,
 		strmap_fini(&idx);
 	store_state_changed(&d);
 	bool fch = !SAME_ARR(old, s, failures, nfailures);
-	bool rch = !SAME_ARR(old, s, reservations, nreservations);
+	bool rch = !same_reservations(old, s);
 	bool dch = !SAME_ARR(old, s, drains, ndrains);
 	*colls = (fch ? COLL_FAILURES : 0) | (rch ? COLL_RESERVATIONS : 0) |
 		 (dch ? COLL_DRAINS : 0);
@@ -305,6 +316,9 @@ static int make_record(const struct store_state *old,
 	char *json;
 	size_t jlen;
 	int rv = store_state_to_json(&d, version, &json, &jlen);
+	free(d.tasks); /* the entries are s's */
+	d.tasks = NULL;
+	d.ntasks = 0;
 	d.failures = NULL;
 	d.reservations = NULL;
 	d.drains = NULL;
@@ -399,8 +413,12 @@ static int apply_record(struct store_state *s, const char *p, size_t plen,
 		store_state_put_task(s, &d.tasks[i]);
 	if (fch)
 		TAKE_ARR(s, &d, failures, nfailures, failures_cap);
-	if (rch)
+	if (rch) {
+		store_reservations_free(s->reservations, s->nreservations);
+		s->reservations = NULL;
+		s->nreservations = 0;
 		TAKE_ARR(s, &d, reservations, nreservations, reservations_cap);
+	}
 	if (dch)
 		TAKE_ARR(s, &d, drains, ndrains, drains_cap);
 	store_state_fini(&d);
@@ -824,7 +842,7 @@ static int file_save(void *impl, const struct store_state *s,
 		 * copy of every reservation per save was 31 MB at 10,000
 		 * agents (3.1 KB each). */
 		for (size_t k = 0; k < nchanged; k++)
-			fs->cur.tasks[changed[k]] = s->tasks[changed[k]];
+			store_task_assign(&fs->cur.tasks[changed[k]], &s->tasks[changed[k]]);
 		struct store_state keep = fs->cur;
 		fs->cur = *s; /* the scalars; every array is set below */
 		fs->cur.tasks = keep.tasks; /* updated above */
@@ -834,8 +852,14 @@ static int file_save(void *impl, const struct store_state *s,
 		keep.ntasks = keep.tasks_cap = 0;
 		KEEP_OR_COPY(colls & COLL_FAILURES, &fs->cur, &keep, s, failures, nfailures,
 			     failures_cap);
-		KEEP_OR_COPY(colls & COLL_RESERVATIONS, &fs->cur, &keep, s, reservations,
-			     nreservations, reservations_cap);
+		if (colls & COLL_RESERVATIONS) { /* deep: they own their mounts */
+			fs->cur.reservations =
+				store_reservations_dup(s->reservations, s->nreservations);
+			fs->cur.nreservations = fs->cur.reservations_cap = s->nreservations;
+		} else {
+			KEEP_OR_COPY(false, &fs->cur, &keep, s, reservations, nreservations,
+				     reservations_cap);
+		}
 		KEEP_OR_COPY(colls & COLL_DRAINS, &fs->cur, &keep, s, drains, ndrains, drains_cap);
 		store_state_fini(&keep);
 		store_state_changed(&fs->cur);

@@ -863,6 +863,38 @@ Test(store, log_same_shape_saves_keep_or_take_each_collection)
 	store_state_fini(&a);
 }
 
+/* Mounts live out of line (store_task.mounts): a save that changes only a
+ * task's or a reservation's mounts must still write them, and a load
+ * gives them back (a change detection that compared the pointers, or the
+ * entries without their mounts, loses the change). The state's own copy
+ * is changed in place, as reserve.c and a relaunch do. */
+Test(store, log_mounts_only_changes_are_saved)
+{
+	struct store_state a;
+	uint64_t v;
+	struct store *st = open_saved(&a, 20, 0, &v);
+	char err[512] = "";
+	cr_assert(store_task_set_mounts(&a.tasks[1], "/mnt/quobyte,/srv/new-disk"));
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	struct store_reservation *r = store_state_reservation(&a, "data", "5e1f-S3", false);
+	cr_assert_not_null(r);
+	cr_assert(store_reservation_set_mounts(r, "/mnt/d1,/mnt/d2,/mnt/d3"));
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	cr_assert(store_task_set_mounts(&a.tasks[2], NULL));
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	load_expect(&a, v);
+	cr_assert_str_eq(store_task_mounts(&a.tasks[1]), "/mnt/quobyte,/srv/new-disk");
+	cr_assert_str_eq(store_task_mounts(&a.tasks[2]), "");
+	/* longer than a state may hold: refused, nothing changed */
+	char big[STORE_MOUNTS_MAX + 2];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	cr_assert_not(store_task_set_mounts(&a.tasks[1], big));
+	cr_assert_str_eq(store_task_mounts(&a.tasks[1]), "/mnt/quobyte,/srv/new-disk");
+	store_state_fini(&a);
+}
+
 Test(store, log_small_changes_compact_and_load_equal)
 {
 	struct store_state a;
