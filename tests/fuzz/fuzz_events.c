@@ -272,13 +272,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_set_level(lvl);
 	char err[512];
 	FUZZ_CHECK(coord_config_defaults(&cfg, err, sizeof err) == 0);
-	struct stat sb;
-	const char *base = stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) &&
-					   access("/dev/shm", W_OK) == 0
-				   ? "/dev/shm"
-				   : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	snprintf(dir, sizeof dir, "%s/qm-fuzz-events.XXXXXX", base);
-	FUZZ_CHECK(mkdtemp(dir) != NULL);
+	fuzz_mkdtemp(dir, sizeof dir, "qm-fuzz-events");
 	/* what the harness needs that has no default */
 	free(cfg.state_dir);
 	cfg.state_dir = qm_strdup(dir);

@@ -16,16 +16,32 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static char dir[64];
+static char dir[256];
 
 static void put_file(const char *name, const uint8_t *p, size_t n)
 {
-	char path[128];
+	char path[320];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	FILE *f = fopen(path, "wb");
 	FUZZ_CHECK(f != NULL);
 	FUZZ_CHECK(fwrite(p, 1, n, f) == n);
 	fclose(f);
+}
+
+static void remove_files(void)
+{
+	char path[320];
+	const char *names[] = {STORE_FILE_STATE, STORE_FILE_LOG, STORE_FILE_LOCK};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+}
+
+static void cleanup(void)
+{
+	remove_files();
+	rmdir(dir);
 }
 
 static void as_directory(const uint8_t *data, size_t size)
@@ -34,8 +50,8 @@ static void as_directory(const uint8_t *data, size_t size)
 	if (!nul)
 		return;
 	if (!dir[0]) {
-		snprintf(dir, sizeof dir, "/tmp/qm-fuzz-store.XXXXXX");
-		FUZZ_CHECK(mkdtemp(dir) != NULL);
+		fuzz_mkdtemp(dir, sizeof dir, "qm-fuzz-store");
+		atexit(cleanup);
 	}
 	size_t sn = (size_t)(nul - data);
 	put_file(STORE_FILE_STATE, data, sn);
@@ -72,13 +88,7 @@ static void as_directory(const uint8_t *data, size_t size)
 	}
 	store_state_fini(&s);
 	store_close(st);
-	/* leave nothing for the next input */
-	char path[128];
-	const char *names[] = {STORE_FILE_STATE, STORE_FILE_LOG, STORE_FILE_LOCK};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-		unlink(path);
-	}
+	remove_files(); /* leave nothing for the next input */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
