@@ -256,6 +256,7 @@ static void stop_acting(struct coord *c, const char *why)
 		ev_timer_cancel(c->loop, c->wake_timer);
 		c->wake_timer = 0;
 	}
+	replan_cancel(c);
 	if (c->unreach_timer) {
 		ev_timer_cancel(c->loop, c->unreach_timer);
 		c->unreach_timer = 0;
@@ -429,7 +430,7 @@ void coord_free(struct coord *c)
 	uint64_t *timers[] = {&c->insecure_timer, &c->wake_timer,     &c->unreach_timer,
 			      &c->recon_retry_timer, &c->retry_timer,  &c->revive_timer,
 			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer,
-			      &c->trim_timer};
+			      &c->trim_timer,     &c->replan_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
 	if (c->leader)

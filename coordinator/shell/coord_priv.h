@@ -123,6 +123,7 @@ struct wait {
 struct counters {
 	uint64_t offers, accepted, declined, launches, kills, updates, acks;
 	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
+	uint64_t replans_deferred; /* replan_soon() held back behind a costly plan */
 	uint64_t bus_changes, store_saves, store_errors;
 	uint64_t reserves, unreserves, reservations_found, inverse_accepted, inverse_declined;
 	uint64_t offers_malformed, offers_over_cap, bus_unexpected_refused;
@@ -184,7 +185,10 @@ struct coord {
 
 	bool suppressed;
 	bool discovering;    /* subscribed, no OFFERS seen yet: keep offers on */
-	bool replan_posted;
+	bool replan_posted;  /* a replan is posted, or armed (replan_timer) */
+	uint64_t replan_timer; /* a deferred replan (replan_soon) */
+	uint64_t plan_end_ms;  /* monotonic end of the last computed plan */
+	uint64_t plan_cost_ms; /* and what it took */
 	uint64_t revived_sig;
 	int64_t last_revive_ms;
 	int64_t new_agent_ms; /* loop time an agent was first offered (0 = none this term) */
@@ -319,8 +323,11 @@ struct declines {
 
 void decline_add(struct coord *c, struct declines *d, const char *offer_id, double refuse);
 void declines_send(struct coord *c, struct declines *d);
-/* Plan once the current callback is over (coalesced). */
+/* Plan once the current callback is over (coalesced; after a costly plan,
+ * once a few times its cost have passed: planning.c). */
 void replan_soon(struct coord *c);
+/* Drop a deferred replan (the caller plans now, or stops leading). */
+void replan_cancel(struct coord *c);
 /* Plan again within ms (an earlier wake stands). */
 void wake_in(struct coord *c, int64_t ms);
 /* After a burst that allocated and freed much (an OFFERS event of

@@ -336,16 +336,21 @@ def heap_in_use(coord, timeout=60):
         return None
 
 
-def plans_total(coord):
-    """The coordinator's plan counter (GET /metrics), or None."""
+def plan_counts(coord):
+    """The coordinator's (plans run, replans deferred behind a costly plan)
+    counters (GET /metrics), or None."""
+    want = {"quobyte_mesos_plans_total": 0,
+            "quobyte_mesos_replans_deferred_total": 1}
+    got = [None, None]
     try:
         req = urllib.request.urlopen(coord.rest + "/metrics", timeout=30)
         for line in req.read().decode().splitlines():
-            if line.startswith("quobyte_mesos_plans_total "):
-                return int(float(line.split()[1]))
+            f = line.split()
+            if len(f) == 2 and f[0] in want:
+                got[want[f[0]]] = int(float(f[1]))
     except Exception:
-        pass
-    return None
+        return None
+    return None if None in got else tuple(got)
 
 
 def coord_counts(coord):
@@ -482,7 +487,7 @@ def run_scale(n, a):
                   "--secret-file", secret, "--agents", agents_file,
                   "--devices", str(a.devices), "--parallel", str(a.parallel),
                   "--session-seed", seed]
-        plans0 = plans_total(coord)
+        plans0 = plan_counts(coord)
         perf = start_perf(a, coord.pid, "load-%d-agents" % n)
         cpu0 = clusterlib.proc_cpu_ns(coord.pid)
         lsampler = Sampler(coord.pid, interval=0.01)
@@ -504,9 +509,10 @@ def run_scale(n, a):
         t_done = busy[-1] if busy else snap["end_unix_ms"] / 1000.0
         res["load_settle_s"] = max(0.0, t_done - snap["end_unix_ms"] / 1000.0)
         res["load_cpu_ms"] = (clusterlib.proc_cpu_ns(coord.pid) - cpu0) / 1e6
-        plans1 = plans_total(coord)
+        plans1 = plan_counts(coord)
         if plans0 is not None and plans1 is not None:
-            res["load_plans"] = plans1 - plans0
+            res["load_plans"] = plans1[0] - plans0[0]
+            res["load_deferred"] = plans1[1] - plans0[1]
         res["mem_after"] = clusterlib.proc_mem_kb(coord.pid)
         res["stall_load"] = loop_stall_ms(coord)
         if perf:
@@ -785,17 +791,18 @@ def print_results(results, a):
             sum(cpu) / len(cpu), cpu[-1], p(loop, 50),
             1000.0 * p(cpu, 50) / max(1, p(k, 50)), p(wall, 50), p(md, 50)))
     print()
-    print("%-8s %11s %9s %9s %9s %10s %12s %7s %11s" % (
+    print("%-8s %11s %9s %9s %9s %10s %12s %7s %9s %11s" % (
         "agents", "devices", "load (s)", "snap/s", "rtt p99", "settle (s)",
-        "load cpu(ms)", "plans", "hb cpu(us)"))
+        "load cpu(ms)", "plans", "deferred", "hb cpu(us)"))
     for r in results:
         ld = r.get("load")
         if not ld:
             continue
-        print("%-8d %11d %9.2f %9.0f %9.2f %10.2f %12.0f %7s %11s" % (
+        print("%-8d %11d %9.2f %9.0f %9.2f %10.2f %12.0f %7s %9s %11s" % (
             r["agents"], r["agents"] * a.devices, ld["seconds"],
             ld["rate_per_s"], ld["rtt_ms"]["p99"], r["load_settle_s"],
             r["load_cpu_ms"], r.get("load_plans", "-"),
+            r.get("load_deferred", "-"),
             "%.1f" % r["heartbeat_us"] if "heartbeat_us" in r else "-"))
     print()
     for r in results:
