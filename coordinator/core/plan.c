@@ -209,11 +209,33 @@ static int validate(struct ctx *c)
 	return 0;
 }
 
+struct agent_cmp {
+	const struct plan_agent *ag;
+	size_t skip; /* a prefix every id shares */
+};
+
 static int cmp_agent_idx(const void *a, const void *b, void *arg)
 {
-	const struct plan_agent *ag = arg;
-	return strcmp(ag[*(const size_t *)a].agent_id,
-		      ag[*(const size_t *)b].agent_id);
+	const struct agent_cmp *k = arg;
+	return strcmp(k->ag[*(const size_t *)a].agent_id + k->skip,
+		      k->ag[*(const size_t *)b].agent_id + k->skip);
+}
+
+/* The length of the prefix all n ids share. */
+static size_t shared_prefix(const struct plan_agent *ag, size_t n)
+{
+	if (!n)
+		return 0;
+	const char *first = ag[0].agent_id;
+	size_t len = strlen(first);
+	for (size_t i = 1; i < n && len; i++) {
+		const char *id = ag[i].agent_id;
+		size_t j = 0;
+		while (j < len && id[j] == first[j])
+			j++;
+		len = j;
+	}
+	return len;
 }
 
 static int cmp_task_idx(const void *a, const void *b, void *arg)
@@ -224,10 +246,13 @@ static int cmp_task_idx(const void *a, const void *b, void *arg)
 
 size_t pl_find_agent(const struct ctx *c, const char *id)
 {
+	if (!c->na || strncmp(id, pl_agent_at(c, 0)->agent_id, c->apfx) != 0)
+		return c->na;
+	id += c->apfx;
 	size_t lo = 0, hi = c->na;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(id, pl_agent_at(c, mid)->agent_id);
+		int r = strcmp(id, pl_agent_at(c, mid)->agent_id + c->apfx);
 		if (r == 0)
 			return mid;
 		if (r < 0)
@@ -246,10 +271,12 @@ static int build_index(struct ctx *c)
 	c->aord = qm_calloc(na, sizeof *c->aord);
 	for (size_t i = 0; i < na; i++)
 		c->aord[i] = i;
-	qsort_r(c->aord, na, sizeof *c->aord, cmp_agent_idx,
-		(void *)in->agents);
+	c->apfx = shared_prefix(in->agents, na);
+	struct agent_cmp key = {.ag = in->agents, .skip = c->apfx};
+	qsort_r(c->aord, na, sizeof *c->aord, cmp_agent_idx, &key);
 	for (size_t p = 1; p < na; p++)
-		if (strcmp(pl_agent_at(c, p - 1)->agent_id, pl_agent_at(c, p)->agent_id) == 0)
+		if (strcmp(pl_agent_at(c, p - 1)->agent_id + c->apfx,
+			   pl_agent_at(c, p)->agent_id + c->apfx) == 0)
 			return pl_fail(c, "agents[%zu]: duplicate agent id '%.60s'",
 				    c->aord[p], pl_agent_at(c, p)->agent_id);
 

@@ -66,6 +66,9 @@ struct ctx {
 	const char *target; /* NULL: shut Quobyte down */
 	size_t na;
 	size_t *aord;        /* pos -> index in in->agents */
+	size_t apfx;         /* bytes every agent id shares (a master's ids are
+			      * '<master id>-S<n>': 38 of ~40), skipped by the
+			      * compares of the sort and of pl_find_agent */
 	size_t *tpos;        /* task -> pos, na when the agent is unknown */
 	unsigned char *tflag;
 	size_t *tnext;       /* next live task of the same slot, by task id */

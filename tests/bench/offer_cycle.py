@@ -337,17 +337,18 @@ def heap_in_use(coord, timeout=60):
 
 
 def plan_counts(coord):
-    """The coordinator's (plans run, replans deferred behind a costly plan)
-    counters (GET /metrics), or None."""
+    """The coordinator's plans run, replans deferred behind a costly plan
+    and seconds spent planning (GET /metrics), or None."""
     want = {"quobyte_mesos_plans_total": 0,
-            "quobyte_mesos_replans_deferred_total": 1}
-    got = [None, None]
+            "quobyte_mesos_replans_deferred_total": 1,
+            "quobyte_mesos_plan_duration_seconds_sum": 2}
+    got = [None, None, None]
     try:
         req = urllib.request.urlopen(coord.rest + "/metrics", timeout=30)
         for line in req.read().decode().splitlines():
             f = line.split()
             if len(f) == 2 and f[0] in want:
-                got[want[f[0]]] = int(float(f[1]))
+                got[want[f[0]]] = float(f[1])
     except Exception:
         return None
     return None if None in got else tuple(got)
@@ -511,8 +512,8 @@ def run_scale(n, a):
         res["load_cpu_ms"] = (clusterlib.proc_cpu_ns(coord.pid) - cpu0) / 1e6
         plans1 = plan_counts(coord)
         if plans0 is not None and plans1 is not None:
-            res["load_plans"] = plans1[0] - plans0[0]
-            res["load_deferred"] = plans1[1] - plans0[1]
+            res["load_plans"] = int(plans1[0] - plans0[0])
+            res["load_deferred"] = int(plans1[1] - plans0[1])
         res["mem_after"] = clusterlib.proc_mem_kb(coord.pid)
         res["stall_load"] = loop_stall_ms(coord)
         if perf:
@@ -542,6 +543,7 @@ def run_scale(n, a):
         mark = len(jt.records)
         loop_stall_ms(coord)    # the heartbeats' window ends here
         perf = start_perf(a, coord.pid, "cycles-%d-agents" % n)
+        cyc_plans0 = plan_counts(coord)
         sampler = Sampler(coord.pid, interval=0.005)
         sampler.start()
         cycles = []
@@ -580,6 +582,11 @@ def run_scale(n, a):
             c["master_delay_ms"] = (c["t_offers"] - c["t_revive"]) * 1000
         res["cycles"] = cycles
         res["cycles_overlapped"] = overlapped
+        cyc_plans1 = plan_counts(coord)
+        if cyc_plans0 and cyc_plans1 and cyc_plans1[0] > cyc_plans0[0]:
+            # every plan of the phase: the cycles' and the periodic ones
+            res["cycle_plan_ms"] = (1000.0 * (cyc_plans1[2] - cyc_plans0[2])
+                                    / (cyc_plans1[0] - cyc_plans0[0]))
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
         res["stall_cycles"] = loop_stall_ms(coord)
         res["mem_rest"] = rss_after_trim(coord)
@@ -694,6 +701,9 @@ def print_figures(results, a):
     rows = [
         ("coordinator CPU per offer, all threads, p50 (us)",
          lambda r: "%.1f" % us_offer(r)),
+        ("  of it a whole plan, mean while cycling (us per agent)",
+         lambda r: "%.2f" % (1000.0 * r["cycle_plan_ms"] / r["agents"])
+         if "cycle_plan_ms" in r else "-"),
         ("cJSON parse floor, same run (us per offer)",
          lambda r: "%.1f" % r["cjson_floor_us"] if "cjson_floor_us" in r
          else "-"),

@@ -1189,6 +1189,67 @@ Test(plan, independent_of_input_order)
 	plan_output_free(&o3);
 }
 
+/* A master's agent ids are '<master id>-S<n>': the planner sorts and finds
+ * them past the prefix they share. The same cluster under short ids and
+ * under such ids plans the same, including for tasks on agents it does not
+ * know: one whose id is the shared prefix alone, one with another prefix. */
+#define MASTER_PFX "5e3c0b52-8a61-4b7e-9d2f-1c4a7e9b3f60-S"
+#define OTHER_PFX "6e3c0b52-8a61-4b7e-9d2f-1c4a7e9b3f60-S" /* another master's */
+
+/* Every from in s becomes the one character to. */
+static void unprefix(char *s, const char *from, char to)
+{
+	const size_t pl = strlen(from);
+	char *at;
+	while ((at = strstr(s, from)) != NULL) {
+		at[0] = to;
+		memmove(at + 1, at + pl, strlen(at + pl) + 1);
+	}
+}
+
+Test(plan, agent_ids_sharing_a_long_prefix)
+{
+#define CLUSTER(A)                                                                      \
+	A "1 R1 M1 D1 boot; " A "2 R1 D1; " A "10 M1 D1; " A "11 R1 inactive"
+#define TASKS(A, B)                                                                     \
+	"p1 prober " A "1 - RUNNING; p2 prober " A "2 - RUNNING; p3 prober " A            \
+	"10 - RUNNING; r1 registry " A "1 1.0 RUNNING ok; d2 data " A "2 1.0 RUNNING ok; " \
+	"m3 metadata " A "10 2.0 FAILED; d9 data " A " 2.0 RUNNING ok; "                    \
+	"x1 api zz 2.0 RUNNING; c1 api " B "1 2.0 RUNNING"
+	static struct world ws, wl;
+	build(&ws, "", "2.0", CLUSTER("s"), TASKS("s", "y"), "data s2 1 N-5000");
+	build(&wl, "", "2.0", CLUSTER(MASTER_PFX), TASKS(MASTER_PFX, OTHER_PFX),
+	      "data " MASTER_PFX "2 1 N-5000");
+#undef CLUSTER
+#undef TASKS
+	struct plan_output os, ol;
+	cr_assert_eq(plan_compute(&ws.in, &os), 0, "%s", os.error);
+	cr_assert_eq(plan_compute(&wl.in, &ol), 0, "%s", ol.error);
+	cr_assert_gt(os.n_actions, 0, "the scenario should launch");
+	cr_assert_gt(os.n_problems, 2, "the scenario should report problems");
+	static char all_s[16384], all_l[32768];
+	render_all(&os, &ws, all_s, sizeof all_s);
+	render_all(&ol, &wl, all_l, sizeof all_l);
+	unprefix(all_l, MASTER_PFX, 's');
+	unprefix(all_l, OTHER_PFX, 'y');
+	cr_expect_str_eq(all_l, all_s);
+	/* y1 is not s1: the part after the shared prefix alone is no id */
+	cr_expect(strstr(all_s, "unknown agent y1;") != NULL, "%s", all_s);
+	cr_expect(strstr(all_s, "unknown agent s;") != NULL, "%s", all_s);
+	cr_expect(strstr(all_s, "unknown agent zz;") != NULL, "%s", all_s);
+	plan_output_free(&os);
+	plan_output_free(&ol);
+
+	/* a duplicate is still one, however long the shared part */
+	static struct world wd;
+	build(&wd, "", "2.0", MASTER_PFX "1; " MASTER_PFX "12; " MASTER_PFX "1", "", "");
+	struct plan_output od;
+	cr_assert_neq(plan_compute(&wd.in, &od), 0);
+	cr_expect(strstr(od.error, "duplicate agent id '" MASTER_PFX "1'") != NULL, "%s",
+		  od.error);
+	plan_output_free(&od);
+}
+
 Test(plan, problems_are_capped_most_important_first)
 {
 	size_t n = 400;
