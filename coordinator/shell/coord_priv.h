@@ -188,7 +188,8 @@ struct coord {
 	bool replan_posted;  /* a replan is posted, or armed (replan_timer) */
 	uint64_t replan_timer; /* a deferred replan (replan_soon) */
 	uint64_t plan_end_ms;  /* monotonic end of the last computed plan */
-	uint64_t plan_cost_ms; /* and what it took */
+	uint64_t plan_cost_ms; /* and what it took, its save left out */
+	uint64_t plan_save_ms; /* the save within the plan running now */
 	uint64_t revived_sig;
 	int64_t last_revive_ms;
 	int64_t new_agent_ms; /* loop time an agent was first offered (0 = none this term) */
