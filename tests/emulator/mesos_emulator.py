@@ -277,15 +277,19 @@ class Handler(BaseHTTPRequestHandler):
         if method != "HEAD" and body:
             self.wfile.write(body)
 
+    def _drop_connection(self):
+        """Close the connection unanswered, as a dead process would."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def _dispatch(self, method):
         if getattr(self.server, "dead", False):
             # a killed master (control master/kill): a kept-alive
             # connection gets no answer, as from a dead process
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         try:
             body = self._read_body()
@@ -499,7 +503,11 @@ class Handler(BaseHTTPRequestHandler):
         stream_header = headers.get("Mesos-Stream-Id")
         stream = None
         with cluster.lock:
-            if cluster.leader is not master:
+            if getattr(master, "dead", False):
+                # killed while this call was read (control master/kill
+                # cleared what it knew): a dead process answers nothing
+                response = None
+            elif cluster.leader is not master:
                 leader = cluster.leader_location()
                 response = emu_master.Response(
                     307 if leader else 503,
@@ -531,6 +539,10 @@ class Handler(BaseHTTPRequestHandler):
                     response = found
                 else:
                     response = self._dispatch_call(master, found, call)
+        if response is None:
+            self._journal_call(record, None, "no answer: the master was killed")
+            self._drop_connection()
+            return
         if stream is not None:
             self._journal_call(record, 200, response.reason)
             self._run_stream(stream)

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -1226,6 +1227,43 @@ class ClusterTest(EmulatorCase):
         status, _, text = http_call(new, {"type": "SUBSCRIBE"})
         self.assertEqual(status, 503)
         self.assertIn("No leader", text)
+
+    def test_call_read_while_its_master_is_killed_gets_no_answer(self):
+        """A dead process answers nothing: a call whose body was still
+        being read when its master was killed (control master/kill) is
+        not answered from the state the kill cleared (it was answered 400
+        "Framework cannot be found", which the fault campaign took for a
+        malformed call of the coordinator's)."""
+        leader, other = self.emu.addresses
+        client = self.subscribe()
+        offer = self.offers(client)[0]
+        body = json.dumps({
+            "type": "DECLINE",
+            "framework_id": {"value": client.framework_id},
+            "decline": {"offer_ids": [offer["id"]]}}).encode()
+        host, port = leader.rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        self.addCleanup(sock.close)
+        sock.sendall(("POST /api/v1/scheduler HTTP/1.1\r\nHost: %s\r\n"
+                      "Content-Type: application/json\r\n"
+                      "Accept: application/json\r\n"
+                      "Mesos-Stream-Id: %s\r\nContent-Length: %d\r\n\r\n"
+                      % (leader, client.stream_id, len(body))).encode()
+                     + body[:10])
+        time.sleep(0.3)     # the master reads the body
+        status, _ = self.emu.control("master/kill", {"address": leader},
+                                     address=other)
+        self.assertEqual(status, 200)
+        sock.sendall(body[10:])
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        self.assertEqual(answer, b"", "a killed master answered")
+        calls = [r for r in self.emu.journal() if r.get("call_type") == "DECLINE"]
+        self.assertEqual(len(calls), 1, calls)
+        self.assertIsNone(calls[0]["status"])
+        self.assertEqual(calls[0]["reason"], "no answer: the master was killed")
 
     def test_503_mode(self):
         client = self.subscribe()
