@@ -56,6 +56,7 @@ import subprocess
 import random
 import signal
 import time
+import unittest
 
 import audit
 import qmtest
@@ -345,6 +346,52 @@ class ChaosTest(FailoverTestCase):
                 problems.append("%s of %s missing from the leader's state"
                                 % (mp, host))
         return problems
+
+
+class OverlapCheckTest(unittest.TestCase):
+    """The overlap invariant on hand-made journals (no cluster)."""
+
+    @staticmethod
+    def journal(*steps):
+        recs = []
+        for step in steps:
+            kind, tid = step[0], step[1]
+            if kind == "launch":
+                info = {"task_id": {"value": tid},
+                        "agent_id": {"value": step[2]},
+                        "labels": {"labels": [{"key": "version",
+                                               "value": "1.0"}]}}
+                recs.append({"direction": "call", "call_type": "ACCEPT",
+                             "status": 202, "body": {"accept": {
+                                 "operations": [{"launch": {
+                                     "task_infos": [info]}}]}}})
+            else:
+                recs.append({"direction": "event", "event": {
+                    "type": "UPDATE", "update": {"status": {
+                        "task_id": {"value": tid}, "state": kind}}}})
+        for i, r in enumerate(recs):
+            r["_line"] = i + 1
+        return recs
+
+    def test_api_replaced_while_unreachable_is_no_overlap(self):
+        a, b = "quobyte-api.agent3.1", "quobyte-api.agent1.2"
+        # replaced after the unreachable grace: allowed (plan_rules.c)
+        self.assertEqual(overlap_violations(self.journal(
+            ("launch", a, "S2"), ("TASK_RUNNING", a),
+            ("TASK_UNREACHABLE", a), ("launch", b, "S0"),
+            ("TASK_RUNNING", a), ("TASK_KILLED", a)), {}), [])
+        # a second one while the first is reachable: a violation
+        self.assertEqual(len(overlap_violations(self.journal(
+            ("launch", a, "S2"), ("TASK_RUNNING", a),
+            ("launch", b, "S0")), {})), 1)
+        # back from unreachable, it counts again
+        self.assertEqual(len(overlap_violations(self.journal(
+            ("launch", a, "S2"), ("TASK_UNREACHABLE", a),
+            ("TASK_RUNNING", a), ("launch", b, "S0")), {})), 1)
+        # unreachable still holds its node
+        self.assertEqual(len(overlap_violations(self.journal(
+            ("launch", a, "S2"), ("TASK_UNREACHABLE", a),
+            ("launch", "quobyte-api.agent3.3", "S2")), {})), 1)
 
 
 class AgentReturnTest(E2ETestCase):

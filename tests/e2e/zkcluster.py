@@ -454,31 +454,59 @@ def overlap_violations(records, hosts):
     than wanted may live at one version, nor more than one extra in all:
     a rolling upgrade launches the new one on another agent in the same
     planning pass that kills the old one (the two calls race to the
-    master), so old and new may live side by side for a moment. Returns a
-    list of messages."""
+    master), so old and new may live side by side for a moment. An api or
+    webconsole whose agent is unreachable (TASK_UNREACHABLE) is replaced
+    elsewhere after --unreachable-grace (plan_rules.c, by design): from
+    that update until its next non-terminal one it does not count against
+    the wanted number, but it still holds its node. Returns a list of
+    messages."""
     ends = terminal_updates(records)
     events = []
+    info_of = {}
     for r, info in launches(records):
         tid = info["task_id"]["value"]
         svc = task_service(info)
         host = hosts.get(info["agent_id"]["value"], info["agent_id"]["value"])
         version = e2e.labels_of(info).get("version")
-        events.append((r["_line"], 1, tid, svc, host, version))
+        info_of[tid] = (svc, host, version)
+        events.append((r["_line"], 1, tid, svc, host, version, "launch"))
         if tid in ends:
             # a launch the master refuses at once (an offer of an agent
             # removed meanwhile: TASK_DROPPED) has its terminal update
             # journalled BEFORE the ACCEPT record: it ends right after it
             events.append((max(ends[tid], r["_line"] + 0.5), 0, tid, svc,
-                           host, version))
+                           host, version, "end"))
+    for r in records:
+        ev = r.get("event") or {}
+        if r.get("direction") != "event" or ev.get("type") != "UPDATE":
+            continue
+        st = ev["update"]["status"]
+        tid = st["task_id"]["value"]
+        if tid not in info_of or info_of[tid][0] not in ANYWHERE or \
+                st.get("state") in TERMINAL:
+            continue
+        kind = "away" if st.get("state") == "TASK_UNREACHABLE" else "back"
+        events.append((r["_line"], 0, tid) + info_of[tid] + (kind,))
     events.sort(key=lambda e: (e[0], e[1]))
     live_slot = {}
     live_version = {}
     live_svc = {}
+    away = set()
+    ended = set()
     out = []
-    for line, start, tid, svc, host, version in events:
+    for line, start, tid, svc, host, version, kind in events:
         sets = (live_slot.setdefault((svc, host), set()),
                 live_version.setdefault((svc, version), set()),
                 live_svc.setdefault(svc, set()))
+        if kind in ("away", "back"):
+            if tid in ended or (kind == "back") != (tid in away):
+                continue
+            for s in sets[1:]:
+                (s.discard if kind == "away" else s.add)(tid)
+            (away.add if kind == "away" else away.discard)(tid)
+            continue
+        if not start:
+            ended.add(tid)
         for s in sets:
             (s.add if start else s.discard)(tid)
         if not start:
