@@ -510,12 +510,14 @@ def run_scale(n, a):
         t_done = busy[-1] if busy else snap["end_unix_ms"] / 1000.0
         res["load_settle_s"] = max(0.0, t_done - snap["end_unix_ms"] / 1000.0)
         res["load_cpu_ms"] = (clusterlib.proc_cpu_ns(coord.pid) - cpu0) / 1e6
+        # the loop figures first: every /metrics scrape starts a new
+        # "recent" window, so a scrape before it would leave only itself
+        res["stall_load"] = loop_stall_ms(coord)
         plans1 = plan_counts(coord)
         if plans0 is not None and plans1 is not None:
             res["load_plans"] = int(plans1[0] - plans0[0])
             res["load_deferred"] = int(plans1[1] - plans0[1])
         res["mem_after"] = clusterlib.proc_mem_kb(coord.pid)
-        res["stall_load"] = loop_stall_ms(coord)
         if perf:
             res["profile_load"] = stop_perf(perf)
         res["heap_after"] = heap_in_use(coord)
@@ -582,13 +584,13 @@ def run_scale(n, a):
             c["master_delay_ms"] = (c["t_offers"] - c["t_revive"]) * 1000
         res["cycles"] = cycles
         res["cycles_overlapped"] = overlapped
+        res["stall_cycles"] = loop_stall_ms(coord)  # first: see above
         cyc_plans1 = plan_counts(coord)
         if cyc_plans0 and cyc_plans1 and cyc_plans1[0] > cyc_plans0[0]:
             # every plan of the phase: the cycles' and the periodic ones
             res["cycle_plan_ms"] = (1000.0 * (cyc_plans1[2] - cyc_plans0[2])
                                     / (cyc_plans1[0] - cyc_plans0[0]))
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
-        res["stall_cycles"] = loop_stall_ms(coord)
         res["mem_rest"] = rss_after_trim(coord)
         res["trims"] = trims(coord)
         res["heap_end"] = heap_in_use(coord)
