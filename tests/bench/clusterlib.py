@@ -200,22 +200,38 @@ class Coordinator(_Child):
                 "--bus-listen", self.bus_url] + list(args)
         self.lines = []          # (unix time read, monotonic ns read, text)
         self._cond = threading.Condition()
-        self._logf = open(self.log_path, "w")
-        super().__init__(name, argv, subprocess.DEVNULL, subprocess.PIPE)
+        # stderr goes to a file, as in a Mesos sandbox, and is tailed: a
+        # pipe to this process's reader thread (which shares the GIL with
+        # the benchmark) made a burst of 10,000 launch lines block the
+        # coordinator's loop in write(2) for about a second
+        self._logf = open(self.log_path, "wb")
+        self._stopped = threading.Event()
+        super().__init__(name, argv, subprocess.DEVNULL, self._logf)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.wait_line(lambda t: "event=coordinator_start" in t, timeout=30,
                        what="coordinator_start")
 
     def _read(self):
-        for raw in self.proc.stderr:
-            t, m = time.time(), time.monotonic_ns()
-            text = raw.decode("utf-8", "replace").rstrip("\n")
-            self._logf.write("%.6f %s\n" % (t, text))
-            with self._cond:
-                self.lines.append((t, m, text))
-                self._cond.notify_all()
-        self._logf.flush()
+        """Tails the log file; a line is stamped when it is read (within a
+        millisecond of its write while the coordinator runs)."""
+        with open(self.log_path, "rb") as f:
+            rest = b""
+            while True:
+                ended = self._stopped.is_set() or not self.alive()
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    if ended:  # read after the end: nothing is left
+                        break
+                    time.sleep(0.001)
+                    continue
+                t, m = time.time(), time.monotonic_ns()
+                parts = (rest + chunk).split(b"\n")
+                rest = parts.pop()
+                got = [(t, m, raw.decode("utf-8", "replace")) for raw in parts]
+                with self._cond:
+                    self.lines.extend(got)
+                    self._cond.notify_all()
 
     def wait_line(self, pred, start=0, timeout=20, what="log line"):
         """First line at index >= start with pred(text); returns (index,
@@ -247,8 +263,9 @@ class Coordinator(_Child):
 
     def stop(self, timeout=15):
         rc = super().stop(timeout)
-        self._reader.join(5)
         self._logf.close()
+        self._stopped.set()
+        self._reader.join(5)
         return rc
 
 
