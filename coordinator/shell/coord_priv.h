@@ -149,6 +149,7 @@ struct coord {
 	uint64_t agents_nodes_layout;
 	struct agent *agents;
 	size_t nagents, agents_cap;
+	size_t agents_inactive; /* how many of them are not active (agent_set_active) */
 	struct strmap agent_idx;  /* agent id -> index in agents */
 	/* nodes made for agents nobody expected (agents.c agent_admit_node) */
 	char **unexpected;
@@ -371,6 +372,8 @@ void agent_drop_if_replaced(struct coord *c, const char *id);
  * hostname given replaces the one known. */
 struct agent *agent_get(struct coord *c, const char *id, const char *hostname);
 void agent_clear_attrs(struct agent *a);
+/* Mark a active or not (keeps the count of inactive agents). */
+void agent_set_active(struct coord *c, struct agent *a, bool active);
 /* The value of attribute name (borrowed), or NULL; a may be NULL. */
 const char *agent_attr(const struct agent *a, const char *name);
 /* Make sure every node a prober reported from is an agent. */

@@ -176,7 +176,7 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		struct agent *a = agent_get(c, offers[k].agent_id, offers[k].hostname);
 		if (!a->active)
 			log_info("agent_active", "agent_id=%s", log_qs(a->id));
-		a->active = true;
+		agent_set_active(c, a, true);
 		if (!a->offered)
 			c->new_agent_ms = (int64_t)ev_now_ms();
 		a->offered = true;
@@ -272,7 +272,7 @@ static void agent_gone(struct coord *c, const char *agent_id, const char *why)
 	struct agent *a = agent_find(c, agent_id);
 	if (!a || !a->active)
 		return;
-	a->active = false;
+	agent_set_active(c, a, false);
 	log_warn("agent_lost", "agent_id=%s hostname=%s why=%s", log_qs(agent_id),
 		 log_qs(a->hostname ? a->hostname : ""), log_qs(why));
 	evlog_add(c->evlog, wall_ms(), EVLOG_FAILURE, "agent %s lost (%s): %s",
@@ -393,7 +393,7 @@ static void handle_update(struct coord *c, const cJSON *ev)
 		struct agent *a = agent_find(c, t->agent_id);
 		if (a && !a->active && !plan_task_state_terminal(s) &&
 		    s != PLAN_TASK_UNREACHABLE && s != PLAN_TASK_UNKNOWN) {
-			a->active = true;
+			agent_set_active(c, a, true);
 			log_info("agent_active", "agent_id=%s reason=%s", log_qs(a->id),
 				 log_qs("a task on it is reported live"));
 		}
