@@ -17,7 +17,14 @@ static __thread struct {
 	uint8_t *base;
 	size_t cap, used;
 	bool active;
+	bool spilled; /* an allocation while active went to malloc */
+	bool taken;   /* jarena_take() took the arena since the last release */
 } cur;
+
+struct jarena {
+	void *base;
+	size_t cap;
+};
 
 void jarena_begin(size_t text_len)
 {
@@ -38,6 +45,7 @@ void jarena_begin(size_t text_len)
 	cur.cap = cap;
 	cur.used = 0;
 	cur.active = true;
+	cur.spilled = false;
 }
 
 void jarena_end(void)
@@ -52,6 +60,39 @@ void jarena_release(void)
 	cur.base = NULL;
 	cur.cap = cur.used = 0;
 	cur.active = false;
+	cur.spilled = false;
+	cur.taken = false;
+}
+
+struct jarena *jarena_take(void)
+{
+	if (!cur.base || cur.spilled || cur.active)
+		return NULL;
+	struct jarena *a = qm_malloc(sizeof *a);
+	a->base = cur.base;
+	a->cap = cur.cap;
+	cur.base = NULL;
+	cur.cap = cur.used = 0;
+	cur.taken = true;
+	return a;
+}
+
+bool jarena_taken(void)
+{
+	return cur.taken;
+}
+
+void jarena_drop(struct jarena *a)
+{
+	if (!a)
+		return;
+	munmap(a->base, a->cap);
+	free(a);
+}
+
+bool jarena_whole(void)
+{
+	return cur.base && !cur.spilled;
 }
 
 void *jarena_malloc(size_t n)
@@ -62,6 +103,7 @@ void *jarena_malloc(size_t n)
 			cur.used = at + n;
 			return cur.base + at;
 		}
+		cur.spilled = true;
 	}
 	return qm_malloc(n);
 }

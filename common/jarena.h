@@ -33,6 +33,25 @@ void jarena_end(void);
 /* Unmap this thread's arena (after cJSON_Delete of the tree parsed in it). */
 void jarena_release(void);
 
+/* Did everything allocated between this arena's begin and end fit in it?
+ * Then a tree parsed there, never added to later, needs no cJSON_Delete:
+ * jarena_release() frees it whole (a walk of a million values saved for an
+ * OFFERS event of 10,000 agents). False without an arena. */
+bool jarena_whole(void);
+
+/* Take this thread's arena away from it, with every tree parsed in it:
+ * they stay valid until jarena_drop() unmaps them, on any thread, and
+ * must never be passed to cJSON_Delete (their values are no heap
+ * blocks). NULL, and nothing taken, when the thread has no arena, is
+ * between begin and end, or when part of what was parsed spilled to the
+ * heap (jarena_whole() is false). After a take, jarena_taken() is true
+ * until jarena_release(), and the next jarena_begin() maps a new arena.
+ * For a tree kept past its event: launch slices (planning.c). */
+struct jarena;
+struct jarena *jarena_take(void);
+bool jarena_taken(void);
+void jarena_drop(struct jarena *a);
+
 /* Is p inside this thread's arena? (For tests and assertions.) */
 bool jarena_holds(const void *p);
 

@@ -232,6 +232,10 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 		{P "replans_deferred_total",
 		 "Replans held back behind a costly plan (planned together with what came meanwhile).",
 		 c->n.replans_deferred},
+		{P "launch_slices_total",
+		 "Slices of a plan's launches saved and sent one event-loop iteration each "
+		 "(only plans with more launches than one slice holds).",
+		 c->n.launch_slices},
 		{P "orphans_killed_total", "Tasks killed that the stored state did not know.",
 		 c->n.orphans_killed},
 		{P "subscriptions_total", "Successful SUBSCRIBE calls to the Mesos master.",

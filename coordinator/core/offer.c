@@ -40,6 +40,8 @@ static void ranges_normalise(struct taskspec_range *r, size_t *n)
 
 static void res_fini(struct taskspec_resource *r)
 {
+	if (r->src_owned)
+		cJSON_Delete((cJSON *)r->src);
 	free(r->ranges);
 	free(r->free);
 	free(r->role);
@@ -656,6 +658,17 @@ void taskspec_offer_free(struct taskspec_offer *o)
 		res_fini(&o->res[i]);
 	free(o->res);
 	memset(o, 0, sizeof *o);
+}
+
+void taskspec_offer_own_json(struct taskspec_offer *o)
+{
+	for (size_t i = 0; i < o->nres; i++) {
+		struct taskspec_resource *r = &o->res[i];
+		if (r->src_owned || !r->src)
+			continue;
+		r->src = cj_ck(cJSON_Duplicate(r->src, true));
+		r->src_owned = true;
+	}
 }
 
 cJSON *taskspec_resource_template(const struct taskspec_resource *r)

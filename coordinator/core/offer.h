@@ -69,8 +69,10 @@ struct taskspec_resource {
 	char *mount_root;
 	char *kind;        /* canonical identity text: equal <=> same kind */
 	/* The first offered entry of this kind, borrowed from the offer's
-	 * JSON: see taskspec_resource_template. */
+	 * JSON (see taskspec_resource_template), or owned after
+	 * taskspec_offer_own_json (src_owned). */
 	const cJSON *src;
+	bool src_owned;
 };
 
 struct taskspec_attr {
@@ -102,6 +104,10 @@ struct taskspec_offer {
 int taskspec_offer_parse(const cJSON *offer, struct taskspec_offer *o,
 			 char *err, size_t errlen);
 void taskspec_offer_free(struct taskspec_offer *o);
+/* Make *o independent of the offer's JSON: each resource's src becomes a
+ * copy of its own (freed by taskspec_offer_free). For an offer kept past
+ * the event it came in (a launch slice, planning.c). */
+void taskspec_offer_own_json(struct taskspec_offer *o);
 
 /* The kind r's entry as offered minus its value (scalar, ranges, set,
  * text), every other field verbatim: the start of an entry that names

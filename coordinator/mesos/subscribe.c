@@ -559,7 +559,10 @@ static int on_record(void *arg, const char *rec, size_t len)
 			  log_qs(t));
 	else if (mc->h.event)
 		mc->h.event(mc->arg, t, ev);
-	cJSON_Delete(ev);
+	/* handlers get the event read-only: nothing was added to the tree;
+	 * one may have kept it, arena and all (jarena_take) */
+	if (!jarena_taken() && !jarena_whole())
+		cJSON_Delete(ev);
 	jarena_release();
 	return rv;
 }

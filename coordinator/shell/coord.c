@@ -257,6 +257,7 @@ static void stop_acting(struct coord *c, const char *why)
 		c->wake_timer = 0;
 	}
 	replan_cancel(c);
+	carry_drop(c, false); /* mesos is stopped: the master takes them back */
 	if (c->unreach_timer) {
 		ev_timer_cancel(c->loop, c->unreach_timer);
 		c->unreach_timer = 0;
@@ -430,9 +431,10 @@ void coord_free(struct coord *c)
 	uint64_t *timers[] = {&c->insecure_timer, &c->wake_timer,     &c->unreach_timer,
 			      &c->recon_retry_timer, &c->retry_timer,  &c->revive_timer,
 			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer,
-			      &c->trim_timer,     &c->replan_timer};
+			      &c->trim_timer,     &c->replan_timer, &c->carry_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
+	carry_drop(c, false);
 	if (c->leader)
 		leader_free(c->leader);
 	if (c->http)

@@ -72,6 +72,7 @@ struct coord_config {
 	long long decline_seconds;
 	long long revive_interval;
 	long long discovery_grace;
+	long long launch_slice;  /* ms of launches built per loop iteration */
 	long long reconcile_interval;
 	long long heartbeat_misses;
 	long long zk_session_timeout;

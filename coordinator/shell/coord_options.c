@@ -345,6 +345,12 @@ const struct config_opt coord_options[] = {
 	 "keep offers on until no new agent was offered for this long (agents register in "
 	 "bursts; 0 = suppress at once)",
 	 NULL},
+	{"launch-slice", E("LAUNCH_SLICE"), CONFIG_DURATION, OFF(launch_slice), "20ms", 0, 1000,
+	 "DURATION",
+	 "build launches for about this long per event-loop iteration, then save and send "
+	 "them; the rest follow in the next iterations (0 = one offer's launches per "
+	 "iteration; a save slower than 100ms makes the slices as long as a save)",
+	 NULL},
 	{"reconcile-interval", E("RECONCILE_INTERVAL"), CONFIG_DURATION,
 	 OFF(reconcile_interval), "15m", 1000, DAY, "DURATION",
 	 "explicit reconciliation this often (and after every subscription)", NULL},

@@ -125,6 +125,7 @@ struct counters {
 	uint64_t revives, suppresses, plans, orphans_killed, subscriptions;
 	uint64_t replans_deferred; /* replan_soon() held back behind a costly plan */
 	uint64_t bus_changes, store_saves, store_errors;
+	uint64_t launch_slices; /* slices of a plan's launches carried out (planning.c) */
 	uint64_t reserves, unreserves, reservations_found, inverse_accepted, inverse_declined;
 	uint64_t offers_malformed, offers_over_cap, bus_unexpected_refused;
 };
@@ -191,6 +192,10 @@ struct coord {
 	uint64_t plan_end_ms;  /* monotonic end of the last computed plan */
 	uint64_t plan_cost_ms; /* and what it took, its save left out */
 	uint64_t plan_save_ms; /* the save within the plan running now */
+	uint64_t save_cost_ms; /* what the last save of a plan or slice took */
+	struct carry *carry;   /* launch slices left (planning.c), or NULL */
+	uint64_t carry_timer;  /* the next slice */
+	bool replan_after_carry; /* a replan was asked for while slices were left */
 	uint64_t revived_sig;
 	int64_t last_revive_ms;
 	int64_t new_agent_ms; /* loop time an agent was first offered (0 = none this term) */
@@ -330,6 +335,9 @@ void declines_send(struct coord *c, struct declines *d);
 void replan_soon(struct coord *c);
 /* Drop a deferred replan (the caller plans now, or stops leading). */
 void replan_cancel(struct coord *c);
+/* Forget the launch slices left; with decline, their offers are declined
+ * while subscribed (planning.c). */
+void carry_drop(struct coord *c, bool decline);
 /* Plan again within ms (an earlier wake stands). */
 void wake_in(struct coord *c, int64_t ms);
 /* After a burst that allocated and freed much (an OFFERS event of

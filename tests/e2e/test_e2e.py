@@ -449,7 +449,7 @@ def subscribe_fid(record):
 
 
 class KillRestartTest(E2ETestCase):
-    def _kill_after_launch_of(self, service):
+    def _kill_after_launch_of(self, service, extra=()):
         """SIGKILL the coordinator right after the master got the first
         LAUNCH of `service`, then start a new one on the same state."""
         c = self.cluster
@@ -458,7 +458,7 @@ class KillRestartTest(E2ETestCase):
                    interval=0.005, what="a %s launch" % service)
         c.kill_coordinator()
         killed_at = len(c.journal())
-        c.start_coordinator()
+        c.start_coordinator(extra)
         return killed_at
 
     def test_sigkill_mid_deploy_and_restart(self):
@@ -466,16 +466,39 @@ class KillRestartTest(E2ETestCase):
         the first data launch: each restart subscribes with the same
         framework id, reconciles, and the deployment completes with no
         duplicate and no orphaned task."""
+        self._sigkill_mid_deploy(())
+
+    def test_sigkill_between_launch_slices(self):
+        """The same with --launch-slice 0: every offer's launches are
+        saved and sent in a loop iteration of their own (planning.c, struct
+        carry), so the three probers' launches are three slices, and the
+        kill after the first data launch (data goes to agent2 and agent3)
+        may come while the other is still to be sent (4 ms apart here).
+        Nothing is lost or launched twice."""
+        c = self.cluster
+        extra = ("--launch-slice", "0")
+        self._sigkill_mid_deploy(extra, before_version=lambda: (
+            self.assertGreaterEqual(
+                metric_value(c, "quobyte_mesos_launch_slices_total"), 3,
+                "three probers on three offers: three slices"),
+            self.assertEqual(
+                sorted(len(r["body"]["accept"]["offer_ids"])
+                       for r in c.calls("ACCEPT")), [1, 1, 1],
+                "one ACCEPT per prober's offer")))
+
+    def _sigkill_mid_deploy(self, extra, before_version=None):
         c = self.cluster
         c.standard_disks()
-        c.start_coordinator()
+        c.start_coordinator(extra)
         c.wait_reporting()
         fid = c.state()["framework_id"]
         self.assertTrue(fid)
+        if before_version:
+            before_version()
         c.set_version(VERSION)
-        marks = [self._kill_after_launch_of("registry")]
+        marks = [self._kill_after_launch_of("registry", extra)]
         c.wait_reporting()
-        marks.append(self._kill_after_launch_of("data"))
+        marks.append(self._kill_after_launch_of("data", extra))
         c.wait_running(STANDARD)
         c.quiesce()
 

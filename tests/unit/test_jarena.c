@@ -131,3 +131,80 @@ Test(jarena, other_threads_allocate_from_the_heap)
 	jarena_release();
 	cJSON_Delete(theirs); /* an ordinary free, after the release */
 }
+
+Test(jarena, whole_says_whether_the_tree_needs_a_delete)
+{
+	cr_assert_not(jarena_whole(), "no arena: nothing is whole");
+	const char *text = "{\"type\":\"HEARTBEAT\"}";
+	jarena_begin(strlen(text));
+	cJSON *small = cJSON_Parse(text);
+	jarena_end();
+	cr_assert_not_null(small);
+	cr_assert(jarena_whole(), "a tree that fit: releasing the arena frees it all");
+	jarena_release(); /* no cJSON_Delete: LeakSanitizer would see a leak */
+	cr_assert_not(jarena_whole());
+
+	/* an arena sized for 1 byte (64 KiB) and a tree of 5,000 values
+	 * (320 KiB): the rest went to malloc and needs the delete */
+	size_t n = 5000;
+	char *big = malloc(2 * n + 2);
+	cr_assert_not_null(big);
+	big[0] = '[';
+	for (size_t i = 0; i < n; i++) {
+		big[1 + 2 * i] = '1';
+		big[2 + 2 * i] = i + 1 < n ? ',' : ']';
+	}
+	big[2 * n + 1] = '\0';
+	jarena_begin(1);
+	cJSON *arr = cJSON_Parse(big);
+	jarena_end();
+	free(big);
+	cr_assert_eq(cJSON_GetArraySize(arr), (int)n);
+	cr_assert_not(jarena_whole(), "part of the tree is on the heap");
+	bool mapped;
+	mapped_or_not(cJSON_GetArrayItem(arr, (int)n - 1), &mapped);
+	cr_assert_not(mapped, "the last values did not fit");
+	cJSON_Delete(arr);
+	jarena_release();
+}
+
+Test(jarena, a_taken_arena_keeps_its_tree_until_dropped)
+{
+	cr_assert_null(jarena_take(), "no arena: nothing to take");
+	const char *text = "{\"offers\":[{\"id\":\"o1\"},{\"id\":\"o2\"}]}";
+	jarena_begin(strlen(text));
+	cJSON *ev = cJSON_Parse(text);
+	cr_assert_null(jarena_take(), "not between begin and end");
+	jarena_end();
+	struct jarena *kept = jarena_take();
+	cr_assert_not_null(kept);
+	cr_assert(jarena_taken());
+	cr_assert_not(jarena_whole(), "the thread has no arena now");
+	/* the thread's next tree goes into a new mapping; the kept one and
+	 * its strings are still there after that one is released */
+	jarena_begin(16);
+	cJSON *next = cJSON_Parse("[1]");
+	jarena_end();
+	bool mapped;
+	mapped_or_not(next, &mapped);
+	cr_assert(mapped);
+	cr_assert_not(jarena_holds(ev), "the kept tree is no longer the thread's");
+	cJSON_Delete(next);
+	jarena_release();
+	cr_assert_not(jarena_taken(), "release ends what the take said");
+	const cJSON *o2 = cJSON_GetArrayItem(cJSON_GetObjectItem(ev, "offers"), 1);
+	cr_assert_str_eq(cJSON_GetObjectItem(o2, "id")->valuestring, "o2");
+	cr_assert(page_mapped(ev));
+	jarena_drop(kept);
+	cr_assert_not(page_mapped(ev), "dropped: unmapped");
+
+	/* a tree that spilled to the heap is not taken (it needs its delete) */
+	jarena_begin(1);
+	cJSON *big = cJSON_CreateArray();
+	for (int i = 0; i < 5000; i++)
+		cJSON_AddItemToArray(big, cJSON_CreateNumber(i));
+	jarena_end();
+	cr_assert_null(jarena_take());
+	cJSON_Delete(big);
+	jarena_release();
+}
