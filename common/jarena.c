@@ -66,7 +66,7 @@ void jarena_release(void)
 
 struct jarena *jarena_take(void)
 {
-	if (!cur.base || cur.spilled || cur.active)
+	if (!jarena_whole() || cur.active)
 		return NULL;
 	struct jarena *a = qm_malloc(sizeof *a);
 	a->base = cur.base;
@@ -92,7 +92,9 @@ void jarena_drop(struct jarena *a)
 
 bool jarena_whole(void)
 {
-	return cur.base && !cur.spilled;
+	/* used: something was parsed into it (without qm_cjson_policy's hooks
+	 * a tree is the heap's, whatever the arena) */
+	return cur.base && cur.used > 0 && !cur.spilled;
 }
 
 void *jarena_malloc(size_t n)

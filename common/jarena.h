@@ -33,10 +33,12 @@ void jarena_end(void);
 /* Unmap this thread's arena (after cJSON_Delete of the tree parsed in it). */
 void jarena_release(void);
 
-/* Did everything allocated between this arena's begin and end fit in it?
- * Then a tree parsed there, never added to later, needs no cJSON_Delete:
- * jarena_release() frees it whole (a walk of a million values saved for an
- * OFFERS event of 10,000 agents). False without an arena. */
+/* Did everything allocated between this arena's begin and end fit in it
+ * (and was anything)? Then a tree parsed there, never added to later, needs
+ * no cJSON_Delete: jarena_release() frees it whole (a walk of a million
+ * values saved for an OFFERS event of 10,000 agents). False without an
+ * arena, and when nothing came to it (cJSON's hooks are not
+ * jarena_malloc's: qm_cjson_policy was not called). */
 bool jarena_whole(void);
 
 /* Take this thread's arena away from it, with every tree parsed in it:

@@ -208,3 +208,16 @@ Test(jarena, a_taken_arena_keeps_its_tree_until_dropped)
 	cJSON_Delete(big);
 	jarena_release();
 }
+
+Test(jarena, without_the_hooks_a_tree_is_never_whole)
+{
+	cJSON_InitHooks(NULL); /* a program that never called qm_cjson_policy */
+	jarena_begin(64);
+	cJSON *t = cJSON_Parse("{\"a\":[1,2,3]}");
+	jarena_end();
+	cr_assert_not_null(t);
+	cr_assert_not(jarena_whole(), "the tree is the heap's: it needs its delete");
+	cr_assert_null(jarena_take());
+	cJSON_Delete(t);
+	jarena_release();
+}
