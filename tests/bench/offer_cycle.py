@@ -233,6 +233,26 @@ def loop_stall_ms(coord):
             "stalls": int(v.get("loop_stalls_total", 0))}
 
 
+def scrape_cost(coord):
+    """One GET /metrics of the idle coordinator: (wall ms, KiB, samples,
+    the longest loop iteration meanwhile in ms). The page is built on the
+    coordinator's loop, so the iteration that builds it is the scrape's
+    cost to everything else; the scrape before this one (plan_counts)
+    started the "recent" window, the one after reads it. None on error."""
+    try:
+        t0 = time.monotonic()
+        with urllib.request.urlopen(coord.rest + "/metrics", timeout=60) as r:
+            body = r.read()
+        wall = (time.monotonic() - t0) * 1000
+    except Exception:
+        return None
+    samples = sum(1 for line in body.split(b"\n")
+                  if line and not line.startswith(b"#"))
+    st = loop_stall_ms(coord)
+    return (wall, len(body) / 1024.0, samples,
+            st["recent_ms"] if st else None)
+
+
 def rss_after_trim(coord, timeout=15):
     """The coordinator's memory at rest: read after its next heap trim
     (trim_soon(): TRIM_DELAY_MS after an OFFERS event of >= 1,000 offers,
@@ -590,6 +610,7 @@ def run_scale(n, a):
             # every plan of the phase: the cycles' and the periodic ones
             res["cycle_plan_ms"] = (1000.0 * (cyc_plans1[2] - cyc_plans0[2])
                                     / (cyc_plans1[0] - cyc_plans0[0]))
+        res["scrape"] = scrape_cost(coord)  # after plan_counts: see there
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
         res["mem_rest"] = rss_after_trim(coord)
         res["trims"] = trims(coord)
@@ -736,6 +757,10 @@ def print_figures(results, a):
          lambda r: stall(r, "stall_load")),
         ("longest loop iteration: offer cycles (ms)",
          lambda r: stall(r, "stall_cycles")),
+        ("GET /metrics idle: ms / KiB / samples",
+         lambda r: "%.0f / %.0f / %d" % r["scrape"][:3]),
+        ("  the loop iteration that builds it (ms)",
+         lambda r: "%.1f" % r["scrape"][3]),
         ("  loop stalls >= 50 ms, whole run",
          lambda r: "%d" % r["stall_cycles"]["stalls"]
          if r.get("stall_cycles") else "-"),
