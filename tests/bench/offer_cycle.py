@@ -356,6 +356,19 @@ def heap_in_use(coord, timeout=60):
         return None
 
 
+def metric(coord, name):
+    """One unlabelled sample of the coordinator's /metrics, or None."""
+    try:
+        req = urllib.request.urlopen(coord.rest + "/metrics", timeout=30)
+        for line in req.read().decode().splitlines():
+            f = line.split()
+            if len(f) == 2 and f[0] == name:
+                return float(f[1])
+    except Exception:
+        return None
+    return None
+
+
 def plan_counts(coord):
     """The coordinator's plans run, replans deferred behind a costly plan
     and seconds spent planning (GET /metrics), or None."""
@@ -430,6 +443,8 @@ def run_scale(n, a):
                 "--heartbeat-misses", "100", "--log-level", "info"]
         if a.probers == "none":
             args += ["--prober-hostnames", "no-such-host.invalid"]
+        if a.launch_slice is not None:
+            args += ["--launch-slice", a.launch_slice]
         if a.store == "zk":
             # the state in a private ZooKeeper server (Debian's package, as
             # the tests start it): every save is a ZooKeeper save
@@ -497,8 +512,12 @@ def run_scale(n, a):
         res["prober_tasks"] = len(running)
         res["mem_before"] = clusterlib.proc_mem_kb(coord.pid)
         res["heap_before"] = heap_in_use(coord)
+        res["launch_slices"] = metric(coord, "quobyte_mesos_launch_slices_total")
         log("  setup done in %.1f s (%d prober tasks running, %d ACCEPTs "
-            "failed)" % (res["setup_s"], len(running), failed))
+            "failed, launches in %s slices)" % (
+                res["setup_s"], len(running), failed,
+                "%d" % res["launch_slices"]
+                if res["launch_slices"] is not None else "?"))
 
         # --- fake probers: N snapshots x D devices
         secret = res.get("secret_file") or os.path.join(coord.state_dir,
@@ -901,6 +920,10 @@ def main():
                     "iterations then include ZooKeeper saves)")
     ap.add_argument("--probers", choices=("docker", "none"),
                     default="docker")
+    ap.add_argument("--launch-slice", default=None, metavar="DURATION",
+                    help="coordinator --launch-slice (default: its own, "
+                    "20ms); 0 makes every prober's launch a slice of its "
+                    "own (the suite's smoke run does)")
     ap.add_argument("--parallel", type=int, default=8,
                     help="fake_probers --parallel")
     ap.add_argument("--setup-timeout", type=int, default=3600)

@@ -23,8 +23,10 @@ run mounts new_mount.py --trials 3
 run mounts footprint.py --devices 3 --idle 3
 run mounts e2e_hot_add.py --trials 3
 run nomounts offer_cycle.py --agents 50 --cycles 2 --no-heap
-# the same with the state in ZooKeeper: its saves in the loop figures
-run nomounts offer_cycle.py --agents 50 --cycles 2 --no-heap --store zk
+# the same with the state in ZooKeeper: its saves in the loop figures;
+# every prober's launch a slice of its own (50 slices, each saved in
+# ZooKeeper before its ACCEPT)
+run nomounts offer_cycle.py --agents 50 --cycles 2 --no-heap --store zk --launch-slice 0
 # CI-sized scale run (issue 11): prints the figures table, asserts no time;
 # no prober launches (2,000 of them are minutes of whole-state saves in an
 # ASan build), the launches are exercised by the run above
