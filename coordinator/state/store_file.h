@@ -3,17 +3,24 @@
  * On disk: a snapshot <dir>/state.json (the whole state's JSON text,
  * codec.h) and a record log <dir>/state.log. A save appends one record with
  * what changed since the last load or save (upserted and removed tasks, the
- * top-level fields, and failures/reservations/drains whole when they
- * changed) and fdatasyncs it: append-sized I/O instead of rewriting the
- * whole state. The store keeps a private copy of the state at its version
+ * top-level fields, failures and drains whole when they changed, and the
+ * new, changed and removed reservations -- or all of them when most
+ * changed or one moved) and fdatasyncs it: append-sized I/O instead of
+ * rewriting the whole state. The store keeps a private copy of the state at its version
  * to diff against (tasks matched by position, else by an ID index; a task
  * is compared with memcmp).
  *
  * A record: "QMR1", payload length (u32 LE), version (u64 LE), CRC-32 of
  * the length, version and payload (u32 LE), then the payload: a line
- * "del=<n> failures=<0|1> reservations=<0|1> drains=<0|1>", n lines of
- * removed task IDs, and a state in the codec's JSON holding the top-level
- * fields, the upserted tasks and the collections flagged 1.
+ * "del=<n> failures=<0|1> reservations=<0|1|2> drains=<0|1>" (with
+ * reservations=2: then " rdel=<m>"), n lines of removed task IDs, m lines
+ * of removed reservations ("<service>\t<agent id>"), and a state in the
+ * codec's JSON holding the top-level fields, the upserted tasks, the
+ * collections flagged 1 and, with reservations=2, the new and changed
+ * reservations (a changed one replaces its entry in place, a new one is
+ * appended). Releases before reservations=2 refuse such a record as a bad
+ * header line: a downgrade stops with an error instead of losing
+ * reservations.
  *
  * Compaction: when the log would pass max(4 x the snapshot, 1 MiB) (at most
  * STORE_MAX_BYTES / 2), after STORE_FILE_LOG_MAX_RECORDS records, on the

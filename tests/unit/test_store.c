@@ -895,6 +895,67 @@ Test(store, log_mounts_only_changes_are_saved)
 	store_state_fini(&a);
 }
 
+/* A save that adds, changes or removes a few of many reservations writes
+ * just those (reservations=2: the new and changed ones, the removed ones
+ * by key), and a load gives the collection back in the same order. A
+ * change that moves one (removed, then made again: now last) or touches
+ * most of them writes the whole collection. Each record's size shows which
+ * it was: 300 reservations written whole are ~40 KB. */
+static void rsv_add(struct store_state *a, int i)
+{
+	char agent[64];
+	snprintf(agent, sizeof agent, "5e1f-a2c4-S%d", i);
+	struct store_reservation *r = store_state_reservation(a, "prober", agent, true);
+	cr_assert_not_null(r);
+	snprintf(r->hostname, sizeof r->hostname, "node%d", i);
+	snprintf(r->summary, sizeof r->summary, "cpus=0.1 mem=64");
+	r->since_ms = 1700000000000LL + i;
+}
+
+static long save_grew(struct store *st, struct store_state *a, uint64_t *v)
+{
+	char err[512] = "";
+	long before = file_size("state.log");
+	cr_assert_eq(store_save(st, a, *v, v, err, sizeof err), 0, "%s", err);
+	return file_size("state.log") - before;
+}
+
+Test(store, log_reservation_changes_are_saved_as_changes)
+{
+	struct store_state a;
+	uint64_t v;
+	struct store *st = open_saved(&a, 20, 0, &v);
+	for (int i = 0; i < 300; i++)
+		rsv_add(&a, i);
+	long whole = save_grew(st, &a, &v);
+	cr_assert_gt(whole, 30000, "300 new of 302: written whole (%ld bytes)", whole);
+
+	rsv_add(&a, 1000); /* one more */
+	long one = save_grew(st, &a, &v);
+	cr_assert_lt(one, 2000, "one new reservation: %ld bytes", one);
+	struct store_reservation *r = store_state_reservation(&a, "prober", "5e1f-a2c4-S7", false);
+	cr_assert_not_null(r);
+	snprintf(r->summary, sizeof r->summary, "cpus=0.2 mem=128");
+	cr_assert(store_reservation_set_mounts(r, "/mnt/a,/mnt/b"));
+	cr_assert(store_state_remove_reservation(&a, "prober", "5e1f-a2c4-S100"));
+	cr_assert(store_state_remove_reservation(&a, "data", "5e1f-S3"));
+	rsv_add(&a, 1001);
+	long mixed = save_grew(st, &a, &v);
+	cr_assert_lt(mixed, 2000, "one changed, two removed, one new: %ld bytes", mixed);
+	close_st(st);
+	load_expect(&a, v);
+
+	/* moved: removed and made again, it is last now */
+	st = open_ok();
+	cr_assert(store_state_remove_reservation(&a, "prober", "5e1f-a2c4-S5"));
+	rsv_add(&a, 5);
+	long moved = save_grew(st, &a, &v);
+	cr_assert_gt(moved, 30000, "a moved reservation: written whole (%ld bytes)", moved);
+	close_st(st);
+	load_expect(&a, v);
+	store_state_fini(&a);
+}
+
 Test(store, log_small_changes_compact_and_load_equal)
 {
 	struct store_state a;
