@@ -345,8 +345,8 @@ static void services(struct metrics_buf *b, struct coord *c)
 
 /* Label values by proto enum value (proto/quobyte_bus.proto DeviceType,
  * DeviceState); index 4 of the types is "no type at all". */
-#define NTYPES  5
-#define NSTATES 5
+#define NTYPES  NODES_DEV_TYPES
+#define NSTATES NODES_DEV_STATES
 static const char *const type_names[NTYPES] = {"unknown", "registry", "metadata", "data", "none"};
 static const char *const state_names[NSTATES] = {"unknown", "ok", "no_type", "error",
 						 "probe_timeout"};
@@ -375,17 +375,8 @@ void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t
 		       "Devices a node's prober reports, by device type and state.");
 	for (size_t i = 0; i < ns->n; i++) {
 		const struct nodes_node *n = &ns->v[i];
-		/* [type 0..3, 4 = none][state] */
-		unsigned count[NTYPES][NSTATES] = {{0}};
-		for (size_t j = 0; j < n->ndevices; j++) {
-			const Quobyte__Bus__Device *d = n->devices[j].d;
-			int st = d->has_state && d->state < NSTATES ? (int)d->state : 0;
-			if (d->n_types == 0)
-				count[NTYPES - 1][st]++;
-			for (size_t k = 0; k < d->n_types; k++)
-				count[d->types[k] > 0 && d->types[k] < NTYPES - 1 ? d->types[k] : 0]
-				     [st]++;
-		}
+		/* [type 0..3, 4 = none][state], counted when the devices changed */
+		const unsigned(*count)[NSTATES] = n->dev_by_type_state;
 		for (int t = 0; t < NTYPES; t++)
 			for (int st = 0; st < NSTATES; st++) {
 				if (!count[t][st] || !take(budget, dropped))
@@ -409,6 +400,10 @@ void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t
 		metrics_family(b, f[k].name, "gauge", f[k].help);
 		for (size_t i = 0; i < ns->n; i++) {
 			const struct nodes_node *n = &ns->v[i];
+			if (*budget == 0) { /* past the cap: count them, write none */
+				*dropped += f[k].free ? n->dev_with_free : n->dev_with_size;
+				continue;
+			}
 			for (size_t j = 0; j < n->ndevices; j++) {
 				const Quobyte__Bus__Device *d = n->devices[j].d;
 				bool has = f[k].free ? d->has_free_bytes : d->has_size_bytes;

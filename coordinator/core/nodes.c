@@ -318,7 +318,6 @@ static void remove_key(struct nodes_node *n, const char *key)
 	n->devices[i] = n->devices[--n->ndevices];
 }
 
-static void recount(struct nodes_node *n);
 
 int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t now_ms,
 		Quobyte__Bus__Ack *ack, bool *changed)
@@ -365,7 +364,7 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 		n->session = env->session;
 		n->generation = env->generation;
 		n->has_snapshot = true;
-		recount(n);
+		nodes_recount(n);
 		*changed = true;
 		break;
 	}
@@ -388,7 +387,7 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 			n->client_mount_point_exists = d->client_mount_point_exists;
 		n->generation = env->generation;
 		if (d->n_upserted || d->n_removed)
-			recount(n);
+			nodes_recount(n);
 		*changed = d->n_upserted || d->n_removed || d->has_client_mount_point_exists;
 		break;
 	}
@@ -413,13 +412,23 @@ bool nodes_device_usable(const Quobyte__Bus__Device *d)
 				d->state == QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT);
 }
 
-/* Count n's usable devices per type into its cache. */
-static void recount(struct nodes_node *n)
+void nodes_recount(struct nodes_node *n)
 {
 	memset(n->type_counts, 0, sizeof n->type_counts);
 	n->type_bootstrap = false;
+	memset(n->dev_by_type_state, 0, sizeof n->dev_by_type_state);
+	n->dev_with_size = n->dev_with_free = 0;
 	for (size_t i = 0; i < n->ndevices; i++) {
 		const Quobyte__Bus__Device *d = n->devices[i].d;
+		int st = d->has_state && d->state < NODES_DEV_STATES ? (int)d->state : 0;
+		if (d->n_types == 0)
+			n->dev_by_type_state[NODES_DEV_TYPES - 1][st]++;
+		for (size_t k = 0; k < d->n_types; k++)
+			n->dev_by_type_state[d->types[k] > 0 && d->types[k] < NODES_DEV_TYPES - 1
+						     ? d->types[k]
+						     : 0][st]++;
+		n->dev_with_size += d->has_size_bytes && d->root;
+		n->dev_with_free += d->has_free_bytes && d->root;
 		if (!nodes_device_usable(d))
 			continue;
 		bool seen[4] = {false};

@@ -30,6 +30,9 @@ struct nodes_prober_stats {
 	uint64_t rss_bytes, messages_sent, send_failures;
 };
 
+#define NODES_DEV_TYPES 5
+#define NODES_DEV_STATES 5
+
 struct nodes_node {
 	char *agent_id;
 	char *hostname;
@@ -50,6 +53,14 @@ struct nodes_node {
 	 * x 24 devices counting there was a third of the CPU while loading */
 	unsigned type_counts[4];
 	bool type_bootstrap;
+	/* For /metrics (api/metrics.c), counted with type_counts: all devices
+	 * by type (0 unknown, 1-3 registry/metadata/data, 4 no type; a device
+	 * of two types counts in both) and state (0-4, else 0), and how many
+	 * have a root with a size and with free bytes (one series each). A
+	 * scrape of 10,000 nodes x 24 devices walked every device three times
+	 * for these: a 38.6 ms loop iteration (offer_cycle.py). */
+	unsigned dev_by_type_state[NODES_DEV_TYPES][NODES_DEV_STATES];
+	unsigned dev_with_size, dev_with_free;
 };
 
 struct nodes {
@@ -94,6 +105,11 @@ const struct nodes_node *nodes_find_cached(const struct nodes *ns, const char *a
  * hang right now; the types last read stand, so a slow or hung disk does
  * not take its service away: Quobyte itself judges the device). */
 bool nodes_device_usable(const Quobyte__Bus__Device *d);
+
+/* Count n's devices again into its caches (type_counts, type_bootstrap,
+ * dev_by_type_state, dev_with_size/free). nodes_apply does it whenever
+ * the devices change; for a node made by hand (tests). */
+void nodes_recount(struct nodes_node *n);
 
 /* Per-type counts of the node's usable devices (state OK): index by
  * Quobyte__Bus__DeviceType (REGISTRY=1, METADATA=2, DATA=3). bootstrap is

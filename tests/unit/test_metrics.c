@@ -174,6 +174,7 @@ static void one_node(struct nodes *ns, struct nodes_node *n, struct nodes_device
 	n->has_snapshot = true;
 	n->devices = devs;
 	n->ndevices = ndevs;
+	nodes_recount(n);
 	ns->v = n;
 	ns->n = 1;
 }
