@@ -829,7 +829,6 @@ static bool hold_for_later(struct cycle *cy, size_t k, const struct plan_action 
 				h->acts = qm_realloc(h->acts, cap * sizeof *h->acts);
 				h->nacts = qm_realloc(h->nacts, cap * sizeof *h->nacts);
 			}
-			h->offers[h->n].res = NULL; /* moved in after the actions */
 			h->acts[h->n] = NULL;
 			h->nacts[h->n] = 0;
 			cy->slot[k] = 2 + h->n++;
@@ -1079,7 +1078,7 @@ static void carry_free(struct carry *cr)
 
 /* A slice's time for building launches; its save and its ACCEPTs come on
  * top (at 10,000 agents in the file store: 20 ms of launches, a save of
- * 5-40 ms, 10-30 ms of ACCEPTs; offer_cycle.py --agents 10000). When a
+ * 1-16 ms, 10-22 ms of ACCEPTs; offer_cycle.py --agents 10000). When a
  * save costs more than SLICE_SAVE_MAX_MS (ZooKeeper at that size: 0.3-0.6
  * s) every slice would pay one, and no iteration with a save stays short
  * anyway: the slices then last as long as a save, which leaves a few. */

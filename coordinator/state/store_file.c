@@ -246,6 +246,17 @@ static void rsv_key(const struct store_reservation *r, char *out, size_t cap)
  * grow from 4 to 83 ms (offer_cycle.py --agents 10000). */
 #define RSV_KEY_MAX (STORE_SERVICE_MAX + STORE_ID_MAX + 2)
 
+/* idx (initialised here): each reservation's key -> its index in s. */
+static void rsv_index(const struct store_state *s, struct strmap *idx)
+{
+	strmap_init(idx);
+	char key[RSV_KEY_MAX + 1];
+	for (size_t k = 0; k < s->nreservations; k++) {
+		rsv_key(&s->reservations[k], key, sizeof key);
+		strmap_put(idx, key, k);
+	}
+}
+
 static bool rsv_delta(const struct store_state *old, const struct store_state *s,
 		      size_t **put, size_t *nput, size_t **del, size_t *ndel)
 {
@@ -253,16 +264,12 @@ static bool rsv_delta(const struct store_state *old, const struct store_state *s
 	*del = qm_malloc((old->nreservations + 1) * sizeof **del);
 	*nput = *ndel = 0;
 	struct strmap idx;
-	strmap_init(&idx);
+	rsv_index(old, &idx);
 	char key[RSV_KEY_MAX + 1];
-	for (size_t k = 0; k < old->nreservations; k++) {
-		rsv_key(&old->reservations[k], key, sizeof key);
-		strmap_put(&idx, key, k);
-	}
-	unsigned char *seen = qm_calloc(old->nreservations + 1, 1);
+	/* the kept ones must come in old's order, the new ones after them;
+	 * the old ones skipped between two kept ones are the removed ones */
 	bool ok = true, added = false;
-	size_t last = 0;
-	bool any = false;
+	size_t from = 0; /* old entries before it are kept or removed */
 	for (size_t i = 0; i < s->nreservations && ok; i++) {
 		size_t j;
 		rsv_key(&s->reservations[i], key, sizeof key);
@@ -271,24 +278,25 @@ static bool rsv_delta(const struct store_state *old, const struct store_state *s
 			(*put)[(*nput)++] = i;
 			continue;
 		}
-		if (added || seen[j] || (any && j < last)) {
+		if (added || j < from) {
 			ok = false; /* moved: not an append-and-remove change */
 			break;
 		}
-		seen[j] = 1;
-		last = j;
-		any = true;
+		while (from < j)
+			(*del)[(*ndel)++] = from++;
+		from = j + 1;
 		if (!store_reservation_same(&old->reservations[j], &s->reservations[i]))
 			(*put)[(*nput)++] = i;
 	}
-	for (size_t k = 0; ok && k < old->nreservations; k++)
-		if (!seen[k])
-			(*del)[(*ndel)++] = k;
-	free(seen);
+	while (ok && from < old->nreservations)
+		(*del)[(*ndel)++] = from++;
 	strmap_fini(&idx);
 	size_t n = s->nreservations > old->nreservations ? s->nreservations
 							  : old->nreservations;
-	return ok && 2 * (*nput + *ndel) <= n;
+	if (ok && 2 * (*nput + *ndel) <= n)
+		return true;
+	*nput = *ndel = 0; /* written whole: nothing of this is used */
+	return false;
 }
 
 /* A record's payload: the line "del=<n> failures=<0|1>
@@ -460,12 +468,8 @@ static int make_record(const struct store_state *old,
 static void put_reservations(struct store_state *s, struct store_state *d)
 {
 	struct strmap idx;
-	strmap_init(&idx);
+	rsv_index(s, &idx);
 	char key[RSV_KEY_MAX + 1];
-	for (size_t k = 0; k < s->nreservations; k++) {
-		rsv_key(&s->reservations[k], key, sizeof key);
-		strmap_put(&idx, key, k);
-	}
 	for (size_t i = 0; i < d->nreservations; i++) {
 		struct store_reservation *r = &d->reservations[i];
 		size_t k;
