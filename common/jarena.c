@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -23,7 +24,8 @@ static __thread struct {
 
 struct jarena {
 	void *base;
-	size_t cap;
+	size_t cap, used;
+	bool spilled;
 };
 
 void jarena_begin(size_t text_len)
@@ -68,13 +70,40 @@ struct jarena *jarena_take(void)
 {
 	if (!jarena_whole() || cur.active)
 		return NULL;
-	struct jarena *a = qm_malloc(sizeof *a);
-	a->base = cur.base;
-	a->cap = cur.cap;
-	cur.base = NULL;
-	cur.cap = cur.used = 0;
+	struct jarena *a = jarena_detach();
 	cur.taken = true;
 	return a;
+}
+
+struct jarena *jarena_detach(void)
+{
+	if (!cur.base || cur.active)
+		return NULL;
+	struct jarena *a = qm_malloc(sizeof *a);
+	*a = (struct jarena){
+		.base = cur.base, .cap = cur.cap, .used = cur.used, .spilled = cur.spilled};
+	cur.base = NULL;
+	cur.cap = cur.used = 0;
+	cur.spilled = false;
+	return a;
+}
+
+void jarena_adopt(struct jarena *a)
+{
+	if (!a)
+		return;
+	if (cur.base || cur.active) {
+		static const char msg[] = "level=fatal event=jarena_adopt reason=\"this thread "
+					  "holds an arena already\"\n";
+		fwrite(msg, 1, sizeof msg - 1, stderr);
+		abort();
+	}
+	cur.base = a->base;
+	cur.cap = a->cap;
+	cur.used = a->used;
+	cur.spilled = a->spilled;
+	cur.taken = false;
+	free(a);
 }
 
 bool jarena_taken(void)

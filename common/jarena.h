@@ -54,6 +54,18 @@ struct jarena *jarena_take(void);
 bool jarena_taken(void);
 void jarena_drop(struct jarena *a);
 
+/* Hand a tree over to another thread (the Mesos client's parser thread,
+ * coordinator/mesos/evparse.h): jarena_detach() takes this thread's arena
+ * after jarena_end(), whole or spilled, and jarena_adopt() makes it the
+ * arena of the thread that calls it, as if that thread had parsed the
+ * tree: jarena_whole(), jarena_take(), cJSON_Delete (the heap parts of a
+ * spilled tree are freed there, the rest goes with the mapping) and
+ * jarena_release() then work on it as usual. detach gives NULL when the
+ * thread has no arena (or is between begin and end: nothing is taken);
+ * adopting into a thread that holds an arena is a bug and dies. */
+struct jarena *jarena_detach(void);
+void jarena_adopt(struct jarena *a);
+
 /* Is p inside this thread's arena? (For tests and assertions.) */
 bool jarena_holds(const void *p);
 

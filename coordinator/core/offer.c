@@ -660,6 +660,55 @@ void taskspec_offer_free(struct taskspec_offer *o)
 	memset(o, 0, sizeof *o);
 }
 
+struct taskspec_offers *taskspec_offers_parse(const cJSON *event, size_t cap)
+{
+	struct taskspec_offers *b = qm_calloc(1, sizeof *b);
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(event, "offers"), "offers");
+	int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+	if (n <= 0)
+		return b;
+	b->n = (size_t)n;
+	size_t want = b->n < cap ? b->n : cap;
+	b->ok = qm_calloc(want, sizeof *b->ok);
+	b->ok_json = qm_calloc(want, sizeof *b->ok_json);
+	size_t seen = 0, badcap = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, list)
+	{
+		if (seen++ >= cap) {
+			b->over = o;
+			break;
+		}
+		char err[sizeof b->bad->err] = "";
+		if (taskspec_offer_parse(o, &b->ok[b->nok], err, sizeof err) != 0) {
+			taskspec_offer_free(&b->ok[b->nok]);
+			if (b->nbad == badcap) {
+				badcap = badcap ? 2 * badcap : 8;
+				b->bad = qm_realloc(b->bad, badcap * sizeof *b->bad);
+			}
+			b->bad[b->nbad].json = o;
+			memcpy(b->bad[b->nbad].err, err, sizeof err);
+			b->nbad++;
+			continue;
+		}
+		b->ok_json[b->nok++] = o;
+	}
+	return b;
+}
+
+void taskspec_offers_free(struct taskspec_offers *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->nok; i++)
+		taskspec_offer_free(&b->ok[i]);
+	free(b->ok);
+	free(b->ok_json);
+	free(b->bad);
+	free(b);
+}
+
 void taskspec_offer_own_json(struct taskspec_offer *o)
 {
 	for (size_t i = 0; i < o->nres; i++) {

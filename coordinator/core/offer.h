@@ -109,6 +109,29 @@ void taskspec_offer_free(struct taskspec_offer *o);
  * the event it came in (a launch slice, planning.c). */
 void taskspec_offer_own_json(struct taskspec_offer *o);
 
+/* An OFFERS event's offers, all parsed: what the coordinator handles, read
+ * in one pure step (for a big event on the Mesos client's parser thread,
+ * mesos_handlers.prepare). Borrows from the event as taskspec_offer does. */
+struct taskspec_offer_bad {
+	const cJSON *json;   /* the offer */
+	char err[192];       /* why it was refused */
+};
+struct taskspec_offers {
+	size_t n;                        /* offers in the event */
+	struct taskspec_offer *ok;       /* the well-formed ones, in order */
+	const cJSON **ok_json;           /* ok[i]'s offer in the event */
+	size_t nok;
+	struct taskspec_offer_bad *bad;  /* the malformed ones, in order */
+	size_t nbad;
+	const cJSON *over;               /* the first offer past the cap (the rest
+					  * follow it), NULL when none is */
+};
+/* The offers of `event` ({"offers":{"offers":[...]}}), at most cap of them
+ * parsed. Never NULL (allocation aborts); an event without offers gives
+ * n = 0. An entry of ok that is emptied (memset to 0) is nothing to free. */
+struct taskspec_offers *taskspec_offers_parse(const cJSON *event, size_t cap);
+void taskspec_offers_free(struct taskspec_offers *b);
+
 /* The kind r's entry as offered minus its value (scalar, ranges, set,
  * text), every other field verbatim: the start of an entry that names
  * this kind in a LAUNCH, RESERVE or UNRESERVE. A new object the caller

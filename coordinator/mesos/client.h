@@ -11,6 +11,7 @@
 #define QM_MESOS_CLIENT_H
 
 #include "mesos/detector.h"
+#include "mesos/evparse.h"
 #include "mesos/mesos.h"
 #include "mesos/recordio.h"
 #include "mesos/xfer.h"
@@ -78,6 +79,13 @@ struct mesos_client {
 	unsigned inflight; /* ordinary calls handed to curl, not done */
 	bool barrier_inflight;
 	struct recordio rio;
+	/* Big records are parsed on evparse's thread; each is tagged with
+	 * the stream it came on (stream_gen, counted up per SUBSCRIBE), so
+	 * one of a stream since dropped is never handled. */
+	struct evparse *evp;
+	size_t parse_off_loop_min;
+	uint64_t stream_gen;
+	uint64_t records_off_loop;
 	uint64_t watchdog; /* timer id */
 	uint64_t retry;    /* timer id */
 	double heartbeat_s;

@@ -6,6 +6,7 @@
 #include "mesos/subscribe.h"
 #include "qm_error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,12 @@ struct mesos_client *mesos_new(struct ev_loop *loop, const struct mesos_config *
 	snprintf(mc->detection, sizeof mc->detection, "detection not started");
 	recordio_init(&mc->rio, cfg->max_record ? cfg->max_record : RECORDIO_DEFAULT_CAP);
 	mc->rio_ready = true;
+	mc->parse_off_loop_min =
+		cfg->parse_off_loop_min ? cfg->parse_off_loop_min : MESOS_PARSE_OFF_LOOP_MIN;
+	mc->evp = evparse_new(loop, mc->h.prepare, mc->h.prepared_free, mesos_sub_parsed, mc);
+	if (!mc->evp)
+		log_warn("mesos_parser_thread_failed", "reason=%s action=%s", log_qs(strerror(errno)),
+			 log_qs("every record is parsed on the loop"));
 	mc->multi = curl_multi_init();
 	if (!mc->multi) {
 		mesos_free(mc);
@@ -186,6 +193,9 @@ void mesos_free(struct mesos_client *mc)
 	if (!mc)
 		return;
 	mc->running = false;
+	/* first: no record is handed over afterwards */
+	evparse_free(mc->evp);
+	mc->evp = NULL;
 	det_free(mc->det);
 	mc->det = NULL;
 	if (mc->retry)
@@ -288,6 +298,7 @@ void mesos_status(const struct mesos_client *mc, struct mesos_status *out)
 	out->leader_changes = mc->leader_changes;
 	out->attempts_failed = mc->attempts_failed;
 	out->records_refused = mc->records_refused;
+	out->records_off_loop = mc->records_off_loop;
 	snprintf(out->master, sizeof out->master, "%s", mc->spec.display);
 }
 

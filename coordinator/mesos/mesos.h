@@ -33,8 +33,10 @@
  * parsed; calls are built by the owner (helpers below) and sent with
  * mesos_send().
  *
- * Threads: everything runs on the evloop thread; no callback is ever invoked
- * from inside mesos_send() or mesos_start(). */
+ * Threads: everything runs on the evloop thread, but for the parsing of big
+ * records (and the handlers' `prepare`), done on a thread of the client's
+ * own (evparse.h); no callback is ever invoked from inside mesos_send() or
+ * mesos_start(). */
 #ifndef QM_MESOS_H
 #define QM_MESOS_H
 
@@ -67,17 +69,37 @@ struct mesos_config {
 	uint64_t backoff_max_ms;   /* cap (default 15000) */
 	unsigned heartbeat_misses; /* default 5 */
 	size_t max_record;         /* RecordIO cap (default 16 MiB) */
+	/* Records of this many bytes or more are parsed on a thread of the
+	 * client's own while the loop goes on (evparse.h), and so is every
+	 * record behind one still there (the stream keeps its order).
+	 * 0: the default, MESOS_PARSE_OFF_LOOP_MIN; SIZE_MAX: never. */
+	size_t parse_off_loop_min;
 	long call_timeout_ms;      /* ordinary calls (default 75000) */
 	uint64_t refused_retry_ms; /* retry after a terminal refusal (default 300000) */
 };
+
+/* 256 KiB: a record this long takes cJSON ~2 ms; an OFFERS event of 300
+ * agents or so. Shorter ones are parsed on the loop (a thread hop costs
+ * more than it saves). */
+#define MESOS_PARSE_OFF_LOOP_MIN (256u << 10)
 
 struct mesos_handlers {
 	/* SUBSCRIBED: the framework id to persist before anything else. */
 	void (*subscribed)(void *arg, const char *framework_id, double heartbeat_interval_s,
 			   const cJSON *event);
 	/* Every other event (OFFERS, UPDATE, RESCIND, FAILURE, HEARTBEAT, ...),
-	 * type in `type`. The event is valid only during the call. */
-	void (*event)(void *arg, const char *type, const cJSON *event);
+	 * type in `type`. The event is valid only during the call. `prepared`
+	 * is what `prepare` made of it, or NULL (no prepare, or the record was
+	 * parsed on the loop): the handler may take parts out of it; the
+	 * client frees the rest with prepared_free after the call. */
+	void (*event)(void *arg, const char *type, const cJSON *event, void *prepared);
+	/* Run on the client's parser thread for a record parsed there
+	 * (mesos_config.parse_off_loop_min), with the whole event: the pure
+	 * part of its handling (reading an OFFERS event's offers), done off the
+	 * loop. Must touch nothing but the event and what it returns. NULL:
+	 * nothing is prepared. prepared_free runs on that thread too. */
+	void *(*prepare)(const cJSON *event);
+	void (*prepared_free)(void *prepared);
 	/* The stream is gone (why in words); a re-subscribe is scheduled. All
 	 * outstanding offers are void (§1.8). */
 	void (*disconnected)(void *arg, const char *why);
@@ -123,6 +145,8 @@ struct mesos_status {
 	/* records of the event stream that could not be read (over the size
 	 * cap, bad framing); each dropped the stream */
 	uint64_t records_refused;
+	/* records parsed on the parser thread and handled */
+	uint64_t records_off_loop;
 };
 
 struct mesos_client;

@@ -45,6 +45,13 @@ static void reserve(struct recordio *r, size_t need)
 	r->buf = qm_malloc(need + 1);
 }
 
+char *recordio_take(struct recordio *r)
+{
+	char *b = r->buf;
+	r->buf = NULL; /* reserve() makes the next */
+	return b;
+}
+
 int recordio_feed(struct recordio *r, const char *data, size_t len,
 		  recordio_cb cb, void *arg)
 {

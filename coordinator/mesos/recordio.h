@@ -37,6 +37,11 @@ void recordio_fini(struct recordio *r);
 /* Forget any partial record and clear the error (new stream). */
 void recordio_reset(struct recordio *r);
 
+/* From inside the callback: take the record's buffer (`rec`, len + 1 bytes,
+ * to be freed with free()); the decoder reads the next record into a new
+ * one. For a record handed to another thread without a copy. */
+char *recordio_take(struct recordio *r);
+
 /* Feed bytes. Returns 0, a callback's non-zero value, or a QM_E* error
  * (QM_EPROTO bad prefix, QM_ETOOBIG record over cap); errors are sticky and
  * recordio_error() says why in words. */

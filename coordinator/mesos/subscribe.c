@@ -296,6 +296,7 @@ static void subscribe_now(struct mesos_client *mc)
 	cJSON *call = subscribe_call(mc);
 	recordio_reset(&mc->rio);
 	mc->drop_pending = false;
+	mc->stream_gen++;
 	mc->stream = mesos_xfer_post(mc, call, stream_write_cb);
 	cJSON_Delete(call);
 	log_info("mesos_subscribing", "endpoint=%s framework_id=%s master_version=%s",
@@ -530,39 +531,72 @@ static int on_error_event(struct mesos_client *mc, const cJSON *ev)
 	return 1;
 }
 
-static int on_record(void *arg, const char *rec, size_t len)
+/* Hand one parsed record to its handler (on the loop, with the tree in
+ * this thread's arena if it has one); `head`: the record's start, for the
+ * log line of one that is no event. 1 when the stream must be dropped. */
+static int dispatch(struct mesos_client *mc, const cJSON *ev, const char *head, size_t len,
+		    void *prepared)
 {
-	struct mesos_client *mc = arg;
-	jarena_begin(len); /* the tree in a mapping of its own (jarena.h) */
-	cJSON *ev = cJSON_ParseWithLength(rec, len);
-	jarena_end();
 	const cJSON *type = ev ? cJSON_GetObjectItemCaseSensitive(ev, "type") : NULL;
 	if (!cJSON_IsString(type)) {
 		/* framing is intact, so the stream can go on: log and skip */
-		char head[81];
-		snprintf(head, sizeof head, "%.*s", (int)(len < 80 ? len : 80), rec);
 		log_error("mesos_bad_event", "reason=%s bytes=%zu head=%s",
 			  log_qs(ev ? "no type" : "not JSON"), len, log_qs(head));
-		cJSON_Delete(ev);
-		jarena_release();
 		return 0;
 	}
 	arm_watchdog(mc);
 	const char *t = type->valuestring;
-	int rv = 0;
 	if (strcmp(t, "SUBSCRIBED") == 0)
-		rv = on_subscribed(mc, ev);
-	else if (strcmp(t, "ERROR") == 0)
-		rv = on_error_event(mc, ev);
-	else if (!mc->subscribed)
+		return on_subscribed(mc, ev);
+	if (strcmp(t, "ERROR") == 0)
+		return on_error_event(mc, ev);
+	if (!mc->subscribed)
 		log_error("mesos_bad_event", "reason=%s type=%s", log_qs("event before SUBSCRIBED"),
 			  log_qs(t));
 	else if (mc->h.event)
-		mc->h.event(mc->arg, t, ev);
+		mc->h.event(mc->arg, t, ev, prepared);
+	return 0;
+}
+
+static int on_record(void *arg, const char *rec, size_t len)
+{
+	struct mesos_client *mc = arg;
+	/* a big record, or one behind a record still on the parser thread
+	 * (the stream keeps its order), is parsed there */
+	if (mc->evp && (len >= mc->parse_off_loop_min || evparse_pending(mc->evp) > 0)) {
+		/* rec is the decoder's buffer: handed over as it is */
+		evparse_submit(mc->evp, recordio_take(&mc->rio), len, mc->stream_gen);
+		return 0;
+	}
+	jarena_begin(len); /* the tree in a mapping of its own (jarena.h) */
+	cJSON *ev = cJSON_ParseWithLength(rec, len);
+	jarena_end();
+	char head[81];
+	snprintf(head, sizeof head, "%.*s", (int)(len < 80 ? len : 80), rec);
+	int rv = dispatch(mc, ev, head, len, NULL);
 	/* handlers get the event read-only: nothing was added to the tree;
 	 * one may have kept it, arena and all (jarena_take) */
 	if (!jarena_taken() && !jarena_whole())
 		cJSON_Delete(ev);
 	jarena_release();
 	return rv;
+}
+
+void mesos_sub_parsed(void *arg, struct evparse_item *it)
+{
+	struct mesos_client *mc = arg;
+	/* of a stream since dropped (or being dropped): nothing of it counts,
+	 * as the rest of that stream's bytes never reach on_record */
+	if (it->tag != mc->stream_gen || !mc->stream || mc->drop_pending)
+		return;
+	mc->records_off_loop++;
+	int rv = dispatch(mc, it->ev, it->head, it->len, it->prepared);
+	if (rv != 0 && !mc->drop_pending) {
+		mc->drop_pending = true;
+		snprintf(mc->drop_why, sizeof mc->drop_why, "event handler asked to drop");
+	}
+	/* not inside curl's write callback: the stream is dropped now, as
+	 * its end would have */
+	if (mc->drop_pending && mc->stream)
+		mesos_sub_stream_done(mc, mc->stream, CURLE_WRITE_ERROR);
 }

@@ -26,6 +26,10 @@ void mesos_sub_drop(struct mesos_client *mc, const char *why, bool redetect);
 /* The SUBSCRIBE stream's / the probe's transfer finished with res. */
 void mesos_sub_stream_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcode res);
 void mesos_sub_probe_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcode res);
+/* A record parsed on evparse's thread, back on the loop (evparse_deliver_fn,
+ * arg = mc). */
+struct evparse_item;
+void mesos_sub_parsed(void *arg, struct evparse_item *it);
 /* The detector's answer (det_fn, arg = mc). */
 void mesos_sub_on_leader(void *arg, const struct det_leader *l, const char *why);
 

@@ -121,59 +121,66 @@ static void on_subscribed(void *arg, const char *framework_id, double hb, const 
  * counted in one line (and in /metrics). */
 #define OFFER_WARN_MAX 3
 
-static void handle_offers(struct coord *c, const cJSON *ev)
+/* The pure part of an OFFERS event's handling (mesos_handlers.prepare):
+ * run on the Mesos client's parser thread for a big event, on the loop by
+ * handle_offers for the others. */
+static void *prepare_event(const cJSON *ev)
 {
-	const cJSON *list =
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "offers"),
-						 "offers");
-	int n = cJSON_GetArraySize(list);
-	if (n <= 0)
-		return;
-	c->discovering = false;
-	c->metrics.offers_at_ms = clock_mono_ms();
+	const char *type = json_str(ev, "type");
+	if (!type || strcmp(type, "OFFERS") != 0)
+		return NULL;
 	/* One parsed offer is ~1.2 KB: a hostile master's 16 MiB record of
 	 * empty offers must not make that gigabytes. Past the cap, offers are
 	 * declined unparsed. */
-	size_t cap = (size_t)n < OFFERS_PER_EVENT_MAX ? (size_t)n : OFFERS_PER_EVENT_MAX;
-	if ((size_t)n > cap)
-		log_warn("offers_over_cap", "offers=%d cap=%d action=%s", n, OFFERS_PER_EVENT_MAX,
-			 log_qs("the rest are declined unread"));
-	struct taskspec_offer *offers = qm_calloc(cap, sizeof *offers);
-	size_t k = 0, seen = 0, malformed = 0, over = 0;
-	char first_err[192] = "";
+	return taskspec_offers_parse(ev, OFFERS_PER_EVENT_MAX);
+}
+
+static void prepared_free(void *prepared)
+{
+	taskspec_offers_free(prepared);
+}
+
+static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
+{
+	struct taskspec_offers *mine = NULL, *b = prepared;
+	if (!b)
+		b = mine = prepare_event(ev);
+	if (!b || b->n == 0) {
+		taskspec_offers_free(mine);
+		return;
+	}
+	c->discovering = false;
+	c->metrics.offers_at_ms = clock_mono_ms();
+	c->n.offers += b->n;
 	/* what is not planned is declined in one call per filter, as the
 	 * planner's own declines: 10,000 bad offers are 3 calls, not 10,000 */
 	struct declines d = {.n = 0};
-	const cJSON *o;
-	cJSON_ArrayForEach(o, list)
-	{
-		char err[192] = "";
-		c->n.offers++;
-		if (seen++ >= cap) {
+	size_t over = 0;
+	if (b->over) {
+		log_warn("offers_over_cap", "offers=%zu cap=%d action=%s", b->n,
+			 OFFERS_PER_EVENT_MAX, log_qs("the rest are declined unread"));
+		for (const cJSON *o = b->over; o; o = o->next) {
 			const char *id = json_id(o, "id");
 			over++;
 			if (id && taskspec_id_valid(id))
 				decline_add(c, &d, id, SHORT_REFUSE_S);
-			continue;
 		}
-		if (taskspec_offer_parse(o, &offers[k], err, sizeof err) != 0) {
-			const char *id = json_id(o, "id");
-			/* a line for each of the first few, then one for the rest */
-			if (malformed++ < OFFER_WARN_MAX)
-				log_warn("offer_malformed", "offer_id=%s error=%s",
-					 log_qs(id ? id : ""), log_qs(err));
-			else if (!first_err[0])
-				snprintf(first_err, sizeof first_err, "%s", err);
-			taskspec_offer_free(&offers[k]);
-			if (id && taskspec_id_valid(id))
-				decline_add(c, &d, id, SHORT_REFUSE_S);
-			continue;
-		}
-		if (offers[k].skipped)
+	}
+	/* a line for each of the first few malformed ones, then one for the rest */
+	for (size_t i = 0; i < b->nbad; i++) {
+		const char *id = json_id(b->bad[i].json, "id");
+		if (i < OFFER_WARN_MAX)
+			log_warn("offer_malformed", "offer_id=%s error=%s", log_qs(id ? id : ""),
+				 log_qs(b->bad[i].err));
+		if (id && taskspec_id_valid(id))
+			decline_add(c, &d, id, SHORT_REFUSE_S);
+	}
+	for (size_t k = 0; k < b->nok; k++) {
+		struct taskspec_offer *o = &b->ok[k];
+		if (o->skipped)
 			log_warn("offer_resources_skipped", "offer_id=%s count=%u first=%s",
-				 log_qs(offers[k].id), offers[k].skipped,
-				 log_qs(offers[k].skip_reason));
-		struct agent *a = agent_get(c, offers[k].agent_id, offers[k].hostname);
+				 log_qs(o->id), o->skipped, log_qs(o->skip_reason));
+		struct agent *a = agent_get(c, o->agent_id, o->hostname);
 		if (!a->active)
 			log_info("agent_active", "agent_id=%s", log_qs(a->id));
 		agent_set_active(c, a, true);
@@ -182,29 +189,29 @@ static void handle_offers(struct coord *c, const cJSON *ev)
 		a->offered = true;
 		a->last_offer_ms = wall_ms();
 		agent_clear_attrs(a);
-		if (offers[k].nattrs) {
-			a->attrs = qm_calloc(offers[k].nattrs, sizeof *a->attrs);
-			for (size_t j = 0; j < offers[k].nattrs; j++) {
-				a->attrs[j].name = qm_strdup(offers[k].attrs[j].name);
-				a->attrs[j].value = qm_strdup(offers[k].attrs[j].value);
+		if (o->nattrs) {
+			a->attrs = qm_calloc(o->nattrs, sizeof *a->attrs);
+			for (size_t j = 0; j < o->nattrs; j++) {
+				a->attrs[j].name = qm_strdup(o->attrs[j].name);
+				a->attrs[j].value = qm_strdup(o->attrs[j].value);
 			}
-			a->nattrs = offers[k].nattrs;
+			a->nattrs = o->nattrs;
 		}
-		rsv_note_offer(c, &offers[k], o);
-		k++;
+		rsv_note_offer(c, o, b->ok_json[k]);
 	}
-	c->n.offers_malformed += malformed;
+	c->n.offers_malformed += b->nbad;
 	c->n.offers_over_cap += over;
-	if (malformed > OFFER_WARN_MAX)
+	if (b->nbad > OFFER_WARN_MAX)
 		log_warn("offers_malformed", "count=%zu logged=%d first_unlogged_error=%s action=%s",
-			 malformed, OFFER_WARN_MAX, log_qs(first_err), log_qs("declined"));
+			 b->nbad, OFFER_WARN_MAX, log_qs(b->bad[OFFER_WARN_MAX].err),
+			 log_qs("declined"));
 	declines_send(c, &d);
-	coord_plan(c, offers, k);
-	for (size_t i = 0; i < k; i++)
-		taskspec_offer_free(&offers[i]);
-	free(offers);
-	if (n >= TRIM_OFFERS_MIN)
+	/* the plan may move offers out of b->ok (launch slices): an emptied
+	 * entry is nothing to free */
+	coord_plan(c, b->ok, b->nok);
+	if (b->n >= TRIM_OFFERS_MIN)
 		trim_soon(c);
+	taskspec_offers_free(mine);
 }
 
 /* INVERSE_OFFERS (scheduler.proto at 1.4.0 .. 1.11.0: {"inverse_offers":
@@ -214,8 +221,9 @@ static void handle_offers(struct coord *c, const cJSON *ev)
  * answers by the registry quorum rule; one we cannot judge (no agent id) or
  * cannot hold is declined at once: a decline only says "not now", the
  * master asks again after the filter. */
-static void handle_inverse_offers(struct coord *c, const cJSON *ev)
+static void handle_inverse_offers(struct coord *c, const cJSON *ev, void *prepared)
 {
+	(void)prepared; /* only OFFERS are prepared */
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(ev, "inverse_offers"), "inverse_offers");
 	const cJSON *io;
@@ -253,8 +261,9 @@ static void handle_inverse_offers(struct coord *c, const cJSON *ev)
 }
 
 /* RESCIND_INVERSE_OFFER {"rescind_inverse_offer":{"inverse_offer_id"}}. */
-static void handle_rescind_inverse(struct coord *c, const cJSON *ev)
+static void handle_rescind_inverse(struct coord *c, const cJSON *ev, void *prepared)
 {
+	(void)prepared; /* only OFFERS are prepared */
 	const char *id = json_id(cJSON_GetObjectItemCaseSensitive(ev, "rescind_inverse_offer"),
 				 "inverse_offer_id");
 	if (id) {
@@ -350,8 +359,9 @@ static void hold_ack(struct coord *c, cJSON *call)
 	flush_soon(c);
 }
 
-static void handle_update(struct coord *c, const cJSON *ev)
+static void handle_update(struct coord *c, const cJSON *ev, void *prepared)
 {
+	(void)prepared; /* only OFFERS are prepared */
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(ev, "update"), "status");
 	const char *task_id = json_id(st, "task_id");
@@ -450,8 +460,9 @@ static void handle_update(struct coord *c, const cJSON *ev)
 		hold_ack(c, mesos_call_acknowledge(agent_id, task_id, uuid));
 }
 
-static void handle_failure(struct coord *c, const cJSON *ev)
+static void handle_failure(struct coord *c, const cJSON *ev, void *prepared)
 {
+	(void)prepared; /* only OFFERS are prepared */
 	const cJSON *f = cJSON_GetObjectItemCaseSensitive(ev, "failure");
 	const char *agent_id = json_id(f, "agent_id");
 	if (!agent_id || cJSON_GetObjectItemCaseSensitive(f, "executor_id"))
@@ -469,7 +480,7 @@ static void handle_failure(struct coord *c, const cJSON *ev)
  * listed is logged. */
 static const struct {
 	const char *type;
-	void (*handle)(struct coord *c, const cJSON *ev);
+	void (*handle)(struct coord *c, const cJSON *ev, void *prepared);
 } event_handlers[] = {
 	{ "OFFERS", handle_offers },
 	{ "UPDATE", handle_update },
@@ -482,7 +493,7 @@ static const struct {
 	{ "UPDATE_OPERATION_STATUS", NULL },
 };
 
-static void on_event(void *arg, const char *type, const cJSON *ev)
+static void on_event(void *arg, const char *type, const cJSON *ev, void *prepared)
 {
 	struct coord *c = arg;
 	if (c->stopping)
@@ -491,7 +502,7 @@ static void on_event(void *arg, const char *type, const cJSON *ev)
 		if (strcmp(type, event_handlers[i].type) != 0)
 			continue;
 		if (event_handlers[i].handle)
-			event_handlers[i].handle(c, ev);
+			event_handlers[i].handle(c, ev, prepared);
 		return;
 	}
 	log_warn("event_unknown", "type=%s", log_qs(type));
@@ -932,6 +943,8 @@ static bool may_send(void *arg)
 const struct mesos_handlers events_mesos_handlers = {
 	.subscribed = on_subscribed,
 	.event = on_event,
+	.prepare = prepare_event,
+	.prepared_free = prepared_free,
 	.disconnected = on_disconnected,
 	.error = on_error,
 	.call_failed = on_call_failed,

@@ -212,7 +212,13 @@ static int on_record(void *arg, const char *rec, size_t len)
 		h->disconnected(f->c, "master sent ERROR");
 		rv = 1;
 	} else {
-		h->event(f->c, t, ev);
+		/* every other record as a big one is handled: its offers read
+		 * first (on the client's parser thread, mesos.h), the rest on
+		 * the loop */
+		void *pre = f->records % 2 == 0 && h->prepare ? h->prepare(ev) : NULL;
+		h->event(f->c, t, ev, pre);
+		if (pre)
+			h->prepared_free(pre);
 	}
 	cJSON_Delete(ev);
 	return rv;

@@ -221,3 +221,51 @@ Test(jarena, without_the_hooks_a_tree_is_never_whole)
 	cJSON_Delete(t);
 	jarena_release();
 }
+
+/* The Mesos client's parser thread (evparse.h): a tree parsed on one
+ * thread, detached with its arena, adopted by another, which uses it,
+ * adds to it, deletes it and releases the arena as if it had parsed it. */
+struct parsed {
+	cJSON *tree;
+	struct jarena *arena;
+};
+
+static void *parse_elsewhere(void *arg)
+{
+	struct parsed *p = arg;
+	static const char text[] = "{\"type\":\"OFFERS\",\"offers\":{\"offers\":[1,2,3]}}";
+	jarena_begin(sizeof text);
+	p->tree = cJSON_Parse(text);
+	jarena_end();
+	p->arena = jarena_detach();
+	cr_assert_not(jarena_holds(p->tree), "detached: no longer this thread's");
+	return NULL;
+}
+
+Test(jarena, a_tree_detached_on_one_thread_is_adopted_by_another)
+{
+	struct parsed p = {0};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, parse_elsewhere, &p), 0);
+	pthread_join(t, NULL);
+	cr_assert_not_null(p.tree);
+	cr_assert_not_null(p.arena);
+	cr_assert_not(jarena_holds(p.tree));
+	jarena_adopt(p.arena);
+	cr_assert(jarena_holds(p.tree), "adopted: the tree is in this thread's arena");
+	cr_assert(jarena_whole(), "nothing spilled on the parsing thread");
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(p.tree, "offers"),
+							    "offers")), 3);
+	/* a later addition is the heap's and goes with cJSON_Delete, which
+	 * leaves the arena's values alone */
+	cJSON_AddStringToObject(p.tree, "added", "later");
+	cr_assert_not(jarena_holds(cJSON_GetObjectItem(p.tree, "added")));
+	cJSON_Delete(p.tree);
+	jarena_release();
+	cr_assert_not(jarena_holds(p.tree));
+
+	/* a thread without an arena detaches nothing */
+	cr_assert_null(jarena_detach());
+	jarena_adopt(NULL); /* and adopting nothing is nothing */
+	cr_assert_not(jarena_whole());
+}

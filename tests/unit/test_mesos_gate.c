@@ -36,7 +36,12 @@ struct upload {
 	size_t len;
 };
 
-/* SUBSCRIBED as one RecordIO record, then an open stream until the end */
+/* What the master streams: SUBSCRIBED as one RecordIO record, then the
+ * records a test put in stream_more (RecordIO-framed), then an open stream
+ * until the end */
+static char *stream_more;
+static size_t stream_more_len;
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)cls;
@@ -46,6 +51,13 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		size_t k = (size_t)n - (size_t)pos;
 		k = k < max ? k : max;
 		memcpy(buf, rec + pos, k);
+		return (ssize_t)k;
+	}
+	pos -= (uint64_t)n;
+	if (pos < stream_more_len) {
+		size_t k = stream_more_len - (size_t)pos;
+		k = k < max ? k : max;
+		memcpy(buf, stream_more + pos, k);
 		return (ssize_t)k;
 	}
 	while (!atomic_load(&master.stop))
@@ -143,14 +155,50 @@ static void on_subscribed(void *arg, const char *fid, double hb, const cJSON *ev
 	subscribed = true;
 }
 
-static void on_event(void *arg, const char *type, const cJSON *ev)
+/* What reached the handlers, in order: one line per event, "TYPE" or
+ * "TYPE+<what prepare made>" */
+static char seen[16][64];
+static int nseen, prepared_freed;
+static char dropped_why[200];
+
+/* For an OFFERS event parsed on the parser thread: its number of offers,
+ * as a string (pure, as prepare must be) */
+static void *prepare(const cJSON *ev)
 {
-	(void)arg, (void)type, (void)ev;
+	const cJSON *offers = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "offers"), "offers");
+	if (!cJSON_IsArray(offers))
+		return NULL; /* as the coordinator's: only OFFERS are prepared */
+	char *s = qm_malloc(24);
+	snprintf(s, 24, "%d", cJSON_GetArraySize(offers));
+	return s;
+}
+
+static void prepared_free(void *p)
+{
+	prepared_freed++;
+	free(p);
+}
+
+static void on_event(void *arg, const char *type, const cJSON *ev, void *prepared)
+{
+	(void)arg, (void)ev;
+	if (nseen < 16)
+		snprintf(seen[nseen++], sizeof seen[0], "%s%s%s", type, prepared ? "+" : "",
+			 prepared ? (const char *)prepared : "");
+}
+
+static void on_disconnected(void *arg, const char *why)
+{
+	(void)arg;
+	snprintf(dropped_why, sizeof dropped_why, "%s", why);
 }
 
 static const struct mesos_handlers handlers = {
 	.subscribed = on_subscribed,
 	.event = on_event,
+	.prepare = prepare,
+	.prepared_free = prepared_free,
+	.disconnected = on_disconnected,
 	.may_send = may_send,
 };
 
@@ -194,7 +242,7 @@ static bool enough_calls(void)
 static struct ev_loop *loop;
 static struct mesos_client *mc;
 
-static void setup(void)
+static void setup_with(size_t parse_off_loop_min)
 {
 	atomic_store(&master.stop, false);
 	master.calls = 0;
@@ -207,7 +255,8 @@ static void setup(void)
 	snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)di->port);
 	loop = ev_loop_new();
 	struct mesos_config cfg = {
-		.master = url, .user = "root", .name = "gate-test", .role = "quobyte"};
+		.master = url, .user = "root", .name = "gate-test", .role = "quobyte",
+		.parse_off_loop_min = parse_off_loop_min};
 	atomic_store(&allowed, true);
 	subscribed = false;
 	mc = mesos_new(loop, &cfg, &handlers, NULL);
@@ -217,12 +266,20 @@ static void setup(void)
 	cr_assert(subscribed, "never SUBSCRIBED to the test master");
 }
 
+static void setup(void)
+{
+	setup_with(0);
+}
+
 static void teardown(void)
 {
 	atomic_store(&master.stop, true);
 	mesos_free(mc);
 	ev_loop_free(loop);
 	MHD_stop_daemon(master.d);
+	free(stream_more);
+	stream_more = NULL;
+	stream_more_len = 0;
 }
 
 /* The gate opens again: the next call reaches the master, and it is the
@@ -259,4 +316,115 @@ Test(mesos_gate, calls_queued_before_the_gate_closes_are_dropped_unsent)
 	run_until(loop, never, 300);
 	cr_assert_eq(calls_received(NULL, 0), 0, "a call queued before the gate closed went out");
 	reopen_and_see_only_the_next_call();
+}
+
+/* ---- big records are parsed off the loop, in the stream's order --------- */
+
+static void stream_add(const char *rec)
+{
+	char hdr[24];
+	int h = snprintf(hdr, sizeof hdr, "%zu\n", strlen(rec));
+	stream_more = qm_realloc(stream_more, stream_more_len + (size_t)h + strlen(rec));
+	memcpy(stream_more + stream_more_len, hdr, (size_t)h);
+	memcpy(stream_more + stream_more_len + h, rec, strlen(rec));
+	stream_more_len += (size_t)h + strlen(rec);
+}
+
+/* An OFFERS event of n offers, each padded so that the record is big */
+static char *big_offers(int n)
+{
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "type", "OFFERS");
+	cJSON *list = cJSON_AddArrayToObject(cJSON_AddObjectToObject(ev, "offers"), "offers");
+	char pad[1024];
+	memset(pad, 'x', sizeof pad - 1);
+	pad[sizeof pad - 1] = '\0';
+	for (int i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "hostname", pad);
+		cJSON_AddItemToArray(list, o);
+	}
+	char *text = cJSON_PrintUnformatted(ev);
+	cJSON_Delete(ev);
+	return text;
+}
+
+static const char *const HEARTBEAT_REC = "{\"type\":\"HEARTBEAT\"}";
+#define PARSE_MIN (16u << 10)
+
+static int want_seen;
+static bool enough_seen(void)
+{
+	return nseen >= want_seen;
+}
+static bool was_dropped(void)
+{
+	return dropped_why[0] != '\0';
+}
+
+static void stream_records(void)
+{
+	qm_cjson_policy(); /* as the coordinator: trees in arenas (jarena.h) */
+	nseen = prepared_freed = 0;
+	dropped_why[0] = '\0';
+	char *big = big_offers(40); /* ~40 KiB: over PARSE_MIN */
+	cr_assert_gt(strlen(big), PARSE_MIN);
+	stream_add(HEARTBEAT_REC);   /* small: on the loop */
+	stream_add(big);             /* big: off the loop */
+	stream_add(HEARTBEAT_REC);   /* small, but behind a big one */
+	stream_add("not JSON at all"); /* logged and skipped, the stream goes on */
+	stream_add("{\"type\":\"RESCIND\",\"rescind\":{}}");
+	free(big);
+}
+
+static void stream_setup(void)
+{
+	stream_records();
+	setup_with(PARSE_MIN);
+}
+
+/* the same, then an ERROR and one more event */
+static void stream_setup_error(void)
+{
+	stream_records();
+	stream_add("{\"type\":\"ERROR\",\"error\":{\"message\":\"test error\"}}");
+	stream_add(HEARTBEAT_REC);
+	setup_with(PARSE_MIN);
+}
+
+TestSuite(mesos_stream, .init = stream_setup, .fini = teardown, .timeout = 60);
+
+Test(mesos_stream, records_behind_a_big_one_wait_for_it_and_keep_their_order)
+{
+	want_seen = 4;
+	run_until(loop, enough_seen, 10000);
+	run_until(loop, never, 200);
+	for (int i = 0; i < nseen; i++)
+		cr_log_info("event %d: %s", i, seen[i]);
+	cr_assert_eq(nseen, 4, "events handled: %d", nseen);
+	cr_assert_str_eq(seen[0], "HEARTBEAT", "a small record is handled on the loop");
+	cr_assert_str_eq(seen[1], "OFFERS+40",
+			 "the big OFFERS comes with what prepare made of it on the parser "
+			 "thread: %s", seen[1]);
+	cr_assert_str_eq(seen[2], "HEARTBEAT", "the small record behind it, after it");
+	cr_assert_str_eq(seen[3], "RESCIND", "after the record that was not JSON");
+	cr_assert_eq(prepared_freed, 1, "what prepare made is freed once");
+	struct mesos_status st;
+	mesos_status(mc, &st);
+	cr_assert_eq(st.records_off_loop, 4, "the big record and the three behind it");
+	cr_assert_eq(st.records_refused, 0);
+	cr_assert(mesos_subscribed(mc), "the stream goes on");
+}
+
+/* the ERROR is handled on the loop once the parser gives it back; the
+ * stream is dropped then, and nothing after the ERROR is handled */
+TestSuite(mesos_stream_error, .init = stream_setup_error, .fini = teardown, .timeout = 60);
+
+Test(mesos_stream_error, an_error_behind_a_big_record_drops_the_stream_after_it)
+{
+	run_until(loop, was_dropped, 10000);
+	run_until(loop, never, 200);
+	cr_assert_str_eq(dropped_why, "master sent ERROR: test error");
+	cr_assert_eq(nseen, 4, "events handled: %d (nothing after the ERROR)", nseen);
+	cr_assert_str_eq(seen[3], "RESCIND");
 }

@@ -245,6 +245,52 @@ Test(taskspec, malformed_offers_refused)
 	}
 }
 
+/* An OFFERS event read whole (taskspec_offers_parse, the coordinator's
+ * prepare step): good offers in order with their JSON, malformed ones with
+ * why, and what is past the cap left unread. */
+Test(taskspec, offers_of_an_event)
+{
+	cJSON *ev = parse("{\"type\":\"OFFERS\",\"offers\":{\"offers\":["
+			  "{\"id\":{\"value\":\"O1\"},\"agent_id\":{\"value\":\"S1\"},\"hostname\":\"h1\"},"
+			  "{\"id\":{\"value\":\"O2\"},\"hostname\":\"h2\"},"
+			  "{\"id\":{\"value\":\"O3\"},\"agent_id\":{\"value\":\"S3\"},\"hostname\":\"h3\"},"
+			  "{\"id\":{\"value\":\"O4\"},\"agent_id\":{\"value\":\"S4\"},\"hostname\":\"h4\"},"
+			  "{\"id\":{\"value\":\"O5\"}}]}}");
+	struct taskspec_offers *b = taskspec_offers_parse(ev, 3);
+	cr_assert_eq(b->n, 5, "every offer of the event is counted");
+	cr_assert_eq(b->nok, 2);
+	cr_assert_str_eq(b->ok[0].id, "O1");
+	cr_assert_str_eq(b->ok[1].id, "O3");
+	cr_assert_eq(b->ok_json[1], cJSON_GetArrayItem(at(at(ev, "offers"), "offers"), 2),
+		     "each good offer keeps its JSON");
+	cr_assert_eq(b->nbad, 1);
+	cr_assert_str_eq(cJSON_GetObjectItem(b->bad[0].json, "id")->child->valuestring, "O2");
+	cr_assert(strstr(b->bad[0].err, "agent_id"), "why: %s", b->bad[0].err);
+	cr_assert_not_null(b->over, "the 4th offer is past a cap of 3");
+	cr_assert_str_eq(cJSON_GetObjectItem(b->over, "id")->child->valuestring, "O4");
+	cr_assert_not_null(b->over->next, "and the rest follow it");
+	taskspec_offers_free(b);
+
+	b = taskspec_offers_parse(ev, 100);
+	cr_assert_eq(b->nok, 3);
+	cr_assert_eq(b->nbad, 2);
+	cr_assert_null(b->over);
+	/* an entry emptied by its taker (a launch slice) is nothing to free */
+	struct taskspec_offer taken = b->ok[0];
+	memset(&b->ok[0], 0, sizeof b->ok[0]);
+	taskspec_offers_free(b);
+	cr_assert_str_eq(taken.id, "O1");
+	taskspec_offer_free(&taken);
+
+	cJSON *none = parse("{\"type\":\"OFFERS\",\"offers\":{}}");
+	b = taskspec_offers_parse(none, 100);
+	cr_assert_eq(b->n, 0);
+	cr_assert_eq(b->nok + b->nbad, 0);
+	taskspec_offers_free(b);
+	cJSON_Delete(none);
+	cJSON_Delete(ev);
+}
+
 /* ---- fitting -------------------------------------------------------- */
 
 Test(taskspec, fit_basic)

@@ -112,3 +112,40 @@ Test(recordio, header_encoding_round_trips)
 	cr_assert_eq(n, 5);
 	cr_assert_str_eq(hdr, "1234\n");
 }
+
+/* A record handed over whole (recordio_take, the Mesos client's parser
+ * thread): the taker owns the buffer, and the records after it are read
+ * into new ones, split anywhere. */
+struct taker {
+	struct recordio *r;
+	char *taken[4];
+	size_t n;
+};
+
+static int take_all(void *arg, const char *rec, size_t len)
+{
+	struct taker *t = arg;
+	cr_assert_lt(t->n, 4);
+	char *b = recordio_take(t->r);
+	cr_assert_eq(b, rec, "the buffer taken is the record's");
+	cr_assert_eq(b[len], '\0');
+	t->taken[t->n++] = b;
+	return 0;
+}
+
+Test(recordio, a_taken_record_is_the_takers_and_the_next_goes_on)
+{
+	struct recordio r;
+	recordio_init(&r, 1024);
+	struct taker t = {.r = &r};
+	size_t half = strlen(stream) / 2;
+	cr_assert_eq(recordio_feed(&r, stream, half, take_all, &t), 0);
+	cr_assert_eq(recordio_feed(&r, stream + half, strlen(stream) - half, take_all, &t), 0);
+	cr_assert_eq(t.n, 3);
+	cr_assert_str_eq(t.taken[0], "{\"type\":\"HEARTBEAT\"}");
+	cr_assert_str_eq(t.taken[1], "{\"type\":\"RESCIND\",\"x\":1}");
+	cr_assert_str_eq(t.taken[2], "{}");
+	for (size_t i = 0; i < t.n; i++)
+		free(t.taken[i]);
+	recordio_fini(&r);
+}
