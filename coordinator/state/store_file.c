@@ -330,10 +330,12 @@ static int make_record(const struct store_state *old,
 	bool indexed = false;
 	unsigned char *seen = qm_calloc(old->ntasks + 1, 1);
 	d.tasks = qm_malloc((s->ntasks + 1) * sizeof *d.tasks);
-	/* When every task kept its position (no new or removed one), the
-	 * indexes of the changed ones: the caller updates its copy with just
-	 * those instead of copying the whole state. */
-	bool same_shape = s->ntasks == old->ntasks;
+	/* When every old task kept its position (none removed; new ones
+	 * only appended, as a launch slice adds them), the indexes of the
+	 * changed and new ones: the caller updates its copy with just those
+	 * instead of copying the whole state (a slice's save at 10,000 agents
+	 * copied 10,000 tasks). */
+	bool kept = s->ntasks >= old->ntasks;
 	size_t *chg = qm_malloc((s->ntasks + 1) * sizeof *chg);
 	size_t nchg = 0;
 	for (size_t i = 0; i < s->ntasks; i++) {
@@ -354,8 +356,8 @@ static int make_record(const struct store_state *old,
 			seen[j] = 1;
 		/* memcmp also sees bytes after a string's NUL: a false
 		 * "changed" only writes an unchanged task again. */
-		if (!found || j != i)
-			same_shape = false;
+		if (i < old->ntasks ? !found || j != i : found)
+			kept = false;
 		if (!found || !store_task_same(&old->tasks[j], t)) {
 			d.tasks[d.ntasks++] = *t; /* borrowed: see the fini below */
 			chg[nchg++] = i;
@@ -418,7 +420,7 @@ static int make_record(const struct store_state *old,
 		free(rdel);
 		return rv;
 	}
-	if (same_shape) {
+	if (kept) {
 		*changed = chg;
 		*nchanged = nchg;
 	} else {
@@ -991,6 +993,15 @@ static int file_save(void *impl, const struct store_state *s,
 		/* Only the changed tasks and collections, the scalars whole: a
 		 * copy of every reservation per save was 31 MB at 10,000
 		 * agents (3.1 KB each). */
+		if (s->ntasks > fs->cur.tasks_cap) { /* new tasks, appended */
+			size_t cap = 2 * fs->cur.tasks_cap > s->ntasks ? 2 * fs->cur.tasks_cap
+								       : s->ntasks;
+			fs->cur.tasks = qm_realloc(fs->cur.tasks, cap * sizeof *fs->cur.tasks);
+			fs->cur.tasks_cap = cap;
+		}
+		for (size_t k = fs->cur.ntasks; k < s->ntasks; k++)
+			memset(&fs->cur.tasks[k], 0, sizeof fs->cur.tasks[k]);
+		fs->cur.ntasks = s->ntasks;
 		for (size_t k = 0; k < nchanged; k++)
 			store_task_assign(&fs->cur.tasks[changed[k]], &s->tasks[changed[k]]);
 		struct store_state keep = fs->cur;

@@ -956,6 +956,34 @@ Test(store, log_reservation_changes_are_saved_as_changes)
 	store_state_fini(&a);
 }
 
+/* A launch slice appends tasks and saves: the store keeps its copy of the
+ * last saved state up to date with just the new tasks (no copy of the
+ * whole state per save), and the next save writes only what changed after
+ * them. */
+Test(store, log_appended_tasks_then_one_change_is_a_small_record)
+{
+	struct store_state a;
+	uint64_t v;
+	struct store *st = open_saved(&a, 300, 0, &v);
+	for (int i = 0; i < 200; i++) {
+		struct store_task t = mk_task(200000 + i);
+		cr_assert_not_null(store_state_put_task(&a, &t));
+	}
+	long appended = save_grew(st, &a, &v);
+	cr_assert_gt(appended, 20000, "200 new tasks are written (%ld bytes)", appended);
+	snprintf(a.tasks[450].state, sizeof a.tasks[450].state, "TASK_RUNNING");
+	long one = save_grew(st, &a, &v);
+	cr_assert_lt(one, 2000, "one appended task changed: %ld bytes, not the 200 again", one);
+	struct store_task t = mk_task(300000);
+	cr_assert_not_null(store_state_put_task(&a, &t));
+	snprintf(a.tasks[10].state, sizeof a.tasks[10].state, "TASK_FAILED");
+	long two = save_grew(st, &a, &v);
+	cr_assert_lt(two, 2000, "one more task and an old one changed: %ld bytes", two);
+	close_st(st);
+	load_expect(&a, v);
+	store_state_fini(&a);
+}
+
 Test(store, log_small_changes_compact_and_load_equal)
 {
 	struct store_state a;
