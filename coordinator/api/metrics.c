@@ -269,6 +269,14 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 		"Records of the master's event stream that could not be read (over the size cap, "
 		"bad framing); each dropped the stream, which is subscribed again.",
 		ms.records_refused);
+	counter(b, P "master_records_parsed_off_loop_total",
+		"Records of the master's event stream (256 KiB or more, or behind one) parsed on "
+		"the Mesos client's parser thread instead of the event loop.",
+		ms.records_off_loop);
+	counter(b, P "master_stream_pauses_total",
+		"Times a burst on the master's event stream was paused until the next loop "
+		"iteration (20 ms of it handled in one go).",
+		ms.stream_pauses);
 }
 
 static void histograms(struct metrics_buf *b, const struct metrics_state *m)

@@ -79,6 +79,13 @@ struct mesos_client {
 	unsigned inflight; /* ordinary calls handed to curl, not done */
 	bool barrier_inflight;
 	struct recordio rio;
+	/* A burst on the stream is handled STREAM_FEED_MS at a time: when
+	 * curl's socket action (started at feed_from_ms) has fed the stream
+	 * that long, the stream pauses and resume_timer resumes it on the
+	 * next loop iteration (subscribe.c). */
+	uint64_t feed_from_ms;
+	uint64_t resume_timer;
+	uint64_t stream_pauses;
 	/* Big records are parsed on evparse's thread; each is tagged with
 	 * the stream it came on (stream_gen, counted up per SUBSCRIBE), so
 	 * one of a stream since dropped is never handled. */
@@ -94,5 +101,9 @@ struct mesos_client {
 	bool rio_ready;
 	char drop_why[320];
 };
+
+/* Let curl act on what is due and take the finished transfers (mesos.c):
+ * after an action of ours outside its callbacks (resuming the stream). */
+void mesos_curl_settle(struct mesos_client *mc);
 
 #endif

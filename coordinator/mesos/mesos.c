@@ -1,5 +1,6 @@
 #include "mesos/mesos.h"
 
+#include "clock.h"
 #include "log.h"
 #include "mesos/client.h"
 #include "mesos/queue.h"
@@ -33,6 +34,7 @@ static void on_curl_fd(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	if (events & EV_ERR)
 		flags |= CURL_CSELECT_ERR;
 	int running;
+	mc->feed_from_ms = clock_mono_ms();
 	curl_multi_socket_action(mc->multi, fd, flags, &running);
 	check_done(mc);
 }
@@ -61,7 +63,13 @@ static void on_curl_timer(struct ev_loop *loop, void *arg)
 	(void)loop;
 	struct mesos_client *mc = arg;
 	mc->curl_timer = 0;
+	mesos_curl_settle(mc);
+}
+
+void mesos_curl_settle(struct mesos_client *mc)
+{
 	int running;
+	mc->feed_from_ms = clock_mono_ms();
 	curl_multi_socket_action(mc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done(mc);
 }
@@ -206,6 +214,8 @@ void mesos_free(struct mesos_client *mc)
 		ev_timer_cancel(mc->loop, mc->curl_timer);
 	if (mc->flush_timer)
 		ev_timer_cancel(mc->loop, mc->flush_timer);
+	if (mc->resume_timer)
+		ev_timer_cancel(mc->loop, mc->resume_timer);
 	if (mc->multi) {
 		while (mc->calls)
 			mesos_xfer_free(mc->calls);
@@ -299,6 +309,7 @@ void mesos_status(const struct mesos_client *mc, struct mesos_status *out)
 	out->attempts_failed = mc->attempts_failed;
 	out->records_refused = mc->records_refused;
 	out->records_off_loop = mc->records_off_loop;
+	out->stream_pauses = mc->stream_pauses;
 	snprintf(out->master, sizeof out->master, "%s", mc->spec.display);
 }
 

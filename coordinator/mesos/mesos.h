@@ -147,6 +147,8 @@ struct mesos_status {
 	uint64_t records_refused;
 	/* records parsed on the parser thread and handled */
 	uint64_t records_off_loop;
+	/* times a burst on the stream was paused for the next loop iteration */
+	uint64_t stream_pauses;
 };
 
 struct mesos_client;

@@ -231,6 +231,26 @@ static cJSON *subscribe_call(const struct mesos_client *mc)
 
 static int on_record(void *arg, const char *rec, size_t len);
 
+/* curl hands over every chunk it can read in one socket action: the
+ * 10,000 TASK_RUNNING updates of a launch of 10,000 probers, arriving
+ * faster than they were handled, held the loop 160-330 ms at a time
+ * (offer_cycle.py --agents 10000). Past STREAM_FEED_MS of one action, the
+ * stream pauses (curl keeps the chunk) and goes on at the next iteration. */
+#define STREAM_FEED_MS 20
+
+static void resume_stream(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->resume_timer = 0;
+	if (!mc->stream)
+		return; /* dropped meanwhile; a new stream was never paused */
+	mc->feed_from_ms = clock_mono_ms();
+	/* curl feeds what it kept from inside curl_easy_pause */
+	curl_easy_pause(mc->stream->easy, CURLPAUSE_CONT);
+	mesos_curl_settle(mc);
+}
+
 static size_t stream_write_cb(char *buf, size_t size, size_t n, void *arg)
 {
 	struct mesos_xfer *x = arg;
@@ -242,6 +262,13 @@ static size_t stream_write_cb(char *buf, size_t size, size_t n, void *arg)
 	}
 	if (!mc->stream || mc->stream != x)
 		return 0; /* abort: stream superseded */
+	if (clock_mono_ms() - mc->feed_from_ms >= STREAM_FEED_MS) {
+		if (!mc->resume_timer) {
+			mc->resume_timer = ev_timer_add(mc->loop, 0, resume_stream, mc);
+			mc->stream_pauses++;
+		}
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	mc->in_dispatch = true;
 	int rv = recordio_feed(&mc->rio, buf, len, on_record, mc);
 	mc->in_dispatch = false;

@@ -179,9 +179,13 @@ static void prepared_free(void *p)
 	free(p);
 }
 
+static int slow_first_ms; /* the first event takes this long to handle */
+
 static void on_event(void *arg, const char *type, const cJSON *ev, void *prepared)
 {
 	(void)arg, (void)ev;
+	if (nseen == 0 && slow_first_ms)
+		usleep((useconds_t)slow_first_ms * 1000);
 	if (nseen < 16)
 		snprintf(seen[nseen++], sizeof seen[0], "%s%s%s", type, prepared ? "+" : "",
 			 prepared ? (const char *)prepared : "");
@@ -366,6 +370,7 @@ static void stream_records(void)
 {
 	qm_cjson_policy(); /* as the coordinator: trees in arenas (jarena.h) */
 	nseen = prepared_freed = 0;
+	slow_first_ms = 0;
 	dropped_why[0] = '\0';
 	char *big = big_offers(40); /* ~40 KiB: over PARSE_MIN */
 	cr_assert_gt(strlen(big), PARSE_MIN);
@@ -427,4 +432,33 @@ Test(mesos_stream_error, an_error_behind_a_big_record_drops_the_stream_after_it)
 	cr_assert_str_eq(dropped_why, "master sent ERROR: test error");
 	cr_assert_eq(nseen, 4, "events handled: %d (nothing after the ERROR)", nseen);
 	cr_assert_str_eq(seen[3], "RESCIND");
+}
+
+/* A burst the loop cannot keep up with: the first event takes 60 ms to
+ * handle, so the chunks after it, read in the same socket action, wait for
+ * the next loop iteration (the stream pauses) -- and every event still
+ * arrives, once and in order. */
+static void stream_setup_slow(void)
+{
+	stream_records();
+	slow_first_ms = 60;
+	setup_with(PARSE_MIN);
+}
+
+TestSuite(mesos_stream_slow, .init = stream_setup_slow, .fini = teardown, .timeout = 60);
+
+Test(mesos_stream_slow, a_burst_past_the_feed_budget_pauses_and_loses_nothing)
+{
+	want_seen = 4;
+	run_until(loop, enough_seen, 10000);
+	run_until(loop, never, 200);
+	cr_assert_eq(nseen, 4, "events handled: %d", nseen);
+	cr_assert_str_eq(seen[0], "HEARTBEAT");
+	cr_assert_str_eq(seen[1], "OFFERS+40");
+	cr_assert_str_eq(seen[2], "HEARTBEAT");
+	cr_assert_str_eq(seen[3], "RESCIND");
+	struct mesos_status st;
+	mesos_status(mc, &st);
+	cr_assert_geq(st.stream_pauses, 1, "the stream paused after the slow event");
+	cr_assert(mesos_subscribed(mc));
 }
