@@ -193,6 +193,7 @@ struct coord {
 	uint64_t plan_cost_ms; /* and what it took, its save left out */
 	uint64_t plan_save_ms; /* the save within the plan running now */
 	uint64_t save_cost_ms; /* what the last save of a plan or slice took */
+	uint64_t save_cost_prev_ms; /* and the one before */
 	struct carry *carry;   /* launch slices left (planning.c), or NULL */
 	uint64_t carry_timer;  /* the next slice */
 	bool replan_after_carry; /* a replan was asked for while slices were left */

@@ -1087,13 +1087,19 @@ static void carry_free(struct carry *cr)
 static uint64_t slice_budget(const struct coord *c)
 {
 	uint64_t b = (uint64_t)c->cfg->launch_slice;
-	return c->save_cost_ms > SLICE_SAVE_MAX_MS ? c->save_cost_ms : b;
+	/* the cheaper of the last two saves: a single slow one (the file
+	 * store's compaction, which writes the whole state: 100+ ms at
+	 * 10,000 tasks) must not make the next slice as long as it was */
+	uint64_t cost = c->save_cost_ms < c->save_cost_prev_ms ? c->save_cost_ms
+								 : c->save_cost_prev_ms;
+	return cost > SLICE_SAVE_MAX_MS ? cost : b;
 }
 
 static bool save_timed(struct coord *c)
 {
 	uint64_t s0 = clock_mono_ms();
 	bool saved = coord_save(c) == 0;
+	c->save_cost_prev_ms = c->save_cost_ms;
 	c->save_cost_ms = clock_mono_ms() - s0;
 	c->plan_save_ms += c->save_cost_ms;
 	return saved;

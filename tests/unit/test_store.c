@@ -942,6 +942,14 @@ Test(store, log_reservation_changes_are_saved_as_changes)
 	rsv_add(&a, 1001);
 	long mixed = save_grew(st, &a, &v);
 	cr_assert_lt(mixed, 2000, "one changed, two removed, one new: %ld bytes", mixed);
+	/* the store's own copy took those changes: the next change is made
+	 * against it (a removal it did not know of would not be written) */
+	cr_assert(store_state_remove_reservation(&a, "prober", "5e1f-a2c4-S1001"));
+	r = store_state_reservation(&a, "prober", "5e1f-a2c4-S7", false);
+	cr_assert(store_reservation_set_mounts(r, "/mnt/c"));
+	long again = save_grew(st, &a, &v);
+	cr_assert_lt(again, 2000, "the new one removed, the changed one changed again: %ld bytes",
+		     again);
 	close_st(st);
 	load_expect(&a, v);
 
