@@ -157,8 +157,11 @@ struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
 		memset(a, 0, sizeof *a);
 		a->id = qm_strdup(id);
 		a->active = true;
-		log_info("agent_seen", "agent_id=%s hostname=%s", log_qs(id),
-			 log_qs(hostname ? hostname : ""));
+		if (!c->seen_capped || c->seen_logged++ < AGENTS_SEEN_LOG_MAX)
+			log_info("agent_seen", "agent_id=%s hostname=%s", log_qs(id),
+				 log_qs(hostname ? hostname : ""));
+		else
+			c->seen_unlogged++;
 	}
 	if (hostname && (!a->hostname || strcmp(a->hostname, hostname) != 0)) {
 		free(a->hostname);

@@ -60,6 +60,7 @@
 #define INVERSES_MAX 100000      /* inverse offers held; beyond, declined at once */
 #define AGENT_MOUNTS_MAX 256     /* MOUNT disks remembered per agent */
 #define OFFERS_PER_EVENT_MAX 50000 /* offers parsed from one OFFERS event */
+#define AGENTS_SEEN_LOG_MAX 20 /* new agents of one OFFERS event logged one by one */
 
 /* A Mesos MOUNT disk an agent offered (issue 10). */
 struct agent_mount {
@@ -151,6 +152,12 @@ struct coord {
 	struct agent *agents;
 	size_t nagents, agents_cap;
 	size_t agents_inactive; /* how many of them are not active (agent_set_active) */
+	/* While an OFFERS event is read, agent_get logs the first
+	 * AGENTS_SEEN_LOG_MAX new agents one by one and counts the rest
+	 * (handle_offers logs the count): a line per agent was 10,000 writes,
+	 * ~20 ms of the first OFFERS event's loop iteration at 10,000 agents */
+	bool seen_capped;
+	size_t seen_logged, seen_unlogged;
 	struct strmap agent_idx;  /* agent id -> index in agents */
 	/* nodes made for agents nobody expected (agents.c agent_admit_node) */
 	char **unexpected;

@@ -175,6 +175,8 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 		if (id && taskspec_id_valid(id))
 			decline_add(c, &d, id, SHORT_REFUSE_S);
 	}
+	c->seen_capped = true;
+	c->seen_logged = c->seen_unlogged = 0;
 	for (size_t k = 0; k < b->nok; k++) {
 		struct taskspec_offer *o = &b->ok[k];
 		if (o->skipped)
@@ -199,6 +201,11 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 		}
 		rsv_note_offer(c, o, b->ok_json[k]);
 	}
+	c->seen_capped = false;
+	if (c->seen_unlogged)
+		log_info("agents_seen", "count=%zu logged=%d not_logged=%zu where=%s",
+			 c->seen_logged, AGENTS_SEEN_LOG_MAX, c->seen_unlogged,
+			 log_qs("GET /v1/state lists every agent under nodes"));
 	c->n.offers_malformed += b->nbad;
 	c->n.offers_over_cap += over;
 	if (b->nbad > OFFER_WARN_MAX)
