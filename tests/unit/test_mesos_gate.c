@@ -397,6 +397,21 @@ static void stream_setup_error(void)
 	setup_with(PARSE_MIN);
 }
 
+/* stream_records()'s events, once each and in the stream's order: the
+ * small record on the loop, the big OFFERS with what prepare made of it on
+ * the parser thread, the small record behind it after it, and the RESCIND
+ * after the record that was not JSON */
+static void assert_the_four_events(void)
+{
+	for (int i = 0; i < nseen; i++)
+		cr_log_info("event %d: %s", i, seen[i]);
+	cr_assert_eq(nseen, 4, "events handled: %d", nseen);
+	cr_assert_str_eq(seen[0], "HEARTBEAT");
+	cr_assert_str_eq(seen[1], "OFFERS+40", "the big OFFERS, prepared: %s", seen[1]);
+	cr_assert_str_eq(seen[2], "HEARTBEAT");
+	cr_assert_str_eq(seen[3], "RESCIND");
+}
+
 TestSuite(mesos_stream, .init = stream_setup, .fini = teardown, .timeout = 60);
 
 Test(mesos_stream, records_behind_a_big_one_wait_for_it_and_keep_their_order)
@@ -404,15 +419,7 @@ Test(mesos_stream, records_behind_a_big_one_wait_for_it_and_keep_their_order)
 	want_seen = 4;
 	run_until(loop, enough_seen, 10000);
 	run_until(loop, never, 200);
-	for (int i = 0; i < nseen; i++)
-		cr_log_info("event %d: %s", i, seen[i]);
-	cr_assert_eq(nseen, 4, "events handled: %d", nseen);
-	cr_assert_str_eq(seen[0], "HEARTBEAT", "a small record is handled on the loop");
-	cr_assert_str_eq(seen[1], "OFFERS+40",
-			 "the big OFFERS comes with what prepare made of it on the parser "
-			 "thread: %s", seen[1]);
-	cr_assert_str_eq(seen[2], "HEARTBEAT", "the small record behind it, after it");
-	cr_assert_str_eq(seen[3], "RESCIND", "after the record that was not JSON");
+	assert_the_four_events();
 	cr_assert_eq(prepared_freed, 1, "what prepare made is freed once");
 	struct mesos_status st;
 	mesos_status(mc, &st);
@@ -430,8 +437,7 @@ Test(mesos_stream_error, an_error_behind_a_big_record_drops_the_stream_after_it)
 	run_until(loop, was_dropped, 10000);
 	run_until(loop, never, 200);
 	cr_assert_str_eq(dropped_why, "master sent ERROR: test error");
-	cr_assert_eq(nseen, 4, "events handled: %d (nothing after the ERROR)", nseen);
-	cr_assert_str_eq(seen[3], "RESCIND");
+	assert_the_four_events(); /* and nothing after the ERROR */
 }
 
 /* A burst the loop cannot keep up with: the first event takes 60 ms to
@@ -452,11 +458,7 @@ Test(mesos_stream_slow, a_burst_past_the_feed_budget_pauses_and_loses_nothing)
 	want_seen = 4;
 	run_until(loop, enough_seen, 10000);
 	run_until(loop, never, 200);
-	cr_assert_eq(nseen, 4, "events handled: %d", nseen);
-	cr_assert_str_eq(seen[0], "HEARTBEAT");
-	cr_assert_str_eq(seen[1], "OFFERS+40");
-	cr_assert_str_eq(seen[2], "HEARTBEAT");
-	cr_assert_str_eq(seen[3], "RESCIND");
+	assert_the_four_events();
 	struct mesos_status st;
 	mesos_status(mc, &st);
 	cr_assert_geq(st.stream_pauses, 1, "the stream paused after the slow event");
