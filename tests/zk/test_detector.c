@@ -491,10 +491,7 @@ Test(detector, an_expired_session_is_renewed)
 	struct zk_conn *c = det_zk(d);
 	cr_assert_not_null(c);
 	uint64_t gen = zk_conn_generation(c);
-	clientid_t id = zk_conn_client_id(c);
-	cr_assert_neq(id.client_id, 0);
-	zhandle_t *thief = raw_connect(&id);
-	zookeeper_close(thief);
+	zkf_expire_session(zk_server() + 5, zk_conn_client_id(c), SESSION_MS);
 	wait_none(loop, &o, "expired", 15000);
 	/* the group changed while we had no session: seen after renewal */
 	member("json.info_0000000000", info(5040));

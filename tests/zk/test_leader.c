@@ -296,31 +296,10 @@ Test(leader, killed_leader_process_is_replaced_after_its_session_timeout)
 	finish(loop);
 }
 
-/* Expire a session the way a long partition does: another client takes
- * over its id and password and closes it. */
-static void quiet_watcher(zhandle_t *zh, int type, int state, const char *path,
-			  void *ctx)
-{
-	(void)zh, (void)type, (void)state, (void)path, (void)ctx;
-}
-
-static void quiet_log(const char *msg)
-{
-	(void)msg;
-}
-
+/* Expire a's session the way a long partition does (zk_fixture.h). */
 static void expire_session(struct zk_conn *c)
 {
-	clientid_t id = zk_conn_client_id(c);
-	cr_assert_neq(id.client_id, 0);
-	zhandle_t *zh = zookeeper_init2(zk_conn_ensemble(c), quiet_watcher,
-					SESSION_MS, &id, NULL, 0, quiet_log);
-	cr_assert_not_null(zh);
-	uint64_t t0 = now_ms();
-	while (zoo_state(zh) != ZOO_CONNECTED_STATE && now_ms() - t0 < 10000)
-		usleep(10000);
-	cr_assert_eq(zoo_state(zh), ZOO_CONNECTED_STATE, "could not take over the session");
-	zookeeper_close(zh);
+	zkf_expire_session(zk_conn_ensemble(c), zk_conn_client_id(c), SESSION_MS);
 }
 
 static bool restood_as_follower(void *arg)
