@@ -12,6 +12,7 @@
 #include "qm_error.h"
 #include "qm_version.h"
 
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,14 @@ static const char summary[] =
 
 int main(int argc, char **argv)
 {
+	/* One malloc arena for every thread. The parser thread (mesos/evparse.c)
+	 * and the compaction thread (state/store_snap.c) each got an arena of
+	 * their own, which kept what they freed: at 10,000 agents x 24 devices
+	 * (tests/bench/offer_cycle.py) RSS after loading was 226 MiB with them
+	 * and 184 MiB with one arena, at rest 232 against 177 MiB. Their
+	 * allocations are a few per event, so sharing the lock costs little.
+	 * Before any thread starts. */
+	(void)mallopt(M_ARENA_MAX, 1);
 	struct coord_config o;
 	memset(&o, 0, sizeof o);
 	qm_cjson_policy();

@@ -1,7 +1,9 @@
 #include "state/store_file.h"
 
+#include "clock.h"
 #include "log.h"
 #include "qm_error.h"
+#include "state/store_snap.h"
 #include "strmap.h"
 
 #include <dirent.h>
@@ -32,6 +34,9 @@
 void (*store_file_compact_hook)(void);
 #define compact_hook store_file_compact_hook
 
+struct file_store;
+static void bg_reap(struct file_store *fs, bool wait);
+
 static const char *errstr(int e, char *buf, size_t cap)
 {
 	return strerror_r(e, buf, cap); /* GNU variant: returns the text */
@@ -53,6 +58,15 @@ struct file_store {
 	size_t log_records;
 	struct store_state cur; /* the state at version, what records diff to */
 	unsigned seq;       /* temp file names */
+	/* A compaction in the background (store_snap.h): the snapshot of
+	 * version bg_version is being written to bg_name, whose record ends
+	 * the log at bg_log_end, the bg_log_records-th record. */
+	struct snap_job *bg;
+	char bg_name[64];
+	uint64_t bg_version;
+	uint64_t bg_log_end;
+	size_t bg_log_records;
+	uint64_t bg_started_ms;
 };
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -768,6 +782,8 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 	char *buf;
 	size_t len;
 	struct stat sb, lsb;
+	fs->known = false; /* a compaction in the background is dropped */
+	bg_reap(fs, true);
 	store_state_init(out);
 	*version = 0;
 	fs->known = false;
@@ -826,88 +842,12 @@ static int file_load(void *impl, struct store_state *out, uint64_t *version,
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* state.json atomically with the whole state at version (format version
- * STORE_FORMAT_VERSION_LOG: see store_file.h), then the log emptied. */
-static int compact(struct file_store *fs, const struct store_state *s,
-		   uint64_t version, char *err, size_t errlen)
+/* Empty the log after a snapshot that covers all of it. This may fail or
+ * be lost in a crash; its records are all at or below the snapshot's
+ * version then, and a load skips them. */
+static void log_reset(struct file_store *fs)
 {
 	char eb[128];
-	char *text;
-	size_t len;
-	int rv = store_state_to_json_fmt(s, version, STORE_FORMAT_VERSION_LOG,
-					 &text, &len);
-	if (rv)
-		return qm_fail(err, errlen, rv,
-			    "state would be larger than the %u MiB cap",
-			    STORE_MAX_BYTES >> 20);
-
-	char tmpname[64];
-	int fd = -1;
-	for (int tries = 0; tries < 100 && fd < 0; tries++) {
-		snprintf(tmpname, sizeof tmpname, TMP_PREFIX "%ld.%u",
-			 (long)getpid(), fs->seq++);
-		fd = openat(fs->dirfd, tmpname,
-			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			    0600);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		free(text);
-		return qm_fail(err, errlen, QM_EIO,
-			    "cannot create a temporary file in %s: %s", fs->dir,
-			    errstr(errno, eb, sizeof eb));
-	}
-	const char *step = "write";
-	struct stat sb;
-	if (write_all(fd, text, len) != 0)
-		goto io_error;
-	step = "fsync";
-	if (fsync(fd) != 0)
-		goto io_error;
-	step = "stat";
-	if (fstat(fd, &sb) != 0)
-		goto io_error;
-	step = "close";
-	if (close(fd) != 0) {
-		fd = -1;
-		goto io_error;
-	}
-	fd = -1;
-	step = "rename";
-	if (renameat(fs->dirfd, tmpname, fs->dirfd, STATE_FILE) != 0)
-		goto io_error;
-	free(text);
-	/* Durable only once the directory entry is: until then a crash may
-	 * bring back the old state, which the version check then reflects. */
-	if (fsync(fs->dirfd) != 0) {
-		fs->known = false;
-		return qm_fail(err, errlen, QM_EIO, "cannot fsync directory %s: %s",
-			    fs->dir, errstr(errno, eb, sizeof eb));
-	}
-	fs->exists = true;
-	fs->version = version;
-	fs->st = sb;
-	state_copy(&fs->cur, s);
-	if (compact_hook)
-		compact_hook();
-	/* The snapshot is durable: the save happened. Emptying the log may
-	 * fail or be lost in a crash; its records are all at or below the
-	 * snapshot's version then, and a load skips them. */
 	int lfd = openat(fs->dirfd, LOG_FILE,
 			 O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lfd < 0 || ftruncate(lfd, 0) != 0 || fsync(lfd) != 0 ||
@@ -919,23 +859,195 @@ static int compact(struct file_store *fs, const struct store_state *s,
 		if (lfd >= 0)
 			close(lfd);
 		fs->known = false;
-		return 0;
+		return;
 	}
 	close(lfd);
 	fs->log_exists = true;
 	fs->log_good = 0;
 	fs->log_records = 0;
 	fs->known = true;
-	return 0;
+}
 
-io_error:;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlinkat(fs->dirfd, tmpname, 0);
-	free(text);
-	return qm_fail(err, errlen, QM_EIO, "cannot save state file %s (%s): %s",
-		    fs->path, step, errstr(e, eb, sizeof eb));
+static void tmp_name(struct file_store *fs, char *out, size_t cap, const char *kind)
+{
+	snprintf(out, cap, TMP_PREFIX "%s%ld.%u", kind, (long)getpid(), fs->seq++);
+}
+
+/* The durable temp file `name` becomes state.json: rename, then fsync of
+ * the directory. The file is removed when the rename fails. */
+static int install_snapshot(struct file_store *fs, const char *name, char *err,
+			    size_t errlen)
+{
+	char eb[128];
+	if (renameat(fs->dirfd, name, fs->dirfd, STATE_FILE) != 0) {
+		int e = errno;
+		unlinkat(fs->dirfd, name, 0);
+		return qm_fail(err, errlen, QM_EIO, "cannot save state file %s (rename): %s",
+			       fs->path, errstr(e, eb, sizeof eb));
+	}
+	/* Durable only once the directory entry is: until then a crash may
+	 * bring back the old state, which the version check then reflects. */
+	if (fsync(fs->dirfd) != 0) {
+		fs->known = false;
+		return qm_fail(err, errlen, QM_EIO, "cannot fsync directory %s: %s",
+			    fs->dir, errstr(errno, eb, sizeof eb));
+	}
+	return 0;
+}
+
+/* state.json atomically with the whole state at version (format version
+ * STORE_FORMAT_VERSION_LOG: see store_file.h), then the log emptied. Here,
+ * on the caller's thread: the first save, no log, or no thread. */
+static int compact(struct file_store *fs, const struct store_state *s,
+		   uint64_t version, char *err, size_t errlen)
+{
+	char tmpname[64];
+	tmp_name(fs, tmpname, sizeof tmpname, "");
+	struct stat sb;
+	int rv = snap_write(fs->dirfd, fs->dir, tmpname, s, version, &sb, err, errlen);
+	if (rv)
+		return rv;
+	rv = install_snapshot(fs, tmpname, err, errlen);
+	if (rv)
+		return rv;
+	fs->exists = true;
+	fs->version = version;
+	fs->st = sb;
+	state_copy(&fs->cur, s);
+	if (compact_hook)
+		compact_hook();
+	log_reset(fs);
+	return 0;
+}
+
+/* ---- compaction on a thread ------------------------------------------ */
+
+/* The records after the background snapshot's version, [bg_log_end,
+ * log_good), become the whole log: written to a temp file and renamed over
+ * it. A failure leaves the old log, whose records up to that version the
+ * snapshot now covers (a load skips them): still one consistent state. */
+static void log_keep_tail(struct file_store *fs)
+{
+	char eb[128];
+	size_t n = (size_t)(fs->log_good - fs->bg_log_end);
+	char *buf = qm_malloc(n);
+	char name[64] = "";
+	const char *step = "open";
+	struct stat sb;
+	int fd = openat(fs->dirfd, LOG_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		goto fail;
+	step = "read";
+	for (size_t done = 0; done < n;) {
+		ssize_t r = pread(fd, buf + done, n - done, (off_t)(fs->bg_log_end + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			close(fd);
+			goto fail;
+		}
+		done += (size_t)r;
+	}
+	close(fd);
+	tmp_name(fs, name, sizeof name, "log.");
+	if (snap_write_bytes(fs->dirfd, name, buf, n, &sb, &step) != 0)
+		goto fail;
+	step = "rename";
+	if (renameat(fs->dirfd, name, fs->dirfd, LOG_FILE) != 0)
+		goto fail;
+	name[0] = '\0';
+	free(buf);
+	fs->lst = sb;
+	fs->log_good = n;
+	fs->log_records -= fs->bg_log_records;
+	if (fsync(fs->dirfd) != 0) {
+		log_warn("state_log_reset_failed",
+			 "cannot fsync directory %s after shortening the state log: "
+			 "%s (the state is saved; the next save reads it again)",
+			 fs->dir, errstr(errno, eb, sizeof eb));
+		fs->known = false;
+	}
+	return;
+fail:
+	log_warn("state_log_reset_failed",
+		 "cannot shorten the state log %s (%s): %s (the state is saved; "
+		 "the log keeps the records the new snapshot covers)",
+		 fs->lpath, step, errstr(errno, eb, sizeof eb));
+	if (name[0])
+		unlinkat(fs->dirfd, name, 0);
+	free(buf);
+}
+
+/* The background compaction, if any: when it is done (or wait), take its
+ * snapshot into place and shorten the log. Dropped instead when the store
+ * no longer knows its files (a load comes next) or the snapshot failed:
+ * the log is then still whole, so nothing is lost, only not compacted. */
+static void bg_reap(struct file_store *fs, bool wait)
+{
+	if (!fs->bg || (!wait && !snap_done(fs->bg)))
+		return;
+	char err[512];
+	struct stat sb;
+	uint64_t t0 = clock_mono_ms();
+	int rv = snap_finish(fs->bg, &sb, err, sizeof err);
+	uint64_t waited = clock_mono_ms() - t0;
+	fs->bg = NULL;
+	if (rv) {
+		log_warn("state_compaction_failed", "%s (the state log keeps every "
+			 "record; a later save tries again)", err);
+		return;
+	}
+	if (!fs->known) {
+		unlinkat(fs->dirfd, fs->bg_name, 0);
+		return;
+	}
+	rv = install_snapshot(fs, fs->bg_name, err, sizeof err);
+	if (rv) {
+		log_warn("state_compaction_failed", "%s (the state log keeps every "
+			 "record; a later save tries again)", err);
+		return;
+	}
+	fs->exists = true;
+	fs->st = sb;
+	if (compact_hook)
+		compact_hook();
+	size_t tail = fs->log_records - fs->bg_log_records;
+	if (fs->bg_log_end == fs->log_good)
+		log_reset(fs);
+	else
+		log_keep_tail(fs);
+	log_info("state_compacted", "version=%" PRIu64 " snapshot_bytes=%lld "
+		 "records_kept=%zu took_ms=%" PRIu64 " waited_ms=%" PRIu64,
+		 fs->bg_version, (long long)sb.st_size, tail,
+		 clock_mono_ms() - fs->bg_started_ms, waited);
+}
+
+/* Compact on a thread: the snapshot of the state at the version just
+ * appended (fs->cur), whose record ends the log. Here when no thread
+ * starts. */
+static void bg_start(struct file_store *fs)
+{
+	struct store_state copy;
+	store_state_init(&copy);
+	state_copy(&copy, &fs->cur);
+	tmp_name(fs, fs->bg_name, sizeof fs->bg_name, "");
+	fs->bg_version = fs->version;
+	fs->bg_log_end = fs->log_good;
+	fs->bg_log_records = fs->log_records;
+	fs->bg_started_ms = clock_mono_ms();
+	fs->bg = snap_start(fs->dirfd, fs->dir, fs->bg_name, &copy, fs->version);
+	if (!fs->bg) {
+		char err[512];
+		log_warn("state_compaction_thread_failed",
+			 "cannot start a thread to compact the state log; "
+			 "compacting here");
+		if (compact(fs, &copy, fs->version, err, sizeof err))
+			log_warn("state_compaction_failed", "%s (the state log keeps "
+				 "every record; a later save tries again)", err);
+	}
+	store_state_fini(&copy);
 }
 
 static bool changed_behind(struct file_store *fs, const char *name,
@@ -983,9 +1095,9 @@ static int file_save(void *impl, const struct store_state *s,
 			    "stale state version: expected %" PRIu64
 			    ", %s is at %" PRIu64, expected, fs->path,
 			    fs->version);
+	bg_reap(fs, false);
 	uint64_t v = fs->version + 1;
-	if (!fs->exists || !fs->log_exists ||
-	    fs->log_records >= STORE_FILE_LOG_MAX_RECORDS) {
+	if (!fs->exists || !fs->log_exists) {
 		rv = compact(fs, s, v, err, errlen);
 		goto done;
 	}
@@ -1004,10 +1116,23 @@ static int file_save(void *impl, const struct store_state *s,
 		bound = LOG_MIN_BOUND;
 	if (bound > STORE_MAX_BYTES / 2)
 		bound = STORE_MAX_BYTES / 2;
-	if (fs->log_good + REC_HDR + plen > bound) {
+	/* Past the bound the log is compacted on a thread (bg_start, after
+	 * this record is appended) while saves go on appending. Only a log
+	 * that reaches what a load reads (STORE_MAX_BYTES) or twice the
+	 * records before a compaction is done makes a save wait for it, or
+	 * compact here. */
+	bool compact_now = fs->log_records >= STORE_FILE_LOG_MAX_RECORDS ||
+			   fs->log_good + REC_HDR + plen > bound;
+	if (compact_now && (fs->log_records >= 2 * STORE_FILE_LOG_MAX_RECORDS ||
+			    fs->log_good + REC_HDR + plen > STORE_MAX_BYTES)) {
 		free(payload);
 		free(changed);
 		rsv_change_free(&rc);
+		bg_reap(fs, true);
+		if (!fs->known) /* the compaction failed half-way: read again */
+			return qm_fail(err, errlen, QM_EIO, "state log %s could not be "
+				       "compacted; the next save reads it again",
+				       fs->lpath);
 		rv = compact(fs, s, v, err, errlen);
 		goto done;
 	}
@@ -1098,6 +1223,8 @@ static int file_save(void *impl, const struct store_state *s,
 		state_copy(&fs->cur, s);
 	}
 	rsv_change_free(&rc);
+	if (compact_now && !fs->bg)
+		bg_start(fs);
 	goto done;
 
 io_error:;
@@ -1125,6 +1252,7 @@ static void file_close(void *impl)
 	struct file_store *fs = impl;
 	if (!fs)
 		return;
+	bg_reap(fs, true);
 	if (fs->lockfd >= 0)
 		close(fs->lockfd); /* releases the flock */
 	if (fs->dirfd >= 0)

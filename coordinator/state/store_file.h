@@ -22,11 +22,19 @@
  * header line: a downgrade stops with an error instead of losing
  * reservations.
  *
- * Compaction: when the log would pass max(4 x the snapshot, 1 MiB) (at most
- * STORE_MAX_BYTES / 2), after STORE_FILE_LOG_MAX_RECORDS records, on the
- * first save and when there is no log, the save writes the whole state as
- * a new snapshot atomically (temp file in the same directory, write, fsync,
- * rename, fsync of the directory), then empties the log (ftruncate, fsync).
+ * Compaction: on the first save and when there is no log, the save writes
+ * the whole state as a new snapshot atomically (temp file in the same
+ * directory, write, fsync, rename, fsync of the directory), then empties the
+ * log (ftruncate, fsync). When the log passes max(4 x the snapshot, 1 MiB)
+ * (at most STORE_MAX_BYTES / 2) or STORE_FILE_LOG_MAX_RECORDS records, the
+ * save appends its record as usual and then hands a copy of the state at
+ * its version to a thread (store_snap.h), which encodes, writes and fsyncs
+ * the snapshot into a temp file while later saves go on appending. The
+ * first save after the thread is done renames the snapshot into place,
+ * fsyncs the directory, and makes the records saved meanwhile the whole log
+ * (written to a temp file, fsynced, renamed over it) or empties it. A save
+ * waits for the thread only when the log reaches STORE_MAX_BYTES or twice
+ * the record limit; a load drops a compaction under way, close finishes it.
  *
  * Load: the snapshot, then the records in order. Versions must follow one
  * another; records at or below the snapshot's version are skipped: they
@@ -54,7 +62,9 @@
  * STORE_MAX_BYTES. Temp files a crash left behind are removed at open (the
  * lock says they are ours).
  *
- * Threads and errors as in store.h; everything here blocks on disk I/O. */
+ * Threads and errors as in store.h; everything here blocks on disk I/O,
+ * except the snapshot of a compaction past the log's bound, written by a
+ * thread of its own that touches nothing but its copy and its temp file. */
 #ifndef QM_STORE_FILE_H
 #define QM_STORE_FILE_H
 
@@ -69,7 +79,8 @@
 #define STORE_FILE_LOG_MAX_RECORDS 100000u
 
 /* Tests only: called by a compaction after the new snapshot is durable and
- * before the log is emptied (to copy the files of that crash point). */
+ * in place, before the log is emptied or shortened (to copy the files of
+ * that crash point). On the saving thread. */
 extern void (*store_file_compact_hook)(void);
 
 /* Open the file store in dir (created with mode 0700 when missing; its

@@ -11,6 +11,9 @@
 #include "store_fixture.h"
 #include "state/stindex.h"
 #include "state/store_file.h"
+#include "state/store_snap.h"
+
+#include <stdatomic.h>
 
 TestSuite(SUITE, .init = be_setup, .fini = be_teardown);
 
@@ -992,6 +995,114 @@ Test(store, log_appended_tasks_then_one_change_is_a_small_record)
 	store_state_fini(&a);
 }
 
+static atomic_int bg_started, bg_release, bg_hold_ms = 10000;
+static uint64_t snapshot_version(const char *name);
+
+/* The compaction's thread waits until the test lets it go on (or for
+ * bg_hold_ms). */
+static void hold_compaction(void)
+{
+	atomic_fetch_add(&bg_started, 1);
+	for (int i = 0; i < atomic_load(&bg_hold_ms) / 5 && !atomic_load(&bg_release); i++)
+		usleep(5000);
+}
+
+static int temp_files(void)
+{
+	DIR *d = opendir(tmpdir);
+	cr_assert_not_null(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "state.json.tmp.", 15) == 0;
+	closedir(d);
+	return n;
+}
+
+/* Saves until the next compaction has started on its thread (held there;
+ * the thread may start only during the save after the one that began it). */
+static void save_until_compaction(struct store *st, struct store_state *a, uint64_t *v)
+{
+	char err[512] = "";
+	int started = atomic_load(&bg_started);
+	for (int i = 0; i < 3000 && atomic_load(&bg_started) == started; i++) {
+		small_change(a, i);
+		cr_assert_eq(store_save(st, a, *v, v, err, sizeof err), 0, "save %d: %s", i, err);
+	}
+	cr_assert_eq(atomic_load(&bg_started), started + 1, "no compaction started");
+}
+
+/* A compaction still writing when the store is closed is finished by the
+ * close; one still writing when the store loads again is dropped. Neither
+ * loses a save or leaves a temp file behind. */
+Test(store, log_compaction_under_way_at_close_and_at_load)
+{
+	struct store_state a;
+	uint64_t v;
+	struct store *st = open_saved(&a, 200, 0, &v);
+	char err[512] = "";
+	store_snap_hook = hold_compaction;
+	atomic_store(&bg_started, 0);
+	atomic_store(&bg_release, 0);
+	atomic_store(&bg_hold_ms, 300);
+	uint64_t sv = snapshot_version("state.json");
+	save_until_compaction(st, &a, &v);
+	uint64_t v_compacted = v;
+	for (int k = 0; k < 3; k++) {
+		small_change(&a, 5000 + k);
+		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	}
+	cr_assert_eq(snapshot_version("state.json"), sv, "the snapshot is still held");
+	close_st(st); /* waits for it and puts it in place */
+	uint64_t nv = snapshot_version("state.json");
+	cr_assert(nv > sv && nv <= v_compacted, "snapshot %llu: not in (%llu, %llu]",
+		  (unsigned long long)nv, (unsigned long long)sv,
+		  (unsigned long long)v_compacted);
+	cr_assert_eq(temp_files(), 0);
+	load_expect(&a, v);
+
+	st = open_ok();
+	struct store_state b;
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	sv = snapshot_version("state.json");
+	save_until_compaction(st, &b, &v);
+	struct store_state c;
+	uint64_t vc;
+	cr_assert_eq(store_load(st, &c, &vc, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(vc, v);
+	assert_same(&b, &c);
+	cr_assert_eq(snapshot_version("state.json"), sv, "a dropped compaction was put in place");
+	cr_assert_eq(temp_files(), 0);
+	small_change(&c, 1);
+	cr_assert_eq(store_save(st, &c, vc, &vc, err, sizeof err), 0, "%s", err);
+	store_snap_hook = NULL;
+	close_st(st);
+	load_expect(&c, vc);
+	store_state_fini(&c);
+	store_state_fini(&b);
+	store_state_fini(&a);
+}
+
+static uint64_t snapshot_version(const char *name)
+{
+	char p[256];
+	path_of(p, sizeof p, name);
+	size_t len;
+	char *text = slurp(p, &len);
+	struct store_state s;
+	uint64_t v = 0;
+	char err[256] = "";
+	cr_assert_eq(store_state_from_json(text, len, &s, &v, err, sizeof err), 0, "%s", err);
+	store_state_fini(&s);
+	free(text);
+	return v;
+}
+
+/* Past its bound the log is compacted on a thread while saves go on: the
+ * snapshot takes the version whose record ended the log, the records saved
+ * meanwhile stay in the log after it, and every state loads back equal -
+ * also at the crash point between the new snapshot and the log's
+ * shortening, where the log still holds the records the snapshot covers. */
 Test(store, log_small_changes_compact_and_load_equal)
 {
 	struct store_state a;
@@ -1003,19 +1114,29 @@ Test(store, log_small_changes_compact_and_load_equal)
 	long maxlog = 0;
 	bool shrank = false;
 	store_file_compact_hook = crash_copy;
+	store_snap_hook = hold_compaction;
 	hook_fired = 0;
-	struct store_state at_crash;
+	atomic_store(&bg_started, 0);
+	atomic_store(&bg_release, 0);
+	atomic_store(&bg_hold_ms, 10000);
+	struct store_state before, at_crash;
+	store_state_init(&before);
 	store_state_init(&at_crash);
 	uint64_t v_crash = 0;
+	int saves_held = 0;
 	for (int i = 0; i < 3000 && !shrank; i++) {
 		small_change(&a, i);
 		int fired = hook_fired;
+		uint64_t v_before = v;
 		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0,
 			     "save %d: %s", i, err);
-		if (hook_fired && !fired) {
-			clone_state(&at_crash, &a); /* the state of this save */
-			v_crash = v;
+		if (hook_fired && !fired) { /* before this save appended */
+			clone_state(&at_crash, &before);
+			v_crash = v_before;
 		}
+		clone_state(&before, &a);
+		if (atomic_load(&bg_started) && ++saves_held == 5)
+			atomic_store(&bg_release, 1); /* 5 saves during it */
 		long l = file_size("state.log");
 		if (l < maxlog)
 			shrank = true;
@@ -1026,15 +1147,25 @@ Test(store, log_small_changes_compact_and_load_equal)
 			cr_assert_lt(l, snap / 4, "record %ld vs snapshot %ld", l, snap);
 	}
 	store_file_compact_hook = NULL;
+	store_snap_hook = NULL;
 	cr_assert(shrank, "no compaction: log at %ld", maxlog);
-	cr_assert(hook_fired);
+	cr_assert_eq(hook_fired, 1);
+	cr_assert_eq(atomic_load(&bg_started), 1);
 	cr_assert_lt(file_size("state.log"), maxlog);
+	/* the snapshot is of the version that started the compaction; the
+	 * saves held back behind it are the log */
+	uint64_t sv = snapshot_version("state.json");
+	cr_assert_geq(v_crash, sv + 5, "snapshot %llu, crash point %llu",
+		      (unsigned long long)sv, (unsigned long long)v_crash);
+	cr_assert_gt(file_size("state.log"), 0);
 	close_st(st);
 	load_expect(&a, v);
 	cr_assert_gt(v, 1);
 
-	/* the crash point: the new snapshot and the full old log; each of
-	 * its records is covered by the snapshot and is not applied again */
+	/* the crash point: the new snapshot and the full old log; its records
+	 * up to the snapshot are covered and not applied again, the ones
+	 * after it are */
+	cr_assert_eq(snapshot_version("crash.json"), sv);
 	rename_to("crash.json", "state.json");
 	rename_to("crash.log", "state.log");
 	st = open_ok();
@@ -1051,6 +1182,7 @@ Test(store, log_small_changes_compact_and_load_equal)
 	load_expect(&b, v_crash + 1);
 	store_state_fini(&b);
 	store_state_fini(&at_crash);
+	store_state_fini(&before);
 	store_state_fini(&a);
 }
 
