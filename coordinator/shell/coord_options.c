@@ -347,9 +347,10 @@ const struct config_opt coord_options[] = {
 	 NULL},
 	{"launch-slice", E("LAUNCH_SLICE"), CONFIG_DURATION, OFF(launch_slice), "20ms", 0, 1000,
 	 "DURATION",
-	 "build launches for about this long per event-loop iteration, then save and send "
-	 "them; the rest follow in the next iterations (0 = one offer's launches per "
-	 "iteration; a save slower than 100ms makes the slices as long as a save)",
+	 "hold the event loop for about this long per iteration to build launches, save and "
+	 "send them (the save and the sending estimated from the slices before); the rest "
+	 "follow in the next iterations (0 = one offer's launches per iteration; a save "
+	 "slower than 100ms makes the slices as long as a save)",
 	 NULL},
 	{"reconcile-interval", E("RECONCILE_INTERVAL"), CONFIG_DURATION,
 	 OFF(reconcile_interval), "15m", 1000, DAY, "DURATION",

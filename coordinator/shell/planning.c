@@ -736,8 +736,9 @@ static bool mark_unwanted(struct coord *c, const struct plan_output *out)
 /* Launches carried out in slices. Each launch costs ~30 us to build and
  * ~30 us more to save and send (offer_cycle.py --agents 10000): the plan
  * that launches 10,000 probers held the loop for 0.8 s, REST, the bus and
- * the master's stream with it. Now a cycle builds launches for about
- * --launch-slice (slice_budget), then saves and ACCEPTs what it built; the
+ * the master's stream with it. Now a cycle builds launches while the
+ * slice, with the save and the ACCEPTs that follow (slice_tail_us, from
+ * the slices before), fits in --launch-slice (slice_budget); the
  * offers left over are kept (with their event's JSON: jarena_take) and
  * done the same way on the next loop iterations, one slice per iteration.
  * Their tasks are recorded in the state, and sent, slice by slice: a task
@@ -760,6 +761,9 @@ struct carry {
 	size_t failed;                 /* launches not made: plan again after */
 	struct jarena *arena;          /* their event's JSON, or NULL (copied) */
 };
+
+static bool slice_has_room(const struct coord *c, uint64_t t0, uint64_t budget_ms,
+			   size_t done);
 
 /* What one cycle does with the plan's actions before anything is sent. */
 struct cycle {
@@ -814,10 +818,11 @@ static size_t offer_of(struct cycle *cy, const struct taskspec_offer *offers, si
 /* Whether offer k's actions wait for a later slice: decided when the
  * offer is first met (in this slice while the slice's time lasts, and
  * always the first offer); a later one's action is kept in cy->held. */
-static bool hold_for_later(struct cycle *cy, size_t k, const struct plan_action *a)
+static bool hold_for_later(const struct coord *c, struct cycle *cy, size_t k,
+			   const struct plan_action *a)
 {
 	if (cy->slot[k] == 0) {
-		bool now = cy->slice_offers == 0 || clock_mono_ms() - cy->t0 < cy->budget_ms;
+		bool now = slice_has_room(c, cy->t0, cy->budget_ms, cy->slice_offers);
 		if (now) {
 			cy->slot[k] = 1;
 			cy->slice_offers++;
@@ -878,7 +883,7 @@ static void place_launch(struct coord *c, const struct plan_action *a,
 	cy->sig = fnv(cy->sig, service_name(a->service));
 	cy->sig = fnv(cy->sig, a->agent_id);
 	size_t k = offer_of(cy, offers, noffers, a->agent_id);
-	if (k == noffers || hold_for_later(cy, k, a))
+	if (k == noffers || hold_for_later(c, cy, k, a))
 		return;
 	if (!launch_into(c, a, &offers[k], &cy->ops[k]))
 		return;
@@ -923,7 +928,7 @@ static void place_unreserve(struct coord *c, const struct plan_action *a,
 	cy->sig = fnv(cy->sig, "unreserve");
 	cy->sig = fnv(cy->sig, a->agent_id);
 	size_t k = offer_of(cy, offers, noffers, a->agent_id);
-	if (k == noffers || hold_for_later(cy, k, a))
+	if (k == noffers || hold_for_later(c, cy, k, a))
 		return;
 	if (!unreserve_into(c, (enum service)a->service, &offers[k], &cy->ops[k]))
 		return;
@@ -1095,6 +1100,30 @@ static uint64_t slice_budget(const struct coord *c)
 	return cost > SLICE_SAVE_MAX_MS ? cost : b;
 }
 
+/* Whether a slice that started at t0 and holds done offers takes one more:
+ * the first always; then while the time so far plus the save and ACCEPTs
+ * of done + 1 offers fit the budget. At 10,000 agents the save and ACCEPTs
+ * were as long again as a 20 ms build (slices of 45-110 ms); a slow save
+ * (budget > SLICE_SAVE_MAX_MS) is a slice's fixed cost instead, and the
+ * budget alone counts. */
+static bool slice_has_room(const struct coord *c, uint64_t t0, uint64_t budget_ms,
+			   size_t done)
+{
+	if (done == 0)
+		return true;
+	uint64_t tail = budget_ms > SLICE_SAVE_MAX_MS ? 0 : c->slice_tail_us * (done + 1);
+	return (clock_mono_ms() - t0) * 1000 + tail < budget_ms * 1000;
+}
+
+/* Learn slice_tail_us from a slice's save and ACCEPTs: ms for n offers. */
+static void slice_tail_learn(struct coord *c, uint64_t ms, size_t n)
+{
+	if (n < 16) /* too few to say per offer with a ms clock */
+		return;
+	uint64_t us = ms * 1000 / n;
+	c->slice_tail_us = c->slice_tail_us ? (c->slice_tail_us + us) / 2 : us;
+}
+
 static bool save_timed(struct coord *c)
 {
 	uint64_t s0 = clock_mono_ms();
@@ -1142,7 +1171,7 @@ static bool carry_step(struct coord *c)
 	uint64_t t0 = clock_mono_ms(), budget = slice_budget(c);
 	size_t a = cr->next, b = a, made = 0;
 	struct offer_ops *ops = qm_calloc(cr->n - a, sizeof *ops);
-	while (b < cr->n && (b == a || clock_mono_ms() - t0 < budget)) {
+	while (b < cr->n && slice_has_room(c, t0, budget, b - a)) {
 		struct taskspec_offer *o = &cr->offers[b];
 		for (size_t j = 0; j < cr->nacts[b]; j++) {
 			const struct carry_act *ca = &cr->acts[b][j];
@@ -1163,8 +1192,11 @@ static bool carry_step(struct coord *c)
 		}
 		b++;
 	}
+	uint64_t t1 = clock_mono_ms();
 	bool saved = made == 0 || save_timed(c);
 	answer_offers(c, &cr->offers[a], b - a, ops, saved);
+	if (made)
+		slice_tail_learn(c, clock_mono_ms() - t1, b - a);
 	free(ops);
 	for (size_t i = a; i < b; i++)
 		taskspec_offer_free(&cr->offers[i]);
@@ -1255,6 +1287,7 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	}
 	free(cy.slot);
 	/* Persist before acting: launched tasks and kill marks. */
+	uint64_t t1 = clock_mono_ms();
 	bool saved = true;
 	if (cy.dirty)
 		saved = save_timed(c);
@@ -1264,6 +1297,8 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		answer_inverses(c, out);
 	}
 	answer_offers(c, offers, noffers, cy.ops, saved);
+	if (cy.launched && cy.held.n) /* a sliced cycle: its first slice */
+		slice_tail_learn(c, clock_mono_ms() - t1, cy.slice_offers);
 	if (cy.held.n) {
 		c->carry = qm_malloc(sizeof *c->carry);
 		*c->carry = cy.held;
