@@ -201,9 +201,11 @@ struct coord {
 	uint64_t plan_save_ms; /* the save within the plan running now */
 	uint64_t save_cost_ms; /* what the last save of a plan or slice took */
 	uint64_t save_cost_prev_ms; /* and the one before */
-	/* A launch slice's save and ACCEPTs per offer, in us, from the last
-	 * slices (0 = none measured yet): what a slice leaves room for. */
-	uint64_t slice_tail_us;
+	/* Offers a launch slice takes, sized from the slices before so that a
+	 * whole slice (build, save, ACCEPTs) lasts its budget (0 = by time
+	 * alone: nothing measured yet, or a store whose save does not follow
+	 * the change). */
+	size_t slice_offers;
 	struct carry *carry;   /* launch slices left (planning.c), or NULL */
 	uint64_t carry_timer;  /* the next slice */
 	bool replan_after_carry; /* a replan was asked for while slices were left */

@@ -737,8 +737,8 @@ static bool mark_unwanted(struct coord *c, const struct plan_output *out)
  * ~30 us more to save and send (offer_cycle.py --agents 10000): the plan
  * that launches 10,000 probers held the loop for 0.8 s, REST, the bus and
  * the master's stream with it. Now a cycle builds launches while the
- * slice, with the save and the ACCEPTs that follow (slice_tail_us, from
- * the slices before), fits in --launch-slice (slice_budget); the
+ * slice, with the save and the ACCEPTs that follow, fits in --launch-slice
+ * (slice_budget; its size learnt from the slices before: slice_learn); the
  * offers left over are kept (with their event's JSON: jarena_take) and
  * done the same way on the next loop iterations, one slice per iteration.
  * Their tasks are recorded in the state, and sent, slice by slice: a task
@@ -1101,27 +1101,41 @@ static uint64_t slice_budget(const struct coord *c)
 }
 
 /* Whether a slice that started at t0 and holds done offers takes one more:
- * the first always; then while the time so far plus the save and ACCEPTs
- * of done + 1 offers fit the budget. At 10,000 agents the save and ACCEPTs
- * were as long again as a 20 ms build (slices of 45-110 ms); a slow save
- * (budget > SLICE_SAVE_MAX_MS) is a slice's fixed cost instead, and the
- * budget alone counts. */
+ * the first always; then while building has lasted less than the budget
+ * and, once measured, the slice holds fewer than slice_offers. */
 static bool slice_has_room(const struct coord *c, uint64_t t0, uint64_t budget_ms,
 			   size_t done)
 {
 	if (done == 0)
 		return true;
-	uint64_t tail = budget_ms > SLICE_SAVE_MAX_MS ? 0 : c->slice_tail_us * (done + 1);
-	return (clock_mono_ms() - t0) * 1000 + tail < budget_ms * 1000;
+	if (c->slice_offers && done >= c->slice_offers)
+		return false;
+	return clock_mono_ms() - t0 < budget_ms;
 }
 
-/* Learn slice_tail_us from a slice's save and ACCEPTs: ms for n offers. */
-static void slice_tail_learn(struct coord *c, uint64_t ms, size_t n)
+/* Size the next slices from one that took ms for n offers, building, save
+ * and ACCEPTs together: n scaled to the budget, by at most a factor of 2
+ * per slice and never under 16. At 10,000 agents the save and ACCEPTs were
+ * as long again as a 20 ms build (slices of 45-110 ms); a per-offer
+ * estimate of them shrank the slices without end once fixed costs (an
+ * fdatasync) weighed in. Only where the save follows the change (the file
+ * store): a ZooKeeper save writes the whole state whatever the slice
+ * holds, and smaller slices only meant more of them (10,000 probers: 417
+ * slices, 495 s); there, and for a save slower than SLICE_SAVE_MAX_MS, the
+ * budget alone counts. */
+static void slice_learn(struct coord *c, uint64_t ms, size_t n, uint64_t budget_ms)
 {
-	if (n < 16) /* too few to say per offer with a ms clock */
+	if (!c->store || !store_save_follows_change(c->store) ||
+	    budget_ms > SLICE_SAVE_MAX_MS || budget_ms == 0 || n < 16) {
+		c->slice_offers = 0;
 		return;
-	uint64_t us = ms * 1000 / n;
-	c->slice_tail_us = c->slice_tail_us ? (c->slice_tail_us + us) / 2 : us;
+	}
+	size_t want = ms ? (size_t)((uint64_t)n * budget_ms / ms) : 2 * n;
+	if (want > 2 * n)
+		want = 2 * n;
+	if (want < n / 2)
+		want = n / 2;
+	c->slice_offers = want < 16 ? 16 : want;
 }
 
 static bool save_timed(struct coord *c)
@@ -1192,11 +1206,10 @@ static bool carry_step(struct coord *c)
 		}
 		b++;
 	}
-	uint64_t t1 = clock_mono_ms();
 	bool saved = made == 0 || save_timed(c);
 	answer_offers(c, &cr->offers[a], b - a, ops, saved);
 	if (made)
-		slice_tail_learn(c, clock_mono_ms() - t1, b - a);
+		slice_learn(c, clock_mono_ms() - t0, b - a, budget);
 	free(ops);
 	for (size_t i = a; i < b; i++)
 		taskspec_offer_free(&cr->offers[i]);
@@ -1287,7 +1300,6 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	}
 	free(cy.slot);
 	/* Persist before acting: launched tasks and kill marks. */
-	uint64_t t1 = clock_mono_ms();
 	bool saved = true;
 	if (cy.dirty)
 		saved = save_timed(c);
@@ -1297,8 +1309,6 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		answer_inverses(c, out);
 	}
 	answer_offers(c, offers, noffers, cy.ops, saved);
-	if (cy.launched && cy.held.n) /* a sliced cycle: its first slice */
-		slice_tail_learn(c, clock_mono_ms() - t1, cy.slice_offers);
 	if (cy.held.n) {
 		c->carry = qm_malloc(sizeof *c->carry);
 		*c->carry = cy.held;

@@ -67,6 +67,11 @@ const char *store_backend(const struct store *st)
 	return st->ops->name;
 }
 
+bool store_save_follows_change(const struct store *st)
+{
+	return st->ops->save_follows_change;
+}
+
 const char *store_location(const struct store *st)
 {
 	return st->location;

@@ -38,6 +38,9 @@ struct store;
  * or save, cleared by anything that leaves it in doubt). */
 struct store_ops {
 	const char *name; /* "file", "zk" */
+	/* A save costs about what changed (the file store's record), not the
+	 * whole state (ZooKeeper): callers may size their batches by it. */
+	bool save_follows_change;
 	int (*load)(void *impl, struct store_state *out, uint64_t *version,
 		    char *err, size_t errlen);
 	bool (*known)(void *impl);
@@ -83,6 +86,8 @@ void store_close(struct store *st);
 /* Backend name ("file", "zk") and location (the directory; the zk:// URL
  * with the password masked) for logs. */
 const char *store_backend(const struct store *st);
+/* The backend's save_follows_change (struct store_ops). */
+bool store_save_follows_change(const struct store *st);
 const char *store_location(const struct store *st);
 
 #endif

@@ -1266,6 +1266,7 @@ static void file_close(void *impl)
 
 static const struct store_ops file_ops = {
 	.name = "file",
+	.save_follows_change = true,
 	.load = file_load,
 	.known = file_known,
 	.save = file_save,
