@@ -348,7 +348,8 @@ const struct config_opt coord_options[] = {
 	{"launch-slice", E("LAUNCH_SLICE"), CONFIG_DURATION, OFF(launch_slice), "20ms", 0, 1000,
 	 "DURATION",
 	 "hold the event loop for about this long per iteration to build launches, save and "
-	 "send them (the save and the sending estimated from the slices before); the rest "
+	 "send them (with the file store, the slice's size is learnt from the slices before; "
+	 "with ZooKeeper the building alone is timed); the rest "
 	 "follow in the next iterations (0 = one offer's launches per iteration; a save "
 	 "slower than 100ms makes the slices as long as a save)",
 	 NULL},

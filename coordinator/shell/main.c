@@ -55,9 +55,10 @@ int main(int argc, char **argv)
 	 * and the compaction thread (state/store_snap.c) each got an arena of
 	 * their own, which kept what they freed: at 10,000 agents x 24 devices
 	 * (tests/bench/offer_cycle.py) RSS after loading was 226 MiB with them
-	 * and 184 MiB with one arena, at rest 232 against 177 MiB. Their
-	 * allocations are a few per event, so sharing the lock costs little.
-	 * Before any thread starts. */
+	 * and 184 MiB with one arena, at rest 232 against 177 MiB. What the
+	 * shared lock costs the threads was not measured apart: CPU per offer
+	 * stayed within that benchmark's run-to-run noise. Before any thread
+	 * starts. */
 	(void)mallopt(M_ARENA_MAX, 1);
 	struct coord_config o;
 	memset(&o, 0, sizeof o);

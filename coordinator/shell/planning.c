@@ -816,8 +816,8 @@ static size_t offer_of(struct cycle *cy, const struct taskspec_offer *offers, si
 }
 
 /* Whether offer k's actions wait for a later slice: decided when the
- * offer is first met (in this slice while the slice's time lasts, and
- * always the first offer); a later one's action is kept in cy->held. */
+ * offer is first met (in this slice while it has room: slice_has_room,
+ * and always the first offer); a later one's action is kept in cy->held. */
 static bool hold_for_later(const struct coord *c, struct cycle *cy, size_t k,
 			   const struct plan_action *a)
 {

@@ -980,6 +980,12 @@ fail:
 	free(buf);
 }
 
+static void compaction_failed(const char *err)
+{
+	log_warn("state_compaction_failed", "%s (the state log keeps every record; a later "
+		 "save tries again)", err);
+}
+
 /* The background compaction, if any: when it is done (or wait), take its
  * snapshot into place and shorten the log. Dropped instead when the store
  * no longer knows its files (a load comes next) or the snapshot failed:
@@ -995,8 +1001,7 @@ static void bg_reap(struct file_store *fs, bool wait)
 	uint64_t waited = clock_mono_ms() - t0;
 	fs->bg = NULL;
 	if (rv) {
-		log_warn("state_compaction_failed", "%s (the state log keeps every "
-			 "record; a later save tries again)", err);
+		compaction_failed(err);
 		return;
 	}
 	if (!fs->known) {
@@ -1005,8 +1010,7 @@ static void bg_reap(struct file_store *fs, bool wait)
 	}
 	rv = install_snapshot(fs, fs->bg_name, err, sizeof err);
 	if (rv) {
-		log_warn("state_compaction_failed", "%s (the state log keeps every "
-			 "record; a later save tries again)", err);
+		compaction_failed(err);
 		return;
 	}
 	fs->exists = true;
@@ -1044,8 +1048,7 @@ static void bg_start(struct file_store *fs)
 			 "cannot start a thread to compact the state log; "
 			 "compacting here");
 		if (compact(fs, &copy, fs->version, err, sizeof err))
-			log_warn("state_compaction_failed", "%s (the state log keeps "
-				 "every record; a later save tries again)", err);
+			compaction_failed(err);
 	}
 	store_state_fini(&copy);
 }

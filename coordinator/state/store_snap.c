@@ -77,6 +77,7 @@ int snap_write(int dirfd, const char *dir, const char *name,
 	return qm_fail(err, errlen, QM_EIO, "cannot write the state snapshot %s/%s (%s): %s",
 		       dir, name, step, strerror_r(e, eb, sizeof eb));
 }
+
 struct snap_job {
 	pthread_t th;
 	int dirfd;

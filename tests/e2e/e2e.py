@@ -686,8 +686,11 @@ class Cluster:
             with open(path, errors="replace") as f:
                 text = f.read()
             found = [m for m in SANITIZER_MARKERS if m in text]
-            testcase.assertEqual(found, [], "prober task stderr %s has %s"
-                                 % (path, found))
+            # the sandbox is deleted with the run: the report goes into
+            # the message, or the failure cannot be read afterwards
+            at = min([text.find(m) for m in found] or [0])
+            testcase.assertEqual(found, [], "prober task stderr %s has %s:\n%s"
+                                 % (path, found, text[max(0, at - 200):at + 4000]))
         violations = audit.audit(self.emulator.journal_path,
                                  checks=audit_checks or AUDIT_CHECKS)
         violations += suppressed_before_offers(
