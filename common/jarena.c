@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -18,6 +19,7 @@
 static __thread struct {
 	uint8_t *base;
 	size_t cap, used;
+	size_t touched; /* of a reused mapping: the most an earlier tree used */
 	bool active;
 	bool spilled; /* an allocation while active went to malloc */
 	bool taken;   /* jarena_take() took the arena since the last release */
@@ -25,9 +27,109 @@ static __thread struct {
 
 struct jarena {
 	void *base;
-	size_t cap, used;
+	size_t cap, used, touched;
 	bool spilled;
 };
+
+/* The last big arena unmapped, kept mapped for the next big event: its
+ * pages are resident already, so the next tree is built without faulting
+ * and zeroing them again. On this VM, where each fault traps, faulting in
+ * the ~47 MiB tree of an OFFERS event of 10,000 agents was a fifth of the
+ * coordinator's CPU per offer even in huge pages (offer_cycle.py
+ * --profile: clear_page_erms under do_huge_pmd_anonymous_page). One slot,
+ * shared by the threads (the parser maps, the loop or the parser unmaps);
+ * jarena_trim() gives it back once events stop coming. Big arenas' sizes
+ * are rounded up to a power of two (address space only: MAP_NORESERVE,
+ * untouched pages cost nothing) so that events of about the same size fit
+ * the kept one. */
+static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *warm_base;
+static size_t warm_cap;
+static size_t warm_used;   /* the most any tree used of it: what is resident */
+static bool warm_fresh;    /* given back since the last jarena_trim() */
+
+static size_t round_big(size_t cap)
+{
+	size_t r = JARENA_HUGE_MIN;
+	while (r < cap && r <= SIZE_MAX / 2)
+		r *= 2;
+	return r < cap ? cap : r;
+}
+
+static void *map_arena(size_t *cap, size_t *used_max)
+{
+	*used_max = 0;
+	if (*cap >= JARENA_HUGE_MIN) {
+		*cap = round_big(*cap);
+		pthread_mutex_lock(&warm_mu);
+		void *w = NULL;
+		if (warm_base && warm_cap >= *cap) {
+			w = warm_base;
+			*cap = warm_cap;
+			*used_max = warm_used;
+			warm_base = NULL;
+			warm_cap = warm_used = 0;
+		}
+		pthread_mutex_unlock(&warm_mu);
+		if (w)
+			return w;
+	}
+	void *p = mmap(NULL, *cap, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* A big tree's arena in huge pages where the kernel has them (THP
+	 * "madvise" mode is Debian's default): a 7.7 MiB OFFERS event of
+	 * 10,000 offers fills ~47 MiB, and faulting that in 4 KiB pages took
+	 * 150-220 ms on a VM where each fault traps (tests/bench/README.md),
+	 * against 11-18 ms in 2 MiB pages. Not for small records: a 2 MiB page
+	 * to zero for a heartbeat would cost more than it saves. */
+	if (*cap >= JARENA_HUGE_MIN)
+		(void)madvise(p, *cap, MADV_HUGEPAGE);
+	return p;
+}
+
+static void unmap_arena(void *base, size_t cap, size_t used)
+{
+	if (cap >= JARENA_HUGE_MIN) {
+		pthread_mutex_lock(&warm_mu);
+		if (!warm_base || warm_cap < cap) {
+			void *old = warm_base;
+			size_t oldcap = warm_cap;
+			warm_base = base;
+			warm_cap = cap;
+			warm_used = used;
+			base = old;
+			cap = oldcap;
+		}
+		warm_fresh = true;
+		pthread_mutex_unlock(&warm_mu);
+	}
+	if (base)
+		munmap(base, cap);
+}
+
+bool jarena_trim(size_t *kept)
+{
+	void *base = NULL;
+	size_t cap = 0;
+	bool keep;
+	pthread_mutex_lock(&warm_mu);
+	keep = warm_base && warm_fresh;
+	warm_fresh = false;
+	if (!keep) {
+		base = warm_base;
+		cap = warm_cap;
+		warm_base = NULL;
+		warm_cap = warm_used = 0;
+	}
+	if (kept)
+		*kept = warm_used;
+	pthread_mutex_unlock(&warm_mu);
+	if (base)
+		munmap(base, cap);
+	return keep;
+}
 
 void jarena_begin(size_t text_len)
 {
@@ -40,20 +142,13 @@ void jarena_begin(size_t text_len)
 			     : text_len * JARENA_PER_BYTE + JARENA_MIN;
 	if (cap == 0)
 		return;
-	void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	size_t touched;
+	void *p = map_arena(&cap, &touched);
+	if (!p)
 		return;
-	/* A big tree's arena in huge pages where the kernel has them (THP
-	 * "madvise" mode is Debian's default): a 7.7 MiB OFFERS event of
-	 * 10,000 offers fills ~47 MiB, and faulting that in 4 KiB pages took
-	 * 150-220 ms on a VM where each fault traps (tests/bench/README.md),
-	 * against 11-18 ms in 2 MiB pages. Not for small records: a 2 MiB page
-	 * to zero for a heartbeat would cost more than it saves. */
-	if (cap >= JARENA_HUGE_MIN)
-		(void)madvise(p, cap, MADV_HUGEPAGE);
 	cur.base = p;
 	cur.cap = cap;
+	cur.touched = touched;
 	cur.used = 0;
 	cur.active = true;
 	cur.spilled = false;
@@ -67,9 +162,9 @@ void jarena_end(void)
 void jarena_release(void)
 {
 	if (cur.base)
-		munmap(cur.base, cur.cap);
+		unmap_arena(cur.base, cur.cap, cur.used > cur.touched ? cur.used : cur.touched);
 	cur.base = NULL;
-	cur.cap = cur.used = 0;
+	cur.cap = cur.used = cur.touched = 0;
 	cur.active = false;
 	cur.spilled = false;
 	cur.taken = false;
@@ -90,9 +185,10 @@ struct jarena *jarena_detach(void)
 		return NULL;
 	struct jarena *a = qm_malloc(sizeof *a);
 	*a = (struct jarena){
-		.base = cur.base, .cap = cur.cap, .used = cur.used, .spilled = cur.spilled};
+		.base = cur.base, .cap = cur.cap, .used = cur.used, .touched = cur.touched,
+		.spilled = cur.spilled};
 	cur.base = NULL;
-	cur.cap = cur.used = 0;
+	cur.cap = cur.used = cur.touched = 0;
 	cur.spilled = false;
 	return a;
 }
@@ -110,6 +206,7 @@ void jarena_adopt(struct jarena *a)
 	cur.base = a->base;
 	cur.cap = a->cap;
 	cur.used = a->used;
+	cur.touched = a->touched;
 	cur.spilled = a->spilled;
 	cur.taken = false;
 	free(a);
@@ -124,7 +221,7 @@ void jarena_drop(struct jarena *a)
 {
 	if (!a)
 		return;
-	munmap(a->base, a->cap);
+	unmap_arena(a->base, a->cap, a->used > a->touched ? a->used : a->touched);
 	free(a);
 }
 

@@ -7,7 +7,8 @@
  * keeps the high-water mark of the largest event ever parsed. Parsed
  * between jarena_begin() and jarena_end() instead, a tree's allocations are
  * bumped out of one anonymous mapping, which jarena_release() unmaps once
- * the tree is deleted: no frees, nothing left behind.
+ * the tree is deleted: no frees, nothing left behind (a big mapping is
+ * kept for the next big event until jarena_trim(), see there).
  *
  * qm_cjson_policy() (qm_error.h) installs jarena_malloc/jarena_free as
  * cJSON's hooks; outside a begin/end pair they are qm_malloc and free. The
@@ -30,8 +31,17 @@
 void jarena_begin(size_t text_len);
 /* Stop routing; the tree stays valid. */
 void jarena_end(void);
-/* Unmap this thread's arena (after cJSON_Delete of the tree parsed in it). */
+/* Unmap this thread's arena (after cJSON_Delete of the tree parsed in it).
+ * A big one (from JARENA_HUGE_MIN, 8 MiB) is kept mapped instead, in one
+ * slot for the whole process, and the next big jarena_begin() that fits
+ * reuses it: its pages need no faulting and zeroing again. */
 void jarena_release(void);
+/* Unmap the big arena kept for reuse unless it was given back since the
+ * last call: called every so often, it lets events that come at least
+ * that often be parsed into resident pages, while a quiet process holds
+ * none. True when an arena is still kept (call again later); *kept (may
+ * be NULL) gets the bytes it holds resident, 0 when none. Thread-safe. */
+bool jarena_trim(size_t *kept);
 
 /* Did everything allocated between this arena's begin and end fit in it
  * (and was anything)? Then a tree parsed there, never added to later, needs

@@ -253,17 +253,23 @@ def scrape_cost(coord):
             st["recent_ms"] if st else None)
 
 
-def rss_after_trim(coord, timeout=15):
+def rss_after_trim(coord, timeout=45):
     """The coordinator's memory at rest: read after its next heap trim
     (trim_soon(): TRIM_DELAY_MS after an OFFERS event of >= 1,000 offers,
-    malloc_trim(0) gives back what the burst freed). None when no trim
+    malloc_trim(0) gives back what the burst freed; while big events keep
+    coming the trims are ARENA_KEEP_MS apart). The memory, with the parse
+    arena kept for the next event in "arena_kib", or None when no trim
     comes (fewer offers per event)."""
     try:
-        coord.wait_line(lambda t: "event=memory_trimmed" in t, coord.mark(),
-                        timeout=timeout, what="memory_trimmed")
+        _, _, text = coord.wait_line(lambda t: "event=memory_trimmed" in t,
+                                     coord.mark(), timeout=timeout,
+                                     what="memory_trimmed")
     except Exception:
         return None
-    return clusterlib.proc_mem_kb(coord.pid)
+    mem = clusterlib.proc_mem_kb(coord.pid)
+    m = re.search(r"arena_kept_kib=(\d+)", text)
+    mem["arena_kib"] = int(m.group(1)) if m else 0
+    return mem
 
 
 def trims(coord):
@@ -790,6 +796,9 @@ def print_figures(results, a):
                                     r["mem_end"]["VmHWM"] / 1024.0)),
         ("RSS at rest, after the coordinator's heap trim (MiB)",
          lambda r: "%.1f" % (r["mem_rest"]["VmRSS"] / 1024.0)
+         if r.get("mem_rest") else "-"),
+        ("  of it the parse arena kept for the next event (MiB)",
+         lambda r: "%.1f" % (r["mem_rest"].get("arena_kib", 0) / 1024.0)
          if r.get("mem_rest") else "-"),
         ("  heap trims (malloc_trim) / longest (ms)",
          lambda r: "%d / %d" % r["trims"] if r.get("trims") else "-"),

@@ -96,6 +96,67 @@ Test(jarena, release_unmaps_and_a_new_begin_gets_a_new_arena)
 	jarena_release();
 }
 
+/* A big event's text: an array of n small objects. */
+static char *big_text(size_t n, size_t *len)
+{
+	char *t = qm_malloc(n * 12 + 3);
+	size_t at = 0;
+	t[at++] = '[';
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)sprintf(t + at, "%s{\"a\":%zu}", i ? "," : "", i % 10);
+	t[at++] = ']';
+	t[at] = '\0';
+	*len = at;
+	return t;
+}
+
+Test(jarena, a_big_arena_is_kept_for_the_next_big_event_until_a_quiet_trim)
+{
+	(void)jarena_trim(NULL); /* nothing kept by an earlier test */
+	(void)jarena_trim(NULL);
+	size_t len;
+	char *text = big_text(40000, &len); /* ~300 KiB: a big arena */
+	jarena_begin(len);
+	cJSON *a = cJSON_ParseWithLength(text, len);
+	jarena_end();
+	cr_assert(jarena_whole());
+	void *first = a;
+	jarena_release(); /* whole: no delete needed */
+	cr_assert(page_mapped(first), "a big arena stays mapped after its release");
+	size_t kept = 0;
+	cr_assert(jarena_trim(&kept), "given back since the last trim: kept");
+	cr_assert_gt(kept, len, "it holds what the tree used (%zu bytes)", kept);
+
+	/* the next big event is parsed into the same pages, and is whole */
+	jarena_begin(len);
+	cJSON *b = cJSON_ParseWithLength(text, len);
+	jarena_end();
+	cr_assert_eq((void *)b, first, "the kept arena is reused");
+	cr_assert(jarena_whole());
+	cr_assert_eq(cJSON_GetArraySize(b), 40000);
+	cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(b, 39999), "a")->valueint, 9);
+	/* while it is in use the slot is empty: a trim has nothing to drop */
+	cr_assert_not(jarena_trim(&kept));
+	cr_assert_eq(kept, 0);
+	jarena_release();
+
+	/* a small arena is never kept */
+	jarena_begin(16);
+	cJSON *s = cJSON_Parse("[1]");
+	jarena_end();
+	void *small = s;
+	jarena_release();
+	cr_assert_not(page_mapped(small), "a small arena is unmapped at release");
+
+	/* two trims with no use between them give the big one back */
+	cr_assert(jarena_trim(NULL), "used since the last trim: still kept");
+	cr_assert(page_mapped(first));
+	cr_assert_not(jarena_trim(&kept), "not used since: unmapped");
+	cr_assert_eq(kept, 0);
+	cr_assert_not(page_mapped(first), "the kept arena is gone after a quiet trim");
+	free(text);
+}
+
 Test(jarena, a_failed_parse_leaves_nothing)
 {
 	jarena_begin(64);
