@@ -13,6 +13,7 @@
 #include "state/store_file.h"
 #include "state/store_snap.h"
 
+#include <cjson/cJSON.h>
 #include <stdatomic.h>
 
 TestSuite(SUITE, .init = be_setup, .fini = be_teardown);
@@ -344,6 +345,60 @@ Test(store, agent_index_follows_the_tasks)
 	cr_assert(!sti_agent_has_tasks(&ix, &s, "5e1f-S0"));
 	store_state_fini(&r);
 	sti_fini(&ix);
+}
+
+/* The codec writes its text itself (no cJSON tree: codec.c); it must be
+ * exactly what cJSON's formatted print makes of the same JSON, so that an
+ * operator's diff of two states, and every reader, sees one layout. */
+static void assert_cjson_layout(const struct store_state *a, uint64_t version)
+{
+	char *text = NULL;
+	size_t len = 0;
+	cr_assert_eq(store_state_to_json(a, version, &text, &len), 0);
+	cr_assert_eq(strlen(text), len);
+	cr_assert_eq(text[len - 1], '\n', "the text ends in a newline");
+	struct store_state b;
+	uint64_t v = 0;
+	char err[256] = "";
+	cr_assert_eq(store_state_from_json(text, len, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, version);
+	assert_same(a, &b); /* every value, numbers past %1.15g too */
+	store_state_fini(&b);
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	cr_assert_not_null(j, "not JSON: %.200s", text);
+	char *again = cJSON_Print(j);
+	cJSON_Delete(j);
+	text[len - 1] = '\0';
+	size_t at = 0;
+	while (text[at] && text[at] == again[at])
+		at++;
+	cr_assert(text[at] == '\0' && again[at] == '\0',
+		  "differs from cJSON's print at byte %zu: ours '%.40s', cJSON's '%.40s'",
+		  at, text + at, again + at);
+	cJSON_free(again);
+	free(text);
+}
+
+Test(store, the_text_is_laid_out_as_cjson_prints_it)
+{
+	struct store_state a;
+	store_state_init(&a);
+	assert_cjson_layout(&a, 1); /* empty lists */
+	store_state_fini(&a);
+
+	fill(&a, 9); /* quotes, a newline and UTF-8 in progress; mounts; ports */
+	snprintf(a.tasks[1].hostname, sizeof a.tasks[1].hostname, "tab\there\\back\x01\x1f");
+	a.tasks[2].launched_ms = 2147483647;       /* INT_MAX: printed as an int */
+	a.tasks[3].launched_ms = 2147483648ll;     /* past it: %1.15g */
+	a.tasks[4].launched_ms = 1000000000000001ll; /* 16 digits: %1.17g */
+	a.tasks[5].nports = 0;                     /* an empty array */
+	struct store_drain *d = store_state_drain(&a, "5e1f-S7", true);
+	cr_assert_not_null(d);
+	snprintf(d->hostname, sizeof d->hostname, "node-7");
+	d->since_ms = 1718000000777ll;
+	d->forced = true;
+	assert_cjson_layout(&a, 1000000000000003ull); /* %1.17g */
+	store_state_fini(&a);
 }
 
 /* Reservations are never forgotten (issue 10): they survive the codec, a
