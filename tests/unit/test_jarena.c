@@ -99,11 +99,12 @@ Test(jarena, release_unmaps_and_a_new_begin_gets_a_new_arena)
 /* A big event's text: an array of n small objects. */
 static char *big_text(size_t n, size_t *len)
 {
-	char *t = qm_malloc(n * 12 + 3);
+	size_t cap = n * 12 + 3;
+	char *t = qm_malloc(cap);
 	size_t at = 0;
 	t[at++] = '[';
 	for (size_t i = 0; i < n; i++)
-		at += (size_t)sprintf(t + at, "%s{\"a\":%zu}", i ? "," : "", i % 10);
+		at += (size_t)snprintf(t + at, cap - at, "%s{\"a\":%zu}", i ? "," : "", i % 10);
 	t[at++] = ']';
 	t[at] = '\0';
 	*len = at;
