@@ -18,6 +18,7 @@ void agents_init(struct coord *c)
 {
 	strmap_init(&c->agent_idx);
 	strmap_init(&c->health_idx);
+	strmap_init(&c->unsent);
 }
 
 /* Frees the tables; c->nodes is the caller's. */
@@ -31,6 +32,7 @@ void agents_fini(struct coord *c)
 	free(c->agents);
 	strmap_fini(&c->agent_idx);
 	strmap_fini(&c->health_idx);
+	strmap_fini(&c->unsent);
 	for (size_t i = 0; i < c->nhealth; i++)
 		free(c->health[i].task_id);
 	free(c->health);

@@ -83,10 +83,8 @@ void step_down_soon(struct coord *c)
 	ev_post(c->loop, step_down_cb, c);
 }
 
-int coord_save(struct coord *c)
+static bool may_save(struct coord *c)
 {
-	char err[256] = "";
-	uint64_t nv = 0;
 	if (c->leader && !leader_is_leader(c->leader)) {
 		/* ZooKeeper is out of reach or the lease ran out: not a write to
 		 * try (it would wait on the loop for the connection, up to the
@@ -95,19 +93,24 @@ int coord_save(struct coord *c)
 		log_warn("store_save_skipped", "backend=%s reason=%s", store_backend(c->store),
 			 log_qs("this coordinator is no longer sure it leads"));
 		step_down_soon(c);
-		return QM_ECONFLICT;
+		return false;
 	}
-	uint64_t t0 = clock_mono_ms();
-	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
+	return true;
+}
+
+/* Account for a save's outcome (both kinds). */
+static int save_result(struct coord *c, int rv, uint64_t nv, const char *err, uint64_t t0)
+{
 	metrics_hist_since(&c->metrics.store_save, t0);
 	if (rv != 0) {
 		c->n.store_errors++;
 		if (!c->store_error[0])
 			c->store_error_since_ms = wall_ms();
-		snprintf(c->store_error, sizeof c->store_error, "%s", err[0] ? err : qm_strerror(rv));
+		snprintf(c->store_error, sizeof c->store_error, "%s",
+			 err && err[0] ? err : qm_strerror(rv));
 		log_error("store_save_failed", "backend=%s location=%s error=%s detail=%s",
 			  store_backend(c->store), log_qs(store_location(c->store)),
-			  qm_strerror(rv), log_qs(err));
+			  qm_strerror(rv), log_qs(err ? err : ""));
 		if (rv == QM_ECONFLICT && c->leader)
 			step_down_soon(c); /* fenced: someone else leads now */
 		else if (rv == QM_ECONFLICT)
@@ -117,7 +120,6 @@ int coord_save(struct coord *c)
 	}
 	c->st_version = nv;
 	c->n.store_saves++;
-	c->updates_unsaved = false;
 	if (c->store_error[0]) {
 		log_info("store_save_recovered", "backend=%s location=%s failing_for_ms=%lld",
 			 store_backend(c->store), log_qs(store_location(c->store)),
@@ -126,6 +128,158 @@ int coord_save(struct coord *c)
 		c->store_error_since_ms = 0;
 	}
 	return 0;
+}
+
+int coord_save(struct coord *c)
+{
+	coord_settle(c);
+	if (c->reload_pending)
+		return QM_EIO; /* an earlier save failed: its state is read again first */
+	if (!may_save(c))
+		return QM_ECONFLICT;
+	char err[256] = "";
+	uint64_t nv = 0;
+	uint64_t t0 = clock_mono_ms();
+	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
+	if (save_result(c, rv, nv, err, t0) != 0)
+		return rv;
+	c->updates_unsaved = false;
+	return 0;
+}
+
+struct save_cont {
+	save_cont_fn fn;
+	void *arg;
+	struct save_cont *next;
+};
+
+static void conts_append(struct save_cont **list, save_cont_fn fn, void *arg)
+{
+	struct save_cont *k = qm_calloc(1, sizeof *k);
+	k->fn = fn;
+	k->arg = arg;
+	while (*list)
+		list = &(*list)->next;
+	*list = k;
+}
+
+static void conts_run(struct coord *c, struct save_cont *k, bool saved)
+{
+	while (k) {
+		struct save_cont *next = k->next;
+		k->fn(c, k->arg, saved);
+		free(k);
+		k = next;
+	}
+}
+
+static void reload_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	if (c->reload_pending && c->leading && !c->stopping) {
+		coord_settle(c);
+		forget_unsaved(c);
+		replan_soon(c);
+	}
+}
+
+static void save_start_queued(struct coord *c);
+
+/* The answer to the save in flight (on the loop: posted, or inside a
+ * settle). */
+static void save_done(void *arg, int rv, uint64_t nv, const char *err)
+{
+	struct coord *c = arg;
+	struct save_cont *k = c->conts_inflight;
+	c->conts_inflight = NULL;
+	c->save_inflight = false;
+	bool mine = c->save_term == c->term && c->leading && !c->stopping;
+	if (!mine) {
+		/* an earlier term's: its state is gone, and so is its work */
+		conts_run(c, k, false);
+		return;
+	}
+	bool ok = save_result(c, rv, nv, err, c->save_t0) == 0;
+	if (!ok) {
+		/* what it held is not durable, and nor is anything after it:
+		 * the state is read again at the top of the loop */
+		c->updates_unsaved = true;
+		if (!c->reload_pending) {
+			c->reload_pending = true;
+			ev_post(c->loop, reload_cb, c);
+		}
+		struct save_cont *q = c->conts_queued;
+		c->conts_queued = NULL;
+		conts_run(c, k, false);
+		conts_run(c, q, false);
+		return;
+	}
+	conts_run(c, k, true);
+	if (c->conts_queued && !c->save_inflight)
+		save_start_queued(c);
+}
+
+static void save_start_queued(struct coord *c)
+{
+	struct save_cont *k = c->conts_queued;
+	c->conts_queued = NULL;
+	if (!k)
+		return;
+	if (c->reload_pending || !c->leading || c->stopping || !may_save(c)) {
+		conts_run(c, k, false);
+		return;
+	}
+	char err[256] = "";
+	uint64_t t0 = clock_mono_ms();
+	/* updates taken in after this point are the next save's */
+	bool unsaved = c->updates_unsaved;
+	c->updates_unsaved = false;
+	int rv = store_save_start(c->store, &c->st, c->st_version, save_done, c, err,
+				  sizeof err);
+	if (rv == QM_EAGAIN) {
+		/* not connected: a synchronous save waits for the session */
+		c->updates_unsaved = unsaved;
+		conts_run(c, k, coord_save(c) == 0);
+		return;
+	}
+	if (rv != 0) {
+		c->updates_unsaved = true;
+		(void)save_result(c, rv, 0, err, t0);
+		conts_run(c, k, false);
+		return;
+	}
+	c->save_inflight = true;
+	c->save_t0 = t0;
+	c->save_term = c->term;
+	c->conts_inflight = k;
+}
+
+void coord_save_then(struct coord *c, save_cont_fn fn, void *arg)
+{
+	if (!store_saves_async(c->store)) {
+		fn(c, arg, coord_save(c) == 0);
+		return;
+	}
+	conts_append(&c->conts_queued, fn, arg);
+	if (!c->save_inflight)
+		save_start_queued(c);
+}
+
+void coord_after_save(struct coord *c, save_cont_fn fn, void *arg)
+{
+	if (!c->save_inflight) {
+		fn(c, arg, true);
+		return;
+	}
+	conts_append(&c->conts_inflight, fn, arg);
+}
+
+void coord_settle(struct coord *c)
+{
+	/* each answer may start the next save (what queued behind it) */
+	while (c->save_inflight && c->store)
+		store_settle(c->store);
 }
 
 /* ------------------------------------------------------------------ */
@@ -218,6 +372,9 @@ static int start_acting(struct coord *c)
 	char err[512] = "";
 	if (c->leader)
 		(void)store_zk_set_fence(c->store, leader_znode(c->leader));
+	/* ZooKeeper saves answer on the loop (coord_save_then); not the file
+	 * store's, which returns QM_EINVAL here */
+	(void)store_zk_set_loop(c->store, c->loop);
 	if (load_state(c) != 0)
 		return QM_EIO;
 	if (check_prober_url(c) && coord_save(c) != 0)
@@ -232,6 +389,7 @@ static int start_acting(struct coord *c)
 		return QM_EIO;
 	}
 	c->leading = true;
+	c->term++;
 	c->acting_since_ms = wall_ms();
 	evlog_add(c->evlog, wall_ms(), EVLOG_LEADER, "leading: state version %llu, %zu tasks, "
 		  "target version %s", (unsigned long long)c->st_version, c->st.ntasks,
@@ -246,6 +404,8 @@ static void stop_acting(struct coord *c, const char *why)
 	if (!c->leading)
 		return;
 	c->leading = false;
+	c->term++; /* a save still in flight answers for no one now */
+	c->reload_pending = false;
 	mesos_stop(c->mc);
 	if (c->busd) {
 		busd_free(c->busd);
@@ -449,6 +609,10 @@ void coord_free(struct coord *c)
 			      &c->trim_timer,     &c->replan_timer, &c->carry_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
+	/* a save in flight answers now, while what its continuations use
+	 * (the Mesos client, the loop) is still there */
+	c->stopping = true;
+	coord_settle(c);
 	carry_drop(c, false);
 	if (c->leader)
 		leader_free(c->leader);
@@ -469,8 +633,12 @@ void coord_free(struct coord *c)
 			ev_fd_del(c->loop, c->sigfd);
 		close(c->sigfd);
 	}
-	if (c->loop)
+	if (c->loop) {
+		coord_settle(c); /* anything the last run started */
+		if (c->store)
+			(void)store_zk_set_loop(c->store, NULL);
 		ev_loop_free(c->loop);
+	}
 	state_close(&c->store, &c->zk); /* after leader_free: it borrows c->zk */
 	store_state_fini(&c->st);
 	sti_fini(&c->sti);

@@ -167,6 +167,11 @@ struct coord {
 	struct health *health;
 	size_t nhealth, health_cap;
 	struct strmap health_idx; /* task id -> index in health */
+	/* Tasks in c->st whose LAUNCH waits for an asynchronous save (a
+	 * launch slice's, planning.c): the master does not know them yet, so
+	 * an explicit reconciliation must not ask about them (it would answer
+	 * TASK_GONE, and the task would be launched twice). */
+	struct strmap unsent;
 	struct wait *waits;
 	size_t nwaits;
 
@@ -224,6 +229,15 @@ struct coord {
 	 * makes them durable, posted once per loop turn. */
 	cJSON *held_acks;
 	bool updates_unsaved;      /* an update changed c->st since the last save */
+	/* Asynchronous saves (coord_save_then): the save in flight and what
+	 * waits for it, what waits for the next one, the term the save in
+	 * flight belongs to (a new term never takes an old term's answer),
+	 * and a failed save's state still to be read again (then saves
+	 * fail). */
+	bool save_inflight;
+	uint64_t save_t0, save_term, term;
+	struct save_cont *conts_inflight, *conts_queued;
+	bool reload_pending;
 	bool acks_flush_posted;
 	uint64_t retry_timer;
 	int64_t retry_delay_ms, retry_last_ms;
@@ -302,6 +316,26 @@ void coord_fatal(struct coord *c, const char *why);
 /* Save c->st; 0 or the store's error (logged). A conflict means another
  * coordinator writes the state: step down (ZooKeeper) or stop (file). */
 int coord_save(struct coord *c);
+/* Save c->st, then call fn(c, arg, saved) on the loop: at once with the
+ * store's synchronous save, later with an asynchronous one (the ZooKeeper
+ * store: the state is encoded now and the loop goes on while ZooKeeper
+ * answers). Saves asked for while one is in flight are coalesced into the
+ * next. saved is false when the save failed or this coordinator no longer
+ * acts for the term that asked; then fn must not send what depended on
+ * it. fn may run inside a later coord_save() or coord_settle() (which
+ * wait for the save in flight first): it must not free what such a caller
+ * may hold (the carry, c->st). */
+typedef void (*save_cont_fn)(struct coord *c, void *arg, bool saved);
+void coord_save_then(struct coord *c, save_cont_fn fn, void *arg);
+/* fn after the save in flight (with its outcome), or at once (saved)
+ * when none is: for what an earlier change needs durable and no later one
+ * does. */
+void coord_after_save(struct coord *c, save_cont_fn fn, void *arg);
+/* Wait for the save in flight and the ones queued behind it, running
+ * their continuations. */
+void coord_settle(struct coord *c);
+/* Read the state again after a failed save (planning.c). */
+void forget_unsaved(struct coord *c);
 /* Stop acting once the current callback is over (leadership is gone). */
 void step_down_soon(struct coord *c);
 

@@ -27,6 +27,8 @@ static cJSON *task_refs(struct coord *c, bool (*want)(struct coord *, const stru
 		const struct store_task *t = &c->st.tasks[i];
 		if (want && !want(c, t))
 			continue;
+		if (c->unsent.n && strmap_get(&c->unsent, t->task_id, NULL))
+			continue; /* its LAUNCH is not sent yet */
 		if (!tasks)
 			tasks = cJSON_CreateArray();
 		cJSON *o = cJSON_CreateObject();
@@ -328,6 +330,20 @@ static bool state_ready(struct coord *c, const struct store_task *t, enum plan_t
  * read in it -- are saved once, after the turn's events, and their
  * ACKNOWLEDGEs sent then. A failed save sends none: the master sends the
  * updates again. A plan's save in between covers them as well. */
+/* Acknowledge updates whose changes are durable (or drop the acks: the
+ * master sends the updates again). */
+static void acks_saved(struct coord *c, void *arg, bool saved)
+{
+	cJSON *acks = arg, *call;
+	while (acks && (call = cJSON_DetachItemFromArray(acks, 0))) {
+		if (!saved || !c->leading || c->stopping)
+			cJSON_Delete(call);
+		else if (mesos_send(c->mc, call) == 0)
+			c->n.acks++;
+	}
+	cJSON_Delete(acks);
+}
+
 static void flush_updates(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
@@ -339,15 +355,12 @@ static void flush_updates(struct ev_loop *loop, void *arg)
 		cJSON_Delete(acks);
 		return;
 	}
-	bool ok = !c->updates_unsaved || coord_save(c) == 0;
-	cJSON *call;
-	while (acks && (call = cJSON_DetachItemFromArray(acks, 0))) {
-		if (!ok)
-			cJSON_Delete(call);
-		else if (mesos_send(c->mc, call) == 0)
-			c->n.acks++;
-	}
-	cJSON_Delete(acks);
+	if (c->updates_unsaved)
+		coord_save_then(c, acks_saved, acks); /* durable with the next save */
+	else
+		/* in the state already: durable once the save in flight, which
+		 * holds them, is (at once when none is) */
+		coord_after_save(c, acks_saved, acks);
 }
 
 static void flush_soon(struct coord *c)

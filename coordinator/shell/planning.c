@@ -760,6 +760,9 @@ struct carry {
 	size_t n, next;                /* offers kept; the first not yet done */
 	size_t failed;                 /* launches not made: plan again after */
 	struct jarena *arena;          /* their event's JSON, or NULL (copied) */
+	uint64_t gen;                  /* tells this carry from a later one */
+	bool saving;                   /* a slice's asynchronous save is in flight */
+	bool save_failed;              /* and failed: what is left is declined */
 };
 
 static bool slice_has_room(const struct coord *c, uint64_t t0, uint64_t budget_ms,
@@ -1038,8 +1041,9 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 
 /* The save failed and nothing was launched: forget the tasks recorded for
  * it by reading the state again. */
-static void forget_unsaved(struct coord *c)
+void forget_unsaved(struct coord *c)
 {
+	c->reload_pending = false;
 	struct store_state fresh;
 	char err[256];
 	uint64_t v;
@@ -1171,15 +1175,87 @@ void carry_drop(struct coord *c, bool decline)
 	carry_free(cr);
 }
 
+/* A slice whose save is in flight (asynchronous saves): its offers,
+ * moved out of the carry, and their operations, answered when the save
+ * is. */
+struct slice {
+	uint64_t gen; /* of its carry */
+	struct taskspec_offer *offers;
+	struct offer_ops *ops;
+	size_t n;
+	char **unsent; /* the ids of its launches (c->unsent) */
+	size_t nunsent;
+};
+
+/* Note the slice's launches in c->unsent until it is answered. */
+static void slice_unsent(struct coord *c, struct slice *sl)
+{
+	for (size_t k = 0; k < sl->n; k++) {
+		const cJSON *ti;
+		cJSON_ArrayForEach(ti, sl->ops[k].launch) {
+			const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(ti, "task_id"), "value"));
+			if (!id)
+				continue;
+			sl->unsent = qm_realloc(sl->unsent, (sl->nunsent + 1) * sizeof *sl->unsent);
+			sl->unsent[sl->nunsent++] = qm_strdup(id);
+			strmap_put(&c->unsent, id, 1);
+		}
+	}
+}
+
+static void carry_timer_cb(struct ev_loop *loop, void *arg);
+
+/* The save of a slice answered: ACCEPT its offers (or decline them when it
+ * failed), and let the next slice go. Never frees the carry: this may run
+ * inside a later save's settle, whose caller holds it (carry_finish). */
+static void slice_saved(struct coord *c, void *arg, bool saved)
+{
+	struct slice *sl = arg;
+	if (c->leading && !c->stopping)
+		answer_offers(c, sl->offers, sl->n, sl->ops, saved);
+	else /* the master takes the offers back itself */
+		for (size_t i = 0; i < sl->n; i++)
+			cJSON_Delete(offer_operations(&sl->ops[i]));
+	for (size_t i = 0; i < sl->n; i++)
+		taskspec_offer_free(&sl->offers[i]);
+	for (size_t i = 0; i < sl->nunsent; i++) {
+		(void)strmap_del(&c->unsent, sl->unsent[i]);
+		free(sl->unsent[i]);
+	}
+	free(sl->unsent);
+	free(sl->ops);
+	free(sl->offers);
+	struct carry *cr = c->carry;
+	if (cr && cr->gen == sl->gen) {
+		cr->saving = false;
+		if (!saved)
+			cr->save_failed = true;
+		if (!c->carry_timer && c->loop)
+			c->carry_timer = ev_timer_add(c->loop, 0, carry_timer_cb, c);
+	}
+	free(sl);
+}
+
 /* One slice: build the launches of the next offers for the slice's time,
- * save them, ACCEPT those offers. false when no slice is left. */
-static bool carry_step(struct coord *c)
+ * save them, ACCEPT those offers. false when no slice is left, or when
+ * may_defer let the save go on in the background (slice_saved goes on). */
+static bool carry_step(struct coord *c, bool may_defer)
 {
 	struct carry *cr = c->carry;
 	if (!cr)
 		return false;
 	if (c->stopping || !c->leading || c->step_down_posted) {
 		carry_drop(c, false);
+		return false;
+	}
+	if (cr->saving && may_defer)
+		return false; /* slice_saved sets the timer again */
+	if (cr->save_failed) {
+		/* a slice's save failed: the state is read again (reload_cb);
+		 * the rest is declined and planned anew */
+		carry_drop(c, true);
+		replan_soon(c);
 		return false;
 	}
 	uint64_t t0 = clock_mono_ms(), budget = slice_budget(c);
@@ -1205,6 +1281,22 @@ static bool carry_step(struct coord *c)
 				cr->failed++;
 		}
 		b++;
+	}
+	if (made && may_defer && store_saves_async(c->store)) {
+		/* the loop goes on while ZooKeeper answers */
+		struct slice *sl = qm_calloc(1, sizeof *sl);
+		sl->gen = cr->gen;
+		sl->n = b - a;
+		sl->ops = ops;
+		sl->offers = qm_calloc(sl->n, sizeof *sl->offers);
+		memcpy(sl->offers, &cr->offers[a], sl->n * sizeof *sl->offers);
+		memset(&cr->offers[a], 0, sl->n * sizeof *sl->offers); /* emptied */
+		cr->next = b;
+		cr->saving = true;
+		c->n.launch_slices++;
+		slice_unsent(c, sl);
+		coord_save_then(c, slice_saved, sl);
+		return false;
 	}
 	bool saved = made == 0 || save_timed(c);
 	answer_offers(c, &cr->offers[a], b - a, ops, saved);
@@ -1236,14 +1328,14 @@ static void carry_timer_cb(struct ev_loop *loop, void *arg)
 	(void)loop;
 	struct coord *c = arg;
 	c->carry_timer = 0;
-	if (carry_step(c))
+	if (carry_step(c, true))
 		c->carry_timer = ev_timer_add(c->loop, 0, carry_timer_cb, c);
 }
 
 /* Run the slices left at once (an OFFERS event is to be planned). */
 static void carry_finish(struct coord *c)
 {
-	while (carry_step(c))
+	while (carry_step(c, false))
 		;
 }
 
@@ -1310,8 +1402,11 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	}
 	answer_offers(c, offers, noffers, cy.ops, saved);
 	if (cy.held.n) {
+		static uint64_t carry_gens;
 		c->carry = qm_malloc(sizeof *c->carry);
 		*c->carry = cy.held;
+		c->carry->gen = ++carry_gens;
+		c->carry->saving = c->carry->save_failed = false;
 		c->n.launch_slices++;
 		if (!saved)
 			carry_drop(c, true);

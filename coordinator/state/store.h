@@ -47,6 +47,13 @@ struct store_ops {
 	int (*save)(void *impl, const struct store_state *s, uint64_t expected,
 		    uint64_t *new_version, char *err, size_t errlen);
 	void (*close)(void *impl);
+	/* Optional (NULL: the backend saves synchronously only): the
+	 * contracts of store_save_start and store_settle below. */
+	int (*save_start)(void *impl, const struct store_state *s, uint64_t expected,
+			  void (*done)(void *arg, int rv, uint64_t new_version,
+				       const char *err),
+			  void *arg, char *err, size_t errlen);
+	void (*settle)(void *impl);
 };
 
 /* Wrap a backend; location is copied (for messages). Never NULL. */
@@ -78,6 +85,24 @@ int store_load(struct store *st, struct store_state *out, uint64_t *version,
 int store_save(struct store *st, const struct store_state *s,
 	       uint64_t expected_version, uint64_t *new_version, char *err,
 	       size_t errlen);
+
+/* Asynchronous saves (the ZooKeeper backend, once it has a loop:
+ * store_zk_set_loop). store_save_start() does on the calling thread what
+ * needs the state (it is encoded at once: the caller may change *s as soon
+ * as it returns) and sends the write; done(arg, rv, new_version, err) runs
+ * later on the loop's thread with what store_save() would have returned,
+ * exactly once, unless store_save_start() itself fails (then it returns
+ * that error with err set, done is never called, and the stored state is
+ * unchanged or, for QM_EIO, unknown as store_save's). At most one save is
+ * in flight: starting another, store_load, store_save and store_close
+ * first settle it. store_settle() waits for the save in flight, if any,
+ * and runs its done() now, on the caller's thread (the owner's). */
+bool store_saves_async(const struct store *st);
+int store_save_start(struct store *st, const struct store_state *s,
+		     uint64_t expected_version,
+		     void (*done)(void *arg, int rv, uint64_t new_version, const char *err),
+		     void *arg, char *err, size_t errlen);
+void store_settle(struct store *st);
 
 /* Release the store and what its backend holds (the file store's lock; not
  * a ZooKeeper connection, which its opener owns). NULL is fine. */

@@ -1,5 +1,6 @@
 #include "state/store_zk.h"
 
+#include "evloop.h"
 #include "log.h"
 #include "mac.h"
 #include "qm_error.h"
@@ -8,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <mbedtls/sha256.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +48,13 @@ struct zk_store {
 	int32_t zver;        /* the head znode's version */
 	char gen[GEN_LEN + 1]; /* chunk generation of the head, "" = inline */
 	uint32_t nchunks;
+	struct ev_loop *loop;          /* for asynchronous saves; NULL: none */
+	struct zk_pending *pending;    /* the asynchronous save in flight */
 };
 
+typedef void (*store_done_cb)(void *arg, int rv, uint64_t new_version, const char *err);
 static const struct store_ops zk_ops;
+static void zs_settle(void *impl);
 
 
 static char *join(const char *a, const char *b)
@@ -444,6 +450,7 @@ static int zs_load(void *impl, struct store_state *out, uint64_t *version,
 {
 	struct zk_store *zs = impl;
 	int rv = 0;
+	zs_settle(zs);
 	for (int round = 0; round < LOAD_ROUNDS; round++) {
 		bool again = false;
 		store_state_init(out);
@@ -634,11 +641,16 @@ static bool zs_known(void *impl)
 	return zs->known;
 }
 
-static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
-		   uint64_t *new_version, char *err, size_t errlen)
+/* A save up to the head write: *opp is that write, ready to send (its
+ * chunks, if any, are written already under gen). 0 or an error. */
+static int save_prepare(struct zk_store *zs, const struct store_state *s, uint64_t expected,
+			struct zk_op **opp, char *gen, uint32_t *nchunks, char *err,
+			size_t errlen)
 {
-	struct zk_store *zs = impl;
 	int rv;
+	*opp = NULL;
+	gen[0] = '\0';
+	*nchunks = 0;
 	/* zs->known: store_save() loads first when it is not. */
 	if (expected != zs->version)
 		return qm_fail(err, errlen, QM_ECONFLICT,
@@ -650,12 +662,10 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 	if (rv)
 		return qm_fail(err, errlen, rv, "state would be larger than the %u MiB "
 			    "cap", STORE_MAX_BYTES >> 20);
-	char gen[GEN_LEN + 1] = "";
-	uint32_t nchunks = 0;
 	char *head = NULL;
 	size_t hlen = 0;
 	if (!(rv = ensure_paths(zs, err, errlen)))
-		rv = encode_head(zs, text, len, &head, &hlen, gen, &nchunks, err,
+		rv = encode_head(zs, text, len, &head, &hlen, gen, nchunks, err,
 				 errlen);
 	if (rv) {
 		free(text);
@@ -670,21 +680,168 @@ static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
 	if (head != text)
 		free(head);
 	free(text);
-	rv = zk_run(zs->zk, &op, 1, err, errlen);
-	if (rv) {
-		/* Unknown whether the head moved: read it before the next save;
-		 * our new chunks, if unreferenced, are swept later. */
-		zs->known = false;
-		zs->swept = false;
-		size_t l = err && errlen ? strlen(err) : 0;
-		if (err && l + 1 < errlen)
-			snprintf(err + l, errlen - l, " - whether %s was saved is "
-				 "unknown; the next save reads it first", zs->where);
+	*opp = op;
+	return 0;
+}
+
+/* The head write could not be sent or was not answered in time. */
+static int save_unknown(struct zk_store *zs, int rv, char *err, size_t errlen)
+{
+	/* Unknown whether the head moved: read it before the next save; our
+	 * new chunks, if unreferenced, are swept later. */
+	zs->known = false;
+	zs->swept = false;
+	size_t l = err && errlen ? strlen(err) : 0;
+	if (err && l + 1 < errlen)
+		snprintf(err + l, errlen - l, " - whether %s was saved is "
+			 "unknown; the next save reads it first", zs->where);
+	return rv;
+}
+
+static int zs_save(void *impl, const struct store_state *s, uint64_t expected,
+		   uint64_t *new_version, char *err, size_t errlen)
+{
+	struct zk_store *zs = impl;
+	struct zk_op *op;
+	char gen[GEN_LEN + 1];
+	uint32_t nchunks;
+	int rv = save_prepare(zs, s, expected, &op, gen, &nchunks, err, errlen);
+	if (rv)
 		return rv;
-	}
+	rv = zk_run(zs->zk, &op, 1, err, errlen);
+	if (rv)
+		return save_unknown(zs, rv, err, errlen);
 	rv = save_answered(zs, op, gen, nchunks, new_version, err, errlen);
 	zk_op_free(op);
 	return rv;
+}
+
+/* ---- asynchronous saves ---------------------------------------------- */
+
+/* The save in flight: its head write, answered on a client thread, and
+ * delivered (save_answered, then done) on the loop: by the work posted
+ * with the answer, or earlier by zs_settle. refs: the delivery's and the
+ * posted work's (both on the owner thread). */
+struct zk_pending {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool answered;
+	int refs;
+	struct zk_store *zs; /* NULL once delivered */
+	struct ev_loop *loop;
+	struct zk_op *op;
+	char gen[GEN_LEN + 1];
+	uint32_t nchunks;
+	store_done_cb done;
+	void *arg;
+};
+
+static void pending_unref(struct zk_pending *p)
+{
+	if (--p->refs > 0)
+		return;
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+static void deliver(struct zk_pending *p)
+{
+	struct zk_store *zs = p->zs;
+	p->zs = NULL;
+	zs->pending = NULL;
+	char err[512] = "";
+	uint64_t nv = 0;
+	int rv = save_answered(zs, p->op, p->gen, p->nchunks, &nv, err, sizeof err);
+	zk_op_free(p->op);
+	p->op = NULL;
+	store_done_cb done = p->done;
+	void *arg = p->arg;
+	pending_unref(p);
+	done(arg, rv, nv, err);
+}
+
+static void pending_posted(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct zk_pending *p = arg;
+	if (p->zs)
+		deliver(p);
+	pending_unref(p);
+}
+
+/* On a client thread (or the owner's, inside zk_conn_close): only hand
+ * over. */
+static void head_answered(struct zk_op *op, void *arg)
+{
+	(void)op;
+	struct zk_pending *p = arg;
+	struct ev_loop *loop = p->loop; /* p lives until the posted work ran */
+	pthread_mutex_lock(&p->mu);
+	p->answered = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	ev_post(loop, pending_posted, p);
+}
+
+static void zs_settle(void *impl)
+{
+	struct zk_store *zs = impl;
+	struct zk_pending *p = zs->pending;
+	if (!p)
+		return;
+	/* The client answers every request it sent: at the latest with a
+	 * connection loss, within the session timeout. */
+	pthread_mutex_lock(&p->mu);
+	while (!p->answered)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	deliver(p);
+}
+
+static int zs_save_start(void *impl, const struct store_state *s, uint64_t expected,
+			 store_done_cb done, void *arg, char *err, size_t errlen)
+{
+	struct zk_store *zs = impl;
+	zs_settle(zs);
+	if (!zs->loop)
+		return qm_fail(err, errlen, QM_EINVAL, "no loop for asynchronous saves to %s",
+			    zs->where);
+	if (zk_conn_state(zs->zk) != ZOO_CONNECTED_STATE)
+		/* a synchronous save waits for the session; the caller does that */
+		return qm_fail(err, errlen, QM_EAGAIN, "ZooKeeper %s is not connected",
+			    zk_conn_ensemble(zs->zk));
+	struct zk_op *op;
+	struct zk_pending *p = qm_calloc(1, sizeof *p);
+	int rv = save_prepare(zs, s, expected, &op, p->gen, &p->nchunks, err, errlen);
+	if (rv) {
+		free(p);
+		return rv;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->refs = 2;
+	p->zs = zs;
+	p->loop = zs->loop;
+	p->op = op;
+	p->done = done;
+	p->arg = arg;
+	op->done = head_answered;
+	op->arg = p;
+	rv = zk_start(zs->zk, op);
+	if (rv) {
+		/* never sent: no answer comes, the head is as it was */
+		delete_gen_async(zs, p->gen, p->nchunks);
+		zk_op_free(op);
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return qm_fail(err, errlen, QM_EIO, "cannot send the save of %s to ZooKeeper "
+			    "%s (%s); state unchanged", zs->where, zk_conn_ensemble(zs->zk),
+			    qm_strerror(rv));
+	}
+	zs->pending = p;
+	return 0;
 }
 
 static void zs_close(void *impl)
@@ -692,6 +849,7 @@ static void zs_close(void *impl)
 	struct zk_store *zs = impl;
 	if (!zs)
 		return;
+	zs_settle(zs);
 	free(zs->base);
 	free(zs->head);
 	free(zs->cdir);
@@ -706,6 +864,8 @@ static const struct store_ops zk_ops = {
 	.known = zs_known,
 	.save = zs_save,
 	.close = zs_close,
+	.save_start = zs_save_start,
+	.settle = zs_settle,
 };
 
 struct store *store_zk_new(struct zk_conn *conn)
@@ -720,6 +880,16 @@ struct store *store_zk_new(struct zk_conn *conn)
 	zs->compress = true;
 	zs->zver = -1;
 	return store_new(&zk_ops, zs, zk_conn_display(conn));
+}
+
+int store_zk_set_loop(struct store *st, struct ev_loop *loop)
+{
+	struct zk_store *zs = store_impl(st, &zk_ops);
+	if (!zs)
+		return QM_EINVAL;
+	zs_settle(zs);
+	zs->loop = loop;
+	return 0;
 }
 
 int store_zk_set_fence(struct store *st, const char *znode)

@@ -74,6 +74,11 @@ struct store *store_zk_new(struct zk_conn *conn);
  * the fence with NULL. QM_EINVAL when st is not a ZooKeeper store. A save
  * whose fence is gone fails with QM_ECONFLICT and changes nothing. */
 int store_zk_set_fence(struct store *st, const char *znode);
+/* Offer asynchronous saves (store_save_start, store.h) whose answers are
+ * delivered on loop (the owner's; NULL: none, the default). Settles a
+ * save in flight first. QM_EINVAL when st is not a ZooKeeper store. */
+struct ev_loop;
+int store_zk_set_loop(struct store *st, struct ev_loop *loop);
 
 /* Chunk size for later saves, clamped to [64, ZK_ZNODE_MAX] (tests use a
  * small one to exercise chunking). QM_EINVAL for other stores. */

@@ -5,6 +5,7 @@
  * server tests/zk/run.sh starts (QM_TEST_ZK); built with QM_STORE_TEST_ZK
  * like every tests/zk binary. */
 #include "../unit/store_fixture.h"
+#include "evloop.h"
 
 TestSuite(SUITE, .init = be_setup, .fini = be_teardown);
 
@@ -410,16 +411,24 @@ Test(SUITE, digest_credentials_and_acl)
 }
 
 /* A save fenced on an election znode fails once that znode is gone. */
-Test(SUITE, fenced_save_refused_after_losing_the_fence)
+/* An ephemeral fence znode under the store's root, on a session of its
+ * own (closing c deletes it). */
+static struct zk_conn *make_fence(char *fence, size_t cap)
 {
 	struct zk_conn *c = raw_conn(url);
 	zk_mkdirs(c, zpath);
-	char fence[400];
-	snprintf(fence, sizeof fence, "%s/fence", zpath);
+	snprintf(fence, cap, "%s/fence", zpath);
 	struct zk_op *op = zk_op_new(ZK_CREATE, fence);
 	op->create_mode = ZOO_EPHEMERAL;
 	zk_op_set_data(op, NULL, 0);
 	cr_assert_eq(run1_rc(c, op), ZOK);
+	return c;
+}
+
+Test(SUITE, fenced_save_refused_after_losing_the_fence)
+{
+	char fence[400];
+	struct zk_conn *c = make_fence(fence, sizeof fence);
 
 	struct store *st = open_ok();
 	cr_assert_eq(store_zk_set_fence(st, fence), 0);
@@ -471,4 +480,130 @@ Test(SUITE, layout)
 	store_state_fini(&a);
 	store_state_fini(&b);
 	close_st(st);
+}
+
+/* ---- asynchronous saves (store_save_start) ---------------------------- */
+
+static void stop_cb(struct ev_loop *loop, void *arg)
+{
+	(void)arg;
+	ev_stop(loop);
+}
+
+struct answer {
+	int calls;
+	int rv;
+	uint64_t version;
+	char err[512];
+	struct ev_loop *loop;
+};
+
+static void on_saved(void *arg, int rv, uint64_t v, const char *err)
+{
+	struct answer *a = arg;
+	a->calls++;
+	a->rv = rv;
+	a->version = v;
+	snprintf(a->err, sizeof a->err, "%s", err ? err : "");
+	if (a->loop)
+		ev_stop(a->loop);
+}
+
+/* The answer comes on the loop, once; the state is encoded when the save
+ * starts (changing it after does not change what is saved); another save
+ * of either kind, and a load, first settle the one in flight. */
+Test(SUITE, async_save_answers_on_the_loop_and_settles_before_anything_else)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct store *st = open_ok();
+	struct store_state a, b;
+	fill(&a, 3);
+	char err[512] = "";
+	struct answer ans = {.loop = loop};
+	cr_assert_eq(store_save_start(st, &a, 0, on_saved, &ans, err, sizeof err), QM_EINVAL,
+		     "no loop yet: asynchronous saves are refused");
+	cr_assert_eq(store_zk_set_loop(st, loop), 0);
+	cr_assert(store_saves_async(st));
+	cr_assert_eq(store_save_start(st, &a, 0, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	snprintf(a.target_version, sizeof a.target_version, "after the start");
+	cr_assert_eq(ans.calls, 0, "answered before the loop ran");
+	ev_timer_add(loop, 10000, stop_cb, NULL);
+	cr_assert_eq(ev_run(loop), 0);
+	cr_assert_eq(ans.calls, 1);
+	cr_assert_eq(ans.rv, 0, "%s", ans.err);
+	cr_assert_eq(ans.version, 1);
+	uint64_t v = 0;
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, 1);
+	cr_assert_str_eq(b.target_version, "3.0.1", "what was saved is the state at the start");
+	store_state_fini(&b);
+
+	/* in flight, then a synchronous save: it waits, then goes on at 2 */
+	ans.loop = NULL;
+	cr_assert_eq(store_save_start(st, &a, 1, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(store_save(st, &a, 1, &v, err, sizeof err), QM_ECONFLICT,
+		     "the save in flight made version 2");
+	cr_assert_eq(ans.calls, 2, "settled by the synchronous save");
+	cr_assert_eq(ans.rv, 0, "%s", ans.err);
+	cr_assert_eq(ans.version, 2);
+	cr_assert_eq(store_save(st, &a, 2, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, 3);
+
+	/* in flight, then a load: it sees the save */
+	cr_assert_eq(store_save_start(st, &a, 3, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ans.calls, 3);
+	cr_assert_eq(v, 4);
+	cr_assert_str_eq(b.target_version, "after the start");
+	store_state_fini(&b);
+
+	/* a stale version is refused at the start, and no answer comes */
+	cr_assert_eq(store_save_start(st, &a, 3, on_saved, &ans, err, sizeof err), QM_ECONFLICT);
+	cr_assert_eq(ans.calls, 3);
+
+	/* in flight at close: answered by the close */
+	cr_assert_eq(store_save_start(st, &a, 4, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	close_st(st);
+	cr_assert_eq(ans.calls, 4);
+	cr_assert_eq(ans.version, 5);
+	/* the work the answer posted runs, and finds nothing left to do */
+	ev_timer_add(loop, 50, stop_cb, NULL);
+	(void)ev_run(loop);
+	cr_assert_eq(ans.calls, 4);
+	store_state_fini(&a);
+	ev_loop_free(loop);
+}
+
+/* A fenced asynchronous save whose fence is gone answers QM_ECONFLICT,
+ * and the state is as it was. */
+Test(SUITE, async_save_refused_after_losing_the_fence)
+{
+	char fence[400];
+	struct zk_conn *c = make_fence(fence, sizeof fence);
+	struct ev_loop *loop = ev_loop_new();
+	struct store *st = open_ok();
+	cr_assert_eq(store_zk_set_loop(st, loop), 0);
+	cr_assert_eq(store_zk_set_fence(st, fence), 0);
+	struct store_state a;
+	fill(&a, 2);
+	char err[512] = "";
+	uint64_t v;
+	cr_assert_eq(store_save(st, &a, 0, &v, err, sizeof err), 0, "%s", err);
+	char *before = raw_read(NULL);
+	zk_conn_close(c); /* the ephemeral fence goes with the session */
+	struct answer ans = {.loop = loop};
+	snprintf(a.target_version, sizeof a.target_version, "stale");
+	cr_assert_eq(store_save_start(st, &a, 1, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	ev_timer_add(loop, 10000, stop_cb, NULL);
+	(void)ev_run(loop);
+	cr_assert_eq(ans.calls, 1);
+	cr_assert_eq(ans.rv, QM_ECONFLICT, "%d %s", ans.rv, ans.err);
+	cr_assert(strstr(ans.err, "no longer the leader"), "%s", ans.err);
+	char *after = raw_read(NULL);
+	cr_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	store_state_fini(&a);
+	close_st(st);
+	ev_loop_free(loop);
 }
