@@ -92,6 +92,12 @@ static void *map_arena(size_t *cap, size_t *used_max)
 	return p;
 }
 
+/* What a mapping holds resident: the most any tree used of it. */
+static size_t resident(size_t used, size_t touched)
+{
+	return used > touched ? used : touched;
+}
+
 static void unmap_arena(void *base, size_t cap, size_t used)
 {
 	if (cap >= JARENA_HUGE_MIN) {
@@ -165,7 +171,7 @@ void jarena_end(void)
 void jarena_release(void)
 {
 	if (cur.base)
-		unmap_arena(cur.base, cur.cap, cur.used > cur.touched ? cur.used : cur.touched);
+		unmap_arena(cur.base, cur.cap, resident(cur.used, cur.touched));
 	cur.base = NULL;
 	cur.cap = cur.used = cur.touched = 0;
 	cur.active = false;
@@ -224,7 +230,7 @@ void jarena_drop(struct jarena *a)
 {
 	if (!a)
 		return;
-	unmap_arena(a->base, a->cap, a->used > a->touched ? a->used : a->touched);
+	unmap_arena(a->base, a->cap, resident(a->used, a->touched));
 	free(a);
 }
 

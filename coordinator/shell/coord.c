@@ -634,8 +634,7 @@ void coord_free(struct coord *c)
 		close(c->sigfd);
 	}
 	if (c->loop) {
-		coord_settle(c); /* anything the last run started */
-		if (c->store)
+		if (c->store) /* no answer may be posted to the freed loop */
 			(void)store_zk_set_loop(c->store, NULL);
 		ev_loop_free(c->loop);
 	}

@@ -323,13 +323,6 @@ static bool state_ready(struct coord *c, const struct store_task *t, enum plan_t
 	return h != PLAN_HEALTH_FAILING;
 }
 
-/* Group commit of status updates. An update is acknowledged only once
- * what it changed is durable; but a save per update is a whole save per
- * TASK_RUNNING, and the master delivers updates in bursts (10,000 probers
- * starting). So the updates of one loop turn -- every record of the chunks
- * read in it -- are saved once, after the turn's events, and their
- * ACKNOWLEDGEs sent then. A failed save sends none: the master sends the
- * updates again. A plan's save in between covers them as well. */
 /* Acknowledge updates whose changes are durable (or drop the acks: the
  * master sends the updates again). */
 static void acks_saved(struct coord *c, void *arg, bool saved)
@@ -344,6 +337,13 @@ static void acks_saved(struct coord *c, void *arg, bool saved)
 	cJSON_Delete(acks);
 }
 
+/* Group commit of status updates. An update is acknowledged only once
+ * what it changed is durable; but a save per update is a whole save per
+ * TASK_RUNNING, and the master delivers updates in bursts (10,000 probers
+ * starting). So the updates of one loop turn -- every record of the chunks
+ * read in it -- are saved once, after the turn's events, and their
+ * ACKNOWLEDGEs sent then. A failed save sends none: the master sends the
+ * updates again. A plan's save in between covers them as well. */
 static void flush_updates(struct ev_loop *loop, void *arg)
 {
 	(void)loop;

@@ -49,13 +49,12 @@ static int know(struct store *st, char *err, size_t errlen)
 
 bool store_saves_async(const struct store *st)
 {
-	return st->ops->save_start != NULL;
+	return st->ops->saves_async && st->ops->saves_async(st->impl);
 }
 
 int store_save_start(struct store *st, const struct store_state *s,
-		     uint64_t expected_version,
-		     void (*done)(void *arg, int rv, uint64_t new_version, const char *err),
-		     void *arg, char *err, size_t errlen)
+		     uint64_t expected_version, store_done_fn done, void *arg, char *err,
+		     size_t errlen)
 {
 	if (!st->ops->save_start)
 		return qm_fail(err, errlen, QM_EINVAL, "the %s store saves synchronously only",

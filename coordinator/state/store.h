@@ -29,6 +29,9 @@
 
 struct store;
 
+/* The answer to an asynchronous save (store_save_start). */
+typedef void (*store_done_fn)(void *arg, int rv, uint64_t new_version, const char *err);
+
 /* A backend. Each function gets the impl pointer given to store_new(). The
  * contracts are those of store_load/store_save/store_close below, except
  * that save is called only when known answers true: store_save() first
@@ -48,11 +51,11 @@ struct store_ops {
 		    uint64_t *new_version, char *err, size_t errlen);
 	void (*close)(void *impl);
 	/* Optional (NULL: the backend saves synchronously only): the
-	 * contracts of store_save_start and store_settle below. */
+	 * contracts of store_saves_async, store_save_start and store_settle
+	 * below. */
+	bool (*saves_async)(void *impl);
 	int (*save_start)(void *impl, const struct store_state *s, uint64_t expected,
-			  void (*done)(void *arg, int rv, uint64_t new_version,
-				       const char *err),
-			  void *arg, char *err, size_t errlen);
+			  store_done_fn done, void *arg, char *err, size_t errlen);
 	void (*settle)(void *impl);
 };
 
@@ -99,9 +102,8 @@ int store_save(struct store *st, const struct store_state *s,
  * and runs its done() now, on the caller's thread (the owner's). */
 bool store_saves_async(const struct store *st);
 int store_save_start(struct store *st, const struct store_state *s,
-		     uint64_t expected_version,
-		     void (*done)(void *arg, int rv, uint64_t new_version, const char *err),
-		     void *arg, char *err, size_t errlen);
+		     uint64_t expected_version, store_done_fn done, void *arg, char *err,
+		     size_t errlen);
 void store_settle(struct store *st);
 
 /* Release the store and what its backend holds (the file store's lock; not

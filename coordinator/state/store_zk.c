@@ -52,9 +52,7 @@ struct zk_store {
 	struct zk_pending *pending;    /* the asynchronous save in flight */
 };
 
-typedef void (*store_done_cb)(void *arg, int rv, uint64_t new_version, const char *err);
 static const struct store_ops zk_ops;
-static void zs_settle(void *impl);
 
 
 static char *join(const char *a, const char *b)
@@ -450,7 +448,6 @@ static int zs_load(void *impl, struct store_state *out, uint64_t *version,
 {
 	struct zk_store *zs = impl;
 	int rv = 0;
-	zs_settle(zs);
 	for (int round = 0; round < LOAD_ROUNDS; round++) {
 		bool again = false;
 		store_state_init(out);
@@ -732,7 +729,7 @@ struct zk_pending {
 	struct zk_op *op;
 	char gen[GEN_LEN + 1];
 	uint32_t nchunks;
-	store_done_cb done;
+	store_done_fn done;
 	void *arg;
 };
 
@@ -755,7 +752,7 @@ static void deliver(struct zk_pending *p)
 	int rv = save_answered(zs, p->op, p->gen, p->nchunks, &nv, err, sizeof err);
 	zk_op_free(p->op);
 	p->op = NULL;
-	store_done_cb done = p->done;
+	store_done_fn done = p->done;
 	void *arg = p->arg;
 	pending_unref(p);
 	done(arg, rv, nv, err);
@@ -799,11 +796,17 @@ static void zs_settle(void *impl)
 	deliver(p);
 }
 
+static bool zs_saves_async(void *impl)
+{
+	const struct zk_store *zs = impl;
+	return zs->loop != NULL;
+}
+
+/* store.c has settled the save in flight, if any. */
 static int zs_save_start(void *impl, const struct store_state *s, uint64_t expected,
-			 store_done_cb done, void *arg, char *err, size_t errlen)
+			 store_done_fn done, void *arg, char *err, size_t errlen)
 {
 	struct zk_store *zs = impl;
-	zs_settle(zs);
 	if (!zs->loop)
 		return qm_fail(err, errlen, QM_EINVAL, "no loop for asynchronous saves to %s",
 			    zs->where);
@@ -849,7 +852,6 @@ static void zs_close(void *impl)
 	struct zk_store *zs = impl;
 	if (!zs)
 		return;
-	zs_settle(zs);
 	free(zs->base);
 	free(zs->head);
 	free(zs->cdir);
@@ -864,6 +866,7 @@ static const struct store_ops zk_ops = {
 	.known = zs_known,
 	.save = zs_save,
 	.close = zs_close,
+	.saves_async = zs_saves_async,
 	.save_start = zs_save_start,
 	.settle = zs_settle,
 };

@@ -411,27 +411,27 @@ Test(SUITE, digest_credentials_and_acl)
 }
 
 /* A save fenced on an election znode fails once that znode is gone. */
-/* An ephemeral fence znode under the store's root, on a session of its
- * own (closing c deletes it). */
-static struct zk_conn *make_fence(char *fence, size_t cap)
+/* A store fenced on an ephemeral znode under its root, which lives on a
+ * session of its own, *c (closing it deletes the fence). */
+static struct store *open_fenced(char *fence, size_t cap, struct zk_conn **c)
 {
-	struct zk_conn *c = raw_conn(url);
-	zk_mkdirs(c, zpath);
+	*c = raw_conn(url);
+	zk_mkdirs(*c, zpath);
 	snprintf(fence, cap, "%s/fence", zpath);
 	struct zk_op *op = zk_op_new(ZK_CREATE, fence);
 	op->create_mode = ZOO_EPHEMERAL;
 	zk_op_set_data(op, NULL, 0);
-	cr_assert_eq(run1_rc(c, op), ZOK);
-	return c;
+	cr_assert_eq(run1_rc(*c, op), ZOK);
+	struct store *st = open_ok();
+	cr_assert_eq(store_zk_set_fence(st, fence), 0);
+	return st;
 }
 
 Test(SUITE, fenced_save_refused_after_losing_the_fence)
 {
 	char fence[400];
-	struct zk_conn *c = make_fence(fence, sizeof fence);
-
-	struct store *st = open_ok();
-	cr_assert_eq(store_zk_set_fence(st, fence), 0);
+	struct zk_conn *c;
+	struct store *st = open_fenced(fence, sizeof fence, &c);
 	struct store_state a;
 	fill(&a, 2);
 	char err[512] = "";
@@ -520,6 +520,7 @@ Test(SUITE, async_save_answers_on_the_loop_and_settles_before_anything_else)
 	fill(&a, 3);
 	char err[512] = "";
 	struct answer ans = {.loop = loop};
+	cr_assert_not(store_saves_async(st), "no loop yet");
 	cr_assert_eq(store_save_start(st, &a, 0, on_saved, &ans, err, sizeof err), QM_EINVAL,
 		     "no loop yet: asynchronous saves are refused");
 	cr_assert_eq(store_zk_set_loop(st, loop), 0);
@@ -579,11 +580,10 @@ Test(SUITE, async_save_answers_on_the_loop_and_settles_before_anything_else)
 Test(SUITE, async_save_refused_after_losing_the_fence)
 {
 	char fence[400];
-	struct zk_conn *c = make_fence(fence, sizeof fence);
+	struct zk_conn *c;
+	struct store *st = open_fenced(fence, sizeof fence, &c);
 	struct ev_loop *loop = ev_loop_new();
-	struct store *st = open_ok();
 	cr_assert_eq(store_zk_set_loop(st, loop), 0);
-	cr_assert_eq(store_zk_set_fence(st, fence), 0);
 	struct store_state a;
 	fill(&a, 2);
 	char err[512] = "";
