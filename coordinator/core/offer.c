@@ -61,12 +61,36 @@ struct res_fields {
 		*disk, *provider_id, *revocable, *shared, *allocation_info;
 };
 
+/* One member key and where its item goes in a fields struct. */
+struct field_key {
+	const char *key;
+	size_t off;
+};
+
+/* Fill the fields struct f (nkeys slots of const cJSON *) with j's members
+ * of those keys, in one pass; a missing one stays NULL. */
+static void fields_of(const cJSON *j, const struct field_key *keys, size_t nkeys, void *f,
+		      size_t fsize)
+{
+	memset(f, 0, fsize);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, j) {
+		if (!it->string)
+			continue;
+		for (size_t i = 0; i < nkeys; i++) {
+			if (strcmp(it->string, keys[i].key) != 0)
+				continue;
+			const cJSON **slot = (const cJSON **)((char *)f + keys[i].off);
+			if (!*slot)
+				*slot = it;
+			break;
+		}
+	}
+}
+
 static void res_fields_of(const cJSON *j, struct res_fields *f)
 {
-	static const struct {
-		const char *key;
-		size_t off;
-	} keys[] = {
+	static const struct field_key keys[] = {
 		{"name", offsetof(struct res_fields, name)},
 		{"type", offsetof(struct res_fields, type)},
 		{"scalar", offsetof(struct res_fields, scalar)},
@@ -80,20 +104,7 @@ static void res_fields_of(const cJSON *j, struct res_fields *f)
 		{"shared", offsetof(struct res_fields, shared)},
 		{"allocation_info", offsetof(struct res_fields, allocation_info)},
 	};
-	memset(f, 0, sizeof *f);
-	const cJSON *it;
-	cJSON_ArrayForEach(it, j) {
-		if (!it->string)
-			continue;
-		for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-			if (strcmp(it->string, keys[i].key) != 0)
-				continue;
-			const cJSON **slot = (const cJSON **)((char *)f + keys[i].off);
-			if (!*slot)
-				*slot = it;
-			break;
-		}
-	}
+	fields_of(j, keys, ARRAY_LEN(keys), f, sizeof *f);
 }
 
 static const char *str_of(const cJSON *x)
@@ -518,15 +529,16 @@ static int attr_text(const cJSON *a, char *buf, size_t cap)
 	return text_has_ctrl(buf) ? -1 : 0;
 }
 
-static int get_value_id(const cJSON *o, const char *key, char *out, size_t cap,
+/* key's {"value": ID} (x is the offer's member key, or NULL) */
+static int get_value_id(const cJSON *x, const char *key, const char **out,
 			char *err, size_t errlen)
 {
-	const char *v = cj_str(cJSON_GetObjectItemCaseSensitive(o, key), "value");
+	const char *v = cj_str(x, "value");
 	if (!v)
 		return qm_fail(err, errlen, QM_EINVAL, "offer without %s", key);
-	if (!taskspec_id_valid(v) || strlen(v) >= cap)
+	if (!taskspec_id_valid(v) || strlen(v) > TASKSPEC_ID_MAX)
 		return qm_fail(err, errlen, QM_EINVAL, "offer has a malformed %s", key);
-	memcpy(out, v, strlen(v) + 1);
+	*out = v;
 	return 0;
 }
 
@@ -536,11 +548,11 @@ static void skip(struct taskspec_offer *o, const char *why)
 		snprintf(o->skip_reason, sizeof o->skip_reason, "%s", why);
 }
 
-/* o->attrs from the offer's attributes; malformed ones are skipped. */
-static int attrs_parse(const cJSON *j, struct taskspec_offer *o, char *err,
+/* o->attrs from the offer's attributes (NULL: none); malformed ones are
+ * skipped. */
+static int attrs_parse(const cJSON *attrs, struct taskspec_offer *o, char *err,
 		       size_t errlen)
 {
-	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
 	if (attrs && cJSON_IsArray(attrs)) {
 		int n = cJSON_GetArraySize(attrs);
 		if (n > TASKSPEC_OFFER_MAX_ATTRS)
@@ -566,12 +578,11 @@ static int attrs_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 	return 0;
 }
 
-/* o->res: the offer's resources merged by kind; malformed ones are
- * skipped. */
-static int resources_parse(const cJSON *j, struct taskspec_offer *o,
+/* o->res: the offer's resources (NULL: none) merged by kind; malformed
+ * ones are skipped. */
+static int resources_parse(const cJSON *res, struct taskspec_offer *o,
 			   char *err, size_t errlen)
 {
-	const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "resources");
 	if (res && !cJSON_IsArray(res))
 		return qm_fail(err, errlen, QM_EINVAL,
 			    "offer %s: resources is not an array", o->id);
@@ -616,33 +627,57 @@ static int resources_parse(const cJSON *j, struct taskspec_offer *o,
 	return 0;
 }
 
+/* An Offer's fields, found in one pass over its members as a Resource's
+ * are (res_fields_of): six look-ups walked them six times. */
+struct offer_fields {
+	const cJSON *id, *agent_id, *hostname, *allocation_info, *attributes, *resources,
+		*unavailability;
+};
+
+static void offer_fields_of(const cJSON *j, struct offer_fields *f)
+{
+	static const struct field_key keys[] = {
+		{"id", offsetof(struct offer_fields, id)},
+		{"agent_id", offsetof(struct offer_fields, agent_id)},
+		{"hostname", offsetof(struct offer_fields, hostname)},
+		{"allocation_info", offsetof(struct offer_fields, allocation_info)},
+		{"attributes", offsetof(struct offer_fields, attributes)},
+		{"resources", offsetof(struct offer_fields, resources)},
+		{"unavailability", offsetof(struct offer_fields, unavailability)},
+	};
+	fields_of(j, keys, ARRAY_LEN(keys), f, sizeof *f);
+}
+
 int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
 			 size_t errlen)
 {
 	memset(o, 0, sizeof *o);
 	if (!cJSON_IsObject(j))
 		return qm_fail(err, errlen, QM_EINVAL, "offer is not an object");
+	o->role = "";
+	struct offer_fields f;
+	offer_fields_of(j, &f);
 	int rv;
-	if ((rv = get_value_id(j, "id", o->id, sizeof o->id, err, errlen)))
+	if ((rv = get_value_id(f.id, "id", &o->id, err, errlen)))
 		return rv;
-	if ((rv = get_value_id(j, "agent_id", o->agent_id, sizeof o->agent_id,
-			       err, errlen)))
+	if ((rv = get_value_id(f.agent_id, "agent_id", &o->agent_id, err, errlen)))
 		return rv;
-	const char *host = cj_str(j, "hostname");
-	if (!host || !text_ok(host, sizeof o->hostname - 1))
+	const char *host = str_of(f.hostname);
+	if (!host || !text_ok(host, TASKSPEC_ID_MAX))
 		return qm_fail(err, errlen, QM_EINVAL,
 			    "offer %s has no usable hostname", o->id);
-	snprintf(o->hostname, sizeof o->hostname, "%s", host);
-	const char *role = cj_str(cJSON_GetObjectItemCaseSensitive(j, "allocation_info"), "role");
+	o->hostname = host;
+	const char *role = cj_str(f.allocation_info, "role");
 	if (role) {
-		if (!text_ok(role, sizeof o->role - 1))
+		if (!text_ok(role, TASKSPEC_ROLE_MAX))
 			return qm_fail(err, errlen, QM_EINVAL,
 				    "offer %s has a malformed allocation role", o->id);
-		snprintf(o->role, sizeof o->role, "%s", role);
+		o->role = role;
 	}
-	if ((rv = attrs_parse(j, o, err, errlen)))
+	o->unavailability = f.unavailability;
+	if ((rv = attrs_parse(f.attributes, o, err, errlen)))
 		return rv;
-	return resources_parse(j, o, err, errlen);
+	return resources_parse(f.resources, o, err, errlen);
 }
 
 void taskspec_offer_free(struct taskspec_offer *o)
@@ -657,6 +692,7 @@ void taskspec_offer_free(struct taskspec_offer *o)
 	for (size_t i = 0; i < o->nres; i++)
 		res_fini(&o->res[i]);
 	free(o->res);
+	free(o->text);
 	memset(o, 0, sizeof *o);
 }
 
@@ -711,6 +747,19 @@ void taskspec_offers_free(struct taskspec_offers *b)
 
 void taskspec_offer_own_json(struct taskspec_offer *o)
 {
+	o->unavailability = NULL; /* read while the event is handled only */
+	if (!o->text && o->id) {
+		const char **f[] = {&o->id, &o->agent_id, &o->hostname, &o->role};
+		size_t len[ARRAY_LEN(f)], total = 0;
+		for (size_t i = 0; i < ARRAY_LEN(f); i++)
+			total += (len[i] = strlen(*f[i]) + 1);
+		char *p = o->text = qm_malloc(total);
+		for (size_t i = 0; i < ARRAY_LEN(f); i++) {
+			memcpy(p, *f[i], len[i]);
+			*f[i] = p;
+			p += len[i];
+		}
+	}
 	for (size_t i = 0; i < o->nres; i++) {
 		struct taskspec_resource *r = &o->res[i];
 		if (r->src_owned || !r->src)

@@ -81,10 +81,23 @@ struct taskspec_attr {
 };
 
 struct taskspec_offer {
-	char id[TASKSPEC_ID_MAX + 1];
-	char agent_id[TASKSPEC_ID_MAX + 1];
-	char hostname[TASKSPEC_ID_MAX + 1];
-	char role[TASKSPEC_ROLE_MAX + 1];  /* allocation_info.role, "" if absent */
+	/* Borrowed from the offer's JSON, as the resources' src are (checked:
+	 * id and agent_id taskspec_id_valid, hostname and role text_ok within
+	 * TASKSPEC_ID_MAX / TASKSPEC_ROLE_MAX), or, after
+	 * taskspec_offer_own_json, copies in `text`. Pointers rather than
+	 * 256-byte buffers: an OFFERS event of 10,000 offers parsed 12 MB of
+	 * mostly zeros (fresh pages to fault in and clear) and a launch that
+	 * kept its offers for later slices copied them again. NULL only in an
+	 * emptied offer (all zero). */
+	const char *id;
+	const char *agent_id;
+	const char *hostname;
+	const char *role;  /* allocation_info.role, "" if absent */
+	char *text;        /* the four above, once owned; else NULL */
+	/* The offer's "unavailability" (maintenance, mesos.proto Offer), or
+	 * NULL: borrowed from the event, to be read while it is handled
+	 * (taskspec_offer_own_json clears it). */
+	const cJSON *unavailability;
 	struct taskspec_attr *attrs;
 	size_t nattrs;
 	struct taskspec_resource *res;

@@ -463,9 +463,8 @@ void wait_clear(struct coord *c, const char *agent_id, enum service s);
 
 /* Take what an offer tells about our reservations (found by their labels:
  * recorded in the state, never released) and the agent's MOUNT disks and
- * maintenance window (raw: the offer's JSON). Sets c->st_dirty when the
- * state changed. */
-void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON *raw);
+ * maintenance window. Sets c->st_dirty when the state changed. */
+void rsv_note_offer(struct coord *c, const struct taskspec_offer *o);
 /* Record a RESERVE we are about to send for (service, agent) (saved with
  * the launch before the ACCEPT). reserve: the RESERVE's resources. */
 void rsv_note_reserve(struct coord *c, enum service s, const char *agent_id,

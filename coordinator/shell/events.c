@@ -201,7 +201,7 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 			}
 			a->nattrs = o->nattrs;
 		}
-		rsv_note_offer(c, o, b->ok_json[k]);
+		rsv_note_offer(c, o);
 	}
 	c->seen_capped = false;
 	if (c->seen_unlogged)

@@ -1018,7 +1018,7 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 {
 	struct declines d = {.n = 0};
 	for (size_t k = 0; k < noffers; k++) {
-		if (!offers[k].id[0])
+		if (!offers[k].id)
 			continue; /* kept for a later slice (an offer's id is never empty) */
 		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
 					      : (double)c->cfg->decline_seconds / 1000.0;
@@ -1268,7 +1268,7 @@ static bool carry_step(struct coord *c, bool may_defer)
 			struct plan_action pa = {
 				.type = ca->type,
 				.service = ca->service,
-				.agent_id = o->agent_id,
+				.agent_id = (char *)o->agent_id, /* read only: launch_into takes it const */
 				.version = ca->version,
 				.reserve = ca->reserve,
 			};

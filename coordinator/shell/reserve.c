@@ -100,14 +100,13 @@ static bool ours(const struct coord *c, const struct taskspec_resource *r, enum 
 	       service_parse(r->rsv_service, s) == 0;
 }
 
-void rsv_note_offer(struct coord *c, const struct taskspec_offer *o, const cJSON *raw)
+void rsv_note_offer(struct coord *c, const struct taskspec_offer *o)
 {
 	struct agent *a = agent_find(c, o->agent_id);
 	if (a) {
 		int64_t start, dur;
 		bool had = a->maint_start_ms != 0;
-		if (maint_window(cJSON_GetObjectItemCaseSensitive(raw, "unavailability"), &start,
-				 &dur)) {
+		if (maint_window(o->unavailability, &start, &dur)) {
 			if (start != a->maint_start_ms || dur != a->maint_duration_ms)
 				log_info("agent_maintenance", "agent_id=%s hostname=%s start_ms=%lld "
 					 "duration_ms=%lld", log_qs(a->id),

@@ -291,6 +291,59 @@ Test(taskspec, offers_of_an_event)
 	cJSON_Delete(ev);
 }
 
+/* The maintenance window an offer carries is found with the rest of its
+ * fields (reserve.c reads it while the event is handled). */
+Test(taskspec, an_offer_shows_its_unavailability)
+{
+	cJSON *ev = parse("{\"type\":\"OFFERS\",\"offers\":{\"offers\":["
+			  "{\"id\":{\"value\":\"O1\"},\"agent_id\":{\"value\":\"S1\"},"
+			  "\"hostname\":\"h1\",\"resources\":[],"
+			  "\"unavailability\":{\"start\":{\"nanoseconds\":5000000}}},"
+			  "{\"id\":{\"value\":\"O2\"},\"agent_id\":{\"value\":\"S2\"},"
+			  "\"hostname\":\"h2\"}]}}");
+	struct taskspec_offers *b = taskspec_offers_parse(ev, 10);
+	cr_assert_eq(b->nok, 2);
+	cr_assert_not_null(b->ok[0].unavailability);
+	cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(b->ok[0].unavailability, "start"),
+					 "nanoseconds")->valuedouble, 5000000);
+	cr_assert_null(b->ok[1].unavailability);
+	cr_assert_str_eq(b->ok[1].role, "", "no allocation_info: no role");
+	taskspec_offer_own_json(&b->ok[0]);
+	cr_assert_null(b->ok[0].unavailability, "not kept past the event");
+	taskspec_offers_free(b);
+	cJSON_Delete(ev);
+}
+
+/* An offer kept past its event (a launch slice whose event is not in an
+ * arena of its own) owns copies of everything it borrowed: ids, hostname,
+ * role and each resource's JSON. Under ASan a pointer left into the
+ * deleted event is a use after free. */
+Test(taskspec, an_owned_offer_outlives_its_event)
+{
+	cJSON *ev = parse(offers_event);
+	struct taskspec_offer o;
+	char err[256] = "";
+	cr_assert_eq(taskspec_offer_parse(first_offer(ev), &o, err, sizeof err), 0, "%s", err);
+	const char *borrowed = o.agent_id;
+	taskspec_offer_own_json(&o);
+	taskspec_offer_own_json(&o); /* twice: the copies stay */
+	cr_assert_neq(o.agent_id, borrowed, "the agent id is a copy now");
+	cJSON_Delete(ev);
+	cr_assert_str_eq(o.id, "M-O17");
+	cr_assert_str_eq(o.agent_id, "M-S3");
+	cr_assert_str_eq(o.hostname, "node-3");
+	cr_assert_str_eq(o.role, "quobyte");
+	const struct taskspec_resource *cpus = find_res(&o, "cpus", NULL);
+	cr_assert_not_null(cpus);
+	cJSON *t = taskspec_resource_offered(cpus);
+	char *text = cJSON_PrintUnformatted(t);
+	cr_assert(strstr(text, "\"name\":\"cpus\""), "%s", text);
+	free(text);
+	cJSON_Delete(t);
+	taskspec_offer_free(&o);
+	cr_assert_null(o.id, "freed: emptied");
+}
+
 /* ---- fitting -------------------------------------------------------- */
 
 Test(taskspec, fit_basic)
