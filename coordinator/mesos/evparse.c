@@ -1,6 +1,7 @@
 #include "mesos/evparse.h"
 
 #include "jarena.h"
+#include "mesos/recordio.h"
 #include "qm_error.h"
 
 #include <errno.h>
@@ -61,7 +62,7 @@ static void item_free(struct evparse *p, struct evparse_item *it)
 	jarena_release();
 	if (it->prepared && p->prepared_free)
 		p->prepared_free(it->prepared);
-	free(it->rec);
+	recordio_free(it->rec);
 	free(it);
 }
 
@@ -74,7 +75,7 @@ static void parse(struct evparse *p, struct evparse_item *it)
 	if (it->ev && p->prepare)
 		it->prepared = p->prepare(it->ev);
 	it->arena = jarena_detach();
-	free(it->rec);
+	recordio_free(it->rec);
 	it->rec = NULL;
 }
 
@@ -175,7 +176,7 @@ void evparse_free(struct evparse *p)
 	ev_async_free(p->async);
 	struct evparse_item *it;
 	while ((it = pop(&p->todo, &p->todo_tail))) {
-		free(it->rec);
+		recordio_free(it->rec);
 		free(it);
 	}
 	while ((it = pop(&p->done, &p->done_tail)))

@@ -57,9 +57,9 @@ struct evparse *evparse_new(struct ev_loop *loop, evparse_prepare_fn prepare,
  * records not delivered included: no deliver runs afterwards. */
 void evparse_free(struct evparse *p);
 
-/* Queue rec[0..len) (loop thread), a malloc'ed buffer of len + 1 bytes
- * that evparse owns from now on (recordio_take: an 8 MB record is not
- * copied). */
+/* Queue rec[0..len) (loop thread), a buffer of len + 1 bytes from
+ * recordio_take() that evparse owns from now on (an 8 MB record is not
+ * copied) and frees with recordio_free(). */
 void evparse_submit(struct evparse *p, char *rec, size_t len, uint64_t tag);
 /* Records submitted and not delivered yet: while any is, a record that
  * must keep its place in the stream has to be submitted too. */

@@ -38,9 +38,12 @@ void recordio_fini(struct recordio *r);
 void recordio_reset(struct recordio *r);
 
 /* From inside the callback: take the record's buffer (`rec`, len + 1 bytes,
- * to be freed with free()); the decoder reads the next record into a new
- * one. For a record handed to another thread without a copy. */
+ * to be freed with recordio_free(), on any thread); the decoder reads the
+ * next record into a new one. For a record handed to another thread
+ * without a copy. */
 char *recordio_take(struct recordio *r);
+/* Free a buffer recordio_take() gave (NULL: nothing). */
+void recordio_free(char *rec);
 
 /* Feed bytes. Returns 0, a callback's non-zero value, or a QM_E* error
  * (QM_EPROTO bad prefix, QM_ETOOBIG record over cap); errors are sticky and

@@ -146,6 +146,6 @@ Test(recordio, a_taken_record_is_the_takers_and_the_next_goes_on)
 	cr_assert_str_eq(t.taken[1], "{\"type\":\"RESCIND\",\"x\":1}");
 	cr_assert_str_eq(t.taken[2], "{}");
 	for (size_t i = 0; i < t.n; i++)
-		free(t.taken[i]);
+		recordio_free(t.taken[i]);
 	recordio_fini(&r);
 }
