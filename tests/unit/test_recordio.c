@@ -149,3 +149,34 @@ Test(recordio, a_taken_record_is_the_takers_and_the_next_goes_on)
 		recordio_free(t.taken[i]);
 	recordio_fini(&r);
 }
+
+/* A big record (from 2 MiB) is read into a mapping of its own: it is whole,
+ * can be taken, and recordio_free() gives it back (a free() of it would be
+ * caught by ASan); a small one after it is on the heap again. */
+Test(recordio, a_big_record_is_whole_and_freed_by_recordio_free)
+{
+	size_t big = (3u << 20) + 17;
+	char *body = malloc(big);
+	cr_assert_not_null(body);
+	for (size_t i = 0; i < big; i++)
+		body[i] = (char)('a' + i % 26);
+	char hdr[32];
+	size_t h = recordio_header(big, hdr, sizeof hdr);
+	struct recordio r;
+	recordio_init(&r, 8u << 20);
+	struct taker t = {.r = &r};
+	cr_assert_eq(recordio_feed(&r, hdr, h, take_all, &t), 0);
+	for (size_t off = 0; off < big; off += 16384) {
+		size_t n = big - off < 16384 ? big - off : 16384;
+		cr_assert_eq(recordio_feed(&r, body + off, n, take_all, &t), 0);
+	}
+	cr_assert_eq(recordio_feed(&r, "2\n{}", 4, take_all, &t), 0);
+	cr_assert_eq(t.n, 2);
+	cr_assert_eq(memcmp(t.taken[0], body, big), 0, "the big record arrived whole");
+	cr_assert_str_eq(t.taken[1], "{}");
+	recordio_free(t.taken[0]);
+	recordio_free(t.taken[1]);
+	recordio_free(NULL);
+	recordio_fini(&r);
+	free(body);
+}
