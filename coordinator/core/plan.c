@@ -437,8 +437,7 @@ void plan_output_free(struct plan_output *out)
 	free(out->unwanted_since_ms);
 	free(out->prober_stale);
 	free(out->releasable);
-	for (size_t i = 0; out->drain && i < out->n_agents; i++)
-		free(out->drain[i].agent_id);
+	free(out->drain_ids);
 	free(out->drain);
 	memset(out, 0, sizeof *out);
 }

@@ -392,7 +392,7 @@ struct plan_progress {
 
 /* Rule 15's verdict on draining one agent. */
 struct plan_drain {
-	char *agent_id;     /* a copy of the agent's id (owned by the output) */
+	char *agent_id;     /* a copy of the agent's id (in the output's drain_ids) */
 	bool safe;          /* draining it now keeps the registry quorum */
 	unsigned staying;   /* ready registries that would stay elsewhere */
 	unsigned members;   /* W: the registry quorum's members */
@@ -421,6 +421,7 @@ struct plan_output {
 	size_t n_reservations;
 	/* n_agents entries parallel to input.agents (rule 15). */
 	struct plan_drain *drain;
+	char *drain_ids;    /* the drain entries' agent ids, one block */
 	struct plan_progress progress[PLAN_PHASE_COUNT];
 	/* Human-readable lines for operators (no control characters), most
 	 * important first: minimum, shutdown / upgrade status, agents, then per

@@ -355,12 +355,20 @@ void pl_drain_verdicts(struct ctx *c)
 	 * of them but pos's own (once, not once per agent: at 10,000 agents
 	 * the per-agent count was 88% of a plan's CPU) */
 	unsigned staying_all = 0;
-	for (size_t p = 0; p < c->na; p++)
+	size_t ids = 0;
+	for (size_t p = 0; p < c->na; p++) {
 		staying_all += registry_stays(c, p);
+		ids += strlen(pl_agent_at(c, p)->agent_id) + 1;
+	}
+	/* the agents' ids in one block: 10,000 of them were 10,000 allocations
+	 * and frees per plan */
+	char *id = c->out->drain_ids = qm_malloc(ids ? ids : 1);
 	for (size_t pos = 0; pos < c->na; pos++) {
 		const struct plan_agent *a = pl_agent_at(c, pos);
 		struct plan_drain *d = &c->out->drain[c->aord[pos]];
-		d->agent_id = qm_strdup(a->agent_id);
+		size_t len = strlen(a->agent_id) + 1;
+		d->agent_id = memcpy(id, a->agent_id, len);
+		id += len;
 		d->members = members;
 		d->quorum = quorum;
 		d->staying = staying_all - registry_stays(c, pos);
