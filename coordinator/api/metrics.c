@@ -318,7 +318,7 @@ static void services(struct metrics_buf *b, struct coord *c)
 		running[s]++;
 		/* as the planner judges readiness (shell/events.c state_ready):
 		 * a passed check where the service has one, else no failed one */
-		enum plan_health h = health_of(c, t->task_id);
+		enum plan_health h = health_at(c, i);
 		if ((c->pc.health_checked & (1u << s)) ? h == PLAN_HEALTH_OK
 						       : h != PLAN_HEALTH_FAILING)
 			healthy[s]++;

@@ -19,6 +19,8 @@ void agents_init(struct coord *c)
 	strmap_init(&c->agent_idx);
 	strmap_init(&c->health_idx);
 	strmap_init(&c->unsent);
+	c->health_layout++;
+	memset(&c->health_pos, 0, sizeof c->health_pos);
 }
 
 /* Frees the tables; c->nodes is the caller's. */
@@ -36,6 +38,8 @@ void agents_fini(struct coord *c)
 	for (size_t i = 0; i < c->nhealth; i++)
 		free(c->health[i].task_id);
 	free(c->health);
+	free(c->health_pos.pos);
+	memset(&c->health_pos, 0, sizeof c->health_pos);
 	while (c->nwaits)
 		wait_remove_at(c, c->nwaits - 1);
 	free(c->waits);
@@ -192,6 +196,29 @@ enum plan_health health_of(struct coord *c, const char *task_id)
 	return h ? h->h : PLAN_HEALTH_UNKNOWN;
 }
 
+/* Positions are found again only when they may have moved: a task added
+ * or removed gives the state a new gen (codec.h), an entry added or
+ * dropped (health_set, health_drop: the last one moves into the hole)
+ * a new health_layout; a value changed in place moves nothing. */
+enum plan_health health_at(struct coord *c, size_t i)
+{
+	struct store_state *st = &c->st;
+	struct health_pos *hp = &c->health_pos;
+	if (hp->st_gen != st->gen || hp->layout != c->health_layout || hp->n != st->ntasks) {
+		hp->pos = qm_realloc(hp->pos, (st->ntasks ? st->ntasks : 1) * sizeof *hp->pos);
+		for (size_t k = 0; k < st->ntasks; k++) {
+			size_t at;
+			hp->pos[k] = strmap_get(&c->health_idx, st->tasks[k].task_id, &at) ? at
+											 : SIZE_MAX;
+		}
+		hp->st_gen = st->gen;
+		hp->layout = c->health_layout;
+		hp->n = st->ntasks;
+	}
+	size_t at = hp->pos[i];
+	return at < c->nhealth ? c->health[at].h : PLAN_HEALTH_UNKNOWN;
+}
+
 void health_set(struct coord *c, const char *task_id, enum plan_health v)
 {
 	struct health *h = health_find(c, task_id);
@@ -201,6 +228,7 @@ void health_set(struct coord *c, const char *task_id, enum plan_health v)
 			c->health = qm_realloc(c->health, c->health_cap * sizeof *c->health);
 		}
 		strmap_put(&c->health_idx, task_id, c->nhealth);
+		c->health_layout++;
 		h = &c->health[c->nhealth++];
 		h->task_id = qm_strdup(task_id);
 		h->heard_in = 0;
@@ -227,6 +255,7 @@ void health_drop(struct coord *c, const char *task_id)
 	if (!h)
 		return;
 	size_t i = (size_t)(h - c->health);
+	c->health_layout++;
 	strmap_del(&c->health_idx, task_id);
 	free(h->task_id);
 	*h = c->health[--c->nhealth];

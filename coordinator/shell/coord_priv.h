@@ -106,6 +106,13 @@ struct rsv_view {
 	bool releasable;
 };
 
+/* Where each task of the state has its health (agents.c health_at). */
+struct health_pos {
+	uint64_t st_gen, layout;
+	size_t n;
+	size_t *pos; /* per task: its index in coord.health, or SIZE_MAX */
+};
+
 struct health {
 	char *task_id;
 	enum plan_health h;
@@ -167,6 +174,11 @@ struct coord {
 	struct health *health;
 	size_t nhealth, health_cap;
 	struct strmap health_idx; /* task id -> index in health */
+	/* health_at: where each task of c->st has its health, found for the
+	 * state of gen st_gen and the health table of layout `layout`
+	 * (c->health_layout, new whenever an entry is added or dropped) */
+	uint64_t health_layout;
+	struct health_pos health_pos;
 	/* Tasks in c->st whose LAUNCH waits for an asynchronous save (a
 	 * launch slice's, planning.c): the master does not know them yet, so
 	 * an explicit reconciliation must not ask about them (it would answer
@@ -446,6 +458,13 @@ void agents_from_nodes(struct coord *c);
 #define UNEXPECTED_RESCAN_MS 5000
 bool agent_admit_node(struct coord *c, const char *agent_id);
 enum plan_health health_of(struct coord *c, const char *task_id);
+/* health_of(c, c->st.tasks[i].task_id), i < c->st.ntasks, without a
+ * look-up by id while neither the state's tasks (store_state.gen) nor the
+ * health table's entries changed: a plan reads every task's health, and
+ * at 10,000 tasks the look-ups (a hash, a probe and a compare of two
+ * scattered strings each) were a quarter of a whole plan's CPU
+ * (offer_cycle.py --profile: health_of under input_tasks). */
+enum plan_health health_at(struct coord *c, size_t i);
 void health_set(struct coord *c, const char *task_id, enum plan_health v);
 void health_drop(struct coord *c, const char *task_id);
 /* A status update of task_id arrived in the current subscription. */

@@ -573,7 +573,7 @@ static void input_tasks(struct coord *c, struct input *ip)
 		pt[i].agent_id = t->agent_id;
 		pt[i].version = t->version[0] ? t->version : NULL;
 		pt[i].state = task_state(t);
-		pt[i].health = health_of(c, t->task_id);
+		pt[i].health = health_at(c, i);
 		pt[i].launched_ms = t->launched_ms;
 		pt[i].kill_requested = t->kill_requested;
 		pt[i].unwanted_since_ms = t->unwanted_since_ms;
