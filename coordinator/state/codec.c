@@ -1,5 +1,6 @@
 #include "state/codec.h"
 
+#include "jtext.h"
 #include "qm_error.h"
 
 #include <cjson/cJSON.h>
@@ -388,34 +389,19 @@ bool store_state_remove_drain(struct store_state *s, const char *agent_id)
  * arrays on one line with ", " between elements; test_store checks that
  * cJSON re-prints what this writes byte for byte. */
 struct jw {
-	char *buf;
-	size_t len, cap;
+	struct jtext t;
 	int depth;
 	bool first[8]; /* per depth: nothing written in it yet */
 };
 
-static void jw_need(struct jw *w, size_t n)
-{
-	if (w->cap - w->len > n)
-		return;
-	size_t cap = w->cap ? w->cap : 4096;
-	while (cap - w->len <= n)
-		cap *= 2;
-	w->buf = qm_realloc(w->buf, cap);
-	w->cap = cap;
-}
-
 static void jw_raw(struct jw *w, const char *s, size_t n)
 {
-	jw_need(w, n);
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
+	jtext_raw(&w->t, s, n);
 }
 
 static void jw_ch(struct jw *w, char c)
 {
-	jw_need(w, 1);
-	w->buf[w->len++] = c;
+	jtext_ch(&w->t, c);
 }
 
 static void jw_tabs(struct jw *w, int n)
@@ -424,36 +410,9 @@ static void jw_tabs(struct jw *w, int n)
 		jw_ch(w, '\t');
 }
 
-/* A string as cJSON escapes it: quote, backslash and the control
- * characters; every other byte as it is. */
 static void jw_str(struct jw *w, const char *s)
 {
-	jw_ch(w, '"');
-	for (const char *p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c >= 32 && c != '"' && c != '\\') {
-			const char *q = p;
-			while (q[1] && (unsigned char)q[1] >= 32 && q[1] != '"' && q[1] != '\\')
-				q++;
-			jw_raw(w, p, (size_t)(q - p) + 1);
-			p = q;
-			continue;
-		}
-		char esc[8];
-		switch (c) {
-		case '"': jw_raw(w, "\\\"", 2); break;
-		case '\\': jw_raw(w, "\\\\", 2); break;
-		case '\b': jw_raw(w, "\\b", 2); break;
-		case '\f': jw_raw(w, "\\f", 2); break;
-		case '\n': jw_raw(w, "\\n", 2); break;
-		case '\r': jw_raw(w, "\\r", 2); break;
-		case '\t': jw_raw(w, "\\t", 2); break;
-		default:
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-			jw_raw(w, esc, 6);
-		}
-	}
-	jw_ch(w, '"');
+	jtext_str(&w->t, s);
 }
 
 /* Before a member or an element at the current depth. */
@@ -562,7 +521,7 @@ int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 	memset(&w, 0, sizeof w);
 	/* ~480 bytes per task at 10,000 agents: grown a few times at most */
 	size_t hint = 4096 + s->ntasks * 320;
-	jw_need(&w, hint < STORE_MAX_BYTES ? hint : STORE_MAX_BYTES);
+	jtext_need(&w.t, hint < STORE_MAX_BYTES ? hint : STORE_MAX_BYTES);
 	jw_open(&w, '{');
 	put_str(&w, "format", STORE_FORMAT);
 	int fv = s->ndrains	      ? STORE_FORMAT_VERSION_DRAINS
@@ -642,15 +601,14 @@ int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 		jw_close(&w, ']');
 	}
 	jw_close(&w, '}');
-	if (w.len > STORE_MAX_BYTES) {
-		free(w.buf);
+	if (w.t.len > STORE_MAX_BYTES) {
+		free(w.t.buf);
 		return QM_ETOOBIG;
 	}
-	jw_raw(&w, "\n", 2); /* the newline and the terminator */
-	w.len--;
-	*out = w.buf;
+	jw_ch(&w, '\n');
+	*out = w.t.buf;
 	if (len)
-		*len = w.len;
+		*len = w.t.len;
 	return 0;
 }
 
