@@ -25,6 +25,7 @@
 #include "core/service.h"
 #include "core/taskspec.h"
 #include "evloop.h"
+#include "jtext.h"
 #include "mesos/mesos.h"
 #include "state/leader.h"
 #include "state/stindex.h"
@@ -381,7 +382,7 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers);
 struct declines {
 	struct {
 		double refuse;
-		cJSON *ids;
+		struct jtext ids; /* the offer_ids array's text, "[" onwards */
 		int n;
 	} v[DECLINE_FILTERS];
 	size_t n;

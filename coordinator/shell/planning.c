@@ -14,6 +14,7 @@
 #include "core/launch.h"
 #include "core/rsv.h"
 #include "jarena.h"
+#include "jtext.h"
 #include "mac.h"
 #include "log.h"
 #include "qm_error.h"
@@ -670,11 +671,17 @@ static void input_free(struct input *ip)
  * about 300 KiB however large the OFFERS event was. */
 static void decline_flush_one(struct coord *c, struct declines *d, size_t i)
 {
-	if (d->v[i].n > 0)
-		(void)mesos_send(c->mc, mesos_call_decline(d->v[i].ids, d->v[i].refuse));
-	else
-		cJSON_Delete(d->v[i].ids);
-	d->v[i].ids = NULL;
+	struct jtext *ids = &d->v[i].ids;
+	if (d->v[i].n > 0) {
+		jtext_ch(ids, ']');
+		/* the ids as text, not a tree of DECLINE_IDS_MAX objects */
+		cJSON *raw = cJSON_CreateRaw(ids->buf);
+		if (!raw)
+			qm_oom();
+		(void)mesos_send(c->mc, mesos_call_decline(raw, d->v[i].refuse));
+	}
+	free(ids->buf);
+	memset(ids, 0, sizeof *ids);
 	d->v[i].n = 0;
 }
 
@@ -690,12 +697,13 @@ void decline_add(struct coord *c, struct declines *d, const char *offer_id, doub
 		}
 		d->v[i].refuse = refuse;
 		d->v[i].n = 0;
-		d->v[i].ids = NULL;
+		memset(&d->v[i].ids, 0, sizeof d->v[i].ids);
 		d->n++;
 	}
-	if (!d->v[i].ids)
-		d->v[i].ids = cJSON_CreateArray();
-	cJSON_AddItemToArray(d->v[i].ids, mesos_id(offer_id));
+	/* an OfferID: {"value": id} */
+	jtext_raw(&d->v[i].ids, d->v[i].n ? ",{\"value\":" : "[{\"value\":", 10);
+	jtext_str(&d->v[i].ids, offer_id);
+	jtext_ch(&d->v[i].ids, '}');
 	c->n.declined++;
 	if (++d->v[i].n == DECLINE_IDS_MAX)
 		decline_flush_one(c, d, i);
