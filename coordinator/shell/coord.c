@@ -652,6 +652,9 @@ void coord_free(struct coord *c)
 	for (size_t i = 0; i < 4; i++)
 		free(c->restr_buf[i]);
 	plan_output_free(&c->last);
+	free(c->plan_scratch.pa);
+	free(c->plan_scratch.pt);
+	free(c->plan_scratch.reasons);
 	evlog_free(c->evlog);
 	c->evlog = NULL;
 	if (c->secret) {

@@ -256,6 +256,16 @@ struct coord {
 	int64_t retry_delay_ms, retry_last_ms;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;
 	struct plan_output last;      /* last plan, for REST */
+	/* The planner's per-agent and per-task input arrays, kept from one
+	 * plan to the next (planning.c input_build): made afresh, at 10,000
+	 * agents their pages were faulted in and cleared again on every plan,
+	 * since the heap trim gives them back between offer cycles. */
+	struct {
+		struct plan_agent *pa;
+		struct plan_task *pt;
+		char **reasons;
+		size_t agents_cap, tasks_cap, reasons_cap;
+	} plan_scratch;
 	struct inverse *inverses;     /* reserve.c */
 	size_t ninverses, inverses_cap;
 	struct rsv_view *rsv_view;    /* parallel to nothing: rebuilt by every plan */

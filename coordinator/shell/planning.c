@@ -540,9 +540,24 @@ struct input {
 	struct plan_inverse_offer *pi;
 };
 
+/* n zeroed elements of `size` in the kept array *p of *cap elements. */
+static void *scratch(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n > *cap || !p) {
+		size_t want = n > 16 ? n + n / 4 : 16;
+		free(p);
+		p = qm_calloc(want, size);
+		*cap = want;
+		return p;
+	}
+	memset(p, 0, n * size);
+	return p;
+}
+
 static void input_agents(struct coord *c, struct input *ip)
 {
-	struct plan_agent *pa = qm_calloc(c->nagents ? c->nagents : 1, sizeof *pa);
+	struct plan_agent *pa = c->plan_scratch.pa =
+		scratch(c->plan_scratch.pa, &c->plan_scratch.agents_cap, c->nagents, sizeof *pa);
 	for (size_t i = 0; i < c->nagents; i++) {
 		struct agent *a = &c->agents[i];
 		pa[i].agent_id = a->id;
@@ -562,10 +577,13 @@ static void input_agents(struct coord *c, struct input *ip)
 
 static void input_tasks(struct coord *c, struct input *ip)
 {
-	struct plan_task *pt = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *pt);
+	size_t nt = c->st.ntasks;
+	struct plan_task *pt = c->plan_scratch.pt =
+		scratch(c->plan_scratch.pt, &c->plan_scratch.tasks_cap, nt, sizeof *pt);
 	/* pointers, not a 320-byte buffer per task: 3.2 MB to clear on every
 	 * plan at 10,000 tasks, for the rare task that has a reason */
-	char **reasons = qm_calloc(c->st.ntasks ? c->st.ntasks : 1, sizeof *reasons);
+	char **reasons = c->plan_scratch.reasons =
+		scratch(c->plan_scratch.reasons, &c->plan_scratch.reasons_cap, nt, sizeof *reasons);
 	char why[320];
 	for (size_t i = 0; i < c->st.ntasks; i++) {
 		struct store_task *t = &c->st.tasks[i];
@@ -647,13 +665,11 @@ static void input_build(struct coord *c, int64_t now, struct input *ip)
 	input_reservations(c, ip);
 }
 
+/* The per-agent and per-task arrays stay (c->plan_scratch). */
 static void input_free(struct input *ip)
 {
-	free(ip->pa);
-	free(ip->pt);
 	for (size_t i = 0; ip->reasons && i < ip->in.n_tasks; i++)
 		free(ip->reasons[i]);
-	free(ip->reasons);
 	free(ip->ph);
 	free(ip->pr);
 	free(ip->pi);
