@@ -1,6 +1,7 @@
 #include "jarena.h"
 
 #include "qm_error.h"
+#include "warm.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,48 +35,29 @@ struct jarena {
 	bool spilled;
 };
 
-/* The last big arena unmapped, kept mapped for the next big event: its
- * pages are resident already, so the next tree is built without faulting
- * and zeroing them again. On this VM, where each fault traps, faulting in
- * the ~47 MiB tree of an OFFERS event of 10,000 agents was a fifth of the
- * coordinator's CPU per offer even in huge pages (offer_cycle.py
- * --profile: clear_page_erms under do_huge_pmd_anonymous_page). One slot,
- * shared by the threads (the parser maps, the loop or the parser unmaps);
- * jarena_trim() gives it back once events stop coming. Big arenas' sizes
- * are rounded up to a power of two (address space only: MAP_NORESERVE,
- * untouched pages cost nothing) so that events of about the same size fit
- * the kept one. */
-static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *warm_base;
-static size_t warm_cap;
-static size_t warm_used;   /* the most any tree used of it: what is resident */
-static bool warm_fresh;    /* given back since the last jarena_trim() */
-
-static size_t round_big(size_t cap)
-{
-	size_t r = JARENA_HUGE_MIN;
-	while (r < cap && r <= SIZE_MAX / 2)
-		r *= 2;
-	return r < cap ? cap : r;
-}
+/* The last big arena unmapped is kept mapped for the next big event
+ * (warm.h): its pages are resident already, so the next tree is built
+ * without faulting and zeroing them again. On this VM, where each fault
+ * traps, faulting in the ~47 MiB tree of an OFFERS event of 10,000 agents
+ * was a fifth of the coordinator's CPU per offer even in huge pages
+ * (offer_cycle.py --profile: clear_page_erms under
+ * do_huge_pmd_anonymous_page). jarena_trim() gives it back once events
+ * stop coming. Big arenas' sizes are rounded up to a power of two so that
+ * events of about the same size fit the kept one. */
+static struct warm warm_arena = WARM_INIT;
 
 static void *map_arena(size_t *cap, size_t *used_max)
 {
 	*used_max = 0;
 	if (*cap >= JARENA_HUGE_MIN) {
-		*cap = round_big(*cap);
-		pthread_mutex_lock(&warm_mu);
-		void *w = NULL;
-		if (warm_base && warm_cap >= *cap) {
-			w = warm_base;
-			*cap = warm_cap;
-			*used_max = warm_used;
-			warm_base = NULL;
-			warm_cap = warm_used = 0;
-		}
-		pthread_mutex_unlock(&warm_mu);
-		if (w)
+		*cap = warm_round(*cap, JARENA_HUGE_MIN);
+		size_t wcap, wused;
+		void *w = warm_take(&warm_arena, *cap, &wcap, &wused);
+		if (w) {
+			*cap = wcap;
+			*used_max = wused;
 			return w;
+		}
 	}
 	void *p = mmap(NULL, *cap, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -100,44 +82,15 @@ static size_t resident(size_t used, size_t touched)
 
 static void unmap_arena(void *base, size_t cap, size_t used)
 {
-	if (cap >= JARENA_HUGE_MIN) {
-		pthread_mutex_lock(&warm_mu);
-		if (!warm_base || warm_cap < cap) {
-			void *old = warm_base;
-			size_t oldcap = warm_cap;
-			warm_base = base;
-			warm_cap = cap;
-			warm_used = used;
-			base = old;
-			cap = oldcap;
-		}
-		warm_fresh = true;
-		pthread_mutex_unlock(&warm_mu);
-	}
-	if (base)
+	if (cap >= JARENA_HUGE_MIN)
+		warm_give(&warm_arena, base, cap, used);
+	else
 		munmap(base, cap);
 }
 
 bool jarena_trim(size_t *kept)
 {
-	void *base = NULL;
-	size_t cap = 0;
-	bool keep;
-	pthread_mutex_lock(&warm_mu);
-	keep = warm_base && warm_fresh;
-	warm_fresh = false;
-	if (!keep) {
-		base = warm_base;
-		cap = warm_cap;
-		warm_base = NULL;
-		warm_cap = warm_used = 0;
-	}
-	if (kept)
-		*kept = warm_used;
-	pthread_mutex_unlock(&warm_mu);
-	if (base)
-		munmap(base, cap);
-	return keep;
+	return warm_trim(&warm_arena, kept);
 }
 
 void jarena_begin(size_t text_len)

@@ -1,6 +1,7 @@
 #include "mesos/recordio.h"
 
 #include "qm_error.h"
+#include "warm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,36 +39,46 @@ const char *recordio_error(const struct recordio *r)
 	return r->error ? r->errmsg : "";
 }
 
-/* A body buffer: RECORDIO_HEAD bytes saying how it was made, then the
- * record. A big one is a mapping of its own in huge pages where the kernel
- * has them (THP "madvise", Debian's default): an OFFERS event of 10,000
- * agents is 7.7 MiB, and copying it from curl's chunks into 4 KiB pages
- * faulted in ~1,900 times per event, 11% of the coordinator's CPU in the
- * offer cycles on this VM (offer_cycle.py --profile); in 2 MiB pages it
- * is four faults. Small records stay on the heap: a heartbeat is no reason
- * to clear 2 MiB. */
+/* A body buffer: RECORDIO_HEAD bytes saying how it was made (the size of
+ * its mapping, 0 for the heap, and the bytes of it touched), then the
+ * record. A big one is a mapping of its own in huge pages where the
+ * kernel has them (THP "madvise", Debian's default), and the last one is
+ * kept for the next big record (warm.h) until recordio_trim() finds it
+ * unused: an OFFERS event of 10,000 agents is 7.7 MiB, and copying it from
+ * curl's chunks into fresh pages faulted them in and cleared them for
+ * every event, 11% of the coordinator's CPU in the offer cycles on this VM
+ * in 4 KiB pages and 7% in 2 MiB ones (offer_cycle.py --profile:
+ * recordio_feed, clear_page_erms). Small records stay on the heap: a
+ * heartbeat is no reason to clear 2 MiB. */
 #define RECORDIO_HEAD 16u
 #define RECORDIO_MAP_MIN (2u << 20)
+
+static struct warm warm_rec = WARM_INIT;
 
 static char *buf_new(size_t len)
 {
 	size_t total = RECORDIO_HEAD + len + 1;
-	size_t maplen = 0;
+	size_t head[2] = {0, total}; /* mapping size, bytes touched */
 	char *base = NULL;
 	if (total >= RECORDIO_MAP_MIN) {
-		maplen = (total + RECORDIO_MAP_MIN - 1) & ~((size_t)RECORDIO_MAP_MIN - 1);
-		void *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED) {
-			maplen = 0;
-		} else {
-			(void)madvise(m, maplen, MADV_HUGEPAGE);
-			base = m;
+		size_t cap = warm_round(total, RECORDIO_MAP_MIN), used = 0;
+		base = warm_take(&warm_rec, cap, &cap, &used);
+		if (!base) {
+			void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			if (m != MAP_FAILED) {
+				(void)madvise(m, cap, MADV_HUGEPAGE);
+				base = m;
+			}
+		}
+		if (base) {
+			head[0] = cap;
+			head[1] = used > total ? used : total;
 		}
 	}
 	if (!base)
 		base = qm_malloc(total);
-	memcpy(base, &maplen, sizeof maplen);
+	memcpy(base, head, sizeof head);
 	return base + RECORDIO_HEAD;
 }
 
@@ -76,12 +87,17 @@ void recordio_free(char *rec)
 	if (!rec)
 		return;
 	char *base = rec - RECORDIO_HEAD;
-	size_t maplen;
-	memcpy(&maplen, base, sizeof maplen);
-	if (maplen)
-		munmap(base, maplen);
+	size_t head[2];
+	memcpy(head, base, sizeof head);
+	if (head[0])
+		warm_give(&warm_rec, base, head[0], head[1]);
 	else
 		free(base);
+}
+
+bool recordio_trim(size_t *kept)
+{
+	return warm_trim(&warm_rec, kept);
 }
 
 /* One buffer per record, of its size (never beyond cap), so a stream of

@@ -11,6 +11,7 @@
 #ifndef QM_RECORDIO_H
 #define QM_RECORDIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,8 +43,13 @@ void recordio_reset(struct recordio *r);
  * next record into a new one. For a record handed to another thread
  * without a copy. */
 char *recordio_take(struct recordio *r);
-/* Free a buffer recordio_take() gave (NULL: nothing). */
+/* Free a buffer recordio_take() gave (NULL: nothing). A big one's
+ * mapping is kept for the next big record (warm.h). */
 void recordio_free(char *rec);
+/* Unmap the kept mapping of big records unless one was freed since the
+ * last call (as jarena_trim); true when one is still kept, *kept (may be
+ * NULL) its resident bytes. Thread-safe. */
+bool recordio_trim(size_t *kept);
 
 /* Feed bytes. Returns 0, a callback's non-zero value, or a QM_E* error
  * (QM_EPROTO bad prefix, QM_ETOOBIG record over cap); errors are sticky and

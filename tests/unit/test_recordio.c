@@ -180,3 +180,47 @@ Test(recordio, a_big_record_is_whole_and_freed_by_recordio_free)
 	recordio_fini(&r);
 	free(body);
 }
+
+static char *feed_big(struct recordio *r, struct taker *t, size_t big, char fill)
+{
+	char *body = malloc(big);
+	cr_assert_not_null(body);
+	memset(body, fill, big);
+	body[0] = '{';
+	char hdr[32];
+	size_t h = recordio_header(big, hdr, sizeof hdr);
+	size_t before = t->n;
+	cr_assert_eq(recordio_feed(r, hdr, h, take_all, t), 0);
+	cr_assert_eq(recordio_feed(r, body, big, take_all, t), 0);
+	cr_assert_eq(t->n, before + 1);
+	cr_assert_eq(memcmp(t->taken[before], body, big), 0);
+	free(body);
+	return t->taken[before];
+}
+
+/* The mapping of a big record, once freed, is kept for the next big one
+ * of about the same size (its pages resident: no faults, no clearing) and
+ * unmapped by the second recordio_trim() without a big record between. */
+Test(recordio, a_big_records_mapping_is_kept_for_the_next_until_a_quiet_trim)
+{
+	while (recordio_trim(NULL)) /* nothing kept from another test */
+		;
+	struct recordio r;
+	recordio_init(&r, 16u << 20);
+	struct taker t = {.r = &r};
+	char *first = feed_big(&r, &t, (3u << 20) + 5, 'a');
+	recordio_free(first);
+	size_t kept = 0;
+	cr_assert(recordio_trim(&kept), "freed since the last trim: kept");
+	cr_assert_geq(kept, 3u << 20, "what it holds resident: %zu", kept);
+	char *second = feed_big(&r, &t, (3u << 20) + 999, 'b');
+	cr_assert_eq(second, first, "the kept mapping is reused");
+	recordio_free(second);
+	cr_assert(recordio_trim(NULL), "used again since the last trim: kept");
+	cr_assert_not(recordio_trim(&kept), "not used since: unmapped");
+	cr_assert_eq(kept, 0);
+	char *third = feed_big(&r, &t, (3u << 20) + 5, 'c');
+	recordio_free(third);
+	cr_assert_not(recordio_trim(NULL) && recordio_trim(NULL));
+	recordio_fini(&r);
+}
