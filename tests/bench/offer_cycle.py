@@ -782,8 +782,8 @@ def print_figures(results, a):
         ("  of it a whole plan, mean while cycling (us per agent)",
          lambda r: "%.2f" % (1000.0 * r["cycle_plan_ms"] / r["agents"])
          if "cycle_plan_ms" in r else "-"),
-        ("cJSON parse floor, best of before/after (us per offer)",
-         lambda r: "%.1f (%s)" % (r["cjson_floor_us"], " / ".join(
+        ("cJSON parse floor, best of before/after (us)",
+         lambda r: "%.1f (%s)" % (r["cjson_floor_us"], "/".join(
              "%.1f" % x for x in r.get("cjson_floors", [])))
          if "cjson_floor_us" in r
          else "-"),
