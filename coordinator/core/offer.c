@@ -747,6 +747,18 @@ void taskspec_offers_free(struct taskspec_offers *b)
 
 void taskspec_offer_own_json(struct taskspec_offer *o)
 {
+	taskspec_offer_own_text(o);
+	for (size_t i = 0; i < o->nres; i++) {
+		struct taskspec_resource *r = &o->res[i];
+		if (r->src_owned || !r->src)
+			continue;
+		r->src = cj_ck(cJSON_Duplicate(r->src, true));
+		r->src_owned = true;
+	}
+}
+
+void taskspec_offer_own_text(struct taskspec_offer *o)
+{
 	o->unavailability = NULL; /* read while the event is handled only */
 	if (!o->text && o->id) {
 		const char **f[] = {&o->id, &o->agent_id, &o->hostname, &o->role};
@@ -759,13 +771,6 @@ void taskspec_offer_own_json(struct taskspec_offer *o)
 			*f[i] = p;
 			p += len[i];
 		}
-	}
-	for (size_t i = 0; i < o->nres; i++) {
-		struct taskspec_resource *r = &o->res[i];
-		if (r->src_owned || !r->src)
-			continue;
-		r->src = cj_ck(cJSON_Duplicate(r->src, true));
-		r->src_owned = true;
 	}
 }
 

@@ -121,6 +121,10 @@ void taskspec_offer_free(struct taskspec_offer *o);
  * copy of its own (freed by taskspec_offer_free). For an offer kept past
  * the event it came in (a launch slice, planning.c). */
 void taskspec_offer_own_json(struct taskspec_offer *o);
+/* The first part of that only: id, agent_id, hostname and role copied
+ * (unavailability cleared); the resources still borrow. For an offer that
+ * is only answered later (by id), after the JSON may be gone. */
+void taskspec_offer_own_text(struct taskspec_offer *o);
 
 /* An OFFERS event's offers, all parsed: what the coordinator handles, read
  * in one pure step (for a big event on the Mesos client's parser thread,
