@@ -342,6 +342,17 @@ Test(taskspec, an_owned_offer_outlives_its_event)
 	cJSON_Delete(t);
 	taskspec_offer_free(&o);
 	cr_assert_null(o.id, "freed: emptied");
+
+	/* own_text: the ids only (a launch slice, answered by id later) */
+	ev = parse(offers_event);
+	cr_assert_eq(taskspec_offer_parse(first_offer(ev), &o, err, sizeof err), 0, "%s", err);
+	taskspec_offer_own_text(&o);
+	cJSON_Delete(ev);
+	cr_assert_str_eq(o.id, "M-O17");
+	cr_assert_str_eq(o.agent_id, "M-S3");
+	cr_assert_str_eq(o.hostname, "node-3");
+	cr_assert_str_eq(o.role, "quobyte");
+	taskspec_offer_free(&o);
 }
 
 /* ---- fitting -------------------------------------------------------- */
