@@ -84,11 +84,11 @@ struct taskspec_offer {
 	/* Borrowed from the offer's JSON, as the resources' src are (checked:
 	 * id and agent_id taskspec_id_valid, hostname and role text_ok within
 	 * TASKSPEC_ID_MAX / TASKSPEC_ROLE_MAX), or, after
-	 * taskspec_offer_own_json, copies in `text`. Pointers rather than
-	 * 256-byte buffers: an OFFERS event of 10,000 offers parsed 12 MB of
-	 * mostly zeros (fresh pages to fault in and clear) and a launch that
-	 * kept its offers for later slices copied them again. NULL only in an
-	 * emptied offer (all zero). */
+	 * taskspec_offer_own_text (or _own_json), copies in `text`. Pointers
+	 * rather than 256-byte buffers: an OFFERS event of 10,000 offers
+	 * parsed 12 MB of mostly zeros (fresh pages to fault in and clear)
+	 * and a launch that kept its offers for later slices copied them
+	 * again. NULL only in an emptied offer (all zero). */
 	const char *id;
 	const char *agent_id;
 	const char *hostname;
@@ -96,7 +96,7 @@ struct taskspec_offer {
 	char *text;        /* the four above, once owned; else NULL */
 	/* The offer's "unavailability" (maintenance, mesos.proto Offer), or
 	 * NULL: borrowed from the event, to be read while it is handled
-	 * (taskspec_offer_own_json clears it). */
+	 * (taskspec_offer_own_text and _own_json clear it). */
 	const cJSON *unavailability;
 	struct taskspec_attr *attrs;
 	size_t nattrs;

@@ -1043,7 +1043,7 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 	struct declines d = {.n = 0};
 	for (size_t k = 0; k < noffers; k++) {
 		if (!offers[k].id)
-			continue; /* kept for a later slice (an offer's id is never empty) */
+			continue; /* kept for a later slice: emptied, no id */
 		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
 					      : (double)c->cfg->decline_seconds / 1000.0;
 		int nl = cJSON_GetArraySize(ops[k].launch);
