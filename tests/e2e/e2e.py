@@ -660,17 +660,8 @@ class Cluster:
                 for t in self.emulator.tasks() if t.get("pending_updates")]))
 
     def finish(self, testcase, quiesce=True, audit_checks=None):
-        """Quiesce, stop the emulator and with it the probers, stop the
-        coordinator (SIGTERM: clean exit, no sanitizer report), audit the
-        journal.
-
-        The probers go first, while the coordinator still holds their bus
-        connections: a prober whose request is handed to a connection the
-        coordinator is closing at that moment loses the message inside
-        NNG 1.5.2 (Debian 12; nanomsg/nng#1713, fixed in 1.6.0), and
-        LeakSanitizer then reports it at the prober's exit (two of the
-        fresh-clone CI runs of sessions 30 and 32 failed so). A prober
-        stopped first settles its request and closes a quiet connection."""
+        """Quiesce, stop the coordinator (SIGTERM: clean exit, no sanitizer
+        report), stop the emulator, audit the journal."""
         if quiesce:
             self.quiesce()
         c = self.coordinator
@@ -678,8 +669,6 @@ class Cluster:
             testcase.assertTrue(c.alive(), "coordinator died: exit %s\n%s"
                                 % (c.proc.returncode,
                                    c.stderr_text()[-3000:]))
-        self.emulator.stop()
-        if c is not None and not c.stopped:
             rc, _ = c.stop(timeout=15)
             testcase.assertEqual(rc, 0, "coordinator exit status %s on "
                                  "SIGTERM; stderr tail:\n%s"
@@ -692,6 +681,7 @@ class Cluster:
                                  (-signal.SIGSEGV, -signal.SIGABRT,
                                   -signal.SIGBUS, -signal.SIGFPE, 86),
                                  "coordinator crashed")
+        self.emulator.stop()
         for path in self.sandbox_stderr():
             with open(path, errors="replace") as f:
                 text = f.read()
