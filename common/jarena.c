@@ -46,32 +46,19 @@ struct jarena {
  * events of about the same size fit the kept one. */
 static struct warm warm_arena = WARM_INIT;
 
+/* A big tree's arena in huge pages (warm_map): a 7.7 MiB OFFERS event of
+ * 10,000 offers fills ~47 MiB, and faulting that in 4 KiB pages took
+ * 150-220 ms on a VM where each fault traps (tests/bench/README.md),
+ * against 11-18 ms in 2 MiB pages. Not for small records: a 2 MiB page to
+ * zero for a heartbeat would cost more than it saves. */
 static void *map_arena(size_t *cap, size_t *used_max)
 {
 	*used_max = 0;
-	if (*cap >= JARENA_HUGE_MIN) {
-		*cap = warm_round(*cap, JARENA_HUGE_MIN);
-		size_t wcap, wused;
-		void *w = warm_take(&warm_arena, *cap, &wcap, &wused);
-		if (w) {
-			*cap = wcap;
-			*used_max = wused;
-			return w;
-		}
-	}
+	if (*cap >= JARENA_HUGE_MIN)
+		return warm_map(&warm_arena, *cap, JARENA_HUGE_MIN, cap, used_max);
 	void *p = mmap(NULL, *cap, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	/* A big tree's arena in huge pages where the kernel has them (THP
-	 * "madvise" mode is Debian's default): a 7.7 MiB OFFERS event of
-	 * 10,000 offers fills ~47 MiB, and faulting that in 4 KiB pages took
-	 * 150-220 ms on a VM where each fault traps (tests/bench/README.md),
-	 * against 11-18 ms in 2 MiB pages. Not for small records: a 2 MiB page
-	 * to zero for a heartbeat would cost more than it saves. */
-	if (*cap >= JARENA_HUGE_MIN)
-		(void)madvise(p, *cap, MADV_HUGEPAGE);
-	return p;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 /* What a mapping holds resident: the most any tree used of it. */

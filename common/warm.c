@@ -26,6 +26,21 @@ void *warm_take(struct warm *w, size_t need, size_t *cap, size_t *used)
 	return p;
 }
 
+void *warm_map(struct warm *w, size_t need, size_t min, size_t *cap, size_t *used)
+{
+	*cap = warm_round(need, min);
+	void *p = warm_take(w, *cap, cap, used);
+	if (p)
+		return p;
+	*used = 0;
+	p = mmap(NULL, *cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, *cap, MADV_HUGEPAGE);
+	return p;
+}
+
 void warm_give(struct warm *w, void *base, size_t cap, size_t used)
 {
 	pthread_mutex_lock(&w->mu);

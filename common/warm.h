@@ -29,6 +29,13 @@ size_t warm_round(size_t n, size_t min);
 /* The kept mapping if it has at least need bytes (taken out of the slot:
  * *cap its size, *used what it holds resident), else NULL. */
 void *warm_take(struct warm *w, size_t need, size_t *cap, size_t *used);
+/* A mapping of at least need bytes, its size (*cap) a power of two from
+ * min: the kept one when it is big enough (*used its resident bytes),
+ * else a new one (*used 0), reserved lazily (MAP_NORESERVE: untouched
+ * pages cost nothing) and in huge pages where the kernel has them (THP
+ * "madvise" mode, Debian's default; on this VM faulting in a big buffer
+ * in 4 KiB pages cost ten times more). NULL when mmap fails. */
+void *warm_map(struct warm *w, size_t need, size_t min, size_t *cap, size_t *used);
 /* Give a mapping of cap bytes, `used` of them touched, back: the larger
  * of it and the one kept stays, the other is unmapped. */
 void warm_give(struct warm *w, void *base, size_t cap, size_t used);

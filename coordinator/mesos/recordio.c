@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 void recordio_init(struct recordio *r, size_t cap)
 {
@@ -61,16 +60,8 @@ static char *buf_new(size_t len)
 	size_t head[2] = {0, total}; /* mapping size, bytes touched */
 	char *base = NULL;
 	if (total >= RECORDIO_MAP_MIN) {
-		size_t cap = warm_round(total, RECORDIO_MAP_MIN), used = 0;
-		base = warm_take(&warm_rec, cap, &cap, &used);
-		if (!base) {
-			void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-			if (m != MAP_FAILED) {
-				(void)madvise(m, cap, MADV_HUGEPAGE);
-				base = m;
-			}
-		}
+		size_t cap, used;
+		base = warm_map(&warm_rec, total, RECORDIO_MAP_MIN, &cap, &used);
 		if (base) {
 			head[0] = cap;
 			head[1] = used > total ? used : total;
