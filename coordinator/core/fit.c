@@ -162,7 +162,14 @@ static void range_take(struct taskspec_resource *r, uint64_t p)
 		} else if (p == g->end) {
 			g->end--;
 		} else {
-			r->free = qm_realloc(r->free, (r->nfree + 1) * sizeof *r->free);
+			if (r->free_heap) {
+				r->free = qm_realloc(r->free, (r->nfree + 1) * sizeof *r->free);
+			} else { /* the offer's pool's: nothing in it grows */
+				struct taskspec_range *f = qm_malloc((r->nfree + 1) * sizeof *f);
+				memcpy(f, r->free, r->nfree * sizeof *f);
+				r->free = f;
+				r->free_heap = true;
+			}
 			g = &r->free[i];
 			memmove(g + 1, g, (r->nfree - i) * sizeof *g);
 			g[0].end = p - 1;

@@ -4,6 +4,7 @@
 #include "core/cj.h"
 #include "core/rsv.h"
 #include "core/text.h"
+#include "pool.h"
 #include "qm_error.h"
 
 #include <inttypes.h>
@@ -38,17 +39,13 @@ static void ranges_normalise(struct taskspec_range *r, size_t *n)
 	*n = o + 1;
 }
 
+/* What of r is not its offer's pool's. */
 static void res_fini(struct taskspec_resource *r)
 {
 	if (r->src_owned)
 		cJSON_Delete((cJSON *)r->src);
-	free(r->ranges);
-	free(r->free);
-	free(r->role);
-	free(r->rsv_framework);
-	free(r->rsv_service);
-	free(r->mount_root);
-	free(r->kind);
+	if (r->free_heap)
+		free(r->free);
 	memset(r, 0, sizeof *r);
 }
 
@@ -124,6 +121,14 @@ struct idtext {
 	size_t n, cap;
 };
 
+/* What parsing offers works with: the pool their pieces go to, and
+ * scratch space kept from one resource (and offer) to the next. */
+struct oparse {
+	struct pool *pool;
+	struct idtext id;                         /* a kind's text being built */
+	char val[TASKSPEC_ATTR_VALUE_MAX + 1];    /* an attribute's value */
+};
+
 static void id_raw(struct idtext *b, const char *s, size_t len)
 {
 	if (b->n + len + 1 > b->cap) {
@@ -183,9 +188,10 @@ static void norm_entry(struct idtext *b, const char *type, const char *role,
 
 /* Pre-refinement: "role" (default "*") and an optional "reservation"
  * object (DYNAMIC, else STATIC). 0, or -1 with why. */
-static int norm_pre(const cJSON *role, const cJSON *resv, struct idtext *b,
+static int norm_pre(const cJSON *role, const cJSON *resv, struct oparse *x,
 		    struct taskspec_resource *r, char *why, size_t wlen)
 {
+	struct idtext *b = &x->id;
 	const char *rs = "*";
 	if (role && !cJSON_IsNull(role)) {
 		if (!cJSON_IsString(role) || !*role->valuestring) {
@@ -208,16 +214,17 @@ static int norm_pre(const cJSON *role, const cJSON *resv, struct idtext *b,
 		return 0;
 	}
 	norm_entry(b, dyn ? "DYNAMIC" : "STATIC", rs, dyn ? resv : NULL);
-	r->role = qm_strdup(rs);
+	r->role = pool_strdup(x->pool, rs);
 	r->dynamic = dyn;
 	return 0;
 }
 
 /* Post-refinement: the "reservations" stack; the last entry is the
  * current reservation. 0, or -1 with why. */
-static int norm_post(const cJSON *stack, struct idtext *b,
+static int norm_post(const cJSON *stack, struct oparse *x,
 		     struct taskspec_resource *r, char *why, size_t wlen)
 {
+	struct idtext *b = &x->id;
 	r->refinement = true;
 	const cJSON *it;
 	const char *last_role = NULL, *last_type = NULL;
@@ -233,7 +240,7 @@ static int norm_post(const cJSON *stack, struct idtext *b,
 		last_type = ty;
 	}
 	if (last_role) {
-		r->role = qm_strdup(last_role);
+		r->role = pool_strdup(x->pool, last_role);
 		r->dynamic = last_type && strcmp(last_type, "DYNAMIC") == 0;
 	}
 	return 0;
@@ -243,9 +250,10 @@ static int norm_post(const cJSON *stack, struct idtext *b,
  * format it was offered in (§5.1), so that identical reservations compare
  * equal as text. Fills role/dynamic/refinement of r. -1 with why set when
  * the fields are malformed or mix both formats. */
-static int reservation_normalise(const struct res_fields *f, struct idtext *b,
+static int reservation_normalise(const struct res_fields *f, struct oparse *x,
 				 struct taskspec_resource *r, char *why, size_t wlen)
 {
+	struct idtext *b = &x->id;
 	const cJSON *role = f->role;
 	const cJSON *resv = f->reservation;
 	const cJSON *stack = f->reservations;
@@ -260,8 +268,8 @@ static int reservation_normalise(const struct res_fields *f, struct idtext *b,
 		return -1;
 	}
 	id_raw(b, "[", 1);
-	int rv = pre ? norm_pre(role, resv, b, r, why, wlen)
-		     : norm_post(stack, b, r, why, wlen);
+	int rv = pre ? norm_pre(role, resv, x, r, why, wlen)
+		     : norm_post(stack, x, r, why, wlen);
 	id_raw(b, "]", 1);
 	return rv;
 }
@@ -269,7 +277,7 @@ static int reservation_normalise(const struct res_fields *f, struct idtext *b,
 static const char *const value_keys[] = {"scalar", "ranges", "set", "text"};
 
 /* A Resource's type and value into r (r->name set). 0, or -1 with why. */
-static int resource_value(const struct res_fields *f, const char *type,
+static int resource_value(const struct res_fields *f, const char *type, struct pool *pool,
 			  struct taskspec_resource *r, char *why, size_t wlen)
 {
 	const char *name = r->name;
@@ -298,7 +306,7 @@ static int resource_value(const struct res_fields *f, const char *type,
 				 name, TASKSPEC_OFFER_MAX_RANGES);
 			return -1;
 		}
-		r->ranges = qm_calloc((size_t)n, sizeof *r->ranges);
+		r->ranges = pool_alloc(pool, (size_t)n * sizeof *r->ranges);
 		const cJSON *it;
 		cJSON_ArrayForEach(it, arr) {
 			uint64_t b, e;
@@ -325,9 +333,10 @@ static int resource_value(const struct res_fields *f, const char *type,
 /* r->kind: the identity (§5.3) as one comparable text, its fields in a
  * fixed order; also r's flags. b holds the name, type and allocation role,
  * then the normalised reservations (reservation_normalise). */
-static void resource_identity(const struct res_fields *f, struct idtext *b,
+static void resource_identity(const struct res_fields *f, struct oparse *x,
 			      struct taskspec_resource *r)
 {
+	struct idtext *b = &x->id;
 	const cJSON *disk = f->disk;
 	const cJSON *prov = f->provider_id;
 	const cJSON *rev = f->revocable;
@@ -340,8 +349,8 @@ static void resource_identity(const struct res_fields *f, struct idtext *b,
 	id_put_json(b, 'v', prov);
 	id_raw(b, r->revocable ? "R1" : "R0", 2);
 	id_raw(b, r->shared ? "S1" : "S0", 2);
-	r->kind = b->p;
-	b->p = NULL;
+	r->kind = memcpy(pool_alloc(x->pool, b->n + 1), b->p, b->n + 1);
+	b->n = 0;
 }
 
 /* The current reservation's object: the last of "reservations"
@@ -375,7 +384,8 @@ static bool set_in(const cJSON *o, const char *key)
  * reserved: src/master/validation.cpp, operation::validate for Reserve,
  * 1.4.0), not shared or revocable, not from a resource provider. A root
  * we cannot hold as text leaves the kind unusable (NULL). */
-static void mount_parse(const struct res_fields *f, struct taskspec_resource *r)
+static void mount_parse(const struct res_fields *f, struct pool *pool,
+			struct taskspec_resource *r)
 {
 	if (!r->has_disk || r->type != TASKSPEC_SCALAR ||
 	    strcmp(r->name, "disk") != 0 || r->shared || r->revocable ||
@@ -389,11 +399,11 @@ static void mount_parse(const struct res_fields *f, struct taskspec_resource *r)
 	const char *root = cj_str(cJSON_GetObjectItemCaseSensitive(src, "mount"), "root");
 	if (!ty || strcmp(ty, "MOUNT") != 0 || !text_ok(root, TASKSPEC_PATH_MAX))
 		return;
-	r->mount_root = qm_strdup(root);
+	r->mount_root = pool_strdup(pool, root);
 }
 
 /* Parse one Resource into r (zeroed by the caller). 0, or -1 with why. */
-static int resource_parse(const cJSON *j, struct taskspec_resource *r,
+static int resource_parse(const cJSON *j, struct oparse *x, struct taskspec_resource *r,
 			  char *why, size_t wlen)
 {
 	if (!cJSON_IsObject(j)) {
@@ -413,26 +423,28 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 		snprintf(why, wlen, "resource %s without a type", name);
 		return -1;
 	}
-	if (resource_value(&f, type, r, why, wlen))
+	if (resource_value(&f, type, x->pool, r, why, wlen))
 		return -1;
-	struct idtext b = {0};
-	id_put(&b, 'n', name);
-	id_put(&b, 't', type);
+	struct idtext *b = &x->id;
+	b->n = 0;
+	id_put(b, 'n', name);
+	id_put(b, 't', type);
 	const char *ar = cj_str(f.allocation_info, "role");
-	id_put(&b, 'a', ar ? ar : "");
-	if (reservation_normalise(&f, &b, r, why, wlen)) {
-		free(b.p);
+	id_put(b, 'a', ar ? ar : "");
+	if (reservation_normalise(&f, x, r, why, wlen))
 		return -1;
-	}
-	resource_identity(&f, &b, r);
+	resource_identity(&f, x, r);
 	const cJSON *cur = current_reservation(&f);
+	const char *fw, *svc;
 	if (rsv_labels_parse(cur ? cJSON_GetObjectItemCaseSensitive(cur, "labels") : NULL,
-			     &r->rsv_framework, &r->rsv_service, why, wlen)) {
+			     &fw, &svc, why, wlen)) {
 		size_t l = strlen(why);
 		snprintf(why + l, wlen - l, " (resource %s)", name);
 		return -1;
 	}
-	mount_parse(&f, r);
+	r->rsv_framework = pool_strdup(x->pool, fw);
+	r->rsv_service = pool_strdup(x->pool, svc);
+	mount_parse(&f, x->pool, r);
 
 	r->src = j;
 
@@ -447,18 +459,19 @@ static int resource_parse(const cJSON *j, struct taskspec_resource *r,
 }
 
 /* Merge b into a (same kind). */
-static int resource_merge(struct taskspec_resource *a,
-			  struct taskspec_resource *b)
+static int resource_merge(struct pool *pool, struct taskspec_resource *a,
+			  const struct taskspec_resource *b)
 {
 	if (a->type == TASKSPEC_SCALAR) {
 		a->milli += b->milli;
 	} else if (a->type == TASKSPEC_RANGES) {
 		if (a->nranges + b->nranges > TASKSPEC_OFFER_MAX_RANGES)
 			return QM_ETOOBIG;
-		a->ranges = qm_realloc(a->ranges, (a->nranges + b->nranges) *
-					sizeof *a->ranges);
-		memcpy(a->ranges + a->nranges, b->ranges,
-		       b->nranges * sizeof *b->ranges);
+		struct taskspec_range *m =
+			pool_alloc(pool, (a->nranges + b->nranges) * sizeof *m);
+		memcpy(m, a->ranges, a->nranges * sizeof *m);
+		memcpy(m + a->nranges, b->ranges, b->nranges * sizeof *m);
+		a->ranges = m;
 		a->nranges += b->nranges;
 		ranges_normalise(a->ranges, &a->nranges);
 	}
@@ -530,15 +543,15 @@ static int attr_text(const cJSON *a, char *buf, size_t cap)
 }
 
 /* key's {"value": ID} (x is the offer's member key, or NULL) */
-static int get_value_id(const cJSON *x, const char *key, const char **out,
-			char *err, size_t errlen)
+static int get_value_id(const cJSON *x, const char *key, struct pool *pool,
+			const char **out, char *err, size_t errlen)
 {
 	const char *v = cj_str(x, "value");
 	if (!v)
 		return qm_fail(err, errlen, QM_EINVAL, "offer without %s", key);
 	if (!taskspec_id_valid(v) || strlen(v) > TASKSPEC_ID_MAX)
 		return qm_fail(err, errlen, QM_EINVAL, "offer has a malformed %s", key);
-	*out = v;
+	*out = pool_strdup(pool, v);
 	return 0;
 }
 
@@ -550,8 +563,8 @@ static void skip(struct taskspec_offer *o, const char *why)
 
 /* o->attrs from the offer's attributes (NULL: none); malformed ones are
  * skipped. */
-static int attrs_parse(const cJSON *attrs, struct taskspec_offer *o, char *err,
-		       size_t errlen)
+static int attrs_parse(const cJSON *attrs, struct oparse *x, struct taskspec_offer *o,
+		       char *err, size_t errlen)
 {
 	if (attrs && cJSON_IsArray(attrs)) {
 		int n = cJSON_GetArraySize(attrs);
@@ -559,28 +572,26 @@ static int attrs_parse(const cJSON *attrs, struct taskspec_offer *o, char *err,
 			return qm_fail(err, errlen, QM_ETOOBIG,
 				    "offer %s has %d attributes (max %d)", o->id,
 				    n, TASKSPEC_OFFER_MAX_ATTRS);
-		o->attrs = qm_calloc((size_t)n, sizeof *o->attrs);
+		o->attrs = pool_alloc(x->pool, (size_t)n * sizeof *o->attrs);
 		const cJSON *it;
-		char *val = qm_malloc(TASKSPEC_ATTR_VALUE_MAX + 1);
 		cJSON_ArrayForEach(it, attrs) {
 			const char *an = cj_str(it, "name");
 			if (!an || !text_ok(an, 255) ||
-			    attr_text(it, val, TASKSPEC_ATTR_VALUE_MAX + 1)) {
+			    attr_text(it, x->val, sizeof x->val)) {
 				skip(o, "malformed attribute");
 				continue;
 			}
-			o->attrs[o->nattrs].name = qm_strdup(an);
-			o->attrs[o->nattrs].value = qm_strdup(val);
+			o->attrs[o->nattrs].name = pool_strdup(x->pool, an);
+			o->attrs[o->nattrs].value = pool_strdup(x->pool, x->val);
 			o->nattrs++;
 		}
-		free(val);
 	}
 	return 0;
 }
 
 /* o->res: the offer's resources (NULL: none) merged by kind; malformed
  * ones are skipped. */
-static int resources_parse(const cJSON *res, struct taskspec_offer *o,
+static int resources_parse(const cJSON *res, struct oparse *x, struct taskspec_offer *o,
 			   char *err, size_t errlen)
 {
 	if (res && !cJSON_IsArray(res))
@@ -591,14 +602,13 @@ static int resources_parse(const cJSON *res, struct taskspec_offer *o,
 		return qm_fail(err, errlen, QM_ETOOBIG,
 			    "offer %s has %d resources (max %d)", o->id, n,
 			    TASKSPEC_OFFER_MAX_RESOURCES);
-	o->res = qm_calloc((size_t)n, sizeof *o->res);
+	o->res = pool_alloc(x->pool, (size_t)n * sizeof *o->res);
 	const cJSON *it;
 	cJSON_ArrayForEach(it, res) {
 		struct taskspec_resource r;
 		char why[160];
 		memset(&r, 0, sizeof r);
-		if (resource_parse(it, &r, why, sizeof why)) {
-			res_fini(&r);
+		if (resource_parse(it, x, &r, why, sizeof why)) {
 			skip(o, why);
 			continue;
 		}
@@ -607,8 +617,7 @@ static int resources_parse(const cJSON *res, struct taskspec_offer *o,
 			if (strcmp(o->res[k].kind, r.kind) == 0)
 				break;
 		if (k < o->nres) {
-			int rv = resource_merge(&o->res[k], &r);
-			res_fini(&r);
+			int rv = resource_merge(x->pool, &o->res[k], &r);
 			if (rv)
 				return qm_fail(err, errlen, rv,
 					    "offer %s: too many ranges", o->id);
@@ -619,7 +628,7 @@ static int resources_parse(const cJSON *res, struct taskspec_offer *o,
 	for (size_t k = 0; k < o->nres; k++) {
 		struct taskspec_resource *r = &o->res[k];
 		if (r->type == TASKSPEC_RANGES) {
-			r->free = qm_calloc(r->nranges, sizeof *r->free);
+			r->free = pool_alloc(x->pool, r->nranges * sizeof *r->free);
 			memcpy(r->free, r->ranges, r->nranges * sizeof *r->free);
 			r->nfree = r->nranges;
 		}
@@ -648,51 +657,65 @@ static void offer_fields_of(const cJSON *j, struct offer_fields *f)
 	fields_of(j, keys, ARRAY_LEN(keys), f, sizeof *f);
 }
 
-int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
-			 size_t errlen)
+/* About what one offer of four resources takes of its pool (more spills
+ * into a further chunk): what sizes an event's pool. */
+#define OFFER_POOL_HINT                                                          \
+	(sizeof(struct taskspec_offer) + sizeof(const cJSON *) +                 \
+	 4 * (sizeof(struct taskspec_resource) + 64 + 2 * sizeof(struct taskspec_range)) + 192)
+
+/* Parse offer j into *o (zeroed first), its pieces in x->pool, of which
+ * *o takes a reference. */
+static int offer_parse_in(const cJSON *j, struct oparse *x, struct taskspec_offer *o,
+			  char *err, size_t errlen)
 {
 	memset(o, 0, sizeof *o);
+	o->pool = x->pool;
+	pool_ref(x->pool);
 	if (!cJSON_IsObject(j))
 		return qm_fail(err, errlen, QM_EINVAL, "offer is not an object");
 	o->role = "";
 	struct offer_fields f;
 	offer_fields_of(j, &f);
 	int rv;
-	if ((rv = get_value_id(f.id, "id", &o->id, err, errlen)))
+	if ((rv = get_value_id(f.id, "id", x->pool, &o->id, err, errlen)))
 		return rv;
-	if ((rv = get_value_id(f.agent_id, "agent_id", &o->agent_id, err, errlen)))
+	if ((rv = get_value_id(f.agent_id, "agent_id", x->pool, &o->agent_id, err, errlen)))
 		return rv;
 	const char *host = str_of(f.hostname);
 	if (!host || !text_ok(host, TASKSPEC_ID_MAX))
 		return qm_fail(err, errlen, QM_EINVAL,
 			    "offer %s has no usable hostname", o->id);
-	o->hostname = host;
+	o->hostname = pool_strdup(x->pool, host);
 	const char *role = cj_str(f.allocation_info, "role");
 	if (role) {
 		if (!text_ok(role, TASKSPEC_ROLE_MAX))
 			return qm_fail(err, errlen, QM_EINVAL,
 				    "offer %s has a malformed allocation role", o->id);
-		o->role = role;
+		o->role = pool_strdup(x->pool, role);
 	}
 	o->unavailability = f.unavailability;
-	if ((rv = attrs_parse(f.attributes, o, err, errlen)))
+	if ((rv = attrs_parse(f.attributes, x, o, err, errlen)))
 		return rv;
-	return resources_parse(f.resources, o, err, errlen);
+	return resources_parse(f.resources, x, o, err, errlen);
+}
+
+int taskspec_offer_parse(const cJSON *j, struct taskspec_offer *o, char *err,
+			 size_t errlen)
+{
+	struct oparse x = {.pool = pool_new(OFFER_POOL_HINT)};
+	int rv = offer_parse_in(j, &x, o, err, errlen);
+	pool_unref(x.pool); /* the offer's now */
+	free(x.id.p);
+	return rv;
 }
 
 void taskspec_offer_free(struct taskspec_offer *o)
 {
 	if (!o)
 		return;
-	for (size_t i = 0; i < o->nattrs; i++) {
-		free(o->attrs[i].name);
-		free(o->attrs[i].value);
-	}
-	free(o->attrs);
 	for (size_t i = 0; i < o->nres; i++)
 		res_fini(&o->res[i]);
-	free(o->res);
-	free(o->text);
+	pool_unref(o->pool);
 	memset(o, 0, sizeof *o);
 }
 
@@ -706,8 +729,9 @@ struct taskspec_offers *taskspec_offers_parse(const cJSON *event, size_t cap)
 		return b;
 	b->n = (size_t)n;
 	size_t want = b->n < cap ? b->n : cap;
-	b->ok = qm_calloc(want, sizeof *b->ok);
-	b->ok_json = qm_calloc(want, sizeof *b->ok_json);
+	struct oparse x = {.pool = b->pool = pool_new(want * OFFER_POOL_HINT)};
+	b->ok = pool_calloc(b->pool, want, sizeof *b->ok);
+	b->ok_json = pool_alloc(b->pool, want * sizeof *b->ok_json);
 	size_t seen = 0, badcap = 0;
 	const cJSON *o;
 	cJSON_ArrayForEach(o, list)
@@ -717,7 +741,7 @@ struct taskspec_offers *taskspec_offers_parse(const cJSON *event, size_t cap)
 			break;
 		}
 		char err[sizeof b->bad->err] = "";
-		if (taskspec_offer_parse(o, &b->ok[b->nok], err, sizeof err) != 0) {
+		if (offer_parse_in(o, &x, &b->ok[b->nok], err, sizeof err) != 0) {
 			taskspec_offer_free(&b->ok[b->nok]);
 			if (b->nbad == badcap) {
 				badcap = badcap ? 2 * badcap : 8;
@@ -730,6 +754,7 @@ struct taskspec_offers *taskspec_offers_parse(const cJSON *event, size_t cap)
 		}
 		b->ok_json[b->nok++] = o;
 	}
+	free(x.id.p);
 	return b;
 }
 
@@ -739,38 +764,20 @@ void taskspec_offers_free(struct taskspec_offers *b)
 		return;
 	for (size_t i = 0; i < b->nok; i++)
 		taskspec_offer_free(&b->ok[i]);
-	free(b->ok);
-	free(b->ok_json);
+	pool_unref(b->pool); /* ok and ok_json with it */
 	free(b->bad);
 	free(b);
 }
 
 void taskspec_offer_own_json(struct taskspec_offer *o)
 {
-	taskspec_offer_own_text(o);
+	o->unavailability = NULL; /* read while the event is handled only */
 	for (size_t i = 0; i < o->nres; i++) {
 		struct taskspec_resource *r = &o->res[i];
 		if (r->src_owned || !r->src)
 			continue;
 		r->src = cj_ck(cJSON_Duplicate(r->src, true));
 		r->src_owned = true;
-	}
-}
-
-void taskspec_offer_own_text(struct taskspec_offer *o)
-{
-	o->unavailability = NULL; /* read while the event is handled only */
-	if (!o->text && o->id) {
-		const char **f[] = {&o->id, &o->agent_id, &o->hostname, &o->role};
-		size_t len[ARRAY_LEN(f)], total = 0;
-		for (size_t i = 0; i < ARRAY_LEN(f); i++)
-			total += (len[i] = strlen(*f[i]) + 1);
-		char *p = o->text = qm_malloc(total);
-		for (size_t i = 0; i < ARRAY_LEN(f); i++) {
-			memcpy(p, *f[i], len[i]);
-			*f[i] = p;
-			p += len[i];
-		}
 	}
 }
 

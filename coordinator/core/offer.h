@@ -12,12 +12,16 @@
  * reservation for that service and take MOUNT disks whole.
  *
  * Pure: no I/O, no clock, no globals; reentrant. Ownership: a parsed
- * struct taskspec_offer owns its arrays and strings until
- * taskspec_offer_free(). Allocation failure aborts (qm_oom). */
+ * struct taskspec_offer's arrays and strings live in a pool (pool.h) that
+ * it holds a reference to until taskspec_offer_free(); the offers of one
+ * event share one pool, so an offer moved to another owner by copying the
+ * struct (and emptying the original) stays whole, whoever frees the rest.
+ * Allocation failure aborts (qm_oom). */
 #ifndef QM_OFFER_H
 #define QM_OFFER_H
 
 #include "core/validate.h"
+#include "pool.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -50,6 +54,7 @@ struct taskspec_resource {
 	size_t nranges;
 	struct taskspec_range *free;   /* RANGES: not yet taken, sorted */
 	size_t nfree;
+	bool free_heap;    /* `free` grown by a fit (core/fit.c): the heap's */
 	char *role;        /* current (innermost) reservation role; NULL = unreserved */
 	bool dynamic;      /* current reservation is DYNAMIC */
 	bool refinement;   /* offered in the post-refinement format */
@@ -81,22 +86,18 @@ struct taskspec_attr {
 };
 
 struct taskspec_offer {
-	/* Borrowed from the offer's JSON, as the resources' src are (checked:
-	 * id and agent_id taskspec_id_valid, hostname and role text_ok within
-	 * TASKSPEC_ID_MAX / TASKSPEC_ROLE_MAX), or, after
-	 * taskspec_offer_own_text (or _own_json), copies in `text`. Pointers
-	 * rather than 256-byte buffers: an OFFERS event of 10,000 offers
-	 * parsed 12 MB of mostly zeros (fresh pages to fault in and clear)
-	 * and a launch that kept its offers for later slices copied them
-	 * again. NULL only in an emptied offer (all zero). */
+	/* In the pool, as every array and string below (checked: id and
+	 * agent_id taskspec_id_valid, hostname and role text_ok within
+	 * TASKSPEC_ID_MAX / TASKSPEC_ROLE_MAX): they outlive the event's
+	 * JSON. NULL only in an emptied offer (all zero). */
 	const char *id;
 	const char *agent_id;
 	const char *hostname;
 	const char *role;  /* allocation_info.role, "" if absent */
-	char *text;        /* the four above, once owned; else NULL */
+	struct pool *pool; /* referenced; NULL in an emptied offer */
 	/* The offer's "unavailability" (maintenance, mesos.proto Offer), or
 	 * NULL: borrowed from the event, to be read while it is handled
-	 * (taskspec_offer_own_text and _own_json clear it). */
+	 * (taskspec_offer_own_json clears it). */
 	const cJSON *unavailability;
 	struct taskspec_attr *attrs;
 	size_t nattrs;
@@ -118,13 +119,11 @@ int taskspec_offer_parse(const cJSON *offer, struct taskspec_offer *o,
 			 char *err, size_t errlen);
 void taskspec_offer_free(struct taskspec_offer *o);
 /* Make *o independent of the offer's JSON: each resource's src becomes a
- * copy of its own (freed by taskspec_offer_free). For an offer kept past
- * the event it came in (a launch slice, planning.c). */
+ * copy of its own (freed by taskspec_offer_free), unavailability is
+ * cleared. For an offer whose resources are read past the event it came
+ * in (a launch slice, planning.c). An offer only answered later, by id,
+ * needs none of it: its ids are its pool's. */
 void taskspec_offer_own_json(struct taskspec_offer *o);
-/* The first part of that only: id, agent_id, hostname and role copied
- * (unavailability cleared); the resources still borrow. For an offer that
- * is only answered later (by id), after the JSON may be gone. */
-void taskspec_offer_own_text(struct taskspec_offer *o);
 
 /* An OFFERS event's offers, all parsed: what the coordinator handles, read
  * in one pure step (for a big event on the Mesos client's parser thread,
@@ -142,10 +141,12 @@ struct taskspec_offers {
 	size_t nbad;
 	const cJSON *over;               /* the first offer past the cap (the rest
 					  * follow it), NULL when none is */
+	struct pool *pool;               /* the offers' (ok and ok_json are in it) */
 };
 /* The offers of `event` ({"offers":{"offers":[...]}}), at most cap of them
- * parsed. Never NULL (allocation aborts); an event without offers gives
- * n = 0. An entry of ok that is emptied (memset to 0) is nothing to free. */
+ * parsed, all into one pool. Never NULL (allocation aborts); an event
+ * without offers gives n = 0. An entry of ok that is emptied (memset to
+ * 0) is nothing to free: an entry moved out keeps the pool alive. */
 struct taskspec_offers *taskspec_offers_parse(const cJSON *event, size_t cap);
 void taskspec_offers_free(struct taskspec_offers *b);
 

@@ -36,7 +36,7 @@ static int take_ours(const char *key, const cJSON *value, const char **slot,
 	return 0;
 }
 
-int rsv_labels_parse(const cJSON *labels, char **framework, char **service,
+int rsv_labels_parse(const cJSON *labels, const char **framework, const char **service,
 		     char *why, size_t wlen)
 {
 	*framework = NULL;
@@ -79,9 +79,7 @@ int rsv_labels_parse(const cJSON *labels, char **framework, char **service,
 			 RSV_LABEL_SERVICE);
 		return -1;
 	}
-	if (fw) {
-		*framework = qm_strdup(fw);
-		*service = qm_strdup(svc);
-	}
+	*framework = fw;
+	*service = svc;
 	return 0;
 }

@@ -37,14 +37,14 @@
 cJSON *rsv_labels(const char *framework, enum service s);
 
 /* Read our two labels from a reservation's Labels object (NULL or JSON
- * null: none). On 0, *framework and *service are new strings (the caller
- * frees them) or both NULL when the labels do not carry our keys. -1 with
+ * null: none). On 0, *framework and *service are the labels' values,
+ * borrowed from labels, or both NULL when the labels do not carry our keys. -1 with
  * why when the labels are malformed: not {"labels":[...]}, a label that is
  * not {"key":string[,"value":string]}, one of our keys twice, only one of
  * our two keys, one of ours without a value of 1..RSV_VALUE_MAX bytes of
  * text, or a service value that is no service_name(). Other labels are
  * left alone. */
-int rsv_labels_parse(const cJSON *labels, char **framework, char **service,
+int rsv_labels_parse(const cJSON *labels, const char **framework, const char **service,
 		     char *why, size_t wlen);
 
 #endif

@@ -1201,9 +1201,9 @@ void carry_drop(struct coord *c, bool decline)
 
 /* A slice whose save is in flight (asynchronous saves): its offers,
  * moved out of the carry, and their operations, answered when the save
- * is. The offers own their ids (taskspec_offer_own_text): the carry, and
- * the event's JSON with it, may be gone by then; their resources, which
- * still borrow from it, are not read again. */
+ * is. The carry, and the event's JSON with it, may be gone by then: their
+ * ids and resources are their pool's (core/offer.h), which they keep, but
+ * the resources' src still borrow from the JSON and are not read again. */
 struct slice {
 	uint64_t gen; /* of its carry */
 	struct taskspec_offer *offers;
@@ -1318,11 +1318,11 @@ static bool carry_step(struct coord *c, bool may_defer)
 		memcpy(sl->offers, &cr->offers[a], sl->n * sizeof *sl->offers);
 		memset(&cr->offers[a], 0, sl->n * sizeof *sl->offers); /* emptied */
 		/* the slice may be answered after its carry is gone, and the
-		 * event's JSON the offers' ids point into with it (a carry
-		 * finished by a later OFFERS event while this save is in
-		 * flight): it is answered by id, so it keeps its ids */
+		 * event's JSON with it (a carry finished by a later OFFERS
+		 * event while this save is in flight): it is answered by id,
+		 * and its ids are the offers' pool's, which it keeps alive */
 		for (size_t k = 0; k < sl->n; k++)
-			taskspec_offer_own_text(&sl->offers[k]);
+			sl->offers[k].unavailability = NULL;
 		cr->next = b;
 		cr->saving = true;
 		c->n.launch_slices++;

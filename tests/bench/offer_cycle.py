@@ -279,7 +279,8 @@ def rss_after_trim(coord, timeout=45):
     (trim_soon(): TRIM_DELAY_MS after an OFFERS event of >= 1,000 offers,
     malloc_trim(0) gives back what the burst freed; while big events keep
     coming the trims are ARENA_KEEP_MS apart). The memory, with the parse
-    arena and record buffer kept for the next event in "arena_kib"
+    arena, record buffer and offers' pool kept for the next event in
+    "arena_kib"
     (coord.c trim_cb), or None when no trim
     comes (fewer offers per event)."""
     try:
@@ -291,8 +292,9 @@ def rss_after_trim(coord, timeout=45):
     mem = clusterlib.proc_mem_kb(coord.pid)
     m = re.search(r"arena_kept_kib=(\d+)", text)
     mem["arena_kib"] = int(m.group(1)) if m else 0
-    m = re.search(r"record_kept_kib=(\d+)", text)
-    mem["arena_kib"] += int(m.group(1)) if m else 0
+    for key in ("record_kept_kib", "pool_kept_kib"):
+        m = re.search(key + r"=(\d+)", text)
+        mem["arena_kib"] += int(m.group(1)) if m else 0
     return mem
 
 
@@ -829,7 +831,7 @@ def print_figures(results, a):
         ("RSS at rest, after the coordinator's heap trim (MiB)",
          lambda r: "%.1f" % (r["mem_rest"]["VmRSS"] / 1024.0)
          if r.get("mem_rest") else "-"),
-        ("  of it the parse arena and record kept for the next event (MiB)",
+        ("  of it the parse arena, record and offers kept for the next event (MiB)",
          lambda r: "%.1f" % (r["mem_rest"].get("arena_kib", 0) / 1024.0)
          if r.get("mem_rest") else "-"),
         ("  heap trims (malloc_trim) / longest (ms)",

@@ -315,19 +315,22 @@ Test(taskspec, an_offer_shows_its_unavailability)
 }
 
 /* An offer kept past its event (a launch slice whose event is not in an
- * arena of its own) owns copies of everything it borrowed: ids, hostname,
- * role and each resource's JSON. Under ASan a pointer left into the
- * deleted event is a use after free. */
+ * arena of its own) needs its JSON only for its resources' entries
+ * (own_json copies them); ids, hostname, role and what was read of the
+ * resources are its pool's from the start. Under ASan a pointer left into
+ * the deleted event is a use after free. */
 Test(taskspec, an_owned_offer_outlives_its_event)
 {
 	cJSON *ev = parse(offers_event);
 	struct taskspec_offer o;
 	char err[256] = "";
 	cr_assert_eq(taskspec_offer_parse(first_offer(ev), &o, err, sizeof err), 0, "%s", err);
-	const char *borrowed = o.agent_id;
+	cr_assert_neq(o.agent_id,
+		      cJSON_GetObjectItem(cJSON_GetObjectItem(first_offer(ev), "agent_id"),
+					  "value")->valuestring,
+		      "the agent id is a copy");
 	taskspec_offer_own_json(&o);
 	taskspec_offer_own_json(&o); /* twice: the copies stay */
-	cr_assert_neq(o.agent_id, borrowed, "the agent id is a copy now");
 	cJSON_Delete(ev);
 	cr_assert_str_eq(o.id, "M-O17");
 	cr_assert_str_eq(o.agent_id, "M-S3");
@@ -342,16 +345,43 @@ Test(taskspec, an_owned_offer_outlives_its_event)
 	cJSON_Delete(t);
 	taskspec_offer_free(&o);
 	cr_assert_null(o.id, "freed: emptied");
+}
 
-	/* own_text: the ids only (a launch slice, answered by id later) */
-	ev = parse(offers_event);
-	cr_assert_eq(taskspec_offer_parse(first_offer(ev), &o, err, sizeof err), 0, "%s", err);
-	taskspec_offer_own_text(&o);
+/* The offers of one event share a pool: one moved out of the event's
+ * batch (a launch slice, answered by id after the event and its batch are
+ * gone) stays whole, and a fit that splits its free ports grows them
+ * outside the pool. Under ASan a piece freed with the batch, or a pool
+ * piece freed alone, is an error. */
+Test(taskspec, an_offer_taken_from_its_event_outlives_both)
+{
+	cJSON *ev = parse(offers_event);
+	struct taskspec_offers *b = taskspec_offers_parse(ev, 10);
+	cr_assert_eq(b->nok, 1);
+	struct taskspec_offer o = b->ok[0];
+	memset(&b->ok[0], 0, sizeof b->ok[0]); /* emptied: moved */
+	taskspec_offers_free(b);
+	taskspec_offer_own_json(&o); /* a fit reads the resources' entries */
 	cJSON_Delete(ev);
 	cr_assert_str_eq(o.id, "M-O17");
 	cr_assert_str_eq(o.agent_id, "M-S3");
 	cr_assert_str_eq(o.hostname, "node-3");
 	cr_assert_str_eq(o.role, "quobyte");
+	cr_assert_str_eq(taskspec_offer_attr(&o, "rack"), "r12");
+	const struct taskspec_resource *ports = find_res(&o, "ports", NULL);
+	cr_assert_not_null(ports);
+	cr_assert_eq(ports->nfree, 1);
+	/* port 31500 splits 31000-32000 in two */
+	struct taskspec_request r = {.cpus_milli = 100, .nports = 1};
+	r.ports[0].preferred = 31500;
+	struct taskspec_fit f;
+	cr_assert(taskspec_offer_take(&o, &r, &f), "%s", f.reason);
+	cr_assert_eq(f.ports[0], 31500);
+	taskspec_fit_fini(&f);
+	cr_assert_eq(ports->nfree, 2);
+	cr_assert(ports->free_heap, "grown outside the pool");
+	cr_assert_eq(ports->free[0].end, 31499);
+	cr_assert_eq(ports->free[1].begin, 31501);
+	cr_assert_eq(ports->free[1].end, 32000);
 	taskspec_offer_free(&o);
 }
 
