@@ -263,27 +263,78 @@ size_t pl_find_agent(const struct ctx *c, const char *id)
 	return c->na;
 }
 
+/* Is hint (NULL: none) a permutation of 0..n-1 along which id(i) strictly
+ * increases? One pass: indices in range with strictly increasing ids are
+ * n different ones. A caller's hint is never trusted. */
+static bool order_hint_ok(const size_t *hint, size_t n, const char *(*id)(const void *, size_t),
+			  const void *arg)
+{
+	if (!hint)
+		return false;
+	for (size_t k = 0; k < n; k++)
+		if (hint[k] >= n || (k > 0 && strcmp(id(arg, hint[k - 1]), id(arg, hint[k])) >= 0))
+			return false;
+	return true;
+}
+
+static const char *agent_id_at(const void *arg, size_t i)
+{
+	return ((const struct plan_agent *)arg)[i].agent_id;
+}
+
+static const char *task_id_at(const void *arg, size_t i)
+{
+	return ((const struct plan_task *)arg)[i].task_id;
+}
+
+/* A copy of hint when it is a good order (order_hint_ok), else the
+ * indices sorted with cmp (duplicates next to each other). */
+static size_t *sorted_indices(const size_t *hint, size_t n,
+			      const char *(*id)(const void *, size_t), const void *ids,
+			      int (*cmp)(const void *, const void *, void *), void *cmp_arg)
+{
+	size_t *ord = qm_malloc((n ? n : 1) * sizeof *ord);
+	if (order_hint_ok(hint, n, id, ids)) {
+		memcpy(ord, hint, n * sizeof *ord);
+		return ord;
+	}
+	for (size_t i = 0; i < n; i++)
+		ord[i] = i;
+	qsort_r(ord, n, sizeof *ord, cmp, cmp_arg);
+	return ord;
+}
+
+/* The pos of task ti's agent: from the caller's hint when it names an
+ * agent with that id, else looked up. rank: agents[] index -> pos. */
+static size_t task_pos(const struct ctx *c, const size_t *rank, size_t ti)
+{
+	const struct plan_input *in = c->in;
+	const char *id = in->tasks[ti].agent_id;
+	if (in->task_agent && rank) {
+		size_t i = in->task_agent[ti];
+		if (i < c->na && strcmp(in->agents[i].agent_id, id) == 0)
+			return rank[i];
+	}
+	return pl_find_agent(c, id);
+}
+
 static int build_index(struct ctx *c)
 {
 	const struct plan_input *in = c->in;
 	size_t na = c->na = in->n_agents, nt = in->n_tasks;
 
-	c->aord = qm_calloc(na, sizeof *c->aord);
-	for (size_t i = 0; i < na; i++)
-		c->aord[i] = i;
 	c->apfx = shared_prefix(in->agents, na);
 	struct agent_cmp key = {.ag = in->agents, .skip = c->apfx};
-	qsort_r(c->aord, na, sizeof *c->aord, cmp_agent_idx, &key);
+	c->aord = sorted_indices(in->agent_order, na, agent_id_at, in->agents, cmp_agent_idx,
+				 &key);
 	for (size_t p = 1; p < na; p++)
 		if (strcmp(pl_agent_at(c, p - 1)->agent_id + c->apfx,
 			   pl_agent_at(c, p)->agent_id + c->apfx) == 0)
 			return pl_fail(c, "agents[%zu]: duplicate agent id '%.60s'",
 				    c->aord[p], pl_agent_at(c, p)->agent_id);
 
-	size_t *byid = qm_calloc(nt, sizeof *byid);
-	for (size_t i = 0; i < nt; i++)
-		byid[i] = i;
-	qsort_r(byid, nt, sizeof *byid, cmp_task_idx, (void *)in->tasks);
+	size_t *byid = sorted_indices(in->task_order, nt, task_id_at, in->tasks, cmp_task_idx,
+				      (void *)in->tasks);
 	for (size_t i = 1; i < nt; i++) {
 		if (strcmp(in->tasks[byid[i - 1]].task_id,
 			   in->tasks[byid[i]].task_id) == 0) {
@@ -292,6 +343,12 @@ static int build_index(struct ctx *c)
 			free(byid);
 			return rv;
 		}
+	}
+	size_t *rank = NULL;
+	if (in->task_agent) {
+		rank = qm_malloc((na ? na : 1) * sizeof *rank);
+		for (size_t p = 0; p < na; p++)
+			rank[c->aord[p]] = p;
 	}
 
 	size_t nslots = na * NSVC;
@@ -312,7 +369,7 @@ static int build_index(struct ctx *c)
 	for (size_t k = nt; k-- > 0;) {
 		size_t ti = byid[k];
 		const struct plan_task *t = &in->tasks[ti];
-		size_t pos = pl_find_agent(c, t->agent_id);
+		size_t pos = task_pos(c, rank, ti);
 		c->tpos[ti] = pos;
 		c->tnext[ti] = NONE;
 		bool active = pos < na && pl_agent_at(c, pos)->active;
@@ -331,6 +388,7 @@ static int build_index(struct ctx *c)
 		}
 	}
 	free(byid);
+	free(rank);
 
 	for (size_t i = 0; i < in->n_history; i++) {
 		const struct plan_history *h = &in->history[i];

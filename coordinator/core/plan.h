@@ -335,6 +335,20 @@ struct plan_input {
 	size_t n_reservations;
 	const struct plan_inverse_offer *inverse_offers;
 	size_t n_inverse_offers;
+	/* Optional hints from a caller that keeps them between plans (NULL:
+	 * none). The plan sorts agents and tasks by id and finds each task's
+	 * agent: at 10,000 agents that was most of a plan's index work
+	 * (offer_cycle.py --profile: build_index), done again for every
+	 * OFFERS event although agents and tasks seldom change. Each hint is
+	 * checked in one pass and ignored when wrong, so a stale one costs
+	 * time, never a wrong plan.
+	 *  agent_order: n_agents indices of agents[], in increasing agent_id
+	 *  task_order:  n_tasks indices of tasks[], in increasing task_id
+	 *  task_agent:  per task, the index in agents[] of its agent_id, or
+	 *               SIZE_MAX when no agent has it (used with agent_order) */
+	const size_t *agent_order;
+	const size_t *task_order;
+	const size_t *task_agent;
 };
 
 enum plan_action_type {

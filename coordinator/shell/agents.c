@@ -113,6 +113,7 @@ static void agent_forget_at(struct coord *c, size_t i)
 		strmap_put(&c->agent_idx, c->agents[i].id, i);
 	}
 	c->nagents--;
+	c->agents_gen++;
 }
 
 /* A new agent id on a host whose old agent is inactive: the old one was
@@ -159,6 +160,7 @@ struct agent *agent_get(struct coord *c, const char *id, const char *hostname)
 			c->agents = qm_realloc(c->agents, c->agents_cap * sizeof *c->agents);
 		}
 		strmap_put(&c->agent_idx, id, c->nagents);
+		c->agents_gen++;
 		a = &c->agents[c->nagents++];
 		memset(a, 0, sizeof *a);
 		a->id = qm_strdup(id);

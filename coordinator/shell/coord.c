@@ -455,6 +455,7 @@ static void stop_acting(struct coord *c, const char *why)
 	agents_fini(c);
 	c->agents = NULL;
 	c->nagents = c->agents_cap = 0;
+	c->agents_gen++;
 	c->health = NULL;
 	c->nhealth = c->health_cap = 0;
 	c->waits = NULL;
@@ -662,6 +663,9 @@ void coord_free(struct coord *c)
 	free(c->plan_scratch.pa);
 	free(c->plan_scratch.pt);
 	free(c->plan_scratch.reasons);
+	free(c->plan_scratch.agent_order);
+	free(c->plan_scratch.task_order);
+	free(c->plan_scratch.task_agent);
 	evlog_free(c->evlog);
 	c->evlog = NULL;
 	if (c->secret) {

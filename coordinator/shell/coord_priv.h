@@ -167,6 +167,7 @@ struct coord {
 	bool seen_capped;
 	size_t seen_logged, seen_unlogged;
 	struct strmap agent_idx;  /* agent id -> index in agents */
+	uint64_t agents_gen;      /* bumped when agents[] gains, loses or moves one */
 	/* nodes made for agents nobody expected (agents.c agent_admit_node) */
 	char **unexpected;
 	size_t nunexpected;
@@ -260,11 +261,17 @@ struct coord {
 	 * plan to the next (planning.c input_build): made afresh, at 10,000
 	 * agents their pages were faulted in and cleared again on every plan,
 	 * since the heap trim gives them back between offer cycles. */
-	struct {
+	struct plan_scratch {
 		struct plan_agent *pa;
 		struct plan_task *pt;
 		char **reasons;
 		size_t agents_cap, tasks_cap, reasons_cap;
+		/* the plan's order hints (plan_input.agent_order, ...), sorted
+		 * again only when agents or tasks came or went: as of
+		 * agents_gen + 1 / st.gen + 1 (0: never made) */
+		size_t *agent_order, *task_order, *task_agent;
+		uint64_t agent_order_of, task_order_of, task_agent_of_agents,
+			task_agent_of_tasks;
 	} plan_scratch;
 	struct inverse *inverses;     /* reserve.c */
 	size_t ninverses, inverses_cap;

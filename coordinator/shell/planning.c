@@ -606,6 +606,61 @@ static void input_tasks(struct coord *c, struct input *ip)
 	ip->in.n_tasks = c->st.ntasks;
 }
 
+static int cmp_agent_at(const void *a, const void *b, void *arg)
+{
+	const struct agent *ag = arg;
+	return strcmp(ag[*(const size_t *)a].id, ag[*(const size_t *)b].id);
+}
+
+static int cmp_task_at(const void *a, const void *b, void *arg)
+{
+	const struct store_task *t = arg;
+	return strcmp(t[*(const size_t *)a].task_id, t[*(const size_t *)b].task_id);
+}
+
+/* *ord: indices 0..n-1 sorted with cmp (of arg). */
+static void sort_indices(size_t **ord, size_t n, int (*cmp)(const void *, const void *, void *),
+			 void *arg)
+{
+	*ord = qm_realloc(*ord, (n ? n : 1) * sizeof **ord);
+	for (size_t i = 0; i < n; i++)
+		(*ord)[i] = i;
+	qsort_r(*ord, n, sizeof **ord, cmp, arg);
+}
+
+/* The plan's hints (plan_input.agent_order, task_order, task_agent):
+ * made again only when agents or tasks came or went (agents_gen,
+ * store_state.gen), which in offer cycles they seldom do; the plan checks
+ * them and sorts itself when they are wrong. */
+static void input_orders(struct coord *c, struct input *ip)
+{
+	struct plan_scratch *s = &c->plan_scratch;
+	uint64_t ag = c->agents_gen + 1, tg = c->st.gen + 1;
+	if (s->agent_order_of != ag) {
+		sort_indices(&s->agent_order, c->nagents, cmp_agent_at, c->agents);
+		s->agent_order_of = ag;
+	}
+	if (s->task_order_of != tg) {
+		sort_indices(&s->task_order, c->st.ntasks, cmp_task_at, c->st.tasks);
+		s->task_order_of = tg;
+	}
+	if (s->task_agent_of_agents != ag || s->task_agent_of_tasks != tg) {
+		size_t nt = c->st.ntasks;
+		s->task_agent = qm_realloc(s->task_agent, (nt ? nt : 1) * sizeof *s->task_agent);
+		for (size_t i = 0; i < nt; i++) {
+			size_t at;
+			s->task_agent[i] = strmap_get(&c->agent_idx, c->st.tasks[i].agent_id, &at)
+						   ? at
+						   : SIZE_MAX;
+		}
+		s->task_agent_of_agents = ag;
+		s->task_agent_of_tasks = tg;
+	}
+	ip->in.agent_order = s->agent_order;
+	ip->in.task_order = s->task_order;
+	ip->in.task_agent = s->task_agent;
+}
+
 static void input_history(struct coord *c, struct input *ip)
 {
 	struct plan_history *ph = qm_calloc(c->st.nfailures ? c->st.nfailures : 1, sizeof *ph);
@@ -661,6 +716,7 @@ static void input_build(struct coord *c, int64_t now, struct input *ip)
 	ip->in.config.rollout_paused = c->st.rollout_paused;
 	input_agents(c, ip);
 	input_tasks(c, ip);
+	input_orders(c, ip);
 	input_history(c, ip);
 	input_reservations(c, ip);
 }

@@ -17,6 +17,8 @@
  *   actions  "launch svc agent version; kill task reason; prober agent" */
 #include "plan_fixture.h"
 
+#include <stdint.h>
+
 /* ------------------------------------------------------------------------ */
 
 struct pcase {
@@ -1187,6 +1189,89 @@ Test(plan, independent_of_input_order)
 	plan_output_free(&o1);
 	plan_output_free(&o2);
 	plan_output_free(&o3);
+}
+
+/* The caller's order hints (plan_input.agent_order, task_order,
+ * task_agent) only save the plan its sorting: right ones, wrong ones
+ * (unsorted, an index twice, out of range, a task pointed at another
+ * agent or at none) and none at all give the same plan, byte for byte. */
+static const struct world *hint_world;
+
+static int hint_cmp_agent(const void *a, const void *b)
+{
+	return strcmp(hint_world->agents[*(const size_t *)a].agent_id,
+		      hint_world->agents[*(const size_t *)b].agent_id);
+}
+
+static int hint_cmp_task(const void *a, const void *b)
+{
+	return strcmp(hint_world->tasks[*(const size_t *)a].task_id,
+		      hint_world->tasks[*(const size_t *)b].task_id);
+}
+
+Test(plan, order_hints_change_nothing)
+{
+	static struct world w;
+	build(&w, "client api=2 apiattr=public:true", "2.0",
+	      "f6 R1; a1 R1 M1 D1 boot; d4 attr=public:true; b2 R1 D1; c3 M1 mount; e5 R1 inactive",
+	      "x1 api a1 1.0 RUNNING; p3 prober c3 - RUNNING; r1 registry a1 1.0 RUNNING ok; "
+	      "p1 prober a1 - RUNNING; d1 data a1 1.0 RUNNING ok; m3 metadata c3 1.0 FAILED; "
+	      "p2 prober b2 - FAILED; r2 registry b2 1.0 STARTING; z9 data gone 1.0 RUNNING; "
+	      "w1 webconsole e5 1.0 UNREACHABLE",
+	      "metadata c3 4 N-100");
+	size_t na = w.in.n_agents, nt = w.in.n_tasks;
+	struct plan_output o;
+	cr_assert_eq(plan_compute(&w.in, &o), 0, "%s", o.error);
+	static char want[16384], got[16384];
+	render_all(&o, &w, want, sizeof want);
+	plan_output_free(&o);
+
+	size_t aord[MAXA], tord[MAXT], tag[MAXT];
+	hint_world = &w;
+	for (size_t i = 0; i < na; i++)
+		aord[i] = i;
+	qsort(aord, na, sizeof *aord, hint_cmp_agent);
+	for (size_t i = 0; i < nt; i++)
+		tord[i] = i;
+	qsort(tord, nt, sizeof *tord, hint_cmp_task);
+	for (size_t i = 0; i < nt; i++) {
+		tag[i] = SIZE_MAX;
+		for (size_t k = 0; k < na; k++)
+			if (strcmp(w.tasks[i].agent_id, w.agents[k].agent_id) == 0)
+				tag[i] = k;
+	}
+	cr_assert_eq(tag[task_index(&w, "z9")], SIZE_MAX, "a task on an agent not in agents[]");
+	cr_assert_neq(aord[0], 0, "the agents are not in id order");
+
+	for (int variant = 0; variant < 8; variant++) {
+		size_t a2[MAXA], t2[MAXT], g2[MAXT];
+		memcpy(a2, aord, sizeof a2);
+		memcpy(t2, tord, sizeof t2);
+		memcpy(g2, tag, sizeof g2);
+		switch (variant) {
+		case 0: break;                                        /* right */
+		case 1: /* unsorted, and every task's agent to be looked up in it */
+			a2[0] = aord[na - 1];
+			a2[na - 1] = aord[0];
+			for (size_t i = 0; i < nt; i++)
+				g2[i] = SIZE_MAX;
+			break;
+		case 2: t2[2] = t2[1]; break;                         /* an index twice */
+		case 3: a2[na - 1] = na; t2[0] = nt + 7; break;       /* out of range */
+		case 4: g2[task_index(&w, "d1")] = (size_t)agent_index(&w, "c3"); break;
+		case 5: for (size_t i = 0; i < nt; i++) g2[i] = SIZE_MAX; break;
+		case 6: g2[task_index(&w, "z9")] = 0; break;          /* unknown agent */
+		case 7: g2[task_index(&w, "x1")] = na + 3; break;
+		}
+		w.in.agent_order = a2;
+		w.in.task_order = t2;
+		w.in.task_agent = g2;
+		cr_assert_eq(plan_compute(&w.in, &o), 0, "variant %d: %s", variant, o.error);
+		render_all(&o, &w, got, sizeof got);
+		cr_expect_str_eq(got, want, "variant %d", variant);
+		plan_output_free(&o);
+	}
+	w.in.agent_order = w.in.task_order = w.in.task_agent = NULL;
 }
 
 /* A master's agent ids are '<master id>-S<n>': the planner sorts and finds
