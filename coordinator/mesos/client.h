@@ -96,6 +96,15 @@ struct mesos_client {
 	uint64_t watchdog; /* timer id */
 	uint64_t retry;    /* timer id */
 	double heartbeat_s;
+	/* A drain (mesos_drain; h.event is cleared for it: dispatch drops
+	 * the events), its bound and the zero-delay timer that reports its
+	 * end, what the report counts. */
+	bool draining;
+	mesos_drained_fn drain_done;
+	void *drain_arg;
+	uint64_t drain_bound, drain_end; /* timer ids */
+	uint64_t drain_from_ms;
+	struct mesos_drain_report drain_report;
 	bool in_dispatch; /* stream dropped during dispatch: defer cleanup */
 	bool drop_pending;
 	bool rio_ready;
@@ -105,5 +114,9 @@ struct mesos_client {
 /* Let curl act on what is due and take the finished transfers (mesos.c):
  * after an action of ours outside its callbacks (resuming the stream). */
 void mesos_curl_settle(struct mesos_client *mc);
+/* A call taken during a drain is done (answered: ok says whether the master
+ * took it; or dropped unsent): count it and, when it was the last one, end
+ * the drain from a zero-delay timer (mesos.c). Nothing outside a drain. */
+void mesos_drain_call_done(struct mesos_client *mc, bool ok);
 
 #endif

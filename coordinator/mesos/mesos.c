@@ -216,6 +216,10 @@ void mesos_free(struct mesos_client *mc)
 		ev_timer_cancel(mc->loop, mc->flush_timer);
 	if (mc->resume_timer)
 		ev_timer_cancel(mc->loop, mc->resume_timer);
+	if (mc->drain_bound)
+		ev_timer_cancel(mc->loop, mc->drain_bound);
+	if (mc->drain_end)
+		ev_timer_cancel(mc->loop, mc->drain_end);
 	if (mc->multi) {
 		while (mc->calls)
 			mesos_xfer_free(mc->calls);
@@ -337,11 +341,122 @@ const char *mesos_endpoint(const struct mesos_client *mc)
 	return mc->endpoint;
 }
 
+/* --- drain --------------------------------------------------------------- */
+
+unsigned mesos_calls_pending(const struct mesos_client *mc)
+{
+	unsigned n = 0;
+	for (const struct mesos_xfer *x = mc->calls; x; x = x->next)
+		n++;
+	return n;
+}
+
+static void cancel(struct mesos_client *mc, uint64_t *timer)
+{
+	if (*timer)
+		ev_timer_cancel(mc->loop, *timer);
+	*timer = 0;
+}
+
+/* Hand the report over, once. */
+static void drain_finish(struct mesos_client *mc, bool timed_out)
+{
+	cancel(mc, &mc->drain_bound);
+	cancel(mc, &mc->drain_end);
+	mesos_drained_fn done = mc->drain_done;
+	mc->drain_done = NULL;
+	struct mesos_drain_report r = mc->drain_report;
+	r.dropped = timed_out ? mesos_calls_pending(mc) : 0;
+	r.timed_out = timed_out;
+	r.took_ms = ev_now_ms() - mc->drain_from_ms;
+	if (done)
+		done(mc->drain_arg, &r);
+}
+
+static void drain_end_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->drain_end = 0;
+	if (mc->calls)
+		return; /* an acknowledgement taken since: its answer ends it */
+	drain_finish(mc, false);
+}
+
+static void drain_bound_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct mesos_client *mc = arg;
+	mc->drain_bound = 0;
+	drain_finish(mc, true);
+}
+
+/* From a timer, so that done never runs inside mesos_send or curl's
+ * completion handling (the owner frees the client from it). */
+static void drain_end_soon(struct mesos_client *mc)
+{
+	if (mc->drain_done && !mc->calls && !mc->drain_end)
+		mc->drain_end = ev_timer_add(mc->loop, 0, drain_end_cb, mc);
+}
+
+void mesos_drain_call_done(struct mesos_client *mc, bool ok)
+{
+	if (!mc->draining)
+		return;
+	if (ok)
+		mc->drain_report.answered++;
+	else
+		mc->drain_report.failed++;
+	drain_end_soon(mc);
+}
+
+unsigned mesos_drain(struct mesos_client *mc, uint64_t max_ms, mesos_drained_fn done, void *arg)
+{
+	unsigned n = mesos_calls_pending(mc);
+	if (mc->draining)
+		return n;
+	mc->draining = true;
+	/* no event is handled from now on (dispatch skips a NULL handler) */
+	mc->h.event = NULL;
+	/* no re-subscription: a new stream would bring new work, and a
+	 * dropped one voids the calls not sent anyway */
+	mc->running = false;
+	cancel(mc, &mc->retry);
+	mc->drain_done = done;
+	mc->drain_arg = arg;
+	mc->drain_from_ms = ev_now_ms();
+	memset(&mc->drain_report, 0, sizeof mc->drain_report);
+	mc->drain_report.calls = n;
+	mc->drain_bound = ev_timer_add(mc->loop, max_ms, drain_bound_cb, mc);
+	drain_end_soon(mc);
+	return n;
+}
+
+/* During a drain: what finishes the handling of events received before it
+ * (acknowledgements) is taken, anything else would start new work. */
+static bool drain_takes(const cJSON *body)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
+	return cJSON_IsString(t) && (strcmp(t->valuestring, "ACKNOWLEDGE") == 0 ||
+				     strcmp(t->valuestring, "ACKNOWLEDGE_OPERATION_STATUS") == 0);
+}
+
 int mesos_send(struct mesos_client *mc, cJSON *body)
 {
 	if (!mc->subscribed || !mc->framework_id || (mc->h.may_send && !mc->h.may_send(mc->arg))) {
 		cJSON_Delete(body);
 		return QM_EAGAIN;
+	}
+	if (mc->draining) {
+		if (!drain_takes(body)) {
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
+			log_debug("mesos_call_not_sent", "call=%s reason=%s",
+				  cJSON_IsString(t) ? t->valuestring : "?",
+				  log_qs("draining: no new work"));
+			cJSON_Delete(body);
+			return QM_EAGAIN;
+		}
+		mc->drain_report.calls++;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "framework_id");
 	cJSON_AddItemToObject(body, "framework_id", mesos_id(mc->framework_id));

@@ -157,7 +157,9 @@ struct mesos_client;
  * until mesos_start(). NULL on curl initialisation failure. */
 struct mesos_client *mesos_new(struct ev_loop *loop, const struct mesos_config *cfg,
 			       const struct mesos_handlers *h, void *arg);
-/* Stop all transfers, cancel timers, free. No callback runs afterwards. */
+/* Stop all transfers (calls still queued or in flight are dropped: see
+ * mesos_drain for a stop that lets them finish), cancel timers, free. No
+ * callback runs afterwards. */
 void mesos_free(struct mesos_client *mc);
 
 /* Start subscribing (again), with framework_id (NULL or "" = new framework).
@@ -178,13 +180,53 @@ const char *mesos_framework_id(const struct mesos_client *mc);
 /* URL of the scheduler endpoint currently used (after redirects). */
 const char *mesos_endpoint(const struct mesos_client *mc);
 
+/* What a drain came to (mesos_drain). `calls`: the calls it waited for,
+ * those taken before it and the acknowledgements taken during it; of
+ * them, `answered` were taken by the master (2xx), `failed` refused,
+ * unanswered or dropped unsent (the stream went away), `dropped` still
+ * queued or in flight when the bound ran out (`timed_out`). */
+struct mesos_drain_report {
+	unsigned calls, answered, failed, dropped;
+	uint64_t took_ms;
+	bool timed_out;
+};
+typedef void (*mesos_drained_fn)(void *arg, const struct mesos_drain_report *r);
+
+/* The first half of a graceful stop: let the calls already taken (queued
+ * or in flight) go out and be answered, and start nothing new. Returns how
+ * many calls that is (0: done runs at once, on the next loop iteration).
+ * Until the client is freed:
+ *  - the event stream stays open (a master refuses every call of a
+ *    framework whose subscription connection closed: 403 "Framework is not
+ *    subscribed", src/master/http.cpp scheduler() at 1.4.0 ... 1.11.0) but
+ *    its events are dropped unhandled: an UPDATE not acknowledged is sent
+ *    again after the next subscription, OFFERS not answered are rescinded
+ *    when the framework disconnects; SUBSCRIBED, ERROR and disconnected
+ *    still reach their handlers;
+ *  - mesos_send() takes ACKNOWLEDGE and ACKNOWLEDGE_OPERATION_STATUS (they
+ *    finish the handling of updates received before the drain, and the
+ *    drain waits for them too) and answers any other call QM_EAGAIN;
+ *  - a dropped stream is not subscribed again (the calls not sent yet go
+ *    with it, as they always do);
+ *  - calls still queued or in flight after max_ms are left as they are
+ *    (mesos_free drops them) and counted as `dropped`.
+ * done(arg, report) runs once, on the loop, from a timer: never inside
+ * mesos_drain or mesos_send; not at all if the client is freed first. The
+ * report is valid only during the call. Call it once per client. */
+unsigned mesos_drain(struct mesos_client *mc, uint64_t max_ms, mesos_drained_fn done, void *arg);
+
+/* Calls taken and not done yet: queued, or handed to curl and not
+ * answered. */
+unsigned mesos_calls_pending(const struct mesos_client *mc);
+
 /* Send a call. Takes ownership of `body` (a Call object whose "type" is set
  * and whose type-specific body is filled in); the client adds framework_id
  * and sends it with the stream id. QM_EAGAIN when not subscribed (the call
  * is dropped: offers and stream ids do not survive a re-subscribe anyway).
  * A non-202 answer is logged with the master's plain-text reason; a 307 or
  * 403 also drops the stream, since it means we no longer talk to a leader
- * that knows us. */
+ * that knows us. During a drain only acknowledgements are taken
+ * (mesos_drain). */
 int mesos_send(struct mesos_client *mc, cJSON *body);
 
 #endif

@@ -63,6 +63,7 @@ static void flush_calls(struct ev_loop *loop, void *arg)
 			log_error("mesos_call_failed", "type=%s error=%s", x->call_type,
 				  log_qs(curl_multi_strerror(rc)));
 			mesos_xfer_free(x);
+			mesos_drain_call_done(mc, false);
 		}
 	}
 }
@@ -92,8 +93,10 @@ void mesos_queue_push(struct mesos_client *mc, const cJSON *call)
 
 void mesos_queue_drop_unsent(struct mesos_client *mc)
 {
-	while (mc->qhead)
+	while (mc->qhead) {
 		mesos_xfer_free(mc->qhead);
+		mesos_drain_call_done(mc, false);
+	}
 }
 
 void mesos_queue_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcode res)
@@ -112,6 +115,7 @@ void mesos_queue_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcode re
 		log_debug("mesos_call_ok", "call=%s", x->call_type);
 		mesos_xfer_free(x);
 		flush_soon(mc);
+		mesos_drain_call_done(mc, true);
 		return;
 	}
 	if (mc->h.call_failed) {
@@ -120,6 +124,7 @@ void mesos_queue_done(struct mesos_client *mc, struct mesos_xfer *x, CURLcode re
 		cJSON_Delete(call);
 	}
 	mesos_xfer_free(x);
+	mesos_drain_call_done(mc, false);
 	if (status == 307 || status == 403) {
 		/* not (or no longer) the leader that knows our stream */
 		mesos_sub_drop(mc, "a call was answered by a master that does not hold our stream",

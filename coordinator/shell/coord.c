@@ -517,6 +517,66 @@ static void reload_tokens(struct coord *c)
 	log_info("api_tokens_reloaded", "path=%s tokens=%zu", log_qs(path), n);
 }
 
+/* How long a stop waits at most for the Mesos calls already made (the
+ * acknowledgements of updates saved just before the signal, a DECLINE, an
+ * ACCEPT). A master answers them in one round trip, milliseconds; one that
+ * takes seconds is in trouble and the calls are not worth more waiting:
+ * the master sends an unacknowledged update again after the next
+ * subscription anyway. And it must end well inside the grace period
+ * between SIGTERM and SIGKILL: 3 s by default when the coordinator runs as
+ * a Mesos command task, e.g. a Marathon app (src/launcher/executor.cpp,
+ * 1.4.0 ... 1.11.0), and the rest of the stop (the last save, freeing)
+ * needs some of it. */
+#define DRAIN_MAX_MS 2500u
+
+static void stop_now(struct coord *c)
+{
+	c->stopping = true;
+	ev_stop(c->loop);
+}
+
+static void drained(void *arg, const struct mesos_drain_report *r)
+{
+	struct coord *c = arg;
+	if (r->timed_out)
+		log_warn("drain_timeout",
+			 "calls=%u calls_sent=%u calls_failed=%u calls_dropped=%u took_ms=%llu "
+			 "max_ms=%u",
+			 r->calls, r->answered, r->failed, r->dropped,
+			 (unsigned long long)r->took_ms, DRAIN_MAX_MS);
+	else
+		log_info("drained", "calls=%u calls_sent=%u calls_failed=%u took_ms=%llu", r->calls,
+			 r->answered, r->failed, (unsigned long long)r->took_ms);
+	stop_now(c);
+}
+
+/* Posted by on_signal: after the acknowledgements posted before it were
+ * flushed (flush_updates, events.c). */
+static void drain_begin(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	if (c->stopping)
+		return; /* a second signal or a fatal error came first */
+	/* acknowledgements wait for the save that makes their updates
+	 * durable: let it answer, so that they are made now */
+	coord_settle(c);
+	if (c->stopping || !c->mc) {
+		stop_now(c);
+		return;
+	}
+	unsigned n = mesos_drain(c->mc, DRAIN_MAX_MS, drained, c);
+	log_info("signal", "signo=%u action=drain calls=%u max_ms=%u", c->drain_signo, n,
+		 DRAIN_MAX_MS);
+}
+
+/* SIGTERM/SIGINT: a bounded graceful stop. The Mesos calls already made
+ * go out and are answered first (mesos_drain: the event stream stays
+ * open, since a master refuses the calls of a framework whose stream
+ * closed; its events are no longer handled), at most DRAIN_MAX_MS; then
+ * the loop stops. `stopping` is set only then: until it is, the
+ * acknowledgements held for updates received before the signal are still
+ * saved and sent. A second signal stops at once. */
 static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	(void)events;
@@ -527,9 +587,15 @@ static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			reload_tokens(c);
 			continue;
 		}
-		log_info("signal", "signo=%u action=stop", si.ssi_signo);
-		c->stopping = true;
-		ev_stop(loop);
+		if (c->draining || c->stopping) {
+			log_info("signal", "signo=%u action=stop calls_dropped=%u", si.ssi_signo,
+				 c->mc ? mesos_calls_pending(c->mc) : 0);
+			stop_now(c);
+			continue;
+		}
+		c->draining = true;
+		c->drain_signo = si.ssi_signo;
+		ev_post(loop, drain_begin, c);
 	}
 }
 

@@ -290,6 +290,10 @@ struct coord {
 	int sigfd;
 	int exit_code;
 	bool stopping;
+	/* SIGTERM/SIGINT seen: the Mesos calls already made are drained
+	 * (coord.c on_signal) before `stopping` is set */
+	bool draining;
+	unsigned drain_signo;
 };
 
 /* ------------------------------------------------------------------ */

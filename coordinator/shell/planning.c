@@ -1416,6 +1416,8 @@ static void carry_timer_cb(struct ev_loop *loop, void *arg)
 	(void)loop;
 	struct coord *c = arg;
 	c->carry_timer = 0;
+	if (c->draining)
+		return; /* a graceful stop: the slices left are dropped with the carry */
 	if (carry_step(c, true))
 		c->carry_timer = ev_timer_add(c->loop, 0, carry_timer_cb, c);
 }
@@ -1596,7 +1598,9 @@ static void rollout_events(struct coord *c, const struct plan_progress *was,
 
 void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 {
-	if (c->stopping || !c->leading || c->step_down_posted)
+	/* draining (a graceful stop): no new launches or kills; offers are
+	 * not handed in then (the Mesos client drops the events) */
+	if (c->stopping || c->draining || !c->leading || c->step_down_posted)
 		return;
 	if (c->leader && !leader_is_leader(c->leader)) {
 		/* the session is gone; the lost() callback may not have run yet */

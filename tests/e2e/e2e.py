@@ -236,6 +236,14 @@ class Emulator(qmtest.Process):
                                  % (action, status, doc))
         return doc
 
+    def delay_calls(self, call_type, seconds):
+        """Hold every call of call_type `seconds` before the master takes
+        it (control calls/delay: then checked and answered as things are
+        then, journaled with "delayed_s"), as a master busy with other work
+        would; 0 clears it."""
+        return self.control("calls/delay", {"type": call_type,
+                                            "seconds": seconds})
+
     def tasks(self):
         """Every task the emulator knows: live and completed."""
         return self.control("tasks")["tasks"]

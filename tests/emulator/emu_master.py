@@ -317,6 +317,7 @@ class Cluster:
         self.zk = None           # emu_zk.Group with --zk
         self.docker = None       # emu_docker.Runtime (--docker-runtime podman)
         self.refusals = []       # injected answers to calls (calls/refuse)
+        self.call_delays = {}    # call type -> seconds held (calls/delay)
         self.leader = None
         self.external_leader = None
         self.external_location = None   # its MasterInfo hostname:port

@@ -418,7 +418,11 @@ class Handler(BaseHTTPRequestHandler):
             self._journal_call(record, status,
                                reason if reason is not None else
                                (text if status >= 300 else None))
-            self._send(method, status, text, content_type, extra_headers)
+            try:
+                self._send(method, status, text, content_type, extra_headers)
+            except (BrokenPipeError, ConnectionResetError):
+                # the scheduler left before the answer (a delayed call)
+                self.close_connection = True
 
         principal = None
         credentials = cluster.config.credentials
@@ -497,6 +501,14 @@ class Handler(BaseHTTPRequestHandler):
             reply(injected["status"], injected["message"],
                   reason="injected: " + injected["message"])
             return
+        with cluster.lock:
+            delay = cluster.call_delays.get(call.get("type"))
+        if delay:
+            # control calls/delay: a master busy with other work gets to
+            # the call only now, and judges it as things are now (a
+            # framework whose stream closed meanwhile: 403)
+            record["delayed_s"] = delay
+            time.sleep(delay)
 
         ctype = call["type"]
         fid = (call.get("framework_id") or {}).get("value")
@@ -1179,6 +1191,26 @@ def control_action(cluster, method, action, args):
         if action == "leader":
             cluster.move_leader(args.get("leader"))
             return 200, {"leader": cluster.leader_address()}
+        if action == "calls/delay":
+            # {"type": "ACKNOWLEDGE", "seconds": 1.0}: every call of that
+            # type is held that long before the master takes it (checked,
+            # handled, answered, journaled with "delayed_s"), as by a
+            # master busy with other work; "seconds": 0 clears it. For
+            # what a scheduler does while its calls are slow to be
+            # answered (a graceful stop that waits for them).
+            ctype = args.get("type")
+            try:
+                seconds = float(args.get("seconds", 0))
+            except (TypeError, ValueError):
+                seconds = float("nan")
+            if ctype not in CALL_BODIES or not 0 <= seconds <= 600:
+                return 400, {"error": "need a call type and 0 <= seconds "
+                             "<= 600"}
+            if seconds == 0:
+                cluster.call_delays.pop(ctype, None)
+            else:
+                cluster.call_delays[ctype] = seconds
+            return 200, {"delays": dict(cluster.call_delays)}
         if action == "calls/refuse":
             ctype = args.get("type")
             status = int(args.get("status", 400))
