@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 const char *qm_strerror(int err)
 {
@@ -42,6 +44,20 @@ void *qm_malloc(size_t n)
 	void *p = malloc(n ? n : 1);
 	if (!p)
 		qm_oom();
+	return p;
+}
+
+void *qm_malloc_big(size_t n)
+{
+	void *p = qm_malloc(n);
+	const uintptr_t huge = 2u << 20, page = 4096;
+	if (n >= huge) {
+		/* whole pages inside the block only: its neighbours' are
+		 * not ours to change */
+		uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+		uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+	}
 	return p;
 }
 

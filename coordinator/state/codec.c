@@ -131,7 +131,7 @@ static void *dup_owning(const void *v, size_t n, size_t size, size_t off)
 {
 	if (!n)
 		return NULL;
-	unsigned char *d = qm_malloc(n * size);
+	unsigned char *d = qm_malloc_big(n * size); /* a whole state's: 10 MB at 10,000 */
 	memcpy(d, v, n * size);
 	for (size_t i = 0; i < n; i++) {
 		char **m = (char **)(void *)(d + i * size + off);
