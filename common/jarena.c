@@ -46,6 +46,21 @@ struct jarena {
  * events of about the same size fit the kept one. */
 static struct warm warm_arena = WARM_INIT;
 
+/* A small arena (a record of up to ~30 KiB: a status update, a heartbeat,
+ * a few offers) is kept by the thread that releases it for its next small
+ * record, one per thread: mapping and unmapping one per record was most of
+ * a record's cost on the loop, more than parsing it (offer_cycle.py
+ * --agents 10000 --profile, launching: under on_record, jarena_release
+ * 160 samples and jarena_begin 27 against cJSON's parse 107 and the
+ * handling 45), and bursts of 10,000 status updates are all small
+ * records. Its pages need no clearing: a tree's values are initialised as
+ * they are made. At most JARENA_KEEP_MAX stays mapped per thread. */
+#define JARENA_KEEP_MAX (1u << 20)
+static __thread struct {
+	void *base;
+	size_t cap;
+} small;
+
 /* A big tree's arena in huge pages (warm_map): a 7.7 MiB OFFERS event of
  * 10,000 offers fills ~47 MiB, and faulting that in 4 KiB pages took
  * 150-220 ms on a VM where each fault traps (tests/bench/README.md),
@@ -56,6 +71,16 @@ static void *map_arena(size_t *cap, size_t *used_max)
 	*used_max = 0;
 	if (*cap >= JARENA_HUGE_MIN)
 		return warm_map(&warm_arena, *cap, JARENA_HUGE_MIN, cap, used_max);
+	if (*cap <= JARENA_KEEP_MAX) {
+		*cap = warm_round(*cap, JARENA_MIN);
+		if (small.base && small.cap >= *cap) {
+			void *p = small.base;
+			*cap = small.cap;
+			small.base = NULL;
+			small.cap = 0;
+			return p;
+		}
+	}
 	void *p = mmap(NULL, *cap, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
@@ -69,10 +94,18 @@ static size_t resident(size_t used, size_t touched)
 
 static void unmap_arena(void *base, size_t cap, size_t used)
 {
-	if (cap >= JARENA_HUGE_MIN)
+	if (cap >= JARENA_HUGE_MIN) {
 		warm_give(&warm_arena, base, cap, used);
-	else
-		munmap(base, cap);
+		return;
+	}
+	if (cap <= JARENA_KEEP_MAX && (!small.base || small.cap < cap)) {
+		if (small.base)
+			munmap(small.base, small.cap);
+		small.base = base; /* the larger of the two stays */
+		small.cap = cap;
+		return;
+	}
+	munmap(base, cap);
 }
 
 bool jarena_trim(size_t *kept)

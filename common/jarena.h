@@ -34,7 +34,9 @@ void jarena_end(void);
 /* Unmap this thread's arena (after cJSON_Delete of the tree parsed in it).
  * A big one (from JARENA_HUGE_MIN, 8 MiB) is kept mapped instead, in one
  * slot for the whole process, and the next big jarena_begin() that fits
- * reuses it: its pages need no faulting and zeroing again. */
+ * reuses it: its pages need no faulting and zeroing again. A small one (up
+ * to 1 MiB) is kept the same way by the releasing thread, for its next
+ * small record. */
 void jarena_release(void);
 /* Unmap the big arena kept for reuse unless it was given back since the
  * last call: called every so often, it lets events that come at least
