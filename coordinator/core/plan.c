@@ -287,14 +287,17 @@ static const char *task_id_at(const void *arg, size_t i)
 	return ((const struct plan_task *)arg)[i].task_id;
 }
 
-/* A copy of hint when it is a good order (order_hint_ok), else the
- * indices sorted with cmp (duplicates next to each other). */
+/* A copy of hint when it is a good order (order_hint_ok: then its ids
+ * are all different, *hinted), else the indices sorted with cmp
+ * (duplicates next to each other). */
 static size_t *sorted_indices(const size_t *hint, size_t n,
 			      const char *(*id)(const void *, size_t), const void *ids,
-			      int (*cmp)(const void *, const void *, void *), void *cmp_arg)
+			      int (*cmp)(const void *, const void *, void *), void *cmp_arg,
+			      bool *hinted)
 {
 	size_t *ord = qm_malloc((n ? n : 1) * sizeof *ord);
-	if (order_hint_ok(hint, n, id, ids)) {
+	*hinted = order_hint_ok(hint, n, id, ids);
+	if (*hinted) {
 		memcpy(ord, hint, n * sizeof *ord);
 		return ord;
 	}
@@ -325,17 +328,18 @@ static int build_index(struct ctx *c)
 
 	c->apfx = shared_prefix(in->agents, na);
 	struct agent_cmp key = {.ag = in->agents, .skip = c->apfx};
+	bool hinted;
 	c->aord = sorted_indices(in->agent_order, na, agent_id_at, in->agents, cmp_agent_idx,
-				 &key);
-	for (size_t p = 1; p < na; p++)
+				 &key, &hinted);
+	for (size_t p = 1; !hinted && p < na; p++)
 		if (strcmp(pl_agent_at(c, p - 1)->agent_id + c->apfx,
 			   pl_agent_at(c, p)->agent_id + c->apfx) == 0)
 			return pl_fail(c, "agents[%zu]: duplicate agent id '%.60s'",
 				    c->aord[p], pl_agent_at(c, p)->agent_id);
 
 	size_t *byid = sorted_indices(in->task_order, nt, task_id_at, in->tasks, cmp_task_idx,
-				      (void *)in->tasks);
-	for (size_t i = 1; i < nt; i++) {
+				      (void *)in->tasks, &hinted);
+	for (size_t i = 1; !hinted && i < nt; i++) {
 		if (strcmp(in->tasks[byid[i - 1]].task_id,
 			   in->tasks[byid[i]].task_id) == 0) {
 			int rv = pl_fail(c, "tasks[%zu]: duplicate task id '%.60s'",

@@ -5,6 +5,7 @@
  * client's network behaviour is covered end to end (tests/e2e) against the
  * emulator's release profiles. */
 #include "evloop.h"
+#include "loop_wait.h"
 #include "mesos/mesos.h"
 #include "mesos/url.h"
 #include "qm_error.h"
@@ -357,23 +358,9 @@ static void d_done(void *arg, const struct mesos_drain_report *r)
 static const struct mesos_handlers dhandlers = {
 	.subscribed = d_subscribed, .event = d_event, .disconnected = d_disconnected};
 
-struct dwait {
-	bool (*done)(void);
-	uint64_t until;
-};
-static void dpoll(struct ev_loop *loop, void *arg)
-{
-	struct dwait *w = arg;
-	if (w->done() || ev_now_ms() >= w->until)
-		ev_stop(loop);
-	else
-		ev_timer_add(loop, 5, dpoll, w);
-}
 static void drun(bool (*done)(void), uint64_t ms)
 {
-	struct dwait w = {done, ev_now_ms() + ms};
-	ev_timer_add(dloop, 5, dpoll, &w);
-	cr_assert_eq(ev_run(dloop), 0);
+	run_until(dloop, done, ms);
 }
 static bool d_is_subscribed(void)
 {

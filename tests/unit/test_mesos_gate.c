@@ -6,6 +6,7 @@
  * counts every other call it receives: what the gate holds back must
  * never reach it, neither a new call nor one already queued. */
 #include "evloop.h"
+#include "loop_wait.h"
 #include "mesos/mesos.h"
 #include "qm_error.h"
 
@@ -218,29 +219,6 @@ static const struct mesos_handlers handlers = {
 	.disconnected = on_disconnected,
 	.may_send = may_send,
 };
-
-struct wait {
-	struct ev_loop *loop;
-	bool (*done)(void);
-	uint64_t until;
-};
-
-static void poll_cb(struct ev_loop *loop, void *arg)
-{
-	struct wait *w = arg;
-	if (w->done() || ev_now_ms() >= w->until)
-		ev_stop(loop);
-	else
-		ev_timer_add(loop, 10, poll_cb, w);
-}
-
-/* Run the loop until done() or ms have passed. */
-static void run_until(struct ev_loop *loop, bool (*done)(void), uint64_t ms)
-{
-	struct wait w = {loop, done, ev_now_ms() + ms};
-	ev_timer_add(loop, 10, poll_cb, &w);
-	cr_assert_eq(ev_run(loop), 0);
-}
 
 static bool is_subscribed(void)
 {
