@@ -454,10 +454,26 @@ static void jw_close(struct jw *w, char c)
 }
 
 /* A number as cJSON prints it: an int as %d, else the shortest of
- * %1.15g and %1.17g that reads back as the same double. */
+ * %1.15g and %1.17g that reads back as the same double. Whole numbers
+ * below 1e15 (every number the state holds: ports, counts, times in ms)
+ * print as their digits either way, and are written here without
+ * snprintf and strtod: those two were most of a ZooKeeper save's
+ * encoding (times in ms are past INT_MAX, so took the %g path). */
 static void jw_num(struct jw *w, double d)
 {
 	char b[32];
+	if (d > -1e15 && d < 1e15 && d == (double)(long long)d) {
+		long long v = (long long)d;
+		unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+		char *e = b + sizeof b, *p = e;
+		do
+			*--p = (char)('0' + u % 10);
+		while (u /= 10);
+		if (v < 0)
+			*--p = '-';
+		jw_raw(w, p, (size_t)(e - p));
+		return;
+	}
 	int vi = d >= (double)INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
 	if (d == (double)vi) {
 		snprintf(b, sizeof b, "%d", vi);
@@ -517,8 +533,25 @@ int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 	*out = NULL;
 	if (len)
 		*len = 0;
+	struct jtext t = {0};
+	int rv = store_state_to_jtext(s, version, min_format, &t);
+	if (rv) {
+		free(t.buf);
+		return rv;
+	}
+	*out = t.buf;
+	if (len)
+		*len = t.len;
+	return 0;
+}
+
+int store_state_to_jtext(const struct store_state *s, uint64_t version, int min_format,
+			 struct jtext *out)
+{
 	struct jw w;
 	memset(&w, 0, sizeof w);
+	w.t = *out;
+	w.t.len = 0;
 	/* ~480 bytes per task at 10,000 agents: grown a few times at most */
 	size_t hint = 4096 + s->ntasks * 320;
 	jtext_need(&w.t, hint < STORE_MAX_BYTES ? hint : STORE_MAX_BYTES);
@@ -602,13 +635,13 @@ int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 	}
 	jw_close(&w, '}');
 	if (w.t.len > STORE_MAX_BYTES) {
-		free(w.t.buf);
+		w.t.len = 0;
+		w.t.buf[0] = '\0';
+		*out = w.t;
 		return QM_ETOOBIG;
 	}
 	jw_ch(&w, '\n');
-	*out = w.t.buf;
-	if (len)
-		*len = w.t.len;
+	*out = w.t;
 	return 0;
 }
 

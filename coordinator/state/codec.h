@@ -237,6 +237,14 @@ int store_state_to_json(const struct store_state *s, uint64_t version,
  * STORE_FORMAT_VERSION_LOG); the content is the same. */
 int store_state_to_json_fmt(const struct store_state *s, uint64_t version,
 			    int min_format, char **out, size_t *len);
+/* The same text into t (emptied first, its buffer reused: a caller that
+ * encodes again and again keeps the pages of the last text instead of
+ * faulting in new ones each time; at 10,000 agents a ZooKeeper save's
+ * 5.5 MB text took 11-58 ms to encode into fresh memory). On error t is
+ * empty, its buffer kept. */
+struct jtext;
+int store_state_to_jtext(const struct store_state *s, uint64_t version, int min_format,
+			 struct jtext *t);
 /* Parse text made by store_state_to_json into *s (initialised first; free
  * with store_state_fini, also after an error) and its version. Strict:
  * syntax errors, trailing bytes, wrong types, over-long strings, invalid

@@ -9,6 +9,7 @@
  * server tests/zk/run.sh starts. The ZooKeeper-only tests are
  * tests/zk/test_store_zk.c. */
 #include "store_fixture.h"
+#include "jtext.h"
 #include "state/stindex.h"
 #include "state/store_file.h"
 #include "state/store_snap.h"
@@ -392,6 +393,8 @@ Test(store, the_text_is_laid_out_as_cjson_prints_it)
 	a.tasks[3].launched_ms = 2147483648ll;     /* past it: %1.15g */
 	a.tasks[4].launched_ms = 1000000000000001ll; /* 16 digits: %1.17g */
 	a.tasks[5].nports = 0;                     /* an empty array */
+	a.tasks[6].launched_ms = 999999999999999ll; /* the longest written as digits */
+	a.tasks[7].unwanted_since_ms = 4294967296ll; /* 2^32 */
 	struct store_drain *d = store_state_drain(&a, "5e1f-S7", true);
 	cr_assert_not_null(d);
 	snprintf(d->hostname, sizeof d->hostname, "node-7");
@@ -399,6 +402,30 @@ Test(store, the_text_is_laid_out_as_cjson_prints_it)
 	d->forced = true;
 	assert_cjson_layout(&a, 1000000000000003ull); /* %1.17g */
 	store_state_fini(&a);
+}
+
+/* Encoding into a kept buffer (as the ZooKeeper store does save after
+ * save) gives the same text as a fresh one, whether the last text was
+ * longer or shorter. */
+Test(store, a_kept_buffer_gives_the_same_text)
+{
+	struct store_state big, small;
+	fill(&big, 200);
+	fill(&small, 3);
+	struct jtext kept = {0};
+	const struct store_state *order[] = {&small, &big, &small, &big};
+	for (size_t i = 0; i < 4; i++) {
+		char *fresh;
+		size_t len;
+		cr_assert_eq(store_state_to_json(order[i], 7 + i, &fresh, &len), 0);
+		cr_assert_eq(store_state_to_jtext(order[i], 7 + i, 0, &kept), 0);
+		cr_assert_eq(kept.len, len, "encoding %zu", i);
+		cr_assert_eq(memcmp(kept.buf, fresh, len + 1), 0, "encoding %zu", i);
+		free(fresh);
+	}
+	free(kept.buf);
+	store_state_fini(&big);
+	store_state_fini(&small);
 }
 
 /* Reservations are never forgotten (issue 10): they survive the codec, a

@@ -575,6 +575,30 @@ Test(SUITE, async_save_answers_on_the_loop_and_settles_before_anything_else)
 	ev_loop_free(loop);
 }
 
+/* The fence's session c closed, an asynchronous save of *a at version
+ * v is answered QM_ECONFLICT on the loop, once, and the head is as it
+ * was. */
+static void expect_fenced_off(struct store *st, struct ev_loop *loop, struct zk_conn *c,
+			      struct store_state *a, uint64_t v, struct answer *ans)
+{
+	char err[512] = "";
+	char *before = raw_read(NULL);
+	int calls = ans->calls;
+	zk_conn_close(c); /* the ephemeral fence goes with the session */
+	ans->loop = loop;
+	snprintf(a->target_version, sizeof a->target_version, "stale");
+	cr_assert_eq(store_save_start(st, a, v, on_saved, ans, err, sizeof err), 0, "%s", err);
+	ev_timer_add(loop, 20000, stop_cb, NULL);
+	(void)ev_run(loop);
+	cr_assert_eq(ans->calls, calls + 1);
+	cr_assert_eq(ans->rv, QM_ECONFLICT, "%d %s", ans->rv, ans->err);
+	cr_assert(strstr(ans->err, "no longer the leader"), "%s", ans->err);
+	char *after = raw_read(NULL);
+	cr_assert_str_eq(before, after);
+	free(before);
+	free(after);
+}
+
 /* A fenced asynchronous save whose fence is gone answers QM_ECONFLICT,
  * and the state is as it was. */
 Test(SUITE, async_save_refused_after_losing_the_fence)
@@ -589,20 +613,70 @@ Test(SUITE, async_save_refused_after_losing_the_fence)
 	char err[512] = "";
 	uint64_t v;
 	cr_assert_eq(store_save(st, &a, 0, &v, err, sizeof err), 0, "%s", err);
-	char *before = raw_read(NULL);
-	zk_conn_close(c); /* the ephemeral fence goes with the session */
+	struct answer ans = {0};
+	expect_fenced_off(st, loop, c, &a, 1, &ans);
+	store_state_fini(&a);
+	close_st(st);
+	ev_loop_free(loop);
+}
+
+/* A state large enough to be compressed is compressed on a thread of its
+ * own while the loop goes on, then written: what is stored is the state at
+ * the start, in one znode or in chunks; a settle (here: a load) in the
+ * middle of the compression finishes the save at once, answered once; a
+ * lost fence still refuses the write that follows the compression. */
+Test(SUITE, async_compressed_save_is_the_state_at_its_start)
+{
+	struct ev_loop *loop = ev_loop_new();
+	char fence[400];
+	struct zk_conn *fc;
+	struct store *st = open_fenced(fence, sizeof fence, &fc);
+	cr_assert_eq(store_zk_set_loop(st, loop), 0);
+	struct store_state a, b;
+	fill(&a, 10000);
+	char err[512] = "";
 	struct answer ans = {.loop = loop};
-	snprintf(a.target_version, sizeof a.target_version, "stale");
-	cr_assert_eq(store_save_start(st, &a, 1, on_saved, &ans, err, sizeof err), 0, "%s", err);
-	ev_timer_add(loop, 10000, stop_cb, NULL);
-	(void)ev_run(loop);
+	cr_assert_eq(store_save_start(st, &a, 0, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	snprintf(a.target_version, sizeof a.target_version, "after the start");
+	cr_assert_eq(ans.calls, 0, "answered before the loop ran");
+	ev_timer_add(loop, 20000, stop_cb, NULL);
+	cr_assert_eq(ev_run(loop), 0);
 	cr_assert_eq(ans.calls, 1);
-	cr_assert_eq(ans.rv, QM_ECONFLICT, "%d %s", ans.rv, ans.err);
-	cr_assert(strstr(ans.err, "no longer the leader"), "%s", ans.err);
-	char *after = raw_read(NULL);
-	cr_assert_str_eq(before, after);
-	free(before);
-	free(after);
+	cr_assert_eq(ans.rv, 0, "%s", ans.err);
+	cr_assert_eq(ans.version, 1);
+	size_t hl;
+	char *head = raw_read(&hl);
+	cr_assert_eq(memcmp(head, "QMZ1", 4), 0, "compressed");
+	free(head);
+	struct store *other = open_ok();
+	uint64_t v = 0;
+	cr_assert_eq(store_load(other, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(v, 1);
+	cr_assert_str_eq(b.target_version, "3.0.1", "what was saved is the state at the start");
+	store_state_fini(&b);
+	close_st(other);
+
+	/* chunked, and settled by a load while (likely) still compressing */
+	store_zk_set_chunk_bytes(st, 16 * 1024);
+	ans.loop = NULL;
+	cr_assert_eq(store_save_start(st, &a, 1, on_saved, &ans, err, sizeof err), 0, "%s", err);
+	snprintf(a.target_version, sizeof a.target_version, "not saved");
+	cr_assert_eq(store_load(st, &b, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ans.calls, 2, "settled by the load");
+	cr_assert_eq(ans.rv, 0, "%s", ans.err);
+	cr_assert_eq(v, 2);
+	cr_assert_str_eq(b.target_version, "after the start");
+	store_state_fini(&b);
+	char *ref = raw_read(NULL);
+	cr_assert(strstr(ref, "\"encoding\":\"zlib\""), "chunked: %s", ref);
+	free(ref);
+	/* the work the compression posted runs, and finds nothing to do */
+	ev_timer_add(loop, 50, stop_cb, NULL);
+	(void)ev_run(loop);
+	cr_assert_eq(ans.calls, 2);
+
+	/* the fence goes while the state is compressed: refused, unchanged */
+	expect_fenced_off(st, loop, fc, &a, 2, &ans);
 	store_state_fini(&a);
 	close_st(st);
 	ev_loop_free(loop);
