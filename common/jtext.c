@@ -34,30 +34,32 @@ void jtext_ch(struct jtext *t, char c)
 
 void jtext_str(struct jtext *t, const char *s)
 {
-	jtext_ch(t, '"');
+	/* room for the worst case (every byte a \u00XX) at once: one
+	 * check per string, not one per run of plain bytes */
+	size_t n = strlen(s);
+	jtext_need(t, 6 * n + 2);
+	char *o = t->buf + t->len;
+	*o++ = '"';
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (c >= 32 && c != '"' && c != '\\') {
-			const char *q = p;
-			while (q[1] && (unsigned char)q[1] >= 32 && q[1] != '"' && q[1] != '\\')
-				q++;
-			jtext_raw(t, p, (size_t)(q - p) + 1);
-			p = q;
+			*o++ = (char)c;
 			continue;
 		}
-		char esc[8];
+		*o++ = '\\';
 		switch (c) {
-		case '"': jtext_raw(t, "\\\"", 2); break;
-		case '\\': jtext_raw(t, "\\\\", 2); break;
-		case '\b': jtext_raw(t, "\\b", 2); break;
-		case '\f': jtext_raw(t, "\\f", 2); break;
-		case '\n': jtext_raw(t, "\\n", 2); break;
-		case '\r': jtext_raw(t, "\\r", 2); break;
-		case '\t': jtext_raw(t, "\\t", 2); break;
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
 		default:
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-			jtext_raw(t, esc, 6);
+			o += snprintf(o, 6, "u%04x", c);
 		}
 	}
-	jtext_ch(t, '"');
+	*o++ = '"';
+	*o = '\0';
+	t->len = (size_t)(o - t->buf);
 }

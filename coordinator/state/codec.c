@@ -406,8 +406,8 @@ static void jw_ch(struct jw *w, char c)
 
 static void jw_tabs(struct jw *w, int n)
 {
-	for (int i = 0; i < n; i++)
-		jw_ch(w, '\t');
+	static const char tabs[] = "\t\t\t\t\t\t\t\t";
+	jw_raw(w, tabs, (size_t)n); /* n < 8: the state is four levels deep */
 }
 
 static void jw_str(struct jw *w, const char *s)
@@ -423,12 +423,27 @@ static void jw_sep(struct jw *w, bool in_object)
 	w->first[w->depth] = false;
 }
 
+/* A member's separator, indent and key in one go: keys are the codec's
+ * own names, which need no escaping. */
 static void jw_key(struct jw *w, const char *k)
 {
-	jw_sep(w, true);
-	jw_tabs(w, w->depth);
-	jw_str(w, k);
-	jw_raw(w, ":\t", 2);
+	size_t kl = strlen(k), d = (size_t)w->depth;
+	jtext_need(&w->t, 2 + d + kl + 4);
+	char *o = w->t.buf + w->t.len;
+	if (!w->first[w->depth]) {
+		*o++ = ',';
+		*o++ = '\n';
+	}
+	w->first[w->depth] = false;
+	memset(o, '\t', d);
+	o += d;
+	*o++ = '"';
+	memcpy(o, k, kl);
+	o += kl;
+	memcpy(o, "\":\t", 3);
+	o += 3;
+	*o = '\0';
+	w->t.len = (size_t)(o - w->t.buf);
 }
 
 static void jw_open(struct jw *w, char c)

@@ -42,3 +42,22 @@ Test(jtext, a_long_text_grows_and_stays_terminated)
 	cJSON_Delete(j);
 	free(t.buf);
 }
+
+/* A string that is all escapes (six bytes each) fits the room reserved
+ * for it, also when the buffer was nearly full (ASan sees an overrun). */
+Test(jtext, a_string_of_escapes_only_fits)
+{
+	char s[301];
+	memset(s, 0x01, 300);
+	s[300] = '\0';
+	for (size_t pre = 4090; pre < 4100; pre++) {
+		struct jtext t = {0};
+		for (size_t i = 0; i < pre; i++)
+			jtext_ch(&t, 'x');
+		jtext_str(&t, s);
+		cr_assert_eq(t.len, pre + 2 + 6 * 300);
+		cr_assert_eq(strlen(t.buf), t.len);
+		cr_assert_str_eq(t.buf + t.len - 7, "\\u0001\"");
+		free(t.buf);
+	}
+}
