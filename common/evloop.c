@@ -72,6 +72,7 @@ struct ev_loop {
 	struct ev_work *posted, **posted_tail;
 	bool stop;
 	struct ev_iter_stats iter; /* loop thread only */
+	unsigned marks;            /* this iteration's ev_mark kinds, a bit each */
 };
 
 uint64_t ev_now_ms(void)
@@ -427,6 +428,20 @@ static void iter_done(struct ev_loop *l, uint64_t us)
 		l->iter.recent_max_us = us;
 	if (us >= EV_STALL_US)
 		l->iter.stalls++;
+	for (unsigned k = 0; l->marks && k < EV_MARKS; k++) {
+		if (!(l->marks & (1u << k)))
+			continue;
+		l->iter.marked[k]++;
+		if (us > l->iter.mark_max_us[k])
+			l->iter.mark_max_us[k] = us;
+	}
+	l->marks = 0;
+}
+
+void ev_mark(struct ev_loop *l, unsigned kind)
+{
+	if (l && kind < EV_MARKS)
+		l->marks |= 1u << kind;
 }
 
 void ev_iter_stats(struct ev_loop *l, struct ev_iter_stats *out, bool reset_recent)

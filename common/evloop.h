@@ -80,16 +80,26 @@ uint64_t ev_wakeups(const struct ev_loop *loop);
  * end of the posted-work phase (callbacks only, never the wait). A long
  * iteration is a stall: every fd, timer and posted item waited for it. */
 #define EV_STALL_US 50000u /* an iteration this long counts as a stall */
+#define EV_MARKS 4 /* kinds of work an iteration can be marked with */
 struct ev_iter_stats {
 	uint64_t iterations;
 	uint64_t max_us;        /* longest iteration since ev_loop_new */
 	uint64_t recent_max_us; /* longest since the last reset_recent read */
 	uint64_t stalls;        /* iterations of EV_STALL_US or more */
+	/* per kind (ev_mark): iterations marked with it, the longest one */
+	uint64_t marked[EV_MARKS];
+	uint64_t mark_max_us[EV_MARKS];
 };
 /* Copy the figures; with reset_recent, start a new recent window. Loop
  * thread only (from a callback): the iteration running it is not counted
  * yet. */
 void ev_iter_stats(struct ev_loop *loop, struct ev_iter_stats *out, bool reset_recent);
+
+/* Mark the running iteration as one that did work of kind (< EV_MARKS,
+ * the caller's numbering, e.g. "saved the state"): the longest such
+ * iteration is kept apart (ev_iter_stats). Loop thread only; a NULL
+ * loop is fine (nothing to mark). */
+void ev_mark(struct ev_loop *loop, unsigned kind);
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the same as clock_mono_ms(). */
 uint64_t ev_now_ms(void);

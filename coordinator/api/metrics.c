@@ -550,6 +550,13 @@ void metrics_handler(const struct http_request *req, struct http_response *resp,
 		      (double)it.recent_max_us / 1e6);
 		counter(&b, P "loop_stalls_total",
 			"Event-loop iterations that took 50 ms or more.", it.stalls);
+		gauge(&b, P "loop_iteration_save_max_seconds",
+		      "Longest event-loop iteration that saved the state (made a save, "
+		      "started one or took its answer) since the start.",
+		      (double)it.mark_max_us[COORD_MARK_SAVE] / 1e6);
+		counter(&b, P "loop_iterations_saving_total",
+			"Event-loop iterations that saved the state.",
+			it.marked[COORD_MARK_SAVE]);
 	}
 	histograms(&b, &c->metrics);
 	services(&b, c);

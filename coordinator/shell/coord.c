@@ -142,6 +142,7 @@ int coord_save(struct coord *c)
 	char err[256] = "";
 	uint64_t nv = 0;
 	uint64_t t0 = clock_mono_ms();
+	ev_mark(c->loop, COORD_MARK_SAVE);
 	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
 	if (save_result(c, rv, nv, err, t0) != 0)
 		return rv;
@@ -196,6 +197,7 @@ static void save_done(void *arg, int rv, uint64_t nv, const char *err)
 	struct save_cont *k = c->conts_inflight;
 	c->conts_inflight = NULL;
 	c->save_inflight = false;
+	ev_mark(c->loop, COORD_MARK_SAVE);
 	bool mine = c->save_term == c->term && c->leading && !c->stopping;
 	if (!mine) {
 		/* an earlier term's: its state is gone, and so is its work */
@@ -237,6 +239,7 @@ static void save_start_queued(struct coord *c)
 	/* updates taken in after this point are the next save's */
 	bool unsaved = c->updates_unsaved;
 	c->updates_unsaved = false;
+	ev_mark(c->loop, COORD_MARK_SAVE);
 	int rv = store_save_start(c->store, &c->st, c->st_version, save_done, c, err,
 				  sizeof err);
 	if (rv == QM_EAGAIN) {
@@ -639,25 +642,84 @@ static long rss_kib(void)
  * 5 min revive nothing is held between cycles. */
 #define ARENA_KEEP_MS 30000
 
-static void trim_cb(struct ev_loop *loop, void *arg)
+/* The heap trim runs on a thread of its own: at 10,000 agents
+ * malloc_trim(0) gave back ~78 MB page by page in 23-91 ms, all of it a
+ * stall of the loop (offer_cycle.py --agents 10000). glibc holds the main
+ * arena's lock meanwhile, so the loop still waits if it allocates during
+ * the trim; after TRIM_DELAY_MS of quiet it seldom does. The kept
+ * mappings are let go on the loop afterwards (munmaps: quick). */
+static void trim_cb(struct ev_loop *loop, void *arg);
+
+struct trim_job {
+	pthread_t th;
+	struct ev_loop *loop;
+	struct coord *c; /* NULL once coord_free has waited for the thread */
+	long before;
+	uint64_t took_ms;
+};
+
+/* The heap is trimmed: let go of the kept mappings unused since the last
+ * trim, and look again later while they are used. */
+static void trim_finish(struct coord *c, struct trim_job *j)
 {
-	(void)loop;
-	struct coord *c = arg;
-	c->trim_timer = 0;
-	long before = rss_kib();
-	uint64_t t0 = clock_mono_ms();
-	(void)malloc_trim(0);
 	size_t kept = 0, rec_kept = 0, pool_kept = 0;
 	bool kept_on = jarena_trim(&kept);
 	kept_on = recordio_trim(&rec_kept) || kept_on;
 	kept_on = pool_trim(&pool_kept) || kept_on;
 	log_info("memory_trimmed",
 		 "rss_before_kib=%ld rss_after_kib=%ld took_ms=%llu arena_kept_kib=%zu "
-		 "record_kept_kib=%zu pool_kept_kib=%zu", before, rss_kib(),
-		 (unsigned long long)(clock_mono_ms() - t0), kept >> 10, rec_kept >> 10,
-		 pool_kept >> 10);
-	if (kept_on) /* used since the last trim: look again later */
-		c->trim_timer = ev_timer_add(loop, ARENA_KEEP_MS, trim_cb, c);
+		 "record_kept_kib=%zu pool_kept_kib=%zu", j->before, rss_kib(),
+		 (unsigned long long)j->took_ms, kept >> 10, rec_kept >> 10, pool_kept >> 10);
+	free(j);
+	if (kept_on && !c->trim_timer)
+		c->trim_timer = ev_timer_add(c->loop, ARENA_KEEP_MS, trim_cb, c);
+}
+
+static void trim_done(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct trim_job *j = arg;
+	struct coord *c = j->c;
+	if (!c) { /* coord_free waited for the thread */
+		free(j);
+		return;
+	}
+	pthread_join(j->th, NULL);
+	c->trim_job = NULL;
+	trim_finish(c, j);
+}
+
+static void *trim_main(void *arg)
+{
+	struct trim_job *j = arg;
+	uint64_t t0 = clock_mono_ms();
+	(void)malloc_trim(0);
+	j->took_ms = clock_mono_ms() - t0;
+	ev_post(j->loop, trim_done, j);
+	return NULL;
+}
+
+static void trim_cb(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	c->trim_timer = 0;
+	if (c->trim_job) { /* still at it: look again later */
+		c->trim_timer = ev_timer_add(loop, TRIM_DELAY_MS, trim_cb, c);
+		return;
+	}
+	struct trim_job *j = qm_calloc(1, sizeof *j);
+	j->loop = loop;
+	j->c = c;
+	j->before = rss_kib();
+	if (pthread_create(&j->th, NULL, trim_main, j) == 0) {
+		c->trim_job = j;
+		return;
+	}
+	/* no thread: trimmed here */
+	uint64_t t0 = clock_mono_ms();
+	(void)malloc_trim(0);
+	j->took_ms = clock_mono_ms() - t0;
+	trim_finish(c, j);
 }
 
 void trim_soon(struct coord *c)
@@ -683,6 +745,11 @@ void coord_free(struct coord *c)
 			      &c->trim_timer,     &c->replan_timer, &c->carry_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
+	if (c->trim_job) { /* its posted trim_done frees it, finding no coordinator */
+		pthread_join(c->trim_job->th, NULL);
+		c->trim_job->c = NULL;
+		c->trim_job = NULL;
+	}
 	/* a save in flight answers now, while what its continuations use
 	 * (the Mesos client, the loop) is still there */
 	c->stopping = true;

@@ -233,6 +233,7 @@ struct coord {
 	int64_t new_agent_ms; /* loop time an agent was first offered (0 = none this term) */
 	uint64_t wake_timer;
 	uint64_t trim_timer; /* trim_soon(): freed heap back to the kernel */
+	struct trim_job *trim_job; /* the heap trim running on its thread */
 	int64_t wake_at;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
 	uint64_t recon_retry_timer;  /* reconcile of tasks not heard of since SUBSCRIBE */
@@ -427,6 +428,11 @@ void wake_in(struct coord *c, int64_t ms);
  * back to the kernel. Coalesced: one pending at a time. */
 void trim_soon(struct coord *c);
 #define TRIM_OFFERS_MIN 1000 /* offers in one event that call trim_soon() */
+
+/* ev_mark kinds of the coordinator's loop: an iteration that saved the
+ * state (a synchronous save, an asynchronous one started or answered),
+ * for the longest iteration "during a save" (/metrics). */
+#define COORD_MARK_SAVE 0
 /* Send a KILL for t (when subscribed). */
 void send_kill(struct coord *c, struct store_task *t);
 /* Why the running disk service t must be replaced, written into buf, or

@@ -244,14 +244,20 @@ def loop_stall_ms(coord):
     v = {}
     for line in text.splitlines():
         for k in ("loop_iteration_recent_max_seconds",
-                  "loop_iteration_max_seconds", "loop_stalls_total"):
+                  "loop_iteration_max_seconds", "loop_stalls_total",
+                  "loop_iteration_save_max_seconds",
+                  "loop_iterations_saving_total"):
             if line.startswith("quobyte_mesos_" + k + " "):
                 v[k] = float(line.split()[1])
     if "loop_iteration_recent_max_seconds" not in v:
         return None
     return {"recent_ms": v["loop_iteration_recent_max_seconds"] * 1000,
             "max_ms": v.get("loop_iteration_max_seconds", 0) * 1000,
-            "stalls": int(v.get("loop_stalls_total", 0))}
+            "stalls": int(v.get("loop_stalls_total", 0)),
+            # every iteration that saved the state (a save made, started
+            # or answered), whole run: "during a save"
+            "save_max_ms": v.get("loop_iteration_save_max_seconds", 0) * 1000,
+            "saving": int(v.get("loop_iterations_saving_total", 0))}
 
 
 def scrape_cost(coord):
@@ -816,6 +822,10 @@ def print_figures(results, a):
          lambda r: stall(r, "stall_load")),
         ("longest loop iteration: offer cycles (ms)",
          lambda r: stall(r, "stall_cycles")),
+        ("longest loop iteration saving the state, whole run (ms) / of N",
+         lambda r: "%.1f / %d" % (r["stall_cycles"]["save_max_ms"],
+                                  r["stall_cycles"]["saving"])
+         if r.get("stall_cycles") else "-"),
         ("GET /metrics idle: ms / KiB / samples",
          lambda r: "%.0f / %.0f / %d" % r["scrape"][:3]),
         ("  the loop iteration that builds it (ms)",

@@ -280,3 +280,46 @@ Test(evloop, fd_mod_keeps_delivering)
 	close(p[0]);
 	close(p[1]);
 }
+
+static void slow_marked(struct ev_loop *l, void *arg)
+{
+	(void)arg;
+	ev_mark(l, 1);
+	ev_mark(l, 1);        /* twice in one iteration: counted once */
+	ev_mark(l, EV_MARKS); /* no such kind: ignored */
+	usleep(20000);
+}
+
+static void quick_marked(struct ev_loop *l, void *arg)
+{
+	(void)arg;
+	ev_mark(l, 1);
+}
+
+static void slow_unmarked(struct ev_loop *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	usleep(150000);
+}
+
+/* An iteration marked with a kind counts toward that kind's longest
+ * iteration; unmarked ones, however long, only toward the loop's. */
+Test(evloop, marked_iterations_keep_their_own_longest)
+{
+	struct ev_loop *l = ev_loop_new();
+	ev_timer_add(l, 0, slow_marked, NULL);
+	ev_timer_add(l, 80, quick_marked, NULL);
+	ev_timer_add(l, 120, slow_unmarked, NULL);
+	ev_timer_add(l, 400, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	struct ev_iter_stats st;
+	ev_iter_stats(l, &st, false);
+	cr_assert_eq(st.marked[1], 2);
+	cr_assert_eq(st.marked[0], 0);
+	cr_assert_geq(st.mark_max_us[1], 20000);
+	cr_assert_lt(st.mark_max_us[1], st.max_us, "the unmarked 150 ms iteration is not kind 1's");
+	cr_assert_geq(st.max_us, 150000);
+	cr_assert_eq(st.mark_max_us[0], 0);
+	ev_loop_free(l);
+}
