@@ -232,6 +232,10 @@ static void counters(struct metrics_buf *b, const struct coord *c)
 		{P "replans_deferred_total",
 		 "Replans held back behind a costly plan (planned together with what came meanwhile).",
 		 c->n.replans_deferred},
+		{P "offer_events_planned_later_total",
+		 "OFFERS events of 1,000 offers or more planned in the loop turn after the one "
+		 "that booked their agents.",
+		 c->n.plans_later},
 		{P "launch_slices_total",
 		 "Slices of a plan's launches saved and sent one event-loop iteration each "
 		 "(only plans with more launches than one slice holds).",

@@ -424,6 +424,7 @@ static void stop_acting(struct coord *c, const char *why)
 	}
 	replan_cancel(c);
 	carry_drop(c, false); /* mesos is stopped: the master takes them back */
+	plan_later_drop(c);
 	if (c->unreach_timer) {
 		ev_timer_cancel(c->loop, c->unreach_timer);
 		c->unreach_timer = 0;
@@ -742,7 +743,8 @@ void coord_free(struct coord *c)
 	uint64_t *timers[] = {&c->insecure_timer, &c->wake_timer,     &c->unreach_timer,
 			      &c->recon_retry_timer, &c->retry_timer,  &c->revive_timer,
 			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer,
-			      &c->trim_timer,     &c->replan_timer, &c->carry_timer};
+			      &c->trim_timer,     &c->replan_timer, &c->carry_timer,
+			      &c->plan_later_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
 	if (c->trim_job) { /* its posted trim_done frees it, finding no coordinator */
@@ -755,6 +757,7 @@ void coord_free(struct coord *c)
 	c->stopping = true;
 	coord_settle(c);
 	carry_drop(c, false);
+	plan_later_drop(c);
 	if (c->leader)
 		leader_free(c->leader);
 	if (c->http)

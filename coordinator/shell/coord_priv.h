@@ -98,6 +98,7 @@ struct agent {
 struct inverse {
 	char *id;
 	char *agent_id;
+	bool answering; /* a plan's answer waits for its save: no other answers it */
 };
 
 /* A reservation of ours as the last plan judged it (REST, /v1/state). */
@@ -135,6 +136,7 @@ struct counters {
 	uint64_t replans_deferred; /* replan_soon() held back behind a costly plan */
 	uint64_t bus_changes, store_saves, store_errors;
 	uint64_t launch_slices; /* slices of a plan's launches carried out (planning.c) */
+	uint64_t plans_later;   /* OFFERS events planned in a turn of their own */
 	uint64_t reserves, unreserves, reservations_found, inverse_accepted, inverse_declined;
 	uint64_t offers_malformed, offers_over_cap, bus_unexpected_refused;
 };
@@ -227,6 +229,8 @@ struct coord {
 	size_t slice_offers;
 	struct carry *carry;   /* launch slices left (planning.c), or NULL */
 	uint64_t carry_timer;  /* the next slice */
+	struct plan_later *plan_later; /* offers planned in the next turn, or NULL */
+	uint64_t plan_later_timer;
 	bool replan_after_carry; /* a replan was asked for while slices were left */
 	uint64_t revived_sig;
 	int64_t last_revive_ms;
@@ -420,6 +424,15 @@ void replan_cancel(struct coord *c);
 /* Forget the launch slices left; with decline, their offers are declined
  * while subscribed (planning.c). */
 void carry_drop(struct coord *c, bool decline);
+/* Plan offers[0..n) in a loop turn of their own (the offers are moved out:
+ * the entries are emptied; their event's JSON is taken along), for an
+ * OFFERS event whose own handling took long already. false (nothing
+ * taken) when one waits already or the event's JSON is not in an arena of
+ * its own: then plan now. */
+bool plan_later(struct coord *c, struct taskspec_offer *offers, size_t n);
+/* Forget the offers waiting for plan_later's turn (the master takes them
+ * back: on losing the lead or stopping). */
+void plan_later_drop(struct coord *c);
 /* Plan again within ms (an earlier wake stands). */
 void wake_in(struct coord *c, int64_t ms);
 /* After a burst that allocated and freed much (an OFFERS event of
@@ -534,6 +547,10 @@ bool maint_window(const cJSON *u, int64_t *start_ms, int64_t *duration_ms);
 /* Hold an inverse offer (false: over INVERSES_MAX or a duplicate). */
 bool inverse_add(struct coord *c, const char *id, const char *agent_id);
 void inverse_remove(struct coord *c, const char *id);
+/* Mark the inverse offer id as answered by a plan whose save is in flight
+ * (answering), or as open again (its save failed). */
+void inverse_answering(struct coord *c, const char *id, bool answering);
+bool inverse_is_answering(const struct coord *c, const char *id);
 void inverse_clear(struct coord *c);
 
 #endif

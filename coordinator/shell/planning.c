@@ -1022,12 +1022,16 @@ static void place_unreserve(struct coord *c, const struct plan_action *a,
 
 /* Answer the inverse offers the plan judged (after the save: nothing to
  * persist, but nothing is sent before the state is). */
-static void answer_inverses(struct coord *c, const struct plan_output *out)
+/* Answer the plan's inverse offers; those a plan whose save is in flight
+ * answers (inverse_answering) only when that is the caller (kept). */
+static void answer_inverses(struct coord *c, const struct plan_output *out, bool kept)
 {
 	for (size_t i = 0; i < out->n_actions; i++) {
 		const struct plan_action *a = &out->actions[i];
 		bool accept = a->type == PLAN_ACCEPT_INVERSE;
 		if ((!accept && a->type != PLAN_DECLINE_INVERSE) || !a->inverse_offer_id)
+			continue;
+		if (!kept && inverse_is_answering(c, a->inverse_offer_id))
 			continue;
 		struct agent *ag = agent_find(c, a->agent_id);
 		if (mesos_send(c->mc, accept ? mesos_call_accept_inverse(a->inverse_offer_id)
@@ -1261,13 +1265,72 @@ void carry_drop(struct coord *c, bool decline)
  * ids and resources are their pool's (core/offer.h), which they keep, but
  * the resources' src still borrow from the JSON and are not read again. */
 struct slice {
-	uint64_t gen; /* of its carry */
+	uint64_t gen; /* of its carry (0: none) */
 	struct taskspec_offer *offers;
 	struct offer_ops *ops;
 	size_t n;
 	char **unsent; /* the ids of its launches (c->unsent) */
 	size_t nunsent;
+	/* a plan's first slice: its KILLs and inverse-offer answers, sent
+	 * after the save as well (copies: the plan's output is gone by
+	 * then) */
+	struct plan_action *acts;
+	size_t nacts;
 };
+
+/* The slice of offers[0..n) (moved in: the entries are emptied) with
+ * their ops (taken). */
+static struct slice *slice_make(uint64_t gen, struct taskspec_offer *offers,
+				struct offer_ops *ops, size_t n)
+{
+	struct slice *sl = qm_calloc(1, sizeof *sl);
+	sl->gen = gen;
+	sl->n = n;
+	sl->ops = ops;
+	sl->offers = qm_calloc(n ? n : 1, sizeof *sl->offers);
+	if (n) {
+		memcpy(sl->offers, offers, n * sizeof *sl->offers);
+		memset(offers, 0, n * sizeof *offers); /* emptied */
+	}
+	/* the slice may be answered after its carry is gone, and the event's
+	 * JSON with it (a carry finished by a later OFFERS event while this
+	 * save is in flight): it is answered by id, and its ids are the
+	 * offers' pool's, which it keeps alive */
+	for (size_t k = 0; k < n; k++)
+		sl->offers[k].unavailability = NULL;
+	return sl;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? qm_strdup(s) : NULL;
+}
+
+/* Keep the plan's KILLs and inverse-offer answers for after the save;
+ * until then no other plan answers those inverse offers. */
+static void slice_keep_acts(struct coord *c, struct slice *sl, const struct plan_output *out)
+{
+	for (size_t i = 0; i < out->n_actions; i++) {
+		const struct plan_action *a = &out->actions[i];
+		if (a->type != PLAN_KILL && a->type != PLAN_ACCEPT_INVERSE &&
+		    a->type != PLAN_DECLINE_INVERSE)
+			continue;
+		if (a->inverse_offer_id && inverse_is_answering(c, a->inverse_offer_id))
+			continue; /* an earlier plan's save answers it */
+		sl->acts = qm_realloc(sl->acts, (sl->nacts + 1) * sizeof *sl->acts);
+		sl->acts[sl->nacts++] = (struct plan_action){
+			.type = a->type,
+			.service = a->service,
+			.agent_id = dup_or_null(a->agent_id),
+			.task_id = dup_or_null(a->task_id),
+			.kill_reason = a->kill_reason,
+			.reason = dup_or_null(a->reason),
+			.inverse_offer_id = dup_or_null(a->inverse_offer_id),
+		};
+		if (a->inverse_offer_id)
+			inverse_answering(c, a->inverse_offer_id, true);
+	}
+}
 
 /* Note the slice's launches in c->unsent until it is answered. */
 static void slice_unsent(struct coord *c, struct slice *sl)
@@ -1294,6 +1357,20 @@ static void carry_timer_cb(struct ev_loop *loop, void *arg);
 static void slice_saved(struct coord *c, void *arg, bool saved)
 {
 	struct slice *sl = arg;
+	if (saved && sl->nacts && c->leading && !c->stopping) {
+		struct plan_output kept = {.actions = sl->acts, .n_actions = sl->nacts};
+		send_kills(c, &kept);
+		answer_inverses(c, &kept, true);
+	}
+	for (size_t i = 0; i < sl->nacts; i++) {
+		if (sl->acts[i].inverse_offer_id) /* unanswered: planned again */
+			inverse_answering(c, sl->acts[i].inverse_offer_id, false);
+		free(sl->acts[i].agent_id);
+		free(sl->acts[i].task_id);
+		free(sl->acts[i].reason);
+		free(sl->acts[i].inverse_offer_id);
+	}
+	free(sl->acts);
 	if (c->leading && !c->stopping)
 		answer_offers(c, sl->offers, sl->n, sl->ops, saved);
 	else /* the master takes the offers back itself */
@@ -1366,19 +1443,7 @@ static bool carry_step(struct coord *c, bool may_defer)
 	}
 	if (made && may_defer && store_saves_async(c->store)) {
 		/* the loop goes on while ZooKeeper answers */
-		struct slice *sl = qm_calloc(1, sizeof *sl);
-		sl->gen = cr->gen;
-		sl->n = b - a;
-		sl->ops = ops;
-		sl->offers = qm_calloc(sl->n, sizeof *sl->offers);
-		memcpy(sl->offers, &cr->offers[a], sl->n * sizeof *sl->offers);
-		memset(&cr->offers[a], 0, sl->n * sizeof *sl->offers); /* emptied */
-		/* the slice may be answered after its carry is gone, and the
-		 * event's JSON with it (a carry finished by a later OFFERS
-		 * event while this save is in flight): it is answered by id,
-		 * and its ids are the offers' pool's, which it keeps alive */
-		for (size_t k = 0; k < sl->n; k++)
-			sl->offers[k].unavailability = NULL;
+		struct slice *sl = slice_make(cr->gen, &cr->offers[a], ops, b - a);
 		cr->next = b;
 		cr->saving = true;
 		c->n.launch_slices++;
@@ -1481,16 +1546,28 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 			taskspec_offer_own_json(kept);
 	}
 	free(cy.slot);
-	/* Persist before acting: launched tasks and kill marks. */
+	/* Persist before acting: launched tasks and kill marks. With a
+	 * store that saves in the background (ZooKeeper) the acting waits for
+	 * the save's answer as a first slice, and the loop goes on: a
+	 * ZooKeeper write (the server fsyncs its log) had held the loop
+	 * 5-58 ms in every plan that launched or killed. */
 	bool saved = true;
-	if (cy.dirty)
+	struct slice *first = NULL;
+	if (cy.dirty && store_saves_async(c->store)) {
+		first = slice_make(0, offers, cy.ops, noffers);
+		cy.ops = NULL;
+		slice_keep_acts(c, first, out);
+		slice_unsent(c, first);
+	} else if (cy.dirty) {
 		saved = save_timed(c);
-
-	if (saved) {
-		send_kills(c, out);
-		answer_inverses(c, out);
 	}
-	answer_offers(c, offers, noffers, cy.ops, saved);
+	if (!first) {
+		if (saved) {
+			send_kills(c, out);
+			answer_inverses(c, out, false);
+		}
+		answer_offers(c, offers, noffers, cy.ops, saved);
+	}
 	if (cy.held.n) {
 		static uint64_t carry_gens;
 		c->carry = qm_malloc(sizeof *c->carry);
@@ -1500,8 +1577,16 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		c->n.launch_slices++;
 		if (!saved)
 			carry_drop(c, true);
+		else if (first) /* the next slice after this one's answer */
+			c->carry->saving = true;
 		else
 			c->carry_timer = ev_timer_add(c->loop, 0, carry_timer_cb, c);
+	}
+	if (first) {
+		first->gen = c->carry ? c->carry->gen : 0;
+		uint64_t s0 = clock_mono_ms();
+		coord_save_then(c, slice_saved, first);
+		c->plan_save_ms += clock_mono_ms() - s0;
 	}
 	free(cy.ops);
 	strmap_fini(&cy.by_agent);
@@ -1594,6 +1679,70 @@ static void rollout_events(struct coord *c, const struct plan_progress *was,
 		  next < PLAN_PHASE_COUNT ? "; waiting: " : "",
 		  next < PLAN_PHASE_COUNT ? plan_phase_name((enum plan_phase)next) : "",
 		  c->st.rollout_paused ? " (paused)" : "");
+}
+
+/* ---- an OFFERS event planned in a turn of its own --------------------- */
+
+struct plan_later {
+	struct taskspec_offer *offers;
+	size_t n;
+	struct jarena *arena; /* their event's JSON */
+};
+
+static void plan_later_free(struct plan_later *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		taskspec_offer_free(&l->offers[i]);
+	free(l->offers);
+	jarena_drop(l->arena); /* after the offers that borrow from it */
+	free(l);
+}
+
+static void plan_later_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->plan_later_timer = 0;
+	struct plan_later *l = c->plan_later;
+	c->plan_later = NULL;
+	if (!l)
+		return;
+	/* the event's JSON is this thread's again, as while it was handled:
+	 * a carry keeps it (jarena_take), else it goes after the offers */
+	jarena_adopt(l->arena);
+	l->arena = NULL;
+	coord_plan(c, l->offers, l->n);
+	plan_later_free(l);
+	jarena_release();
+}
+
+bool plan_later(struct coord *c, struct taskspec_offer *offers, size_t n)
+{
+	if (c->plan_later || !c->loop || n == 0)
+		return false;
+	struct jarena *ar = jarena_take();
+	if (!ar)
+		return false;
+	struct plan_later *l = qm_calloc(1, sizeof *l);
+	l->offers = qm_calloc(n, sizeof *l->offers);
+	memcpy(l->offers, offers, n * sizeof *offers);
+	memset(offers, 0, n * sizeof *offers); /* emptied */
+	l->n = n;
+	l->arena = ar;
+	c->plan_later = l;
+	/* a timer: posted work would run in this same turn */
+	c->plan_later_timer = ev_timer_add(c->loop, 0, plan_later_cb, c);
+	return true;
+}
+
+void plan_later_drop(struct coord *c)
+{
+	if (c->plan_later_timer && c->loop)
+		ev_timer_cancel(c->loop, c->plan_later_timer);
+	c->plan_later_timer = 0;
+	if (c->plan_later)
+		plan_later_free(c->plan_later);
+	c->plan_later = NULL;
 }
 
 void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)

@@ -310,6 +310,7 @@ bool inverse_add(struct coord *c, const char *id, const char *agent_id)
 	}
 	c->inverses[c->ninverses].id = qm_strdup(id);
 	c->inverses[c->ninverses].agent_id = qm_strdup(agent_id);
+	c->inverses[c->ninverses].answering = false;
 	c->ninverses++;
 	return true;
 }
@@ -324,6 +325,21 @@ void inverse_remove(struct coord *c, const char *id)
 		c->inverses[i] = c->inverses[--c->ninverses];
 		return;
 	}
+}
+
+void inverse_answering(struct coord *c, const char *id, bool answering)
+{
+	for (size_t i = 0; i < c->ninverses; i++)
+		if (strcmp(c->inverses[i].id, id) == 0)
+			c->inverses[i].answering = answering;
+}
+
+bool inverse_is_answering(const struct coord *c, const char *id)
+{
+	for (size_t i = 0; i < c->ninverses; i++)
+		if (strcmp(c->inverses[i].id, id) == 0)
+			return c->inverses[i].answering;
+	return false;
 }
 
 void inverse_clear(struct coord *c)

@@ -408,12 +408,14 @@ def metric(coord, name):
 
 
 def plan_counts(coord):
-    """The coordinator's plans run, replans deferred behind a costly plan
-    and seconds spent planning (GET /metrics), or None."""
+    """The coordinator's plans run, replans deferred behind a costly plan,
+    seconds spent planning and OFFERS events planned a turn after their
+    booking (GET /metrics), or None."""
     want = {"quobyte_mesos_plans_total": 0,
             "quobyte_mesos_replans_deferred_total": 1,
-            "quobyte_mesos_plan_duration_seconds_sum": 2}
-    got = [None, None, None]
+            "quobyte_mesos_plan_duration_seconds_sum": 2,
+            "quobyte_mesos_offer_events_planned_later_total": 3}
+    got = [None, None, None, None]
     try:
         req = urllib.request.urlopen(coord.rest + "/metrics", timeout=30)
         for line in req.read().decode().splitlines():
@@ -670,6 +672,8 @@ def run_scale(n, a):
             # every plan of the phase: the cycles' and the periodic ones
             res["cycle_plan_ms"] = (1000.0 * (cyc_plans1[2] - cyc_plans0[2])
                                     / (cyc_plans1[0] - cyc_plans0[0]))
+        if cyc_plans1:
+            res["planned_later"] = int(cyc_plans1[3])
         res["scrape"] = scrape_cost(coord)  # after plan_counts: see there
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
         res["mem_rest"] = rss_after_trim(coord)
@@ -822,6 +826,8 @@ def print_figures(results, a):
          lambda r: stall(r, "stall_load")),
         ("longest loop iteration: offer cycles (ms)",
          lambda r: stall(r, "stall_cycles")),
+        ("OFFERS events planned a loop turn after their booking",
+         lambda r: "%d" % r["planned_later"] if "planned_later" in r else "-"),
         ("longest loop iteration saving the state, whole run (ms) / of N",
          lambda r: "%.1f / %d" % (r["stall_cycles"]["save_max_ms"],
                                   r["stall_cycles"]["saving"])
@@ -1021,6 +1027,13 @@ def main():
     print_results(results, a)
     print_figures(results, a)
     for r in results:
+        # every OFFERS event of >= 1,000 offers is planned in a loop turn
+        # of its own (events.c PLAN_LATER_OFFERS_MIN): a functional check
+        if (r.get("agents", 0) >= 1000 and r.get("cycles")
+                and r.get("planned_later") == 0):
+            log("%d agents: no OFFERS event was planned a turn after its "
+                "booking" % r["agents"])
+            failed = True
         for what in ("coordinator_exit", "emulator_exit"):
             if r.get(what) not in (None, 0):
                 log("%d agents: %s status %s" % (r["agents"], what, r[what]))
