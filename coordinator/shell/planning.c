@@ -1021,9 +1021,9 @@ static void place_unreserve(struct coord *c, const struct plan_action *a,
 }
 
 /* Answer the inverse offers the plan judged (after the save: nothing to
- * persist, but nothing is sent before the state is). */
-/* Answer the plan's inverse offers; those a plan whose save is in flight
- * answers (inverse_answering) only when that is the caller (kept). */
+ * persist, but nothing is sent before the state is). One that a plan whose
+ * save is in flight will answer (inverse_answering) is answered only by
+ * that plan's kept actions (kept). */
 static void answer_inverses(struct coord *c, const struct plan_output *out, bool kept)
 {
 	for (size_t i = 0; i < out->n_actions; i++) {
