@@ -392,8 +392,6 @@ class Cluster:
         if registered is None:
             registered = nagents
         agents = [self.agent_specs[h] for h in self.hosts[:registered]]
-        self.rest = "127.0.0.1:%d" % qmtest.free_tcp_port()
-        self.bus_url = "tcp://127.0.0.1:%d" % qmtest.free_tcp_port()
         self.coordinators = []
         self.coordinator = None
         self.disks = {}
@@ -404,6 +402,12 @@ class Cluster:
         except BaseException:
             self.close()
             raise
+        # after the emulator listens: picked before, a port just probed
+        # free and closed went to the emulator's own bind to port 0 (a CI
+        # run's coordinator found its bus port taken by the master it was
+        # to subscribe to: bus_listen_failed, Address in use)
+        self.rest = "127.0.0.1:%d" % qmtest.free_tcp_port()
+        self.bus_url = "tcp://127.0.0.1:%d" % qmtest.free_tcp_port()
 
     def add_agent(self, host):
         """Register one of the agents held back (control API agent/add)."""
