@@ -182,7 +182,14 @@ class Emulator(qmtest.Process):
         # and calls; tests/emulator/emu_profiles.py)
         argv += ["--version", MESOS_VERSION]
         argv += list(extra)
-        super().__init__("emulator", argv, logdir)
+        # the probers it runs inherit this (tests/e2e/nng-lsan.supp: an
+        # upstream NNG leak at socket close)
+        supp = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "nng-lsan.supp")
+        lsan = os.environ.get("LSAN_OPTIONS")
+        env = {"LSAN_OPTIONS": "suppressions=%s%s"
+               % (supp, ":" + lsan if lsan else "")}
+        super().__init__("emulator", argv, logdir, env=env)
         RESOURCES.discard(self._token)
         self._token = RESOURCES.push("emulator pid %d" % self.pid,
                                      self._shutdown)
