@@ -14,6 +14,13 @@ uint64_t clock_mono_ms(void)
 	return read_ms(CLOCK_MONOTONIC);
 }
 
+uint64_t clock_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 uint64_t clock_real_ms(void)
 {
 	return read_ms(CLOCK_REALTIME);

@@ -8,6 +8,9 @@
 
 /* CLOCK_MONOTONIC in ms: only differences mean anything. */
 uint64_t clock_mono_ms(void);
+/* CLOCK_MONOTONIC in microseconds, for latencies under a millisecond;
+ * clock_mono_us() / 1000 is clock_mono_ms() at the same instant. */
+uint64_t clock_mono_us(void);
 /* CLOCK_REALTIME in ms since the Unix epoch: may jump. */
 uint64_t clock_real_ms(void);
 

@@ -23,48 +23,56 @@
 /* histograms                                                          */
 
 /* Durations inside the coordinator: a plan, a store save (ZooKeeper round
- * trips), the way from OFFERS to ACCEPT. */
-static const uint32_t duration_le_ms[] = {1,   2,   5,    10,   25,   50,   100,
-					  250, 500, 1000, 2500, 5000, 10000};
+ * trips), the way from OFFERS to ACCEPT (its goal: a millisecond plus one
+ * fdatasync, hence the bounds under a millisecond). Microseconds. */
+static const uint32_t duration_le_us[] = {
+	100,    250,    500,     1000,    2000,    5000,    10000,   25000,
+	50000,  100000, 250000,  500000,  1000000, 2500000, 5000000, 10000000};
 /* A bus message's age: network, the prober's queue, clock skew. */
-static const uint32_t age_le_ms[] = {5,    10,   25,   50,    100,   250,  500,
-				     1000, 2500, 5000, 10000, 30000, 60000};
+static const uint32_t age_le_us[] = {5000,    10000,   25000,    50000,    100000,
+				     250000,  500000,  1000000,  2500000,  5000000,
+				     10000000, 30000000, 60000000};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-void metrics_hist_init(struct metrics_hist *h, const uint32_t *le_ms, size_t nle)
+void metrics_hist_init(struct metrics_hist *h, const uint32_t *le_us, size_t nle)
 {
 	memset(h, 0, sizeof *h);
-	h->le_ms = le_ms;
+	h->le_us = le_us;
 	h->nle = nle > METRICS_HIST_MAX_BUCKETS ? METRICS_HIST_MAX_BUCKETS : nle;
+}
+
+void metrics_hist_observe_us(struct metrics_hist *h, uint64_t us)
+{
+	size_t i = 0;
+	while (i < h->nle && us > h->le_us[i])
+		i++;
+	h->counts[i]++;
+	h->count++;
+	h->sum_us += us;
 }
 
 void metrics_hist_observe_ms(struct metrics_hist *h, uint64_t ms)
 {
-	size_t i = 0;
-	while (i < h->nle && ms > h->le_ms[i])
-		i++;
-	h->counts[i]++;
-	h->count++;
-	h->sum_ms += ms;
+	metrics_hist_observe_us(h, ms > UINT64_MAX / 1000 ? UINT64_MAX : ms * 1000);
 }
 
-void metrics_hist_since(struct metrics_hist *h, uint64_t start_ms)
+void metrics_hist_since(struct metrics_hist *h, uint64_t start_us)
 {
-	if (start_ms == 0)
+	if (start_us == 0)
 		return;
-	uint64_t now = clock_mono_ms();
-	metrics_hist_observe_ms(h, now > start_ms ? now - start_ms : 0);
+	uint64_t now = clock_mono_us();
+	metrics_hist_observe_us(h, now > start_us ? now - start_us : 0);
 }
 
 void metrics_init(struct metrics_state *m)
 {
 	memset(m, 0, sizeof *m);
-	metrics_hist_init(&m->plan, duration_le_ms, NELEM(duration_le_ms));
-	metrics_hist_init(&m->store_save, duration_le_ms, NELEM(duration_le_ms));
-	metrics_hist_init(&m->offer_accept, duration_le_ms, NELEM(duration_le_ms));
-	metrics_hist_init(&m->bus_age, age_le_ms, NELEM(age_le_ms));
-	metrics_hist_init(&m->marker_launch, age_le_ms, NELEM(age_le_ms));
+	metrics_hist_init(&m->plan, duration_le_us, NELEM(duration_le_us));
+	metrics_hist_init(&m->store_save, duration_le_us, NELEM(duration_le_us));
+	metrics_hist_init(&m->offer_accept, duration_le_us, NELEM(duration_le_us));
+	metrics_hist_init(&m->bus_age, age_le_us, NELEM(age_le_us));
+	metrics_hist_init(&m->marker_launch, age_le_us, NELEM(age_le_us));
 }
 
 /* ------------------------------------------------------------------ */
@@ -152,20 +160,20 @@ void metrics_family(struct metrics_buf *b, const char *name, const char *type, c
 	metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Milliseconds as seconds, exactly (no binary rounding in the page), with
- * no trailing zeros: 100 -> "0.1", 2500 -> "2.5", 10000 -> "10". */
-static void seconds(struct metrics_buf *b, uint64_t ms)
+/* Microseconds as seconds, exactly (no binary rounding in the page), with
+ * no trailing zeros: 100 -> "0.0001", 2500000 -> "2.5", 10000000 -> "10". */
+static void seconds(struct metrics_buf *b, uint64_t us)
 {
-	unsigned frac = (unsigned)(ms % 1000);
-	int digits = 3;
+	unsigned frac = (unsigned)(us % 1000000);
+	int digits = 6;
 	while (digits > 0 && frac % 10 == 0) {
 		frac /= 10;
 		digits--;
 	}
 	if (digits == 0)
-		metrics_printf(b, "%llu", (unsigned long long)(ms / 1000));
+		metrics_printf(b, "%llu", (unsigned long long)(us / 1000000));
 	else
-		metrics_printf(b, "%llu.%0*u", (unsigned long long)(ms / 1000), digits, frac);
+		metrics_printf(b, "%llu.%0*u", (unsigned long long)(us / 1000000), digits, frac);
 }
 
 void metrics_hist_write(struct metrics_buf *b, const char *name, const char *help,
@@ -176,12 +184,12 @@ void metrics_hist_write(struct metrics_buf *b, const char *name, const char *hel
 	for (size_t i = 0; i < h->nle; i++) {
 		cum += h->counts[i];
 		metrics_printf(b, "%s_bucket{le=\"", name);
-		seconds(b, h->le_ms[i]);
+		seconds(b, h->le_us[i]);
 		metrics_printf(b, "\"} %llu\n", (unsigned long long)cum);
 	}
 	metrics_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum ", name,
 		       (unsigned long long)h->count, name);
-	seconds(b, h->sum_ms);
+	seconds(b, h->sum_us);
 	metrics_printf(b, "\n%s_count %llu\n", name, (unsigned long long)h->count);
 }
 

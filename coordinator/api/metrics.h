@@ -32,26 +32,28 @@
 /* Finite buckets a histogram can have (+Inf is extra). */
 #define METRICS_HIST_MAX_BUCKETS 16
 
-/* A histogram with fixed upper bounds in milliseconds (whole ms: the
- * durations come from clock_mono_ms()), written in base units (seconds).
- * counts[i] counts observations in bucket i alone (le[i-1] < v <= le[i]);
- * counts[nle] those above the last bound. Cumulated when written. */
+/* A histogram with fixed upper bounds in microseconds (the goal of
+ * OFFERS -> ACCEPT is about a millisecond, so whole ms would not tell),
+ * written in base units (seconds). counts[i] counts observations in bucket
+ * i alone (le[i-1] < v <= le[i]); counts[nle] those above the last bound.
+ * Cumulated when written. */
 struct metrics_hist {
-	const uint32_t *le_ms; /* ascending, static storage */
+	const uint32_t *le_us; /* ascending, static storage */
 	size_t nle;
 	uint64_t counts[METRICS_HIST_MAX_BUCKETS + 1];
 	uint64_t count;
-	uint64_t sum_ms;
+	uint64_t sum_us;
 };
 
-/* Zero h with the bounds le_ms[0..nle) (nle <= METRICS_HIST_MAX_BUCKETS;
- * more are cut off). le_ms must outlive h. */
-void metrics_hist_init(struct metrics_hist *h, const uint32_t *le_ms, size_t nle);
-/* Count one observation of ms milliseconds. */
+/* Zero h with the bounds le_us[0..nle) (nle <= METRICS_HIST_MAX_BUCKETS;
+ * more are cut off). le_us must outlive h. */
+void metrics_hist_init(struct metrics_hist *h, const uint32_t *le_us, size_t nle);
+/* Count one observation of us microseconds / of ms milliseconds. */
+void metrics_hist_observe_us(struct metrics_hist *h, uint64_t us);
 void metrics_hist_observe_ms(struct metrics_hist *h, uint64_t ms);
-/* Count the time from start_ms (clock_mono_ms()) to now; a start of 0
+/* Count the time from start_us (clock_mono_us()) to now; a start of 0
  * means "not started" and counts nothing. */
-void metrics_hist_since(struct metrics_hist *h, uint64_t start_ms);
+void metrics_hist_since(struct metrics_hist *h, uint64_t start_us);
 
 /* What the coordinator measures beyond its counters (struct coord's
  * "metrics" member); metrics_init() sets the buckets. */
@@ -63,7 +65,7 @@ struct metrics_state {
 	/* a device's changed_unix_ms (prober saw it appear or change type)
 	 * -> the LAUNCH of its service on that node */
 	struct metrics_hist marker_launch;
-	uint64_t offers_at_ms;            /* clock_mono_ms() of the last OFFERS */
+	uint64_t offers_at_us;            /* clock_mono_us() of the last OFFERS */
 	uint64_t series_dropped;          /* over METRICS_MAX_SERIES, all scrapes */
 };
 

@@ -101,9 +101,9 @@ static bool may_save(struct coord *c)
 }
 
 /* Account for a save's outcome (both kinds). */
-static int save_result(struct coord *c, int rv, uint64_t nv, const char *err, uint64_t t0)
+static int save_result(struct coord *c, int rv, uint64_t nv, const char *err, uint64_t t0_us)
 {
-	metrics_hist_since(&c->metrics.store_save, t0);
+	metrics_hist_since(&c->metrics.store_save, t0_us);
 	if (rv != 0) {
 		c->n.store_errors++;
 		if (!c->store_error[0])
@@ -141,7 +141,7 @@ int coord_save(struct coord *c)
 		return QM_ECONFLICT;
 	char err[256] = "";
 	uint64_t nv = 0;
-	uint64_t t0 = clock_mono_ms();
+	uint64_t t0 = clock_mono_us();
 	ev_mark(c->loop, COORD_MARK_SAVE);
 	int rv = store_save(c->store, &c->st, c->st_version, &nv, err, sizeof err);
 	if (save_result(c, rv, nv, err, t0) != 0)
@@ -235,7 +235,7 @@ static void save_start_queued(struct coord *c)
 		return;
 	}
 	char err[256] = "";
-	uint64_t t0 = clock_mono_ms();
+	uint64_t t0 = clock_mono_us();
 	/* updates taken in after this point are the next save's */
 	bool unsaved = c->updates_unsaved;
 	c->updates_unsaved = false;

@@ -254,7 +254,7 @@ struct coord {
 	 * and a failed save's state still to be read again (then saves
 	 * fail). */
 	bool save_inflight;
-	uint64_t save_t0, save_term, term;
+	uint64_t save_t0, save_term, term; /* save_t0: clock_mono_us() */
 	struct save_cont *conts_inflight, *conts_queued;
 	bool reload_pending;
 	bool acks_flush_posted;

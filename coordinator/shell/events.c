@@ -157,7 +157,7 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 		return;
 	}
 	c->discovering = false;
-	c->metrics.offers_at_ms = clock_mono_ms();
+	c->metrics.offers_at_us = clock_mono_us();
 	c->n.offers += b->n;
 	/* what is not planned is declined in one call per filter, as the
 	 * planner's own declines: 10,000 bad offers are 3 calls, not 10,000 */

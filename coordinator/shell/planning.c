@@ -1112,7 +1112,7 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 			cJSON *ids = cJSON_CreateArray();
 			cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
 			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
-			metrics_hist_since(&c->metrics.offer_accept, c->metrics.offers_at_ms);
+			metrics_hist_since(&c->metrics.offer_accept, c->metrics.offers_at_us);
 			c->n.accepted++;
 			c->n.launches += (uint64_t)nl;
 		} else {
@@ -1507,7 +1507,7 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 		.dirty = dirty,
 		.slot = qm_calloc(noffers ? noffers : 1, sizeof *cy.slot),
 		/* the OFFERS event's handling so far is the first slice's too */
-		.t0 = noffers && c->metrics.offers_at_ms ? c->metrics.offers_at_ms
+		.t0 = noffers && c->metrics.offers_at_us ? c->metrics.offers_at_us / 1000
 							 : clock_mono_ms(),
 		.budget_ms = slice_budget(c),
 	};
@@ -1769,7 +1769,7 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 			return; /* a slice's save failed: the checks above, again */
 	}
 	int64_t now = wall_ms();
-	uint64_t t0 = clock_mono_ms();
+	uint64_t t0 = clock_mono_ms(), t0_us = clock_mono_us();
 	replan_cancel(c); /* a deferred replan: this plan sees what it waited for */
 	c->plan_save_ms = 0;
 	agents_from_nodes(c);
@@ -1798,7 +1798,7 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 	rollout_events(c, c->last.progress, out.progress);
 	plan_output_free(&c->last);
 	c->last = out;
-	metrics_hist_since(&c->metrics.plan, t0);
+	metrics_hist_since(&c->metrics.plan, t0_us);
 	c->plan_end_ms = clock_mono_ms();
 	/* the save is not the plan's cost: a ZooKeeper save of 0.5 s would
 	 * hold the next change (a disk marked) back 1.5 s */

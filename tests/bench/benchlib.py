@@ -5,6 +5,7 @@ they never pass or fail on them."""
 import math
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -41,3 +42,23 @@ def latency_header():
 
 def build_info():
     return "build: %s" % os.path.realpath(qmtest.build_dir())
+
+
+def fdatasync_floor_ms(directory, size=1024, rounds=200):
+    """The fdatasync floor of an append-sized record: size bytes appended
+    to a file in directory (the coordinator's state directory, so the same
+    filesystem and disk) and fdatasync'ed, rounds times; sorted ms."""
+    path = os.path.join(directory, "bench-fdatasync-floor")
+    rec = (b"x" * (size - 1)) + b"\n"
+    out = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(rounds):
+            t = time.perf_counter()
+            os.write(fd, rec)
+            os.fdatasync(fd)
+            out.append((time.perf_counter() - t) * 1000.0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return sorted(out)

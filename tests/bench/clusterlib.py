@@ -261,6 +261,18 @@ class Coordinator(_Child):
     def set_version(self, v):
         return http_json(self.rest + "/v1/version", v.encode())
 
+    def metric_samples(self, timeout=30):
+        """GET /metrics: {series (name and labels, as written): value}."""
+        with urllib.request.urlopen(self.rest + "/metrics",
+                                    timeout=timeout) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                out[series] = float(value)
+        return out
+
     def stop(self, timeout=15):
         rc = super().stop(timeout)
         self._logf.close()

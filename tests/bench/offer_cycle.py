@@ -212,26 +212,6 @@ def cjson_floor_here(n_agents, reps=None):
     return best * 1e6 / n_agents, len(data)
 
 
-def fdatasync_floor_ms(directory, size=1024, rounds=200):
-    """The fdatasync floor of an append-sized record: size bytes appended
-    to a file in directory (the coordinator's state directory, so the same
-    filesystem and disk) and fdatasync'ed, rounds times; sorted ms."""
-    path = os.path.join(directory, "bench-fdatasync-floor")
-    rec = (b"x" * (size - 1)) + b"\n"
-    out = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for _ in range(rounds):
-            t = time.perf_counter()
-            os.write(fd, rec)
-            os.fdatasync(fd)
-            out.append((time.perf_counter() - t) * 1000.0)
-    finally:
-        os.close(fd)
-        os.unlink(path)
-    return sorted(out)
-
-
 def loop_stall_ms(coord):
     """(longest loop iteration since the previous scrape, since the start,
     stalls >= 50 ms) in ms from the coordinator's /metrics; the scrape
@@ -397,14 +377,9 @@ def heap_in_use(coord, timeout=60):
 def metric(coord, name):
     """One unlabelled sample of the coordinator's /metrics, or None."""
     try:
-        req = urllib.request.urlopen(coord.rest + "/metrics", timeout=30)
-        for line in req.read().decode().splitlines():
-            f = line.split()
-            if len(f) == 2 and f[0] == name:
-                return float(f[1])
+        return coord.metric_samples().get(name)
     except Exception:
         return None
-    return None
 
 
 def plan_counts(coord):
@@ -686,7 +661,7 @@ def run_scale(n, a):
         if fls:
             res["cjson_floor_us"], res["cjson_floor_bytes"] = min(fls)
             res["cjson_floors"] = [x[0] for x in fls]
-        res["fdatasync_ms"] = fdatasync_floor_ms(coord.state_dir)
+        res["fdatasync_ms"] = benchlib.fdatasync_floor_ms(coord.state_dir)
         jt.close()
         res["coordinator_exit"] = coord.stop(timeout=60)
         res["emulator_exit"] = emu.stop(timeout=60)

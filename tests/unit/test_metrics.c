@@ -1,12 +1,13 @@
 /* api/metrics.c: histograms, label escaping, the capped buffer and the
  * per-device families with their series cap. */
 #include "api/metrics.h"
+#include "clock.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const uint32_t le3[] = {5, 100, 2500};
+static const uint32_t le3[] = {5000, 100000, 2500000}; /* 5 ms, 100 ms, 2.5 s */
 
 static char *render(const struct metrics_hist *h)
 {
@@ -45,7 +46,7 @@ Test(metrics, histogram_buckets_are_inclusive_and_cumulative)
 
 Test(metrics, empty_histogram_and_whole_seconds)
 {
-	static const uint32_t le[] = {1000, 10000};
+	static const uint32_t le[] = {1000000, 10000000};
 	struct metrics_hist h;
 	metrics_hist_init(&h, le, 2);
 	char *s = render(&h);
@@ -77,6 +78,31 @@ Test(metrics, since_zero_counts_nothing_and_bounds_are_capped)
 	cr_assert_eq(h.counts[METRICS_HIST_MAX_BUCKETS], 1);
 }
 
+/* OFFERS -> ACCEPT has a goal of about a millisecond: its histogram tells
+ * 100 us from 250 us from 1 ms, and the sum keeps every microsecond. */
+Test(metrics, bounds_and_sum_under_a_millisecond)
+{
+	static const uint32_t le[] = {100, 250, 1000};
+	struct metrics_hist h;
+	metrics_hist_init(&h, le, 3);
+	uint64_t obs[] = {99, 100, 101, 250, 999, 1001};
+	for (size_t i = 0; i < sizeof obs / sizeof obs[0]; i++)
+		metrics_hist_observe_us(&h, obs[i]);
+	char *s = render(&h);
+	cr_assert_str_eq(s, "# HELP x_seconds A test histogram.\n"
+			    "# TYPE x_seconds histogram\n"
+			    "x_seconds_bucket{le=\"0.0001\"} 2\n"
+			    "x_seconds_bucket{le=\"0.00025\"} 4\n"
+			    "x_seconds_bucket{le=\"0.001\"} 5\n"
+			    "x_seconds_bucket{le=\"+Inf\"} 6\n"
+			    "x_seconds_sum 0.00255\n"
+			    "x_seconds_count 6\n");
+	free(s);
+	/* a start 2 ms ago lands above the last bound, not in "0" */
+	metrics_hist_since(&h, clock_mono_us() - 2000);
+	cr_assert_eq(h.counts[3], 2);
+}
+
 Test(metrics, metrics_init_sets_every_histogram)
 {
 	struct metrics_state m;
@@ -86,7 +112,12 @@ Test(metrics, metrics_init_sets_every_histogram)
 	cr_assert_gt(m.offer_accept.nle, 0);
 	cr_assert_gt(m.bus_age.nle, 0);
 	for (size_t i = 1; i < m.bus_age.nle; i++)
-		cr_assert_lt(m.bus_age.le_ms[i - 1], m.bus_age.le_ms[i], "ascending bounds");
+		cr_assert_lt(m.bus_age.le_us[i - 1], m.bus_age.le_us[i], "ascending bounds");
+	/* durations: from 100 us to 10 s, none cut off by the bucket cap */
+	cr_assert_eq(m.offer_accept.le_us[0], 100);
+	cr_assert_eq(m.offer_accept.le_us[m.offer_accept.nle - 1], 10000000);
+	for (size_t i = 1; i < m.offer_accept.nle; i++)
+		cr_assert_lt(m.offer_accept.le_us[i - 1], m.offer_accept.le_us[i]);
 }
 
 static char *label(const char *v)
