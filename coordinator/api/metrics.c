@@ -71,6 +71,7 @@ void metrics_init(struct metrics_state *m)
 	metrics_hist_init(&m->plan, duration_le_us, NELEM(duration_le_us));
 	metrics_hist_init(&m->store_save, duration_le_us, NELEM(duration_le_us));
 	metrics_hist_init(&m->offer_accept, duration_le_us, NELEM(duration_le_us));
+	metrics_hist_init(&m->offer_accept_beyond_sync, duration_le_us, NELEM(duration_le_us));
 	metrics_hist_init(&m->bus_age, age_le_us, NELEM(age_le_us));
 	metrics_hist_init(&m->marker_launch, age_le_us, NELEM(age_le_us));
 }
@@ -304,6 +305,11 @@ static void histograms(struct metrics_buf *b, const struct metrics_state *m)
 			   "Time from an OFFERS event arriving to the ACCEPT sent for one "
 			   "of its offers.",
 			   &m->offer_accept);
+	metrics_hist_write(b, P "offer_accept_beyond_sync_seconds",
+			   "The same less the time the state saves on the way waited for the "
+			   "disk (the file store's fdatasync of its record): the "
+			   "coordinator's own work.",
+			   &m->offer_accept_beyond_sync);
 	metrics_hist_write(b, P "bus_message_age_seconds",
 			   "Age of a prober's bus message when the coordinator took it: its "
 			   "send time against the coordinator's wall clock (clock skew "

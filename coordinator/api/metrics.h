@@ -61,11 +61,15 @@ struct metrics_state {
 	struct metrics_hist plan;         /* one coord_plan() cycle */
 	struct metrics_hist store_save;   /* one coord_save() */
 	struct metrics_hist offer_accept; /* OFFERS arrived -> ACCEPT sent */
+	/* the same less the fdatasync of the saves on the way (the goal:
+	 * <= 1 ms beyond one fdatasync of an append-sized record) */
+	struct metrics_hist offer_accept_beyond_sync;
 	struct metrics_hist bus_age;      /* envelope sent_unix_ms -> taken */
 	/* a device's changed_unix_ms (prober saw it appear or change type)
 	 * -> the LAUNCH of its service on that node */
 	struct metrics_hist marker_launch;
 	uint64_t offers_at_us;            /* clock_mono_us() of the last OFFERS */
+	uint64_t offers_sync_us;          /* its saves' fdatasync so far */
 	uint64_t series_dropped;          /* over METRICS_MAX_SERIES, all scrapes */
 };
 

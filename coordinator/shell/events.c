@@ -158,6 +158,7 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 	}
 	c->discovering = false;
 	c->metrics.offers_at_us = clock_mono_us();
+	c->metrics.offers_sync_us = 0;
 	c->n.offers += b->n;
 	/* what is not planned is declined in one call per filter, as the
 	 * planner's own declines: 10,000 bad offers are 3 calls, not 10,000 */

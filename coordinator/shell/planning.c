@@ -1092,6 +1092,18 @@ static cJSON *offer_operations(struct offer_ops *op)
 	return ops;
 }
 
+/* OFFERS -> this ACCEPT, with and without the disk's share. */
+static void accept_latency(struct metrics_state *m)
+{
+	if (!m->offers_at_us)
+		return;
+	uint64_t now = clock_mono_us();
+	uint64_t took = now > m->offers_at_us ? now - m->offers_at_us : 0;
+	metrics_hist_observe_us(&m->offer_accept, took);
+	metrics_hist_observe_us(&m->offer_accept_beyond_sync,
+				took > m->offers_sync_us ? took - m->offers_sync_us : 0);
+}
+
 /* ACCEPT each offer that got operations (when they were saved), DECLINE
  * the rest -- reserved resources of ours not needed now included: they are
  * declined, never released. The ACCEPTs go first, one per offer (an ACCEPT
@@ -1112,7 +1124,7 @@ static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t
 			cJSON *ids = cJSON_CreateArray();
 			cJSON_AddItemToArray(ids, mesos_id(offers[k].id));
 			(void)mesos_send(c->mc, mesos_call_accept(ids, opv, refuse));
-			metrics_hist_since(&c->metrics.offer_accept, c->metrics.offers_at_us);
+			accept_latency(&c->metrics);
 			c->n.accepted++;
 			c->n.launches += (uint64_t)nl;
 		} else {
@@ -1230,6 +1242,8 @@ static bool save_timed(struct coord *c)
 {
 	uint64_t s0 = clock_mono_ms();
 	bool saved = coord_save(c) == 0;
+	if (saved)
+		c->metrics.offers_sync_us += store_last_sync_us(c->store);
 	c->save_cost_prev_ms = c->save_cost_ms;
 	c->save_cost_ms = clock_mono_ms() - s0;
 	c->plan_save_ms += c->save_cost_ms;

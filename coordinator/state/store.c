@@ -47,6 +47,11 @@ static int know(struct store *st, char *err, size_t errlen)
 	return rv;
 }
 
+uint64_t store_last_sync_us(const struct store *st)
+{
+	return st->ops->last_sync_us ? st->ops->last_sync_us(st->impl) : 0;
+}
+
 bool store_saves_async(const struct store *st)
 {
 	return st->ops->saves_async && st->ops->saves_async(st->impl);

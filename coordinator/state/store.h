@@ -57,6 +57,8 @@ struct store_ops {
 	int (*save_start)(void *impl, const struct store_state *s, uint64_t expected,
 			  store_done_fn done, void *arg, char *err, size_t errlen);
 	void (*settle)(void *impl);
+	/* Optional (NULL: 0): the contract of store_last_sync_us below. */
+	uint64_t (*last_sync_us)(void *impl);
 };
 
 /* Wrap a backend; location is copied (for messages). Never NULL. */
@@ -105,6 +107,13 @@ int store_save_start(struct store *st, const struct store_state *s,
 		     uint64_t expected_version, store_done_fn done, void *arg, char *err,
 		     size_t errlen);
 void store_settle(struct store *st);
+
+/* How long the last successful store_save() waited for the disk to make
+ * its append durable (the file store: the fdatasync of its log record), in
+ * microseconds; 0 when it appended nothing (it wrote a compacted snapshot
+ * instead) or the backend has no such wait (ZooKeeper: its server syncs). What the "OFFERS -> ACCEPT <= 1 ms plus one fdatasync"
+ * goal subtracts. */
+uint64_t store_last_sync_us(const struct store *st);
 
 /* Release the store and what its backend holds (the file store's lock; not
  * a ZooKeeper connection, which its opener owns). NULL is fine. */

@@ -56,6 +56,7 @@ struct file_store {
 	struct stat lst;    /* state.log as last read or written */
 	uint64_t log_good;  /* end of its last complete record (torn tail after) */
 	size_t log_records;
+	uint64_t sync_us;   /* the last save's append fdatasync (store_last_sync_us) */
 	struct store_state cur; /* the state at version, what records diff to */
 	unsigned seq;       /* temp file names */
 	/* A compaction in the background (store_snap.h): the snapshot of
@@ -1089,6 +1090,7 @@ static int file_save(void *impl, const struct store_state *s,
 	char eb[128];
 	int rv = 0;
 
+	fs->sync_us = 0;
 	/* fs->known: store_save() loads first when it is not. */
 	if (changed_behind(fs, STATE_FILE, fs->exists, &fs->st, fs->path, &rv, err, errlen) ||
 	    changed_behind(fs, LOG_FILE, fs->log_exists, &fs->lst, fs->lpath, &rv, err, errlen))
@@ -1174,8 +1176,10 @@ static int file_save(void *impl, const struct store_state *s,
 		done += (size_t)w;
 	}
 	step = "fdatasync";
+	uint64_t sync0 = clock_mono_us();
 	if (fdatasync(fd) != 0)
 		goto io_error;
+	uint64_t synced = clock_mono_us() - sync0;
 	step = "stat";
 	if (fstat(fd, &fs->lst) != 0)
 		goto io_error;
@@ -1184,6 +1188,7 @@ static int file_save(void *impl, const struct store_state *s,
 	fs->log_good += total;
 	fs->log_records++;
 	fs->version = v;
+	fs->sync_us = synced;
 	if (changed) {
 		/* Only the changed tasks and collections, the scalars whole: a
 		 * copy of every reservation per save was 31 MB at 10,000
@@ -1267,6 +1272,12 @@ static void file_close(void *impl)
 	free(fs);
 }
 
+static uint64_t file_last_sync_us(void *impl)
+{
+	const struct file_store *fs = impl;
+	return fs->sync_us;
+}
+
 static const struct store_ops file_ops = {
 	.name = "file",
 	.save_follows_change = true,
@@ -1274,6 +1285,7 @@ static const struct store_ops file_ops = {
 	.known = file_known,
 	.save = file_save,
 	.close = file_close,
+	.last_sync_us = file_last_sync_us,
 };
 
 /* Temp files left by a crash: garbage, since we hold the lock. */

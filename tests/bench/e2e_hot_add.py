@@ -107,6 +107,7 @@ def main():
     rows = []
     kill_lat = []
     coord_us = []     # the coordinator's OFFERS -> ACCEPT, one per trial
+    beyond_us = []    # the same less its save's fdatasync
     multi = 0         # trials with more than one ACCEPT counted
     fsync_ms = []
     try:
@@ -180,17 +181,18 @@ def main():
         wait_quiet(coord, hot_agent)
 
         marker = os.path.join(hot, qmtest.MARKER_FILE)
-        hist = "quobyte_mesos_offer_accept_latency_seconds"
+        hist = "quobyte_mesos_offer_accept_%s_seconds"
 
         def accepts():
             m = coord.metric_samples()
-            return m[hist + "_sum"], m[hist + "_count"]
+            return [(m[hist % h + "_sum"], m[hist % h + "_count"])
+                    for h in ("latency", "beyond_sync")]
 
         for i in range(a.trials):
             jt.poll()
             jmark = len(jt.records)
             lmark = coord.mark()
-            sum0, n0 = accepts()
+            before = accepts()
             serial = "E2E-HOT-%d-%d" % (os.getpid(), i)
             text = qmtest.marker_text(types=("DATA_DEVICE",),
                                       serial=serial).encode()
@@ -233,10 +235,12 @@ def main():
                 # an offer was already outstanding or arrived unasked
                 row["answer"] = acc["ts"] - offers[-1]["ts"]
             rows.append(row)
-            sum1, n1 = accepts()
-            if n1 > n0:
-                coord_us.append((sum1 - sum0) * 1e6 / (n1 - n0))
-                multi += n1 - n0 > 1
+            after = accepts()
+            for out, (sum0, n0), (sum1, n1) in zip((coord_us, beyond_us),
+                                                   before, after):
+                if n1 > n0:
+                    out.append((sum1 - sum0) * 1e6 / (n1 - n0))
+            multi += after[0][1] - before[0][1] > 1
 
             # --- unmark, wait for the KILL and for the task to be gone
             jt.poll()
@@ -284,8 +288,13 @@ def main():
                                [r["build"] * ms for r in full]))
     print(clusterlib.stats_row("    task_launch -> ACCEPT",
                                [r["send"] * ms for r in rows]))
-    print(clusterlib.stats_row("  OFFERS -> ACCEPT, coordinator alone",
+    print(clusterlib.stats_row("  OFFERS -> ACCEPT, coordinator",
                                [x / 1000.0 for x in coord_us], fmt="%9.3f"))
+    print(clusterlib.stats_row("    less its save's fdatasync",
+                               [x / 1000.0 for x in beyond_us], fmt="%9.3f"))
+    print(clusterlib.stats_row("    its save's fdatasync",
+                               [(x - y) / 1000.0 for x, y in
+                                zip(coord_us, beyond_us)], fmt="%9.3f"))
     print(clusterlib.stats_row("  fdatasync floor, 1 KiB append",
                                fsync_ms, fmt="%9.3f"))
     print(clusterlib.stats_row("end to end minus master delay",
@@ -296,15 +305,13 @@ def main():
     print("  trials with REVIVE+OFFERS: %d of %d; offers per OFFERS event: "
           "%s" % (len(full), len(rows),
                   sorted(set(r["offers"] for r in rows))))
-    print("  coordinator alone: its /metrics offer_accept_latency per trial "
+    print("  coordinator: its /metrics offer_accept_latency per trial "
           "(OFFERS handled -> ACCEPT handed to curl); %d trials counted more "
           "than one ACCEPT (their mean is used)" % multi)
-    if coord_us and fsync_ms:
-        p99 = benchlib.percentile(sorted(coord_us), 99) / 1000.0
-        floor = benchlib.percentile(fsync_ms, 50)
-        print("  goal: coordinator p99 %.3f ms <= 1 ms + fdatasync p50 %.3f "
-              "ms = %.3f ms: %s" % (p99, floor, 1 + floor,
-                                    "met" if p99 <= 1 + floor else "MISSED"))
+    if beyond_us:
+        p99 = benchlib.percentile(sorted(beyond_us), 99) / 1000.0
+        print("  goal: coordinator p99 less its fdatasync %.3f ms <= 1 ms: %s"
+              % (p99, "met" if p99 <= 1 else "MISSED"))
     print("  (percentiles are nearest-rank per row; rows need not add up)")
     if rc_c != 0 or rc_e != 0:
         sys.stderr.write("e2e_hot_add: coordinator exit %s, emulator exit "

@@ -1063,7 +1063,8 @@ class RestSurfaceTest(E2ETestCase):
         text = data.decode()
         self.assertEqual(families_without_help_or_type(text), set())
         for h in ("plan_duration", "store_save_duration",
-                  "offer_accept_latency", "bus_message_age"):
+                  "offer_accept_latency", "offer_accept_beyond_sync",
+                  "bus_message_age"):
             name = "quobyte_mesos_%s_seconds" % h
             self.assertIn("# TYPE %s histogram" % name, text)
             self.assertGreaterEqual(values.get(name + "_count", 0), 1.0, name)

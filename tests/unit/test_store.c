@@ -9,13 +9,17 @@
  * server tests/zk/run.sh starts. The ZooKeeper-only tests are
  * tests/zk/test_store_zk.c. */
 #include "store_fixture.h"
+#include "clock.h"
 #include "jtext.h"
 #include "state/stindex.h"
 #include "state/store_file.h"
 #include "state/store_snap.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <linux/magic.h>
 #include <stdatomic.h>
+#include <sys/statfs.h>
 
 TestSuite(SUITE, .init = be_setup, .fini = be_teardown);
 
@@ -1074,6 +1078,34 @@ Test(store, log_appended_tasks_then_one_change_is_a_small_record)
 	cr_assert_lt(two, 2000, "one more task and an old one changed: %ld bytes", two);
 	close_st(st);
 	load_expect(&a, v);
+	store_state_fini(&a);
+}
+
+/* The figure the OFFERS -> ACCEPT goal subtracts: what an append's
+ * fdatasync took, never more than the save; 0 for a save that appended
+ * nothing (the first one writes a snapshot). */
+Test(store, log_save_says_how_long_it_waited_for_the_disk)
+{
+	struct store *st = open_ok();
+	struct store_state a;
+	fill(&a, 50);
+	char err[512] = "";
+	uint64_t v = 0;
+	cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(store_last_sync_us(st), 0, "the first save writes a snapshot");
+	struct statfs fsb;
+	cr_assert_eq(statfs(tmpdir, &fsb), 0);
+	for (int i = 0; i < 5; i++) {
+		small_change(&a, i);
+		uint64_t t0 = clock_mono_us();
+		cr_assert_eq(store_save(st, &a, v, &v, err, sizeof err), 0, "%s", err);
+		uint64_t took = clock_mono_us() - t0, sync = store_last_sync_us(st);
+		cr_assert_leq(sync, took, "fdatasync %" PRIu64 " us of a %" PRIu64 " us save",
+			      sync, took);
+		if (fsb.f_type != TMPFS_MAGIC) /* there it writes nothing */
+			cr_assert_gt(sync, 0, "an appended record waits for the disk");
+	}
+	close_st(st);
 	store_state_fini(&a);
 }
 
