@@ -424,11 +424,13 @@ void replan_cancel(struct coord *c);
 /* Forget the launch slices left; with decline, their offers are declined
  * while subscribed (planning.c). */
 void carry_drop(struct coord *c, bool decline);
-/* Plan offers[0..n) in a loop turn of their own (the offers are moved out:
+/* Plan offers[0..n) in loop turns of their own (the offers are moved out:
  * the entries are emptied; their event's JSON is taken along), for an
- * OFFERS event whose own handling took long already. false (nothing
- * taken) when one waits already or the event's JSON is not in an arena of
- * its own: then plan now. */
+ * OFFERS event whose own handling took long already: the plan is computed
+ * in the next turn and carried out in the one after. Until then a replan
+ * waits (as behind launch slices) and another event's plan first carries
+ * this one out. false (nothing taken) when one waits already or the
+ * event's JSON is not in an arena of its own: then plan now. */
 bool plan_later(struct coord *c, struct taskspec_offer *offers, size_t n);
 /* Forget the offers waiting for plan_later's turn (the master takes them
  * back: on losing the lead or stopping). */

@@ -223,9 +223,10 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 	declines_send(c, &d);
 	/* the plan may move offers out of b->ok (launch slices, a plan in
 	 * the next turn): an emptied entry is nothing to free. A big event
-	 * is planned in a turn of its own: at 10,000 new agents booking
-	 * (~30 ms), planning and carrying out held one turn 70-160 ms
-	 * (offer_cycle.py --agents 10000 --store zk). */
+	 * is planned in turns of its own (its plan computed in one, carried
+	 * out in the next): at 10,000 new agents booking (~30 ms), planning
+	 * and carrying out held one turn 70-160 ms (offer_cycle.py --agents
+	 * 10000 --store zk). */
 	if (b->nok >= PLAN_LATER_OFFERS_MIN && plan_later(c, b->ok, b->nok))
 		c->n.plans_later++;
 	else

@@ -1509,9 +1509,11 @@ static void carry_finish(struct coord *c)
 }
 
 /* Carry out a computed plan: mark, save, then KILL, ACCEPT/DECLINE and ask
- * for offers or not. */
+ * for offers or not. The offers' JSON is in *arena when the caller holds
+ * it (NULL: in this thread's, jarena_take); slices that keep offers take
+ * it along (then *arena is NULL). */
 static void carry_out(struct coord *c, const struct plan_output *out, bool dirty,
-		      struct taskspec_offer *offers, size_t noffers)
+		      struct taskspec_offer *offers, size_t noffers, struct jarena **arena)
 {
 	for (size_t i = 0; i < c->nwaits; i++)
 		c->waits[i].seen = false;
@@ -1548,8 +1550,12 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	 * they borrow from stays: the event's whole arena is kept with them,
 	 * or, when the event is not in one, their part of it is copied
 	 * (~5 us an offer: 45 ms for 9,400 offers) */
-	if (cy.held.n)
+	if (cy.held.n && arena) {
+		cy.held.arena = *arena;
+		*arena = NULL;
+	} else if (cy.held.n) {
 		cy.held.arena = jarena_take();
+	}
 	for (size_t k = 0; k < noffers; k++) {
 		if (cy.slot[k] < 2)
 			continue;
@@ -1695,21 +1701,72 @@ static void rollout_events(struct coord *c, const struct plan_progress *was,
 		  c->st.rollout_paused ? " (paused)" : "");
 }
 
-/* ---- an OFFERS event planned in a turn of its own --------------------- */
+/* ---- a plan in two halves ------------------------------------------- */
 
+/* A plan computed and not yet carried out. */
+struct decided {
+	struct plan_output out;
+	bool dirty;             /* the state changed: save before acting */
+	int64_t now;            /* the plan's wall clock */
+	uint64_t spent_us;      /* the computing half's time */
+};
+
+static bool plan_decide(struct coord *c, size_t noffers, struct taskspec_offer *offers,
+			struct decided *d);
+static void plan_act(struct coord *c, struct decided *d, struct taskspec_offer *offers,
+		     size_t noffers, struct jarena **arena);
+
+/* ---- an OFFERS event planned in turns of its own ----------------------- */
+
+/* The event's offers wait for the plan's first turn, which computes it;
+ * its second carries it out. At 10,000 new agents one turn for both was
+ * 54-60 ms (input 6-12, compute 19-23, carrying out 25: offer_cycle.py
+ * --agents 10000 --store zk). */
 struct plan_later {
 	struct taskspec_offer *offers;
 	size_t n;
 	struct jarena *arena; /* their event's JSON */
+	bool decided;         /* computed: d is the plan to carry out */
+	struct decided d;
 };
 
-static void plan_later_free(struct plan_later *l)
+static void plan_later_free(struct coord *c, struct plan_later *l)
 {
+	if (l->decided) { /* not carried out: its marks are the next save's */
+		c->st_dirty = c->st_dirty || l->d.dirty;
+		plan_output_free(&l->d.out);
+	}
 	for (size_t i = 0; i < l->n; i++)
 		taskspec_offer_free(&l->offers[i]);
 	free(l->offers);
 	jarena_drop(l->arena); /* after the offers that borrow from it */
 	free(l);
+}
+
+static void plan_later_cb(struct ev_loop *loop, void *arg);
+
+/* Carry out the plan l holds (taken off c), now. */
+static void plan_later_act(struct coord *c, struct plan_later *l)
+{
+	if (c->stopping || c->draining || !c->leading || c->step_down_posted ||
+	    (c->leader && !leader_is_leader(c->leader))) {
+		/* coord_plan's checks, again: a turn went by */
+		if (c->leader && !leader_is_leader(c->leader))
+			step_down_soon(c);
+		else if (c->leading && !c->stopping && mesos_subscribed(c->mc))
+			decline_all(c, l->offers, l->n);
+		plan_later_free(c, l);
+		return;
+	}
+	if (c->carry) /* none is made in between; were one there, it goes first */
+		carry_finish(c);
+	l->decided = false;
+	plan_act(c, &l->d, l->offers, l->n, &l->arena);
+	plan_later_free(c, l);
+	if (c->replan_after_carry && !c->carry) {
+		c->replan_after_carry = false;
+		replan_soon(c);
+	}
 }
 
 static void plan_later_cb(struct ev_loop *loop, void *arg)
@@ -1718,16 +1775,21 @@ static void plan_later_cb(struct ev_loop *loop, void *arg)
 	struct coord *c = arg;
 	c->plan_later_timer = 0;
 	struct plan_later *l = c->plan_later;
-	c->plan_later = NULL;
 	if (!l)
 		return;
-	/* the event's JSON is this thread's again, as while it was handled:
-	 * a carry keeps it (jarena_take), else it goes after the offers */
-	jarena_adopt(l->arena);
-	l->arena = NULL;
-	coord_plan(c, l->offers, l->n);
-	plan_later_free(l);
-	jarena_release();
+	if (!l->decided) {
+		/* the plan reads the state, not the offers: their JSON waits */
+		if (plan_decide(c, l->n, l->offers, &l->d)) {
+			l->decided = true;
+			c->plan_later_timer = ev_timer_add(c->loop, 0, plan_later_cb, c);
+			return;
+		}
+		c->plan_later = NULL;
+		plan_later_free(c, l);
+		return;
+	}
+	c->plan_later = NULL;
+	plan_later_act(c, l);
 }
 
 bool plan_later(struct coord *c, struct taskspec_offer *offers, size_t n)
@@ -1755,20 +1817,39 @@ void plan_later_drop(struct coord *c)
 		ev_timer_cancel(c->loop, c->plan_later_timer);
 	c->plan_later_timer = 0;
 	if (c->plan_later)
-		plan_later_free(c->plan_later);
+		plan_later_free(c, c->plan_later);
 	c->plan_later = NULL;
 }
 
-void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
+/* coord_plan's first half: the checks, the slices left, the plan computed
+ * and its marks taken into the state. False when there is nothing to carry
+ * out (the offers are answered or left to the master, as coord_plan says). */
+static bool plan_decide(struct coord *c, size_t noffers, struct taskspec_offer *offers,
+			struct decided *d)
 {
 	/* draining (a graceful stop): no new launches or kills; offers are
 	 * not handed in then (the Mesos client drops the events) */
 	if (c->stopping || c->draining || !c->leading || c->step_down_posted)
-		return;
+		return false;
 	if (c->leader && !leader_is_leader(c->leader)) {
 		/* the session is gone; the lost() callback may not have run yet */
 		step_down_soon(c);
-		return;
+		return false;
+	}
+	if (c->plan_later && c->plan_later->decided) {
+		/* a plan computed and not yet carried out, as a carry below */
+		if (!noffers) {
+			c->replan_after_carry = true;
+			return false;
+		}
+		struct plan_later *l = c->plan_later;
+		c->plan_later = NULL;
+		if (c->plan_later_timer)
+			ev_timer_cancel(c->loop, c->plan_later_timer);
+		c->plan_later_timer = 0;
+		plan_later_act(c, l);
+		if (c->stopping || !c->leading || c->step_down_posted)
+			return false;
 	}
 	if (c->carry) {
 		/* launches decided but not yet in the state: a plan now would
@@ -1776,14 +1857,14 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		 * cannot wait, so the slices are finished first. */
 		if (!noffers) {
 			c->replan_after_carry = true;
-			return;
+			return false;
 		}
 		carry_finish(c);
 		if (c->stopping || !c->leading || c->step_down_posted)
-			return; /* a slice's save failed: the checks above, again */
+			return false; /* a slice's save failed: the checks above, again */
 	}
 	int64_t now = wall_ms();
-	uint64_t t0 = clock_mono_ms(), t0_us = clock_mono_us();
+	uint64_t t0_us = clock_mono_us();
 	replan_cancel(c); /* a deferred replan: this plan sees what it waited for */
 	c->plan_save_ms = 0;
 	agents_from_nodes(c);
@@ -1798,24 +1879,43 @@ void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
 		plan_output_free(&out);
 		input_free(&ip);
 		decline_all(c, offers, noffers);
-		return;
+		return false;
 	}
-	bool dirty = mark_unwanted(c, &out) || c->st_dirty;
+	d->dirty = mark_unwanted(c, &out) || c->st_dirty;
 	c->st_dirty = false;
 	rsv_view_update(c, &ip.in, &out);
 	input_free(&ip);
+	d->out = out;
+	d->now = now;
+	d->spent_us = clock_mono_us() - t0_us;
+	return true;
+}
 
-	carry_out(c, &out, dirty, offers, noffers);
+/* coord_plan's second half: carry the plan out; it becomes c->last. */
+static void plan_act(struct coord *c, struct decided *d, struct taskspec_offer *offers,
+		     size_t noffers, struct jarena **arena)
+{
+	uint64_t a0 = clock_mono_us();
+	carry_out(c, &d->out, d->dirty, offers, noffers, arena);
 
-	if (out.wake_ms > 0)
-		wake_in(c, out.wake_ms - now);
-	rollout_events(c, c->last.progress, out.progress);
+	if (d->out.wake_ms > 0)
+		wake_in(c, d->out.wake_ms - d->now);
+	rollout_events(c, c->last.progress, d->out.progress);
 	plan_output_free(&c->last);
-	c->last = out;
-	metrics_hist_since(&c->metrics.plan, t0_us);
+	c->last = d->out;
+	memset(&d->out, 0, sizeof d->out);
+	uint64_t took_us = d->spent_us + (clock_mono_us() - a0);
+	metrics_hist_observe_us(&c->metrics.plan, took_us);
 	c->plan_end_ms = clock_mono_ms();
 	/* the save is not the plan's cost: a ZooKeeper save of 0.5 s would
 	 * hold the next change (a disk marked) back 1.5 s */
-	uint64_t took = c->plan_end_ms - t0;
+	uint64_t took = took_us / 1000;
 	c->plan_cost_ms = took > c->plan_save_ms ? took - c->plan_save_ms : 0;
+}
+
+void coord_plan(struct coord *c, struct taskspec_offer *offers, size_t noffers)
+{
+	struct decided d;
+	if (plan_decide(c, noffers, offers, &d))
+		plan_act(c, &d, offers, noffers, NULL);
 }
