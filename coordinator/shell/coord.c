@@ -441,6 +441,7 @@ static void stop_acting(struct coord *c, const char *why)
 	c->retry_calls = NULL;
 	cJSON_Delete(c->held_acks); /* their updates come again, unacknowledged */
 	c->held_acks = NULL;
+	acks_drop(c);
 	c->updates_unsaved = false;
 	/* forget everything: the next term reloads the state and probers
 	 * resend their snapshots */
@@ -744,7 +745,7 @@ void coord_free(struct coord *c)
 			      &c->recon_retry_timer, &c->retry_timer,  &c->revive_timer,
 			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer,
 			      &c->trim_timer,     &c->replan_timer, &c->carry_timer,
-			      &c->plan_later_timer};
+			      &c->plan_later_timer, &c->acks_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
 	if (c->trim_job) { /* its posted trim_done frees it, finding no coordinator */
@@ -787,6 +788,7 @@ void coord_free(struct coord *c)
 	sti_fini(&c->sti);
 	cJSON_Delete(c->retry_calls);
 	cJSON_Delete(c->held_acks);
+	cJSON_Delete(c->acks_out);
 	nodes_fini(&c->nodes);
 	rsv_fini(c);
 	agents_fini(c);

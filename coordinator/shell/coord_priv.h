@@ -247,6 +247,9 @@ struct coord {
 	 * ACKNOWLEDGE calls of those taken in wait here until the save that
 	 * makes them durable, posted once per loop turn. */
 	cJSON *held_acks;
+	/* and once durable, the ACKNOWLEDGEs a turn had no time left for */
+	cJSON *acks_out;
+	uint64_t acks_timer;
 	bool updates_unsaved;      /* an update changed c->st since the last save */
 	/* Asynchronous saves (coord_save_then): the save in flight and what
 	 * waits for it, what waits for the next one, the term the save in
@@ -435,6 +438,9 @@ bool plan_later(struct coord *c, struct taskspec_offer *offers, size_t n);
 /* Forget the offers waiting for plan_later's turn (the master takes them
  * back: on losing the lead or stopping). */
 void plan_later_drop(struct coord *c);
+/* Forget the durable updates' ACKNOWLEDGEs not yet sent (events.c; the
+ * master sends those updates again): on losing the lead or stopping. */
+void acks_drop(struct coord *c);
 /* Plan again within ms (an earlier wake stands). */
 void wake_in(struct coord *c, int64_t ms);
 /* After a burst that allocated and freed much (an OFFERS event of
