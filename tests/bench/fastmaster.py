@@ -128,7 +128,8 @@ class Master:
             st["uuid"] = base64.b64encode(os.urandom(16)).decode()
         ev = {"type": "UPDATE", "update": {"status": st}}
         await self.send(ev, {"event": {"type": "UPDATE", "update": {
-            "status": {"task_id": {"value": task_id}, "state": state}}}})
+            "status": {"task_id": {"value": task_id}, "state": state,
+                       "agent_id": {"value": agent_id}}}}})
 
     async def heartbeats(self):
         while self.stream is not None and not self.stream.is_closing():

@@ -55,6 +55,11 @@ ZKSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "zk",
                         "zkserver.sh")
 
 
+TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST",
+            "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
+            "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"}
+
+
 def journal_keep(rec):
     d = rec.get("direction")
     if d == "call":
@@ -89,7 +94,8 @@ def journal_keep(rec):
         if t == "UPDATE":
             st = ev["update"]["status"]
             return {"ts": rec["ts"], "kind": "UPDATE",
-                    "task_id": st["task_id"]["value"], "state": st["state"]}
+                    "task_id": st["task_id"]["value"], "state": st["state"],
+                    "agent_id": (st.get("agent_id") or {}).get("value")}
         return None
     return None
 
@@ -488,15 +494,26 @@ def run_scale(n, a):
         # ACCEPT failed), the coordinator suppressed
         want = n if a.probers == "docker" else 0
         running = set()
+        # an agent's prober tasks running at the same time: more than one
+        # is a prober launched twice (a relaunch after one ended is not)
+        live, doubled = {}, set()
         idx = 0
         deadline = time.monotonic() + a.setup_timeout
         last_report = time.monotonic()
         while True:
             jt.poll()
             for r in jt.records[idx:]:
-                if r["kind"] == "UPDATE" and r["state"] == "TASK_RUNNING" \
-                        and r["task_id"].startswith("quobyte-prober."):
+                if r["kind"] != "UPDATE" or \
+                        not r["task_id"].startswith("quobyte-prober."):
+                    continue
+                on = live.setdefault(r.get("agent_id"), set())
+                if r["state"] == "TASK_RUNNING":
                     running.add(r["task_id"])
+                    on.add(r["task_id"])
+                    if len(on) > 1:
+                        doubled.add(r.get("agent_id"))
+                elif r["state"] in TERMINAL:
+                    on.discard(r["task_id"])
             idx = len(jt.records)
             ctrl = [r for r in jt.records if r["kind"] in ("REVIVE",
                                                            "SUPPRESS")]
@@ -525,6 +542,7 @@ def run_scale(n, a):
         res["offer_accept"] = offer_accept_ms(jt.records)
         res["stall_setup"] = loop_stall_ms(coord)
         res["prober_tasks"] = len(running)
+        res["probers_doubled"] = sorted(doubled, key=str)
         res["mem_before"] = clusterlib.proc_mem_kb(coord.pid)
         res["heap_before"] = heap_in_use(coord)
         res["launch_slices"] = metric(coord, "quobyte_mesos_launch_slices_total")
@@ -1008,6 +1026,11 @@ def main():
                 and r.get("planned_later") == 0):
             log("%d agents: no OFFERS event was planned a turn after its "
                 "booking" % r["agents"])
+            failed = True
+        if r.get("probers_doubled"):
+            log("%d agents: %d agents ran two probers at once (first: %s)"
+                % (r["agents"], len(r["probers_doubled"]),
+                   r["probers_doubled"][0]))
             failed = True
         for what in ("coordinator_exit", "emulator_exit"):
             if r.get(what) not in (None, 0):
