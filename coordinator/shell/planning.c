@@ -1746,11 +1746,18 @@ static void plan_later_free(struct coord *c, struct plan_later *l)
 static void plan_later_cb(struct ev_loop *loop, void *arg);
 
 /* Carry out the plan l holds (taken off c), now. */
+/* coord_plan's checks, again, for a plan carried out a turn later. */
+static bool may_act(const struct coord *c)
+{
+	return !c->stopping && !c->draining && c->leading && !c->step_down_posted &&
+	       (!c->leader || leader_is_leader(c->leader));
+}
+
 static void plan_later_act(struct coord *c, struct plan_later *l)
 {
-	if (c->stopping || c->draining || !c->leading || c->step_down_posted ||
-	    (c->leader && !leader_is_leader(c->leader))) {
-		/* coord_plan's checks, again: a turn went by */
+	if (c->carry && may_act(c)) /* none is made in between; were one there, it goes first */
+		carry_finish(c);
+	if (!may_act(c)) {
 		if (c->leader && !leader_is_leader(c->leader))
 			step_down_soon(c);
 		else if (c->leading && !c->stopping && mesos_subscribed(c->mc))
@@ -1758,8 +1765,6 @@ static void plan_later_act(struct coord *c, struct plan_later *l)
 		plan_later_free(c, l);
 		return;
 	}
-	if (c->carry) /* none is made in between; were one there, it goes first */
-		carry_finish(c);
 	l->decided = false;
 	plan_act(c, &l->d, l->offers, l->n, &l->arena);
 	plan_later_free(c, l);
