@@ -682,6 +682,10 @@ def run_scale(n, a):
         res["fdatasync_ms"] = benchlib.fdatasync_floor_ms(coord.state_dir)
         jt.close()
         res["coordinator_exit"] = coord.stop(timeout=60)
+        # a call the master refused (4xx: a malformed or invalid call; the
+        # strict emulator says no wherever a Mesos release would)
+        res["calls_rejected"] = [t for _, _, t in list(coord.lines)
+                                 if "event=mesos_call_rejected" in t]
         res["emulator_exit"] = emu.stop(timeout=60)
     finally:
         if res.get("zk_dir"):
@@ -1026,6 +1030,11 @@ def main():
                 and r.get("planned_later") == 0):
             log("%d agents: no OFFERS event was planned a turn after its "
                 "booking" % r["agents"])
+            failed = True
+        if r.get("calls_rejected"):
+            log("%d agents: the master rejected %d calls (first: %s)"
+                % (r["agents"], len(r["calls_rejected"]),
+                   r["calls_rejected"][0].strip()))
             failed = True
         if r.get("probers_doubled"):
             log("%d agents: %d agents ran two probers at once (first: %s)"
