@@ -1743,9 +1743,6 @@ static void plan_later_free(struct coord *c, struct plan_later *l)
 	free(l);
 }
 
-static void plan_later_cb(struct ev_loop *loop, void *arg);
-
-/* Carry out the plan l holds (taken off c), now. */
 /* coord_plan's checks, again, for a plan carried out a turn later. */
 static bool may_act(const struct coord *c)
 {
@@ -1753,6 +1750,8 @@ static bool may_act(const struct coord *c)
 	       (!c->leader || leader_is_leader(c->leader));
 }
 
+/* Carry out the plan l holds (taken off c), now; or, when it may no
+ * longer act, decline its offers (while subscribed) and drop it. */
 static void plan_later_act(struct coord *c, struct plan_later *l)
 {
 	if (c->carry && may_act(c)) /* none is made in between; were one there, it goes first */
