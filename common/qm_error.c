@@ -85,6 +85,11 @@ char *qm_strdup(const char *s)
 	return p;
 }
 
+char *qm_strdup_or_null(const char *s)
+{
+	return s ? qm_strdup(s) : NULL;
+}
+
 char *qm_strndup(const char *s, size_t n)
 {
 	char *p = strndup(s, n);

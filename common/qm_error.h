@@ -36,6 +36,8 @@ void *qm_malloc(size_t n);
 void *qm_calloc(size_t nmemb, size_t size);
 void *qm_realloc(void *p, size_t n);
 char *qm_strdup(const char *s);
+/* qm_strdup of s, or NULL for NULL. */
+char *qm_strdup_or_null(const char *s);
 /* qm_malloc for a big block about to be filled at once (a copy of the
  * whole state): from 2 MiB its pages are asked for in 2 MiB huge pages
  * (THP "madvise" mode, Debian's default), so filling it faults a few

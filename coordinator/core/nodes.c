@@ -356,8 +356,7 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 			for (size_t i = 0; i < inv->n_devices; i++)
 				upsert(n, inv->devices[i]);
 			free(n->client_mount_point);
-			n->client_mount_point =
-				inv->client_mount_point ? qm_strdup(inv->client_mount_point) : NULL;
+			n->client_mount_point = qm_strdup_or_null(inv->client_mount_point);
 			n->client_mount_point_exists = inv->has_client_mount_point_exists &&
 						       inv->client_mount_point_exists;
 		}

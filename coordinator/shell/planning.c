@@ -934,7 +934,7 @@ static bool hold_for_later(const struct coord *c, struct cycle *cy, size_t k,
 	h->acts[i][h->nacts[i]++] = (struct carry_act){
 		.type = a->type,
 		.service = (enum service)a->service,
-		.version = a->version ? qm_strdup(a->version) : NULL,
+		.version = qm_strdup_or_null(a->version),
 		.reserve = a->reserve,
 	};
 	return true;
@@ -1315,11 +1315,6 @@ static struct slice *slice_make(uint64_t gen, struct taskspec_offer *offers,
 	return sl;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? qm_strdup(s) : NULL;
-}
-
 /* Keep the plan's KILLs and inverse-offer answers for after the save;
  * until then no other plan answers those inverse offers. */
 static void slice_keep_acts(struct coord *c, struct slice *sl, const struct plan_output *out)
@@ -1335,11 +1330,11 @@ static void slice_keep_acts(struct coord *c, struct slice *sl, const struct plan
 		sl->acts[sl->nacts++] = (struct plan_action){
 			.type = a->type,
 			.service = a->service,
-			.agent_id = dup_or_null(a->agent_id),
-			.task_id = dup_or_null(a->task_id),
+			.agent_id = qm_strdup_or_null(a->agent_id),
+			.task_id = qm_strdup_or_null(a->task_id),
 			.kill_reason = a->kill_reason,
-			.reason = dup_or_null(a->reason),
-			.inverse_offer_id = dup_or_null(a->inverse_offer_id),
+			.reason = qm_strdup_or_null(a->reason),
+			.inverse_offer_id = qm_strdup_or_null(a->inverse_offer_id),
 		};
 		if (a->inverse_offer_id)
 			inverse_answering(c, a->inverse_offer_id, true);

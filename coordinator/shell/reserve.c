@@ -89,7 +89,7 @@ static void agent_mount_note(struct agent *a, const struct taskspec_resource *r,
 	}
 	m->size_mb = (double)r->milli / 1000.0;
 	free(m->reserved_for);
-	m->reserved_for = reserved_for ? qm_strdup(reserved_for) : NULL;
+	m->reserved_for = qm_strdup_or_null(reserved_for);
 }
 
 /* Is r reserved with our labels? Its service in *s. */

@@ -236,7 +236,7 @@ static void set_leader(struct leader *l, const char *id)
 	    (id && l->leader_id && strcmp(id, l->leader_id) == 0))
 		return;
 	free(l->leader_id);
-	l->leader_id = id ? qm_strdup(id) : NULL;
+	l->leader_id = qm_strdup_or_null(id);
 	log_info("leader_changed", "leader=%s self=%s",
 		 id ? log_qs(id) : "unknown", l->leading ? "yes" : "no");
 	if (l->cbs.leader_changed)

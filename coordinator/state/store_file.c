@@ -337,7 +337,7 @@ static bool rsv_delta(const struct store_state *old, const struct store_state *s
 
 static void rsv_assign(struct store_reservation *d, const struct store_reservation *r)
 {
-	char *m = r->mounts ? qm_strdup(r->mounts) : NULL;
+	char *m = qm_strdup_or_null(r->mounts);
 	free(d->mounts);
 	*d = *r;
 	d->mounts = m;

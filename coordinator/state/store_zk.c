@@ -1017,7 +1017,7 @@ int store_zk_set_fence(struct store *st, const char *znode)
 	if (!zs)
 		return QM_EINVAL;
 	free(zs->fence);
-	zs->fence = znode ? qm_strdup(znode) : NULL;
+	zs->fence = qm_strdup_or_null(znode);
 	return 0;
 }
 

@@ -357,7 +357,7 @@ void zk_op_set_data(struct zk_op *op, const void *data, size_t len)
 void zk_op_set_fence(struct zk_op *op, const char *fence)
 {
 	free(op->fence);
-	op->fence = fence ? qm_strdup(fence) : NULL;
+	op->fence = qm_strdup_or_null(fence);
 }
 
 static void free_children(struct zk_op *op)
