@@ -73,6 +73,10 @@ struct ev_loop {
 	bool stop;
 	struct ev_iter_stats iter; /* loop thread only */
 	unsigned marks;            /* this iteration's ev_mark kinds, a bit each */
+	bool posted_left;          /* run_posted left work for the next iteration */
+	uint64_t cpu_at_end;       /* thread CPU time at the last iteration's end */
+	ev_stall_fn stall_fn;      /* told of each stall; NULL = none */
+	void *stall_arg;
 };
 
 uint64_t ev_now_ms(void)
@@ -244,6 +248,8 @@ void ev_timer_cancel(struct ev_loop *l, uint64_t id)
 
 static int next_timeout(struct ev_loop *l)
 {
+	if (l->posted_left)
+		return 0;
 	if (l->ntimers == 0)
 		return -1;
 	uint64_t now = ev_now_ms(), best = UINT64_MAX;
@@ -391,7 +397,13 @@ static void run_asyncs(struct ev_loop *l)
 	l->nasyncs = k;
 }
 
-static bool run_posted(struct ev_loop *l)
+static uint64_t mono_us(void);
+
+/* The posted work taken at the start of the phase, in order; once the
+ * iteration (begun at t0) has lasted EV_POST_BUDGET_US, what is left goes
+ * back to the front of the queue for the next iteration (which then does
+ * not wait), unless the loop is stopping: a stop runs it all. */
+static bool run_posted(struct ev_loop *l, uint64_t t0)
 {
 	pthread_mutex_lock(&l->lock);
 	struct ev_work *w = l->posted;
@@ -399,11 +411,26 @@ static bool run_posted(struct ev_loop *l)
 	l->posted_tail = &l->posted;
 	bool stop = l->stop;
 	pthread_mutex_unlock(&l->lock);
+	l->posted_left = false;
 	while (w) {
 		struct ev_work *n = w->next;
 		w->cb(l, w->arg);
 		free(w);
 		w = n;
+		if (w && !stop && mono_us() - t0 >= EV_POST_BUDGET_US)
+			break;
+	}
+	if (w) {
+		struct ev_work *last = w;
+		while (last->next)
+			last = last->next;
+		pthread_mutex_lock(&l->lock);
+		last->next = l->posted;
+		if (!l->posted)
+			l->posted_tail = &last->next;
+		l->posted = w;
+		pthread_mutex_unlock(&l->lock);
+		l->posted_left = true;
 	}
 	return stop;
 }
@@ -421,6 +448,10 @@ static uint64_t mono_us(void)
 
 static void iter_done(struct ev_loop *l, uint64_t us)
 {
+	/* since the last iteration's end: this one's callbacks and the wait
+	 * before them (a syscall's worth while waiting) */
+	uint64_t cpu = clock_thread_cpu_us(), cpu_us = cpu - l->cpu_at_end;
+	l->cpu_at_end = cpu;
 	l->iter.iterations++;
 	if (us > l->iter.max_us)
 		l->iter.max_us = us;
@@ -428,6 +459,8 @@ static void iter_done(struct ev_loop *l, uint64_t us)
 		l->iter.recent_max_us = us;
 	if (us >= EV_STALL_US)
 		l->iter.stalls++;
+	if (us >= EV_STALL_US && l->stall_fn)
+		l->stall_fn(l, us, cpu_us < us ? cpu_us : us, l->marks, l->stall_arg);
 	for (unsigned k = 0; l->marks && k < EV_MARKS; k++) {
 		if (!(l->marks & (1u << k)))
 			continue;
@@ -436,6 +469,17 @@ static void iter_done(struct ev_loop *l, uint64_t us)
 			l->iter.mark_max_us[k] = us;
 	}
 	l->marks = 0;
+}
+
+void ev_on_stall(struct ev_loop *l, ev_stall_fn fn, void *arg)
+{
+	l->stall_fn = fn;
+	l->stall_arg = arg;
+}
+
+unsigned ev_marks(const struct ev_loop *l)
+{
+	return l ? l->marks : 0;
 }
 
 void ev_mark(struct ev_loop *l, unsigned kind)
@@ -470,7 +514,7 @@ int ev_run(struct ev_loop *l)
 				dispatch_fd(l, &evs[i]);
 		}
 		run_asyncs(l);
-		bool stop = run_posted(l);
+		bool stop = run_posted(l, t0);
 		iter_done(l, mono_us() - t0);
 		if (stop) {
 			pthread_mutex_lock(&l->lock);

@@ -55,9 +55,14 @@ uint64_t ev_timer_add(struct ev_loop *loop, uint64_t delay_ms, ev_cb cb, void *a
 void ev_timer_cancel(struct ev_loop *loop, uint64_t id);
 
 /* Run cb(arg) on the loop thread soon; every posted item runs once, in
- * posting order. Thread-safe; callable from any thread (not from a signal
+ * posting order. An iteration runs the items posted before its posted-work
+ * phase began, until the iteration has lasted EV_POST_BUDGET_US; the rest
+ * run first in the next iteration (a burst of thousands of posts, e.g. a
+ * prober report each, is spread over iterations instead of holding the
+ * loop in one). Thread-safe; callable from any thread (not from a signal
  * handler: it allocates and locks). Wake-ups coalesce: while one is
  * pending, further posts, sends and stops do not write the eventfd again. */
+#define EV_POST_BUDGET_US 10000u
 void ev_post(struct ev_loop *loop, ev_cb cb, void *arg);
 
 /* An async handle (libuv's uv_async_t): ev_async_send() from any thread
@@ -80,7 +85,7 @@ uint64_t ev_wakeups(const struct ev_loop *loop);
  * end of the posted-work phase (callbacks only, never the wait). A long
  * iteration is a stall: every fd, timer and posted item waited for it. */
 #define EV_STALL_US 50000u /* an iteration this long counts as a stall */
-#define EV_MARKS 4 /* kinds of work an iteration can be marked with */
+#define EV_MARKS 8 /* kinds of work an iteration can be marked with */
 struct ev_iter_stats {
 	uint64_t iterations;
 	uint64_t max_us;        /* longest iteration since ev_loop_new */
@@ -100,6 +105,19 @@ void ev_iter_stats(struct ev_loop *loop, struct ev_iter_stats *out, bool reset_r
  * iteration is kept apart (ev_iter_stats). Loop thread only; a NULL
  * loop is fine (nothing to mark). */
 void ev_mark(struct ev_loop *loop, unsigned kind);
+/* The kinds the running iteration was marked with so far, a bit each
+ * (0 for a NULL loop). */
+unsigned ev_marks(const struct ev_loop *loop);
+
+/* Tell fn of every stall (an iteration of EV_STALL_US or more) when it
+ * ends: its length, the loop thread's CPU time in it (far less than us:
+ * the thread waited for a CPU, or in a blocking call) and the kinds it
+ * was marked with (a bit per ev_mark kind), e.g. to log what held the
+ * loop. fn runs on the loop thread, in no iteration's time; NULL stops
+ * it. Loop thread, or before ev_run. */
+typedef void (*ev_stall_fn)(struct ev_loop *loop, uint64_t us, uint64_t cpu_us, unsigned marks,
+			    void *arg);
+void ev_on_stall(struct ev_loop *loop, ev_stall_fn fn, void *arg);
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the same as clock_mono_ms(). */
 uint64_t ev_now_ms(void);

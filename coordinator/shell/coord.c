@@ -860,6 +860,38 @@ static int open_store(struct coord *c)
 	return 0;
 }
 
+/* A stall of the loop (EV_STALL_US or more: every Mesos event, prober
+ * report and REST call waited for it), logged with what the iteration
+ * did; at most one line a second, with the ones left out counted. */
+static void on_loop_stall(struct ev_loop *loop, uint64_t us, uint64_t cpu_us, unsigned marks,
+			  void *arg)
+{
+	(void)loop;
+	static const char *const names[COORD_MARKS] = {
+		[COORD_MARK_SAVE] = "save",	    [COORD_MARK_PLAN] = "plan",
+		[COORD_MARK_LAUNCH] = "launch",	    [COORD_MARK_OFFERS] = "offers",
+		[COORD_MARK_REPORTS] = "reports", [COORD_MARK_ACKS] = "acks",
+		[COORD_MARK_EVENTS] = "events",
+	};
+	struct coord *c = arg;
+	uint64_t now = clock_mono_ms();
+	if (c->stall_logged_ms && now - c->stall_logged_ms < 1000) {
+		c->stalls_unlogged++;
+		return;
+	}
+	char work[64] = "";
+	size_t n = 0;
+	for (unsigned k = 0; k < COORD_MARKS; k++)
+		if (marks & (1u << k))
+			n += (size_t)snprintf(work + n, sizeof work - n, "%s%s", n ? "," : "",
+					      names[k]);
+	log_warn("loop_stall", "took_ms=%llu cpu_ms=%llu work=%s not_logged_before=%llu",
+		 (unsigned long long)(us / 1000), (unsigned long long)(cpu_us / 1000),
+		 n ? work : "other", (unsigned long long)c->stalls_unlogged);
+	c->stall_logged_ms = now;
+	c->stalls_unlogged = 0;
+}
+
 static int setup_loop(struct coord *c)
 {
 	c->loop = ev_loop_new();
@@ -867,6 +899,7 @@ static int setup_loop(struct coord *c)
 		log_error("loop_failed", "error=%s", log_qs(strerror(errno)));
 		return 1;
 	}
+	ev_on_stall(c->loop, on_loop_stall, c);
 	c->sigfd = signalfd(-1, &c->stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (c->sigfd < 0 || ev_fd_add(c->loop, c->sigfd, EV_READ, on_signal, c) != 0) {
 		log_error("signalfd_failed", "error=%s", log_qs(strerror(errno)));

@@ -259,6 +259,8 @@ struct coord {
 	bool save_inflight;
 	uint64_t save_t0, save_term, term; /* save_t0: clock_mono_us() */
 	struct save_cont *conts_inflight, *conts_queued;
+	uint64_t stall_logged_ms;  /* the last loop_stall line (clock_mono_ms) */
+	uint64_t stalls_unlogged;  /* stalls since it, not logged */
 	bool reload_pending;
 	bool acks_flush_posted;
 	uint64_t retry_timer;
@@ -450,10 +452,21 @@ void wake_in(struct coord *c, int64_t ms);
 void trim_soon(struct coord *c);
 #define TRIM_OFFERS_MIN 1000 /* offers in one event that call trim_soon() */
 
-/* ev_mark kinds of the coordinator's loop: an iteration that saved the
- * state (a synchronous save, an asynchronous one started or answered),
- * for the longest iteration "during a save" (/metrics). */
+/* ev_mark kinds of the coordinator's loop. SAVE: an iteration that saved
+ * the state (a synchronous save, an asynchronous one started or
+ * answered), for the longest iteration "during a save" (/metrics). The
+ * others say what else a stall held (the loop_stall log line): a plan
+ * computed, launches built (a plan carried out, a slice), an OFFERS event
+ * booked, prober reports taken in, ACKNOWLEDGEs sent, Mesos events of
+ * any type handled. */
 #define COORD_MARK_SAVE 0
+#define COORD_MARK_PLAN 1
+#define COORD_MARK_LAUNCH 2
+#define COORD_MARK_OFFERS 3
+#define COORD_MARK_REPORTS 4
+#define COORD_MARK_ACKS 5
+#define COORD_MARK_EVENTS 6 /* any Mesos event (status updates ...) */
+#define COORD_MARKS 7
 /* Send a KILL for t (when subscribed). */
 void send_kill(struct coord *c, struct store_task *t);
 /* Why the running disk service t must be replaced, written into buf, or

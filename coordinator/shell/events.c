@@ -157,6 +157,7 @@ static void handle_offers(struct coord *c, const cJSON *ev, void *prepared)
 		return;
 	}
 	c->discovering = false;
+	ev_mark(c->loop, COORD_MARK_OFFERS);
 	c->metrics.offers_at_us = clock_mono_us();
 	c->metrics.offers_sync_us = 0;
 	c->n.offers += b->n;
@@ -350,6 +351,7 @@ static void acks_send(struct coord *c)
 	uint64_t t0 = clock_mono_us();
 	size_t n = 0;
 	cJSON *call;
+	ev_mark(c->loop, COORD_MARK_ACKS);
 	while (c->acks_out && (call = cJSON_DetachItemFromArray(c->acks_out, 0))) {
 		if (!c->leading || c->stopping)
 			cJSON_Delete(call);
@@ -586,6 +588,7 @@ static void on_event(void *arg, const char *type, const cJSON *ev, void *prepare
 	struct coord *c = arg;
 	if (c->stopping)
 		return;
+	ev_mark(c->loop, COORD_MARK_EVENTS);
 	for (size_t i = 0; i < sizeof event_handlers / sizeof event_handlers[0]; i++) {
 		if (strcmp(type, event_handlers[i].type) != 0)
 			continue;
@@ -862,6 +865,7 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 		   Quobyte__Bus__Ack *ack)
 {
 	struct coord *c = arg;
+	ev_mark(c->loop, COORD_MARK_REPORTS);
 	bool changed = false;
 	bool was_known = false;
 	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);

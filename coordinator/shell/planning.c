@@ -1426,6 +1426,7 @@ static bool carry_step(struct coord *c, bool may_defer)
 		replan_soon(c);
 		return false;
 	}
+	ev_mark(c->loop, COORD_MARK_LAUNCH);
 	uint64_t t0 = clock_mono_ms(), budget = slice_budget(c);
 	size_t a = cr->next, b = a, made = 0;
 	struct offer_ops *ops = qm_calloc(cr->n - a, sizeof *ops);
@@ -1510,6 +1511,7 @@ static void carry_finish(struct coord *c)
 static void carry_out(struct coord *c, const struct plan_output *out, bool dirty,
 		      struct taskspec_offer *offers, size_t noffers, struct jarena **arena)
 {
+	ev_mark(c->loop, COORD_MARK_LAUNCH);
 	for (size_t i = 0; i < c->nwaits; i++)
 		c->waits[i].seen = false;
 	struct cycle cy = {
@@ -1868,6 +1870,7 @@ static bool plan_decide(struct coord *c, size_t noffers, struct taskspec_offer *
 	c->plan_save_ms = 0;
 	agents_from_nodes(c);
 
+	ev_mark(c->loop, COORD_MARK_PLAN);
 	struct input ip;
 	input_build(c, now, &ip);
 	struct plan_output out;

@@ -323,3 +323,112 @@ Test(evloop, marked_iterations_keep_their_own_longest)
 	cr_assert_eq(st.mark_max_us[0], 0);
 	ev_loop_free(l);
 }
+
+struct stalls_seen {
+	unsigned n;
+	uint64_t us, cpu_us;
+	unsigned marks;
+};
+
+static void on_stall(struct ev_loop *l, uint64_t us, uint64_t cpu_us, unsigned marks,
+		     void *arg)
+{
+	(void)l;
+	struct stalls_seen *s = arg;
+	s->n++;
+	s->us = us;
+	s->cpu_us = cpu_us;
+	s->marks = marks;
+}
+
+static void slow_marked_2(struct ev_loop *l, void *arg)
+{
+	(void)arg;
+	ev_mark(l, 2);
+	usleep(EV_STALL_US + 10000);
+}
+
+/* The stall hook hears of the long iteration (with its marks) and of no
+ * short one, marked or not. */
+Test(evloop, a_stall_is_told_with_what_it_was_marked)
+{
+	struct ev_loop *l = ev_loop_new();
+	struct stalls_seen s = {0};
+	ev_on_stall(l, on_stall, &s);
+	ev_timer_add(l, 0, quick_marked, NULL);
+	ev_timer_add(l, 30, slow_marked_2, NULL);
+	ev_timer_add(l, 200, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(s.n, 1, "one stall told, not %u", s.n);
+	cr_assert_geq(s.us, EV_STALL_US);
+	/* it slept: the thread hardly ran */
+	cr_assert_lt(s.cpu_us, s.us / 2, "cpu %llu of %llu us", (unsigned long long)s.cpu_us,
+		     (unsigned long long)s.us);
+	cr_assert_eq(s.marks, 1u << 2, "marks 0x%x", s.marks);
+	struct ev_iter_stats st;
+	ev_iter_stats(l, &st, false);
+	cr_assert_eq(st.stalls, 1);
+	ev_loop_free(l);
+}
+
+struct slow_posts {
+	struct ev_loop *l;
+	int order[64];
+	uint64_t iter[64]; /* the iteration each ran in */
+	int n;
+};
+
+struct slow_post {
+	struct slow_posts *all;
+	int id;
+};
+
+static void slow_post_cb(struct ev_loop *l, void *arg)
+{
+	struct slow_post *p = arg;
+	struct ev_iter_stats st;
+	ev_iter_stats(l, &st, false);
+	p->all->iter[p->all->n] = st.iterations;
+	p->all->order[p->all->n++] = p->id;
+	usleep(2000);
+	if (p->all->n == 40)
+		ev_stop(p->all->l);
+}
+
+/* A burst of posts that would hold the loop for 80 ms is spread over
+ * iterations of about EV_POST_BUDGET_US each, in posting order; none is
+ * lost and none waits for a timer or an fd to wake the loop. */
+Test(evloop, a_burst_of_posts_is_spread_over_iterations)
+{
+	struct slow_posts all = {.l = ev_loop_new()};
+	struct slow_post p[40];
+	for (int i = 0; i < 40; i++) {
+		p[i] = (struct slow_post){.all = &all, .id = i};
+		ev_post(all.l, slow_post_cb, &p[i]);
+	}
+	cr_assert_eq(ev_run(all.l), 0);
+	cr_assert_eq(all.n, 40);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(all.order[i], i, "item %d ran as %d", i, all.order[i]);
+	/* 2 ms each: an iteration holds a few, never all */
+	cr_assert_geq(all.iter[39], all.iter[0] + 3, "items ran in iterations %llu..%llu",
+		      (unsigned long long)all.iter[0], (unsigned long long)all.iter[39]);
+	ev_loop_free(all.l);
+}
+
+/* A stop runs what was posted before it in that iteration, budget or not
+ * (coord_free relies on its last posted release running). */
+Test(evloop, a_stop_runs_every_post_of_its_iteration)
+{
+	struct slow_posts all = {.l = ev_loop_new()};
+	struct slow_post p[20];
+	for (int i = 0; i < 20; i++) {
+		p[i] = (struct slow_post){.all = &all, .id = i};
+		ev_post(all.l, slow_post_cb, &p[i]);
+	}
+	ev_stop(all.l);
+	cr_assert_eq(ev_run(all.l), 0);
+	cr_assert_eq(all.n, 20, "%d of 20 ran", all.n);
+	cr_assert_eq(all.iter[19], all.iter[0], "all in the stopping iteration");
+	ev_loop_free(all.l);
+}
