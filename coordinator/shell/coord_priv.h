@@ -257,6 +257,8 @@ struct coord {
 	 * and a failed save's state still to be read again (then saves
 	 * fail). */
 	bool save_inflight;
+	uint64_t save_timer;       /* starts the queued save in a turn of its own */
+	bool save_postponed;       /* ... a turn later, once */
 	uint64_t save_t0, save_term, term; /* save_t0: clock_mono_us() */
 	struct save_cont *conts_inflight, *conts_queued;
 	uint64_t stall_logged_ms;  /* the last loop_stall line (clock_mono_ms) */
@@ -362,9 +364,9 @@ void coord_fatal(struct coord *c, const char *why);
 int coord_save(struct coord *c);
 /* Save c->st, then call fn(c, arg, saved) on the loop: at once with the
  * store's synchronous save, later with an asynchronous one (the ZooKeeper
- * store: the state is encoded now and the loop goes on while ZooKeeper
- * answers). Saves asked for while one is in flight are coalesced into the
- * next. saved is false when the save failed or this coordinator no longer
+ * store: the state is encoded in the next loop turn, as it is then, and the
+ * loop goes on while ZooKeeper answers). Saves asked for before that turn,
+ * or while one is in flight, are coalesced into one. saved is false when the save failed or this coordinator no longer
  * acts for the term that asked; then fn must not send what depended on
  * it. fn may run inside a later coord_save() or coord_settle() (which
  * wait for the save in flight first): it must not free what such a caller
@@ -375,8 +377,8 @@ void coord_save_then(struct coord *c, save_cont_fn fn, void *arg);
  * when none is: for what an earlier change needs durable and no later one
  * does. */
 void coord_after_save(struct coord *c, save_cont_fn fn, void *arg);
-/* Wait for the save in flight and the ones queued behind it, running
- * their continuations. */
+/* Wait for the save in flight and the one queued behind it (started
+ * now), running their continuations. */
 void coord_settle(struct coord *c);
 /* Read the state again after a failed save (planning.c). */
 void forget_unsaved(struct coord *c);
