@@ -238,6 +238,10 @@ struct coord {
 	uint64_t wake_timer;
 	uint64_t trim_timer; /* trim_soon(): freed heap back to the kernel */
 	struct trim_job *trim_job; /* the heap trim running on its thread */
+	/* the quiet check before it (trim_cb): the loop thread's CPU time and
+	 * the clock when the last second's look began, and looks so far */
+	uint64_t trim_cpu_at, trim_mono_at;
+	unsigned trim_looks;
 	int64_t wake_at;
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
 	uint64_t recon_retry_timer;  /* reconcile of tasks not heard of since SUBSCRIBE */
