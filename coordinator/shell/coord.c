@@ -58,6 +58,7 @@ void coord_fatal(struct coord *c, const char *why)
 /* store                                                               */
 
 static void stop_acting(struct coord *c, const char *why);
+static void cancel_timer(struct coord *c, uint64_t *id);
 
 static void step_down_cb(struct ev_loop *loop, void *arg)
 {
@@ -153,6 +154,7 @@ int coord_save(struct coord *c)
 struct save_cont {
 	save_cont_fn fn;
 	void *arg;
+	bool saved; /* conts_saved only: the outcome it is told */
 	struct save_cont *next;
 };
 
@@ -174,6 +176,43 @@ static void conts_run(struct coord *c, struct save_cont *k, bool saved)
 		free(k);
 		k = next;
 	}
+}
+
+/* Those of a synchronous save, each with its own outcome (or false: no
+ * longer acting). */
+static void conts_saved_run(struct coord *c, bool acting)
+{
+	struct save_cont *k = c->conts_saved;
+	c->conts_saved = NULL;
+	while (k) {
+		struct save_cont *next = k->next;
+		k->fn(c, k->arg, acting && k->saved);
+		free(k);
+		k = next;
+	}
+}
+
+static void saved_timer_cb(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct coord *c = arg;
+	c->saved_timer = 0;
+	conts_saved_run(c, true);
+}
+
+void coord_saved_next_turn(struct coord *c, save_cont_fn fn, void *arg, bool saved)
+{
+	if (!c->loop) {
+		fn(c, arg, saved);
+		return;
+	}
+	conts_append(&c->conts_saved, fn, arg);
+	struct save_cont *k = c->conts_saved;
+	while (k->next)
+		k = k->next;
+	k->saved = saved;
+	if (!c->saved_timer)
+		c->saved_timer = ev_timer_add(c->loop, 0, saved_timer_cb, c);
 }
 
 static void reload_cb(struct ev_loop *loop, void *arg)
@@ -315,7 +354,10 @@ void coord_after_save(struct coord *c, save_cont_fn fn, void *arg)
 
 void coord_settle(struct coord *c)
 {
-	/* the save in flight, then the one queued behind it (started now) */
+	/* what a synchronous save left for the next turn, then the save in
+	 * flight, then the one queued behind it (started now) */
+	if (c->conts_saved)
+		conts_saved_run(c, true);
 	while (c->store && (c->save_inflight || c->conts_queued)) {
 		if (c->save_inflight)
 			store_settle(c->store);
@@ -488,6 +530,8 @@ static void stop_acting(struct coord *c, const char *why)
 	struct save_cont *q = c->conts_queued;
 	c->conts_queued = NULL;
 	conts_run(c, q, false);
+	cancel_timer(c, &c->saved_timer);
+	conts_saved_run(c, false);
 	c->updates_unsaved = false;
 	/* forget everything: the next term reloads the state and probers
 	 * resend their snapshots */
@@ -824,7 +868,8 @@ void coord_free(struct coord *c)
 			      &c->recon_retry_timer, &c->retry_timer,  &c->revive_timer,
 			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer,
 			      &c->trim_timer,     &c->replan_timer, &c->carry_timer,
-			      &c->plan_later_timer, &c->acks_timer, &c->save_timer};
+			      &c->plan_later_timer, &c->acks_timer, &c->save_timer,
+			      &c->saved_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
 	if (c->trim_job) { /* its posted trim_done frees it, finding no coordinator */

@@ -265,6 +265,9 @@ struct coord {
 	bool save_postponed;       /* ... a turn later, once */
 	uint64_t save_t0, save_term, term; /* save_t0: clock_mono_us() */
 	struct save_cont *conts_inflight, *conts_queued;
+	/* coord_saved_next_turn: continuations of synchronous saves */
+	struct save_cont *conts_saved;
+	uint64_t saved_timer;
 	uint64_t stall_logged_ms;  /* the last loop_stall line (clock_mono_ms) */
 	uint64_t stalls_unlogged;  /* stalls since it, not logged */
 	bool reload_pending;
@@ -381,8 +384,14 @@ void coord_save_then(struct coord *c, save_cont_fn fn, void *arg);
  * when none is: for what an earlier change needs durable and no later one
  * does. */
 void coord_after_save(struct coord *c, save_cont_fn fn, void *arg);
-/* Wait for the save in flight and the one queued behind it (started
- * now), running their continuations. */
+/* fn(c, arg, saved) in the next loop turn (at once without a loop), for
+ * a synchronous save made now: what it sends goes out a turn later
+ * instead of lengthening this one. saved turns false when this
+ * coordinator stops acting first. */
+void coord_saved_next_turn(struct coord *c, save_cont_fn fn, void *arg, bool saved);
+/* Run what coord_saved_next_turn left for the next turn; wait for the
+ * save in flight and the one queued behind it (started now), running
+ * their continuations. */
 void coord_settle(struct coord *c);
 /* Read the state again after a failed save (planning.c). */
 void forget_unsaved(struct coord *c);
