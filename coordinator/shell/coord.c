@@ -869,7 +869,7 @@ void coord_free(struct coord *c)
 			      &c->reconcile_timer,   &c->kill_timer,   &c->zk_timer,
 			      &c->trim_timer,     &c->replan_timer, &c->carry_timer,
 			      &c->plan_later_timer, &c->acks_timer, &c->save_timer,
-			      &c->saved_timer};
+			      &c->saved_timer, &c->flush_timer};
 	for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
 		cancel_timer(c, timers[i]);
 	if (c->trim_job) { /* its posted trim_done frees it, finding no coordinator */

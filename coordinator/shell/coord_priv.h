@@ -272,6 +272,8 @@ struct coord {
 	uint64_t stalls_unlogged;  /* stalls since it, not logged */
 	bool reload_pending;
 	bool acks_flush_posted;
+	bool flush_postponed;      /* ... and moved to a turn of its own */
+	uint64_t flush_timer;
 	uint64_t retry_timer;
 	int64_t retry_delay_ms, retry_last_ms;
 	uint64_t revive_timer, reconcile_timer, kill_timer, zk_timer;

@@ -414,10 +414,20 @@ static void acks_saved(struct coord *c, void *arg, bool saved)
  * read in it -- are saved once, after the turn's events, and their
  * ACKNOWLEDGEs sent then. A failed save sends none: the master sends the
  * updates again. A plan's save in between covers them as well. */
+static void flush_timer_cb(struct ev_loop *loop, void *arg);
+
 static void flush_updates(struct ev_loop *loop, void *arg)
 {
-	(void)loop;
 	struct coord *c = arg;
+	/* this iteration built launches or saved already (a slice; with the
+	 * file store the save below is synchronous): once, the next turn */
+	unsigned busy = (1u << COORD_MARK_SAVE) | (1u << COORD_MARK_LAUNCH);
+	if ((ev_marks(loop) & busy) && !c->flush_postponed && !c->stopping && !c->draining) {
+		c->flush_postponed = true;
+		c->flush_timer = ev_timer_add(loop, 0, flush_timer_cb, c);
+		return;
+	}
+	c->flush_postponed = false;
 	c->acks_flush_posted = false;
 	cJSON *acks = c->held_acks;
 	c->held_acks = NULL;
@@ -431,6 +441,13 @@ static void flush_updates(struct ev_loop *loop, void *arg)
 		/* in the state already: durable once the save in flight, which
 		 * holds them, is (at once when none is) */
 		coord_after_save(c, acks_saved, acks);
+}
+
+static void flush_timer_cb(struct ev_loop *loop, void *arg)
+{
+	struct coord *c = arg;
+	c->flush_timer = 0;
+	flush_updates(loop, c);
 }
 
 static void flush_soon(struct coord *c)
