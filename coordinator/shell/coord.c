@@ -522,11 +522,8 @@ static void stop_acting(struct coord *c, const char *why)
 	c->held_acks = NULL;
 	acks_drop(c);
 	/* what waits for a save not started: never made in this term */
-	if (c->save_timer) {
-		ev_timer_cancel(c->loop, c->save_timer);
-		c->save_timer = 0;
-		c->save_postponed = false;
-	}
+	cancel_timer(c, &c->save_timer);
+	c->save_postponed = false;
 	struct save_cont *q = c->conts_queued;
 	c->conts_queued = NULL;
 	conts_run(c, q, false);
