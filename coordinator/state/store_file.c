@@ -417,12 +417,20 @@ static int make_record(const struct store_state *old,
 	bool kept = s->ntasks >= old->ntasks;
 	size_t *chg = qm_malloc((s->ntasks + 1) * sizeof *chg);
 	size_t nchg = 0;
+	/* While every old task is found in its own place, the tasks after
+	 * them are new (a state's task ids are unique): no index is built for
+	 * them. It had been built for every slice's appended launches, a
+	 * hash of every old task id per save (16% of a save's CPU at 8,000
+	 * to 16,000 tasks, perf over a throwaway benchmark). */
+	bool in_place = true;
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const struct store_task *t = &s->tasks[i];
 		size_t j = i;
 		bool found = i < old->ntasks &&
 			     strcmp(old->tasks[i].task_id, t->task_id) == 0;
-		if (!found) {
+		if (i < old->ntasks && !found)
+			in_place = false;
+		if (!found && !(in_place && i >= old->ntasks)) {
 			if (!indexed) {
 				strmap_init(&idx);
 				for (size_t k = 0; k < old->ntasks; k++)

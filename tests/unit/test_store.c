@@ -1081,6 +1081,46 @@ Test(store, log_appended_tasks_then_one_change_is_a_small_record)
 	store_state_fini(&a);
 }
 
+/* Tasks after the old ones are new only while every old one kept its
+ * place: a task moved to the end behind a new one is still found (not
+ * written as new, nor its old place as deleted), and the reload holds
+ * every task with its content. (In the old place: the log records what
+ * changed, not the order; task ids are unique per launch, so the
+ * coordinator never moves one.) */
+Test(store, log_a_moved_task_and_an_appended_one_load_equal)
+{
+	struct store_state a;
+	uint64_t v;
+	struct store *st = open_saved(&a, 50, 0, &v);
+	struct store_task moved;
+	memset(&moved, 0, sizeof moved);
+	store_task_assign(&moved, &a.tasks[7]);
+	cr_assert(store_state_remove_task(&a, moved.task_id));
+	struct store_task fresh = mk_task(400000);
+	cr_assert_not_null(store_state_put_task(&a, &fresh));
+	cr_assert_not_null(store_state_put_task(&a, &moved)); /* now last */
+	free(moved.mounts);
+	long grew = save_grew(st, &a, &v);
+	cr_assert_gt(grew, 0);
+	cr_assert_lt(grew, 4000, "one new task and a moved one: %ld bytes", grew);
+	close_st(st);
+	st = open_ok();
+	struct store_state b;
+	uint64_t lv = 0;
+	char err[512] = "";
+	cr_assert_eq(store_load(st, &b, &lv, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lv, v);
+	cr_assert_eq(b.ntasks, a.ntasks);
+	for (size_t i = 0; i < a.ntasks; i++) {
+		struct store_task *t = store_state_find_task(&b, a.tasks[i].task_id);
+		cr_assert_not_null(t, "%s lost", a.tasks[i].task_id);
+		cr_assert(store_task_same(t, &a.tasks[i]), "%s changed", t->task_id);
+	}
+	store_state_fini(&b);
+	close_st(st);
+	store_state_fini(&a);
+}
+
 /* The figure the OFFERS -> ACCEPT goal subtracts: what an append's
  * fdatasync took, never more than the save; 0 for a save that appended
  * nothing (the first one writes a snapshot). */
