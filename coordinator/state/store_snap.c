@@ -56,6 +56,21 @@ int snap_write_bytes(int dirfd, const char *name, const char *p, size_t n,
 	return rv ? -1 : 0;
 }
 
+/* snap_write_bytes with snap_write's message, the temp file removed on
+ * failure. */
+static int write_text(int dirfd, const char *dir, const char *name, const char *text,
+		      size_t len, struct stat *sb, char *err, size_t errlen)
+{
+	const char *step;
+	if (snap_write_bytes(dirfd, name, text, len, sb, &step) == 0)
+		return 0;
+	int e = errno;
+	char eb[128];
+	unlinkat(dirfd, name, 0);
+	return qm_fail(err, errlen, QM_EIO, "cannot write the state snapshot %s/%s (%s): %s",
+		       dir, name, step, strerror_r(e, eb, sizeof eb));
+}
+
 int snap_write(int dirfd, const char *dir, const char *name,
 	       const struct store_state *s, uint64_t version, struct stat *sb,
 	       char *err, size_t errlen)
@@ -66,16 +81,9 @@ int snap_write(int dirfd, const char *dir, const char *name,
 		return qm_fail(err, errlen, QM_ETOOBIG,
 			       "state would be larger than the %u MiB cap",
 			       STORE_MAX_BYTES >> 20);
-	const char *step;
-	int rv = snap_write_bytes(dirfd, name, text, len, sb, &step);
-	int e = errno;
+	int rv = write_text(dirfd, dir, name, text, len, sb, err, errlen);
 	free(text);
-	if (rv == 0)
-		return 0;
-	char eb[128];
-	unlinkat(dirfd, name, 0);
-	return qm_fail(err, errlen, QM_EIO, "cannot write the state snapshot %s/%s (%s): %s",
-		       dir, name, step, strerror_r(e, eb, sizeof eb));
+	return rv;
 }
 
 struct snap_job {
@@ -85,6 +93,8 @@ struct snap_job {
 	char *name;
 	struct store_state s;
 	uint64_t version;
+	const char *text; /* snap_start_text's (borrowed), else NULL */
+	size_t len;
 	struct stat sb;
 	int rv;
 	char err[512];
@@ -98,22 +108,27 @@ static void *job_main(void *arg)
 	struct snap_job *j = arg;
 	if (store_snap_hook)
 		store_snap_hook();
-	j->rv = snap_write(j->dirfd, j->dir, j->name, &j->s, j->version, &j->sb, j->err,
-			   sizeof j->err);
+	if (j->text)
+		j->rv = write_text(j->dirfd, j->dir, j->name, j->text, j->len, &j->sb, j->err,
+				   sizeof j->err);
+	else
+		j->rv = snap_write(j->dirfd, j->dir, j->name, &j->s, j->version, &j->sb,
+				   j->err, sizeof j->err);
 	store_state_fini(&j->s); /* here, not on the caller's thread */
 	atomic_store_explicit(&j->done, true, memory_order_release);
 	return NULL;
 }
 
-struct snap_job *snap_start(int dirfd, const char *dir, const char *name,
-			    struct store_state *s, uint64_t version)
+/* A job for dirfd/dir/name, its thread started; NULL (nothing kept)
+ * when none could be. */
+static struct snap_job *job_start(int dirfd, const char *dir, const char *name,
+				  const struct snap_job *what)
 {
 	struct snap_job *j = qm_calloc(1, sizeof *j);
+	*j = *what;
 	j->dirfd = dirfd;
 	j->dir = qm_strdup(dir);
 	j->name = qm_strdup(name);
-	j->s = *s;
-	j->version = version;
 	atomic_init(&j->done, false);
 	if (pthread_create(&j->th, NULL, job_main, j) != 0) {
 		free(j->dir);
@@ -121,8 +136,25 @@ struct snap_job *snap_start(int dirfd, const char *dir, const char *name,
 		free(j);
 		return NULL;
 	}
-	store_state_init(s);
 	return j;
+}
+
+struct snap_job *snap_start(int dirfd, const char *dir, const char *name,
+			    struct store_state *s, uint64_t version)
+{
+	struct snap_job what = {.s = *s, .version = version};
+	struct snap_job *j = job_start(dirfd, dir, name, &what);
+	if (j)
+		store_state_init(s);
+	return j;
+}
+
+struct snap_job *snap_start_text(int dirfd, const char *dir, const char *name,
+				 const char *text, size_t len)
+{
+	struct snap_job what = {.text = text, .len = len};
+	store_state_init(&what.s); /* job_main finishes it: empty */
+	return job_start(dirfd, dir, name, &what);
 }
 
 bool snap_done(const struct snap_job *j)

@@ -52,6 +52,15 @@ extern void (*store_snap_hook)(void);
 struct snap_job *snap_start(int dirfd, const char *dir, const char *name,
 			    struct store_state *s, uint64_t version);
 
+/* The same for a snapshot already encoded (the whole file's bytes,
+ * written as they are): text is borrowed until snap_finish. A caller that
+ * keeps its text buffer from one snapshot to the next encodes into pages
+ * already mapped, where a copy of the state for snap_start was ~13 MB of
+ * fresh pages at 10,000 tasks (20-30 ms of page faults on the caller's
+ * thread). */
+struct snap_job *snap_start_text(int dirfd, const char *dir, const char *name,
+				 const char *text, size_t len);
+
 /* Has the job's thread finished (snap_finish will not wait)? */
 bool snap_done(const struct snap_job *j);
 
