@@ -246,6 +246,7 @@ struct coord {
 	uint64_t unreach_timer;    /* reconcile of TASK_UNREACHABLE tasks */
 	uint64_t recon_retry_timer;  /* reconcile of tasks not heard of since SUBSCRIBE */
 	uint64_t recon_retry_ms;     /* its next delay */
+	int64_t subscribed_wall_ms;  /* wall_ms() of the last SUBSCRIBED */
 	cJSON *retry_calls;        /* calls to send again */
 	/* Status updates are saved as a group (events.c flush_updates): the
 	 * ACKNOWLEDGE calls of those taken in wait here until the save that
