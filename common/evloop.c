@@ -406,7 +406,7 @@ static uint64_t mono_us(void);
 static bool run_posted(struct ev_loop *l, uint64_t t0)
 {
 	pthread_mutex_lock(&l->lock);
-	struct ev_work *w = l->posted;
+	struct ev_work *w = l->posted, **tail = l->posted_tail;
 	l->posted = NULL;
 	l->posted_tail = &l->posted;
 	bool stop = l->stop;
@@ -420,14 +420,11 @@ static bool run_posted(struct ev_loop *l, uint64_t t0)
 		if (w && !stop && mono_us() - t0 >= EV_POST_BUDGET_US)
 			break;
 	}
-	if (w) {
-		struct ev_work *last = w;
-		while (last->next)
-			last = last->next;
+	if (w) { /* tail: the next of the last one taken, which is left */
 		pthread_mutex_lock(&l->lock);
-		last->next = l->posted;
+		*tail = l->posted;
 		if (!l->posted)
-			l->posted_tail = &last->next;
+			l->posted_tail = tail;
 		l->posted = w;
 		pthread_mutex_unlock(&l->lock);
 		l->posted_left = true;

@@ -158,7 +158,7 @@ struct save_cont {
 	struct save_cont *next;
 };
 
-static void conts_append(struct save_cont **list, save_cont_fn fn, void *arg)
+static struct save_cont *conts_append(struct save_cont **list, save_cont_fn fn, void *arg)
 {
 	struct save_cont *k = qm_calloc(1, sizeof *k);
 	k->fn = fn;
@@ -166,6 +166,7 @@ static void conts_append(struct save_cont **list, save_cont_fn fn, void *arg)
 	while (*list)
 		list = &(*list)->next;
 	*list = k;
+	return k;
 }
 
 static void conts_run(struct coord *c, struct save_cont *k, bool saved)
@@ -206,11 +207,7 @@ void coord_saved_next_turn(struct coord *c, save_cont_fn fn, void *arg, bool sav
 		fn(c, arg, saved);
 		return;
 	}
-	conts_append(&c->conts_saved, fn, arg);
-	struct save_cont *k = c->conts_saved;
-	while (k->next)
-		k = k->next;
-	k->saved = saved;
+	conts_append(&c->conts_saved, fn, arg)->saved = saved;
 	if (!c->saved_timer)
 		c->saved_timer = ev_timer_add(c->loop, 0, saved_timer_cb, c);
 }
@@ -270,15 +267,23 @@ static void save_timer_cb(struct ev_loop *loop, void *arg)
 	c->save_timer = 0;
 	if (c->save_inflight)
 		return;
-	if ((ev_marks(loop) & ~(1u << COORD_MARK_SAVE)) && !c->save_postponed) {
-		/* a timer before this one in the same iteration did work (a
-		 * slice's build, ACKNOWLEDGEs): once, the next turn */
-		c->save_postponed = true;
+	/* a timer before this one in the same iteration did work (a slice's
+	 * build, ACKNOWLEDGEs) */
+	if (coord_wait_a_turn(loop, ~(1u << COORD_MARK_SAVE), &c->save_postponed)) {
 		c->save_timer = ev_timer_add(loop, 0, save_timer_cb, c);
 		return;
 	}
-	c->save_postponed = false;
 	save_start_queued(c);
+}
+
+bool coord_wait_a_turn(struct ev_loop *loop, unsigned busy, bool *postponed)
+{
+	if ((ev_marks(loop) & busy) && !*postponed) {
+		*postponed = true;
+		return true;
+	}
+	*postponed = false;
+	return false;
 }
 
 /* Start the queued save in a loop turn of its own. Its start encodes the

@@ -396,6 +396,11 @@ void coord_saved_next_turn(struct coord *c, save_cont_fn fn, void *arg, bool sav
  * save in flight and the one queued behind it (started now), running
  * their continuations. */
 void coord_settle(struct coord *c);
+/* For work about to join the running iteration: true (and *postponed
+ * set) when the iteration is already marked with a kind in busy and the
+ * work has not waited yet; the caller then moves it to a 0 ms timer, a
+ * turn of its own. It waits once: the next call answers false. */
+bool coord_wait_a_turn(struct ev_loop *loop, unsigned busy, bool *postponed);
 /* Read the state again after a failed save (planning.c). */
 void forget_unsaved(struct coord *c);
 /* Stop acting once the current callback is over (leadership is gone). */

@@ -429,12 +429,10 @@ static void flush_updates(struct ev_loop *loop, void *arg)
 	/* this iteration built launches or saved already (a slice; with the
 	 * file store the save below is synchronous): once, the next turn */
 	unsigned busy = (1u << COORD_MARK_SAVE) | (1u << COORD_MARK_LAUNCH);
-	if ((ev_marks(loop) & busy) && !c->flush_postponed && !c->stopping && !c->draining) {
-		c->flush_postponed = true;
+	if (!c->stopping && !c->draining && coord_wait_a_turn(loop, busy, &c->flush_postponed)) {
 		c->flush_timer = ev_timer_add(loop, 0, flush_timer_cb, c);
 		return;
 	}
-	c->flush_postponed = false;
 	c->acks_flush_posted = false;
 	cJSON *acks = c->held_acks;
 	c->held_acks = NULL;
