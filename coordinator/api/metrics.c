@@ -431,7 +431,7 @@ void metrics_write_devices(struct metrics_buf *b, const struct nodes *ns, size_t
 				continue;
 			}
 			for (size_t j = 0; j < n->ndevices; j++) {
-				const Quobyte__Bus__Device *d = n->devices[j].d;
+				const struct nodes_device *d = &n->devices[j];
 				bool has = f[k].free ? d->has_free_bytes : d->has_size_bytes;
 				if (!has || !d->root || !take(budget, dropped))
 					continue;

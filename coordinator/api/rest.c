@@ -213,7 +213,7 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 		cJSON_AddNumberToObject(d, "size_mb", m->size_mb);
 		const char *marked = NULL;
 		for (size_t k = 0; nn && k < nn->ndevices && !marked; k++) {
-			const Quobyte__Bus__Device *dv = nn->devices[k].d;
+			const struct nodes_device *dv = &nn->devices[k];
 			if (dv->root && strcmp(dv->root, m->root) == 0 && nodes_device_usable(dv) &&
 			    dv->n_types)
 				marked = busjson_type_name(dv->types[0]);
@@ -229,8 +229,11 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 		cJSON_AddItemToArray(md, d);
 	}
 	cJSON *devs = cJSON_AddArrayToObject(n, "devices");
-	for (size_t j = 0; nn && j < nn->ndevices; j++)
-		cJSON_AddItemToArray(devs, busjson_device(nn->devices[j].d));
+	for (size_t j = 0; nn && j < nn->ndevices; j++) {
+		Quobyte__Bus__Device *whole = nodes_device_unpack(&nn->devices[j]);
+		cJSON_AddItemToArray(devs, busjson_device(whole));
+		quobyte__bus__device__free_unpacked(whole, NULL);
+	}
 	cJSON *svcs = cJSON_AddArrayToObject(n, "services");
 	for (size_t j = 0; j < c->st.ntasks; j++) {
 		const struct store_task *t = &c->st.tasks[j];

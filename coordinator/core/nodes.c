@@ -13,178 +13,96 @@ static void relayout(struct nodes *ns)
 
 /* ---- device copies ----------------------------------------------------
  *
- * A device is kept as one block: the message, its repeated arrays, its
- * unknown fields and every string it points to, laid out by walking its
- * descriptor (so a field added to the schema is copied too). protobuf-c's
- * own copy, pack + unpack, made a dozen allocations per device: 689 bytes
- * of heap per device, about 160 MiB at 10,000 agents x 24 devices. A field
- * type the walk does not lay out (a nested message, bytes) makes the copy
- * fall back to pack + unpack, marked in nodes_device.flat. */
+ * A device is kept as struct nodes_device (nodes.h): the fields the
+ * coordinator reads, and one block with its types, key, root and error followed
+ * by the rest of the message packed. The rest is protobuf-c's packing of
+ * a shallow copy with those fields cleared, so every other field (one
+ * added to the schema later too) and the unknown fields of a newer
+ * prober's schema are kept without being named here. Protobuf messages
+ * merge when concatenated: the read fields packed again, followed by the
+ * rest, are the whole device (nodes_device_unpack). */
 
-static size_t align8(size_t n)
+void nodes_device_copy(struct nodes_device *v, const Quobyte__Bus__Device *d)
 {
-	return (n + 7) & ~(size_t)7;
+	Quobyte__Bus__Device rest = *d;
+	rest.key = NULL;
+	rest.root = NULL;
+	rest.error = NULL;
+	rest.n_types = 0;
+	rest.types = NULL;
+	rest.has_state = rest.has_size_bytes = rest.has_free_bytes = 0;
+	rest.has_changed_unix_ms = rest.has_bootstrap = 0;
+	size_t tl = d->n_types * sizeof *d->types;
+	size_t kl = strlen(d->key) + 1;
+	size_t rl = d->root ? strlen(d->root) + 1 : 0;
+	size_t el = d->error ? strlen(d->error) + 1 : 0;
+	size_t pl = quobyte__bus__device__get_packed_size(&rest);
+	unsigned char *b = qm_malloc(tl + kl + rl + el + pl);
+	*v = (struct nodes_device){
+		.blob = b,
+		.types = tl ? (const Quobyte__Bus__DeviceType *)(void *)b : NULL,
+		.key = (const char *)b + tl,
+		.root = rl ? (const char *)b + tl + kl : NULL,
+		.error = el ? (const char *)b + tl + kl + rl : NULL,
+		.size_bytes = d->size_bytes,
+		.free_bytes = d->free_bytes,
+		.changed_unix_ms = d->changed_unix_ms,
+		.n_types = (uint32_t)d->n_types,
+		.rest_len = (uint32_t)pl,
+		.state = d->state,
+		.has_state = d->has_state,
+		.has_size_bytes = d->has_size_bytes,
+		.has_free_bytes = d->has_free_bytes,
+		.has_changed_unix_ms = d->has_changed_unix_ms,
+		.has_bootstrap = d->has_bootstrap,
+		.bootstrap = d->bootstrap,
+	};
+	if (tl)
+		memcpy(b, d->types, tl);
+	memcpy(b + tl, d->key, kl);
+	if (rl)
+		memcpy(b + tl + kl, d->root, rl);
+	if (el)
+		memcpy(b + tl + kl + rl, d->error, el);
+	quobyte__bus__device__pack(&rest, b + tl + kl + rl + el);
 }
 
-/* Size of one element of a repeated field of type t, 0 = not laid out. */
-static size_t elem_size(ProtobufCType t)
+void nodes_device_free(struct nodes_device *v)
 {
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_ENUM:
-		return 4;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	default:
-		return 0;
-	}
+	free(v->blob);
+	v->blob = NULL;
 }
 
-/* One walk over d's pointers: with out == NULL, the bytes a flat copy
- * needs (or 0 when it cannot be laid out); else the copy into out, which
- * has that many bytes. */
-static size_t flat_walk(const Quobyte__Bus__Device *d, unsigned char *out)
+Quobyte__Bus__Device *nodes_device_unpack(const struct nodes_device *v)
 {
-	const ProtobufCMessageDescriptor *md = d->base.descriptor;
-	const unsigned char *src = (const unsigned char *)d;
-	size_t arrays = align8(md->sizeof_message), strings = 0;
-	/* first pass over arrays, then strings: arrays stay 8-aligned */
-	for (int pass = 0; pass < 2; pass++) {
-		size_t at = pass == 0 ? arrays : strings;
-		for (unsigned i = 0; i < md->n_fields; i++) {
-			const ProtobufCFieldDescriptor *f = &md->fields[i];
-			if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-				return 0;
-			const void *field = src + f->offset;
-			if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-				size_t es = elem_size(f->type);
-				if (es == 0)
-					return 0;
-				size_t n = *(const size_t *)(const void *)(src + f->quantifier_offset);
-				const void *arr = *(void *const *)field;
-				if (n == 0 || !arr) {
-					if (out && pass == 0) {
-						*(void **)(void *)(out + f->offset) = NULL;
-						*(size_t *)(void *)(out + f->quantifier_offset) = 0;
-					}
-					continue;
-				}
-				if (pass == 0) {
-					if (out) {
-						memcpy(out + at, arr, n * es);
-						*(void **)(void *)(out + f->offset) = out + at;
-					}
-					at += align8(n * es);
-				} else if (f->type == PROTOBUF_C_TYPE_STRING) {
-					char *const *sv = arr;
-					char **dv = out ? (char **)(*(void **)(void *)(out + f->offset))
-							: NULL;
-					for (size_t k = 0; k < n; k++) {
-						size_t l = sv[k] ? strlen(sv[k]) + 1 : 0;
-						if (out && sv[k]) {
-							memcpy(out + at, sv[k], l);
-							dv[k] = (char *)(out + at);
-						}
-						at += l;
-					}
-				}
-			} else if (f->type == PROTOBUF_C_TYPE_STRING) {
-				const char *sv = *(const char *const *)field;
-				if (pass == 1 && sv) {
-					size_t l = strlen(sv) + 1;
-					if (out) {
-						memcpy(out + at, sv, l);
-						*(char **)(void *)(out + f->offset) = (char *)(out + at);
-					}
-					at += l;
-				}
-			} else if (elem_size(f->type) == 0) {
-				return 0;
-			}
-		}
-		/* unknown fields: the array with the arrays, their bytes with
-		 * the strings */
-		size_t nu = d->base.unknown_fields ? d->base.n_unknown_fields : 0;
-		ProtobufCMessage *ob = out ? (ProtobufCMessage *)(void *)out : NULL;
-		if (pass == 0 && ob) {
-			ob->n_unknown_fields = nu;
-			ob->unknown_fields = NULL;
-		}
-		if (nu) {
-			ProtobufCMessageUnknownField *uv;
-			if (pass == 0) {
-				if (ob) {
-					uv = (ProtobufCMessageUnknownField *)(void *)(out + at);
-					memcpy(uv, d->base.unknown_fields, nu * sizeof *uv);
-					ob->unknown_fields = uv;
-				}
-				at += align8(nu * sizeof *d->base.unknown_fields);
-			} else {
-				uv = ob ? ob->unknown_fields : NULL;
-				for (size_t k = 0; k < nu; k++) {
-					size_t l = d->base.unknown_fields[k].len;
-					if (out && l) {
-						memcpy(out + at, d->base.unknown_fields[k].data, l);
-						uv[k].data = out + at;
-					}
-					at += l;
-				}
-			}
-		}
-		if (pass == 0)
-			strings = at;
-		else
-			return at;
-	}
-	return 0;
-}
-
-/* Deep copy through pack/unpack: the fallback for what flat_walk does not
- * lay out. */
-static Quobyte__Bus__Device *device_unpacked_copy(const Quobyte__Bus__Device *d)
-{
-	size_t len = quobyte__bus__device__get_packed_size(d);
-	uint8_t *buf = qm_malloc(len);
-	quobyte__bus__device__pack(d, buf);
-	Quobyte__Bus__Device *c = quobyte__bus__device__unpack(NULL, len, buf);
+	Quobyte__Bus__Device h = QUOBYTE__BUS__DEVICE__INIT;
+	h.key = (char *)v->key;
+	h.root = (char *)v->root;
+	h.error = (char *)v->error;
+	h.n_types = v->n_types;
+	h.types = (Quobyte__Bus__DeviceType *)v->types;
+	h.has_state = v->has_state;
+	h.state = v->state;
+	h.has_size_bytes = v->has_size_bytes;
+	h.size_bytes = v->size_bytes;
+	h.has_free_bytes = v->has_free_bytes;
+	h.free_bytes = v->free_bytes;
+	h.has_changed_unix_ms = v->has_changed_unix_ms;
+	h.changed_unix_ms = v->changed_unix_ms;
+	h.has_bootstrap = v->has_bootstrap;
+	h.bootstrap = v->bootstrap;
+	size_t rest_at = v->n_types * sizeof *v->types + strlen(v->key) + 1 +
+			 (v->root ? strlen(v->root) + 1 : 0) +
+			 (v->error ? strlen(v->error) + 1 : 0);
+	size_t hl = quobyte__bus__device__get_packed_size(&h);
+	uint8_t *buf = qm_malloc(hl + v->rest_len);
+	quobyte__bus__device__pack(&h, buf);
+	memcpy(buf + hl, v->blob + rest_at, v->rest_len);
+	Quobyte__Bus__Device *m = quobyte__bus__device__unpack(NULL, hl + v->rest_len, buf);
 	free(buf);
-	if (!c)
+	if (!m)
 		qm_oom(); /* our own packing cannot be malformed */
-	return c;
-}
-
-static struct nodes_device device_copy(const Quobyte__Bus__Device *d)
-{
-	size_t size = flat_walk(d, NULL);
-	if (size == 0)
-		return (struct nodes_device){.d = device_unpacked_copy(d), .flat = false};
-	unsigned char *out = qm_malloc(size);
-	memcpy(out, d, d->base.descriptor->sizeof_message);
-	flat_walk(d, out);
-	return (struct nodes_device){.d = (Quobyte__Bus__Device *)(void *)out, .flat = true};
-}
-
-static void device_free(struct nodes_device *v)
-{
-	if (v->flat)
-		free(v->d);
-	else
-		quobyte__bus__device__free_unpacked(v->d, NULL);
-	v->d = NULL;
+	return m;
 }
 
 void nodes_init(struct nodes *ns)
@@ -197,7 +115,7 @@ void nodes_init(struct nodes *ns)
 static void clear_devices(struct nodes_node *n)
 {
 	for (size_t i = 0; i < n->ndevices; i++)
-		device_free(&n->devices[i]);
+		nodes_device_free(&n->devices[i]);
 	free(n->devices);
 	n->devices = NULL;
 	n->ndevices = 0;
@@ -290,7 +208,7 @@ static void set_str(char **dst, const char *src)
 static long find_device(const struct nodes_node *n, const char *key)
 {
 	for (size_t i = 0; i < n->ndevices; i++)
-		if (n->devices[i].d->key && strcmp(n->devices[i].d->key, key) == 0)
+		if (strcmp(n->devices[i].key, key) == 0)
 			return (long)i;
 	return -1;
 }
@@ -301,12 +219,12 @@ static void upsert(struct nodes_node *n, const Quobyte__Bus__Device *d)
 		return;
 	long i = find_device(n, d->key);
 	if (i >= 0) {
-		device_free(&n->devices[i]);
-		n->devices[i] = device_copy(d);
+		nodes_device_free(&n->devices[i]);
+		nodes_device_copy(&n->devices[i], d);
 		return;
 	}
 	n->devices = qm_realloc(n->devices, (n->ndevices + 1) * sizeof *n->devices);
-	n->devices[n->ndevices++] = device_copy(d);
+	nodes_device_copy(&n->devices[n->ndevices++], d);
 }
 
 static void remove_key(struct nodes_node *n, const char *key)
@@ -314,7 +232,7 @@ static void remove_key(struct nodes_node *n, const char *key)
 	long i = find_device(n, key);
 	if (i < 0)
 		return;
-	device_free(&n->devices[i]);
+	nodes_device_free(&n->devices[i]);
 	n->devices[i] = n->devices[--n->ndevices];
 }
 
@@ -405,7 +323,7 @@ int nodes_apply(struct nodes *ns, const Quobyte__Bus__Envelope *env, uint64_t no
 	return 0;
 }
 
-bool nodes_device_usable(const Quobyte__Bus__Device *d)
+bool nodes_device_usable(const struct nodes_device *d)
 {
 	return d->has_state && (d->state == QUOBYTE__BUS__DEVICE_STATE__OK ||
 				d->state == QUOBYTE__BUS__DEVICE_STATE__PROBE_TIMEOUT);
@@ -418,7 +336,7 @@ void nodes_recount(struct nodes_node *n)
 	memset(n->dev_by_type_state, 0, sizeof n->dev_by_type_state);
 	n->dev_with_size = n->dev_with_free = 0;
 	for (size_t i = 0; i < n->ndevices; i++) {
-		const Quobyte__Bus__Device *d = n->devices[i].d;
+		const struct nodes_device *d = &n->devices[i];
 		int st = d->has_state && d->state < NODES_DEV_STATES ? (int)d->state : 0;
 		if (d->n_types == 0)
 			n->dev_by_type_state[NODES_DEV_TYPES - 1][st]++;

@@ -18,9 +18,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One device of a node, as kept. What the coordinator reads on its own
+ * (the planner, the counts, /metrics, device events) is here under the
+ * names of Quobyte__Bus__Device's fields; everything else (aliases,
+ * filesystem, serials, udev ids, conflict, fields of a newer
+ * prober's schema) is kept packed, for readers of the whole device
+ * (nodes_device_unpack: the REST API). A copy of the whole message, even
+ * laid out in one block, was 446 bytes of heap per device (264 of them
+ * the message struct), 107 MiB of the coordinator's 255 MiB at 10,000
+ * agents x 24 devices. */
 struct nodes_device {
-	Quobyte__Bus__Device *d; /* deep copy, owned */
-	bool flat;               /* one block (free), else protobuf-c's own */
+	unsigned char *blob; /* owned: types[], key, root, error, the rest packed */
+	const Quobyte__Bus__DeviceType *types; /* in blob; NULL when n_types 0 */
+	const char *key;     /* in blob; never NULL (a device without one is
+			      * not kept) */
+	const char *root;    /* in blob, or NULL */
+	const char *error;   /* in blob, or NULL */
+	uint64_t size_bytes, free_bytes, changed_unix_ms;
+	uint32_t n_types;
+	uint32_t rest_len;   /* the packed rest, at the blob's end */
+	Quobyte__Bus__DeviceState state;
+	bool has_state, has_size_bytes, has_free_bytes, has_changed_unix_ms;
+	bool has_bootstrap, bootstrap;
 };
 
 /* The prober's own counters (ProberStats), as last reported. */
@@ -104,7 +123,17 @@ const struct nodes_node *nodes_find_cached(const struct nodes *ns, const char *a
 /* Does the device count for services: OK, or PROBE_TIMEOUT (its reads
  * hang right now; the types last read stand, so a slow or hung disk does
  * not take its service away: Quobyte itself judges the device). */
-bool nodes_device_usable(const Quobyte__Bus__Device *d);
+bool nodes_device_usable(const struct nodes_device *d);
+
+/* Keep a copy of d (which has a key) in *v; free it with
+ * nodes_device_free. nodes_apply makes its devices so; for a node made by
+ * hand (tests). */
+void nodes_device_copy(struct nodes_device *v, const Quobyte__Bus__Device *d);
+void nodes_device_free(struct nodes_device *v);
+
+/* The whole device d as a message of its own (protobuf-c's: free it with
+ * quobyte__bus__device__free_unpacked(m, NULL)). */
+Quobyte__Bus__Device *nodes_device_unpack(const struct nodes_device *d);
 
 /* Count n's devices again into its caches (type_counts, type_bootstrap,
  * dev_by_type_state, dev_with_size/free). nodes_apply does it whenever

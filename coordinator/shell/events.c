@@ -819,7 +819,7 @@ struct old_device {
 };
 
 /* "registry,data", or "no type" */
-static void types_text(const Quobyte__Bus__Device *d, char *out, size_t cap)
+static void types_text(const struct nodes_device *d, char *out, size_t cap)
 {
 	size_t k = 0;
 	out[0] = '\0';
@@ -846,9 +846,7 @@ static void device_events(struct coord *c, const struct nodes_node *n,
 	int64_t now = wall_ms();
 	size_t told = 0, more = 0;
 	for (size_t i = 0; i < n->ndevices; i++) {
-		const Quobyte__Bus__Device *d = n->devices[i].d;
-		if (!d->key)
-			continue;
+		const struct nodes_device *d = &n->devices[i];
 		const struct old_device *o = old_find(old, nold, d->key);
 		char types[64];
 		types_text(d, types, sizeof types);
@@ -870,7 +868,7 @@ static void device_events(struct coord *c, const struct nodes_node *n,
 	for (size_t i = 0; i < nold; i++) {
 		bool still = false;
 		for (size_t j = 0; j < n->ndevices && !still; j++)
-			still = n->devices[j].d->key && strcmp(n->devices[j].d->key, old[i].key) == 0;
+			still = strcmp(n->devices[j].key, old[i].key) == 0;
 		if (still)
 			continue;
 		if (told++ >= DEVICE_EVENTS_MAX) {
@@ -900,9 +898,7 @@ void events_on_bus(void *arg, const char *agent_id, const bus_envelope *env,
 	    n->ndevices) {
 		old = qm_malloc(n->ndevices * sizeof *old);
 		for (size_t i = 0; i < n->ndevices; i++) {
-			const Quobyte__Bus__Device *d = n->devices[i].d;
-			if (!d->key)
-				continue;
+			const struct nodes_device *d = &n->devices[i];
 			old[nold].key = qm_strdup(d->key);
 			old[nold].root = qm_strdup(d->root ? d->root : d->key);
 			types_text(d, old[nold].types, sizeof old[nold].types);

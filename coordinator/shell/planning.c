@@ -182,7 +182,7 @@ static size_t device_dirs(struct coord *c, const char *agent_id, enum service s,
 	const struct nodes_node *n = nodes_find(&c->nodes, agent_id);
 	size_t k = 0;
 	for (size_t i = 0; n && i < n->ndevices && k < cap; i++) {
-		const Quobyte__Bus__Device *d = n->devices[i].d;
+		const struct nodes_device *d = &n->devices[i];
 		if (!nodes_device_usable(d) || !d->root)
 			continue;
 		for (size_t j = 0; j < d->n_types; j++)
@@ -345,7 +345,7 @@ static void note_marker_launch(struct coord *c, const char *agent_id, enum servi
 		return;
 	uint64_t newest = 0;
 	for (size_t i = 0; i < n->ndevices; i++) {
-		const Quobyte__Bus__Device *d = n->devices[i].d;
+		const struct nodes_device *d = &n->devices[i];
 		if (!nodes_device_usable(d) || !d->has_changed_unix_ms)
 			continue;
 		for (size_t t = 0; t < d->n_types; t++)

@@ -174,23 +174,25 @@ Test(metrics, buffer_stops_at_its_cap)
 
 /* --- the per-device families ------------------------------------------ */
 
-static Quobyte__Bus__Device *device(const char *root, int type, int state, uint64_t size,
-				    uint64_t free_bytes)
+static struct nodes_device device(const char *root, int type, int state, uint64_t size,
+				  uint64_t free_bytes)
 {
-	Quobyte__Bus__Device *d = calloc(1, sizeof *d);
-	quobyte__bus__device__init(d);
-	d->root = strdup(root);
+	Quobyte__Bus__Device d = QUOBYTE__BUS__DEVICE__INIT;
+	Quobyte__Bus__DeviceType t = (Quobyte__Bus__DeviceType)type;
+	d.key = (char *)root;
+	d.root = (char *)root;
 	if (type) {
-		d->n_types = 1;
-		d->types = calloc(1, sizeof *d->types);
-		d->types[0] = (Quobyte__Bus__DeviceType)type;
+		d.n_types = 1;
+		d.types = &t;
 	}
-	d->has_state = true;
-	d->state = (Quobyte__Bus__DeviceState)state;
-	d->has_size_bytes = d->has_free_bytes = true;
-	d->size_bytes = size;
-	d->free_bytes = free_bytes;
-	return d;
+	d.has_state = true;
+	d.state = (Quobyte__Bus__DeviceState)state;
+	d.has_size_bytes = d.has_free_bytes = true;
+	d.size_bytes = size;
+	d.free_bytes = free_bytes;
+	struct nodes_device v;
+	nodes_device_copy(&v, &d);
+	return v;
 }
 
 /* A fake inventory of one node with the given devices (owned by the test;
@@ -213,17 +215,17 @@ static void one_node(struct nodes *ns, struct nodes_node *n, struct nodes_device
 static void free_devs(struct nodes_device *devs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		quobyte__bus__device__free_unpacked(devs[i].d, NULL);
+		nodes_device_free(&devs[i]);
 }
 
 Test(metrics, devices_by_type_and_state_and_bytes_with_escaped_labels)
 {
 	struct nodes_device devs[3] = {
-		{.d = device("/mnt/data\"1", QUOBYTE__BUS__DEVICE_TYPE__DATA,
-			QUOBYTE__BUS__DEVICE_STATE__OK, 1000, 400)},
-		{.d = device("/mnt/data2", QUOBYTE__BUS__DEVICE_TYPE__DATA,
-			QUOBYTE__BUS__DEVICE_STATE__OK, 2000, 2000)},
-		{.d = device("/mnt/new", 0, QUOBYTE__BUS__DEVICE_STATE__NO_TYPE, 5, 5)},
+		device("/mnt/data\"1", QUOBYTE__BUS__DEVICE_TYPE__DATA,
+			QUOBYTE__BUS__DEVICE_STATE__OK, 1000, 400),
+		device("/mnt/data2", QUOBYTE__BUS__DEVICE_TYPE__DATA,
+			QUOBYTE__BUS__DEVICE_STATE__OK, 2000, 2000),
+		device("/mnt/new", 0, QUOBYTE__BUS__DEVICE_STATE__NO_TYPE, 5, 5),
 	};
 	struct nodes ns;
 	struct nodes_node n;
@@ -253,10 +255,10 @@ Test(metrics, devices_by_type_and_state_and_bytes_with_escaped_labels)
 Test(metrics, series_over_the_cap_are_dropped_and_counted)
 {
 	struct nodes_device devs[2] = {
-		{.d = device("/a", QUOBYTE__BUS__DEVICE_TYPE__DATA, QUOBYTE__BUS__DEVICE_STATE__OK, 1,
-			1)},
-		{.d = device("/b", QUOBYTE__BUS__DEVICE_TYPE__METADATA,
-			QUOBYTE__BUS__DEVICE_STATE__ERROR, 1, 1)},
+		device("/a", QUOBYTE__BUS__DEVICE_TYPE__DATA, QUOBYTE__BUS__DEVICE_STATE__OK, 1,
+			1),
+		device("/b", QUOBYTE__BUS__DEVICE_TYPE__METADATA,
+			QUOBYTE__BUS__DEVICE_STATE__ERROR, 1, 1),
 	};
 	struct nodes ns;
 	struct nodes_node n;

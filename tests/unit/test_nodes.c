@@ -227,7 +227,11 @@ Test(nodes, probe_timeout_device_keeps_its_last_types)
 	nodes_type_counts(nodes_find(&ns, "S1"), counts, &boot);
 	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 1);
 	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA], 0);
-	cr_assert(nodes_device_usable(&b.dev[0]));
+	const struct nodes_node *n = nodes_find(&ns, "S1");
+	cr_assert_str_eq(n->devices[0].key, b.dev[0].key);
+	cr_assert(nodes_device_usable(&n->devices[0]));
+	cr_assert_str_eq(n->devices[1].key, "uuid:b");
+	cr_assert(nodes_device_usable(&n->devices[1]), "PROBE_TIMEOUT counts");
 	nodes_fini(&ns);
 }
 
@@ -343,11 +347,12 @@ static size_t packed(const Quobyte__Bus__Device *d, uint8_t **out)
 	return len;
 }
 
-/* The node's copy of a device (one block, laid out from the descriptor)
- * says everything the prober's said: every field of the schema set, two
- * aliases, two types, and a field from a newer prober this schema does not
- * know, kept as an unknown field. Equal packed bytes show it; the source
- * is freed before the comparison, so nothing may point into it. */
+/* The node's copy of a device (the fields the coordinator reads, the rest
+ * packed) says everything the prober's said: every field of the schema set,
+ * two aliases, two types, and a field from a newer prober this schema does
+ * not know, kept as an unknown field. Equal packed bytes of the whole
+ * device (nodes_device_unpack) show it; the source is freed before the
+ * comparison, so nothing may point into it. */
 Test(nodes, device_copy_keeps_every_field_and_unknown_ones)
 {
 	Quobyte__Bus__Device full = QUOBYTE__BUS__DEVICE__INIT;
@@ -386,6 +391,21 @@ Test(nodes, device_copy_keeps_every_field_and_unknown_ones)
 	full.conflict = (char *)"serial shared with /dev/sdc";
 	full.has_changed_unix_ms = 1;
 	full.changed_unix_ms = 1796400000000ULL;
+	/* every field of the schema is set above: one added to it later
+	 * fails here until it is set too */
+	const ProtobufCMessageDescriptor *md = &quobyte__bus__device__descriptor;
+	for (unsigned i = 0; i < md->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &md->fields[i];
+		const char *at = (const char *)&full;
+		bool set;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			set = *(const size_t *)(const void *)(at + f->quantifier_offset) > 0;
+		else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
+			set = *(void *const *)(const void *)(at + f->offset) != NULL;
+		else
+			set = *(const protobuf_c_boolean *)(const void *)(at + f->quantifier_offset);
+		cr_assert(set, "field %s is not set in this test's device", f->name);
+	}
 	/* field 99 (length-delimited "newer"), which this schema lacks */
 	uint8_t *bytes;
 	size_t len = packed(&full, &bytes);
@@ -413,8 +433,15 @@ Test(nodes, device_copy_keeps_every_field_and_unknown_ones)
 	free(bytes);
 
 	cr_assert_eq(ns.v[0].ndevices, 1);
-	cr_assert(ns.v[0].devices[0].flat, "the device was not laid out in one block");
-	const Quobyte__Bus__Device *kept = ns.v[0].devices[0].d;
+	const struct nodes_device *d = &ns.v[0].devices[0];
+	cr_assert_str_eq(d->key, "wwn:0x5000c500a1b2c3d4/ZA1234#1");
+	cr_assert_str_eq(d->root, "/mnt/data1");
+	cr_assert_eq(d->n_types, 2);
+	cr_assert_eq(d->types[1], QUOBYTE__BUS__DEVICE_TYPE__METADATA);
+	cr_assert(d->has_state && d->state == QUOBYTE__BUS__DEVICE_STATE__OK);
+	cr_assert(d->has_free_bytes && d->free_bytes == 123456789);
+	cr_assert(d->has_changed_unix_ms && d->changed_unix_ms == 1796400000000ULL);
+	Quobyte__Bus__Device *kept = nodes_device_unpack(d);
 	uint8_t *got;
 	size_t got_len = packed(kept, &got);
 	cr_assert_eq(got_len, want_len);
@@ -426,6 +453,7 @@ Test(nodes, device_copy_keeps_every_field_and_unknown_ones)
 	nodes_type_counts(&ns.v[0], counts, &boot);
 	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__DATA], 1);
 	cr_assert_eq(counts[QUOBYTE__BUS__DEVICE_TYPE__METADATA], 1);
+	quobyte__bus__device__free_unpacked(kept, NULL);
 	free(got);
 	free(want);
 
@@ -438,11 +466,19 @@ Test(nodes, device_copy_keeps_every_field_and_unknown_ones)
 	b.dev[0].has_state = 0;
 	snapshot(&b, 1);
 	cr_assert_eq(apply(&ns, &b, &ack, &changed), 0);
-	kept = ns.v[0].devices[0].d;
+	d = &ns.v[0].devices[0];
+	cr_assert_str_eq(d->key, "path:/bare");
+	cr_assert_null(d->root);
+	cr_assert_null(d->types);
+	cr_assert_eq(d->n_types, 0);
+	cr_assert_not(d->has_state);
+	kept = nodes_device_unpack(d);
 	cr_assert_str_eq(kept->key, "path:/bare");
 	cr_assert_null(kept->root);
-	cr_assert_null(kept->types);
 	cr_assert_eq(kept->n_types, 0);
+	cr_assert_not(kept->has_state);
+	cr_assert_null(kept->block_device);
 	cr_assert_eq(kept->base.n_unknown_fields, 0);
+	quobyte__bus__device__free_unpacked(kept, NULL);
 	nodes_fini(&ns);
 }
