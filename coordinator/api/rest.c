@@ -160,8 +160,77 @@ static cJSON *drain_fields(const struct coord *c, const char *agent_id,
 	return o;
 }
 
-/* One agent of /v1/state: attributes, its prober, devices and services. */
-static cJSON *node_json(struct coord *c, size_t i, int64_t now)
+/* The lists of GET /v1/state that grow with the cluster, nodes and
+ * reservations, come a page at a time: ?nodes_offset=&nodes_limit= (and
+ * reservations_...), with nodes_total (reservations_total) in the answer.
+ * The whole state of offer_cycle.py's 10,000 agents (24 devices each) was
+ * over the 32 MiB response cap, after 4.5 s of the coordinator's loop; a
+ * page of 1,000 nodes is about 10 MiB and 0.3 s, the status page asks for
+ * fewer. */
+#define STATE_PAGE_DEFAULT 1000
+#define STATE_PAGE_MAX 1000
+
+struct page {
+	size_t offset, limit;
+};
+
+/* The part of a list of n a page shows: *first, and the count returned. */
+static size_t page_cut(const struct page *pg, size_t n, size_t *first)
+{
+	*first = pg->offset < n ? pg->offset : n;
+	return n - *first < pg->limit ? n - *first : pg->limit;
+}
+
+static void page_fields(cJSON *o, const char *list, const struct page *pg, size_t total)
+{
+	char k[48];
+	snprintf(k, sizeof k, "%s_total", list);
+	cJSON_AddNumberToObject(o, k, (double)total);
+	snprintf(k, sizeof k, "%s_offset", list);
+	cJSON_AddNumberToObject(o, k, (double)(pg->offset < total ? pg->offset : total));
+	snprintf(k, sizeof k, "%s_limit", list);
+	cJSON_AddNumberToObject(o, k, (double)pg->limit);
+}
+
+/* The tasks of each node of a page, in state order: head[k] is the first
+ * task of the page's node k, next[j] the one after task j; SIZE_MAX ends a
+ * list. One pass over the tasks, instead of one per node. */
+struct page_tasks {
+	size_t *head, *next;
+};
+
+static void page_tasks_init(struct page_tasks *pt, const struct coord *c, size_t first,
+			    size_t n)
+{
+	pt->head = qm_malloc((n ? n : 1) * sizeof *pt->head);
+	pt->next = qm_malloc((c->st.ntasks ? c->st.ntasks : 1) * sizeof *pt->next);
+	for (size_t k = 0; k < n; k++)
+		pt->head[k] = SIZE_MAX;
+	struct strmap page;
+	strmap_init(&page);
+	for (size_t k = 0; k < n; k++)
+		strmap_put(&page, c->agents[first + k].id, k);
+	for (size_t j = c->st.ntasks; j-- > 0;) { /* prepended: kept in order */
+		size_t k;
+		pt->next[j] = SIZE_MAX;
+		if (strmap_get(&page, c->st.tasks[j].agent_id, &k)) {
+			pt->next[j] = pt->head[k];
+			pt->head[k] = j;
+		}
+	}
+	strmap_fini(&page);
+}
+
+static void page_tasks_fini(struct page_tasks *pt)
+{
+	free(pt->head);
+	free(pt->next);
+}
+
+/* One agent of /v1/state: attributes, its prober, devices and services.
+ * first_task: the first of its tasks in pt. */
+static cJSON *node_json(struct coord *c, size_t i, int64_t now, const struct page_tasks *pt,
+			size_t first_task)
 {
 	struct agent *a = &c->agents[i];
 	cJSON *n = cJSON_CreateObject();
@@ -177,10 +246,7 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 		cJSON_AddStringToObject(attrs, a->attrs[j].name, a->attrs[j].value);
 	const struct nodes_node *nn = nodes_find(&c->nodes, a->id);
 	cJSON *pr = cJSON_AddObjectToObject(n, "prober");
-	bool stale = false;
-	for (size_t j = 0; j < c->last.n_agents && j < c->nagents; j++)
-		if (j == i)
-			stale = c->last.prober_stale[j];
+	bool stale = i < c->last.n_agents && c->last.prober_stale[i];
 	cJSON_AddBoolToObject(pr, "reporting", nn && nn->has_snapshot);
 	cJSON_AddBoolToObject(pr, "stale", stale);
 	if (nn) {
@@ -235,10 +301,8 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 		quobyte__bus__device__free_unpacked(whole, NULL);
 	}
 	cJSON *svcs = cJSON_AddArrayToObject(n, "services");
-	for (size_t j = 0; j < c->st.ntasks; j++) {
+	for (size_t j = first_task; j != SIZE_MAX; j = pt->next[j]) {
 		const struct store_task *t = &c->st.tasks[j];
-		if (strcmp(t->agent_id, a->id) != 0)
-			continue;
 		cJSON *tj = task_json(c, t);
 		if (strcmp(t->service, "prober") == 0)
 			cJSON_AddItemToObject(pr, "task", tj);
@@ -248,11 +312,12 @@ static cJSON *node_json(struct coord *c, size_t i, int64_t now)
 	return n;
 }
 
-/* Our reservations with the last plan's verdict. */
-static cJSON *reservations_json(struct coord *c)
+/* Our reservations from the first, n of them, with the last plan's
+ * verdict. */
+static cJSON *reservations_json(struct coord *c, size_t first, size_t n)
 {
 	cJSON *arr = cJSON_CreateArray();
-	for (size_t i = 0; i < c->st.nreservations; i++) {
+	for (size_t i = first; i < first + n && i < c->st.nreservations; i++) {
 		const struct store_reservation *v = &c->st.reservations[i];
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "agent_id", v->agent_id);
@@ -271,13 +336,41 @@ static cJSON *reservations_json(struct coord *c)
 	return arr;
 }
 
-/* {"paused":..., "previous_version":..., "target_version":...} */
-static cJSON *rollout_json(const struct coord *c)
+/* {"paused":..., "previous_version":..., "target_version":...,
+ *  "nodes_with_services":..., "nodes_at_target":...}: of the known nodes
+ * with Quobyte services (the prober is none), those whose every service
+ * not being killed runs at the target version. Counted here, over every
+ * node: /v1/state shows a page of them. */
+static cJSON *rollout_json(struct coord *c)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "paused", c->st.rollout_paused);
 	cJSON_AddStringToObject(o, "previous_version", c->st.previous_version);
 	cJSON_AddStringToObject(o, "target_version", c->st.target_version);
+	/* per agent: 0 no service, 1 all at the target so far, 2 one is not */
+	unsigned char *seen = qm_calloc(c->nagents ? c->nagents : 1, 1);
+	for (size_t j = 0; j < c->st.ntasks; j++) {
+		const struct store_task *t = &c->st.tasks[j];
+		struct agent *a;
+		if (t->kill_requested || strcmp(t->service, "prober") == 0 ||
+		    !(a = agent_find(c, t->agent_id)))
+			continue;
+		size_t i = (size_t)(a - c->agents);
+		bool at = strcmp(t->version, c->st.target_version) == 0 &&
+			  strcmp(t->state, "TASK_RUNNING") == 0;
+		if (!at)
+			seen[i] = 2;
+		else if (!seen[i])
+			seen[i] = 1;
+	}
+	size_t with = 0, at = 0;
+	for (size_t i = 0; i < c->nagents; i++) {
+		with += seen[i] != 0;
+		at += seen[i] == 1;
+	}
+	free(seen);
+	cJSON_AddNumberToObject(o, "nodes_with_services", (double)with);
+	cJSON_AddNumberToObject(o, "nodes_at_target", (double)at);
 	return o;
 }
 
@@ -298,7 +391,8 @@ static cJSON *events_json(const struct coord *c)
 	return arr;
 }
 
-static cJSON *state_json(struct coord *c)
+static cJSON *state_json(struct coord *c, const struct page *nodes_pg,
+			 const struct page *rsv_pg)
 {
 	int64_t now = wall_ms();
 	cJSON *o = cJSON_CreateObject();
@@ -384,10 +478,18 @@ static cJSON *state_json(struct coord *c)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
 	}
 
-	cJSON_AddItemToObject(o, "reservations", reservations_json(c));
+	size_t first;
+	size_t n = page_cut(rsv_pg, c->st.nreservations, &first);
+	page_fields(o, "reservations", rsv_pg, c->st.nreservations);
+	cJSON_AddItemToObject(o, "reservations", reservations_json(c, first, n));
+	n = page_cut(nodes_pg, c->nagents, &first);
+	page_fields(o, "nodes", nodes_pg, c->nagents);
+	struct page_tasks pt;
+	page_tasks_init(&pt, c, first, n);
 	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
-	for (size_t i = 0; i < c->nagents; i++)
-		cJSON_AddItemToArray(nodes, node_json(c, i, now));
+	for (size_t k = 0; k < n; k++)
+		cJSON_AddItemToArray(nodes, node_json(c, first + k, now, &pt, pt.head[k]));
+	page_tasks_fini(&pt);
 	/* tasks on agents we have not seen (yet) */
 	cJSON *other = cJSON_AddArrayToObject(o, "tasks_on_unknown_agents");
 	for (size_t j = 0; j < c->st.ntasks; j++)
@@ -426,10 +528,48 @@ void rest_on_audit(void *ctx, const char *peer, const char *who, const char *met
 		 log_qs(who), log_qs(method), log_qs(path), status, log_qs(summary));
 }
 
+/* A count from the query: absent = dflt; false on anything but digits
+ * (at most 9). */
+static bool count_param(const struct http_request *req, const char *name, size_t dflt,
+			size_t *out)
+{
+	char v[24];
+	int rv = http_query_param(req, name, v, sizeof v);
+	if (rv == QM_ENOENT) {
+		*out = dflt;
+		return true;
+	}
+	if (rv != 0 || !v[0] || strspn(v, "0123456789") != strlen(v) || strlen(v) > 9)
+		return false;
+	*out = (size_t)strtoul(v, NULL, 10);
+	return true;
+}
+
+/* ?<list>_offset=&<list>_limit= into *pg, or a 400 naming them. */
+static bool page_param(const struct http_request *req, struct http_response *resp,
+		       const char *list, struct page *pg)
+{
+	char off[48], lim[48];
+	snprintf(off, sizeof off, "%s_offset", list);
+	snprintf(lim, sizeof lim, "%s_limit", list);
+	if (count_param(req, off, 0, &pg->offset) &&
+	    count_param(req, lim, STATE_PAGE_DEFAULT, &pg->limit) && pg->limit >= 1 &&
+	    pg->limit <= STATE_PAGE_MAX)
+		return true;
+	char msg[200];
+	snprintf(msg, sizeof msg, "%s must be a count, %s a count from 1 to %d", off, lim,
+		 STATE_PAGE_MAX);
+	http_respond_error(resp, 400, msg);
+	return false;
+}
+
 static void rest_state(const struct http_request *req, struct http_response *resp, void *ctx)
 {
-	(void)req;
-	http_respond_json(resp, 200, state_json(ctx));
+	struct page nodes, rsv;
+	if (!page_param(req, resp, "nodes", &nodes) ||
+	    !page_param(req, resp, "reservations", &rsv))
+		return;
+	http_respond_json(resp, 200, state_json(ctx, &nodes, &rsv));
 }
 
 static void rest_version_get(const struct http_request *req, struct http_response *resp,
@@ -602,7 +742,7 @@ static void rest_reservations_get(const struct http_request *req, struct http_re
 		return;
 	}
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "reservations", reservations_json(c));
+	cJSON_AddItemToObject(o, "reservations", reservations_json(c, 0, c->st.nreservations));
 	http_respond_json(resp, 200, o);
 }
 

@@ -299,6 +299,11 @@ struct coord {
 	size_t ninverses, inverses_cap;
 	struct rsv_view *rsv_view;    /* parallel to nothing: rebuilt by every plan */
 	size_t nrsv_view;
+	/* "agent id\x1f<service>" -> index in rsv_view, made by the first
+	 * rsv_releasable after a rebuild (zeroed = empty): /v1/state asks
+	 * about every reservation, a scan each was 10,000 x 10,000 strcmps */
+	struct strmap rsv_view_idx;
+	bool rsv_view_indexed;
 	bool st_dirty;                /* the state changed outside a plan: save with it */
 	int64_t acting_since_ms;      /* wall ms this term began */
 	/* The last save's failure ("" after a success) and since when saves

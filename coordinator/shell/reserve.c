@@ -259,6 +259,15 @@ static void rsv_view_clear(struct coord *c)
 	free(c->rsv_view);
 	c->rsv_view = NULL;
 	c->nrsv_view = 0;
+	strmap_fini(&c->rsv_view_idx);
+	c->rsv_view_indexed = false;
+}
+
+/* rsv_view_idx's key; false when agent_id is too long to be one */
+static bool rsv_key(char *out, size_t cap, enum service s, const char *agent_id)
+{
+	int n = snprintf(out, cap, "%s\x1f%d", agent_id, (int)s);
+	return n > 0 && (size_t)n < cap;
 }
 
 void rsv_view_update(struct coord *c, const struct plan_input *in,
@@ -289,10 +298,17 @@ void rsv_view_update(struct coord *c, const struct plan_input *in,
 
 int rsv_releasable(struct coord *c, enum service s, const char *agent_id)
 {
-	for (size_t i = 0; i < c->nrsv_view; i++)
-		if (c->rsv_view[i].service == s && strcmp(c->rsv_view[i].agent_id, agent_id) == 0)
-			return c->rsv_view[i].releasable;
-	return -1;
+	char key[STORE_ID_MAX + 16];
+	if (!c->rsv_view_indexed) {
+		for (size_t i = c->nrsv_view; i-- > 0;) /* the first of equals wins */
+			if (rsv_key(key, sizeof key, c->rsv_view[i].service, c->rsv_view[i].agent_id))
+				strmap_put(&c->rsv_view_idx, key, i);
+		c->rsv_view_indexed = true;
+	}
+	size_t i;
+	if (!rsv_key(key, sizeof key, s, agent_id) || !strmap_get(&c->rsv_view_idx, key, &i))
+		return -1;
+	return c->rsv_view[i].releasable;
 }
 
 /* ---- inverse offers -------------------------------------------------- */

@@ -246,6 +246,28 @@ def loop_stall_ms(coord):
             "saving": int(v.get("loop_iterations_saving_total", 0))}
 
 
+# what the status page asks for every 2 s (statuspage.c NODE_ROWS, RSV_ROWS)
+STATUS_PAGE_QUERY = "?nodes_offset=0&nodes_limit=100&reservations_limit=100"
+
+
+def state_cost(coord, query=""):
+    """One GET /v1/state + query of the idle coordinator: (wall ms, KiB,
+    the longest loop iteration meanwhile in ms), read like scrape_cost:
+    the read of the loop gauges just before (scrape_cost's, or a call
+    before this one) starts the window this one reads. None on error."""
+    try:
+        t0 = time.monotonic()
+        with urllib.request.urlopen(coord.rest + "/v1/state" + query,
+                                    timeout=120) as r:
+            body = r.read()
+        wall = (time.monotonic() - t0) * 1000
+    except Exception as e:
+        log("  GET /v1/state failed: %s" % e)
+        return None
+    st = loop_stall_ms(coord)
+    return (wall, len(body) / 1024.0, st["recent_ms"] if st else None)
+
+
 def scrape_cost(coord):
     """One GET /metrics of the idle coordinator: (wall ms, KiB, samples,
     the longest loop iteration meanwhile in ms). The page is built on the
@@ -668,6 +690,9 @@ def run_scale(n, a):
         if cyc_plans1:
             res["planned_later"] = int(cyc_plans1[3])
         res["scrape"] = scrape_cost(coord)  # after plan_counts: see there
+        # after scrape_cost: see there
+        res["state_page"] = state_cost(coord, STATUS_PAGE_QUERY)
+        res["state_get"] = state_cost(coord)
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
         res["mem_rest"] = rss_after_trim(coord)
         res["trims"] = trims(coord)
@@ -833,6 +858,18 @@ def print_figures(results, a):
          lambda r: "%.0f / %.0f / %d" % r["scrape"][:3]),
         ("  the loop iteration that builds it (ms)",
          lambda r: "%.1f" % r["scrape"][3]),
+        ("GET /v1/state as the status page asks (100 nodes): ms / KiB",
+         lambda r: "%.0f / %.0f" % r["state_page"][:2]
+         if r.get("state_page") else "-"),
+        ("  the loop iteration that builds it (ms)",
+         lambda r: "%.1f" % r["state_page"][2]
+         if r.get("state_page") and r["state_page"][2] is not None else "-"),
+        ("GET /v1/state, its default page (1,000 nodes): ms / KiB",
+         lambda r: "%.0f / %.0f" % r["state_get"][:2]
+         if r.get("state_get") else "-"),
+        ("  the loop iteration that builds it (ms)",
+         lambda r: "%.1f" % r["state_get"][2]
+         if r.get("state_get") and r["state_get"][2] is not None else "-"),
         ("  loop stalls >= 50 ms, whole run",
          lambda r: "%d" % r["stall_cycles"]["stalls"]
          if r.get("stall_cycles") else "-"),

@@ -150,6 +150,14 @@ class Node:
         return float(m.group(1)) if m else None
 
 
+def table_rows(scan, ident):
+    """The rows (<tr>) of the table with that id."""
+    def count(node):
+        return sum((c.tag == "tr") + count(c) for c in node.children
+                   if not isinstance(c, str))
+    return count(scan.find(ident=ident)[0])
+
+
 def script_errors(stderr):
     """Console errors and policy violations Chromium logged
     (--enable-logging=stderr): an exception thrown by the page's script, a
@@ -244,7 +252,8 @@ def mock_state():
                   "version": "1.11.0"},
         "security": {"insecure": True, "auth_read": False},
         "rollout": {"paused": True, "target_version": "2.0",
-                    "previous_version": "<b>1.0</b>"},
+                    "previous_version": "<b>1.0</b>",
+                    "nodes_with_services": 1, "nodes_at_target": 0},
         "phases": [
             {"phase": "probers", "wanted": 2, "ready": 2, "at_target": 2},
             {"phase": "registry", "wanted": 1, "ready": 1, "at_target": 1},
@@ -376,6 +385,57 @@ class StatusPageTest(E2ETestCase):
                 self.assertFalse(name.startswith("on"),
                                  "%s= on <%s>" % (name, tag))
 
+    def check_paging(self, c, profile, url, keep):
+        """/v1/state gives a page of nodes and of reservations (bad page
+        parameters get a 400 naming them); the page shows the one its
+        address asks for, with links to the pages around it."""
+        n = len(c.hosts)
+        self.assertGreaterEqual(n, 2)
+        whole = c.state()
+        self.assertEqual(whole["nodes_total"], n)
+        self.assertEqual(whole["nodes_offset"], 0)
+        self.assertEqual(whole["reservations_total"],
+                         len(whole["reservations"]))
+        st, _, body = c.rest_call("GET", "/v1/state?nodes_offset=1&nodes_limit=1"
+                                  "&reservations_limit=1")
+        self.assertEqual(st, 200, body)
+        page = json.loads(body)
+        self.assertEqual([x["agent_id"] for x in page["nodes"]],
+                         [x["agent_id"] for x in whole["nodes"][1:2]])
+        self.assertEqual((page["nodes_total"], page["nodes_offset"],
+                          page["nodes_limit"]), (n, 1, 1))
+        self.assertEqual(page["nodes"][0]["services"],
+                         whole["nodes"][1]["services"])
+        self.assertEqual(len(page["reservations"]),
+                         min(1, whole["reservations_total"]))
+        # past the end: no nodes, the totals still right
+        st, _, body = c.rest_call("GET", "/v1/state?nodes_offset=%d" % (n + 5))
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["nodes"], [])
+        for bad in ("nodes_limit=0", "nodes_limit=1001", "nodes_offset=-1",
+                    "nodes_limit=2x", "reservations_offset=%00",
+                    "nodes_offset=9999999999"):
+            st, _, body = c.rest_call("GET", "/v1/state?" + bad)
+            self.assertEqual(st, 400, bad)
+            name = bad.split("=")[0]
+            self.assertIn(name, json.loads(body)["error"], bad)
+        # the page of node 2 of its address, with a link back
+        scan = self.render(profile, url + "?nodes_offset=1&nodes_limit=1",
+                           keep, "paged")
+        self.check_safe(scan)
+        self.assertEqual(scan.id_text("nodes-n"), "(2 of %d)" % n)
+        self.assertEqual(table_rows(scan, "nodes"), 1 + 1)
+        shown = scan.id_text("nodes")
+        for x in page["nodes"]:
+            self.assertIn(x["hostname"], shown)
+        self.assertNotIn(whole["nodes"][0]["hostname"], shown)
+        prev = scan.by_id["nodes-prev"][0]
+        self.assertNotIn("hidden", prev)
+        self.assertEqual(prev.get("href"), "?nodes_offset=0&nodes_limit=1")
+        if n == 2:
+            self.assertIn("hidden", scan.by_id["nodes-next"][0])
+        self.assertEqual(scan.id_text("devs-n"), "(of the nodes shown)")
+
     def check_capacity(self, scan, state):
         """One capacity bar per reported device, in its node's row, as wide
         as the device is full (used = size - free)."""
@@ -473,6 +533,10 @@ class StatusPageTest(E2ETestCase):
         self.check_safe(scan)
         self.assertIn("framework " + state["framework_id"],
                       scan.id_text("sum"))
+        self.assertEqual(scan.id_text("nodes-n"), "(%d)" % len(c.hosts))
+        self.assertEqual(table_rows(scan, "nodes"), 1 + len(c.hosts))
+        self.assertIn("hidden", scan.by_id["nodes-next"][0])
+        self.check_paging(c, profile, url, keep)
 
         # capacity bars
         caps = self.check_capacity(scan, state)
