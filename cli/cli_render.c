@@ -325,6 +325,14 @@ static void nodes_table(const cJSON *st, FILE *f)
 	} else {
 		fprintf(f, "\nno nodes known yet\n");
 	}
+	/* /v1/state gives a page of the nodes (rest.c): say when it is not all */
+	double total = num(st, "nodes_total", -1), first = num(st, "nodes_offset", 0);
+	int shown = cJSON_GetArraySize(arr(st, "nodes"));
+	if (total > shown && shown > 0)
+		fprintf(f,
+			"(nodes %.0f-%.0f of %.0f; the lines above are about these; "
+			"GET /v1/state?nodes_offset=%.0f gives the next)\n",
+			first + 1, first + shown, total, first + shown);
 	cli_table_free(t);
 }
 

@@ -75,6 +75,23 @@ Test(cli_render, status_of_a_leader)
 	free(out);
 }
 
+/* A cluster bigger than /v1/state's page of nodes: said under the table. */
+Test(cli_render, status_of_a_page_of_nodes_says_so)
+{
+	char *out = render(cli_render_status,
+			   "{\"nodes_total\":5000,\"nodes_offset\":0,\"nodes\":["
+			   "{\"agent_id\":\"S0\",\"hostname\":\"agent1\",\"active\":true,"
+			   "\"prober\":{\"reporting\":true},\"devices\":[],\"services\":[]}]}");
+	cr_assert(strstr(out, "(nodes 1-1 of 5000; the lines above are about these; "
+			      "GET /v1/state?nodes_offset=1 gives the next)\n"),
+		  "%s", out);
+	free(out);
+	/* all of them: nothing said */
+	out = render(cli_render_status, leader_state);
+	cr_assert_null(strstr(out, "(nodes "));
+	free(out);
+}
+
 Test(cli_render, status_paused_complete_and_standby)
 {
 	char *out = render(cli_render_status,
