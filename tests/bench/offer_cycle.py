@@ -690,13 +690,16 @@ def run_scale(n, a):
         if cyc_plans1:
             res["planned_later"] = int(cyc_plans1[3])
         res["scrape"] = scrape_cost(coord)  # after plan_counts: see there
-        # after scrape_cost: see there
-        res["state_page"] = state_cost(coord, STATUS_PAGE_QUERY)
-        res["state_get"] = state_cost(coord)
         res["mem_end"] = clusterlib.proc_mem_kb(coord.pid)
         res["mem_rest"] = rss_after_trim(coord)
         res["trims"] = trims(coord)
         res["heap_end"] = heap_in_use(coord)
+        # the REST reads after the memory figures: a page of 1,000 nodes
+        # holds its tree and text for a moment (VmHWM after them, below)
+        loop_stall_ms(coord)  # starts the window state_cost reads
+        res["state_page"] = state_cost(coord, STATUS_PAGE_QUERY)
+        res["state_get"] = state_cost(coord)
+        res["mem_state"] = clusterlib.proc_mem_kb(coord.pid)
         # the floors, measured in the same run, on the same machine; the
         # cJSON floor before and after the cycles, the lower counts
         fl = cjson_floor_us(n)
@@ -870,6 +873,9 @@ def print_figures(results, a):
         ("  the loop iteration that builds it (ms)",
          lambda r: "%.1f" % r["state_get"][2]
          if r.get("state_get") and r["state_get"][2] is not None else "-"),
+        ("  VmHWM after these two GETs (MiB)",
+         lambda r: "%.1f" % (r["mem_state"]["VmHWM"] / 1024.0)
+         if r.get("mem_state") else "-"),
         ("  loop stalls >= 50 ms, whole run",
          lambda r: "%d" % r["stall_cycles"]["stalls"]
          if r.get("stall_cycles") else "-"),
