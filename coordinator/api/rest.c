@@ -175,6 +175,19 @@ struct page {
 	size_t offset, limit;
 };
 
+#define STATE_LINES_MAX 50
+
+/* "12 more services wait for resources" when n lines were wanted and
+ * STATE_LINES_MAX were written */
+static void more_lines(cJSON *arr, size_t n, const char *what)
+{
+	if (n <= STATE_LINES_MAX)
+		return;
+	char line[128];
+	snprintf(line, sizeof line, "%zu %s", n - STATE_LINES_MAX, what);
+	cJSON_AddItemToArray(arr, cJSON_CreateString(line));
+}
+
 /* The part of a list of n a page shows: *first, and the count returned. */
 static size_t page_cut(const struct page *pg, size_t n, size_t *first)
 {
@@ -459,17 +472,23 @@ static cJSON *state_json(struct coord *c, const struct page *nodes_pg,
 	}
 	for (size_t i = 0; i < c->last.n_problems; i++)
 		cJSON_AddItemToArray(probs, cJSON_CreateString(c->last.problems[i]));
+	/* one line per node or service at most STATE_LINES_MAX times each:
+	 * 10,000 agents short of resources would be 10,000 lines */
+	size_t more = 0;
 	for (size_t i = 0; i < c->nagents; i++) {
 		const struct agent *a = &c->agents[i];
 		if (!a->maint_start_ms || !a->maint_answer ||
 		    strncmp(a->maint_answer, "declined", 8) != 0)
+			continue;
+		if (more++ >= STATE_LINES_MAX)
 			continue;
 		char line[PLAN_PROBLEM_MAX + 96];
 		snprintf(line, sizeof line, "maintenance of %s %s", a->hostname ? a->hostname : a->id,
 			 a->maint_answer);
 		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
 	}
-	for (size_t i = 0; i < c->nwaits; i++) {
+	more_lines(probs, more, "more nodes declined a maintenance");
+	for (size_t i = 0; i < c->nwaits && i < STATE_LINES_MAX; i++) {
 		const struct wait *w = &c->waits[i];
 		struct agent *a = agent_find(c, w->agent_id);
 		char line[512];
@@ -478,6 +497,7 @@ static cJSON *state_json(struct coord *c, const struct page *nodes_pg,
 			 a && a->hostname ? a->hostname : w->agent_id, w->reason);
 		cJSON_AddItemToArray(probs, cJSON_CreateString(line));
 	}
+	more_lines(probs, c->nwaits, "more services wait for resources");
 
 	size_t first;
 	size_t n = page_cut(rsv_pg, c->st.nreservations, &first);

@@ -80,9 +80,14 @@ class RolloutTest(E2ETestCase):
         time.sleep(qmtest.scaled(3))
         self.assertEqual(c.calls("KILL", c.journal()[mark:]), [],
                          "no upgrade KILL while paused")
-        r = c.state()["rollout"]
+        st_ = c.state()
+        r = st_["rollout"]
+        with_svcs = sum(1 for n in st_["nodes"] if n["services"])
+        self.assertGreaterEqual(with_svcs, 2)
         self.assertEqual(r, {"paused": True, "previous_version": VERSION,
-                             "target_version": NEXT})
+                             "target_version": NEXT,
+                             "nodes_with_services": with_svcs,
+                             "nodes_at_target": 0})
         self.assertTrue(all_at(c, VERSION, nsvc))
 
         st, body = self.post("/v1/rollout/resume", auth)
@@ -91,12 +96,18 @@ class RolloutTest(E2ETestCase):
         wait_until(lambda: all_at(c, NEXT, nsvc), 90, interval=0.3,
                    what="every service at %s" % NEXT)
         self.assertNotEqual(c.calls("KILL", c.journal()[mark:]), [])
+        # every node with services at the target: counted over all nodes
+        wait_until(lambda: c.state()["rollout"]["nodes_at_target"] ==
+                   with_svcs, 15, what="all nodes at the target version")
 
         st, body = self.post("/v1/rollout/rollback", auth)
         self.assertEqual(st, 200, body)
-        self.assertEqual(json.loads(body),
+        back = json.loads(body)
+        self.assertEqual({k: back[k] for k in ("paused", "previous_version",
+                                               "target_version")},
                          {"paused": False, "previous_version": NEXT,
                           "target_version": VERSION})
+        self.assertEqual(back["nodes_at_target"], 0)
         wait_until(lambda: all_at(c, VERSION, nsvc), 90, interval=0.3,
                    what="every service back at %s" % VERSION)
         self.assertEqual(c.state()["target_version"], VERSION)
