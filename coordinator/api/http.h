@@ -215,6 +215,10 @@ int http_respond(struct http_response *resp, int status,
 /* Send json, printed compactly, as application/json. Takes ownership of
  * json: it is freed whatever the result (NULL yields 500). */
 int http_respond_json(struct http_response *resp, int status, cJSON *json);
+/* The same, printed into a buffer of about hint bytes at first (a good
+ * guess saves growing it: a page of /v1/state is 10 MiB). */
+int http_respond_json_sized(struct http_response *resp, int status, cJSON *json,
+			    size_t hint);
 
 /* {"error":"<msg>"} with the given status (msg JSON-escaped). */
 int http_respond_error(struct http_response *resp, int status, const char *msg);

@@ -157,6 +157,27 @@ static int resp_begin(struct http_response *r, int status, const char *ctype)
 	return 0;
 }
 
+/* http_respond with a heap body of len bytes that becomes the
+ * response's (freed with it, or here on failure). */
+static int respond_owned(struct http_response *r, int status, const char *ctype, char *body,
+			 size_t len)
+{
+	if (r && r->open && !r->answered && len > r->max_response) {
+		free(body);
+		resp_fail(r);
+		return QM_ETOOBIG;
+	}
+	int rv = resp_begin(r, status, ctype);
+	if (rv) {
+		free(body);
+		return rv;
+	}
+	r->body = body;
+	r->body_len = len;
+	r->no_store = true;
+	return 0;
+}
+
 int http_respond(struct http_response *r, int status, const char *ctype,
 		 const void *body, size_t len)
 {
@@ -164,20 +185,20 @@ int http_respond(struct http_response *r, int status, const char *ctype,
 		resp_fail(r);
 		return body ? QM_ETOOBIG : QM_EINVAL;
 	}
-	int rv = resp_begin(r, status, ctype);
-	if (rv)
-		return rv;
-	r->body = qm_malloc(len ? len : 1);
+	char *copy = qm_malloc(len ? len : 1);
 	if (len)
-		memcpy(r->body, body, len);
-	r->body_len = len;
-	r->no_store = true;
-	return 0;
+		memcpy(copy, body, len);
+	return respond_owned(r, status, ctype, copy, len);
 }
 
-int http_respond_json(struct http_response *r, int status, cJSON *json)
+int http_respond_json_sized(struct http_response *r, int status, cJSON *json, size_t hint)
 {
-	char *txt = json ? cJSON_PrintUnformatted(json) : NULL;
+	/* printed straight into one buffer of about the right size, which the
+	 * response keeps: cJSON_PrintUnformatted grows from 256 bytes and
+	 * copies the text once more at the end, and http_respond copied it
+	 * again (a page of /v1/state is 10 MiB) */
+	int pre = hint < 256 ? 256 : hint > (size_t)1 << 30 ? 1 << 30 : (int)hint;
+	char *txt = json ? cJSON_PrintBuffered(json, pre, false) : NULL;
 	cJSON_Delete(json);
 	if (!r || !r->open || r->answered) {
 		cJSON_free(txt);
@@ -187,9 +208,12 @@ int http_respond_json(struct http_response *r, int status, cJSON *json)
 		resp_fail(r);
 		return QM_EINVAL;
 	}
-	int rv = http_respond(r, status, "application/json", txt, strlen(txt));
-	cJSON_free(txt);
-	return rv;
+	return respond_owned(r, status, "application/json", txt, strlen(txt));
+}
+
+int http_respond_json(struct http_response *r, int status, cJSON *json)
+{
+	return http_respond_json_sized(r, status, json, 256);
 }
 
 int http_respond_error(struct http_response *r, int status, const char *msg)

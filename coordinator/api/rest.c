@@ -597,10 +597,11 @@ static void rest_state(const struct http_request *req, struct http_response *res
 	struct coord *c = ctx;
 	size_t first, n_nodes = page_cut(&nodes, c->nagents, &first);
 	size_t n_rsv = page_cut(&rsv, c->st.nreservations, &first);
-	jarena_begin(((size_t)64 << 10) + n_nodes * (16u << 10) + n_rsv * 512u);
+	size_t text = ((size_t)64 << 10) + n_nodes * (12u << 10) + n_rsv * 256u;
+	jarena_begin(text);
 	cJSON *o = state_json(c, &nodes, &rsv);
 	jarena_end();
-	http_respond_json(resp, 200, o);
+	http_respond_json_sized(resp, 200, o, text);
 	jarena_release();
 }
 
