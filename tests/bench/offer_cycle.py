@@ -812,6 +812,16 @@ def print_figures(results, a):
         st = r.get(key)
         return "%.1f" % st["recent_ms"] if st else "-"
 
+    def state_rows(key, title):
+        """state_cost's (ms, KiB, loop ms) of r[key] as two rows."""
+        return [
+            (title + ": ms / KiB",
+             lambda r: "%.0f / %.0f" % r[key][:2] if r.get(key) else "-"),
+            ("  the loop iteration that builds it (ms)",
+             lambda r: "%.1f" % r[key][2]
+             if r.get(key) and r[key][2] is not None else "-"),
+        ]
+
     base = us_offer(rs[0])
     rows = [
         ("coordinator CPU per offer, all threads, p50 (us)",
@@ -861,24 +871,16 @@ def print_figures(results, a):
          lambda r: "%.0f / %.0f / %d" % r["scrape"][:3]),
         ("  the loop iteration that builds it (ms)",
          lambda r: "%.1f" % r["scrape"][3]),
-        ("GET /v1/state as the status page asks (100 nodes): ms / KiB",
-         lambda r: "%.0f / %.0f" % r["state_page"][:2]
-         if r.get("state_page") else "-"),
-        ("  the loop iteration that builds it (ms)",
-         lambda r: "%.1f" % r["state_page"][2]
-         if r.get("state_page") and r["state_page"][2] is not None else "-"),
-        ("GET /v1/state, its default page (1,000 nodes): ms / KiB",
-         lambda r: "%.0f / %.0f" % r["state_get"][:2]
-         if r.get("state_get") else "-"),
-        ("  the loop iteration that builds it (ms)",
-         lambda r: "%.1f" % r["state_get"][2]
-         if r.get("state_get") and r["state_get"][2] is not None else "-"),
-        ("  VmHWM after these two GETs (MiB)",
-         lambda r: "%.1f" % (r["mem_state"]["VmHWM"] / 1024.0)
-         if r.get("mem_state") else "-"),
         ("  loop stalls >= 50 ms, whole run",
          lambda r: "%d" % r["stall_cycles"]["stalls"]
          if r.get("stall_cycles") else "-"),
+    ] + state_rows("state_page",
+                   "GET /v1/state as the status page asks (100 nodes)") + \
+        state_rows("state_get",
+                   "GET /v1/state, its default page (1,000 nodes)") + [
+        ("  VmHWM after these two GETs (MiB)",
+         lambda r: "%.1f" % (r["mem_state"]["VmHWM"] / 1024.0)
+         if r.get("mem_state") else "-"),
         ("RSS after N x D devices (MiB)",
          lambda r: "%.1f" % (r["mem_after"]["VmRSS"] / 1024.0)),
         ("RSS after the cycles / VmHWM (MiB)",
