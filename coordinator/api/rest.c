@@ -512,13 +512,16 @@ static cJSON *state_json(struct coord *c, const struct page *nodes_pg,
 		cJSON_AddItemToArray(nodes, node_json(c, first + k, now, &pt, pt.head[k]));
 	page_tasks_fini(&pt);
 	/* tasks on agents we have not seen (yet) */
+	/* the first STATE_PAGE_MAX of them, and how many there are */
 	cJSON *other = cJSON_AddArrayToObject(o, "tasks_on_unknown_agents");
+	size_t unknown = 0;
 	for (size_t j = 0; j < c->st.ntasks; j++)
-		if (!agent_find(c, c->st.tasks[j].agent_id)) {
+		if (!agent_find(c, c->st.tasks[j].agent_id) && unknown++ < STATE_PAGE_MAX) {
 			cJSON *tj = task_json(c, &c->st.tasks[j]);
 			cJSON_AddStringToObject(tj, "agent_id", c->st.tasks[j].agent_id);
 			cJSON_AddItemToArray(other, tj);
 		}
+	cJSON_AddNumberToObject(o, "tasks_on_unknown_agents_total", (double)unknown);
 	cJSON_AddItemToObject(o, "events", events_json(c));
 	return o;
 }

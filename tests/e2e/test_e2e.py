@@ -552,6 +552,9 @@ class KillRestartTest(E2ETestCase):
             if node["prober"].get("task"):
                 known.add(node["prober"]["task"]["task_id"])
         known.update(t["task_id"] for t in st["tasks_on_unknown_agents"])
+        self.assertEqual(st["tasks_on_unknown_agents_total"],
+                         len(st["tasks_on_unknown_agents"]))
+        self.assertEqual(st["nodes_total"], len(st["nodes"]))
         self.assertEqual(live, known, "the coordinator knows exactly the "
                          "tasks that run: no orphans, no ghosts")
         c.finish(self)
