@@ -73,6 +73,8 @@ struct ev_loop {
 	bool stop;
 	struct ev_iter_stats iter; /* loop thread only */
 	unsigned marks;            /* this iteration's ev_mark kinds, a bit each */
+	unsigned cb_marks;         /* the running callback's, for det */
+	struct ev_stall_detail det; /* this iteration's, for a stall's report */
 	bool posted_left;          /* run_posted left work for the next iteration */
 	uint64_t cpu_at_end;       /* thread CPU time at the last iteration's end */
 	ev_stall_fn stall_fn;      /* told of each stall; NULL = none */
@@ -82,6 +84,26 @@ struct ev_loop {
 uint64_t ev_now_ms(void)
 {
 	return clock_mono_ms();
+}
+
+static uint64_t mono_us(void);
+
+/* Around each callback: its time and what it marked, the longest of the
+ * iteration kept in l->det (two vDSO clock reads a callback). */
+static uint64_t cb_begin(struct ev_loop *l)
+{
+	l->cb_marks = 0;
+	return mono_us();
+}
+
+static void cb_end(struct ev_loop *l, enum ev_phase phase, uint64_t t)
+{
+	uint64_t dt = mono_us() - t;
+	if (dt > l->det.longest_us) {
+		l->det.longest_us = dt;
+		l->det.longest_phase = phase;
+		l->det.longest_marks = l->cb_marks;
+	}
 }
 
 struct ev_loop *ev_loop_new(void)
@@ -218,7 +240,9 @@ static void dispatch_fd(struct ev_loop *l, const struct epoll_event *e)
 	if (slot >= l->nwatches || l->watches[slot].gen != gen)
 		return; /* stale: an earlier callback of this iteration */
 	struct ev_watch w = l->watches[slot];
+	uint64_t t = cb_begin(l);
 	w.cb(l, (int)slot, from_epoll(e->events), w.arg);
+	cb_end(l, EV_PHASE_FDS, t);
 }
 
 /* ---- timers --------------------------------------------------------------- */
@@ -279,7 +303,9 @@ static void run_timers(struct ev_loop *l)
 			return;
 		struct ev_timer t = l->timers[best];
 		l->timers[best] = l->timers[--l->ntimers];
+		uint64_t t0 = cb_begin(l);
 		t.cb(l, t.arg);
+		cb_end(l, EV_PHASE_TIMERS, t0);
 	}
 }
 
@@ -386,8 +412,11 @@ static void run_asyncs(struct ev_loop *l)
 	l->in_asyncs = true;
 	for (size_t i = 0; i < l->nasyncs; i++) {
 		struct ev_async *a = l->asyncs[i];
-		if (a && atomic_exchange(&a->pending, false))
+		if (a && atomic_exchange(&a->pending, false)) {
+			uint64_t t = cb_begin(l);
 			a->cb(l, a->arg);
+			cb_end(l, EV_PHASE_ASYNCS, t);
+		}
 	}
 	l->in_asyncs = false;
 	size_t k = 0;
@@ -396,8 +425,6 @@ static void run_asyncs(struct ev_loop *l)
 			l->asyncs[k++] = l->asyncs[i];
 	l->nasyncs = k;
 }
-
-static uint64_t mono_us(void);
 
 /* The posted work taken at the start of the phase, in order; once the
  * iteration (begun at t0) has lasted EV_POST_BUDGET_US, what is left goes
@@ -414,7 +441,9 @@ static bool run_posted(struct ev_loop *l, uint64_t t0)
 	l->posted_left = false;
 	while (w) {
 		struct ev_work *n = w->next;
+		uint64_t t = cb_begin(l);
 		w->cb(l, w->arg);
+		cb_end(l, EV_PHASE_POSTED, t);
 		free(w);
 		w = n;
 		if (w && !stop && mono_us() - t0 >= EV_POST_BUDGET_US)
@@ -481,8 +510,21 @@ unsigned ev_marks(const struct ev_loop *l)
 
 void ev_mark(struct ev_loop *l, unsigned kind)
 {
-	if (l && kind < EV_MARKS)
+	if (l && kind < EV_MARKS) {
 		l->marks |= 1u << kind;
+		l->cb_marks |= 1u << kind;
+	}
+}
+
+void ev_stall_detail(const struct ev_loop *l, struct ev_stall_detail *out)
+{
+	*out = l->det;
+}
+
+const char *ev_phase_name(enum ev_phase p)
+{
+	static const char *const names[EV_PHASES] = {"timers", "fds", "asyncs", "posted"};
+	return p < EV_PHASES ? names[p] : "?";
 }
 
 void ev_iter_stats(struct ev_loop *l, struct ev_iter_stats *out, bool reset_recent)
@@ -503,16 +545,25 @@ int ev_run(struct ev_loop *l)
 			return QM_EIO;
 		}
 		uint64_t t0 = mono_us();
+		memset(&l->det, 0, sizeof l->det);
 		run_timers(l);
+		uint64_t t1 = mono_us();
 		for (int i = 0; i < n; i++) {
 			if ((uint32_t)evs[i].data.u64 == WAKE_SLOT)
 				take_wakeup(l);
 			else
 				dispatch_fd(l, &evs[i]);
 		}
+		uint64_t t2 = mono_us();
 		run_asyncs(l);
+		uint64_t t3 = mono_us();
 		bool stop = run_posted(l, t0);
-		iter_done(l, mono_us() - t0);
+		uint64_t t4 = mono_us();
+		l->det.phase_us[EV_PHASE_TIMERS] = t1 - t0;
+		l->det.phase_us[EV_PHASE_FDS] = t2 - t1;
+		l->det.phase_us[EV_PHASE_ASYNCS] = t3 - t2;
+		l->det.phase_us[EV_PHASE_POSTED] = t4 - t3;
+		iter_done(l, t4 - t0);
 		if (stop) {
 			pthread_mutex_lock(&l->lock);
 			l->stop = false;

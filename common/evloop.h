@@ -119,6 +119,24 @@ typedef void (*ev_stall_fn)(struct ev_loop *loop, uint64_t us, uint64_t cpu_us, 
 			    void *arg);
 void ev_on_stall(struct ev_loop *loop, ev_stall_fn fn, void *arg);
 
+/* Where a stalled iteration's time went, for its report: each phase of
+ * the iteration (due timers, fd events, asyncs, posted work), and the
+ * longest single callback in it, with its phase and the kinds it marked
+ * itself (ev_mark). Which of a turn's timers or posts held the loop, not
+ * only that it was held. */
+enum ev_phase { EV_PHASE_TIMERS, EV_PHASE_FDS, EV_PHASE_ASYNCS, EV_PHASE_POSTED, EV_PHASES };
+struct ev_stall_detail {
+	uint64_t phase_us[EV_PHASES];
+	uint64_t longest_us;
+	enum ev_phase longest_phase;
+	unsigned longest_marks;
+};
+/* The detail of the iteration whose stall an ev_stall_fn is being told
+ * of (only there). */
+void ev_stall_detail(const struct ev_loop *loop, struct ev_stall_detail *out);
+/* "timers", "fds", "asyncs", "posted" */
+const char *ev_phase_name(enum ev_phase p);
+
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the same as clock_mono_ms(). */
 uint64_t ev_now_ms(void);
 

@@ -986,34 +986,53 @@ static int open_store(struct coord *c)
 	return 0;
 }
 
-/* A stall of the loop (EV_STALL_US or more: every Mesos event, prober
- * report and REST call waited for it), logged with what the iteration
- * did; at most one line a second, with the ones left out counted. */
-static void on_loop_stall(struct ev_loop *loop, uint64_t us, uint64_t cpu_us, unsigned marks,
-			  void *arg)
+/* "launch,save" of the coordinator's ev_mark kinds, "other" for none */
+static const char *marks_text(unsigned marks, char *out, size_t cap)
 {
-	(void)loop;
 	static const char *const names[COORD_MARKS] = {
 		[COORD_MARK_SAVE] = "save",	    [COORD_MARK_PLAN] = "plan",
 		[COORD_MARK_LAUNCH] = "launch",	    [COORD_MARK_OFFERS] = "offers",
 		[COORD_MARK_REPORTS] = "reports", [COORD_MARK_ACKS] = "acks",
 		[COORD_MARK_EVENTS] = "events",
 	};
+	size_t n = 0;
+	out[0] = '\0';
+	for (unsigned k = 0; k < COORD_MARKS; k++)
+		if (marks & (1u << k))
+			n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", names[k]);
+	return n ? out : "other";
+}
+
+/* A stall of the loop (EV_STALL_US or more: every Mesos event, prober
+ * report and REST call waited for it), logged with what the iteration
+ * did, where its time went (the phases of the iteration, and its longest
+ * callback with what that one marked); at most one line a second, with
+ * the ones left out counted. */
+static void on_loop_stall(struct ev_loop *loop, uint64_t us, uint64_t cpu_us, unsigned marks,
+			  void *arg)
+{
 	struct coord *c = arg;
 	uint64_t now = clock_mono_ms();
 	if (c->stall_logged_ms && now - c->stall_logged_ms < 1000) {
 		c->stalls_unlogged++;
 		return;
 	}
-	char work[64] = "";
-	size_t n = 0;
-	for (unsigned k = 0; k < COORD_MARKS; k++)
-		if (marks & (1u << k))
-			n += (size_t)snprintf(work + n, sizeof work - n, "%s%s", n ? "," : "",
-					      names[k]);
-	log_warn("loop_stall", "took_ms=%llu cpu_ms=%llu work=%s not_logged_before=%llu",
+	struct ev_stall_detail d;
+	ev_stall_detail(loop, &d);
+	char work[64], longest[64];
+	log_warn("loop_stall",
+		 "took_ms=%llu cpu_ms=%llu work=%s timers_ms=%llu fds_ms=%llu asyncs_ms=%llu "
+		 "posted_ms=%llu longest_ms=%llu longest_in=%s longest_work=%s "
+		 "not_logged_before=%llu",
 		 (unsigned long long)(us / 1000), (unsigned long long)(cpu_us / 1000),
-		 n ? work : "other", (unsigned long long)c->stalls_unlogged);
+		 marks_text(marks, work, sizeof work),
+		 (unsigned long long)(d.phase_us[EV_PHASE_TIMERS] / 1000),
+		 (unsigned long long)(d.phase_us[EV_PHASE_FDS] / 1000),
+		 (unsigned long long)(d.phase_us[EV_PHASE_ASYNCS] / 1000),
+		 (unsigned long long)(d.phase_us[EV_PHASE_POSTED] / 1000),
+		 (unsigned long long)(d.longest_us / 1000), ev_phase_name(d.longest_phase),
+		 marks_text(d.longest_marks, longest, sizeof longest),
+		 (unsigned long long)c->stalls_unlogged);
 	c->stall_logged_ms = now;
 	c->stalls_unlogged = 0;
 }

@@ -328,17 +328,18 @@ struct stalls_seen {
 	unsigned n;
 	uint64_t us, cpu_us;
 	unsigned marks;
+	struct ev_stall_detail d;
 };
 
 static void on_stall(struct ev_loop *l, uint64_t us, uint64_t cpu_us, unsigned marks,
 		     void *arg)
 {
-	(void)l;
 	struct stalls_seen *s = arg;
 	s->n++;
 	s->us = us;
 	s->cpu_us = cpu_us;
 	s->marks = marks;
+	ev_stall_detail(l, &s->d);
 }
 
 static void slow_marked_2(struct ev_loop *l, void *arg)
@@ -368,6 +369,42 @@ Test(evloop, a_stall_is_told_with_what_it_was_marked)
 	struct ev_iter_stats st;
 	ev_iter_stats(l, &st, false);
 	cr_assert_eq(st.stalls, 1);
+	ev_loop_free(l);
+}
+
+static void short_post_marked_1(struct ev_loop *l, void *arg)
+{
+	(void)arg;
+	ev_mark(l, 1);
+	usleep(5000);
+}
+
+static void slow_marked_2_then_post(struct ev_loop *l, void *arg)
+{
+	ev_mark(l, 2);
+	usleep(EV_STALL_US + 10000);
+	ev_post(l, short_post_marked_1, arg);
+}
+
+/* The stall's detail: the slow timer is the longest callback, in the
+ * timers phase, with its own mark only (not the post's); the post of the
+ * same iteration shows in the posted phase. Lower bounds only: sleeps. */
+Test(evloop, a_stall_says_where_its_time_went)
+{
+	struct ev_loop *l = ev_loop_new();
+	struct stalls_seen s = {0};
+	ev_on_stall(l, on_stall, &s);
+	ev_timer_add(l, 10, slow_marked_2_then_post, NULL);
+	ev_timer_add(l, 300, stop_cb, NULL);
+	cr_assert_eq(ev_run(l), 0);
+	cr_assert_eq(s.n, 1, "one stall told, not %u", s.n);
+	cr_assert_eq(s.marks, (1u << 2) | (1u << 1), "marks 0x%x", s.marks);
+	cr_assert_eq(s.d.longest_phase, EV_PHASE_TIMERS);
+	cr_assert_eq(s.d.longest_marks, 1u << 2, "longest marks 0x%x", s.d.longest_marks);
+	cr_assert_geq(s.d.longest_us, EV_STALL_US + 10000);
+	cr_assert_geq(s.d.phase_us[EV_PHASE_TIMERS], EV_STALL_US + 10000);
+	cr_assert_geq(s.d.phase_us[EV_PHASE_POSTED], 5000);
+	cr_assert_str_eq(ev_phase_name(EV_PHASE_POSTED), "posted");
 	ev_loop_free(l);
 }
 
