@@ -195,15 +195,19 @@ static size_t page_cut(const struct page *pg, size_t n, size_t *first)
 	return n - *first < pg->limit ? n - *first : pg->limit;
 }
 
-static void page_fields(cJSON *o, const char *list, const struct page *pg, size_t total)
+/* page_cut, with <list>_total, _offset and _limit added to o */
+static size_t page_fields(cJSON *o, const char *list, const struct page *pg, size_t total,
+			  size_t *first)
 {
+	size_t n = page_cut(pg, total, first);
 	char k[48];
 	snprintf(k, sizeof k, "%s_total", list);
 	cJSON_AddNumberToObject(o, k, (double)total);
 	snprintf(k, sizeof k, "%s_offset", list);
-	cJSON_AddNumberToObject(o, k, (double)(pg->offset < total ? pg->offset : total));
+	cJSON_AddNumberToObject(o, k, (double)*first);
 	snprintf(k, sizeof k, "%s_limit", list);
 	cJSON_AddNumberToObject(o, k, (double)pg->limit);
+	return n;
 }
 
 /* The tasks of each node of a page, in state order: head[k] is the first
@@ -500,11 +504,9 @@ static cJSON *state_json(struct coord *c, const struct page *nodes_pg,
 	more_lines(probs, c->nwaits, "more services wait for resources");
 
 	size_t first;
-	size_t n = page_cut(rsv_pg, c->st.nreservations, &first);
-	page_fields(o, "reservations", rsv_pg, c->st.nreservations);
+	size_t n = page_fields(o, "reservations", rsv_pg, c->st.nreservations, &first);
 	cJSON_AddItemToObject(o, "reservations", reservations_json(c, first, n));
-	n = page_cut(nodes_pg, c->nagents, &first);
-	page_fields(o, "nodes", nodes_pg, c->nagents);
+	n = page_fields(o, "nodes", nodes_pg, c->nagents, &first);
 	struct page_tasks pt;
 	page_tasks_init(&pt, c, first, n);
 	cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
