@@ -843,6 +843,7 @@ struct carry {
 	uint64_t gen;                  /* tells this carry from a later one */
 	bool saving;                   /* a slice's asynchronous save is in flight */
 	bool save_failed;              /* and failed: what is left is declined */
+	uint64_t revives;              /* c->n.revives when its plan was made */
 };
 
 static bool slice_has_room(const struct coord *c, uint64_t t0, uint64_t budget_ms,
@@ -1109,15 +1110,25 @@ static void accept_latency(struct metrics_state *m)
  * declined, never released. The ACCEPTs go first, one per offer (an ACCEPT
  * may only aggregate offers of one agent); the declines follow, gathered
  * into one call per filter (struct declines). Frees the ops. */
+/* revives: c->n.revives when the plan behind these answers was made. A
+ * REVIVE sent since (an inventory that came while the plan's save was in
+ * flight wanted more) clears the master's filters when it arrives, but
+ * these answers go on other connections and may arrive after it: a long
+ * filter from them would then hide that agent's offers for an hour while
+ * the coordinator, revived, waits for them (RepeatedKillRestartTest:
+ * DECLINE refuse_seconds=3600 of agent2's offer 12 ms after the REVIVE
+ * its inventory asked for). Their filters are short then. */
 static void answer_offers(struct coord *c, struct taskspec_offer *offers, size_t noffers,
-			  struct offer_ops *ops, bool saved)
+			  struct offer_ops *ops, bool saved, uint64_t revives)
 {
 	struct declines d = {.n = 0};
+	bool revived_since = c->n.revives != revives;
 	for (size_t k = 0; k < noffers; k++) {
 		if (!offers[k].id)
 			continue; /* kept for a later slice: emptied, no id */
-		double refuse = ops[k].no_fit ? SHORT_REFUSE_S
-					      : (double)c->cfg->decline_seconds / 1000.0;
+		double refuse = ops[k].no_fit || revived_since
+					? SHORT_REFUSE_S
+					: (double)c->cfg->decline_seconds / 1000.0;
 		int nl = cJSON_GetArraySize(ops[k].launch);
 		cJSON *opv = offer_operations(&ops[k]);
 		if (opv && saved) {
@@ -1282,6 +1293,7 @@ void carry_drop(struct coord *c, bool decline)
  * the resources' src still borrow from the JSON and are not read again. */
 struct slice {
 	uint64_t gen; /* of its carry (0: none) */
+	uint64_t revives; /* c->n.revives when its plan was made (answer_offers) */
 	struct taskspec_offer *offers;
 	struct offer_ops *ops;
 	size_t n;
@@ -1383,7 +1395,7 @@ static void slice_saved(struct coord *c, void *arg, bool saved)
 	}
 	free(sl->acts);
 	if (c->leading && !c->stopping)
-		answer_offers(c, sl->offers, sl->n, sl->ops, saved);
+		answer_offers(c, sl->offers, sl->n, sl->ops, saved, sl->revives);
 	else /* the master takes the offers back itself */
 		for (size_t i = 0; i < sl->n; i++)
 			cJSON_Delete(offer_operations(&sl->ops[i]));
@@ -1455,6 +1467,7 @@ static bool carry_step(struct coord *c, bool may_defer)
 	}
 	if (made && may_defer) {
 		struct slice *sl = slice_make(cr->gen, &cr->offers[a], ops, b - a);
+		sl->revives = cr->revives;
 		cr->next = b;
 		cr->saving = true;
 		c->n.launch_slices++;
@@ -1475,7 +1488,7 @@ static bool carry_step(struct coord *c, bool may_defer)
 		return false;
 	}
 	bool saved = made == 0 || save_timed(c);
-	answer_offers(c, &cr->offers[a], b - a, ops, saved);
+	answer_offers(c, &cr->offers[a], b - a, ops, saved, cr->revives);
 	if (made)
 		slice_learn(c, clock_mono_ms() - t0, b - a, budget);
 	free(ops);
@@ -1585,6 +1598,7 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 	struct slice *first = NULL;
 	if (cy.dirty && store_saves_async(c->store)) {
 		first = slice_make(0, offers, cy.ops, noffers);
+		first->revives = c->n.revives;
 		cy.ops = NULL;
 		slice_keep_acts(c, first, out);
 		slice_unsent(c, first);
@@ -1596,13 +1610,14 @@ static void carry_out(struct coord *c, const struct plan_output *out, bool dirty
 			send_kills(c, out);
 			answer_inverses(c, out, false);
 		}
-		answer_offers(c, offers, noffers, cy.ops, saved);
+		answer_offers(c, offers, noffers, cy.ops, saved, c->n.revives);
 	}
 	if (cy.held.n) {
 		static uint64_t carry_gens;
 		c->carry = qm_malloc(sizeof *c->carry);
 		*c->carry = cy.held;
 		c->carry->gen = ++carry_gens;
+		c->carry->revives = c->n.revives;
 		c->carry->saving = c->carry->save_failed = false;
 		c->n.launch_slices++;
 		if (!saved)
